@@ -1,0 +1,290 @@
+//! Tally's configuration, read in two stages: built-in defaults, then `tally.toml`, then
+//! `TALLY_*` environment variables, then command-line flags; validated once into a typed
+//! [`Config`] before anything starts.
+//!
+//! This crate reads files and the environment handed to it, and nothing else: it opens no
+//! database and binds no socket. Every environment variable is listed in [`ENV_VARS`].
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use tally_types::Secret;
+use url::Url;
+
+pub use raw::ENV_VARS;
+
+/// The environment variable that names the config file, like `--config`.
+pub const CONFIG_PATH_ENV: &str = "TALLY_CONFIG";
+
+/// `TALLY_TEST_*` variables belong to the test suite; the server ignores them.
+pub const TEST_ENV_PREFIX: &str = "TALLY_TEST_";
+
+/// A configuration problem, with the key or path to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown environment variable {name}: known variables are {known}")]
+    UnknownEnv { name: String, known: String },
+    #[error("invalid value for `{key}` (from {origin}): {message}")]
+    Invalid { key: &'static str, origin: String, message: String },
+}
+
+/// What the command line adds on top of the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Root of everything Tally keeps on disk.
+    pub data_dir: PathBuf,
+    /// The address users reach Tally at, used in links; `None` means "derive from `listen`".
+    pub public_url: Option<Url>,
+    pub metadata: MetadataConfig,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub tls: Option<TlsConfig>,
+    pub secrets: SecretsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetadataConfig {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+}
+
+/// Where metadata lives. Its `Display` hides any password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite { path: PathBuf },
+    Postgres { url: Secret<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `info,tally_server=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretsConfig {
+    /// File holding the key that seals secrets at rest (API secrets, IdP client secrets).
+    pub key_file: PathBuf,
+}
+
+impl Config {
+    /// Reads the config file (from `overrides.config_file`, else `TALLY_CONFIG`, else none)
+    /// and the given environment, and validates the result.
+    pub fn load(
+        overrides: &Overrides,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let file_path = overrides
+            .config_file
+            .clone()
+            .or_else(|| env.get(CONFIG_PATH_ENV).map(PathBuf::from));
+        let mut raw = match &file_path {
+            Some(path) => raw::RawConfig::from_file(path)?,
+            None => raw::RawConfig::default(),
+        };
+        raw.apply_env(env)?;
+        if let Some(listen) = &overrides.listen {
+            raw.listen = Some(raw::Sourced::new(listen.clone(), "--listen"));
+        }
+        if let Some(data_dir) = &overrides.data_dir {
+            raw.data_dir = Some(raw::Sourced::new(data_dir.clone(), "--data-dir"));
+        }
+        raw.validate()
+    }
+
+    /// Whether the server speaks HTTPS, directly or behind a proxy named by `public_url`.
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some() || self.public_url.as_ref().is_some_and(|url| url.scheme() == "https")
+    }
+
+    /// The base URL that links given to users start with.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{bound}")
+            }
+        }
+    }
+
+    /// The effective configuration as TOML, secrets shown as `***`.
+    pub fn to_masked_toml(&self) -> String {
+        let view = view::ConfigView::from(self);
+        toml::to_string_pretty(&view).unwrap_or_else(|error| format!("# cannot render: {error}\n"))
+    }
+
+    pub fn events_dir(&self) -> PathBuf {
+        self.data_dir.join("events")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.data_dir.join("tally.lock")
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://PATH` (relative paths allowed) or `postgres://...`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(path) = text.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("a sqlite URL needs a path, such as sqlite://./tally-data/tally.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite { path: PathBuf::from(path) });
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Url::parse(text).map_err(|error| format!("not a valid PostgreSQL URL: {error}"))?;
+            return Ok(DatabaseUrl::Postgres { url: Secret::new(text.to_string()) });
+        }
+        Err("expected a URL starting with sqlite:// or postgres://".into())
+    }
+
+    pub fn sqlite_in(data_dir: &Path) -> Self {
+        DatabaseUrl::Sqlite { path: data_dir.join("tally.db") }
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { path } => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres { url } => match Url::parse(url.expose()) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        // Only fails for URLs that cannot carry a password, which this one did.
+                        let _ = parsed.set_password(Some("***"));
+                    }
+                    f.write_str(parsed.as_str())
+                }
+                Err(_) => f.write_str("postgres://***"),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+mod view {
+    //! The shape `tally config print` shows. Kept apart from [`super::Config`] so that a
+    //! secret can only be printed by deciding to put it here.
+
+    use serde::Serialize;
+
+    use super::{Config, LogFormat};
+
+    #[derive(Serialize)]
+    pub(super) struct ConfigView {
+        listen: String,
+        data_dir: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        public_url: Option<String>,
+        metadata: MetadataView,
+        log: LogView,
+        http: HttpView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tls: Option<TlsView>,
+        secrets: SecretsView,
+    }
+
+    #[derive(Serialize)]
+    struct MetadataView {
+        url: String,
+        max_connections: u32,
+    }
+
+    #[derive(Serialize)]
+    struct LogView {
+        format: LogFormat,
+        level: String,
+    }
+
+    #[derive(Serialize)]
+    struct HttpView {
+        max_body_bytes: u64,
+        request_timeout_secs: u64,
+        shutdown_grace_secs: u64,
+    }
+
+    #[derive(Serialize)]
+    struct TlsView {
+        cert: String,
+        key: String,
+    }
+
+    #[derive(Serialize)]
+    struct SecretsView {
+        key_file: String,
+    }
+
+    impl From<&Config> for ConfigView {
+        fn from(config: &Config) -> Self {
+            ConfigView {
+                listen: config.listen.to_string(),
+                data_dir: config.data_dir.display().to_string(),
+                public_url: config.public_url.as_ref().map(|url| url.to_string()),
+                metadata: MetadataView {
+                    url: config.metadata.url.to_string(),
+                    max_connections: config.metadata.max_connections,
+                },
+                log: LogView { format: config.log.format, level: config.log.level.clone() },
+                http: HttpView {
+                    max_body_bytes: config.http.max_body_bytes as u64,
+                    request_timeout_secs: config.http.request_timeout.as_secs(),
+                    shutdown_grace_secs: config.http.shutdown_grace.as_secs(),
+                },
+                tls: config.tls.as_ref().map(|tls| TlsView {
+                    cert: tls.cert.display().to_string(),
+                    key: tls.key.display().to_string(),
+                }),
+                secrets: SecretsView { key_file: config.secrets.key_file.display().to_string() },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

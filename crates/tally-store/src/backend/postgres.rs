@@ -1,0 +1,34 @@
+//! PostgreSQL, for several Tally nodes sharing one metadata database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tally_types::Secret;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql"))];
+
+pub(crate) fn migrator() -> Migrator {
+    super::embedded_migrator(MIGRATIONS)
+}
+
+/// `shown_location` is the URL with its password masked, for error messages.
+pub(crate) async fn connect(
+    url: &Secret<String>,
+    shown_location: &str,
+    max_connections: u32,
+) -> Result<PgPool, StoreError> {
+    let connect_error = |source| StoreError::Connect { location: shown_location.to_string(), source };
+    let options = PgConnectOptions::from_str(url.expose()).map_err(connect_error)?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(connect_error)
+}

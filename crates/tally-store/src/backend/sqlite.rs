@@ -1,0 +1,45 @@
+//! The embedded default: one SQLite file in write-ahead-log mode.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::StoreError;
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../../migrations/sqlite/0001_foundation.sql"))];
+
+pub(crate) fn migrator() -> Migrator {
+    super::embedded_migrator(MIGRATIONS)
+}
+
+pub(crate) async fn connect(path: &Path, max_connections: u32) -> Result<SqlitePool, StoreError> {
+    let location = format!("sqlite://{}", path.display());
+    let connect_error = |source| StoreError::Connect { location: location.clone(), source };
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|error| connect_error(sqlx::Error::Io(error)))?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(connect_error)?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // WAL with NORMAL is durable across process crashes and loses at most the last
+        // transactions on power loss; metadata writes are rare and re-doable.
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        // Another process (a `tally admin` command beside a running server) may hold the
+        // write lock for a moment.
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(connect_error)?;
+    Ok(pool)
+}

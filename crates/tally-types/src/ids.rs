@@ -1,0 +1,42 @@
+//! Typed ids, so that a project id cannot be passed where a user id is expected.
+//!
+//! Ids are 64-bit integers, as Mixpanel's are: its APIs take `project_id=123`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An organization.
+    OrgId
+);
+id_type!(
+    /// A project inside an organization.
+    ProjectId
+);
+id_type!(
+    /// A person's account.
+    UserId
+);

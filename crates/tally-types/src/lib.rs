@@ -1,0 +1,15 @@
+//! Tally's shared vocabulary: typed ids, the clock, secrets and random tokens.
+//!
+//! Every other crate depends on this one, so it does no I/O and knows nothing of HTTP,
+//! SQL or configuration files. Reading the wall clock happens only in [`clock`].
+
+pub mod clock;
+pub mod ids;
+pub mod roles;
+pub mod secret;
+pub mod token;
+
+pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
+pub use ids::{OrgId, ProjectId, UserId};
+pub use roles::OrgRole;
+pub use secret::Secret;
