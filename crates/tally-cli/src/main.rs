@@ -1,1 +1,89 @@
-fn main() {}
+//! The `tally` binary: `serve`, `admin`, `migrate`, `config`. Parses the command line,
+//! loads the configuration, and hands over to the library crates; no domain logic here.
+
+mod commands;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, about = "Self-hosted product analytics, compatible with Mixpanel's APIs")]
+struct Cli {
+    /// Config file (TOML). Also TALLY_CONFIG.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where Tally keeps its data. Also TALLY_DATA_DIR, `data_dir`.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on, such as 127.0.0.1:8080. Also TALLY_LISTEN, `listen`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Headless administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Apply metadata migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an organization with its Owner and the projects Production and Development:
+    /// the headless version of the setup link. Works while a server runs.
+    Bootstrap {
+        /// The Owner's e-mail; an existing account is reused.
+        #[arg(long)]
+        email: String,
+        /// The organization's name.
+        #[arg(long)]
+        org: String,
+        /// Read the new account's password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets shown as ***.
+    Print,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

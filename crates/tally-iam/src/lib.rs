@@ -1,1 +1,70 @@
-//! placeholder
+//! Tally's identity and access: the first tenant (setup link and `tally admin bootstrap`),
+//! passwords, sessions, and the key that seals secrets at rest.
+//!
+//! Domain rules live here; this crate knows nothing of HTTP and reads the time only
+//! through the `Clock` it is given.
+
+pub mod password;
+pub mod seal;
+pub mod sessions;
+pub mod setup;
+pub mod validate;
+
+use tally_store::StoreError;
+use tally_types::{Classified, ErrorKind};
+
+/// SHA-256 of a token, hex: how tokens are stored, so a leaked database yields no
+/// usable session or link.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    #[error("{field}: {message}")]
+    InvalidInput { field: &'static str, message: String },
+    #[error("the account {email} already exists; run again without --password-stdin to add the organization to it")]
+    AccountExists { email: String },
+    #[error("cannot read or create the secrets key {path}: {message}")]
+    Key { path: String, message: String },
+    #[error("cannot open a sealed secret: {0}")]
+    Unseal(String),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IamError {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        IamError::InvalidInput { field, message: message.into() }
+    }
+}
+
+impl Classified for IamError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IamError::InvalidInput { .. } => ErrorKind::InvalidInput,
+            IamError::AccountExists { .. } => ErrorKind::Conflict,
+            IamError::Key { .. } | IamError::Unseal(_) | IamError::Hashing(_) => ErrorKind::Internal,
+            IamError::Store(error) => error.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            IamError::InvalidInput { field, .. } => match *field {
+                "email" => "invalid_email",
+                "password" => "invalid_password",
+                "organization" => "invalid_organization",
+                "name" => "invalid_name",
+                _ => "invalid_input",
+            },
+            IamError::AccountExists { .. } => "account_exists",
+            IamError::Key { .. } | IamError::Unseal(_) | IamError::Hashing(_) => "internal",
+            IamError::Store(error) => error.code(),
+        }
+    }
+}

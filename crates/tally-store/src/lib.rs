@@ -154,3 +154,26 @@ impl Store {
 fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
+
+impl tally_types::Classified for StoreError {
+    fn kind(&self) -> tally_types::ErrorKind {
+        use tally_types::ErrorKind;
+        match self {
+            StoreError::NotFound => ErrorKind::NotFound,
+            StoreError::Conflict(_) => ErrorKind::Conflict,
+            StoreError::SetupTokenRejected => ErrorKind::InvalidInput,
+            StoreError::Connect { .. } | StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::Migrate(_) | StoreError::Database(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotFound => "not_found",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::SetupTokenRejected => "setup_link_rejected",
+            StoreError::Connect { .. } | StoreError::Unavailable(_) => "store_unavailable",
+            StoreError::Migrate(_) | StoreError::Database(_) | StoreError::Corrupt(_) => "internal",
+        }
+    }
+}

@@ -4,12 +4,14 @@
 //! SQL or configuration files. Reading the wall clock happens only in [`clock`].
 
 pub mod clock;
+pub mod error;
 pub mod ids;
 pub mod roles;
 pub mod secret;
 pub mod token;
 
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
+pub use error::{Classified, ErrorKind};
 pub use ids::{OrgId, ProjectId, UserId};
 pub use roles::OrgRole;
 pub use secret::Secret;

@@ -1,0 +1,223 @@
+//! What each subcommand does.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tally_config::{Config, Overrides};
+use tally_iam::seal::Sealer;
+use tally_iam::setup::{BootstrapRequest, Bootstrapped};
+use tally_server::{AppState, BoundServer};
+use tally_store::Store;
+use tally_types::{Secret, SharedClock, SystemClock};
+
+use crate::{AdminCommand, Cli, Command, ConfigCommand, logging};
+
+/// A failure that ends the command, printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    #[error(transparent)]
+    Config(#[from] tally_config::ConfigError),
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Store(#[from] tally_store::StoreError),
+    #[error(transparent)]
+    Iam(#[from] tally_iam::IamError),
+    #[error(transparent)]
+    Serve(#[from] tally_server::ServeError),
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
+    let mut overrides = Overrides { config_file: cli.config, listen: None, data_dir: cli.data_dir };
+    if let Command::Serve { listen } = &cli.command {
+        overrides.listen = listen.clone();
+    }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = Config::load(&overrides, &env)?;
+    match cli.command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Config { command: ConfigCommand::Print } => {
+            print!("{}", config.to_masked_toml());
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Bootstrap { email, org, password_stdin, json } } => {
+            let password = if password_stdin { Some(read_password_from_stdin()?) } else { None };
+            bootstrap(&config, BootstrapRequest { email, organization: org, password }, json).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), CliError> {
+    logging::init(&config.log).map_err(CliError::Message)?;
+    install_tls_provider();
+    let _lock = prepare_data_dir(&config)?;
+    let store = Store::open(&config.metadata.url, config.metadata.max_connections).await?;
+    let sealer = Sealer::load_or_create(&config.secrets.key_file)?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let state = AppState::new(store.clone(), clock.clone(), sealer, config.clone());
+    let server = BoundServer::bind(state).await?;
+    let local = server.local_addr();
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+
+    if let Some(token) = tally_iam::setup::issue_setup_link(&store, clock.as_ref()).await? {
+        let link = format!("{}/setup?token={}", config.base_url(local), token.expose());
+        // The operator needs this link; it is also logged for service managers that keep
+        // only the log. It works once, for 24 hours, and only on an empty instance.
+        tracing::info!(setup_url = %link, "instance is empty: open the setup link to create the first account");
+        println!("Set up Tally at {link}");
+    }
+    tracing::info!(%local, metadata = %config.metadata.url, data_dir = %config.data_dir.display(), "tally is listening");
+    println!("Tally is listening on {scheme}://{local}");
+
+    server.run(shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> Result<(), CliError> {
+    let store = Store::connect(&config.metadata.url, 1).await?;
+    store.migrate().await?;
+    let versions = store.applied_migrations().await?;
+    println!("metadata database {} is at migration {}", config.metadata.url, versions.last().copied().unwrap_or(0));
+    store.close().await;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct BootstrapJson {
+    user: BootstrapUser,
+    organization: BootstrapOrganization,
+    projects: Vec<BootstrapProject>,
+}
+
+#[derive(Serialize)]
+struct BootstrapUser {
+    id: i64,
+    email: String,
+}
+
+#[derive(Serialize)]
+struct BootstrapOrganization {
+    id: i64,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct BootstrapProject {
+    id: i64,
+    name: String,
+    token: String,
+    api_secret: String,
+}
+
+async fn bootstrap(config: &Config, request: BootstrapRequest, json: bool) -> Result<(), CliError> {
+    let store = Store::open(&config.metadata.url, 2).await?;
+    let sealer = Sealer::load_or_create(&config.secrets.key_file)?;
+    let Bootstrapped { tenant, api_secrets } =
+        tally_iam::setup::bootstrap(&store, &SystemClock, &sealer, &request).await?;
+    store.close().await;
+    let projects: Vec<BootstrapProject> = tenant
+        .projects
+        .into_iter()
+        .zip(api_secrets)
+        .map(|(project, secret)| BootstrapProject {
+            id: project.id.0,
+            name: project.name,
+            token: project.token,
+            api_secret: secret.into_inner(),
+        })
+        .collect();
+    let output = BootstrapJson {
+        user: BootstrapUser { id: tenant.user.id.0, email: tenant.user.email },
+        organization: BootstrapOrganization { id: tenant.organization.id.0, name: tenant.organization.name },
+        projects,
+    };
+    if json {
+        let text = serde_json::to_string(&output).map_err(|error| CliError::Message(error.to_string()))?;
+        println!("{text}");
+    } else {
+        println!("Created organization {:?} (id {}) owned by {}", output.organization.name, output.organization.id, output.user.email);
+        for project in &output.projects {
+            println!("  project {:?} (id {}): token {}  API secret {}", project.name, project.id, project.token, project.api_secret);
+        }
+        println!("The API secrets are shown once here; Owners and Admins can view them later in project settings.");
+    }
+    Ok(())
+}
+
+fn read_password_from_stdin() -> Result<Secret<String>, CliError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut text)
+        .map_err(|error| CliError::Message(format!("cannot read the password from standard input: {error}")))?;
+    let password = text.strip_suffix('\n').map(|rest| rest.strip_suffix('\r').unwrap_or(rest)).unwrap_or(&text);
+    Ok(Secret::new(password.to_string()))
+}
+
+/// Creates the data folder and takes its lock, so that a second server on the same
+/// folder stops instead of corrupting it. The lock lasts as long as the returned file.
+fn prepare_data_dir(config: &Config) -> Result<File, CliError> {
+    let data_dir = &config.data_dir;
+    let unwritable = |path: &Path, error: std::io::Error| {
+        CliError::Message(format!(
+            "cannot write to the data dir {}: {error}; choose a writable folder with --data-dir or `data_dir`",
+            path.display()
+        ))
+    };
+    std::fs::create_dir_all(data_dir).map_err(|error| unwritable(data_dir, error))?;
+    let events_dir: PathBuf = config.events_dir();
+    std::fs::create_dir_all(&events_dir).map_err(|error| unwritable(&events_dir, error))?;
+    let lock_path = config.lock_file();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|error| unwritable(&lock_path, error))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CliError::Message(format!(
+            "another Tally server is using the data dir {} (it holds {}); stop it or choose another --data-dir",
+            data_dir.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(error)) => Err(unwritable(&lock_path, error)),
+    }
+}
+
+fn install_tls_provider() {
+    // Fails only if a provider is already installed, which is what we want anyway.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Completes on SIGTERM (service managers) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

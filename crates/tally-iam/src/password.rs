@@ -1,0 +1,63 @@
+//! Password hashing with argon2id at the crate's default (OWASP-recommended) cost.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use tally_types::Secret;
+
+use crate::IamError;
+
+pub const MIN_LEN: usize = 8;
+pub const MAX_LEN: usize = 128;
+
+/// Checks the length rules; the message says what to change.
+pub fn check_policy(password: &Secret<String>) -> Result<(), IamError> {
+    let n_chars = password.expose().chars().count();
+    if n_chars < MIN_LEN {
+        return Err(IamError::invalid("password", format!("must be at least {MIN_LEN} characters")));
+    }
+    if n_chars > MAX_LEN {
+        return Err(IamError::invalid("password", format!("must be at most {MAX_LEN} characters")));
+    }
+    Ok(())
+}
+
+/// An argon2id PHC string for the password.
+pub fn hash(password: &Secret<String>) -> Result<String, IamError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| IamError::Hashing(error.to_string()))
+}
+
+/// Whether the password matches the stored PHC string. A malformed stored hash never
+/// matches.
+pub fn verify(password: &Secret<String>, stored: &str) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(parsed) => Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_then_verify() {
+        let password = Secret::new("correct horse battery".to_string());
+        let stored = hash(&password).unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(verify(&password, &stored));
+        assert!(!verify(&Secret::new("wrong horse battery".into()), &stored));
+        assert!(!verify(&password, "not a hash"));
+    }
+
+    #[test]
+    fn policy_bounds() {
+        assert!(check_policy(&Secret::new("short".into())).is_err());
+        assert!(check_policy(&Secret::new("x".repeat(129))).is_err());
+        assert!(check_policy(&Secret::new("long enough".into())).is_ok());
+    }
+}

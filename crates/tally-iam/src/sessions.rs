@@ -1,0 +1,70 @@
+//! Sign-in sessions: a 256-bit random token in a cookie, only its hash in the store.
+
+use jiff::SignedDuration;
+use tally_store::Store;
+use tally_types::{Clock, Secret, UserId};
+
+use crate::{IamError, token_hash};
+
+/// Characters of a session token: 43 alphanumerics carry 256 bits.
+const TOKEN_LEN: usize = 43;
+
+/// Don't write `last_seen_at` on every request: once a minute is precise enough for the
+/// idle timeout.
+const TOUCH_EVERY: SignedDuration = SignedDuration::from_secs(60);
+
+/// How long a session lives.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// Ends after this long without a request.
+    pub idle: SignedDuration,
+    /// Ends this long after sign-in, however active.
+    pub absolute: SignedDuration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy { idle: SignedDuration::from_hours(24 * 7), absolute: SignedDuration::from_hours(24 * 30) }
+    }
+}
+
+/// Starts a session and returns its token, to be handed to the client once.
+pub async fn start(
+    store: &Store,
+    clock: &dyn Clock,
+    policy: SessionPolicy,
+    user_id: UserId,
+) -> Result<Secret<String>, IamError> {
+    let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
+    let now = clock.now();
+    let expires_at = now.checked_add(policy.absolute).unwrap_or(now);
+    store.insert_session(&token_hash(&token), user_id, now, expires_at).await?;
+    Ok(Secret::new(token))
+}
+
+/// The user a live session token belongs to; `None` for unknown, expired or idle ones.
+pub async fn resolve(
+    store: &Store,
+    clock: &dyn Clock,
+    policy: SessionPolicy,
+    token: &str,
+) -> Result<Option<UserId>, IamError> {
+    let hash = token_hash(token);
+    let Some(session) = store.session(&hash).await? else { return Ok(None) };
+    let now = clock.now();
+    let idle_until = session.last_seen_at.checked_add(policy.idle).unwrap_or(session.last_seen_at);
+    if now >= session.expires_at || now >= idle_until {
+        store.delete_session(&hash).await?;
+        return Ok(None);
+    }
+    if now.duration_since(session.last_seen_at) >= TOUCH_EVERY {
+        store.touch_session(&hash, now).await?;
+    }
+    Ok(Some(session.user_id))
+}
+
+/// Ends a session (sign-out). Unknown tokens are ignored.
+pub async fn end(store: &Store, token: &str) -> Result<(), IamError> {
+    store.delete_session(&token_hash(token)).await?;
+    Ok(())
+}

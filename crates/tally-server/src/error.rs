@@ -1,0 +1,121 @@
+//! One mapping from errors to HTTP, in the envelope Mixpanel's app API uses:
+//! `{"status":"error","error":"<message>","code":"<code>"}` plus our `request_id`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tally_types::{Classified, ErrorKind};
+
+tokio::task_local! {
+    /// The id of the request being handled, set by the request-id middleware so that
+    /// error bodies and logs can quote it.
+    pub(crate) static REQUEST_ID: String;
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    kind: ErrorKind,
+    code: &'static str,
+    message: String,
+    /// The full chain, logged for internal and unavailable errors, never sent.
+    detail: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { kind, code, message: message.into(), detail: None }
+    }
+
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::InvalidInput, code, message)
+    }
+
+    pub fn unauthenticated() -> ApiError {
+        ApiError::new(ErrorKind::Unauthenticated, "unauthenticated", "sign in first: no valid session came with the request")
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::new(ErrorKind::NotFound, "not_found", "no such resource")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        status_of(self.kind)
+    }
+
+    /// The message a client sees for its own mistakes.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The single place where a kind of failure becomes an HTTP status.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl<E> From<E> for ApiError
+where
+    E: Classified + Send + Sync + 'static,
+{
+    fn from(error: E) -> Self {
+        let kind = error.kind();
+        let detail = matches!(kind, ErrorKind::Internal | ErrorKind::Unavailable).then(|| error_chain(&error));
+        ApiError { kind, code: error.code(), message: error.to_string(), detail }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    status: &'static str,
+    error: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = REQUEST_ID.try_with(Clone::clone).ok();
+        let shown = match self.kind {
+            ErrorKind::Internal => {
+                tracing::error!(code = self.code, detail = self.detail.as_deref().unwrap_or(&self.message), "internal error");
+                format!(
+                    "internal error; please report request id {}",
+                    request_id.as_deref().unwrap_or("(none)")
+                )
+            }
+            ErrorKind::Unavailable => {
+                tracing::warn!(code = self.code, detail = self.detail.as_deref().unwrap_or(&self.message), "dependency unavailable");
+                "temporarily unavailable; retry shortly".to_string()
+            }
+            _ => self.message,
+        };
+        let body = ErrorBody { status: "error", error: &shown, code: self.code, request_id };
+        let mut response = (status_of(self.kind), Json(body)).into_response();
+        if self.kind == ErrorKind::Unavailable {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,45 @@
+//! `GET /`: what a newcomer sees first.
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::response::Html;
+
+use crate::routes::{escape_html, html_page};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn home(State(state): State<AppState>, parts: Parts) -> Result<Html<String>, ApiError> {
+    let signed_in = match crate::auth::cookie(&parts, crate::auth::SESSION_COOKIE) {
+        Some(token) => {
+            tally_iam::sessions::resolve(state.store(), state.clock(), state.session_policy(), &token).await?
+        }
+        None => None,
+    };
+    let Some(user_id) = signed_in else {
+        let body = if state.store().instance_is_empty().await? {
+            "<h1>Tally</h1><p>This instance is not set up yet. Open the setup link that <code>tally serve</code> \
+             printed, or run <code>tally admin bootstrap</code>.</p>"
+        } else {
+            "<h1>Tally</h1><p>Self-hosted product analytics. Sign in to continue.</p>"
+        };
+        return Ok(Html(html_page("Tally", body)));
+    };
+    let mut body = String::from("<h1>Tally</h1>");
+    for membership in state.store().memberships(user_id).await? {
+        body.push_str(&format!(
+            "<h2>{}</h2><p>Your role: {}</p><ul>",
+            escape_html(&membership.organization.name),
+            membership.role
+        ));
+        let show_keys = matches!(membership.role, tally_types::OrgRole::Owner | tally_types::OrgRole::Admin);
+        for project in state.store().projects_in_org(membership.organization.id).await? {
+            let token = if show_keys { format!(" project token <code>{}</code>", escape_html(&project.token)) } else { String::new() };
+            body.push_str(&format!(
+                "<li><strong>{}</strong> (region {}){token}</li>",
+                escape_html(&project.name),
+                escape_html(&project.region),
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    Ok(Html(html_page("Tally", &body)))
+}
