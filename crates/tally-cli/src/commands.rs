@@ -142,9 +142,15 @@ async fn bootstrap(config: &Config, request: BootstrapRequest, json: bool) -> Re
         let text = serde_json::to_string(&output).map_err(|error| CliError::Message(error.to_string()))?;
         println!("{text}");
     } else {
-        println!("Created organization {:?} (id {}) owned by {}", output.organization.name, output.organization.id, output.user.email);
+        println!(
+            "Created organization {:?} (id {}) owned by {}",
+            output.organization.name, output.organization.id, output.user.email
+        );
         for project in &output.projects {
-            println!("  project {:?} (id {}): token {}  API secret {}", project.name, project.id, project.token, project.api_secret);
+            println!(
+                "  project {:?} (id {}): token {}  API secret {}",
+                project.name, project.id, project.token, project.api_secret
+            );
         }
         println!("The API secrets are shown once here; Owners and Admins can view them later in project settings.");
     }

@@ -110,14 +110,8 @@ pub struct SecretsConfig {
 impl Config {
     /// Reads the config file (from `overrides.config_file`, else `TALLY_CONFIG`, else none)
     /// and the given environment, and validates the result.
-    pub fn load(
-        overrides: &Overrides,
-        env: &BTreeMap<String, String>,
-    ) -> Result<Config, ConfigError> {
-        let file_path = overrides
-            .config_file
-            .clone()
-            .or_else(|| env.get(CONFIG_PATH_ENV).map(PathBuf::from));
+    pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let file_path = overrides.config_file.clone().or_else(|| env.get(CONFIG_PATH_ENV).map(PathBuf::from));
         let mut raw = match &file_path {
             Some(path) => raw::RawConfig::from_file(path)?,
             None => raw::RawConfig::default(),
@@ -276,10 +270,10 @@ mod view {
                     request_timeout_secs: config.http.request_timeout.as_secs(),
                     shutdown_grace_secs: config.http.shutdown_grace.as_secs(),
                 },
-                tls: config.tls.as_ref().map(|tls| TlsView {
-                    cert: tls.cert.display().to_string(),
-                    key: tls.key.display().to_string(),
-                }),
+                tls: config
+                    .tls
+                    .as_ref()
+                    .map(|tls| TlsView { cert: tls.cert.display().to_string(), key: tls.key.display().to_string() }),
                 secrets: SecretsView { key_file: config.secrets.key_file.display().to_string() },
             }
         }

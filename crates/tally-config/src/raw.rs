@@ -10,8 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::{
-    Config, ConfigError, DatabaseUrl, HttpConfig, LogConfig, LogFormat, MetadataConfig,
-    SecretsConfig, TlsConfig,
+    Config, ConfigError, DatabaseUrl, HttpConfig, LogConfig, LogFormat, MetadataConfig, SecretsConfig, TlsConfig,
 };
 
 /// Every environment variable Tally reads, with the config key it sets.
@@ -144,7 +143,11 @@ impl RawConfig {
             http_max_body_bytes: file.http.max_body_bytes.map(number),
             http_request_timeout_secs: file.http.request_timeout_secs.map(number),
             http_shutdown_grace_secs: file.http.shutdown_grace_secs.map(number),
-            tls_cert: file.tls.as_ref().and_then(|tls| tls.cert.clone()).map(|value| Sourced::new(value, origin.clone())),
+            tls_cert: file
+                .tls
+                .as_ref()
+                .and_then(|tls| tls.cert.clone())
+                .map(|value| Sourced::new(value, origin.clone())),
             tls_key: file.tls.as_ref().and_then(|tls| tls.key.clone()).map(|value| Sourced::new(value, origin.clone())),
             secrets_key_file: file.secrets.key_file.map(|value| Sourced::new(value, origin.clone())),
         })
@@ -154,9 +157,7 @@ impl RawConfig {
     /// typo does not silently leave a default in place.
     pub(crate) fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         for (name, value) in env {
-            if !name.starts_with("TALLY_")
-                || name == crate::CONFIG_PATH_ENV
-                || name.starts_with(crate::TEST_ENV_PREFIX)
+            if !name.starts_with("TALLY_") || name == crate::CONFIG_PATH_ENV || name.starts_with(crate::TEST_ENV_PREFIX)
             {
                 continue;
             }
@@ -194,10 +195,7 @@ impl RawConfig {
             message: format!("{:?} is not HOST:PORT, such as 127.0.0.1:8080", listen_text.value),
         })?;
 
-        let data_dir = self
-            .data_dir
-            .map(|sourced| sourced.value)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = self.data_dir.map(|sourced| sourced.value).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         if data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "default", "must not be empty"));
         }
@@ -205,9 +203,8 @@ impl RawConfig {
         let public_url = match self.public_url {
             None => None,
             Some(sourced) => {
-                let url = Url::parse(&sourced.value).map_err(|error| {
-                    invalid("public_url", &sourced.origin, &format!("not a URL: {error}"))
-                })?;
+                let url = Url::parse(&sourced.value)
+                    .map_err(|error| invalid("public_url", &sourced.origin, &format!("not a URL: {error}")))?;
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(invalid("public_url", &sourced.origin, "must start with http:// or https://"));
                 }
@@ -220,8 +217,13 @@ impl RawConfig {
             Some(sourced) => DatabaseUrl::parse(&sourced.value)
                 .map_err(|message| invalid("metadata.url", &sourced.origin, &message))?,
         };
-        let max_connections =
-            parse_number(self.metadata_max_connections, "metadata.max_connections", u64::from(DEFAULT_MAX_CONNECTIONS), 1, 1000)?;
+        let max_connections = parse_number(
+            self.metadata_max_connections,
+            "metadata.max_connections",
+            u64::from(DEFAULT_MAX_CONNECTIONS),
+            1,
+            1000,
+        )?;
 
         let log_format = match self.log_format {
             None => LogFormat::Pretty,
@@ -229,7 +231,11 @@ impl RawConfig {
                 "pretty" => LogFormat::Pretty,
                 "json" => LogFormat::Json,
                 other => {
-                    return Err(invalid("log.format", &sourced.origin, &format!("{other:?} is not one of \"pretty\", \"json\"")));
+                    return Err(invalid(
+                        "log.format",
+                        &sourced.origin,
+                        &format!("{other:?} is not one of \"pretty\", \"json\""),
+                    ));
                 }
             },
         };
@@ -255,14 +261,16 @@ impl RawConfig {
         let tls = match (self.tls_cert, self.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsConfig { cert: cert.value, key: key.value }),
-            (Some(cert), None) => return Err(invalid("tls.key", &cert.origin, "tls.cert is set, so tls.key must be set too")),
-            (None, Some(key)) => return Err(invalid("tls.cert", &key.origin, "tls.key is set, so tls.cert must be set too")),
+            (Some(cert), None) => {
+                return Err(invalid("tls.key", &cert.origin, "tls.cert is set, so tls.key must be set too"));
+            }
+            (None, Some(key)) => {
+                return Err(invalid("tls.cert", &key.origin, "tls.key is set, so tls.cert must be set too"));
+            }
         };
 
-        let key_file = self
-            .secrets_key_file
-            .map(|sourced| sourced.value)
-            .unwrap_or_else(|| data_dir.join("secret.key"));
+        let key_file =
+            self.secrets_key_file.map(|sourced| sourced.value).unwrap_or_else(|| data_dir.join("secret.key"));
 
         Ok(Config {
             listen,
@@ -293,9 +301,11 @@ fn parse_number(
     max: u64,
 ) -> Result<u64, ConfigError> {
     let Some(sourced) = value else { return Ok(default) };
-    let number: u64 = sourced.value.trim().parse().map_err(|_| {
-        invalid(key, &sourced.origin, &format!("{:?} is not a whole number", sourced.value))
-    })?;
+    let number: u64 = sourced
+        .value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, &sourced.origin, &format!("{:?} is not a whole number", sourced.value)))?;
     if !(min..=max).contains(&number) {
         return Err(invalid(key, &sourced.origin, &format!("{number} is outside {min}..={max}")));
     }

@@ -1,8 +1,8 @@
 //! Password hashing with argon2id at the crate's default (OWASP-recommended) cost.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use tally_types::Secret;
 
 use crate::IamError;

@@ -52,18 +52,18 @@ impl Sealer {
             match options.open(path) {
                 Ok(mut file) => {
                     let text = format!("{}\n", STANDARD.encode(key));
-                    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|error| key_error(error.to_string()))?;
+                    file.write_all(text.as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .map_err(|error| key_error(error.to_string()))?;
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(error) => return Err(key_error(error.to_string())),
             }
         }
         let text = std::fs::read_to_string(path).map_err(|error| key_error(error.to_string()))?;
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| key_error("the file does not hold a base64 key".into()))?;
-        let key: [u8; KEY_LEN] =
-            bytes.try_into().map_err(|_| key_error(format!("the key must be {KEY_LEN} bytes")))?;
+        let bytes =
+            STANDARD.decode(text.trim()).map_err(|_| key_error("the file does not hold a base64 key".into()))?;
+        let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| key_error(format!("the key must be {KEY_LEN} bytes")))?;
         Ok(Sealer::from_key(&key))
     }
 

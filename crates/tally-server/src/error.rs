@@ -33,7 +33,11 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> ApiError {
-        ApiError::new(ErrorKind::Unauthenticated, "unauthenticated", "sign in first: no valid session came with the request")
+        ApiError::new(
+            ErrorKind::Unauthenticated,
+            "unauthenticated",
+            "sign in first: no valid session came with the request",
+        )
     }
 
     pub fn not_found() -> ApiError {
@@ -58,6 +62,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -99,14 +104,19 @@ impl IntoResponse for ApiError {
         let request_id = REQUEST_ID.try_with(Clone::clone).ok();
         let shown = match self.kind {
             ErrorKind::Internal => {
-                tracing::error!(code = self.code, detail = self.detail.as_deref().unwrap_or(&self.message), "internal error");
-                format!(
-                    "internal error; please report request id {}",
-                    request_id.as_deref().unwrap_or("(none)")
-                )
+                tracing::error!(
+                    code = self.code,
+                    detail = self.detail.as_deref().unwrap_or(&self.message),
+                    "internal error"
+                );
+                format!("internal error; please report request id {}", request_id.as_deref().unwrap_or("(none)"))
             }
             ErrorKind::Unavailable => {
-                tracing::warn!(code = self.code, detail = self.detail.as_deref().unwrap_or(&self.message), "dependency unavailable");
+                tracing::warn!(
+                    code = self.code,
+                    detail = self.detail.as_deref().unwrap_or(&self.message),
+                    "dependency unavailable"
+                );
                 "temporarily unavailable; retry shortly".to_string()
             }
             _ => self.message,

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod extract;
 mod metrics;
 mod middleware;
 mod routes;

@@ -10,7 +10,9 @@ use crate::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen on {addr}: {source}; is another program using the port? choose another with --listen or `listen`")]
+    #[error(
+        "cannot listen on {addr}: {source}; is another program using the port? choose another with --listen or `listen`"
+    )]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot load TLS certificate {cert} and key {key}: {source}; `tls.cert` and `tls.key` must be PEM files")]
     Tls { cert: String, key: String, source: std::io::Error },
@@ -37,10 +39,8 @@ impl BoundServer {
         let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
         let tls = match &config.tls {
             None => None,
-            Some(tls) => Some(RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.map_err(|source| ServeError::Tls {
-                cert: tls.cert.display().to_string(),
-                key: tls.key.display().to_string(),
-                source,
+            Some(tls) => Some(RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.map_err(|source| {
+                ServeError::Tls { cert: tls.cert.display().to_string(), key: tls.key.display().to_string(), source }
             })?),
         };
         Ok(BoundServer { listener, local_addr, tls, app: crate::app(state), grace: config.http.shutdown_grace })
@@ -58,7 +58,10 @@ impl BoundServer {
         let stopper = handle.clone();
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections, finishing requests in flight");
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: no new connections, finishing requests in flight"
+            );
             stopper.graceful_shutdown(Some(grace));
         });
         let service = self.app.into_make_service_with_connect_info::<SocketAddr>();

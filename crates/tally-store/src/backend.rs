@@ -5,8 +5,8 @@ pub(crate) mod sqlite;
 
 use std::borrow::Cow;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Builds a migrator from SQL files compiled into the binary, so that the binary alone
 /// can create or upgrade its database.

@@ -19,7 +19,6 @@ pub(crate) trait RowExt {
         Timestamp::from_millisecond(millis)
             .map_err(|error| StoreError::Corrupt(format!("{column}: {millis} is not a time: {error}")))
     }
-
 }
 
 macro_rules! impl_row_ext {

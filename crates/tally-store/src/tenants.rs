@@ -5,12 +5,12 @@ use tally_types::{OrgId, UserId};
 use crate::model::{org_from_row, parse_org_role, project_from_row, user_from_row};
 use crate::row::RowExt;
 use crate::{
-    CreatedTenant, Membership, NewTenant, Project, Store, StoreError, TenantClaim, User,
-    email_key, millis, with_pool,
+    CreatedTenant, Membership, NewTenant, Project, Store, StoreError, TenantClaim, User, email_key, millis, with_pool,
 };
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
-const PROJECT_COLUMNS: &str = "id, org_id, name, region, timezone, environment, token, api_secret_sealed, created_by, created_at";
+const PROJECT_COLUMNS: &str =
+    "id, org_id, name, region, timezone, environment, token, api_secret_sealed, created_by, created_at";
 
 impl Store {
     /// True while no organization exists: the state in which the setup link works.

@@ -33,10 +33,7 @@ impl ScratchPostgres {
         let admin_url = postgres_admin_url().expect("TALLY_TEST_POSTGRES_URL");
         let name = format!("tally_test_{}", tally_types::token::random_hex(8));
         let mut admin = PgConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL server");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .expect("create scratch database");
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create scratch database");
         let _ = admin.close().await;
         let url = replace_database(&admin_url, &name);
         ScratchPostgres { name, url, admin_url }
@@ -52,7 +49,9 @@ impl Drop for ScratchPostgres {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async move {
                 if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    let _ = admin
+                        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .await;
                     let _ = admin.close().await;
                 }
             });

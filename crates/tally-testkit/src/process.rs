@@ -69,12 +69,7 @@ impl TallyProcess {
             }
             seen.push(line);
         }
-        TallyProcess {
-            child,
-            started: Started { base_url: base_url.unwrap_or_default(), setup_url },
-            output,
-            seen,
-        }
+        TallyProcess { child, started: Started { base_url: base_url.unwrap_or_default(), setup_url }, output, seen }
     }
 
     pub fn base_url(&self) -> &str {
@@ -91,11 +86,8 @@ impl TallyProcess {
 
     /// Sends SIGTERM, as a service manager would.
     pub fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
+        let status =
+            std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
     }
 

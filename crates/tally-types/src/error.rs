@@ -14,6 +14,8 @@ pub enum ErrorKind {
     NotFound,
     /// The object already exists or changed under the caller.
     Conflict,
+    /// The request body is larger than allowed.
+    TooLarge,
     /// A dependency (database, disk) is down for now; retrying later may work.
     Unavailable,
     /// Our fault. Clients see a request id, never the details.

@@ -46,10 +46,10 @@ impl FromStr for OrgRole {
     type Err = UnknownRole;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        OrgRole::ALL.into_iter().find(|role| role.as_str() == text).ok_or_else(|| UnknownRole {
-            given: text.to_string(),
-            expected: "owner, admin, billing_admin, member",
-        })
+        OrgRole::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| UnknownRole { given: text.to_string(), expected: "owner, admin, billing_admin, member" })
     }
 }
 

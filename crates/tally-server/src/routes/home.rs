@@ -32,7 +32,11 @@ pub(crate) async fn home(State(state): State<AppState>, parts: Parts) -> Result<
         ));
         let show_keys = matches!(membership.role, tally_types::OrgRole::Owner | tally_types::OrgRole::Admin);
         for project in state.store().projects_in_org(membership.organization.id).await? {
-            let token = if show_keys { format!(" project token <code>{}</code>", escape_html(&project.token)) } else { String::new() };
+            let token = if show_keys {
+                format!(" project token <code>{}</code>", escape_html(&project.token))
+            } else {
+                String::new()
+            };
             body.push_str(&format!(
                 "<li><strong>{}</strong> (region {}){token}</li>",
                 escape_html(&project.name),

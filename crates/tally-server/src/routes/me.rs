@@ -54,7 +54,10 @@ impl ProjectView {
     }
 }
 
-pub(crate) async fn me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> Result<Json<MeResponse>, ApiError> {
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<MeResponse>, ApiError> {
     let mut organizations = Vec::new();
     for membership in state.store().memberships(user.id).await? {
         let show_keys = matches!(membership.role, OrgRole::Owner | OrgRole::Admin);
@@ -66,8 +69,5 @@ pub(crate) async fn me(State(state): State<AppState>, CurrentUser(user): Current
             projects: projects.into_iter().map(|project| ProjectView::new(project, show_keys)).collect(),
         });
     }
-    Ok(Json(MeResponse {
-        user: UserView { id: user.id.0, email: user.email, name: user.name },
-        organizations,
-    }))
+    Ok(Json(MeResponse { user: UserView { id: user.id.0, email: user.email, name: user.name }, organizations }))
 }

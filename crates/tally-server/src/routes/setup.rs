@@ -2,16 +2,17 @@
 //! or as JSON to `/api/app/setup`) creates the first Owner, organization and projects, and
 //! signs the Owner in.
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use tally_iam::setup::SetupForm;
 use tally_store::CreatedTenant;
 use tally_types::Secret;
 
 use crate::auth::session_cookie;
+use crate::extract::{FormBody, JsonBody};
 use crate::routes::me::{ProjectView, UserView};
 use crate::routes::{escape_html, html_page};
 use crate::{ApiError, AppState};
@@ -46,7 +47,11 @@ struct OrganizationView {
     name: String,
 }
 
-pub(crate) async fn page_for(state: &AppState, token: &str, error: Option<&str>) -> Result<(StatusCode, Html<String>), ApiError> {
+pub(crate) async fn page_for(
+    state: &AppState,
+    token: &str,
+    error: Option<&str>,
+) -> Result<(StatusCode, Html<String>), ApiError> {
     if token.is_empty() || !tally_iam::setup::setup_link_is_live(state.store(), state.clock(), token).await? {
         let body = "<h1>Setup link not valid</h1><p>This setup link is invalid, expired, or already used. \
                     Restart <code>tally serve</code> on an empty instance for a new one, or run \
@@ -75,7 +80,10 @@ pub(crate) async fn show(State(state): State<AppState>, Query(query): Query<Toke
     Ok(page_for(&state, &query.token, None).await?.into_response())
 }
 
-pub(crate) async fn submit_form(State(state): State<AppState>, Form(input): Form<SetupInput>) -> Result<Response, ApiError> {
+pub(crate) async fn submit_form(
+    State(state): State<AppState>,
+    FormBody(input): FormBody<SetupInput>,
+) -> Result<Response, ApiError> {
     match perform(&state, &input).await {
         Ok((_, cookie)) => Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()),
         Err(error) if error.status() == StatusCode::BAD_REQUEST => {
@@ -86,7 +94,10 @@ pub(crate) async fn submit_form(State(state): State<AppState>, Form(input): Form
     }
 }
 
-pub(crate) async fn submit_json(State(state): State<AppState>, Json(input): Json<SetupInput>) -> Result<Response, ApiError> {
+pub(crate) async fn submit_json(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<SetupInput>,
+) -> Result<Response, ApiError> {
     let (tenant, cookie) = perform(&state, &input).await?;
     let body = SetupResponse {
         user: UserView { id: tenant.user.id.0, email: tenant.user.email, name: tenant.user.name },

@@ -53,7 +53,8 @@ async fn operator_creates_tenant_with_owner_and_projects() {
         let (store, _scratch) = open(backend).await;
         assert!(store.instance_is_empty().await.unwrap());
         let projects = [project("Production", "tok1", "h1"), project("Development", "tok2", "h2")];
-        let created = store.create_tenant(&tenant("Ada@Example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap();
+        let created =
+            store.create_tenant(&tenant("Ada@Example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap();
         assert!(created.user_created);
         assert_eq!(created.user.email, "Ada@Example.com");
         assert!(created.user.has_password);
@@ -102,7 +103,10 @@ async fn a_failing_tenant_leaves_nothing_behind() {
     for backend in backends() {
         let (store, _scratch) = open(backend).await;
         let projects = [project("Same", "t1", "h1"), project("Same", "t2", "h2")];
-        let error = store.create_tenant(&tenant("ada@example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap_err();
+        let error = store
+            .create_tenant(&tenant("ada@example.com", "Acme", &projects, TenantClaim::Operator))
+            .await
+            .unwrap_err();
         assert!(matches!(error, StoreError::Conflict(_)), "{backend:?}: {error}");
         assert!(store.instance_is_empty().await.unwrap());
         assert_eq!(store.user_by_email("ada@example.com").await.unwrap(), None, "{backend:?}");
@@ -151,7 +155,8 @@ async fn sessions_round_trip() {
     for backend in backends() {
         let (store, _scratch) = open(backend).await;
         let projects = [project("Production", "t1", "h1")];
-        let created = store.create_tenant(&tenant("ada@example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap();
+        let created =
+            store.create_tenant(&tenant("ada@example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap();
         let expires = t0() + SignedDuration::from_hours(24);
         store.insert_session("hash1", created.user.id, t0(), expires).await.unwrap();
         let session = store.session("hash1").await.unwrap().unwrap();

@@ -1,0 +1,12 @@
+//! Drives the real `tally` binary through its doors: the command line and HTTP.
+
+// Test helpers may unwrap: a failure there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin;
+mod errors;
+mod lifecycle;
+mod observability;
+mod setup;
+mod support;
+mod tls;

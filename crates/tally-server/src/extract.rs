@@ -1,0 +1,59 @@
+//! Body extractors whose rejections use Tally's error envelope instead of axum's plain
+//! text, naming what was wrong with the body.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use tally_types::ErrorKind;
+
+use crate::ApiError;
+
+/// A JSON body.
+pub(crate) struct JsonBody<T>(pub T);
+
+/// An `application/x-www-form-urlencoded` body.
+pub(crate) struct FormBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(body_error(rejection.status(), "invalid_json", rejection.body_text())),
+        }
+    }
+}
+
+impl<T, S> FromRequest<S> for FormBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(request, state).await {
+            Ok(axum::Form(value)) => Ok(FormBody(value)),
+            Err(rejection) => Err(body_error(rejection.status(), "invalid_form", rejection.body_text())),
+        }
+    }
+}
+
+fn body_error(status: StatusCode, code: &'static str, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            ErrorKind::TooLarge,
+            "body_too_large",
+            "the request body is larger than `http.max_body_bytes` allows",
+        );
+    }
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return ApiError::invalid(code, format!("{text}; send the matching Content-Type header"));
+    }
+    ApiError::invalid(code, text)
+}
