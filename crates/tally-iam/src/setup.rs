@@ -120,41 +120,49 @@ pub async fn bootstrap(
 
 /// Production and Development, each with a fresh token and API secret.
 struct FirstProjects {
-    tokens: Vec<String>,
-    secret_hashes: Vec<String>,
-    sealed: Vec<String>,
+    projects: Vec<FirstProject>,
     secrets: Vec<Secret<String>>,
+}
+
+struct FirstProject {
+    name: &'static str,
+    environment: &'static str,
+    token: String,
+    secret_hash: String,
+    sealed: String,
 }
 
 const FIRST_PROJECTS: [(&str, &str); 2] = [("Production", "production"), ("Development", "development")];
 
 impl FirstProjects {
     fn generate(sealer: &Sealer) -> Result<FirstProjects, IamError> {
-        let mut projects =
-            FirstProjects { tokens: Vec::new(), secret_hashes: Vec::new(), sealed: Vec::new(), secrets: Vec::new() };
-        for _ in FIRST_PROJECTS {
+        let mut first = FirstProjects { projects: Vec::new(), secrets: Vec::new() };
+        for (name, environment) in FIRST_PROJECTS {
             // Mixpanel's tokens and secrets are 32 hexadecimal characters; SDKs accept any string.
             let secret = Secret::new(tally_types::token::random_hex(16));
-            projects.tokens.push(tally_types::token::random_hex(16));
-            projects.secret_hashes.push(token_hash(secret.expose()));
-            projects.sealed.push(sealer.seal(&secret)?);
-            projects.secrets.push(secret);
+            first.projects.push(FirstProject {
+                name,
+                environment,
+                token: tally_types::token::random_hex(16),
+                secret_hash: token_hash(secret.expose()),
+                sealed: sealer.seal(&secret)?,
+            });
+            first.secrets.push(secret);
         }
-        Ok(projects)
+        Ok(first)
     }
 
     fn as_new(&self) -> Vec<NewProject<'_>> {
-        FIRST_PROJECTS
+        self.projects
             .iter()
-            .enumerate()
-            .map(|(i, (name, environment))| NewProject {
-                name,
+            .map(|project| NewProject {
+                name: project.name,
                 region: DEFAULT_REGION,
                 timezone: "UTC",
-                environment: Some(environment),
-                token: &self.tokens[i],
-                api_secret_hash: &self.secret_hashes[i],
-                api_secret_sealed: &self.sealed[i],
+                environment: Some(project.environment),
+                token: &project.token,
+                api_secret_hash: &project.secret_hash,
+                api_secret_sealed: &project.sealed,
             })
             .collect()
     }

@@ -129,3 +129,53 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn render(error: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = REQUEST_ID.scope("req-123".to_string(), async { error.into_response() }).await;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn internal_errors_show_the_request_id_and_hide_details() {
+        let error = ApiError::from(tally_store::StoreError::Corrupt("row 7 of secret_table".into()));
+        let (status, body) = render(error).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["code"], "internal");
+        assert_eq!(body["request_id"], "req-123");
+        let text = body.to_string();
+        assert!(text.contains("req-123") && !text.contains("secret_table"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn client_mistakes_keep_their_message() {
+        let error = ApiError::from(tally_store::StoreError::SetupTokenRejected);
+        let (status, body) = render(error).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "setup_link_rejected");
+        assert_eq!(body["error"], "the setup link is invalid, expired or already used");
+    }
+
+    #[test]
+    fn every_kind_has_its_status() {
+        let expected = [
+            (ErrorKind::InvalidInput, 400),
+            (ErrorKind::Unauthenticated, 401),
+            (ErrorKind::Forbidden, 403),
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::Conflict, 409),
+            (ErrorKind::TooLarge, 413),
+            (ErrorKind::Unavailable, 503),
+            (ErrorKind::Internal, 500),
+        ];
+        for (kind, status) in expected {
+            assert_eq!(status_of(kind).as_u16(), status, "{kind:?}");
+        }
+    }
+}

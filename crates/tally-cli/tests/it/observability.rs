@@ -64,3 +64,28 @@ async fn responses_carry_security_headers_and_a_request_id() {
     assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
     assert_eq!(headers["x-request-id"].to_str().unwrap().len(), 36);
 }
+
+#[tokio::test]
+async fn readyz_fails_when_postgres_goes_away() {
+    let Some(admin_url) = tally_testkit::postgres_admin_url() else { return };
+    let instance = Instance::new(TestBackend::Postgres).await;
+    let server = instance.serve().await;
+    let http = client();
+    assert_eq!(http.get(server.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
+
+    // Take the database away under the running server.
+    let database = instance.metadata.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let status = std::process::Command::new("psql")
+        .arg(&admin_url)
+        .arg("-qc")
+        .arg(format!("DROP DATABASE {database} WITH (FORCE)"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let not_ready = http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = not_ready.json().await.unwrap();
+    assert_ne!(body["checks"]["metadata"], "ok", "{body}");
+    assert_eq!(http.get(server.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+}
