@@ -8,18 +8,36 @@
 //!
 //! This crate knows nothing of HTTP or of who may do what: callers check permissions first.
 
+mod access;
+mod audit;
 mod backend;
+mod custom_roles;
+mod invitations;
 mod model;
+mod orgs;
+mod projects;
+mod requests;
 mod row;
+mod service_accounts;
 mod sessions;
 mod setup;
+mod teams;
 mod tenants;
 
 use jiff::Timestamp;
 use sqlx::{PgPool, SqlitePool};
 use tally_config::DatabaseUrl;
 
+pub use access::{Grant, GrantSource, Grantee, OrgStanding, ProjectMember};
+pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
+pub use custom_roles::{CustomRole, MAX_CUSTOM_ROLES};
+pub use invitations::{Accepted, Invitation, InvitedProject, NewInvitation, email_domain};
 pub use model::*;
+pub use orgs::{OrgMember, Plan, Usage};
+pub use projects::ProjectChanges;
+pub use requests::AccessRequest;
+pub use service_accounts::{NewServiceAccount, ServiceAccount};
+pub use teams::{Team, TeamMember, TeamProject};
 
 /// Which database holds the metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use crate::{
     CreatedTenant, Membership, NewTenant, Project, Store, StoreError, TenantClaim, User, email_key, millis, with_pool,
 };
 
-const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
-const PROJECT_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
+pub(crate) const PROJECT_COLUMNS: &str =
     "id, org_id, name, region, timezone, environment, token, api_secret_sealed, created_by, created_at";
 
 impl Store {
@@ -175,7 +175,7 @@ impl Store {
     }
 }
 
-fn unique_as_conflict(error: sqlx::Error, what: &'static str) -> StoreError {
+pub(crate) fn unique_as_conflict(error: sqlx::Error, what: &'static str) -> StoreError {
     match &error {
         sqlx::Error::Database(database_error) if database_error.is_unique_violation() => StoreError::Conflict(what),
         _ => StoreError::from(error),

@@ -40,3 +40,44 @@ id_type!(
     /// A person's account.
     UserId
 );
+id_type!(
+    /// A team inside an organization.
+    TeamId
+);
+id_type!(
+    /// A non-human member of one organization.
+    ServiceAccountId
+);
+id_type!(
+    /// A pending or answered invitation to an organization.
+    InvitationId
+);
+id_type!(
+    /// A member's request for access to a project.
+    AccessRequestId
+);
+
+/// Who is acting: a person or a service account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Principal {
+    User(UserId),
+    ServiceAccount(ServiceAccountId),
+}
+
+impl Principal {
+    /// The `principal_kind` stored beside grants and team memberships.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Principal::User(_) => "user",
+            Principal::ServiceAccount(_) => "service_account",
+        }
+    }
+
+    pub fn id(self) -> i64 {
+        match self {
+            Principal::User(id) => id.0,
+            Principal::ServiceAccount(id) => id.0,
+        }
+    }
+}

@@ -6,12 +6,14 @@
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod permissions;
 pub mod roles;
 pub mod secret;
 pub mod token;
 
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
 pub use error::{Classified, ErrorKind};
-pub use ids::{OrgId, ProjectId, UserId};
+pub use ids::{AccessRequestId, InvitationId, OrgId, Principal, ProjectId, ServiceAccountId, TeamId, UserId};
+pub use permissions::{OrgPermission, OrgPermissionSet, ProjectPermission, ProjectPermissionSet, ProjectRole};
 pub use roles::OrgRole;
 pub use secret::Secret;

@@ -11,7 +11,10 @@ use tally_types::Secret;
 use crate::StoreError;
 
 const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql"))];
+    &[
+    (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
+    (2, "access", include_str!("../../migrations/postgres/0002_access.sql")),
+];
 
 pub(crate) fn migrator() -> Migrator {
     super::embedded_migrator(MIGRATIONS)

@@ -42,7 +42,7 @@ async fn migrations_apply_once_and_again_safely() {
     for backend in backends() {
         let (store, _scratch) = open(backend).await;
         store.migrate().await.unwrap();
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1], "{backend:?}");
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2], "{backend:?}");
         store.ping().await.unwrap();
     }
 }
