@@ -4,10 +4,14 @@
 //! Domain rules live here; this crate knows nothing of HTTP and reads the time only
 //! through the `Clock` it is given.
 
+pub mod admin;
+pub mod authz;
+pub mod mail;
 pub mod password;
 pub mod seal;
 pub mod sessions;
 pub mod setup;
+pub mod signin;
 pub mod validate;
 
 use tally_store::StoreError;
@@ -33,6 +37,18 @@ pub enum IamError {
     Unseal(String),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("could not send the e-mail, try again: {0}")]
+    Mail(#[from] mail::MailError),
+    #[error(transparent)]
+    Authz(#[from] authz::AuthzError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -47,8 +63,13 @@ impl Classified for IamError {
     fn kind(&self) -> ErrorKind {
         match self {
             IamError::InvalidInput { .. } => ErrorKind::InvalidInput,
-            IamError::AccountExists { .. } => ErrorKind::Conflict,
+            IamError::AccountExists { .. } | IamError::Conflict(_) => ErrorKind::Conflict,
             IamError::Key { .. } | IamError::Unseal(_) | IamError::Hashing(_) => ErrorKind::Internal,
+            IamError::Forbidden(_) => ErrorKind::Forbidden,
+            IamError::NotFound(_) => ErrorKind::NotFound,
+            IamError::RateLimited(_) => ErrorKind::RateLimited,
+            IamError::Mail(_) => ErrorKind::Unavailable,
+            IamError::Authz(error) => error.kind(),
             IamError::Store(error) => error.kind(),
         }
     }
@@ -60,10 +81,21 @@ impl Classified for IamError {
                 "password" => "invalid_password",
                 "organization" => "invalid_organization",
                 "name" => "invalid_name",
+                "role" => "invalid_role",
+                "timezone" => "invalid_timezone",
+                "region" => "invalid_region",
+                "permissions" => "invalid_permissions",
+                "csv" => "invalid_csv",
                 _ => "invalid_input",
             },
             IamError::AccountExists { .. } => "account_exists",
+            IamError::Conflict(_) => "conflict",
             IamError::Key { .. } | IamError::Unseal(_) | IamError::Hashing(_) => "internal",
+            IamError::Forbidden(_) => "forbidden",
+            IamError::NotFound(_) => "not_found",
+            IamError::RateLimited(_) => "rate_limited",
+            IamError::Mail(_) => "mail_unavailable",
+            IamError::Authz(error) => error.code(),
             IamError::Store(error) => error.code(),
         }
     }

@@ -63,6 +63,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -123,7 +124,7 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody { status: "error", error: &shown, code: self.code, request_id };
         let mut response = (status_of(self.kind), Json(body)).into_response();
-        if self.kind == ErrorKind::Unavailable {
+        if matches!(self.kind, ErrorKind::Unavailable | ErrorKind::RateLimited) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
@@ -171,6 +172,7 @@ mod tests {
             (ErrorKind::NotFound, 404),
             (ErrorKind::Conflict, 409),
             (ErrorKind::TooLarge, 413),
+            (ErrorKind::RateLimited, 429),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::Internal, 500),
         ];

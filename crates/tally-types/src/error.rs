@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Conflict,
     /// The request body is larger than allowed.
     TooLarge,
+    /// Too many requests of this kind for now; retry later.
+    RateLimited,
     /// A dependency (database, disk) is down for now; retrying later may work.
     Unavailable,
     /// Our fault. Clients see a request id, never the details.

@@ -1,0 +1,170 @@
+//! Administration of the access model: organizations, projects, members and their roles,
+//! teams, custom roles, access requests, invitations, service accounts, billing and the
+//! audit log. Every operation takes a capability from [`crate::authz`] and applies the
+//! rules of who may change whom on top of it; every change is audited in the same
+//! transaction.
+
+pub mod audit;
+pub mod custom_roles;
+pub mod invitations;
+pub mod members;
+pub mod orgs;
+pub mod projects;
+pub mod service_accounts;
+pub mod teams;
+
+use jiff::{SignedDuration, Timestamp};
+use tally_store::{AuditActor, AuditEntry, Store};
+use tally_types::{Clock, OrgId, Principal, ProjectId, ProjectPermissionSet};
+
+use crate::authz::CUSTOM_PREFIX;
+use crate::mail::Mailer;
+use crate::seal::Sealer;
+use crate::{IamError, validate};
+
+/// Who is acting, for permission rules and the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub principal: Principal,
+    /// E-mail or service-account username.
+    pub label: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The `tally admin` command run by whoever controls the machine.
+    pub fn operator() -> Actor {
+        Actor { principal: Principal::User(tally_types::UserId(0)), label: "tally admin (operator)".into(), ip: None }
+    }
+
+    fn user_id(&self) -> Option<tally_types::UserId> {
+        match self.principal {
+            Principal::User(id) if id.0 > 0 => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// Instance-wide settings the access model needs.
+#[derive(Debug, Clone)]
+pub struct AccessSettings {
+    /// Regions a project may be created in; the first is the default.
+    pub regions: Vec<String>,
+    pub invitation_lifetime: SignedDuration,
+    pub invitations_per_domain_per_hour: i64,
+    pub org_deletion_grace: SignedDuration,
+    pub project_deletion_grace: SignedDuration,
+    /// Where links in e-mails point, such as `https://tally.example.com`.
+    pub base_url: String,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            regions: vec!["us".into()],
+            invitation_lifetime: SignedDuration::from_hours(24 * 7),
+            invitations_per_domain_per_hour: 10,
+            org_deletion_grace: SignedDuration::from_hours(24 * 90),
+            project_deletion_grace: SignedDuration::from_hours(24 * 60),
+            base_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// Everything an operation needs besides its arguments.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub clock: &'a dyn Clock,
+    pub sealer: &'a Sealer,
+    pub mailer: &'a dyn Mailer,
+    pub settings: &'a AccessSettings,
+    pub actor: &'a Actor,
+}
+
+impl Ctx<'_> {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// An audit row for a change by this context's actor, now.
+    fn audit(
+        &self,
+        org_id: OrgId,
+        project_id: Option<ProjectId>,
+        event_type: &str,
+        target_kind: &'static str,
+        target_id: impl ToString,
+    ) -> AuditEntry {
+        let actor = &self.actor;
+        let (kind, id) = match actor.principal {
+            Principal::User(id) if id.0 == 0 => ("operator", None),
+            Principal::User(id) => ("user", Some(id.0)),
+            Principal::ServiceAccount(id) => ("service_account", Some(id.0)),
+        };
+        AuditEntry {
+            org_id,
+            project_id,
+            at: self.now(),
+            actor: AuditActor { kind, id, label: actor.label.clone() },
+            ip: actor.ip.clone(),
+            event_type: event_type.to_string(),
+            target_kind,
+            target_id: target_id.to_string(),
+            before: None,
+            after: None,
+        }
+    }
+}
+
+trait WithChange {
+    fn with(self, before: Option<serde_json::Value>, after: Option<serde_json::Value>) -> Self;
+}
+
+impl WithChange for AuditEntry {
+    fn with(mut self, before: Option<serde_json::Value>, after: Option<serde_json::Value>) -> Self {
+        self.before = before;
+        self.after = after;
+        self
+    }
+}
+
+/// Checks that a role key names a default role or one of this project's custom roles,
+/// and returns the permissions it gives.
+async fn project_role_set(store: &Store, project_id: ProjectId, role: &str) -> Result<ProjectPermissionSet, IamError> {
+    if let Some(custom_id) = role.strip_prefix(CUSTOM_PREFIX) {
+        let custom = store
+            .custom_role(project_id, custom_id)
+            .await?
+            .ok_or_else(|| IamError::invalid("role", format!("no custom role {custom_id:?} in this project")))?;
+        return Ok(crate::authz::custom_set(&custom.permissions));
+    }
+    role.parse::<tally_types::ProjectRole>()
+        .map(|role| role.permissions())
+        .map_err(|error| IamError::invalid("role", format!("{error}, or custom:<id> for a custom role")))
+}
+
+/// "Owners and Admins can change roles only to a role at or below their own level": a
+/// role may be given only by someone who holds every permission it carries.
+async fn check_assignable(
+    store: &Store,
+    project_id: ProjectId,
+    role: &str,
+    assigner: ProjectPermissionSet,
+) -> Result<(), IamError> {
+    let wanted = project_role_set(store, project_id, role).await?;
+    if !wanted.is_subset_of(assigner) {
+        return Err(IamError::Forbidden(format!("you cannot give the role {role}: it carries permissions you do not hold")));
+    }
+    Ok(())
+}
+
+/// Whether `actor` outranks a holder of `held` for removal ("remove only members below
+/// you"). Project Owners (those who may delete the project) may remove anyone.
+fn outranks(actor: ProjectPermissionSet, held: ProjectPermissionSet) -> bool {
+    actor.contains(tally_types::ProjectPermission::DeleteProject) || (held.is_subset_of(actor) && held != actor)
+}
+
+fn checked_name<'a>(field: &'static str, name: &'a str) -> Result<&'a str, IamError> {
+    validate::name(field, name)
+}

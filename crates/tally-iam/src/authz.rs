@@ -1,0 +1,259 @@
+//! The one authorization function. Every request that touches an organization or a project
+//! goes through [`authorize`], which returns a capability ([`OrgScope`] or
+//! [`ProjectScope`]) that only this module can build; the operations in `admin` take one,
+//! so a forgotten check does not compile.
+//!
+//! Effective permissions are the union of every grant (Mixpanel's additive model): the
+//! organization role, individual grants, team grants and the project's all-users default.
+
+use std::collections::HashMap;
+
+use tally_store::{Grant, GrantSource, Project, Store, StoreError};
+use tally_types::{
+    Classified, Clock, ErrorKind, OrgId, OrgPermission, OrgPermissionSet, OrgRole, Principal, ProjectId,
+    ProjectPermission, ProjectPermissionSet, ProjectRole,
+};
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    /// Unknown, deleted, or belonging to an organization the caller is not in: the same
+    /// answer for all three, so ids of other tenants reveal nothing.
+    #[error("no such resource")]
+    NotFound,
+    #[error("you lack the permission {0} here")]
+    Forbidden(&'static str),
+    #[error("you have no access to this project; ask one of its Owners or Admins, or request access")]
+    NoProjectAccess,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Classified for AuthzError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AuthzError::NotFound => ErrorKind::NotFound,
+            AuthzError::Forbidden(_) | AuthzError::NoProjectAccess => ErrorKind::Forbidden,
+            AuthzError::Store(error) => error.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AuthzError::NotFound => "not_found",
+            AuthzError::Forbidden(_) => "forbidden",
+            AuthzError::NoProjectAccess => "no_project_access",
+            AuthzError::Store(error) => error.code(),
+        }
+    }
+}
+
+/// What a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Org(OrgId, OrgPermission),
+    Project(ProjectId, ProjectPermission),
+}
+
+/// Proof that a principal may act in an organization, with everything it may do there.
+#[derive(Debug, Clone)]
+pub struct OrgScope {
+    org_id: OrgId,
+    principal: Principal,
+    role: OrgRole,
+    permissions: OrgPermissionSet,
+}
+
+impl OrgScope {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+    pub fn principal(&self) -> Principal {
+        self.principal
+    }
+    pub fn role(&self) -> OrgRole {
+        self.role
+    }
+    pub fn permissions(&self) -> OrgPermissionSet {
+        self.permissions
+    }
+    pub fn allows(&self, permission: OrgPermission) -> bool {
+        self.permissions.contains(permission)
+    }
+}
+
+/// Proof that a principal may act in a project, with its effective permissions and the
+/// grants they come from.
+#[derive(Debug, Clone)]
+pub struct ProjectScope {
+    project: Project,
+    principal: Principal,
+    org_role: OrgRole,
+    grants: Vec<Grant>,
+    permissions: ProjectPermissionSet,
+}
+
+impl ProjectScope {
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+    pub fn project_id(&self) -> ProjectId {
+        self.project.id
+    }
+    pub fn org_id(&self) -> OrgId {
+        self.project.org_id
+    }
+    pub fn principal(&self) -> Principal {
+        self.principal
+    }
+    pub fn org_role(&self) -> OrgRole {
+        self.org_role
+    }
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+    pub fn permissions(&self) -> ProjectPermissionSet {
+        self.permissions
+    }
+    pub fn allows(&self, permission: ProjectPermission) -> bool {
+        self.permissions.contains(permission)
+    }
+}
+
+/// Either capability, as [`authorize`] returns it.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Org(OrgScope),
+    Project(ProjectScope),
+}
+
+/// Decides whether `principal` may do what `need` names. Outsiders get `NotFound`;
+/// members lacking the permission get `Forbidden` (or `NoProjectAccess`).
+pub async fn authorize(store: &Store, clock: &dyn Clock, principal: Principal, need: Need) -> Result<Access, AuthzError> {
+    match need {
+        Need::Org(org_id, permission) => {
+            let scope = org_scope(store, clock, principal, org_id).await?;
+            if !scope.allows(permission) {
+                return Err(AuthzError::Forbidden(permission.as_str()));
+            }
+            Ok(Access::Org(scope))
+        }
+        Need::Project(project_id, permission) => {
+            let scope = project_scope(store, clock, principal, project_id).await?;
+            if scope.permissions.is_empty() {
+                return Err(AuthzError::NoProjectAccess);
+            }
+            if !scope.allows(permission) {
+                return Err(AuthzError::Forbidden(permission.as_str()));
+            }
+            Ok(Access::Project(scope))
+        }
+    }
+}
+
+/// [`authorize`] for an organization permission.
+pub async fn authorize_org(
+    store: &Store,
+    clock: &dyn Clock,
+    principal: Principal,
+    org_id: OrgId,
+    permission: OrgPermission,
+) -> Result<OrgScope, AuthzError> {
+    match authorize(store, clock, principal, Need::Org(org_id, permission)).await? {
+        Access::Org(scope) => Ok(scope),
+        Access::Project(_) => Err(AuthzError::NotFound),
+    }
+}
+
+/// [`authorize`] for a project permission.
+pub async fn authorize_project(
+    store: &Store,
+    clock: &dyn Clock,
+    principal: Principal,
+    project_id: ProjectId,
+    permission: ProjectPermission,
+) -> Result<ProjectScope, AuthzError> {
+    match authorize(store, clock, principal, Need::Project(project_id, permission)).await? {
+        Access::Project(scope) => Ok(scope),
+        Access::Org(_) => Err(AuthzError::NotFound),
+    }
+}
+
+async fn org_scope(store: &Store, clock: &dyn Clock, principal: Principal, org_id: OrgId) -> Result<OrgScope, AuthzError> {
+    let standing = store.org_standing(org_id, principal).await?.ok_or(AuthzError::NotFound)?;
+    if standing.expires_at.is_some_and(|expires_at| expires_at <= clock.now()) {
+        return Err(AuthzError::NotFound);
+    }
+    Ok(OrgScope { org_id, principal, role: standing.role, permissions: standing.role.permissions() })
+}
+
+/// A principal's standing in a project even when it holds no permission there (used by
+/// access requests). Outsiders get `NotFound`.
+async fn project_scope(
+    store: &Store,
+    clock: &dyn Clock,
+    principal: Principal,
+    project_id: ProjectId,
+) -> Result<ProjectScope, AuthzError> {
+    let project = store.project(project_id).await?.ok_or(AuthzError::NotFound)?;
+    let org = org_scope(store, clock, principal, project.org_id).await?;
+    let mut grants = store.grants_of(project_id, principal).await?;
+    if let Some(role) = org.role.implied_project_role() {
+        grants.insert(0, Grant { source: GrantSource::OrganizationRole, role: role.as_str().to_string() });
+    }
+    let custom = custom_role_permissions(store, project_id, &grants).await?;
+    let permissions = effective_permissions(&grants, &custom);
+    Ok(ProjectScope { project, principal, org_role: org.role, grants, permissions })
+}
+
+/// The scope of an organization member in a project where it may hold nothing yet.
+pub async fn project_standing(
+    store: &Store,
+    clock: &dyn Clock,
+    principal: Principal,
+    project_id: ProjectId,
+) -> Result<ProjectScope, AuthzError> {
+    project_scope(store, clock, principal, project_id).await
+}
+
+/// Permission sets of the custom roles named by these grants.
+pub async fn custom_role_permissions(
+    store: &Store,
+    project_id: ProjectId,
+    grants: &[Grant],
+) -> Result<HashMap<String, ProjectPermissionSet>, StoreError> {
+    let mut custom = HashMap::new();
+    if grants.iter().any(|grant| grant.role.starts_with(CUSTOM_PREFIX)) {
+        for role in store.custom_roles(project_id).await? {
+            custom.insert(format!("{CUSTOM_PREFIX}{}", role.id), custom_set(&role.permissions));
+        }
+    }
+    Ok(custom)
+}
+
+/// Role keys of custom roles start with this.
+pub const CUSTOM_PREFIX: &str = "custom:";
+
+/// A stored custom role's permission names as a set (with the baseline every custom role
+/// has); names no longer known are ignored.
+pub fn custom_set(names: &[String]) -> ProjectPermissionSet {
+    names
+        .iter()
+        .filter_map(|name| name.parse::<ProjectPermission>().ok())
+        .collect::<ProjectPermissionSet>()
+        .union(tally_types::permissions::custom_role_baseline())
+}
+
+/// What one role key gives: a default role's set, a custom role's set, or (for a custom
+/// role that no longer exists) Consumer's, as deleting a role demotes its holders.
+pub fn role_permissions(role: &str, custom: &HashMap<String, ProjectPermissionSet>) -> ProjectPermissionSet {
+    if let Ok(default_role) = role.parse::<ProjectRole>() {
+        return default_role.permissions();
+    }
+    custom.get(role).copied().unwrap_or_else(|| ProjectRole::Consumer.permissions())
+}
+
+/// The union over all grants.
+pub fn effective_permissions(grants: &[Grant], custom: &HashMap<String, ProjectPermissionSet>) -> ProjectPermissionSet {
+    grants.iter().fold(ProjectPermissionSet::EMPTY, |set, grant| set.union(role_permissions(&grant.role, custom)))
+}
