@@ -59,7 +59,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let store = Store::open(&config.metadata.url, config.metadata.max_connections).await?;
     let sealer = Sealer::load_or_create(&config.secrets.key_file)?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let state = AppState::new(store.clone(), clock.clone(), sealer, config.clone());
+    let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
+    let state = AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone());
     let server = BoundServer::bind(state).await?;
     let local = server.local_addr();
     let scheme = if config.tls.is_some() { "https" } else { "http" };

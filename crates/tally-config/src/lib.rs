@@ -59,6 +59,47 @@ pub struct Config {
     pub http: HttpConfig,
     pub tls: Option<TlsConfig>,
     pub secrets: SecretsConfig,
+    /// Data-residency regions projects can be created in; the first is the default.
+    pub regions: Vec<RegionConfig>,
+    pub mail: MailConfig,
+    pub invitations: InvitationsConfig,
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegionConfig {
+    pub name: String,
+    /// Where this region's event data lives; nothing of another region is written here.
+    pub storage: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// The From header, such as `Tally <tally@example.com>`.
+    pub from: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    /// Print messages to the log instead of sending them (development default).
+    Log,
+    Smtp {
+        url: Secret<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct InvitationsConfig {
+    pub lifetime: Duration,
+    pub per_domain_per_hour: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// How long a deleted organization stays recoverable before it is purged.
+    pub deleted_organization: Duration,
+    pub deleted_project: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -178,20 +219,27 @@ impl DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// A URL with its password replaced by `***`, for showing.
+    pub fn mask_url(text: &str) -> String {
+        match Url::parse(text) {
+            Ok(mut parsed) => {
+                if parsed.password().is_some() {
+                    // Only fails for URLs that cannot carry a password, which this one did.
+                    let _ = parsed.set_password(Some("***"));
+                }
+                parsed.to_string()
+            }
+            Err(_) => "***".to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseUrl::Sqlite { path } => write!(f, "sqlite://{}", path.display()),
-            DatabaseUrl::Postgres { url } => match Url::parse(url.expose()) {
-                Ok(mut parsed) => {
-                    if parsed.password().is_some() {
-                        // Only fails for URLs that cannot carry a password, which this one did.
-                        let _ = parsed.set_password(Some("***"));
-                    }
-                    f.write_str(parsed.as_str())
-                }
-                Err(_) => f.write_str("postgres://***"),
-            },
+            DatabaseUrl::Postgres { url } => f.write_str(&DatabaseUrl::mask_url(url.expose())),
         }
     }
 }
@@ -208,7 +256,7 @@ mod view {
 
     use serde::Serialize;
 
-    use super::{Config, LogFormat};
+    use super::{Config, LogFormat, MailTransport};
 
     #[derive(Serialize)]
     pub(super) struct ConfigView {
@@ -222,6 +270,36 @@ mod view {
         #[serde(skip_serializing_if = "Option::is_none")]
         tls: Option<TlsView>,
         secrets: SecretsView,
+        regions: Vec<RegionView>,
+        mail: MailView,
+        invitations: InvitationsView,
+        retention: RetentionView,
+    }
+
+    #[derive(Serialize)]
+    struct RegionView {
+        name: String,
+        storage: String,
+    }
+
+    #[derive(Serialize)]
+    struct MailView {
+        transport: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        smtp_url: Option<String>,
+        from: String,
+    }
+
+    #[derive(Serialize)]
+    struct InvitationsView {
+        lifetime_days: u64,
+        per_domain_per_hour: u64,
+    }
+
+    #[derive(Serialize)]
+    struct RetentionView {
+        deleted_organization_days: u64,
+        deleted_project_days: u64,
     }
 
     #[derive(Serialize)]
@@ -275,6 +353,30 @@ mod view {
                     .as_ref()
                     .map(|tls| TlsView { cert: tls.cert.display().to_string(), key: tls.key.display().to_string() }),
                 secrets: SecretsView { key_file: config.secrets.key_file.display().to_string() },
+                regions: config
+                    .regions
+                    .iter()
+                    .map(|region| RegionView {
+                        name: region.name.clone(),
+                        storage: region.storage.display().to_string(),
+                    })
+                    .collect(),
+                mail: match &config.mail.transport {
+                    MailTransport::Log => MailView { transport: "log", smtp_url: None, from: config.mail.from.clone() },
+                    MailTransport::Smtp { url } => MailView {
+                        transport: "smtp",
+                        smtp_url: Some(super::DatabaseUrl::mask_url(url.expose())),
+                        from: config.mail.from.clone(),
+                    },
+                },
+                invitations: InvitationsView {
+                    lifetime_days: config.invitations.lifetime.as_secs() / 86_400,
+                    per_domain_per_hour: config.invitations.per_domain_per_hour,
+                },
+                retention: RetentionView {
+                    deleted_organization_days: config.retention.deleted_organization.as_secs() / 86_400,
+                    deleted_project_days: config.retention.deleted_project.as_secs() / 86_400,
+                },
             }
         }
     }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::{
-    Config, ConfigError, DatabaseUrl, HttpConfig, LogConfig, LogFormat, MetadataConfig, SecretsConfig, TlsConfig,
+    Config, ConfigError, DatabaseUrl, HttpConfig, InvitationsConfig, LogConfig, LogFormat, MailConfig, MailTransport,
+    MetadataConfig, RegionConfig, RetentionConfig, SecretsConfig, TlsConfig,
 };
 
 /// Every environment variable Tally reads, with the config key it sets.
@@ -28,6 +29,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_TLS_CERT", "tls.cert"),
     ("TALLY_TLS_KEY", "tls.key"),
     ("TALLY_SECRETS_KEY_FILE", "secrets.key_file"),
+    ("TALLY_REGIONS", "regions"),
+    ("TALLY_MAIL_TRANSPORT", "mail.transport"),
+    ("TALLY_MAIL_SMTP_URL", "mail.smtp_url"),
+    ("TALLY_MAIL_FROM", "mail.from"),
+    ("TALLY_INVITATIONS_LIFETIME_DAYS", "invitations.lifetime_days"),
+    ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "invitations.per_domain_per_hour"),
+    ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
+    ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
 ];
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -66,6 +75,42 @@ struct FileConfig {
     tls: Option<FileTls>,
     #[serde(default)]
     secrets: FileSecrets,
+    regions: Option<Vec<FileRegion>>,
+    #[serde(default)]
+    mail: FileMail,
+    #[serde(default)]
+    invitations: FileInvitations,
+    #[serde(default)]
+    retention: FileRetention,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRegion {
+    name: String,
+    storage: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMail {
+    transport: Option<String>,
+    smtp_url: Option<String>,
+    from: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileInvitations {
+    lifetime_days: Option<u64>,
+    per_domain_per_hour: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    deleted_organization_days: Option<u64>,
+    deleted_project_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +148,9 @@ struct FileSecrets {
     key_file: Option<PathBuf>,
 }
 
+/// A region's name and, if given, its storage root.
+type RawRegion = (String, Option<PathBuf>);
+
 /// All layers merged, not yet validated.
 #[derive(Debug, Default)]
 pub(crate) struct RawConfig {
@@ -119,6 +167,14 @@ pub(crate) struct RawConfig {
     tls_cert: Option<Sourced<PathBuf>>,
     tls_key: Option<Sourced<PathBuf>>,
     secrets_key_file: Option<Sourced<PathBuf>>,
+    regions: Option<Sourced<Vec<RawRegion>>>,
+    mail_transport: Option<Sourced<String>>,
+    mail_smtp_url: Option<Sourced<String>>,
+    mail_from: Option<Sourced<String>>,
+    invitations_lifetime_days: Option<Sourced<String>>,
+    invitations_per_domain_per_hour: Option<Sourced<String>>,
+    retention_deleted_organization_days: Option<Sourced<String>>,
+    retention_deleted_project_days: Option<Sourced<String>>,
 }
 
 impl RawConfig {
@@ -150,6 +206,16 @@ impl RawConfig {
                 .map(|value| Sourced::new(value, origin.clone())),
             tls_key: file.tls.as_ref().and_then(|tls| tls.key.clone()).map(|value| Sourced::new(value, origin.clone())),
             secrets_key_file: file.secrets.key_file.map(|value| Sourced::new(value, origin.clone())),
+            regions: file.regions.map(|regions| {
+                Sourced::new(regions.into_iter().map(|region| (region.name, region.storage)).collect(), origin.clone())
+            }),
+            mail_transport: file.mail.transport.map(at),
+            mail_smtp_url: file.mail.smtp_url.map(at),
+            mail_from: file.mail.from.map(at),
+            invitations_lifetime_days: file.invitations.lifetime_days.map(number),
+            invitations_per_domain_per_hour: file.invitations.per_domain_per_hour.map(number),
+            retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
+            retention_deleted_project_days: file.retention.deleted_project_days.map(number),
         })
     }
 
@@ -181,6 +247,17 @@ impl RawConfig {
                 "tls.cert" => self.tls_cert = Some(path),
                 "tls.key" => self.tls_key = Some(path),
                 "secrets.key_file" => self.secrets_key_file = Some(path),
+                "regions" => {
+                    let names = value.split(',').map(|name| (name.trim().to_string(), None)).collect();
+                    self.regions = Some(Sourced::new(names, name.clone()));
+                }
+                "mail.transport" => self.mail_transport = Some(text),
+                "mail.smtp_url" => self.mail_smtp_url = Some(text),
+                "mail.from" => self.mail_from = Some(text),
+                "invitations.lifetime_days" => self.invitations_lifetime_days = Some(text),
+                "invitations.per_domain_per_hour" => self.invitations_per_domain_per_hour = Some(text),
+                "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
+                "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
                 _ => {}
             }
         }
@@ -272,7 +349,76 @@ impl RawConfig {
         let key_file =
             self.secrets_key_file.map(|sourced| sourced.value).unwrap_or_else(|| data_dir.join("secret.key"));
 
+        let regions = match self.regions {
+            None => vec![RegionConfig { name: "us".into(), storage: data_dir.join("events").join("us") }],
+            Some(sourced) => {
+                let mut regions: Vec<RegionConfig> = Vec::new();
+                for (name, storage) in sourced.value {
+                    let valid = !name.is_empty()
+                        && name.len() <= 32
+                        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                    if !valid {
+                        return Err(invalid(
+                            "regions",
+                            &sourced.origin,
+                            &format!("{name:?} is not a region name (lowercase letters, digits, '-')"),
+                        ));
+                    }
+                    if regions.iter().any(|region| region.name == name) {
+                        return Err(invalid("regions", &sourced.origin, &format!("{name:?} is listed twice")));
+                    }
+                    let storage = storage.unwrap_or_else(|| data_dir.join("events").join(&name));
+                    regions.push(RegionConfig { name, storage });
+                }
+                if regions.is_empty() {
+                    return Err(invalid("regions", &sourced.origin, "list at least one region"));
+                }
+                regions
+            }
+        };
+
+        let mail = match self.mail_transport.as_ref().map(|sourced| sourced.value.as_str()) {
+            None | Some("log") => MailTransport::Log,
+            Some("smtp") => {
+                let Some(url) = self.mail_smtp_url else {
+                    return Err(invalid(
+                        "mail.smtp_url",
+                        "mail.transport",
+                        "mail.transport is \"smtp\", so mail.smtp_url must be set",
+                    ));
+                };
+                if !(url.value.starts_with("smtp://") || url.value.starts_with("smtps://")) {
+                    return Err(invalid("mail.smtp_url", &url.origin, "must start with smtp:// or smtps://"));
+                }
+                MailTransport::Smtp { url: tally_types::Secret::new(url.value) }
+            }
+            Some(other) => {
+                let origin = self.mail_transport.as_ref().map(|s| s.origin.clone()).unwrap_or_default();
+                return Err(invalid("mail.transport", &origin, &format!("{other:?} is not one of \"log\", \"smtp\"")));
+            }
+        };
+        let mail_from = self.mail_from.map(|sourced| sourced.value).unwrap_or_else(|| "Tally <tally@localhost>".into());
+
+        let invitation_lifetime_days =
+            parse_number(self.invitations_lifetime_days, "invitations.lifetime_days", 7, 1, 365)?;
+        let invitations_per_domain_per_hour =
+            parse_number(self.invitations_per_domain_per_hour, "invitations.per_domain_per_hour", 10, 1, 100_000)?;
+        let deleted_organization_days =
+            parse_number(self.retention_deleted_organization_days, "retention.deleted_organization_days", 90, 0, 3650)?;
+        let deleted_project_days =
+            parse_number(self.retention_deleted_project_days, "retention.deleted_project_days", 60, 0, 3650)?;
+
         Ok(Config {
+            regions,
+            mail: MailConfig { transport: mail, from: mail_from },
+            invitations: InvitationsConfig {
+                lifetime: Duration::from_secs(invitation_lifetime_days * 86_400),
+                per_domain_per_hour: invitations_per_domain_per_hour,
+            },
+            retention: RetentionConfig {
+                deleted_organization: Duration::from_secs(deleted_organization_days * 86_400),
+                deleted_project: Duration::from_secs(deleted_project_days * 86_400),
+            },
             listen,
             data_dir,
             public_url,

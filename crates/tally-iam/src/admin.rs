@@ -154,7 +154,9 @@ async fn check_assignable(
 ) -> Result<(), IamError> {
     let wanted = project_role_set(store, project_id, role).await?;
     if !wanted.is_subset_of(assigner) {
-        return Err(IamError::Forbidden(format!("you cannot give the role {role}: it carries permissions you do not hold")));
+        return Err(IamError::Forbidden(format!(
+            "you cannot give the role {role}: it carries permissions you do not hold"
+        )));
     }
     Ok(())
 }

@@ -124,12 +124,17 @@ impl ProjectScope {
 #[derive(Debug, Clone)]
 pub enum Access {
     Org(OrgScope),
-    Project(ProjectScope),
+    Project(Box<ProjectScope>),
 }
 
 /// Decides whether `principal` may do what `need` names. Outsiders get `NotFound`;
 /// members lacking the permission get `Forbidden` (or `NoProjectAccess`).
-pub async fn authorize(store: &Store, clock: &dyn Clock, principal: Principal, need: Need) -> Result<Access, AuthzError> {
+pub async fn authorize(
+    store: &Store,
+    clock: &dyn Clock,
+    principal: Principal,
+    need: Need,
+) -> Result<Access, AuthzError> {
     match need {
         Need::Org(org_id, permission) => {
             let scope = org_scope(store, clock, principal, org_id).await?;
@@ -146,7 +151,7 @@ pub async fn authorize(store: &Store, clock: &dyn Clock, principal: Principal, n
             if !scope.allows(permission) {
                 return Err(AuthzError::Forbidden(permission.as_str()));
             }
-            Ok(Access::Project(scope))
+            Ok(Access::Project(Box::new(scope)))
         }
     }
 }
@@ -174,12 +179,17 @@ pub async fn authorize_project(
     permission: ProjectPermission,
 ) -> Result<ProjectScope, AuthzError> {
     match authorize(store, clock, principal, Need::Project(project_id, permission)).await? {
-        Access::Project(scope) => Ok(scope),
+        Access::Project(scope) => Ok(*scope),
         Access::Org(_) => Err(AuthzError::NotFound),
     }
 }
 
-async fn org_scope(store: &Store, clock: &dyn Clock, principal: Principal, org_id: OrgId) -> Result<OrgScope, AuthzError> {
+async fn org_scope(
+    store: &Store,
+    clock: &dyn Clock,
+    principal: Principal,
+    org_id: OrgId,
+) -> Result<OrgScope, AuthzError> {
     let standing = store.org_standing(org_id, principal).await?.ok_or(AuthzError::NotFound)?;
     if standing.expires_at.is_some_and(|expires_at| expires_at <= clock.now()) {
         return Err(AuthzError::NotFound);

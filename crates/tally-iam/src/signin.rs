@@ -7,7 +7,13 @@ use crate::{IamError, password};
 
 /// A PHC string for a password nobody has, so that an unknown e-mail costs the same
 /// hashing time as a known one and timing does not reveal which accounts exist.
-const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$3r8Cdm8XtvYV6ZkPPO7oXuT9f0tqF6e6mJ0vdfsL4sA";
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let random = Secret::new(tally_types::token::random_alphanumeric(32));
+        password::hash(&random).unwrap_or_default()
+    })
+}
 
 /// The user whose e-mail and password these are, or `None`: the same answer for an
 /// unknown e-mail, a wrong password and an account without a password.
@@ -16,11 +22,11 @@ pub async fn verify_password(store: &Store, email: &str, given: &Secret<String>)
         return Ok(None);
     }
     let Some(user) = store.user_by_email(email).await? else {
-        let _ = password::verify(given, DECOY_HASH);
+        let _ = password::verify(given, decoy_hash());
         return Ok(None);
     };
     let Some(stored) = store.password_hash(user.id).await? else {
-        let _ = password::verify(given, DECOY_HASH);
+        let _ = password::verify(given, decoy_hash());
         return Ok(None);
     };
     Ok(password::verify(given, &stored).then_some(user))

@@ -57,3 +57,39 @@ fn body_error(status: StatusCode, code: &'static str, text: String) -> ApiError 
     }
     ApiError::invalid(code, text)
 }
+
+/// Path parameters; a malformed id is simply not found, with our error envelope.
+pub(crate) struct Ids<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Ids<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Ids(value)),
+            Err(_) => Err(ApiError::not_found()),
+        }
+    }
+}
+
+/// Query parameters, with our error envelope when they do not parse.
+pub(crate) struct QueryParams<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => Err(ApiError::invalid("invalid_query", rejection.body_text())),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! Handlers stay thin: authenticate (an extractor), parse, call one domain function in
 //! `tally-iam` (or later `tally-ingest`, `tally-query`), convert the result. No SQL here.
 
+mod access;
 mod auth;
 mod error;
 mod extract;
@@ -15,11 +16,14 @@ mod server;
 use std::sync::Arc;
 
 use tally_config::Config;
+use tally_iam::admin::{AccessSettings, Actor, Ctx};
+use tally_iam::mail::SharedMailer;
 use tally_iam::seal::Sealer;
 use tally_iam::sessions::SessionPolicy;
 use tally_store::Store;
 use tally_types::SharedClock;
 
+pub use access::{Requirement, RouteSpec};
 pub use error::ApiError;
 pub use server::{BoundServer, ServeError};
 
@@ -36,10 +40,14 @@ struct StateInner {
     config: Config,
     sessions: SessionPolicy,
     metrics: metrics::Metrics,
+    mailer: SharedMailer,
+    access: AccessSettings,
+    inventory: Vec<RouteSpec>,
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: SharedClock, sealer: Sealer, config: Config) -> AppState {
+    pub fn new(store: Store, clock: SharedClock, sealer: Sealer, mailer: SharedMailer, config: Config) -> AppState {
+        let access = access_settings(&config, None);
         AppState {
             inner: Arc::new(StateInner {
                 store,
@@ -48,8 +56,46 @@ impl AppState {
                 config,
                 sessions: SessionPolicy::default(),
                 metrics: metrics::Metrics::new(),
+                mailer,
+                access,
+                inventory: routes::build().1,
             }),
         }
+    }
+
+    /// The same state with links pointing at the address the server actually bound.
+    pub fn with_bound_address(self, bound: std::net::SocketAddr) -> AppState {
+        let inner = &self.inner;
+        AppState {
+            inner: Arc::new(StateInner {
+                store: inner.store.clone(),
+                clock: inner.clock.clone(),
+                sealer: inner.sealer.clone(),
+                config: inner.config.clone(),
+                sessions: inner.sessions,
+                metrics: inner.metrics.clone(),
+                mailer: inner.mailer.clone(),
+                access: access_settings(&inner.config, Some(bound)),
+                inventory: inner.inventory.clone(),
+            }),
+        }
+    }
+
+    /// What an administration operation needs, acting as `actor`.
+    pub(crate) fn ctx<'a>(&'a self, actor: &'a Actor) -> Ctx<'a> {
+        Ctx {
+            store: &self.inner.store,
+            clock: self.inner.clock.as_ref(),
+            sealer: &self.inner.sealer,
+            mailer: self.inner.mailer.as_ref(),
+            settings: &self.inner.access,
+            actor,
+        }
+    }
+
+    /// Every route with its requirement.
+    pub fn inventory(&self) -> &[RouteSpec] {
+        &self.inner.inventory
     }
 
     pub fn store(&self) -> &Store {
@@ -79,5 +125,30 @@ impl AppState {
 
 /// The whole application: routes plus the middleware every request goes through.
 pub fn app(state: AppState) -> axum::Router {
-    middleware::wrap(routes::router(), state)
+    middleware::wrap(routes::build().0, state)
+}
+
+/// The mailer the configuration names.
+pub fn mailer(config: &Config) -> Result<SharedMailer, tally_iam::mail::MailError> {
+    Ok(match &config.mail.transport {
+        tally_config::MailTransport::Log => Arc::new(tally_iam::mail::LogMailer),
+        tally_config::MailTransport::Smtp { url } => {
+            Arc::new(tally_iam::mail::SmtpMailer::new(url, &config.mail.from)?)
+        }
+    })
+}
+
+/// The access model's settings, from the configuration.
+pub fn access_settings(config: &Config, bound: Option<std::net::SocketAddr>) -> AccessSettings {
+    let to_signed = |duration: std::time::Duration| {
+        jiff::SignedDuration::try_from(duration).unwrap_or(jiff::SignedDuration::from_hours(24))
+    };
+    AccessSettings {
+        regions: config.regions.iter().map(|region| region.name.clone()).collect(),
+        invitation_lifetime: to_signed(config.invitations.lifetime),
+        invitations_per_domain_per_hour: i64::try_from(config.invitations.per_domain_per_hour).unwrap_or(i64::MAX),
+        org_deletion_grace: to_signed(config.retention.deleted_organization),
+        project_deletion_grace: to_signed(config.retention.deleted_project),
+        base_url: config.base_url(bound.unwrap_or(config.listen)),
+    }
 }

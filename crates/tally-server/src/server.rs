@@ -43,6 +43,7 @@ impl BoundServer {
                 ServeError::Tls { cert: tls.cert.display().to_string(), key: tls.key.display().to_string(), source }
             })?),
         };
+        let state = state.with_bound_address(local_addr);
         Ok(BoundServer { listener, local_addr, tls, app: crate::app(state), grace: config.http.shutdown_grace })
     }
 

@@ -215,7 +215,12 @@ impl Store {
     }
 
     /// Removes a grantee's direct grant on a project; `NotFound` if there was none.
-    pub async fn remove_grant(&self, project_id: ProjectId, grantee: Grantee, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn remove_grant(
+        &self,
+        project_id: ProjectId,
+        grantee: Grantee,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let removed = sqlx::query(

@@ -26,7 +26,8 @@ pub struct CustomRole {
     pub modified_at: Timestamp,
 }
 
-const COLUMNS: &str = "id, project_id, name, description, permissions, copied_from, created_by, created_at, modified_at";
+const COLUMNS: &str =
+    "id, project_id, name, description, permissions, copied_from, created_by, created_at, modified_at";
 
 fn role_from_row(row: &impl RowExt) -> Result<CustomRole, StoreError> {
     let permissions = row.text("permissions")?;
@@ -131,7 +132,12 @@ impl Store {
 
     /// Deletes a custom role; everyone holding it (users, service accounts, teams, the
     /// all-users default) falls back to Consumer.
-    pub async fn delete_custom_role(&self, project_id: ProjectId, role_id: &str, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn delete_custom_role(
+        &self,
+        project_id: ProjectId,
+        role_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let role_key = format!("custom:{role_id}");
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;

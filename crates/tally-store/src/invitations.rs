@@ -50,7 +50,8 @@ pub struct Accepted {
     pub user_created: bool,
 }
 
-const COLUMNS: &str = "id, org_id, email, org_role, projects, invited_by, created_at, expires_at, last_sent_at, accepted_at";
+const COLUMNS: &str =
+    "id, org_id, email, org_role, projects, invited_by, created_at, expires_at, last_sent_at, accepted_at";
 
 fn invitation_from_row(row: &impl RowExt) -> Result<Invitation, StoreError> {
     let projects: Vec<InvitedProject> = serde_json::from_str(&row.text("projects")?)
@@ -73,8 +74,13 @@ fn invitation_from_row(row: &impl RowExt) -> Result<Invitation, StoreError> {
 }
 
 impl Store {
-    pub async fn create_invitation(&self, invitation: &NewInvitation<'_>, audit: &AuditEntry) -> Result<Invitation, StoreError> {
-        let projects = serde_json::to_string(invitation.projects).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    pub async fn create_invitation(
+        &self,
+        invitation: &NewInvitation<'_>,
+        audit: &AuditEntry,
+    ) -> Result<Invitation, StoreError> {
+        let projects =
+            serde_json::to_string(invitation.projects).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let domain = email_domain(invitation.email);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -145,7 +151,11 @@ impl Store {
     }
 
     /// A live invitation by the hash of its link token.
-    pub async fn invitation_by_token(&self, token_hash: &str, now: Timestamp) -> Result<Option<Invitation>, StoreError> {
+    pub async fn invitation_by_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Invitation>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM invitations i WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL \

@@ -67,7 +67,13 @@ impl Store {
 
     /// Changes a member's organization role. Refuses (as `Conflict`) to leave the
     /// organization without an Owner.
-    pub async fn set_org_role(&self, org_id: OrgId, user_id: UserId, role: OrgRole, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn set_org_role(
+        &self,
+        org_id: OrgId,
+        user_id: UserId,
+        role: OrgRole,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query("UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2")
@@ -94,7 +100,13 @@ impl Store {
     }
 
     /// Adds an existing account to an organization.
-    pub async fn add_org_member(&self, org_id: OrgId, user_id: UserId, role: OrgRole, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn add_org_member(
+        &self,
+        org_id: OrgId,
+        user_id: UserId,
+        role: OrgRole,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
@@ -114,7 +126,12 @@ impl Store {
     /// Removes a user from an organization in one transaction: the membership, their
     /// individual grants on its projects, their team memberships in it, and all their
     /// sessions. Refuses to remove the last Owner.
-    pub async fn remove_org_member(&self, org_id: OrgId, user_id: UserId, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn remove_org_member(
+        &self,
+        org_id: OrgId,
+        user_id: UserId,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let removed = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
@@ -209,7 +226,12 @@ impl Store {
     }
 
     /// Adds ingested events to a project's monthly tally.
-    pub async fn add_usage(&self, project_id: tally_types::ProjectId, month: &str, n_events: i64) -> Result<(), StoreError> {
+    pub async fn add_usage(
+        &self,
+        project_id: tally_types::ProjectId,
+        month: &str,
+        n_events: i64,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO project_usage (project_id, month, n_events) VALUES ($1, $2, $3) \
@@ -226,7 +248,12 @@ impl Store {
 
     /// Soft-deletes an organization: it disappears at once; `purge_expired` removes it
     /// for good after `purge_after`.
-    pub async fn delete_organization(&self, org_id: OrgId, purge_after: Timestamp, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn delete_organization(
+        &self,
+        org_id: OrgId,
+        purge_after: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query(

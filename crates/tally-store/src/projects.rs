@@ -103,7 +103,12 @@ impl Store {
         })
     }
 
-    pub async fn update_project(&self, project_id: ProjectId, changes: &ProjectChanges<'_>, audit: &AuditEntry) -> Result<Project, StoreError> {
+    pub async fn update_project(
+        &self,
+        project_id: ProjectId,
+        changes: &ProjectChanges<'_>,
+        audit: &AuditEntry,
+    ) -> Result<Project, StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -124,7 +129,13 @@ impl Store {
     }
 
     /// Replaces the project's API secret (the old one stops working at once).
-    pub async fn rotate_api_secret(&self, project_id: ProjectId, secret_hash: &str, sealed: &str, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn rotate_api_secret(
+        &self,
+        project_id: ProjectId,
+        secret_hash: &str,
+        sealed: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE projects SET api_secret_hash = $2, api_secret_sealed = $3 WHERE id = $1 AND deleted_at IS NULL")
@@ -170,7 +181,12 @@ impl Store {
     }
 
     /// Soft-deletes a project: unreachable at once, purged after `purge_after`.
-    pub async fn delete_project(&self, project_id: ProjectId, purge_after: Timestamp, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn delete_project(
+        &self,
+        project_id: ProjectId,
+        purge_after: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query("UPDATE projects SET deleted_at = $2, purge_after = $3 WHERE id = $1 AND deleted_at IS NULL")
@@ -191,7 +207,12 @@ impl Store {
 
     /// Moves a project to another organization. Its members, teams and service accounts
     /// do not move: every grant on it is dropped except the all-users default.
-    pub async fn transfer_project(&self, project_id: ProjectId, to: OrgId, audits: &[AuditEntry]) -> Result<(), StoreError> {
+    pub async fn transfer_project(
+        &self,
+        project_id: ProjectId,
+        to: OrgId,
+        audits: &[AuditEntry],
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query("UPDATE projects SET org_id = $2 WHERE id = $1 AND deleted_at IS NULL")

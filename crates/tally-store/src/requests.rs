@@ -77,7 +77,11 @@ impl Store {
         })
     }
 
-    pub async fn access_request(&self, project_id: ProjectId, id: AccessRequestId) -> Result<Option<AccessRequest>, StoreError> {
+    pub async fn access_request(
+        &self,
+        project_id: ProjectId,
+        id: AccessRequestId,
+    ) -> Result<Option<AccessRequest>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.project_id = $1 AND r.id = $2")))
                 .bind(project_id.0)

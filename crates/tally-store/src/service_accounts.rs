@@ -36,7 +36,8 @@ pub struct NewServiceAccount<'a> {
     pub projects: &'a [(ProjectId, String)],
 }
 
-const COLUMNS: &str = "id, org_id, username, org_role, home_project_id, created_by, created_at, expires_at, last_used_at";
+const COLUMNS: &str =
+    "id, org_id, username, org_role, home_project_id, created_by, created_at, expires_at, last_used_at";
 
 fn opt_time(row: &impl RowExt, column: &str) -> Result<Option<Timestamp>, StoreError> {
     row.opt_int(column)?
@@ -59,7 +60,11 @@ fn account_from_row(row: &impl RowExt) -> Result<ServiceAccount, StoreError> {
 }
 
 impl Store {
-    pub async fn create_service_account(&self, account: &NewServiceAccount<'_>, audit: &AuditEntry) -> Result<ServiceAccount, StoreError> {
+    pub async fn create_service_account(
+        &self,
+        account: &NewServiceAccount<'_>,
+        audit: &AuditEntry,
+    ) -> Result<ServiceAccount, StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -111,7 +116,11 @@ impl Store {
         })
     }
 
-    pub async fn service_account(&self, org_id: OrgId, id: ServiceAccountId) -> Result<Option<ServiceAccount>, StoreError> {
+    pub async fn service_account(
+        &self,
+        org_id: OrgId,
+        id: ServiceAccountId,
+    ) -> Result<Option<ServiceAccount>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM service_accounts WHERE org_id = $1 AND id = $2"
@@ -125,7 +134,10 @@ impl Store {
     }
 
     /// The account with this username and its secret hash, for sign-in.
-    pub async fn service_account_credentials(&self, username: &str) -> Result<Option<(ServiceAccount, String)>, StoreError> {
+    pub async fn service_account_credentials(
+        &self,
+        username: &str,
+    ) -> Result<Option<(ServiceAccount, String)>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS}, secret_hash FROM service_accounts WHERE username = $1"
@@ -175,7 +187,10 @@ impl Store {
     }
 
     /// Service accounts with a direct grant on a project, with the role.
-    pub async fn project_service_accounts(&self, project_id: ProjectId) -> Result<Vec<(ServiceAccount, String)>, StoreError> {
+    pub async fn project_service_accounts(
+        &self,
+        project_id: ProjectId,
+    ) -> Result<Vec<(ServiceAccount, String)>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT s.id, s.org_id, s.username, s.org_role, s.home_project_id, s.created_by, s.created_at, s.expires_at, \
@@ -186,6 +201,32 @@ impl Store {
             .fetch_all(pool)
             .await?;
             rows.iter().map(|row| Ok((account_from_row(row)?, row.text("role")?))).collect()
+        })
+    }
+}
+
+impl Store {
+    /// The organization a service account belongs to, as a membership.
+    pub async fn memberships_of_service_account(
+        &self,
+        id: ServiceAccountId,
+    ) -> Result<Vec<crate::Membership>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT o.id, o.name, o.created_at, s.org_role AS role FROM service_accounts s \
+                 JOIN organizations o ON o.id = s.org_id WHERE s.id = $1 AND o.deleted_at IS NULL",
+            )
+            .bind(id.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(crate::Membership {
+                        organization: crate::model::org_from_row(row)?,
+                        role: parse_org_role(&row.text("role")?)?,
+                    })
+                })
+                .collect()
         })
     }
 }

@@ -135,7 +135,12 @@ impl Store {
     }
 
     /// Adds a user or service account to a team; adding twice is harmless.
-    pub async fn add_team_member(&self, team_id: TeamId, principal: Principal, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn add_team_member(
+        &self,
+        team_id: TeamId,
+        principal: Principal,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let added = sqlx::query(
@@ -157,7 +162,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn remove_team_member(&self, team_id: TeamId, principal: Principal, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn remove_team_member(
+        &self,
+        team_id: TeamId,
+        principal: Principal,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let removed = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND principal_kind = $2 AND principal_id = $3")

@@ -239,7 +239,8 @@ pub enum ProjectRole {
 }
 
 impl ProjectRole {
-    pub const ALL: [ProjectRole; 4] = [ProjectRole::Owner, ProjectRole::Admin, ProjectRole::Analyst, ProjectRole::Consumer];
+    pub const ALL: [ProjectRole; 4] =
+        [ProjectRole::Owner, ProjectRole::Admin, ProjectRole::Analyst, ProjectRole::Consumer];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -48,9 +48,15 @@ async fn setup_link_creates_the_first_tenant_which_survives_restart() {
         assert_eq!(names, ["Production", "Development"]);
 
         let me: Value = http.get(server.url("/api/app/me")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(me["organizations"][0]["name"], "Acme Analytics");
-        assert_eq!(me["organizations"][0]["role"], "owner");
-        assert_eq!(me["organizations"][0]["projects"], created["projects"]);
+        let org = &me["results"]["organizations"][0];
+        assert_eq!(org["name"], "Acme Analytics");
+        assert_eq!(org["role"], "owner");
+        let listed: Vec<(&Value, &Value, &Value)> =
+            org["projects"].as_array().unwrap().iter().map(|p| (&p["id"], &p["name"], &p["token"])).collect();
+        let made: Vec<(&Value, &Value, &Value)> =
+            created["projects"].as_array().unwrap().iter().map(|p| (&p["id"], &p["name"], &p["token"])).collect();
+        assert_eq!(listed, made);
+        assert!(org["projects"][0]["permissions"].as_array().unwrap().contains(&Value::from("delete_project")));
 
         // The link works once.
         let again = http

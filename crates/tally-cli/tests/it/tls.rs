@@ -49,7 +49,7 @@ async fn https_serves_with_the_configured_certificate_and_secure_cookies() {
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("; Secure"), "{cookie}");
     let me: Value = trusting.get(server.url("/api/app/me")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(me["user"]["email"], "ada@example.com");
+    assert_eq!(me["results"]["user"]["email"], "ada@example.com");
 }
 
 #[tokio::test]

@@ -16,8 +16,13 @@ pub async fn org_log(ctx: Ctx<'_>, scope: &OrgScope, filter: &AuditFilter) -> Re
 }
 
 /// The rows of one project.
-pub async fn project_log(ctx: Ctx<'_>, scope: &ProjectScope, filter: &AuditFilter) -> Result<Vec<AuditRecord>, IamError> {
-    let filter = AuditFilter { project_id: Some(scope.project_id()), limit: filter.limit.clamp(1, MAX_ROWS), ..filter.clone() };
+pub async fn project_log(
+    ctx: Ctx<'_>,
+    scope: &ProjectScope,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditRecord>, IamError> {
+    let filter =
+        AuditFilter { project_id: Some(scope.project_id()), limit: filter.limit.clamp(1, MAX_ROWS), ..filter.clone() };
     Ok(ctx.store.audit_log(scope.org_id(), &filter).await?)
 }
 
@@ -48,8 +53,19 @@ pub fn to_csv(records: &[AuditRecord]) -> Result<String, IamError> {
     let fail = |error: csv::Error| IamError::invalid("format", error.to_string());
     writer
         .write_record([
-            "id", "time", "organization_id", "project_id", "event_type", "actor_kind", "actor_id", "actor", "ip",
-            "target_kind", "target_id", "before", "after",
+            "id",
+            "time",
+            "organization_id",
+            "project_id",
+            "event_type",
+            "actor_kind",
+            "actor_id",
+            "actor",
+            "ip",
+            "target_kind",
+            "target_id",
+            "before",
+            "after",
         ])
         .map_err(fail)?;
     for record in records {

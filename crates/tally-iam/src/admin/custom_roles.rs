@@ -19,14 +19,16 @@ pub struct CustomRoleInput {
 fn checked_permissions(scope: &ProjectScope, names: &[String]) -> Result<Vec<String>, IamError> {
     let mut set = ProjectPermissionSet::EMPTY;
     for name in names {
-        let permission: ProjectPermission = name
-            .parse()
-            .map_err(|_| IamError::invalid("permissions", format!("{name:?} is not a permission name")))?;
+        let permission: ProjectPermission =
+            name.parse().map_err(|_| IamError::invalid("permissions", format!("{name:?} is not a permission name")))?;
         set = set.union(ProjectPermissionSet::of(&[permission]));
     }
     if !set.is_subset_of(scope.permissions()) {
         let missing: Vec<&str> = set.iter().filter(|p| !scope.allows(*p)).map(ProjectPermission::as_str).collect();
-        return Err(IamError::Forbidden(format!("you cannot grant permissions you do not hold: {}", missing.join(", "))));
+        return Err(IamError::Forbidden(format!(
+            "you cannot grant permissions you do not hold: {}",
+            missing.join(", ")
+        )));
     }
     Ok(set.names().into_iter().map(str::to_string).collect())
 }
@@ -42,7 +44,12 @@ pub async fn list(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<Vec<CustomRole>,
     Ok(ctx.store.custom_roles(scope.project_id()).await?)
 }
 
-pub async fn create(ctx: Ctx<'_>, scope: &ProjectScope, input: &CustomRoleInput, copied_from: Option<String>) -> Result<CustomRole, IamError> {
+pub async fn create(
+    ctx: Ctx<'_>,
+    scope: &ProjectScope,
+    input: &CustomRoleInput,
+    copied_from: Option<String>,
+) -> Result<CustomRole, IamError> {
     let name = checked_name("name", &input.name)?;
     if name.parse::<tally_types::ProjectRole>().is_ok() {
         return Err(IamError::invalid("name", "the four default role names are taken"));
@@ -69,7 +76,12 @@ pub async fn create(ctx: Ctx<'_>, scope: &ProjectScope, input: &CustomRoleInput,
     Ok(role)
 }
 
-pub async fn update(ctx: Ctx<'_>, scope: &ProjectScope, role_id: &str, input: &CustomRoleInput) -> Result<CustomRole, IamError> {
+pub async fn update(
+    ctx: Ctx<'_>,
+    scope: &ProjectScope,
+    role_id: &str,
+    input: &CustomRoleInput,
+) -> Result<CustomRole, IamError> {
     let before = ctx.store.custom_role(scope.project_id(), role_id).await?.ok_or(IamError::NotFound("custom role"))?;
     let name = checked_name("name", &input.name)?;
     let role = CustomRole {
@@ -79,10 +91,11 @@ pub async fn update(ctx: Ctx<'_>, scope: &ProjectScope, role_id: &str, input: &C
         modified_at: ctx.now(),
         ..before.clone()
     };
-    let audit = ctx.audit(scope.org_id(), Some(scope.project_id()), "custom_role.updated", "custom_role", role_id).with(
-        Some(json!({ "name": before.name, "permissions": before.permissions })),
-        Some(json!({ "name": role.name, "permissions": role.permissions })),
-    );
+    let audit =
+        ctx.audit(scope.org_id(), Some(scope.project_id()), "custom_role.updated", "custom_role", role_id).with(
+            Some(json!({ "name": before.name, "permissions": before.permissions })),
+            Some(json!({ "name": role.name, "permissions": role.permissions })),
+        );
     ctx.store.update_custom_role(&role, &audit).await?;
     Ok(role)
 }
@@ -103,7 +116,11 @@ pub async fn copy(ctx: Ctx<'_>, from: &ProjectScope, role_id: &str, to: &Project
     if from.org_id() != to.org_id() {
         return Err(IamError::NotFound("project"));
     }
-    let input = CustomRoleInput { name: role.name.clone(), description: role.description.clone(), permissions: role.permissions.clone() };
+    let input = CustomRoleInput {
+        name: role.name.clone(),
+        description: role.description.clone(),
+        permissions: role.permissions.clone(),
+    };
     create(ctx, to, &input, Some(role.id)).await
 }
 

@@ -51,9 +51,13 @@ async fn check_input(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Res
         return Err(IamError::Forbidden("only Owners can invite Owners".into()));
     }
     if input.org_role.rank() > scope.role().rank() {
-        return Err(IamError::Forbidden(format!("you cannot give the role {}, which is above your own", input.org_role)));
+        return Err(IamError::Forbidden(format!(
+            "you cannot give the role {}, which is above your own",
+            input.org_role
+        )));
     }
-    if ctx.store.org_members(scope.org_id()).await?.iter().any(|member| member.user.email.eq_ignore_ascii_case(&email)) {
+    if ctx.store.org_members(scope.org_id()).await?.iter().any(|member| member.user.email.eq_ignore_ascii_case(&email))
+    {
         return Err(IamError::Conflict(format!("{email} is already a member of this organization")));
     }
     for project in &input.projects {
@@ -69,7 +73,10 @@ async fn send(ctx: Ctx<'_>, org_name: &str, email: &str, link: &str) -> Result<(
     let mail = Mail {
         to: email.to_string(),
         subject: format!("You are invited to {org_name} on Tally"),
-        body: format!("You have been invited to join {org_name} on Tally.\n\nAccept the invitation: {link}\n\nThe link works once and expires in {} days.\n", ctx.settings.invitation_lifetime.as_hours() / 24),
+        body: format!(
+            "You have been invited to join {org_name} on Tally.\n\nAccept the invitation: {link}\n\nThe link works once and expires in {} days.\n",
+            ctx.settings.invitation_lifetime.as_hours() / 24
+        ),
     };
     ctx.mailer.send(mail).await?;
     Ok(())
@@ -105,6 +112,9 @@ pub async fn invite(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Resu
     Ok(Sent { invitation, link: Secret::new(link) })
 }
 
+/// A numbered row of a batch, parsed or not.
+pub type InviteRow = (usize, Result<InviteInput, IamError>);
+
 /// The outcome of one row of a batch.
 #[derive(Debug)]
 pub struct RowOutcome {
@@ -116,7 +126,11 @@ pub struct RowOutcome {
 
 /// Invites everyone in the list, reporting each row; good rows are applied even when
 /// others fail.
-pub async fn invite_many(ctx: Ctx<'_>, scope: &OrgScope, inputs: Vec<(usize, Result<InviteInput, IamError>)>) -> Vec<RowOutcome> {
+pub async fn invite_many(
+    ctx: Ctx<'_>,
+    scope: &OrgScope,
+    inputs: Vec<(usize, Result<InviteInput, IamError>)>,
+) -> Vec<RowOutcome> {
     let mut outcomes = Vec::with_capacity(inputs.len());
     for (row, input) in inputs {
         let (email, result) = match input {
@@ -131,12 +145,16 @@ pub async fn invite_many(ctx: Ctx<'_>, scope: &OrgScope, inputs: Vec<(usize, Res
 /// Parses the bulk-invite CSV: a header `email,organization_role,projects,project_role`
 /// (projects: project ids separated by `;`, may be empty; roles default to member and
 /// consumer). Each data row becomes an input or a row error.
-pub fn parse_csv(text: &str) -> Result<Vec<(usize, Result<InviteInput, IamError>)>, IamError> {
+pub fn parse_csv(text: &str) -> Result<Vec<InviteRow>, IamError> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|error| IamError::invalid("csv", format!("cannot read the header: {error}")))?.clone();
+    let headers =
+        reader.headers().map_err(|error| IamError::invalid("csv", format!("cannot read the header: {error}")))?.clone();
     let column = |name: &str| headers.iter().position(|header| header.eq_ignore_ascii_case(name));
     let email_column = column("email").ok_or_else(|| {
-        IamError::invalid("csv", "the header must name an `email` column (template: email,organization_role,projects,project_role)")
+        IamError::invalid(
+            "csv",
+            "the header must name an `email` column (template: email,organization_role,projects,project_role)",
+        )
     })?;
     let org_role_column = column("organization_role");
     let projects_column = column("projects");
@@ -144,25 +162,27 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, Result<InviteInput, IamError>
     let mut rows = Vec::new();
     for (index, record) in reader.records().enumerate() {
         let row = index + 2;
-        let parsed = record.map_err(|error| IamError::invalid("csv", format!("row {row}: {error}"))).and_then(|record| {
-            let field = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("").to_string();
-            let email = field(Some(email_column));
-            let org_role = match field(org_role_column).as_str() {
-                "" => OrgRole::Member,
-                text => text.parse().map_err(|error| IamError::invalid("role", format!("row {row}: {error}")))?,
-            };
-            let project_role = match field(project_role_column) {
-                text if text.is_empty() => "consumer".to_string(),
-                text => text,
-            };
-            let mut projects = Vec::new();
-            for id in field(projects_column).split(';').map(str::trim).filter(|id| !id.is_empty()) {
-                let project_id: i64 =
-                    id.parse().map_err(|_| IamError::invalid("projects", format!("row {row}: {id:?} is not a project id")))?;
-                projects.push(InvitedProject { project_id: ProjectId(project_id), role: project_role.clone() });
-            }
-            Ok(InviteInput { email, org_role, projects })
-        });
+        let parsed =
+            record.map_err(|error| IamError::invalid("csv", format!("row {row}: {error}"))).and_then(|record| {
+                let field = |column: Option<usize>| column.and_then(|c| record.get(c)).unwrap_or("").to_string();
+                let email = field(Some(email_column));
+                let org_role = match field(org_role_column).as_str() {
+                    "" => OrgRole::Member,
+                    text => text.parse().map_err(|error| IamError::invalid("role", format!("row {row}: {error}")))?,
+                };
+                let project_role = match field(project_role_column) {
+                    text if text.is_empty() => "consumer".to_string(),
+                    text => text,
+                };
+                let mut projects = Vec::new();
+                for id in field(projects_column).split(';').map(str::trim).filter(|id| !id.is_empty()) {
+                    let project_id: i64 = id
+                        .parse()
+                        .map_err(|_| IamError::invalid("projects", format!("row {row}: {id:?} is not a project id")))?;
+                    projects.push(InvitedProject { project_id: ProjectId(project_id), role: project_role.clone() });
+                }
+                Ok(InviteInput { email, org_role, projects })
+            });
         rows.push((row, parsed));
     }
     Ok(rows)
@@ -209,7 +229,12 @@ pub async fn lookup(ctx: Ctx<'_>, token: &str) -> Result<Invitation, IamError> {
 
 /// Accepts an invitation. A new account needs a password (and may give a name); an
 /// existing account is attached as it is, and signs in the usual way.
-pub async fn accept(ctx: Ctx<'_>, token: &str, name: &str, new_password: Option<&Secret<String>>) -> Result<Accepted, IamError> {
+pub async fn accept(
+    ctx: Ctx<'_>,
+    token: &str,
+    name: &str,
+    new_password: Option<&Secret<String>>,
+) -> Result<Accepted, IamError> {
     let invitation = lookup(ctx, token).await?;
     let existing = ctx.store.user_by_email(&invitation.email).await?;
     let password_hash = match (&existing, new_password) {

@@ -78,7 +78,13 @@ pub async fn remove(ctx: Ctx<'_>, scope: &ProjectScope, principal: Principal) ->
         return Err(IamError::Forbidden(format!("their role {current} is not below yours; you cannot remove it")));
     }
     let audit = ctx
-        .audit(scope.org_id(), Some(scope.project_id()), grant_event(principal, false), principal.kind(), principal.id())
+        .audit(
+            scope.org_id(),
+            Some(scope.project_id()),
+            grant_event(principal, false),
+            principal.kind(),
+            principal.id(),
+        )
         .with(Some(json!({ "role": current })), None);
     ctx.store.remove_grant(scope.project_id(), grantee, &audit).await?;
     Ok(())
@@ -89,16 +95,29 @@ pub async fn set_default_role(ctx: Ctx<'_>, scope: &ProjectScope, role: &str) ->
     check_assignable(ctx.store, scope.project_id(), role, scope.permissions()).await?;
     let before = ctx.store.grant(scope.project_id(), Grantee::AllUsers).await?;
     let audit = ctx
-        .audit(scope.org_id(), Some(scope.project_id()), "project.default_access_granted", "project", scope.project_id())
+        .audit(
+            scope.org_id(),
+            Some(scope.project_id()),
+            "project.default_access_granted",
+            "project",
+            scope.project_id(),
+        )
         .with(before.map(|role| json!({ "role": role })), Some(json!({ "role": role })));
     ctx.store.set_grant(scope.project_id(), Grantee::AllUsers, role, ctx.actor.user_id(), &audit).await?;
     Ok(())
 }
 
 pub async fn remove_default_role(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<(), IamError> {
-    let before = ctx.store.grant(scope.project_id(), Grantee::AllUsers).await?.ok_or(IamError::NotFound("default role"))?;
+    let before =
+        ctx.store.grant(scope.project_id(), Grantee::AllUsers).await?.ok_or(IamError::NotFound("default role"))?;
     let audit = ctx
-        .audit(scope.org_id(), Some(scope.project_id()), "project.default_access_revoked", "project", scope.project_id())
+        .audit(
+            scope.org_id(),
+            Some(scope.project_id()),
+            "project.default_access_revoked",
+            "project",
+            scope.project_id(),
+        )
         .with(Some(json!({ "role": before })), None);
     ctx.store.remove_grant(scope.project_id(), Grantee::AllUsers, &audit).await?;
     Ok(())
@@ -107,7 +126,9 @@ pub async fn remove_default_role(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<(
 /// A member of the organization asks for a project they cannot use yet.
 pub async fn request_access(ctx: Ctx<'_>, scope: &ProjectScope, message: &str) -> Result<AccessRequestId, IamError> {
     let Principal::User(user_id) = scope.principal() else {
-        return Err(IamError::Forbidden("service accounts are given access by an admin; they do not request it".into()));
+        return Err(IamError::Forbidden(
+            "service accounts are given access by an admin; they do not request it".into(),
+        ));
     };
     let custom = custom_role_permissions(ctx.store, scope.project_id(), scope.grants()).await?;
     if !effective_permissions(scope.grants(), &custom).is_empty() {
@@ -131,7 +152,8 @@ pub async fn decide_access_request(
     id: AccessRequestId,
     role: Option<&str>,
 ) -> Result<(), IamError> {
-    let request = ctx.store.access_request(scope.project_id(), id).await?.ok_or(IamError::NotFound("access request"))?;
+    let request =
+        ctx.store.access_request(scope.project_id(), id).await?.ok_or(IamError::NotFound("access request"))?;
     if let Some(role) = role {
         check_assignable(ctx.store, scope.project_id(), role, scope.permissions()).await?;
     }
@@ -149,10 +171,10 @@ pub async fn decide_access_request(
 /// The project a principal can at least see the existence of (an organization member),
 /// for access requests; outsiders get `NotFound`.
 pub async fn standing(ctx: Ctx<'_>, project_id: ProjectId) -> Result<ProjectScope, IamError> {
-    crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.principal, project_id)
-        .await
-        .map_err(|error| match error {
+    crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.principal, project_id).await.map_err(|error| {
+        match error {
             AuthzError::Store(error) => IamError::Store(error),
             other => IamError::Authz(other),
-        })
+        }
+    })
 }

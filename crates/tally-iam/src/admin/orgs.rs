@@ -54,7 +54,10 @@ fn check_may_manage(scope: &OrgScope, target: &OrgMember) -> Result<(), IamError
         return Err(IamError::Forbidden("you cannot change your own organization role".into()));
     }
     if target.role.rank() >= scope.role().rank() {
-        return Err(IamError::Forbidden(format!("{} is a {}; you can change only members below you", target.user.email, target.role)));
+        return Err(IamError::Forbidden(format!(
+            "{} is a {}; you can change only members below you",
+            target.user.email, target.role
+        )));
     }
     Ok(())
 }

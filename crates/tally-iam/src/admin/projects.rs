@@ -28,9 +28,9 @@ pub struct ProjectKeys {
 }
 
 pub fn check_timezone(name: &str) -> Result<(), IamError> {
-    jiff::tz::TimeZone::get(name)
-        .map(|_| ())
-        .map_err(|_| IamError::invalid("timezone", format!("{name:?} is not an IANA time zone such as Europe/Paris or UTC")))
+    jiff::tz::TimeZone::get(name).map(|_| ()).map_err(|_| {
+        IamError::invalid("timezone", format!("{name:?} is not an IANA time zone such as Europe/Paris or UTC"))
+    })
 }
 
 pub async fn create(ctx: Ctx<'_>, scope: &OrgScope, input: &ProjectInput) -> Result<Project, IamError> {
@@ -39,16 +39,19 @@ pub async fn create(ctx: Ctx<'_>, scope: &OrgScope, input: &ProjectInput) -> Res
     let region = match &input.region {
         Some(region) if regions.iter().any(|known| known == region) => region.clone(),
         Some(region) => {
-            return Err(IamError::invalid("region", format!("{region:?} is not a configured region; choose one of {}", regions.join(", "))));
+            return Err(IamError::invalid(
+                "region",
+                format!("{region:?} is not a configured region; choose one of {}", regions.join(", ")),
+            ));
         }
         None => regions.first().cloned().unwrap_or_else(|| "us".into()),
     };
     let timezone = input.timezone.clone().unwrap_or_else(|| "UTC".into());
     check_timezone(&timezone)?;
-    if let Some(environment) = &input.environment {
-        if !matches!(environment.as_str(), "production" | "development") {
-            return Err(IamError::invalid("environment", "must be \"production\" or \"development\""));
-        }
+    if let Some(environment) = &input.environment
+        && !matches!(environment.as_str(), "production" | "development")
+    {
+        return Err(IamError::invalid("environment", "must be \"production\" or \"development\""));
     }
     let secret = Secret::new(tally_types::token::random_hex(16));
     let token = tally_types::token::random_hex(16);
@@ -79,8 +82,10 @@ pub struct ProjectUpdate {
 
 pub async fn update(ctx: Ctx<'_>, scope: &ProjectScope, update: &ProjectUpdate) -> Result<Project, IamError> {
     let project = scope.project();
-    if let Some(region) = &update.region {
-        if region != &project.region {
+    if let Some(region) = &update.region
+        && region != &project.region
+    {
+        {
             return Err(IamError::invalid(
                 "region",
                 format!(
@@ -143,7 +148,8 @@ pub async fn transfer(ctx: Ctx<'_>, scope: &ProjectScope, to: tally_types::OrgId
     authorize_org(ctx.store, ctx.clock, ctx.actor.principal, to, OrgPermission::TransferProjects).await?;
     let details = json!({ "project": project.name, "from_org": project.org_id, "to_org": to });
     let audits = [
-        ctx.audit(project.org_id, Some(project.id), "project.transferred", "project", project.id).with(None, Some(details.clone())),
+        ctx.audit(project.org_id, Some(project.id), "project.transferred", "project", project.id)
+            .with(None, Some(details.clone())),
         ctx.audit(to, Some(project.id), "project.transferred", "project", project.id).with(None, Some(details)),
     ];
     ctx.store.transfer_project(project.id, to, &audits).await?;

@@ -131,7 +131,11 @@ pub async fn project_accounts(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<Vec<
 
 /// From a project's settings: an account created there is deleted; any other only loses
 /// this project.
-pub async fn remove_from_project_settings(ctx: Ctx<'_>, scope: &ProjectScope, id: ServiceAccountId) -> Result<(), IamError> {
+pub async fn remove_from_project_settings(
+    ctx: Ctx<'_>,
+    scope: &ProjectScope,
+    id: ServiceAccountId,
+) -> Result<(), IamError> {
     let account = ctx.store.service_account(scope.org_id(), id).await?.ok_or(IamError::NotFound("service account"))?;
     if account.home_project_id == Some(scope.project_id()) {
         let audit = ctx
@@ -164,19 +168,30 @@ pub async fn add_to_projects(
     Ok(())
 }
 
-pub async fn remove_from_projects(ctx: Ctx<'_>, scope: &OrgScope, projects: &[(ProjectId, Vec<ServiceAccountId>)]) -> Result<(), IamError> {
+pub async fn remove_from_projects(
+    ctx: Ctx<'_>,
+    scope: &OrgScope,
+    projects: &[(ProjectId, Vec<ServiceAccountId>)],
+) -> Result<(), IamError> {
     for (project_id, ids) in projects {
         let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == scope.org_id());
         let project = project.ok_or(IamError::NotFound("project"))?;
         for id in ids {
             get(ctx, scope, *id).await?;
-            let audit = ctx.audit(scope.org_id(), Some(project.id), "service_account.removed_from_project", "service_account", id);
-            ctx.store.remove_grant(project.id, Grantee::Principal(Principal::ServiceAccount(*id)), &audit).await.map_err(
-                |error| match error {
+            let audit = ctx.audit(
+                scope.org_id(),
+                Some(project.id),
+                "service_account.removed_from_project",
+                "service_account",
+                id,
+            );
+            ctx.store
+                .remove_grant(project.id, Grantee::Principal(Principal::ServiceAccount(*id)), &audit)
+                .await
+                .map_err(|error| match error {
                     tally_store::StoreError::NotFound => IamError::NotFound("service account grant on this project"),
                     other => other.into(),
-                },
-            )?;
+                })?;
         }
     }
     Ok(())

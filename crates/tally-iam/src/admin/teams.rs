@@ -12,7 +12,11 @@ pub async fn list(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<Team>, IamError>
     Ok(ctx.store.teams(scope.org_id()).await?)
 }
 
-pub async fn get(ctx: Ctx<'_>, scope: &OrgScope, team_id: TeamId) -> Result<(Team, Vec<TeamMember>, Vec<TeamProject>), IamError> {
+pub async fn get(
+    ctx: Ctx<'_>,
+    scope: &OrgScope,
+    team_id: TeamId,
+) -> Result<(Team, Vec<TeamMember>, Vec<TeamProject>), IamError> {
     let team = ctx.store.team(scope.org_id(), team_id).await?.ok_or(IamError::NotFound("team"))?;
     let members = ctx.store.team_members(team.id).await?;
     let projects = ctx.store.team_projects(team.id).await?;
@@ -38,7 +42,8 @@ pub async fn rename(ctx: Ctx<'_>, scope: &OrgScope, team_id: TeamId, name: &str)
 /// Deletes a team. Only access that came through it goes; other grants remain.
 pub async fn delete(ctx: Ctx<'_>, scope: &OrgScope, team_id: TeamId) -> Result<(), IamError> {
     let team = ctx.store.team(scope.org_id(), team_id).await?.ok_or(IamError::NotFound("team"))?;
-    let audit = ctx.audit(scope.org_id(), None, "team.deleted", "team", team.id).with(Some(json!({ "name": team.name })), None);
+    let audit =
+        ctx.audit(scope.org_id(), None, "team.deleted", "team", team.id).with(Some(json!({ "name": team.name })), None);
     ctx.store.delete_team(team.id, &audit).await?;
     Ok(())
 }
@@ -59,7 +64,12 @@ pub async fn add_member(ctx: Ctx<'_>, scope: &OrgScope, team_id: TeamId, princip
     Ok(())
 }
 
-pub async fn remove_member(ctx: Ctx<'_>, scope: &OrgScope, team_id: TeamId, principal: Principal) -> Result<(), IamError> {
+pub async fn remove_member(
+    ctx: Ctx<'_>,
+    scope: &OrgScope,
+    team_id: TeamId,
+    principal: Principal,
+) -> Result<(), IamError> {
     let team = ctx.store.team(scope.org_id(), team_id).await?.ok_or(IamError::NotFound("team"))?;
     let event = match principal {
         Principal::User(_) => "team.user_removed",
@@ -95,7 +105,12 @@ pub async fn set_project_role(
     Ok(())
 }
 
-pub async fn remove_project(ctx: Ctx<'_>, scope: &OrgScope, team_id: TeamId, project_id: ProjectId) -> Result<(), IamError> {
+pub async fn remove_project(
+    ctx: Ctx<'_>,
+    scope: &OrgScope,
+    team_id: TeamId,
+    project_id: ProjectId,
+) -> Result<(), IamError> {
     let team = ctx.store.team(scope.org_id(), team_id).await?.ok_or(IamError::NotFound("team"))?;
     let project = ctx.store.project(project_id).await?.filter(|project| project.org_id == scope.org_id());
     let project = project.ok_or(IamError::NotFound("project"))?;

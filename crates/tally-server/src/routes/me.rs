@@ -1,19 +1,18 @@
-//! `GET /api/app/me`: who the caller is and what they belong to.
+//! `GET /api/app/me`: who the caller is (a user or a service account) and what it may
+//! access, project by project, with the grants behind each permission.
 
-use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
-use tally_types::OrgRole;
+use serde_json::{Value, json};
+use tally_store::{Membership, Organization};
+use tally_types::{OrgRole, Principal, ProjectPermission};
 
-use crate::auth::CurrentUser;
+use crate::access::Caller;
+use crate::routes::app::{ok, views};
 use crate::{ApiError, AppState};
 
-#[derive(Serialize)]
-pub(crate) struct MeResponse {
-    user: UserView,
-    organizations: Vec<OrganizationView>,
-}
-
+/// A user in the setup response.
 #[derive(Serialize)]
 pub(crate) struct UserView {
     pub id: i64,
@@ -21,14 +20,7 @@ pub(crate) struct UserView {
     pub name: String,
 }
 
-#[derive(Serialize)]
-pub(crate) struct OrganizationView {
-    id: i64,
-    name: String,
-    role: OrgRole,
-    projects: Vec<ProjectView>,
-}
-
+/// A project in the setup response (its creator sees the token).
 #[derive(Serialize)]
 pub(crate) struct ProjectView {
     pub id: i64,
@@ -36,7 +28,6 @@ pub(crate) struct ProjectView {
     pub region: String,
     pub timezone: String,
     pub environment: Option<String>,
-    /// Access keys are shown to organization Owners and Admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 }
@@ -54,20 +45,46 @@ impl ProjectView {
     }
 }
 
-pub(crate) async fn me(
-    State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
-) -> Result<Json<MeResponse>, ApiError> {
+pub(crate) async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let (identity, memberships) = match caller.principal {
+        Principal::User(user_id) => {
+            let user = state.store().user_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+            let identity = json!({ "type": "user", "id": user.id, "email": user.email, "name": user.name });
+            (identity, state.store().memberships(user_id).await?)
+        }
+        Principal::ServiceAccount(account_id) => {
+            let orgs = state.store().memberships_of_service_account(account_id).await?;
+            let identity = json!({ "type": "service_account", "id": account_id, "username": caller.label });
+            (identity, orgs)
+        }
+    };
     let mut organizations = Vec::new();
-    for membership in state.store().memberships(user.id).await? {
-        let show_keys = matches!(membership.role, OrgRole::Owner | OrgRole::Admin);
-        let projects = state.store().projects_in_org(membership.organization.id).await?;
-        organizations.push(OrganizationView {
-            id: membership.organization.id.0,
-            name: membership.organization.name,
-            role: membership.role,
-            projects: projects.into_iter().map(|project| ProjectView::new(project, show_keys)).collect(),
-        });
+    for Membership { organization, role } in memberships {
+        organizations.push(organization_view(&state, &caller, &organization, role).await?);
     }
-    Ok(Json(MeResponse { user: UserView { id: user.id.0, email: user.email, name: user.name }, organizations }))
+    Ok(ok(json!({ "user": identity, "organizations": organizations })))
+}
+
+async fn organization_view(
+    state: &AppState,
+    caller: &Caller,
+    org: &Organization,
+    role: OrgRole,
+) -> Result<Value, ApiError> {
+    let mut projects = Vec::new();
+    for project in state.store().projects_in_org(org.id).await? {
+        let standing =
+            tally_iam::authz::project_standing(state.store(), state.clock(), caller.principal, project.id).await?;
+        if standing.permissions().is_empty() {
+            continue;
+        }
+        let mut view = views::project(&project);
+        if standing.allows(ProjectPermission::ViewAccessKeys) {
+            view["token"] = json!(project.token);
+        }
+        view["permissions"] = json!(standing.permissions().names());
+        view["grants"] = json!(standing.grants().iter().map(views::grant).collect::<Vec<_>>());
+        projects.push(view);
+    }
+    Ok(json!({ "id": org.id, "name": org.name, "role": role, "projects": projects }))
 }

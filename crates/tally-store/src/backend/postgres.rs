@@ -10,8 +10,7 @@ use tally_types::Secret;
 
 use crate::StoreError;
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[
+const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
     (2, "access", include_str!("../../migrations/postgres/0002_access.sql")),
 ];

@@ -1,0 +1,269 @@
+//! Who is calling and what each route requires. Routes are added only through
+//! [`Routes`], which records every `(method, path, requirement)` in the route inventory
+//! and attaches the requirement to the route, where the [`OrgAccess`] and
+//! [`ProjectAccess`] extractors read it and call `tally_iam::authz::authorize`. A handler
+//! cannot ask for a different permission than its route declares.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::handler::Handler;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::{Extension, Router};
+use base64::Engine;
+use serde::Serialize;
+use tally_iam::admin::Actor;
+use tally_iam::authz::{Access, Need, OrgScope, ProjectScope, authorize};
+use tally_types::{ErrorKind, OrgId, OrgPermission, Principal, ProjectId, ProjectPermission};
+
+use crate::auth::{SESSION_COOKIE, cookie};
+use crate::{ApiError, AppState};
+
+/// What a route needs before its handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "permission", rename_all = "snake_case")]
+pub enum Requirement {
+    /// Anyone (health, setup, sign-in, invitation links).
+    Public,
+    /// Any signed-in user or service account.
+    Authenticated,
+    /// A permission in the organization named by the `{org_id}` path segment.
+    Org(OrgPermission),
+    /// A permission in the project named by the `{project_id}` path segment.
+    Project(ProjectPermission),
+    /// Membership of the organization that owns `{project_id}`, with or without access
+    /// to the project (requesting access).
+    ProjectOrgMember,
+}
+
+impl Requirement {
+    pub fn label(&self) -> String {
+        match self {
+            Requirement::Public => "public".into(),
+            Requirement::Authenticated => "authenticated".into(),
+            Requirement::Org(permission) => format!("org:{permission}"),
+            Requirement::Project(permission) => format!("project:{permission}"),
+            Requirement::ProjectOrgMember => "project_org_member".into(),
+        }
+    }
+}
+
+/// One entry of the route inventory.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteSpec {
+    pub method: String,
+    pub path: &'static str,
+    pub requirement: Requirement,
+    pub summary: &'static str,
+}
+
+/// The router under construction and its inventory.
+pub(crate) struct Routes {
+    router: Router<AppState>,
+    inventory: Vec<RouteSpec>,
+}
+
+impl Routes {
+    pub(crate) fn new() -> Routes {
+        Routes { router: Router::new(), inventory: Vec::new() }
+    }
+
+    /// Adds `method path`, requiring `requirement`, served by `handler`.
+    pub(crate) fn add<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        requirement: Requirement,
+        summary: &'static str,
+        handler: H,
+    ) -> Routes
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match method.as_str() {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            _ => MethodFilter::DELETE,
+        };
+        let route: MethodRouter<AppState> = on(filter, handler).route_layer(Extension(requirement));
+        self.router = self.router.route(path, route);
+        self.inventory.push(RouteSpec { method: method.to_string(), path, requirement, summary });
+        self
+    }
+
+    pub(crate) fn finish(self) -> (Router<AppState>, Vec<RouteSpec>) {
+        (self.router, self.inventory)
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub principal: Principal,
+    pub label: String,
+    pub ip: Option<String>,
+}
+
+impl Caller {
+    pub(crate) fn actor(&self) -> Actor {
+        Actor { principal: self.principal, label: self.label.clone(), ip: self.ip.clone() }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+        let caller = if let Some((username, secret)) = basic_credentials(parts) {
+            let account =
+                tally_iam::admin::service_accounts::authenticate(state.store(), state.clock(), &username, &secret)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorKind::Unauthenticated,
+                            "unauthenticated",
+                            "invalid service account username or secret",
+                        )
+                    })?;
+            Caller { principal: Principal::ServiceAccount(account.id), label: account.username, ip }
+        } else if let Some(token) = cookie(parts, SESSION_COOKIE) {
+            check_same_origin(parts)?;
+            let user_id = tally_iam::sessions::resolve(state.store(), state.clock(), state.session_policy(), &token)
+                .await?
+                .ok_or_else(ApiError::unauthenticated)?;
+            let user = state.store().user_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+            Caller { principal: Principal::User(user.id), label: user.email, ip }
+        } else {
+            return Err(ApiError::unauthenticated());
+        };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// HTTP Basic credentials, base64-encoded as the standard says or in plain text as
+/// Mixpanel also accepts.
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|text| text.contains(':'))
+        .unwrap_or_else(|| encoded.to_string());
+    let (username, secret) = decoded.split_once(':')?;
+    Some((username.to_string(), secret.to_string()))
+}
+
+/// Cookie-authenticated requests that change things must come from our own pages: a
+/// browser names a cross-site origin in `Sec-Fetch-Site` or `Origin`, and those are
+/// refused. Requests without either header are not from a browser page.
+fn check_same_origin(parts: &Parts) -> Result<(), ApiError> {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let refused = || {
+        ApiError::new(
+            ErrorKind::Forbidden,
+            "cross_site_request",
+            "cross-site requests with a session cookie are refused",
+        )
+    };
+    if let Some(site) = parts.headers.get("sec-fetch-site").and_then(|value| value.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(refused());
+    }
+    if let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|value| value.to_str().ok()) {
+        let host = parts.headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+        if origin_host != host {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+fn requirement(parts: &Parts) -> Result<Requirement, ApiError> {
+    parts
+        .extensions
+        .get::<Requirement>()
+        .copied()
+        .ok_or_else(|| ApiError::new(ErrorKind::Internal, "internal", "route registered without a requirement"))
+}
+
+async fn path_id(parts: &mut Parts, state: &AppState, name: &str) -> Result<i64, ApiError> {
+    let Path(params) =
+        Path::<HashMap<String, String>>::from_request_parts(parts, state).await.map_err(|_| ApiError::not_found())?;
+    params.get(name).and_then(|text| text.parse().ok()).ok_or_else(ApiError::not_found)
+}
+
+/// The caller's capability in the organization of `{org_id}`, checked against the route's
+/// declared permission.
+pub(crate) struct OrgAccess(pub OrgScope, pub Caller);
+
+impl FromRequestParts<AppState> for OrgAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Requirement::Org(permission) = requirement(parts)? else {
+            return Err(ApiError::new(
+                ErrorKind::Internal,
+                "internal",
+                "route requirement is not an organization permission",
+            ));
+        };
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let org_id = OrgId(path_id(parts, state, "org_id").await?);
+        match authorize(state.store(), state.clock(), caller.principal, Need::Org(org_id, permission)).await? {
+            Access::Org(scope) => Ok(OrgAccess(scope, caller)),
+            Access::Project(_) => Err(ApiError::not_found()),
+        }
+    }
+}
+
+/// The caller's capability in the project of `{project_id}`, checked against the route's
+/// declared permission (or, for `ProjectOrgMember` routes, its mere standing).
+pub(crate) struct ProjectAccess(pub ProjectScope, pub Caller);
+
+impl FromRequestParts<AppState> for ProjectAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let requirement = requirement(parts)?;
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let project_id = ProjectId(path_id(parts, state, "project_id").await?);
+        let scope = match requirement {
+            Requirement::Project(permission) => {
+                match authorize(state.store(), state.clock(), caller.principal, Need::Project(project_id, permission))
+                    .await?
+                {
+                    Access::Project(scope) => *scope,
+                    Access::Org(_) => return Err(ApiError::not_found()),
+                }
+            }
+            Requirement::ProjectOrgMember => {
+                tally_iam::authz::project_standing(state.store(), state.clock(), caller.principal, project_id).await?
+            }
+            _ => {
+                return Err(ApiError::new(
+                    ErrorKind::Internal,
+                    "internal",
+                    "route requirement is not a project permission",
+                ));
+            }
+        };
+        Ok(ProjectAccess(scope, caller))
+    }
+}

@@ -1,0 +1,32 @@
+//! The JSON administration API under `/api/app`: thin handlers over `tally_iam::admin`.
+//! Responses use Mixpanel's envelope, `{"status":"ok","results":...}`.
+
+pub(crate) mod audit;
+pub(crate) mod invitations;
+pub(crate) mod orgs;
+pub(crate) mod projects;
+pub(crate) mod service_accounts;
+pub(crate) mod sessions;
+pub(crate) mod teams;
+pub(crate) mod views;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+/// `200 {"status":"ok","results":...}`.
+pub(crate) fn ok(results: impl Serialize) -> Response {
+    Json(json!({ "status": "ok", "results": results })).into_response()
+}
+
+/// `201 {"status":"ok","results":...}`.
+pub(crate) fn created(results: impl Serialize) -> Response {
+    (StatusCode::CREATED, Json(json!({ "status": "ok", "results": results }))).into_response()
+}
+
+/// `200 {"status":"ok"}`.
+pub(crate) fn done() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}

@@ -1,0 +1,250 @@
+//! Invitations: sending (one, several, or a CSV), resending, copying the link, revoking,
+//! and the public page and API that accept one.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tally_iam::admin::invitations::{InviteInput, RowOutcome, Sent};
+use tally_store::InvitedProject;
+use tally_types::{Classified, InvitationId, OrgRole, ProjectId, Secret};
+
+use super::{created, done, ok, views};
+use crate::access::OrgAccess;
+use crate::auth::session_cookie;
+use crate::extract::{Ids, JsonBody, QueryParams};
+use crate::routes::{escape_html, html_page};
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+pub(crate) struct ProjectRoleBody {
+    id: i64,
+    role: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InviteBody {
+    email: String,
+    #[serde(default = "member")]
+    organization_role: String,
+    #[serde(default)]
+    projects: Vec<ProjectRoleBody>,
+}
+
+fn member() -> String {
+    "member".into()
+}
+
+/// One invitation or several: `{"invitations":[...]}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum InviteRequest {
+    Many { invitations: Vec<InviteBody> },
+    One(InviteBody),
+}
+
+fn input(body: InviteBody) -> Result<InviteInput, tally_iam::IamError> {
+    let org_role: OrgRole = body.organization_role.parse().map_err(|error: tally_types::roles::UnknownRole| {
+        tally_iam::IamError::InvalidInput { field: "role", message: error.to_string() }
+    })?;
+    let projects =
+        body.projects.into_iter().map(|p| InvitedProject { project_id: ProjectId(p.id), role: p.role }).collect();
+    Ok(InviteInput { email: body.email, org_role, projects })
+}
+
+fn sent_view(sent: &Sent) -> serde_json::Value {
+    let mut view = views::invitation(&sent.invitation);
+    view["link"] = json!(sent.link.expose());
+    view
+}
+
+fn outcomes_view(outcomes: &[RowOutcome]) -> serde_json::Value {
+    let rows: Vec<_> = outcomes
+        .iter()
+        .map(|outcome| match &outcome.result {
+            Ok(sent) => {
+                json!({ "row": outcome.row, "email": outcome.email, "status": "ok", "invitation": sent_view(sent) })
+            }
+            Err(error) => json!({
+                "row": outcome.row,
+                "email": outcome.email,
+                "status": "error",
+                "code": error.code(),
+                "error": error.to_string(),
+            }),
+        })
+        .collect();
+    let n_sent = outcomes.iter().filter(|outcome| outcome.result.is_ok()).count();
+    json!({ "sent": n_sent, "failed": outcomes.len() - n_sent, "rows": rows })
+}
+
+/// `POST .../invitations`: one invitation (answered like any create) or a list (answered
+/// row by row, good rows applied).
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<InviteRequest>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let ctx = state.ctx(&actor);
+    match body {
+        InviteRequest::One(body) => {
+            let sent = tally_iam::admin::invitations::invite(ctx, &scope, &input(body)?).await?;
+            Ok(created(sent_view(&sent)))
+        }
+        InviteRequest::Many { invitations } => {
+            let inputs = invitations.into_iter().enumerate().map(|(i, body)| (i + 1, input(body))).collect();
+            let outcomes = tally_iam::admin::invitations::invite_many(ctx, &scope, inputs).await;
+            Ok(ok(outcomes_view(&outcomes)))
+        }
+    }
+}
+
+/// `POST .../invitations/csv` with a `text/csv` body.
+pub(crate) async fn invite_csv(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    body: String,
+) -> Result<Response, ApiError> {
+    let rows = tally_iam::admin::invitations::parse_csv(&body)?;
+    let actor = caller.actor();
+    let outcomes = tally_iam::admin::invitations::invite_many(state.ctx(&actor), &scope, rows).await;
+    Ok(ok(outcomes_view(&outcomes)))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let invitations = tally_iam::admin::invitations::list(state.ctx(&actor), &scope).await?;
+    Ok(ok(invitations.iter().map(views::invitation).collect::<Vec<_>>()))
+}
+
+pub(crate) async fn resend(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let sent = tally_iam::admin::invitations::renew(state.ctx(&actor), &scope, InvitationId(id), true).await?;
+    Ok(ok(views::invitation(&sent.invitation)))
+}
+
+/// A fresh link to hand over by other means (no e-mail is sent).
+pub(crate) async fn link(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let sent = tally_iam::admin::invitations::renew(state.ctx(&actor), &scope, InvitationId(id), false).await?;
+    Ok(ok(json!({ "link": sent.link.expose() })))
+}
+
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::invitations::revoke(state.ctx(&actor), &scope, InvitationId(id)).await?;
+    Ok(done())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+fn anonymous() -> tally_iam::admin::Actor {
+    tally_iam::admin::Actor {
+        principal: tally_types::Principal::User(tally_types::UserId(0)),
+        label: "invitee".into(),
+        ip: None,
+    }
+}
+
+/// `GET /invitations/accept?token=...`: the page that accepts an invitation.
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<TokenQuery>,
+) -> Result<Response, ApiError> {
+    let actor = anonymous();
+    let invitation = match tally_iam::admin::invitations::lookup(state.ctx(&actor), &query.token).await {
+        Ok(invitation) => invitation,
+        Err(_) => {
+            let body = "<h1>Invitation not valid</h1><p>This invitation link is invalid, expired, or already used. \
+                        Ask an administrator of the organization for a new one.</p>";
+            return Ok((StatusCode::NOT_FOUND, Html(html_page("Invitation", body))).into_response());
+        }
+    };
+    let org = state.store().organization(invitation.org_id).await?.ok_or_else(ApiError::not_found)?;
+    let has_account = state.store().user_by_email(&invitation.email).await?.is_some();
+    let password = if has_account {
+        "<p>You already have an account: accepting adds this organization to it.</p>".to_string()
+    } else {
+        "<label>Your name <input type=\"text\" name=\"name\" autocomplete=\"name\"></label><br>\
+         <label>Choose a password <input type=\"password\" name=\"password\" required minlength=\"8\" maxlength=\"128\" \
+         autocomplete=\"new-password\"></label><br>"
+            .to_string()
+    };
+    let body = format!(
+        "<h1>Join {org}</h1><p>Invitation for {email}.</p><form method=\"post\" action=\"/api/app/invitations/accept\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">{password}<button type=\"submit\">Accept</button></form>",
+        org = escape_html(&org.name),
+        email = escape_html(&invitation.email),
+        token = escape_html(&query.token),
+    );
+    Ok(Html(html_page("Invitation", &body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AcceptBody {
+    token: String,
+    #[serde(default)]
+    name: String,
+    password: Option<String>,
+}
+
+/// `POST /api/app/invitations/accept` (JSON or form). A new account is signed in at once.
+pub(crate) async fn accept(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    let body: AcceptBody = if is_form {
+        let crate::extract::FormBody(body) = <crate::extract::FormBody<AcceptBody> as axum::extract::FromRequest<
+            AppState,
+        >>::from_request(request, &state)
+        .await?;
+        body
+    } else {
+        let JsonBody(body) =
+            <JsonBody<AcceptBody> as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
+        body
+    };
+    let actor = anonymous();
+    let password = body.password.map(Secret::new);
+    let accepted =
+        tally_iam::admin::invitations::accept(state.ctx(&actor), &body.token, &body.name, password.as_ref()).await?;
+    let results = json!({
+        "user_id": accepted.user.id,
+        "email": accepted.user.email,
+        "organization_id": accepted.invitation.org_id,
+        "account_created": accepted.user_created,
+    });
+    if !accepted.user_created {
+        return Ok(created(results));
+    }
+    let policy = state.session_policy();
+    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, accepted.user.id).await?;
+    let cookie = session_cookie(token.expose(), state.config().is_https(), policy.absolute.as_secs());
+    Ok(([(header::SET_COOKIE, cookie)], created(results)).into_response())
+}

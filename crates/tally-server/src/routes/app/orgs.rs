@@ -1,0 +1,146 @@
+//! Organization settings: members and roles, projects, billing, deletion.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use tally_iam::admin::projects::ProjectInput;
+use tally_store::Plan;
+use tally_types::{OrgRole, UserId};
+
+use super::{created, done, ok, views};
+use crate::access::OrgAccess;
+use crate::extract::{Ids, JsonBody};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn get(State(state): State<AppState>, OrgAccess(scope, _): OrgAccess) -> Result<Response, ApiError> {
+    let org = state.store().organization(scope.org_id()).await?.ok_or_else(ApiError::not_found)?;
+    Ok(ok(json!({
+        "id": org.id,
+        "name": org.name,
+        "created": org.created_at.to_string(),
+        "your_role": scope.role(),
+        "your_permissions": scope.permissions().names(),
+    })))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let purge_after = tally_iam::admin::orgs::delete(state.ctx(&actor), &scope).await?;
+    Ok(ok(json!({ "purge_after": purge_after.to_string() })))
+}
+
+pub(crate) async fn members(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let members = tally_iam::admin::orgs::members(state.ctx(&actor), &scope).await?;
+    Ok(ok(members.iter().map(views::org_member).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RoleBody {
+    role: String,
+}
+
+pub(crate) async fn set_member_role(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, user_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Response, ApiError> {
+    let role: OrgRole = body
+        .role
+        .parse()
+        .map_err(|error: tally_types::roles::UnknownRole| ApiError::invalid("invalid_role", error.to_string()))?;
+    let actor = caller.actor();
+    tally_iam::admin::orgs::change_role(state.ctx(&actor), &scope, UserId(user_id), role).await?;
+    Ok(done())
+}
+
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, user_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::orgs::remove_member(state.ctx(&actor), &scope, UserId(user_id)).await?;
+    Ok(done())
+}
+
+/// Every project of the organization, each with whether (and how) the caller can use it.
+pub(crate) async fn projects(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let mut listed = Vec::new();
+    for project in state.store().projects_in_org(scope.org_id()).await? {
+        let standing =
+            tally_iam::authz::project_standing(state.store(), state.clock(), caller.principal, project.id).await?;
+        let mut view = views::project(&project);
+        view["your_permissions"] = json!(standing.permissions().names());
+        view["your_grants"] = json!(standing.grants().iter().map(views::grant).collect::<Vec<_>>());
+        listed.push(view);
+    }
+    Ok(ok(listed))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewProjectBody {
+    name: String,
+    region: Option<String>,
+    timezone: Option<String>,
+    environment: Option<String>,
+}
+
+pub(crate) async fn create_project(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<NewProjectBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let input =
+        ProjectInput { name: body.name, region: body.region, timezone: body.timezone, environment: body.environment };
+    let project = tally_iam::admin::projects::create(state.ctx(&actor), &scope, &input).await?;
+    Ok(created(views::project(&project)))
+}
+
+pub(crate) async fn billing(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let ctx = state.ctx(&actor);
+    let plan = tally_iam::admin::orgs::plan(ctx, &scope).await?;
+    let usage = tally_iam::admin::orgs::usage(ctx, &scope).await?;
+    let n_members = state.store().org_members(scope.org_id()).await?.len();
+    Ok(ok(json!({
+        "plan": plan.name,
+        "monthly_event_quota": plan.monthly_event_quota,
+        "seats": plan.seats,
+        "seats_used": n_members,
+        "usage": usage.iter().map(|u| json!({ "project_id": u.project_id, "month": u.month, "events": u.n_events })).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PlanBody {
+    plan: String,
+    monthly_event_quota: i64,
+    seats: i64,
+}
+
+pub(crate) async fn set_billing(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<PlanBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let plan = Plan { name: body.plan, monthly_event_quota: body.monthly_event_quota, seats: body.seats };
+    tally_iam::admin::orgs::set_plan(state.ctx(&actor), &scope, &plan).await?;
+    Ok(done())
+}

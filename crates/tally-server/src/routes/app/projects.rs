@@ -1,0 +1,319 @@
+//! Project settings: details, keys, lifecycle, members and their grants, the default role,
+//! custom roles and access requests.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use tally_iam::admin::custom_roles::CustomRoleInput;
+use tally_iam::admin::projects::ProjectUpdate;
+use tally_iam::authz::authorize_project;
+use tally_types::{AccessRequestId, OrgId, Principal, ProjectId, ProjectPermission, ServiceAccountId, UserId};
+
+use super::{created, done, ok, views};
+use crate::access::ProjectAccess;
+use crate::extract::{Ids, JsonBody};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn get(ProjectAccess(scope, _): ProjectAccess) -> Response {
+    let mut view = views::project(scope.project());
+    view["your_permissions"] = json!(scope.permissions().names());
+    ok(view)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateBody {
+    name: Option<String>,
+    timezone: Option<String>,
+    region: Option<String>,
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let update = ProjectUpdate { name: body.name, timezone: body.timezone, region: body.region };
+    let project = tally_iam::admin::projects::update(state.ctx(&actor), &scope, &update).await?;
+    Ok(ok(views::project(&project)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let purge_after = tally_iam::admin::projects::delete(state.ctx(&actor), &scope).await?;
+    Ok(ok(json!({ "purge_after": purge_after.to_string() })))
+}
+
+pub(crate) async fn reset(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let generation = tally_iam::admin::projects::reset(state.ctx(&actor), &scope).await?;
+    Ok(ok(json!({ "data_generation": generation })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TransferBody {
+    organization_id: i64,
+}
+
+pub(crate) async fn transfer(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<TransferBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::projects::transfer(state.ctx(&actor), &scope, OrgId(body.organization_id)).await?;
+    Ok(done())
+}
+
+pub(crate) async fn keys(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let keys = tally_iam::admin::projects::keys(state.ctx(&actor), &scope)?;
+    Ok(ok(json!({ "token": keys.token, "api_secret": keys.api_secret.expose() })))
+}
+
+pub(crate) async fn rotate_secret(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let secret = tally_iam::admin::projects::rotate_secret(state.ctx(&actor), &scope).await?;
+    Ok(ok(json!({ "api_secret": secret.expose() })))
+}
+
+pub(crate) async fn usage(
+    State(state): State<AppState>,
+    ProjectAccess(scope, _): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let usage = state.store().usage(scope.org_id()).await?;
+    let rows: Vec<_> = usage
+        .iter()
+        .filter(|row| row.project_id == scope.project_id().0)
+        .map(|row| json!({ "month": row.month, "events": row.n_events }))
+        .collect();
+    Ok(ok(rows))
+}
+
+/// The caller's effective permissions here and the grants they come from.
+pub(crate) async fn permissions(ProjectAccess(scope, _): ProjectAccess) -> Response {
+    ok(json!({
+        "organization_role": scope.org_role(),
+        "grants": scope.grants().iter().map(views::grant).collect::<Vec<_>>(),
+        "permissions": scope.permissions().names(),
+    }))
+}
+
+pub(crate) async fn members(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let members = tally_iam::admin::members::list(state.ctx(&actor), &scope).await?;
+    Ok(ok(members.iter().map(views::project_member).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RoleBody {
+    role: String,
+}
+
+pub(crate) async fn set_user_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, user_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::members::set_role(state.ctx(&actor), &scope, Principal::User(UserId(user_id)), &body.role)
+        .await?;
+    Ok(done())
+}
+
+pub(crate) async fn remove_user(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, user_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::members::remove(state.ctx(&actor), &scope, Principal::User(UserId(user_id))).await?;
+    Ok(done())
+}
+
+pub(crate) async fn set_service_account_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, account_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let principal = Principal::ServiceAccount(ServiceAccountId(account_id));
+    tally_iam::admin::members::set_role(state.ctx(&actor), &scope, principal, &body.role).await?;
+    Ok(done())
+}
+
+pub(crate) async fn set_default_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::members::set_default_role(state.ctx(&actor), &scope, &body.role).await?;
+    Ok(done())
+}
+
+pub(crate) async fn remove_default_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::members::remove_default_role(state.ctx(&actor), &scope).await?;
+    Ok(done())
+}
+
+pub(crate) async fn custom_roles(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let roles = tally_iam::admin::custom_roles::list(state.ctx(&actor), &scope).await?;
+    Ok(ok(roles.iter().map(views::custom_role).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CustomRoleBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+impl From<CustomRoleBody> for CustomRoleInput {
+    fn from(body: CustomRoleBody) -> Self {
+        CustomRoleInput { name: body.name, description: body.description, permissions: body.permissions }
+    }
+}
+
+pub(crate) async fn create_custom_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<CustomRoleBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let role = tally_iam::admin::custom_roles::create(state.ctx(&actor), &scope, &body.into(), None).await?;
+    Ok(created(views::custom_role(&role)))
+}
+
+pub(crate) async fn custom_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, _): ProjectAccess,
+    Ids((_, role_id)): Ids<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let role = state.store().custom_role(scope.project_id(), &role_id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(ok(views::custom_role(&role)))
+}
+
+pub(crate) async fn update_custom_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, role_id)): Ids<(i64, String)>,
+    JsonBody(body): JsonBody<CustomRoleBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let role = tally_iam::admin::custom_roles::update(state.ctx(&actor), &scope, &role_id, &body.into()).await?;
+    Ok(ok(views::custom_role(&role)))
+}
+
+pub(crate) async fn delete_custom_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, role_id)): Ids<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::custom_roles::delete(state.ctx(&actor), &scope, &role_id).await?;
+    Ok(done())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CopyBody {
+    project_id: i64,
+}
+
+/// Copies a custom role to another project of the same organization where the caller
+/// may also manage custom roles.
+pub(crate) async fn copy_custom_role(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, role_id)): Ids<(i64, String)>,
+    JsonBody(body): JsonBody<CopyBody>,
+) -> Result<Response, ApiError> {
+    let target = authorize_project(
+        state.store(),
+        state.clock(),
+        caller.principal,
+        ProjectId(body.project_id),
+        ProjectPermission::ManageCustomRoles,
+    )
+    .await?;
+    let actor = caller.actor();
+    let role = tally_iam::admin::custom_roles::copy(state.ctx(&actor), &scope, &role_id, &target).await?;
+    Ok(created(views::custom_role(&role)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RequestBody {
+    #[serde(default)]
+    message: String,
+}
+
+pub(crate) async fn request_access(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<RequestBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let id = tally_iam::admin::members::request_access(state.ctx(&actor), &scope, &body.message).await?;
+    Ok(created(json!({ "id": id })))
+}
+
+pub(crate) async fn access_requests(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let requests = tally_iam::admin::members::access_requests(state.ctx(&actor), &scope).await?;
+    Ok(ok(requests.iter().map(views::access_request).collect::<Vec<_>>()))
+}
+
+pub(crate) async fn approve_request(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, request_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let id = AccessRequestId(request_id);
+    tally_iam::admin::members::decide_access_request(state.ctx(&actor), &scope, id, Some(&body.role)).await?;
+    Ok(done())
+}
+
+pub(crate) async fn deny_request(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, request_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::members::decide_access_request(state.ctx(&actor), &scope, AccessRequestId(request_id), None)
+        .await?;
+    Ok(done())
+}

@@ -1,0 +1,158 @@
+//! Teams, at organization level only.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use tally_types::{Principal, ProjectId, ServiceAccountId, TeamId, UserId};
+
+use super::{created, done, ok, views};
+use crate::access::OrgAccess;
+use crate::extract::{Ids, JsonBody};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let teams = tally_iam::admin::teams::list(state.ctx(&actor), &scope).await?;
+    Ok(ok(teams.iter().map(views::team).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NameBody {
+    name: String,
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<NameBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let team = tally_iam::admin::teams::create(state.ctx(&actor), &scope, &body.name).await?;
+    Ok(created(views::team(&team)))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let (team, members, projects) = tally_iam::admin::teams::get(state.ctx(&actor), &scope, TeamId(team_id)).await?;
+    let mut view = views::team(&team);
+    view["members"] = json!(
+        members
+            .iter()
+            .map(|member| json!({ "principal": views::principal(member.principal), "label": member.label }))
+            .collect::<Vec<_>>()
+    );
+    view["projects"] =
+        json!(projects.iter().map(|p| json!({ "id": p.project_id, "role": p.role })).collect::<Vec<_>>());
+    Ok(ok(view))
+}
+
+pub(crate) async fn rename(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<NameBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::teams::rename(state.ctx(&actor), &scope, TeamId(team_id), &body.name).await?;
+    Ok(done())
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::teams::delete(state.ctx(&actor), &scope, TeamId(team_id)).await?;
+    Ok(done())
+}
+
+/// `{"user_id": n}` or `{"service_account_id": n}`.
+#[derive(Deserialize)]
+pub(crate) struct MemberBody {
+    user_id: Option<i64>,
+    service_account_id: Option<i64>,
+}
+
+pub(crate) fn member_principal(user_id: Option<i64>, service_account_id: Option<i64>) -> Result<Principal, ApiError> {
+    match (user_id, service_account_id) {
+        (Some(id), None) => Ok(Principal::User(UserId(id))),
+        (None, Some(id)) => Ok(Principal::ServiceAccount(ServiceAccountId(id))),
+        _ => Err(ApiError::invalid("invalid_member", "give exactly one of user_id or service_account_id")),
+    }
+}
+
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<MemberBody>,
+) -> Result<Response, ApiError> {
+    let principal = member_principal(body.user_id, body.service_account_id)?;
+    let actor = caller.actor();
+    tally_iam::admin::teams::add_member(state.ctx(&actor), &scope, TeamId(team_id), principal).await?;
+    Ok(done())
+}
+
+pub(crate) async fn remove_user(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id, user_id)): Ids<(i64, i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let principal = Principal::User(UserId(user_id));
+    tally_iam::admin::teams::remove_member(state.ctx(&actor), &scope, TeamId(team_id), principal).await?;
+    Ok(done())
+}
+
+pub(crate) async fn remove_service_account(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id, account_id)): Ids<(i64, i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let principal = Principal::ServiceAccount(ServiceAccountId(account_id));
+    tally_iam::admin::teams::remove_member(state.ctx(&actor), &scope, TeamId(team_id), principal).await?;
+    Ok(done())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RoleBody {
+    role: String,
+}
+
+pub(crate) async fn set_project(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id, project_id)): Ids<(i64, i64, i64)>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::teams::set_project_role(
+        state.ctx(&actor),
+        &scope,
+        TeamId(team_id),
+        ProjectId(project_id),
+        &body.role,
+    )
+    .await?;
+    Ok(done())
+}
+
+pub(crate) async fn remove_project(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, team_id, project_id)): Ids<(i64, i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::admin::teams::remove_project(state.ctx(&actor), &scope, TeamId(team_id), ProjectId(project_id)).await?;
+    Ok(done())
+}
