@@ -7,6 +7,7 @@
 // A test helper that cannot do its job should stop the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod api;
 pub mod postgres;
 pub mod process;
 pub mod tls;

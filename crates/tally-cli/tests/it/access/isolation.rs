@@ -1,0 +1,301 @@
+//! Tenant isolation over the whole route inventory (read from `/api/openapi.json`, which is
+//! generated from the router's own table): every principal of one organization, aimed at
+//! the other organization's ids, gets 404 and changes nothing in the database. Each
+//! refusal is paired with the same request by the rightful Owner, which succeeds.
+
+use std::collections::BTreeMap;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{Connection, Row};
+use tally_testkit::api::{Api, Reply};
+use tally_testkit::{TestBackend, backends};
+
+use super::world::{Tenant, tenant};
+use crate::support::Instance;
+
+/// Ids of the other tenant's objects, made fresh for each route so that the control
+/// request (which may delete them) does not disturb the next route.
+#[derive(Default, Debug)]
+struct Ids(BTreeMap<&'static str, String>);
+
+async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
+    *n += 1;
+    let owner = &victim.owner;
+    let org = victim.org_id;
+    let mut ids = Ids::default();
+    ids.0.insert("org_id", org.to_string());
+    let needs = |name: &str| path.contains(&format!("{{{name}}}"));
+    let mut project_id = victim.projects[0];
+    if needs("project_id") {
+        let reply = owner
+            .post(&format!("/api/app/organizations/{org}/projects"), json!({ "name": format!("Victim {n}") }))
+            .await;
+        project_id = reply.results()["id"].as_i64().unwrap();
+        ids.0.insert("project_id", project_id.to_string());
+    }
+    if needs("user_id") {
+        let email = format!("victim-user-{n}@beta.example");
+        let projects = json!([{ "id": project_id, "role": "consumer" }]);
+        let (_, user_id) = owner.invite_and_accept(org, &email, "member", projects).await;
+        ids.0.insert("user_id", user_id.to_string());
+        if needs("team_id") {
+            // A team member to remove.
+            let team = owner
+                .post(&format!("/api/app/organizations/{org}/teams"), json!({ "name": format!("Victims {n}") }))
+                .await;
+            let team_id = team.results()["id"].as_i64().unwrap();
+            owner
+                .post(&format!("/api/app/organizations/{org}/teams/{team_id}/members"), json!({ "user_id": user_id }))
+                .await;
+            ids.0.insert("team_id", team_id.to_string());
+        }
+    }
+    if needs("team_id") && !ids.0.contains_key("team_id") {
+        let team =
+            owner.post(&format!("/api/app/organizations/{org}/teams"), json!({ "name": format!("Victims {n}") })).await;
+        let team_id = team.results()["id"].as_i64().unwrap();
+        if needs("project_id") {
+            owner
+                .put(
+                    &format!("/api/app/organizations/{org}/teams/{team_id}/projects/{project_id}"),
+                    json!({ "role": "analyst" }),
+                )
+                .await;
+        }
+        ids.0.insert("team_id", team_id.to_string());
+    }
+    if needs("service_account_id") {
+        let body =
+            json!({ "username": format!("victim-bot-{n}"), "projects": [{ "id": project_id, "role": "consumer" }] });
+        let account = owner.post(&format!("/api/app/organizations/{org}/service-accounts"), body).await;
+        let account_id = account.results()["id"].as_i64().unwrap();
+        if needs("team_id") {
+            let team_id = &ids.0["team_id"];
+            owner
+                .post(
+                    &format!("/api/app/organizations/{org}/teams/{team_id}/members"),
+                    json!({ "service_account_id": account_id }),
+                )
+                .await;
+        }
+        ids.0.insert("service_account_id", account_id.to_string());
+    }
+    if needs("invitation_id") {
+        let reply = owner
+            .post(
+                &format!("/api/app/organizations/{org}/invitations"),
+                json!({ "email": format!("victim-invite-{n}@beta.example") }),
+            )
+            .await;
+        ids.0.insert("invitation_id", reply.results()["id"].to_string());
+    }
+    if needs("role_id") {
+        let reply = owner
+            .post(
+                &format!("/api/app/projects/{project_id}/custom-roles"),
+                json!({ "name": format!("Victim role {n}") }),
+            )
+            .await;
+        ids.0.insert("role_id", reply.results()["id"].as_str().unwrap().to_string());
+    }
+    if path.ends_with("/default-role") {
+        owner.put(&format!("/api/app/projects/{project_id}/default-role"), json!({ "role": "consumer" })).await;
+    }
+    if needs("request_id") {
+        let email = format!("victim-requester-{n}@beta.example");
+        let (requester, _) = owner.invite_and_accept(org, &email, "member", json!([])).await;
+        let reply = requester.post(&format!("/api/app/projects/{project_id}/access-requests"), json!({})).await;
+        ids.0.insert("request_id", reply.results()["id"].to_string());
+    }
+    ids
+}
+
+fn fill(path: &str, ids: &Ids) -> String {
+    let mut filled = path.to_string();
+    for (name, value) in &ids.0 {
+        filled = filled.replace(&format!("{{{name}}}"), value);
+    }
+    filled
+}
+
+/// A body the rightful Owner's request succeeds with.
+fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32) -> Option<Value> {
+    let other_project = victim.projects[1];
+    let value = match (method, path.rsplit('/').next().unwrap_or("")) {
+        ("GET" | "DELETE", _) => return None,
+        ("PUT", "{user_id}") if path.contains("/organizations/") => json!({ "role": "billing_admin" }),
+        ("PUT", "billing") => json!({ "plan": "growth", "monthly_event_quota": 10, "seats": 20 }),
+        ("POST", "projects") => json!({ "name": format!("Made {n}") }),
+        ("POST", "teams") => json!({ "name": format!("Made team {n}") }),
+        ("PATCH", "{team_id}") => json!({ "name": format!("Renamed team {n}") }),
+        ("POST", "members") => json!({ "user_id": victim.owner_id }),
+        ("PUT", "{project_id}") => json!({ "role": "analyst" }),
+        ("POST", "invitations") => json!({ "email": format!("made-{n}@beta.example") }),
+        ("POST", "resend" | "link" | "reset" | "rotate" | "deny") => json!({}),
+        ("POST", "service-accounts") if path.contains("/organizations/") => {
+            json!({ "username": format!("made-bot-{n}") })
+        }
+        ("POST", "service-accounts") => json!({ "username": format!("made-project-bot-{n}"), "role": "consumer" }),
+        ("POST", "add-to-project") => json!({ "service_account_ids": [], "projects": [] }),
+        ("POST", "remove-from-project") => json!({ "projects": [] }),
+        ("PATCH", "{project_id}") => json!({ "timezone": "Europe/Berlin" }),
+        ("POST", "transfer") => json!({ "organization_id": transfer_target }),
+        ("PUT", "{user_id}" | "{service_account_id}" | "default-role") => json!({ "role": "consumer" }),
+        ("POST", "custom-roles") => json!({ "name": format!("Made role {n}") }),
+        ("PUT", "{role_id}") => json!({ "name": format!("Changed role {n}"), "permissions": ["view_reports"] }),
+        ("POST", "copy") => json!({ "project_id": other_project }),
+        ("POST", "access-requests") => json!({}),
+        ("POST", "approve") => json!({ "role": "consumer" }),
+        ("POST", "csv") => Value::String(format!("email,organization_role\ncsv-{n}@beta.example,member\n")),
+        (method, _) => panic!("no control body for {method} {path}"),
+    };
+    Some(value)
+}
+
+async fn send(api: &Api, method: &str, path: &str, body: Option<Value>) -> Reply {
+    if let Some(Value::String(csv)) = &body {
+        return api.post_text(path, "text/csv", csv).await;
+    }
+    let method: Method = method.parse().unwrap();
+    api.call(method, path, body).await
+}
+
+/// Every row of every table except those a read may touch (sessions; a service account's
+/// last use), as text.
+async fn snapshot(instance: &Instance) -> Vec<String> {
+    let tables = [
+        "users",
+        "organizations",
+        "org_members",
+        "projects",
+        "teams",
+        "team_members",
+        "service_accounts",
+        "custom_roles",
+        "project_grants",
+        "access_requests",
+        "invitations",
+        "project_usage",
+        "audit_log",
+        "setup_tokens",
+    ];
+    let mut rows = Vec::new();
+    match instance.metadata.backend {
+        TestBackend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(&instance.metadata.url).await.unwrap();
+            for table in tables {
+                let query = format!("SELECT (to_jsonb(t) - 'last_used_at')::text AS row FROM {table} t ORDER BY 1");
+                for row in sqlx::query(sqlx::AssertSqlSafe(query)).fetch_all(&mut db).await.unwrap() {
+                    rows.push(format!("{table}: {}", row.get::<String, _>("row")));
+                }
+            }
+        }
+        TestBackend::Sqlite => {
+            let path = instance.data_dir.join("tally.db");
+            let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+            for table in tables {
+                let columns: Vec<String> =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+                        .fetch_all(&mut db)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|row| row.get::<String, _>("name"))
+                        .filter(|name| name != "last_used_at")
+                        .collect();
+                let expression = columns.iter().map(|c| format!("quote({c})")).collect::<Vec<_>>().join(" || ',' || ");
+                let query = format!("SELECT {expression} AS row FROM {table} ORDER BY 1");
+                for row in sqlx::query(sqlx::AssertSqlSafe(query)).fetch_all(&mut db).await.unwrap() {
+                    rows.push(format!("{table}: {}", row.get::<String, _>("row")));
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn other_tenants_ids_answer_404_and_change_nothing_on_every_route() {
+    for backend in backends() {
+        let instance = Instance::new(backend).await;
+        let server = super::world::server(&instance).await;
+        let attacker = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+        let victim = tenant(&instance, &server, "owner@beta.example", "Beta").await;
+        // A second organization of the same Owner, where projects can be transferred to.
+        let second = instance
+            .command(&["admin", "bootstrap", "--email", "owner@beta.example", "--org", "Beta Two", "--json"], None)
+            .await;
+        assert!(second.status.success(), "{}", second.stderr);
+        let second: Value = serde_json::from_str(second.stdout.trim()).unwrap();
+        let transfer_target = second["organization"]["id"].as_i64().unwrap();
+
+        // Every kind of principal the attacking organization has.
+        let (admin, _) =
+            attacker.owner.invite_and_accept(attacker.org_id, "admin@acme.example", "admin", json!([])).await;
+        let projects = json!([{ "id": attacker.projects[0], "role": "owner" }]);
+        let (project_owner, _) =
+            attacker.owner.invite_and_accept(attacker.org_id, "po@acme.example", "member", projects).await;
+        let account = attacker
+            .owner
+            .post(
+                &format!("/api/app/organizations/{}/service-accounts", attacker.org_id),
+                json!({ "username": "acme-bot", "role": "admin" }),
+            )
+            .await;
+        let robot = Api::service_account(server.base_url(), "acme-bot", account.results()["token"].as_str().unwrap());
+        let principals = [
+            ("owner", &attacker.owner),
+            ("admin", &admin),
+            ("project owner", &project_owner),
+            ("service account", &robot),
+        ];
+
+        let document = Api::anonymous(server.base_url()).get("/api/openapi.json").await;
+        let paths = document.body["paths"].as_object().unwrap().clone();
+        let mut routes: Vec<(String, String)> = Vec::new();
+        for (path, operations) in &paths {
+            for (method, operation) in operations.as_object().unwrap() {
+                let requirement = operation["x-tally-requirement"].as_str().unwrap();
+                if requirement.starts_with("org:") || requirement.starts_with("project") {
+                    routes.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        // Deleting the organization would end the walk: it goes last.
+        routes.sort_by_key(|(method, path)| {
+            (method == "DELETE" && path == "/api/app/organizations/{org_id}", path.clone())
+        });
+        assert!(routes.len() >= 50, "the inventory lists {} tenant routes", routes.len());
+
+        let mut n = 0;
+        for (method, path) in &routes {
+            let ids = fixtures(path, &victim, &mut n).await;
+            let url = fill(path, &ids);
+            let body = body(method, path, &victim, transfer_target, n);
+            let before = snapshot(&instance).await;
+            for (who, api) in &principals {
+                let reply = send(api, method, &url, body.clone()).await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::NOT_FOUND,
+                    "{backend:?}: {who} {method} {url} must be 404: {reply:?}"
+                );
+                assert_eq!(reply.code(), "not_found", "{who} {method} {url}");
+            }
+            let after = snapshot(&instance).await;
+            assert_eq!(before, after, "{backend:?}: {method} {url} changed the database for an outsider");
+
+            // The control: the rightful principal gets through (asking for access is for a
+            // member who has none yet; everything else is the Owner's).
+            let reply = if path.ends_with("/access-requests") && method == "POST" {
+                let email = format!("control-requester-{n}@beta.example");
+                let (requester, _) = victim.owner.invite_and_accept(victim.org_id, &email, "member", json!([])).await;
+                send(&requester, method, &url, body.clone()).await
+            } else {
+                send(&victim.owner, method, &url, body.clone()).await
+            };
+            assert!(reply.status.is_success(), "{backend:?}: control {method} {url} failed: {reply:?}");
+        }
+    }
+}
