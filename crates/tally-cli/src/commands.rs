@@ -28,6 +28,8 @@ pub(crate) enum CliError {
     #[error(transparent)]
     Iam(#[from] tally_iam::IamError),
     #[error(transparent)]
+    Authz(#[from] tally_iam::authz::AuthzError),
+    #[error(transparent)]
     Serve(#[from] tally_server::ServeError),
 }
 
@@ -49,6 +51,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             let password = if password_stdin { Some(read_password_from_stdin()?) } else { None };
             bootstrap(&config, BootstrapRequest { email, organization: org, password }, json).await
         }
+        Command::Admin { command } => crate::admin::run(&config, command).await,
     }
 }
 

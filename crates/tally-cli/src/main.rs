@@ -1,6 +1,7 @@
 //! The `tally` binary: `serve`, `admin`, `migrate`, `config`. Parses the command line,
 //! loads the configuration, and hands over to the library crates; no domain logic here.
 
+mod admin;
 mod commands;
 mod logging;
 
@@ -59,6 +60,91 @@ enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
         /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a project in an organization.
+    CreateProject {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        name: String,
+        /// One of the configured regions; fixed for the project's life.
+        #[arg(long)]
+        region: Option<String>,
+        /// IANA time zone (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// production or development.
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Invite someone to an organization; prints the invitation link.
+    Invite {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        email: String,
+        /// Organization role: owner, admin, billing_admin or member.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// A project and role, as ID=ROLE; repeat for several.
+        #[arg(long = "project", value_name = "ID=ROLE")]
+        projects: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a member's organization role.
+    SetOrgRole {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Give a member an individual role on a project.
+    SetProjectRole {
+        #[arg(long)]
+        project: i64,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, analyst, consumer or custom:<id>.
+        #[arg(long)]
+        role: String,
+    },
+    /// Create a team, optionally with members and projects.
+    CreateTeam {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        name: String,
+        /// A member's e-mail; repeat for several.
+        #[arg(long = "member", value_name = "EMAIL")]
+        members: Vec<String>,
+        /// A project and role, as ID=ROLE; repeat for several.
+        #[arg(long = "project", value_name = "ID=ROLE")]
+        projects: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a service account; prints its secret once.
+    CreateServiceAccount {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        username: String,
+        /// Organization role (default member).
+        #[arg(long)]
+        role: Option<String>,
+        /// A project and role, as ID=ROLE; repeat for several.
+        #[arg(long = "project", value_name = "ID=ROLE")]
+        projects: Vec<String>,
+        /// RFC 3339 expiry, such as 2027-01-31T00:00:00Z.
+        #[arg(long)]
+        expires: Option<String>,
         #[arg(long)]
         json: bool,
     },

@@ -29,12 +29,37 @@ pub struct Actor {
     /// E-mail or service-account username.
     pub label: String,
     pub ip: Option<String>,
+    operator: bool,
 }
 
 impl Actor {
+    /// A signed-in user or service account.
+    pub fn new(principal: Principal, label: String, ip: Option<String>) -> Actor {
+        Actor { principal, label, ip, operator: false }
+    }
+
+    /// Someone not signed in (following an invitation link).
+    pub fn anonymous(label: &str) -> Actor {
+        Actor {
+            principal: Principal::User(tally_types::UserId(0)),
+            label: label.to_string(),
+            ip: None,
+            operator: false,
+        }
+    }
+
     /// The `tally admin` command run by whoever controls the machine.
     pub fn operator() -> Actor {
-        Actor { principal: Principal::User(tally_types::UserId(0)), label: "tally admin (operator)".into(), ip: None }
+        Actor {
+            principal: Principal::User(tally_types::UserId(0)),
+            label: "tally admin (operator)".into(),
+            ip: None,
+            operator: true,
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        self.operator
     }
 
     fn user_id(&self) -> Option<tally_types::UserId> {
@@ -98,7 +123,8 @@ impl Ctx<'_> {
     ) -> AuditEntry {
         let actor = &self.actor;
         let (kind, id) = match actor.principal {
-            Principal::User(id) if id.0 == 0 => ("operator", None),
+            _ if actor.is_operator() => ("operator", None),
+            Principal::User(id) if id.0 == 0 => ("anonymous", None),
             Principal::User(id) => ("user", Some(id.0)),
             Principal::ServiceAccount(id) => ("service_account", Some(id.0)),
         };
@@ -127,6 +153,15 @@ impl WithChange for AuditEntry {
         self.after = after;
         self
     }
+}
+
+/// The actor's capability in a project of the organization it is acting in: its own
+/// standing, or Owner rights for the operator.
+async fn actor_in_project(ctx: Ctx<'_>, project_id: ProjectId) -> Result<crate::authz::ProjectScope, IamError> {
+    if ctx.actor.is_operator() {
+        return Ok(crate::authz::operator_project(ctx.store, project_id).await?);
+    }
+    Ok(crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.principal, project_id).await?)
 }
 
 /// Checks that a role key names a default role or one of this project's custom roles,

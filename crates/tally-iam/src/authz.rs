@@ -226,6 +226,27 @@ pub async fn project_standing(
     project_scope(store, clock, principal, project_id).await
 }
 
+/// The operator at the machine (`tally admin`) acts with Owner rights in any organization.
+/// Only the command line builds this scope; no HTTP route can.
+pub async fn operator_org(store: &Store, org_id: OrgId) -> Result<OrgScope, AuthzError> {
+    store.organization(org_id).await?.ok_or(AuthzError::NotFound)?;
+    let role = OrgRole::Owner;
+    Ok(OrgScope { org_id, principal: Principal::User(tally_types::UserId(0)), role, permissions: role.permissions() })
+}
+
+/// The operator's scope in a project: Owner rights.
+pub async fn operator_project(store: &Store, project_id: ProjectId) -> Result<ProjectScope, AuthzError> {
+    let project = store.project(project_id).await?.ok_or(AuthzError::NotFound)?;
+    let grants = vec![Grant { source: GrantSource::OrganizationRole, role: ProjectRole::Owner.as_str().to_string() }];
+    Ok(ProjectScope {
+        project,
+        principal: Principal::User(tally_types::UserId(0)),
+        org_role: OrgRole::Owner,
+        grants,
+        permissions: ProjectRole::Owner.permissions(),
+    })
+}
+
 /// Permission sets of the custom roles named by these grants.
 pub async fn custom_role_permissions(
     store: &Store,

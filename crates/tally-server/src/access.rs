@@ -112,7 +112,7 @@ pub(crate) struct Caller {
 
 impl Caller {
     pub(crate) fn actor(&self) -> Actor {
-        Actor { principal: self.principal, label: self.label.clone(), ip: self.ip.clone() }
+        Actor::new(self.principal, self.label.clone(), self.ip.clone())
     }
 }
 

@@ -7,7 +7,7 @@ use tally_store::{Accepted, Invitation, InvitedProject, NewInvitation, email_dom
 use tally_types::{InvitationId, OrgPermission, OrgRole, ProjectId, Secret};
 
 use super::{Ctx, WithChange, check_assignable, project_role_set};
-use crate::authz::{OrgScope, project_standing};
+use crate::authz::OrgScope;
 use crate::mail::Mail;
 use crate::{IamError, password, token_hash, validate};
 
@@ -63,7 +63,7 @@ async fn check_input(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Res
     for project in &input.projects {
         let found = ctx.store.project(project.project_id).await?.filter(|found| found.org_id == scope.org_id());
         let found = found.ok_or(IamError::NotFound("project"))?;
-        let actor = project_standing(ctx.store, ctx.clock, ctx.actor.principal, found.id).await?;
+        let actor = super::actor_in_project(ctx, found.id).await?;
         check_assignable(ctx.store, found.id, &project.role, actor.permissions()).await?;
     }
     Ok(email)

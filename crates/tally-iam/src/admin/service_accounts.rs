@@ -8,7 +8,7 @@ use tally_store::{Grantee, NewServiceAccount, ServiceAccount};
 use tally_types::{OrgPermission, OrgRole, Principal, ProjectId, Secret, ServiceAccountId};
 
 use super::{Ctx, WithChange, check_assignable};
-use crate::authz::{OrgScope, ProjectScope, project_standing};
+use crate::authz::{OrgScope, ProjectScope};
 use crate::{IamError, token_hash};
 
 /// Characters in a service-account secret (about 190 bits).
@@ -47,7 +47,7 @@ pub async fn create_in_org(
     for (project_id, project_role) in &input.projects {
         let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == scope.org_id());
         let project = project.ok_or(IamError::NotFound("project"))?;
-        let actor = project_standing(ctx.store, ctx.clock, ctx.actor.principal, project.id).await?;
+        let actor = super::actor_in_project(ctx, project.id).await?;
         check_assignable(ctx.store, project.id, project_role, actor.permissions()).await?;
     }
     create(ctx, scope.org_id(), input, role, None).await
@@ -160,7 +160,7 @@ pub async fn add_to_projects(
     for (project_id, role) in projects {
         let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == scope.org_id());
         let project = project.ok_or(IamError::NotFound("project"))?;
-        let actor = project_standing(ctx.store, ctx.clock, ctx.actor.principal, project.id).await?;
+        let actor = super::actor_in_project(ctx, project.id).await?;
         for id in ids {
             super::members::set_role(ctx, &actor, Principal::ServiceAccount(*id), role).await?;
         }

@@ -6,7 +6,7 @@ use tally_types::{Principal, ProjectId, TeamId};
 
 use super::{Ctx, WithChange, check_assignable, checked_name};
 use crate::IamError;
-use crate::authz::{OrgScope, project_standing};
+use crate::authz::OrgScope;
 
 pub async fn list(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<Team>, IamError> {
     Ok(ctx.store.teams(scope.org_id()).await?)
@@ -95,7 +95,7 @@ pub async fn set_project_role(
     let team = ctx.store.team(scope.org_id(), team_id).await?.ok_or(IamError::NotFound("team"))?;
     let project = ctx.store.project(project_id).await?.filter(|project| project.org_id == scope.org_id());
     let project = project.ok_or(IamError::NotFound("project"))?;
-    let actor_in_project = project_standing(ctx.store, ctx.clock, ctx.actor.principal, project.id).await?;
+    let actor_in_project = super::actor_in_project(ctx, project.id).await?;
     check_assignable(ctx.store, project.id, role, actor_in_project.permissions()).await?;
     let before = ctx.store.grant(project.id, Grantee::Team(team.id)).await?;
     let audit = ctx

@@ -160,11 +160,7 @@ pub(crate) struct TokenQuery {
 }
 
 fn anonymous() -> tally_iam::admin::Actor {
-    tally_iam::admin::Actor {
-        principal: tally_types::Principal::User(tally_types::UserId(0)),
-        label: "invitee".into(),
-        ip: None,
-    }
+    tally_iam::admin::Actor::anonymous("invitee")
 }
 
 /// `GET /invitations/accept?token=...`: the page that accepts an invitation.
