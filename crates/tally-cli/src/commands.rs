@@ -78,7 +78,9 @@ async fn serve(config: Config) -> Result<(), CliError> {
     tracing::info!(%local, metadata = %config.metadata.url, data_dir = %config.data_dir.display(), "tally is listening");
     println!("Tally is listening on {scheme}://{local}");
 
+    let maintenance = tally_server::maintenance::spawn(store.clone(), clock.clone());
     server.run(shutdown_signal()).await?;
+    maintenance.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -8,6 +8,7 @@ mod access;
 mod auth;
 mod error;
 mod extract;
+pub mod maintenance;
 mod metrics;
 mod middleware;
 mod routes;

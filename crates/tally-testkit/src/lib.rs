@@ -10,6 +10,7 @@
 pub mod api;
 pub mod postgres;
 pub mod process;
+pub mod smtp;
 pub mod tls;
 
 pub use postgres::{ScratchPostgres, postgres_admin_url};

@@ -6,4 +6,4 @@ mod matrix;
 mod reference;
 mod routes;
 mod scenario;
-mod world;
+pub(crate) mod world;

@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod errors;
 mod lifecycle;
+mod mail;
 mod observability;
 mod setup;
 mod support;

@@ -177,3 +177,120 @@ async fn unreachable_postgres_is_a_clear_error() {
     assert!(error.contains("cannot open the metadata database postgres://tally:***@127.0.0.1:1/tally"), "{error}");
     assert!(!error.contains("pw@"), "{error}");
 }
+
+fn audit(org_id: tally_types::OrgId, at: Timestamp, event_type: &str) -> tally_store::AuditEntry {
+    tally_store::AuditEntry {
+        org_id,
+        project_id: None,
+        at,
+        actor: tally_store::AuditActor { kind: "operator", id: None, label: "test".into() },
+        ip: None,
+        event_type: event_type.into(),
+        target_kind: "organization",
+        target_id: org_id.to_string(),
+        before: None,
+        after: None,
+    }
+}
+
+#[tokio::test]
+async fn deleted_organizations_vanish_at_once_and_are_purged_after_the_grace_period() {
+    for backend in backends() {
+        let (store, _scratch) = open(backend).await;
+        let projects = [project("Production", "t1", "h1")];
+        let doomed =
+            store.create_tenant(&tenant("ada@example.com", "Doomed", &projects, TenantClaim::Operator)).await.unwrap();
+        let kept_projects = [project("Production", "t2", "h2")];
+        let kept = store
+            .create_tenant(&tenant("bob@example.com", "Kept", &kept_projects, TenantClaim::Operator))
+            .await
+            .unwrap();
+        let org = doomed.organization.id;
+        let team = store.create_team(org, "T", &audit(org, t0(), "team.created")).await.unwrap();
+        store
+            .add_team_member(
+                team.id,
+                tally_types::Principal::User(doomed.user.id),
+                &audit(org, t0(), "team.user_added"),
+            )
+            .await
+            .unwrap();
+
+        let purge_after = t0() + SignedDuration::from_hours(24 * 90);
+        store.delete_organization(org, purge_after, &audit(org, t0(), "organization.deleted")).await.unwrap();
+        assert_eq!(store.organization(org).await.unwrap(), None, "{backend:?}");
+        assert_eq!(store.project(doomed.projects[0].id).await.unwrap(), None);
+        assert!(store.memberships(doomed.user.id).await.unwrap().is_empty());
+        assert!(matches!(
+            store.delete_organization(org, purge_after, &audit(org, t0(), "x")).await,
+            Err(StoreError::NotFound)
+        ));
+
+        // Not yet.
+        assert_eq!(store.purge_expired(purge_after - SignedDuration::from_secs(1)).await.unwrap(), (0, 0));
+        // Now: the organization, its project, team and members go; the other tenant stays.
+        assert_eq!(store.purge_expired(purge_after).await.unwrap(), (1, 1), "{backend:?}");
+        assert!(store.teams(org).await.unwrap().is_empty());
+        assert!(
+            store
+                .audit_log(org, &tally_store::AuditFilter { limit: 10, ..Default::default() })
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.organization(kept.organization.id).await.unwrap().is_some());
+        assert!(store.project(kept.projects[0].id).await.unwrap().is_some());
+        // The account itself remains (it may belong to other organizations).
+        assert!(store.user_by_id(doomed.user.id).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn invitations_expire_and_are_accepted_once() {
+    for backend in backends() {
+        let (store, _scratch) = open(backend).await;
+        let projects = [project("Production", "t1", "h1")];
+        let created =
+            store.create_tenant(&tenant("ada@example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap();
+        let org = created.organization.id;
+        let expires = t0() + SignedDuration::from_hours(24 * 7);
+        let invited = [tally_store::InvitedProject { project_id: created.projects[0].id, role: "analyst".into() }];
+        let new = tally_store::NewInvitation {
+            org_id: org,
+            email: "Eve@Example.com",
+            org_role: OrgRole::Member,
+            projects: &invited,
+            token_hash: "tokenhash",
+            invited_by: Some(created.user.id),
+            expires_at: expires,
+        };
+        let invitation = store.create_invitation(&new, &audit(org, t0(), "invitation.sent")).await.unwrap();
+        assert_eq!(invitation.projects, invited);
+        assert_eq!(store.invitations_sent_to_domain("example.com", t0()).await.unwrap(), 1);
+        assert!(store.invitation_by_token("tokenhash", t0()).await.unwrap().is_some());
+        assert!(store.invitation_by_token("tokenhash", expires).await.unwrap().is_none(), "{backend:?}: expired");
+
+        let accepted = store
+            .accept_invitation(
+                &invitation,
+                "Eve",
+                Some("$argon2id$x"),
+                &invited,
+                &audit(org, t0(), "invitation.accepted"),
+            )
+            .await
+            .unwrap();
+        assert!(accepted.user_created);
+        assert_eq!(accepted.user.email, "Eve@Example.com");
+        let grants =
+            store.grants_of(created.projects[0].id, tally_types::Principal::User(accepted.user.id)).await.unwrap();
+        assert_eq!(
+            grants,
+            vec![tally_store::Grant { source: tally_store::GrantSource::Individual, role: "analyst".into() }]
+        );
+        assert!(store.invitation_by_token("tokenhash", t0()).await.unwrap().is_none(), "used once");
+        let again =
+            store.accept_invitation(&invitation, "Eve", None, &invited, &audit(org, t0(), "invitation.accepted")).await;
+        assert!(matches!(again, Err(StoreError::NotFound)), "{backend:?}");
+    }
+}
