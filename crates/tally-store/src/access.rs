@@ -86,6 +86,27 @@ impl Grantee {
     }
 }
 
+/// Gives `(kind, id)` the role on a project, replacing any role it held there directly,
+/// through any executor of the current backend (`&mut *tx`).
+macro_rules! upsert_grant {
+    ($executor:expr, project = $project:expr, kind = $kind:expr, id = $id:expr, role = $role:expr, by = $by:expr, at = $at:expr) => {
+        sqlx::query(
+            "INSERT INTO project_grants (project_id, principal_kind, principal_id, role, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (project_id, principal_kind, principal_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind($project)
+        .bind($kind)
+        .bind($id)
+        .bind($role)
+        .bind($by)
+        .bind($at)
+        .execute($executor)
+        .await?
+    };
+}
+pub(crate) use upsert_grant;
+
 const GRANTS_OF_PRINCIPAL: &str = "\
     SELECT 'individual' AS source, CAST(NULL AS BIGINT) AS team_id, CAST(NULL AS TEXT) AS team_name, g.role \
     FROM project_grants g WHERE g.project_id = $1 AND g.principal_kind = $2 AND g.principal_id = $3 \
@@ -181,19 +202,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO project_grants (project_id, principal_kind, principal_id, role, created_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (project_id, principal_kind, principal_id) DO UPDATE SET role = excluded.role",
-            )
-            .bind(project_id.0)
-            .bind(grantee.kind())
-            .bind(grantee.id())
-            .bind(role)
-            .bind(by.map(|id| id.0))
-            .bind(audit.at.as_millisecond())
-            .execute(&mut *tx)
-            .await?;
+            upsert_grant!(
+                &mut *tx,
+                project = project_id.0,
+                kind = grantee.kind(),
+                id = grantee.id(),
+                role = role,
+                by = by.map(|id| id.0),
+                at = audit.at.as_millisecond()
+            );
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
         });

@@ -4,10 +4,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tally_types::{InvitationId, OrgId, OrgRole, ProjectId, UserId};
 
+use crate::access::upsert_grant;
 use crate::audit::insert_audit;
-use crate::model::{email_key, parse_org_role, user_from_row};
+use crate::model::{email_key, parse_org_role};
 use crate::row::RowExt;
-use crate::tenants::USER_COLUMNS;
+use crate::tenants::find_or_create_user;
 use crate::{AuditEntry, Store, StoreError, User, millis, with_pool};
 
 /// A project the invitee will get, with the role.
@@ -232,7 +233,6 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<Accepted, StoreError> {
         let now = audit.at.as_millisecond();
-        let key = email_key(&invitation.email);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let claimed = sqlx::query("UPDATE invitations SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL")
@@ -244,27 +244,13 @@ impl Store {
             if claimed == 0 {
                 return Err(StoreError::NotFound);
             }
-            let existing = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1")))
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (user, user_created) = match existing {
-                Some(row) => (user_from_row(&row)?, false),
-                None => {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "INSERT INTO users (email, email_key, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
-                         RETURNING {USER_COLUMNS}"
-                    )))
-                    .bind(invitation.email.as_str())
-                    .bind(&key)
-                    .bind(name)
-                    .bind(password_hash)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (user_from_row(&row)?, true)
-                }
-            };
+            let (user, user_created) = find_or_create_user!(
+                &mut *tx,
+                email = invitation.email.as_str(),
+                name = name,
+                password_hash = password_hash,
+                at = now
+            );
             sqlx::query(
                 "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (org_id, user_id) DO NOTHING",
@@ -276,17 +262,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             for project in project_roles {
-                sqlx::query(
-                    "INSERT INTO project_grants (project_id, principal_kind, principal_id, role, created_by, created_at) \
-                     VALUES ($1, 'user', $2, $3, $4, $5) ON CONFLICT (project_id, principal_kind, principal_id) DO NOTHING",
-                )
-                .bind(project.project_id.0)
-                .bind(user.id.0)
-                .bind(project.role.as_str())
-                .bind(invitation.invited_by.map(|id| id.0))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                upsert_grant!(
+                    &mut *tx,
+                    project = project.project_id.0,
+                    kind = "user",
+                    id = user.id.0,
+                    role = project.role.as_str(),
+                    by = invitation.invited_by.map(|id| id.0),
+                    at = now
+                );
             }
             let mut audit = audit.clone();
             audit.actor = crate::AuditActor { kind: "user", id: Some(user.id.0), label: user.email.clone() };

@@ -32,6 +32,19 @@ pub struct Usage {
     pub n_events: i64,
 }
 
+/// Fails the transaction (as `Conflict`) if the organization would have no Owner left.
+macro_rules! ensure_an_owner_remains {
+    ($executor:expr, $org_id:expr) => {
+        let n_owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner'")
+            .bind($org_id.0)
+            .fetch_one($executor)
+            .await?;
+        if n_owners == 0 {
+            return Err(StoreError::Conflict("the last Owner of the organization; make someone else Owner first"));
+        }
+    };
+}
+
 impl Store {
     /// A live organization.
     pub async fn organization(&self, org_id: OrgId) -> Result<Option<Organization>, StoreError> {
@@ -86,13 +99,7 @@ impl Store {
             if changed == 0 {
                 return Err(StoreError::NotFound);
             }
-            let n_owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner'")
-                .bind(org_id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-            if n_owners == 0 {
-                return Err(StoreError::Conflict("the last Owner of the organization; make someone else Owner first"));
-            }
+            ensure_an_owner_remains!(&mut *tx, org_id);
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
         });
@@ -143,13 +150,7 @@ impl Store {
             if removed == 0 {
                 return Err(StoreError::NotFound);
             }
-            let n_owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner'")
-                .bind(org_id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-            if n_owners == 0 {
-                return Err(StoreError::Conflict("the last Owner of the organization; make someone else Owner first"));
-            }
+            ensure_an_owner_remains!(&mut *tx, org_id);
             sqlx::query(
                 "DELETE FROM project_grants WHERE principal_kind = 'user' AND principal_id = $2 \
                  AND project_id IN (SELECT id FROM projects WHERE org_id = $1)",

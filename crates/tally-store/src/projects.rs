@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, ProjectId, UserId};
 
+use crate::access::upsert_grant;
 use crate::audit::insert_audit;
 use crate::model::project_from_row;
 use crate::tenants::{PROJECT_COLUMNS, unique_as_conflict};
@@ -84,15 +85,15 @@ impl Store {
             let created = project_from_row(&row)?;
             // Whoever creates a project becomes its Owner.
             if let Some(user_id) = created_by {
-                sqlx::query(
-                    "INSERT INTO project_grants (project_id, principal_kind, principal_id, role, created_by, created_at) \
-                     VALUES ($1, 'user', $2, 'owner', $2, $3)",
-                )
-                .bind(created.id.0)
-                .bind(user_id.0)
-                .bind(audit.at.as_millisecond())
-                .execute(&mut *tx)
-                .await?;
+                upsert_grant!(
+                    &mut *tx,
+                    project = created.id.0,
+                    kind = "user",
+                    id = user_id.0,
+                    role = "owner",
+                    by = Some(user_id.0),
+                    at = audit.at.as_millisecond()
+                );
             }
             let mut audit = audit.clone();
             audit.project_id = Some(created.id);

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::{AccessRequestId, ProjectId, UserId};
 
+use crate::access::upsert_grant;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::tenants::unique_as_conflict;
@@ -121,18 +122,15 @@ impl Store {
                 return Err(StoreError::Conflict("an answer to this request; it is no longer pending"));
             };
             if let Some(role) = role {
-                sqlx::query(
-                    "INSERT INTO project_grants (project_id, principal_kind, principal_id, role, created_by, created_at) \
-                     VALUES ($1, 'user', $2, $3, $4, $5) \
-                     ON CONFLICT (project_id, principal_kind, principal_id) DO UPDATE SET role = excluded.role",
-                )
-                .bind(project_id.0)
-                .bind(user_id)
-                .bind(role)
-                .bind(decided_by.0)
-                .bind(audit.at.as_millisecond())
-                .execute(&mut *tx)
-                .await?;
+                upsert_grant!(
+                    &mut *tx,
+                    project = project_id.0,
+                    kind = "user",
+                    id = user_id,
+                    role = role,
+                    by = Some(decided_by.0),
+                    at = audit.at.as_millisecond()
+                );
             }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, OrgRole, ProjectId, ServiceAccountId, UserId};
 
+use crate::access::upsert_grant;
 use crate::audit::insert_audit;
 use crate::model::parse_org_role;
 use crate::row::RowExt;
@@ -84,17 +85,15 @@ impl Store {
             .map_err(|error| unique_as_conflict(error, "a service account with that username"))?;
             let created = account_from_row(&row)?;
             for (project_id, role) in account.projects {
-                sqlx::query(
-                    "INSERT INTO project_grants (project_id, principal_kind, principal_id, role, created_by, created_at) \
-                     VALUES ($1, 'service_account', $2, $3, $4, $5)",
-                )
-                .bind(project_id.0)
-                .bind(created.id.0)
-                .bind(role.as_str())
-                .bind(account.created_by.map(|id| id.0))
-                .bind(audit.at.as_millisecond())
-                .execute(&mut *tx)
-                .await?;
+                upsert_grant!(
+                    &mut *tx,
+                    project = project_id.0,
+                    kind = "service_account",
+                    id = created.id.0,
+                    role = role.as_str(),
+                    by = account.created_by.map(|id| id.0),
+                    at = audit.at.as_millisecond()
+                );
             }
             let mut audit = audit.clone();
             audit.target_id = created.id.to_string();

@@ -12,6 +12,40 @@ pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_a
 pub(crate) const PROJECT_COLUMNS: &str =
     "id, org_id, name, region, timezone, environment, token, api_secret_sealed, created_by, created_at";
 
+/// The account with this e-mail, or a new one; evaluates to `(User, created)`. Runs on
+/// any executor of the current backend (`&mut *tx`).
+macro_rules! find_or_create_user {
+    ($executor:expr, email = $email:expr, name = $name:expr, password_hash = $hash:expr, at = $at:expr) => {{
+        let key = $crate::model::email_key($email);
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM users WHERE email_key = $1",
+            $crate::tenants::USER_COLUMNS
+        )))
+        .bind(&key)
+        .fetch_optional(&mut *$executor)
+        .await?;
+        match existing {
+            Some(row) => ($crate::model::user_from_row(&row)?, false),
+            None => {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO users (email, email_key, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     RETURNING {}",
+                    $crate::tenants::USER_COLUMNS
+                )))
+                .bind($email)
+                .bind(&key)
+                .bind($name)
+                .bind($hash)
+                .bind($at)
+                .fetch_one(&mut *$executor)
+                .await?;
+                ($crate::model::user_from_row(&row)?, true)
+            }
+        }
+    }};
+}
+pub(crate) use find_or_create_user;
+
 impl Store {
     /// True while no organization exists: the state in which the setup link works.
     pub async fn instance_is_empty(&self) -> Result<bool, StoreError> {
@@ -25,7 +59,6 @@ impl Store {
     /// and its projects, all or nothing.
     pub async fn create_tenant(&self, tenant: &NewTenant<'_>) -> Result<CreatedTenant, StoreError> {
         let now = millis(tenant.now);
-        let key = email_key(tenant.owner.email);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
 
@@ -48,27 +81,13 @@ impl Store {
                 }
             }
 
-            let existing = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1")))
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (user, user_created) = match existing {
-                Some(row) => (user_from_row(&row)?, false),
-                None => {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "INSERT INTO users (email, email_key, name, password_hash, created_at) \
-                         VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
-                    )))
-                    .bind(tenant.owner.email.trim())
-                    .bind(&key)
-                    .bind(tenant.owner.name)
-                    .bind(tenant.owner.password_hash)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (user_from_row(&row)?, true)
-                }
-            };
+            let (user, user_created) = find_or_create_user!(
+                &mut *tx,
+                email = tenant.owner.email.trim(),
+                name = tenant.owner.name,
+                password_hash = tenant.owner.password_hash,
+                at = now
+            );
 
             let row = sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at")
                 .bind(tenant.org_name)
