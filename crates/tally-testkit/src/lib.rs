@@ -58,6 +58,24 @@ impl ScratchMetadata {
     }
 }
 
+/// The variable naming the virtualenv's Python.
+pub const PYTHON_ENV: &str = "TALLY_TEST_PYTHON";
+
+/// The test Python, or `None` when it is not set up; under CI its absence is an error.
+/// Python peers (SMTP server, validators, IdPs) run from here.
+pub fn python() -> Option<String> {
+    match std::env::var(PYTHON_ENV) {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ => {
+            assert!(
+                std::env::var("CI").map(|ci| ci != "true").unwrap_or(true),
+                "{PYTHON_ENV} must be set under CI (.ci/test prepares it)"
+            );
+            None
+        }
+    }
+}
+
 /// Installs the `ring` TLS provider for rustls (once per process).
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -8,23 +8,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-/// The variable naming the virtualenv's Python.
-pub const PYTHON_ENV: &str = "TALLY_TEST_PYTHON";
-
-/// The test Python, or `None` when it is not set up; under CI its absence is an error.
-pub fn python() -> Option<String> {
-    match std::env::var(PYTHON_ENV) {
-        Ok(path) if !path.is_empty() => Some(path),
-        _ => {
-            assert!(
-                std::env::var("CI").map(|ci| ci != "true").unwrap_or(true),
-                "{PYTHON_ENV} must be set under CI (.ci/test prepares it)"
-            );
-            None
-        }
-    }
-}
-
 /// A running `aiosmtpd` on a free loopback port. Killed when dropped.
 pub struct SmtpServer {
     pub port: u16,

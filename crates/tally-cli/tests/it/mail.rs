@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tally_testkit::TestBackend;
 use tally_testkit::api::{Api, PASSWORD};
-use tally_testkit::smtp::{SmtpServer, python};
+use tally_testkit::python;
+use tally_testkit::smtp::SmtpServer;
 
 use crate::access::world::tenant;
 use crate::support::Instance;

@@ -9,6 +9,7 @@ mod errors;
 mod lifecycle;
 mod mail;
 mod observability;
+mod openapi;
 mod setup;
 mod support;
 mod tls;
