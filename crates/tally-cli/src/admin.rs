@@ -19,6 +19,7 @@ struct Tools {
     store: Store,
     sealer: Sealer,
     mailer: SharedMailer,
+    sms: std::sync::Arc<dyn tally_iam::sms::SmsSender>,
     settings: AccessSettings,
     actor: Actor,
 }
@@ -32,6 +33,7 @@ impl Tools {
             store,
             sealer,
             mailer,
+            sms: tally_server::sms_sender(config),
             settings: tally_server::access_settings(config, None),
             actor: Actor::operator(),
         })
@@ -43,6 +45,7 @@ impl Tools {
             clock: &SystemClock,
             sealer: &self.sealer,
             mailer: self.mailer.as_ref(),
+            sms: self.sms.as_ref(),
             settings: &self.settings,
             actor: &self.actor,
         }

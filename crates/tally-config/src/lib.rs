@@ -64,6 +64,37 @@ pub struct Config {
     pub mail: MailConfig,
     pub invitations: InvitationsConfig,
     pub retention: RetentionConfig,
+    pub sessions: SessionsConfig,
+    pub auth: AuthConfig,
+    pub sms: SmsProvider,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    /// A session ends after this long without a request.
+    pub idle: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub absolute: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Failed sign-in steps for one account within `lockout` before it is locked for `lockout`.
+    pub max_failures_per_account: u64,
+    /// Likewise for one client address.
+    pub max_failures_per_ip: u64,
+    pub lockout: Duration,
+}
+
+/// Where SMS codes go.
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    /// Print them to the log (development).
+    Log,
+    /// Twilio's Messages API.
+    Twilio { account_sid: String, auth_token: Secret<String>, from: String, base_url: String },
+    /// POST `{"to": ..., "body": ...}` to a URL.
+    Webhook { url: String },
 }
 
 #[derive(Debug, Clone)]
@@ -256,7 +287,7 @@ mod view {
 
     use serde::Serialize;
 
-    use super::{Config, LogFormat, MailTransport};
+    use super::{Config, LogFormat, MailTransport, SmsProvider};
 
     #[derive(Serialize)]
     pub(super) struct ConfigView {
@@ -274,6 +305,37 @@ mod view {
         mail: MailView,
         invitations: InvitationsView,
         retention: RetentionView,
+        sessions: SessionsView,
+        auth: AuthView,
+        sms: SmsView,
+    }
+
+    #[derive(Serialize)]
+    struct SessionsView {
+        idle_minutes: u64,
+        absolute_hours: u64,
+    }
+
+    #[derive(Serialize)]
+    struct AuthView {
+        max_failures_per_account: u64,
+        max_failures_per_ip: u64,
+        lockout_minutes: u64,
+    }
+
+    #[derive(Serialize)]
+    struct SmsView {
+        provider: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        twilio_account_sid: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        twilio_auth_token: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        twilio_from: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        twilio_base_url: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        webhook_url: Option<String>,
     }
 
     #[derive(Serialize)]
@@ -372,6 +434,41 @@ mod view {
                 invitations: InvitationsView {
                     lifetime_days: config.invitations.lifetime.as_secs() / 86_400,
                     per_domain_per_hour: config.invitations.per_domain_per_hour,
+                },
+                sessions: SessionsView {
+                    idle_minutes: config.sessions.idle.as_secs() / 60,
+                    absolute_hours: config.sessions.absolute.as_secs() / 3600,
+                },
+                auth: AuthView {
+                    max_failures_per_account: config.auth.max_failures_per_account,
+                    max_failures_per_ip: config.auth.max_failures_per_ip,
+                    lockout_minutes: config.auth.lockout.as_secs() / 60,
+                },
+                sms: match &config.sms {
+                    SmsProvider::Log => SmsView {
+                        provider: "log",
+                        twilio_account_sid: None,
+                        twilio_auth_token: None,
+                        twilio_from: None,
+                        twilio_base_url: None,
+                        webhook_url: None,
+                    },
+                    SmsProvider::Twilio { account_sid, from, base_url, .. } => SmsView {
+                        provider: "twilio",
+                        twilio_account_sid: Some(account_sid.clone()),
+                        twilio_auth_token: Some("***"),
+                        twilio_from: Some(from.clone()),
+                        twilio_base_url: Some(base_url.clone()),
+                        webhook_url: None,
+                    },
+                    SmsProvider::Webhook { url } => SmsView {
+                        provider: "webhook",
+                        twilio_account_sid: None,
+                        twilio_auth_token: None,
+                        twilio_from: None,
+                        twilio_base_url: None,
+                        webhook_url: Some(super::DatabaseUrl::mask_url(url)),
+                    },
                 },
                 retention: RetentionView {
                     deleted_organization_days: config.retention.deleted_organization.as_secs() / 86_400,

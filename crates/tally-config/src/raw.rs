@@ -10,8 +10,9 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::{
-    Config, ConfigError, DatabaseUrl, HttpConfig, InvitationsConfig, LogConfig, LogFormat, MailConfig, MailTransport,
-    MetadataConfig, RegionConfig, RetentionConfig, SecretsConfig, TlsConfig,
+    AuthConfig, Config, ConfigError, DatabaseUrl, HttpConfig, InvitationsConfig, LogConfig, LogFormat, MailConfig,
+    MailTransport, MetadataConfig, RegionConfig, RetentionConfig, SecretsConfig, SessionsConfig, SmsProvider,
+    TlsConfig,
 };
 
 /// Every environment variable Tally reads, with the config key it sets.
@@ -37,6 +38,17 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "invitations.per_domain_per_hour"),
     ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
     ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
+    ("TALLY_SESSIONS_IDLE_MINUTES", "sessions.idle_minutes"),
+    ("TALLY_SESSIONS_ABSOLUTE_HOURS", "sessions.absolute_hours"),
+    ("TALLY_AUTH_MAX_FAILURES_PER_ACCOUNT", "auth.max_failures_per_account"),
+    ("TALLY_AUTH_MAX_FAILURES_PER_IP", "auth.max_failures_per_ip"),
+    ("TALLY_AUTH_LOCKOUT_MINUTES", "auth.lockout_minutes"),
+    ("TALLY_SMS_PROVIDER", "sms.provider"),
+    ("TALLY_SMS_TWILIO_ACCOUNT_SID", "sms.twilio_account_sid"),
+    ("TALLY_SMS_TWILIO_AUTH_TOKEN", "sms.twilio_auth_token"),
+    ("TALLY_SMS_TWILIO_FROM", "sms.twilio_from"),
+    ("TALLY_SMS_TWILIO_BASE_URL", "sms.twilio_base_url"),
+    ("TALLY_SMS_WEBHOOK_URL", "sms.webhook_url"),
 ];
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -82,6 +94,38 @@ struct FileConfig {
     invitations: FileInvitations,
     #[serde(default)]
     retention: FileRetention,
+    #[serde(default)]
+    sessions: FileSessions,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    sms: FileSms,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSessions {
+    idle_minutes: Option<u64>,
+    absolute_hours: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    max_failures_per_account: Option<u64>,
+    max_failures_per_ip: Option<u64>,
+    lockout_minutes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSms {
+    provider: Option<String>,
+    twilio_account_sid: Option<String>,
+    twilio_auth_token: Option<String>,
+    twilio_from: Option<String>,
+    twilio_base_url: Option<String>,
+    webhook_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +219,17 @@ pub(crate) struct RawConfig {
     invitations_per_domain_per_hour: Option<Sourced<String>>,
     retention_deleted_organization_days: Option<Sourced<String>>,
     retention_deleted_project_days: Option<Sourced<String>>,
+    sessions_idle_minutes: Option<Sourced<String>>,
+    sessions_absolute_hours: Option<Sourced<String>>,
+    auth_max_failures_per_account: Option<Sourced<String>>,
+    auth_max_failures_per_ip: Option<Sourced<String>>,
+    auth_lockout_minutes: Option<Sourced<String>>,
+    sms_provider: Option<Sourced<String>>,
+    sms_twilio_account_sid: Option<Sourced<String>>,
+    sms_twilio_auth_token: Option<Sourced<String>>,
+    sms_twilio_from: Option<Sourced<String>>,
+    sms_twilio_base_url: Option<Sourced<String>>,
+    sms_webhook_url: Option<Sourced<String>>,
 }
 
 impl RawConfig {
@@ -216,6 +271,17 @@ impl RawConfig {
             invitations_per_domain_per_hour: file.invitations.per_domain_per_hour.map(number),
             retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
             retention_deleted_project_days: file.retention.deleted_project_days.map(number),
+            sessions_idle_minutes: file.sessions.idle_minutes.map(number),
+            sessions_absolute_hours: file.sessions.absolute_hours.map(number),
+            auth_max_failures_per_account: file.auth.max_failures_per_account.map(number),
+            auth_max_failures_per_ip: file.auth.max_failures_per_ip.map(number),
+            auth_lockout_minutes: file.auth.lockout_minutes.map(number),
+            sms_provider: file.sms.provider.map(at),
+            sms_twilio_account_sid: file.sms.twilio_account_sid.map(at),
+            sms_twilio_auth_token: file.sms.twilio_auth_token.map(at),
+            sms_twilio_from: file.sms.twilio_from.map(at),
+            sms_twilio_base_url: file.sms.twilio_base_url.map(at),
+            sms_webhook_url: file.sms.webhook_url.map(at),
         })
     }
 
@@ -258,6 +324,17 @@ impl RawConfig {
                 "invitations.per_domain_per_hour" => self.invitations_per_domain_per_hour = Some(text),
                 "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
                 "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
+                "sessions.idle_minutes" => self.sessions_idle_minutes = Some(text),
+                "sessions.absolute_hours" => self.sessions_absolute_hours = Some(text),
+                "auth.max_failures_per_account" => self.auth_max_failures_per_account = Some(text),
+                "auth.max_failures_per_ip" => self.auth_max_failures_per_ip = Some(text),
+                "auth.lockout_minutes" => self.auth_lockout_minutes = Some(text),
+                "sms.provider" => self.sms_provider = Some(text),
+                "sms.twilio_account_sid" => self.sms_twilio_account_sid = Some(text),
+                "sms.twilio_auth_token" => self.sms_twilio_auth_token = Some(text),
+                "sms.twilio_from" => self.sms_twilio_from = Some(text),
+                "sms.twilio_base_url" => self.sms_twilio_base_url = Some(text),
+                "sms.webhook_url" => self.sms_webhook_url = Some(text),
                 _ => {}
             }
         }
@@ -408,7 +485,69 @@ impl RawConfig {
         let deleted_project_days =
             parse_number(self.retention_deleted_project_days, "retention.deleted_project_days", 60, 0, 3650)?;
 
+        let idle_minutes = parse_number(self.sessions_idle_minutes, "sessions.idle_minutes", 7 * 24 * 60, 1, 525_600)?;
+        let absolute_hours = parse_number(self.sessions_absolute_hours, "sessions.absolute_hours", 30 * 24, 1, 87_600)?;
+        let per_account =
+            parse_number(self.auth_max_failures_per_account, "auth.max_failures_per_account", 5, 1, 1000)?;
+        let per_ip = parse_number(self.auth_max_failures_per_ip, "auth.max_failures_per_ip", 50, 1, 100_000)?;
+        let lockout_minutes = parse_number(self.auth_lockout_minutes, "auth.lockout_minutes", 15, 1, 1440)?;
+
+        let required = |value: Option<Sourced<String>>, key: &'static str| {
+            value
+                .map(|sourced| sourced.value)
+                .ok_or_else(|| invalid(key, "sms.provider", &format!("sms.provider needs {key} to be set")))
+        };
+        let check_url = |value: &str, key: &'static str| {
+            Url::parse(value)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https"))
+                .map(|_| ())
+                .ok_or_else(|| invalid(key, key, &format!("{value:?} is not an http(s) URL")))
+        };
+        let sms = match self.sms_provider.as_ref().map(|sourced| sourced.value.clone()).as_deref() {
+            None | Some("log") => SmsProvider::Log,
+            Some("twilio") => {
+                let base_url = self
+                    .sms_twilio_base_url
+                    .map(|sourced| sourced.value)
+                    .unwrap_or_else(|| "https://api.twilio.com".into());
+                check_url(&base_url, "sms.twilio_base_url")?;
+                SmsProvider::Twilio {
+                    account_sid: required(self.sms_twilio_account_sid, "sms.twilio_account_sid")?,
+                    auth_token: tally_types::Secret::new(required(
+                        self.sms_twilio_auth_token,
+                        "sms.twilio_auth_token",
+                    )?),
+                    from: required(self.sms_twilio_from, "sms.twilio_from")?,
+                    base_url,
+                }
+            }
+            Some("webhook") => {
+                let url = required(self.sms_webhook_url, "sms.webhook_url")?;
+                check_url(&url, "sms.webhook_url")?;
+                SmsProvider::Webhook { url }
+            }
+            Some(other) => {
+                let origin = self.sms_provider.as_ref().map(|s| s.origin.clone()).unwrap_or_default();
+                return Err(invalid(
+                    "sms.provider",
+                    &origin,
+                    &format!("{other:?} is not one of \"log\", \"twilio\", \"webhook\""),
+                ));
+            }
+        };
+
         Ok(Config {
+            sessions: SessionsConfig {
+                idle: Duration::from_secs(idle_minutes * 60),
+                absolute: Duration::from_secs(absolute_hours * 3600),
+            },
+            auth: AuthConfig {
+                max_failures_per_account: per_account,
+                max_failures_per_ip: per_ip,
+                lockout: Duration::from_secs(lockout_minutes * 60),
+            },
+            sms,
             regions,
             mail: MailConfig { transport: mail, from: mail_from },
             invitations: InvitationsConfig {

@@ -62,7 +62,7 @@ impl Actor {
         self.operator
     }
 
-    fn user_id(&self) -> Option<tally_types::UserId> {
+    pub(crate) fn user_id(&self) -> Option<tally_types::UserId> {
         match self.principal {
             Principal::User(id) if id.0 > 0 => Some(id),
             _ => None,
@@ -81,6 +81,8 @@ pub struct AccessSettings {
     pub project_deletion_grace: SignedDuration,
     /// Where links in e-mails point, such as `https://tally.example.com`.
     pub base_url: String,
+    pub sessions: crate::sessions::SessionPolicy,
+    pub throttle: crate::throttle::ThrottlePolicy,
 }
 
 impl Default for AccessSettings {
@@ -92,6 +94,8 @@ impl Default for AccessSettings {
             org_deletion_grace: SignedDuration::from_hours(24 * 90),
             project_deletion_grace: SignedDuration::from_hours(24 * 60),
             base_url: "http://127.0.0.1:8080".into(),
+            sessions: crate::sessions::SessionPolicy::default(),
+            throttle: crate::throttle::ThrottlePolicy::default(),
         }
     }
 }
@@ -103,17 +107,18 @@ pub struct Ctx<'a> {
     pub clock: &'a dyn Clock,
     pub sealer: &'a Sealer,
     pub mailer: &'a dyn Mailer,
+    pub sms: &'a dyn crate::sms::SmsSender,
     pub settings: &'a AccessSettings,
     pub actor: &'a Actor,
 }
 
 impl Ctx<'_> {
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
     /// An audit row for a change by this context's actor, now.
-    fn audit(
+    pub(crate) fn audit(
         &self,
         org_id: OrgId,
         project_id: Option<ProjectId>,
@@ -143,7 +148,7 @@ impl Ctx<'_> {
     }
 }
 
-trait WithChange {
+pub(crate) trait WithChange {
     fn with(self, before: Option<serde_json::Value>, after: Option<serde_json::Value>) -> Self;
 }
 

@@ -12,6 +12,10 @@ pub mod seal;
 pub mod sessions;
 pub mod setup;
 pub mod signin;
+pub mod sms;
+pub mod throttle;
+pub mod totp;
+pub mod twofactor;
 pub mod validate;
 
 use tally_store::StoreError;
@@ -45,6 +49,11 @@ pub enum IamError {
     Conflict(String),
     #[error("{0}")]
     RateLimited(String),
+    /// Every failed sign-in step looks the same, whatever failed.
+    #[error("sign-in failed: check your e-mail, password and code, or wait and try again")]
+    SignInFailed,
+    #[error(transparent)]
+    Sms(#[from] sms::SmsError),
     #[error("could not send the e-mail, try again: {0}")]
     Mail(#[from] mail::MailError),
     #[error(transparent)]
@@ -68,7 +77,9 @@ impl Classified for IamError {
             IamError::Forbidden(_) => ErrorKind::Forbidden,
             IamError::NotFound(_) => ErrorKind::NotFound,
             IamError::RateLimited(_) => ErrorKind::RateLimited,
-            IamError::Mail(_) => ErrorKind::Unavailable,
+            IamError::SignInFailed => ErrorKind::Unauthenticated,
+            IamError::Sms(_) => ErrorKind::Upstream,
+            IamError::Mail(_) => ErrorKind::Upstream,
             IamError::Authz(error) => error.kind(),
             IamError::Store(error) => error.kind(),
         }
@@ -85,6 +96,8 @@ impl Classified for IamError {
                 "timezone" => "invalid_timezone",
                 "region" => "invalid_region",
                 "permissions" => "invalid_permissions",
+                "phone" => "invalid_phone",
+                "code" => "invalid_code",
                 "csv" => "invalid_csv",
                 _ => "invalid_input",
             },
@@ -94,6 +107,8 @@ impl Classified for IamError {
             IamError::Forbidden(_) => "forbidden",
             IamError::NotFound(_) => "not_found",
             IamError::RateLimited(_) => "rate_limited",
+            IamError::SignInFailed => "invalid_credentials",
+            IamError::Sms(_) => "sms_unavailable",
             IamError::Mail(_) => "mail_unavailable",
             IamError::Authz(error) => error.code(),
             IamError::Store(error) => error.code(),

@@ -1,4 +1,5 @@
-//! Password hashing with argon2id at the crate's default (OWASP-recommended) cost.
+//! Passwords: argon2id at the crate's default (OWASP-recommended) cost, 8 to 128
+//! characters, and none of the most common passwords.
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -10,7 +11,15 @@ use crate::IamError;
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 128;
 
-/// Checks the length rules; the message says what to change.
+/// Passwords attackers try first, one a line, compared without regard to case.
+const COMMON: &str = include_str!("common_passwords.txt");
+
+fn is_common(password: &str) -> bool {
+    let lowered = password.to_lowercase();
+    COMMON.lines().any(|common| common.to_lowercase() == lowered)
+}
+
+/// Checks the rules; the message says what to change.
 pub fn check_policy(password: &Secret<String>) -> Result<(), IamError> {
     let n_chars = password.expose().chars().count();
     if n_chars < MIN_LEN {
@@ -18,6 +27,9 @@ pub fn check_policy(password: &Secret<String>) -> Result<(), IamError> {
     }
     if n_chars > MAX_LEN {
         return Err(IamError::invalid("password", format!("must be at most {MAX_LEN} characters")));
+    }
+    if is_common(password.expose()) {
+        return Err(IamError::invalid("password", "is one of the most common passwords; choose another"));
     }
     Ok(())
 }
@@ -55,9 +67,13 @@ mod tests {
     }
 
     #[test]
-    fn policy_bounds() {
+    fn policy_bounds_and_common_passwords() {
         assert!(check_policy(&Secret::new("short".into())).is_err());
         assert!(check_policy(&Secret::new("x".repeat(129))).is_err());
         assert!(check_policy(&Secret::new("long enough".into())).is_ok());
+        for common in ["password", "PassWord123", "qwertyuiop", "12345678"] {
+            let error = check_policy(&Secret::new(common.into())).unwrap_err();
+            assert!(error.to_string().contains("most common"), "{common}: {error}");
+        }
     }
 }

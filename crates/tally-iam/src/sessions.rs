@@ -1,7 +1,7 @@
 //! Sign-in sessions: a 256-bit random token in a cookie, only its hash in the store.
 
 use jiff::SignedDuration;
-use tally_store::Store;
+use tally_store::{SessionOrigin, Store};
 use tally_types::{Clock, Secret, UserId};
 
 use crate::{IamError, token_hash};
@@ -28,17 +28,30 @@ impl Default for SessionPolicy {
     }
 }
 
+/// Where a request comes from, for session lists, throttling and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// Starts a session and returns its token, to be handed to the client once.
 pub async fn start(
     store: &Store,
     clock: &dyn Clock,
     policy: SessionPolicy,
     user_id: UserId,
+    client: &ClientInfo,
 ) -> Result<Secret<String>, IamError> {
     let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
     let now = clock.now();
     let expires_at = now.checked_add(policy.absolute).unwrap_or(now);
-    store.insert_session(&token_hash(&token), user_id, now, expires_at).await?;
+    let origin = SessionOrigin {
+        public_id: tally_types::token::random_hex(8),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.as_ref().map(|agent| agent.chars().take(300).collect()),
+    };
+    store.insert_session(&token_hash(&token), user_id, now, expires_at, &origin).await?;
     Ok(Secret::new(token))
 }
 

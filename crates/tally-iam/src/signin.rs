@@ -1,9 +1,44 @@
-//! Password sign-in. (Throttling, lockout and second factors build on this.)
+//! Signing in: a password or an e-mailed link, then (when the account has one, or an
+//! organization requires one) a second factor, and only then a session. Every failed step
+//! gives the same answer, and is counted per account and per address for throttling.
 
-use tally_store::{Store, User};
-use tally_types::Secret;
+use jiff::SignedDuration;
+use serde_json::json;
+use tally_store::{AuditEntry, Store, User};
+use tally_types::{OrgId, Secret, UserId};
 
-use crate::{IamError, password};
+use crate::admin::{Ctx, WithChange};
+use crate::mail::Mail;
+use crate::sessions::ClientInfo;
+use crate::throttle::{account_subject, is_locked, record_failure};
+use crate::{IamError, password, token_hash, totp, twofactor};
+
+/// How long a sign-in may wait between its first step and its second factor.
+const CHALLENGE_LIFETIME: SignedDuration = SignedDuration::from_mins(10);
+/// How long a magic link and a password-reset link work.
+const MAGIC_LINK_LIFETIME: SignedDuration = SignedDuration::from_mins(15);
+const RESET_LINK_LIFETIME: SignedDuration = SignedDuration::from_hours(1);
+/// Characters in challenge and e-mailed tokens (256 bits).
+const TOKEN_LEN: usize = 43;
+
+/// Where a sign-in stands after a step.
+#[derive(Debug)]
+pub enum SignInStep {
+    /// Done: a session token for the cookie.
+    SignedIn { user: User, session: Secret<String> },
+    /// The account has a second factor: send the code (or a recovery code) with this challenge.
+    SecondFactor { challenge: Secret<String>, method: String },
+    /// An organization of the account requires a second factor it does not have yet:
+    /// enroll one with this challenge.
+    EnrollmentRequired { challenge: Secret<String> },
+}
+
+/// What proves the second factor.
+#[derive(Debug)]
+pub enum Proof<'a> {
+    Code(&'a str),
+    RecoveryCode(&'a str),
+}
 
 /// A PHC string for a password nobody has, so that an unknown e-mail costs the same
 /// hashing time as a known one and timing does not reveal which accounts exist.
@@ -30,4 +65,275 @@ pub async fn verify_password(store: &Store, email: &str, given: &Secret<String>)
         return Ok(None);
     };
     Ok(password::verify(given, &stored).then_some(user))
+}
+
+/// Writes an audit row in every organization the user belongs to.
+pub async fn audit_in_orgs(
+    ctx: Ctx<'_>,
+    user: &User,
+    event_type: &str,
+    client: &ClientInfo,
+    after: Option<serde_json::Value>,
+) -> Result<(), IamError> {
+    for membership in ctx.store.memberships(user.id).await? {
+        let mut entry: AuditEntry =
+            ctx.audit(membership.organization.id, None, event_type, "user", user.id).with(None, after.clone());
+        entry.actor = tally_store::AuditActor { kind: "user", id: Some(user.id.0), label: user.email.clone() };
+        entry.ip = client.ip.clone();
+        ctx.store.record_audit(&entry).await?;
+    }
+    Ok(())
+}
+
+async fn failed(ctx: Ctx<'_>, email: &str, user: Option<&User>, client: &ClientInfo) -> IamError {
+    let account = account_subject(email);
+    if let Err(error) = record_failure(ctx.store, ctx.clock, &account, client.ip.as_deref()).await {
+        return error;
+    }
+    if let Some(user) = user
+        && let Err(error) = audit_in_orgs(ctx, user, "session.login_failed", client, None).await
+    {
+        return error;
+    }
+    IamError::SignInFailed
+}
+
+/// First step by password.
+pub async fn with_password(
+    ctx: Ctx<'_>,
+    email: &str,
+    given: &Secret<String>,
+    client: &ClientInfo,
+) -> Result<SignInStep, IamError> {
+    let account = account_subject(email);
+    if is_locked(ctx.store, ctx.clock, ctx.settings.throttle, &account, client.ip.as_deref()).await? {
+        let user = ctx.store.user_by_email(email).await?;
+        return Err(failed(ctx, email, user.as_ref(), client).await);
+    }
+    let Some(user) = verify_password(ctx.store, email, given).await? else {
+        let user = ctx.store.user_by_email(email).await?;
+        return Err(failed(ctx, email, user.as_ref(), client).await);
+    };
+    after_first_step(ctx, user, client).await
+}
+
+/// First step by an e-mailed link (for accounts without a password).
+pub async fn with_magic_link(ctx: Ctx<'_>, token: &str, client: &ClientInfo) -> Result<SignInStep, IamError> {
+    let Some(user_id) = ctx.store.consume_email_token(&token_hash(token), "magic_link", ctx.now()).await? else {
+        return Err(IamError::NotFound("sign-in link (it is invalid, expired or already used)"));
+    };
+    let user = ctx.store.user_by_id(user_id).await?.ok_or(IamError::NotFound("account"))?;
+    after_first_step(ctx, user, client).await
+}
+
+async fn after_first_step(ctx: Ctx<'_>, user: User, client: &ClientInfo) -> Result<SignInStep, IamError> {
+    let factor = ctx.store.second_factor(user.id).await?;
+    if let Some(method) = factor.method {
+        let challenge = new_challenge(ctx, user.id, "second_factor").await?;
+        if method == "sms" {
+            twofactor::send_sms_code(ctx, user.id, &token_hash(challenge.expose()), factor.phone.as_deref()).await?;
+        }
+        return Ok(SignInStep::SecondFactor { challenge, method });
+    }
+    if ctx.store.user_needs_second_factor(user.id).await? {
+        let challenge = new_challenge(ctx, user.id, "enroll").await?;
+        return Ok(SignInStep::EnrollmentRequired { challenge });
+    }
+    signed_in(ctx, user, client).await
+}
+
+async fn new_challenge(ctx: Ctx<'_>, user_id: UserId, purpose: &str) -> Result<Secret<String>, IamError> {
+    let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
+    let now = ctx.now();
+    let expires_at = now.checked_add(CHALLENGE_LIFETIME).unwrap_or(now);
+    ctx.store.insert_challenge(&token_hash(&token), user_id, purpose, now, expires_at).await?;
+    Ok(Secret::new(token))
+}
+
+/// Starts the session: a new token every time (never one chosen by the client).
+pub(crate) async fn signed_in(ctx: Ctx<'_>, user: User, client: &ClientInfo) -> Result<SignInStep, IamError> {
+    ctx.store.clear_auth_failures(&account_subject(&user.email)).await?;
+    let session = crate::sessions::start(ctx.store, ctx.clock, ctx.settings.sessions, user.id, client).await?;
+    audit_in_orgs(ctx, &user, "session.logged_in", client, None).await?;
+    Ok(SignInStep::SignedIn { user, session })
+}
+
+/// The user and purpose of a live challenge, or the generic failure.
+pub(crate) async fn challenge_user(ctx: Ctx<'_>, challenge: &str, purpose: &str) -> Result<User, IamError> {
+    let found = ctx.store.challenge(&token_hash(challenge), ctx.now()).await?;
+    let Some((user_id, _)) = found.filter(|(_, found_purpose)| found_purpose == purpose) else {
+        return Err(IamError::SignInFailed);
+    };
+    ctx.store.user_by_id(user_id).await?.ok_or(IamError::SignInFailed)
+}
+
+/// Second step: an authenticator code, an SMS code, or a recovery code.
+pub async fn second_factor(
+    ctx: Ctx<'_>,
+    challenge: &str,
+    proof: Proof<'_>,
+    client: &ClientInfo,
+) -> Result<SignInStep, IamError> {
+    let user = challenge_user(ctx, challenge, "second_factor").await?;
+    let account = account_subject(&user.email);
+    if is_locked(ctx.store, ctx.clock, ctx.settings.throttle, &account, client.ip.as_deref()).await? {
+        return Err(failed(ctx, &user.email, Some(&user), client).await);
+    }
+    let challenge_hash = token_hash(challenge);
+    let accepted = match proof {
+        Proof::RecoveryCode(code) => {
+            let normalized = twofactor::normalize_recovery_code(code);
+            ctx.store.use_recovery_code(user.id, &token_hash(&normalized), ctx.now()).await?
+        }
+        Proof::Code(code) => twofactor::check_code(ctx, user.id, &challenge_hash, code).await?,
+    };
+    if !accepted {
+        return Err(failed(ctx, &user.email, Some(&user), client).await);
+    }
+    ctx.store.delete_challenge(&challenge_hash).await?;
+    signed_in(ctx, user, client).await
+}
+
+/// Sends a new SMS code for a sign-in waiting on one.
+pub async fn resend_sms(ctx: Ctx<'_>, challenge: &str) -> Result<(), IamError> {
+    let user = challenge_user(ctx, challenge, "second_factor").await?;
+    let factor = ctx.store.second_factor(user.id).await?;
+    if factor.method.as_deref() != Some("sms") {
+        return Err(IamError::SignInFailed);
+    }
+    twofactor::send_sms_code(ctx, user.id, &token_hash(challenge), factor.phone.as_deref()).await
+}
+
+/// Enrollment demanded at sign-in, step one: a new authenticator secret.
+pub async fn enroll_totp(ctx: Ctx<'_>, challenge: &str) -> Result<totp::Provisioning, IamError> {
+    let user = challenge_user(ctx, challenge, "enroll").await?;
+    twofactor::start_totp(ctx, &user).await
+}
+
+/// Enrollment demanded at sign-in, step one: a phone number, which gets a code.
+pub async fn enroll_sms(ctx: Ctx<'_>, challenge: &str, phone: &str) -> Result<(), IamError> {
+    let user = challenge_user(ctx, challenge, "enroll").await?;
+    twofactor::start_sms(ctx, &user, phone).await
+}
+
+/// Enrollment demanded at sign-in, step two: the first code confirms the factor, and the
+/// sign-in completes. Returns the recovery codes, shown once.
+pub async fn confirm_enrollment(
+    ctx: Ctx<'_>,
+    challenge: &str,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<(SignInStep, Vec<Secret<String>>), IamError> {
+    let user = challenge_user(ctx, challenge, "enroll").await?;
+    let account = account_subject(&user.email);
+    if is_locked(ctx.store, ctx.clock, ctx.settings.throttle, &account, client.ip.as_deref()).await? {
+        return Err(failed(ctx, &user.email, Some(&user), client).await);
+    }
+    let codes = match twofactor::confirm(ctx, &user, code, client).await {
+        Ok(codes) => codes,
+        Err(IamError::InvalidInput { field: "code", .. }) => {
+            return Err(failed(ctx, &user.email, Some(&user), client).await);
+        }
+        Err(error) => return Err(error),
+    };
+    ctx.store.delete_challenge(&token_hash(challenge)).await?;
+    Ok((signed_in(ctx, user, client).await?, codes))
+}
+
+/// Sends a sign-in link to an account without a password. Says nothing about whether the
+/// account exists.
+pub async fn request_magic_link(ctx: Ctx<'_>, email: &str) -> Result<(), IamError> {
+    let Some(user) = ctx.store.user_by_email(email).await? else { return Ok(()) };
+    if user.has_password {
+        // Once an account has a password, links no longer sign it in.
+        return Ok(());
+    }
+    let link = email_link(ctx, user.id, "magic_link", MAGIC_LINK_LIFETIME, "/magic-link").await?;
+    let body = format!(
+        "Sign in to Tally: {link}\n\nThe link works once, for 15 minutes. If you did not ask for it, ignore this e-mail.\n"
+    );
+    ctx.mailer.send(Mail { to: user.email.clone(), subject: "Your Tally sign-in link".into(), body }).await?;
+    Ok(())
+}
+
+/// Sends a password-reset link. Says nothing about whether the account exists.
+pub async fn request_password_reset(ctx: Ctx<'_>, email: &str) -> Result<(), IamError> {
+    let Some(user) = ctx.store.user_by_email(email).await? else { return Ok(()) };
+    let link = email_link(ctx, user.id, "password_reset", RESET_LINK_LIFETIME, "/password-reset").await?;
+    let body = format!(
+        "Reset your Tally password: {link}\n\nThe link works once, for an hour. If you did not ask for it, ignore this e-mail.\n"
+    );
+    ctx.mailer.send(Mail { to: user.email.clone(), subject: "Reset your Tally password".into(), body }).await?;
+    Ok(())
+}
+
+async fn email_link(
+    ctx: Ctx<'_>,
+    user_id: UserId,
+    purpose: &str,
+    lifetime: SignedDuration,
+    path: &str,
+) -> Result<String, IamError> {
+    let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
+    let now = ctx.now();
+    let expires_at = now.checked_add(lifetime).unwrap_or(now);
+    ctx.store.insert_email_token(&token_hash(&token), user_id, purpose, now, expires_at).await?;
+    Ok(format!("{}{path}?token={token}", ctx.settings.base_url.trim_end_matches('/')))
+}
+
+/// Whether an e-mailed link still works (to show its page without using it).
+pub async fn email_link_is_live(ctx: Ctx<'_>, token: &str, purpose: &str) -> Result<bool, IamError> {
+    Ok(ctx.store.email_token_is_live(&token_hash(token), purpose, ctx.now()).await?)
+}
+
+/// Sets a new password from a reset link; every session of the account ends.
+pub async fn reset_password(ctx: Ctx<'_>, token: &str, new_password: &Secret<String>) -> Result<(), IamError> {
+    password::check_policy(new_password)?;
+    let hash = password::hash(new_password)?;
+    let Some(user_id) = ctx.store.consume_email_token(&token_hash(token), "password_reset", ctx.now()).await? else {
+        return Err(IamError::NotFound("password-reset link (it is invalid, expired or already used)"));
+    };
+    let user = ctx.store.user_by_id(user_id).await?.ok_or(IamError::NotFound("account"))?;
+    let audits = user_audits(ctx, &user, "user.password_reset").await?;
+    ctx.store.set_password(user_id, &hash, &audits).await?;
+    Ok(())
+}
+
+/// Changes the password (the current one is required if there is one); every session
+/// ends, and a new one starts for the caller.
+pub async fn change_password(
+    ctx: Ctx<'_>,
+    user: &User,
+    current: Option<&Secret<String>>,
+    new_password: &Secret<String>,
+    client: &ClientInfo,
+) -> Result<Secret<String>, IamError> {
+    if user.has_password {
+        let current = current.ok_or_else(|| IamError::invalid("current_password", "enter your current password"))?;
+        if verify_password(ctx.store, &user.email, current).await?.is_none() {
+            return Err(IamError::invalid("current_password", "the current password is wrong"));
+        }
+    }
+    password::check_policy(new_password)?;
+    let hash = password::hash(new_password)?;
+    let audits = user_audits(ctx, user, "user.password_changed").await?;
+    ctx.store.set_password(user.id, &hash, &audits).await?;
+    crate::sessions::start(ctx.store, ctx.clock, ctx.settings.sessions, user.id, client).await
+}
+
+/// One audit row per organization of the user, for a change to the account itself.
+pub(crate) async fn user_audits(ctx: Ctx<'_>, user: &User, event_type: &str) -> Result<Vec<AuditEntry>, IamError> {
+    let memberships = ctx.store.memberships(user.id).await?;
+    Ok(memberships
+        .iter()
+        .map(|membership| {
+            ctx.audit(membership.organization.id, None, event_type, "user", user.id)
+                .with(None, Some(json!({ "email": user.email })))
+        })
+        .collect())
+}
+
+/// The organization ids in which an audit row about `user` is written.
+pub async fn organizations_of(store: &Store, user_id: UserId) -> Result<Vec<OrgId>, IamError> {
+    Ok(store.memberships(user_id).await?.into_iter().map(|membership| membership.organization.id).collect())
 }

@@ -267,3 +267,37 @@ impl FromRequestParts<AppState> for ProjectAccess {
         Ok(ProjectAccess(scope, caller))
     }
 }
+
+/// Where the request comes from: the peer address and the user agent.
+pub(crate) struct Client(pub tally_iam::sessions::ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+        let user_agent =
+            parts.headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_string);
+        Ok(Client(tally_iam::sessions::ClientInfo { ip, user_agent }))
+    }
+}
+
+/// The signed-in person (service accounts have no password, sessions or second factor).
+pub(crate) struct SignedInUser(pub tally_store::User, pub Caller);
+
+impl FromRequestParts<AppState> for SignedInUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let Principal::User(user_id) = caller.principal else {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "forbidden",
+                "this is for people; service accounts have no account settings",
+            ));
+        };
+        let user = state.store().user_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+        Ok(SignedInUser(user, caller))
+    }
+}

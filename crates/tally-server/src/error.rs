@@ -64,7 +64,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Unavailable | ErrorKind::Upstream => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -124,7 +124,7 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody { status: "error", error: &shown, code: self.code, request_id };
         let mut response = (status_of(self.kind), Json(body)).into_response();
-        if matches!(self.kind, ErrorKind::Unavailable | ErrorKind::RateLimited) {
+        if matches!(self.kind, ErrorKind::Unavailable | ErrorKind::Upstream | ErrorKind::RateLimited) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
@@ -174,6 +174,7 @@ mod tests {
             (ErrorKind::TooLarge, 413),
             (ErrorKind::RateLimited, 429),
             (ErrorKind::Unavailable, 503),
+            (ErrorKind::Upstream, 503),
             (ErrorKind::Internal, 500),
         ];
         for (kind, status) in expected {

@@ -93,3 +93,23 @@ where
         }
     }
 }
+
+/// A body that is JSON or a form (pages post forms, scripts post JSON); `true` for a form.
+pub(crate) async fn json_or_form<T, S>(request: axum::extract::Request, state: &S) -> Result<(T, bool), ApiError>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    let is_form = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let FormBody(body) = FormBody::<T>::from_request(request, state).await?;
+        Ok((body, true))
+    } else {
+        let JsonBody(body) = JsonBody::<T>::from_request(request, state).await?;
+        Ok((body, false))
+    }
+}

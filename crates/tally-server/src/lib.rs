@@ -21,6 +21,7 @@ use tally_iam::admin::{AccessSettings, Actor, Ctx};
 use tally_iam::mail::SharedMailer;
 use tally_iam::seal::Sealer;
 use tally_iam::sessions::SessionPolicy;
+use tally_iam::sms::SmsSender;
 use tally_store::Store;
 use tally_types::SharedClock;
 
@@ -39,9 +40,9 @@ struct StateInner {
     clock: SharedClock,
     sealer: Sealer,
     config: Config,
-    sessions: SessionPolicy,
     metrics: metrics::Metrics,
     mailer: SharedMailer,
+    sms: Arc<dyn SmsSender>,
     access: AccessSettings,
     inventory: Vec<RouteSpec>,
 }
@@ -49,15 +50,16 @@ struct StateInner {
 impl AppState {
     pub fn new(store: Store, clock: SharedClock, sealer: Sealer, mailer: SharedMailer, config: Config) -> AppState {
         let access = access_settings(&config, None);
+        let sms = sms_sender(&config);
         AppState {
             inner: Arc::new(StateInner {
                 store,
                 clock,
                 sealer,
                 config,
-                sessions: SessionPolicy::default(),
                 metrics: metrics::Metrics::new(),
                 mailer,
+                sms,
                 access,
                 inventory: routes::build().1,
             }),
@@ -73,9 +75,9 @@ impl AppState {
                 clock: inner.clock.clone(),
                 sealer: inner.sealer.clone(),
                 config: inner.config.clone(),
-                sessions: inner.sessions,
                 metrics: inner.metrics.clone(),
                 mailer: inner.mailer.clone(),
+                sms: inner.sms.clone(),
                 access: access_settings(&inner.config, Some(bound)),
                 inventory: inner.inventory.clone(),
             }),
@@ -89,6 +91,7 @@ impl AppState {
             clock: self.inner.clock.as_ref(),
             sealer: &self.inner.sealer,
             mailer: self.inner.mailer.as_ref(),
+            sms: self.inner.sms.as_ref(),
             settings: &self.inner.access,
             actor,
         }
@@ -116,7 +119,7 @@ impl AppState {
     }
 
     fn session_policy(&self) -> SessionPolicy {
-        self.inner.sessions
+        self.inner.access.sessions
     }
 
     fn metrics(&self) -> &metrics::Metrics {
@@ -139,6 +142,22 @@ pub fn mailer(config: &Config) -> Result<SharedMailer, tally_iam::mail::MailErro
     })
 }
 
+/// The SMS sender the configuration names.
+pub fn sms_sender(config: &Config) -> Arc<dyn SmsSender> {
+    match &config.sms {
+        tally_config::SmsProvider::Log => Arc::new(tally_iam::sms::LogSms),
+        tally_config::SmsProvider::Twilio { account_sid, auth_token, from, base_url } => {
+            Arc::new(tally_iam::sms::TwilioSms {
+                base_url: base_url.clone(),
+                account_sid: account_sid.clone(),
+                auth_token: auth_token.clone(),
+                from: from.clone(),
+            })
+        }
+        tally_config::SmsProvider::Webhook { url } => Arc::new(tally_iam::sms::WebhookSms { url: url.clone() }),
+    }
+}
+
 /// The access model's settings, from the configuration.
 pub fn access_settings(config: &Config, bound: Option<std::net::SocketAddr>) -> AccessSettings {
     let to_signed = |duration: std::time::Duration| {
@@ -151,5 +170,14 @@ pub fn access_settings(config: &Config, bound: Option<std::net::SocketAddr>) -> 
         org_deletion_grace: to_signed(config.retention.deleted_organization),
         project_deletion_grace: to_signed(config.retention.deleted_project),
         base_url: config.base_url(bound.unwrap_or(config.listen)),
+        sessions: SessionPolicy {
+            idle: to_signed(config.sessions.idle),
+            absolute: to_signed(config.sessions.absolute),
+        },
+        throttle: tally_iam::throttle::ThrottlePolicy {
+            max_failures_per_account: i64::try_from(config.auth.max_failures_per_account).unwrap_or(i64::MAX),
+            max_failures_per_ip: i64::try_from(config.auth.max_failures_per_ip).unwrap_or(i64::MAX),
+            window: to_signed(config.auth.lockout),
+        },
     }
 }

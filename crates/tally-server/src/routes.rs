@@ -5,6 +5,7 @@
 mod app;
 mod health;
 mod home;
+mod links;
 mod me;
 mod openapi;
 mod setup;
@@ -24,6 +25,7 @@ const DELETE: Method = Method::DELETE;
 
 use Requirement::{Authenticated, Org, Project, ProjectOrgMember, Public};
 
+#[rustfmt::skip] // one route a line reads as a table
 pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
     let (router, inventory) = Routes::new()
         // Operations.
@@ -38,418 +40,99 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/invitations/accept", Public, "invitation page", app::invitations::page)
         // Sign-in and self.
         .add(POST, "/api/app/setup", Public, "complete setup (JSON)", setup::submit_json)
+        .add(GET, "/magic-link", Public, "page of an e-mailed sign-in link", links::magic_link)
+        .add(GET, "/password-reset", Public, "page of an e-mailed password-reset link", links::password_reset)
         .add(POST, "/api/app/sessions", Public, "sign in with e-mail and password", app::sessions::sign_in)
+        .add(POST, "/api/app/sessions/second-factor", Public, "complete sign-in with a code or recovery code", app::sessions::second_factor)
+        .add(POST, "/api/app/sessions/second-factor/resend", Public, "send another SMS code", app::sessions::resend)
+        .add(POST, "/api/app/sessions/enroll/totp", Public, "enroll an authenticator app during sign-in", app::sessions::enroll_totp)
+        .add(POST, "/api/app/sessions/enroll/sms", Public, "enroll a phone number during sign-in", app::sessions::enroll_sms)
+        .add(POST, "/api/app/sessions/enroll/confirm", Public, "confirm the enrollment and sign in", app::sessions::enroll_confirm)
         .add(DELETE, "/api/app/sessions/current", Authenticated, "sign out", app::sessions::sign_out)
+        .add(POST, "/api/app/magic-link", Public, "e-mail a sign-in link", app::sessions::request_magic_link)
+        .add(POST, "/api/app/magic-link/consume", Public, "sign in with an e-mailed link", app::sessions::consume_magic_link)
+        .add(POST, "/api/app/password-reset", Public, "e-mail a password-reset link", app::sessions::request_reset)
+        .add(POST, "/api/app/password-reset/confirm", Public, "set a new password from a reset link", app::sessions::confirm_reset)
+        .add(GET, "/api/app/me/sessions", Authenticated, "your sessions", app::sessions::list)
+        .add(DELETE, "/api/app/me/sessions/{session_id}", Authenticated, "end one of your sessions", app::sessions::revoke)
+        .add(PUT, "/api/app/me/password", Authenticated, "change your password", app::sessions::change_password)
+        .add(GET, "/api/app/me/two-factor", Authenticated, "your second factor", app::twofactor::status)
+        .add(POST, "/api/app/me/two-factor/totp", Authenticated, "start enrolling an authenticator app", app::twofactor::start_totp)
+        .add(POST, "/api/app/me/two-factor/sms", Authenticated, "start enrolling a phone number", app::twofactor::start_sms)
+        .add(POST, "/api/app/me/two-factor/confirm", Authenticated, "confirm the enrollment with a first code", app::twofactor::confirm)
+        .add(DELETE, "/api/app/me/two-factor", Authenticated, "turn your second factor off", app::twofactor::disable)
+        .add(POST, "/api/app/me/two-factor/recovery-codes", Authenticated, "new recovery codes", app::twofactor::recovery_codes)
         .add(GET, "/api/app/me", Authenticated, "who the caller is and what it may access", me::me)
         .add(POST, "/api/app/invitations/accept", Public, "accept an invitation", app::invitations::accept)
         // Organizations.
         .add(GET, "/api/app/organizations/{org_id}", Org(O::ViewOrganization), "organization", app::orgs::get)
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}",
-            Org(O::DeleteOrganization),
-            "delete the organization",
-            app::orgs::delete,
-        )
-        .add(
-            GET,
-            "/api/app/organizations/{org_id}/members",
-            Org(O::ViewOrganization),
-            "members and their roles",
-            app::orgs::members,
-        )
-        .add(
-            PUT,
-            "/api/app/organizations/{org_id}/members/{user_id}",
-            Org(O::ModifyOrgRoles),
-            "change a member's organization role",
-            app::orgs::set_member_role,
-        )
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}/members/{user_id}",
-            Org(O::ManageMembers),
-            "remove a member",
-            app::orgs::remove_member,
-        )
-        .add(
-            GET,
-            "/api/app/organizations/{org_id}/projects",
-            Org(O::ViewOrganization),
-            "projects and the caller's access",
-            app::orgs::projects,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/projects",
-            Org(O::CreateProjects),
-            "create a project",
-            app::orgs::create_project,
-        )
+        .add(DELETE, "/api/app/organizations/{org_id}", Org(O::DeleteOrganization), "delete the organization", app::orgs::delete)
+        .add(GET, "/api/app/organizations/{org_id}/members", Org(O::ViewOrganization), "members and their roles", app::orgs::members)
+        .add(PUT, "/api/app/organizations/{org_id}/members/{user_id}", Org(O::ModifyOrgRoles), "change a member's organization role", app::orgs::set_member_role)
+        .add(DELETE, "/api/app/organizations/{org_id}/members/{user_id}", Org(O::ManageMembers), "remove a member", app::orgs::remove_member)
+        .add(GET, "/api/app/organizations/{org_id}/projects", Org(O::ViewOrganization), "projects and the caller's access", app::orgs::projects)
+        .add(POST, "/api/app/organizations/{org_id}/projects", Org(O::CreateProjects), "create a project", app::orgs::create_project)
         .add(GET, "/api/app/organizations/{org_id}/billing", Org(O::ViewBilling), "plan and usage", app::orgs::billing)
-        .add(
-            PUT,
-            "/api/app/organizations/{org_id}/billing",
-            Org(O::ManageBilling),
-            "change the plan",
-            app::orgs::set_billing,
-        )
-        .add(
-            GET,
-            "/api/app/organizations/{org_id}/audit-log",
-            Org(O::ViewAuditLog),
-            "organization audit log (json, csv, ndjson)",
-            app::audit::org_log,
-        )
+        .add(PUT, "/api/app/organizations/{org_id}/billing", Org(O::ManageBilling), "change the plan", app::orgs::set_billing)
+        .add(GET, "/api/app/organizations/{org_id}/security", Org(O::ViewOrganization), "whether a second factor is required", app::twofactor::org_security)
+        .add(PUT, "/api/app/organizations/{org_id}/security", Org(O::ManageSecurity), "require a second factor (password re-entry)", app::twofactor::set_org_security)
+        .add(DELETE, "/api/app/organizations/{org_id}/members/{user_id}/two-factor", Org(O::ManageSecurity), "reset a member's second factor", app::twofactor::reset_member)
+        .add(GET, "/api/app/organizations/{org_id}/audit-log", Org(O::ViewAuditLog), "organization audit log (json, csv, ndjson)", app::audit::org_log)
         // Teams.
         .add(GET, "/api/app/organizations/{org_id}/teams", Org(O::ViewOrganization), "teams", app::teams::list)
         .add(POST, "/api/app/organizations/{org_id}/teams", Org(O::ManageTeams), "create a team", app::teams::create)
-        .add(
-            GET,
-            "/api/app/organizations/{org_id}/teams/{team_id}",
-            Org(O::ViewOrganization),
-            "a team with members and projects",
-            app::teams::get,
-        )
-        .add(
-            PATCH,
-            "/api/app/organizations/{org_id}/teams/{team_id}",
-            Org(O::ManageTeams),
-            "rename a team",
-            app::teams::rename,
-        )
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}/teams/{team_id}",
-            Org(O::ManageTeams),
-            "delete a team",
-            app::teams::delete,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/teams/{team_id}/members",
-            Org(O::ManageTeams),
-            "add a user or service account",
-            app::teams::add_member,
-        )
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}/teams/{team_id}/members/users/{user_id}",
-            Org(O::ManageTeams),
-            "remove a user",
-            app::teams::remove_user,
-        )
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}/teams/{team_id}/members/service-accounts/{service_account_id}",
-            Org(O::ManageTeams),
-            "remove a service account",
-            app::teams::remove_service_account,
-        )
-        .add(
-            PUT,
-            "/api/app/organizations/{org_id}/teams/{team_id}/projects/{project_id}",
-            Org(O::ManageTeams),
-            "give the team a project role",
-            app::teams::set_project,
-        )
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}/teams/{team_id}/projects/{project_id}",
-            Org(O::ManageTeams),
-            "take a project from the team",
-            app::teams::remove_project,
-        )
+        .add(GET, "/api/app/organizations/{org_id}/teams/{team_id}", Org(O::ViewOrganization), "a team with members and projects", app::teams::get)
+        .add(PATCH, "/api/app/organizations/{org_id}/teams/{team_id}", Org(O::ManageTeams), "rename a team", app::teams::rename)
+        .add(DELETE, "/api/app/organizations/{org_id}/teams/{team_id}", Org(O::ManageTeams), "delete a team", app::teams::delete)
+        .add(POST, "/api/app/organizations/{org_id}/teams/{team_id}/members", Org(O::ManageTeams), "add a user or service account", app::teams::add_member)
+        .add(DELETE, "/api/app/organizations/{org_id}/teams/{team_id}/members/users/{user_id}", Org(O::ManageTeams), "remove a user", app::teams::remove_user)
+        .add(DELETE, "/api/app/organizations/{org_id}/teams/{team_id}/members/service-accounts/{service_account_id}", Org(O::ManageTeams), "remove a service account", app::teams::remove_service_account)
+        .add(PUT, "/api/app/organizations/{org_id}/teams/{team_id}/projects/{project_id}", Org(O::ManageTeams), "give the team a project role", app::teams::set_project)
+        .add(DELETE, "/api/app/organizations/{org_id}/teams/{team_id}/projects/{project_id}", Org(O::ManageTeams), "take a project from the team", app::teams::remove_project)
         // Invitations.
-        .add(
-            GET,
-            "/api/app/organizations/{org_id}/invitations",
-            Org(O::ManageMembers),
-            "open invitations",
-            app::invitations::list,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/invitations",
-            Org(O::ManageMembers),
-            "invite one or several people",
-            app::invitations::invite,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/invitations/csv",
-            Org(O::ManageMembers),
-            "invite from a CSV file",
-            app::invitations::invite_csv,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/invitations/{invitation_id}/resend",
-            Org(O::ManageMembers),
-            "resend an invitation",
-            app::invitations::resend,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/invitations/{invitation_id}/link",
-            Org(O::ManageMembers),
-            "a fresh invitation link to copy",
-            app::invitations::link,
-        )
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}/invitations/{invitation_id}",
-            Org(O::ManageMembers),
-            "revoke an invitation",
-            app::invitations::revoke,
-        )
+        .add(GET, "/api/app/organizations/{org_id}/invitations", Org(O::ManageMembers), "open invitations", app::invitations::list)
+        .add(POST, "/api/app/organizations/{org_id}/invitations", Org(O::ManageMembers), "invite one or several people", app::invitations::invite)
+        .add(POST, "/api/app/organizations/{org_id}/invitations/csv", Org(O::ManageMembers), "invite from a CSV file", app::invitations::invite_csv)
+        .add(POST, "/api/app/organizations/{org_id}/invitations/{invitation_id}/resend", Org(O::ManageMembers), "resend an invitation", app::invitations::resend)
+        .add(POST, "/api/app/organizations/{org_id}/invitations/{invitation_id}/link", Org(O::ManageMembers), "a fresh invitation link to copy", app::invitations::link)
+        .add(DELETE, "/api/app/organizations/{org_id}/invitations/{invitation_id}", Org(O::ManageMembers), "revoke an invitation", app::invitations::revoke)
         // Service accounts (Mixpanel's paths).
-        .add(
-            GET,
-            "/api/app/organizations/{org_id}/service-accounts",
-            Org(O::ManageServiceAccounts),
-            "service accounts",
-            app::service_accounts::list,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/service-accounts",
-            Org(O::ManageServiceAccounts),
-            "create a service account",
-            app::service_accounts::create,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/service-accounts/add-to-project",
-            Org(O::ManageServiceAccounts),
-            "add service accounts to projects",
-            app::service_accounts::add_to_project,
-        )
-        .add(
-            POST,
-            "/api/app/organizations/{org_id}/service-accounts/remove-from-project",
-            Org(O::ManageServiceAccounts),
-            "remove service accounts from projects",
-            app::service_accounts::remove_from_project,
-        )
-        .add(
-            GET,
-            "/api/app/organizations/{org_id}/service-accounts/{service_account_id}",
-            Org(O::ManageServiceAccounts),
-            "a service account",
-            app::service_accounts::get,
-        )
-        .add(
-            DELETE,
-            "/api/app/organizations/{org_id}/service-accounts/{service_account_id}",
-            Org(O::ManageServiceAccounts),
-            "delete a service account",
-            app::service_accounts::delete,
-        )
+        .add(GET, "/api/app/organizations/{org_id}/service-accounts", Org(O::ManageServiceAccounts), "service accounts", app::service_accounts::list)
+        .add(POST, "/api/app/organizations/{org_id}/service-accounts", Org(O::ManageServiceAccounts), "create a service account", app::service_accounts::create)
+        .add(POST, "/api/app/organizations/{org_id}/service-accounts/add-to-project", Org(O::ManageServiceAccounts), "add service accounts to projects", app::service_accounts::add_to_project)
+        .add(POST, "/api/app/organizations/{org_id}/service-accounts/remove-from-project", Org(O::ManageServiceAccounts), "remove service accounts from projects", app::service_accounts::remove_from_project)
+        .add(GET, "/api/app/organizations/{org_id}/service-accounts/{service_account_id}", Org(O::ManageServiceAccounts), "a service account", app::service_accounts::get)
+        .add(DELETE, "/api/app/organizations/{org_id}/service-accounts/{service_account_id}", Org(O::ManageServiceAccounts), "delete a service account", app::service_accounts::delete)
         // Projects.
-        .add(
-            GET,
-            "/api/app/projects/{project_id}",
-            Project(P::ViewProjectSettings),
-            "project settings",
-            app::projects::get,
-        )
-        .add(
-            PATCH,
-            "/api/app/projects/{project_id}",
-            Project(P::EditProjectSettings),
-            "rename or change the timezone",
-            app::projects::update,
-        )
-        .add(
-            DELETE,
-            "/api/app/projects/{project_id}",
-            Project(P::DeleteProject),
-            "delete the project",
-            app::projects::delete,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/reset",
-            Project(P::ResetProject),
-            "start over with no data",
-            app::projects::reset,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/transfer",
-            Project(P::TransferProject),
-            "move to another organization",
-            app::projects::transfer,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/keys",
-            Project(P::ViewAccessKeys),
-            "project token and API secret",
-            app::projects::keys,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/keys/rotate",
-            Project(P::ManageProjectSecurity),
-            "a new API secret",
-            app::projects::rotate_secret,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/usage",
-            Project(P::ViewUsage),
-            "events per month",
-            app::projects::usage,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/permissions",
-            Project(P::ViewReports),
-            "the caller's permissions and grants",
-            app::projects::permissions,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/members",
-            Project(P::ViewProjectSettings),
-            "members with each grant and its source",
-            app::projects::members,
-        )
-        .add(
-            PUT,
-            "/api/app/projects/{project_id}/members/users/{user_id}",
-            Project(P::ManageProjectMembers),
-            "give a user a role",
-            app::projects::set_user_role,
-        )
-        .add(
-            DELETE,
-            "/api/app/projects/{project_id}/members/users/{user_id}",
-            Project(P::ManageProjectMembers),
-            "remove a user's individual grant",
-            app::projects::remove_user,
-        )
-        .add(
-            PUT,
-            "/api/app/projects/{project_id}/members/service-accounts/{service_account_id}",
-            Project(P::ManageProjectServiceAccounts),
-            "give a service account a role",
-            app::projects::set_service_account_role,
-        )
-        .add(
-            PUT,
-            "/api/app/projects/{project_id}/default-role",
-            Project(P::ManageProjectMembers),
-            "role for all organization members",
-            app::projects::set_default_role,
-        )
-        .add(
-            DELETE,
-            "/api/app/projects/{project_id}/default-role",
-            Project(P::ManageProjectMembers),
-            "remove the all-members role",
-            app::projects::remove_default_role,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/custom-roles",
-            Project(P::ViewProjectSettings),
-            "custom roles",
-            app::projects::custom_roles,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/custom-roles",
-            Project(P::ManageCustomRoles),
-            "create a custom role",
-            app::projects::create_custom_role,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/custom-roles/{role_id}",
-            Project(P::ViewProjectSettings),
-            "a custom role",
-            app::projects::custom_role,
-        )
-        .add(
-            PUT,
-            "/api/app/projects/{project_id}/custom-roles/{role_id}",
-            Project(P::ManageCustomRoles),
-            "change a custom role",
-            app::projects::update_custom_role,
-        )
-        .add(
-            DELETE,
-            "/api/app/projects/{project_id}/custom-roles/{role_id}",
-            Project(P::ManageCustomRoles),
-            "delete a custom role (holders become Consumers)",
-            app::projects::delete_custom_role,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/custom-roles/{role_id}/copy",
-            Project(P::ManageCustomRoles),
-            "copy a custom role to another project",
-            app::projects::copy_custom_role,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/access-requests",
-            ProjectOrgMember,
-            "request access to the project",
-            app::projects::request_access,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/access-requests",
-            Project(P::ManageProjectMembers),
-            "access requests",
-            app::projects::access_requests,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/access-requests/{request_id}/approve",
-            Project(P::ManageProjectMembers),
-            "approve with a role",
-            app::projects::approve_request,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/access-requests/{request_id}/deny",
-            Project(P::ManageProjectMembers),
-            "deny",
-            app::projects::deny_request,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/service-accounts",
-            Project(P::ManageProjectServiceAccounts),
-            "the project's service accounts",
-            app::service_accounts::project_list,
-        )
-        .add(
-            POST,
-            "/api/app/projects/{project_id}/service-accounts",
-            Project(P::ManageProjectServiceAccounts),
-            "create a service account for this project",
-            app::service_accounts::project_create,
-        )
-        .add(
-            DELETE,
-            "/api/app/projects/{project_id}/service-accounts/{service_account_id}",
-            Project(P::ManageProjectServiceAccounts),
-            "remove a service account from the project",
-            app::service_accounts::project_remove,
-        )
-        .add(
-            GET,
-            "/api/app/projects/{project_id}/audit-log",
-            Project(P::ViewProjectAuditLog),
-            "project audit log (json, csv, ndjson)",
-            app::audit::project_log,
-        )
+        .add(GET, "/api/app/projects/{project_id}", Project(P::ViewProjectSettings), "project settings", app::projects::get)
+        .add(PATCH, "/api/app/projects/{project_id}", Project(P::EditProjectSettings), "rename or change the timezone", app::projects::update)
+        .add(DELETE, "/api/app/projects/{project_id}", Project(P::DeleteProject), "delete the project", app::projects::delete)
+        .add(POST, "/api/app/projects/{project_id}/reset", Project(P::ResetProject), "start over with no data", app::projects::reset)
+        .add(POST, "/api/app/projects/{project_id}/transfer", Project(P::TransferProject), "move to another organization", app::projects::transfer)
+        .add(GET, "/api/app/projects/{project_id}/keys", Project(P::ViewAccessKeys), "project token and API secret", app::projects::keys)
+        .add(POST, "/api/app/projects/{project_id}/keys/rotate", Project(P::ManageProjectSecurity), "a new API secret", app::projects::rotate_secret)
+        .add(GET, "/api/app/projects/{project_id}/usage", Project(P::ViewUsage), "events per month", app::projects::usage)
+        .add(GET, "/api/app/projects/{project_id}/permissions", Project(P::ViewReports), "the caller's permissions and grants", app::projects::permissions)
+        .add(GET, "/api/app/projects/{project_id}/members", Project(P::ViewProjectSettings), "members with each grant and its source", app::projects::members)
+        .add(PUT, "/api/app/projects/{project_id}/members/users/{user_id}", Project(P::ManageProjectMembers), "give a user a role", app::projects::set_user_role)
+        .add(DELETE, "/api/app/projects/{project_id}/members/users/{user_id}", Project(P::ManageProjectMembers), "remove a user's individual grant", app::projects::remove_user)
+        .add(PUT, "/api/app/projects/{project_id}/members/service-accounts/{service_account_id}", Project(P::ManageProjectServiceAccounts), "give a service account a role", app::projects::set_service_account_role)
+        .add(PUT, "/api/app/projects/{project_id}/default-role", Project(P::ManageProjectMembers), "role for all organization members", app::projects::set_default_role)
+        .add(DELETE, "/api/app/projects/{project_id}/default-role", Project(P::ManageProjectMembers), "remove the all-members role", app::projects::remove_default_role)
+        .add(GET, "/api/app/projects/{project_id}/custom-roles", Project(P::ViewProjectSettings), "custom roles", app::projects::custom_roles)
+        .add(POST, "/api/app/projects/{project_id}/custom-roles", Project(P::ManageCustomRoles), "create a custom role", app::projects::create_custom_role)
+        .add(GET, "/api/app/projects/{project_id}/custom-roles/{role_id}", Project(P::ViewProjectSettings), "a custom role", app::projects::custom_role)
+        .add(PUT, "/api/app/projects/{project_id}/custom-roles/{role_id}", Project(P::ManageCustomRoles), "change a custom role", app::projects::update_custom_role)
+        .add(DELETE, "/api/app/projects/{project_id}/custom-roles/{role_id}", Project(P::ManageCustomRoles), "delete a custom role (holders become Consumers)", app::projects::delete_custom_role)
+        .add(POST, "/api/app/projects/{project_id}/custom-roles/{role_id}/copy", Project(P::ManageCustomRoles), "copy a custom role to another project", app::projects::copy_custom_role)
+        .add(POST, "/api/app/projects/{project_id}/access-requests", ProjectOrgMember, "request access to the project", app::projects::request_access)
+        .add(GET, "/api/app/projects/{project_id}/access-requests", Project(P::ManageProjectMembers), "access requests", app::projects::access_requests)
+        .add(POST, "/api/app/projects/{project_id}/access-requests/{request_id}/approve", Project(P::ManageProjectMembers), "approve with a role", app::projects::approve_request)
+        .add(POST, "/api/app/projects/{project_id}/access-requests/{request_id}/deny", Project(P::ManageProjectMembers), "deny", app::projects::deny_request)
+        .add(GET, "/api/app/projects/{project_id}/service-accounts", Project(P::ManageProjectServiceAccounts), "the project's service accounts", app::service_accounts::project_list)
+        .add(POST, "/api/app/projects/{project_id}/service-accounts", Project(P::ManageProjectServiceAccounts), "create a service account for this project", app::service_accounts::project_create)
+        .add(DELETE, "/api/app/projects/{project_id}/service-accounts/{service_account_id}", Project(P::ManageProjectServiceAccounts), "remove a service account from the project", app::service_accounts::project_remove)
+        .add(GET, "/api/app/projects/{project_id}/audit-log", Project(P::ViewProjectAuditLog), "project audit log (json, csv, ndjson)", app::audit::project_log)
         .finish();
     (router.fallback(|| async { ApiError::not_found() }), inventory)
 }

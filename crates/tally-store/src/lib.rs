@@ -21,6 +21,7 @@ mod row;
 mod service_accounts;
 mod sessions;
 mod setup;
+mod signin;
 mod teams;
 mod tenants;
 
@@ -37,6 +38,7 @@ pub use orgs::{OrgMember, Plan, Usage};
 pub use projects::ProjectChanges;
 pub use requests::AccessRequest;
 pub use service_accounts::{NewServiceAccount, ServiceAccount};
+pub use signin::{EnrolledMethod, SecondFactor, SessionInfo, SmsCode};
 pub use teams::{Team, TeamMember, TeamProject};
 
 /// Which database holds the metadata.

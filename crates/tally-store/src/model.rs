@@ -103,6 +103,15 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
+/// Where a session was started, for its owner's session list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOrigin {
+    /// A random id that names the session in lists (the token is never shown again).
+    pub public_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// E-mail addresses are unique without regard to case.
 pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()

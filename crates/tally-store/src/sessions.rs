@@ -13,15 +13,20 @@ impl Store {
         user_id: UserId,
         now: Timestamp,
         expires_at: Timestamp,
+        origin: &crate::SessionOrigin,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)",
+                "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, public_id, ip, user_agent) \
+                 VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
             )
             .bind(token_hash)
             .bind(user_id.0)
             .bind(millis(now))
             .bind(millis(expires_at))
+            .bind(origin.public_id.as_str())
+            .bind(origin.ip.as_deref())
+            .bind(origin.user_agent.as_deref())
             .execute(pool)
             .await?;
         });

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     RateLimited,
     /// A dependency (database, disk) is down for now; retrying later may work.
     Unavailable,
+    /// An outside provider (mail, SMS) failed; the message, safe to show, says to retry.
+    Upstream,
     /// Our fault. Clients see a request id, never the details.
     Internal,
 }

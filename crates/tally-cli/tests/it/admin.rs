@@ -101,7 +101,7 @@ async fn migrate_and_config_print_and_version() {
         let instance = Instance::new(backend).await;
         let migrated = instance.command(&["migrate"], None).await;
         assert!(migrated.status.success(), "{}", migrated.stderr);
-        assert!(migrated.stdout.contains("is at migration 2"), "{}", migrated.stdout);
+        assert!(migrated.stdout.contains("is at migration 3"), "{}", migrated.stdout);
         let again = instance.command(&["migrate"], None).await;
         assert!(again.status.success(), "migrating twice is harmless: {}", again.stderr);
     }

@@ -118,6 +118,7 @@ impl Harness {
             clock: &self.clock,
             sealer: &self.sealer,
             mailer: &LogMailer,
+            sms: &tally_iam::sms::LogSms,
             settings: &self.settings,
             actor: &self.operator,
         }

@@ -8,6 +8,7 @@ pub(crate) mod projects;
 pub(crate) mod service_accounts;
 pub(crate) mod sessions;
 pub(crate) mod teams;
+pub(crate) mod twofactor;
 pub(crate) mod views;
 
 use axum::Json;

@@ -11,6 +11,7 @@ use tally_iam::setup::SetupForm;
 use tally_store::CreatedTenant;
 use tally_types::Secret;
 
+use crate::access::Client;
 use crate::auth::session_cookie;
 use crate::extract::{FormBody, JsonBody};
 use crate::routes::me::{ProjectView, UserView};
@@ -82,9 +83,10 @@ pub(crate) async fn show(State(state): State<AppState>, Query(query): Query<Toke
 
 pub(crate) async fn submit_form(
     State(state): State<AppState>,
+    Client(client): Client,
     FormBody(input): FormBody<SetupInput>,
 ) -> Result<Response, ApiError> {
-    match perform(&state, &input).await {
+    match perform(&state, &input, &client).await {
         Ok((_, cookie)) => Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()),
         Err(error) if error.status() == StatusCode::BAD_REQUEST => {
             let (_, html) = page_for(&state, &input.token, Some(error.message())).await?;
@@ -96,9 +98,10 @@ pub(crate) async fn submit_form(
 
 pub(crate) async fn submit_json(
     State(state): State<AppState>,
+    Client(client): Client,
     JsonBody(input): JsonBody<SetupInput>,
 ) -> Result<Response, ApiError> {
-    let (tenant, cookie) = perform(&state, &input).await?;
+    let (tenant, cookie) = perform(&state, &input, &client).await?;
     let body = SetupResponse {
         user: UserView { id: tenant.user.id.0, email: tenant.user.email, name: tenant.user.name },
         organization: OrganizationView { id: tenant.organization.id.0, name: tenant.organization.name },
@@ -108,7 +111,11 @@ pub(crate) async fn submit_json(
 }
 
 /// Creates the tenant and a session for its Owner; returns the `Set-Cookie` value.
-async fn perform(state: &AppState, input: &SetupInput) -> Result<(CreatedTenant, String), ApiError> {
+async fn perform(
+    state: &AppState,
+    input: &SetupInput,
+    client: &tally_iam::sessions::ClientInfo,
+) -> Result<(CreatedTenant, String), ApiError> {
     let form = SetupForm {
         token: Secret::new(input.token.clone()),
         email: input.email.clone(),
@@ -119,7 +126,7 @@ async fn perform(state: &AppState, input: &SetupInput) -> Result<(CreatedTenant,
     let tenant = tally_iam::setup::complete_setup(state.store(), state.clock(), state.sealer(), &form).await?;
     tracing::info!(user_id = %tenant.user.id, org_id = %tenant.organization.id, "instance set up through the setup link");
     let policy = state.session_policy();
-    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, tenant.user.id).await?;
+    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, tenant.user.id, client).await?;
     let cookie = session_cookie(token.expose(), state.config().is_https(), policy.absolute.as_secs());
     Ok((tenant, cookie))
 }

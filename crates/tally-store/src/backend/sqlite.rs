@@ -13,6 +13,7 @@ use crate::StoreError;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/sqlite/0001_foundation.sql")),
     (2, "access", include_str!("../../migrations/sqlite/0002_access.sql")),
+    (3, "sign_in", include_str!("../../migrations/sqlite/0003_sign_in.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

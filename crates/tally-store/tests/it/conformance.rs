@@ -42,7 +42,7 @@ async fn migrations_apply_once_and_again_safely() {
     for backend in backends() {
         let (store, _scratch) = open(backend).await;
         store.migrate().await.unwrap();
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2], "{backend:?}");
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3], "{backend:?}");
         store.ping().await.unwrap();
     }
 }
@@ -158,7 +158,9 @@ async fn sessions_round_trip() {
         let created =
             store.create_tenant(&tenant("ada@example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap();
         let expires = t0() + SignedDuration::from_hours(24);
-        store.insert_session("hash1", created.user.id, t0(), expires).await.unwrap();
+        let origin =
+            tally_store::SessionOrigin { public_id: "s1".into(), ip: Some("127.0.0.1".into()), user_agent: None };
+        store.insert_session("hash1", created.user.id, t0(), expires, &origin).await.unwrap();
         let session = store.session("hash1").await.unwrap().unwrap();
         assert_eq!(session.user_id, created.user.id);
         assert_eq!(session.expires_at, expires);

@@ -147,6 +147,7 @@ fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32)
         ("POST", "copy") => json!({ "project_id": other_project }),
         ("POST", "access-requests") => json!({}),
         ("POST", "approve") => json!({ "role": "consumer" }),
+        ("PUT", "security") => json!({ "require_two_factor": false, "password": tally_testkit::api::PASSWORD }),
         ("POST", "csv") => Value::String(format!("email,organization_role\ncsv-{n}@beta.example,member\n")),
         (method, _) => panic!("no control body for {method} {path}"),
     };

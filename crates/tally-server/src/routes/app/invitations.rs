@@ -208,24 +208,10 @@ pub(crate) struct AcceptBody {
 /// `POST /api/app/invitations/accept` (JSON or form). A new account is signed in at once.
 pub(crate) async fn accept(
     State(state): State<AppState>,
+    crate::access::Client(client): crate::access::Client,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    let body: AcceptBody = if is_form {
-        let crate::extract::FormBody(body) = <crate::extract::FormBody<AcceptBody> as axum::extract::FromRequest<
-            AppState,
-        >>::from_request(request, &state)
-        .await?;
-        body
-    } else {
-        let JsonBody(body) =
-            <JsonBody<AcceptBody> as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
-        body
-    };
+    let (body, _): (AcceptBody, bool) = crate::extract::json_or_form(request, &state).await?;
     let actor = anonymous();
     let password = body.password.map(Secret::new);
     let accepted =
@@ -240,7 +226,7 @@ pub(crate) async fn accept(
         return Ok(created(results));
     }
     let policy = state.session_policy();
-    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, accepted.user.id).await?;
+    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, accepted.user.id, &client).await?;
     let cookie = session_cookie(token.expose(), state.config().is_https(), policy.absolute.as_secs());
     Ok(([(header::SET_COOKIE, cookie)], created(results)).into_response())
 }

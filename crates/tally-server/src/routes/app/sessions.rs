@@ -1,17 +1,41 @@
-//! Signing in and out with a password.
+//! Signing in (password or e-mailed link, then a second factor or its enrollment), signing
+//! out, one's own sessions, password changes and resets.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tally_types::{ErrorKind, Secret};
+use serde_json::json;
+use tally_iam::signin::{Proof, SignInStep};
+use tally_types::Secret;
 
 use super::{done, ok};
-use crate::access::Caller;
+use crate::access::{Caller, Client, SignedInUser};
 use crate::auth::{SESSION_COOKIE, cookie, session_cookie};
-use crate::extract::JsonBody;
+use crate::extract::{Ids, JsonBody};
 use crate::{ApiError, AppState};
+
+/// The answer to any sign-in step: a session cookie when done, else what comes next.
+pub(crate) fn step_response(state: &AppState, step: SignInStep, extra: Option<serde_json::Value>) -> Response {
+    match step {
+        SignInStep::SignedIn { user, session } => {
+            let cookie =
+                session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
+            let mut body = json!({ "status": "signed_in", "user_id": user.id, "email": user.email });
+            if let Some(extra) = extra {
+                body["recovery_codes"] = extra;
+            }
+            ([(header::SET_COOKIE, cookie)], ok(body)).into_response()
+        }
+        SignInStep::SecondFactor { challenge, method } => {
+            ok(json!({ "status": "second_factor_required", "method": method, "challenge": challenge.expose() }))
+        }
+        SignInStep::EnrollmentRequired { challenge } => {
+            ok(json!({ "status": "enrollment_required", "challenge": challenge.expose() }))
+        }
+    }
+}
 
 #[derive(Deserialize)]
 pub(crate) struct SignIn {
@@ -19,31 +43,250 @@ pub(crate) struct SignIn {
     password: String,
 }
 
-/// `POST /api/app/sessions`: the same answer for an unknown e-mail and a wrong password.
+/// `POST /api/app/sessions`.
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
+    Client(client): Client,
     JsonBody(body): JsonBody<SignIn>,
 ) -> Result<Response, ApiError> {
-    let password = Secret::new(body.password);
-    let user = tally_iam::signin::verify_password(state.store(), &body.email, &password)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::Unauthenticated, "invalid_credentials", "wrong e-mail or password"))?;
-    let policy = state.session_policy();
-    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, user.id).await?;
-    let cookie = session_cookie(token.expose(), state.config().is_https(), policy.absolute.as_secs());
-    let body = serde_json::json!({ "user_id": user.id, "email": user.email });
-    Ok(([(header::SET_COOKIE, cookie)], ok(body)).into_response())
+    let actor = tally_iam::admin::Actor::anonymous(&body.email);
+    let step =
+        tally_iam::signin::with_password(state.ctx(&actor), &body.email, &Secret::new(body.password), &client).await?;
+    Ok(step_response(&state, step, None))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SecondFactorBody {
+    challenge: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// `POST /api/app/sessions/second-factor`: a code or a recovery code.
+pub(crate) async fn second_factor(
+    State(state): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<SecondFactorBody>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sign-in");
+    let proof = match (&body.code, &body.recovery_code) {
+        (Some(code), None) => Proof::Code(code),
+        (None, Some(code)) => Proof::RecoveryCode(code),
+        // A missing code fails like a wrong one.
+        _ => Proof::Code(""),
+    };
+    let step = tally_iam::signin::second_factor(state.ctx(&actor), &body.challenge, proof, &client).await?;
+    Ok(step_response(&state, step, None))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ChallengeBody {
+    challenge: String,
+}
+
+pub(crate) async fn resend(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ChallengeBody>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sign-in");
+    tally_iam::signin::resend_sms(state.ctx(&actor), &body.challenge).await?;
+    Ok(done())
+}
+
+pub(crate) async fn enroll_totp(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ChallengeBody>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sign-in");
+    let provisioning = tally_iam::signin::enroll_totp(state.ctx(&actor), &body.challenge).await?;
+    Ok(ok(super::views::provisioning(&provisioning)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EnrollSmsBody {
+    challenge: String,
+    phone: String,
+}
+
+pub(crate) async fn enroll_sms(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EnrollSmsBody>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sign-in");
+    tally_iam::signin::enroll_sms(state.ctx(&actor), &body.challenge, &body.phone).await?;
+    Ok(done())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConfirmBody {
+    challenge: String,
+    code: String,
+}
+
+pub(crate) async fn enroll_confirm(
+    State(state): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<ConfirmBody>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sign-in");
+    let (step, codes) =
+        tally_iam::signin::confirm_enrollment(state.ctx(&actor), &body.challenge, &body.code, &client).await?;
+    let codes = json!(codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>());
+    Ok(step_response(&state, step, Some(codes)))
 }
 
 /// `DELETE /api/app/sessions/current`: ends this session and clears the cookie.
 pub(crate) async fn sign_out(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
+    Client(client): Client,
     parts: Parts,
 ) -> Result<Response, ApiError> {
     if let Some(token) = cookie(&parts, SESSION_COOKIE) {
         tally_iam::sessions::end(state.store(), &token).await?;
+        if let tally_types::Principal::User(user_id) = caller.principal
+            && let Some(user) = state.store().user_by_id(user_id).await?
+        {
+            let actor = caller.actor();
+            tally_iam::signin::audit_in_orgs(state.ctx(&actor), &user, "session.logged_out", &client, None).await?;
+        }
     }
     let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok(([(header::SET_COOKIE, expired)], done()).into_response())
+}
+
+/// `GET /api/app/me/sessions`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    SignedInUser(user, _): SignedInUser,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    let current = cookie(&parts, SESSION_COOKIE).map(|token| tally_iam::token_hash(&token));
+    let sessions = state.store().sessions_of(user.id).await?;
+    Ok(ok(sessions
+        .iter()
+        .map(|session| {
+            json!({
+                "id": session.public_id,
+                "created": session.created_at.to_string(),
+                "last_seen": session.last_seen_at.to_string(),
+                "expires": session.expires_at.to_string(),
+                "ip": session.ip,
+                "user_agent": session.user_agent,
+                "current": current.as_deref() == Some(session.token_hash.as_str()),
+            })
+        })
+        .collect::<Vec<_>>()))
+}
+
+/// `DELETE /api/app/me/sessions/{session_id}`.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    SignedInUser(user, _): SignedInUser,
+    Ids(session_id): Ids<String>,
+) -> Result<Response, ApiError> {
+    if !state.store().delete_session_by_public_id(user.id, &session_id).await? {
+        return Err(ApiError::not_found());
+    }
+    Ok(done())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordBody {
+    current_password: Option<String>,
+    new_password: String,
+}
+
+/// `PUT /api/app/me/password`: every session ends; the caller gets a new one.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+    Client(client): Client,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let current = body.current_password.map(Secret::new);
+    let session = tally_iam::signin::change_password(
+        state.ctx(&actor),
+        &user,
+        current.as_ref(),
+        &Secret::new(body.new_password),
+        &client,
+    )
+    .await?;
+    let cookie = session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
+    Ok(([(header::SET_COOKIE, cookie)], done()).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EmailBody {
+    email: String,
+}
+
+/// `POST /api/app/password-reset`: always accepted, whether or not the account exists.
+pub(crate) async fn request_reset(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EmailBody>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("password reset");
+    tally_iam::validate::email(&body.email)?;
+    tally_iam::signin::request_password_reset(state.ctx(&actor), &body.email).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, done()).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResetBody {
+    token: String,
+    password: String,
+}
+
+/// `POST /api/app/password-reset/confirm` (JSON or the reset page's form).
+pub(crate) async fn confirm_reset(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (body, is_form): (ResetBody, bool) = crate::extract::json_or_form(request, &state).await?;
+    let actor = tally_iam::admin::Actor::anonymous("password reset");
+    tally_iam::signin::reset_password(state.ctx(&actor), &body.token, &Secret::new(body.password)).await?;
+    if is_form {
+        let page = crate::routes::html_page(
+            "Password changed",
+            "<h1>Password changed</h1><p>Sign in with your new password.</p>",
+        );
+        return Ok(axum::response::Html(page).into_response());
+    }
+    Ok(done())
+}
+
+/// `POST /api/app/magic-link`: always accepted.
+pub(crate) async fn request_magic_link(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EmailBody>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("magic link");
+    tally_iam::validate::email(&body.email)?;
+    tally_iam::signin::request_magic_link(state.ctx(&actor), &body.email).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, done()).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenBody {
+    token: String,
+}
+
+/// `POST /api/app/magic-link/consume` (JSON or the link page's form).
+pub(crate) async fn consume_magic_link(
+    State(state): State<AppState>,
+    Client(client): Client,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (body, is_form): (TokenBody, bool) = crate::extract::json_or_form(request, &state).await?;
+    let actor = tally_iam::admin::Actor::anonymous("magic link");
+    let step = tally_iam::signin::with_magic_link(state.ctx(&actor), &body.token, &client).await?;
+    if is_form && let SignInStep::SignedIn { session, .. } = &step {
+        let cookie =
+            session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
+        return Ok(([(header::SET_COOKIE, cookie)], axum::response::Redirect::to("/")).into_response());
+    }
+    Ok(step_response(&state, step, None))
 }

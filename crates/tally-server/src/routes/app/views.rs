@@ -104,3 +104,11 @@ pub(crate) fn invitation(invitation: &Invitation) -> Value {
         "last_sent": invitation.last_sent_at.to_string(),
     })
 }
+
+pub(crate) fn provisioning(provisioning: &tally_iam::totp::Provisioning) -> Value {
+    json!({
+        "otpauth_uri": provisioning.uri,
+        "qr_png_base64": provisioning.qr_png_base64,
+        "secret": provisioning.secret_base32,
+    })
+}

@@ -1,0 +1,136 @@
+//! One's own second factor, and an organization's two-factor requirement.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tally_types::{Secret, UserId};
+
+use super::{done, ok, views};
+use crate::access::{Client, OrgAccess, SignedInUser};
+use crate::auth::session_cookie;
+use crate::extract::{Ids, JsonBody};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let status = tally_iam::twofactor::status(state.ctx(&actor), &user).await?;
+    Ok(ok(json!({
+        "method": status.method,
+        "phone": status.phone,
+        "recovery_codes_left": status.recovery_codes_left,
+        "required_by_organization": status.required_by_organization,
+    })))
+}
+
+pub(crate) async fn start_totp(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let provisioning = tally_iam::twofactor::start_totp(state.ctx(&actor), &user).await?;
+    Ok(ok(views::provisioning(&provisioning)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PhoneBody {
+    phone: String,
+}
+
+pub(crate) async fn start_sms(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+    JsonBody(body): JsonBody<PhoneBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::twofactor::start_sms(state.ctx(&actor), &user, &body.phone).await?;
+    Ok(done())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CodeBody {
+    code: String,
+}
+
+/// Confirms the enrollment; the recovery codes are shown this once.
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+    Client(client): Client,
+    JsonBody(body): JsonBody<CodeBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let codes = tally_iam::twofactor::confirm(state.ctx(&actor), &user, &body.code, &client).await?;
+    Ok(ok(json!({ "recovery_codes": codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordBody {
+    password: Option<String>,
+}
+
+/// Turns the second factor off; all sessions end and the caller gets a fresh one.
+pub(crate) async fn disable(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+    Client(client): Client,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let password = body.password.map(Secret::new);
+    tally_iam::twofactor::disable(state.ctx(&actor), &user, password.as_ref()).await?;
+    let session =
+        tally_iam::sessions::start(state.store(), state.clock(), state.session_policy(), user.id, &client).await?;
+    let cookie = session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
+    Ok(([(header::SET_COOKIE, cookie)], done()).into_response())
+}
+
+pub(crate) async fn recovery_codes(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let password = body.password.map(Secret::new);
+    let codes = tally_iam::twofactor::regenerate_recovery_codes(state.ctx(&actor), &user, password.as_ref()).await?;
+    Ok(ok(json!({ "recovery_codes": codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>() })))
+}
+
+pub(crate) async fn org_security(
+    State(state): State<AppState>,
+    OrgAccess(scope, _): OrgAccess,
+) -> Result<Response, ApiError> {
+    let required = state.store().requires_two_factor(scope.org_id()).await?;
+    Ok(ok(json!({ "require_two_factor": required })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SecurityBody {
+    require_two_factor: bool,
+    password: Option<String>,
+}
+
+pub(crate) async fn set_org_security(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<SecurityBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let password = body.password.map(Secret::new);
+    tally_iam::twofactor::set_required(state.ctx(&actor), &scope, body.require_two_factor, password.as_ref()).await?;
+    Ok(done())
+}
+
+pub(crate) async fn reset_member(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    Ids((_, user_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::twofactor::reset_member(state.ctx(&actor), &scope, UserId(user_id)).await?;
+    Ok(done())
+}
