@@ -61,7 +61,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let _lock = prepare_data_dir(&config)?;
     let store = Store::open(&config.metadata.url, config.metadata.max_connections).await?;
     let sealer = Sealer::load_or_create(&config.secrets.key_file)?;
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock = clock_from_environment();
     let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
     let state = AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone());
     let server = BoundServer::bind(state).await?;
@@ -201,6 +201,35 @@ fn prepare_data_dir(config: &Config) -> Result<File, CliError> {
             lock_path.display()
         ))),
         Err(std::fs::TryLockError::Error(error)) => Err(unwritable(&lock_path, error)),
+    }
+}
+
+/// The wall clock, unless the test suite points `TALLY_TEST_CLOCK_FILE` at a file holding
+/// the time (Unix seconds), which lets tests move time for expiry and lockout instead of
+/// sleeping.
+fn clock_from_environment() -> SharedClock {
+    match std::env::var("TALLY_TEST_CLOCK_FILE") {
+        Ok(path) if !path.is_empty() => {
+            tracing::warn!(%path, "TEST CLOCK: time is read from a file; never use this outside the test suite");
+            Arc::new(FileClock { path: PathBuf::from(path) })
+        }
+        _ => Arc::new(SystemClock),
+    }
+}
+
+/// Time read from a file on every call (tests only).
+#[derive(Debug)]
+struct FileClock {
+    path: PathBuf,
+}
+
+impl tally_types::Clock for FileClock {
+    fn now(&self) -> jiff::Timestamp {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+            .unwrap_or_else(|| SystemClock.now())
     }
 }
 

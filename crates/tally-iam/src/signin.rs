@@ -126,7 +126,9 @@ pub async fn with_magic_link(ctx: Ctx<'_>, token: &str, client: &ClientInfo) -> 
     after_first_step(ctx, user, client).await
 }
 
-async fn after_first_step(ctx: Ctx<'_>, user: User, client: &ClientInfo) -> Result<SignInStep, IamError> {
+/// After a first step (password, link, or a freshly accepted invitation): a second factor,
+/// an enrollment, or the session.
+pub async fn after_first_step(ctx: Ctx<'_>, user: User, client: &ClientInfo) -> Result<SignInStep, IamError> {
     let factor = ctx.store.second_factor(user.id).await?;
     if let Some(method) = factor.method {
         let challenge = new_challenge(ctx, user.id, "second_factor").await?;

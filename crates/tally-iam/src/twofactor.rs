@@ -112,6 +112,21 @@ pub(crate) async fn send_sms_code(
     Ok(())
 }
 
+/// Refuses a send that comes too soon after the last one, or one too many.
+async fn check_send_allowed(ctx: Ctx<'_>, user_id: UserId, binding: &str) -> Result<(), IamError> {
+    if let Some(previous) = ctx.store.sms_code(user_id, binding).await? {
+        if previous.n_sent >= SMS_MAX_SENDS {
+            return Err(IamError::RateLimited("too many codes sent; start again later".into()));
+        }
+        if ctx.now() < previous.sent_at.checked_add(SMS_RESEND_AFTER).unwrap_or(previous.sent_at) {
+            return Err(IamError::RateLimited(
+                "a code was just sent; wait 30 seconds before asking for another".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn secret_bytes(ctx: Ctx<'_>, sealed: &str) -> Result<Vec<u8>, IamError> {
     let base32 = ctx.sealer.open(sealed)?;
     totp_secret_from_base32(base32.expose())
@@ -136,6 +151,7 @@ pub async fn start_totp(ctx: Ctx<'_>, user: &User) -> Result<totp::Provisioning,
 /// of the enrollment is kept.
 pub async fn start_sms(ctx: Ctx<'_>, user: &User, phone: &str) -> Result<(), IamError> {
     let phone = sms::check_e164(phone)?;
+    check_send_allowed(ctx, user.id, &enrollment_binding(user.id)).await?;
     ctx.store.set_pending_second_factor(user.id, None, Some(phone)).await?;
     if let Err(error) = send_sms_code(ctx, user.id, &enrollment_binding(user.id), Some(phone)).await {
         ctx.store.set_pending_second_factor(user.id, None, None).await?;
@@ -157,8 +173,11 @@ pub async fn confirm(
         let secret = secret_bytes(ctx, sealed)?;
         let step = totp::matching_step(&secret, code, ctx.now()).ok_or_else(wrong)?;
         EnrolledMethod::Totp { step }
-    } else if factor.pending_phone.is_some() {
-        if !check_sms_code(ctx, user.id, &enrollment_binding(user.id), code).await? {
+    } else if let Some(pending_phone) = &factor.pending_phone {
+        // The code must have gone to the number being enrolled.
+        let binding = enrollment_binding(user.id);
+        let sent_to = ctx.store.sms_code(user.id, &binding).await?.map(|sent| sent.phone);
+        if sent_to.as_deref() != Some(pending_phone.as_str()) || !check_sms_code(ctx, user.id, &binding, code).await? {
             return Err(wrong());
         }
         EnrolledMethod::Sms

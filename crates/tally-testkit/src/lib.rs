@@ -8,8 +8,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod api;
+pub mod clock;
 pub mod postgres;
 pub mod process;
+pub mod sms;
 pub mod smtp;
 pub mod tls;
 

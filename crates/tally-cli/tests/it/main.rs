@@ -11,5 +11,6 @@ mod mail;
 mod observability;
 mod openapi;
 mod setup;
+mod signin;
 mod support;
 mod tls;

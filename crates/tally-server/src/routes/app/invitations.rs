@@ -225,8 +225,27 @@ pub(crate) async fn accept(
     if !accepted.user_created {
         return Ok(created(results));
     }
-    let policy = state.session_policy();
-    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, accepted.user.id, &client).await?;
-    let cookie = session_cookie(token.expose(), state.config().is_https(), policy.absolute.as_secs());
-    Ok(([(header::SET_COOKIE, cookie)], created(results)).into_response())
+    // A new account signs in at once, unless an organization requires a second factor
+    // it has yet to enroll.
+    let step = tally_iam::signin::after_first_step(state.ctx(&actor), accepted.user, &client).await?;
+    let mut results = results;
+    let cookie = match step {
+        tally_iam::signin::SignInStep::SignedIn { session, .. } => {
+            let policy = state.session_policy();
+            Some(session_cookie(session.expose(), state.config().is_https(), policy.absolute.as_secs()))
+        }
+        tally_iam::signin::SignInStep::EnrollmentRequired { challenge } => {
+            results["sign_in"] = json!({ "status": "enrollment_required", "challenge": challenge.expose() });
+            None
+        }
+        tally_iam::signin::SignInStep::SecondFactor { challenge, method } => {
+            results["sign_in"] =
+                json!({ "status": "second_factor_required", "method": method, "challenge": challenge.expose() });
+            None
+        }
+    };
+    match cookie {
+        Some(cookie) => Ok(([(header::SET_COOKIE, cookie)], created(results)).into_response()),
+        None => Ok(created(results)),
+    }
 }
