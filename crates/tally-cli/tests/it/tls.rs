@@ -65,3 +65,20 @@ async fn a_bad_certificate_path_stops_start_up() {
     assert!(!output.status.success());
     assert!(output.stderr.contains("cannot load TLS certificate /nonexistent/cert.pem"), "{}", output.stderr);
 }
+
+#[tokio::test]
+async fn cookies_are_secure_behind_an_https_proxy() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_PUBLIC_URL", "https://tally.example.com")]).await;
+    let setup_url = server.started.setup_url.clone().unwrap();
+    assert!(setup_url.starts_with("https://tally.example.com/setup?token="), "links use the public URL: {setup_url}");
+    let response = tally_testkit::http_client(None)
+        .post(server.url("/api/app/setup"))
+        .json(&setup_body(&token_of(&setup_url), "ada@example.com", "Acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
