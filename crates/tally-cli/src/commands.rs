@@ -64,6 +64,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let clock = clock_from_environment();
     let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
     let state = AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone());
+    let maintenance = tally_server::maintenance::spawn(state.clone());
     let server = BoundServer::bind(state).await?;
     let local = server.local_addr();
     let scheme = if config.tls.is_some() { "https" } else { "http" };
@@ -78,7 +79,6 @@ async fn serve(config: Config) -> Result<(), CliError> {
     tracing::info!(%local, metadata = %config.metadata.url, data_dir = %config.data_dir.display(), "tally is listening");
     println!("Tally is listening on {scheme}://{local}");
 
-    let maintenance = tally_server::maintenance::spawn(store.clone(), clock.clone());
     server.run(shutdown_signal()).await?;
     maintenance.abort();
     store.close().await;

@@ -67,6 +67,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub auth: AuthConfig,
     pub sms: SmsProvider,
+    /// The DNS server domain claims are checked against; `None` for the system's.
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -308,6 +310,12 @@ mod view {
         sessions: SessionsView,
         auth: AuthView,
         sms: SmsView,
+        dns: DnsView,
+    }
+
+    #[derive(Serialize)]
+    struct DnsView {
+        resolver: String,
     }
 
     #[derive(Serialize)]
@@ -434,6 +442,9 @@ mod view {
                 invitations: InvitationsView {
                     lifetime_days: config.invitations.lifetime.as_secs() / 86_400,
                     per_domain_per_hour: config.invitations.per_domain_per_hour,
+                },
+                dns: DnsView {
+                    resolver: config.dns_resolver.map(|addr| addr.to_string()).unwrap_or_else(|| "system".into()),
                 },
                 sessions: SessionsView {
                     idle_minutes: config.sessions.idle.as_secs() / 60,

@@ -49,6 +49,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_SMS_TWILIO_FROM", "sms.twilio_from"),
     ("TALLY_SMS_TWILIO_BASE_URL", "sms.twilio_base_url"),
     ("TALLY_SMS_WEBHOOK_URL", "sms.webhook_url"),
+    ("TALLY_DNS_RESOLVER", "dns.resolver"),
 ];
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -100,6 +101,14 @@ struct FileConfig {
     auth: FileAuth,
     #[serde(default)]
     sms: FileSms,
+    #[serde(default)]
+    dns: FileDns,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDns {
+    resolver: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,6 +239,7 @@ pub(crate) struct RawConfig {
     sms_twilio_from: Option<Sourced<String>>,
     sms_twilio_base_url: Option<Sourced<String>>,
     sms_webhook_url: Option<Sourced<String>>,
+    dns_resolver: Option<Sourced<String>>,
 }
 
 impl RawConfig {
@@ -282,6 +292,7 @@ impl RawConfig {
             sms_twilio_from: file.sms.twilio_from.map(at),
             sms_twilio_base_url: file.sms.twilio_base_url.map(at),
             sms_webhook_url: file.sms.webhook_url.map(at),
+            dns_resolver: file.dns.resolver.map(at),
         })
     }
 
@@ -335,6 +346,7 @@ impl RawConfig {
                 "sms.twilio_from" => self.sms_twilio_from = Some(text),
                 "sms.twilio_base_url" => self.sms_twilio_base_url = Some(text),
                 "sms.webhook_url" => self.sms_webhook_url = Some(text),
+                "dns.resolver" => self.dns_resolver = Some(text),
                 _ => {}
             }
         }
@@ -537,7 +549,20 @@ impl RawConfig {
             }
         };
 
+        let dns_resolver = match self.dns_resolver {
+            None => None,
+            Some(sourced) if sourced.value == "system" => None,
+            Some(sourced) => Some(sourced.value.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "dns.resolver",
+                    &sourced.origin,
+                    &format!("{:?} is not \"system\" or IP:PORT such as 127.0.0.1:53", sourced.value),
+                )
+            })?),
+        };
+
         Ok(Config {
+            dns_resolver,
             sessions: SessionsConfig {
                 idle: Duration::from_secs(idle_minutes * 60),
                 absolute: Duration::from_secs(absolute_hours * 3600),

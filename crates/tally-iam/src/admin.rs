@@ -83,6 +83,8 @@ pub struct AccessSettings {
     pub base_url: String,
     pub sessions: crate::sessions::SessionPolicy,
     pub throttle: crate::throttle::ThrottlePolicy,
+    /// The DNS server domain claims are checked against; `None` for the system's.
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 impl Default for AccessSettings {
@@ -96,6 +98,7 @@ impl Default for AccessSettings {
             base_url: "http://127.0.0.1:8080".into(),
             sessions: crate::sessions::SessionPolicy::default(),
             throttle: crate::throttle::ThrottlePolicy::default(),
+            dns_resolver: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod authz;
+pub mod domains;
 pub mod mail;
 pub mod password;
 pub mod seal;
@@ -98,6 +99,7 @@ impl Classified for IamError {
                 "permissions" => "invalid_permissions",
                 "phone" => "invalid_phone",
                 "code" => "invalid_code",
+                "domain" => "invalid_domain",
                 "csv" => "invalid_csv",
                 _ => "invalid_input",
             },

@@ -265,16 +265,7 @@ pub async fn set_required(
     required: bool,
     password: Option<&Secret<String>>,
 ) -> Result<(), IamError> {
-    let Principal::User(user_id) = scope.principal() else {
-        return Err(IamError::Forbidden("security settings are changed by people, who re-enter their password".into()));
-    };
-    let user = ctx.store.user_by_id(user_id).await?.ok_or(IamError::NotFound("account"))?;
-    if !user.has_password {
-        return Err(IamError::Forbidden(
-            "set a password first: changing security settings requires re-entering it".into(),
-        ));
-    }
-    check_password(ctx, &user, password).await?;
+    crate::domains::reenter_password(ctx, scope, password).await?;
     let event = if required {
         "organization_access_security.twofactor_enabled"
     } else {

@@ -179,5 +179,6 @@ pub fn access_settings(config: &Config, bound: Option<std::net::SocketAddr>) -> 
             max_failures_per_ip: i64::try_from(config.auth.max_failures_per_ip).unwrap_or(i64::MAX),
             window: to_signed(config.auth.lockout),
         },
+        dns_resolver: config.dns_resolver,
     }
 }

@@ -1,21 +1,20 @@
 //! Background upkeep: permanently removing organizations and projects whose grace period
-//! after deletion has passed.
+//! after deletion has passed, and re-checking verified domains' DNS records.
 
 use std::time::Duration;
 
-use tally_store::Store;
-use tally_types::SharedClock;
+use crate::AppState;
 
-/// How often to look for expired deletions.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often to look for expired deletions and re-check domains.
+const EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs until the returned handle is aborted.
-pub fn spawn(store: Store, clock: SharedClock) -> tokio::task::JoinHandle<()> {
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(PURGE_EVERY);
+        let mut interval = tokio::time::interval(EVERY);
         loop {
             interval.tick().await;
-            match store.purge_expired(clock.now()).await {
+            match state.store().purge_expired(state.clock().now()).await {
                 Ok((0, 0)) => {}
                 Ok((n_projects, n_orgs)) => {
                     tracing::info!(
@@ -25,6 +24,10 @@ pub fn spawn(store: Store, clock: SharedClock) -> tokio::task::JoinHandle<()> {
                     );
                 }
                 Err(error) => tracing::warn!(%error, "purge of deleted organizations failed; will retry"),
+            }
+            let actor = tally_iam::admin::Actor::operator();
+            if let Err(error) = tally_iam::domains::recheck_all(state.ctx(&actor)).await {
+                tracing::warn!(%error, "re-checking claimed domains failed; will retry");
             }
         }
     })

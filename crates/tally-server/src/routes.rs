@@ -76,6 +76,10 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(PUT, "/api/app/organizations/{org_id}/billing", Org(O::ManageBilling), "change the plan", app::orgs::set_billing)
         .add(GET, "/api/app/organizations/{org_id}/security", Org(O::ViewOrganization), "whether a second factor is required", app::twofactor::org_security)
         .add(PUT, "/api/app/organizations/{org_id}/security", Org(O::ManageSecurity), "require a second factor (password re-entry)", app::twofactor::set_org_security)
+        .add(GET, "/api/app/organizations/{org_id}/domains", Org(O::ManageSecurity), "claimed domains", app::sso::domains)
+        .add(POST, "/api/app/organizations/{org_id}/domains", Org(O::ManageSecurity), "claim a domain (password re-entry)", app::sso::claim)
+        .add(POST, "/api/app/organizations/{org_id}/domains/{domain_id}/verify", Org(O::ManageSecurity), "check the domain's DNS record now", app::sso::verify)
+        .add(DELETE, "/api/app/organizations/{org_id}/domains/{domain_id}", Org(O::ManageSecurity), "give up a domain", app::sso::remove)
         .add(DELETE, "/api/app/organizations/{org_id}/members/{user_id}/two-factor", Org(O::ManageSecurity), "reset a member's second factor", app::twofactor::reset_member)
         .add(GET, "/api/app/organizations/{org_id}/audit-log", Org(O::ViewAuditLog), "organization audit log (json, csv, ndjson)", app::audit::org_log)
         // Teams.

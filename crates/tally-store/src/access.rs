@@ -142,7 +142,7 @@ impl Store {
                     sqlx::query(
                         "SELECT m.role, CAST(NULL AS BIGINT) AS expires_at FROM org_members m \
                          JOIN organizations o ON o.id = m.org_id \
-                         WHERE m.org_id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL",
+                         WHERE m.org_id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL AND m.deactivated_at IS NULL",
                     )
                     .bind(org_id.0)
                     .bind(user_id.0)
@@ -266,7 +266,7 @@ impl Store {
                 "SELECT 'user' AS kind, u.id AS principal_id, u.email AS label, 'organization_role' AS source, \
                  CAST(NULL AS BIGINT) AS team_id, CAST(NULL AS TEXT) AS team_name, m.role AS role \
                  FROM projects p JOIN org_members m ON m.org_id = p.org_id JOIN users u ON u.id = m.user_id \
-                 WHERE p.id = $1 AND m.role IN ('owner', 'admin') \
+                 WHERE p.id = $1 AND m.role IN ('owner', 'admin') AND m.deactivated_at IS NULL \
                  UNION ALL \
                  SELECT 'service_account', s.id, s.username, 'organization_role', NULL, NULL, s.org_role \
                  FROM projects p JOIN service_accounts s ON s.org_id = p.org_id \
@@ -287,7 +287,7 @@ impl Store {
                  SELECT 'user', u.id, u.email, 'all_users', NULL, NULL, g.role \
                  FROM project_grants g JOIN projects p ON p.id = g.project_id \
                  JOIN org_members m ON m.org_id = p.org_id JOIN users u ON u.id = m.user_id \
-                 WHERE g.project_id = $1 AND g.principal_kind = 'all_users'",
+                 WHERE g.project_id = $1 AND g.principal_kind = 'all_users' AND m.deactivated_at IS NULL",
             )
             .bind(project_id.0)
             .fetch_all(pool)

@@ -22,6 +22,7 @@ mod service_accounts;
 mod sessions;
 mod setup;
 mod signin;
+mod sso;
 mod teams;
 mod tenants;
 
@@ -39,6 +40,7 @@ pub use projects::ProjectChanges;
 pub use requests::AccessRequest;
 pub use service_accounts::{NewServiceAccount, ServiceAccount};
 pub use signin::{EnrolledMethod, SecondFactor, SessionInfo, SmsCode};
+pub use sso::ClaimedDomain;
 pub use teams::{Team, TeamMember, TeamProject};
 
 /// Which database holds the metadata.

@@ -14,6 +14,10 @@ pub struct OrgMember {
     pub user: User,
     pub role: OrgRole,
     pub joined_at: Timestamp,
+    /// Set when the identity provider turned the member off (SCIM `active=false`).
+    pub deactivated_at: Option<Timestamp>,
+    /// The identity provider's id for the member, if provisioned by SCIM.
+    pub external_id: Option<String>,
 }
 
 /// The organization's one plan and its limits. No payments: this is bookkeeping.
@@ -60,7 +64,8 @@ impl Store {
     pub async fn org_members(&self, org_id: OrgId) -> Result<Vec<OrgMember>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(
-                "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, m.role, m.created_at AS joined_at \
+                "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, m.role, m.created_at AS joined_at, \
+                 m.deactivated_at, m.external_id \
                  FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email_key",
             )
             .bind(org_id.0)
@@ -72,6 +77,11 @@ impl Store {
                         user: user_from_row(row)?,
                         role: parse_org_role(&row.text("role")?)?,
                         joined_at: row.time("joined_at")?,
+                        deactivated_at: row
+                            .opt_int("deactivated_at")?
+                            .map(|ms| Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(e.to_string())))
+                            .transpose()?,
+                        external_id: row.opt_text("external_id")?,
                     })
                 })
                 .collect()

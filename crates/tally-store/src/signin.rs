@@ -554,7 +554,7 @@ impl Store {
         with_pool!(self, pool => {
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM org_members m JOIN organizations o ON o.id = m.org_id \
-                 WHERE m.user_id = $1 AND o.deleted_at IS NULL AND o.require_two_factor <> 0",
+                 WHERE m.user_id = $1 AND o.deleted_at IS NULL AND m.deactivated_at IS NULL AND o.require_two_factor <> 0",
             )
             .bind(user_id.0)
             .fetch_one(pool)

@@ -169,7 +169,7 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT o.id, o.name, o.created_at, m.role FROM org_members m \
                  JOIN organizations o ON o.id = m.org_id \
-                 WHERE m.user_id = $1 AND o.deleted_at IS NULL ORDER BY o.id",
+                 WHERE m.user_id = $1 AND o.deleted_at IS NULL AND m.deactivated_at IS NULL ORDER BY o.id",
             )
             .bind(user_id.0)
             .fetch_all(pool)

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod dns;
 pub mod postgres;
 pub mod process;
 pub mod sms;

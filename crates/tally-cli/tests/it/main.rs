@@ -5,6 +5,7 @@
 
 mod access;
 mod admin;
+mod domains;
 mod errors;
 mod lifecycle;
 mod mail;

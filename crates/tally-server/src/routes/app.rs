@@ -7,6 +7,7 @@ pub(crate) mod orgs;
 pub(crate) mod projects;
 pub(crate) mod service_accounts;
 pub(crate) mod sessions;
+pub(crate) mod sso;
 pub(crate) mod teams;
 pub(crate) mod twofactor;
 pub(crate) mod views;

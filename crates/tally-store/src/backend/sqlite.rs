@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/sqlite/0001_foundation.sql")),
     (2, "access", include_str!("../../migrations/sqlite/0002_access.sql")),
     (3, "sign_in", include_str!("../../migrations/sqlite/0003_sign_in.sql")),
+    (4, "sso", include_str!("../../migrations/sqlite/0004_sso.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

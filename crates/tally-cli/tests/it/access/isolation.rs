@@ -99,6 +99,15 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
             .await;
         ids.0.insert("role_id", reply.results()["id"].as_str().unwrap().to_string());
     }
+    if needs("domain_id") {
+        let reply = owner
+            .post(
+                &format!("/api/app/organizations/{org}/domains"),
+                json!({ "domain": format!("victim-{n}.beta.example"), "password": tally_testkit::api::PASSWORD }),
+            )
+            .await;
+        ids.0.insert("domain_id", reply.results()["id"].to_string());
+    }
     if path.ends_with("/default-role") {
         owner.put(&format!("/api/app/projects/{project_id}/default-role"), json!({ "role": "consumer" })).await;
     }
@@ -147,6 +156,10 @@ fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32)
         ("POST", "copy") => json!({ "project_id": other_project }),
         ("POST", "access-requests") => json!({}),
         ("POST", "approve") => json!({ "role": "consumer" }),
+        ("POST", "domains") => {
+            json!({ "domain": format!("made-{n}.beta.example"), "password": tally_testkit::api::PASSWORD })
+        }
+        ("POST", "verify") => json!({}),
         ("PUT", "security") => json!({ "require_two_factor": false, "password": tally_testkit::api::PASSWORD }),
         ("POST", "csv") => Value::String(format!("email,organization_role\ncsv-{n}@beta.example,member\n")),
         (method, _) => panic!("no control body for {method} {path}"),

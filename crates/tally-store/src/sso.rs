@@ -1,0 +1,271 @@
+//! Claimed domains and SCIM provisioning state.
+
+use jiff::Timestamp;
+use tally_types::{OrgId, TeamId, UserId};
+
+use crate::audit::insert_audit;
+use crate::row::RowExt;
+use crate::tenants::unique_as_conflict;
+use crate::{AuditEntry, Store, StoreError, millis, with_pool};
+
+/// A domain an organization claims by publishing a DNS TXT record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDomain {
+    pub id: i64,
+    pub org_id: OrgId,
+    pub domain: String,
+    pub token: String,
+    /// `pending` or `verified`.
+    pub status: String,
+    pub created_at: Timestamp,
+    pub verified_at: Option<Timestamp>,
+    pub last_checked_at: Option<Timestamp>,
+    pub missing_since: Option<Timestamp>,
+}
+
+fn opt_time(row: &impl RowExt, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    row.opt_int(column)?
+        .map(|ms| Timestamp::from_millisecond(ms).map_err(|error| StoreError::Corrupt(format!("{column}: {error}"))))
+        .transpose()
+}
+
+fn domain_from_row(row: &impl RowExt) -> Result<ClaimedDomain, StoreError> {
+    Ok(ClaimedDomain {
+        id: row.int("id")?,
+        org_id: OrgId(row.int("org_id")?),
+        domain: row.text("domain")?,
+        token: row.text("token")?,
+        status: row.text("status")?,
+        created_at: row.time("created_at")?,
+        verified_at: opt_time(row, "verified_at")?,
+        last_checked_at: opt_time(row, "last_checked_at")?,
+        missing_since: opt_time(row, "missing_since")?,
+    })
+}
+
+const DOMAIN_COLUMNS: &str =
+    "id, org_id, domain, token, status, created_at, verified_at, last_checked_at, missing_since";
+
+impl Store {
+    pub async fn create_domain(
+        &self,
+        org_id: OrgId,
+        domain: &str,
+        token: &str,
+        audit: &AuditEntry,
+    ) -> Result<ClaimedDomain, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO claimed_domains (org_id, domain, token, status, created_at) VALUES ($1, $2, $3, 'pending', $4) \
+                 RETURNING {DOMAIN_COLUMNS}"
+            )))
+            .bind(org_id.0)
+            .bind(domain)
+            .bind(token)
+            .bind(audit.at.as_millisecond())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|error| unique_as_conflict(error, "a claim on that domain"))?;
+            let created = domain_from_row(&row)?;
+            let mut audit = audit.clone();
+            audit.target_id = created.id.to_string();
+            insert_audit!(&mut *tx, &audit);
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    pub async fn domains(&self, org_id: OrgId) -> Result<Vec<ClaimedDomain>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {DOMAIN_COLUMNS} FROM claimed_domains WHERE org_id = $1 ORDER BY domain"
+            )))
+            .bind(org_id.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(domain_from_row).collect()
+        })
+    }
+
+    /// Every verified domain, for the periodic re-check.
+    pub async fn verified_domains(&self) -> Result<Vec<ClaimedDomain>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {DOMAIN_COLUMNS} FROM claimed_domains WHERE status = 'verified' ORDER BY id"
+            )))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(domain_from_row).collect()
+        })
+    }
+
+    pub async fn domain(&self, org_id: OrgId, id: i64) -> Result<Option<ClaimedDomain>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {DOMAIN_COLUMNS} FROM claimed_domains WHERE org_id = $1 AND id = $2"
+            )))
+            .bind(org_id.0)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(domain_from_row).transpose()
+        })
+    }
+
+    /// The organization that verified this domain, if any.
+    pub async fn verified_domain_owner(&self, domain: &str) -> Result<Option<OrgId>, StoreError> {
+        with_pool!(self, pool => {
+            let org: Option<i64> =
+                sqlx::query_scalar("SELECT org_id FROM claimed_domains WHERE domain = $1 AND status = 'verified'")
+                    .bind(domain)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(org.map(OrgId))
+        })
+    }
+
+    /// Records a DNS check's outcome (status, times), with an audit row when the status changes.
+    pub async fn record_domain_check(
+        &self,
+        domain: &ClaimedDomain,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE claimed_domains SET status = $2, verified_at = $3, last_checked_at = $4, missing_since = $5 WHERE id = $1",
+            )
+            .bind(domain.id)
+            .bind(domain.status.as_str())
+            .bind(domain.verified_at.map(millis))
+            .bind(domain.last_checked_at.map(millis))
+            .bind(domain.missing_since.map(millis))
+            .execute(&mut *tx)
+            .await?;
+            if let Some(audit) = audit {
+                insert_audit!(&mut *tx, audit);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_domain(&self, id: i64, audit: &AuditEntry) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM claimed_domains WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Replaces the organization's SCIM token (the old one stops working).
+    pub async fn set_scim_token(&self, org_id: OrgId, token_hash: &str, audit: &AuditEntry) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO scim_tokens (org_id, token_hash, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (org_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
+            )
+            .bind(org_id.0)
+            .bind(token_hash)
+            .bind(audit.at.as_millisecond())
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The live organization a SCIM token belongs to.
+    pub async fn scim_org(&self, token_hash: &str) -> Result<Option<OrgId>, StoreError> {
+        with_pool!(self, pool => {
+            let org: Option<i64> = sqlx::query_scalar(
+                "SELECT t.org_id FROM scim_tokens t JOIN organizations o ON o.id = t.org_id \
+                 WHERE t.token_hash = $1 AND o.deleted_at IS NULL",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
+            Ok(org.map(OrgId))
+        })
+    }
+
+    /// Turns a member on or off (identity-provider provisioning). Turning off ends every
+    /// session of the user at once.
+    pub async fn set_member_active(
+        &self,
+        org_id: OrgId,
+        user_id: UserId,
+        active: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE org_members SET deactivated_at = CASE WHEN $3 THEN NULL ELSE COALESCE(deactivated_at, $4) END \
+                 WHERE org_id = $1 AND user_id = $2",
+            )
+            .bind(org_id.0)
+            .bind(user_id.0)
+            .bind(active)
+            .bind(audit.at.as_millisecond())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if !active {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id.0).execute(&mut *tx).await?;
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn set_member_external_id(
+        &self,
+        org_id: OrgId,
+        user_id: UserId,
+        external_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE org_members SET external_id = $3 WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id.0)
+                .bind(user_id.0)
+                .bind(external_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn set_user_name(&self, user_id: UserId, name: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE users SET name = $2 WHERE id = $1").bind(user_id.0).bind(name).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn team_external_id(&self, team_id: TeamId) -> Result<Option<String>, StoreError> {
+        with_pool!(self, pool => {
+            let id: Option<Option<String>> = sqlx::query_scalar("SELECT external_id FROM teams WHERE id = $1")
+                .bind(team_id.0)
+                .fetch_optional(pool)
+                .await?;
+            Ok(id.flatten())
+        })
+    }
+
+    pub async fn set_team_external_id(&self, team_id: TeamId, external_id: Option<&str>) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE teams SET external_id = $2 WHERE id = $1").bind(team_id.0).bind(external_id).execute(pool).await?;
+        });
+        Ok(())
+    }
+}
