@@ -147,6 +147,11 @@ impl Store {
         Ok(())
     }
 
+    /// The newest migration version this build knows (the same on both backends).
+    pub fn latest_migration() -> i64 {
+        backend::sqlite::migrator().iter().map(|migration| migration.version).max().unwrap_or(0)
+    }
+
     /// The migration versions applied, oldest first.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
         let versions: Vec<i64> = with_pool!(self, pool => {
