@@ -151,6 +151,17 @@ impl Ctx<'_> {
     }
 }
 
+/// An audit row for a change by the context's actor (for crates building on this one).
+pub fn audit_entry(
+    ctx: Ctx<'_>,
+    org_id: OrgId,
+    event_type: &str,
+    target_kind: &'static str,
+    target_id: impl ToString,
+) -> AuditEntry {
+    ctx.audit(org_id, None, event_type, target_kind, target_id)
+}
+
 pub(crate) trait WithChange {
     fn with(self, before: Option<serde_json::Value>, after: Option<serde_json::Value>) -> Self;
 }

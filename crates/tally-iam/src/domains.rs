@@ -84,7 +84,7 @@ pub async fn claim(
 }
 
 /// Password re-entry for security settings changed by a person.
-pub(crate) async fn reenter_password(
+pub async fn reenter_password(
     ctx: Ctx<'_>,
     scope: &OrgScope,
     password: Option<&Secret<String>>,

@@ -55,6 +55,8 @@ pub enum IamError {
     SignInFailed,
     #[error(transparent)]
     Sms(#[from] sms::SmsError),
+    #[error("your organization signs in with single sign-on; use \"Sign in with SSO\"")]
+    SsoRequired,
     #[error("could not send the e-mail, try again: {0}")]
     Mail(#[from] mail::MailError),
     #[error(transparent)]
@@ -79,6 +81,7 @@ impl Classified for IamError {
             IamError::NotFound(_) => ErrorKind::NotFound,
             IamError::RateLimited(_) => ErrorKind::RateLimited,
             IamError::SignInFailed => ErrorKind::Unauthenticated,
+            IamError::SsoRequired => ErrorKind::Forbidden,
             IamError::Sms(_) => ErrorKind::Upstream,
             IamError::Mail(_) => ErrorKind::Upstream,
             IamError::Authz(error) => error.kind(),
@@ -110,6 +113,7 @@ impl Classified for IamError {
             IamError::NotFound(_) => "not_found",
             IamError::RateLimited(_) => "rate_limited",
             IamError::SignInFailed => "invalid_credentials",
+            IamError::SsoRequired => "sso_required",
             IamError::Sms(_) => "sms_unavailable",
             IamError::Mail(_) => "mail_unavailable",
             IamError::Authz(error) => error.code(),

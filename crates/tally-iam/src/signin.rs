@@ -114,6 +114,7 @@ pub async fn with_password(
         let user = ctx.store.user_by_email(email).await?;
         return Err(failed(ctx, email, user.as_ref(), client).await);
     };
+    check_sso_not_required(ctx, &user).await?;
     after_first_step(ctx, user, client).await
 }
 
@@ -123,6 +124,7 @@ pub async fn with_magic_link(ctx: Ctx<'_>, token: &str, client: &ClientInfo) -> 
         return Err(IamError::NotFound("sign-in link (it is invalid, expired or already used)"));
     };
     let user = ctx.store.user_by_id(user_id).await?.ok_or(IamError::NotFound("account"))?;
+    check_sso_not_required(ctx, &user).await?;
     after_first_step(ctx, user, client).await
 }
 
@@ -154,10 +156,40 @@ async fn new_challenge(ctx: Ctx<'_>, user_id: UserId, purpose: &str) -> Result<S
 
 /// Starts the session: a new token every time (never one chosen by the client).
 pub(crate) async fn signed_in(ctx: Ctx<'_>, user: User, client: &ClientInfo) -> Result<SignInStep, IamError> {
+    signed_in_with(ctx, user, client, "password").await
+}
+
+/// Starts the session after a first step that needs no second factor here (single
+/// sign-on), recording how the person signed in.
+pub async fn signed_in_with(
+    ctx: Ctx<'_>,
+    user: User,
+    client: &ClientInfo,
+    method: &str,
+) -> Result<SignInStep, IamError> {
     ctx.store.clear_auth_failures(&account_subject(&user.email)).await?;
     let session = crate::sessions::start(ctx.store, ctx.clock, ctx.settings.sessions, user.id, client).await?;
-    audit_in_orgs(ctx, &user, "session.logged_in", client, None).await?;
+    audit_in_orgs(ctx, &user, "session.logged_in", client, Some(json!({ "method": method }))).await?;
     Ok(SignInStep::SignedIn { user, session })
+}
+
+/// "Require SSO": an organization that verified the e-mail's domain and requires single
+/// sign-on refuses password and link sign-ins, except for its Owners and Admins (the
+/// break-glass path, as with Mixpanel).
+async fn check_sso_not_required(ctx: Ctx<'_>, user: &User) -> Result<(), IamError> {
+    let domain = tally_store::email_domain(&user.email);
+    let Some(org_id) = ctx.store.verified_domain_owner(&domain).await? else { return Ok(()) };
+    let Some(connection) = ctx.store.sso_connection(org_id).await? else { return Ok(()) };
+    if !connection.require_sso {
+        return Ok(());
+    }
+    let standing = ctx.store.org_standing(org_id, tally_types::Principal::User(user.id)).await?;
+    if standing
+        .is_some_and(|standing| matches!(standing.role, tally_types::OrgRole::Owner | tally_types::OrgRole::Admin))
+    {
+        return Ok(());
+    }
+    Err(IamError::SsoRequired)
 }
 
 /// The user and purpose of a live challenge, or the generic failure.

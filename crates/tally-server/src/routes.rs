@@ -9,6 +9,7 @@ mod links;
 mod me;
 mod openapi;
 mod setup;
+mod sso;
 
 use axum::Router;
 use axum::http::Method;
@@ -42,6 +43,9 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/app/setup", Public, "complete setup (JSON)", setup::submit_json)
         .add(GET, "/magic-link", Public, "page of an e-mailed sign-in link", links::magic_link)
         .add(GET, "/password-reset", Public, "page of an e-mailed password-reset link", links::password_reset)
+        .add(GET, "/api/app/sso/discover", Public, "whether an e-mail signs in with SSO", sso::discover)
+        .add(GET, "/sso/start", Public, "go to the organization's identity provider", sso::start)
+        .add(GET, "/sso/oidc/callback", Public, "the identity provider's answer", sso::oidc_callback)
         .add(POST, "/api/app/sessions", Public, "sign in with e-mail and password", app::sessions::sign_in)
         .add(POST, "/api/app/sessions/second-factor", Public, "complete sign-in with a code or recovery code", app::sessions::second_factor)
         .add(POST, "/api/app/sessions/second-factor/resend", Public, "send another SMS code", app::sessions::resend)
@@ -76,6 +80,8 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(PUT, "/api/app/organizations/{org_id}/billing", Org(O::ManageBilling), "change the plan", app::orgs::set_billing)
         .add(GET, "/api/app/organizations/{org_id}/security", Org(O::ViewOrganization), "whether a second factor is required", app::twofactor::org_security)
         .add(PUT, "/api/app/organizations/{org_id}/security", Org(O::ManageSecurity), "require a second factor (password re-entry)", app::twofactor::set_org_security)
+        .add(GET, "/api/app/organizations/{org_id}/sso", Org(O::ManageSecurity), "single sign-on settings", app::sso::connection)
+        .add(PUT, "/api/app/organizations/{org_id}/sso/oidc", Org(O::ManageSecurity), "set up OIDC single sign-on (password re-entry)", app::sso::configure_oidc)
         .add(GET, "/api/app/organizations/{org_id}/domains", Org(O::ManageSecurity), "claimed domains", app::sso::domains)
         .add(POST, "/api/app/organizations/{org_id}/domains", Org(O::ManageSecurity), "claim a domain (password re-entry)", app::sso::claim)
         .add(POST, "/api/app/organizations/{org_id}/domains/{domain_id}/verify", Org(O::ManageSecurity), "check the domain's DNS record now", app::sso::verify)

@@ -32,6 +32,14 @@ pub struct AuditEntry {
     pub after: Option<serde_json::Value>,
 }
 
+impl AuditEntry {
+    /// The same entry with the state after the change.
+    pub fn with_after(mut self, after: serde_json::Value) -> Self {
+        self.after = Some(after);
+        self
+    }
+}
+
 /// A recorded change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {

@@ -40,7 +40,7 @@ pub use projects::ProjectChanges;
 pub use requests::AccessRequest;
 pub use service_accounts::{NewServiceAccount, ServiceAccount};
 pub use signin::{EnrolledMethod, SecondFactor, SessionInfo, SmsCode};
-pub use sso::ClaimedDomain;
+pub use sso::{ClaimedDomain, SsoConnection, SsoState};
 pub use teams::{Team, TeamMember, TeamProject};
 
 /// Which database holds the metadata.

@@ -269,3 +269,190 @@ impl Store {
         Ok(())
     }
 }
+
+/// An organization's identity-provider connection and SSO policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoConnection {
+    pub org_id: OrgId,
+    /// `oidc` or `saml`.
+    pub protocol: String,
+    pub oidc_issuer: Option<String>,
+    pub oidc_client_id: Option<String>,
+    pub oidc_client_secret_sealed: Option<String>,
+    /// Password and magic-link sign-in refused for users of claimed domains (Owners and
+    /// Admins excepted).
+    pub require_sso: bool,
+    /// Users of claimed domains are created at their first SSO sign-in.
+    pub idp_managed: bool,
+}
+
+/// An SSO sign-in waiting for the identity provider's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoState {
+    pub org_id: OrgId,
+    pub nonce: String,
+    pub pkce_verifier_sealed: String,
+}
+
+fn connection_from_row(row: &impl RowExt) -> Result<SsoConnection, StoreError> {
+    Ok(SsoConnection {
+        org_id: OrgId(row.int("org_id")?),
+        protocol: row.text("protocol")?,
+        oidc_issuer: row.opt_text("oidc_issuer")?,
+        oidc_client_id: row.opt_text("oidc_client_id")?,
+        oidc_client_secret_sealed: row.opt_text("oidc_client_secret_sealed")?,
+        require_sso: row.int("require_sso")? != 0,
+        idp_managed: row.int("idp_managed")? != 0,
+    })
+}
+
+impl Store {
+    pub async fn set_sso_connection(&self, connection: &SsoConnection, audit: &AuditEntry) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO sso_connections (org_id, protocol, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, \
+                 require_sso, idp_managed, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (org_id) DO UPDATE SET protocol = excluded.protocol, oidc_issuer = excluded.oidc_issuer, \
+                 oidc_client_id = excluded.oidc_client_id, oidc_client_secret_sealed = excluded.oidc_client_secret_sealed, \
+                 require_sso = excluded.require_sso, idp_managed = excluded.idp_managed, updated_at = excluded.updated_at",
+            )
+            .bind(connection.org_id.0)
+            .bind(connection.protocol.as_str())
+            .bind(connection.oidc_issuer.as_deref())
+            .bind(connection.oidc_client_id.as_deref())
+            .bind(connection.oidc_client_secret_sealed.as_deref())
+            .bind(i64::from(connection.require_sso))
+            .bind(i64::from(connection.idp_managed))
+            .bind(audit.at.as_millisecond())
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn sso_connection(&self, org_id: OrgId) -> Result<Option<SsoConnection>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT org_id, protocol, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, require_sso, idp_managed \
+                 FROM sso_connections WHERE org_id = $1",
+            )
+            .bind(org_id.0)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(connection_from_row).transpose()
+        })
+    }
+
+    pub async fn insert_sso_state(
+        &self,
+        state_hash: &str,
+        state: &SsoState,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO sso_states (state_hash, org_id, nonce, pkce_verifier_sealed, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(state_hash)
+            .bind(state.org_id.0)
+            .bind(state.nonce.as_str())
+            .bind(state.pkce_verifier_sealed.as_str())
+            .bind(millis(now))
+            .bind(millis(expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes a live SSO state once (a replayed callback finds nothing).
+    pub async fn take_sso_state(&self, state_hash: &str, now: Timestamp) -> Result<Option<SsoState>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "DELETE FROM sso_states WHERE state_hash = $1 AND expires_at > $2 RETURNING org_id, nonce, pkce_verifier_sealed",
+            )
+            .bind(state_hash)
+            .bind(millis(now))
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| {
+                Ok(SsoState {
+                    org_id: OrgId(row.int("org_id")?),
+                    nonce: row.text("nonce")?,
+                    pkce_verifier_sealed: row.text("pkce_verifier_sealed")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// The account an identity provider's subject is linked to in an organization.
+    pub async fn sso_identity(&self, org_id: OrgId, issuer: &str, subject: &str) -> Result<Option<UserId>, StoreError> {
+        with_pool!(self, pool => {
+            let user: Option<i64> =
+                sqlx::query_scalar("SELECT user_id FROM sso_identities WHERE org_id = $1 AND issuer = $2 AND subject = $3")
+                    .bind(org_id.0)
+                    .bind(issuer)
+                    .bind(subject)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(user.map(UserId))
+        })
+    }
+
+    pub async fn link_sso_identity(
+        &self,
+        org_id: OrgId,
+        issuer: &str,
+        subject: &str,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO sso_identities (org_id, issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (org_id, issuer, subject) DO NOTHING",
+            )
+            .bind(org_id.0)
+            .bind(issuer)
+            .bind(subject)
+            .bind(user_id.0)
+            .bind(millis(now))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Creates an account at its first SSO sign-in (no password) as a Member.
+    pub async fn create_sso_member(
+        &self,
+        org_id: OrgId,
+        email: &str,
+        name: &str,
+        audit: &AuditEntry,
+    ) -> Result<crate::User, StoreError> {
+        let now = audit.at.as_millisecond();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let (user, _) = crate::tenants::find_or_create_user!(&mut *tx, email = email, name = name, password_hash = Option::<&str>::None, at = now);
+            sqlx::query(
+                "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, 'member', $3) \
+                 ON CONFLICT (org_id, user_id) DO NOTHING",
+            )
+            .bind(org_id.0)
+            .bind(user.id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+}

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod clock;
 pub mod dns;
+pub mod oidc;
 pub mod postgres;
 pub mod process;
 pub mod sms;
@@ -77,6 +78,11 @@ pub fn python() -> Option<String> {
             None
         }
     }
+}
+
+/// Random hex for test names and secrets.
+pub fn token_hex(n_bytes: usize) -> String {
+    tally_types::token::random_hex(n_bytes)
 }
 
 /// Installs the `ring` TLS provider for rustls (once per process).

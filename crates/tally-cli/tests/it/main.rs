@@ -13,5 +13,6 @@ mod observability;
 mod openapi;
 mod setup;
 mod signin;
+mod sso;
 mod support;
 mod tls;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "access", include_str!("../../migrations/postgres/0002_access.sql")),
     (3, "sign_in", include_str!("../../migrations/postgres/0003_sign_in.sql")),
     (4, "sso", include_str!("../../migrations/postgres/0004_sso.sql")),
+    (5, "oidc", include_str!("../../migrations/postgres/0005_oidc.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -129,7 +129,12 @@ fn fill(path: &str, ids: &Ids) -> String {
 }
 
 /// A body the rightful Owner's request succeeds with.
-fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32) -> Option<Value> {
+/// The victim's OpenID provider, when the Node peers are installed (always under CI).
+struct Peers {
+    op: Option<tally_testkit::oidc::OpenIdProvider>,
+}
+
+fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32, peers: &Peers) -> Option<Value> {
     let other_project = victim.projects[1];
     let value = match (method, path.rsplit('/').next().unwrap_or("")) {
         ("GET" | "DELETE", _) => return None,
@@ -160,6 +165,14 @@ fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32)
             json!({ "domain": format!("made-{n}.beta.example"), "password": tally_testkit::api::PASSWORD })
         }
         ("POST", "verify") => json!({}),
+        ("PUT", "oidc") => match &peers.op {
+            Some(op) => {
+                json!({ "issuer": op.issuer, "client_id": op.client_id, "client_secret": op.client_secret, "password": tally_testkit::api::PASSWORD })
+            }
+            None => {
+                json!({ "issuer": "http://127.0.0.1:9", "client_id": "c", "client_secret": "s", "password": tally_testkit::api::PASSWORD })
+            }
+        },
         ("PUT", "security") => json!({ "require_two_factor": false, "password": tally_testkit::api::PASSWORD }),
         ("POST", "csv") => Value::String(format!("email,organization_role\ncsv-{n}@beta.example,member\n")),
         (method, _) => panic!("no control body for {method} {path}"),
@@ -243,6 +256,14 @@ async fn other_tenants_ids_answer_404_and_change_nothing_on_every_route() {
         assert!(second.status.success(), "{}", second.stderr);
         let second: Value = serde_json::from_str(second.stdout.trim()).unwrap();
         let transfer_target = second["organization"]["id"].as_i64().unwrap();
+        let op = match tally_testkit::oidc::node_peers() {
+            Some(peers) => Some(
+                tally_testkit::oidc::OpenIdProvider::start(&peers, &format!("{}/sso/oidc/callback", server.base_url()))
+                    .await,
+            ),
+            None => None,
+        };
+        let peers = Peers { op };
 
         // Every kind of principal the attacking organization has.
         let (admin, _) =
@@ -286,7 +307,7 @@ async fn other_tenants_ids_answer_404_and_change_nothing_on_every_route() {
         for (method, path) in &routes {
             let ids = fixtures(path, &victim, &mut n).await;
             let url = fill(path, &ids);
-            let body = body(method, path, &victim, transfer_target, n);
+            let body = body(method, path, &victim, transfer_target, n, &peers);
             let before = snapshot(&instance).await;
             for (who, api) in &principals {
                 let reply = send(api, method, &url, body.clone()).await;
@@ -309,6 +330,11 @@ async fn other_tenants_ids_answer_404_and_change_nothing_on_every_route() {
             } else {
                 send(&victim.owner, method, &url, body.clone()).await
             };
+            if path.ends_with("/sso/oidc") && peers.op.is_none() {
+                // Without an OpenID provider to point at, the control gets as far as discovery.
+                assert_eq!(reply.code(), "sso_provider_unavailable", "{reply:?}");
+                continue;
+            }
             assert!(reply.status.is_success(), "{backend:?}: control {method} {url} failed: {reply:?}");
         }
     }

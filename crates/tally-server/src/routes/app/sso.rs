@@ -68,3 +68,51 @@ pub(crate) async fn remove(
     tally_iam::domains::remove(state.ctx(&actor), &scope, id).await?;
     Ok(done())
 }
+
+#[derive(Deserialize)]
+pub(crate) struct OidcBody {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    #[serde(default)]
+    require_sso: bool,
+    #[serde(default)]
+    idp_managed: bool,
+    password: Option<String>,
+}
+
+pub(crate) async fn connection(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let redirect = tally_sso::oidc::redirect_uri(&state.ctx(&actor).settings.base_url);
+    let connection = state.store().sso_connection(scope.org_id()).await?;
+    Ok(ok(json!({
+        "protocol": connection.as_ref().map(|c| c.protocol.clone()),
+        "issuer": connection.as_ref().and_then(|c| c.oidc_issuer.clone()),
+        "client_id": connection.as_ref().and_then(|c| c.oidc_client_id.clone()),
+        "client_secret_set": connection.as_ref().is_some_and(|c| c.oidc_client_secret_sealed.is_some()),
+        "require_sso": connection.as_ref().is_some_and(|c| c.require_sso),
+        "idp_managed": connection.as_ref().is_some_and(|c| c.idp_managed),
+        "redirect_uri": redirect,
+    })))
+}
+
+pub(crate) async fn configure_oidc(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<OidcBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let settings = tally_sso::oidc::OidcSettings {
+        issuer: body.issuer,
+        client_id: body.client_id,
+        client_secret: body.client_secret.map(Secret::new),
+        require_sso: body.require_sso,
+        idp_managed: body.idp_managed,
+    };
+    let password = body.password.map(Secret::new);
+    tally_sso::oidc::configure(state.ctx(&actor), &scope, &settings, password.as_ref()).await?;
+    Ok(done())
+}

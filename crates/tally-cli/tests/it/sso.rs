@@ -1,0 +1,168 @@
+//! Single sign-on with npm oidc-provider as the OpenID provider: just-in-time accounts for
+//! a verified domain, Tally's second factor skipped, "Require SSO" with the Owners'
+//! break-glass path, and callbacks that did not start in this browser refused.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tally_testkit::api::{Api, PASSWORD};
+use tally_testkit::dns::DnsServer;
+use tally_testkit::oidc::{OpenIdProvider, node_peers};
+
+use crate::access::world::tenant;
+use crate::support::Instance;
+
+/// Follows redirects by hand (keeping cookies) from `url` until a page that is not a
+/// redirect; returns the last status and the URL of every hop.
+async fn browse(browser: &reqwest::Client, url: &str) -> (StatusCode, Vec<String>) {
+    let mut url = url.to_string();
+    let mut hops = vec![url.clone()];
+    for _ in 0..15 {
+        let response = browser.get(&url).send().await.unwrap();
+        if !response.status().is_redirection() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            hops.push(body);
+            return (status, hops);
+        }
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        url = reqwest::Url::parse(&url).unwrap().join(&location).unwrap().to_string();
+        hops.push(url.clone());
+    }
+    panic!("too many redirects: {hops:?}");
+}
+
+#[tokio::test]
+async fn oidc_sign_in_creates_members_skips_second_factor_and_enforces_sso() {
+    let (Some(python), Some(peers)) = (tally_testkit::python(), node_peers()) else { return };
+    let mut dns = DnsServer::start(&python).await;
+    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+    let server = instance
+        .serve_with(
+            &[],
+            &[("TALLY_DNS_RESOLVER", dns.addr.as_str()), ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "1000")],
+        )
+        .await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let org = acme.org_id;
+    let owner = &acme.owner;
+
+    // The domain is verified, the provider registered with Tally's callback.
+    let claim = owner
+        .post(
+            &format!("/api/app/organizations/{org}/domains"),
+            json!({ "domain": "acme.example", "password": PASSWORD }),
+        )
+        .await;
+    dns.set_txt("acme.example", &[claim.results()["record"]["value"].as_str().unwrap()]);
+    let id = claim.results()["id"].as_i64().unwrap();
+    owner.post(&format!("/api/app/organizations/{org}/domains/{id}/verify"), json!({})).await;
+    let settings = owner.get(&format!("/api/app/organizations/{org}/sso")).await;
+    let redirect_uri = settings.results()["redirect_uri"].as_str().unwrap().to_string();
+    assert_eq!(redirect_uri, format!("{}/sso/oidc/callback", server.base_url()));
+    let op = OpenIdProvider::start(&peers, &redirect_uri).await;
+
+    let unreachable = owner
+        .put(
+            &format!("/api/app/organizations/{org}/sso/oidc"),
+            json!({ "issuer": "http://127.0.0.1:9", "client_id": "x", "client_secret": "y", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(unreachable.status, StatusCode::SERVICE_UNAVAILABLE, "{unreachable:?}");
+    assert_eq!(unreachable.code(), "sso_provider_unavailable");
+    let configured = owner
+        .put(
+            &format!("/api/app/organizations/{org}/sso/oidc"),
+            json!({
+                "issuer": op.issuer, "client_id": op.client_id, "client_secret": op.client_secret,
+                "require_sso": true, "idp_managed": true, "password": PASSWORD,
+            }),
+        )
+        .await;
+    assert_eq!(configured.status, StatusCode::OK, "{configured:?}");
+    let shown = owner.get(&format!("/api/app/organizations/{org}/sso")).await;
+    assert_eq!(shown.results()["client_secret_set"], true);
+    assert!(!shown.body.to_string().contains(&op.client_secret), "the client secret is never shown");
+
+    // The organization requires a second factor; SSO sign-ins are not asked for it.
+    owner
+        .put(
+            &format!("/api/app/organizations/{org}/security"),
+            json!({ "require_two_factor": true, "password": PASSWORD }),
+        )
+        .await;
+
+    // The sign-in page routes by domain.
+    let anonymous = Api::anonymous(server.base_url());
+    let routed = anonymous.get("/api/app/sso/discover?email=new@acme.example").await;
+    assert_eq!(routed.results()["sso"], true);
+    assert_eq!(routed.results()["required"], true);
+    assert_eq!(anonymous.get("/api/app/sso/discover?email=someone@elsewhere.example").await.results()["sso"], false);
+
+    // A first SSO sign-in creates the member.
+    let browser = tally_testkit::http_client(None);
+    let (status, hops) = browse(&browser, &format!("{}/sso/start?email=new@acme.example", server.base_url())).await;
+    assert_eq!(status, StatusCode::OK, "{hops:?}");
+    assert!(hops.iter().any(|hop| hop.starts_with(&op.issuer)), "went through the provider: {hops:?}");
+    let callback = hops.iter().find(|hop| hop.starts_with(&redirect_uri)).unwrap().clone();
+    let me = browser.get(server.url("/api/app/me")).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(me["results"]["user"]["email"], "new@acme.example");
+    assert_eq!(me["results"]["organizations"][0]["role"], "member");
+
+    // The callback works once, and only in the browser that started it.
+    let replay = browser.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    let other_browser = tally_testkit::http_client(None);
+    let start =
+        other_browser.get(format!("{}/sso/start?email=new@acme.example", server.base_url())).send().await.unwrap();
+    assert!(start.status().is_redirection());
+    let (_, hops) = browse(&tally_testkit::http_client(None), start.headers()["location"].to_str().unwrap()).await;
+    let foreign_callback = hops.iter().find(|hop| hop.starts_with(&redirect_uri)).unwrap();
+    let stolen = tally_testkit::http_client(None).get(foreign_callback).send().await.unwrap();
+    assert_eq!(stolen.status(), StatusCode::UNAUTHORIZED, "a callback without the starting browser's cookie");
+
+    // An address the provider did not verify gets nothing.
+    let (status, _) = browse(
+        &tally_testkit::http_client(None),
+        &format!("{}/sso/start?email=unverified.x@acme.example", server.base_url()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let members = owner.get(&format!("/api/app/organizations/{org}/members")).await;
+    assert!(!members.body.to_string().contains("unverified.x@acme.example"));
+
+    // "Require SSO": members of the claimed domain cannot use a password; Owners can.
+    let (_, _) = owner.invite_and_accept(org, "pat@acme.example", "member", json!([])).await;
+    let refused =
+        anonymous.post("/api/app/sessions", json!({ "email": "pat@acme.example", "password": PASSWORD })).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    assert_eq!(refused.code(), "sso_required");
+    let break_glass =
+        anonymous.post("/api/app/sessions", json!({ "email": "owner@acme.example", "password": PASSWORD })).await;
+    assert_eq!(break_glass.status, StatusCode::OK, "{break_glass:?}");
+
+    // Without IdP-managed access, people must be invited first.
+    owner
+        .put(
+            &format!("/api/app/organizations/{org}/sso/oidc"),
+            json!({ "issuer": op.issuer, "client_id": op.client_id, "require_sso": true, "idp_managed": false, "password": PASSWORD }),
+        )
+        .await;
+    let (status, _) = browse(
+        &tally_testkit::http_client(None),
+        &format!("{}/sso/start?email=stranger@acme.example", server.base_url()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An invited member signs in with SSO (and is linked by issuer and subject from then on).
+    let sso_member = tally_testkit::http_client(None);
+    let (status, _) = browse(&sso_member, &format!("{}/sso/start?email=pat@acme.example", server.base_url())).await;
+    assert_eq!(status, StatusCode::OK);
+    let me = sso_member.get(server.url("/api/app/me")).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(me["results"]["user"]["email"], "pat@acme.example");
+
+    let log = owner.get(&format!("/api/app/organizations/{org}/audit-log")).await;
+    let text = log.body.to_string();
+    for expected in ["sso_settings.updated", "organization.user_added", "\"method\":\"oidc\""] {
+        assert!(text.contains(expected), "{expected} missing from the audit log");
+    }
+}

@@ -1,0 +1,99 @@
+//! The browser side of single sign-on: which sign-in an e-mail uses, the redirect to the
+//! identity provider, and its callback.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::access::Client;
+use crate::auth::{cookie, session_cookie};
+use crate::extract::QueryParams;
+use crate::routes::app::ok;
+use crate::{ApiError, AppState};
+
+/// Binds an SSO sign-in to the browser that started it.
+const STATE_COOKIE: &str = "tally_sso";
+
+#[derive(Deserialize)]
+pub(crate) struct EmailQuery {
+    #[serde(default)]
+    email: String,
+}
+
+/// `GET /api/app/sso/discover?email=`: whether this e-mail signs in with SSO, for the
+/// sign-in page to route by domain.
+pub(crate) async fn discover(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<EmailQuery>,
+) -> Result<Response, ApiError> {
+    tally_iam::validate::email(&query.email)?;
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let found = tally_sso::oidc::organization_for(state.ctx(&actor), &query.email).await?;
+    Ok(ok(json!({
+        "sso": found.is_some(),
+        "required": found.as_ref().is_some_and(|(_, connection)| connection.require_sso),
+        "start_url": found.map(|_| format!("/sso/start?email={}", query.email.trim())),
+    })))
+}
+
+/// `GET /sso/start?email=`: to the identity provider.
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<EmailQuery>,
+) -> Result<Response, ApiError> {
+    tally_iam::validate::email(&query.email)?;
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let started = tally_sso::oidc::start(state.ctx(&actor), &query.email).await?;
+    let secure = if state.config().is_https() { "; Secure" } else { "" };
+    let cookie =
+        format!("{STATE_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}", started.state.expose());
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&started.authorize_url)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CallbackQuery {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /sso/oidc/callback`: the provider's answer; signs in and goes home.
+pub(crate) async fn oidc_callback(
+    State(state): State<AppState>,
+    Client(client): Client,
+    QueryParams(query): QueryParams<CallbackQuery>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    if let Some(error) = query.error {
+        let detail = query.error_description.unwrap_or_default();
+        return Err(ApiError::new(
+            tally_types::ErrorKind::Unauthenticated,
+            "sso_rejected",
+            format!("the identity provider refused: {error} {detail}"),
+        ));
+    }
+    let browser_state = cookie(&parts, STATE_COOKIE);
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let step =
+        tally_sso::oidc::callback(state.ctx(&actor), &query.code, &query.state, browser_state.as_deref(), &client)
+            .await?;
+    let tally_iam::signin::SignInStep::SignedIn { session, .. } = step else {
+        return Err(ApiError::new(tally_types::ErrorKind::Internal, "internal", "single sign-on did not complete"));
+    };
+    let session =
+        session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
+    let clear = format!("{STATE_COOKIE}=; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=0");
+    let mut response = Redirect::to("/").into_response();
+    for value in [session, clear] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,289 @@
+//! The OpenID Connect relying party.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tally_iam::admin::Ctx;
+use tally_iam::authz::OrgScope;
+use tally_iam::sessions::ClientInfo;
+use tally_iam::signin::SignInStep;
+use tally_store::{SsoConnection, SsoState};
+use tally_types::{OrgId, Secret};
+
+use crate::SsoError;
+
+/// How long a sign-in may stay at the identity provider.
+const STATE_LIFETIME: SignedDuration = SignedDuration::from_mins(10);
+
+/// Requests to identity providers: no redirects (SSRF), short timeouts.
+fn http_client() -> Result<reqwest::Client, SsoError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|error| SsoError::Provider(error.to_string()))
+}
+
+/// The callback address registered with the provider.
+pub fn redirect_uri(base_url: &str) -> String {
+    format!("{}/sso/oidc/callback", base_url.trim_end_matches('/'))
+}
+
+/// What an admin configures.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    /// `None` keeps the stored secret.
+    pub client_secret: Option<Secret<String>>,
+    pub require_sso: bool,
+    pub idp_managed: bool,
+}
+
+async fn metadata(issuer: &str) -> Result<CoreProviderMetadata, SsoError> {
+    let issuer_url =
+        IssuerUrl::new(issuer.to_string()).map_err(|error| SsoError::Config(format!("issuer: {error}")))?;
+    let http = http_client()?;
+    CoreProviderMetadata::discover_async(issuer_url, &http)
+        .await
+        .map_err(|error| SsoError::Provider(format!("discovery of {issuer} failed: {error}")))
+}
+
+/// Saves the organization's OIDC connection (password re-entered). The issuer must answer
+/// discovery, so a typo is caught here rather than at the first sign-in.
+pub async fn configure(
+    ctx: Ctx<'_>,
+    scope: &OrgScope,
+    settings: &OidcSettings,
+    password: Option<&Secret<String>>,
+) -> Result<(), SsoError> {
+    tally_iam::domains::reenter_password(ctx, scope, password).await?;
+    if settings.client_id.trim().is_empty() {
+        return Err(SsoError::Config("client_id is required".into()));
+    }
+    let discovered = metadata(&settings.issuer).await?;
+    let issuer = discovered.issuer().as_str().to_string();
+    let existing = ctx.store.sso_connection(scope.org_id()).await?;
+    let sealed = match &settings.client_secret {
+        Some(secret) => Some(ctx.sealer.seal(secret).map_err(SsoError::Iam)?),
+        None => existing.and_then(|connection| connection.oidc_client_secret_sealed),
+    };
+    let Some(sealed) = sealed else {
+        return Err(SsoError::Config("client_secret is required".into()));
+    };
+    let connection = SsoConnection {
+        org_id: scope.org_id(),
+        protocol: "oidc".into(),
+        oidc_issuer: Some(issuer.clone()),
+        oidc_client_id: Some(settings.client_id.trim().to_string()),
+        oidc_client_secret_sealed: Some(sealed),
+        require_sso: settings.require_sso,
+        idp_managed: settings.idp_managed,
+    };
+    let audit = tally_iam::admin::audit_entry(ctx, scope.org_id(), "sso_settings.updated", "organization", scope.org_id().0)
+        .with_after(json!({ "protocol": "oidc", "issuer": issuer, "client_id": settings.client_id, "require_sso": settings.require_sso, "idp_managed": settings.idp_managed }));
+    ctx.store.set_sso_connection(&connection, &audit).await?;
+    Ok(())
+}
+
+/// The organization whose SSO signs in this e-mail: the one that verified its domain and
+/// configured a connection.
+pub async fn organization_for(ctx: Ctx<'_>, email: &str) -> Result<Option<(OrgId, SsoConnection)>, SsoError> {
+    let domain = tally_iam::domains::domain_of(email);
+    let Some(org_id) = ctx.store.verified_domain_owner(&domain).await? else { return Ok(None) };
+    Ok(ctx.store.sso_connection(org_id).await?.filter(|connection| connection.protocol == "oidc").map(|c| (org_id, c)))
+}
+
+fn client_for(
+    connection: &SsoConnection,
+    metadata: CoreProviderMetadata,
+    ctx: Ctx<'_>,
+) -> Result<OidcClient, SsoError> {
+    let (Some(client_id), Some(sealed)) = (&connection.oidc_client_id, &connection.oidc_client_secret_sealed) else {
+        return Err(SsoError::Config("the organization's OIDC connection is incomplete".into()));
+    };
+    let secret = ctx.sealer.open(sealed).map_err(SsoError::Iam)?;
+    let redirect =
+        RedirectUrl::new(redirect_uri(&ctx.settings.base_url)).map_err(|error| SsoError::Config(error.to_string()))?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.clone()),
+        Some(ClientSecret::new(secret.into_inner())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// Where to send the browser, and the state to bind to it (a cookie).
+#[derive(Debug)]
+pub struct Started {
+    pub authorize_url: String,
+    pub state: Secret<String>,
+}
+
+/// Starts an SSO sign-in for this e-mail's organization.
+pub async fn start(ctx: Ctx<'_>, email: &str) -> Result<Started, SsoError> {
+    let Some((org_id, connection)) = organization_for(ctx, email).await? else {
+        return Err(SsoError::Config(format!(
+            "no single sign-on is set up for {}",
+            tally_iam::domains::domain_of(email)
+        )));
+    };
+    let issuer = connection.oidc_issuer.clone().ok_or_else(|| SsoError::Config("no issuer".into()))?;
+    let client = client_for(&connection, metadata(&issuer).await?, ctx)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .add_extra_param("login_hint", email.trim())
+        .url();
+    let stored = SsoState {
+        org_id,
+        nonce: nonce.secret().clone(),
+        pkce_verifier_sealed: ctx.sealer.seal(&Secret::new(verifier.secret().clone())).map_err(SsoError::Iam)?,
+    };
+    let now = ctx.clock.now();
+    let expires_at = now.checked_add(STATE_LIFETIME).unwrap_or(now);
+    ctx.store.insert_sso_state(&tally_iam::token_hash(state.secret()), &stored, now, expires_at).await?;
+    Ok(Started { authorize_url: url.to_string(), state: Secret::new(state.secret().clone()) })
+}
+
+/// The provider's answer: checks the browser-bound state, exchanges the code (with the PKCE
+/// verifier), validates the ID token (signature, issuer, audience, expiry, nonce), then
+/// signs the person in, creating their account when the organization manages access
+/// through the provider.
+pub async fn callback(
+    ctx: Ctx<'_>,
+    code: &str,
+    state: &str,
+    browser_state: Option<&str>,
+    client_info: &ClientInfo,
+) -> Result<SignInStep, SsoError> {
+    let bound = browser_state.is_some_and(|cookie| bool::from(cookie.as_bytes().ct_eq(state.as_bytes())));
+    if !bound {
+        return Err(SsoError::Rejected("the sign-in did not start in this browser; start again".into()));
+    }
+    let Some(stored) = ctx.store.take_sso_state(&tally_iam::token_hash(state), ctx.clock.now()).await? else {
+        return Err(SsoError::Rejected("the sign-in expired or was already completed; start again".into()));
+    };
+    let connection = ctx
+        .store
+        .sso_connection(stored.org_id)
+        .await?
+        .ok_or_else(|| SsoError::Rejected("single sign-on is no longer set up".into()))?;
+    let issuer = connection.oidc_issuer.clone().ok_or_else(|| SsoError::Config("no issuer".into()))?;
+    let client = client_for(&connection, metadata(&issuer).await?, ctx)?;
+    let verifier = ctx.sealer.open(&stored.pkce_verifier_sealed).map_err(SsoError::Iam)?;
+    let http = http_client()?;
+    let token = client
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .map_err(|error| SsoError::Config(error.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.into_inner()))
+        .request_async(&http)
+        .await
+        .map_err(|error| SsoError::Rejected(format!("the code exchange failed: {error}")))?;
+    let id_token = token.id_token().ok_or_else(|| SsoError::Rejected("the provider sent no ID token".into()))?;
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &Nonce::new(stored.nonce.clone()))
+        .map_err(|error| SsoError::Rejected(format!("the ID token is not valid: {error}")))?;
+    let subject = claims.subject().clone();
+    let mut email = claims.email().map(|email| email.as_str().to_string());
+    let mut verified = claims.email_verified() == Some(true);
+    let mut name =
+        claims.name().and_then(|names| names.get(None)).map(|name| name.as_str().to_string()).unwrap_or_default();
+    if email.is_none() {
+        // Providers that keep ID tokens small (OpenID Connect's default for the code flow)
+        // give the e-mail from the userinfo endpoint, for the same subject only.
+        let info: openidconnect::core::CoreUserInfoClaims = client
+            .user_info(token.access_token().clone(), Some(subject.clone()))
+            .map_err(|error| {
+                SsoError::Rejected(format!("no e-mail in the ID token and no userinfo endpoint: {error}"))
+            })?
+            .request_async(&http)
+            .await
+            .map_err(|error| SsoError::Rejected(format!("the userinfo request failed: {error}")))?;
+        email = info.email().map(|email| email.as_str().to_string());
+        verified = info.email_verified() == Some(true);
+        if name.is_empty() {
+            name =
+                info.name().and_then(|names| names.get(None)).map(|name| name.as_str().to_string()).unwrap_or_default();
+        }
+    }
+    let subject = subject.as_str().to_string();
+    sign_in(ctx, &connection, &issuer, &subject, email.as_deref(), verified, &name, client_info).await
+}
+
+/// Links the provider's identity to an account (or creates one) and starts the session.
+#[allow(clippy::too_many_arguments)]
+async fn sign_in(
+    ctx: Ctx<'_>,
+    connection: &SsoConnection,
+    issuer: &str,
+    subject: &str,
+    email: Option<&str>,
+    email_verified: bool,
+    name: &str,
+    client_info: &ClientInfo,
+) -> Result<SignInStep, SsoError> {
+    let org_id = connection.org_id;
+    let user_id = match ctx.store.sso_identity(org_id, issuer, subject).await? {
+        Some(user_id) => user_id,
+        None => {
+            let email = email.ok_or_else(|| SsoError::Rejected("the provider sent no e-mail address".into()))?;
+            if !email_verified {
+                return Err(SsoError::Rejected(format!("the provider has not verified {email}")));
+            }
+            let domain = tally_iam::domains::domain_of(email);
+            if ctx.store.verified_domain_owner(&domain).await? != Some(org_id) {
+                return Err(SsoError::Rejected(format!("{domain} is not a verified domain of this organization")));
+            }
+            let member = ctx
+                .store
+                .org_members(org_id)
+                .await?
+                .into_iter()
+                .find(|member| member.user.email.eq_ignore_ascii_case(email));
+            let user_id = match member {
+                Some(member) if member.deactivated_at.is_some() => {
+                    return Err(SsoError::Rejected("your access to this organization is turned off".into()));
+                }
+                Some(member) => member.user.id,
+                None if connection.idp_managed => {
+                    let audit = tally_iam::admin::audit_entry(ctx, org_id, "organization.user_added", "user", 0)
+                        .with_after(json!({ "email": email, "via": "sso", "org_role": "member" }));
+                    ctx.store.create_sso_member(org_id, email, name, &audit).await?.id
+                }
+                None => {
+                    return Err(SsoError::Rejected(format!(
+                        "{email} is not a member of this organization; ask an administrator to invite you"
+                    )));
+                }
+            };
+            ctx.store.link_sso_identity(org_id, issuer, subject, user_id, ctx.clock.now()).await?;
+            user_id
+        }
+    };
+    if ctx.store.org_standing(org_id, tally_types::Principal::User(user_id)).await?.is_none() {
+        return Err(SsoError::Rejected("your access to this organization is turned off".into()));
+    }
+    let user = ctx.store.user_by_id(user_id).await?.ok_or_else(|| SsoError::Rejected("account not found".into()))?;
+    // SSO sign-ins are not asked for Tally's second factor (the provider owns that).
+    Ok(tally_iam::signin::signed_in_with(ctx, user, client_info, "oidc").await?)
+}

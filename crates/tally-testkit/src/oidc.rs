@@ -1,0 +1,54 @@
+//! An OpenID provider for tests: npm `oidc-provider` (tests/peers/oidc), installed by
+//! `.ci/test` (`TALLY_TEST_NODE_PEERS`).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The folder of the Node peers, or `None` when they are not installed; under CI their
+/// absence is an error.
+pub fn node_peers() -> Option<PathBuf> {
+    match std::env::var("TALLY_TEST_NODE_PEERS") {
+        Ok(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => {
+            assert!(
+                std::env::var("CI").map(|ci| ci != "true").unwrap_or(true),
+                "TALLY_TEST_NODE_PEERS must be set under CI (.ci/test prepares it)"
+            );
+            None
+        }
+    }
+}
+
+pub struct OpenIdProvider {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    _child: Child,
+}
+
+impl OpenIdProvider {
+    pub async fn start(peers: &std::path::Path, redirect_uri: &str) -> OpenIdProvider {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client_id = format!("tally-{}", crate::token_hex(4));
+        let client_secret = crate::token_hex(16);
+        let mut child = Command::new("node")
+            .arg(peers.join("oidc/op.mjs"))
+            .arg(port.to_string())
+            .arg(&client_id)
+            .arg(&client_secret)
+            .arg(redirect_uri)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the OpenID provider");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await;
+        assert!(matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"), "OpenID provider did not start: {ready:?}");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        OpenIdProvider { issuer: format!("http://127.0.0.1:{port}"), client_id, client_secret, _child: child }
+    }
+}
