@@ -173,6 +173,7 @@ pub async fn callback(
     ctx: Ctx<'_>,
     code: &str,
     state: &str,
+    issuer_param: Option<&str>,
     browser_state: Option<&str>,
     client_info: &ClientInfo,
 ) -> Result<SignInStep, SsoError> {
@@ -189,6 +190,13 @@ pub async fn callback(
         .await?
         .ok_or_else(|| SsoError::Rejected("single sign-on is no longer set up".into()))?;
     let issuer = connection.oidc_issuer.clone().ok_or_else(|| SsoError::Config("no issuer".into()))?;
+    // RFC 9207: a provider that names itself in the answer must be the one we sent the
+    // person to (defence against mix-up attacks).
+    if let Some(named) = issuer_param
+        && named != issuer
+    {
+        return Err(SsoError::Rejected(format!("the answer came from {named}, not from {issuer}")));
+    }
     let client = client_for(&connection, metadata(&issuer).await?, ctx)?;
     let verifier = ctx.sealer.open(&stored.pkce_verifier_sealed).map_err(SsoError::Iam)?;
     let http = http_client()?;

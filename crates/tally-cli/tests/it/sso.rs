@@ -120,6 +120,42 @@ async fn oidc_sign_in_creates_members_skips_second_factor_and_enforces_sso() {
     let stolen = tally_testkit::http_client(None).get(foreign_callback).send().await.unwrap();
     assert_eq!(stolen.status(), StatusCode::UNAUTHORIZED, "a callback without the starting browser's cookie");
 
+    // Tampering: a nonce changed on the way to the provider, and an answer naming another
+    // issuer, are refused.
+    let tamper = |change: &'static str| {
+        let server_url = server.base_url().to_string();
+        async move {
+            let browser = tally_testkit::http_client(None);
+            let start = browser.get(format!("{server_url}/sso/start?email=new@acme.example")).send().await.unwrap();
+            let mut authorize = reqwest::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+            if change == "nonce" {
+                let pairs: Vec<(String, String)> = authorize
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        (k.to_string(), if k == "nonce" { "forged-nonce".to_string() } else { v.to_string() })
+                    })
+                    .collect();
+                authorize.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            let mut url = authorize.to_string();
+            loop {
+                if url.contains("/sso/oidc/callback") {
+                    if change == "issuer" {
+                        url = url.replace("&iss=", "&iss=http%3A%2F%2Fevil.example&was=");
+                    }
+                    return browser.get(&url).send().await.unwrap().status();
+                }
+                let response = browser.get(&url).send().await.unwrap();
+                assert!(response.status().is_redirection(), "{url}: {}", response.status());
+                let location = response.headers()["location"].to_str().unwrap().to_string();
+                url = reqwest::Url::parse(&url).unwrap().join(&location).unwrap().to_string();
+            }
+        }
+    };
+    assert_eq!(tamper("nonce").await, StatusCode::UNAUTHORIZED, "a forged nonce");
+    assert_eq!(tamper("issuer").await, StatusCode::UNAUTHORIZED, "another issuer named in the answer");
+    assert_eq!(tamper("none").await, StatusCode::SEE_OTHER, "the control goes through");
+
     // An address the provider did not verify gets nothing.
     let (status, _) = browse(
         &tally_testkit::http_client(None),

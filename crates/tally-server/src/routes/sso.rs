@@ -61,6 +61,7 @@ pub(crate) struct CallbackQuery {
     state: String,
     error: Option<String>,
     error_description: Option<String>,
+    iss: Option<String>,
 }
 
 /// `GET /sso/oidc/callback`: the provider's answer; signs in and goes home.
@@ -80,9 +81,15 @@ pub(crate) async fn oidc_callback(
     }
     let browser_state = cookie(&parts, STATE_COOKIE);
     let actor = tally_iam::admin::Actor::anonymous("sso");
-    let step =
-        tally_sso::oidc::callback(state.ctx(&actor), &query.code, &query.state, browser_state.as_deref(), &client)
-            .await?;
+    let step = tally_sso::oidc::callback(
+        state.ctx(&actor),
+        &query.code,
+        &query.state,
+        query.iss.as_deref(),
+        browser_state.as_deref(),
+        &client,
+    )
+    .await?;
     let tally_iam::signin::SignInStep::SignedIn { session, .. } = step else {
         return Err(ApiError::new(tally_types::ErrorKind::Internal, "internal", "single sign-on did not complete"));
     };
