@@ -1,0 +1,115 @@
+//! Tally's event storage, one instance per data-residency region (each under its own
+//! storage root, so one region's data never lands under another's).
+//!
+//! Writes go through a write-ahead log with group commit: a request's events are
+//! acknowledged only after the log is on disk (`fdatasync`). On start, the log is replayed,
+//! stopping at the first torn or corrupt frame, which is cut off. Accepted events are
+//! visible to readers as soon as they are acknowledged.
+//!
+//! Not yet here: flushing to Parquet, the catalog of files, compaction and deletion of
+//! replayed log segments (the log is the store of record until then).
+
+mod wal;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use tally_ingest::Event;
+
+pub use wal::WalError;
+
+/// The events of one region.
+#[derive(Clone)]
+pub struct EventStore {
+    root: PathBuf,
+    wal: wal::Wal,
+    buffer: Arc<RwLock<HashMap<i64, Vec<Event>>>>,
+}
+
+impl std::fmt::Debug for EventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore").field("root", &self.root).finish()
+    }
+}
+
+/// Which events a reader wants.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub project_id: i64,
+    /// Inclusive, milliseconds.
+    pub from_ms: i64,
+    /// Exclusive, milliseconds.
+    pub to_ms: i64,
+    /// Only these event names, when given.
+    pub names: Option<Vec<String>>,
+    /// Only events whose property equals the value (simple equality).
+    pub property_equals: Option<(String, serde_json::Value)>,
+    pub limit: Option<usize>,
+}
+
+impl EventStore {
+    /// Opens (creating) the region's storage under `root` and replays its log.
+    pub async fn open(root: &Path) -> Result<EventStore, WalError> {
+        let (wal, replayed) = wal::Wal::open(&root.join("wal")).await?;
+        let mut buffer: HashMap<i64, Vec<Event>> = HashMap::new();
+        let mut n_events = 0usize;
+        for batch in replayed {
+            for event in batch {
+                n_events += 1;
+                buffer.entry(event.project_id).or_default().push(event);
+            }
+        }
+        if n_events > 0 {
+            tracing::info!(root = %root.display(), n_events, "replayed the write-ahead log");
+        }
+        Ok(EventStore { root: root.to_path_buf(), wal, buffer: Arc::new(RwLock::new(buffer)) })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Makes the events durable, then visible. Returns once they are on disk.
+    pub async fn append(&self, events: Vec<Event>) -> Result<(), WalError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let payload = serde_json::to_vec(&events).map_err(|error| WalError::Encode(error.to_string()))?;
+        self.wal.append(payload).await?;
+        let mut buffer = self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for event in events {
+            buffer.entry(event.project_id).or_default().push(event);
+        }
+        Ok(())
+    }
+
+    /// Events matching the query, in time order.
+    pub fn events(&self, query: &EventQuery) -> Vec<Event> {
+        let buffer = self.buffer.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(events) = buffer.get(&query.project_id) else { return Vec::new() };
+        let mut found: Vec<Event> = events
+            .iter()
+            .filter(|event| event.time_ms >= query.from_ms && event.time_ms < query.to_ms)
+            .filter(|event| query.names.as_ref().is_none_or(|names| names.contains(&event.name)))
+            .filter(|event| {
+                query.property_equals.as_ref().is_none_or(|(key, value)| match key.as_str() {
+                    "distinct_id" => value.as_str() == Some(event.distinct_id.as_str()),
+                    _ => event.properties.get(key) == Some(value),
+                })
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|event| (event.time_ms, event.received_ms));
+        if let Some(limit) = query.limit {
+            found.truncate(limit);
+        }
+        found
+    }
+
+    /// How many events a project holds (all time).
+    pub fn count(&self, project_id: i64) -> usize {
+        let buffer = self.buffer.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        buffer.get(&project_id).map_or(0, Vec::len)
+    }
+}

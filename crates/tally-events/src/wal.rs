@@ -1,0 +1,220 @@
+//! The write-ahead log: segment files of frames `[len u32 LE][crc32c u32 LE][payload]`,
+//! written by one task that gathers concurrent appends into one write and one `fdatasync`
+//! (group commit) and answers every waiter after the sync.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::fs::{File, OpenOptions};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use tally_ingest::Event;
+
+/// How long the writer waits for more appends before syncing.
+const COMMIT_WINDOW: Duration = Duration::from_millis(2);
+/// Most bytes gathered into one commit.
+const MAX_COMMIT_BYTES: usize = 8 * 1024 * 1024;
+/// A segment is closed past this size and a new one started.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+const HEADER: usize = 8;
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum WalError {
+    #[error("cannot write the event log: {0}")]
+    Io(String),
+    #[error("cannot encode events: {0}")]
+    Encode(String),
+    #[error("the event log writer has stopped")]
+    Stopped,
+}
+
+type Waiter = oneshot::Sender<Result<(), WalError>>;
+
+#[derive(Clone)]
+pub(crate) struct Wal {
+    sender: mpsc::Sender<(Vec<u8>, Waiter)>,
+}
+
+fn segment_name(sequence: u64) -> String {
+    format!("wal-{sequence:020}.log")
+}
+
+fn io(error: std::io::Error) -> WalError {
+    WalError::Io(error.to_string())
+}
+
+/// Reads one segment's frames; returns the payloads and the length of the valid prefix.
+fn read_frames(bytes: &[u8]) -> (Vec<&[u8]>, usize) {
+    let mut frames = Vec::new();
+    let mut offset = 0usize;
+    while bytes.len() - offset >= HEADER {
+        let length =
+            u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]]) as usize;
+        let crc = u32::from_le_bytes([bytes[offset + 4], bytes[offset + 5], bytes[offset + 6], bytes[offset + 7]]);
+        let start = offset + HEADER;
+        let Some(end) = start.checked_add(length).filter(|end| *end <= bytes.len()) else { break };
+        let payload = &bytes[start..end];
+        if crc32c::crc32c(payload) != crc {
+            break;
+        }
+        frames.push(payload);
+        offset = end;
+    }
+    (frames, offset)
+}
+
+fn frame(payload: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+impl Wal {
+    /// Opens the log in `dir`, replaying every segment (a torn or corrupt tail is cut off),
+    /// and starts the writer.
+    pub(crate) async fn open(dir: &Path) -> Result<(Wal, Vec<Vec<Event>>), WalError> {
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        let mut sequences = Vec::new();
+        let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(sequence) =
+                name.strip_prefix("wal-").and_then(|rest| rest.strip_suffix(".log")).and_then(|n| n.parse::<u64>().ok())
+            {
+                sequences.push(sequence);
+            }
+        }
+        sequences.sort_unstable();
+        let mut replayed = Vec::new();
+        for sequence in &sequences {
+            let path = dir.join(segment_name(*sequence));
+            let mut bytes = Vec::new();
+            File::open(&path).await.map_err(io)?.read_to_end(&mut bytes).await.map_err(io)?;
+            let (frames, valid) = read_frames(&bytes);
+            for payload in frames {
+                match serde_json::from_slice::<Vec<Event>>(payload) {
+                    Ok(events) => replayed.push(events),
+                    Err(error) => {
+                        tracing::error!(segment = %path.display(), %error, "skipping an unreadable log frame")
+                    }
+                }
+            }
+            if valid < bytes.len() {
+                tracing::warn!(segment = %path.display(), cut = bytes.len() - valid, "cutting a torn tail off the event log");
+                let file = OpenOptions::new().write(true).open(&path).await.map_err(io)?;
+                file.set_len(valid as u64).await.map_err(io)?;
+                file.sync_all().await.map_err(io)?;
+            }
+        }
+        let sequence = sequences.last().copied().unwrap_or(0);
+        let path = dir.join(segment_name(sequence));
+        let file = OpenOptions::new().create(true).append(true).open(&path).await.map_err(io)?;
+        let length = file.metadata().await.map_err(io)?.len();
+        sync_dir(dir).await;
+        let (sender, receiver) = mpsc::channel(1024);
+        tokio::spawn(writer(dir.to_path_buf(), sequence, file, length, receiver));
+        Ok((Wal { sender }, replayed))
+    }
+
+    /// Appends one payload; resolves once it is on disk.
+    pub(crate) async fn append(&self, payload: Vec<u8>) -> Result<(), WalError> {
+        let (waiter, done) = oneshot::channel();
+        self.sender.send((payload, waiter)).await.map_err(|_| WalError::Stopped)?;
+        done.await.map_err(|_| WalError::Stopped)?
+    }
+}
+
+/// Makes a new file's name durable.
+async fn sync_dir(dir: &Path) {
+    if let Ok(handle) = File::open(dir).await {
+        let _ = handle.sync_all().await;
+    }
+}
+
+async fn writer(
+    dir: PathBuf,
+    mut sequence: u64,
+    mut file: File,
+    mut length: u64,
+    mut receiver: mpsc::Receiver<(Vec<u8>, Waiter)>,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        let mut bytes: usize = batch[0].0.len();
+        let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
+        while bytes < MAX_COMMIT_BYTES {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(next)) => {
+                    bytes += next.0.len();
+                    batch.push(next);
+                }
+                _ => break,
+            }
+        }
+        let mut buffer = Vec::with_capacity(bytes + batch.len() * HEADER);
+        for (payload, _) in &batch {
+            frame(payload, &mut buffer);
+        }
+        let result = async {
+            file.write_all(&buffer).await?;
+            file.sync_data().await
+        }
+        .await;
+        let outcome = match result {
+            Ok(()) => {
+                length += buffer.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                // Nothing of this batch counts: cut back to the last synced length so the
+                // log never holds a torn frame in the middle.
+                tracing::error!(%error, "event log write failed; the batch is refused");
+                let _ = file.set_len(length).await;
+                let _ = file.seek(std::io::SeekFrom::Start(length)).await;
+                Err(io(error))
+            }
+        };
+        for (_, waiter) in batch {
+            let _ = waiter.send(outcome.clone());
+        }
+        if length >= SEGMENT_BYTES {
+            sequence += 1;
+            match OpenOptions::new().create(true).append(true).open(dir.join(segment_name(sequence))).await {
+                Ok(next) => {
+                    file = next;
+                    length = 0;
+                    sync_dir(&dir).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot start a new event log segment; continuing in the old one")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_stop_at_damage() {
+        let mut bytes = Vec::new();
+        frame(b"one", &mut bytes);
+        frame(b"two", &mut bytes);
+        let whole = bytes.len();
+        frame(b"three", &mut bytes);
+        let (frames, valid) = read_frames(&bytes);
+        assert_eq!(frames, [b"one".as_slice(), b"two", b"three"]);
+        assert_eq!(valid, bytes.len());
+
+        // A torn tail (half a frame) and a flipped byte both stop the replay there.
+        let torn = &bytes[..bytes.len() - 2];
+        assert_eq!(read_frames(torn), (vec![b"one".as_slice(), b"two"], whole));
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(read_frames(&flipped).1, whole);
+    }
+}

@@ -1,0 +1,388 @@
+//! Mixpanel's rules for events (§6.3 and §6.5 of our spec notes), one reason per refused
+//! record.
+//!
+//! Choices where Mixpanel's documentation conflicts: an event more than one hour in the
+//! future is refused (never silently re-timed); strings longer than 255 bytes are cut at a
+//! character boundary, as Mixpanel truncates them.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::Event;
+
+/// 1971-01-01T00:00:00Z in milliseconds: nothing earlier is accepted.
+const EARLIEST_MS: i64 = 31_536_000_000;
+/// How far ahead of the server's clock an event may be.
+const FUTURE_SLACK_MS: i64 = 3_600_000;
+/// `/track` takes the last five days only; older data goes through `/import`.
+const TRACK_WINDOW_MS: i64 = 5 * 24 * 3_600_000;
+const MAX_PROPERTIES: usize = 255;
+const MAX_NAME_LEN: usize = 255;
+const MAX_STRING_BYTES: usize = 255;
+/// An event, serialized, must stay under 1 MB.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// Items in one request.
+pub const MAX_ITEMS: usize = 2000;
+
+/// Values Mixpanel refuses as ids because they usually mean a bug in the sender.
+const DISALLOWED_IDS: &[&str] = &[
+    "00000000-0000-0000-0000-000000000000",
+    "anon",
+    "anonymous",
+    "nil",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "undefined",
+    "unknown",
+    "<nil>",
+    "0",
+    "-1",
+    "true",
+    "false",
+    "[]",
+    "{}",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Track,
+    Import,
+}
+
+/// The circumstances of one validation.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub endpoint: Endpoint,
+    pub now_ms: i64,
+}
+
+/// Why one record was refused, in `/import`'s `failed_records` shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordError {
+    pub index: usize,
+    #[serde(rename = "$insert_id", skip_serializing_if = "Option::is_none")]
+    pub insert_id: Option<String>,
+    pub field: String,
+    pub message: String,
+}
+
+/// What validation made of one item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Accepted; `token` is the project token the event named, if any.
+    Accepted { event: Box<Event>, token: Option<String> },
+    /// Carried `$ignore`: dropped without complaint.
+    Ignored,
+}
+
+fn refuse(index: usize, insert_id: Option<&str>, field: &str, message: impl Into<String>) -> RecordError {
+    RecordError { index, insert_id: insert_id.map(str::to_string), field: field.to_string(), message: message.into() }
+}
+
+fn is_disallowed_id(text: &str) -> bool {
+    DISALLOWED_IDS.iter().any(|bad| bad.eq_ignore_ascii_case(text.trim()))
+}
+
+/// An id given as a string or a number, as text.
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// Seconds or milliseconds since the epoch, as milliseconds. Values below 10^11 are seconds
+/// (10^11 ms is 1973; 10^11 s is the year 5138).
+fn time_ms(value: &Value) -> Option<i64> {
+    let number = value.as_f64().or_else(|| value.as_str().and_then(|text| text.trim().parse::<f64>().ok()))?;
+    if !number.is_finite() || number < 0.0 {
+        return None;
+    }
+    let ms = if number < 1e11 { number * 1000.0 } else { number };
+    if ms > 9.0e15 {
+        return None;
+    }
+    Some(ms as i64)
+}
+
+fn truncate(text: &mut String, max_bytes: usize) {
+    if text.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
+/// Cuts over-long strings (in values, lists and objects) to Mixpanel's limit.
+fn clamp_strings(value: &mut Value, depth: usize) {
+    match value {
+        Value::String(text) => truncate(text, MAX_STRING_BYTES),
+        Value::Array(items) if depth < 4 => items.iter_mut().for_each(|item| clamp_strings(item, depth + 1)),
+        Value::Object(map) if depth < 4 => map.values_mut().for_each(|item| clamp_strings(item, depth + 1)),
+        _ => {}
+    }
+}
+
+/// Validates one item of a `/track` or `/import` request. `random_id` makes `$insert_id`s
+/// for `/track` events that came without one.
+pub fn validate_event(
+    index: usize,
+    item: Value,
+    rules: Rules,
+    project_id: i64,
+    random_id: &mut dyn FnMut() -> String,
+) -> Result<Outcome, RecordError> {
+    let Value::Object(mut object) = item else {
+        return Err(refuse(index, None, "event", "each item must be a JSON object with \"event\" and \"properties\""));
+    };
+    let mut properties = match object.remove("properties") {
+        Some(Value::Object(properties)) => properties,
+        None => Map::new(),
+        Some(_) => return Err(refuse(index, None, "properties", "'properties' must be an object")),
+    };
+    let insert_id_given = properties.remove("$insert_id");
+    let insert_text = insert_id_given.as_ref().and_then(id_text);
+    let for_error = insert_text.as_deref();
+
+    let name = match object.remove("event") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name,
+        _ => return Err(refuse(index, for_error, "event", "'event' must be a non-empty string")),
+    };
+    if name.len() > MAX_NAME_LEN {
+        return Err(refuse(index, for_error, "event", "'event' must be at most 255 characters"));
+    }
+    if properties.contains_key("$ignore") {
+        return Ok(Outcome::Ignored);
+    }
+
+    let time_ms = match properties.remove("time") {
+        Some(value) => time_ms(&value).ok_or_else(|| {
+            refuse(
+                index,
+                for_error,
+                "properties.time",
+                "'properties.time' is invalid: must be specified as seconds since epoch",
+            )
+        })?,
+        None if rules.endpoint == Endpoint::Track => rules.now_ms,
+        None => return Err(refuse(index, for_error, "properties.time", "'properties.time' is required")),
+    };
+    if time_ms < EARLIEST_MS {
+        return Err(refuse(index, for_error, "properties.time", "'properties.time' is before 1971-01-01"));
+    }
+    if time_ms > rules.now_ms + FUTURE_SLACK_MS {
+        return Err(refuse(index, for_error, "properties.time", "'properties.time' is more than 1 hour in the future"));
+    }
+    if rules.endpoint == Endpoint::Track && time_ms < rules.now_ms - TRACK_WINDOW_MS {
+        return Err(refuse(
+            index,
+            for_error,
+            "properties.time",
+            "'properties.time' is more than 5 days old: send historical events to /import",
+        ));
+    }
+
+    let distinct_id = match properties.remove("distinct_id") {
+        Some(value) => id_text(&value).ok_or_else(|| {
+            refuse(index, for_error, "properties.distinct_id", "'properties.distinct_id' must be a string")
+        })?,
+        None if rules.endpoint == Endpoint::Track => String::new(),
+        None => return Err(refuse(index, for_error, "properties.distinct_id", "'properties.distinct_id' is required")),
+    };
+    if !distinct_id.is_empty() && is_disallowed_id(&distinct_id) {
+        return Err(refuse(
+            index,
+            for_error,
+            "properties.distinct_id",
+            format!("'properties.distinct_id' {distinct_id:?} is not allowed: it usually means a bug in the sender"),
+        ));
+    }
+    if distinct_id.len() > MAX_STRING_BYTES {
+        return Err(refuse(
+            index,
+            for_error,
+            "properties.distinct_id",
+            "'properties.distinct_id' must be at most 255 bytes",
+        ));
+    }
+
+    let insert_id = match insert_text {
+        Some(id) => {
+            let valid = !id.is_empty()
+                && id.len() <= 36
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !is_disallowed_id(&id);
+            if !valid {
+                return Err(refuse(
+                    index,
+                    Some(&id),
+                    "properties.$insert_id",
+                    "'properties.$insert_id' must be 1 to 36 characters of letters, digits and '-'",
+                ));
+            }
+            id
+        }
+        None if rules.endpoint == Endpoint::Track => random_id(),
+        None => return Err(refuse(index, None, "properties.$insert_id", "'properties.$insert_id' is required")),
+    };
+
+    let token = match properties.remove("token") {
+        Some(Value::String(token)) => Some(token),
+        Some(_) => {
+            return Err(refuse(index, Some(&insert_id), "properties.token", "'properties.token' must be a string"));
+        }
+        None => None,
+    };
+
+    if properties.len() >= MAX_PROPERTIES {
+        return Err(refuse(index, Some(&insert_id), "properties", "an event must have fewer than 255 properties"));
+    }
+    let mut kept = Map::with_capacity(properties.len());
+    for (key, mut value) in properties {
+        let mut key = key;
+        truncate(&mut key, MAX_NAME_LEN);
+        clamp_strings(&mut value, 0);
+        kept.insert(key, value);
+    }
+    let event =
+        Event { project_id, name, distinct_id, time_ms, insert_id, properties: kept, received_ms: rules.now_ms };
+    if serde_json::to_vec(&event).map(|bytes| bytes.len()).unwrap_or(usize::MAX) > MAX_EVENT_BYTES {
+        return Err(refuse(index, Some(&event.insert_id), "event", "an event must be smaller than 1 MB"));
+    }
+    Ok(Outcome::Accepted { event: Box::new(event), token })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn check(endpoint: Endpoint, item: Value) -> Result<Outcome, RecordError> {
+        let mut n = 0;
+        let mut random = || {
+            n += 1;
+            format!("generated-{n}")
+        };
+        validate_event(3, item, Rules { endpoint, now_ms: NOW }, 7, &mut random)
+    }
+
+    fn accepted(outcome: Result<Outcome, RecordError>) -> Event {
+        match outcome {
+            Ok(Outcome::Accepted { event, .. }) => *event,
+            other => panic!("expected an accepted event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_import_event() {
+        let event = accepted(check(
+            Endpoint::Import,
+            json!({"event": "Signed up", "properties": {"time": 1_799_999_000, "distinct_id": "u1", "$insert_id": "abc-123", "Plan": "pro"}}),
+        ));
+        assert_eq!(event.time_ms, 1_799_999_000_000, "seconds become milliseconds");
+        assert_eq!(event.distinct_id, "u1");
+        assert_eq!(event.insert_id, "abc-123");
+        assert_eq!(event.properties["Plan"], "pro");
+        assert!(!event.properties.contains_key("time"));
+        let export = event.to_export_json(false);
+        assert_eq!(export["properties"]["time"], 1_799_999_000);
+        assert_eq!(export["properties"]["Plan"], "pro");
+    }
+
+    #[test]
+    fn track_fills_what_clients_leave_out() {
+        let outcome =
+            check(Endpoint::Track, json!({"event": "Viewed", "properties": {"token": "tok", "time": NOW - 1000}}));
+        let Ok(Outcome::Accepted { event, token }) = outcome else { panic!() };
+        assert_eq!(token.as_deref(), Some("tok"));
+        assert_eq!(event.insert_id, "generated-1");
+        assert_eq!(event.distinct_id, "");
+        assert_eq!(event.time_ms, NOW - 1000, "milliseconds stay milliseconds");
+        let event = accepted(check(Endpoint::Track, json!({"event": "Now", "properties": {}})));
+        assert_eq!(event.time_ms, NOW);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let cases = [
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"distinct_id": "u", "$insert_id": "i"}}),
+                "properties.time",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": 1_799_999_000, "$insert_id": "i"}}),
+                "properties.distinct_id",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": 1_799_999_000, "distinct_id": "u"}}),
+                "properties.$insert_id",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": 1_799_999_000, "distinct_id": "null", "$insert_id": "i"}}),
+                "properties.distinct_id",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": 1_799_999_000, "distinct_id": "u", "$insert_id": "not valid!"}}),
+                "properties.$insert_id",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": 1_799_999_000, "distinct_id": "u", "$insert_id": "x".repeat(37)}}),
+                "properties.$insert_id",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": 10, "distinct_id": "u", "$insert_id": "i"}}),
+                "properties.time",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": 1_800_007_200, "distinct_id": "u", "$insert_id": "i"}}),
+                "properties.time",
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "e", "properties": {"time": "soon", "distinct_id": "u", "$insert_id": "i"}}),
+                "properties.time",
+            ),
+            (Endpoint::Track, json!({"event": "e", "properties": {"time": 1_799_000_000}}), "properties.time"),
+            (Endpoint::Track, json!({"event": "", "properties": {}}), "event"),
+            (Endpoint::Track, json!({"properties": {}}), "event"),
+            (Endpoint::Track, json!(["not", "an", "object"]), "event"),
+            (Endpoint::Track, json!({"event": "e", "properties": 5}), "properties"),
+        ];
+        for (endpoint, item, field) in cases {
+            let error = check(endpoint, item.clone()).unwrap_err();
+            assert_eq!(error.field, field, "{item}");
+            assert_eq!(error.index, 3);
+            assert!(!error.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn ignore_drops_and_long_strings_are_cut() {
+        assert_eq!(
+            check(Endpoint::Track, json!({"event": "e", "properties": {"$ignore": true}})),
+            Ok(Outcome::Ignored)
+        );
+        let long = "é".repeat(200);
+        let event = accepted(check(Endpoint::Track, json!({"event": "e", "properties": {"s": long, "list": [long]}})));
+        assert!(event.properties["s"].as_str().unwrap().len() <= 255);
+        assert!(event.properties["list"][0].as_str().unwrap().len() <= 255);
+        let many: Map<String, Value> = (0..300).map(|i| (format!("p{i}"), json!(i))).collect();
+        assert_eq!(check(Endpoint::Track, json!({"event": "e", "properties": many})).unwrap_err().field, "properties");
+    }
+}
