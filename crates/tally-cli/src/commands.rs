@@ -63,7 +63,19 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let sealer = Sealer::load_or_create(&config.secrets.key_file)?;
     let clock = clock_from_environment();
     let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
-    let state = AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone());
+    let mut event_stores = std::collections::HashMap::new();
+    for region in &config.regions {
+        let events = tally_events::EventStore::open(&region.storage).await.map_err(|error| {
+            CliError::Message(format!(
+                "cannot open the event storage of region {} at {}: {error}; check that the folder is writable",
+                region.name,
+                region.storage.display()
+            ))
+        })?;
+        event_stores.insert(region.name.clone(), events);
+    }
+    let state =
+        AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone()).with_event_stores(event_stores);
     let maintenance = tally_server::maintenance::spawn(state.clone());
     let server = BoundServer::bind(state).await?;
     let local = server.local_addr();

@@ -37,6 +37,9 @@ pub enum Requirement {
     /// Membership of the organization that owns `{project_id}`, with or without access
     /// to the project (requesting access).
     ProjectOrgMember,
+    /// A project credential in the request itself (Mixpanel's ingestion and export): the
+    /// project token, the API secret, or a service account with `project_id`.
+    ProjectKey,
 }
 
 impl Requirement {
@@ -47,6 +50,7 @@ impl Requirement {
             Requirement::Org(permission) => format!("org:{permission}"),
             Requirement::Project(permission) => format!("project:{permission}"),
             Requirement::ProjectOrgMember => "project_org_member".into(),
+            Requirement::ProjectKey => "project_key".into(),
         }
     }
 }
@@ -89,6 +93,7 @@ impl Routes {
             "POST" => MethodFilter::POST,
             "PUT" => MethodFilter::PUT,
             "PATCH" => MethodFilter::PATCH,
+            "OPTIONS" => MethodFilter::OPTIONS,
             _ => MethodFilter::DELETE,
         };
         let route: MethodRouter<AppState> = on(filter, handler).route_layer(Extension(requirement));
@@ -153,7 +158,7 @@ impl FromRequestParts<AppState> for Caller {
 
 /// HTTP Basic credentials, base64-encoded as the standard says or in plain text as
 /// Mixpanel also accepts.
-fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?.trim();
     let decoded = base64::engine::general_purpose::STANDARD

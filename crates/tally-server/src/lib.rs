@@ -35,6 +35,7 @@ pub struct AppState {
     inner: Arc<StateInner>,
 }
 
+#[derive(Clone)]
 struct StateInner {
     store: Store,
     clock: SharedClock,
@@ -45,6 +46,8 @@ struct StateInner {
     sms: Arc<dyn SmsSender>,
     access: AccessSettings,
     inventory: Vec<RouteSpec>,
+    /// Event storage of each region this node serves.
+    events: Arc<std::collections::HashMap<String, tally_events::EventStore>>,
 }
 
 impl AppState {
@@ -62,26 +65,28 @@ impl AppState {
                 sms,
                 access,
                 inventory: routes::build().1,
+                events: Arc::new(std::collections::HashMap::new()),
             }),
         }
     }
 
+    /// The same state with the event storage of the regions this node serves.
+    pub fn with_event_stores(self, stores: std::collections::HashMap<String, tally_events::EventStore>) -> AppState {
+        let mut inner = (*self.inner).clone();
+        inner.events = Arc::new(stores);
+        AppState { inner: Arc::new(inner) }
+    }
+
+    /// The event storage of a region, if this node serves it.
+    pub(crate) fn event_store(&self, region: &str) -> Option<&tally_events::EventStore> {
+        self.inner.events.get(region)
+    }
+
     /// The same state with links pointing at the address the server actually bound.
     pub fn with_bound_address(self, bound: std::net::SocketAddr) -> AppState {
-        let inner = &self.inner;
-        AppState {
-            inner: Arc::new(StateInner {
-                store: inner.store.clone(),
-                clock: inner.clock.clone(),
-                sealer: inner.sealer.clone(),
-                config: inner.config.clone(),
-                metrics: inner.metrics.clone(),
-                mailer: inner.mailer.clone(),
-                sms: inner.sms.clone(),
-                access: access_settings(&inner.config, Some(bound)),
-                inventory: inner.inventory.clone(),
-            }),
-        }
+        let mut inner = (*self.inner).clone();
+        inner.access = access_settings(&inner.config, Some(bound));
+        AppState { inner: Arc::new(inner) }
     }
 
     /// What an administration operation needs, acting as `actor`.

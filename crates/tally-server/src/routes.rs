@@ -5,6 +5,7 @@
 mod app;
 mod health;
 mod home;
+mod ingest;
 mod links;
 mod me;
 mod openapi;
@@ -23,8 +24,9 @@ const POST: Method = Method::POST;
 const PUT: Method = Method::PUT;
 const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
+const OPTIONS: Method = Method::OPTIONS;
 
-use Requirement::{Authenticated, Org, Project, ProjectOrgMember, Public};
+use Requirement::{Authenticated, Org, Project, ProjectKey, ProjectOrgMember, Public};
 
 #[rustfmt::skip] // one route a line reads as a table
 pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
@@ -34,6 +36,13 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/readyz", Public, "readiness of the stores", health::readyz)
         .add(GET, "/metrics", Public, "Prometheus metrics", health::metrics)
         .add(GET, "/api/openapi.json", Public, "this API's OpenAPI document", openapi::document)
+        // Mixpanel's ingestion and raw export (credentials in the request: token, API secret
+        // or service account).
+        .add(GET, "/track", ProjectKey, "events from clients (GET, data=)", ingest::track)
+        .add(POST, "/track", ProjectKey, "events from clients", ingest::track)
+        .add(OPTIONS, "/track", Public, "CORS preflight", ingest::preflight)
+        .add(POST, "/import", ProjectKey, "server-side and historical events", ingest::import)
+        .add(GET, "/api/2.0/export", ProjectKey, "raw events as JSON lines", ingest::export)
         // Pages.
         .add(GET, "/", Public, "home page", home::home)
         .add(GET, "/setup", Public, "setup form of an empty instance", setup::show)

@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod domains;
 mod errors;
+mod ingest;
 mod lifecycle;
 mod mail;
 mod observability;

@@ -292,7 +292,10 @@ async fn other_tenants_ids_answer_404_and_change_nothing_on_every_route() {
         for (path, operations) in &paths {
             for (method, operation) in operations.as_object().unwrap() {
                 let requirement = operation["x-tally-requirement"].as_str().unwrap();
-                if requirement.starts_with("org:") || requirement.starts_with("project") {
+                if requirement.starts_with("org:")
+                    || requirement.starts_with("project:")
+                    || requirement == "project_org_member"
+                {
                     routes.push((method.to_uppercase(), path.clone()));
                 }
             }

@@ -1,0 +1,344 @@
+//! Data in: Mixpanel's ingestion endpoints, byte for byte, with the official Python SDK,
+//! durable acknowledgement, residency, and the raw export reading it all back.
+
+use std::io::Write;
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tally_testkit::TestBackend;
+
+use crate::access::world::{Tenant, tenant};
+use crate::support::Instance;
+
+struct Project {
+    id: i64,
+    token: String,
+    secret: String,
+}
+
+async fn production(tenant: &Tenant) -> Project {
+    let id = tenant.projects[0];
+    let keys = tenant.owner.get(&format!("/api/app/projects/{id}/keys")).await;
+    Project {
+        id,
+        token: keys.results()["token"].as_str().unwrap().to_string(),
+        secret: keys.results()["api_secret"].as_str().unwrap().to_string(),
+    }
+}
+
+fn now() -> jiff::Timestamp {
+    use tally_types::Clock;
+    tally_types::SystemClock.now()
+}
+
+fn now_s() -> i64 {
+    now().as_second()
+}
+
+async fn export(server: &str, project: &Project, extra: &str) -> Vec<Value> {
+    let today = now().strftime("%Y-%m-%d").to_string();
+    let month_ago = (now() - jiff::SignedDuration::from_hours(24 * 60)).strftime("%Y-%m-%d").to_string();
+    let response = tally_testkit::http_client(None)
+        .get(format!("{server}/api/2.0/export?from_date={month_ago}&to_date={today}{extra}"))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+    let text = response.text().await.unwrap();
+    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_official_python_sdk_tracks_and_imports_and_the_export_reads_it_back() {
+    let Some(python) = tally_testkit::python() else { return };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/mixpanel_python.py");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .args([server.base_url(), &project.token, &project.secret])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let ids: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(ids.len(), 4);
+
+    let events = export(server.base_url(), &project, "").await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    let played: Vec<&Value> = events.iter().filter(|e| e["event"] == "Played Song").collect();
+    assert_eq!(played.len(), 3);
+    for event in &played {
+        let properties = &event["properties"];
+        assert_eq!(properties["genre"], "jazz");
+        assert_eq!(properties["tags"], json!(["a", "b"]));
+        assert_eq!(properties["nested"], json!({ "k": 1 }));
+        assert!(properties["distinct_id"].as_str().unwrap().starts_with("user-"));
+        assert!(ids.contains(&properties["$insert_id"].as_str().unwrap().to_string()));
+        assert_eq!(properties["mp_lib"], "python", "the SDK's own properties are kept");
+        assert!((properties["time"].as_i64().unwrap() - now_s()).abs() < 120);
+        assert!(properties.get("token").is_none(), "the token is not stored as a property");
+    }
+    let signed_up = events.iter().find(|e| e["event"] == "Signed Up").unwrap();
+    assert_eq!(signed_up["properties"]["plan"], "pro");
+    assert!(now_s() - signed_up["properties"]["time"].as_i64().unwrap() > 29 * 86400, "historical time kept");
+
+    // Filters: by event name and by a property.
+    assert_eq!(export(server.base_url(), &project, "&event=%5B%22Signed%20Up%22%5D").await.len(), 1);
+    let by_property = export(server.base_url(), &project, "&where=properties%5B%22n%22%5D%20%3D%3D%201").await;
+    assert_eq!(by_property.len(), 1);
+    assert_eq!(by_property[0]["properties"]["n"], 1);
+}
+
+#[tokio::test]
+async fn track_answers_like_mixpanel_in_every_form() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let base = server.base_url();
+    let event = |name: &str| json!({ "event": name, "properties": { "token": project.token, "distinct_id": "d1", "time": now_s() } });
+
+    // Form data=, base64 (mixpanel-js) and raw JSON (mixpanel-python).
+    let b64 = base64::engine::general_purpose::STANDARD.encode(json!([event("a"), event("b")]).to_string());
+    let reply = http.post(format!("{base}/track?ip=1&_=123")).form(&[("data", b64.as_str())]).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(reply.headers()["access-control-allow-origin"], "*");
+    assert_eq!(reply.text().await.unwrap(), "1");
+    let raw = json!([event("c")]).to_string();
+    let reply = http.post(format!("{base}/track?verbose=1")).form(&[("data", raw.as_str())]).send().await.unwrap();
+    assert_eq!(reply.json::<Value>().await.unwrap(), json!({ "status": 1 }));
+    // GET with data= on the query string, a pixel, a JSONP callback.
+    let single = base64::engine::general_purpose::STANDARD.encode(event("d").to_string());
+    let pixel = http.get(format!("{base}/track?data={single}&img=1")).send().await.unwrap();
+    assert_eq!(pixel.headers()["content-type"], "image/gif");
+    let jsonp = http.get(format!("{base}/track?data={single}&callback=cb_1")).send().await.unwrap();
+    assert_eq!(jsonp.text().await.unwrap(), "cb_1(1)");
+    let evil = http.get(format!("{base}/track?data={single}&callback=alert(1)")).send().await.unwrap();
+    assert_eq!(evil.text().await.unwrap(), "1", "no script is called back");
+
+    // Nothing valid: 0, and with verbose the reason.
+    let bad_token = json!([{ "event": "x", "properties": { "token": "nope" } }]).to_string();
+    let reply = http.post(format!("{base}/track")).form(&[("data", bad_token.as_str())]).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "0");
+    let old =
+        json!([{ "event": "x", "properties": { "token": project.token, "time": now_s() - 6 * 86400 } }]).to_string();
+    let reply = http.post(format!("{base}/track?verbose=1")).form(&[("data", old.as_str())]).send().await.unwrap();
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["status"], 0);
+    assert!(body["error"].as_str().unwrap().contains("5 days"), "{body}");
+    let garbage = http.post(format!("{base}/track?verbose=1")).form(&[("data", "%%%")]).send().await.unwrap();
+    assert_eq!(garbage.json::<Value>().await.unwrap()["status"], 0);
+    // $ignore is dropped quietly.
+    let ignored = json!([{ "event": "x", "properties": { "token": project.token, "$ignore": true } }]).to_string();
+    let reply = http.post(format!("{base}/track")).form(&[("data", ignored.as_str())]).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+
+    // Preflight for browsers.
+    let preflight = http.request(reqwest::Method::OPTIONS, format!("{base}/track")).send().await.unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert!(preflight.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+
+    let events = export(base, &project, "").await;
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 6, "a, b, c, and d three times (pixel, callback, unsafe callback): {names:?}");
+    for name in ["a", "b", "c", "d"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn import_answers_with_mixpanels_codes_and_keeps_valid_rows() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_HTTP_MAX_BODY_BYTES", "200000")]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let url = format!("{}/import?strict=1", server.base_url());
+    let row = |id: &str, time: i64| json!({ "event": "Bought", "properties": { "time": time, "distinct_id": "u1", "$insert_id": id, "price": 9.5 } });
+
+    let ok = http
+        .post(&url)
+        .basic_auth(&project.secret, Some(""))
+        .json(&json!([row("a1", now_s() - 100)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.json::<Value>().await.unwrap(), json!({ "code": 200, "num_records_imported": 1, "status": "OK" }));
+
+    // Strict: the bad rows are listed, the good ones kept.
+    let mixed = json!([
+        row("b1", now_s()),
+        row("b2", 5),
+        json!({ "event": "x", "properties": { "time": now_s(), "distinct_id": "u" } })
+    ]);
+    let reply = http.post(&url).basic_auth(&project.token, Some("")).json(&mixed).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["code"], 400);
+    assert_eq!(body["status"], "Bad Request");
+    assert_eq!(body["error"], "some data points in the request failed validation");
+    assert_eq!(body["num_records_imported"], 1);
+    let failed = body["failed_records"].as_array().unwrap();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[0]["index"], 1);
+    assert_eq!(failed[0]["$insert_id"], "b2");
+    assert_eq!(failed[0]["field"], "properties.time");
+    assert_eq!(failed[1]["field"], "properties.$insert_id");
+
+    // NDJSON, gzip.
+    let ndjson = format!("{}\n{}\n", row("c1", now_s() - 5), row("c2", now_s() - 6));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(ndjson.as_bytes()).unwrap();
+    let reply = http
+        .post(&url)
+        .basic_auth(&project.secret, Some(""))
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.json::<Value>().await.unwrap()["num_records_imported"], 2);
+
+    // Wrong credentials, too large.
+    let denied =
+        http.post(&url).basic_auth("wrong-secret", Some("")).json(&json!([row("d1", now_s())])).send().await.unwrap();
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        denied.json::<Value>().await.unwrap(),
+        json!({ "code": 401, "error": "Invalid credentials", "status": "Unauthorized" })
+    );
+    let huge = http.post(&url).basic_auth(&project.secret, Some("")).body(vec![b' '; 300_000]).send().await.unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(huge.json::<Value>().await.unwrap()["code"], 413);
+
+    // A service account needs project_id and the import permission.
+    let account = acme
+        .owner
+        .post(
+            &format!("/api/app/organizations/{}/service-accounts", acme.org_id),
+            json!({ "username": "loader", "projects": [{ "id": project.id, "role": "admin" }] }),
+        )
+        .await;
+    let secret = account.results()["token"].as_str().unwrap().to_string();
+    let without =
+        http.post(&url).basic_auth("loader", Some(&secret)).json(&json!([row("e1", now_s())])).send().await.unwrap();
+    assert_eq!(without.status(), StatusCode::BAD_REQUEST);
+    let with = http
+        .post(format!("{url}&project_id={}", project.id))
+        .basic_auth("loader", Some(&secret))
+        .json(&json!([row("e1", now_s())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), StatusCode::OK, "{:?}", with.text().await);
+
+    // Another organization's service account gets nowhere with this project's id.
+    let beta = tenant(&instance, &server, "owner@beta.example", "Beta").await;
+    let outsider = beta
+        .owner
+        .post(
+            &format!("/api/app/organizations/{}/service-accounts", beta.org_id),
+            json!({ "username": "intruder", "role": "owner" }),
+        )
+        .await;
+    let outsider_secret = outsider.results()["token"].as_str().unwrap().to_string();
+    let intrusion = http
+        .post(format!("{url}&project_id={}", project.id))
+        .basic_auth("intruder", Some(&outsider_secret))
+        .json(&json!([row("z1", now_s())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(intrusion.status(), StatusCode::UNAUTHORIZED);
+
+    let ids: Vec<String> = export(server.base_url(), &project, "")
+        .await
+        .iter()
+        .map(|e| e["properties"]["$insert_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+}
+
+#[tokio::test]
+async fn acknowledged_events_survive_a_kill() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let mut server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let mut acknowledged = Vec::new();
+    for batch in 0..20 {
+        let rows: Vec<Value> = (0..50)
+            .map(|n| json!({ "event": "e", "properties": { "time": now_s(), "distinct_id": "u", "$insert_id": format!("b{batch}-{n}") } }))
+            .collect();
+        let reply = http
+            .post(format!("{}/import", server.base_url()))
+            .basic_auth(&project.secret, Some(""))
+            .json(&rows)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+        acknowledged.extend(rows.iter().map(|row| row["properties"]["$insert_id"].as_str().unwrap().to_string()));
+    }
+    server.kill().await;
+    let server = instance.serve().await;
+    let found: Vec<String> = export(server.base_url(), &project, "")
+        .await
+        .iter()
+        .map(|e| e["properties"]["$insert_id"].as_str().unwrap().to_string())
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = found.iter().collect();
+    assert_eq!(found.len(), acknowledged.len(), "each acknowledged event exactly once");
+    assert_eq!(unique.len(), acknowledged.len());
+    assert!(acknowledged.iter().all(|id| unique.contains(id)));
+}
+
+#[tokio::test]
+async fn a_node_refuses_projects_of_regions_it_does_not_serve() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    // First the EU project is made on a node that knows both regions...
+    let both = instance.serve_with(&[], &[("TALLY_REGIONS", "us,eu")]).await;
+    let acme = tenant(&instance, &both, "owner@acme.example", "Acme").await;
+    let eu = acme
+        .owner
+        .post(&format!("/api/app/organizations/{}/projects", acme.org_id), json!({ "name": "EU", "region": "eu" }))
+        .await;
+    let eu_id = eu.results()["id"].as_i64().unwrap();
+    let keys = acme.owner.get(&format!("/api/app/projects/{eu_id}/keys")).await;
+    let eu_token = keys.results()["token"].as_str().unwrap().to_string();
+    drop(both);
+
+    // ...then a US-only node is asked to take its events.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tally.toml");
+    let us_root = instance.data_dir.join("events").join("us");
+    std::fs::write(&config, format!("[[regions]]\nname = \"us\"\nstorage = {:?}\n", us_root.display().to_string()))
+        .unwrap();
+    let us_only = instance.serve_with(&["--config", config.to_str().unwrap()], &[]).await;
+    let rows =
+        json!([{ "event": "e", "properties": { "token": eu_token, "time": now_s(), "distinct_id": "u" } }]).to_string();
+    let reply = tally_testkit::http_client(None)
+        .post(format!("{}/track", us_only.base_url()))
+        .form(&[("data", rows.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::MISDIRECTED_REQUEST);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["region"], "eu");
+    assert!(body["error"].as_str().unwrap().contains("region eu"), "{body}");
+    // Nothing of the EU project under the US root.
+    let wal = std::fs::read_dir(us_root.join("wal")).unwrap();
+    for entry in wal {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&format!("\"project_id\":{eu_id}")));
+    }
+}
