@@ -15,16 +15,48 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use serde::{Deserialize, Serialize};
 use tally_ingest::Event;
+use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
 pub use wal::WalError;
 
-/// The events of one region.
+/// One log frame: a request's events or a request's profile updates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Record {
+    Events(Vec<Event>),
+    Profiles(Vec<ProfileUpdate>),
+}
+
+type Profiles = HashMap<(i64, ProfileKey), Profile>;
+
+/// The events and profiles of one region.
 #[derive(Clone)]
 pub struct EventStore {
     root: PathBuf,
     wal: wal::Wal,
     buffer: Arc<RwLock<HashMap<i64, Vec<Event>>>>,
+    profiles: Arc<RwLock<Profiles>>,
+}
+
+/// Applies updates in order; failures (a profile over its property limit) leave it as it was.
+fn apply_all(profiles: &mut Profiles, updates: &[ProfileUpdate]) -> Vec<(usize, String)> {
+    let mut failures = Vec::new();
+    for (index, update) in updates.iter().enumerate() {
+        let key = (update.project_id, update.key.clone());
+        let current = profiles.get(&key).cloned();
+        match tally_ingest::profiles::apply(current, update) {
+            Ok(Some(profile)) => {
+                profiles.insert(key, profile);
+            }
+            Ok(None) => {
+                profiles.remove(&key);
+            }
+            Err(message) => failures.push((index, message)),
+        }
+    }
+    failures
 }
 
 impl std::fmt::Debug for EventStore {
@@ -53,17 +85,30 @@ impl EventStore {
     pub async fn open(root: &Path) -> Result<EventStore, WalError> {
         let (wal, replayed) = wal::Wal::open(&root.join("wal")).await?;
         let mut buffer: HashMap<i64, Vec<Event>> = HashMap::new();
+        let mut profiles = Profiles::new();
         let mut n_events = 0usize;
-        for batch in replayed {
-            for event in batch {
-                n_events += 1;
-                buffer.entry(event.project_id).or_default().push(event);
+        for record in replayed {
+            match record {
+                Record::Events(batch) => {
+                    for event in batch {
+                        n_events += 1;
+                        buffer.entry(event.project_id).or_default().push(event);
+                    }
+                }
+                Record::Profiles(updates) => {
+                    apply_all(&mut profiles, &updates);
+                }
             }
         }
         if n_events > 0 {
             tracing::info!(root = %root.display(), n_events, "replayed the write-ahead log");
         }
-        Ok(EventStore { root: root.to_path_buf(), wal, buffer: Arc::new(RwLock::new(buffer)) })
+        Ok(EventStore {
+            root: root.to_path_buf(),
+            wal,
+            buffer: Arc::new(RwLock::new(buffer)),
+            profiles: Arc::new(RwLock::new(profiles)),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -75,7 +120,9 @@ impl EventStore {
         if events.is_empty() {
             return Ok(());
         }
-        let payload = serde_json::to_vec(&events).map_err(|error| WalError::Encode(error.to_string()))?;
+        let record = Record::Events(events);
+        let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
+        let Record::Events(events) = record else { return Ok(()) };
         self.wal.append(payload).await?;
         let mut buffer = self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         for event in events {
@@ -104,6 +151,63 @@ impl EventStore {
         if let Some(limit) = query.limit {
             found.truncate(limit);
         }
+        found
+    }
+
+    /// Applies profile updates durably. Updates that cannot apply (a profile over its
+    /// property limit) are refused before anything is written; returns their indexes and
+    /// reasons.
+    pub async fn update_profiles(&self, updates: Vec<ProfileUpdate>) -> Result<Vec<(usize, String)>, WalError> {
+        let failures = {
+            let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut trial = Profiles::new();
+            for update in &updates {
+                let key = (update.project_id, update.key.clone());
+                if let Some(profile) = profiles.get(&key) {
+                    trial.entry(key).or_insert_with(|| profile.clone());
+                }
+            }
+            apply_all(&mut trial, &updates)
+        };
+        let failed: Vec<usize> = failures.iter().map(|(index, _)| *index).collect();
+        let kept: Vec<ProfileUpdate> = updates
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| !failed.contains(index))
+            .map(|(_, update)| update)
+            .collect();
+        if !kept.is_empty() {
+            let record = Record::Profiles(kept);
+            let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
+            self.wal.append(payload).await?;
+            if let Record::Profiles(kept) = record {
+                let mut profiles = self.profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                apply_all(&mut profiles, &kept);
+            }
+        }
+        Ok(failures)
+    }
+
+    /// A profile, if it exists.
+    pub fn profile(&self, project_id: i64, key: &ProfileKey) -> Option<Profile> {
+        let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        profiles.get(&(project_id, key.clone())).cloned()
+    }
+
+    /// The profiles of a project, sorted by id: user profiles, or with `group_key` the
+    /// profiles of that group key.
+    pub fn profiles(&self, project_id: i64, group_key: Option<&str>) -> Vec<(String, Profile)> {
+        let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut found: Vec<(String, Profile)> = profiles
+            .iter()
+            .filter(|((project, _), _)| *project == project_id)
+            .filter_map(|((_, key), profile)| match (key, group_key) {
+                (ProfileKey::User(id), None) => Some((id.clone(), profile.clone())),
+                (ProfileKey::Group { key, id }, Some(wanted)) if key == wanted => Some((id.clone(), profile.clone())),
+                _ => None,
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
         found
     }
 

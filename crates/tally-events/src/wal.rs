@@ -9,7 +9,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use tally_ingest::Event;
+use crate::Record;
 
 /// How long the writer waits for more appends before syncing.
 const COMMIT_WINDOW: Duration = Duration::from_millis(2);
@@ -73,7 +73,7 @@ fn frame(payload: &[u8], out: &mut Vec<u8>) {
 impl Wal {
     /// Opens the log in `dir`, replaying every segment (a torn or corrupt tail is cut off),
     /// and starts the writer.
-    pub(crate) async fn open(dir: &Path) -> Result<(Wal, Vec<Vec<Event>>), WalError> {
+    pub(crate) async fn open(dir: &Path) -> Result<(Wal, Vec<Record>), WalError> {
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
         let mut sequences = Vec::new();
         let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
@@ -93,8 +93,8 @@ impl Wal {
             File::open(&path).await.map_err(io)?.read_to_end(&mut bytes).await.map_err(io)?;
             let (frames, valid) = read_frames(&bytes);
             for payload in frames {
-                match serde_json::from_slice::<Vec<Event>>(payload) {
-                    Ok(events) => replayed.push(events),
+                match serde_json::from_slice::<Record>(payload) {
+                    Ok(record) => replayed.push(record),
                     Err(error) => {
                         tracing::error!(segment = %path.display(), %error, "skipping an unreadable log frame")
                     }

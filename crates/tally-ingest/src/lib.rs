@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod event;
+pub mod profiles;
 pub mod validate;
 
 pub use decode::{DecodeError, Payload, decode_items};

@@ -288,8 +288,20 @@ async fn acknowledged_events_survive_a_kill() {
         assert_eq!(reply.status(), StatusCode::OK);
         acknowledged.extend(rows.iter().map(|row| row["properties"]["$insert_id"].as_str().unwrap().to_string()));
     }
+    // Profile updates share the log: an $add acknowledged ten times counts ten after the kill.
+    for _ in 0..10 {
+        let reply = http
+            .post(format!("{}/engage", server.base_url()))
+            .json(&json!([{ "$token": project.token, "$distinct_id": "u", "$add": { "visits": 1 } }]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.text().await.unwrap(), "1");
+    }
     server.kill().await;
     let server = instance.serve().await;
+    let profile = engage(server.base_url(), &project, "distinct_id=u").await;
+    assert_eq!(profile["results"][0]["$properties"]["visits"], 10, "{profile}");
     let found: Vec<String> = export(server.base_url(), &project, "")
         .await
         .iter()
@@ -341,4 +353,107 @@ async fn a_node_refuses_projects_of_regions_it_does_not_serve() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains(&format!("\"project_id\":{eu_id}")));
     }
+}
+
+async fn engage(server: &str, project: &Project, params: &str) -> Value {
+    let response = tally_testkit::http_client(None)
+        .get(format!("{server}/api/2.0/engage?{params}"))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_official_python_sdk_updates_profiles_and_the_query_api_lists_them() {
+    let Some(python) = tally_testkit::python() else { return };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/mixpanel_python_profiles.py");
+    let output =
+        std::process::Command::new(python).arg(script).args([server.base_url(), &project.token]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let all = engage(server.base_url(), &project, "").await;
+    assert_eq!(all["total"], 61, "ada and 60 batch profiles; the deleted one is gone: {all}");
+    let ada = engage(server.base_url(), &project, "distinct_id=ada").await;
+    assert_eq!(ada["results"].as_array().unwrap().len(), 1);
+    let properties = &ada["results"][0]["$properties"];
+    assert_eq!(properties["$name"], "Ada");
+    assert_eq!(properties["plan"], "free", "$set_once does not overwrite");
+    assert_eq!(properties["first_seen"], "2026-01-01", "$set_once sets what is missing");
+    assert_eq!(properties["visits"], 3);
+    assert_eq!(properties["credits"], 5);
+    assert_eq!(properties["songs"], json!(["a", "b"]));
+    assert_eq!(properties["tags"], json!(["y", "z"]), "union then remove");
+    assert!(properties.get("temporary").is_none(), "$unset removed it");
+    assert_eq!(properties["$transactions"][0]["$amount"], 9.5);
+    assert_eq!(properties["$transactions"][0]["sku"], "s1");
+    assert!(engage(server.base_url(), &project, "distinct_id=gone").await["results"].as_array().unwrap().is_empty());
+    assert_eq!(engage(server.base_url(), &project, "distinct_id=batch-59").await["results"][0]["$properties"]["n"], 59);
+
+    let companies = engage(server.base_url(), &project, "data_group_id=company").await;
+    assert_eq!(companies["total"], 1, "{companies}");
+    assert_eq!(companies["results"][0]["$distinct_id"], "acme");
+    let acme_group = &companies["results"][0]["$properties"];
+    assert_eq!(acme_group["name"], "Acme");
+    assert_eq!(acme_group["founded"], 1999);
+    assert_eq!(acme_group["domains"], json!(["acme.example"]));
+
+    // Profiles need the project's secret: no secret, no profiles; another org's secret, none either.
+    let anonymous =
+        tally_testkit::http_client(None).get(format!("{}/api/2.0/engage", server.base_url())).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let globex = tenant(&instance, &server, "owner@globex.example", "Globex").await;
+    let other = production(&globex).await;
+    let theirs = engage(server.base_url(), &other, "").await;
+    assert_eq!(theirs["total"], 0, "another project's secret sees only its own profiles");
+}
+
+#[tokio::test]
+async fn engage_refuses_bad_updates_with_reasons_and_keeps_the_good_ones() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let client = tally_testkit::http_client(None);
+    let batch = json!([
+        { "$token": project.token, "$distinct_id": "u1", "$set": { "a": 1 } },
+        { "$token": project.token, "$distinct_id": "u2", "$add": { "a": "not a number" } },
+        { "$token": project.token, "$set": { "a": 1 } },
+        { "$token": "no-such-token", "$distinct_id": "u3", "$set": { "a": 1 } },
+    ]);
+    let response = client.post(format!("{}/engage?verbose=1", server.base_url())).json(&batch).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer, json!({ "status": 1 }), "some updates applied: the batch is accepted as /track does");
+
+    let all = engage(server.base_url(), &project, "").await;
+    assert_eq!(all["total"], 1, "{all}");
+    assert_eq!(all["results"][0]["$distinct_id"], "u1");
+
+    // Nothing valid at all: status 0 with the reason.
+    let response = client
+        .post(format!("{}/engage?verbose=1", server.base_url()))
+        .json(&json!([{ "$token": project.token, "$distinct_id": "u9", "$bogus": {} }]))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["status"], 0, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("exactly one of"), "{answer}");
+    // A group update without $group_key is refused on /groups.
+    let response = client
+        .post(format!("{}/groups?verbose=1", server.base_url()))
+        .json(&json!([{ "$token": project.token, "$group_id": "g", "$set": { "a": 1 } }]))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["status"], 0, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("$group_key"), "{answer}");
 }

@@ -472,3 +472,140 @@ pub(crate) async fn export(
     }
     ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
 }
+
+/// `GET|POST /engage` and `/groups`: profile updates, the project named by each `$token`.
+async fn profile_updates(
+    state: AppState,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Body,
+    group: bool,
+) -> Response {
+    let limit = state.config().http.max_body_bytes;
+    let Some(bytes) = read_body(body, limit).await else {
+        return with_cors(track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes"))));
+    };
+    let query = merged_params(&query, &bytes, header_str(&headers, header::CONTENT_TYPE));
+    let payload = Payload {
+        body: &bytes,
+        content_type: header_str(&headers, header::CONTENT_TYPE),
+        content_encoding: header_str(&headers, header::CONTENT_ENCODING),
+        query_data: query.get("data").map(String::as_str),
+    };
+    let items = match decode_items(&payload) {
+        Ok(items) => items,
+        Err(error) => return with_cors(track_answer(&query, false, Some(error.to_string()))),
+    };
+    let now = now_ms(&state);
+    let mut projects: HashMap<String, Option<Project>> = HashMap::new();
+    let mut by_region: HashMap<String, Vec<tally_ingest::profiles::ProfileUpdate>> = HashMap::new();
+    let mut last_error = None;
+    let mut misdirected = None;
+    for (index, item) in items.into_iter().enumerate() {
+        if index >= MAX_ITEMS {
+            last_error = Some(format!("more than {MAX_ITEMS} updates in one request"));
+            break;
+        }
+        match tally_ingest::profiles::validate_update(index, item, group, now) {
+            Ok((mut update, token)) => {
+                if !projects.contains_key(&token) {
+                    let found = state.store().project_by_token(&token).await.ok().flatten();
+                    projects.insert(token.clone(), found);
+                }
+                let Some(Some(project)) = projects.get(&token) else {
+                    last_error = Some("'$token' names no project".into());
+                    continue;
+                };
+                if state.event_store(&project.region).is_none() {
+                    misdirected = Some(project.region.clone());
+                    continue;
+                }
+                update.project_id = project.id.0;
+                by_region.entry(project.region.clone()).or_default().push(update);
+            }
+            Err(error) => last_error = Some(error.message),
+        }
+    }
+    if by_region.is_empty()
+        && let Some(region) = misdirected
+    {
+        return with_cors(misdirected_answer(&state, &region));
+    }
+    let mut any = false;
+    for (region, updates) in by_region {
+        let Some(store) = state.event_store(&region) else { continue };
+        let n_updates = updates.len();
+        match store.update_profiles(updates).await {
+            Ok(failures) => {
+                any |= failures.len() < n_updates;
+                if let Some((_, message)) = failures.last() {
+                    last_error = Some(message.clone());
+                }
+            }
+            Err(error) => return with_cors(unavailable(json!({ "status": 0, "error": error.to_string() }))),
+        }
+    }
+    with_cors(track_answer(&query, any, last_error))
+}
+
+pub(crate) async fn engage(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    profile_updates(state, query, headers, body, false).await
+}
+
+pub(crate) async fn groups(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    profile_updates(state, query, headers, body, true).await
+}
+
+/// `GET|POST /api/2.0/engage`: user profiles as Mixpanel's Query API lists them
+/// (`distinct_id` for one).
+pub(crate) async fn query_profiles(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+    parts: Parts,
+) -> Response {
+    let project = match project_for(
+        &state,
+        &parts,
+        query.get("project_id").map(String::as_str),
+        ProjectPermission::ViewUsers,
+        false,
+    )
+    .await
+    {
+        Ok(project) => project,
+        Err(response) => return response,
+    };
+    let Some(store) = state.event_store(&project.region) else { return misdirected_answer(&state, &project.region) };
+    let group_key = query.get("data_group_id").map(String::as_str).filter(|key| !key.is_empty());
+    let mut profiles = store.profiles(project.id.0, group_key);
+    if let Some(distinct_id) = query.get("distinct_id") {
+        profiles.retain(|(id, _)| id == distinct_id);
+    }
+    let results: Vec<Value> = profiles
+        .iter()
+        .map(|(id, profile)| {
+            let mut properties = profile.properties.clone();
+            if let Some(ms) = profile.last_seen_ms
+                && let Ok(at) = jiff::Timestamp::from_millisecond(ms)
+            {
+                properties.insert("$last_seen".into(), Value::from(at.strftime("%Y-%m-%dT%H:%M:%S").to_string()));
+            }
+            json!({ "$distinct_id": id, "$properties": properties })
+        })
+        .collect();
+    let total = results.len();
+    axum::Json(
+        json!({ "page": 0, "page_size": 1000, "results": results, "session_id": "", "status": "ok", "total": total }),
+    )
+    .into_response()
+}
