@@ -51,6 +51,17 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(OPTIONS, "/groups", Public, "CORS preflight", ingest::preflight)
         .add(GET, "/api/2.0/engage", ProjectKey, "user profiles", ingest::query_profiles)
         .add(POST, "/api/2.0/engage", ProjectKey, "user profiles (form parameters)", ingest::query_profiles)
+        // mixpanel-browser spells the ingestion paths with a trailing slash.
+        .add(GET, "/track/", ProjectKey, "/track as mixpanel-browser spells it", ingest::track)
+        .add(POST, "/track/", ProjectKey, "/track as mixpanel-browser spells it", ingest::track)
+        .add(OPTIONS, "/track/", Public, "CORS preflight", ingest::preflight)
+        .add(GET, "/engage/", ProjectKey, "/engage as mixpanel-browser spells it", ingest::engage)
+        .add(POST, "/engage/", ProjectKey, "/engage as mixpanel-browser spells it", ingest::engage)
+        .add(OPTIONS, "/engage/", Public, "CORS preflight", ingest::preflight)
+        .add(GET, "/groups/", ProjectKey, "/groups as mixpanel-browser spells it", ingest::groups)
+        .add(POST, "/groups/", ProjectKey, "/groups as mixpanel-browser spells it", ingest::groups)
+        .add(OPTIONS, "/groups/", Public, "CORS preflight", ingest::preflight)
+        .add(POST, "/import/", ProjectKey, "/import with a trailing slash", ingest::import)
         // Pages.
         .add(GET, "/", Public, "home page", home::home)
         .add(GET, "/setup", Public, "setup form of an empty instance", setup::show)

@@ -80,6 +80,21 @@ pub fn python() -> Option<String> {
     }
 }
 
+/// Debian's headless `chromium` for browser tests (`TALLY_TEST_CHROMIUM`, set by
+/// `.ci/test`), or `None` when it is not installed; under CI its absence is an error.
+pub fn chromium() -> Option<String> {
+    match std::env::var("TALLY_TEST_CHROMIUM") {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ => {
+            assert!(
+                std::env::var("CI").map(|ci| ci != "true").unwrap_or(true),
+                "TALLY_TEST_CHROMIUM must be set under CI (.ci/test prepares it)"
+            );
+            None
+        }
+    }
+}
+
 /// Random hex for test names and secrets.
 pub fn token_hex(n_bytes: usize) -> String {
     tally_types::token::random_hex(n_bytes)

@@ -142,6 +142,16 @@ async fn track_answers_like_mixpanel_in_every_form() {
     let preflight = http.request(reqwest::Method::OPTIONS, format!("{base}/track")).send().await.unwrap();
     assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
     assert!(preflight.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    // A page's origin is echoed with credentials allowed (mixpanel-browser sends them);
+    // no session cookie is ever read on these routes.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{base}/track/"))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://shop.example");
+    assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
 
     let events = export(base, &project, "").await;
     let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
@@ -456,4 +466,91 @@ async fn engage_refuses_bad_updates_with_reasons_and_keeps_the_good_ones() {
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["status"], 0, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("$group_key"), "{answer}");
+}
+
+fn run_node(script: &str, args: &[&str]) -> String {
+    let peers = tally_testkit::oidc::node_peers().unwrap();
+    let output =
+        std::process::Command::new("node").arg(peers.join("mixpanel-js").join(script)).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{script}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_official_node_sdk_tracks_and_updates_profiles() {
+    if tally_testkit::oidc::node_peers().is_none() {
+        return;
+    }
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    run_node("node_sdk.mjs", &[server.base_url(), &project.token]);
+
+    let events = export(server.base_url(), &project, "").await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    let single = events.iter().find(|e| e["event"] == "Node Event").unwrap();
+    let properties = &single["properties"];
+    assert_eq!(properties["distinct_id"], "node-user");
+    assert_eq!(properties["$insert_id"], "node-1");
+    assert_eq!(properties["plan"], "team");
+    assert_eq!(properties["n"], 7);
+    assert_eq!(properties["list"], json!([1, 2]));
+    assert_eq!(properties["mp_lib"], "node");
+    assert!((properties["time"].as_i64().unwrap() - now_s()).abs() < 120);
+    let batch: Vec<i64> =
+        events.iter().filter(|e| e["event"] == "Node Batch").map(|e| e["properties"]["n"].as_i64().unwrap()).collect();
+    assert_eq!(batch, vec![0, 1, 2]);
+
+    let user = engage(server.base_url(), &project, "distinct_id=node-user").await;
+    let properties = &user["results"][0]["$properties"];
+    assert_eq!(properties["$name"], "Node User");
+    assert_eq!(properties["plan"], "team");
+    assert_eq!(properties["first"], "yes");
+    assert_eq!(properties["logins"], 2);
+    assert_eq!(properties["pages"], json!(["home"]));
+    assert_eq!(properties["teams"], json!(["blue"]));
+    let group = engage(server.base_url(), &project, "data_group_id=company&distinct_id=globex").await;
+    assert_eq!(group["results"][0]["$properties"]["seats"], 3, "{group}");
+}
+
+#[tokio::test]
+async fn mixpanel_browser_in_chromium_tracks_across_origins_and_updates_profiles() {
+    if tally_testkit::oidc::node_peers().is_none() {
+        return;
+    }
+    let Some(chromium) = tally_testkit::chromium() else { return };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let answers = run_node("browser.mjs", &[server.base_url(), &project.token, &chromium]);
+    let answers: Value = serde_json::from_str(answers.trim()).unwrap();
+    assert_eq!(answers["track"], 1, "{answers}");
+
+    let events = export(server.base_url(), &project, "").await;
+    let viewed = events.iter().find(|e| e["event"] == "Browser Event").unwrap_or_else(|| panic!("{events:?}"));
+    let properties = &viewed["properties"];
+    assert_eq!(properties["color"], "blue");
+    assert_eq!(properties["count"], 3);
+    assert_eq!(properties["mp_lib"], "web");
+    assert_eq!(properties["$browser"], "Chrome");
+    assert!(properties["$current_url"].as_str().unwrap().ends_with("/shop"), "{properties}");
+    let anonymous = properties["distinct_id"].as_str().unwrap().to_string();
+    let purchase = events.iter().find(|e| e["event"] == "Browser Purchase").unwrap();
+    assert_eq!(purchase["properties"]["amount"], 9.99);
+    assert_eq!(purchase["properties"]["$user_id"], "browser-user", "identify names the user");
+    assert_eq!(purchase["properties"]["$device_id"].as_str(), anonymous.strip_prefix("$device:"));
+
+    let user = engage(server.base_url(), &project, "distinct_id=browser-user").await;
+    let properties = &user["results"][0]["$properties"];
+    assert_eq!(properties["$email"], "browser@example.com", "{user}");
+    assert_eq!(properties["visits"], 4);
+    let group = engage(server.base_url(), &project, "data_group_id=company&distinct_id=initech").await;
+    assert_eq!(group["results"][0]["$properties"]["size"], 12, "{group}");
 }

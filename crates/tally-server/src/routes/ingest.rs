@@ -25,16 +25,29 @@ const PIXEL: &[u8] = &[
     0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-fn with_cors(mut response: Response) -> Response {
-    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+/// CORS for the browser SDKs. mixpanel-browser sends its requests with credentials, which
+/// a wildcard origin does not allow, so the caller's origin is echoed. That is safe here
+/// because the ingestion routes read no cookie: a project token in the payload is their
+/// only credential.
+fn with_cors(request: &HeaderMap, mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    match request.get(header::ORIGIN) {
+        Some(origin) => {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        None => {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        }
+    }
     response
 }
 
 /// `OPTIONS` for browsers about to post events.
-pub(crate) async fn preflight() -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
+pub(crate) async fn preflight(request: HeaderMap) -> Response {
+    let mut response = with_cors(&request, StatusCode::NO_CONTENT.into_response());
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
@@ -138,20 +151,25 @@ pub(crate) async fn track(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let response = track_events(state, query, &headers, body).await;
+    with_cors(&headers, response)
+}
+
+async fn track_events(state: AppState, query: HashMap<String, String>, headers: &HeaderMap, body: Body) -> Response {
     let limit = state.config().http.max_body_bytes;
     let Some(bytes) = read_body(body, limit).await else {
-        return with_cors(track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes"))));
+        return track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes")));
     };
-    let query = merged_params(&query, &bytes, header_str(&headers, header::CONTENT_TYPE));
+    let query = merged_params(&query, &bytes, header_str(headers, header::CONTENT_TYPE));
     let payload = Payload {
         body: &bytes,
-        content_type: header_str(&headers, header::CONTENT_TYPE),
-        content_encoding: header_str(&headers, header::CONTENT_ENCODING),
+        content_type: header_str(headers, header::CONTENT_TYPE),
+        content_encoding: header_str(headers, header::CONTENT_ENCODING),
         query_data: query.get("data").map(String::as_str),
     };
     let items = match decode_items(&payload) {
         Ok(items) => items,
-        Err(error) => return with_cors(track_answer(&query, false, Some(error.to_string()))),
+        Err(error) => return track_answer(&query, false, Some(error.to_string())),
     };
     let rules = Rules { endpoint: Endpoint::Track, now_ms: now_ms(&state) };
     let mut projects: HashMap<String, Option<Project>> = HashMap::new();
@@ -193,13 +211,13 @@ pub(crate) async fn track(
         && n_ignored == 0
         && let Some(region) = misdirected
     {
-        return with_cors(misdirected_answer(&state, &region));
+        return misdirected_answer(&state, &region);
     }
     let any = !accepted.is_empty() || n_ignored > 0;
     if let Err(error) = store(&state, accepted).await {
-        return with_cors(unavailable(json!({ "status": 0, "error": error })));
+        return unavailable(json!({ "status": 0, "error": error }));
     }
-    with_cors(track_answer(&query, any, last_error))
+    track_answer(&query, any, last_error)
 }
 
 fn unavailable(body: Value) -> Response {
@@ -477,24 +495,24 @@ pub(crate) async fn export(
 async fn profile_updates(
     state: AppState,
     query: HashMap<String, String>,
-    headers: HeaderMap,
+    headers: &HeaderMap,
     body: Body,
     group: bool,
 ) -> Response {
     let limit = state.config().http.max_body_bytes;
     let Some(bytes) = read_body(body, limit).await else {
-        return with_cors(track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes"))));
+        return track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes")));
     };
-    let query = merged_params(&query, &bytes, header_str(&headers, header::CONTENT_TYPE));
+    let query = merged_params(&query, &bytes, header_str(headers, header::CONTENT_TYPE));
     let payload = Payload {
         body: &bytes,
-        content_type: header_str(&headers, header::CONTENT_TYPE),
-        content_encoding: header_str(&headers, header::CONTENT_ENCODING),
+        content_type: header_str(headers, header::CONTENT_TYPE),
+        content_encoding: header_str(headers, header::CONTENT_ENCODING),
         query_data: query.get("data").map(String::as_str),
     };
     let items = match decode_items(&payload) {
         Ok(items) => items,
-        Err(error) => return with_cors(track_answer(&query, false, Some(error.to_string()))),
+        Err(error) => return track_answer(&query, false, Some(error.to_string())),
     };
     let now = now_ms(&state);
     let mut projects: HashMap<String, Option<Project>> = HashMap::new();
@@ -529,7 +547,7 @@ async fn profile_updates(
     if by_region.is_empty()
         && let Some(region) = misdirected
     {
-        return with_cors(misdirected_answer(&state, &region));
+        return misdirected_answer(&state, &region);
     }
     let mut any = false;
     for (region, updates) in by_region {
@@ -542,10 +560,10 @@ async fn profile_updates(
                     last_error = Some(message.clone());
                 }
             }
-            Err(error) => return with_cors(unavailable(json!({ "status": 0, "error": error.to_string() }))),
+            Err(error) => return unavailable(json!({ "status": 0, "error": error.to_string() })),
         }
     }
-    with_cors(track_answer(&query, any, last_error))
+    track_answer(&query, any, last_error)
 }
 
 pub(crate) async fn engage(
@@ -554,7 +572,8 @@ pub(crate) async fn engage(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    profile_updates(state, query, headers, body, false).await
+    let response = profile_updates(state, query, &headers, body, false).await;
+    with_cors(&headers, response)
 }
 
 pub(crate) async fn groups(
@@ -563,7 +582,8 @@ pub(crate) async fn groups(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    profile_updates(state, query, headers, body, true).await
+    let response = profile_updates(state, query, &headers, body, true).await;
+    with_cors(&headers, response)
 }
 
 /// `GET|POST /api/2.0/engage`: user profiles as Mixpanel's Query API lists them
