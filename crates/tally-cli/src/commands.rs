@@ -14,7 +14,7 @@ use tally_server::{AppState, BoundServer};
 use tally_store::Store;
 use tally_types::{Secret, SharedClock, SystemClock};
 
-use crate::{AdminCommand, Cli, Command, ConfigCommand, logging};
+use crate::{AdminCommand, BenchCommand, Cli, Command, ConfigCommand, logging};
 
 /// A failure that ends the command, printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             bootstrap(&config, BootstrapRequest { email, organization: org, password }, json).await
         }
         Command::Admin { command } => crate::admin::run(&config, command).await,
+        Command::Bench { command: BenchCommand::Ingest { seconds, concurrency, dir } } => {
+            crate::bench::ingest(crate::bench::IngestBench { seconds, concurrency: concurrency.max(1), dir }).await
+        }
     }
 }
 
@@ -245,7 +248,7 @@ impl tally_types::Clock for FileClock {
     }
 }
 
-fn install_tls_provider() {
+pub(crate) fn install_tls_provider() {
     // Fails only if a provider is already installed, which is what we want anyway.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -2,6 +2,7 @@
 //! loads the configuration, and hands over to the library crates; no domain logic here.
 
 mod admin;
+mod bench;
 mod commands;
 mod logging;
 
@@ -42,6 +43,30 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Benchmarks against a real server (build with --release).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Starts `tally serve` in a scratch folder and sends it batches of 50 events to
+    /// /track and of 2000 to /import from concurrent clients on loopback; prints durable
+    /// events/s, p50/p99 latency and the server's memory.
+    Ingest {
+        /// Seconds per round.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Where the scratch folder goes (default: the system's temporary folder); the
+        /// disk under test.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

@@ -63,6 +63,7 @@ pub struct Config {
     pub regions: Vec<RegionConfig>,
     pub mail: MailConfig,
     pub invitations: InvitationsConfig,
+    pub ingest: IngestConfig,
     pub retention: RetentionConfig,
     pub sessions: SessionsConfig,
     pub auth: AuthConfig,
@@ -126,6 +127,13 @@ pub enum MailTransport {
 pub struct InvitationsConfig {
     pub lifetime: Duration,
     pub per_domain_per_hour: u64,
+}
+
+/// Ingestion limits.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Events (and profile updates) per second one project may send; 0 is no limit.
+    pub events_per_second_per_project: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -306,6 +314,7 @@ mod view {
         regions: Vec<RegionView>,
         mail: MailView,
         invitations: InvitationsView,
+        ingest: IngestView,
         retention: RetentionView,
         sessions: SessionsView,
         auth: AuthView,
@@ -364,6 +373,11 @@ mod view {
     struct InvitationsView {
         lifetime_days: u64,
         per_domain_per_hour: u64,
+    }
+
+    #[derive(Serialize)]
+    struct IngestView {
+        events_per_second_per_project: u64,
     }
 
     #[derive(Serialize)]
@@ -443,6 +457,7 @@ mod view {
                     lifetime_days: config.invitations.lifetime.as_secs() / 86_400,
                     per_domain_per_hour: config.invitations.per_domain_per_hour,
                 },
+                ingest: IngestView { events_per_second_per_project: config.ingest.events_per_second_per_project },
                 dns: DnsView {
                     resolver: config.dns_resolver.map(|addr| addr.to_string()).unwrap_or_else(|| "system".into()),
                 },

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::{
-    AuthConfig, Config, ConfigError, DatabaseUrl, HttpConfig, InvitationsConfig, LogConfig, LogFormat, MailConfig,
-    MailTransport, MetadataConfig, RegionConfig, RetentionConfig, SecretsConfig, SessionsConfig, SmsProvider,
-    TlsConfig,
+    AuthConfig, Config, ConfigError, DatabaseUrl, HttpConfig, IngestConfig, InvitationsConfig, LogConfig, LogFormat,
+    MailConfig, MailTransport, MetadataConfig, RegionConfig, RetentionConfig, SecretsConfig, SessionsConfig,
+    SmsProvider, TlsConfig,
 };
 
 /// Every environment variable Tally reads, with the config key it sets.
@@ -36,6 +36,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_MAIL_FROM", "mail.from"),
     ("TALLY_INVITATIONS_LIFETIME_DAYS", "invitations.lifetime_days"),
     ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "invitations.per_domain_per_hour"),
+    ("TALLY_INGEST_EVENTS_PER_SECOND_PER_PROJECT", "ingest.events_per_second_per_project"),
     ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
     ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
     ("TALLY_SESSIONS_IDLE_MINUTES", "sessions.idle_minutes"),
@@ -93,6 +94,8 @@ struct FileConfig {
     mail: FileMail,
     #[serde(default)]
     invitations: FileInvitations,
+    #[serde(default)]
+    ingest: FileIngest,
     #[serde(default)]
     retention: FileRetention,
     #[serde(default)]
@@ -157,6 +160,12 @@ struct FileMail {
 struct FileInvitations {
     lifetime_days: Option<u64>,
     per_domain_per_hour: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIngest {
+    events_per_second_per_project: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +235,7 @@ pub(crate) struct RawConfig {
     mail_from: Option<Sourced<String>>,
     invitations_lifetime_days: Option<Sourced<String>>,
     invitations_per_domain_per_hour: Option<Sourced<String>>,
+    ingest_events_per_second_per_project: Option<Sourced<String>>,
     retention_deleted_organization_days: Option<Sourced<String>>,
     retention_deleted_project_days: Option<Sourced<String>>,
     sessions_idle_minutes: Option<Sourced<String>>,
@@ -279,6 +289,7 @@ impl RawConfig {
             mail_from: file.mail.from.map(at),
             invitations_lifetime_days: file.invitations.lifetime_days.map(number),
             invitations_per_domain_per_hour: file.invitations.per_domain_per_hour.map(number),
+            ingest_events_per_second_per_project: file.ingest.events_per_second_per_project.map(number),
             retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
             retention_deleted_project_days: file.retention.deleted_project_days.map(number),
             sessions_idle_minutes: file.sessions.idle_minutes.map(number),
@@ -333,6 +344,7 @@ impl RawConfig {
                 "mail.from" => self.mail_from = Some(text),
                 "invitations.lifetime_days" => self.invitations_lifetime_days = Some(text),
                 "invitations.per_domain_per_hour" => self.invitations_per_domain_per_hour = Some(text),
+                "ingest.events_per_second_per_project" => self.ingest_events_per_second_per_project = Some(text),
                 "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
                 "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
                 "sessions.idle_minutes" => self.sessions_idle_minutes = Some(text),
@@ -492,6 +504,13 @@ impl RawConfig {
             parse_number(self.invitations_lifetime_days, "invitations.lifetime_days", 7, 1, 365)?;
         let invitations_per_domain_per_hour =
             parse_number(self.invitations_per_domain_per_hour, "invitations.per_domain_per_hour", 10, 1, 100_000)?;
+        let ingest_events_per_second_per_project = parse_number(
+            self.ingest_events_per_second_per_project,
+            "ingest.events_per_second_per_project",
+            0,
+            0,
+            100_000_000,
+        )?;
         let deleted_organization_days =
             parse_number(self.retention_deleted_organization_days, "retention.deleted_organization_days", 90, 0, 3650)?;
         let deleted_project_days =
@@ -579,6 +598,7 @@ impl RawConfig {
                 lifetime: Duration::from_secs(invitation_lifetime_days * 86_400),
                 per_domain_per_hour: invitations_per_domain_per_hour,
             },
+            ingest: IngestConfig { events_per_second_per_project: ingest_events_per_second_per_project },
             retention: RetentionConfig {
                 deleted_organization: Duration::from_secs(deleted_organization_days * 86_400),
                 deleted_project: Duration::from_secs(deleted_project_days * 86_400),

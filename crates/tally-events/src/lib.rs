@@ -9,6 +9,7 @@
 //! Not yet here: flushing to Parquet, the catalog of files, compaction and deletion of
 //! replayed log segments (the log is the store of record until then).
 
+pub mod lexicon;
 mod wal;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tally_ingest::Event;
 use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
+pub use lexicon::Lexicon;
 pub use wal::WalError;
 
 /// One log frame: a request's events or a request's profile updates.
@@ -38,6 +40,7 @@ pub struct EventStore {
     wal: wal::Wal,
     buffer: Arc<RwLock<HashMap<i64, Vec<Event>>>>,
     profiles: Arc<RwLock<Profiles>>,
+    lexicons: Arc<RwLock<lexicon::Lexicons>>,
 }
 
 /// Applies updates in order; failures (a profile over its property limit) leave it as it was.
@@ -86,12 +89,14 @@ impl EventStore {
         let (wal, replayed) = wal::Wal::open(&root.join("wal")).await?;
         let mut buffer: HashMap<i64, Vec<Event>> = HashMap::new();
         let mut profiles = Profiles::new();
+        let mut lexicons = lexicon::Lexicons::new();
         let mut n_events = 0usize;
         for record in replayed {
             match record {
                 Record::Events(batch) => {
                     for event in batch {
                         n_events += 1;
+                        lexicon::record(&mut lexicons, &event);
                         buffer.entry(event.project_id).or_default().push(event);
                     }
                 }
@@ -108,6 +113,7 @@ impl EventStore {
             wal,
             buffer: Arc::new(RwLock::new(buffer)),
             profiles: Arc::new(RwLock::new(profiles)),
+            lexicons: Arc::new(RwLock::new(lexicons)),
         })
     }
 
@@ -124,6 +130,12 @@ impl EventStore {
         let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
         let Record::Events(events) = record else { return Ok(()) };
         self.wal.append(payload).await?;
+        {
+            let mut lexicons = self.lexicons.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for event in &events {
+                lexicon::record(&mut lexicons, event);
+            }
+        }
         let mut buffer = self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         for event in events {
             buffer.entry(event.project_id).or_default().push(event);
@@ -209,6 +221,12 @@ impl EventStore {
             .collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));
         found
+    }
+
+    /// Every event name and property the project has sent.
+    pub fn lexicon(&self, project_id: i64) -> Lexicon {
+        let lexicons = self.lexicons.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        lexicons.get(&project_id).cloned().unwrap_or_default()
     }
 
     /// How many events a project holds (all time).

@@ -40,6 +40,15 @@ impl ApiError {
         )
     }
 
+    /// 421: the project's data lives in a region this node does not serve.
+    pub fn misdirected(region: &str) -> ApiError {
+        ApiError::new(
+            ErrorKind::Misdirected,
+            "misdirected",
+            format!("this project's data lives in region {region}, which this node does not serve"),
+        )
+    }
+
     pub fn not_found() -> ApiError {
         ApiError::new(ErrorKind::NotFound, "not_found", "no such resource")
     }
@@ -65,6 +74,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable | ErrorKind::Upstream => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Misdirected => StatusCode::MISDIRECTED_REQUEST,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -175,6 +185,7 @@ mod tests {
             (ErrorKind::RateLimited, 429),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::Upstream, 503),
+            (ErrorKind::Misdirected, 421),
             (ErrorKind::Internal, 500),
         ];
         for (kind, status) in expected {

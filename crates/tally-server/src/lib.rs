@@ -8,6 +8,7 @@ mod access;
 mod auth;
 mod error;
 mod extract;
+mod ingest_limit;
 pub mod maintenance;
 mod metrics;
 mod middleware;
@@ -48,12 +49,14 @@ struct StateInner {
     inventory: Vec<RouteSpec>,
     /// Event storage of each region this node serves.
     events: Arc<std::collections::HashMap<String, tally_events::EventStore>>,
+    ingest_limit: Arc<ingest_limit::ProjectLimiter>,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: SharedClock, sealer: Sealer, mailer: SharedMailer, config: Config) -> AppState {
         let access = access_settings(&config, None);
         let sms = sms_sender(&config);
+        let ingest_limit = Arc::new(ingest_limit::ProjectLimiter::new(config.ingest.events_per_second_per_project));
         AppState {
             inner: Arc::new(StateInner {
                 store,
@@ -66,6 +69,7 @@ impl AppState {
                 access,
                 inventory: routes::build().1,
                 events: Arc::new(std::collections::HashMap::new()),
+                ingest_limit,
             }),
         }
     }
@@ -75,6 +79,11 @@ impl AppState {
         let mut inner = (*self.inner).clone();
         inner.events = Arc::new(stores);
         AppState { inner: Arc::new(inner) }
+    }
+
+    /// Per-project ingestion rate limits.
+    pub(crate) fn ingest_limit(&self) -> &ingest_limit::ProjectLimiter {
+        &self.inner.ingest_limit
     }
 
     /// The event storage of a region, if this node serves it.

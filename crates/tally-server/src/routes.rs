@@ -150,6 +150,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/api/app/projects/{project_id}/keys", Project(P::ViewAccessKeys), "project token and API secret", app::projects::keys)
         .add(POST, "/api/app/projects/{project_id}/keys/rotate", Project(P::ManageProjectSecurity), "a new API secret", app::projects::rotate_secret)
         .add(GET, "/api/app/projects/{project_id}/usage", Project(P::ViewUsage), "events per month", app::projects::usage)
+        .add(GET, "/api/app/projects/{project_id}/lexicon", Project(P::ViewReports), "every event and property seen, with types, counts, first and last seen", app::projects::lexicon)
         .add(GET, "/api/app/projects/{project_id}/permissions", Project(P::ViewReports), "the caller's permissions and grants", app::projects::permissions)
         .add(GET, "/api/app/projects/{project_id}/members", Project(P::ViewProjectSettings), "members with each grant and its source", app::projects::members)
         .add(PUT, "/api/app/projects/{project_id}/members/users/{user_id}", Project(P::ManageProjectMembers), "give a user a role", app::projects::set_user_role)

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     Unavailable,
     /// An outside provider (mail, SMS) failed; the message, safe to show, says to retry.
     Upstream,
+    /// The object's data lives in a region this node does not serve.
+    Misdirected,
     /// Our fault. Clients see a request id, never the details.
     Internal,
 }

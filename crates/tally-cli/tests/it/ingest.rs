@@ -554,3 +554,211 @@ async fn mixpanel_browser_in_chromium_tracks_across_origins_and_updates_profiles
     let group = engage(server.base_url(), &project, "data_group_id=company&distinct_id=initech").await;
     assert_eq!(group["results"][0]["$properties"]["size"], 12, "{group}");
 }
+
+/// The benchmark is not a test, but it must keep working: one short round each, nothing
+/// refused, and numbers in every column.
+#[tokio::test]
+async fn the_ingest_benchmark_runs_and_reports_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tally_testkit::process::run_command(
+        crate::support::binary(),
+        &["bench", "ingest", "--seconds", "1", "--concurrency", "2", "--dir", dir.path().to_str().unwrap()],
+        &[],
+        None,
+    )
+    .await;
+    assert!(output.status.success(), "{}\n{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("fsyncs/s"), "{}", output.stdout);
+    for round in ["/track batch 50", "/import batch 2000"] {
+        let line =
+            output.stdout.lines().find(|line| line.starts_with(round)).unwrap_or_else(|| panic!("{}", output.stdout));
+        let columns: Vec<f64> = line[round.len()..].split_whitespace().map(|n| n.parse().unwrap()).collect();
+        assert_eq!(columns.len(), 7, "{line}");
+        assert!(columns[0] > 0.0, "events/s: {line}");
+        assert_eq!(columns[2], 0.0, "nothing refused: {line}");
+        assert!(columns[5] > 0.0, "server memory: {line}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the scratch folder is removed");
+}
+
+#[tokio::test]
+async fn a_project_over_its_rate_limit_gets_429_with_retry_after_and_nothing_is_stored() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let mut clock = tally_testkit::clock::TestClock::at(now_s());
+    let env = [
+        ("TALLY_TEST_CLOCK_FILE", clock.path().to_str().unwrap()),
+        ("TALLY_INGEST_EVENTS_PER_SECOND_PER_PROJECT", "100"),
+    ];
+    let server = instance.serve_with(&[], &env).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let base = server.base_url();
+    let import = |project: &Project, n: usize, tag: &str| {
+        let rows: Vec<Value> = (0..n)
+            .map(|i| json!({ "event": "e", "properties": { "time": now_s(), "distinct_id": "u", "$insert_id": format!("{tag}-{i}") } }))
+            .collect();
+        http.post(format!("{base}/import")).basic_auth(&project.secret, Some("")).json(&rows).send()
+    };
+
+    assert_eq!(import(&project, 100, "a").await.unwrap().status(), StatusCode::OK, "a second's worth passes");
+    let over = import(&project, 1, "b").await.unwrap();
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.headers()["retry-after"], "1");
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["code"], 429);
+    assert!(body["error"].as_str().unwrap().contains("rate limit"), "{body}");
+    let track = http
+        .post(format!("{base}/track?verbose=1"))
+        .json(&json!([{ "event": "t", "properties": { "token": project.token, "distinct_id": "u" } }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(track.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(track.json::<Value>().await.unwrap()["status"], 0);
+    let engage_reply = http
+        .post(format!("{base}/engage"))
+        .json(&json!([{ "$token": project.token, "$distinct_id": "u", "$set": { "a": 1 } }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(engage_reply.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Another project has its own allowance.
+    let keys = acme.owner.get(&format!("/api/app/projects/{}/keys", acme.projects[1])).await;
+    let development = Project {
+        id: acme.projects[1],
+        token: keys.results()["token"].as_str().unwrap().to_string(),
+        secret: keys.results()["api_secret"].as_str().unwrap().to_string(),
+    };
+    assert_eq!(import(&development, 10, "d").await.unwrap().status(), StatusCode::OK);
+
+    // A second later the bucket is full again.
+    clock.advance(1);
+    assert_eq!(import(&project, 100, "c").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(export(base, &project, "").await.len(), 200, "nothing of the refused requests was stored");
+    assert!(engage(base, &project, "").await["results"].as_array().unwrap().is_empty());
+    assert_eq!(development.id, acme.projects[1]);
+}
+
+/// A load generator sends batches while the server is killed (SIGKILL) and restarted
+/// three times: every acknowledged event is there exactly once and nothing unsent appears.
+#[tokio::test]
+async fn kills_under_load_lose_no_acknowledged_event() {
+    use std::sync::{Arc, Mutex};
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let mut server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = Arc::new(production(&acme).await);
+    let url = Arc::new(Mutex::new(server.base_url().to_string()));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sent = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut generators = Vec::new();
+    for worker in 0..3 {
+        let (url, acknowledged, sent, stop, project) =
+            (url.clone(), acknowledged.clone(), sent.clone(), stop.clone(), project.clone());
+        generators.push(tokio::spawn(async move {
+            let http = tally_testkit::http_client(None);
+            let mut batch = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                batch += 1;
+                let ids: Vec<String> = (0..50).map(|n| format!("w{worker}-b{batch}-{n}")).collect();
+                let rows: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({ "event": "load", "properties": { "time": now_s(), "distinct_id": "u", "$insert_id": id } }))
+                    .collect();
+                sent.lock().unwrap().extend(ids.iter().cloned());
+                let base = url.lock().unwrap().clone();
+                let reply =
+                    http.post(format!("{base}/import")).basic_auth(&project.secret, Some("")).json(&rows).send().await;
+                match reply {
+                    Ok(reply) if reply.status() == StatusCode::OK => acknowledged.lock().unwrap().extend(ids),
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                }
+            }
+        }));
+    }
+    for _ in 0..3 {
+        let before = acknowledged.lock().unwrap().len();
+        while acknowledged.lock().unwrap().len() < before + 500 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        server.kill().await;
+        server = instance.serve().await;
+        *url.lock().unwrap() = server.base_url().to_string();
+    }
+    let before = acknowledged.lock().unwrap().len();
+    while acknowledged.lock().unwrap().len() < before + 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for generator in generators {
+        generator.await.unwrap();
+    }
+
+    let found: Vec<String> = export(server.base_url(), &project, "")
+        .await
+        .iter()
+        .map(|e| e["properties"]["$insert_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut counts: std::collections::BTreeMap<&String, usize> = std::collections::BTreeMap::new();
+    for id in &found {
+        *counts.entry(id).or_default() += 1;
+    }
+    let acknowledged = acknowledged.lock().unwrap();
+    let sent = sent.lock().unwrap();
+    assert!(acknowledged.len() >= 1700, "{}", acknowledged.len());
+    for id in acknowledged.iter() {
+        assert_eq!(counts.get(id), Some(&1), "acknowledged {id} is there exactly once");
+    }
+    assert!(counts.keys().all(|id| sent.contains(*id)), "nothing is invented");
+    assert!(counts.values().all(|n| *n == 1), "no event twice");
+}
+
+#[tokio::test]
+async fn the_lexicon_lists_every_event_and_property_seen_with_types_and_counts() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let mut server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let t0 = now_s() - 3600;
+    let events = json!([
+        { "event": "Played Song", "properties": { "token": project.token, "distinct_id": "u1", "time": t0, "genre": "jazz", "n": 1 } },
+        { "event": "Played Song", "properties": { "token": project.token, "distinct_id": "u2", "time": t0 + 60, "genre": 7, "tags": ["a"] } },
+        { "event": "Signed Up", "properties": { "token": project.token, "distinct_id": "u1", "time": t0 + 120, "paid": true } },
+    ]);
+    let reply = http.post(format!("{}/track", server.base_url())).json(&events).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+
+    // It survives a restart: rebuilt from the same log.
+    server.kill().await;
+    let server = instance.serve().await;
+    let owner =
+        tally_testkit::api::Api::sign_in(server.base_url(), "owner@acme.example", tally_testkit::api::PASSWORD).await;
+    let lexicon = owner.get(&format!("/api/app/projects/{}/lexicon", project.id)).await;
+    let events = lexicon.results()["events"].as_array().unwrap().clone();
+    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["Played Song", "Signed Up"]);
+    let played = &events[0];
+    assert_eq!(played["count"], 2);
+    let first = jiff::Timestamp::from_second(t0).unwrap().to_string();
+    let last = jiff::Timestamp::from_second(t0 + 60).unwrap().to_string();
+    assert_eq!(played["first_seen"], first);
+    assert_eq!(played["last_seen"], last);
+    let property = |name: &str| played["properties"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned();
+    let genre = property("genre").unwrap();
+    assert_eq!(genre["types"], json!(["number", "string"]));
+    assert_eq!(genre["count"], 2);
+    assert_eq!(property("n").unwrap()["count"], 1);
+    assert_eq!(property("tags").unwrap()["types"], json!(["list"]));
+    assert!(property("token").is_none(), "the token is not a property");
+    assert_eq!(events[1]["properties"][0]["name"], "paid");
+    assert_eq!(events[1]["properties"][0]["types"], json!(["boolean"]));
+
+    // Another organization's owner sees 404, not this lexicon.
+    let globex = tenant(&instance, &server, "owner@globex.example", "Globex").await;
+    let theirs = globex.owner.get(&format!("/api/app/projects/{}/lexicon", project.id)).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+}

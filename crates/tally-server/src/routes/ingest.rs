@@ -74,16 +74,49 @@ fn random_insert_id() -> String {
     tally_types::token::random_hex(16)
 }
 
-/// Stores events in their regions' logs; `Err` is a message for a 503.
-async fn store(state: &AppState, events: Vec<(Event, String)>) -> Result<(), String> {
+/// Why nothing of a request was stored.
+enum Refusal {
+    /// Storage failed (503, with the message).
+    Unavailable(String),
+    /// A project is over its rate limit (429 after this many seconds).
+    RateLimited(u64),
+}
+
+/// Charges each project's rate limit for its share of a request, all or nothing.
+fn charge(state: &AppState, project_ids: impl Iterator<Item = i64>) -> Result<(), Refusal> {
+    let mut counts: HashMap<i64, u64> = HashMap::new();
+    for project_id in project_ids {
+        *counts.entry(project_id).or_default() += 1;
+    }
+    state.ingest_limit().take(now_ms(state), &counts).map_err(Refusal::RateLimited)
+}
+
+/// 429 with `Retry-After`; nothing of the request was stored.
+fn rate_limited(seconds: u64, body: Value) -> Response {
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn rate_limit_message(seconds: u64) -> String {
+    format!("this project is over its ingestion rate limit; nothing was stored, retry in {seconds} s")
+}
+
+/// Stores events in their regions' logs, after charging the projects' rate limits.
+async fn store(state: &AppState, events: Vec<(Event, String)>) -> Result<(), Refusal> {
+    charge(state, events.iter().map(|(event, _)| event.project_id))?;
     let mut by_region: HashMap<String, Vec<Event>> = HashMap::new();
     for (event, region) in events {
         by_region.entry(region).or_default().push(event);
     }
     for (region, events) in by_region {
-        let store = state.event_store(&region).ok_or_else(|| format!("region {region} is not served here"))?;
+        let store = state
+            .event_store(&region)
+            .ok_or_else(|| Refusal::Unavailable(format!("region {region} is not served here")))?;
         let project_ids: Vec<i64> = events.iter().map(|event| event.project_id).collect();
-        store.append(events).await.map_err(|error| error.to_string())?;
+        store.append(events).await.map_err(|error| Refusal::Unavailable(error.to_string()))?;
         // Usage by project and month (best effort: the events are already safe).
         let month = state.clock().now().strftime("%Y-%m").to_string();
         let mut counts: HashMap<i64, i64> = HashMap::new();
@@ -214,10 +247,13 @@ async fn track_events(state: AppState, query: HashMap<String, String>, headers: 
         return misdirected_answer(&state, &region);
     }
     let any = !accepted.is_empty() || n_ignored > 0;
-    if let Err(error) = store(&state, accepted).await {
-        return unavailable(json!({ "status": 0, "error": error }));
+    match store(&state, accepted).await {
+        Ok(()) => track_answer(&query, any, last_error),
+        Err(Refusal::Unavailable(error)) => unavailable(json!({ "status": 0, "error": error })),
+        Err(Refusal::RateLimited(seconds)) => {
+            rate_limited(seconds, json!({ "status": 0, "error": rate_limit_message(seconds) }))
+        }
     }
-    track_answer(&query, any, last_error)
 }
 
 fn unavailable(body: Value) -> Response {
@@ -381,8 +417,17 @@ pub(crate) async fn import(
         }
     }
     let n_imported = accepted.len();
-    if let Err(error) = store(&state, accepted).await {
-        return unavailable(json!({ "code": 503, "error": error, "status": "Service Unavailable" }));
+    match store(&state, accepted).await {
+        Ok(()) => {}
+        Err(Refusal::Unavailable(error)) => {
+            return unavailable(json!({ "code": 503, "error": error, "status": "Service Unavailable" }));
+        }
+        Err(Refusal::RateLimited(seconds)) => {
+            return rate_limited(
+                seconds,
+                json!({ "code": 429, "error": rate_limit_message(seconds), "status": "Too Many Requests" }),
+            );
+        }
     }
     if legacy {
         return track_answer(&query, n_imported > 0, failed.last().map(|error| error.message.clone()));
@@ -548,6 +593,11 @@ async fn profile_updates(
         && let Some(region) = misdirected
     {
         return misdirected_answer(&state, &region);
+    }
+    if let Err(Refusal::RateLimited(seconds)) =
+        charge(&state, by_region.values().flatten().map(|update| update.project_id))
+    {
+        return rate_limited(seconds, json!({ "status": 0, "error": rate_limit_message(seconds) }));
     }
     let mut any = false;
     for (region, updates) in by_region {

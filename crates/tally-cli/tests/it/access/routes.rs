@@ -106,6 +106,7 @@ async fn project_action(
         "edit_project_settings" => api.patch(&base, json!({ "timezone": "Europe/Paris" })).await,
         "view_access_keys" => api.get(&format!("{base}/keys")).await,
         "view_usage" => api.get(&format!("{base}/usage")).await,
+        "view_reports" => api.get(&format!("{base}/lexicon")).await,
         "view_project_audit_log" => api.get(&format!("{base}/audit-log")).await,
         "manage_project_members" => {
             let user_id = fresh_member(tenant, counter).await;
@@ -158,6 +159,7 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "edit_project_settings",
     "view_access_keys",
     "view_usage",
+    "view_reports",
     "view_project_audit_log",
     "manage_project_members",
     "manage_project_service_accounts",

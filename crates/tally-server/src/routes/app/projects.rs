@@ -104,6 +104,47 @@ pub(crate) async fn usage(
     Ok(ok(rows))
 }
 
+/// Lexicon discovery: every event name and property the project has sent.
+pub(crate) async fn lexicon(
+    State(state): State<AppState>,
+    ProjectAccess(scope, _): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let project = scope.project();
+    let store = state.event_store(&project.region).ok_or_else(|| ApiError::misdirected(&project.region))?;
+    let lexicon = store.lexicon(project.id.0);
+    let events: Vec<_> = lexicon
+        .events
+        .iter()
+        .map(|(name, entry)| {
+            let properties: Vec<_> = entry
+                .properties
+                .iter()
+                .map(|(name, property)| {
+                    json!({
+                        "name": name,
+                        "types": property.types,
+                        "count": property.seen.count,
+                        "first_seen": millis_to_rfc3339(property.seen.first_seen_ms),
+                        "last_seen": millis_to_rfc3339(property.seen.last_seen_ms),
+                    })
+                })
+                .collect();
+            json!({
+                "name": name,
+                "count": entry.seen.count,
+                "first_seen": millis_to_rfc3339(entry.seen.first_seen_ms),
+                "last_seen": millis_to_rfc3339(entry.seen.last_seen_ms),
+                "properties": properties,
+            })
+        })
+        .collect();
+    Ok(ok(json!({ "events": events })))
+}
+
+fn millis_to_rfc3339(ms: i64) -> Option<String> {
+    jiff::Timestamp::from_millisecond(ms).ok().map(|at| at.to_string())
+}
+
 /// The caller's effective permissions here and the grants they come from.
 pub(crate) async fn permissions(ProjectAccess(scope, _): ProjectAccess) -> Response {
     ok(json!({

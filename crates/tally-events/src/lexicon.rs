@@ -1,0 +1,117 @@
+//! Lexicon discovery: every event name and property a project has sent, with the JSON
+//! types seen, first and last time seen (event time) and counts. Kept beside the events
+//! and rebuilt from the same log on start.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use serde_json::Value;
+use tally_ingest::Event;
+
+/// What is known of one property (or of an event name).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Seen {
+    pub count: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+impl Seen {
+    fn record(&mut self, time_ms: i64) {
+        if self.count == 0 || time_ms < self.first_seen_ms {
+            self.first_seen_ms = time_ms;
+        }
+        if self.count == 0 || time_ms > self.last_seen_ms {
+            self.last_seen_ms = time_ms;
+        }
+        self.count += 1;
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PropertyEntry {
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// `string`, `number`, `boolean`, `list`, `object`, `null`.
+    pub types: BTreeSet<&'static str>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventEntry {
+    #[serde(flatten)]
+    pub seen: Seen,
+    pub properties: BTreeMap<String, PropertyEntry>,
+}
+
+/// One project's lexicon, sorted by name.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lexicon {
+    pub events: BTreeMap<String, EventEntry>,
+}
+
+fn type_of(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "boolean",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    }
+}
+
+/// Lexicons of every project in a region.
+pub(crate) type Lexicons = HashMap<i64, Lexicon>;
+
+pub(crate) fn record(lexicons: &mut Lexicons, event: &Event) {
+    let lexicon = lexicons.entry(event.project_id).or_default();
+    let entry = match lexicon.events.get_mut(&event.name) {
+        Some(entry) => entry,
+        None => lexicon.events.entry(event.name.clone()).or_default(),
+    };
+    entry.seen.record(event.time_ms);
+    for (name, value) in &event.properties {
+        let property = match entry.properties.get_mut(name) {
+            Some(property) => property,
+            None => entry.properties.entry(name.clone()).or_default(),
+        };
+        property.seen.record(event.time_ms);
+        property.types.insert(type_of(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(name: &str, time_ms: i64, properties: Value) -> Event {
+        Event {
+            project_id: 1,
+            name: name.into(),
+            distinct_id: "u".into(),
+            time_ms,
+            insert_id: "i".into(),
+            properties: properties.as_object().cloned().unwrap_or_default(),
+            received_ms: 0,
+        }
+    }
+
+    #[test]
+    fn counts_types_and_first_and_last_seen() {
+        let mut lexicons = Lexicons::new();
+        record(&mut lexicons, &event("Play", 2000, json!({ "genre": "jazz", "n": 1 })));
+        record(&mut lexicons, &event("Play", 1000, json!({ "genre": 7 })));
+        record(&mut lexicons, &event("Stop", 3000, json!({})));
+        let lexicon = &lexicons[&1];
+        let play = &lexicon.events["Play"];
+        assert_eq!((play.seen.count, play.seen.first_seen_ms, play.seen.last_seen_ms), (2, 1000, 2000));
+        let genre = &play.properties["genre"];
+        assert_eq!(genre.seen.count, 2);
+        assert_eq!(genre.types.iter().copied().collect::<Vec<_>>(), vec!["number", "string"]);
+        assert_eq!(play.properties["n"].seen.count, 1);
+        assert_eq!(lexicon.events["Stop"].seen.count, 1);
+        assert!(!lexicons.contains_key(&2));
+    }
+}
