@@ -9,6 +9,7 @@
 //! Not yet here: flushing to Parquet, the catalog of files, compaction and deletion of
 //! replayed log segments (the log is the store of record until then).
 
+mod identity;
 pub mod lexicon;
 mod wal;
 
@@ -40,7 +41,21 @@ pub struct EventStore {
     wal: wal::Wal,
     buffer: Arc<RwLock<HashMap<i64, Vec<Event>>>>,
     profiles: Arc<RwLock<Profiles>>,
-    lexicons: Arc<RwLock<lexicon::Lexicons>>,
+    /// What is derived from the events as they arrive: the lexicon and identities.
+    derived: Arc<RwLock<Derived>>,
+}
+
+#[derive(Debug, Default)]
+struct Derived {
+    lexicons: lexicon::Lexicons,
+    identities: identity::Identities,
+}
+
+impl Derived {
+    fn record(&mut self, event: &Event) {
+        lexicon::record(&mut self.lexicons, event);
+        self.identities.record(event);
+    }
 }
 
 /// Applies updates in order; failures (a profile over its property limit) leave it as it was.
@@ -89,14 +104,14 @@ impl EventStore {
         let (wal, replayed) = wal::Wal::open(&root.join("wal")).await?;
         let mut buffer: HashMap<i64, Vec<Event>> = HashMap::new();
         let mut profiles = Profiles::new();
-        let mut lexicons = lexicon::Lexicons::new();
+        let mut derived = Derived::default();
         let mut n_events = 0usize;
         for record in replayed {
             match record {
                 Record::Events(batch) => {
                     for event in batch {
                         n_events += 1;
-                        lexicon::record(&mut lexicons, &event);
+                        derived.record(&event);
                         buffer.entry(event.project_id).or_default().push(event);
                     }
                 }
@@ -113,7 +128,7 @@ impl EventStore {
             wal,
             buffer: Arc::new(RwLock::new(buffer)),
             profiles: Arc::new(RwLock::new(profiles)),
-            lexicons: Arc::new(RwLock::new(lexicons)),
+            derived: Arc::new(RwLock::new(derived)),
         })
     }
 
@@ -131,9 +146,9 @@ impl EventStore {
         let Record::Events(events) = record else { return Ok(()) };
         self.wal.append(payload).await?;
         {
-            let mut lexicons = self.lexicons.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut derived = self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             for event in &events {
-                lexicon::record(&mut lexicons, event);
+                derived.record(event);
             }
         }
         let mut buffer = self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -143,21 +158,28 @@ impl EventStore {
         Ok(())
     }
 
-    /// Events matching the query, in time order.
+    /// Events matching the query, in time order, each under its user's canonical
+    /// distinct_id (merges apply to earlier events too).
     pub fn events(&self, query: &EventQuery) -> Vec<Event> {
         let buffer = self.buffer.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(events) = buffer.get(&query.project_id) else { return Vec::new() };
+        let canonical = |event: &Event| derived.identities.canonical(query.project_id, &event.distinct_id).to_string();
         let mut found: Vec<Event> = events
             .iter()
             .filter(|event| event.time_ms >= query.from_ms && event.time_ms < query.to_ms)
             .filter(|event| query.names.as_ref().is_none_or(|names| names.contains(&event.name)))
             .filter(|event| {
                 query.property_equals.as_ref().is_none_or(|(key, value)| match key.as_str() {
-                    "distinct_id" => value.as_str() == Some(event.distinct_id.as_str()),
+                    "distinct_id" => value.as_str() == Some(canonical(event).as_str()),
                     _ => event.properties.get(key) == Some(value),
                 })
             })
-            .cloned()
+            .map(|event| {
+                let mut event = event.clone();
+                event.distinct_id = canonical(&event);
+                event
+            })
             .collect();
         found.sort_by_key(|event| (event.time_ms, event.received_ms));
         if let Some(limit) = query.limit {
@@ -225,8 +247,8 @@ impl EventStore {
 
     /// Every event name and property the project has sent.
     pub fn lexicon(&self, project_id: i64) -> Lexicon {
-        let lexicons = self.lexicons.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        lexicons.get(&project_id).cloned().unwrap_or_default()
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        derived.lexicons.get(&project_id).cloned().unwrap_or_default()
     }
 
     /// How many events a project holds (all time).

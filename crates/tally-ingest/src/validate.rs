@@ -86,6 +86,9 @@ fn is_disallowed_id(text: &str) -> bool {
 }
 
 /// An id given as a string or a number, as text.
+/// How Simplified ID Merge spells an anonymous device's distinct_id.
+pub const DEVICE_PREFIX: &str = "$device:";
+
 fn id_text(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
@@ -187,12 +190,24 @@ pub fn validate_event(
         ));
     }
 
-    let distinct_id = match properties.remove("distinct_id") {
-        Some(value) => id_text(&value).ok_or_else(|| {
+    // Simplified ID Merge (§7.2): `$user_id` names the user; otherwise `$device_id` names an
+    // anonymous device as `$device:<id>`; either makes `distinct_id` optional.
+    let identity = |name: &str| properties.get(name).and_then(id_text).filter(|id| !id.is_empty());
+    let derived = match (identity("$user_id"), identity("$device_id")) {
+        (Some(user), _) => Some(user),
+        (None, Some(device)) => Some(format!("{DEVICE_PREFIX}{device}")),
+        (None, None) => None,
+    };
+    let given = properties.remove("distinct_id");
+    let distinct_id = match (derived, given) {
+        (Some(derived), _) => derived,
+        (None, Some(value)) => id_text(&value).ok_or_else(|| {
             refuse(index, for_error, "properties.distinct_id", "'properties.distinct_id' must be a string")
         })?,
-        None if rules.endpoint == Endpoint::Track => String::new(),
-        None => return Err(refuse(index, for_error, "properties.distinct_id", "'properties.distinct_id' is required")),
+        (None, None) if rules.endpoint == Endpoint::Track => String::new(),
+        (None, None) => {
+            return Err(refuse(index, for_error, "properties.distinct_id", "'properties.distinct_id' is required"));
+        }
     };
     if !distinct_id.is_empty() && is_disallowed_id(&distinct_id) {
         return Err(refuse(

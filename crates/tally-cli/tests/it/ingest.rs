@@ -541,11 +541,12 @@ async fn mixpanel_browser_in_chromium_tracks_across_origins_and_updates_profiles
     assert_eq!(properties["mp_lib"], "web");
     assert_eq!(properties["$browser"], "Chrome");
     assert!(properties["$current_url"].as_str().unwrap().ends_with("/shop"), "{properties}");
-    let anonymous = properties["distinct_id"].as_str().unwrap().to_string();
+    assert!(properties.get("$user_id").is_none(), "sent before identify: {properties}");
+    assert_eq!(properties["distinct_id"], "browser-user", "the anonymous event is merged into the user afterwards");
     let purchase = events.iter().find(|e| e["event"] == "Browser Purchase").unwrap();
     assert_eq!(purchase["properties"]["amount"], 9.99);
     assert_eq!(purchase["properties"]["$user_id"], "browser-user", "identify names the user");
-    assert_eq!(purchase["properties"]["$device_id"].as_str(), anonymous.strip_prefix("$device:"));
+    assert_eq!(purchase["properties"]["$device_id"], properties["$device_id"], "the same device");
 
     let user = engage(server.base_url(), &project, "distinct_id=browser-user").await;
     let properties = &user["results"][0]["$properties"];
@@ -761,4 +762,68 @@ async fn the_lexicon_lists_every_event_and_property_seen_with_types_and_counts()
     let globex = tenant(&instance, &server, "owner@globex.example", "Globex").await;
     let theirs = globex.owner.get(&format!("/api/app/projects/{}/lexicon", project.id)).await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn simplified_id_merge_attributes_a_devices_earlier_events_to_the_user() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let mut server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let t = now_s() - 600;
+    let send = |events: Value, base: String| {
+        let http = http.clone();
+        async move {
+            let reply = http.post(format!("{base}/track")).json(&events).send().await.unwrap();
+            assert_eq!(reply.text().await.unwrap(), "1");
+        }
+    };
+    let token = project.token.clone();
+    send(
+        json!([
+            { "event": "anonymous", "properties": { "token": token, "time": t, "$device_id": "d1" } },
+            { "event": "other device", "properties": { "token": token, "time": t, "$device_id": "d2" } },
+            { "event": "legacy", "properties": { "token": token, "time": t, "distinct_id": "plain" } },
+        ]),
+        server.base_url().to_string(),
+    )
+    .await;
+    let before = export(server.base_url(), &project, "").await;
+    let anonymous = before.iter().find(|e| e["event"] == "anonymous").unwrap();
+    assert_eq!(anonymous["properties"]["distinct_id"], "$device:d1", "a device alone is $device:<id>");
+
+    send(
+        json!([
+            { "event": "signed in", "properties": { "token": token, "time": t + 1, "$device_id": "d1", "$user_id": "ada" } },
+            { "event": "stolen device", "properties": { "token": token, "time": t + 2, "$device_id": "d1", "$user_id": "bob" } },
+        ]),
+        server.base_url().to_string(),
+    )
+    .await;
+    // The merge is kept across a restart (rebuilt from the log) and applies backwards.
+    server.kill().await;
+    let server = instance.serve().await;
+    let after = export(server.base_url(), &project, "").await;
+    let by_name = |name: &str| after.iter().find(|e| e["event"] == name).unwrap()["properties"]["distinct_id"].clone();
+    assert_eq!(by_name("anonymous"), "ada", "retroactive");
+    assert_eq!(by_name("signed in"), "ada");
+    assert_eq!(by_name("stolen device"), "bob", "$user_id names the user; two users are never merged");
+    assert_eq!(by_name("other device"), "$device:d2");
+    assert_eq!(by_name("legacy"), "plain");
+    let adas =
+        export(server.base_url(), &project, "&where=properties%5B%22distinct_id%22%5D%20%3D%3D%20%22ada%22").await;
+    assert_eq!(adas.len(), 2, "filtering by distinct_id uses the canonical id: {adas:?}");
+
+    // /import takes $user_id or $device_id in place of distinct_id.
+    let reply = http
+        .post(format!("{}/import", server.base_url()))
+        .basic_auth(&project.secret, Some(""))
+        .json(&json!([{ "event": "imported", "properties": { "time": t, "$insert_id": "imp-1", "$user_id": "cy" } }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK, "{:?}", reply.text().await);
+    let imported = export(server.base_url(), &project, "&event=%5B%22imported%22%5D").await;
+    assert_eq!(imported[0]["properties"]["distinct_id"], "cy");
 }
