@@ -77,8 +77,13 @@ async fn serve(config: Config) -> Result<(), CliError> {
         })?;
         event_stores.insert(region.name.clone(), events);
     }
-    let state =
-        AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone()).with_event_stores(event_stores);
+    let geoip = match &config.geoip_database {
+        Some(path) => Some(tally_server::geo::GeoIp::open(path).map_err(CliError::Message)?),
+        None => None,
+    };
+    let state = AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone())
+        .with_event_stores(event_stores)
+        .with_geoip(geoip);
     let maintenance = tally_server::maintenance::spawn(state.clone());
     let server = BoundServer::bind(state).await?;
     let local = server.local_addr();

@@ -70,6 +70,8 @@ pub struct Config {
     pub sms: SmsProvider,
     /// The DNS server domain claims are checked against; `None` for the system's.
     pub dns_resolver: Option<SocketAddr>,
+    /// A GeoIP2/GeoLite2 City database (.mmdb) for locating events; none: no geolocation.
+    pub geoip_database: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -320,6 +322,12 @@ mod view {
         auth: AuthView,
         sms: SmsView,
         dns: DnsView,
+        geoip: GeoIpView,
+    }
+
+    #[derive(Serialize)]
+    struct GeoIpView {
+        database: String,
     }
 
     #[derive(Serialize)]
@@ -458,6 +466,9 @@ mod view {
                     per_domain_per_hour: config.invitations.per_domain_per_hour,
                 },
                 ingest: IngestView { events_per_second_per_project: config.ingest.events_per_second_per_project },
+                geoip: GeoIpView {
+                    database: config.geoip_database.as_ref().map(|path| path.display().to_string()).unwrap_or_default(),
+                },
                 dns: DnsView {
                     resolver: config.dns_resolver.map(|addr| addr.to_string()).unwrap_or_else(|| "system".into()),
                 },

@@ -51,6 +51,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_SMS_TWILIO_BASE_URL", "sms.twilio_base_url"),
     ("TALLY_SMS_WEBHOOK_URL", "sms.webhook_url"),
     ("TALLY_DNS_RESOLVER", "dns.resolver"),
+    ("TALLY_GEOIP_DATABASE", "geoip.database"),
 ];
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -106,6 +107,14 @@ struct FileConfig {
     sms: FileSms,
     #[serde(default)]
     dns: FileDns,
+    #[serde(default)]
+    geoip: FileGeoIp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGeoIp {
+    database: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -250,6 +259,7 @@ pub(crate) struct RawConfig {
     sms_twilio_base_url: Option<Sourced<String>>,
     sms_webhook_url: Option<Sourced<String>>,
     dns_resolver: Option<Sourced<String>>,
+    geoip_database: Option<Sourced<String>>,
 }
 
 impl RawConfig {
@@ -304,6 +314,7 @@ impl RawConfig {
             sms_twilio_base_url: file.sms.twilio_base_url.map(at),
             sms_webhook_url: file.sms.webhook_url.map(at),
             dns_resolver: file.dns.resolver.map(at),
+            geoip_database: file.geoip.database.map(at),
         })
     }
 
@@ -359,6 +370,7 @@ impl RawConfig {
                 "sms.twilio_base_url" => self.sms_twilio_base_url = Some(text),
                 "sms.webhook_url" => self.sms_webhook_url = Some(text),
                 "dns.resolver" => self.dns_resolver = Some(text),
+                "geoip.database" => self.geoip_database = Some(text),
                 _ => {}
             }
         }
@@ -580,8 +592,12 @@ impl RawConfig {
             })?),
         };
 
+        let geoip_database =
+            self.geoip_database.map(|sourced| sourced.value).filter(|path| !path.is_empty()).map(PathBuf::from);
+
         Ok(Config {
             dns_resolver,
+            geoip_database,
             sessions: SessionsConfig {
                 idle: Duration::from_secs(idle_minutes * 60),
                 absolute: Duration::from_secs(absolute_hours * 3600),

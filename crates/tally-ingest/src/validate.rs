@@ -71,8 +71,9 @@ pub struct RecordError {
 /// What validation made of one item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Accepted; `token` is the project token the event named, if any.
-    Accepted { event: Box<Event>, token: Option<String> },
+    /// Accepted; `token` is the project token the event named, if any; `ip` is what the
+    /// event said about geolocation (§6.7), taken out so the address is never stored.
+    Accepted { event: Box<Event>, token: Option<String>, ip: Option<Value> },
     /// Carried `$ignore`: dropped without complaint.
     Ignored,
 }
@@ -246,6 +247,7 @@ pub fn validate_event(
         None => return Err(refuse(index, None, "properties.$insert_id", "'properties.$insert_id' is required")),
     };
 
+    let ip = properties.remove("ip");
     let token = match properties.remove("token") {
         Some(Value::String(token)) => Some(token),
         Some(_) => {
@@ -269,7 +271,7 @@ pub fn validate_event(
     if serde_json::to_vec(&event).map(|bytes| bytes.len()).unwrap_or(usize::MAX) > MAX_EVENT_BYTES {
         return Err(refuse(index, Some(&event.insert_id), "event", "an event must be smaller than 1 MB"));
     }
-    Ok(Outcome::Accepted { event: Box::new(event), token })
+    Ok(Outcome::Accepted { event: Box::new(event), token, ip })
 }
 
 #[cfg(test)]
@@ -316,7 +318,7 @@ mod tests {
     fn track_fills_what_clients_leave_out() {
         let outcome =
             check(Endpoint::Track, json!({"event": "Viewed", "properties": {"token": "tok", "time": NOW - 1000}}));
-        let Ok(Outcome::Accepted { event, token }) = outcome else { panic!() };
+        let Ok(Outcome::Accepted { event, token, .. }) = outcome else { panic!() };
         assert_eq!(token.as_deref(), Some("tok"));
         assert_eq!(event.insert_id, "generated-1");
         assert_eq!(event.distinct_id, "");

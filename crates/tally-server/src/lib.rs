@@ -8,6 +8,7 @@ mod access;
 mod auth;
 mod error;
 mod extract;
+pub mod geo;
 mod ingest_limit;
 pub mod maintenance;
 mod metrics;
@@ -50,6 +51,7 @@ struct StateInner {
     /// Event storage of each region this node serves.
     events: Arc<std::collections::HashMap<String, tally_events::EventStore>>,
     ingest_limit: Arc<ingest_limit::ProjectLimiter>,
+    geoip: Option<Arc<geo::GeoIp>>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
                 inventory: routes::build().1,
                 events: Arc::new(std::collections::HashMap::new()),
                 ingest_limit,
+                geoip: None,
             }),
         }
     }
@@ -79,6 +82,17 @@ impl AppState {
         let mut inner = (*self.inner).clone();
         inner.events = Arc::new(stores);
         AppState { inner: Arc::new(inner) }
+    }
+
+    /// The same state locating events with a GeoIP database.
+    pub fn with_geoip(self, geoip: Option<geo::GeoIp>) -> AppState {
+        let mut inner = (*self.inner).clone();
+        inner.geoip = geoip.map(Arc::new);
+        AppState { inner: Arc::new(inner) }
+    }
+
+    pub(crate) fn geoip(&self) -> Option<&geo::GeoIp> {
+        self.inner.geoip.as_deref()
     }
 
     /// Per-project ingestion rate limits.

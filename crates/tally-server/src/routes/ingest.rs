@@ -181,14 +181,27 @@ fn track_answer(query: &HashMap<String, String>, accepted: bool, error: Option<S
 pub(crate) async fn track(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let response = track_events(state, query, &headers, body).await;
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let response = track_events(state, query, &headers, peer, body).await;
     with_cors(&headers, response)
 }
 
-async fn track_events(state: AppState, query: HashMap<String, String>, headers: &HeaderMap, body: Body) -> Response {
+/// The request's address when the sender asked for geolocation by it (`ip=1`).
+fn request_ip(query: &HashMap<String, String>, peer: Option<std::net::IpAddr>) -> Option<std::net::IpAddr> {
+    query.get("ip").is_some_and(|value| value == "1").then_some(peer).flatten()
+}
+
+async fn track_events(
+    state: AppState,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    body: Body,
+) -> Response {
     let limit = state.config().http.max_body_bytes;
     let Some(bytes) = read_body(body, limit).await else {
         return track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes")));
@@ -216,7 +229,10 @@ async fn track_events(state: AppState, query: HashMap<String, String>, headers: 
             break;
         }
         match validate_event(index, item, rules, 0, &mut random_insert_id) {
-            Ok(Outcome::Accepted { mut event, token }) => {
+            Ok(Outcome::Accepted { mut event, token, ip }) => {
+                if let Some(geoip) = state.geoip() {
+                    geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer));
+                }
                 let Some(token) = token else {
                     last_error = Some("'properties.token' is required".into());
                     continue;
@@ -411,7 +427,16 @@ pub(crate) async fn import(
             continue;
         }
         match validate_event(index, item, rules, project.id.0, &mut random_insert_id) {
-            Ok(Outcome::Accepted { event, .. }) => accepted.push((*event, project.region.clone())),
+            Ok(Outcome::Accepted { mut event, ip, .. }) => {
+                if let Some(geoip) = state.geoip() {
+                    let peer = parts
+                        .extensions
+                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                        .map(|info| info.0.ip());
+                    geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer));
+                }
+                accepted.push((*event, project.region.clone()));
+            }
             Ok(Outcome::Ignored) => {}
             Err(error) => failed.push(error),
         }
