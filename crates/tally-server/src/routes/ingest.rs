@@ -484,6 +484,21 @@ fn parse_where(text: &str) -> Option<(String, Value)> {
     Some((key, value))
 }
 
+/// The project a read request names (API secret, or a service account with `project_id`
+/// and the permission) and its region's storage on this node.
+async fn readable(
+    state: &AppState,
+    parts: &Parts,
+    query: &HashMap<String, String>,
+    permission: ProjectPermission,
+) -> Result<(Project, tally_events::EventStore), Response> {
+    let project = project_for(state, parts, query.get("project_id").map(String::as_str), permission, false).await?;
+    match state.event_store(&project.region) {
+        Some(store) => Ok((project.clone(), store.clone())),
+        None => Err(misdirected_answer(state, &project.region)),
+    }
+}
+
 fn export_error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message, "status": "error" }))).into_response()
 }
@@ -495,19 +510,10 @@ pub(crate) async fn export(
     QueryParams(query): QueryParams<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
-    let project = match project_for(
-        &state,
-        &parts,
-        query.get("project_id").map(String::as_str),
-        ProjectPermission::ExportEvents,
-        false,
-    )
-    .await
-    {
-        Ok(project) => project,
+    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ExportEvents).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let Some(store) = state.event_store(&project.region) else { return misdirected_answer(&state, &project.region) };
     let zone = jiff::tz::TimeZone::get(&project.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let day = |name: &str| -> Result<jiff::civil::Date, String> {
         let text = query.get(name).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
@@ -668,19 +674,10 @@ pub(crate) async fn query_profiles(
     QueryParams(query): QueryParams<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
-    let project = match project_for(
-        &state,
-        &parts,
-        query.get("project_id").map(String::as_str),
-        ProjectPermission::ViewUsers,
-        false,
-    )
-    .await
-    {
-        Ok(project) => project,
+    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ViewUsers).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let Some(store) = state.event_store(&project.region) else { return misdirected_answer(&state, &project.region) };
     let group_key = query.get("data_group_id").map(String::as_str).filter(|key| !key.is_empty());
     let mut profiles = store.profiles(project.id.0, group_key);
     if let Some(distinct_id) = query.get("distinct_id") {
