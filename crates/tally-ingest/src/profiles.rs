@@ -62,13 +62,12 @@ fn object_of(index: usize, name: &str, value: Value) -> Result<Map<String, Value
     }
 }
 
-/// Validates one update; returns it and the project token it named.
-pub fn validate_update(
-    index: usize,
-    item: Value,
-    group: bool,
-    now_ms: i64,
-) -> Result<(ProfileUpdate, String), RecordError> {
+/// A validated update, the project token it named, and its `$ip` (§6.7: outside the
+/// operation; an address to locate the profile by, or `"0"` to skip), never stored.
+pub type Validated = (ProfileUpdate, String, Option<Value>);
+
+/// Validates one update.
+pub fn validate_update(index: usize, item: Value, group: bool, now_ms: i64) -> Result<Validated, RecordError> {
     let Value::Object(mut object) = item else {
         return Err(refuse(index, "update", "each update must be a JSON object"));
     };
@@ -124,7 +123,8 @@ pub fn validate_update(
         None => now_ms,
     };
     let ignore_time = matches!(object.remove("$ignore_time"), Some(Value::Bool(true)));
-    Ok((ProfileUpdate { project_id: 0, key, operation, time_ms, ignore_time }, token))
+    let ip = object.remove("$ip");
+    Ok((ProfileUpdate { project_id: 0, key, operation, time_ms, ignore_time }, token, ip))
 }
 
 fn as_list(value: Option<&Value>) -> Vec<Value> {

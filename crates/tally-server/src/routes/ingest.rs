@@ -185,9 +185,13 @@ pub(crate) async fn track(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-    let response = track_events(state, query, &headers, peer, body).await;
+    let response = track_events(state, query, &headers, peer_ip(&extensions), body).await;
     with_cors(&headers, response)
+}
+
+/// The caller's address.
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
 }
 
 /// The request's address when the sender asked for geolocation by it (`ip=1`).
@@ -429,11 +433,7 @@ pub(crate) async fn import(
         match validate_event(index, item, rules, project.id.0, &mut random_insert_id) {
             Ok(Outcome::Accepted { mut event, ip, .. }) => {
                 if let Some(geoip) = state.geoip() {
-                    let peer = parts
-                        .extensions
-                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                        .map(|info| info.0.ip());
-                    geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer));
+                    geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer_ip(&parts.extensions)));
                 }
                 accepted.push((*event, project.region.clone()));
             }
@@ -564,6 +564,18 @@ pub(crate) async fn export(
         body.push_str(&event.to_export_json(time_in_ms).to_string());
         body.push('\n');
     }
+    let wants_gzip = header_str(&parts.headers, header::ACCEPT_ENCODING)
+        .is_some_and(|accepted| accepted.split(',').any(|coding| coding.trim().starts_with("gzip")));
+    if wants_gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if encoder.write_all(body.as_bytes()).is_ok()
+            && let Ok(compressed) = encoder.finish()
+        {
+            return ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CONTENT_ENCODING, "gzip")], compressed)
+                .into_response();
+        }
+    }
     ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
 }
 
@@ -572,6 +584,7 @@ async fn profile_updates(
     state: AppState,
     query: HashMap<String, String>,
     headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
     body: Body,
     group: bool,
 ) -> Response {
@@ -601,7 +614,7 @@ async fn profile_updates(
             break;
         }
         match tally_ingest::profiles::validate_update(index, item, group, now) {
-            Ok((mut update, token)) => {
+            Ok((mut update, token, ip)) => {
                 if !projects.contains_key(&token) {
                     let found = state.store().project_by_token(&token).await.ok().flatten();
                     projects.insert(token.clone(), found);
@@ -615,7 +628,20 @@ async fn profile_updates(
                     continue;
                 }
                 update.project_id = project.id.0;
-                by_region.entry(project.region.clone()).or_default().push(update);
+                let updates = by_region.entry(project.region.clone()).or_default();
+                // Geolocated updates overwrite the profile's geo properties first (§6.7);
+                // /engage locates by the caller's address unless ip=0.
+                let request_ip = peer.filter(|_| query.get("ip").is_none_or(|value| value != "0"));
+                if update.operation != tally_ingest::profiles::Operation::Delete
+                    && let Some(geo) = state.geoip().and_then(|geoip| geoip.profile_properties(ip.as_ref(), request_ip))
+                {
+                    updates.push(tally_ingest::profiles::ProfileUpdate {
+                        operation: tally_ingest::profiles::Operation::Set(geo),
+                        ignore_time: true,
+                        ..update.clone()
+                    });
+                }
+                updates.push(update);
             }
             Err(error) => last_error = Some(error.message),
         }
@@ -650,20 +676,22 @@ async fn profile_updates(
 pub(crate) async fn engage(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let response = profile_updates(state, query, &headers, body, false).await;
+    let response = profile_updates(state, query, &headers, peer_ip(&extensions), body, false).await;
     with_cors(&headers, response)
 }
 
 pub(crate) async fn groups(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let response = profile_updates(state, query, &headers, body, true).await;
+    let response = profile_updates(state, query, &headers, peer_ip(&extensions), body, true).await;
     with_cors(&headers, response)
 }
 
