@@ -11,6 +11,7 @@
 
 mod identity;
 pub mod lexicon;
+pub mod parquet_file;
 mod wal;
 
 use std::collections::HashMap;

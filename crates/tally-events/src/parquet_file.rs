@@ -1,0 +1,178 @@
+//! One Parquet file of events (zstd), written and read through `object_store`, so the same
+//! code writes to a local folder or to S3. Columns: the fields every event has, typed, and
+//! the rest of its properties as one JSON column (the overflow column of engine.md §3.3);
+//! readers go through [`read_events`] so the layout can change.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use tally_ingest::Event;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParquetError {
+    #[error("cannot encode events as Parquet: {0}")]
+    Encode(String),
+    #[error("cannot decode the Parquet file {path}: {message}")]
+    Decode { path: String, message: String },
+    #[error("object storage: {0}")]
+    Storage(#[from] object_store::Error),
+}
+
+/// What the catalog keeps of a written file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStats {
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub min_time_ms: i64,
+    pub max_time_ms: i64,
+}
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("distinct_id", DataType::Utf8, false),
+        Field::new("time_ms", DataType::Int64, false),
+        Field::new("insert_id", DataType::Utf8, false),
+        Field::new("received_ms", DataType::Int64, false),
+        Field::new("properties", DataType::Utf8, false),
+    ]))
+}
+
+fn encode(events: &[Event]) -> Result<Vec<u8>, ParquetError> {
+    let fail = |error: &dyn std::fmt::Display| ParquetError::Encode(error.to_string());
+    let strings =
+        |pick: fn(&Event) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(events.iter().map(pick))) };
+    let properties: Vec<String> =
+        events.iter().map(|event| serde_json::to_string(&event.properties).unwrap_or_default()).collect();
+    let columns: Vec<ArrayRef> = vec![
+        strings(|event| &event.name),
+        strings(|event| &event.distinct_id),
+        Arc::new(Int64Array::from_iter_values(events.iter().map(|event| event.time_ms))),
+        strings(|event| &event.insert_id),
+        Arc::new(Int64Array::from_iter_values(events.iter().map(|event| event.received_ms))),
+        Arc::new(StringArray::from_iter_values(properties.iter())),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns).map_err(|error| fail(&error))?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|error| fail(&error))?))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema(), Some(properties)).map_err(|error| fail(&error))?;
+    writer.write(&batch).map_err(|error| fail(&error))?;
+    writer.close().map_err(|error| fail(&error))?;
+    Ok(bytes)
+}
+
+/// Writes `events` (one project's) as one file at `path`.
+pub async fn write_events(store: &dyn ObjectStore, path: &Path, events: &[Event]) -> Result<FileStats, ParquetError> {
+    let bytes = encode(events)?;
+    let stats = FileStats {
+        path: path.to_string(),
+        rows: events.len() as u64,
+        bytes: bytes.len() as u64,
+        min_time_ms: events.iter().map(|event| event.time_ms).min().unwrap_or(0),
+        max_time_ms: events.iter().map(|event| event.time_ms).max().unwrap_or(0),
+    };
+    store.put(path, bytes.into()).await?;
+    Ok(stats)
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, ParquetError> {
+    batch.column_by_name(name).and_then(|column| column.as_any().downcast_ref::<T>()).ok_or_else(|| {
+        ParquetError::Decode { path: path.to_string(), message: format!("column {name} is missing or of another type") }
+    })
+}
+
+/// Reads the events of the file at `path` back, as written, for `project_id`.
+pub async fn read_events(store: &dyn ObjectStore, path: &Path, project_id: i64) -> Result<Vec<Event>, ParquetError> {
+    let decode = |message: String| ParquetError::Decode { path: path.to_string(), message };
+    let bytes = store.get(path).await?.bytes().await?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|builder| builder.build())
+        .map_err(|error| decode(error.to_string()))?;
+    let mut events = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|error| decode(error.to_string()))?;
+        let name = column::<StringArray>(&batch, "name", path)?;
+        let distinct_id = column::<StringArray>(&batch, "distinct_id", path)?;
+        let time_ms = column::<Int64Array>(&batch, "time_ms", path)?;
+        let insert_id = column::<StringArray>(&batch, "insert_id", path)?;
+        let received_ms = column::<Int64Array>(&batch, "received_ms", path)?;
+        let properties = column::<StringArray>(&batch, "properties", path)?;
+        for row in 0..batch.num_rows() {
+            let parsed = serde_json::from_str(properties.value(row)).map_err(|error| decode(error.to_string()))?;
+            events.push(Event {
+                project_id,
+                name: name.value(row).to_string(),
+                distinct_id: distinct_id.value(row).to_string(),
+                time_ms: time_ms.value(row),
+                insert_id: insert_id.value(row).to_string(),
+                properties: parsed,
+                received_ms: received_ms.value(row),
+            });
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::local::LocalFileSystem;
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(n: i64) -> Event {
+        Event {
+            project_id: 9,
+            name: if n % 2 == 0 { "Played".into() } else { "Paused".into() },
+            distinct_id: format!("user-{}", n % 3),
+            time_ms: 1_800_000_000_000 + n * 1000,
+            insert_id: format!("id-{n}"),
+            properties: json!({ "genre": "jazz", "n": n, "tags": ["a", n], "nested": { "k": n % 2 == 0 } })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            received_ms: 1_800_000_500_000 + n,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_round_trip_through_a_zstd_parquet_file_on_the_local_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let events: Vec<Event> = (0..1000).map(event).collect();
+        let path = Path::from("project=9/day=2027-01-15/part-1.parquet");
+        let stats = write_events(&store, &path, &events).await.unwrap();
+        assert_eq!(stats.rows, 1000);
+        assert_eq!((stats.min_time_ms, stats.max_time_ms), (1_800_000_000_000, 1_800_000_999_000));
+        let on_disk = dir.path().join("project=9/day=2027-01-15/part-1.parquet");
+        assert_eq!(std::fs::metadata(&on_disk).unwrap().len(), stats.bytes);
+
+        let read = read_events(&store, &path, 9).await.unwrap();
+        assert_eq!(read, events);
+
+        let file = std::fs::File::open(&on_disk).unwrap();
+        let metadata = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        let column = parquet::file::reader::FileReader::metadata(&metadata).row_group(0).column(0).compression();
+        assert!(matches!(column, Compression::ZSTD(_)), "{column:?}");
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_parquet_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let path = Path::from("broken.parquet");
+        store.put(&path, b"not parquet".to_vec().into()).await.unwrap();
+        let error = read_events(&store, &path, 1).await.unwrap_err().to_string();
+        assert!(error.contains("broken.parquet"), "{error}");
+    }
+}
