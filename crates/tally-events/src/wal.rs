@@ -158,6 +158,10 @@ async fn writer(
         }
         let result = async {
             file.write_all(&buffer).await?;
+            // tokio hands writes to a blocking thread and reports their failure on the next
+            // flush or write, not on sync_data: without this a full disk would be
+            // acknowledged as durable.
+            file.flush().await?;
             file.sync_data().await
         }
         .await;

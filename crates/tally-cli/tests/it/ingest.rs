@@ -965,3 +965,102 @@ async fn a_geoip_database_that_cannot_be_read_stops_the_server_with_a_clear_erro
     assert!(output.stderr.contains("cannot read the GeoIP database"), "{}", output.stderr);
     assert!(output.stderr.contains("geoip.database"), "{}", output.stderr);
 }
+
+/// A small filesystem for the disk-full test, unmounted when dropped. Mounting needs root
+/// (as `.ci/test` has); elsewhere the test is skipped unless `CI=true`.
+struct TinyFs {
+    dir: tempfile::TempDir,
+}
+
+impl TinyFs {
+    fn mount(megabytes: u32) -> Option<TinyFs> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        if status.is_ok_and(|status| status.success()) {
+            return Some(TinyFs { dir });
+        }
+        assert!(std::env::var("CI").map(|ci| ci != "true").unwrap_or(true), "the disk-full test needs `mount` (root)");
+        None
+    }
+
+    /// Fills the filesystem with one file, returning its path.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_space_returns() {
+    let Some(tiny) = TinyFs::mount(8) else { return };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let config = tiny.dir.path().join("tally.toml");
+    let storage = tiny.dir.path().join("us");
+    std::fs::write(&config, format!("[[regions]]\nname = \"us\"\nstorage = {:?}\n", storage.display().to_string()))
+        .unwrap();
+    let mut server = instance.serve_with(&["--config", config.to_str().unwrap()], &[]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let import = |base: String, tag: &'static str| {
+        let http = http.clone();
+        let secret = project.secret.clone();
+        async move {
+            let rows: Vec<Value> = (0..50)
+                .map(|n| json!({ "event": tag, "properties": { "time": now_s(), "distinct_id": "u", "$insert_id": format!("{tag}-{n}"), "pad": "x".repeat(200) } }))
+                .collect();
+            http.post(format!("{base}/import")).basic_auth(&secret, Some("")).json(&rows).send().await.unwrap()
+        }
+    };
+    assert_eq!(import(server.base_url().to_string(), "before").await.status(), StatusCode::OK);
+
+    let filler = tiny.fill();
+    let full = import(server.base_url().to_string(), "during").await;
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(full.headers().contains_key("retry-after"));
+    let body: Value = full.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("event log"), "{body}");
+    // /track clamps strings to 255 bytes, so a large event takes many properties.
+    let mut properties = serde_json::Map::new();
+    properties.insert("token".into(), json!(project.token));
+    properties.insert("distinct_id".into(), json!("u"));
+    for n in 0..100 {
+        properties.insert(format!("pad{n}"), json!("y".repeat(250)));
+    }
+    let track = http
+        .post(format!("{}/track", server.base_url()))
+        .json(&json!([{ "event": "t", "properties": properties }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(track.status(), StatusCode::SERVICE_UNAVAILABLE, "more than the last page's slack");
+
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(import(server.base_url().to_string(), "after").await.status(), StatusCode::OK, "recovers by itself");
+    server.kill().await;
+    let server = instance.serve_with(&["--config", config.to_str().unwrap()], &[]).await;
+    let mut names: Vec<String> = export(server.base_url(), &project, "")
+        .await
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    names.dedup();
+    assert_eq!(
+        names,
+        vec!["before", "after"],
+        "acknowledged events kept, refused ones absent, the log replays cleanly"
+    );
+}
