@@ -60,21 +60,33 @@ fn type_of(value: &Value) -> &'static str {
     }
 }
 
+/// At most this many event names per project and property names per event are listed;
+/// senders that invent names per event (ids in names) would otherwise grow the lexicon
+/// without bound. Events past the caps are still stored, only not listed.
+pub const MAX_EVENT_NAMES: usize = 10_000;
+pub const MAX_PROPERTY_NAMES: usize = 2_000;
+
 /// Lexicons of every project in a region.
 pub(crate) type Lexicons = HashMap<i64, Lexicon>;
 
 pub(crate) fn record(lexicons: &mut Lexicons, event: &Event) {
     let lexicon = lexicons.entry(event.project_id).or_default();
-    let entry = match lexicon.events.get_mut(&event.name) {
-        Some(entry) => entry,
-        None => lexicon.events.entry(event.name.clone()).or_default(),
-    };
+    if !lexicon.events.contains_key(&event.name) {
+        if lexicon.events.len() >= MAX_EVENT_NAMES {
+            return;
+        }
+        lexicon.events.insert(event.name.clone(), EventEntry::default());
+    }
+    let Some(entry) = lexicon.events.get_mut(&event.name) else { return };
     entry.seen.record(event.time_ms);
     for (name, value) in &event.properties {
-        let property = match entry.properties.get_mut(name) {
-            Some(property) => property,
-            None => entry.properties.entry(name.clone()).or_default(),
-        };
+        if !entry.properties.contains_key(name) {
+            if entry.properties.len() >= MAX_PROPERTY_NAMES {
+                continue;
+            }
+            entry.properties.insert(name.clone(), PropertyEntry::default());
+        }
+        let Some(property) = entry.properties.get_mut(name) else { continue };
         property.seen.record(event.time_ms);
         property.types.insert(type_of(value));
     }
@@ -113,5 +125,21 @@ mod tests {
         assert_eq!(play.properties["n"].seen.count, 1);
         assert_eq!(lexicon.events["Stop"].seen.count, 1);
         assert!(!lexicons.contains_key(&2));
+    }
+
+    #[test]
+    fn names_past_the_caps_are_not_listed() {
+        let mut lexicons = Lexicons::new();
+        for n in 0..MAX_EVENT_NAMES + 5 {
+            record(&mut lexicons, &event(&format!("e{n}"), 0, json!({})));
+        }
+        assert_eq!(lexicons[&1].events.len(), MAX_EVENT_NAMES);
+        let mut properties = serde_json::Map::new();
+        for n in 0..MAX_PROPERTY_NAMES + 5 {
+            properties.insert(format!("p{n}"), json!(n));
+        }
+        record(&mut lexicons, &event("e0", 0, Value::Object(properties)));
+        assert_eq!(lexicons[&1].events["e0"].properties.len(), MAX_PROPERTY_NAMES);
+        assert_eq!(lexicons[&1].events["e0"].seen.count, 2, "known names still count");
     }
 }
