@@ -199,16 +199,17 @@ fn request_ip(query: &HashMap<String, String>, peer: Option<std::net::IpAddr>) -
     query.get("ip").is_some_and(|value| value == "1").then_some(peer).flatten()
 }
 
-async fn track_events(
-    state: AppState,
+/// The parameters (query and form) and the JSON items of a client request to `/track`,
+/// `/engage` or `/groups`; `Err` is the `/track`-style answer for a body that cannot be read.
+async fn client_items(
+    state: &AppState,
     query: HashMap<String, String>,
     headers: &HeaderMap,
-    peer: Option<std::net::IpAddr>,
     body: Body,
-) -> Response {
+) -> Result<(HashMap<String, String>, Vec<Value>), Response> {
     let limit = state.config().http.max_body_bytes;
     let Some(bytes) = read_body(body, limit).await else {
-        return track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes")));
+        return Err(track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes"))));
     };
     let query = merged_params(&query, &bytes, header_str(headers, header::CONTENT_TYPE));
     let payload = Payload {
@@ -217,9 +218,35 @@ async fn track_events(
         content_encoding: header_str(headers, header::CONTENT_ENCODING),
         query_data: query.get("data").map(String::as_str),
     };
-    let items = match decode_items(&payload) {
-        Ok(items) => items,
-        Err(error) => return track_answer(&query, false, Some(error.to_string())),
+    match decode_items(&payload) {
+        Ok(items) => Ok((query, items)),
+        Err(error) => Err(track_answer(&query, false, Some(error.to_string()))),
+    }
+}
+
+/// The project a token names, looked up once per request.
+async fn project_named<'a>(
+    state: &AppState,
+    projects: &'a mut HashMap<String, Option<Project>>,
+    token: &str,
+) -> Option<&'a Project> {
+    if !projects.contains_key(token) {
+        let found = state.store().project_by_token(token).await.ok().flatten();
+        projects.insert(token.to_string(), found);
+    }
+    projects.get(token).and_then(Option::as_ref)
+}
+
+async fn track_events(
+    state: AppState,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    body: Body,
+) -> Response {
+    let (query, items) = match client_items(&state, query, headers, body).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     let rules = Rules { endpoint: Endpoint::Track, now_ms: now_ms(&state) };
     let mut projects: HashMap<String, Option<Project>> = HashMap::new();
@@ -241,11 +268,7 @@ async fn track_events(
                     last_error = Some("'properties.token' is required".into());
                     continue;
                 };
-                if !projects.contains_key(&token) {
-                    let found = state.store().project_by_token(&token).await.ok().flatten();
-                    projects.insert(token.clone(), found);
-                }
-                let Some(Some(project)) = projects.get(&token) else {
+                let Some(project) = project_named(&state, &mut projects, &token).await else {
                     last_error = Some("'properties.token' names no project".into());
                     continue;
                 };
@@ -588,20 +611,9 @@ async fn profile_updates(
     body: Body,
     group: bool,
 ) -> Response {
-    let limit = state.config().http.max_body_bytes;
-    let Some(bytes) = read_body(body, limit).await else {
-        return track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes")));
-    };
-    let query = merged_params(&query, &bytes, header_str(headers, header::CONTENT_TYPE));
-    let payload = Payload {
-        body: &bytes,
-        content_type: header_str(headers, header::CONTENT_TYPE),
-        content_encoding: header_str(headers, header::CONTENT_ENCODING),
-        query_data: query.get("data").map(String::as_str),
-    };
-    let items = match decode_items(&payload) {
-        Ok(items) => items,
-        Err(error) => return track_answer(&query, false, Some(error.to_string())),
+    let (query, items) = match client_items(&state, query, headers, body).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     let now = now_ms(&state);
     let mut projects: HashMap<String, Option<Project>> = HashMap::new();
@@ -615,11 +627,7 @@ async fn profile_updates(
         }
         match tally_ingest::profiles::validate_update(index, item, group, now) {
             Ok((mut update, token, ip)) => {
-                if !projects.contains_key(&token) {
-                    let found = state.store().project_by_token(&token).await.ok().flatten();
-                    projects.insert(token.clone(), found);
-                }
-                let Some(Some(project)) = projects.get(&token) else {
+                let Some(project) = project_named(&state, &mut projects, &token).await else {
                     last_error = Some("'$token' names no project".into());
                     continue;
                 };
