@@ -138,7 +138,15 @@ impl EventStore {
     }
 
     /// Makes the events durable, then visible. Returns once they are on disk.
+    ///
+    /// Runs to the end even when the caller stops waiting (a client that disconnects, a
+    /// request timeout), so a frame on disk is always published to readers too.
     pub async fn append(&self, events: Vec<Event>) -> Result<(), WalError> {
+        let store = self.clone();
+        tokio::spawn(async move { store.append_now(events).await }).await.map_err(|_| WalError::Stopped)?
+    }
+
+    async fn append_now(&self, events: Vec<Event>) -> Result<(), WalError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -192,7 +200,13 @@ impl EventStore {
     /// Applies profile updates durably. Updates that cannot apply (a profile over its
     /// property limit) are refused before anything is written; returns their indexes and
     /// reasons.
+    /// Like [`EventStore::append`], runs to the end even when the caller stops waiting.
     pub async fn update_profiles(&self, updates: Vec<ProfileUpdate>) -> Result<Vec<(usize, String)>, WalError> {
+        let store = self.clone();
+        tokio::spawn(async move { store.update_profiles_now(updates).await }).await.map_err(|_| WalError::Stopped)?
+    }
+
+    async fn update_profiles_now(&self, updates: Vec<ProfileUpdate>) -> Result<Vec<(usize, String)>, WalError> {
         let failures = {
             let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut trial = Profiles::new();

@@ -139,7 +139,16 @@ async fn writer(
     mut length: u64,
     mut receiver: mpsc::Receiver<(Vec<u8>, Waiter)>,
 ) {
+    // Set when a failed write could not be cut back: appending after a torn frame would
+    // make the next replay drop everything after it, so nothing more is accepted.
+    let mut torn = false;
     while let Some(first) = receiver.recv().await {
+        if torn {
+            let refused =
+                WalError::Io("the event log could not be repaired after a failed write; restart Tally".into());
+            let _ = first.1.send(Err(refused));
+            continue;
+        }
         let mut batch = vec![first];
         let mut bytes: usize = batch[0].0.len();
         let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
@@ -174,8 +183,16 @@ async fn writer(
                 // Nothing of this batch counts: cut back to the last synced length so the
                 // log never holds a torn frame in the middle.
                 tracing::error!(%error, "event log write failed; the batch is refused");
-                let _ = file.set_len(length).await;
-                let _ = file.seek(std::io::SeekFrom::Start(length)).await;
+                let repaired = async {
+                    file.set_len(length).await?;
+                    file.seek(std::io::SeekFrom::Start(length)).await?;
+                    file.sync_data().await
+                }
+                .await;
+                if let Err(repair) = repaired {
+                    tracing::error!(error = %repair, "cannot cut the event log back; refusing further writes");
+                    torn = true;
+                }
                 Err(io(error))
             }
         };

@@ -56,7 +56,11 @@ fn refuse(index: usize, field: &str, message: impl Into<String>) -> RecordError 
 }
 
 fn object_of(index: usize, name: &str, value: Value) -> Result<Map<String, Value>, RecordError> {
+    use crate::validate::{MAX_NESTING, nesting};
     match value {
+        Value::Object(map) if map.values().any(|value| nesting(value) > MAX_NESTING) => {
+            Err(refuse(index, name, format!("'{name}' values may nest lists and objects at most {MAX_NESTING} deep")))
+        }
         Value::Object(map) => Ok(map),
         _ => Err(refuse(index, name, format!("'{name}' must be an object"))),
     }

@@ -17,6 +17,19 @@ const FUTURE_SLACK_MS: i64 = 3_600_000;
 /// `/track` takes the last five days only; older data goes through `/import`.
 const TRACK_WINDOW_MS: i64 = 5 * 24 * 3_600_000;
 const MAX_PROPERTIES: usize = 255;
+/// Property values may nest lists and objects this deep. The log wraps each record in a few
+/// more levels and serde_json refuses 128 on reading, so without a cap an acknowledged
+/// event could fail to replay.
+pub const MAX_NESTING: usize = 16;
+
+/// How deeply lists and objects nest in a value (a scalar is 0).
+pub fn nesting(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
+    }
+}
 const MAX_NAME_LEN: usize = 255;
 const MAX_STRING_BYTES: usize = 255;
 /// An event, serialized, must stay under 1 MB.
@@ -256,6 +269,14 @@ pub fn validate_event(
         None => None,
     };
 
+    if properties.values().any(|value| nesting(value) > MAX_NESTING) {
+        return Err(refuse(
+            index,
+            Some(&insert_id),
+            "properties",
+            format!("property values may nest lists and objects at most {MAX_NESTING} deep"),
+        ));
+    }
     if properties.len() >= MAX_PROPERTIES {
         return Err(refuse(index, Some(&insert_id), "properties", "an event must have fewer than 255 properties"));
     }
@@ -387,6 +408,15 @@ mod tests {
             assert_eq!(error.index, 3);
             assert!(!error.message.is_empty());
         }
+    }
+
+    #[test]
+    fn nesting_is_capped() {
+        let nest = |depth: usize| (0..depth).fold(json!(1), |inner, _| json!([inner]));
+        assert_eq!(nesting(&nest(3)), 3);
+        let item = |depth| json!({"event": "e", "properties": {"time": 1_799_999_000, "deep": nest(depth)}});
+        assert!(check(Endpoint::Track, item(MAX_NESTING)).is_ok());
+        assert_eq!(check(Endpoint::Track, item(MAX_NESTING + 1)).unwrap_err().field, "properties");
     }
 
     #[test]

@@ -23,7 +23,8 @@ impl ProjectLimiter {
 
     /// Takes each project's count from its bucket, for all projects or none. `Err` holds
     /// the seconds to wait before the request could pass. A request larger than a
-    /// second's worth costs a full bucket, so it can always pass eventually.
+    /// second's worth passes on a full bucket and leaves it in debt for the rest, so
+    /// batching cannot exceed the rate.
     pub(crate) fn take(&self, now_ms: i64, counts: &HashMap<i64, u64>) -> Result<(), u64> {
         if self.rate == 0 {
             return Ok(());
@@ -36,9 +37,9 @@ impl ProjectLimiter {
             let elapsed_s = (now_ms - bucket.at_ms).max(0) as f64 / 1000.0;
             bucket.tokens = (bucket.tokens + elapsed_s * rate).min(rate);
             bucket.at_ms = now_ms.max(bucket.at_ms);
-            let cost = (*n as f64).min(rate);
-            if bucket.tokens < cost {
-                wait_s = wait_s.max((cost - bucket.tokens) / rate);
+            let needed = (*n as f64).min(rate);
+            if bucket.tokens < needed {
+                wait_s = wait_s.max((needed - bucket.tokens) / rate);
             }
         }
         if wait_s > 0.0 {
@@ -46,7 +47,7 @@ impl ProjectLimiter {
         }
         for (project, n) in counts {
             if let Some(bucket) = buckets.get_mut(project) {
-                bucket.tokens -= (*n as f64).min(rate);
+                bucket.tokens -= *n as f64;
             }
         }
         Ok(())
@@ -76,7 +77,9 @@ mod tests {
         assert_eq!(limiter.take(0, &counts(&[(1, 5)])), Ok(()));
         assert_eq!(limiter.take(0, &counts(&[(1, 6), (2, 1)])), Err(1));
         assert_eq!(limiter.take(0, &counts(&[(2, 10)])), Ok(()), "project 2 was not charged");
-        assert_eq!(limiter.take(10_000, &counts(&[(1, 5000)])), Ok(()));
+        assert_eq!(limiter.take(10_000, &counts(&[(1, 5000)])), Ok(()), "a full bucket admits a big batch");
+        assert_eq!(limiter.take(10_000, &counts(&[(1, 1)])), Err(500), "and then waits it off");
+        assert_eq!(limiter.take(510_000, &counts(&[(1, 1)])), Ok(()));
         assert_eq!(ProjectLimiter::new(0).take(0, &counts(&[(1, u64::MAX)])), Ok(()));
     }
 }

@@ -244,6 +244,11 @@ async fn import_answers_with_mixpanels_codes_and_keeps_valid_rows() {
     let huge = http.post(&url).basic_auth(&project.secret, Some("")).body(vec![b' '; 300_000]).send().await.unwrap();
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(huge.json::<Value>().await.unwrap()["code"], 413);
+    // /track too: 413, on which mixpanel-browser splits the batch and retries (on 0 it
+    // would drop it).
+    let huge = http.post(url.replace("/import", "/track")).body(vec![b' '; 300_000]).send().await.unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(huge.text().await.unwrap(), "0");
 
     // A service account needs project_id and the import permission.
     let account = acme
@@ -422,6 +427,19 @@ async fn the_official_python_sdk_updates_profiles_and_the_query_api_lists_them()
     assert_eq!(properties["$transactions"][0]["sku"], "s1");
     assert!(engage(server.base_url(), &project, "distinct_id=gone").await["results"].as_array().unwrap().is_empty());
     assert_eq!(engage(server.base_url(), &project, "distinct_id=batch-59").await["results"][0]["$properties"]["n"], 59);
+    // POST with form parameters, as the Query API is also called.
+    let posted: Value = tally_testkit::http_client(None)
+        .post(format!("{}/api/2.0/engage", server.base_url()))
+        .basic_auth(&project.secret, Some(""))
+        .form(&[("distinct_id", "ada")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted["total"], 1, "{posted}");
+    assert_eq!(posted["results"][0]["$distinct_id"], "ada");
 
     let companies = engage(server.base_url(), &project, "data_group_id=company").await;
     assert_eq!(companies["total"], 1, "{companies}");
@@ -1063,4 +1081,38 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
         vec!["before", "after"],
         "acknowledged events kept, refused ones absent, the log replays cleanly"
     );
+}
+
+/// The log wraps records in a few more levels of JSON, and a reader refuses 128: values
+/// nested deeper than the cap are refused at the door, and what is accepted replays.
+#[tokio::test]
+async fn deeply_nested_values_are_refused_and_accepted_ones_survive_a_restart() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let mut server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let nest = |depth: usize| (0..depth).fold(json!(1), |inner, _| json!([inner]));
+    let send = |event: &str, depth: usize| {
+        let body = json!([{ "event": event, "properties": { "token": project.token, "distinct_id": "u", "deep": nest(depth) } }]);
+        http.post(format!("{}/track?verbose=1", server.base_url())).json(&body).send()
+    };
+    let too_deep: Value = send("too deep", 40).await.unwrap().json().await.unwrap();
+    assert_eq!(too_deep["status"], 0, "{too_deep}");
+    assert!(too_deep["error"].as_str().unwrap().contains("deep"), "{too_deep}");
+    let profile = http
+        .post(format!("{}/engage?verbose=1", server.base_url()))
+        .json(&json!([{ "$token": project.token, "$distinct_id": "u", "$set": { "deep": nest(40) } }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.json::<Value>().await.unwrap()["status"], 0);
+    let fine: Value = send("deep enough", 16).await.unwrap().json().await.unwrap();
+    assert_eq!(fine["status"], 1, "{fine}");
+
+    server.kill().await;
+    let server = instance.serve().await;
+    let events = export(server.base_url(), &project, "").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["properties"]["deep"], nest(16));
 }

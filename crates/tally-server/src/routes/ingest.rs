@@ -208,9 +208,13 @@ async fn client_items(
     body: Body,
 ) -> Result<(HashMap<String, String>, Vec<Value>), Response> {
     let limit = state.config().http.max_body_bytes;
-    let Some(bytes) = read_body(body, limit).await else {
-        return Err(track_answer(&query, false, Some(format!("request exceeds max limit of {limit} bytes"))));
+    // 413, not 0: mixpanel-browser splits a batch and retries on 413 and drops it otherwise.
+    let too_large = |query: &HashMap<String, String>| {
+        let mut response = track_answer(query, false, Some(format!("request exceeds max limit of {limit} bytes")));
+        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        response
     };
+    let Some(bytes) = read_body(body, limit).await else { return Err(too_large(&query)) };
     let query = merged_params(&query, &bytes, header_str(headers, header::CONTENT_TYPE));
     let payload = Payload {
         body: &bytes,
@@ -220,8 +224,16 @@ async fn client_items(
     };
     match decode_items(&payload) {
         Ok(items) => Ok((query, items)),
+        Err(tally_ingest::DecodeError::TooLarge) => Err(too_large(&query)),
         Err(error) => Err(track_answer(&query, false, Some(error.to_string()))),
     }
+}
+
+/// 503 when the metadata store cannot say which project a credential names: a client
+/// must retry, not drop its batch as it would on an answer of 0 or 401.
+fn metadata_unavailable(error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(%error, "cannot look up a project for ingestion");
+    unavailable(json!({ "status": 0, "error": "the metadata store is unavailable; retry later" }))
 }
 
 /// The project a token names, looked up once per request.
@@ -229,12 +241,12 @@ async fn project_named<'a>(
     state: &AppState,
     projects: &'a mut HashMap<String, Option<Project>>,
     token: &str,
-) -> Option<&'a Project> {
+) -> Result<Option<&'a Project>, Response> {
     if !projects.contains_key(token) {
-        let found = state.store().project_by_token(token).await.ok().flatten();
+        let found = state.store().project_by_token(token).await.map_err(|error| metadata_unavailable(&error))?;
         projects.insert(token.to_string(), found);
     }
-    projects.get(token).and_then(Option::as_ref)
+    Ok(projects.get(token).and_then(Option::as_ref))
 }
 
 async fn track_events(
@@ -268,9 +280,13 @@ async fn track_events(
                     last_error = Some("'properties.token' is required".into());
                     continue;
                 };
-                let Some(project) = project_named(&state, &mut projects, &token).await else {
-                    last_error = Some("'properties.token' names no project".into());
-                    continue;
+                let project = match project_named(&state, &mut projects, &token).await {
+                    Ok(Some(project)) => project,
+                    Ok(None) => {
+                        last_error = Some("'properties.token' names no project".into());
+                        continue;
+                    }
+                    Err(response) => return response,
                 };
                 if state.event_store(&project.region).is_none() {
                     misdirected = Some(project.region.clone());
@@ -346,12 +362,18 @@ async fn project_for(
 ) -> Result<Project, Response> {
     let Some((username, secret)) = basic_credentials(parts) else { return Err(invalid_credentials()) };
     if secret.is_empty() {
-        let by_secret =
-            state.store().project_by_api_secret_hash(&tally_iam::token_hash(&username)).await.ok().flatten();
+        let by_secret = state
+            .store()
+            .project_by_api_secret_hash(&tally_iam::token_hash(&username))
+            .await
+            .map_err(|error| metadata_unavailable(&error))?;
         if let Some(project) = by_secret {
             return Ok(project);
         }
-        if allow_token && let Some(project) = state.store().project_by_token(&username).await.ok().flatten() {
+        if allow_token
+            && let Some(project) =
+                state.store().project_by_token(&username).await.map_err(|error| metadata_unavailable(&error))?
+        {
             return Ok(project);
         }
         return Err(invalid_credentials());
@@ -627,9 +649,13 @@ async fn profile_updates(
         }
         match tally_ingest::profiles::validate_update(index, item, group, now) {
             Ok((mut update, token, ip)) => {
-                let Some(project) = project_named(&state, &mut projects, &token).await else {
-                    last_error = Some("'$token' names no project".into());
-                    continue;
+                let project = match project_named(&state, &mut projects, &token).await {
+                    Ok(Some(project)) => project,
+                    Ok(None) => {
+                        last_error = Some("'$token' names no project".into());
+                        continue;
+                    }
+                    Err(response) => return response,
                 };
                 if state.event_store(&project.region).is_none() {
                     misdirected = Some(project.region.clone());
@@ -708,8 +734,14 @@ pub(crate) async fn groups(
 pub(crate) async fn query_profiles(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
-    parts: Parts,
+    request: axum::extract::Request,
 ) -> Response {
+    // POST sends its parameters as a form, as Mixpanel's Query API accepts them.
+    let (parts, body) = request.into_parts();
+    let Some(bytes) = read_body(body, state.config().http.max_body_bytes).await else {
+        return export_error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into());
+    };
+    let query = merged_params(&query, &bytes, header_str(&parts.headers, header::CONTENT_TYPE));
     let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ViewUsers).await {
         Ok(found) => found,
         Err(response) => return response,
