@@ -56,12 +56,17 @@ fn refuse(index: usize, field: &str, message: impl Into<String>) -> RecordError 
 }
 
 fn object_of(index: usize, name: &str, value: Value) -> Result<Map<String, Value>, RecordError> {
-    use crate::validate::{MAX_NESTING, nesting};
+    use crate::validate::{MAX_NESTING, clamp_strings, nesting};
     match value {
         Value::Object(map) if map.values().any(|value| nesting(value) > MAX_NESTING) => {
             Err(refuse(index, name, format!("'{name}' values may nest lists and objects at most {MAX_NESTING} deep")))
         }
-        Value::Object(map) => Ok(map),
+        Value::Object(mut map) => {
+            // Profile values are cut to 255 bytes like event properties, so one update
+            // cannot make a profile arbitrarily large.
+            map.values_mut().for_each(clamp_strings);
+            Ok(map)
+        }
         _ => Err(refuse(index, name, format!("'{name}' must be an object"))),
     }
 }
@@ -220,6 +225,19 @@ mod tests {
 
     fn run(items: Vec<Value>) -> Option<Profile> {
         items.into_iter().map(update).try_fold(None, |profile, update| apply(profile, &update)).unwrap()
+    }
+
+    #[test]
+    fn profile_strings_are_cut_to_255_bytes() {
+        let (update, _, _) = validate_update(
+            0,
+            json!({ "$token": "t", "$distinct_id": "u", "$set": { "bio": "x".repeat(10_000) } }),
+            false,
+            0,
+        )
+        .unwrap();
+        let Operation::Set(map) = update.operation else { panic!("{update:?}") };
+        assert_eq!(map["bio"].as_str().map(str::len), Some(255));
     }
 
     #[test]

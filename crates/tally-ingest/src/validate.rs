@@ -135,12 +135,13 @@ fn truncate(text: &mut String, max_bytes: usize) {
     }
 }
 
-/// Cuts over-long strings (in values, lists and objects) to Mixpanel's limit.
-fn clamp_strings(value: &mut Value, depth: usize) {
+/// Cuts over-long strings (in values, lists and objects, at any depth the nesting cap
+/// allows) to Mixpanel's limit.
+pub(crate) fn clamp_strings(value: &mut Value) {
     match value {
         Value::String(text) => truncate(text, MAX_STRING_BYTES),
-        Value::Array(items) if depth < 4 => items.iter_mut().for_each(|item| clamp_strings(item, depth + 1)),
-        Value::Object(map) if depth < 4 => map.values_mut().for_each(|item| clamp_strings(item, depth + 1)),
+        Value::Array(items) => items.iter_mut().for_each(clamp_strings),
+        Value::Object(map) => map.values_mut().for_each(clamp_strings),
         _ => {}
     }
 }
@@ -284,7 +285,7 @@ pub fn validate_event(
     for (key, mut value) in properties {
         let mut key = key;
         truncate(&mut key, MAX_NAME_LEN);
-        clamp_strings(&mut value, 0);
+        clamp_strings(&mut value);
         kept.insert(key, value);
     }
     let event =

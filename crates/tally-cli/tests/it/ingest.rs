@@ -491,6 +491,14 @@ async fn engage_refuses_bad_updates_with_reasons_and_keeps_the_good_ones() {
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["status"], 0, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("exactly one of"), "{answer}");
+    // A request naming more than 16 different tokens is not an SDK: later tokens are not
+    // looked up (each would cost a metadata query).
+    let mut many: Vec<Value> =
+        (0..16).map(|n| json!({ "$token": format!("bogus-{n}"), "$distinct_id": "x", "$set": { "a": 1 } })).collect();
+    many.push(json!({ "$token": project.token, "$distinct_id": "late", "$set": { "a": 1 } }));
+    let reply = client.post(format!("{}/engage?verbose=1", server.base_url())).json(&many).send().await.unwrap();
+    assert_eq!(reply.json::<Value>().await.unwrap()["status"], 0);
+    assert!(engage(server.base_url(), &project, "distinct_id=late").await["results"].as_array().unwrap().is_empty());
     // A group update without $group_key is refused on /groups.
     let response = client
         .post(format!("{}/groups?verbose=1", server.base_url()))

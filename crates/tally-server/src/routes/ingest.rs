@@ -236,6 +236,9 @@ fn metadata_unavailable(error: &dyn std::fmt::Display) -> Response {
     unavailable(json!({ "status": 0, "error": "the metadata store is unavailable; retry later" }))
 }
 
+/// At most this many different tokens are looked up per request.
+const MAX_TOKENS_PER_REQUEST: usize = 16;
+
 /// The project a token names, looked up once per request.
 async fn project_named<'a>(
     state: &AppState,
@@ -243,6 +246,10 @@ async fn project_named<'a>(
     token: &str,
 ) -> Result<Option<&'a Project>, Response> {
     if !projects.contains_key(token) {
+        // Each new token costs a metadata lookup; a request naming dozens is not an SDK.
+        if projects.len() >= MAX_TOKENS_PER_REQUEST {
+            return Ok(None);
+        }
         let found = state.store().project_by_token(token).await.map_err(|error| metadata_unavailable(&error))?;
         projects.insert(token.to_string(), found);
     }
