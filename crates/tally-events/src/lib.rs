@@ -133,10 +133,6 @@ impl EventStore {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Makes the events durable, then visible. Returns once they are on disk.
     ///
     /// Runs to the end even when the caller stops waiting (a client that disconnects, a
@@ -173,21 +169,17 @@ impl EventStore {
         let buffer = self.buffer.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(events) = buffer.get(&query.project_id) else { return Vec::new() };
-        let canonical = |event: &Event| derived.identities.canonical(query.project_id, &event.distinct_id).to_string();
         let mut found: Vec<Event> = events
             .iter()
             .filter(|event| event.time_ms >= query.from_ms && event.time_ms < query.to_ms)
             .filter(|event| query.names.as_ref().is_none_or(|names| names.contains(&event.name)))
-            .filter(|event| {
-                query.property_equals.as_ref().is_none_or(|(key, value)| match key.as_str() {
-                    "distinct_id" => value.as_str() == Some(canonical(event).as_str()),
+            .filter_map(|event| {
+                let distinct_id = derived.identities.canonical(query.project_id, &event.distinct_id);
+                let wanted = query.property_equals.as_ref().is_none_or(|(key, value)| match key.as_str() {
+                    "distinct_id" => value.as_str() == Some(distinct_id),
                     _ => event.properties.get(key) == Some(value),
-                })
-            })
-            .map(|event| {
-                let mut event = event.clone();
-                event.distinct_id = canonical(&event);
-                event
+                });
+                wanted.then(|| Event { distinct_id: distinct_id.to_string(), ..event.clone() })
             })
             .collect();
         found.sort_by_key(|event| (event.time_ms, event.received_ms));
@@ -237,12 +229,6 @@ impl EventStore {
         Ok(failures)
     }
 
-    /// A profile, if it exists.
-    pub fn profile(&self, project_id: i64, key: &ProfileKey) -> Option<Profile> {
-        let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        profiles.get(&(project_id, key.clone())).cloned()
-    }
-
     /// The profiles of a project, sorted by id: user profiles, or with `group_key` the
     /// profiles of that group key.
     pub fn profiles(&self, project_id: i64, group_key: Option<&str>) -> Vec<(String, Profile)> {
@@ -264,11 +250,5 @@ impl EventStore {
     pub fn lexicon(&self, project_id: i64) -> Lexicon {
         let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         derived.lexicons.get(&project_id).cloned().unwrap_or_default()
-    }
-
-    /// How many events a project holds (all time).
-    pub fn count(&self, project_id: i64) -> usize {
-        let buffer = self.buffer.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        buffer.get(&project_id).map_or(0, Vec::len)
     }
 }

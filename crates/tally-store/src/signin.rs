@@ -238,10 +238,25 @@ impl Store {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
+        self.insert_token_row("sign_in_challenges", token_hash, user_id, purpose, now, expires_at).await
+    }
+
+    /// A row of one of the hashed single-use token tables (`sign_in_challenges`,
+    /// `email_tokens`), which share their columns.
+    async fn insert_token_row(
+        &self,
+        table: &'static str,
+        token_hash: &str,
+        user_id: UserId,
+        purpose: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {table} (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+        );
         with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO sign_in_challenges (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            )
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(token_hash)
             .bind(user_id.0)
             .bind(purpose)
@@ -363,19 +378,7 @@ impl Store {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(token_hash)
-            .bind(user_id.0)
-            .bind(purpose)
-            .bind(millis(now))
-            .bind(millis(expires_at))
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        self.insert_token_row("email_tokens", token_hash, user_id, purpose, now, expires_at).await
     }
 
     /// Uses a live e-mailed link once; the user it was for.

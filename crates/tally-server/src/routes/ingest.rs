@@ -545,8 +545,8 @@ async fn readable(
     permission: ProjectPermission,
 ) -> Result<(Project, tally_events::EventStore), Response> {
     let project = project_for(state, parts, query.get("project_id").map(String::as_str), permission, false).await?;
-    match state.event_store(&project.region) {
-        Some(store) => Ok((project.clone(), store.clone())),
+    match state.event_store(&project.region).cloned() {
+        Some(store) => Ok((project, store)),
         None => Err(misdirected_answer(state, &project.region)),
     }
 }
