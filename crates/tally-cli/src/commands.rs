@@ -68,13 +68,15 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
     let mut event_stores = std::collections::HashMap::new();
     for region in &config.regions {
-        let events = tally_events::EventStore::open(&region.storage).await.map_err(|error| {
-            CliError::Message(format!(
-                "cannot open the event storage of region {} at {}: {error}; check that the folder is writable",
-                region.name,
-                region.storage.display()
-            ))
-        })?;
+        let events = tally_events::EventStore::open(&region.storage, &region.name, store.clone(), clock.clone())
+            .await
+            .map_err(|error| {
+                CliError::Message(format!(
+                    "cannot open the event storage of region {} at {}: {error}; check that the folder is writable",
+                    region.name,
+                    region.storage.display()
+                ))
+            })?;
         event_stores.insert(region.name.clone(), events);
     }
     let geoip = match &config.geoip_database {
@@ -82,9 +84,11 @@ async fn serve(config: Config) -> Result<(), CliError> {
         None => None,
     };
     let state = AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone())
-        .with_event_stores(event_stores)
+        .with_event_stores(event_stores.clone())
         .with_geoip(geoip);
     let maintenance = tally_server::maintenance::spawn(state.clone());
+    let flush_every = std::time::Duration::from_secs(config.ingest.flush_seconds);
+    let flushers: Vec<_> = event_stores.values().map(|events| events.spawn_maintenance(flush_every)).collect();
     let server = BoundServer::bind(state).await?;
     let local = server.local_addr();
     let scheme = if config.tls.is_some() { "https" } else { "http" };
@@ -101,6 +105,15 @@ async fn serve(config: Config) -> Result<(), CliError> {
 
     server.run(shutdown_signal()).await?;
     maintenance.abort();
+    for flusher in flushers {
+        flusher.abort();
+    }
+    // What is in memory goes to files now, so the next start has no log to replay.
+    for (region, events) in &event_stores {
+        if let Err(error) = events.flush().await {
+            tracing::error!(%region, %error, "cannot flush events on shutdown; they are replayed from the log on start");
+        }
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -136,6 +136,8 @@ pub struct InvitationsConfig {
 pub struct IngestConfig {
     /// Events (and profile updates) per second one project may send; 0 is no limit.
     pub events_per_second_per_project: u64,
+    /// How often events in memory are written to Parquet files (seconds).
+    pub flush_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -386,6 +388,7 @@ mod view {
     #[derive(Serialize)]
     struct IngestView {
         events_per_second_per_project: u64,
+        flush_seconds: u64,
     }
 
     #[derive(Serialize)]
@@ -465,7 +468,10 @@ mod view {
                     lifetime_days: config.invitations.lifetime.as_secs() / 86_400,
                     per_domain_per_hour: config.invitations.per_domain_per_hour,
                 },
-                ingest: IngestView { events_per_second_per_project: config.ingest.events_per_second_per_project },
+                ingest: IngestView {
+                    events_per_second_per_project: config.ingest.events_per_second_per_project,
+                    flush_seconds: config.ingest.flush_seconds,
+                },
                 geoip: GeoIpView {
                     database: config.geoip_database.as_ref().map(|path| path.display().to_string()).unwrap_or_default(),
                 },

@@ -37,6 +37,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_INVITATIONS_LIFETIME_DAYS", "invitations.lifetime_days"),
     ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "invitations.per_domain_per_hour"),
     ("TALLY_INGEST_EVENTS_PER_SECOND_PER_PROJECT", "ingest.events_per_second_per_project"),
+    ("TALLY_INGEST_FLUSH_SECONDS", "ingest.flush_seconds"),
     ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
     ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
     ("TALLY_SESSIONS_IDLE_MINUTES", "sessions.idle_minutes"),
@@ -175,6 +176,7 @@ struct FileInvitations {
 #[serde(deny_unknown_fields)]
 struct FileIngest {
     events_per_second_per_project: Option<u64>,
+    flush_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,6 +247,7 @@ pub(crate) struct RawConfig {
     invitations_lifetime_days: Option<Sourced<String>>,
     invitations_per_domain_per_hour: Option<Sourced<String>>,
     ingest_events_per_second_per_project: Option<Sourced<String>>,
+    ingest_flush_seconds: Option<Sourced<String>>,
     retention_deleted_organization_days: Option<Sourced<String>>,
     retention_deleted_project_days: Option<Sourced<String>>,
     sessions_idle_minutes: Option<Sourced<String>>,
@@ -300,6 +303,7 @@ impl RawConfig {
             invitations_lifetime_days: file.invitations.lifetime_days.map(number),
             invitations_per_domain_per_hour: file.invitations.per_domain_per_hour.map(number),
             ingest_events_per_second_per_project: file.ingest.events_per_second_per_project.map(number),
+            ingest_flush_seconds: file.ingest.flush_seconds.map(number),
             retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
             retention_deleted_project_days: file.retention.deleted_project_days.map(number),
             sessions_idle_minutes: file.sessions.idle_minutes.map(number),
@@ -356,6 +360,7 @@ impl RawConfig {
                 "invitations.lifetime_days" => self.invitations_lifetime_days = Some(text),
                 "invitations.per_domain_per_hour" => self.invitations_per_domain_per_hour = Some(text),
                 "ingest.events_per_second_per_project" => self.ingest_events_per_second_per_project = Some(text),
+                "ingest.flush_seconds" => self.ingest_flush_seconds = Some(text),
                 "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
                 "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
                 "sessions.idle_minutes" => self.sessions_idle_minutes = Some(text),
@@ -523,6 +528,7 @@ impl RawConfig {
             0,
             100_000_000,
         )?;
+        let ingest_flush_seconds = parse_number(self.ingest_flush_seconds, "ingest.flush_seconds", 10, 1, 3600)?;
         let deleted_organization_days =
             parse_number(self.retention_deleted_organization_days, "retention.deleted_organization_days", 90, 0, 3650)?;
         let deleted_project_days =
@@ -614,7 +620,10 @@ impl RawConfig {
                 lifetime: Duration::from_secs(invitation_lifetime_days * 86_400),
                 per_domain_per_hour: invitations_per_domain_per_hour,
             },
-            ingest: IngestConfig { events_per_second_per_project: ingest_events_per_second_per_project },
+            ingest: IngestConfig {
+                events_per_second_per_project: ingest_events_per_second_per_project,
+                flush_seconds: ingest_flush_seconds,
+            },
             retention: RetentionConfig {
                 deleted_organization: Duration::from_secs(deleted_organization_days * 86_400),
                 deleted_project: Duration::from_secs(deleted_project_days * 86_400),

@@ -9,7 +9,7 @@ use tally_ingest::Event;
 use tally_ingest::validate::DEVICE_PREFIX;
 
 /// Each project's device → user map.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Identities(HashMap<i64, HashMap<String, String>>);
 
 fn text(value: Option<&Value>) -> Option<String> {

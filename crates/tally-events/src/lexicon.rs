@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use tally_ingest::Event;
 
 /// What is known of one property (or of an event name).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Seen {
     pub count: u64,
     pub first_seen_ms: i64,
@@ -28,15 +28,24 @@ impl Seen {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PropertyEntry {
     #[serde(flatten)]
     pub seen: Seen,
     /// `string`, `number`, `boolean`, `list`, `object`, `null`.
+    #[serde(deserialize_with = "known_types")]
     pub types: BTreeSet<&'static str>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+const TYPES: [&str; 6] = ["string", "number", "boolean", "list", "object", "null"];
+
+/// Reads type names back (from a snapshot) as the static names `type_of` gives.
+fn known_types<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeSet<&'static str>, D::Error> {
+    let names = BTreeSet::<String>::deserialize(deserializer)?;
+    Ok(names.iter().filter_map(|name| TYPES.iter().copied().find(|known| known == name)).collect())
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EventEntry {
     #[serde(flatten)]
     pub seen: Seen,
@@ -44,7 +53,7 @@ pub struct EventEntry {
 }
 
 /// One project's lexicon, sorted by name.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Lexicon {
     pub events: BTreeMap<String, EventEntry>,
 }

@@ -2,28 +2,51 @@
 //! storage root, so one region's data never lands under another's).
 //!
 //! Writes go through a write-ahead log with group commit: a request's events are
-//! acknowledged only after the log is on disk (`fdatasync`). On start, the log is replayed,
-//! stopping at the first torn or corrupt frame, which is cut off. Accepted events are
-//! visible to readers as soon as they are acknowledged.
-//!
-//! Not yet here: flushing to Parquet, the catalog of files, compaction and deletion of
-//! replayed log segments (the log is the store of record until then).
+//! acknowledged only after the log is on disk (`fdatasync`), then held in memory where
+//! readers see them at once. A flush ([`EventStore::flush`]) writes them to zstd Parquet
+//! files (one per project, UTC day and user bucket) through `object_store`, catalogues the
+//! files in the metadata store, writes a snapshot of profiles, lexicon and identities, and
+//! only then removes the log segments it covered. Compaction merges a partition's files,
+//! sorted by (distinct_id, time) and without duplicates. On start: the snapshot, then the
+//! log segments after the last catalogued flush (a torn or corrupt tail is cut off).
+//! See `docs/design/2026-11-27-event-storage.md`.
 
+mod flush;
 mod identity;
 pub mod lexicon;
 pub mod parquet_file;
 mod wal;
 
-use std::collections::HashMap;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 use tally_ingest::Event;
 use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
+pub use flush::{CompactReport, FlushReport};
 pub use lexicon::Lexicon;
 pub use wal::WalError;
+
+/// What can go wrong opening, flushing or reading the stored events.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error(transparent)]
+    Parquet(#[from] parquet_file::ParquetError),
+    #[error("the event catalog in the metadata store: {0}")]
+    Catalog(#[from] tally_store::StoreError),
+    #[error("{0}")]
+    Inconsistent(String),
+    #[error("event storage: {0}")]
+    Io(String),
+}
 
 /// One log frame: a request's events or a request's profile updates.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,14 +62,38 @@ type Profiles = HashMap<(i64, ProfileKey), Profile>;
 #[derive(Clone)]
 pub struct EventStore {
     root: PathBuf,
+    region: String,
+    catalog: tally_store::Store,
+    /// The region's Parquet files (`<root>/events`), through `object_store`.
+    files: Arc<dyn ObjectStore>,
     wal: wal::Wal,
-    buffer: Arc<RwLock<HashMap<i64, Vec<Event>>>>,
+    /// Appends hold it shared across "write the frame, then publish"; a flush takes it
+    /// exclusively for the moment it seals the log and swaps the buffer (a consistent cut).
+    cut: Arc<tokio::sync::RwLock<()>>,
+    memory: Arc<RwLock<Memory>>,
     profiles: Arc<RwLock<Profiles>>,
     /// What is derived from the events as they arrive: the lexicon and identities.
     derived: Arc<RwLock<Derived>>,
+    /// One flush or compaction at a time.
+    maintenance: Arc<tokio::sync::Mutex<flush::Retired>>,
+    /// Woken when the buffer passes [`FLUSH_EVENTS`].
+    flush_wanted: Arc<tokio::sync::Notify>,
+    clock: tally_types::SharedClock,
 }
 
+/// Events not yet in catalogued files: `fresh` since the last cut, `flushing` those of
+/// the cut being written (readers see both until the files are catalogued).
 #[derive(Debug, Default)]
+struct Memory {
+    fresh: HashMap<i64, Vec<Event>>,
+    fresh_count: usize,
+    flushing: Arc<HashMap<i64, Vec<Event>>>,
+}
+
+/// A flush is asked for when this many events wait in memory.
+pub const FLUSH_EVENTS: usize = 1_000_000;
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Derived {
     lexicons: lexicon::Lexicons,
     identities: identity::Identities,
@@ -84,6 +131,23 @@ impl std::fmt::Debug for EventStore {
     }
 }
 
+/// The key Mixpanel deduplicates by (§6.4).
+type DedupKey = (String, String, i64, String);
+
+fn dedup_key(event: &Event) -> DedupKey {
+    (event.name.clone(), event.distinct_id.clone(), event.time_ms, event.insert_id.clone())
+}
+
+/// Keeps one copy of each (event, distinct_id, time, `$insert_id`): the most recently
+/// received. Order is not kept.
+fn deduplicate(events: Vec<Event>) -> Vec<Event> {
+    let mut events = events;
+    events.sort_by_key(|event| std::cmp::Reverse(event.received_ms));
+    let mut seen = HashSet::with_capacity(events.len());
+    events.retain(|event| seen.insert(dedup_key(event)));
+    events
+}
+
 /// Which events a reader wants.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
@@ -100,36 +164,80 @@ pub struct EventQuery {
 }
 
 impl EventStore {
-    /// Opens (creating) the region's storage under `root` and replays its log.
-    pub async fn open(root: &Path) -> Result<EventStore, WalError> {
-        let (wal, replayed) = wal::Wal::open(&root.join("wal")).await?;
-        let mut buffer: HashMap<i64, Vec<Event>> = HashMap::new();
-        let mut profiles = Profiles::new();
-        let mut derived = Derived::default();
-        let mut n_events = 0usize;
-        for record in replayed {
+    /// Opens (creating) the storage of `region` under `root`, with its file catalog in
+    /// `catalog`: loads the snapshot, replays the log segments after the last flush and
+    /// removes files a crash left uncatalogued.
+    pub async fn open(
+        root: &Path,
+        region: &str,
+        catalog: tally_store::Store,
+        clock: tally_types::SharedClock,
+    ) -> Result<EventStore, StorageError> {
+        let files = flush::local_files(root)?;
+        let flushed = catalog.flushed_through(region).await?;
+        let snapshot = flush::read_snapshot(root).await?;
+        let snapshot_through = match (&snapshot, flushed) {
+            (Some(snapshot), Some(flushed)) if snapshot.sealed_through < flushed => {
+                return Err(StorageError::Inconsistent(format!(
+                    "the snapshot under {} covers log segment {} but the catalog says {flushed} was flushed; \
+                     restore the snapshot that belongs to this metadata database",
+                    root.display(),
+                    snapshot.sealed_through
+                )));
+            }
+            (None, Some(flushed)) => {
+                return Err(StorageError::Inconsistent(format!(
+                    "the catalog says region {region} was flushed through log segment {flushed}, but {} has no \
+                     snapshot; restore {} or point metadata.url at the database this data was written with",
+                    root.display(),
+                    flush::SNAPSHOT
+                )));
+            }
+            (snapshot, _) => snapshot.as_ref().map(|snapshot| snapshot.sealed_through),
+        };
+        flush::sweep_uncatalogued(&*files, &catalog, region, flushed.is_some(), root).await?;
+        let (wal, replayed) = wal::Wal::open(&root.join("wal"), flushed).await?;
+        let mut memory = Memory::default();
+        let (mut profiles, mut derived) = match snapshot {
+            Some(snapshot) => snapshot.into_state(),
+            None => (Profiles::new(), Derived::default()),
+        };
+        for wal::Replayed { segment, record } in replayed {
+            // Segments the snapshot covers still hold events not yet in files; what they
+            // did to profiles and the lexicon is already in the snapshot.
+            let in_snapshot = snapshot_through.is_some_and(|through| segment <= through);
             match record {
                 Record::Events(batch) => {
                     for event in batch {
-                        n_events += 1;
-                        derived.record(&event);
-                        buffer.entry(event.project_id).or_default().push(event);
+                        if !in_snapshot {
+                            derived.record(&event);
+                        }
+                        memory.fresh_count += 1;
+                        memory.fresh.entry(event.project_id).or_default().push(event);
                     }
                 }
-                Record::Profiles(updates) => {
+                Record::Profiles(updates) if !in_snapshot => {
                     apply_all(&mut profiles, &updates);
                 }
+                Record::Profiles(_) => {}
             }
         }
-        if n_events > 0 {
-            tracing::info!(root = %root.display(), n_events, "replayed the write-ahead log");
+        if memory.fresh_count > 0 {
+            tracing::info!(root = %root.display(), events = memory.fresh_count, "replayed the write-ahead log");
         }
         Ok(EventStore {
             root: root.to_path_buf(),
+            region: region.to_string(),
+            catalog,
+            files,
             wal,
-            buffer: Arc::new(RwLock::new(buffer)),
+            cut: Arc::default(),
+            memory: Arc::new(RwLock::new(memory)),
             profiles: Arc::new(RwLock::new(profiles)),
             derived: Arc::new(RwLock::new(derived)),
+            maintenance: Arc::default(),
+            flush_wanted: Arc::default(),
+            clock,
         })
     }
 
@@ -149,6 +257,7 @@ impl EventStore {
         let record = Record::Events(events);
         let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
         let Record::Events(events) = record else { return Ok(()) };
+        let _cut = self.cut.read().await;
         self.wal.append(payload).await?;
         {
             let mut derived = self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -156,37 +265,63 @@ impl EventStore {
                 derived.record(event);
             }
         }
-        let mut buffer = self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        memory.fresh_count += events.len();
         for event in events {
-            buffer.entry(event.project_id).or_default().push(event);
+            memory.fresh.entry(event.project_id).or_default().push(event);
+        }
+        if memory.fresh_count >= FLUSH_EVENTS {
+            self.flush_wanted.notify_one();
         }
         Ok(())
     }
 
     /// Events matching the query, in time order, each under its user's canonical
-    /// distinct_id (merges apply to earlier events too).
-    pub fn events(&self, query: &EventQuery) -> Vec<Event> {
-        let buffer = self.buffer.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(events) = buffer.get(&query.project_id) else { return Vec::new() };
-        let mut found: Vec<Event> = events
-            .iter()
-            .filter(|event| event.time_ms >= query.from_ms && event.time_ms < query.to_ms)
-            .filter(|event| query.names.as_ref().is_none_or(|names| names.contains(&event.name)))
-            .filter_map(|event| {
+    /// distinct_id (merges apply to earlier events too), one copy per (event,
+    /// distinct_id, time, `$insert_id`): the most recently received.
+    pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
+        let in_range = |event: &Event| {
+            event.time_ms >= query.from_ms
+                && event.time_ms < query.to_ms
+                && query.names.as_ref().is_none_or(|names| names.contains(&event.name))
+        };
+        // Memory first, then the catalog: a flush that catalogues its files in between
+        // shows its events twice (removed below), never not at all.
+        let mut found: Vec<Event> = {
+            let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            [&*memory.flushing, &memory.fresh]
+                .into_iter()
+                .filter_map(|events| events.get(&query.project_id))
+                .flatten()
+                .filter(|event| in_range(event))
+                .cloned()
+                .collect()
+        };
+        for file in self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await? {
+            let path = object_store::path::Path::from(file.path.as_str());
+            let events = parquet_file::read_events(&*self.files, &path, query.project_id).await?;
+            found.extend(events.into_iter().filter(|event| in_range(event)));
+        }
+        let mut found = deduplicate(found);
+        {
+            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            found.retain_mut(|event| {
                 let distinct_id = derived.identities.canonical(query.project_id, &event.distinct_id);
                 let wanted = query.property_equals.as_ref().is_none_or(|(key, value)| match key.as_str() {
                     "distinct_id" => value.as_str() == Some(distinct_id),
                     _ => event.properties.get(key) == Some(value),
                 });
-                wanted.then(|| Event { distinct_id: distinct_id.to_string(), ..event.clone() })
-            })
-            .collect();
+                if wanted && distinct_id != event.distinct_id {
+                    event.distinct_id = distinct_id.to_string();
+                }
+                wanted
+            });
+        }
         found.sort_by_key(|event| (event.time_ms, event.received_ms));
         if let Some(limit) = query.limit {
             found.truncate(limit);
         }
-        found
+        Ok(found)
     }
 
     /// Applies profile updates durably. Updates that cannot apply (a profile over its
@@ -220,6 +355,7 @@ impl EventStore {
         if !kept.is_empty() {
             let record = Record::Profiles(kept);
             let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
+            let _cut = self.cut.read().await;
             self.wal.append(payload).await?;
             if let Record::Profiles(kept) = record {
                 let mut profiles = self.profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -1,12 +1,14 @@
 //! One Parquet file of events (zstd), written and read through `object_store`, so the same
 //! code writes to a local folder or to S3. Columns: the fields every event has, typed, and
 //! the rest of its properties as one JSON column (the overflow column of engine.md §3.3);
-//! readers go through [`read_events`] so the layout can change.
+//! readers go through [`read_events`] so the layout can change. Encoding and decoding are
+//! CPU work: callers in async code run them on the blocking pool.
 
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
+use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
@@ -28,11 +30,22 @@ pub enum ParquetError {
 /// What the catalog keeps of a written file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileStats {
-    pub path: String,
     pub rows: u64,
     pub bytes: u64,
     pub min_time_ms: i64,
     pub max_time_ms: i64,
+}
+
+impl FileStats {
+    /// The statistics of `events` encoded as `bytes`.
+    pub fn of(events: &[&Event], bytes: &[u8]) -> FileStats {
+        FileStats {
+            rows: events.len() as u64,
+            bytes: bytes.len() as u64,
+            min_time_ms: events.iter().map(|event| event.time_ms).min().unwrap_or(0),
+            max_time_ms: events.iter().map(|event| event.time_ms).max().unwrap_or(0),
+        }
+    }
 }
 
 fn schema() -> Arc<Schema> {
@@ -46,10 +59,12 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-fn encode(events: &[Event]) -> Result<Vec<u8>, ParquetError> {
+/// Encodes one project's events as the bytes of one Parquet file, in the order given.
+pub fn encode(events: &[&Event]) -> Result<Vec<u8>, ParquetError> {
     let fail = |error: &dyn std::fmt::Display| ParquetError::Encode(error.to_string());
-    let strings =
-        |pick: fn(&Event) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(events.iter().map(pick))) };
+    let strings = |pick: fn(&Event) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(events.iter().map(|event| pick(event))))
+    };
     let properties: Vec<String> =
         events.iter().map(|event| serde_json::to_string(&event.properties).unwrap_or_default()).collect();
     let columns: Vec<ArrayRef> = vec![
@@ -71,30 +86,30 @@ fn encode(events: &[Event]) -> Result<Vec<u8>, ParquetError> {
     Ok(bytes)
 }
 
-/// Writes `events` (one project's) as one file at `path`.
-pub async fn write_events(store: &dyn ObjectStore, path: &Path, events: &[Event]) -> Result<FileStats, ParquetError> {
-    let bytes = encode(events)?;
-    let stats = FileStats {
-        path: path.to_string(),
-        rows: events.len() as u64,
-        bytes: bytes.len() as u64,
-        min_time_ms: events.iter().map(|event| event.time_ms).min().unwrap_or(0),
-        max_time_ms: events.iter().map(|event| event.time_ms).max().unwrap_or(0),
-    };
-    store.put(path, bytes.into()).await?;
-    Ok(stats)
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, ParquetError> {
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &str) -> Result<&'a T, ParquetError> {
     batch.column_by_name(name).and_then(|column| column.as_any().downcast_ref::<T>()).ok_or_else(|| {
         ParquetError::Decode { path: path.to_string(), message: format!("column {name} is missing or of another type") }
     })
 }
 
-/// Reads the events of the file at `path` back, as written, for `project_id`.
+/// Reads the bytes of the file at `path`.
+pub async fn read_bytes(store: &dyn ObjectStore, path: &Path) -> Result<Bytes, ParquetError> {
+    Ok(store.get(path).await?.bytes().await?)
+}
+
+/// Reads the events of the file at `path` back, as written, for `project_id` (decoding on
+/// the blocking pool).
 pub async fn read_events(store: &dyn ObjectStore, path: &Path, project_id: i64) -> Result<Vec<Event>, ParquetError> {
+    let bytes = read_bytes(store, path).await?;
+    let name = path.to_string();
+    let failed =
+        |error: tokio::task::JoinError| ParquetError::Decode { path: path.to_string(), message: error.to_string() };
+    tokio::task::spawn_blocking(move || decode(bytes, &name, project_id)).await.map_err(failed)?
+}
+
+/// Decodes the bytes of the Parquet file `path` (named in errors) into events of `project_id`.
+pub fn decode(bytes: Bytes, path: &str, project_id: i64) -> Result<Vec<Event>, ParquetError> {
     let decode = |message: String| ParquetError::Decode { path: path.to_string(), message };
-    let bytes = store.get(path).await?.bytes().await?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|builder| builder.build())
         .map_err(|error| decode(error.to_string()))?;
@@ -151,7 +166,10 @@ mod tests {
         let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let events: Vec<Event> = (0..1000).map(event).collect();
         let path = Path::from("project=9/day=2027-01-15/part-1.parquet");
-        let stats = write_events(&store, &path, &events).await.unwrap();
+        let refs: Vec<&Event> = events.iter().collect();
+        let bytes = encode(&refs).unwrap();
+        let stats = FileStats::of(&refs, &bytes);
+        store.put(&path, bytes.into()).await.unwrap();
         assert_eq!(stats.rows, 1000);
         assert_eq!((stats.min_time_ms, stats.max_time_ms), (1_800_000_000_000, 1_800_000_999_000));
         let on_disk = dir.path().join("project=9/day=2027-01-15/part-1.parquet");

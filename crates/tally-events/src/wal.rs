@@ -1,6 +1,10 @@
 //! The write-ahead log: segment files of frames `[len u32 LE][crc32c u32 LE][payload]`,
 //! written by one task that gathers concurrent appends into one write and one `fdatasync`
 //! (group commit) and answers every waiter after the sync.
+//!
+//! Segments are numbered. A flush asks the writer to *rotate*: the current segment is
+//! sealed (never written again) and a new one started; once the sealed segments' contents
+//! are in catalogued Parquet files they are removed ([`remove_through`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,9 +35,22 @@ pub enum WalError {
 
 type Waiter = oneshot::Sender<Result<(), WalError>>;
 
+enum Request {
+    Append(Vec<u8>, Waiter),
+    /// Seal the current segment and start the next; answers the sealed segment's number,
+    /// or `None` when the current segment is empty (nothing to seal).
+    Rotate(oneshot::Sender<Result<Option<u64>, WalError>>),
+}
+
 #[derive(Clone)]
 pub(crate) struct Wal {
-    sender: mpsc::Sender<(Vec<u8>, Waiter)>,
+    sender: mpsc::Sender<Request>,
+}
+
+/// A replayed frame and the segment it came from.
+pub(crate) struct Replayed {
+    pub(crate) segment: u64,
+    pub(crate) record: Record,
 }
 
 fn segment_name(sequence: u64) -> String {
@@ -71,20 +88,15 @@ fn frame(payload: &[u8], out: &mut Vec<u8>) {
 }
 
 impl Wal {
-    /// Opens the log in `dir`, replaying every segment (a torn or corrupt tail is cut off),
-    /// and starts the writer.
-    pub(crate) async fn open(dir: &Path) -> Result<(Wal, Vec<Record>), WalError> {
+    /// Opens the log in `dir`, removing the segments up to `flushed_through` (their events
+    /// are in catalogued files) and replaying the others (a torn or corrupt tail is cut
+    /// off), and starts the writer.
+    pub(crate) async fn open(dir: &Path, flushed_through: Option<u64>) -> Result<(Wal, Vec<Replayed>), WalError> {
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
-        let mut sequences = Vec::new();
-        let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
-        while let Some(entry) = entries.next_entry().await.map_err(io)? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(sequence) =
-                name.strip_prefix("wal-").and_then(|rest| rest.strip_suffix(".log")).and_then(|n| n.parse::<u64>().ok())
-            {
-                sequences.push(sequence);
-            }
+        if let Some(flushed) = flushed_through {
+            remove_through(dir, flushed).await?;
         }
+        let mut sequences = segments(dir).await?;
         sequences.sort_unstable();
         let mut replayed = Vec::new();
         for sequence in &sequences {
@@ -94,7 +106,7 @@ impl Wal {
             let (frames, valid) = read_frames(&bytes);
             for payload in frames {
                 match serde_json::from_slice::<Record>(payload) {
-                    Ok(record) => replayed.push(record),
+                    Ok(record) => replayed.push(Replayed { segment: *sequence, record }),
                     Err(error) => {
                         tracing::error!(segment = %path.display(), %error, "skipping an unreadable log frame")
                     }
@@ -107,7 +119,9 @@ impl Wal {
                 file.sync_all().await.map_err(io)?;
             }
         }
-        let sequence = sequences.last().copied().unwrap_or(0);
+        // Numbering continues after the flushed segments even when none is left on disk, so
+        // a number is never reused.
+        let sequence = sequences.last().copied().unwrap_or(flushed_through.map_or(0, |flushed| flushed + 1));
         let path = dir.join(segment_name(sequence));
         let file = OpenOptions::new().create(true).append(true).open(&path).await.map_err(io)?;
         let length = file.metadata().await.map_err(io)?.len();
@@ -120,9 +134,47 @@ impl Wal {
     /// Appends one payload; resolves once it is on disk.
     pub(crate) async fn append(&self, payload: Vec<u8>) -> Result<(), WalError> {
         let (waiter, done) = oneshot::channel();
-        self.sender.send((payload, waiter)).await.map_err(|_| WalError::Stopped)?;
+        self.sender.send(Request::Append(payload, waiter)).await.map_err(|_| WalError::Stopped)?;
         done.await.map_err(|_| WalError::Stopped)?
     }
+
+    /// Seals the current segment (after every append sent before this call) and starts
+    /// the next. `None`: the current segment was empty and stays current.
+    pub(crate) async fn rotate(&self) -> Result<Option<u64>, WalError> {
+        let (waiter, done) = oneshot::channel();
+        self.sender.send(Request::Rotate(waiter)).await.map_err(|_| WalError::Stopped)?;
+        done.await.map_err(|_| WalError::Stopped)?
+    }
+}
+
+/// The numbers of the segments in `dir`.
+async fn segments(dir: &Path) -> Result<Vec<u64>, WalError> {
+    let mut sequences = Vec::new();
+    let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
+    while let Some(entry) = entries.next_entry().await.map_err(io)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(sequence) =
+            name.strip_prefix("wal-").and_then(|rest| rest.strip_suffix(".log")).and_then(|n| n.parse::<u64>().ok())
+        {
+            sequences.push(sequence);
+        }
+    }
+    Ok(sequences)
+}
+
+/// Removes the sealed segments up to `through`, whose events are in catalogued files.
+pub(crate) async fn remove_through(dir: &Path, through: u64) -> Result<usize, WalError> {
+    let mut removed = 0;
+    for sequence in segments(dir).await? {
+        if sequence <= through {
+            tokio::fs::remove_file(dir.join(segment_name(sequence))).await.map_err(io)?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir).await;
+    }
+    Ok(removed)
 }
 
 /// Makes a new file's name durable.
@@ -137,12 +189,25 @@ async fn writer(
     mut sequence: u64,
     mut file: File,
     mut length: u64,
-    mut receiver: mpsc::Receiver<(Vec<u8>, Waiter)>,
+    mut receiver: mpsc::Receiver<Request>,
 ) {
     // Set when a failed write could not be cut back: appending after a torn frame would
     // make the next replay drop everything after it, so nothing more is accepted.
     let mut torn = false;
-    while let Some(first) = receiver.recv().await {
+    // A rotation that arrived while appends were being gathered: done after their commit.
+    let mut pending_rotate: Option<oneshot::Sender<Result<Option<u64>, WalError>>> = None;
+    loop {
+        if let Some(waiter) = pending_rotate.take() {
+            let _ = waiter.send(rotate(&dir, &mut sequence, &mut file, &mut length).await);
+        }
+        let Some(request) = receiver.recv().await else { break };
+        let first = match request {
+            Request::Rotate(waiter) => {
+                pending_rotate = Some(waiter);
+                continue;
+            }
+            Request::Append(payload, waiter) => (payload, waiter),
+        };
         if torn {
             let refused =
                 WalError::Io("the event log could not be repaired after a failed write; restart Tally".into());
@@ -154,9 +219,13 @@ async fn writer(
         let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
         while bytes < MAX_COMMIT_BYTES {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(next)) => {
-                    bytes += next.0.len();
-                    batch.push(next);
+                Ok(Some(Request::Append(payload, waiter))) => {
+                    bytes += payload.len();
+                    batch.push((payload, waiter));
+                }
+                Ok(Some(Request::Rotate(waiter))) => {
+                    pending_rotate = Some(waiter);
+                    break;
                 }
                 _ => break,
             }
@@ -199,20 +268,28 @@ async fn writer(
         for (_, waiter) in batch {
             let _ = waiter.send(outcome.clone());
         }
-        if length >= SEGMENT_BYTES {
-            sequence += 1;
-            match OpenOptions::new().create(true).append(true).open(dir.join(segment_name(sequence))).await {
-                Ok(next) => {
-                    file = next;
-                    length = 0;
-                    sync_dir(&dir).await;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot start a new event log segment; continuing in the old one")
-                }
-            }
+        if length >= SEGMENT_BYTES
+            && let Err(error) = rotate(&dir, &mut sequence, &mut file, &mut length).await
+        {
+            tracing::error!(%error, "cannot start a new event log segment; continuing in the old one")
         }
     }
+}
+
+/// Starts the next segment; answers the sealed one's number (`None` if the current one is
+/// empty). Everything in the sealed segment was synced by its commit.
+async fn rotate(dir: &Path, sequence: &mut u64, file: &mut File, length: &mut u64) -> Result<Option<u64>, WalError> {
+    if *length == 0 {
+        return Ok(None);
+    }
+    let next =
+        OpenOptions::new().create(true).append(true).open(dir.join(segment_name(*sequence + 1))).await.map_err(io)?;
+    sync_dir(dir).await;
+    let sealed = *sequence;
+    *sequence += 1;
+    *file = next;
+    *length = 0;
+    Ok(Some(sealed))
 }
 
 #[cfg(test)]

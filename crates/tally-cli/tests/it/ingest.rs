@@ -691,7 +691,9 @@ async fn a_project_over_its_rate_limit_gets_429_with_retry_after_and_nothing_is_
 async fn kills_under_load_lose_no_acknowledged_event() {
     use std::sync::{Arc, Mutex};
     let instance = Instance::new(TestBackend::Sqlite).await;
-    let mut server = instance.serve().await;
+    // Flushes every second, so kills land before, during and after flushes to Parquet.
+    let flush_often = [("TALLY_INGEST_FLUSH_SECONDS", "1")];
+    let mut server = instance.serve_with(&[], &flush_often).await;
     let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
     let project = Arc::new(production(&acme).await);
     let url = Arc::new(Mutex::new(server.base_url().to_string()));
@@ -705,20 +707,29 @@ async fn kills_under_load_lose_no_acknowledged_event() {
         generators.push(tokio::spawn(async move {
             let http = tally_testkit::http_client(None);
             let mut batch = 0;
+            let mut pending: Option<Vec<Value>> = None;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                batch += 1;
-                let ids: Vec<String> = (0..50).map(|n| format!("w{worker}-b{batch}-{n}")).collect();
-                let rows: Vec<Value> = ids
-                    .iter()
-                    .map(|id| json!({ "event": "load", "properties": { "time": now_s(), "distinct_id": "u", "$insert_id": id } }))
-                    .collect();
+                // A batch that got no answer is sent again, as the SDKs do: it may have
+                // been stored before the kill, and must still count once.
+                let rows = pending.take().unwrap_or_else(|| {
+                    batch += 1;
+                    (0..50)
+                        .map(|n| json!({ "event": "load", "properties": {
+                            "time": now_s(), "distinct_id": format!("u{}", n % 5), "$insert_id": format!("w{worker}-b{batch}-{n}") } }))
+                        .collect()
+                });
+                let ids: Vec<String> =
+                    rows.iter().map(|row| row["properties"]["$insert_id"].as_str().unwrap().to_string()).collect();
                 sent.lock().unwrap().extend(ids.iter().cloned());
                 let base = url.lock().unwrap().clone();
                 let reply =
                     http.post(format!("{base}/import")).basic_auth(&project.secret, Some("")).json(&rows).send().await;
                 match reply {
                     Ok(reply) if reply.status() == StatusCode::OK => acknowledged.lock().unwrap().extend(ids),
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                    _ => {
+                        pending = Some(rows);
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await
+                    }
                 }
             }
         }));
@@ -728,8 +739,10 @@ async fn kills_under_load_lose_no_acknowledged_event() {
         while acknowledged.lock().unwrap().len() < before + 500 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        // Let a flush or two happen between kills.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         server.kill().await;
-        server = instance.serve().await;
+        server = instance.serve_with(&[], &flush_often).await;
         *url.lock().unwrap() = server.base_url().to_string();
     }
     let before = acknowledged.lock().unwrap().len();
@@ -758,6 +771,22 @@ async fn kills_under_load_lose_no_acknowledged_event() {
     }
     assert!(counts.keys().all(|id| sent.contains(*id)), "nothing is invented");
     assert!(counts.values().all(|n| *n == 1), "no event twice");
+    let parquet = files_named(&instance.data_dir, ".parquet");
+    assert!(!parquet.is_empty(), "flushes wrote Parquet files during the run");
+}
+
+/// The paths of files under `dir` whose names end with `suffix`.
+fn files_named(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_named(&path, suffix));
+        } else if path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.ends_with(suffix)) {
+            found.push(path);
+        }
+    }
+    found
 }
 
 #[tokio::test]
@@ -1123,4 +1152,72 @@ async fn deeply_nested_values_are_refused_and_accepted_ones_survive_a_restart() 
     let events = export(server.base_url(), &project, "").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["properties"]["deep"], nest(16));
+}
+
+/// Total bytes of the write-ahead log segments under `dir`.
+fn log_bytes(dir: &std::path::Path) -> u64 {
+    files_named(dir, ".log").iter().map(|path| std::fs::metadata(path).unwrap().len()).sum()
+}
+
+#[tokio::test]
+async fn events_move_to_compacted_parquet_files_and_a_clean_stop_leaves_no_log_to_replay() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let flush_often = [("TALLY_INGEST_FLUSH_SECONDS", "1")];
+    let mut server = instance.serve_with(&[], &flush_often).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    // Two closed days (compaction merges their files as soon as there are two).
+    let base = now_s();
+    let days_ago = |days: i64, n: i64| base - days * 86_400 - n;
+    let rows = |range: std::ops::Range<i64>, copy: &str| -> Vec<Value> {
+        range
+            .map(|n| {
+                json!({ "event": "Played", "properties": {
+                "time": days_ago(2 + n % 2, n), "distinct_id": format!("u{}", n % 10), "$insert_id": format!("id-{n}"),
+                "copy": copy } })
+            })
+            .collect()
+    };
+    let import = |rows: Vec<Value>| {
+        let http = http.clone();
+        let url = format!("{}/import", server.base_url());
+        let secret = project.secret.clone();
+        async move {
+            let reply = http.post(url).basic_auth(&secret, Some("")).json(&rows).send().await.unwrap();
+            assert_eq!(reply.status(), StatusCode::OK, "{}", reply.text().await.unwrap());
+        }
+    };
+    import(rows(0..300, "first")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while files_named(&instance.data_dir, ".parquet").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no flush within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(export(server.base_url(), &project, "").await.len() == 300);
+    // The same 100 events again (an SDK retrying), with a newer copy of a property.
+    import(rows(0..100, "second")).await;
+    while !files_named(&instance.data_dir, ".parquet")
+        .iter()
+        .any(|path| path.display().to_string().contains("compact-"))
+    {
+        assert!(std::time::Instant::now() < deadline, "no compaction within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let exported = export(server.base_url(), &project, "").await;
+    assert_eq!(exported.len(), 300, "one copy of each (event, distinct_id, time, $insert_id)");
+    assert_eq!(exported.iter().filter(|event| event["properties"]["copy"] == "second").count(), 100, "newest wins");
+
+    // A clean stop flushes what is in memory: nothing is left in the log to replay.
+    import(rows(300..350, "late")).await;
+    server.terminate();
+    assert!(server.wait(std::time::Duration::from_secs(20)).await.success());
+    assert_eq!(log_bytes(&instance.data_dir), 0, "the log is empty after a clean stop");
+    let server = instance.serve_with(&[], &flush_often).await;
+    let after = export(server.base_url(), &project, "").await;
+    assert_eq!(after.len(), 350);
+    let mut ids: Vec<&str> = after.iter().map(|event| event["properties"]["$insert_id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 350);
 }

@@ -603,14 +603,17 @@ pub(crate) async fn export(
     };
     let limit = query.get("limit").and_then(|text| text.parse().ok());
     let time_in_ms = query.get("time_in_ms").is_some_and(|value| value == "true" || value == "1");
-    let events = store.events(&tally_events::EventQuery {
-        project_id: project.id.0,
-        from_ms,
-        to_ms,
-        names,
-        property_equals,
-        limit,
-    });
+    let query = tally_events::EventQuery { project_id: project.id.0, from_ms, to_ms, names, property_equals, limit };
+    let events = match store.events(&query).await {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::error!(%error, "cannot read events for an export");
+            return export_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the event storage cannot be read right now; try again shortly".into(),
+            );
+        }
+    };
     let mut body = String::new();
     for event in &events {
         body.push_str(&event.to_export_json(time_in_ms).to_string());

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "sign_in", include_str!("../../migrations/postgres/0003_sign_in.sql")),
     (4, "sso", include_str!("../../migrations/postgres/0004_sso.sql")),
     (5, "oidc", include_str!("../../migrations/postgres/0005_oidc.sql")),
+    (6, "event_files", include_str!("../../migrations/postgres/0006_event_files.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -1,0 +1,174 @@
+//! The store as a whole on a real SQLite catalog: flush, restart, compaction, sweep.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use tally_config::DatabaseUrl;
+use tally_ingest::Event;
+use tally_ingest::profiles::{Operation, ProfileKey, ProfileUpdate};
+use tally_types::{FakeClock, SharedClock};
+
+use crate::{EventQuery, EventStore, StorageError};
+
+const DAY_MS: i64 = 86_400_000;
+/// 2027-01-15T00:00:00Z.
+const T0: i64 = 1_800_000_000_000 - 1_800_000_000_000 % DAY_MS;
+
+fn event(project_id: i64, user: &str, n: i64, received_ms: i64) -> Event {
+    Event {
+        project_id,
+        name: if n % 2 == 0 { "Played".into() } else { "Paused".into() },
+        distinct_id: user.into(),
+        time_ms: T0 + n * 60_000,
+        insert_id: format!("id-{n}"),
+        properties: json!({ "n": n, "genre": "jazz" }).as_object().cloned().unwrap_or_default(),
+        received_ms,
+    }
+}
+
+async fn catalog(dir: &Path) -> tally_store::Store {
+    tally_store::Store::open(&DatabaseUrl::Sqlite { path: dir.join("meta.db") }, 2).await.unwrap()
+}
+
+fn clock() -> SharedClock {
+    // Two days after the events, so their day is closed.
+    Arc::new(FakeClock::new(jiff::Timestamp::from_millisecond(T0 + 2 * DAY_MS).unwrap()))
+}
+
+async fn open(dir: &Path, catalog: &tally_store::Store) -> EventStore {
+    EventStore::open(&dir.join("region"), "eu", catalog.clone(), clock()).await.unwrap()
+}
+
+fn everything(project_id: i64) -> EventQuery {
+    EventQuery { project_id, from_ms: 0, to_ms: i64::MAX, ..EventQuery::default() }
+}
+
+fn parquet_files(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.join("region/events")];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(root.join("region/events")).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn wal_segments(root: &Path) -> usize {
+    std::fs::read_dir(root.join("region/wal")).unwrap().count()
+}
+
+#[tokio::test]
+async fn a_flush_moves_events_to_catalogued_parquet_and_removes_the_log_it_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path()).await;
+    let store = open(dir.path(), &catalog).await;
+    let first: Vec<Event> = (0..40).map(|n| event(1, &format!("u{}", n % 7), n, 10)).collect();
+    store.append(first.clone()).await.unwrap();
+    store.append(vec![event(2, "other", 0, 10)]).await.unwrap();
+    let update = ProfileUpdate {
+        project_id: 1,
+        key: ProfileKey::User("u1".into()),
+        operation: Operation::Set(json!({ "plan": "pro" }).as_object().cloned().unwrap_or_default()),
+        time_ms: T0,
+        ignore_time: false,
+    };
+    store.update_profiles(vec![update]).await.unwrap();
+    let before = store.events(&everything(1)).await.unwrap();
+    assert_eq!(before.len(), 40);
+
+    let report = store.flush().await.unwrap();
+    assert_eq!(report.events, 41);
+    assert!(report.files >= 2, "{report:?}");
+    assert_eq!(report.removed_segments, 1, "the sealed segment is gone");
+    assert_eq!(wal_segments(dir.path()), 1, "only the new, empty segment is left");
+    let files = parquet_files(dir.path());
+    assert_eq!(files.len(), report.files, "{files:?}");
+    assert!(files.iter().all(|file| file.ends_with(".parquet") && file.contains("/day=2027-01-15/")), "{files:?}");
+    let catalogued = catalog.all_event_files("eu").await.unwrap();
+    assert_eq!(catalogued.iter().map(|file| file.rows).sum::<i64>(), 41);
+    assert_eq!(store.events(&everything(1)).await.unwrap(), before, "same answer from the files");
+    assert_eq!(store.flush().await.unwrap().sealed_through, None, "nothing new: nothing to flush");
+
+    // More events after the flush, then a "crash" (no flush): the restart has files + log.
+    store.append(vec![event(1, "late", 99, 20)]).await.unwrap();
+    drop(store);
+    let reopened = open(dir.path(), &catalog).await;
+    let after = reopened.events(&everything(1)).await.unwrap();
+    assert_eq!(after.len(), 41);
+    assert_eq!(&after[..40], &before[..]);
+    let lexicon = reopened.lexicon(1);
+    assert_eq!(lexicon.events["Played"].seen.count, 20, "counted once, from the snapshot");
+    assert_eq!(lexicon.events["Paused"].seen.count, 21);
+    let profiles = reopened.profiles(1, None);
+    assert_eq!(profiles.len(), 1);
+    assert_eq!(profiles[0].1.properties["plan"], "pro");
+    assert_eq!(reopened.events(&everything(2)).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn compaction_merges_a_days_files_sorted_by_user_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path()).await;
+    let store = open(dir.path(), &catalog).await;
+    // One user, so one bucket: three flushes make three files of the same partition; the
+    // second and third resend events (same key) with newer properties.
+    store.append((0..10).map(|n| event(1, "ada", n, 1)).collect()).await.unwrap();
+    store.flush().await.unwrap();
+    let mut resent: Vec<Event> = (5..15).map(|n| event(1, "ada", n, 2)).collect();
+    for event in &mut resent {
+        event.properties.insert("copy".into(), json!("second"));
+    }
+    store.append(resent).await.unwrap();
+    store.flush().await.unwrap();
+    store.append(vec![event(1, "ada", 20, 3)]).await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(parquet_files(dir.path()).len(), 3);
+
+    let read = store.events(&everything(1)).await.unwrap();
+    assert_eq!(read.len(), 16, "duplicates are collapsed when read, before compaction too");
+    assert_eq!(read.iter().filter(|event| event.properties.get("copy").is_some()).count(), 10, "newest copy wins");
+
+    let report = store.compact().await.unwrap();
+    assert_eq!((report.partitions, report.files_in, report.rows_in, report.rows_out), (1, 3, 21, 16));
+    let catalogued = catalog.all_event_files("eu").await.unwrap();
+    assert_eq!(catalogued.len(), 1);
+    assert!(catalogued[0].path.contains("/compact-"), "{catalogued:?}");
+    assert_eq!(store.events(&everything(1)).await.unwrap(), read, "same answer after compaction");
+    // The replaced files go at the next pass; then only the compacted file is left.
+    assert_eq!(parquet_files(dir.path()).len(), 4);
+    assert_eq!(store.compact().await.unwrap().partitions, 0);
+    assert_eq!(parquet_files(dir.path()), vec![catalogued[0].path.clone()]);
+}
+
+#[tokio::test]
+async fn files_a_crash_left_uncatalogued_are_swept_and_a_foreign_catalog_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path()).await;
+    let store = open(dir.path(), &catalog).await;
+    store.append(vec![event(1, "ada", 1, 1)]).await.unwrap();
+    store.flush().await.unwrap();
+    drop(store);
+    let stray = dir.path().join("region/events/project=1/day=2027-01-15/bucket=0/flush-99.parquet");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"half a file").unwrap();
+    let reopened = open(dir.path(), &catalog).await;
+    assert!(!stray.exists(), "an uncatalogued file is removed on start");
+    assert_eq!(reopened.events(&everything(1)).await.unwrap().len(), 1);
+    drop(reopened);
+
+    // Another metadata database (say, a fresh one by mistake): nothing is deleted.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = self::catalog(other_dir.path()).await;
+    let error = EventStore::open(&dir.path().join("region"), "eu", other, clock()).await.unwrap_err();
+    assert!(matches!(error, StorageError::Inconsistent(_)), "{error}");
+    assert!(error.to_string().contains("metadata.url"), "{error}");
+    assert_eq!(parquet_files(dir.path()).len(), 1, "the files are left alone");
+}

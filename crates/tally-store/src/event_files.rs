@@ -1,0 +1,166 @@
+//! The catalog of event data files: which Parquet files hold a region's events, with the
+//! statistics readers prune by, and how far the region's write-ahead log is flushed.
+//! `tally-events` owns the files; this is only their list.
+
+use jiff::Timestamp;
+
+use crate::row::RowExt;
+use crate::{Store, StoreError, with_pool};
+
+/// One catalogued file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFile {
+    /// Relative to the region's event folder.
+    pub path: String,
+    pub project_id: i64,
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub bucket: i64,
+    pub rows: i64,
+    pub bytes: i64,
+    pub min_time_ms: i64,
+    pub max_time_ms: i64,
+}
+
+const COLUMNS: &str = "path, project_id, day, bucket, rows, bytes, min_time_ms, max_time_ms";
+
+fn file_from_row(row: &impl RowExt) -> Result<EventFile, StoreError> {
+    Ok(EventFile {
+        path: row.text("path")?,
+        project_id: row.int("project_id")?,
+        day: row.text("day")?,
+        bucket: row.int("bucket")?,
+        rows: row.int("rows")?,
+        bytes: row.int("bytes")?,
+        min_time_ms: row.int("min_time_ms")?,
+        max_time_ms: row.int("max_time_ms")?,
+    })
+}
+
+macro_rules! insert_file {
+    ($executor:expr, $region:expr, $file:expr, $at:expr) => {
+        sqlx::query(
+            "INSERT INTO event_files (path, region, project_id, day, bucket, rows, bytes, min_time_ms, max_time_ms, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&$file.path)
+        .bind($region)
+        .bind($file.project_id)
+        .bind(&$file.day)
+        .bind($file.bucket)
+        .bind($file.rows)
+        .bind($file.bytes)
+        .bind($file.min_time_ms)
+        .bind($file.max_time_ms)
+        .bind($at.as_millisecond())
+        .execute($executor)
+        .await?
+    };
+}
+
+impl Store {
+    /// The last log segment of `region` whose events are all in catalogued files.
+    pub async fn flushed_through(&self, region: &str) -> Result<Option<u64>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT sealed_through AS n FROM event_flushes WHERE region = $1")
+                .bind(region)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(row) => {
+                    let n = row.int("n")?;
+                    u64::try_from(n).map(Some).map_err(|_| StoreError::Corrupt(format!("sealed_through {n}")))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Catalogues a flush in one transaction: its files, and that every log segment up to
+    /// `sealed_through` is now in files.
+    pub async fn record_flush(
+        &self,
+        region: &str,
+        files: &[EventFile],
+        sealed_through: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sealed = i64::try_from(sealed_through).map_err(|_| StoreError::Corrupt("segment number".into()))?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for file in files {
+                insert_file!(&mut *tx, region, file, at);
+            }
+            sqlx::query(
+                "INSERT INTO event_flushes (region, sealed_through, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (region) DO UPDATE SET sealed_through = $2, updated_at = $3",
+            )
+            .bind(region)
+            .bind(sealed)
+            .bind(at.as_millisecond())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Swaps files for the one that replaces them (compaction), in one transaction.
+    pub async fn replace_event_files(
+        &self,
+        region: &str,
+        old: &[String],
+        new: &EventFile,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for path in old {
+                sqlx::query("DELETE FROM event_files WHERE region = $1 AND path = $2")
+                    .bind(region)
+                    .bind(path)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_file!(&mut *tx, region, new, at);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A project's files that may hold events in `[from_ms, to_ms)`, oldest first.
+    pub async fn event_files(
+        &self,
+        region: &str,
+        project_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<EventFile>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM event_files WHERE region = $1 AND project_id = $2 \
+                 AND max_time_ms >= $3 AND min_time_ms < $4 ORDER BY day, bucket, created_at, path"
+            )))
+            .bind(region)
+            .bind(project_id)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(file_from_row).collect()
+        })
+    }
+
+    /// Every file of the region (for compaction and the sweep of uncatalogued files).
+    pub async fn all_event_files(&self, region: &str) -> Result<Vec<EventFile>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM event_files WHERE region = $1 ORDER BY project_id, day, bucket, created_at, path"
+            )))
+            .bind(region)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(file_from_row).collect()
+        })
+    }
+}
