@@ -1,16 +1,73 @@
+//! Identity merge (§7), resolved at read time so merges reach earlier events.
+//!
 //! Simplified ID Merge (§7.2): the first event that carries both `$user_id` and
-//! `$device_id` maps the device (`$device:<id>`) to the user, for good. Readers resolve
-//! every distinct_id through the map, so merging is retroactive.
+//! `$device_id` maps the device (`$device:<id>`) to the user, for good.
+//!
+//! Original ID Merge (§7.3): `$identify` ($anon_id, a UUID v4 not yet merged elsewhere,
+//! joins `$identified_id`), `$create_alias` (an alias joins one distinct_id, once) and
+//! `$merge` (two ids, accepted only through `/import` with the secret) join clusters of at
+//! most [`MAX_CLUSTER`] ids; the id the others joined is the cluster's canonical id.
+//!
+//! Both are recorded for every project (a project switches system only while it has no
+//! data); readers ask for the project's system.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tally_ingest::Event;
 use tally_ingest::validate::DEVICE_PREFIX;
+use tally_types::IdMerge;
 
-/// Each project's device → user map.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Identities(HashMap<i64, HashMap<String, String>>);
+/// Most ids in one Original ID Merge cluster; merges beyond it are not made.
+pub const MAX_CLUSTER: usize = 500;
+
+/// Each project's identities.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub(crate) struct Identities {
+    /// Simplified: device → user.
+    devices: HashMap<i64, HashMap<String, String>>,
+    /// Original: clusters.
+    clusters: HashMap<i64, Clusters>,
+}
+
+/// Original ID Merge clusters of one project. Ids alone in their cluster are not stored.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Clusters {
+    /// Every id of a cluster of two or more → the cluster's canonical id.
+    canonical: HashMap<String, String>,
+    /// Canonical id → every id of its cluster (itself included).
+    members: HashMap<String, Vec<String>>,
+}
+
+impl Clusters {
+    fn root<'a>(&'a self, id: &'a str) -> &'a str {
+        self.canonical.get(id).map_or(id, String::as_str)
+    }
+
+    fn size(&self, root: &str) -> usize {
+        self.members.get(root).map_or(1, Vec::len)
+    }
+
+    /// Joins `other`'s cluster to `keep`'s (whose canonical id stays). Fails past the limit.
+    fn join(&mut self, keep: &str, other: &str) -> Result<(), &'static str> {
+        let (keep, other) = (self.root(keep).to_string(), self.root(other).to_string());
+        if keep == other {
+            return Ok(());
+        }
+        if self.size(&keep) + self.size(&other) > MAX_CLUSTER {
+            return Err("the merged cluster would hold more than 500 ids");
+        }
+        let moved = self.members.remove(&other).unwrap_or_else(|| vec![other.clone()]);
+        for id in &moved {
+            self.canonical.insert(id.clone(), keep.clone());
+        }
+        self.canonical.insert(keep.clone(), keep.clone());
+        let members = self.members.entry(keep.clone()).or_insert_with(|| vec![keep.clone()]);
+        members.extend(moved);
+        Ok(())
+    }
+}
 
 fn text(value: Option<&Value>) -> Option<String> {
     match value {
@@ -20,18 +77,86 @@ fn text(value: Option<&Value>) -> Option<String> {
     }
 }
 
+/// A UUID v4 in its usual text form (what the SDKs generate for anonymous users).
+fn is_uuid_v4(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(index, byte)| match index {
+            8 | 13 | 18 | 23 => *byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        })
+        && bytes[14] == b'4'
+        && matches!(bytes[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+}
+
 impl Identities {
     pub(crate) fn record(&mut self, event: &Event) {
         let user = text(event.properties.get("$user_id"));
         let device = text(event.properties.get("$device_id"));
         if let (Some(user), Some(device)) = (user, device) {
-            self.0.entry(event.project_id).or_default().entry(format!("{DEVICE_PREFIX}{device}")).or_insert(user);
+            self.devices.entry(event.project_id).or_default().entry(format!("{DEVICE_PREFIX}{device}")).or_insert(user);
+        }
+        let outcome = match event.name.as_str() {
+            "$identify" => self.identify(event),
+            "$create_alias" => self.alias(event),
+            "$merge" => self.merge(event),
+            _ => Ok(()),
+        };
+        if let Err(reason) = outcome {
+            tracing::debug!(project = event.project_id, event = %event.name, reason, "identity merge not made");
         }
     }
 
-    /// The canonical distinct_id of `distinct_id` in the project.
-    pub(crate) fn canonical<'a>(&'a self, project_id: i64, distinct_id: &'a str) -> &'a str {
-        self.0.get(&project_id).and_then(|map| map.get(distinct_id)).map_or(distinct_id, String::as_str)
+    fn identify(&mut self, event: &Event) -> Result<(), &'static str> {
+        let identified = text(event.properties.get("$identified_id")).unwrap_or_else(|| event.distinct_id.clone());
+        let anon = text(event.properties.get("$anon_id")).ok_or("$anon_id is missing")?;
+        if !is_uuid_v4(&anon) {
+            return Err("$anon_id is not a UUID v4");
+        }
+        let clusters = self.clusters.entry(event.project_id).or_default();
+        if clusters.root(&anon) != clusters.root(&identified) && clusters.size(clusters.root(&anon)) > 1 {
+            return Err("$anon_id is already merged with another identified id");
+        }
+        clusters.join(&identified, &anon)
+    }
+
+    fn alias(&mut self, event: &Event) -> Result<(), &'static str> {
+        let alias = text(event.properties.get("alias")).ok_or("alias is missing")?;
+        let clusters = self.clusters.entry(event.project_id).or_default();
+        if alias == event.distinct_id {
+            return Err("an alias of itself");
+        }
+        if clusters.root(&alias) != clusters.root(&event.distinct_id) && clusters.size(clusters.root(&alias)) > 1 {
+            return Err("the alias already maps to another distinct_id");
+        }
+        clusters.join(&event.distinct_id, &alias)
+    }
+
+    fn merge(&mut self, event: &Event) -> Result<(), &'static str> {
+        let ids: Vec<String> = match event.properties.get("$distinct_ids") {
+            Some(Value::Array(ids)) => ids.iter().filter_map(|id| text(Some(id))).collect(),
+            _ => Vec::new(),
+        };
+        let [first, second] = ids.as_slice() else { return Err("$distinct_ids must hold exactly two ids") };
+        self.clusters.entry(event.project_id).or_default().join(first, second)
+    }
+
+    /// The canonical distinct_id of `distinct_id` in the project, under its merge system.
+    pub(crate) fn canonical<'a>(&'a self, project_id: i64, distinct_id: &'a str, system: IdMerge) -> &'a str {
+        match system {
+            IdMerge::Simplified => {
+                self.devices.get(&project_id).and_then(|map| map.get(distinct_id)).map_or(distinct_id, String::as_str)
+            }
+            IdMerge::Original => {
+                self.clusters.get(&project_id).map_or(distinct_id, |clusters| clusters.root(distinct_id))
+            }
+        }
+    }
+
+    /// Whether the project has any identity recorded (part of "has data").
+    pub(crate) fn knows(&self, project_id: i64) -> bool {
+        self.devices.get(&project_id).is_some_and(|map| !map.is_empty())
+            || self.clusters.get(&project_id).is_some_and(|clusters| !clusters.members.is_empty())
     }
 }
 
@@ -41,11 +166,11 @@ mod tests {
 
     use super::*;
 
-    fn event(project_id: i64, properties: Value) -> Event {
+    fn event(project_id: i64, name: &str, distinct_id: &str, properties: Value) -> Event {
         Event {
             project_id,
-            name: "e".into(),
-            distinct_id: String::new(),
+            name: name.into(),
+            distinct_id: distinct_id.into(),
             time_ms: 0,
             insert_id: "i".into(),
             properties: properties.as_object().cloned().unwrap_or_default(),
@@ -56,12 +181,58 @@ mod tests {
     #[test]
     fn the_first_event_with_both_ids_maps_the_device_for_good() {
         let mut identities = Identities::default();
-        identities.record(&event(1, json!({ "$device_id": "d1" })));
-        assert_eq!(identities.canonical(1, "$device:d1"), "$device:d1");
-        identities.record(&event(1, json!({ "$device_id": "d1", "$user_id": "ada" })));
-        identities.record(&event(1, json!({ "$device_id": "d1", "$user_id": "bob" })));
-        assert_eq!(identities.canonical(1, "$device:d1"), "ada", "two users are never merged");
-        assert_eq!(identities.canonical(2, "$device:d1"), "$device:d1", "per project");
-        assert_eq!(identities.canonical(1, "ada"), "ada");
+        let simplified = IdMerge::Simplified;
+        identities.record(&event(1, "e", "", json!({ "$device_id": "d1" })));
+        assert_eq!(identities.canonical(1, "$device:d1", simplified), "$device:d1");
+        identities.record(&event(1, "e", "", json!({ "$device_id": "d1", "$user_id": "ada" })));
+        identities.record(&event(1, "e", "", json!({ "$device_id": "d1", "$user_id": "bob" })));
+        assert_eq!(identities.canonical(1, "$device:d1", simplified), "ada", "two users are never merged");
+        assert_eq!(identities.canonical(2, "$device:d1", simplified), "$device:d1", "per project");
+        assert_eq!(identities.canonical(1, "ada", simplified), "ada");
+        assert_eq!(identities.canonical(1, "$device:d1", IdMerge::Original), "$device:d1", "not in Original");
+    }
+
+    const ANON: &str = "3f2b8a10-5c7d-4e1f-9a2b-0c1d2e3f4a5b";
+    const ANON2: &str = "7e6d5c4b-3a29-4817-8a6b-5c4d3e2f1a0b";
+
+    #[test]
+    fn original_identify_alias_and_merge_build_clusters() {
+        let original = IdMerge::Original;
+        let mut identities = Identities::default();
+        identities.record(&event(1, "$identify", "ada", json!({ "$identified_id": "ada", "$anon_id": ANON })));
+        assert_eq!(identities.canonical(1, ANON, original), "ada");
+        assert_eq!(identities.canonical(1, ANON, IdMerge::Simplified), ANON, "not in Simplified");
+        // The same anonymous id cannot then join another user.
+        identities.record(&event(1, "$identify", "bob", json!({ "$identified_id": "bob", "$anon_id": ANON })));
+        assert_eq!(identities.canonical(1, ANON, original), "ada");
+        // Not a UUID v4: no merge.
+        identities.record(&event(1, "$identify", "bob", json!({ "$identified_id": "bob", "$anon_id": "device-1" })));
+        assert_eq!(identities.canonical(1, "device-1", original), "device-1");
+        // An alias joins once.
+        identities.record(&event(1, "$create_alias", "ada", json!({ "alias": "ada@work" })));
+        identities.record(&event(1, "$create_alias", "bob", json!({ "alias": "ada@work" })));
+        assert_eq!(identities.canonical(1, "ada@work", original), "ada");
+        // $merge joins two clusters, the first id's canonical id staying.
+        identities.record(&event(1, "$identify", "bob", json!({ "$identified_id": "bob", "$anon_id": ANON2 })));
+        identities.record(&event(1, "$merge", "ada", json!({ "$distinct_ids": ["ada@work", "bob"] })));
+        for id in ["ada", ANON, "ada@work", "bob", ANON2] {
+            assert_eq!(identities.canonical(1, id, original), "ada", "{id}");
+        }
+        assert_eq!(identities.canonical(2, "bob", original), "bob", "per project");
+        assert!(identities.knows(1) && !identities.knows(2));
+    }
+
+    #[test]
+    fn original_clusters_stop_at_500_ids() {
+        let mut identities = Identities::default();
+        for n in 1..MAX_CLUSTER {
+            identities.record(&event(1, "$merge", "big", json!({ "$distinct_ids": ["big", format!("id-{n}")] })));
+        }
+        assert_eq!(identities.canonical(1, "id-499", IdMerge::Original), "big");
+        identities.record(&event(1, "$merge", "big", json!({ "$distinct_ids": ["big", "one-more"] })));
+        assert_eq!(identities.canonical(1, "one-more", IdMerge::Original), "one-more", "the 501st id stays apart");
+        identities.record(&event(1, "$merge", "x", json!({ "$distinct_ids": ["x", "y"] })));
+        identities.record(&event(1, "$merge", "big", json!({ "$distinct_ids": ["big", "x"] })));
+        assert_eq!(identities.canonical(1, "y", IdMerge::Original), "x", "two clusters past the limit stay apart");
     }
 }

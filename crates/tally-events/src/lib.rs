@@ -15,6 +15,7 @@ mod flush;
 mod identity;
 pub mod lexicon;
 pub mod parquet_file;
+mod scan;
 mod wal;
 
 #[cfg(test)]
@@ -161,6 +162,8 @@ pub struct EventQuery {
     /// Only events whose property equals the value (simple equality).
     pub property_equals: Option<(String, serde_json::Value)>,
     pub limit: Option<usize>,
+    /// The project's identity-merge system, which decides canonical distinct_ids.
+    pub id_merge: tally_types::IdMerge,
 }
 
 impl EventStore {
@@ -279,34 +282,22 @@ impl EventStore {
     /// Events matching the query, in time order, each under its user's canonical
     /// distinct_id (merges apply to earlier events too), one copy per (event,
     /// distinct_id, time, `$insert_id`): the most recently received.
+    ///
+    /// Runs on DataFusion over the catalogued files and memory ([`scan`]).
     pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
-        let in_range = |event: &Event| {
-            event.time_ms >= query.from_ms
-                && event.time_ms < query.to_ms
-                && query.names.as_ref().is_none_or(|names| names.contains(&event.name))
+        // A compaction may remove a listed file before it is read (after a whole
+        // maintenance pass): the second attempt lists the files again.
+        let mut found = match self.scan(query).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::debug!(%error, "reading events failed; listing the files again");
+                self.scan(query).await?
+            }
         };
-        // Memory first, then the catalog: a flush that catalogues its files in between
-        // shows its events twice (removed below), never not at all.
-        let mut found: Vec<Event> = {
-            let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            [&*memory.flushing, &memory.fresh]
-                .into_iter()
-                .filter_map(|events| events.get(&query.project_id))
-                .flatten()
-                .filter(|event| in_range(event))
-                .cloned()
-                .collect()
-        };
-        for file in self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await? {
-            let path = object_store::path::Path::from(file.path.as_str());
-            let events = parquet_file::read_events(&*self.files, &path, query.project_id).await?;
-            found.extend(events.into_iter().filter(|event| in_range(event)));
-        }
-        let mut found = deduplicate(found);
         {
             let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             found.retain_mut(|event| {
-                let distinct_id = derived.identities.canonical(query.project_id, &event.distinct_id);
+                let distinct_id = derived.identities.canonical(query.project_id, &event.distinct_id, query.id_merge);
                 let wanted = query.property_equals.as_ref().is_none_or(|(key, value)| match key.as_str() {
                     "distinct_id" => value.as_str() == Some(distinct_id),
                     _ => event.properties.get(key) == Some(value),
@@ -317,11 +308,29 @@ impl EventStore {
                 wanted
             });
         }
-        found.sort_by_key(|event| (event.time_ms, event.received_ms));
         if let Some(limit) = query.limit {
             found.truncate(limit);
         }
         Ok(found)
+    }
+
+    async fn scan(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
+        let in_range = |event: &&Event| event.time_ms >= query.from_ms && event.time_ms < query.to_ms;
+        // Memory first, then the catalog: a flush that catalogues its files in between
+        // shows its events twice (one copy is kept), never not at all.
+        let memory: Vec<Event> = {
+            let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            [&*memory.flushing, &memory.fresh]
+                .into_iter()
+                .filter_map(|events| events.get(&query.project_id))
+                .flatten()
+                .filter(in_range)
+                .cloned()
+                .collect()
+        };
+        let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
+        let paths = files.into_iter().map(|file| file.path).collect();
+        scan::scan(Arc::clone(&self.files), paths, memory, query).await
     }
 
     /// Applies profile updates durably. Updates that cannot apply (a profile over its
@@ -380,6 +389,26 @@ impl EventStore {
             .collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));
         found
+    }
+
+    /// Whether the project has any events, profiles or identities stored (a project may
+    /// change its identity-merge system only while it has none).
+    pub async fn has_data(&self, project_id: i64) -> Result<bool, StorageError> {
+        let in_memory = {
+            let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            [&*memory.flushing, &memory.fresh]
+                .into_iter()
+                .any(|events| events.get(&project_id).is_some_and(|list| !list.is_empty()))
+        };
+        let other = {
+            let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            profiles.keys().any(|(project, _)| *project == project_id) || derived.identities.knows(project_id)
+        };
+        if in_memory || other {
+            return Ok(true);
+        }
+        Ok(!self.catalog.event_files(&self.region, project_id, i64::MIN, i64::MAX).await?.is_empty())
     }
 
     /// Every event name and property the project has sent.

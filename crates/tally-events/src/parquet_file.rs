@@ -1,7 +1,8 @@
 //! One Parquet file of events (zstd), written and read through `object_store`, so the same
-//! code writes to a local folder or to S3. Columns: the fields every event has, typed, and
-//! the rest of its properties as one JSON column (the overflow column of engine.md §3.3);
-//! readers go through [`read_events`] so the layout can change. Encoding and decoding are
+//! code writes to a local folder or to S3. Columns: the fields every event has, typed;
+//! Mixpanel's reserved string properties ([`TYPED_PROPERTIES`]) each in a column of its
+//! own; the rest of the properties as one JSON column (the overflow column of engine.md
+//! §3.3). Readers go through [`append_events`] so the layout can change. Encoding and decoding are
 //! CPU work: callers in async code run them on the blocking pool.
 
 use std::sync::Arc;
@@ -15,7 +16,54 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
 use tally_ingest::Event;
+
+/// Reserved properties (§6.6) stored as columns of their own when their value is a string
+/// (any other value stays in the overflow column): filters and breakdowns on them read one
+/// dictionary-encoded column instead of parsing JSON.
+pub const TYPED_PROPERTIES: [&str; 20] = [
+    "$browser",
+    "$browser_version",
+    "$city",
+    "$current_url",
+    "$device",
+    "$device_id",
+    "$initial_referrer",
+    "$initial_referring_domain",
+    "$lib_version",
+    "$manufacturer",
+    "$model",
+    "$os",
+    "$os_version",
+    "$referrer",
+    "$referring_domain",
+    "$region",
+    "$user_id",
+    "mp_country_code",
+    "mp_lib",
+    "utm_source",
+];
+
+fn is_typed(name: &str, value: &Value) -> bool {
+    value.is_string() && TYPED_PROPERTIES.contains(&name)
+}
+
+/// The properties that are not in typed columns, serialized as one JSON object.
+struct Overflow<'a>(&'a Map<String, Value>);
+
+impl Serialize for Overflow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.0 {
+            if !is_typed(name, value) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetError {
@@ -48,26 +96,31 @@ impl FileStats {
     }
 }
 
-fn schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
+/// The columns of an events file (and of the events table readers query).
+pub fn schema() -> Arc<Schema> {
+    let mut fields = vec![
         Field::new("name", DataType::Utf8, false),
         Field::new("distinct_id", DataType::Utf8, false),
         Field::new("time_ms", DataType::Int64, false),
         Field::new("insert_id", DataType::Utf8, false),
         Field::new("received_ms", DataType::Int64, false),
         Field::new("properties", DataType::Utf8, false),
-    ]))
+    ];
+    fields.extend(TYPED_PROPERTIES.iter().map(|name| Field::new(*name, DataType::Utf8, true)));
+    Arc::new(Schema::new(fields))
 }
 
-/// Encodes one project's events as the bytes of one Parquet file, in the order given.
-pub fn encode(events: &[&Event]) -> Result<Vec<u8>, ParquetError> {
-    let fail = |error: &dyn std::fmt::Display| ParquetError::Encode(error.to_string());
+/// One project's events as one Arrow batch of [`schema`], in the order given.
+pub fn to_batch(events: &[&Event]) -> Result<RecordBatch, ParquetError> {
     let strings = |pick: fn(&Event) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(events.iter().map(|event| pick(event))))
     };
-    let properties: Vec<String> =
-        events.iter().map(|event| serde_json::to_string(&event.properties).unwrap_or_default()).collect();
-    let columns: Vec<ArrayRef> = vec![
+    let properties = events
+        .iter()
+        .map(|event| serde_json::to_string(&Overflow(&event.properties)))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|error| ParquetError::Encode(error.to_string()))?;
+    let mut columns: Vec<ArrayRef> = vec![
         strings(|event| &event.name),
         strings(|event| &event.distinct_id),
         Arc::new(Int64Array::from_iter_values(events.iter().map(|event| event.time_ms))),
@@ -75,7 +128,17 @@ pub fn encode(events: &[&Event]) -> Result<Vec<u8>, ParquetError> {
         Arc::new(Int64Array::from_iter_values(events.iter().map(|event| event.received_ms))),
         Arc::new(StringArray::from_iter_values(properties.iter())),
     ];
-    let batch = RecordBatch::try_new(schema(), columns).map_err(|error| fail(&error))?;
+    for name in TYPED_PROPERTIES {
+        let values = events.iter().map(|event| event.properties.get(name).and_then(Value::as_str));
+        columns.push(Arc::new(StringArray::from_iter(values)));
+    }
+    RecordBatch::try_new(schema(), columns).map_err(|error| ParquetError::Encode(error.to_string()))
+}
+
+/// Encodes one project's events as the bytes of one Parquet file, in the order given.
+pub fn encode(events: &[&Event]) -> Result<Vec<u8>, ParquetError> {
+    let fail = |error: &dyn std::fmt::Display| ParquetError::Encode(error.to_string());
+    let batch = to_batch(events)?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|error| fail(&error))?))
         .build();
@@ -116,26 +179,51 @@ pub fn decode(bytes: Bytes, path: &str, project_id: i64) -> Result<Vec<Event>, P
     let mut events = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|error| decode(error.to_string()))?;
-        let name = column::<StringArray>(&batch, "name", path)?;
-        let distinct_id = column::<StringArray>(&batch, "distinct_id", path)?;
-        let time_ms = column::<Int64Array>(&batch, "time_ms", path)?;
-        let insert_id = column::<StringArray>(&batch, "insert_id", path)?;
-        let received_ms = column::<Int64Array>(&batch, "received_ms", path)?;
-        let properties = column::<StringArray>(&batch, "properties", path)?;
-        for row in 0..batch.num_rows() {
-            let parsed = serde_json::from_str(properties.value(row)).map_err(|error| decode(error.to_string()))?;
-            events.push(Event {
-                project_id,
-                name: name.value(row).to_string(),
-                distinct_id: distinct_id.value(row).to_string(),
-                time_ms: time_ms.value(row),
-                insert_id: insert_id.value(row).to_string(),
-                properties: parsed,
-                received_ms: received_ms.value(row),
-            });
-        }
+        append_events(&batch, path, project_id, &mut events)?;
     }
     Ok(events)
+}
+
+/// Appends the rows of a batch of [`schema`] (from `path`, named in errors) to `events`.
+pub fn append_events(
+    batch: &RecordBatch,
+    path: &str,
+    project_id: i64,
+    events: &mut Vec<Event>,
+) -> Result<(), ParquetError> {
+    let name = column::<StringArray>(batch, "name", path)?;
+    let distinct_id = column::<StringArray>(batch, "distinct_id", path)?;
+    let time_ms = column::<Int64Array>(batch, "time_ms", path)?;
+    let insert_id = column::<StringArray>(batch, "insert_id", path)?;
+    let received_ms = column::<Int64Array>(batch, "received_ms", path)?;
+    let properties = column::<StringArray>(batch, "properties", path)?;
+    // A file written before a column was added reads as if the column were empty.
+    let typed: Vec<(&str, &StringArray)> = TYPED_PROPERTIES
+        .iter()
+        .filter_map(|name| {
+            batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>().map(|array| (*name, array))
+        })
+        .collect();
+    events.reserve(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let mut parsed: Map<String, Value> = serde_json::from_str(properties.value(row))
+            .map_err(|error| ParquetError::Decode { path: path.to_string(), message: error.to_string() })?;
+        for (name, array) in &typed {
+            if array.is_valid(row) {
+                parsed.insert((*name).to_string(), Value::String(array.value(row).to_string()));
+            }
+        }
+        events.push(Event {
+            project_id,
+            name: name.value(row).to_string(),
+            distinct_id: distinct_id.value(row).to_string(),
+            time_ms: time_ms.value(row),
+            insert_id: insert_id.value(row).to_string(),
+            properties: parsed,
+            received_ms: received_ms.value(row),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,10 +240,11 @@ mod tests {
             distinct_id: format!("user-{}", n % 3),
             time_ms: 1_800_000_000_000 + n * 1000,
             insert_id: format!("id-{n}"),
-            properties: json!({ "genre": "jazz", "n": n, "tags": ["a", n], "nested": { "k": n % 2 == 0 } })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            properties: json!({ "genre": "jazz", "n": n, "tags": ["a", n], "nested": { "k": n % 2 == 0 },
+                "$os": if n % 3 == 0 { json!("Linux") } else { json!(null) }, "$city": "Oslo", "$browser": n })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
             received_ms: 1_800_000_500_000 + n,
         }
     }
@@ -177,6 +266,25 @@ mod tests {
 
         let read = read_events(&store, &path, 9).await.unwrap();
         assert_eq!(read, events);
+
+        // Reserved string properties are columns of their own, not in the JSON column;
+        // a reserved name with another kind of value stays in the JSON.
+        let bytes = std::fs::read(&on_disk).unwrap();
+        let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        let city = column::<StringArray>(&batches[0], "$city", "t").unwrap();
+        assert_eq!(city.value(0), "Oslo");
+        let os = column::<StringArray>(&batches[0], "$os", "t").unwrap();
+        assert!(os.is_valid(0) && os.is_null(1), "null stays JSON");
+        let overflow = column::<StringArray>(&batches[0], "properties", "t").unwrap().value(1);
+        assert!(
+            !overflow.contains("Oslo") && overflow.contains("\"$browser\":1") && overflow.contains("\"$os\":null"),
+            "{overflow}"
+        );
 
         let file = std::fs::File::open(&on_disk).unwrap();
         let metadata = parquet::file::reader::SerializedFileReader::new(file).unwrap();

@@ -22,7 +22,11 @@ fn event(project_id: i64, user: &str, n: i64, received_ms: i64) -> Event {
         distinct_id: user.into(),
         time_ms: T0 + n * 60_000,
         insert_id: format!("id-{n}"),
-        properties: json!({ "n": n, "genre": "jazz" }).as_object().cloned().unwrap_or_default(),
+        // `$os` and `mp_lib` are typed columns in the files.
+        properties: json!({ "n": n, "genre": "jazz", "$os": "Linux", "mp_lib": "python" })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         received_ms,
     }
 }
@@ -83,6 +87,9 @@ async fn a_flush_moves_events_to_catalogued_parquet_and_removes_the_log_it_cover
     store.update_profiles(vec![update]).await.unwrap();
     let before = store.events(&everything(1)).await.unwrap();
     assert_eq!(before.len(), 40);
+    let mut sent = first.clone();
+    sent.sort_by_key(|event| event.time_ms);
+    assert_eq!(before, sent, "memory reads give back every property");
 
     let report = store.flush().await.unwrap();
     assert_eq!(report.events, 41);

@@ -69,6 +69,9 @@ pub enum Endpoint {
 pub struct Rules {
     pub endpoint: Endpoint,
     pub now_ms: i64,
+    /// The request proved the project's API secret or a service account (not just the
+    /// public token): required for `$merge`, which joins two users for good.
+    pub trusted: bool,
 }
 
 /// Why one record was refused, in `/import`'s `failed_records` shape.
@@ -85,8 +88,10 @@ pub struct RecordError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Accepted; `token` is the project token the event named, if any; `ip` is what the
-    /// event said about geolocation (§6.7), taken out so the address is never stored.
-    Accepted { event: Box<Event>, token: Option<String>, ip: Option<Value> },
+    /// event said about geolocation (§6.7), taken out so the address is never stored;
+    /// `sent_distinct_id` is the `distinct_id` as sent, which Original ID Merge projects
+    /// keep where Simplified derives it from `$user_id` / `$device_id`.
+    Accepted { event: Box<Event>, token: Option<String>, ip: Option<Value>, sent_distinct_id: Option<String> },
     /// Carried `$ignore`: dropped without complaint.
     Ignored,
 }
@@ -177,6 +182,34 @@ pub fn validate_event(
     if properties.contains_key("$ignore") {
         return Ok(Outcome::Ignored);
     }
+    // `$merge` joins two users for good (§7.3): only through /import, with the secret.
+    let merged_ids = if name == "$merge" {
+        if rules.endpoint == Endpoint::Track || !rules.trusted {
+            return Err(refuse(
+                index,
+                for_error,
+                "event",
+                "'$merge' is accepted only through /import, authenticated with the project's API secret or a service account",
+            ));
+        }
+        match properties.get("$distinct_ids") {
+            Some(Value::Array(ids))
+                if ids.len() == 2 && ids.iter().all(|id| id_text(id).is_some_and(|id| !id.is_empty())) =>
+            {
+                ids.iter().filter_map(id_text).collect()
+            }
+            _ => {
+                return Err(refuse(
+                    index,
+                    for_error,
+                    "properties.$distinct_ids",
+                    "'properties.$distinct_ids' must list exactly two distinct_ids",
+                ));
+            }
+        }
+    } else {
+        Vec::new()
+    };
 
     let time_ms = match properties.remove("time") {
         Some(value) => time_ms(&value).ok_or_else(|| {
@@ -213,12 +246,23 @@ pub fn validate_event(
         (None, Some(device)) => Some(format!("{DEVICE_PREFIX}{device}")),
         (None, None) => None,
     };
+    // `$identify` may leave distinct_id out (it is `$identified_id`), and so may `$merge`.
+    let implied = match name.as_str() {
+        "$identify" => identity("$identified_id"),
+        "$merge" => merged_ids.first().cloned(),
+        _ => None,
+    };
     let given = properties.remove("distinct_id");
+    let sent_distinct_id = given
+        .as_ref()
+        .and_then(id_text)
+        .filter(|id| !id.is_empty() && !is_disallowed_id(id) && id.len() <= MAX_STRING_BYTES);
     let distinct_id = match (derived, given) {
         (Some(derived), _) => derived,
         (None, Some(value)) => id_text(&value).ok_or_else(|| {
             refuse(index, for_error, "properties.distinct_id", "'properties.distinct_id' must be a string")
         })?,
+        (None, None) if implied.is_some() => implied.unwrap_or_default(),
         (None, None) if rules.endpoint == Endpoint::Track => String::new(),
         (None, None) => {
             return Err(refuse(index, for_error, "properties.distinct_id", "'properties.distinct_id' is required"));
@@ -293,7 +337,7 @@ pub fn validate_event(
     if serde_json::to_vec(&event).map(|bytes| bytes.len()).unwrap_or(usize::MAX) > MAX_EVENT_BYTES {
         return Err(refuse(index, Some(&event.insert_id), "event", "an event must be smaller than 1 MB"));
     }
-    Ok(Outcome::Accepted { event: Box::new(event), token, ip })
+    Ok(Outcome::Accepted { event: Box::new(event), token, ip, sent_distinct_id })
 }
 
 #[cfg(test)]
@@ -310,7 +354,7 @@ mod tests {
             n += 1;
             format!("generated-{n}")
         };
-        validate_event(3, item, Rules { endpoint, now_ms: NOW }, 7, &mut random)
+        validate_event(3, item, Rules { endpoint, now_ms: NOW, trusted: true }, 7, &mut random)
     }
 
     fn accepted(outcome: Result<Outcome, RecordError>) -> Event {
@@ -402,6 +446,12 @@ mod tests {
             (Endpoint::Track, json!({"properties": {}}), "event"),
             (Endpoint::Track, json!(["not", "an", "object"]), "event"),
             (Endpoint::Track, json!({"event": "e", "properties": 5}), "properties"),
+            (Endpoint::Track, json!({"event": "$merge", "properties": {"$distinct_ids": ["a", "b"]}}), "event"),
+            (
+                Endpoint::Import,
+                json!({"event": "$merge", "properties": {"time": 1_799_999_000, "$insert_id": "i", "$distinct_ids": ["a"]}}),
+                "properties.$distinct_ids",
+            ),
         ];
         for (endpoint, item, field) in cases {
             let error = check(endpoint, item.clone()).unwrap_err();
@@ -409,6 +459,21 @@ mod tests {
             assert_eq!(error.index, 3);
             assert!(!error.message.is_empty());
         }
+    }
+
+    #[test]
+    fn identity_events_imply_their_distinct_id_and_merge_needs_the_secret() {
+        let merge = json!({"event": "$merge", "properties": {"time": 1_799_999_000, "$insert_id": "m", "$distinct_ids": ["a", "b"]}});
+        assert_eq!(accepted(check(Endpoint::Import, merge.clone())).distinct_id, "a");
+        let untrusted = Rules { endpoint: Endpoint::Import, now_ms: NOW, trusted: false };
+        let error = validate_event(0, merge, untrusted, 7, &mut || "r".to_string()).unwrap_err();
+        assert!(error.message.contains("API secret"), "{error:?}");
+        let identify = json!({"event": "$identify", "properties": {"time": 1_799_999_000, "$identified_id": "ada", "$anon_id": "x"}});
+        assert_eq!(accepted(check(Endpoint::Track, identify)).distinct_id, "ada");
+        // Simplified derives distinct_id from $user_id; the id as sent is kept for Original.
+        let both = json!({"event": "e", "properties": {"distinct_id": "sent", "$user_id": "ada"}});
+        let Ok(Outcome::Accepted { event, sent_distinct_id, .. }) = check(Endpoint::Track, both) else { panic!() };
+        assert_eq!((event.distinct_id.as_str(), sent_distinct_id.as_deref()), ("ada", Some("sent")));
     }
 
     #[test]

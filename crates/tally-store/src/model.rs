@@ -1,7 +1,7 @@
 //! What the store keeps, as plain values.
 
 use jiff::Timestamp;
-use tally_types::{OrgId, OrgRole, ProjectId, UserId};
+use tally_types::{IdMerge, OrgId, OrgRole, ProjectId, UserId};
 
 use crate::StoreError;
 use crate::row::RowExt;
@@ -43,6 +43,8 @@ pub struct Project {
     pub api_secret_sealed: String,
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
+    /// Simplified or Original ID Merge (§7).
+    pub id_merge: IdMerge,
 }
 
 /// A user to create (or find, when the e-mail is already known).
@@ -143,6 +145,7 @@ pub(crate) fn project_from_row(row: &impl RowExt) -> Result<Project, StoreError>
         api_secret_sealed: row.text("api_secret_sealed")?,
         created_by: row.opt_int("created_by")?.map(UserId),
         created_at: row.time("created_at")?,
+        id_merge: row.text("id_merge")?.parse().map_err(StoreError::Corrupt)?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Projects: creation, settings, keys, reset, deletion, transfer, purge.
 
 use jiff::Timestamp;
-use tally_types::{OrgId, ProjectId, UserId};
+use tally_types::{IdMerge, OrgId, ProjectId, UserId};
 
 use crate::access::upsert_grant;
 use crate::audit::insert_audit;
@@ -14,6 +14,8 @@ use crate::{AuditEntry, NewProject, Project, Store, StoreError, millis, with_poo
 pub struct ProjectChanges<'a> {
     pub name: Option<&'a str>,
     pub timezone: Option<&'a str>,
+    /// The caller checks first that the project has no data.
+    pub id_merge: Option<IdMerge>,
 }
 
 impl Store {
@@ -113,12 +115,13 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE projects SET name = COALESCE($2, name), timezone = COALESCE($3, timezone) \
-                 WHERE id = $1 AND deleted_at IS NULL RETURNING {PROJECT_COLUMNS}"
+                "UPDATE projects SET name = COALESCE($2, name), timezone = COALESCE($3, timezone), \
+                 id_merge = COALESCE($4, id_merge) WHERE id = $1 AND deleted_at IS NULL RETURNING {PROJECT_COLUMNS}"
             )))
             .bind(project_id.0)
             .bind(changes.name)
             .bind(changes.timezone)
+            .bind(changes.id_merge.map(IdMerge::as_str))
             .fetch_optional(&mut *tx)
             .await
             .map_err(|error| unique_as_conflict(error, "a project with that name in this organization"))?

@@ -10,7 +10,7 @@ use crate::{
 
 pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
 pub(crate) const PROJECT_COLUMNS: &str =
-    "id, org_id, name, region, timezone, environment, token, api_secret_sealed, created_by, created_at";
+    "id, org_id, name, region, timezone, environment, token, api_secret_sealed, created_by, created_at, id_merge";
 
 /// The account with this e-mail, or a new one; evaluates to `(User, created)`. Runs on
 /// any executor of the current backend (`&mut *tx`).

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod permissions;
 pub mod roles;
@@ -13,6 +14,7 @@ pub mod token;
 
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
 pub use error::{Classified, ErrorKind};
+pub use identity::IdMerge;
 pub use ids::{AccessRequestId, InvitationId, OrgId, Principal, ProjectId, ServiceAccountId, TeamId, UserId};
 pub use permissions::{OrgPermission, OrgPermissionSet, ProjectPermission, ProjectPermissionSet, ProjectRole};
 pub use roles::OrgRole;

@@ -1221,3 +1221,78 @@ async fn events_move_to_compacted_parquet_files_and_a_clean_stop_leaves_no_log_t
     ids.dedup();
     assert_eq!(ids.len(), 350);
 }
+
+#[tokio::test]
+async fn original_id_merge_follows_identify_alias_and_merge_and_is_chosen_only_before_data() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}", project.id);
+    assert_eq!(acme.owner.get(&path).await.results()["id_merge"], "simplified", "the default");
+    let switched = acme.owner.patch(&path, json!({ "id_merge": "original" })).await;
+    assert_eq!(switched.results()["id_merge"], "original", "{switched:?}");
+    let unknown = acme.owner.patch(&path, json!({ "id_merge": "newest" })).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{unknown:?}");
+
+    let http = tally_testkit::http_client(None);
+    let base = server.base_url().to_string();
+    let t = now_s() - 600;
+    let anon = "3f2b8a10-5c7d-4e1f-9a2b-0c1d2e3f4a5b";
+    let token = project.token.clone();
+    // The way SDKs in Original mode send: form `data=` to /track.
+    let track = |events: Value| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let data = base64::engine::general_purpose::STANDARD.encode(events.to_string());
+            http.post(format!("{base}/track?verbose=1"))
+                .form(&[("data", data)])
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let reply = track(json!([
+        { "event": "browsed", "properties": { "token": token, "time": t, "distinct_id": anon, "$device_id": anon } },
+        { "event": "$identify", "properties": { "token": token, "time": t + 1, "$identified_id": "ada", "$anon_id": anon } },
+        { "event": "$create_alias", "properties": { "token": token, "time": t + 2, "distinct_id": "ada", "alias": "ada@work" } },
+        { "event": "at work", "properties": { "token": token, "time": t + 3, "distinct_id": "ada@work", "$user_id": "ignored-in-original" } },
+        { "event": "bob's", "properties": { "token": token, "time": t + 4, "distinct_id": "bob" } },
+    ]))
+    .await;
+    assert_eq!(reply["status"], 1, "{reply}");
+    // $merge is refused on /track (the token is public) ...
+    let refused = track(
+        json!({ "event": "$merge", "properties": { "token": token, "time": t + 5, "$distinct_ids": ["ada", "bob"] } }),
+    )
+    .await;
+    assert_eq!(refused["status"], 0, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("/import"), "{refused}");
+    let by_name = |events: &[Value], name: &str| {
+        events.iter().find(|e| e["event"] == name).unwrap()["properties"]["distinct_id"].as_str().unwrap().to_string()
+    };
+    let before = export(&base, &project, "").await;
+    assert_eq!(by_name(&before, "browsed"), "ada", "$identify merged the anonymous id, retroactively");
+    assert_eq!(by_name(&before, "at work"), "ada", "the alias resolves; distinct_id as sent, not $user_id");
+    assert_eq!(by_name(&before, "bob's"), "bob");
+
+    // ... and with the token on /import, but accepted with the API secret.
+    let merge = json!([{ "event": "$merge", "properties": { "time": t + 5, "$insert_id": "merge-1", "$distinct_ids": ["ada", "bob"] } }]);
+    let with_token =
+        http.post(format!("{base}/import")).basic_auth(&token, Some("")).json(&merge).send().await.unwrap();
+    assert_eq!(with_token.status(), StatusCode::BAD_REQUEST);
+    let with_secret =
+        http.post(format!("{base}/import")).basic_auth(&project.secret, Some("")).json(&merge).send().await.unwrap();
+    assert_eq!(with_secret.status(), StatusCode::OK, "{:?}", with_secret.text().await);
+    let after = export(&base, &project, "").await;
+    assert_eq!(by_name(&after, "bob's"), "ada", "$merge joined bob's cluster to ada's");
+
+    // With data, the system stays.
+    let late = acme.owner.patch(&path, json!({ "id_merge": "simplified" })).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{late:?}");
+    assert!(late.body["error"].as_str().unwrap_or_default().contains("no data"), "{late:?}");
+    assert_eq!(acme.owner.get(&path).await.results()["id_merge"], "original");
+}

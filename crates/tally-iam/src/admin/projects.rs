@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use tally_store::{NewProject, Project, ProjectChanges};
-use tally_types::{OrgPermission, Secret};
+use tally_types::{IdMerge, OrgPermission, Secret};
 
 use super::{Ctx, WithChange, checked_name};
 use crate::authz::{OrgScope, ProjectScope, authorize_org};
@@ -78,6 +78,11 @@ pub struct ProjectUpdate {
     pub name: Option<String>,
     pub timezone: Option<String>,
     pub region: Option<String>,
+    /// Simplified or Original ID Merge: only while the project has no data.
+    pub id_merge: Option<IdMerge>,
+    /// Whether the project has events, profiles or identities (the caller asks the event
+    /// store, which this crate does not reach).
+    pub project_has_data: bool,
 }
 
 pub async fn update(ctx: Ctx<'_>, scope: &ProjectScope, update: &ProjectUpdate) -> Result<Project, IamError> {
@@ -99,11 +104,25 @@ pub async fn update(ctx: Ctx<'_>, scope: &ProjectScope, update: &ProjectUpdate) 
     if let Some(timezone) = &update.timezone {
         check_timezone(timezone)?;
     }
+    if let Some(id_merge) = update.id_merge
+        && id_merge != project.id_merge
+        && update.project_has_data
+    {
+        return Err(IamError::Conflict(format!(
+            "this project already has data, so its identity merge stays {}: a project switches only while it has no \
+             data (create a new project to use {id_merge})",
+            project.id_merge
+        )));
+    }
     let audit = ctx.audit(project.org_id, Some(project.id), "project.updated", "project", project.id).with(
-        Some(json!({ "name": project.name, "timezone": project.timezone })),
-        Some(json!({ "name": name.unwrap_or(&project.name), "timezone": update.timezone.as_deref().unwrap_or(&project.timezone) })),
+        Some(json!({ "name": project.name, "timezone": project.timezone, "id_merge": project.id_merge })),
+        Some(json!({
+            "name": name.unwrap_or(&project.name),
+            "timezone": update.timezone.as_deref().unwrap_or(&project.timezone),
+            "id_merge": update.id_merge.unwrap_or(project.id_merge),
+        })),
     );
-    let changes = ProjectChanges { name, timezone: update.timezone.as_deref() };
+    let changes = ProjectChanges { name, timezone: update.timezone.as_deref(), id_merge: update.id_merge };
     Ok(ctx.store.update_project(project.id, &changes, &audit).await?)
 }
 

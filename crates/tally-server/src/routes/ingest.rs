@@ -267,7 +267,7 @@ async fn track_events(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let rules = Rules { endpoint: Endpoint::Track, now_ms: now_ms(&state) };
+    let rules = Rules { endpoint: Endpoint::Track, now_ms: now_ms(&state), trusted: false };
     let mut projects: HashMap<String, Option<Project>> = HashMap::new();
     let mut accepted = Vec::new();
     let mut n_ignored = 0;
@@ -279,7 +279,7 @@ async fn track_events(
             break;
         }
         match validate_event(index, item, rules, 0, &mut random_insert_id) {
-            Ok(Outcome::Accepted { mut event, token, ip }) => {
+            Ok(Outcome::Accepted { mut event, token, ip, sent_distinct_id }) => {
                 if let Some(geoip) = state.geoip() {
                     geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer));
                 }
@@ -300,6 +300,7 @@ async fn track_events(
                     continue;
                 }
                 event.project_id = project.id.0;
+                keep_sent_id_for_original_merge(&mut event, project, sent_distinct_id);
                 accepted.push((*event, project.region.clone()));
             }
             Ok(Outcome::Ignored) => n_ignored += 1,
@@ -366,7 +367,7 @@ async fn project_for(
     project_id: Option<&str>,
     permission: ProjectPermission,
     allow_token: bool,
-) -> Result<Project, Response> {
+) -> Result<(Project, bool), Response> {
     let Some((username, secret)) = basic_credentials(parts) else { return Err(invalid_credentials()) };
     if secret.is_empty() {
         let by_secret = state
@@ -375,13 +376,13 @@ async fn project_for(
             .await
             .map_err(|error| metadata_unavailable(&error))?;
         if let Some(project) = by_secret {
-            return Ok(project);
+            return Ok((project, true));
         }
         if allow_token
             && let Some(project) =
                 state.store().project_by_token(&username).await.map_err(|error| metadata_unavailable(&error))?
         {
-            return Ok(project);
+            return Ok((project, false));
         }
         return Err(invalid_credentials());
     }
@@ -406,7 +407,7 @@ async fn project_for(
     )
     .await
     {
-        Ok(scope) => Ok(scope.project().clone()),
+        Ok(scope) => Ok((scope.project().clone(), true)),
         Err(tally_iam::authz::AuthzError::Forbidden(_) | tally_iam::authz::AuthzError::NoProjectAccess) => {
             Err(import_answer(
                 StatusCode::FORBIDDEN,
@@ -417,6 +418,16 @@ async fn project_for(
     }
 }
 
+/// Original ID Merge projects keep `distinct_id` as sent; Simplified derives it from
+/// `$user_id` / `$device_id` when they are present (§7.2, §7.3).
+fn keep_sent_id_for_original_merge(event: &mut tally_ingest::Event, project: &Project, sent: Option<String>) {
+    if project.id_merge == tally_types::IdMerge::Original
+        && let Some(sent) = sent
+    {
+        event.distinct_id = sent;
+    }
+}
+
 /// `POST /import`: server-side and historical events.
 pub(crate) async fn import(
     State(state): State<AppState>,
@@ -424,7 +435,7 @@ pub(crate) async fn import(
     parts: Parts,
     body: Body,
 ) -> Response {
-    let project = match project_for(
+    let (project, trusted) = match project_for(
         &state,
         &parts,
         query.get("project_id").map(String::as_str),
@@ -469,7 +480,7 @@ pub(crate) async fn import(
         || bytes.starts_with(b"data=");
     let query = merged_params(&query, &bytes, header_str(&parts.headers, header::CONTENT_TYPE));
     let strict = !legacy && query.get("strict").is_none_or(|value| value == "1" || value == "true");
-    let rules = Rules { endpoint: Endpoint::Import, now_ms: now_ms(&state) };
+    let rules = Rules { endpoint: Endpoint::Import, now_ms: now_ms(&state), trusted };
     let mut accepted = Vec::new();
     let mut failed: Vec<RecordError> = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
@@ -483,10 +494,11 @@ pub(crate) async fn import(
             continue;
         }
         match validate_event(index, item, rules, project.id.0, &mut random_insert_id) {
-            Ok(Outcome::Accepted { mut event, ip, .. }) => {
+            Ok(Outcome::Accepted { mut event, ip, sent_distinct_id, .. }) => {
                 if let Some(geoip) = state.geoip() {
                     geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer_ip(&parts.extensions)));
                 }
+                keep_sent_id_for_original_merge(&mut event, &project, sent_distinct_id);
                 accepted.push((*event, project.region.clone()));
             }
             Ok(Outcome::Ignored) => {}
@@ -544,7 +556,8 @@ async fn readable(
     query: &HashMap<String, String>,
     permission: ProjectPermission,
 ) -> Result<(Project, tally_events::EventStore), Response> {
-    let project = project_for(state, parts, query.get("project_id").map(String::as_str), permission, false).await?;
+    let (project, _) =
+        project_for(state, parts, query.get("project_id").map(String::as_str), permission, false).await?;
     match state.event_store(&project.region).cloned() {
         Some(store) => Ok((project, store)),
         None => Err(misdirected_answer(state, &project.region)),
@@ -603,7 +616,15 @@ pub(crate) async fn export(
     };
     let limit = query.get("limit").and_then(|text| text.parse().ok());
     let time_in_ms = query.get("time_in_ms").is_some_and(|value| value == "true" || value == "1");
-    let query = tally_events::EventQuery { project_id: project.id.0, from_ms, to_ms, names, property_equals, limit };
+    let query = tally_events::EventQuery {
+        project_id: project.id.0,
+        from_ms,
+        to_ms,
+        names,
+        property_equals,
+        limit,
+        id_merge: project.id_merge,
+    };
     let events = match store.events(&query).await {
         Ok(events) => events,
         Err(error) => {

@@ -1,3 +1,8 @@
+-- Each project's identity-merge system (Mixpanel §7): 'simplified' (the default) or
+-- 'original'; changeable only while the project has no data.
+ALTER TABLE projects ADD COLUMN id_merge TEXT NOT NULL DEFAULT 'simplified'
+    CHECK (id_merge IN ('simplified', 'original'));
+
 -- The catalog of event data files (Parquet, one project, day and user bucket each) and,
 -- per region, the last write-ahead-log segment whose events are all in catalogued files.
 -- A file exists for readers only once its row is here; a row is removed only in the same

@@ -8,7 +8,9 @@ use serde_json::json;
 use tally_iam::admin::custom_roles::CustomRoleInput;
 use tally_iam::admin::projects::ProjectUpdate;
 use tally_iam::authz::authorize_project;
-use tally_types::{AccessRequestId, OrgId, Principal, ProjectId, ProjectPermission, ServiceAccountId, UserId};
+use tally_types::{
+    AccessRequestId, ErrorKind, OrgId, Principal, ProjectId, ProjectPermission, ServiceAccountId, UserId,
+};
 
 use super::{created, done, ok, views};
 use crate::access::ProjectAccess;
@@ -27,6 +29,8 @@ pub(crate) struct UpdateBody {
     name: Option<String>,
     timezone: Option<String>,
     region: Option<String>,
+    /// `simplified` or `original`.
+    id_merge: Option<tally_types::IdMerge>,
 }
 
 pub(crate) async fn update(
@@ -35,7 +39,28 @@ pub(crate) async fn update(
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let update = ProjectUpdate { name: body.name, timezone: body.timezone, region: body.region };
+    let project = scope.project();
+    let project_has_data = match (body.id_merge, state.event_store(&project.region)) {
+        (Some(wanted), Some(events)) if wanted != project.id_merge => {
+            events.has_data(project.id.0).await.map_err(|error| {
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    "storage_unavailable",
+                    format!("cannot check the project's data: {error}"),
+                )
+            })?
+        }
+        // Another node holds the project's region: it cannot be checked here, so refuse.
+        (Some(wanted), None) if wanted != project.id_merge => true,
+        _ => false,
+    };
+    let update = ProjectUpdate {
+        name: body.name,
+        timezone: body.timezone,
+        region: body.region,
+        id_merge: body.id_merge,
+        project_has_data,
+    };
     let project = tally_iam::admin::projects::update(state.ctx(&actor), &scope, &update).await?;
     Ok(ok(views::project(&project)))
 }

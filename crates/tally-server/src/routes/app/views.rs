@@ -15,6 +15,7 @@ pub(crate) fn project(project: &Project) -> Value {
         "region": project.region,
         "timezone": project.timezone,
         "environment": project.environment,
+        "id_merge": project.id_merge,
         "created_by": project.created_by,
         "created": project.created_at.to_string(),
     })

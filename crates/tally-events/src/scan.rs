@@ -1,0 +1,85 @@
+//! Reading events with DataFusion: a project's catalogued Parquet files (pruned by the
+//! catalog's time statistics) and its events still in memory, as one table; filtered by
+//! time and name, one copy kept per (event, distinct_id, time, `$insert_id`) — the most
+//! recently received — and sorted by time.
+
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col, lit};
+use tally_ingest::Event;
+
+use crate::parquet_file;
+use crate::{EventQuery, StorageError};
+
+/// Where the region's files are registered in a query's session.
+const FILES_URL: &str = "tally-events://region/";
+
+fn engine(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Io(format!("query engine: {error}"))
+}
+
+/// Picks one copy per deduplication key and orders the result. `events` is the union of
+/// memory and files, already filtered; every column of the layout is kept.
+fn deduplicated() -> String {
+    let columns: Vec<String> =
+        parquet_file::schema().fields().iter().map(|field| format!("\"{}\"", field.name())).collect();
+    format!(
+        "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY name, distinct_id, time_ms, insert_id \
+         ORDER BY received_ms DESC) AS copy FROM events) WHERE copy = 1 ORDER BY time_ms, received_ms",
+        columns.join(", ")
+    )
+}
+
+/// Runs the scan. `memory` are the project's events not yet in catalogued files; `files`
+/// the catalogued files' paths (relative to the region's event folder).
+pub(crate) async fn scan(
+    files_store: Arc<dyn object_store::ObjectStore>,
+    files: Vec<String>,
+    memory: Vec<Event>,
+    query: &EventQuery,
+) -> Result<Vec<Event>, StorageError> {
+    if files.is_empty() && memory.is_empty() {
+        return Ok(Vec::new());
+    }
+    let config = SessionConfig::new().with_target_partitions(2);
+    let context = SessionContext::new_with_config(config);
+    let url = url::Url::parse(FILES_URL).map_err(engine)?;
+    context.register_object_store(&url, files_store);
+
+    let schema = parquet_file::schema();
+    let mut frames: Vec<DataFrame> = Vec::new();
+    if !files.is_empty() {
+        let paths: Vec<String> = files.iter().map(|path| format!("{FILES_URL}{path}")).collect();
+        let options = ParquetReadOptions::default().schema(&schema);
+        frames.push(context.read_parquet(paths, options).await.map_err(engine)?);
+    }
+    if !memory.is_empty() {
+        let refs: Vec<&Event> = memory.iter().collect();
+        let batch = parquet_file::to_batch(&refs)?;
+        frames.push(context.read_batch(batch).map_err(engine)?);
+    }
+    let mut union: Option<DataFrame> = None;
+    for frame in frames {
+        union = Some(match union {
+            Some(union) => union.union(frame).map_err(engine)?,
+            None => frame,
+        });
+    }
+    let Some(mut events) = union else { return Ok(Vec::new()) };
+    events = events
+        .filter(col("time_ms").gt_eq(lit(query.from_ms)).and(col("time_ms").lt(lit(query.to_ms))))
+        .map_err(engine)?;
+    if let Some(names) = &query.names {
+        let names = names.iter().map(|name| lit(name.as_str())).collect();
+        events = events.filter(col("name").in_list(names, false)).map_err(engine)?;
+    }
+    context.register_table("events", events.into_view()).map_err(engine)?;
+    let batches: Vec<RecordBatch> =
+        context.sql(&deduplicated()).await.map_err(engine)?.collect().await.map_err(engine)?;
+    let mut found = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for batch in &batches {
+        parquet_file::append_events(batch, "query result", query.project_id, &mut found)?;
+    }
+    Ok(found)
+}
