@@ -3,11 +3,14 @@
 //! files written and synced → snapshot written and synced → files and the flushed log
 //! position catalogued in one transaction → only then the covered log segments removed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::array::{Int64Array, StringArray, UInt32Array};
+use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::record_batch::RecordBatch;
 use futures_util::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -17,11 +20,14 @@ use tally_ingest::Event;
 use tally_ingest::profiles::{Profile, ProfileKey};
 use tally_store::EventFile;
 
-use crate::parquet_file::{self, FileStats};
-use crate::{Derived, EventStore, Profiles, StorageError, deduplicate};
+use crate::parquet_file::{self, FileStats, ParquetError};
+use crate::{Batches, Derived, EventStore, Profiles, StorageError, deduplicate};
 
-/// The snapshot of profiles, lexicon and identities, beside the region's log.
+/// The snapshot of lexicon and identities (and the name of the profiles file), beside the
+/// region's log.
 pub(crate) const SNAPSHOT: &str = "snapshot.json";
+/// The folder of profile snapshots (Parquet, readable by the query engine).
+const PROFILES: &str = "profiles";
 /// Files per project and day, by a hash of the distinct_id (engine.md §8): a user's events
 /// of a day are in one bucket, so per-user work needs no shuffle across buckets.
 pub const USER_BUCKETS: u32 = 4;
@@ -29,6 +35,7 @@ pub const USER_BUCKETS: u32 = 4;
 const SMALL_FILE_ROWS: i64 = 1_000_000;
 /// Compaction of today's partition waits for this many small files; past days merge at 2.
 const TODAY_MIN_FILES: usize = 4;
+const DAY_MS: i64 = 86_400_000;
 
 fn io(error: impl std::fmt::Display) -> StorageError {
     StorageError::Io(error.to_string())
@@ -43,18 +50,26 @@ pub(crate) fn local_files(root: &Path) -> Result<Arc<dyn ObjectStore>, StorageEr
 }
 
 /// What a flush covered: the state of profiles, lexicon and identities after every log
-/// segment up to `sealed_through`.
+/// segment up to `sealed_through`. Profiles are in their own Parquet file (`profiles`,
+/// relative to the region's root), where the query engine can read them.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Snapshot {
     pub(crate) sealed_through: u64,
-    profiles: Vec<(i64, ProfileKey, Profile)>,
+    profiles: String,
     derived: Derived,
 }
 
 impl Snapshot {
-    pub(crate) fn into_state(self) -> (Profiles, Derived) {
-        let profiles = self.profiles.into_iter().map(|(project, key, profile)| ((project, key), profile)).collect();
-        (profiles, self.derived)
+    pub(crate) async fn into_state(self, root: &Path) -> Result<(Profiles, Derived), StorageError> {
+        let path = root.join(&self.profiles);
+        let bytes =
+            tokio::fs::read(&path).await.map_err(|error| io(format!("cannot read {}: {error}", path.display())))?;
+        let name = path.display().to_string();
+        let decoded = tokio::task::spawn_blocking(move || parquet_file::decode_profiles(bytes.into(), &name))
+            .await
+            .map_err(io)??;
+        let profiles = decoded.into_iter().map(|(project, key, profile)| ((project, key), profile)).collect();
+        Ok((profiles, self.derived))
     }
 }
 
@@ -69,20 +84,47 @@ pub(crate) async fn read_snapshot(root: &Path) -> Result<Option<Snapshot>, Stora
     parsed.map(Some).map_err(|error| io(format!("{} is damaged: {error}", path.display())))
 }
 
-/// Writes the snapshot under a temporary name, syncs it, renames it into place and syncs
-/// the folder: a crash leaves the old snapshot or the new one, never half of one.
-async fn write_snapshot(root: &Path, snapshot: Snapshot) -> Result<(), StorageError> {
-    let bytes = tokio::task::spawn_blocking(move || serde_json::to_vec(&snapshot)).await.map_err(io)?.map_err(io)?;
-    let temporary = root.join(format!("{SNAPSHOT}.tmp"));
-    let file = async {
+/// Writes `bytes` to `path` durably: under a temporary name, synced, renamed into place,
+/// the folder synced. A crash leaves the old file or the new one, never half of one.
+async fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let folder = path.parent().unwrap_or(path);
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let write = async {
+        tokio::fs::create_dir_all(folder).await?;
         let mut file = tokio::fs::File::create(&temporary).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
         tokio::io::AsyncWriteExt::flush(&mut file).await?;
         file.sync_all().await?;
-        tokio::fs::rename(&temporary, root.join(SNAPSHOT)).await?;
-        sync_folder(root).await
+        tokio::fs::rename(&temporary, path).await?;
+        sync_folder(folder).await
     };
-    file.await.map_err(|error| io(format!("cannot write the snapshot under {}: {error}", root.display())))
+    write.await.map_err(|error| io(format!("cannot write {}: {error}", path.display())))
+}
+
+/// Writes the profiles file, then the snapshot naming it; removes older profiles files.
+async fn write_snapshot(
+    root: &Path,
+    sealed_through: u64,
+    profiles: Vec<(i64, ProfileKey, Profile)>,
+    derived: Derived,
+) -> Result<(), StorageError> {
+    let name = format!("{PROFILES}/profiles-{sealed_through:020}.parquet");
+    let encoded = tokio::task::spawn_blocking(move || parquet_file::encode_profiles(&profiles)).await.map_err(io)??;
+    write_durably(&root.join(&name), &encoded).await?;
+    let snapshot = Snapshot { sealed_through, profiles: name.clone(), derived };
+    let bytes = tokio::task::spawn_blocking(move || serde_json::to_vec(&snapshot)).await.map_err(io)?.map_err(io)?;
+    write_durably(&root.join(SNAPSHOT), &bytes).await?;
+    if let Ok(mut entries) = tokio::fs::read_dir(root.join(PROFILES)).await {
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let old = entry.path();
+            if !old.ends_with(&name) && !name.ends_with(&*entry.file_name().to_string_lossy()) {
+                let _ = tokio::fs::remove_file(&old).await;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn sync_folder(folder: &Path) -> std::io::Result<()> {
@@ -193,25 +235,42 @@ fn sort_for_file(events: &mut [&Event]) {
     events.sort_by(|a, b| (&a.distinct_id, a.time_ms).cmp(&(&b.distinct_id, b.time_ms)));
 }
 
-/// Groups, sorts and encodes the flushed events (CPU work, run on the blocking pool).
-fn encode_partitions(
-    events: &HashMap<i64, Vec<Event>>,
-) -> Result<Vec<(Partition, Vec<u8>, FileStats)>, parquet_file::ParquetError> {
-    let mut partitions: BTreeMap<Partition, Vec<&Event>> = BTreeMap::new();
-    for (project, list) in events {
-        for event in list {
-            partitions.entry((*project, day_of(event.time_ms), bucket_of(&event.distinct_id))).or_default().push(event);
+fn arrow(error: impl std::fmt::Display) -> ParquetError {
+    ParquetError::Encode(error.to_string())
+}
+
+/// Sorts a batch of the file layout by (distinct_id, time).
+fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch, ParquetError> {
+    let by = |name: &str| -> Result<SortColumn, ParquetError> {
+        let values = batch.column_by_name(name).cloned().ok_or_else(|| arrow(format!("no column {name}")))?;
+        Ok(SortColumn { values, options: None })
+    };
+    let indices = lexsort_to_indices(&[by("distinct_id")?, by("time_ms")?], None).map_err(arrow)?;
+    take_record_batch(batch, &indices).map_err(arrow)
+}
+
+/// Splits the flushed batches by (project, day, bucket), sorts and encodes each part (CPU
+/// work, run on the blocking pool).
+fn encode_partitions(batches: &Batches) -> Result<Vec<(Partition, Vec<u8>, FileStats)>, ParquetError> {
+    let schema = parquet_file::schema();
+    let mut encoded = Vec::new();
+    for (project, list) in batches {
+        let all = concat_batches(&schema, list).map_err(arrow)?;
+        let times = parquet_file::column::<Int64Array>(&all, "time_ms", "memory")?;
+        let ids = parquet_file::column::<StringArray>(&all, "distinct_id", "memory")?;
+        let mut rows: BTreeMap<(i64, u32), Vec<u32>> = BTreeMap::new();
+        for row in 0..all.num_rows() {
+            let key = (times.value(row).div_euclid(DAY_MS), bucket_of(ids.value(row)));
+            rows.entry(key).or_default().push(u32::try_from(row).map_err(arrow)?);
+        }
+        for ((day, bucket), indices) in rows {
+            let part = sort_batch(&take_record_batch(&all, &UInt32Array::from(indices)).map_err(arrow)?)?;
+            let bytes = parquet_file::encode_batch(&part)?;
+            let stats = FileStats::of_batch(&part, &bytes)?;
+            encoded.push(((*project, day_of(day * DAY_MS), bucket), bytes, stats));
         }
     }
-    partitions
-        .into_iter()
-        .map(|(partition, mut list)| {
-            sort_for_file(&mut list);
-            let bytes = parquet_file::encode(&list)?;
-            let stats = FileStats::of(&list, &bytes);
-            Ok((partition, bytes, stats))
-        })
-        .collect()
+    Ok(encoded)
 }
 
 fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &FileStats) -> EventFile {
@@ -258,17 +317,11 @@ impl EventStore {
             }
             let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let snapshot = Snapshot {
-                sealed_through: sealed,
-                profiles: profiles
-                    .iter()
-                    .map(|((project, key), profile)| (*project, key.clone(), profile.clone()))
-                    .collect(),
-                derived: derived.clone(),
-            };
-            (sealed, Arc::clone(&memory.flushing), snapshot)
+            let profiles: Vec<(i64, ProfileKey, Profile)> =
+                profiles.iter().map(|((project, key), profile)| (*project, key.clone(), profile.clone())).collect();
+            (sealed, Arc::clone(&memory.flushing), (profiles, derived.clone()))
         };
-        let events: usize = flushing.values().map(Vec::len).sum();
+        let events: usize = flushing.values().flatten().map(RecordBatch::num_rows).sum();
         let encoded = tokio::task::spawn_blocking(move || encode_partitions(&flushing)).await.map_err(io)??;
         let mut rows = Vec::with_capacity(encoded.len());
         for (partition, bytes, stats) in encoded {
@@ -277,7 +330,8 @@ impl EventStore {
             make_durable(&self.root, &path).await?;
             rows.push(catalog_row(&partition, &path, &stats));
         }
-        write_snapshot(&self.root, snapshot).await?;
+        let (profiles, derived) = snapshot;
+        write_snapshot(&self.root, sealed, profiles, derived).await?;
         self.catalog.record_flush(&self.region, &rows, sealed, self.clock.now()).await?;
         {
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use datafusion::arrow::record_batch::RecordBatch;
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 use tally_ingest::Event;
@@ -82,17 +83,45 @@ pub struct EventStore {
     clock: tally_types::SharedClock,
 }
 
-/// Events not yet in catalogued files: `fresh` since the last cut, `flushing` those of
-/// the cut being written (readers see both until the files are catalogued).
+/// Events not yet in catalogued files, per project, as Arrow batches of the file layout
+/// (`parquet_file::schema`): `fresh` since the last cut, `flushing` those of the cut being
+/// written (readers see both until the files are catalogued).
 #[derive(Debug, Default)]
 struct Memory {
-    fresh: HashMap<i64, Vec<Event>>,
+    fresh: Batches,
     fresh_count: usize,
-    flushing: Arc<HashMap<i64, Vec<Event>>>,
+    flushing: Arc<Batches>,
+}
+
+type Batches = HashMap<i64, Vec<RecordBatch>>;
+
+impl Memory {
+    fn add(&mut self, project_id: i64, batch: RecordBatch) {
+        self.fresh_count += batch.num_rows();
+        self.fresh.entry(project_id).or_default().push(batch);
+    }
+
+    fn batches_of(&self, project_id: i64) -> Vec<RecordBatch> {
+        [&*self.flushing, &self.fresh]
+            .into_iter()
+            .filter_map(|batches| batches.get(&project_id))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Each project's events of one request as Arrow batches.
+fn batches_by_project(events: &[Event]) -> Result<Vec<(i64, RecordBatch)>, parquet_file::ParquetError> {
+    let mut by_project: HashMap<i64, Vec<&Event>> = HashMap::new();
+    for event in events {
+        by_project.entry(event.project_id).or_default().push(event);
+    }
+    by_project.into_iter().map(|(project, events)| Ok((project, parquet_file::to_batch(&events)?))).collect()
 }
 
 /// A flush is asked for when this many events wait in memory.
-pub const FLUSH_EVENTS: usize = 1_000_000;
+pub const FLUSH_EVENTS: usize = 500_000;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Derived {
@@ -202,7 +231,7 @@ impl EventStore {
         let (wal, replayed) = wal::Wal::open(&root.join("wal"), flushed).await?;
         let mut memory = Memory::default();
         let (mut profiles, mut derived) = match snapshot {
-            Some(snapshot) => snapshot.into_state(),
+            Some(snapshot) => snapshot.into_state(root).await?,
             None => (Profiles::new(), Derived::default()),
         };
         for wal::Replayed { segment, record } in replayed {
@@ -210,13 +239,14 @@ impl EventStore {
             // did to profiles and the lexicon is already in the snapshot.
             let in_snapshot = snapshot_through.is_some_and(|through| segment <= through);
             match record {
-                Record::Events(batch) => {
-                    for event in batch {
-                        if !in_snapshot {
-                            derived.record(&event);
+                Record::Events(events) => {
+                    if !in_snapshot {
+                        for event in &events {
+                            derived.record(event);
                         }
-                        memory.fresh_count += 1;
-                        memory.fresh.entry(event.project_id).or_default().push(event);
+                    }
+                    for (project, batch) in batches_by_project(&events)? {
+                        memory.add(project, batch);
                     }
                 }
                 Record::Profiles(updates) if !in_snapshot => {
@@ -257,11 +287,12 @@ impl EventStore {
         if events.is_empty() {
             return Ok(());
         }
+        let batches = batches_by_project(&events).map_err(|error| WalError::Encode(error.to_string()))?;
         let record = Record::Events(events);
         let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
         let Record::Events(events) = record else { return Ok(()) };
         let _cut = self.cut.read().await;
-        self.wal.append(payload).await?;
+        self.wal.append(payload, None).await?;
         {
             let mut derived = self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             for event in &events {
@@ -269,9 +300,8 @@ impl EventStore {
             }
         }
         let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        memory.fresh_count += events.len();
-        for event in events {
-            memory.fresh.entry(event.project_id).or_default().push(event);
+        for (project, batch) in batches {
+            memory.add(project, batch);
         }
         if memory.fresh_count >= FLUSH_EVENTS {
             self.flush_wanted.notify_one();
@@ -315,19 +345,9 @@ impl EventStore {
     }
 
     async fn scan(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
-        let in_range = |event: &&Event| event.time_ms >= query.from_ms && event.time_ms < query.to_ms;
         // Memory first, then the catalog: a flush that catalogues its files in between
         // shows its events twice (one copy is kept), never not at all.
-        let memory: Vec<Event> = {
-            let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            [&*memory.flushing, &memory.fresh]
-                .into_iter()
-                .filter_map(|events| events.get(&query.project_id))
-                .flatten()
-                .filter(in_range)
-                .cloned()
-                .collect()
-        };
+        let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id);
         let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
         let paths = files.into_iter().map(|file| file.path).collect();
         scan::scan(Arc::clone(&self.files), paths, memory, query).await
@@ -364,12 +384,16 @@ impl EventStore {
         if !kept.is_empty() {
             let record = Record::Profiles(kept);
             let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
-            let _cut = self.cut.read().await;
-            self.wal.append(payload).await?;
-            if let Record::Profiles(kept) = record {
-                let mut profiles = self.profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Record::Profiles(kept) = record else { return Ok(failures) };
+            // Applied by the log writer once durable, in log order: concurrent requests
+            // updating one profile end as a replay of the log would leave them.
+            let profiles = Arc::clone(&self.profiles);
+            let publish: wal::Publish = Box::new(move || {
+                let mut profiles = profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner());
                 apply_all(&mut profiles, &kept);
-            }
+            });
+            let _cut = self.cut.read().await;
+            self.wal.append(payload, Some(publish)).await?;
         }
         Ok(failures)
     }
@@ -394,12 +418,8 @@ impl EventStore {
     /// Whether the project has any events, profiles or identities stored (a project may
     /// change its identity-merge system only while it has none).
     pub async fn has_data(&self, project_id: i64) -> Result<bool, StorageError> {
-        let in_memory = {
-            let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            [&*memory.flushing, &memory.fresh]
-                .into_iter()
-                .any(|events| events.get(&project_id).is_some_and(|list| !list.is_empty()))
-        };
+        let in_memory =
+            !self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(project_id).is_empty();
         let other = {
             let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -19,6 +19,7 @@ use parquet::file::properties::WriterProperties;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use tally_ingest::Event;
+use tally_ingest::profiles::{Profile, ProfileKey};
 
 /// Reserved properties (§6.6) stored as columns of their own when their value is a string
 /// (any other value stays in the overflow column): filters and breakdowns on them read one
@@ -85,6 +86,17 @@ pub struct FileStats {
 }
 
 impl FileStats {
+    /// The statistics of a batch of [`schema`] encoded as `bytes`.
+    pub fn of_batch(batch: &RecordBatch, bytes: &[u8]) -> Result<FileStats, ParquetError> {
+        let times = column::<Int64Array>(batch, "time_ms", "batch")?;
+        Ok(FileStats {
+            rows: batch.num_rows() as u64,
+            bytes: bytes.len() as u64,
+            min_time_ms: times.values().iter().copied().min().unwrap_or(0),
+            max_time_ms: times.values().iter().copied().max().unwrap_or(0),
+        })
+    }
+
     /// The statistics of `events` encoded as `bytes`.
     pub fn of(events: &[&Event], bytes: &[u8]) -> FileStats {
         FileStats {
@@ -137,22 +149,102 @@ pub fn to_batch(events: &[&Event]) -> Result<RecordBatch, ParquetError> {
 
 /// Encodes one project's events as the bytes of one Parquet file, in the order given.
 pub fn encode(events: &[&Event]) -> Result<Vec<u8>, ParquetError> {
+    encode_batch(&to_batch(events)?)
+}
+
+/// Encodes a batch of [`schema`] as the bytes of one Parquet file.
+pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
+    write_parquet(batch)
+}
+
+fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
     let fail = |error: &dyn std::fmt::Display| ParquetError::Encode(error.to_string());
-    let batch = to_batch(events)?;
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|error| fail(&error))?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|error| fail(&error))?))
         .build();
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, schema(), Some(properties)).map_err(|error| fail(&error))?;
-    writer.write(&batch).map_err(|error| fail(&error))?;
+    let mut writer =
+        ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).map_err(|error| fail(&error))?;
+    writer.write(batch).map_err(|error| fail(&error))?;
     writer.close().map_err(|error| fail(&error))?;
     Ok(bytes)
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &str) -> Result<&'a T, ParquetError> {
+pub(crate) fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &str) -> Result<&'a T, ParquetError> {
     batch.column_by_name(name).and_then(|column| column.as_any().downcast_ref::<T>()).ok_or_else(|| {
         ParquetError::Decode { path: path.to_string(), message: format!("column {name} is missing or of another type") }
     })
+}
+
+/// The columns of a profiles file: user profiles (`kind` `user`) and group profiles
+/// (`group`, with their `group_key`), properties as one JSON column.
+pub fn profile_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("project_id", DataType::Int64, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("group_key", DataType::Utf8, true),
+        Field::new("id", DataType::Utf8, false),
+        Field::new("properties", DataType::Utf8, false),
+        Field::new("last_seen_ms", DataType::Int64, true),
+    ]))
+}
+
+/// Encodes profiles as the bytes of one Parquet file (zstd).
+pub fn encode_profiles(profiles: &[(i64, ProfileKey, Profile)]) -> Result<Vec<u8>, ParquetError> {
+    let fail = |error: &dyn std::fmt::Display| ParquetError::Encode(error.to_string());
+    let properties = profiles
+        .iter()
+        .map(|(_, _, profile)| serde_json::to_string(&profile.properties))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|error| fail(&error))?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(profiles.iter().map(|(project, _, _)| *project))),
+        Arc::new(StringArray::from_iter_values(profiles.iter().map(|(_, key, _)| match key {
+            ProfileKey::User(_) => "user",
+            ProfileKey::Group { .. } => "group",
+        }))),
+        Arc::new(StringArray::from_iter(profiles.iter().map(|(_, key, _)| match key {
+            ProfileKey::User(_) => None,
+            ProfileKey::Group { key, .. } => Some(key.as_str()),
+        }))),
+        Arc::new(StringArray::from_iter_values(profiles.iter().map(|(_, key, _)| match key {
+            ProfileKey::User(id) | ProfileKey::Group { id, .. } => id.as_str(),
+        }))),
+        Arc::new(StringArray::from_iter_values(properties.iter())),
+        Arc::new(Int64Array::from_iter(profiles.iter().map(|(_, _, profile)| profile.last_seen_ms))),
+    ];
+    let batch = RecordBatch::try_new(profile_schema(), columns).map_err(|error| fail(&error))?;
+    write_parquet(&batch)
+}
+
+/// Decodes a profiles file (named `path` in errors).
+pub fn decode_profiles(bytes: Bytes, path: &str) -> Result<Vec<(i64, ProfileKey, Profile)>, ParquetError> {
+    let decode = |message: String| ParquetError::Decode { path: path.to_string(), message };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|builder| builder.build())
+        .map_err(|error| decode(error.to_string()))?;
+    let mut profiles = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|error| decode(error.to_string()))?;
+        let project = column::<Int64Array>(&batch, "project_id", path)?;
+        let kind = column::<StringArray>(&batch, "kind", path)?;
+        let group_key = column::<StringArray>(&batch, "group_key", path)?;
+        let id = column::<StringArray>(&batch, "id", path)?;
+        let properties = column::<StringArray>(&batch, "properties", path)?;
+        let last_seen = column::<Int64Array>(&batch, "last_seen_ms", path)?;
+        for row in 0..batch.num_rows() {
+            let key = match kind.value(row) {
+                "user" => ProfileKey::User(id.value(row).to_string()),
+                _ => ProfileKey::Group { key: group_key.value(row).to_string(), id: id.value(row).to_string() },
+            };
+            let profile = Profile {
+                properties: serde_json::from_str(properties.value(row)).map_err(|error| decode(error.to_string()))?,
+                last_seen_ms: last_seen.is_valid(row).then(|| last_seen.value(row)),
+            };
+            profiles.push((project.value(row), key, profile));
+        }
+    }
+    Ok(profiles)
 }
 
 /// Reads the bytes of the file at `path`.

@@ -36,7 +36,7 @@ fn deduplicated() -> String {
 pub(crate) async fn scan(
     files_store: Arc<dyn object_store::ObjectStore>,
     files: Vec<String>,
-    memory: Vec<Event>,
+    memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Vec<Event>, StorageError> {
     if files.is_empty() && memory.is_empty() {
@@ -55,9 +55,7 @@ pub(crate) async fn scan(
         frames.push(context.read_parquet(paths, options).await.map_err(engine)?);
     }
     if !memory.is_empty() {
-        let refs: Vec<&Event> = memory.iter().collect();
-        let batch = parquet_file::to_batch(&refs)?;
-        frames.push(context.read_batch(batch).map_err(engine)?);
+        frames.push(context.read_batches(memory).map_err(engine)?);
     }
     let mut union: Option<DataFrame> = None;
     for frame in frames {

@@ -104,6 +104,23 @@ async fn a_flush_moves_events_to_catalogued_parquet_and_removes_the_log_it_cover
     assert_eq!(store.events(&everything(1)).await.unwrap(), before, "same answer from the files");
     assert_eq!(store.flush().await.unwrap().sealed_through, None, "nothing new: nothing to flush");
 
+    // Profiles are in a Parquet file the query engine reads.
+    let profiles_dir = dir.path().join("region/profiles");
+    let files: Vec<_> = std::fs::read_dir(&profiles_dir).unwrap().map(|entry| entry.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let context = datafusion::prelude::SessionContext::new();
+    let path = files[0].display().to_string();
+    context.register_parquet("profiles", &path, datafusion::prelude::ParquetReadOptions::default()).await.unwrap();
+    let batches = context
+        .sql("SELECT id, properties FROM profiles WHERE project_id = 1 AND kind = 'user'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let table = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    assert!(table.contains("u1") && table.contains(r#"{"plan":"pro"}"#), "{table}");
+
     // More events after the flush, then a "crash" (no flush): the restart has files + log.
     store.append(vec![event(1, "late", 99, 20)]).await.unwrap();
     drop(store);
@@ -118,6 +135,34 @@ async fn a_flush_moves_events_to_catalogued_parquet_and_removes_the_log_it_cover
     assert_eq!(profiles.len(), 1);
     assert_eq!(profiles[0].1.properties["plan"], "pro");
     assert_eq!(reopened.events(&everything(2)).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_profile_updates_end_as_the_log_replays_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path()).await;
+    let store = open(dir.path(), &catalog).await;
+    let mut writers = Vec::new();
+    for n in 0..64 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let update = ProfileUpdate {
+                project_id: 1,
+                key: ProfileKey::User("racer".into()),
+                operation: Operation::Set(json!({ "last": n }).as_object().cloned().unwrap_or_default()),
+                time_ms: T0,
+                ignore_time: true,
+            };
+            store.update_profiles(vec![update]).await.unwrap();
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let live = store.profiles(1, None);
+    drop(store);
+    let replayed = open(dir.path(), &catalog).await.profiles(1, None);
+    assert_eq!(live, replayed, "what readers saw is what the log replays");
 }
 
 #[tokio::test]

@@ -35,8 +35,12 @@ pub enum WalError {
 
 type Waiter = oneshot::Sender<Result<(), WalError>>;
 
+/// Run by the writer once the frame is on disk, before the next frame's: what must become
+/// visible in log order (profile updates) is published here.
+pub(crate) type Publish = Box<dyn FnOnce() + Send>;
+
 enum Request {
-    Append(Vec<u8>, Waiter),
+    Append(Vec<u8>, Waiter, Option<Publish>),
     /// Seal the current segment and start the next; answers the sealed segment's number,
     /// or `None` when the current segment is empty (nothing to seal).
     Rotate(oneshot::Sender<Result<Option<u64>, WalError>>),
@@ -113,6 +117,19 @@ impl Wal {
                 }
             }
             if valid < bytes.len() {
+                if Some(sequence) != sequences.last() {
+                    // Damage before the newest segment is not a torn write: keep the whole
+                    // segment aside for recovery by hand before cutting it.
+                    let aside = dir.join(format!("{}.damaged", segment_name(*sequence)));
+                    tokio::fs::write(&aside, &bytes).await.map_err(io)?;
+                    tracing::error!(
+                        segment = %path.display(),
+                        copy = %aside.display(),
+                        lost = bytes.len() - valid,
+                        "an older event log segment is damaged: its frames before the damage are replayed and a copy of \
+                         the whole segment is kept beside it"
+                    );
+                }
                 tracing::warn!(segment = %path.display(), cut = bytes.len() - valid, "cutting a torn tail off the event log");
                 let file = OpenOptions::new().write(true).open(&path).await.map_err(io)?;
                 file.set_len(valid as u64).await.map_err(io)?;
@@ -131,10 +148,11 @@ impl Wal {
         Ok((Wal { sender }, replayed))
     }
 
-    /// Appends one payload; resolves once it is on disk.
-    pub(crate) async fn append(&self, payload: Vec<u8>) -> Result<(), WalError> {
+    /// Appends one payload; resolves once it is on disk (and `publish` has run, in log
+    /// order).
+    pub(crate) async fn append(&self, payload: Vec<u8>, publish: Option<Publish>) -> Result<(), WalError> {
         let (waiter, done) = oneshot::channel();
-        self.sender.send(Request::Append(payload, waiter)).await.map_err(|_| WalError::Stopped)?;
+        self.sender.send(Request::Append(payload, waiter, publish)).await.map_err(|_| WalError::Stopped)?;
         done.await.map_err(|_| WalError::Stopped)?
     }
 
@@ -206,7 +224,7 @@ async fn writer(
                 pending_rotate = Some(waiter);
                 continue;
             }
-            Request::Append(payload, waiter) => (payload, waiter),
+            Request::Append(payload, waiter, publish) => (payload, waiter, publish),
         };
         if torn {
             let refused =
@@ -219,9 +237,9 @@ async fn writer(
         let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
         while bytes < MAX_COMMIT_BYTES {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(Request::Append(payload, waiter))) => {
+                Ok(Some(Request::Append(payload, waiter, publish))) => {
                     bytes += payload.len();
-                    batch.push((payload, waiter));
+                    batch.push((payload, waiter, publish));
                 }
                 Ok(Some(Request::Rotate(waiter))) => {
                     pending_rotate = Some(waiter);
@@ -231,7 +249,7 @@ async fn writer(
             }
         }
         let mut buffer = Vec::with_capacity(bytes + batch.len() * HEADER);
-        for (payload, _) in &batch {
+        for (payload, _, _) in &batch {
             frame(payload, &mut buffer);
         }
         let result = async {
@@ -265,7 +283,12 @@ async fn writer(
                 Err(io(error))
             }
         };
-        for (_, waiter) in batch {
+        for (_, waiter, publish) in batch {
+            if outcome.is_ok()
+                && let Some(publish) = publish
+            {
+                publish();
+            }
             let _ = waiter.send(outcome.clone());
         }
         if length >= SEGMENT_BYTES
@@ -295,6 +318,33 @@ async fn rotate(dir: &Path, sequence: &mut u64, file: &mut File, length: &mut u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn damage_in_an_older_segment_keeps_a_copy_and_replays_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |n: u64| {
+            serde_json::to_vec(&Record::Profiles(Vec::new())).map(|mut bytes| {
+                bytes.extend(std::iter::repeat_n(b' ', n as usize));
+                bytes
+            })
+        };
+        let mut older = Vec::new();
+        frame(&record(1).unwrap(), &mut older);
+        let first = older.len();
+        frame(&record(2).unwrap(), &mut older);
+        let last = older.len() - 1;
+        older[last] ^= 0x20;
+        let mut newer = Vec::new();
+        frame(&record(3).unwrap(), &mut newer);
+        std::fs::write(dir.path().join(segment_name(0)), &older).unwrap();
+        std::fs::write(dir.path().join(segment_name(1)), &newer).unwrap();
+
+        let (_wal, replayed) = Wal::open(dir.path(), None).await.unwrap();
+        let segments: Vec<u64> = replayed.iter().map(|replayed| replayed.segment).collect();
+        assert_eq!(segments, [0, 1], "the good frame of the damaged segment, then the next segment");
+        assert_eq!(std::fs::read(dir.path().join(format!("{}.damaged", segment_name(0)))).unwrap(), older);
+        assert_eq!(std::fs::metadata(dir.path().join(segment_name(0))).unwrap().len(), first as u64);
+    }
 
     #[test]
     fn frames_round_trip_and_stop_at_damage() {

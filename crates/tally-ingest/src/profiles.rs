@@ -48,6 +48,19 @@ pub struct Profile {
 
 /// At most this many properties on a profile; writes beyond fail (Mixpanel: 2000).
 pub const MAX_PROFILE_PROPERTIES: usize = 2000;
+/// A list property holds fewer than this many items (§6.5); `$union` and `$append` past
+/// it fail.
+pub const MAX_LIST_ITEMS: usize = 255;
+
+fn check_list(key: &str, list: &[Value]) -> Result<(), String> {
+    if list.len() >= MAX_LIST_ITEMS {
+        return Err(format!(
+            "the list {key:?} would hold {} items; lists hold fewer than {MAX_LIST_ITEMS}, so $remove some first",
+            list.len()
+        ));
+    }
+    Ok(())
+}
 
 const OPERATIONS: [&str; 8] = ["$set", "$set_once", "$add", "$union", "$append", "$remove", "$unset", "$delete"];
 
@@ -180,6 +193,7 @@ pub fn apply(profile: Option<Profile>, update: &ProfileUpdate) -> Result<Option<
                         list.push(item);
                     }
                 }
+                check_list(key, &list)?;
                 properties.insert(key.clone(), Value::Array(list));
             }
         }
@@ -187,6 +201,7 @@ pub fn apply(profile: Option<Profile>, update: &ProfileUpdate) -> Result<Option<
             for (key, value) in values {
                 let mut list = as_list(properties.get(key));
                 list.push(value.clone());
+                check_list(key, &list)?;
                 properties.insert(key.clone(), Value::Array(list));
             }
         }
@@ -262,6 +277,20 @@ mod tests {
         );
         assert_eq!(profile.last_seen_ms, Some(1_000));
         assert_eq!(run(vec![base("$set", json!({ "a": 1 })), base("$delete", Value::Null)]), None);
+    }
+
+    #[test]
+    fn lists_stop_short_of_255_items() {
+        let base = |op: &str, value: Value| json!({ "$token": "t", "$distinct_id": "u", op: value });
+        let items: Vec<Value> = (0..MAX_LIST_ITEMS - 1).map(|n| json!(n)).collect();
+        let full = run(vec![base("$union", json!({ "tags": items }))]).unwrap();
+        assert_eq!(full.properties["tags"].as_array().map(Vec::len), Some(MAX_LIST_ITEMS - 1));
+        for (op, value) in [("$append", json!({ "tags": "one more" })), ("$union", json!({ "tags": ["one more"] }))] {
+            let error = apply(Some(full.clone()), &update(base(op, value))).unwrap_err();
+            assert!(error.contains("fewer than 255"), "{op}: {error}");
+        }
+        let again = apply(Some(full.clone()), &update(base("$union", json!({ "tags": [0, 1] })))).unwrap().unwrap();
+        assert_eq!(again, full, "a union of items already there adds nothing");
     }
 
     #[test]
