@@ -87,9 +87,10 @@ async fn serve(config: Config) -> Result<(), CliError> {
         .with_event_stores(event_stores.clone())
         .with_geoip(geoip);
     let maintenance = tally_server::maintenance::spawn(state.clone());
+    let usage = tally_server::usage::spawn(state.clone());
     let flush_every = std::time::Duration::from_secs(config.ingest.flush_seconds);
     let flushers: Vec<_> = event_stores.values().map(|events| events.spawn_maintenance(flush_every)).collect();
-    let server = BoundServer::bind(state).await?;
+    let server = BoundServer::bind(state.clone()).await?;
     let local = server.local_addr();
     let scheme = if config.tls.is_some() { "https" } else { "http" };
 
@@ -105,6 +106,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
 
     server.run(shutdown_signal()).await?;
     maintenance.abort();
+    usage.abort();
+    tally_server::usage::write_pending(&state).await;
     for flusher in flushers {
         flusher.abort();
     }

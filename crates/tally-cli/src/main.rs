@@ -11,6 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Ingestion allocates and frees millions of small values per second from both cores;
+/// glibc's allocator spent 40 % of the server's time on that in a profile, mimalloc a
+/// fraction of it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "tally", version, about = "Self-hosted product analytics, compatible with Mixpanel's APIs")]
 struct Cli {

@@ -36,6 +36,10 @@ const SMALL_FILE_ROWS: i64 = 1_000_000;
 /// Compaction of today's partition waits for this many small files; past days merge at 2.
 const TODAY_MIN_FILES: usize = 4;
 const DAY_MS: i64 = 86_400_000;
+/// Most rows in one flushed file (compaction leaves files this big alone).
+const FILE_ROWS: usize = 1_000_000;
+/// Most Arrow bytes gathered into one flushed file (well under the 2 GiB of a string column).
+const FILE_BYTES: usize = 512 * 1024 * 1024;
 
 fn io(error: impl std::fmt::Display) -> StorageError {
     StorageError::Io(error.to_string())
@@ -162,6 +166,7 @@ pub(crate) async fn sweep_uncatalogued(
     region: &str,
     catalog_has_flushes: bool,
     root: &Path,
+    segments_on_disk: &[u64],
 ) -> Result<(), StorageError> {
     let catalogued: HashSet<String> =
         catalog.all_event_files(region).await?.into_iter().map(|file| file.path).collect();
@@ -173,10 +178,16 @@ pub(crate) async fn sweep_uncatalogued(
             uncatalogued.push(object.location);
         }
     }
+    // A flush's file whose log segment is still on disk holds nothing the log does not.
+    let in_log = |location: &ObjectPath| {
+        flushed_segment(location.as_ref()).is_some_and(|segment| segments_on_disk.contains(&segment))
+    };
     if uncatalogued.is_empty() {
         return Ok(());
     }
-    if !catalog_has_flushes {
+    // With no flush ever catalogued, only a first flush cut short by a crash can have left
+    // files: anything else means another metadata database.
+    if !catalog_has_flushes && !uncatalogued.iter().all(in_log) {
         return Err(StorageError::Inconsistent(format!(
             "{} holds event files but the metadata database has no catalog for region {region}; point \
              metadata.url at the database these files were written with",
@@ -186,6 +197,53 @@ pub(crate) async fn sweep_uncatalogued(
     tracing::warn!(region, files = uncatalogued.len(), "removing event files that were never catalogued");
     for location in uncatalogued {
         files.delete(&location).await.map_err(io)?;
+    }
+    Ok(())
+}
+
+/// The log segment a flushed file's name carries (`.../flush-<segment>-<n>.parquet`).
+fn flushed_segment(path: &str) -> Option<u64> {
+    let name = path.rsplit('/').next()?;
+    name.strip_prefix("flush-")?.split('-').next()?.parse().ok()
+}
+
+/// Refuses to start when the catalog is older than the snapshot and the log segments in
+/// between are gone: the metadata database was restored from before the last flushes, and
+/// sweeping the files it does not list would lose acknowledged events.
+pub(crate) fn check_catalog_is_current(
+    region: &str,
+    flushed: Option<u64>,
+    snapshot_through: Option<u64>,
+    segments_on_disk: &[u64],
+) -> Result<(), StorageError> {
+    let Some(through) = snapshot_through else { return Ok(()) };
+    let first = flushed.map_or(0, |flushed| flushed + 1);
+    let missing: Vec<u64> = (first..=through).filter(|segment| !segments_on_disk.contains(segment)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(StorageError::Inconsistent(format!(
+        "the metadata database lists region {region}'s files only up to log segment {}, but the event data was \
+         flushed through segment {through} and segments {missing:?} are gone: the metadata database is older than \
+         the event data (restored from a backup?); point metadata.url at the current database",
+        flushed.map_or_else(|| "none".to_string(), |flushed| flushed.to_string()),
+    )))
+}
+
+/// Removes a project's files from the catalog, then from storage (a project reset).
+pub(crate) async fn forget_files(
+    files: &dyn ObjectStore,
+    catalog: &tally_store::Store,
+    region: &str,
+    project_id: i64,
+) -> Result<(), StorageError> {
+    for path in catalog.delete_event_files(region, project_id).await? {
+        match files.delete(&ObjectPath::from(path.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => {
+                tracing::warn!(%path, %error, "cannot remove a reset project's file; the next start sweeps it")
+            }
+        }
     }
     Ok(())
 }
@@ -249,28 +307,57 @@ fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch, ParquetError> {
     take_record_batch(batch, &indices).map_err(arrow)
 }
 
-/// Splits the flushed batches by (project, day, bucket), sorts and encodes each part (CPU
-/// work, run on the blocking pool).
+/// Splits the flushed batches (each one request's) by (project, day, bucket), then
+/// gathers each partition's pieces into files of at most [`FILE_ROWS`] rows or
+/// [`FILE_BYTES`] of Arrow data, each sorted and encoded (CPU work, run on the blocking
+/// pool). Splitting before gathering keeps any one concatenation small, however large the
+/// backlog.
 fn encode_partitions(batches: &Batches) -> Result<Vec<(Partition, Vec<u8>, FileStats)>, ParquetError> {
+    let mut pieces: BTreeMap<Partition, Vec<RecordBatch>> = BTreeMap::new();
+    for (project, list) in batches {
+        for batch in list {
+            let times = parquet_file::column::<Int64Array>(batch, "time_ms", "memory")?;
+            let ids = parquet_file::column::<StringArray>(batch, "distinct_id", "memory")?;
+            let mut rows: BTreeMap<(i64, u32), Vec<u32>> = BTreeMap::new();
+            for row in 0..batch.num_rows() {
+                let key = (times.value(row).div_euclid(DAY_MS), bucket_of(ids.value(row)));
+                rows.entry(key).or_default().push(u32::try_from(row).map_err(arrow)?);
+            }
+            for ((day, bucket), indices) in rows {
+                let piece = take_record_batch(batch, &UInt32Array::from(indices)).map_err(arrow)?;
+                pieces.entry((*project, day_of(day * DAY_MS), bucket)).or_default().push(piece);
+            }
+        }
+    }
     let schema = parquet_file::schema();
     let mut encoded = Vec::new();
-    for (project, list) in batches {
-        let all = concat_batches(&schema, list).map_err(arrow)?;
-        let times = parquet_file::column::<Int64Array>(&all, "time_ms", "memory")?;
-        let ids = parquet_file::column::<StringArray>(&all, "distinct_id", "memory")?;
-        let mut rows: BTreeMap<(i64, u32), Vec<u32>> = BTreeMap::new();
-        for row in 0..all.num_rows() {
-            let key = (times.value(row).div_euclid(DAY_MS), bucket_of(ids.value(row)));
-            rows.entry(key).or_default().push(u32::try_from(row).map_err(arrow)?);
+    for (partition, list) in pieces {
+        let (mut group, mut rows, mut bytes) = (Vec::new(), 0usize, 0usize);
+        for piece in list {
+            rows += piece.num_rows();
+            bytes += piece.get_array_memory_size();
+            group.push(piece);
+            if rows >= FILE_ROWS || bytes >= FILE_BYTES {
+                encoded.push(encode_file(&schema, &partition, &std::mem::take(&mut group))?);
+                (rows, bytes) = (0, 0);
+            }
         }
-        for ((day, bucket), indices) in rows {
-            let part = sort_batch(&take_record_batch(&all, &UInt32Array::from(indices)).map_err(arrow)?)?;
-            let bytes = parquet_file::encode_batch(&part)?;
-            let stats = FileStats::of_batch(&part, &bytes)?;
-            encoded.push(((*project, day_of(day * DAY_MS), bucket), bytes, stats));
+        if !group.is_empty() {
+            encoded.push(encode_file(&schema, &partition, &group)?);
         }
     }
     Ok(encoded)
+}
+
+fn encode_file(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    partition: &Partition,
+    group: &[RecordBatch],
+) -> Result<(Partition, Vec<u8>, FileStats), ParquetError> {
+    let file = sort_batch(&concat_batches(schema, group).map_err(arrow)?)?;
+    let bytes = parquet_file::encode_batch(&file)?;
+    let stats = FileStats::of_batch(&file, &bytes)?;
+    Ok((partition.clone(), bytes, stats))
 }
 
 fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &FileStats) -> EventFile {
@@ -306,10 +393,13 @@ impl EventStore {
         self.remove_retired(&mut retired).await;
         let (sealed, flushing, snapshot) = {
             let _cut = self.cut.write().await;
-            let Some(sealed) = self.wal.rotate().await? else { return Ok(FlushReport::default()) };
+            let rotated = self.wal.rotate().await?;
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let fresh = std::mem::take(&mut memory.fresh);
-            memory.fresh_count = 0;
+            // Nothing new in the log, but a failed flush's events wait: retry them under
+            // that flush's segment number.
+            let Some(sealed) = rotated.or(memory.pending_sealed) else { return Ok(FlushReport::default()) };
+            memory.pending_sealed = Some(sealed);
+            let fresh = memory.take_fresh()?;
             // Events of an earlier flush that failed are still here: this flush covers them too.
             let flushing = Arc::make_mut(&mut memory.flushing);
             for (project, events) in fresh {
@@ -324,8 +414,8 @@ impl EventStore {
         let events: usize = flushing.values().flatten().map(RecordBatch::num_rows).sum();
         let encoded = tokio::task::spawn_blocking(move || encode_partitions(&flushing)).await.map_err(io)??;
         let mut rows = Vec::with_capacity(encoded.len());
-        for (partition, bytes, stats) in encoded {
-            let path = ObjectPath::from(format!("{}/flush-{sealed:020}.parquet", partition_folder(&partition)));
+        for (index, (partition, bytes, stats)) in encoded.into_iter().enumerate() {
+            let path = ObjectPath::from(format!("{}/flush-{sealed:020}-{index}.parquet", partition_folder(&partition)));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
             make_durable(&self.root, &path).await?;
             rows.push(catalog_row(&partition, &path, &stats));
@@ -336,6 +426,7 @@ impl EventStore {
         {
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             memory.flushing = Arc::default();
+            memory.pending_sealed = None;
         }
         let removed_segments = crate::wal::remove_through(&self.root.join("wal"), sealed).await?;
         tracing::debug!(region = %self.region, sealed, events, files = rows.len(), "flushed events to Parquet");

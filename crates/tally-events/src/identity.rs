@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tally_ingest::Event;
-use tally_ingest::validate::DEVICE_PREFIX;
+use tally_ingest::validate::{DEVICE_PREFIX, is_disallowed_id};
 use tally_types::IdMerge;
 
 /// Most ids in one Original ID Merge cluster; merges beyond it are not made.
@@ -69,11 +69,26 @@ impl Clusters {
     }
 }
 
+/// An id as text; empty ids and ids that mean a sender's bug are none (merging them would
+/// join unrelated users).
 fn text(value: Option<&Value>) -> Option<String> {
     match value {
-        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        Some(Value::String(text)) if !text.trim().is_empty() && !is_disallowed_id(text) => Some(text.clone()),
         Some(Value::Number(number)) => Some(number.to_string()),
         _ => None,
+    }
+}
+
+/// The event's own distinct_id, when it is a usable id.
+fn own_id(event: &Event) -> Option<String> {
+    text(Some(&Value::String(event.distinct_id.clone())))
+}
+
+impl Identities {
+    /// Whether recording `event` may change identities (so it must be recorded in log order).
+    pub(crate) fn concerns(event: &Event) -> bool {
+        matches!(event.name.as_str(), "$identify" | "$create_alias" | "$merge")
+            || (event.properties.contains_key("$user_id") && event.properties.contains_key("$device_id"))
     }
 }
 
@@ -108,7 +123,9 @@ impl Identities {
     }
 
     fn identify(&mut self, event: &Event) -> Result<(), &'static str> {
-        let identified = text(event.properties.get("$identified_id")).unwrap_or_else(|| event.distinct_id.clone());
+        let identified = text(event.properties.get("$identified_id"))
+            .or_else(|| own_id(event))
+            .ok_or("$identified_id is missing")?;
         let anon = text(event.properties.get("$anon_id")).ok_or("$anon_id is missing")?;
         if !is_uuid_v4(&anon) {
             return Err("$anon_id is not a UUID v4");
@@ -122,14 +139,15 @@ impl Identities {
 
     fn alias(&mut self, event: &Event) -> Result<(), &'static str> {
         let alias = text(event.properties.get("alias")).ok_or("alias is missing")?;
+        let target = own_id(event).ok_or("distinct_id is missing")?;
         let clusters = self.clusters.entry(event.project_id).or_default();
-        if alias == event.distinct_id {
+        if alias == target {
             return Err("an alias of itself");
         }
-        if clusters.root(&alias) != clusters.root(&event.distinct_id) && clusters.size(clusters.root(&alias)) > 1 {
+        if clusters.root(&alias) != clusters.root(&target) && clusters.size(clusters.root(&alias)) > 1 {
             return Err("the alias already maps to another distinct_id");
         }
-        clusters.join(&event.distinct_id, &alias)
+        clusters.join(&target, &alias)
     }
 
     fn merge(&mut self, event: &Event) -> Result<(), &'static str> {
@@ -137,7 +155,7 @@ impl Identities {
             Some(Value::Array(ids)) => ids.iter().filter_map(|id| text(Some(id))).collect(),
             _ => Vec::new(),
         };
-        let [first, second] = ids.as_slice() else { return Err("$distinct_ids must hold exactly two ids") };
+        let [first, second] = ids.as_slice() else { return Err("$distinct_ids must hold exactly two usable ids") };
         self.clusters.entry(event.project_id).or_default().join(first, second)
     }
 
@@ -151,6 +169,11 @@ impl Identities {
                 self.clusters.get(&project_id).map_or(distinct_id, |clusters| clusters.root(distinct_id))
             }
         }
+    }
+
+    pub(crate) fn forget(&mut self, project_id: i64) {
+        self.devices.remove(&project_id);
+        self.clusters.remove(&project_id);
     }
 
     /// Whether the project has any identity recorded (part of "has data").
@@ -220,6 +243,19 @@ mod tests {
         }
         assert_eq!(identities.canonical(2, "bob", original), "bob", "per project");
         assert!(identities.knows(1) && !identities.knows(2));
+    }
+
+    #[test]
+    fn empty_and_junk_ids_are_never_merged() {
+        let mut identities = Identities::default();
+        identities.record(&event(1, "$identify", "", json!({ "$anon_id": ANON })));
+        identities.record(&event(1, "$create_alias", "", json!({ "alias": "x" })));
+        identities.record(&event(1, "$create_alias", "undefined", json!({ "alias": "y" })));
+        identities.record(&event(1, "$merge", "a", json!({ "$distinct_ids": ["a", "null"] })));
+        for id in [ANON, "x", "y", "null", ""] {
+            assert_eq!(identities.canonical(1, id, IdMerge::Original), id, "{id:?}");
+        }
+        assert!(!identities.knows(1));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub enum StorageError {
 pub(crate) enum Record {
     Events(Vec<Event>),
     Profiles(Vec<ProfileUpdate>),
+    /// Everything of the project before this frame is gone (a project reset).
+    Reset(i64),
 }
 
 type Profiles = HashMap<(i64, ProfileKey), Profile>;
@@ -83,41 +85,93 @@ pub struct EventStore {
     clock: tally_types::SharedClock,
 }
 
-/// Events not yet in catalogued files, per project, as Arrow batches of the file layout
-/// (`parquet_file::schema`): `fresh` since the last cut, `flushing` those of the cut being
-/// written (readers see both until the files are catalogued).
+/// Events not yet in catalogued files, per project, in Arrow form (the file layout,
+/// `parquet_file::schema`): `fresh` since the last cut (appended to builders, sealed into
+/// batches every [`SEAL_ROWS`]), `flushing` those of the cut being written (readers see
+/// both until the files are catalogued).
 #[derive(Debug, Default)]
 struct Memory {
-    fresh: Batches,
+    fresh: HashMap<i64, ProjectMemory>,
     fresh_count: usize,
     flushing: Arc<Batches>,
+    /// The log segment of the flush `flushing` belongs to, until it succeeds.
+    pending_sealed: Option<u64>,
 }
 
 type Batches = HashMap<i64, Vec<RecordBatch>>;
 
-impl Memory {
-    fn add(&mut self, project_id: i64, batch: RecordBatch) {
-        self.fresh_count += batch.num_rows();
-        self.fresh.entry(project_id).or_default().push(batch);
-    }
+/// Rows appended to a project's builders before they are sealed into a batch.
+const SEAL_ROWS: usize = 8192;
 
-    fn batches_of(&self, project_id: i64) -> Vec<RecordBatch> {
-        [&*self.flushing, &self.fresh]
-            .into_iter()
-            .filter_map(|batches| batches.get(&project_id))
-            .flatten()
-            .cloned()
-            .collect()
+#[derive(Debug, Default)]
+struct ProjectMemory {
+    sealed: Vec<RecordBatch>,
+    open: parquet_file::Builders,
+}
+
+impl ProjectMemory {
+    fn rows(&self) -> usize {
+        self.sealed.iter().map(RecordBatch::num_rows).sum::<usize>() + self.open.rows()
     }
 }
 
-/// Each project's events of one request as Arrow batches.
-fn batches_by_project(events: &[Event]) -> Result<Vec<(i64, RecordBatch)>, parquet_file::ParquetError> {
-    let mut by_project: HashMap<i64, Vec<&Event>> = HashMap::new();
-    for event in events {
-        by_project.entry(event.project_id).or_default().push(event);
+impl Memory {
+    fn add(&mut self, prepared: &[parquet_file::Prepared<'_>]) -> Result<(), parquet_file::ParquetError> {
+        for event in prepared {
+            let project = self.fresh.entry(event.event().project_id).or_default();
+            project.open.append(event);
+            if project.open.rows() >= SEAL_ROWS {
+                let batch = project.open.finish()?;
+                project.sealed.push(batch);
+            }
+            self.fresh_count += 1;
+        }
+        Ok(())
     }
-    by_project.into_iter().map(|(project, events)| Ok((project, parquet_file::to_batch(&events)?))).collect()
+
+    /// Everything fresh, as batches (the builders sealed), leaving fresh empty.
+    fn take_fresh(&mut self) -> Result<Batches, parquet_file::ParquetError> {
+        self.fresh_count = 0;
+        std::mem::take(&mut self.fresh)
+            .into_iter()
+            .map(|(project, mut memory)| {
+                if memory.open.rows() > 0 {
+                    let batch = memory.open.finish()?;
+                    memory.sealed.push(batch);
+                }
+                Ok((project, memory.sealed))
+            })
+            .collect()
+    }
+
+    fn forget(&mut self, project_id: i64) {
+        if let Some(memory) = self.fresh.remove(&project_id) {
+            self.fresh_count -= memory.rows();
+        }
+        if self.flushing.contains_key(&project_id) {
+            Arc::make_mut(&mut self.flushing).remove(&project_id);
+        }
+    }
+
+    fn holds(&self, project_id: i64) -> bool {
+        self.flushing.get(&project_id).is_some_and(|batches| !batches.is_empty())
+            || self.fresh.get(&project_id).is_some_and(|memory| memory.rows() > 0)
+    }
+
+    fn batches_of(&self, project_id: i64) -> Result<Vec<RecordBatch>, parquet_file::ParquetError> {
+        let mut batches: Vec<RecordBatch> = self.flushing.get(&project_id).cloned().unwrap_or_default();
+        if let Some(memory) = self.fresh.get(&project_id) {
+            batches.extend(memory.sealed.iter().cloned());
+            if memory.open.rows() > 0 {
+                batches.push(memory.open.finish_cloned()?);
+            }
+        }
+        Ok(batches)
+    }
+}
+
+fn prepare_all(events: &[Event]) -> Result<Vec<parquet_file::Prepared<'_>>, parquet_file::ParquetError> {
+    events.iter().map(parquet_file::prepare).collect()
 }
 
 /// A flush is asked for when this many events wait in memory.
@@ -130,9 +184,15 @@ struct Derived {
 }
 
 impl Derived {
+    /// On replay: everything, in log order.
     fn record(&mut self, event: &Event) {
         lexicon::record(&mut self.lexicons, event);
         self.identities.record(event);
+    }
+
+    fn forget(&mut self, project_id: i64) {
+        self.lexicons.remove(&project_id);
+        self.identities.forget(project_id);
     }
 }
 
@@ -227,9 +287,12 @@ impl EventStore {
             }
             (snapshot, _) => snapshot.as_ref().map(|snapshot| snapshot.sealed_through),
         };
-        flush::sweep_uncatalogued(&*files, &catalog, region, flushed.is_some(), root).await?;
+        let segments_on_disk = wal::segment_numbers(&root.join("wal")).await?;
+        flush::check_catalog_is_current(region, flushed, snapshot_through, &segments_on_disk)?;
+        flush::sweep_uncatalogued(&*files, &catalog, region, flushed.is_some(), root, &segments_on_disk).await?;
         let (wal, replayed) = wal::Wal::open(&root.join("wal"), flushed).await?;
         let mut memory = Memory::default();
+        let mut resets = Vec::new();
         let (mut profiles, mut derived) = match snapshot {
             Some(snapshot) => snapshot.into_state(root).await?,
             None => (Profiles::new(), Derived::default()),
@@ -245,15 +308,25 @@ impl EventStore {
                             derived.record(event);
                         }
                     }
-                    for (project, batch) in batches_by_project(&events)? {
-                        memory.add(project, batch);
-                    }
+                    memory.add(&prepare_all(&events)?)?;
                 }
                 Record::Profiles(updates) if !in_snapshot => {
                     apply_all(&mut profiles, &updates);
                 }
                 Record::Profiles(_) => {}
+                Record::Reset(project) => {
+                    memory.forget(project);
+                    if !in_snapshot {
+                        profiles.retain(|(owner, _), _| *owner != project);
+                        derived.forget(project);
+                    }
+                    resets.push(project);
+                }
             }
+        }
+        // Every catalogued file predates an unflushed reset: the reset's files go too.
+        for project in resets {
+            flush::forget_files(&*files, &catalog, region, project).await?;
         }
         if memory.fresh_count > 0 {
             tracing::info!(root = %root.display(), events = memory.fresh_count, "replayed the write-ahead log");
@@ -287,21 +360,37 @@ impl EventStore {
         if events.is_empty() {
             return Ok(());
         }
-        let batches = batches_by_project(&events).map_err(|error| WalError::Encode(error.to_string()))?;
         let record = Record::Events(events);
         let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
         let Record::Events(events) = record else { return Ok(()) };
+        let prepared = prepare_all(&events).map_err(|error| WalError::Encode(error.to_string()))?;
+        // Identities depend on order (the first event naming a device's user wins): they
+        // are recorded by the log writer once durable, in log order, as a replay would.
+        let identity_events: Vec<Event> =
+            events.iter().filter(|event| identity::Identities::concerns(event)).cloned().collect();
+        let publish: Option<wal::Publish> = (!identity_events.is_empty()).then(|| {
+            let derived = Arc::clone(&self.derived);
+            Box::new(move || {
+                let mut derived = derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                for event in &identity_events {
+                    derived.identities.record(event);
+                }
+            }) as wal::Publish
+        });
         let _cut = self.cut.read().await;
-        self.wal.append(payload, None).await?;
+        self.wal.append(payload, publish).await?;
         {
+            // Counts, types and first/last seen do not depend on order.
             let mut derived = self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             for event in &events {
-                derived.record(event);
+                lexicon::record(&mut derived.lexicons, event);
             }
         }
         let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (project, batch) in batches {
-            memory.add(project, batch);
+        // The builders cannot refuse rows of the layout; an error here would be a bug, and
+        // the events are safe in the log either way.
+        if let Err(error) = memory.add(&prepared) {
+            tracing::error!(%error, "events are in the log but not in memory until the next start");
         }
         if memory.fresh_count >= FLUSH_EVENTS {
             self.flush_wanted.notify_one();
@@ -347,7 +436,8 @@ impl EventStore {
     async fn scan(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
         // Memory first, then the catalog: a flush that catalogues its files in between
         // shows its events twice (one copy is kept), never not at all.
-        let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id);
+        let memory =
+            self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id)?;
         let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
         let paths = files.into_iter().map(|file| file.path).collect();
         scan::scan(Arc::clone(&self.files), paths, memory, query).await
@@ -415,11 +505,31 @@ impl EventStore {
         found
     }
 
+    /// Removes every event, profile, lexicon entry and identity of the project, durably
+    /// (a reset frame in the log, then the project's files): a project reset.
+    pub async fn reset_project(&self, project_id: i64) -> Result<(), StorageError> {
+        // No flush or compaction meanwhile: one could catalogue the project's old events
+        // after they are forgotten here.
+        let _maintenance = self.maintenance.lock().await;
+        {
+            let _cut = self.cut.write().await;
+            let payload =
+                serde_json::to_vec(&Record::Reset(project_id)).map_err(|error| WalError::Encode(error.to_string()))?;
+            self.wal.append(payload, None).await?;
+            self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner()).forget(project_id);
+            self.profiles
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .retain(|(owner, _), _| *owner != project_id);
+            self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner()).forget(project_id);
+        }
+        flush::forget_files(&*self.files, &self.catalog, &self.region, project_id).await
+    }
+
     /// Whether the project has any events, profiles or identities stored (a project may
     /// change its identity-merge system only while it has none).
     pub async fn has_data(&self, project_id: i64) -> Result<bool, StorageError> {
-        let in_memory =
-            !self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(project_id).is_empty();
+        let in_memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).holds(project_id);
         let other = {
             let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
@@ -48,7 +49,7 @@ pub const TYPED_PROPERTIES: [&str; 20] = [
 ];
 
 fn is_typed(name: &str, value: &Value) -> bool {
-    value.is_string() && TYPED_PROPERTIES.contains(&name)
+    value.is_string() && typed_index(name).is_some()
 }
 
 /// The properties that are not in typed columns, serialized as one JSON object.
@@ -110,6 +111,11 @@ impl FileStats {
 
 /// The columns of an events file (and of the events table readers query).
 pub fn schema() -> Arc<Schema> {
+    static SCHEMA: std::sync::LazyLock<Arc<Schema>> = std::sync::LazyLock::new(build_schema);
+    Arc::clone(&SCHEMA)
+}
+
+fn build_schema() -> Arc<Schema> {
     let mut fields = vec![
         Field::new("name", DataType::Utf8, false),
         Field::new("distinct_id", DataType::Utf8, false),
@@ -122,29 +128,132 @@ pub fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
+/// One event made ready for [`Builders`] outside any lock: its overflow JSON and its
+/// reserved string properties, found in one pass over its properties.
+pub struct Prepared<'a> {
+    event: &'a Event,
+    overflow: String,
+    typed: [Option<&'a str>; TYPED_PROPERTIES.len()],
+}
+
+impl Prepared<'_> {
+    pub fn event(&self) -> &Event {
+        self.event
+    }
+}
+
+/// Prepares an event for [`Builders::append`].
+pub fn prepare(event: &Event) -> Result<Prepared<'_>, ParquetError> {
+    let mut typed = [None; TYPED_PROPERTIES.len()];
+    for (name, value) in &event.properties {
+        if let (Some(text), Some(index)) = (value.as_str(), typed_index(name)) {
+            typed[index] = Some(text);
+        }
+    }
+    let overflow =
+        serde_json::to_string(&Overflow(&event.properties)).map_err(|error| ParquetError::Encode(error.to_string()))?;
+    Ok(Prepared { event, overflow, typed })
+}
+
+/// Arrow builders of the file layout ([`schema`]): events are appended row by row and
+/// finished into batches.
+pub struct Builders {
+    name: StringBuilder,
+    distinct_id: StringBuilder,
+    time_ms: Int64Builder,
+    insert_id: StringBuilder,
+    received_ms: Int64Builder,
+    properties: StringBuilder,
+    typed: Vec<StringBuilder>,
+    rows: usize,
+}
+
+impl Default for Builders {
+    fn default() -> Self {
+        Builders {
+            name: StringBuilder::new(),
+            distinct_id: StringBuilder::new(),
+            time_ms: Int64Builder::new(),
+            insert_id: StringBuilder::new(),
+            received_ms: Int64Builder::new(),
+            properties: StringBuilder::new(),
+            typed: TYPED_PROPERTIES.iter().map(|_| StringBuilder::new()).collect(),
+            rows: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Builders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builders").field("rows", &self.rows).finish()
+    }
+}
+
+impl Builders {
+    pub fn append(&mut self, prepared: &Prepared<'_>) {
+        let event = prepared.event;
+        self.name.append_value(&event.name);
+        self.distinct_id.append_value(&event.distinct_id);
+        self.time_ms.append_value(event.time_ms);
+        self.insert_id.append_value(&event.insert_id);
+        self.received_ms.append_value(event.received_ms);
+        self.properties.append_value(&prepared.overflow);
+        for (builder, value) in self.typed.iter_mut().zip(prepared.typed.iter()) {
+            builder.append_option(*value);
+        }
+        self.rows += 1;
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn batch(columns: Vec<ArrayRef>) -> Result<RecordBatch, ParquetError> {
+        RecordBatch::try_new(schema(), columns).map_err(|error| ParquetError::Encode(error.to_string()))
+    }
+
+    /// The rows so far as a batch; the builders start empty again.
+    pub fn finish(&mut self) -> Result<RecordBatch, ParquetError> {
+        self.rows = 0;
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.name.finish()),
+            Arc::new(self.distinct_id.finish()),
+            Arc::new(self.time_ms.finish()),
+            Arc::new(self.insert_id.finish()),
+            Arc::new(self.received_ms.finish()),
+            Arc::new(self.properties.finish()),
+        ];
+        columns.extend(self.typed.iter_mut().map(|builder| Arc::new(builder.finish()) as ArrayRef));
+        Self::batch(columns)
+    }
+
+    /// The rows so far as a batch, leaving the builders as they are (for readers).
+    pub fn finish_cloned(&self) -> Result<RecordBatch, ParquetError> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.name.finish_cloned()),
+            Arc::new(self.distinct_id.finish_cloned()),
+            Arc::new(self.time_ms.finish_cloned()),
+            Arc::new(self.insert_id.finish_cloned()),
+            Arc::new(self.received_ms.finish_cloned()),
+            Arc::new(self.properties.finish_cloned()),
+        ];
+        columns.extend(self.typed.iter().map(|builder| Arc::new(builder.finish_cloned()) as ArrayRef));
+        Self::batch(columns)
+    }
+}
+
 /// One project's events as one Arrow batch of [`schema`], in the order given.
 pub fn to_batch(events: &[&Event]) -> Result<RecordBatch, ParquetError> {
-    let strings = |pick: fn(&Event) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(events.iter().map(|event| pick(event))))
-    };
-    let properties = events
-        .iter()
-        .map(|event| serde_json::to_string(&Overflow(&event.properties)))
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(|error| ParquetError::Encode(error.to_string()))?;
-    let mut columns: Vec<ArrayRef> = vec![
-        strings(|event| &event.name),
-        strings(|event| &event.distinct_id),
-        Arc::new(Int64Array::from_iter_values(events.iter().map(|event| event.time_ms))),
-        strings(|event| &event.insert_id),
-        Arc::new(Int64Array::from_iter_values(events.iter().map(|event| event.received_ms))),
-        Arc::new(StringArray::from_iter_values(properties.iter())),
-    ];
-    for name in TYPED_PROPERTIES {
-        let values = events.iter().map(|event| event.properties.get(name).and_then(Value::as_str));
-        columns.push(Arc::new(StringArray::from_iter(values)));
+    let mut builders = Builders::default();
+    for event in events {
+        builders.append(&prepare(event)?);
     }
-    RecordBatch::try_new(schema(), columns).map_err(|error| ParquetError::Encode(error.to_string()))
+    builders.finish()
+}
+
+/// The column index of a reserved property kept typed (the list is sorted).
+fn typed_index(name: &str) -> Option<usize> {
+    TYPED_PROPERTIES.binary_search(&name).ok()
 }
 
 /// Encodes one project's events as the bytes of one Parquet file, in the order given.
@@ -382,6 +491,11 @@ mod tests {
         let metadata = parquet::file::reader::SerializedFileReader::new(file).unwrap();
         let column = parquet::file::reader::FileReader::metadata(&metadata).row_group(0).column(0).compression();
         assert!(matches!(column, Compression::ZSTD(_)), "{column:?}");
+    }
+
+    #[test]
+    fn the_typed_list_is_sorted_for_binary_search() {
+        assert!(TYPED_PROPERTIES.windows(2).all(|pair| pair[0] < pair[1]));
     }
 
     #[tokio::test]

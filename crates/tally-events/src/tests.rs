@@ -224,3 +224,31 @@ async fn files_a_crash_left_uncatalogued_are_swept_and_a_foreign_catalog_is_refu
     assert!(error.to_string().contains("metadata.url"), "{error}");
     assert_eq!(parquet_files(dir.path()).len(), 1, "the files are left alone");
 }
+
+#[tokio::test]
+async fn a_catalog_older_than_the_data_is_refused_and_a_cut_short_first_flush_is_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path()).await;
+    let store = open(dir.path(), &catalog).await;
+    // A first flush cut short: its file is on disk, its log segment too, nothing catalogued.
+    store.append(vec![event(1, "ada", 1, 1)]).await.unwrap();
+    drop(store);
+    let early = dir.path().join("region/events/project=1/day=2027-01-15/bucket=0");
+    std::fs::create_dir_all(&early).unwrap();
+    std::fs::write(early.join(format!("flush-{:020}-0.parquet", 0)), b"written before the crash").unwrap();
+    let store = open(dir.path(), &catalog).await;
+    assert!(parquet_files(dir.path()).is_empty(), "swept: its events are still in the log");
+    assert_eq!(store.events(&everything(1)).await.unwrap().len(), 1);
+
+    // Two flushes, then the metadata database "restored" to before the second.
+    store.flush().await.unwrap();
+    store.append(vec![event(1, "ada", 2, 1)]).await.unwrap();
+    store.flush().await.unwrap();
+    drop(store);
+    let before = parquet_files(dir.path());
+    assert_eq!(before.len(), 2);
+    catalog.record_flush("eu", &[], 0, jiff::Timestamp::from_millisecond(T0).unwrap()).await.unwrap();
+    let error = EventStore::open(&dir.path().join("region"), "eu", catalog.clone(), clock()).await.unwrap_err();
+    assert!(error.to_string().contains("older than the event data"), "{error}");
+    assert_eq!(parquet_files(dir.path()), before, "nothing swept");
+}

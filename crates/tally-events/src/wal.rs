@@ -97,6 +97,14 @@ impl Wal {
     /// off), and starts the writer.
     pub(crate) async fn open(dir: &Path, flushed_through: Option<u64>) -> Result<(Wal, Vec<Replayed>), WalError> {
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        // A new log folder (and a new region root) must survive a crash with its first frames.
+        let mut ancestor = dir.parent();
+        for _ in 0..2 {
+            if let Some(folder) = ancestor {
+                sync_dir(folder).await;
+                ancestor = folder.parent();
+            }
+        }
         if let Some(flushed) = flushed_through {
             remove_through(dir, flushed).await?;
         }
@@ -121,7 +129,11 @@ impl Wal {
                     // Damage before the newest segment is not a torn write: keep the whole
                     // segment aside for recovery by hand before cutting it.
                     let aside = dir.join(format!("{}.damaged", segment_name(*sequence)));
-                    tokio::fs::write(&aside, &bytes).await.map_err(io)?;
+                    let mut copy = File::create(&aside).await.map_err(io)?;
+                    copy.write_all(&bytes).await.map_err(io)?;
+                    copy.flush().await.map_err(io)?;
+                    copy.sync_all().await.map_err(io)?;
+                    sync_dir(dir).await;
                     tracing::error!(
                         segment = %path.display(),
                         copy = %aside.display(),
@@ -162,6 +174,14 @@ impl Wal {
         let (waiter, done) = oneshot::channel();
         self.sender.send(Request::Rotate(waiter)).await.map_err(|_| WalError::Stopped)?;
         done.await.map_err(|_| WalError::Stopped)?
+    }
+}
+
+/// The numbers of the segments in `dir` (none when it does not exist yet).
+pub(crate) async fn segment_numbers(dir: &Path) -> Result<Vec<u64>, WalError> {
+    match tokio::fs::metadata(dir).await {
+        Ok(_) => segments(dir).await,
+        Err(_) => Ok(Vec::new()),
     }
 }
 

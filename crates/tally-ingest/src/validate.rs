@@ -100,7 +100,8 @@ fn refuse(index: usize, insert_id: Option<&str>, field: &str, message: impl Into
     RecordError { index, insert_id: insert_id.map(str::to_string), field: field.to_string(), message: message.into() }
 }
 
-fn is_disallowed_id(text: &str) -> bool {
+/// Ids that usually mean a bug in the sender (`"undefined"`, `"null"`, ...).
+pub fn is_disallowed_id(text: &str) -> bool {
     DISALLOWED_IDS.iter().any(|bad| bad.eq_ignore_ascii_case(text.trim()))
 }
 

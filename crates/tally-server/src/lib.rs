@@ -15,6 +15,7 @@ mod metrics;
 mod middleware;
 mod routes;
 mod server;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ struct StateInner {
     events: Arc<std::collections::HashMap<String, tally_events::EventStore>>,
     ingest_limit: Arc<ingest_limit::ProjectLimiter>,
     geoip: Option<Arc<geo::GeoIp>>,
+    pending_usage: Arc<usage::PendingUsage>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
                 events: Arc::new(std::collections::HashMap::new()),
                 ingest_limit,
                 geoip: None,
+                pending_usage: Arc::default(),
             }),
         }
     }
@@ -93,6 +96,11 @@ impl AppState {
 
     pub(crate) fn geoip(&self) -> Option<&geo::GeoIp> {
         self.inner.geoip.as_deref()
+    }
+
+    /// Ingestion counts not yet written to the metadata store.
+    pub(crate) fn pending_usage(&self) -> &usage::PendingUsage {
+        &self.inner.pending_usage
     }
 
     /// Per-project ingestion rate limits.

@@ -128,6 +128,18 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a project's files from the catalog; returns their paths.
+    pub async fn delete_event_files(&self, region: &str, project_id: i64) -> Result<Vec<String>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("DELETE FROM event_files WHERE region = $1 AND project_id = $2 RETURNING path")
+                .bind(region)
+                .bind(project_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| row.text("path")).collect()
+        })
+    }
+
     /// A project's files that may hold events in `[from_ms, to_ms)`, oldest first.
     pub async fn event_files(
         &self,

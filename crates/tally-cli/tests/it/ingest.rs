@@ -1296,3 +1296,96 @@ async fn original_id_merge_follows_identify_alias_and_merge_and_is_chosen_only_b
     assert!(late.body["error"].as_str().unwrap_or_default().contains("no data"), "{late:?}");
     assert_eq!(acme.owner.get(&path).await.results()["id_merge"], "original");
 }
+
+#[tokio::test]
+async fn usage_counts_every_stored_event_as_soon_as_it_is_read() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let t = now_s() - 60;
+    let rows: Vec<Value> = (0..3)
+        .map(|n| json!({ "event": "e", "properties": { "time": t, "distinct_id": "u", "$insert_id": format!("u-{n}") } }))
+        .collect();
+    let reply = http
+        .post(format!("{}/import", server.base_url()))
+        .basic_auth(&project.secret, Some(""))
+        .json(&rows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let tracked = json!([
+        { "event": "t", "properties": { "token": project.token, "distinct_id": "u" } },
+        { "event": "t", "properties": { "token": project.token, "distinct_id": "u", "$ignore": true } },
+        { "event": "t", "properties": { "token": project.token, "distinct_id": "u" } },
+    ]);
+    let reply = http.post(format!("{}/track", server.base_url())).json(&tracked).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    // Counted in memory on the ingestion path; reading usage writes the pending counts first.
+    let usage = acme.owner.get(&format!("/api/app/projects/{}/usage", project.id)).await;
+    let total: i64 = usage.results().as_array().unwrap().iter().map(|row| row["events"].as_i64().unwrap()).sum();
+    assert_eq!(total, 5, "{usage:?}");
+}
+
+#[tokio::test]
+async fn a_project_reset_removes_its_events_profiles_and_lexicon_for_good() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let flush_often = [("TALLY_INGEST_FLUSH_SECONDS", "1")];
+    let mut server = instance.serve_with(&[], &flush_often).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let other = acme.projects[1];
+    let http = tally_testkit::http_client(None);
+    let t = now_s() - 60;
+    let import = |ids: std::ops::Range<i64>, base: String| {
+        let (http, secret) = (http.clone(), project.secret.clone());
+        async move {
+            let rows: Vec<Value> = ids
+                .map(|n| json!({ "event": "old", "properties": { "time": t, "distinct_id": "u", "$insert_id": format!("r-{n}") } }))
+                .collect();
+            let reply =
+                http.post(format!("{base}/import")).basic_auth(&secret, Some("")).json(&rows).send().await.unwrap();
+            assert_eq!(reply.status(), StatusCode::OK);
+        }
+    };
+    import(0..10, server.base_url().to_string()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while files_named(&instance.data_dir, ".parquet").iter().all(|path| !path.display().to_string().contains("flush-"))
+    {
+        assert!(std::time::Instant::now() < deadline, "no flush within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    import(10..15, server.base_url().to_string()).await;
+    let reply = http
+        .post(format!("{}/engage", server.base_url()))
+        .json(&json!([{ "$token": project.token, "$distinct_id": "u", "$set": { "plan": "pro" } }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    assert_eq!(export(server.base_url(), &project, "").await.len(), 15, "in files and in memory");
+
+    let reset = acme.owner.post(&format!("/api/app/projects/{}/reset", project.id), json!({})).await;
+    assert_eq!(reset.status, StatusCode::OK, "{reset:?}");
+    assert!(export(server.base_url(), &project, "").await.is_empty());
+    assert_eq!(engage(server.base_url(), &project, "").await["results"], json!([]));
+    let lexicon = acme.owner.get(&format!("/api/app/projects/{}/lexicon", project.id)).await;
+    assert_eq!(lexicon.results()["events"], json!([]), "{lexicon:?}");
+    let other_lexicon = acme.owner.get(&format!("/api/app/projects/{other}/lexicon")).await;
+    assert_eq!(other_lexicon.status, StatusCode::OK, "another project is untouched");
+
+    // Gone for good: after a kill (the log replays the reset) and with new data after it.
+    import(100..102, server.base_url().to_string()).await;
+    server.kill().await;
+    let server = instance.serve_with(&[], &flush_often).await;
+    let mut after: Vec<String> = export(server.base_url(), &project, "")
+        .await
+        .iter()
+        .map(|event| event["properties"]["$insert_id"].as_str().unwrap().to_string())
+        .collect();
+    after.sort();
+    assert_eq!(after, ["r-100", "r-101"]);
+    assert_eq!(engage(server.base_url(), &project, "").await["results"], json!([]));
+}

@@ -117,16 +117,14 @@ async fn store(state: &AppState, events: Vec<(Event, String)>) -> Result<(), Ref
             .ok_or_else(|| Refusal::Unavailable(format!("region {region} is not served here")))?;
         let project_ids: Vec<i64> = events.iter().map(|event| event.project_id).collect();
         store.append(events).await.map_err(|error| Refusal::Unavailable(error.to_string()))?;
-        // Usage by project and month (best effort: the events are already safe).
+        // Usage by project and month, written in the background (the events are safe).
         let month = state.clock().now().strftime("%Y-%m").to_string();
         let mut counts: HashMap<i64, i64> = HashMap::new();
         for project_id in project_ids {
             *counts.entry(project_id).or_default() += 1;
         }
         for (project_id, n) in counts {
-            if let Err(error) = state.store().add_usage(ProjectId(project_id), &month, n).await {
-                tracing::warn!(%error, "usage counter not updated");
-            }
+            state.pending_usage().add(project_id, &month, n);
         }
     }
     Ok(())

@@ -116,6 +116,7 @@ pub(crate) async fn billing(
     let actor = caller.actor();
     let ctx = state.ctx(&actor);
     let plan = tally_iam::admin::orgs::plan(ctx, &scope).await?;
+    crate::usage::write_pending(&state).await;
     let usage = tally_iam::admin::orgs::usage(ctx, &scope).await?;
     let n_members = state.store().org_members(scope.org_id()).await?.len();
     Ok(ok(json!({

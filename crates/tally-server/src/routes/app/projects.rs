@@ -80,6 +80,16 @@ pub(crate) async fn reset(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let generation = tally_iam::admin::projects::reset(state.ctx(&actor), &scope).await?;
+    let project = scope.project();
+    if let Some(events) = state.event_store(&project.region) {
+        events.reset_project(project.id.0).await.map_err(|error| {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "storage_unavailable",
+                format!("the project's event data could not be removed ({error}); try the reset again"),
+            )
+        })?;
+    }
     Ok(ok(json!({ "data_generation": generation })))
 }
 
@@ -120,6 +130,7 @@ pub(crate) async fn usage(
     State(state): State<AppState>,
     ProjectAccess(scope, _): ProjectAccess,
 ) -> Result<Response, ApiError> {
+    crate::usage::write_pending(&state).await;
     let usage = state.store().usage(scope.org_id()).await?;
     let rows: Vec<_> = usage
         .iter()
