@@ -9,6 +9,7 @@ pub mod authz;
 pub mod domains;
 pub mod mail;
 pub mod password;
+pub mod scim;
 pub mod seal;
 pub mod sessions;
 pub mod setup;

@@ -40,6 +40,8 @@ pub enum Requirement {
     /// A project credential in the request itself (Mixpanel's ingestion and export): the
     /// project token, the API secret, or a service account with `project_id`.
     ProjectKey,
+    /// An organization's SCIM bearer token (identity-provider provisioning).
+    ScimToken,
 }
 
 impl Requirement {
@@ -51,6 +53,7 @@ impl Requirement {
             Requirement::Project(permission) => format!("project:{permission}"),
             Requirement::ProjectOrgMember => "project_org_member".into(),
             Requirement::ProjectKey => "project_key".into(),
+            Requirement::ScimToken => "scim_token".into(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod ingest;
 mod links;
 mod me;
 mod openapi;
+mod scim;
 mod setup;
 mod sso;
 
@@ -26,7 +27,7 @@ const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
 const OPTIONS: Method = Method::OPTIONS;
 
-use Requirement::{Authenticated, Org, Project, ProjectKey, ProjectOrgMember, Public};
+use Requirement::{Authenticated, Org, Project, ProjectKey, ProjectOrgMember, Public, ScimToken};
 
 #[rustfmt::skip] // one route a line reads as a table
 pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
@@ -114,6 +115,38 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/app/organizations/{org_id}/domains", Org(O::ManageSecurity), "claim a domain (password re-entry)", app::sso::claim)
         .add(POST, "/api/app/organizations/{org_id}/domains/{domain_id}/verify", Org(O::ManageSecurity), "check the domain's DNS record now", app::sso::verify)
         .add(DELETE, "/api/app/organizations/{org_id}/domains/{domain_id}", Org(O::ManageSecurity), "give up a domain", app::sso::remove)
+        .add(POST, "/api/app/organizations/{org_id}/scim-token", Org(O::ManageSecurity), "a new SCIM token, shown once (password re-entry)", scim::issue_token)
+        // SCIM 2.0 for identity providers (the organization's SCIM token).
+        .add(GET, "/api/app/scim/v2/Users", ScimToken, "SCIM: list users (filter eq/and)", scim::list_users)
+        .add(POST, "/api/app/scim/v2/Users", ScimToken, "SCIM: provision a user", scim::create_user)
+        .add(GET, "/api/app/scim/v2/Users/{id}", ScimToken, "SCIM: a user", scim::get_user)
+        .add(PUT, "/api/app/scim/v2/Users/{id}", ScimToken, "SCIM: replace a user", scim::replace_user)
+        .add(PATCH, "/api/app/scim/v2/Users/{id}", ScimToken, "SCIM: change a user", scim::patch_user)
+        .add(DELETE, "/api/app/scim/v2/Users/{id}", ScimToken, "SCIM: remove a user", scim::delete_user)
+        .add(GET, "/api/app/scim/v2/ServiceProviderConfig", ScimToken, "SCIM: what this service supports", scim::service_provider_config)
+        .add(GET, "/api/app/scim/v2/ResourceTypes", ScimToken, "SCIM: resource types", scim::resource_types)
+        .add(GET, "/api/app/scim/v2/ResourceTypes/{id}", ScimToken, "SCIM: a resource type", scim::resource_type)
+        .add(GET, "/api/app/scim/v2/Schemas", ScimToken, "SCIM: schemas", scim::schemas)
+        .add(GET, "/api/app/scim/v2/Schemas/{id}", ScimToken, "SCIM: a schema", scim::schema)
+        .add(POST, "/api/app/scim/v2/ServiceProviderConfig", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(PUT, "/api/app/scim/v2/ServiceProviderConfig", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(PATCH, "/api/app/scim/v2/ServiceProviderConfig", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(DELETE, "/api/app/scim/v2/ServiceProviderConfig", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(POST, "/api/app/scim/v2/ResourceTypes", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(PUT, "/api/app/scim/v2/ResourceTypes", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(PATCH, "/api/app/scim/v2/ResourceTypes", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(DELETE, "/api/app/scim/v2/ResourceTypes", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(POST, "/api/app/scim/v2/Schemas", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(PUT, "/api/app/scim/v2/Schemas", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(PATCH, "/api/app/scim/v2/Schemas", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(DELETE, "/api/app/scim/v2/Schemas", ScimToken, "SCIM: read-only (405)", scim::read_only)
+        .add(POST, "/api/app/scim/v2/.search", ScimToken, "SCIM: POST queries (501)", scim::search)
+        .add(POST, "/api/app/scim/v2/Users/.search", ScimToken, "SCIM: POST queries (501)", scim::search)
+        .add(GET, "/api/app/scim/v2/{resource}", ScimToken, "SCIM: anything else (404)", scim::unknown)
+        .add(POST, "/api/app/scim/v2/{resource}", ScimToken, "SCIM: anything else (404)", scim::unknown)
+        .add(PUT, "/api/app/scim/v2/{resource}", ScimToken, "SCIM: anything else (404)", scim::unknown)
+        .add(PATCH, "/api/app/scim/v2/{resource}", ScimToken, "SCIM: anything else (404)", scim::unknown)
+        .add(DELETE, "/api/app/scim/v2/{resource}", ScimToken, "SCIM: anything else (404)", scim::unknown)
         .add(DELETE, "/api/app/organizations/{org_id}/members/{user_id}/two-factor", Org(O::ManageSecurity), "reset a member's second factor", app::twofactor::reset_member)
         .add(GET, "/api/app/organizations/{org_id}/audit-log", Org(O::ViewAuditLog), "organization audit log (json, csv, ndjson)", app::audit::org_log)
         // Teams.

@@ -12,6 +12,7 @@ mod lifecycle;
 mod mail;
 mod observability;
 mod openapi;
+mod scim;
 mod setup;
 mod signin;
 mod sso;

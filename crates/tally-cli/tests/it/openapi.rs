@@ -29,7 +29,7 @@ async fn the_openapi_document_describes_every_route_and_validates() {
             assert!(operation["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path}");
             let requirement = operation["x-tally-requirement"].as_str().unwrap();
             assert!(
-                ["public", "authenticated", "project_org_member", "project_key"].contains(&requirement)
+                ["public", "authenticated", "project_org_member", "project_key", "scim_token"].contains(&requirement)
                     || requirement.starts_with("org:")
                     || requirement.starts_with("project:"),
                 "{method} {path}: {requirement}"

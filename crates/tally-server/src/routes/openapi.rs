@@ -20,7 +20,11 @@ pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
             "summary": route.summary,
             "parameters": parameters,
             "x-tally-requirement": route.requirement.label(),
-            "security": if route.requirement == crate::access::Requirement::Public { json!([]) } else { json!([{ "session": [] }, { "serviceAccount": [] }]) },
+            "security": match route.requirement {
+                crate::access::Requirement::Public => json!([]),
+                crate::access::Requirement::ScimToken => json!([{ "scimToken": [] }]),
+                _ => json!([{ "session": [] }, { "serviceAccount": [] }]),
+            },
             "responses": { "default": { "description": "`{\"status\":\"ok\",\"results\":...}` or `{\"status\":\"error\",\"error\":...,\"code\":...}`" } },
         });
         let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
@@ -33,6 +37,7 @@ pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
             "securitySchemes": {
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
                 "serviceAccount": { "type": "http", "scheme": "basic" },
+                "scimToken": { "type": "http", "scheme": "bearer" },
             }
         },
         "paths": paths,

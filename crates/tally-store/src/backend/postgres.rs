@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "sso", include_str!("../../migrations/postgres/0004_sso.sql")),
     (5, "oidc", include_str!("../../migrations/postgres/0005_oidc.sql")),
     (6, "event_files", include_str!("../../migrations/postgres/0006_event_files.sql")),
+    (7, "scim", include_str!("../../migrations/postgres/0007_scim.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

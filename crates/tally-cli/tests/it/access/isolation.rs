@@ -165,6 +165,7 @@ fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32,
             json!({ "domain": format!("made-{n}.beta.example"), "password": tally_testkit::api::PASSWORD })
         }
         ("POST", "verify") => json!({}),
+        ("POST", "scim-token") => json!({ "password": tally_testkit::api::PASSWORD }),
         ("PUT", "oidc") => match &peers.op {
             Some(op) => {
                 json!({ "issuer": op.issuer, "client_id": op.client_id, "client_secret": op.client_secret, "password": tally_testkit::api::PASSWORD })

@@ -1,0 +1,266 @@
+//! SCIM 2.0 at `/api/app/scim/v2` for identity providers (Okta, Microsoft Entra, ...),
+//! authenticated by the organization's SCIM bearer token; every answer, errors included,
+//! is `application/scim+json`. The protocol and rules live in `tally_iam::scim`.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tally_iam::admin::Actor;
+use tally_iam::scim::{Scim, ScimError};
+use tally_types::{OrgId, Secret};
+
+use super::app::created;
+use crate::access::OrgAccess;
+use crate::extract::{JsonBody, QueryParams};
+use crate::{ApiError, AppState};
+
+fn scim_json(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/scim+json"));
+    response
+}
+
+fn scim_error(error: &ScimError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = scim_json(status, error.body());
+    if error.status == 401 {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scim\""));
+    }
+    response
+}
+
+/// The organization whose SCIM token the request carries.
+pub(crate) struct ScimCaller(OrgId);
+
+impl FromRequestParts<AppState> for ScimCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|token| !token.is_empty());
+        let refused = || {
+            scim_error(&ScimError::new(
+                401,
+                None,
+                "send the organization's SCIM token as Authorization: Bearer <token> (generate one in the \
+                 organization's security settings)",
+            ))
+        };
+        let Some(token) = token else { return Err(refused()) };
+        match tally_iam::scim::authenticate(state.store(), token).await {
+            Ok(Some(org_id)) => Ok(ScimCaller(org_id)),
+            Ok(None) => Err(refused()),
+            Err(error) => Err(scim_error(&ScimError::from(error))),
+        }
+    }
+}
+
+fn service<'a>(state: &'a AppState, actor: &'a Actor, org_id: OrgId) -> Scim<'a> {
+    let ctx = state.ctx(actor);
+    let base = format!("{}/api/app/scim/v2", ctx.settings.base_url.trim_end_matches('/'));
+    Scim { ctx, org_id, base }
+}
+
+/// Who SCIM changes are audited as.
+fn provider() -> Actor {
+    Actor::anonymous("identity provider (SCIM)")
+}
+
+fn parse_body(bytes: &Bytes) -> Result<Value, ScimError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| ScimError::new(400, Some("invalidSyntax"), format!("the body is not JSON: {error}")))
+}
+
+fn answer(result: Result<Value, ScimError>, status: StatusCode, query: &HashMap<String, String>) -> Response {
+    match result {
+        Ok(resource) => scim_json(
+            status,
+            tally_iam::scim::project(
+                resource,
+                query.get("attributes").map(String::as_str),
+                query.get("excludedAttributes").map(String::as_str),
+            ),
+        ),
+        Err(error) => scim_error(&error),
+    }
+}
+
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+) -> Response {
+    let actor = provider();
+    let scim = service(&state, &actor, org_id);
+    let number = |name: &str| query.get(name).and_then(|text| text.parse::<usize>().ok());
+    match scim.list_users(query.get("filter").map(String::as_str)).await {
+        Ok(resources) => {
+            let resources = resources
+                .into_iter()
+                .map(|resource| {
+                    tally_iam::scim::project(
+                        resource,
+                        query.get("attributes").map(String::as_str),
+                        query.get("excludedAttributes").map(String::as_str),
+                    )
+                })
+                .collect();
+            scim_json(
+                StatusCode::OK,
+                tally_iam::scim::list_response(resources, number("startIndex").unwrap_or(1), number("count")),
+            )
+        }
+        Err(error) => scim_error(&error),
+    }
+}
+
+pub(crate) async fn get_user(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+) -> Response {
+    let actor = provider();
+    answer(service(&state, &actor, org_id).get_user(&id).await, StatusCode::OK, &query)
+}
+
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    body: Bytes,
+) -> Response {
+    let actor = provider();
+    let result = match parse_body(&body) {
+        Ok(body) => service(&state, &actor, org_id).create_user(&body).await,
+        Err(error) => Err(error),
+    };
+    answer(result, StatusCode::CREATED, &HashMap::new())
+}
+
+pub(crate) async fn replace_user(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let actor = provider();
+    let result = match parse_body(&body) {
+        Ok(body) => service(&state, &actor, org_id).replace_user(&id, &body).await,
+        Err(error) => Err(error),
+    };
+    answer(result, StatusCode::OK, &HashMap::new())
+}
+
+pub(crate) async fn patch_user(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let actor = provider();
+    let result = match parse_body(&body) {
+        Ok(body) => service(&state, &actor, org_id).patch_user(&id, &body).await,
+        Err(error) => Err(error),
+    };
+    answer(result, StatusCode::OK, &HashMap::new())
+}
+
+pub(crate) async fn delete_user(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let actor = provider();
+    match service(&state, &actor, org_id).delete_user(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => scim_error(&error),
+    }
+}
+
+pub(crate) async fn service_provider_config(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
+    let actor = provider();
+    scim_json(StatusCode::OK, service(&state, &actor, org_id).service_provider_config())
+}
+
+/// `/ResourceTypes` and `/Schemas`, listed or one by id.
+fn discovery(documents: Vec<Value>, id: Option<&str>) -> Response {
+    match id {
+        None => scim_json(StatusCode::OK, tally_iam::scim::list_response(documents, 1, None)),
+        Some(id) => match documents.into_iter().find(|document| document["id"] == id) {
+            Some(document) => scim_json(StatusCode::OK, document),
+            None => scim_error(&ScimError::new(404, None, format!("no such resource {id:?}"))),
+        },
+    }
+}
+
+pub(crate) async fn resource_types(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
+    let actor = provider();
+    discovery(service(&state, &actor, org_id).resource_types(), None)
+}
+
+pub(crate) async fn resource_type(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let actor = provider();
+    discovery(service(&state, &actor, org_id).resource_types(), Some(&id))
+}
+
+pub(crate) async fn schemas(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
+    let actor = provider();
+    discovery(service(&state, &actor, org_id).schemas(), None)
+}
+
+pub(crate) async fn schema(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let actor = provider();
+    discovery(service(&state, &actor, org_id).schemas(), Some(&id))
+}
+
+/// Writes to the discovery documents.
+pub(crate) async fn read_only(ScimCaller(_): ScimCaller) -> Response {
+    scim_error(&ScimError::new(405, None, "the discovery documents are read-only"))
+}
+
+/// `/.search` (POST queries) is not offered: list with GET and `filter` instead.
+pub(crate) async fn search(ScimCaller(_): ScimCaller) -> Response {
+    scim_error(&ScimError::new(501, None, "POST .search is not supported; use GET with filter"))
+}
+
+/// Anything else under `/api/app/scim/v2`.
+pub(crate) async fn unknown(ScimCaller(_): ScimCaller) -> Response {
+    scim_error(&ScimError::new(404, None, "no such SCIM resource or endpoint"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenBody {
+    password: Option<String>,
+}
+
+/// A new SCIM token for the organization, shown once.
+pub(crate) async fn issue_token(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let password = body.password.map(Secret::new);
+    let token = tally_iam::scim::issue_token(state.ctx(&actor), &scope, password.as_ref()).await?;
+    let base = format!("{}/api/app/scim/v2", state.ctx(&actor).settings.base_url.trim_end_matches('/'));
+    Ok(created(json!({ "token": token.expose(), "base_url": base })))
+}
