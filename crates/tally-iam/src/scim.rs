@@ -8,9 +8,11 @@
 //! beside Tally's own state, so what it reads back is what it sent; Tally's state wins
 //! where they meet (`userName` is the account's e-mail, `active` the membership's state).
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value, json};
-use tally_store::{ScimMember, StoreError};
-use tally_types::{OrgId, OrgRole, Secret, UserId};
+use tally_store::{ScimMember, StoreError, Team};
+use tally_types::{OrgId, OrgRole, Principal, Secret, TeamId, UserId};
 
 use crate::admin::Ctx;
 use crate::authz::OrgScope;
@@ -256,7 +258,7 @@ pub fn parse_filter(filter: &str) -> Result<Vec<Clause>, ScimError> {
             };
             (value, after)
         };
-        let known = ["userName", "externalId", "emails", "emails.value", "id", "active"];
+        let known = ["userName", "externalId", "emails", "emails.value", "id", "active", "displayName"];
         let Some(attribute) = known.iter().find(|known| known.eq_ignore_ascii_case(attribute)) else {
             return Err(unsupported(&format!("attribute {attribute:?}")));
         };
@@ -582,15 +584,21 @@ impl Scim<'_> {
 
     /// `/ResourceTypes`.
     pub fn resource_types(&self) -> Vec<Value> {
-        vec![json!({
-            "schemas": [RESOURCE_TYPE_SCHEMA],
-            "id": "User",
-            "name": "User",
-            "endpoint": "/Users",
-            "description": "A member of the organization",
-            "schema": USER_SCHEMA,
-            "meta": { "resourceType": "ResourceType", "location": format!("{}/ResourceTypes/User", self.base) },
-        })]
+        let kind = |id: &str, description: &str, schema: &str| {
+            json!({
+                "schemas": [RESOURCE_TYPE_SCHEMA],
+                "id": id,
+                "name": id,
+                "endpoint": format!("/{id}s"),
+                "description": description,
+                "schema": schema,
+                "meta": { "resourceType": "ResourceType", "location": format!("{}/ResourceTypes/{id}", self.base) },
+            })
+        };
+        vec![
+            kind("User", "A member of the organization", USER_SCHEMA),
+            kind("Group", "A team of the organization", GROUP_SCHEMA),
+        ]
     }
 
     /// `/Schemas`.
@@ -604,38 +612,308 @@ impl Scim<'_> {
         let sub = |name: &str, description: &str| text(name, description, false, "none");
         let mut email_type = sub("type", "work, home or other");
         email_type["canonicalValues"] = json!(["work", "home", "other"]);
-        vec![json!({
-            "schemas": [SCHEMA_SCHEMA],
-            "id": USER_SCHEMA,
-            "name": "User",
-            "description": "A member of the organization",
-            "attributes": [
-                text("userName", "The person's e-mail address, on a verified domain of the organization", true, "server"),
-                {
-                    "name": "name", "type": "complex", "multiValued": false, "description": "The person's name",
-                    "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
-                    "subAttributes": [sub("formatted", "The full name"), sub("familyName", "Family name"), sub("givenName", "Given name")],
-                },
-                text("displayName", "The name shown in Tally", false, "none"),
-                {
-                    "name": "active", "type": "boolean", "multiValued": false, "description": "Whether the member may sign in",
-                    "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
-                },
-                {
-                    "name": "emails", "type": "complex", "multiValued": true, "description": "E-mail addresses",
-                    "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
-                    "subAttributes": [
-                        sub("value", "The address"),
-                        email_type,
-                        {
-                            "name": "primary", "type": "boolean", "multiValued": false, "description": "The main address",
-                            "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
-                        },
-                    ],
-                },
-            ],
-            "meta": { "resourceType": "Schema", "location": format!("{}/Schemas/{USER_SCHEMA}", self.base) },
-        })]
+        vec![
+            json!({
+                "schemas": [SCHEMA_SCHEMA],
+                "id": USER_SCHEMA,
+                "name": "User",
+                "description": "A member of the organization",
+                "attributes": [
+                    text("userName", "The person's e-mail address, on a verified domain of the organization", true, "server"),
+                    {
+                        "name": "name", "type": "complex", "multiValued": false, "description": "The person's name",
+                        "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
+                        "subAttributes": [sub("formatted", "The full name"), sub("familyName", "Family name"), sub("givenName", "Given name")],
+                    },
+                    text("displayName", "The name shown in Tally", false, "none"),
+                    {
+                        "name": "active", "type": "boolean", "multiValued": false, "description": "Whether the member may sign in",
+                        "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
+                    },
+                    {
+                        "name": "emails", "type": "complex", "multiValued": true, "description": "E-mail addresses",
+                        "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
+                        "subAttributes": [
+                            sub("value", "The address"),
+                            email_type,
+                            {
+                                "name": "primary", "type": "boolean", "multiValued": false, "description": "The main address",
+                                "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
+                            },
+                        ],
+                    },
+                ],
+                "meta": { "resourceType": "Schema", "location": format!("{}/Schemas/{USER_SCHEMA}", self.base) },
+            }),
+            json!({
+                "schemas": [SCHEMA_SCHEMA],
+                "id": GROUP_SCHEMA,
+                "name": "Group",
+                "description": "A team of the organization; its members get the team's project roles",
+                "attributes": [
+                    text("displayName", "The team's name, unique in the organization", true, "server"),
+                    {
+                        "name": "members", "type": "complex", "multiValued": true, "description": "The team's users",
+                        "required": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none",
+                        "subAttributes": [
+                            sub("value", "The user's id"),
+                            {
+                                "name": "$ref", "type": "reference", "referenceTypes": ["User"], "multiValued": false,
+                                "description": "The user's URL", "required": false, "caseExact": false,
+                                "mutability": "immutable", "returned": "default", "uniqueness": "none",
+                            },
+                            {
+                                "name": "type", "type": "string", "canonicalValues": ["User"], "multiValued": false,
+                                "description": "Always User", "required": false, "caseExact": false,
+                                "mutability": "immutable", "returned": "default", "uniqueness": "none",
+                            },
+                        ],
+                    },
+                ],
+                "meta": { "resourceType": "Schema", "location": format!("{}/Schemas/{GROUP_SCHEMA}", self.base) },
+            }),
+        ]
+    }
+}
+
+/// Groups are teams of the organization, matched by display name.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// What a group should be after a write.
+struct GroupState {
+    name: String,
+    external_id: Option<String>,
+    members: Vec<i64>,
+}
+
+fn member_ids(value: &Value) -> Result<Vec<i64>, ScimError> {
+    let items = match value {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    };
+    items
+        .iter()
+        .map(|item| {
+            let id = item.get("value").unwrap_or(item);
+            let text = match id {
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                _ => return Err(ScimError::invalid("members must be a list of {\"value\": user id}")),
+            };
+            text.parse::<i64>()
+                .map_err(|_| ScimError::invalid(format!("member {text:?} is not a user of this organization")))
+        })
+        .collect()
+}
+
+impl Scim<'_> {
+    fn team_id(id: &str) -> Result<TeamId, ScimError> {
+        id.parse::<i64>().ok().filter(|id| *id > 0).map(TeamId).ok_or_else(ScimError::not_found)
+    }
+
+    /// The ids of the users SCIM may show and manage.
+    async fn visible_users(&self) -> Result<HashSet<i64>, ScimError> {
+        let domains = self.verified_domains().await?;
+        let members = self.ctx.store.scim_members(self.org_id).await?;
+        Ok(members.iter().filter(|member| Self::visible(member, &domains)).map(|member| member.user.id.0).collect())
+    }
+
+    async fn group_resource(&self, team: &Team, visible: &HashSet<i64>) -> Result<Value, ScimError> {
+        let store = self.ctx.store;
+        let mut members: Vec<i64> = store
+            .team_members(team.id)
+            .await?
+            .iter()
+            .filter_map(|member| match member.principal {
+                Principal::User(id) if visible.contains(&id.0) => Some(id.0),
+                _ => None,
+            })
+            .collect();
+        members.sort_unstable();
+        let id = team.id.0.to_string();
+        let mut resource = json!({
+            "schemas": [GROUP_SCHEMA],
+            "id": id,
+            "displayName": team.name,
+            "meta": {
+                "resourceType": "Group",
+                "created": team.created_at.to_string(),
+                "lastModified": team.created_at.to_string(),
+                "location": format!("{}/Groups/{id}", self.base),
+            },
+        });
+        if !members.is_empty() {
+            resource["members"] = Value::Array(
+                members
+                    .iter()
+                    .map(|user| json!({ "value": user.to_string(), "$ref": format!("{}/Users/{user}", self.base), "type": "User" }))
+                    .collect(),
+            );
+        }
+        if let Some(external_id) = store.team_external_id(team.id).await? {
+            resource["externalId"] = json!(external_id);
+        }
+        Ok(resource)
+    }
+
+    async fn team(&self, id: &str) -> Result<Team, ScimError> {
+        self.ctx.store.team(self.org_id, Self::team_id(id)?).await?.ok_or_else(ScimError::not_found)
+    }
+
+    pub async fn list_groups(&self, filter: Option<&str>) -> Result<Vec<Value>, ScimError> {
+        let clauses = filter.filter(|text| !text.trim().is_empty()).map(parse_filter).transpose()?.unwrap_or_default();
+        let visible = self.visible_users().await?;
+        let mut resources = Vec::new();
+        for team in self.ctx.store.teams(self.org_id).await? {
+            let resource = self.group_resource(&team, &visible).await?;
+            if clauses.iter().all(|clause| matches(&resource, clause)) {
+                resources.push(resource);
+            }
+        }
+        Ok(resources)
+    }
+
+    pub async fn get_group(&self, id: &str) -> Result<Value, ScimError> {
+        let team = self.team(id).await?;
+        self.group_resource(&team, &self.visible_users().await?).await
+    }
+
+    fn group_state(body: &Map<String, Value>) -> Result<GroupState, ScimError> {
+        let name = body
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case("displayName"))
+            .and_then(|(_, value)| value.as_str())
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| ScimError::invalid("displayName is required: the team's name"))?
+            .to_string();
+        let members = body.iter().find(|(key, _)| key.eq_ignore_ascii_case("members")).map(|(_, value)| value);
+        Ok(GroupState {
+            name,
+            external_id: external_id(body)?,
+            members: members.map(member_ids).transpose()?.unwrap_or_default(),
+        })
+    }
+
+    /// Makes the team what `state` says: name, external id, exactly these members.
+    async fn write_group(&self, team: &Team, state: GroupState) -> Result<Value, ScimError> {
+        let store = self.ctx.store;
+        let visible = self.visible_users().await?;
+        if let Some(stranger) = state.members.iter().find(|id| !visible.contains(id)) {
+            return Err(ScimError::invalid(format!("member {stranger} is not a user of this organization")));
+        }
+        if state.name != team.name {
+            let audit = self.ctx.audit(self.org_id, None, "scim.group_renamed", "team", team.id.0);
+            store.rename_team(team.id, &state.name, &audit).await?;
+        }
+        store.set_team_external_id(team.id, state.external_id.as_deref()).await?;
+        let current: HashSet<i64> = store
+            .team_members(team.id)
+            .await?
+            .iter()
+            .filter_map(|member| match member.principal {
+                Principal::User(id) if visible.contains(&id.0) => Some(id.0),
+                _ => None,
+            })
+            .collect();
+        let wanted: HashSet<i64> = state.members.into_iter().collect();
+        for user in wanted.difference(&current) {
+            let audit = self.ctx.audit(self.org_id, None, "scim.group_member_added", "team", team.id.0);
+            store.add_team_member(team.id, Principal::User(UserId(*user)), &audit).await?;
+        }
+        for user in current.difference(&wanted) {
+            let audit = self.ctx.audit(self.org_id, None, "scim.group_member_removed", "team", team.id.0);
+            store.remove_team_member(team.id, Principal::User(UserId(*user)), &audit).await?;
+        }
+        self.get_group(&team.id.0.to_string()).await
+    }
+
+    pub async fn create_group(&self, body: &Value) -> Result<Value, ScimError> {
+        let Value::Object(body) = body else { return Err(ScimError::invalid("the body must be a Group object")) };
+        let state = Self::group_state(body)?;
+        let visible = self.visible_users().await?;
+        if let Some(stranger) = state.members.iter().find(|id| !visible.contains(id)) {
+            return Err(ScimError::invalid(format!("member {stranger} is not a user of this organization")));
+        }
+        let audit = self.ctx.audit(self.org_id, None, "scim.group_created", "team", &state.name);
+        let team = self.ctx.store.create_team(self.org_id, &state.name, &audit).await.map_err(|error| match error {
+            StoreError::Conflict(_) => ScimError::new(
+                409,
+                Some("uniqueness"),
+                format!(
+                    "a team named {:?} already exists; find it with filter=displayName eq \"{}\"",
+                    state.name, state.name
+                ),
+            ),
+            other => other.into(),
+        })?;
+        self.write_group(&team, state).await
+    }
+
+    pub async fn replace_group(&self, id: &str, body: &Value) -> Result<Value, ScimError> {
+        let Value::Object(body) = body else { return Err(ScimError::invalid("the body must be a Group object")) };
+        let team = self.team(id).await?;
+        let state = Self::group_state(body)?;
+        self.write_group(&team, state).await
+    }
+
+    pub async fn patch_group(&self, id: &str, body: &Value) -> Result<Value, ScimError> {
+        let team = self.team(id).await?;
+        let Value::Object(mut resource) = self.group_resource(&team, &self.visible_users().await?).await? else {
+            return Err(ScimError::not_found());
+        };
+        let operations = body
+            .get("Operations")
+            .or_else(|| body.get("operations"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| ScimError::invalid(format!("a PatchOp ({PATCH_SCHEMA}) with Operations is required")))?;
+        for operation in operations {
+            let op = operation.get("op").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+            let path = operation.get("path").and_then(Value::as_str).unwrap_or_default();
+            let value = operation.get("value").cloned().unwrap_or(Value::Null);
+            let is_members = path.eq_ignore_ascii_case("members");
+            match op.as_str() {
+                // Okta and Entra: members[value eq "id"] removes one member.
+                "remove" if path.starts_with("members[") => {
+                    let wanted = path.split('"').nth(1).ok_or_else(|| {
+                        ScimError::new(400, Some("invalidPath"), format!("the path {path} is not supported"))
+                    })?;
+                    if let Some(Value::Array(members)) = resource.get_mut("members") {
+                        members.retain(|member| member["value"].as_str() != Some(wanted));
+                    }
+                }
+                "remove" if is_members && !value.is_null() => {
+                    let gone = member_ids(&value)?;
+                    if let Some(Value::Array(members)) = resource.get_mut("members") {
+                        members.retain(|member| {
+                            member["value"]
+                                .as_str()
+                                .and_then(|id| id.parse::<i64>().ok())
+                                .is_none_or(|id| !gone.contains(&id))
+                        });
+                    }
+                }
+                "add" if is_members => {
+                    let added: Vec<Value> =
+                        member_ids(&value)?.iter().map(|id| json!({ "value": id.to_string() })).collect();
+                    let entry = resource.entry("members".to_string()).or_insert_with(|| json!([]));
+                    if let Value::Array(members) = entry {
+                        members.extend(added);
+                    }
+                }
+                _ => apply_operation(&mut resource, operation)?,
+            }
+        }
+        let state = Self::group_state(&resource)?;
+        self.write_group(&team, state).await
+    }
+
+    pub async fn delete_group(&self, id: &str) -> Result<(), ScimError> {
+        let team = self.team(id).await?;
+        let audit = self.ctx.audit(self.org_id, None, "scim.group_deleted", "team", team.id.0);
+        self.ctx.store.delete_team(team.id, &audit).await?;
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ use crate::access::world::{Tenant, tenant};
 use crate::support::Instance;
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
@@ -78,7 +79,7 @@ async fn scim2_tester_passes_every_check() {
     assert!(output.status.success(), "scim2-tester failed:\n{}\n{}", output.stdout, output.stderr);
     println!("{}", output.stdout);
     assert!(output.stdout.contains("failed: 0"), "{}", output.stdout);
-    assert!(output.stdout.contains("'User'"), "the User checks ran: {}", output.stdout);
+    assert!(output.stdout.contains("['Group', 'User']"), "the User and Group checks ran: {}", output.stdout);
 }
 
 #[tokio::test]
@@ -173,6 +174,42 @@ async fn okta_and_entra_requests_provision_members_of_verified_domains_only() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = scim.call(Method::DELETE, &format!("/Users/{owner_id}"), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Groups are teams: Okta pushes a group and its members, Entra renames it and removes
+    // members its way.
+    let (status, group) = scim
+        .call(Method::POST, "/Groups", Some(json!({ "schemas": [GROUP], "displayName": "Engineering", "members": [] })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group_id = group["id"].as_str().unwrap().to_string();
+    let (status, body) =
+        scim.call(Method::POST, "/Groups", Some(json!({ "schemas": [GROUP], "displayName": "engineering" }))).await;
+    assert_eq!((status, &body["scimType"]), (StatusCode::CONFLICT, &json!("uniqueness")), "{body}");
+    let add = json!({ "schemas": [PATCH], "Operations": [{ "op": "add", "path": "members", "value": [{ "value": id, "display": "Ada" }] }] });
+    let (status, body) = scim.call(Method::PATCH, &format!("/Groups/{group_id}"), Some(add)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["members"], json!([{ "value": id, "$ref": format!("{}/Users/{id}", scim.base), "type": "User" }]));
+    let team = acme.owner.get(&format!("/api/app/organizations/{}/teams/{group_id}", acme.org_id)).await;
+    assert!(team.results().to_string().contains("ada@acme.example"), "the team has Ada: {team:?}");
+    let stranger = json!({ "schemas": [PATCH], "Operations": [{ "op": "add", "path": "members", "value": [{ "value": "999999" }] }] });
+    let (status, _) = scim.call(Method::PATCH, &format!("/Groups/{group_id}"), Some(stranger)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "only users of the organization join");
+    let rename =
+        json!({ "schemas": [PATCH], "Operations": [{ "op": "Replace", "path": "displayName", "value": "R&D" }] });
+    let (_, body) = scim.call(Method::PATCH, &format!("/Groups/{group_id}"), Some(rename)).await;
+    assert_eq!(body["displayName"], "R&D");
+    let (_, found) =
+        scim.call(Method::GET, &format!("/Groups?filter={}", urlencode("displayName eq \"r&d\"")), None).await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    let remove = json!({ "schemas": [PATCH], "Operations": [{ "op": "remove", "path": format!("members[value eq \"{id}\"]") }] });
+    let (_, body) = scim.call(Method::PATCH, &format!("/Groups/{group_id}"), Some(remove)).await;
+    assert!(body.get("members").is_none(), "{body}");
+    let team = acme.owner.get(&format!("/api/app/organizations/{}/teams/{group_id}", acme.org_id)).await;
+    assert!(!team.results().to_string().contains("ada@acme.example"), "{team:?}");
+    let (status, _) = scim.call(Method::DELETE, &format!("/Groups/{group_id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let team = acme.owner.get(&format!("/api/app/organizations/{}/teams/{group_id}", acme.org_id)).await;
+    assert_eq!(team.status, StatusCode::NOT_FOUND);
 
     // Delete: gone from SCIM and from the organization.
     let (status, _) = scim.call(Method::DELETE, &format!("/Users/{id}"), None).await;

@@ -102,9 +102,14 @@ pub(crate) async fn list_users(
     QueryParams(query): QueryParams<HashMap<String, String>>,
 ) -> Response {
     let actor = provider();
-    let scim = service(&state, &actor, org_id);
+    let result = service(&state, &actor, org_id).list_users(query.get("filter").map(String::as_str)).await;
+    listed(result, &query)
+}
+
+/// A list response: one page of the resources, each projected as asked.
+fn listed(result: Result<Vec<Value>, ScimError>, query: &HashMap<String, String>) -> Response {
     let number = |name: &str| query.get(name).and_then(|text| text.parse::<usize>().ok());
-    match scim.list_users(query.get("filter").map(String::as_str)).await {
+    match result {
         Ok(resources) => {
             let resources = resources
                 .into_iter()
@@ -263,4 +268,77 @@ pub(crate) async fn issue_token(
     let token = tally_iam::scim::issue_token(state.ctx(&actor), &scope, password.as_ref()).await?;
     let base = format!("{}/api/app/scim/v2", state.ctx(&actor).settings.base_url.trim_end_matches('/'));
     Ok(created(json!({ "token": token.expose(), "base_url": base })))
+}
+
+pub(crate) async fn list_groups(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+) -> Response {
+    let actor = provider();
+    let result = service(&state, &actor, org_id).list_groups(query.get("filter").map(String::as_str)).await;
+    listed(result, &query)
+}
+
+pub(crate) async fn get_group(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+) -> Response {
+    let actor = provider();
+    answer(service(&state, &actor, org_id).get_group(&id).await, StatusCode::OK, &query)
+}
+
+pub(crate) async fn create_group(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    body: Bytes,
+) -> Response {
+    let actor = provider();
+    let result = match parse_body(&body) {
+        Ok(body) => service(&state, &actor, org_id).create_group(&body).await,
+        Err(error) => Err(error),
+    };
+    answer(result, StatusCode::CREATED, &HashMap::new())
+}
+
+pub(crate) async fn replace_group(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let actor = provider();
+    let result = match parse_body(&body) {
+        Ok(body) => service(&state, &actor, org_id).replace_group(&id, &body).await,
+        Err(error) => Err(error),
+    };
+    answer(result, StatusCode::OK, &HashMap::new())
+}
+
+pub(crate) async fn patch_group(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let actor = provider();
+    let result = match parse_body(&body) {
+        Ok(body) => service(&state, &actor, org_id).patch_group(&id, &body).await,
+        Err(error) => Err(error),
+    };
+    answer(result, StatusCode::OK, &HashMap::new())
+}
+
+pub(crate) async fn delete_group(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let actor = provider();
+    match service(&state, &actor, org_id).delete_group(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => scim_error(&error),
+    }
 }
