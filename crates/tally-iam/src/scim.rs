@@ -676,6 +676,68 @@ impl Scim<'_> {
     }
 }
 
+/// The resources served: users (members) and groups (teams).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    /// The kind a path segment (`Users`, `Groups`) names.
+    pub fn from_segment(segment: &str) -> Option<Kind> {
+        match segment {
+            "Users" => Some(Kind::User),
+            "Groups" => Some(Kind::Group),
+            _ => None,
+        }
+    }
+}
+
+impl Scim<'_> {
+    pub async fn list(&self, kind: Kind, filter: Option<&str>) -> Result<Vec<Value>, ScimError> {
+        match kind {
+            Kind::User => self.list_users(filter).await,
+            Kind::Group => self.list_groups(filter).await,
+        }
+    }
+
+    pub async fn get(&self, kind: Kind, id: &str) -> Result<Value, ScimError> {
+        match kind {
+            Kind::User => self.get_user(id).await,
+            Kind::Group => self.get_group(id).await,
+        }
+    }
+
+    pub async fn create(&self, kind: Kind, body: &Value) -> Result<Value, ScimError> {
+        match kind {
+            Kind::User => self.create_user(body).await,
+            Kind::Group => self.create_group(body).await,
+        }
+    }
+
+    pub async fn replace(&self, kind: Kind, id: &str, body: &Value) -> Result<Value, ScimError> {
+        match kind {
+            Kind::User => self.replace_user(id, body).await,
+            Kind::Group => self.replace_group(id, body).await,
+        }
+    }
+
+    pub async fn patch(&self, kind: Kind, id: &str, body: &Value) -> Result<Value, ScimError> {
+        match kind {
+            Kind::User => self.patch_user(id, body).await,
+            Kind::Group => self.patch_group(id, body).await,
+        }
+    }
+
+    pub async fn delete(&self, kind: Kind, id: &str) -> Result<(), ScimError> {
+        match kind {
+            Kind::User => self.delete_user(id).await,
+            Kind::Group => self.delete_group(id).await,
+        }
+    }
+}
+
 /// Groups are teams of the organization, matched by display name.
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 

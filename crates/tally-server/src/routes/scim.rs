@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tally_iam::admin::Actor;
-use tally_iam::scim::{Scim, ScimError};
+use tally_iam::scim::{Kind, Scim, ScimError};
 use tally_types::{OrgId, Secret};
 
 use super::app::created;
@@ -96,13 +96,24 @@ fn answer(result: Result<Value, ScimError>, status: StatusCode, query: &HashMap<
     }
 }
 
-pub(crate) async fn list_users(
+/// The kind a path segment names, or a SCIM 404.
+fn kind(segment: &str) -> Result<Kind, ScimError> {
+    Kind::from_segment(segment).ok_or_else(|| ScimError::new(404, None, "no such SCIM resource or endpoint"))
+}
+
+/// `GET /Users`, `GET /Groups`: a page of the resources matching `filter`.
+pub(crate) async fn list(
     State(state): State<AppState>,
     ScimCaller(org_id): ScimCaller,
+    Path(segment): Path<String>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
 ) -> Response {
+    let kind = match kind(&segment) {
+        Ok(kind) => kind,
+        Err(error) => return scim_error(&error),
+    };
     let actor = provider();
-    let result = service(&state, &actor, org_id).list_users(query.get("filter").map(String::as_str)).await;
+    let result = service(&state, &actor, org_id).list(kind, query.get("filter").map(String::as_str)).await;
     listed(result, &query)
 }
 
@@ -130,67 +141,97 @@ fn listed(result: Result<Vec<Value>, ScimError>, query: &HashMap<String, String>
     }
 }
 
-pub(crate) async fn get_user(
+/// `POST /Users`, `POST /Groups` (and `POST /.search`, not offered).
+pub(crate) async fn create(
     State(state): State<AppState>,
     ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
+    Path(segment): Path<String>,
+    body: Bytes,
+) -> Response {
+    if segment == ".search" {
+        return not_searchable();
+    }
+    let (kind, body) = match (kind(&segment), parse_body(&body)) {
+        (Ok(kind), Ok(body)) => (kind, body),
+        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
+    };
+    let actor = provider();
+    answer(service(&state, &actor, org_id).create(kind, &body).await, StatusCode::CREATED, &HashMap::new())
+}
+
+/// `GET /Users/{id}`, `GET /Groups/{id}`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path((segment, id)): Path<(String, String)>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
 ) -> Response {
+    let kind = match kind(&segment) {
+        Ok(kind) => kind,
+        Err(error) => return scim_error(&error),
+    };
     let actor = provider();
-    answer(service(&state, &actor, org_id).get_user(&id).await, StatusCode::OK, &query)
+    answer(service(&state, &actor, org_id).get(kind, &id).await, StatusCode::OK, &query)
 }
 
-pub(crate) async fn create_user(
+/// `PUT /Users/{id}`, `PUT /Groups/{id}`.
+pub(crate) async fn replace(
     State(state): State<AppState>,
     ScimCaller(org_id): ScimCaller,
+    Path((segment, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let actor = provider();
-    let result = match parse_body(&body) {
-        Ok(body) => service(&state, &actor, org_id).create_user(&body).await,
-        Err(error) => Err(error),
+    let (kind, body) = match (kind(&segment), parse_body(&body)) {
+        (Ok(kind), Ok(body)) => (kind, body),
+        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
     };
-    answer(result, StatusCode::CREATED, &HashMap::new())
+    let actor = provider();
+    answer(service(&state, &actor, org_id).replace(kind, &id, &body).await, StatusCode::OK, &HashMap::new())
 }
 
-pub(crate) async fn replace_user(
+/// `PATCH /Users/{id}`, `PATCH /Groups/{id}`.
+pub(crate) async fn patch(
     State(state): State<AppState>,
     ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
+    Path((segment, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let actor = provider();
-    let result = match parse_body(&body) {
-        Ok(body) => service(&state, &actor, org_id).replace_user(&id, &body).await,
-        Err(error) => Err(error),
+    let (kind, body) = match (kind(&segment), parse_body(&body)) {
+        (Ok(kind), Ok(body)) => (kind, body),
+        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
     };
-    answer(result, StatusCode::OK, &HashMap::new())
+    let actor = provider();
+    answer(service(&state, &actor, org_id).patch(kind, &id, &body).await, StatusCode::OK, &HashMap::new())
 }
 
-pub(crate) async fn patch_user(
+/// `DELETE /Users/{id}`, `DELETE /Groups/{id}`.
+pub(crate) async fn delete(
     State(state): State<AppState>,
     ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
-    body: Bytes,
+    Path((segment, id)): Path<(String, String)>,
 ) -> Response {
-    let actor = provider();
-    let result = match parse_body(&body) {
-        Ok(body) => service(&state, &actor, org_id).patch_user(&id, &body).await,
-        Err(error) => Err(error),
+    let kind = match kind(&segment) {
+        Ok(kind) => kind,
+        Err(error) => return scim_error(&error),
     };
-    answer(result, StatusCode::OK, &HashMap::new())
-}
-
-pub(crate) async fn delete_user(
-    State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
-) -> Response {
     let actor = provider();
-    match service(&state, &actor, org_id).delete_user(&id).await {
+    match service(&state, &actor, org_id).delete(kind, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => scim_error(&error),
     }
+}
+
+/// `POST /Users/.search` and the like: not offered.
+pub(crate) async fn search(ScimCaller(_): ScimCaller, Path((_, action)): Path<(String, String)>) -> Response {
+    if action == ".search" {
+        not_searchable()
+    } else {
+        scim_error(&ScimError::new(405, None, "use PUT or PATCH on a resource"))
+    }
+}
+
+fn not_searchable() -> Response {
+    scim_error(&ScimError::new(501, None, "POST .search is not supported; use GET with filter"))
 }
 
 pub(crate) async fn service_provider_config(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
@@ -242,11 +283,6 @@ pub(crate) async fn read_only(ScimCaller(_): ScimCaller) -> Response {
     scim_error(&ScimError::new(405, None, "the discovery documents are read-only"))
 }
 
-/// `/.search` (POST queries) is not offered: list with GET and `filter` instead.
-pub(crate) async fn search(ScimCaller(_): ScimCaller) -> Response {
-    scim_error(&ScimError::new(501, None, "POST .search is not supported; use GET with filter"))
-}
-
 /// Anything else under `/api/app/scim/v2`.
 pub(crate) async fn unknown(ScimCaller(_): ScimCaller) -> Response {
     scim_error(&ScimError::new(404, None, "no such SCIM resource or endpoint"))
@@ -268,77 +304,4 @@ pub(crate) async fn issue_token(
     let token = tally_iam::scim::issue_token(state.ctx(&actor), &scope, password.as_ref()).await?;
     let base = format!("{}/api/app/scim/v2", state.ctx(&actor).settings.base_url.trim_end_matches('/'));
     Ok(created(json!({ "token": token.expose(), "base_url": base })))
-}
-
-pub(crate) async fn list_groups(
-    State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-) -> Response {
-    let actor = provider();
-    let result = service(&state, &actor, org_id).list_groups(query.get("filter").map(String::as_str)).await;
-    listed(result, &query)
-}
-
-pub(crate) async fn get_group(
-    State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-) -> Response {
-    let actor = provider();
-    answer(service(&state, &actor, org_id).get_group(&id).await, StatusCode::OK, &query)
-}
-
-pub(crate) async fn create_group(
-    State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
-    body: Bytes,
-) -> Response {
-    let actor = provider();
-    let result = match parse_body(&body) {
-        Ok(body) => service(&state, &actor, org_id).create_group(&body).await,
-        Err(error) => Err(error),
-    };
-    answer(result, StatusCode::CREATED, &HashMap::new())
-}
-
-pub(crate) async fn replace_group(
-    State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let actor = provider();
-    let result = match parse_body(&body) {
-        Ok(body) => service(&state, &actor, org_id).replace_group(&id, &body).await,
-        Err(error) => Err(error),
-    };
-    answer(result, StatusCode::OK, &HashMap::new())
-}
-
-pub(crate) async fn patch_group(
-    State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let actor = provider();
-    let result = match parse_body(&body) {
-        Ok(body) => service(&state, &actor, org_id).patch_group(&id, &body).await,
-        Err(error) => Err(error),
-    };
-    answer(result, StatusCode::OK, &HashMap::new())
-}
-
-pub(crate) async fn delete_group(
-    State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
-    Path(id): Path<String>,
-) -> Response {
-    let actor = provider();
-    match service(&state, &actor, org_id).delete_group(&id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => scim_error(&error),
-    }
 }
