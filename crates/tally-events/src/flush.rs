@@ -289,10 +289,6 @@ fn partition_folder((project, day, bucket): &Partition) -> String {
     format!("project={project}/day={day}/bucket={bucket}")
 }
 
-fn sort_for_file(events: &mut [&Event]) {
-    events.sort_by(|a, b| (&a.distinct_id, a.time_ms).cmp(&(&b.distinct_id, b.time_ms)));
-}
-
 fn arrow(error: impl std::fmt::Display) -> ParquetError {
     ParquetError::Encode(error.to_string())
 }
@@ -466,10 +462,10 @@ impl EventStore {
                 }
                 let rows_in = events.len() as u64;
                 let events = deduplicate(events);
-                let mut list: Vec<&Event> = events.iter().collect();
-                sort_for_file(&mut list);
-                let bytes = parquet_file::encode(&list)?;
-                let stats = FileStats::of(&list, &bytes);
+                let list: Vec<&Event> = events.iter().collect();
+                let file = sort_batch(&parquet_file::to_batch(&list)?)?;
+                let bytes = parquet_file::encode_batch(&file)?;
+                let stats = FileStats::of_batch(&file, &bytes)?;
                 Ok::<_, parquet_file::ParquetError>((rows_in, bytes, stats))
             })
             .await

@@ -73,15 +73,19 @@ impl Clusters {
 /// join unrelated users).
 fn text(value: Option<&Value>) -> Option<String> {
     match value {
-        Some(Value::String(text)) if !text.trim().is_empty() && !is_disallowed_id(text) => Some(text.clone()),
+        Some(Value::String(text)) => usable(text),
         Some(Value::Number(number)) => Some(number.to_string()),
         _ => None,
     }
 }
 
+fn usable(id: &str) -> Option<String> {
+    (!id.trim().is_empty() && !is_disallowed_id(id)).then(|| id.to_string())
+}
+
 /// The event's own distinct_id, when it is a usable id.
 fn own_id(event: &Event) -> Option<String> {
-    text(Some(&Value::String(event.distinct_id.clone())))
+    usable(&event.distinct_id)
 }
 
 impl Identities {

@@ -97,16 +97,6 @@ impl FileStats {
             max_time_ms: times.values().iter().copied().max().unwrap_or(0),
         })
     }
-
-    /// The statistics of `events` encoded as `bytes`.
-    pub fn of(events: &[&Event], bytes: &[u8]) -> FileStats {
-        FileStats {
-            rows: events.len() as u64,
-            bytes: bytes.len() as u64,
-            min_time_ms: events.iter().map(|event| event.time_ms).min().unwrap_or(0),
-            max_time_ms: events.iter().map(|event| event.time_ms).max().unwrap_or(0),
-        }
-    }
 }
 
 /// The columns of an events file (and of the events table readers query).
@@ -256,11 +246,6 @@ fn typed_index(name: &str) -> Option<usize> {
     TYPED_PROPERTIES.binary_search(&name).ok()
 }
 
-/// Encodes one project's events as the bytes of one Parquet file, in the order given.
-pub fn encode(events: &[&Event]) -> Result<Vec<u8>, ParquetError> {
-    encode_batch(&to_batch(events)?)
-}
-
 /// Encodes a batch of [`schema`] as the bytes of one Parquet file.
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
     write_parquet(batch)
@@ -361,16 +346,6 @@ pub async fn read_bytes(store: &dyn ObjectStore, path: &Path) -> Result<Bytes, P
     Ok(store.get(path).await?.bytes().await?)
 }
 
-/// Reads the events of the file at `path` back, as written, for `project_id` (decoding on
-/// the blocking pool).
-pub async fn read_events(store: &dyn ObjectStore, path: &Path, project_id: i64) -> Result<Vec<Event>, ParquetError> {
-    let bytes = read_bytes(store, path).await?;
-    let name = path.to_string();
-    let failed =
-        |error: tokio::task::JoinError| ParquetError::Decode { path: path.to_string(), message: error.to_string() };
-    tokio::task::spawn_blocking(move || decode(bytes, &name, project_id)).await.map_err(failed)?
-}
-
 /// Decodes the bytes of the Parquet file `path` (named in errors) into events of `project_id`.
 pub fn decode(bytes: Bytes, path: &str, project_id: i64) -> Result<Vec<Event>, ParquetError> {
     let decode = |message: String| ParquetError::Decode { path: path.to_string(), message };
@@ -457,15 +432,16 @@ mod tests {
         let events: Vec<Event> = (0..1000).map(event).collect();
         let path = Path::from("project=9/day=2027-01-15/part-1.parquet");
         let refs: Vec<&Event> = events.iter().collect();
-        let bytes = encode(&refs).unwrap();
-        let stats = FileStats::of(&refs, &bytes);
+        let batch = to_batch(&refs).unwrap();
+        let bytes = encode_batch(&batch).unwrap();
+        let stats = FileStats::of_batch(&batch, &bytes).unwrap();
         store.put(&path, bytes.into()).await.unwrap();
         assert_eq!(stats.rows, 1000);
         assert_eq!((stats.min_time_ms, stats.max_time_ms), (1_800_000_000_000, 1_800_000_999_000));
         let on_disk = dir.path().join("project=9/day=2027-01-15/part-1.parquet");
         assert_eq!(std::fs::metadata(&on_disk).unwrap().len(), stats.bytes);
 
-        let read = read_events(&store, &path, 9).await.unwrap();
+        let read = decode(read_bytes(&store, &path).await.unwrap(), path.as_ref(), 9).unwrap();
         assert_eq!(read, events);
 
         // Reserved string properties are columns of their own, not in the JSON column;
@@ -504,7 +480,8 @@ mod tests {
         let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let path = Path::from("broken.parquet");
         store.put(&path, b"not parquet".to_vec().into()).await.unwrap();
-        let error = read_events(&store, &path, 1).await.unwrap_err().to_string();
+        let bytes = read_bytes(&store, &path).await.unwrap();
+        let error = decode(bytes, path.as_ref(), 1).unwrap_err().to_string();
         assert!(error.contains("broken.parquet"), "{error}");
     }
 }

@@ -101,9 +101,12 @@ pub async fn issue_token(
 /// One organization's SCIM service, answering at `base` (the absolute URL of
 /// `/api/app/scim/v2`).
 pub struct Scim<'a> {
-    pub ctx: Ctx<'a>,
-    pub org_id: OrgId,
-    pub base: String,
+    ctx: Ctx<'a>,
+    org_id: OrgId,
+    base: String,
+    /// Read once per request: the organization's verified domains, and the users on them.
+    domains: tokio::sync::OnceCell<Vec<String>>,
+    visible: tokio::sync::OnceCell<HashSet<i64>>,
 }
 
 fn domain_of(email: &str) -> Option<String> {
@@ -331,14 +334,30 @@ pub fn list_response(resources: Vec<Value>, start_index: usize, count: Option<us
     })
 }
 
-impl Scim<'_> {
+impl<'a> Scim<'a> {
     fn user_id(id: &str) -> Result<UserId, ScimError> {
         id.parse::<i64>().ok().filter(|id| *id > 0).map(UserId).ok_or_else(ScimError::not_found)
     }
 
-    async fn verified_domains(&self) -> Result<Vec<String>, ScimError> {
-        let domains = self.ctx.store.domains(self.org_id).await?;
-        Ok(domains.into_iter().filter(|domain| domain.status == "verified").map(|domain| domain.domain).collect())
+    pub fn new(ctx: Ctx<'a>, org_id: OrgId, base: String) -> Scim<'a> {
+        Scim { ctx, org_id, base, domains: Default::default(), visible: Default::default() }
+    }
+
+    async fn verified_domains(&self) -> Result<&[String], ScimError> {
+        let domains = self
+            .domains
+            .get_or_try_init(|| async {
+                let domains = self.ctx.store.domains(self.org_id).await?;
+                Ok::<_, ScimError>(
+                    domains
+                        .into_iter()
+                        .filter(|domain| domain.status == "verified")
+                        .map(|domain| domain.domain)
+                        .collect(),
+                )
+            })
+            .await?;
+        Ok(domains)
     }
 
     fn visible(member: &ScimMember, domains: &[String]) -> bool {
@@ -387,7 +406,7 @@ impl Scim<'_> {
     async fn member(&self, id: &str) -> Result<ScimMember, ScimError> {
         let member =
             self.ctx.store.scim_member(self.org_id, Self::user_id(id)?).await?.ok_or_else(ScimError::not_found)?;
-        if !Self::visible(&member, &self.verified_domains().await?) {
+        if !Self::visible(&member, self.verified_domains().await?) {
             return Err(ScimError::not_found());
         }
         Ok(member)
@@ -416,7 +435,7 @@ impl Scim<'_> {
         let members = self.ctx.store.scim_members(self.org_id).await?;
         Ok(members
             .iter()
-            .filter(|member| Self::visible(member, &domains))
+            .filter(|member| Self::visible(member, domains))
             .map(|member| self.resource(member))
             .filter(|resource| clauses.iter().all(|clause| matches(resource, clause)))
             .collect())
@@ -440,22 +459,27 @@ impl Scim<'_> {
         }
         let audit = self.ctx.audit(self.org_id, None, "scim.user_created", "user", &email);
         let user = self.ctx.store.create_sso_member(self.org_id, &email, &person_name(&attributes), &audit).await?;
-        self.write(user.id, &attributes, external_id(body)?.as_deref(), "scim.user_provisioned").await?;
+        let member = self.ctx.store.scim_member(self.org_id, user.id).await?.ok_or_else(ScimError::not_found)?;
+        let sole = self.ctx.store.membership_count(user.id).await? == 1;
+        self.write(&member, sole, &attributes, external_id(body)?.as_deref(), "scim.user_provisioned").await?;
         self.get_user(&user.id.0.to_string()).await
     }
 
-    /// Stores what the provider wrote and applies it to Tally's state.
+    /// Stores what the provider wrote and applies it to Tally's state. `member` is the
+    /// member before the write; `sole` says it belongs to this organization only (its
+    /// account may then be renamed from here).
     async fn write(
         &self,
-        user_id: UserId,
+        member: &ScimMember,
+        sole: bool,
         attributes: &Map<String, Value>,
         external_id: Option<&str>,
         event: &str,
     ) -> Result<(), ScimError> {
         let store = self.ctx.store;
+        let user_id = member.user.id;
         store.set_member_external_id(self.org_id, user_id, external_id).await?;
         let active = attributes.get("active").and_then(Value::as_bool).unwrap_or(true);
-        let member = store.scim_member(self.org_id, user_id).await?.ok_or_else(ScimError::not_found)?;
         if member.deactivated_at.is_none() != active {
             let audit = self.ctx.audit(
                 self.org_id,
@@ -467,7 +491,7 @@ impl Scim<'_> {
             store.set_member_active(self.org_id, user_id, active, &audit).await?;
         }
         let name = person_name(attributes);
-        if !name.is_empty() && name != member.user.name && store.membership_count(user_id).await? == 1 {
+        if !name.is_empty() && name != member.user.name && sole {
             store.set_user_name(user_id, &name).await?;
         }
         let text = serde_json::to_string(attributes).map_err(|error| ScimError::invalid(error.to_string()))?;
@@ -492,33 +516,25 @@ impl Scim<'_> {
         let email = self.checked_user_name(&attributes).await?;
         let user_id = member.user.id;
         let active = attributes.get("active").and_then(Value::as_bool).unwrap_or(true);
-        let is_owner = self
-            .ctx
-            .store
-            .org_members(self.org_id)
-            .await?
-            .iter()
-            .any(|m| m.user.id == user_id && m.role == OrgRole::Owner);
-        if is_owner && !active {
+        if member.role == OrgRole::Owner && !active {
             return Err(ScimError::new(
                 403,
                 None,
                 "an organization Owner cannot be turned off by the identity provider; change their role in Tally first",
             ));
         }
-        if !email.eq_ignore_ascii_case(&member.user.email) {
-            if self.ctx.store.membership_count(user_id).await? > 1 {
-                return Err(ScimError::new(
-                    400,
-                    Some("mutability"),
-                    "this account belongs to other organizations too, so its e-mail (userName) cannot change here",
-                ));
-            }
-            self.ctx.store.set_user_email(user_id, &email).await?;
-        } else if email != member.user.email && self.ctx.store.membership_count(user_id).await? == 1 {
+        let sole = self.ctx.store.membership_count(user_id).await? == 1;
+        if !email.eq_ignore_ascii_case(&member.user.email) && !sole {
+            return Err(ScimError::new(
+                400,
+                Some("mutability"),
+                "this account belongs to other organizations too, so its e-mail (userName) cannot change here",
+            ));
+        }
+        if email != member.user.email && sole {
             self.ctx.store.set_user_email(user_id, &email).await?;
         }
-        self.write(user_id, &attributes, external_id.as_deref(), "scim.user_replaced").await?;
+        self.write(member, sole, &attributes, external_id.as_deref(), "scim.user_replaced").await?;
         self.get_user(&user_id.0.to_string()).await
     }
 
@@ -542,14 +558,7 @@ impl Scim<'_> {
     pub async fn delete_user(&self, id: &str) -> Result<(), ScimError> {
         let member = self.member(id).await?;
         let user_id = member.user.id;
-        let is_owner = self
-            .ctx
-            .store
-            .org_members(self.org_id)
-            .await?
-            .iter()
-            .any(|m| m.user.id == user_id && m.role == OrgRole::Owner);
-        if is_owner {
+        if member.role == OrgRole::Owner {
             return Err(ScimError::new(
                 403,
                 None,
@@ -775,15 +784,26 @@ impl Scim<'_> {
     }
 
     /// The ids of the users SCIM may show and manage.
-    async fn visible_users(&self) -> Result<HashSet<i64>, ScimError> {
-        let domains = self.verified_domains().await?;
-        let members = self.ctx.store.scim_members(self.org_id).await?;
-        Ok(members.iter().filter(|member| Self::visible(member, &domains)).map(|member| member.user.id.0).collect())
+    async fn visible_users(&self) -> Result<&HashSet<i64>, ScimError> {
+        self.visible
+            .get_or_try_init(|| async {
+                let domains = self.verified_domains().await?;
+                let members = self.ctx.store.scim_members(self.org_id).await?;
+                Ok(members
+                    .iter()
+                    .filter(|member| Self::visible(member, domains))
+                    .map(|member| member.user.id.0)
+                    .collect())
+            })
+            .await
     }
 
-    async fn group_resource(&self, team: &Team, visible: &HashSet<i64>) -> Result<Value, ScimError> {
-        let store = self.ctx.store;
-        let mut members: Vec<i64> = store
+    /// The team's members that SCIM shows (users on verified domains), by id.
+    async fn team_users(&self, team: &Team) -> Result<Vec<i64>, ScimError> {
+        let visible = self.visible_users().await?;
+        let mut users: Vec<i64> = self
+            .ctx
+            .store
             .team_members(team.id)
             .await?
             .iter()
@@ -792,7 +812,22 @@ impl Scim<'_> {
                 _ => None,
             })
             .collect();
-        members.sort_unstable();
+        users.sort_unstable();
+        Ok(users)
+    }
+
+    /// Refuses members that are not users SCIM may manage.
+    async fn check_members(&self, members: &[i64]) -> Result<(), ScimError> {
+        let visible = self.visible_users().await?;
+        match members.iter().find(|id| !visible.contains(id)) {
+            Some(stranger) => Err(ScimError::invalid(format!("member {stranger} is not a user of this organization"))),
+            None => Ok(()),
+        }
+    }
+
+    async fn group_resource(&self, team: &Team) -> Result<Value, ScimError> {
+        let store = self.ctx.store;
+        let members = self.team_users(team).await?;
         let id = team.id.0.to_string();
         let mut resource = json!({
             "schemas": [GROUP_SCHEMA],
@@ -825,10 +860,9 @@ impl Scim<'_> {
 
     pub async fn list_groups(&self, filter: Option<&str>) -> Result<Vec<Value>, ScimError> {
         let clauses = filter.filter(|text| !text.trim().is_empty()).map(parse_filter).transpose()?.unwrap_or_default();
-        let visible = self.visible_users().await?;
         let mut resources = Vec::new();
         for team in self.ctx.store.teams(self.org_id).await? {
-            let resource = self.group_resource(&team, &visible).await?;
+            let resource = self.group_resource(&team).await?;
             if clauses.iter().all(|clause| matches(&resource, clause)) {
                 resources.push(resource);
             }
@@ -838,7 +872,7 @@ impl Scim<'_> {
 
     pub async fn get_group(&self, id: &str) -> Result<Value, ScimError> {
         let team = self.team(id).await?;
-        self.group_resource(&team, &self.visible_users().await?).await
+        self.group_resource(&team).await
     }
 
     fn group_state(body: &Map<String, Value>) -> Result<GroupState, ScimError> {
@@ -861,24 +895,13 @@ impl Scim<'_> {
     /// Makes the team what `state` says: name, external id, exactly these members.
     async fn write_group(&self, team: &Team, state: GroupState) -> Result<Value, ScimError> {
         let store = self.ctx.store;
-        let visible = self.visible_users().await?;
-        if let Some(stranger) = state.members.iter().find(|id| !visible.contains(id)) {
-            return Err(ScimError::invalid(format!("member {stranger} is not a user of this organization")));
-        }
+        self.check_members(&state.members).await?;
         if state.name != team.name {
             let audit = self.ctx.audit(self.org_id, None, "scim.group_renamed", "team", team.id.0);
             store.rename_team(team.id, &state.name, &audit).await?;
         }
         store.set_team_external_id(team.id, state.external_id.as_deref()).await?;
-        let current: HashSet<i64> = store
-            .team_members(team.id)
-            .await?
-            .iter()
-            .filter_map(|member| match member.principal {
-                Principal::User(id) if visible.contains(&id.0) => Some(id.0),
-                _ => None,
-            })
-            .collect();
+        let current: HashSet<i64> = self.team_users(team).await?.into_iter().collect();
         let wanted: HashSet<i64> = state.members.into_iter().collect();
         for user in wanted.difference(&current) {
             let audit = self.ctx.audit(self.org_id, None, "scim.group_member_added", "team", team.id.0);
@@ -894,10 +917,7 @@ impl Scim<'_> {
     pub async fn create_group(&self, body: &Value) -> Result<Value, ScimError> {
         let Value::Object(body) = body else { return Err(ScimError::invalid("the body must be a Group object")) };
         let state = Self::group_state(body)?;
-        let visible = self.visible_users().await?;
-        if let Some(stranger) = state.members.iter().find(|id| !visible.contains(id)) {
-            return Err(ScimError::invalid(format!("member {stranger} is not a user of this organization")));
-        }
+        self.check_members(&state.members).await?;
         let audit = self.ctx.audit(self.org_id, None, "scim.group_created", "team", &state.name);
         let team = self.ctx.store.create_team(self.org_id, &state.name, &audit).await.map_err(|error| match error {
             StoreError::Conflict(_) => ScimError::new(
@@ -922,7 +942,7 @@ impl Scim<'_> {
 
     pub async fn patch_group(&self, id: &str, body: &Value) -> Result<Value, ScimError> {
         let team = self.team(id).await?;
-        let Value::Object(mut resource) = self.group_resource(&team, &self.visible_users().await?).await? else {
+        let Value::Object(mut resource) = self.group_resource(&team).await? else {
             return Err(ScimError::not_found());
         };
         let operations = body

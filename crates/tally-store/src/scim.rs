@@ -2,10 +2,10 @@
 //! resource as it last wrote it), beside Tally's own member rows.
 
 use jiff::Timestamp;
-use tally_types::{OrgId, UserId};
+use tally_types::{OrgId, OrgRole, UserId};
 
 use crate::audit::insert_audit;
-use crate::model::{email_key, user_from_row};
+use crate::model::{email_key, parse_org_role, user_from_row};
 use crate::row::RowExt;
 use crate::tenants::unique_as_conflict;
 use crate::{AuditEntry, Store, StoreError, User, with_pool};
@@ -14,6 +14,7 @@ use crate::{AuditEntry, Store, StoreError, User, with_pool};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimMember {
     pub user: User,
+    pub role: OrgRole,
     pub deactivated_at: Option<Timestamp>,
     pub external_id: Option<String>,
     /// The resource as the provider last wrote it (JSON), when it provisioned this member.
@@ -21,7 +22,7 @@ pub struct ScimMember {
     pub updated_at: Option<Timestamp>,
 }
 
-const SELECT: &str = "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, m.deactivated_at, m.external_id, \
+const SELECT: &str = "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, m.role, m.deactivated_at, m.external_id, \
      s.resource, s.updated_at FROM org_members m JOIN users u ON u.id = m.user_id \
      LEFT JOIN scim_users s ON s.org_id = m.org_id AND s.user_id = m.user_id";
 
@@ -33,6 +34,7 @@ fn member_from_row(row: &impl RowExt) -> Result<ScimMember, StoreError> {
     };
     Ok(ScimMember {
         user: user_from_row(row)?,
+        role: parse_org_role(&row.text("role")?)?,
         deactivated_at: time("deactivated_at")?,
         external_id: row.opt_text("external_id")?,
         resource: row.opt_text("resource")?,

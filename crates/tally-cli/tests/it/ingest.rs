@@ -27,6 +27,17 @@ async fn production(tenant: &Tenant) -> Project {
     }
 }
 
+/// `POST /import` with the project's API secret.
+async fn import_rows(server: &str, project: &Project, rows: &impl serde::Serialize) -> reqwest::Response {
+    tally_testkit::http_client(None)
+        .post(format!("{server}/import"))
+        .basic_auth(&project.secret, Some(""))
+        .json(rows)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn now() -> jiff::Timestamp {
     use tally_types::Clock;
     tally_types::SystemClock.now()
@@ -310,13 +321,7 @@ async fn acknowledged_events_survive_a_kill() {
         let rows: Vec<Value> = (0..50)
             .map(|n| json!({ "event": "e", "properties": { "time": now_s(), "distinct_id": "u", "$insert_id": format!("b{batch}-{n}") } }))
             .collect();
-        let reply = http
-            .post(format!("{}/import", server.base_url()))
-            .basic_auth(&project.secret, Some(""))
-            .json(&rows)
-            .send()
-            .await
-            .unwrap();
+        let reply = import_rows(server.base_url(), &project, &rows).await;
         assert_eq!(reply.status(), StatusCode::OK);
         acknowledged.extend(rows.iter().map(|row| row["properties"]["$insert_id"].as_str().unwrap().to_string()));
     }
@@ -889,13 +894,12 @@ async fn simplified_id_merge_attributes_a_devices_earlier_events_to_the_user() {
     assert_eq!(adas.len(), 2, "filtering by distinct_id uses the canonical id: {adas:?}");
 
     // /import takes $user_id or $device_id in place of distinct_id.
-    let reply = http
-        .post(format!("{}/import", server.base_url()))
-        .basic_auth(&project.secret, Some(""))
-        .json(&json!([{ "event": "imported", "properties": { "time": t, "$insert_id": "imp-1", "$user_id": "cy" } }]))
-        .send()
-        .await
-        .unwrap();
+    let reply = import_rows(
+        server.base_url(),
+        &project,
+        &json!([{ "event": "imported", "properties": { "time": t, "$insert_id": "imp-1", "$user_id": "cy" } }]),
+    )
+    .await;
     assert_eq!(reply.status(), StatusCode::OK, "{:?}", reply.text().await);
     let imported = export(server.base_url(), &project, "&event=%5B%22imported%22%5D").await;
     assert_eq!(imported[0]["properties"]["distinct_id"], "cy");
@@ -936,13 +940,7 @@ async fn events_are_located_from_their_ip_which_is_never_stored() {
     ]);
     let reply = http.post(format!("{}/track?ip=1", server.base_url())).json(&events).send().await.unwrap();
     assert_eq!(reply.text().await.unwrap(), "1");
-    let reply = http
-        .post(format!("{}/import", server.base_url()))
-        .basic_auth(&project.secret, Some(""))
-        .json(&json!([{ "event": "imported", "properties": { "distinct_id": "u", "time": t, "$insert_id": "geo-1", "ip": "81.2.69.160" } }]))
-        .send()
-        .await
-        .unwrap();
+    let reply = import_rows(server.base_url(), &project, &json!([{ "event": "imported", "properties": { "distinct_id": "u", "time": t, "$insert_id": "geo-1", "ip": "81.2.69.160" } }])).await;
     assert_eq!(reply.status(), StatusCode::OK);
 
     let exported = export(server.base_url(), &project, "").await;
@@ -1308,13 +1306,7 @@ async fn usage_counts_every_stored_event_as_soon_as_it_is_read() {
     let rows: Vec<Value> = (0..3)
         .map(|n| json!({ "event": "e", "properties": { "time": t, "distinct_id": "u", "$insert_id": format!("u-{n}") } }))
         .collect();
-    let reply = http
-        .post(format!("{}/import", server.base_url()))
-        .basic_auth(&project.secret, Some(""))
-        .json(&rows)
-        .send()
-        .await
-        .unwrap();
+    let reply = import_rows(server.base_url(), &project, &rows).await;
     assert_eq!(reply.status(), StatusCode::OK);
     let tracked = json!([
         { "event": "t", "properties": { "token": project.token, "distinct_id": "u" } },

@@ -66,10 +66,13 @@ impl FromRequestParts<AppState> for ScimCaller {
     }
 }
 
+/// The absolute URL of `/api/app/scim/v2` on this instance.
+fn scim_base(state: &AppState, actor: &Actor) -> String {
+    format!("{}/api/app/scim/v2", state.ctx(actor).settings.base_url.trim_end_matches('/'))
+}
+
 fn service<'a>(state: &'a AppState, actor: &'a Actor, org_id: OrgId) -> Scim<'a> {
-    let ctx = state.ctx(actor);
-    let base = format!("{}/api/app/scim/v2", ctx.settings.base_url.trim_end_matches('/'));
-    Scim { ctx, org_id, base }
+    Scim::new(state.ctx(actor), org_id, scim_base(state, actor))
 }
 
 /// Who SCIM changes are audited as.
@@ -302,6 +305,5 @@ pub(crate) async fn issue_token(
     let actor = caller.actor();
     let password = body.password.map(Secret::new);
     let token = tally_iam::scim::issue_token(state.ctx(&actor), &scope, password.as_ref()).await?;
-    let base = format!("{}/api/app/scim/v2", state.ctx(&actor).settings.base_url.trim_end_matches('/'));
-    Ok(created(json!({ "token": token.expose(), "base_url": base })))
+    Ok(created(json!({ "token": token.expose(), "base_url": scim_base(&state, &actor) })))
 }
