@@ -75,6 +75,9 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/api/app/sso/discover", Public, "whether an e-mail signs in with SSO", sso::discover)
         .add(GET, "/sso/start", Public, "go to the organization's identity provider", sso::start)
         .add(GET, "/sso/oidc/callback", Public, "the identity provider's answer", sso::oidc_callback)
+        .add(GET, "/sso/saml/{org_id}/metadata", Public, "the organization's SAML service-provider metadata", sso::saml_metadata)
+        .add(GET, "/sso/saml/{org_id}/start", Public, "SAML sign-in at the organization's identity provider", sso::saml_start)
+        .add(POST, "/sso/saml/{org_id}/acs", Public, "the SAML identity provider's answer (HTTP-POST)", sso::saml_acs)
         .add(POST, "/api/app/sessions", Public, "sign in with e-mail and password", app::sessions::sign_in)
         .add(POST, "/api/app/sessions/second-factor", Public, "complete sign-in with a code or recovery code", app::sessions::second_factor)
         .add(POST, "/api/app/sessions/second-factor/resend", Public, "send another SMS code", app::sessions::resend)
@@ -111,6 +114,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(PUT, "/api/app/organizations/{org_id}/security", Org(O::ManageSecurity), "require a second factor (password re-entry)", app::twofactor::set_org_security)
         .add(GET, "/api/app/organizations/{org_id}/sso", Org(O::ManageSecurity), "single sign-on settings", app::sso::connection)
         .add(PUT, "/api/app/organizations/{org_id}/sso/oidc", Org(O::ManageSecurity), "set up OIDC single sign-on (password re-entry)", app::sso::configure_oidc)
+        .add(PUT, "/api/app/organizations/{org_id}/sso/saml", Org(O::ManageSecurity), "set up SAML single sign-on (password re-entry)", app::sso::configure_saml)
         .add(GET, "/api/app/organizations/{org_id}/domains", Org(O::ManageSecurity), "claimed domains", app::sso::domains)
         .add(POST, "/api/app/organizations/{org_id}/domains", Org(O::ManageSecurity), "claim a domain (password re-entry)", app::sso::claim)
         .add(POST, "/api/app/organizations/{org_id}/domains/{domain_id}/verify", Org(O::ManageSecurity), "check the domain's DNS record now", app::sso::verify)
@@ -247,7 +251,11 @@ mod tests {
         let (_, inventory) = build();
         for route in &inventory {
             let requirement = route.requirement;
-            if route.path.contains("{org_id}") {
+            if route.path.starts_with("/sso/saml/{org_id}/") {
+                // The organization's SAML service provider: its public metadata, the start
+                // of a sign-in, and the ACS, which the IdP's signature authenticates.
+                assert!(matches!(requirement, Requirement::Public), "{} {}", route.method, route.path);
+            } else if route.path.contains("{org_id}") {
                 assert!(matches!(requirement, Requirement::Org(_)), "{} {}", route.method, route.path);
             } else if route.path.contains("{project_id}") {
                 assert!(

@@ -86,19 +86,12 @@ pub async fn configure(
         oidc_client_secret_sealed: Some(sealed),
         require_sso: settings.require_sso,
         idp_managed: settings.idp_managed,
+        saml: None,
     };
     let audit = tally_iam::admin::audit_entry(ctx, scope.org_id(), "sso_settings.updated", "organization", scope.org_id().0)
         .with_after(json!({ "protocol": "oidc", "issuer": issuer, "client_id": settings.client_id, "require_sso": settings.require_sso, "idp_managed": settings.idp_managed }));
     ctx.store.set_sso_connection(&connection, &audit).await?;
     Ok(())
-}
-
-/// The organization whose SSO signs in this e-mail: the one that verified its domain and
-/// configured a connection.
-pub async fn organization_for(ctx: Ctx<'_>, email: &str) -> Result<Option<(OrgId, SsoConnection)>, SsoError> {
-    let domain = tally_iam::domains::domain_of(email);
-    let Some(org_id) = ctx.store.verified_domain_owner(&domain).await? else { return Ok(None) };
-    Ok(ctx.store.sso_connection(org_id).await?.filter(|connection| connection.protocol == "oidc").map(|c| (org_id, c)))
 }
 
 fn client_for(
@@ -131,21 +124,20 @@ type OidcClient = CoreClient<
 
 /// Where to send the browser, and the state to bind to it (a cookie).
 #[derive(Debug)]
-pub struct Started {
+pub(crate) struct Started {
     pub authorize_url: String,
     pub state: Secret<String>,
 }
 
-/// Starts an SSO sign-in for this e-mail's organization.
-pub async fn start(ctx: Ctx<'_>, email: &str) -> Result<Started, SsoError> {
-    let Some((org_id, connection)) = organization_for(ctx, email).await? else {
-        return Err(SsoError::Config(format!(
-            "no single sign-on is set up for {}",
-            tally_iam::domains::domain_of(email)
-        )));
-    };
+/// Starts an OIDC sign-in for this e-mail at its organization's provider.
+pub(crate) async fn start(
+    ctx: Ctx<'_>,
+    org_id: OrgId,
+    connection: &SsoConnection,
+    email: &str,
+) -> Result<Started, SsoError> {
     let issuer = connection.oidc_issuer.clone().ok_or_else(|| SsoError::Config("no issuer".into()))?;
-    let client = client_for(&connection, metadata(&issuer).await?, ctx)?;
+    let client = client_for(connection, metadata(&issuer).await?, ctx)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -188,7 +180,8 @@ pub async fn callback(
         .store
         .sso_connection(stored.org_id)
         .await?
-        .ok_or_else(|| SsoError::Rejected("single sign-on is no longer set up".into()))?;
+        .filter(|connection| connection.protocol == "oidc")
+        .ok_or_else(|| SsoError::Rejected("OIDC single sign-on is no longer set up".into()))?;
     let issuer = connection.oidc_issuer.clone().ok_or_else(|| SsoError::Config("no issuer".into()))?;
     // RFC 9207: a provider that names itself in the answer must be the one we sent the
     // person to (defence against mix-up attacks).
@@ -235,63 +228,13 @@ pub async fn callback(
         }
     }
     let subject = subject.as_str().to_string();
-    sign_in(ctx, &connection, &issuer, &subject, email.as_deref(), verified, &name, client_info).await
-}
-
-/// Links the provider's identity to an account (or creates one) and starts the session.
-#[allow(clippy::too_many_arguments)]
-async fn sign_in(
-    ctx: Ctx<'_>,
-    connection: &SsoConnection,
-    issuer: &str,
-    subject: &str,
-    email: Option<&str>,
-    email_verified: bool,
-    name: &str,
-    client_info: &ClientInfo,
-) -> Result<SignInStep, SsoError> {
-    let org_id = connection.org_id;
-    let user_id = match ctx.store.sso_identity(org_id, issuer, subject).await? {
-        Some(user_id) => user_id,
-        None => {
-            let email = email.ok_or_else(|| SsoError::Rejected("the provider sent no e-mail address".into()))?;
-            if !email_verified {
-                return Err(SsoError::Rejected(format!("the provider has not verified {email}")));
-            }
-            let domain = tally_iam::domains::domain_of(email);
-            if ctx.store.verified_domain_owner(&domain).await? != Some(org_id) {
-                return Err(SsoError::Rejected(format!("{domain} is not a verified domain of this organization")));
-            }
-            let member = ctx
-                .store
-                .org_members(org_id)
-                .await?
-                .into_iter()
-                .find(|member| member.user.email.eq_ignore_ascii_case(email));
-            let user_id = match member {
-                Some(member) if member.deactivated_at.is_some() => {
-                    return Err(SsoError::Rejected("your access to this organization is turned off".into()));
-                }
-                Some(member) => member.user.id,
-                None if connection.idp_managed => {
-                    let audit = tally_iam::admin::audit_entry(ctx, org_id, "organization.user_added", "user", 0)
-                        .with_after(json!({ "email": email, "via": "sso", "org_role": "member" }));
-                    ctx.store.create_sso_member(org_id, email, name, &audit).await?.id
-                }
-                None => {
-                    return Err(SsoError::Rejected(format!(
-                        "{email} is not a member of this organization; ask an administrator to invite you"
-                    )));
-                }
-            };
-            ctx.store.link_sso_identity(org_id, issuer, subject, user_id, ctx.clock.now()).await?;
-            user_id
-        }
+    let sign_in = crate::SignIn {
+        issuer: &issuer,
+        subject: Some(&subject),
+        email: email.as_deref(),
+        email_verified: verified,
+        name: &name,
+        method: "oidc",
     };
-    if ctx.store.org_standing(org_id, tally_types::Principal::User(user_id)).await?.is_none() {
-        return Err(SsoError::Rejected("your access to this organization is turned off".into()));
-    }
-    let user = ctx.store.user_by_id(user_id).await?.ok_or_else(|| SsoError::Rejected("account not found".into()))?;
-    // SSO sign-ins are not asked for Tally's second factor (the provider owns that).
-    Ok(tally_iam::signin::signed_in_with(ctx, user, client_info, "oidc").await?)
+    crate::sign_in(ctx, &connection, sign_in, client_info).await
 }

@@ -44,7 +44,7 @@ pub use requests::AccessRequest;
 pub use scim::ScimMember;
 pub use service_accounts::{NewServiceAccount, ServiceAccount};
 pub use signin::{EnrolledMethod, SecondFactor, SessionInfo, SmsCode};
-pub use sso::{ClaimedDomain, SsoConnection, SsoState};
+pub use sso::{ClaimedDomain, SamlConnection, SsoConnection, SsoState};
 pub use teams::{Team, TeamMember, TeamProject};
 
 /// Which database holds the metadata.

@@ -281,7 +281,21 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            for table in ["teams", "service_accounts", "org_members", "invitations", "audit_log"] {
+            for table in [
+                "teams",
+                "service_accounts",
+                "org_members",
+                "invitations",
+                "audit_log",
+                "claimed_domains",
+                "scim_tokens",
+                "scim_users",
+                "sso_connections",
+                "sso_states",
+                "sso_identities",
+                "saml_requests",
+                "saml_assertions_seen",
+            ] {
                 sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE org_id IN {doomed_orgs}")))
                     .bind(now)
                     .execute(&mut *tx)

@@ -284,6 +284,25 @@ pub struct SsoConnection {
     pub require_sso: bool,
     /// Users of claimed domains are created at their first SSO sign-in.
     pub idp_managed: bool,
+    /// The SAML identity provider, once one was configured (kept when the organization
+    /// switches to OIDC, so switching back keeps the service-provider key).
+    pub saml: Option<SamlConnection>,
+}
+
+/// A SAML identity provider and the organization's own service-provider key pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SamlConnection {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    /// Base64 DER signing certificates (several during a rollover).
+    pub idp_certs: Vec<String>,
+    pub metadata_url: Option<String>,
+    pub sign_requests: bool,
+    pub want_assertions_signed: bool,
+    pub idp_initiated: bool,
+    /// Base64 DER certificate of the service provider's signing key.
+    pub sp_cert: String,
+    pub sp_key_sealed: String,
 }
 
 /// An SSO sign-in waiting for the identity provider's answer.
@@ -303,6 +322,26 @@ fn connection_from_row(row: &impl RowExt) -> Result<SsoConnection, StoreError> {
         oidc_client_secret_sealed: row.opt_text("oidc_client_secret_sealed")?,
         require_sso: row.int("require_sso")? != 0,
         idp_managed: row.int("idp_managed")? != 0,
+        saml: match row.opt_text("saml_idp_entity_id")? {
+            None => None,
+            Some(idp_entity_id) => Some(SamlConnection {
+                idp_entity_id,
+                idp_sso_url: row.opt_text("saml_idp_sso_url")?.unwrap_or_default(),
+                idp_certs: row
+                    .opt_text("saml_idp_certs")?
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                metadata_url: row.opt_text("saml_metadata_url")?,
+                sign_requests: row.int("saml_sign_requests")? != 0,
+                want_assertions_signed: row.int("saml_want_assertions_signed")? != 0,
+                idp_initiated: row.int("saml_idp_initiated")? != 0,
+                sp_cert: row.opt_text("saml_sp_cert")?.unwrap_or_default(),
+                sp_key_sealed: row.opt_text("saml_sp_key_sealed")?.unwrap_or_default(),
+            }),
+        },
     })
 }
 
@@ -333,10 +372,125 @@ impl Store {
         Ok(())
     }
 
+    /// Makes SAML the organization's single sign-on (its OIDC settings are kept).
+    pub async fn set_saml_connection(
+        &self,
+        org_id: OrgId,
+        require_sso: bool,
+        idp_managed: bool,
+        saml: &SamlConnection,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO sso_connections (org_id, protocol, require_sso, idp_managed, updated_at, saml_idp_entity_id, \
+                 saml_idp_sso_url, saml_idp_certs, saml_metadata_url, saml_sign_requests, saml_want_assertions_signed, \
+                 saml_idp_initiated, saml_sp_cert, saml_sp_key_sealed) \
+                 VALUES ($1, 'saml', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (org_id) DO UPDATE SET protocol = 'saml', require_sso = excluded.require_sso, \
+                 idp_managed = excluded.idp_managed, updated_at = excluded.updated_at, \
+                 saml_idp_entity_id = excluded.saml_idp_entity_id, saml_idp_sso_url = excluded.saml_idp_sso_url, \
+                 saml_idp_certs = excluded.saml_idp_certs, saml_metadata_url = excluded.saml_metadata_url, \
+                 saml_sign_requests = excluded.saml_sign_requests, \
+                 saml_want_assertions_signed = excluded.saml_want_assertions_signed, \
+                 saml_idp_initiated = excluded.saml_idp_initiated, saml_sp_cert = excluded.saml_sp_cert, \
+                 saml_sp_key_sealed = excluded.saml_sp_key_sealed",
+            )
+            .bind(org_id.0)
+            .bind(i64::from(require_sso))
+            .bind(i64::from(idp_managed))
+            .bind(audit.at.as_millisecond())
+            .bind(saml.idp_entity_id.as_str())
+            .bind(saml.idp_sso_url.as_str())
+            .bind(saml.idp_certs.join("\n"))
+            .bind(saml.metadata_url.as_deref())
+            .bind(i64::from(saml.sign_requests))
+            .bind(i64::from(saml.want_assertions_signed))
+            .bind(i64::from(saml.idp_initiated))
+            .bind(saml.sp_cert.as_str())
+            .bind(saml.sp_key_sealed.as_str())
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Remembers an SP-initiated SAML request until its answer arrives (or it expires).
+    pub async fn insert_saml_request(
+        &self,
+        relay_state_hash: &str,
+        org_id: OrgId,
+        request_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM saml_requests WHERE expires_at <= $1").bind(millis(now)).execute(pool).await?;
+            sqlx::query("INSERT INTO saml_requests (relay_state_hash, org_id, request_id, expires_at) VALUES ($1, $2, $3, $4)")
+                .bind(relay_state_hash)
+                .bind(org_id.0)
+                .bind(request_id)
+                .bind(millis(expires_at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes a live SP-initiated request of this organization once: its request ID.
+    pub async fn take_saml_request(
+        &self,
+        relay_state_hash: &str,
+        org_id: OrgId,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        with_pool!(self, pool => {
+            let id: Option<String> = sqlx::query_scalar(
+                "DELETE FROM saml_requests WHERE relay_state_hash = $1 AND org_id = $2 AND expires_at > $3 RETURNING request_id",
+            )
+            .bind(relay_state_hash)
+            .bind(org_id.0)
+            .bind(millis(now))
+            .fetch_optional(pool)
+            .await?;
+            Ok(id)
+        })
+    }
+
+    /// Records an assertion ID as used until `expires_at`. `false` when it was already
+    /// used: a replay.
+    pub async fn record_saml_assertion(
+        &self,
+        org_id: OrgId,
+        assertion_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM saml_assertions_seen WHERE expires_at <= $1").bind(millis(now)).execute(pool).await?;
+            let inserted = sqlx::query(
+                "INSERT INTO saml_assertions_seen (org_id, assertion_id, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (org_id, assertion_id) DO NOTHING",
+            )
+            .bind(org_id.0)
+            .bind(assertion_id)
+            .bind(millis(expires_at))
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(inserted == 1)
+        })
+    }
+
     pub async fn sso_connection(&self, org_id: OrgId) -> Result<Option<SsoConnection>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(
-                "SELECT org_id, protocol, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, require_sso, idp_managed \
+                "SELECT org_id, protocol, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, require_sso, idp_managed, \
+                 saml_idp_entity_id, saml_idp_sso_url, saml_idp_certs, saml_metadata_url, saml_sign_requests, \
+                 saml_want_assertions_signed, saml_idp_initiated, saml_sp_cert, saml_sp_key_sealed \
                  FROM sso_connections WHERE org_id = $1",
             )
             .bind(org_id.0)

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod oidc;
 pub mod postgres;
 pub mod process;
+pub mod saml;
 pub mod sms;
 pub mod smtp;
 pub mod tls;

@@ -30,6 +30,19 @@ pub struct OpenIdProvider {
 }
 
 impl OpenIdProvider {
+    /// Makes the next token response carry a defective ID token (`bad_signature`,
+    /// `wrong_key`, `wrong_aud`, `expired`, `wrong_iss`, `wrong_nonce`, `alg_none`), or one
+    /// re-signed unchanged (`resigned`, a control); see `tests/peers/oidc/op.mjs`.
+    pub async fn tamper(&self, mode: &str) {
+        let response = crate::http_client(None)
+            .post(format!("{}/control/tamper", self.issuer))
+            .json(&serde_json::json!({ "mode": mode }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT, "tamper {mode}");
+    }
+
     pub async fn start(peers: &std::path::Path, redirect_uri: &str) -> OpenIdProvider {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let client_id = format!("tally-{}", crate::token_hex(4));

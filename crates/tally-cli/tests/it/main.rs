@@ -12,6 +12,7 @@ mod lifecycle;
 mod mail;
 mod observability;
 mod openapi;
+mod saml;
 mod scim;
 mod setup;
 mod signin;

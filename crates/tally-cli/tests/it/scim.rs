@@ -23,12 +23,7 @@ async fn provisioned(
     domain: &str,
 ) -> (Tenant, String) {
     let acme = tenant(instance, server, &format!("owner@{domain}"), "Acme").await;
-    let domains = format!("/api/app/organizations/{}/domains", acme.org_id);
-    let claim = acme.owner.post(&domains, json!({ "domain": domain, "password": PASSWORD })).await;
-    let record = claim.results()["record"]["value"].as_str().unwrap().to_string();
-    dns.set_txt(domain, &[&record]);
-    let verify = format!("{domains}/{}/verify", claim.results()["id"]);
-    assert_eq!(acme.owner.post(&verify, json!({})).await.results()["status"], "verified");
+    crate::access::world::verify_domain(&acme.owner, acme.org_id, dns, domain).await;
     let path = format!("/api/app/organizations/{}/scim-token", acme.org_id);
     assert_eq!(acme.owner.post(&path, json!({})).await.status, StatusCode::BAD_REQUEST, "password re-entry");
     let issued = acme.owner.post(&path, json!({ "password": PASSWORD })).await;

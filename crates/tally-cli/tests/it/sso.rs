@@ -47,15 +47,7 @@ async fn oidc_sign_in_creates_members_skips_second_factor_and_enforces_sso() {
     let owner = &acme.owner;
 
     // The domain is verified, the provider registered with Tally's callback.
-    let claim = owner
-        .post(
-            &format!("/api/app/organizations/{org}/domains"),
-            json!({ "domain": "acme.example", "password": PASSWORD }),
-        )
-        .await;
-    dns.set_txt("acme.example", &[claim.results()["record"]["value"].as_str().unwrap()]);
-    let id = claim.results()["id"].as_i64().unwrap();
-    owner.post(&format!("/api/app/organizations/{org}/domains/{id}/verify"), json!({})).await;
+    crate::access::world::verify_domain(owner, org, &mut dns, "acme.example").await;
     let settings = owner.get(&format!("/api/app/organizations/{org}/sso")).await;
     let redirect_uri = settings.results()["redirect_uri"].as_str().unwrap().to_string();
     assert_eq!(redirect_uri, format!("{}/sso/oidc/callback", server.base_url()));
@@ -155,6 +147,29 @@ async fn oidc_sign_in_creates_members_skips_second_factor_and_enforces_sso() {
     assert_eq!(tamper("nonce").await, StatusCode::UNAUTHORIZED, "a forged nonce");
     assert_eq!(tamper("issuer").await, StatusCode::UNAUTHORIZED, "another issuer named in the answer");
     assert_eq!(tamper("none").await, StatusCode::SEE_OTHER, "the control goes through");
+
+    // ID tokens tampered with at the token endpoint, each next to a control re-signed by the
+    // same code: refused, and nobody is created.
+    for mode in ["bad_signature", "wrong_key", "wrong_aud", "expired", "wrong_iss", "wrong_nonce", "alg_none"] {
+        let email = format!("token-{}@acme.example", mode.replace('_', "-"));
+        op.tamper(mode).await;
+        let (status, hops) =
+            browse(&tally_testkit::http_client(None), &format!("{}/sso/start?email={email}", server.base_url())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{mode}: {hops:?}");
+        let body: serde_json::Value = serde_json::from_str(hops.last().unwrap()).unwrap();
+        assert_eq!(body["code"], "sso_rejected", "{mode}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("ID token"), "{mode}: {body}");
+        assert!(!owner.get(&format!("/api/app/organizations/{org}/members")).await.body.to_string().contains(&email));
+
+        op.tamper("resigned").await;
+        let control = tally_testkit::http_client(None);
+        let email = format!("control-{}@acme.example", mode.replace('_', "-"));
+        let (status, hops) = browse(&control, &format!("{}/sso/start?email={email}", server.base_url())).await;
+        assert_eq!(status, StatusCode::OK, "the control next to {mode}: {hops:?}");
+        let me =
+            control.get(server.url("/api/app/me")).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+        assert_eq!(me["results"]["user"]["email"], email.as_str());
+    }
 
     // An address the provider did not verify gets nothing.
     let (status, _) = browse(

@@ -7,10 +7,11 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
+use tally_types::OrgId;
 
 use crate::access::Client;
 use crate::auth::{cookie, session_cookie};
-use crate::extract::QueryParams;
+use crate::extract::{FormBody, Ids, QueryParams};
 use crate::routes::app::ok;
 use crate::{ApiError, AppState};
 
@@ -31,10 +32,11 @@ pub(crate) async fn discover(
 ) -> Result<Response, ApiError> {
     tally_iam::validate::email(&query.email)?;
     let actor = tally_iam::admin::Actor::anonymous("sso");
-    let found = tally_sso::oidc::organization_for(state.ctx(&actor), &query.email).await?;
+    let found = tally_sso::organization_for(state.ctx(&actor), &query.email).await?;
     Ok(ok(json!({
         "sso": found.is_some(),
         "required": found.as_ref().is_some_and(|(_, connection)| connection.require_sso),
+        "protocol": found.as_ref().map(|(_, connection)| connection.protocol.clone()),
         "start_url": found.map(|_| format!("/sso/start?email={}", query.email.trim())),
     })))
 }
@@ -46,11 +48,12 @@ pub(crate) async fn start(
 ) -> Result<Response, ApiError> {
     tally_iam::validate::email(&query.email)?;
     let actor = tally_iam::admin::Actor::anonymous("sso");
-    let started = tally_sso::oidc::start(state.ctx(&actor), &query.email).await?;
+    let started = tally_sso::start(state.ctx(&actor), &query.email).await?;
+    let Some(browser_state) = started.browser_state else { return Ok(Redirect::to(&started.url).into_response()) };
     let secure = if state.config().is_https() { "; Secure" } else { "" };
     let cookie =
-        format!("{STATE_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}", started.state.expose());
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&started.authorize_url)).into_response())
+        format!("{STATE_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}", browser_state.expose());
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&started.url)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -90,15 +93,71 @@ pub(crate) async fn oidc_callback(
         &client,
     )
     .await?;
+    let clear = format!("{STATE_COOKIE}=; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=0");
+    signed_in(&state, step, Some(&clear))
+}
+
+/// `GET /sso/saml/{org_id}/metadata`: the organization's service-provider metadata.
+pub(crate) async fn saml_metadata(
+    State(state): State<AppState>,
+    Ids((org_id,)): Ids<(i64,)>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let Some(xml) = tally_sso::saml::sp_metadata(state.ctx(&actor), OrgId(org_id)).await? else {
+        return Err(ApiError::not_found());
+    };
+    Ok(([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response())
+}
+
+/// `GET /sso/saml/{org_id}/start`: an SP-initiated sign-in at the organization's IdP.
+pub(crate) async fn saml_start(
+    State(state): State<AppState>,
+    Ids((org_id,)): Ids<(i64,)>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let url = tally_sso::saml::start(state.ctx(&actor), OrgId(org_id)).await?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AcsForm {
+    #[serde(rename = "SAMLResponse", default)]
+    saml_response: String,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// `POST /sso/saml/{org_id}/acs`: the identity provider's answer (HTTP-POST binding), a
+/// cross-site form post; signs in and goes home.
+pub(crate) async fn saml_acs(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Ids((org_id,)): Ids<(i64,)>,
+    FormBody(form): FormBody<AcsForm>,
+) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let step = tally_sso::saml::acs(
+        state.ctx(&actor),
+        OrgId(org_id),
+        &form.saml_response,
+        form.relay_state.as_deref(),
+        &client,
+    )
+    .await?;
+    signed_in(&state, step, None)
+}
+
+/// The session cookie and the way home after an SSO sign-in (clearing the OIDC state
+/// cookie when there is one).
+fn signed_in(state: &AppState, step: tally_iam::signin::SignInStep, clear: Option<&str>) -> Result<Response, ApiError> {
     let tally_iam::signin::SignInStep::SignedIn { session, .. } = step else {
         return Err(ApiError::new(tally_types::ErrorKind::Internal, "internal", "single sign-on did not complete"));
     };
     let session =
         session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
-    let clear = format!("{STATE_COOKIE}=; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=0");
     let mut response = Redirect::to("/").into_response();
-    for value in [session, clear] {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+    for value in std::iter::once(session.as_str()).chain(clear) {
+        if let Ok(value) = axum::http::HeaderValue::from_str(value) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }

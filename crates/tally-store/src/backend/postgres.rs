@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "oidc", include_str!("../../migrations/postgres/0005_oidc.sql")),
     (6, "event_files", include_str!("../../migrations/postgres/0006_event_files.sql")),
     (7, "scim", include_str!("../../migrations/postgres/0007_scim.sql")),
+    (8, "saml", include_str!("../../migrations/postgres/0008_saml.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

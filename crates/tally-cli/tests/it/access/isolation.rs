@@ -166,6 +166,12 @@ fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32,
         }
         ("POST", "verify") => json!({}),
         ("POST", "scim-token") => json!({ "password": tally_testkit::api::PASSWORD }),
+        ("PUT", "saml") => json!({
+            "idp_entity_id": "https://idp.beta.example",
+            "sso_url": "https://idp.beta.example/sso",
+            "certificates": [tally_testkit::tls::self_signed().cert_pem],
+            "password": tally_testkit::api::PASSWORD,
+        }),
         ("PUT", "oidc") => match &peers.op {
             Some(op) => {
                 json!({ "issuer": op.issuer, "client_id": op.client_id, "client_secret": op.client_secret, "password": tally_testkit::api::PASSWORD })

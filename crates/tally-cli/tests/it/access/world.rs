@@ -47,3 +47,12 @@ pub async fn server(instance: &Instance) -> TallyProcess {
     let env = [("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "100000"), ("TALLY_DNS_RESOLVER", "127.0.0.1:9")];
     instance.serve_with(&[], &env).await
 }
+
+/// Claims `domain` for the organization and verifies it through the test DNS server.
+pub async fn verify_domain(owner: &Api, org_id: i64, dns: &mut tally_testkit::dns::DnsServer, domain: &str) {
+    let domains = format!("/api/app/organizations/{org_id}/domains");
+    let claim = owner.post(&domains, serde_json::json!({ "domain": domain, "password": PASSWORD })).await;
+    dns.set_txt(domain, &[claim.results()["record"]["value"].as_str().unwrap()]);
+    let verify = format!("{domains}/{}/verify", claim.results()["id"]);
+    assert_eq!(owner.post(&verify, serde_json::json!({})).await.results()["status"], "verified");
+}

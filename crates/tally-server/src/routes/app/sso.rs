@@ -88,7 +88,22 @@ pub(crate) async fn connection(
     let actor = caller.actor();
     let redirect = tally_sso::oidc::redirect_uri(&state.ctx(&actor).settings.base_url);
     let connection = state.store().sso_connection(scope.org_id()).await?;
+    let base = &state.ctx(&actor).settings.base_url;
+    let saml = connection.as_ref().and_then(|c| c.saml.as_ref());
+    let saml_view = json!({
+        "sp_entity_id": tally_sso::saml::sp_entity_id(base, scope.org_id()),
+        "acs_url": tally_sso::saml::acs_url(base, scope.org_id()),
+        "sp_metadata_url": tally_sso::saml::sp_entity_id(base, scope.org_id()),
+        "idp_entity_id": saml.map(|s| s.idp_entity_id.clone()),
+        "sso_url": saml.map(|s| s.idp_sso_url.clone()),
+        "metadata_url": saml.and_then(|s| s.metadata_url.clone()),
+        "certificates": saml.map(tally_sso::saml::certificate_fingerprints).unwrap_or_default(),
+        "sign_requests": saml.is_some_and(|s| s.sign_requests),
+        "want_assertions_signed": saml.is_some_and(|s| s.want_assertions_signed),
+        "idp_initiated": saml.is_none_or(|s| s.idp_initiated),
+    });
     Ok(ok(json!({
+        "saml": saml_view,
         "protocol": connection.as_ref().map(|c| c.protocol.clone()),
         "issuer": connection.as_ref().and_then(|c| c.oidc_issuer.clone()),
         "client_id": connection.as_ref().and_then(|c| c.oidc_client_id.clone()),
@@ -114,5 +129,66 @@ pub(crate) async fn configure_oidc(
     };
     let password = body.password.map(Secret::new);
     tally_sso::oidc::configure(state.ctx(&actor), &scope, &settings, password.as_ref()).await?;
+    Ok(done())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SamlBody {
+    metadata_xml: Option<String>,
+    metadata_url: Option<String>,
+    idp_entity_id: Option<String>,
+    sso_url: Option<String>,
+    #[serde(default)]
+    certificates: Vec<String>,
+    #[serde(default)]
+    require_sso: bool,
+    #[serde(default)]
+    idp_managed: bool,
+    #[serde(default)]
+    sign_requests: bool,
+    #[serde(default)]
+    want_assertions_signed: bool,
+    #[serde(default = "yes")]
+    idp_initiated: bool,
+    password: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(crate) async fn configure_saml(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+    JsonBody(body): JsonBody<SamlBody>,
+) -> Result<Response, ApiError> {
+    use tally_sso::saml::IdpSource;
+    let actor = caller.actor();
+    let idp = match (body.metadata_xml, body.metadata_url) {
+        (Some(xml), None) => IdpSource::Metadata(xml),
+        (None, Some(url)) => IdpSource::MetadataUrl(url),
+        (None, None) => IdpSource::Manual {
+            entity_id: body.idp_entity_id.unwrap_or_default(),
+            sso_url: body.sso_url.unwrap_or_default(),
+            certificates: body.certificates,
+        },
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                tally_types::ErrorKind::InvalidInput,
+                "invalid_sso_configuration",
+                "give either metadata_xml or metadata_url, not both",
+            ));
+        }
+    };
+    let settings = tally_sso::saml::SamlSettings {
+        idp,
+        require_sso: body.require_sso,
+        idp_managed: body.idp_managed,
+        sign_requests: body.sign_requests,
+        want_assertions_signed: body.want_assertions_signed,
+        idp_initiated: body.idp_initiated,
+    };
+    let password = body.password.map(Secret::new);
+    tally_sso::saml::configure(state.ctx(&actor), &scope, &settings, password.as_ref()).await?;
     Ok(done())
 }

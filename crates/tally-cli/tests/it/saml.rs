@@ -1,0 +1,266 @@
+//! SAML 2.0 single sign-on with PyPI pysaml2 as the identity provider: SP- and
+//! IdP-initiated sign-ins (Okta- and Entra-style attributes, signed AuthnRequests), and
+//! defective responses made with signxml (unsigned, wrong key, signature wrapping, expired,
+//! wrong audience, replayed, wrong InResponseTo, ...), each refused next to an accepted
+//! control, creating nobody.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tally_testkit::api::{Api, PASSWORD};
+use tally_testkit::dns::DnsServer;
+use tally_testkit::saml::{PostForm, SamlIdp};
+
+use crate::access::world::{tenant, verify_domain};
+use crate::support::Instance;
+
+/// A browser: keeps cookies, follows no redirects.
+fn browser() -> reqwest::Client {
+    tally_testkit::http_client(None)
+}
+
+/// Starts an SP-initiated sign-in at Tally for `email`: the redirect to the IdP.
+async fn start(base: &str, email: &str, browser: &reqwest::Client) -> String {
+    let response = browser.get(format!("{base}/sso/start?email={email}")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{:?}", response.text().await);
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// Posts the form to Tally's ACS: `Ok(browser)` signed in, or `Err((status, body))`.
+async fn post(form: &PostForm) -> Result<reqwest::Client, (StatusCode, Value)> {
+    let browser = browser();
+    let response = form.post(&browser).await;
+    if response.status() == StatusCode::SEE_OTHER {
+        assert_eq!(response.headers()["location"], "/");
+        return Ok(browser);
+    }
+    let status = response.status();
+    Err((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// The signed-in person's e-mail.
+async fn me(base: &str, browser: &reqwest::Client) -> Value {
+    browser.get(format!("{base}/api/app/me")).send().await.unwrap().json::<Value>().await.unwrap()["results"].clone()
+}
+
+/// One SP-initiated sign-in through the IdP, with an optional defect.
+async fn sign_in(
+    base: &str,
+    idp: &SamlIdp,
+    email: &str,
+    variant: Option<&str>,
+) -> Result<reqwest::Client, (StatusCode, Value)> {
+    let redirect = start(base, email, &browser()).await;
+    post(&idp.answer(&redirect, variant).await).await
+}
+
+fn assert_refused(result: Result<reqwest::Client, (StatusCode, Value)>, fragment: &str, what: &str) {
+    match result {
+        Ok(_) => panic!("{what}: accepted"),
+        Err((status, body)) => {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+            assert_eq!(body["code"], "sso_rejected", "{what}: {body}");
+            let message = body["error"].as_str().unwrap_or_default();
+            assert!(message.contains(fragment), "{what}: {message:?} should say {fragment:?}");
+        }
+    }
+}
+
+async fn members(owner: &Api, org: i64) -> String {
+    owner.get(&format!("/api/app/organizations/{org}/members")).await.body.to_string()
+}
+
+async fn configure(owner: &Api, org: i64, settings: Value) -> tally_testkit::api::Reply {
+    let mut body = settings;
+    body["password"] = json!(PASSWORD);
+    owner.put(&format!("/api/app/organizations/{org}/sso/saml"), body).await
+}
+
+/// Loads the organization's SP metadata (as Tally publishes it) into the IdP.
+async fn register(base: &str, idp: &SamlIdp, org: i64) -> String {
+    let metadata =
+        tally_testkit::http_client(None).get(format!("{base}/sso/saml/{org}/metadata")).send().await.unwrap();
+    assert_eq!(metadata.status(), StatusCode::OK);
+    assert_eq!(metadata.headers()["content-type"], "application/samlmetadata+xml");
+    let xml = metadata.text().await.unwrap();
+    idp.load_sp(&xml).await;
+    xml
+}
+
+#[tokio::test]
+async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
+    let Some(python) = tally_testkit::python() else { return };
+    let mut dns = DnsServer::start(&python).await;
+    let idp = SamlIdp::start(&python).await;
+    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_DNS_RESOLVER", dns.addr.as_str())]).await;
+    let base = server.base_url().to_string();
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let (org, owner) = (acme.org_id, &acme.owner);
+    verify_domain(owner, org, &mut dns, "acme.example").await;
+
+    // Metadata without a signing certificate is refused, and nothing is saved.
+    let nocert = configure(owner, org, json!({ "metadata_url": idp.url("/metadata?nocert=1") })).await;
+    assert_eq!(nocert.status, StatusCode::BAD_REQUEST, "{nocert:?}");
+    assert_eq!(nocert.code(), "invalid_sso_configuration");
+    assert!(nocert.body["error"].as_str().unwrap().contains("signing certificate is required"), "{nocert:?}");
+    let missing_password = owner
+        .put(&format!("/api/app/organizations/{org}/sso/saml"), json!({ "metadata_url": idp.url("/metadata") }))
+        .await;
+    assert_eq!(missing_password.status, StatusCode::BAD_REQUEST, "password re-entry: {missing_password:?}");
+    let shown = owner.get(&format!("/api/app/organizations/{org}/sso")).await;
+    assert_eq!(shown.results()["protocol"], Value::Null);
+    assert_eq!(shown.results()["saml"]["acs_url"], format!("{base}/sso/saml/{org}/acs"));
+    let doctype = configure(
+        owner,
+        org,
+        json!({ "metadata_xml": "<!DOCTYPE x [<!ENTITY a \"b\">]><md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\"/>" }),
+    )
+    .await;
+    assert_eq!(doctype.status, StatusCode::BAD_REQUEST);
+    assert!(doctype.body["error"].as_str().unwrap().contains("document type declarations"), "{doctype:?}");
+
+    // By metadata URL, with IdP-managed access: the first sign-in creates the member.
+    let configured = configure(owner, org, json!({ "metadata_url": idp.url("/metadata"), "idp_managed": true })).await;
+    assert_eq!(configured.status, StatusCode::OK, "{configured:?}");
+    let shown = owner.get(&format!("/api/app/organizations/{org}/sso")).await;
+    assert_eq!(shown.results()["protocol"], "saml");
+    assert_eq!(shown.results()["saml"]["idp_entity_id"], idp.entity_id);
+    assert_eq!(shown.results()["saml"]["certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(shown.results()["saml"]["idp_initiated"], true);
+    let sp_metadata = register(&base, &idp, org).await;
+    assert!(sp_metadata.contains(&format!("entityID=\"{base}/sso/saml/{org}/metadata\"")), "{sp_metadata}");
+    assert!(sp_metadata.contains("AuthnRequestsSigned=\"false\""));
+    let routed = Api::anonymous(&base).get("/api/app/sso/discover?email=alice@acme.example").await;
+    assert_eq!(routed.results()["protocol"], "saml");
+
+    idp.set_user(json!({ "email": "alice@acme.example", "first_name": "Alice", "last_name": "Liddell" })).await;
+    let alice = sign_in(&base, &idp, "alice@acme.example", None).await.expect("SP-initiated sign-in");
+    let who = me(&base, &alice).await;
+    assert_eq!(who["user"]["email"], "alice@acme.example");
+    assert_eq!(who["user"]["name"], "Alice Liddell");
+    assert_eq!(who["organizations"][0]["role"], "member");
+    let request = idp.last_request().await;
+    assert_eq!(request["signed"], false);
+    assert_eq!(request["acs"], format!("{base}/sso/saml/{org}/acs"));
+    assert_eq!(request["issuer"], format!("{base}/sso/saml/{org}/metadata"));
+
+    // The same answer twice: the sign-in request was used up, and so was the assertion.
+    let redirect = start(&base, "alice@acme.example", &browser()).await;
+    let form = idp.answer(&redirect, None).await;
+    assert!(post(&form).await.is_ok());
+    assert_refused(post(&form).await, "does not know", "an SP-initiated answer replayed");
+
+    // IdP-initiated, on by default; its replay is caught by the assertion-ID cache.
+    let entity_id = format!("{base}/sso/saml/{org}/metadata");
+    let unsolicited = idp.unsolicited(&entity_id, None).await;
+    let signed_in = post(&unsolicited).await.expect("IdP-initiated sign-in");
+    assert_eq!(me(&base, &signed_in).await["user"]["email"], "alice@acme.example");
+    assert_refused(post(&unsolicited).await, "already used", "an IdP-initiated assertion replayed");
+    assert_refused(
+        post(&idp.unsolicited(&entity_id, Some("unsolicited_in_response_to")).await).await,
+        "does not know",
+        "an unsolicited answer claiming to answer a request",
+    );
+
+    // Every defect, with the Response unsigned and signed, next to a control.
+    let defects = [
+        ("unsigned", "not signed with the configured certificate"),
+        ("wrong_key", "not signed with the configured certificate"),
+        ("tampered", "not signed with the configured certificate"),
+        ("xsw_sibling", "exactly one assertion"),
+        ("xsw_advice", "exactly one assertion"),
+        ("xsw_extensions", "exactly one assertion"),
+        ("xsw_nested", "exactly one assertion"),
+        ("expired", "expired"),
+        ("not_yet_valid", "not valid before"),
+        ("wrong_audience", "meant for another service provider"),
+        ("no_audience", "as its audience"),
+        ("wrong_recipient", "addressed to another ACS"),
+        ("wrong_destination", "addressed to"),
+        ("wrong_in_response_to", "does not answer this sign-in request"),
+        ("sha1", "refused algorithm"),
+        ("doctype", "document type declarations"),
+        ("comment_nameid", "comments"),
+        ("encrypted", "encrypted assertions are not supported"),
+        ("status_failed", "urn:oasis:names:tc:SAML:2.0:status:Responder"),
+    ];
+    for sign_response in [false, true] {
+        idp.sign_response(sign_response).await;
+        for (variant, fragment) in defects {
+            let what = format!("{variant} (response signed: {sign_response})");
+            assert_refused(sign_in(&base, &idp, "alice@acme.example", Some(variant)).await, fragment, &what);
+            let control = sign_in(&base, &idp, "alice@acme.example", Some("resigned")).await;
+            assert!(control.is_ok(), "the control next to {what}: {control:?}");
+        }
+    }
+    idp.sign_response(false).await;
+    let listed = members(owner, org).await;
+    assert!(!listed.contains("mallory"), "a defective response created someone: {listed}");
+
+    // Another organization trusting the same IdP (set up by hand) cannot be signed into
+    // with an answer meant for Acme.
+    let beta = tenant(&instance, &server, "owner@beta.example", "Beta").await;
+    verify_domain(&beta.owner, beta.org_id, &mut dns, "beta.example").await;
+    let wrong_cert = json!({ "idp_entity_id": idp.entity_id, "sso_url": idp.url("/sso/redirect"), "certificates": [idp.wrong_cert_pem().await] });
+    assert_eq!(configure(&beta.owner, beta.org_id, wrong_cert).await.status, StatusCode::OK);
+    register(&base, &idp, beta.org_id).await;
+    idp.set_user(json!({ "email": "bea@beta.example" })).await;
+    assert_refused(
+        sign_in(&base, &idp, "bea@beta.example", None).await,
+        "not signed with the configured certificate",
+        "a certificate that is not the IdP's",
+    );
+    let by_hand = json!({
+        "idp_entity_id": idp.entity_id, "sso_url": idp.url("/sso/redirect"),
+        "certificates": [idp.cert_pem().await], "idp_managed": true,
+    });
+    assert_eq!(configure(&beta.owner, beta.org_id, by_hand).await.status, StatusCode::OK);
+    let for_beta = idp.answer(&start(&base, "bea@beta.example", &browser()).await, None).await;
+    assert!(post(&for_beta).await.is_ok(), "the control for Beta");
+    idp.set_user(json!({ "email": "alice@acme.example" })).await;
+    let for_acme = idp.answer(&start(&base, "alice@acme.example", &browser()).await, None).await;
+    let misdirected = PostForm { action: for_beta.action.clone(), relay_state: None, ..for_acme.clone() };
+    assert_refused(post(&misdirected).await, "addressed to", "Acme's answer posted to Beta's ACS");
+    assert!(post(&for_acme).await.is_ok(), "the same answer at Acme's ACS");
+
+    // Signed AuthnRequests, signed assertions required, IdP-initiated turned off.
+    let strict = json!({
+        "metadata_url": idp.url("/metadata"), "idp_managed": true, "sign_requests": true,
+        "want_assertions_signed": true, "idp_initiated": false,
+    });
+    assert_eq!(configure(owner, org, strict).await.status, StatusCode::OK);
+    let sp_metadata = register(&base, &idp, org).await;
+    assert!(sp_metadata.contains("AuthnRequestsSigned=\"true\""), "{sp_metadata}");
+    assert!(sp_metadata.contains("<ds:X509Certificate>"), "the SP certificate is published");
+    assert!(sign_in(&base, &idp, "alice@acme.example", None).await.is_ok(), "signed request");
+    let request = idp.last_request().await;
+    assert_eq!(request["signed"], true, "{request}");
+    assert_eq!(request["signature_valid"], true, "{request}");
+    assert_refused(post(&idp.unsolicited(&entity_id, None).await).await, "turned off", "IdP-initiated when off");
+
+    // Entra's claim URIs (its `name` claim, a UPN, is not taken for the e-mail), and an
+    // e-mail only in the NameID.
+    idp.set_user(json!({ "email": "bob@acme.example", "first_name": "Bob", "last_name": "Builder", "style": "entra" }))
+        .await;
+    let bob = sign_in(&base, &idp, "bob@acme.example", None).await.expect("Entra-style attributes");
+    assert_eq!(me(&base, &bob).await["user"]["name"], "Bob Builder");
+    assert_eq!(me(&base, &bob).await["user"]["email"], "bob@acme.example");
+    idp.set_user(json!({ "email": "carol@acme.example", "style": "none" })).await;
+    let carol = sign_in(&base, &idp, "carol@acme.example", None).await.expect("e-mail in the NameID");
+    assert_eq!(me(&base, &carol).await["user"]["email"], "carol@acme.example");
+    // A persistent NameID (an opaque id) with the e-mail in an attribute.
+    idp.set_user(json!({ "email": "dave@acme.example", "name_id_format": "persistent" })).await;
+    let dave = sign_in(&base, &idp, "dave@acme.example", None).await.expect("persistent NameID");
+    assert_eq!(me(&base, &dave).await["user"]["email"], "dave@acme.example");
+
+    // An address outside the organization's verified domains gets nothing.
+    idp.set_user(json!({ "email": "eve@elsewhere.example" })).await;
+    assert_refused(sign_in(&base, &idp, "alice@acme.example", None).await, "not a verified domain", "a foreign domain");
+    assert!(!members(owner, org).await.contains("eve@elsewhere.example"));
+
+    let log = owner.get(&format!("/api/app/organizations/{org}/audit-log")).await.body.to_string();
+    for expected in ["sso_settings.updated", "\"protocol\":\"saml\"", "organization.user_added", "\"method\":\"saml\""]
+    {
+        assert!(log.contains(expected), "{expected} missing from the audit log");
+    }
+}
