@@ -11,6 +11,7 @@ mod me;
 mod openapi;
 mod scim;
 mod setup;
+mod sign_in_page;
 mod sso;
 
 use axum::Router;
@@ -65,6 +66,8 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/import/", ProjectKey, "/import with a trailing slash", ingest::import)
         // Pages.
         .add(GET, "/", Public, "home page", home::home)
+        .add(GET, "/sign-in", Public, "the sign-in page (routes by e-mail domain to SSO)", sign_in_page::page)
+        .add(GET, "/assets/sign-in.js", Public, "the sign-in page's script", sign_in_page::script)
         .add(GET, "/setup", Public, "setup form of an empty instance", setup::show)
         .add(POST, "/setup", Public, "complete setup (form)", setup::submit_form)
         .add(GET, "/invitations/accept", Public, "invitation page", app::invitations::page)
@@ -130,7 +133,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(PUT, "/api/app/scim/v2/{resource}/{id}", ScimToken, "SCIM: replace a User or Group", scim::replace)
         .add(PATCH, "/api/app/scim/v2/{resource}/{id}", ScimToken, "SCIM: change a User or Group", scim::patch)
         .add(DELETE, "/api/app/scim/v2/{resource}/{id}", ScimToken, "SCIM: remove a User or Group", scim::delete)
-        .add(POST, "/api/app/scim/v2/{resource}/{id}", ScimToken, "SCIM: POST queries (501)", scim::search)
+        .add(POST, "/api/app/scim/v2/{resource}/{id}", ScimToken, "SCIM: search with a SearchRequest body (.search)", scim::search)
         .add(GET, "/api/app/scim/v2/ServiceProviderConfig", ScimToken, "SCIM: what this service supports", scim::service_provider_config)
         .add(GET, "/api/app/scim/v2/ResourceTypes", ScimToken, "SCIM: resource types", scim::resource_types)
         .add(GET, "/api/app/scim/v2/ResourceTypes/{id}", ScimToken, "SCIM: a resource type", scim::resource_type)

@@ -53,4 +53,4 @@ for result in results:
     print(result.status.name, result.resource_type or "-", result.title, "|", result.reason or "")
 kinds = {result.resource_type for result in results}
 print(f"checks: {len(results)}, failed: {len(failed)}, skipped: {len(skipped)}, resource types: {sorted(k for k in kinds if k)}")
-sys.exit(1 if failed or not {"User", "Group"} <= kinds else 0)
+sys.exit(1 if failed or skipped or not {"User", "Group"} <= kinds else 0)

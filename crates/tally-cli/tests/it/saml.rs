@@ -86,6 +86,23 @@ async fn register(base: &str, idp: &SamlIdp, org: i64) -> String {
     xml
 }
 
+/// Signs in through the sign-in page in Chromium (`tests/peers/browser/sign_in.mjs`):
+/// `{"url", "text"}`, or `None` without the browser peers.
+async fn page_sign_in(base: &str, email: &str, mode: &str, password: &str) -> Option<Value> {
+    let (Some(peers), Some(chromium)) = (tally_testkit::oidc::node_peers(), tally_testkit::chromium()) else {
+        return None;
+    };
+    let output = tokio::process::Command::new("node")
+        .arg(peers.join("browser/sign_in.mjs"))
+        .args([base, email, mode, password, &chromium])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "sign_in.mjs {email} {mode}: {stderr}");
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
 #[tokio::test]
 async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
     let Some(python) = tally_testkit::python() else { return };
@@ -143,6 +160,21 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
     assert_eq!(request["signed"], false);
     assert_eq!(request["acs"], format!("{base}/sso/saml/{org}/acs"));
     assert_eq!(request["issuer"], format!("{base}/sso/saml/{org}/metadata"));
+
+    // The sign-in page in a real browser: the domain routes to the IdP, whose page posts
+    // back by itself; a password still works for the Owner; a wrong one is shown.
+    idp.set_user(json!({ "email": "frank@acme.example", "first_name": "Frank" })).await;
+    if let Some(page) = page_sign_in(&base, "frank@acme.example", "sso", "").await {
+        assert_eq!(page["url"], format!("{base}/"), "{page}");
+        let text = page["text"].as_str().unwrap();
+        assert!(text.contains("Acme") && text.contains("Your role: member"), "{page}");
+        let owner_page = page_sign_in(&base, "owner@acme.example", "password", PASSWORD).await.unwrap();
+        assert!(owner_page["text"].as_str().unwrap().contains("Your role: owner"), "{owner_page}");
+        let refused = page_sign_in(&base, "owner@acme.example", "refused", "not the password").await.unwrap();
+        assert_eq!(refused["url"], format!("{base}/sign-in"), "{refused}");
+        assert!(!refused["text"].as_str().unwrap().is_empty());
+    }
+    idp.set_user(json!({ "email": "alice@acme.example", "first_name": "Alice", "last_name": "Liddell" })).await;
 
     // The same answer twice: the sign-in request was used up, and so was the assertion.
     let redirect = start(&base, "alice@acme.example", &browser()).await;

@@ -19,7 +19,7 @@ pub(crate) async fn home(State(state): State<AppState>, parts: Parts) -> Result<
             "<h1>Tally</h1><p>This instance is not set up yet. Open the setup link that <code>tally serve</code> \
              printed, or run <code>tally admin bootstrap</code>.</p>"
         } else {
-            "<h1>Tally</h1><p>Self-hosted product analytics. Sign in to continue.</p>"
+            "<h1>Tally</h1><p>Self-hosted product analytics. <a href=\"/sign-in\">Sign in</a> to continue.</p>"
         };
         return Ok(Html(html_page("Tally", body)));
     };

@@ -80,7 +80,7 @@ fn provider() -> Actor {
     Actor::anonymous("identity provider (SCIM)")
 }
 
-fn parse_body(bytes: &Bytes) -> Result<Value, ScimError> {
+fn parse_body(bytes: &[u8]) -> Result<Value, ScimError> {
     serde_json::from_slice(bytes)
         .map_err(|error| ScimError::new(400, Some("invalidSyntax"), format!("the body is not JSON: {error}")))
 }
@@ -152,7 +152,7 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Response {
     if segment == ".search" {
-        return not_searchable();
+        return search_all(&state, org_id, &body).await;
     }
     let (kind, body) = match (kind(&segment), parse_body(&body)) {
         (Ok(kind), Ok(body)) => (kind, body),
@@ -224,17 +224,60 @@ pub(crate) async fn delete(
     }
 }
 
-/// `POST /Users/.search` and the like: not offered.
-pub(crate) async fn search(ScimCaller(_): ScimCaller, Path((_, action)): Path<(String, String)>) -> Response {
-    if action == ".search" {
-        not_searchable()
-    } else {
-        scim_error(&ScimError::new(405, None, "use PUT or PATCH on a resource"))
+/// `POST /Users/.search`, `POST /Groups/.search` (RFC 7644 §3.4.3): a list query with its
+/// parameters in a SearchRequest body, so they stay out of URLs and logs.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    ScimCaller(org_id): ScimCaller,
+    Path((segment, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if action != ".search" {
+        return scim_error(&ScimError::new(405, None, "use PUT or PATCH on a resource"));
     }
+    let (kind, query) = match (kind(&segment), search_query(&body)) {
+        (Ok(kind), Ok(query)) => (kind, query),
+        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
+    };
+    let actor = provider();
+    let result = service(&state, &actor, org_id).list(kind, query.get("filter").map(String::as_str)).await;
+    listed(result, &query)
 }
 
-fn not_searchable() -> Response {
-    scim_error(&ScimError::new(501, None, "POST .search is not supported; use GET with filter"))
+/// `POST /.search`: the same across Users and Groups. A filter naming an attribute only
+/// one kind has matches nothing of the other.
+async fn search_all(state: &AppState, org_id: OrgId, body: &[u8]) -> Response {
+    let query = match search_query(body) {
+        Ok(query) => query,
+        Err(error) => return scim_error(&error),
+    };
+    let actor = provider();
+    let scim = service(state, &actor, org_id);
+    let filter = query.get("filter").map(String::as_str);
+    let (users, groups) = (scim.list(Kind::User, filter).await, scim.list(Kind::Group, filter).await);
+    let result = match (users, groups) {
+        (Err(error), Err(_)) => Err(error),
+        (users, groups) => Ok(users.unwrap_or_default().into_iter().chain(groups.unwrap_or_default()).collect()),
+    };
+    listed(result, &query)
+}
+
+/// A SearchRequest body as the list's query parameters.
+fn search_query(body: &[u8]) -> Result<HashMap<String, String>, ScimError> {
+    let request = parse_body(body)?;
+    let mut query = HashMap::new();
+    for (name, value) in request.as_object().into_iter().flatten() {
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+            _ => continue,
+        };
+        if ["filter", "attributes", "excludedAttributes", "startIndex", "count"].contains(&name.as_str()) {
+            query.insert(name.clone(), text);
+        }
+    }
+    Ok(query)
 }
 
 pub(crate) async fn service_provider_config(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
