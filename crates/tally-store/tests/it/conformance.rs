@@ -219,6 +219,16 @@ async fn deleted_organizations_vanish_at_once_and_are_purged_after_the_grace_per
             .await
             .unwrap();
 
+        // Single sign-on state refers to the organization too, and must not block the purge.
+        let saml = tally_store::SamlConnection {
+            idp_entity_id: "https://idp.example".into(),
+            idp_certs: vec!["MIIB".into()],
+            ..Default::default()
+        };
+        store.set_saml_connection(org, true, false, &saml, &audit(org, t0(), "sso_settings.updated")).await.unwrap();
+        store.insert_saml_request("relay", org, "_req", t0(), t0() + SignedDuration::from_mins(10)).await.unwrap();
+        assert!(store.record_saml_assertion(org, "_a", t0(), t0() + SignedDuration::from_mins(5)).await.unwrap());
+
         let purge_after = t0() + SignedDuration::from_hours(24 * 90);
         store.delete_organization(org, purge_after, &audit(org, t0(), "organization.deleted")).await.unwrap();
         assert_eq!(store.organization(org).await.unwrap(), None, "{backend:?}");
@@ -295,5 +305,55 @@ async fn invitations_expire_and_are_accepted_once() {
         let again =
             store.accept_invitation(&invitation, "Eve", None, &invited, &audit(org, t0(), "invitation.accepted")).await;
         assert!(matches!(again, Err(StoreError::NotFound)), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn saml_connections_requests_and_the_replay_cache() {
+    for backend in backends() {
+        let (store, _scratch) = open(backend).await;
+        let projects = [project("Production", "t1", "h1")];
+        let acme =
+            store.create_tenant(&tenant("ada@example.com", "Acme", &projects, TenantClaim::Operator)).await.unwrap();
+        let other_projects = [project("Production", "t2", "h2")];
+        let beta = store
+            .create_tenant(&tenant("bob@example.com", "Beta", &other_projects, TenantClaim::Operator))
+            .await
+            .unwrap();
+        let (org, other) = (acme.organization.id, beta.organization.id);
+
+        let saml = tally_store::SamlConnection {
+            idp_entity_id: "https://idp.example".into(),
+            idp_sso_url: "https://idp.example/sso".into(),
+            idp_certs: vec!["MIIBcert1".into(), "MIIBcert2".into()],
+            metadata_url: Some("https://idp.example/metadata".into()),
+            sign_requests: true,
+            want_assertions_signed: false,
+            idp_initiated: false,
+            sp_cert: "MIIBsp".into(),
+            sp_key_sealed: "sealed".into(),
+        };
+        store.set_saml_connection(org, true, true, &saml, &audit(org, t0(), "sso_settings.updated")).await.unwrap();
+        let connection = store.sso_connection(org).await.unwrap().unwrap();
+        assert_eq!(connection.protocol, "saml", "{backend:?}");
+        assert!(connection.require_sso && connection.idp_managed);
+        assert_eq!(connection.saml.as_ref(), Some(&saml), "{backend:?}: read back as written");
+        assert_eq!(store.sso_connection(other).await.unwrap(), None);
+
+        // A request is taken once, by its own organization, before it expires.
+        let expires = t0() + SignedDuration::from_mins(10);
+        store.insert_saml_request("relay-1", org, "_req1", t0(), expires).await.unwrap();
+        store.insert_saml_request("relay-2", org, "_req2", t0(), expires).await.unwrap();
+        assert_eq!(store.take_saml_request("relay-1", other, t0()).await.unwrap(), None, "{backend:?}");
+        assert_eq!(store.take_saml_request("relay-1", org, t0()).await.unwrap().as_deref(), Some("_req1"));
+        assert_eq!(store.take_saml_request("relay-1", org, t0()).await.unwrap(), None, "taken once");
+        assert_eq!(store.take_saml_request("relay-2", org, expires).await.unwrap(), None, "expired");
+
+        // An assertion ID is accepted once per organization until it expires, then forgotten.
+        let until = t0() + SignedDuration::from_mins(5);
+        assert!(store.record_saml_assertion(org, "_a1", t0(), until).await.unwrap());
+        assert!(!store.record_saml_assertion(org, "_a1", t0(), until).await.unwrap(), "{backend:?}: a replay");
+        assert!(store.record_saml_assertion(other, "_a1", t0(), until).await.unwrap(), "another organization's");
+        assert!(store.record_saml_assertion(org, "_a1", until, until + SignedDuration::from_mins(5)).await.unwrap());
     }
 }
