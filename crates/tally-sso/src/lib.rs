@@ -64,11 +64,20 @@ pub async fn organization_for(ctx: Ctx<'_>, email: &str) -> Result<Option<(OrgId
     Ok(ctx.store.sso_connection(org_id).await?.map(|connection| (org_id, connection)))
 }
 
-/// Where to send the browser to sign in, and (OIDC) the state to bind to it in a cookie.
+/// Where to send the browser to sign in, and the state to bind to it in a cookie.
 #[derive(Debug)]
 pub struct Started {
     pub url: String,
-    pub browser_state: Option<Secret<String>>,
+    pub binding: Binding,
+}
+
+/// What the browser keeps until the identity provider answers.
+#[derive(Debug)]
+pub enum Binding {
+    /// The OIDC `state`, checked at the callback.
+    Oidc(Secret<String>),
+    /// The SAML RelayState, checked at the ACS.
+    Saml(Secret<String>),
 }
 
 /// Starts an SSO sign-in for this e-mail's organization, with its protocol.
@@ -80,10 +89,11 @@ pub async fn start(ctx: Ctx<'_>, email: &str) -> Result<Started, SsoError> {
         )));
     };
     if connection.protocol == "saml" {
-        return Ok(Started { url: saml::start(ctx, org_id).await?, browser_state: None });
+        let (url, relay_state) = saml::start(ctx, org_id).await?;
+        return Ok(Started { url, binding: Binding::Saml(relay_state) });
     }
     let started = oidc::start(ctx, org_id, &connection, email).await?;
-    Ok(Started { url: started.authorize_url, browser_state: Some(started.state) })
+    Ok(Started { url: started.authorize_url, binding: Binding::Oidc(started.state) })
 }
 
 /// Who the identity provider says signed in.
@@ -131,6 +141,8 @@ pub(crate) async fn sign_in(
                 .await?
                 .into_iter()
                 .find(|member| member.user.email.eq_ignore_ascii_case(email));
+            // A name the provider sends is kept only when Tally would accept it from a person.
+            let name = tally_iam::validate::name("name", who.name).unwrap_or_default();
             let user_id = match member {
                 Some(member) if member.deactivated_at.is_some() => {
                     return Err(SsoError::Rejected("your access to this organization is turned off".into()));
@@ -139,7 +151,7 @@ pub(crate) async fn sign_in(
                 None if connection.idp_managed => {
                     let audit = tally_iam::admin::audit_entry(ctx, org_id, "organization.user_added", "user", 0)
                         .with_after(json!({ "email": email, "via": who.method, "org_role": "member" }));
-                    ctx.store.create_sso_member(org_id, email, who.name, &audit).await?.id
+                    ctx.store.create_sso_member(org_id, email, name, &audit).await?.id
                 }
                 None => {
                     return Err(SsoError::Rejected(format!(

@@ -20,6 +20,7 @@ use samael::metadata::EntityDescriptor;
 use samael::schema::{Assertion, AuthnRequest, Issuer};
 use samael::service_provider::{Error as SamlError, ServiceProviderBuilder};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 use tally_iam::admin::Ctx;
 use tally_iam::authz::OrgScope;
 use tally_iam::sessions::ClientInfo;
@@ -127,12 +128,87 @@ fn rejected(message: impl Into<String>) -> SsoError {
 }
 
 /// Refuses what no SAML document needs and XML attacks use: document type declarations
-/// (entity expansion) and anything roxmltree cannot read.
+/// (entity expansion), an XML declaration naming another encoding than UTF-8 (roxmltree
+/// ignores it, libxml2 obeys it: the two parsers would read different documents), and
+/// anything roxmltree cannot read.
 fn parse_xml(text: &str) -> Result<roxmltree::Document<'_>, String> {
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
         return Err("document type declarations are not allowed".into());
     }
+    let body = text.trim_start_matches('\u{feff}').trim_start();
+    let declarations = text.matches("<?xml").count();
+    if declarations > 1 || (declarations == 1 && !body.starts_with("<?xml")) {
+        return Err("an XML declaration may only open the document".into());
+    }
+    if let Some(declaration) = body.strip_prefix("<?xml").and_then(|rest| rest.split_once("?>")).map(|(d, _)| d)
+        && let Some((_, after)) = declaration.split_once("encoding")
+    {
+        let value = after.trim_start().trim_start_matches('=').trim().trim_matches(['"', '\'']);
+        let value = value.split(['"', '\'']).next().unwrap_or_default();
+        if !value.eq_ignore_ascii_case("utf-8") && !value.eq_ignore_ascii_case("utf8") {
+            return Err(format!("the document must be UTF-8, not {value}"));
+        }
+    }
     roxmltree::Document::parse(text).map_err(|error| format!("not well-formed XML: {error}"))
+}
+
+/// The transforms a SAML signature may use: enveloped, and the canonicalizations.
+const ALLOWED_TRANSFORMS: &[&str] = &[
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+    "http://www.w3.org/2006/12/xml-c14n11",
+];
+
+/// Every signature must sign its own parent (the Response or the Assertion) by a
+/// same-document reference, with canonicalization and enveloped transforms only. Checked
+/// before libxmlsec1 sees the document: it resolves references (to URLs and files) and runs
+/// transforms (XSLT, XPath) before it checks the signature value, so an unsigned response
+/// could otherwise make the server fetch addresses or spin.
+fn check_signatures(
+    document: &roxmltree::Document<'_>,
+    root: roxmltree::Node<'_, '_>,
+    assertion: roxmltree::Node<'_, '_>,
+) -> Result<(), SsoError> {
+    let refused = |why: &str| rejected(format!("the SAML response's signature is not acceptable: {why}"));
+    for signature in document.descendants().filter(|node| is(node, DSIG_NS, "Signature")) {
+        let parent = signature.parent_element().ok_or_else(|| refused("a signature without a parent"))?;
+        if parent != root && parent != assertion {
+            return Err(refused("a signature may only sign the Response or the Assertion"));
+        }
+        if signature.descendants().any(|node| {
+            is(&node, DSIG_NS, "Object") || is(&node, DSIG_NS, "Manifest") || is(&node, DSIG_NS, "RetrievalMethod")
+        }) {
+            return Err(refused("Object, Manifest and RetrievalMethod elements are not allowed"));
+        }
+        let references: Vec<_> = signature.descendants().filter(|node| is(node, DSIG_NS, "Reference")).collect();
+        let id = parent.attribute("ID").unwrap_or_default();
+        let [reference] = references.as_slice() else {
+            return Err(refused("a signature must have exactly one reference"));
+        };
+        if id.is_empty() || reference.attribute("URI") != Some(format!("#{id}").as_str()) {
+            return Err(refused("the reference must point at the signed element's own ID"));
+        }
+        let methods = signature
+            .descendants()
+            .filter(|node| is(node, DSIG_NS, "Transform") || is(node, DSIG_NS, "CanonicalizationMethod"));
+        for method in methods {
+            let algorithm = method.attribute("Algorithm").unwrap_or_default();
+            if !ALLOWED_TRANSFORMS.contains(&algorithm) {
+                return Err(refused(&format!("the transform {algorithm} is not allowed")));
+            }
+            if method.has_children()
+                && method.children().any(|child| {
+                    child.is_element() && !is(&child, "http://www.w3.org/2001/10/xml-exc-c14n#", "InclusiveNamespaces")
+                })
+            {
+                return Err(refused("transform parameters other than InclusiveNamespaces are not allowed"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is(node: &roxmltree::Node<'_, '_>, namespace: &str, name: &str) -> bool {
@@ -395,9 +471,9 @@ fn chrono_time(at: Timestamp) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Starts an SP-initiated sign-in: the identity provider's URL with the AuthnRequest
-/// (HTTP-Redirect binding, signed when the organization asks for it) and a RelayState of
-/// 256 random bits that the answer must bring back.
-pub async fn start(ctx: Ctx<'_>, org_id: OrgId) -> Result<String, SsoError> {
+/// (HTTP-Redirect binding, signed when the organization asks for it), and the RelayState
+/// (256 random bits) that the answer must bring back to the same browser (in a cookie).
+pub async fn start(ctx: Ctx<'_>, org_id: OrgId) -> Result<(String, Secret<String>), SsoError> {
     let Some(saml) = saml_of(ctx.store.sso_connection(org_id).await?) else {
         return Err(config_error("SAML single sign-on is not set up for this organization"));
     };
@@ -427,7 +503,7 @@ pub async fn start(ctx: Ctx<'_>, org_id: OrgId) -> Result<String, SsoError> {
     .ok_or_else(|| config_error("the identity provider has no sign-in URL"))?;
     let expires_at = now.checked_add(REQUEST_LIFETIME).unwrap_or(now);
     ctx.store.insert_saml_request(&tally_iam::token_hash(&relay_state), org_id, &request_id, now, expires_at).await?;
-    Ok(url.to_string())
+    Ok((url.to_string(), Secret::new(relay_state)))
 }
 
 /// What the raw response document says, read before (and independently of) samael.
@@ -486,6 +562,7 @@ fn inspect(xml: &str, acs: &str) -> Result<Raw, SsoError> {
     if assertion.parent_element() != Some(root) {
         return Err(rejected("the SAML response must carry exactly one assertion, directly inside the response"));
     }
+    check_signatures(&document, root, *assertion)?;
     let assertion_id = assertion.attribute("ID").unwrap_or_default().to_string();
     let assertion_signed = assertion.children().filter(|node| is(node, DSIG_NS, "Signature")).any(|signature| {
         signature
@@ -607,6 +684,7 @@ pub async fn acs(
     org_id: OrgId,
     saml_response: &str,
     relay_state: Option<&str>,
+    browser_state: Option<&str>,
     client_info: &ClientInfo,
 ) -> Result<SignInStep, SsoError> {
     let Some(connection) = ctx.store.sso_connection(org_id).await? else {
@@ -630,7 +708,14 @@ pub async fn acs(
     let raw = inspect(&xml, &acs)?;
 
     let now = ctx.clock.now();
-    let request_id = match relay_state.filter(|state| !state.is_empty()) {
+    // An SP-initiated answer counts only in the browser that started the sign-in (its
+    // RelayState is in that browser's cookie): another browser posting it is treated as
+    // IdP-initiated, where an answer to a request is refused (login CSRF).
+    let bound = match (relay_state, browser_state) {
+        (Some(state), Some(cookie)) if !state.is_empty() => bool::from(state.as_bytes().ct_eq(cookie.as_bytes())),
+        _ => false,
+    };
+    let request_id = match relay_state.filter(|_| bound) {
         Some(state) => ctx.store.take_saml_request(&tally_iam::token_hash(state), org_id, now).await?,
         None => None,
     };
@@ -730,8 +815,10 @@ pub async fn acs(
         .filter(|name_id| name_id.format.as_deref() != Some(TRANSIENT_FORMAT))
         .map(|name_id| name_id.value.trim().to_string())
         .filter(|value| !value.is_empty());
+    // SAML links are kept apart from OIDC ones, whose issuer could be the same string.
+    let issuer = format!("saml:{}", saml.idp_entity_id);
     let sign_in = crate::SignIn {
-        issuer: &saml.idp_entity_id,
+        issuer: &issuer,
         subject: subject.as_deref(),
         email: Some(&email),
         email_verified: true,
@@ -739,4 +826,73 @@ pub async fn acs(
         method: "saml",
     };
     crate::sign_in(ctx, &connection, sign_in, client_info).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACS: &str = "https://tally.example/sso/saml/1/acs";
+
+    /// A response shaped like an IdP's, with `signature` inside the Assertion.
+    fn response(declaration: &str, signature: &str) -> String {
+        format!(
+            r#"{declaration}<samlp:Response xmlns:samlp="{PROTOCOL_NS}" xmlns:saml="{ASSERTION_NS}" xmlns:ds="{DSIG_NS}" ID="_r" Destination="{ACS}"><samlp:Status><samlp:StatusCode Value="{SUCCESS}"/></samlp:Status><saml:Assertion ID="_a"><saml:Issuer>idp</saml:Issuer>{signature}</saml:Assertion></samlp:Response>"#
+        )
+    }
+
+    fn signature(uri: &str, transform: &str) -> String {
+        format!(
+            r#"<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="{transform}"/></ds:Transforms></ds:Reference></ds:SignedInfo></ds:Signature>"#
+        )
+    }
+
+    const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+    fn refusal(xml: &str) -> String {
+        match inspect(xml, ACS) {
+            Ok(raw) => panic!("accepted: {raw:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_response_passes_the_raw_checks() {
+        let raw =
+            inspect(&response(r#"<?xml version="1.0" encoding="UTF-8"?>"#, &signature("#_a", ENVELOPED)), ACS).unwrap();
+        assert_eq!(raw.assertion_id, "_a");
+        assert!(raw.assertion_signed);
+    }
+
+    #[test]
+    fn references_outside_the_document_and_unusual_transforms_are_refused_before_xmlsec() {
+        for (uri, transform) in [
+            ("http://127.0.0.1:9/probe", ENVELOPED),
+            ("file:///dev/zero", ENVELOPED),
+            ("#_r", ENVELOPED),
+            ("", ENVELOPED),
+            ("#_a", "http://www.w3.org/TR/1999/REC-xslt-19991116"),
+            ("#_a", "http://www.w3.org/TR/1999/REC-xpath-19991116"),
+        ] {
+            let message = refusal(&response("", &signature(uri, transform)));
+            assert!(message.contains("signature is not acceptable"), "{uri} {transform}: {message}");
+        }
+        let two =
+            signature("#_a", ENVELOPED).replace("</ds:SignedInfo>", r##"<ds:Reference URI="#_a"/></ds:SignedInfo>"##);
+        assert!(refusal(&response("", &two)).contains("exactly one reference"));
+        let manifest = signature("#_a", ENVELOPED)
+            .replace("</ds:Signature>", "<ds:Object><ds:Manifest/></ds:Object></ds:Signature>");
+        assert!(refusal(&response("", &manifest)).contains("Manifest"));
+    }
+
+    #[test]
+    fn documents_the_two_parsers_would_read_differently_are_refused() {
+        let utf7 = response(r#"<?xml version="1.0" encoding="UTF-7"?>"#, "");
+        assert!(refusal(&utf7).contains("must be UTF-8"), "{}", refusal(&utf7));
+        let late = format!("{}<?xml version=\"1.0\"?>", response("", ""));
+        assert!(refusal(&late).contains("XML declaration"));
+        assert!(refusal(&response("<!DOCTYPE x>", "")).contains("document type declarations"));
+        let comment = response("", "").replace("<saml:Issuer>idp", "<saml:Issuer>idp<!-- x -->");
+        assert!(refusal(&comment).contains("comments"));
+    }
 }

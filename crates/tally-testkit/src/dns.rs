@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub struct DnsServer {
@@ -23,21 +21,9 @@ impl DnsServer {
         std::fs::write(&file, "{}").unwrap();
         let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/dns_server.py");
-        let mut child = Command::new(python)
-            .arg("-u")
-            .arg(script)
-            .arg(&file)
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the DNS server");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line()).await;
-        assert!(matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"), "DNS server did not start: {ready:?}");
-        // Keep reading its log, or it dies writing to a closed pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut command = Command::new(python);
+        command.arg("-u").arg(script).arg(&file).arg(port.to_string());
+        let child = crate::process::start_peer(command, "DNS server").await;
         DnsServer { addr: format!("127.0.0.1:{port}"), records: BTreeMap::new(), file, _dir: dir, _child: child }
     }
 

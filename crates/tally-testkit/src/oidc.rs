@@ -2,9 +2,7 @@
 //! `.ci/test` (`TALLY_TEST_NODE_PEERS`).
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The folder of the Node peers, or `None` when they are not installed; under CI their
@@ -47,21 +45,14 @@ impl OpenIdProvider {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let client_id = format!("tally-{}", crate::token_hex(4));
         let client_secret = crate::token_hex(16);
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(peers.join("oidc/op.mjs"))
             .arg(port.to_string())
             .arg(&client_id)
             .arg(&client_secret)
-            .arg(redirect_uri)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the OpenID provider");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await;
-        assert!(matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"), "OpenID provider did not start: {ready:?}");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .arg(redirect_uri);
+        let child = crate::process::start_peer(command, "OpenID provider").await;
         OpenIdProvider { issuer: format!("http://127.0.0.1:{port}"), client_id, client_secret, _child: child }
     }
 }

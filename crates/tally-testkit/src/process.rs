@@ -171,3 +171,20 @@ pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("tally-data");
     (dir, path)
 }
+
+/// Starts a test peer (an IdP, a DNS server) that prints `ready` on stdout once it serves;
+/// its stdout is drained from then on (or it would die writing to a full pipe), its
+/// stderr goes to the test's. Killed when the returned child is dropped.
+pub async fn start_peer(mut command: Command, name: &str) -> Child {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("start the {name}: {error}"));
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    assert!(matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"), "the {name} did not start: {ready:?}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}

@@ -2,10 +2,8 @@
 //! with defective responses (signxml) chosen per sign-in by a `variant` parameter.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub struct SamlIdp {
@@ -72,20 +70,9 @@ impl SamlIdp {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/saml/idp.py");
-        let mut child = Command::new(python)
-            .arg("-u")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the SAML identity provider");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await;
-        assert!(matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"), "SAML IdP did not start: {ready:?}");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut command = Command::new(python);
+        command.arg("-u").arg(script).arg(port.to_string()).arg(dir.path());
+        let child = crate::process::start_peer(command, "SAML identity provider").await;
         let base = format!("http://127.0.0.1:{port}");
         SamlIdp {
             entity_id: format!("{base}/metadata"),

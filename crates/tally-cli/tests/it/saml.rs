@@ -25,13 +25,19 @@ async fn start(base: &str, email: &str, browser: &reqwest::Client) -> String {
     response.headers()["location"].to_str().unwrap().to_string()
 }
 
-/// Posts the form to Tally's ACS: `Ok(browser)` signed in, or `Err((status, body))`.
+/// Posts the form to Tally's ACS from a browser that did not start a sign-in (an
+/// IdP-initiated one, or someone else's).
 async fn post(form: &PostForm) -> Result<reqwest::Client, (StatusCode, Value)> {
-    let browser = browser();
-    let response = form.post(&browser).await;
+    post_from(form, &browser()).await
+}
+
+/// Posts the form to Tally's ACS from `browser`: `Ok(browser)` signed in, or
+/// `Err((status, body))`.
+async fn post_from(form: &PostForm, browser: &reqwest::Client) -> Result<reqwest::Client, (StatusCode, Value)> {
+    let response = form.post(browser).await;
     if response.status() == StatusCode::SEE_OTHER {
         assert_eq!(response.headers()["location"], "/");
-        return Ok(browser);
+        return Ok(browser.clone());
     }
     let status = response.status();
     Err((status, response.json().await.unwrap_or(Value::Null)))
@@ -49,8 +55,9 @@ async fn sign_in(
     email: &str,
     variant: Option<&str>,
 ) -> Result<reqwest::Client, (StatusCode, Value)> {
-    let redirect = start(base, email, &browser()).await;
-    post(&idp.answer(&redirect, variant).await).await
+    let browser = browser();
+    let redirect = start(base, email, &browser).await;
+    post_from(&idp.answer(&redirect, variant).await, &browser).await
 }
 
 fn assert_refused(result: Result<reqwest::Client, (StatusCode, Value)>, fragment: &str, what: &str) {
@@ -149,6 +156,8 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
     assert!(sp_metadata.contains("AuthnRequestsSigned=\"false\""));
     let routed = Api::anonymous(&base).get("/api/app/sso/discover?email=alice@acme.example").await;
     assert_eq!(routed.results()["protocol"], "saml");
+    let tagged = Api::anonymous(&base).get("/api/app/sso/discover?email=alice%2Btag@acme.example").await;
+    assert_eq!(tagged.results()["start_url"], "/sso/start?email=alice%2Btag%40acme.example");
 
     idp.set_user(json!({ "email": "alice@acme.example", "first_name": "Alice", "last_name": "Liddell" })).await;
     let alice = sign_in(&base, &idp, "alice@acme.example", None).await.expect("SP-initiated sign-in");
@@ -176,11 +185,14 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
     }
     idp.set_user(json!({ "email": "alice@acme.example", "first_name": "Alice", "last_name": "Liddell" })).await;
 
-    // The same answer twice: the sign-in request was used up, and so was the assertion.
-    let redirect = start(&base, "alice@acme.example", &browser()).await;
+    // An SP-initiated answer counts only in the browser that started the sign-in: posted
+    // from another (login CSRF) it is refused; the same answer twice is refused too.
+    let starter = browser();
+    let redirect = start(&base, "alice@acme.example", &starter).await;
     let form = idp.answer(&redirect, None).await;
-    assert!(post(&form).await.is_ok());
-    assert_refused(post(&form).await, "does not know", "an SP-initiated answer replayed");
+    assert_refused(post(&form).await, "does not know", "an SP-initiated answer posted from another browser");
+    assert!(post_from(&form, &starter).await.is_ok(), "the browser that started it");
+    assert_refused(post_from(&form, &starter).await, "does not know", "an SP-initiated answer replayed");
 
     // IdP-initiated, on by default; its replay is caught by the assertion-ID cache.
     let entity_id = format!("{base}/sso/saml/{org}/metadata");
@@ -247,13 +259,15 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
         "certificates": [idp.cert_pem().await], "idp_managed": true,
     });
     assert_eq!(configure(&beta.owner, beta.org_id, by_hand).await.status, StatusCode::OK);
-    let for_beta = idp.answer(&start(&base, "bea@beta.example", &browser()).await, None).await;
-    assert!(post(&for_beta).await.is_ok(), "the control for Beta");
+    let bea = browser();
+    let for_beta = idp.answer(&start(&base, "bea@beta.example", &bea).await, None).await;
+    assert!(post_from(&for_beta, &bea).await.is_ok(), "the control for Beta");
     idp.set_user(json!({ "email": "alice@acme.example" })).await;
-    let for_acme = idp.answer(&start(&base, "alice@acme.example", &browser()).await, None).await;
-    let misdirected = PostForm { action: for_beta.action.clone(), relay_state: None, ..for_acme.clone() };
-    assert_refused(post(&misdirected).await, "addressed to", "Acme's answer posted to Beta's ACS");
-    assert!(post(&for_acme).await.is_ok(), "the same answer at Acme's ACS");
+    let alice_browser = browser();
+    let for_acme = idp.answer(&start(&base, "alice@acme.example", &alice_browser).await, None).await;
+    let misdirected = PostForm { action: for_beta.action.clone(), ..for_acme.clone() };
+    assert_refused(post_from(&misdirected, &alice_browser).await, "addressed to", "Acme's answer posted to Beta's ACS");
+    assert!(post_from(&for_acme, &alice_browser).await.is_ok(), "the same answer at Acme's ACS");
 
     // Signed AuthnRequests, signed assertions required, IdP-initiated turned off.
     let strict = json!({

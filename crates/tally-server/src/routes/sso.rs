@@ -17,6 +17,8 @@ use crate::{ApiError, AppState};
 
 /// Binds an SSO sign-in to the browser that started it.
 const STATE_COOKIE: &str = "tally_sso";
+/// Binds an SP-initiated SAML sign-in to the browser that started it (its RelayState).
+const SAML_COOKIE: &str = "tally_saml";
 
 #[derive(Deserialize)]
 pub(crate) struct EmailQuery {
@@ -37,7 +39,10 @@ pub(crate) async fn discover(
         "sso": found.is_some(),
         "required": found.as_ref().is_some_and(|(_, connection)| connection.require_sso),
         "protocol": found.as_ref().map(|(_, connection)| connection.protocol.clone()),
-        "start_url": found.map(|_| format!("/sso/start?email={}", query.email.trim())),
+        "start_url": found.map(|_| {
+            let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("email", query.email.trim()).finish();
+            format!("/sso/start?{query}")
+        }),
     })))
 }
 
@@ -49,10 +54,13 @@ pub(crate) async fn start(
     tally_iam::validate::email(&query.email)?;
     let actor = tally_iam::admin::Actor::anonymous("sso");
     let started = tally_sso::start(state.ctx(&actor), &query.email).await?;
-    let Some(browser_state) = started.browser_state else { return Ok(Redirect::to(&started.url).into_response()) };
-    let secure = if state.config().is_https() { "; Secure" } else { "" };
-    let cookie =
-        format!("{STATE_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}", browser_state.expose());
+    let cookie = match &started.binding {
+        tally_sso::Binding::Oidc(browser_state) => {
+            let secure = if state.config().is_https() { "; Secure" } else { "" };
+            format!("{STATE_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}", browser_state.expose())
+        }
+        tally_sso::Binding::Saml(relay_state) => saml_cookie(&state, relay_state.expose(), 600),
+    };
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&started.url)).into_response())
 }
 
@@ -115,8 +123,18 @@ pub(crate) async fn saml_start(
     Ids((org_id,)): Ids<(i64,)>,
 ) -> Result<Response, ApiError> {
     let actor = tally_iam::admin::Actor::anonymous("sso");
-    let url = tally_sso::saml::start(state.ctx(&actor), OrgId(org_id)).await?;
-    Ok(Redirect::to(&url).into_response())
+    let (url, relay_state) = tally_sso::saml::start(state.ctx(&actor), OrgId(org_id)).await?;
+    let cookie = saml_cookie(&state, relay_state.expose(), 600);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
+}
+
+/// Binds an SP-initiated SAML sign-in to the browser that started it. The identity
+/// provider answers with a cross-site POST, which carries a cookie only when it is
+/// `SameSite=None` (and so `Secure`, on HTTPS), or, on plain HTTP, when it has no SameSite
+/// attribute (browsers let such a fresh cookie through a top-level POST).
+fn saml_cookie(state: &AppState, value: &str, max_age: u32) -> String {
+    let attributes = if state.config().is_https() { "; Secure; SameSite=None" } else { "" };
+    format!("{SAML_COOKIE}={value}; Path=/sso/saml; HttpOnly; Max-Age={max_age}{attributes}")
 }
 
 #[derive(Deserialize)]
@@ -133,18 +151,21 @@ pub(crate) async fn saml_acs(
     State(state): State<AppState>,
     Client(client): Client,
     Ids((org_id,)): Ids<(i64,)>,
+    parts: Parts,
     FormBody(form): FormBody<AcsForm>,
 ) -> Result<Response, ApiError> {
     let actor = tally_iam::admin::Actor::anonymous("sso");
+    let browser_state = cookie(&parts, SAML_COOKIE);
     let step = tally_sso::saml::acs(
         state.ctx(&actor),
         OrgId(org_id),
         &form.saml_response,
         form.relay_state.as_deref(),
+        browser_state.as_deref(),
         &client,
     )
     .await?;
-    signed_in(&state, step, None)
+    signed_in(&state, step, Some(&saml_cookie(&state, "", 0)))
 }
 
 /// The session cookie and the way home after an SSO sign-in (clearing the OIDC state

@@ -26,3 +26,7 @@ CREATE TABLE saml_assertions_seen (
     expires_at BIGINT NOT NULL,
     PRIMARY KEY (org_id, assertion_id)
 );
+
+-- Expired rows are swept on every insert.
+CREATE INDEX saml_requests_by_expiry ON saml_requests (expires_at);
+CREATE INDEX saml_assertions_seen_by_expiry ON saml_assertions_seen (expires_at);
