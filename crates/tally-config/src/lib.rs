@@ -70,6 +70,8 @@ pub struct Config {
     pub sms: SmsProvider,
     /// The DNS server domain claims are checked against; `None` for the system's.
     pub dns_resolver: Option<SocketAddr>,
+    /// Identity-provider requests (OIDC discovery, SAML metadata) only to public addresses.
+    pub sso_public_only: bool,
     /// A GeoIP2/GeoLite2 City database (.mmdb) for locating events; none: no geolocation.
     pub geoip_database: Option<PathBuf>,
 }
@@ -324,6 +326,7 @@ mod view {
         auth: AuthView,
         sms: SmsView,
         dns: DnsView,
+        sso: SsoView,
         geoip: GeoIpView,
     }
 
@@ -335,6 +338,11 @@ mod view {
     #[derive(Serialize)]
     struct DnsView {
         resolver: String,
+    }
+
+    #[derive(Serialize)]
+    struct SsoView {
+        outbound: &'static str,
     }
 
     #[derive(Serialize)]
@@ -478,6 +486,7 @@ mod view {
                 dns: DnsView {
                     resolver: config.dns_resolver.map(|addr| addr.to_string()).unwrap_or_else(|| "system".into()),
                 },
+                sso: SsoView { outbound: if config.sso_public_only { "public" } else { "any" } },
                 sessions: SessionsView {
                     idle_minutes: config.sessions.idle.as_secs() / 60,
                     absolute_hours: config.sessions.absolute.as_secs() / 3600,

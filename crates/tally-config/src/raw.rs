@@ -52,6 +52,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_SMS_TWILIO_BASE_URL", "sms.twilio_base_url"),
     ("TALLY_SMS_WEBHOOK_URL", "sms.webhook_url"),
     ("TALLY_DNS_RESOLVER", "dns.resolver"),
+    ("TALLY_SSO_OUTBOUND", "sso.outbound"),
     ("TALLY_GEOIP_DATABASE", "geoip.database"),
 ];
 
@@ -109,6 +110,8 @@ struct FileConfig {
     #[serde(default)]
     dns: FileDns,
     #[serde(default)]
+    sso: FileSso,
+    #[serde(default)]
     geoip: FileGeoIp,
 }
 
@@ -122,6 +125,12 @@ struct FileGeoIp {
 #[serde(deny_unknown_fields)]
 struct FileDns {
     resolver: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSso {
+    outbound: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,6 +271,7 @@ pub(crate) struct RawConfig {
     sms_twilio_base_url: Option<Sourced<String>>,
     sms_webhook_url: Option<Sourced<String>>,
     dns_resolver: Option<Sourced<String>>,
+    sso_outbound: Option<Sourced<String>>,
     geoip_database: Option<Sourced<String>>,
 }
 
@@ -318,6 +328,7 @@ impl RawConfig {
             sms_twilio_base_url: file.sms.twilio_base_url.map(at),
             sms_webhook_url: file.sms.webhook_url.map(at),
             dns_resolver: file.dns.resolver.map(at),
+            sso_outbound: file.sso.outbound.map(at),
             geoip_database: file.geoip.database.map(at),
         })
     }
@@ -375,6 +386,7 @@ impl RawConfig {
                 "sms.twilio_base_url" => self.sms_twilio_base_url = Some(text),
                 "sms.webhook_url" => self.sms_webhook_url = Some(text),
                 "dns.resolver" => self.dns_resolver = Some(text),
+                "sso.outbound" => self.sso_outbound = Some(text),
                 "geoip.database" => self.geoip_database = Some(text),
                 _ => {}
             }
@@ -598,11 +610,25 @@ impl RawConfig {
             })?),
         };
 
+        let sso_public_only = match self.sso_outbound {
+            None => false,
+            Some(sourced) if sourced.value == "any" => false,
+            Some(sourced) if sourced.value == "public" => true,
+            Some(sourced) => {
+                return Err(invalid(
+                    "sso.outbound",
+                    &sourced.origin,
+                    &format!("{:?} is not \"any\" or \"public\"", sourced.value),
+                ));
+            }
+        };
+
         let geoip_database =
             self.geoip_database.map(|sourced| sourced.value).filter(|path| !path.is_empty()).map(PathBuf::from);
 
         Ok(Config {
             dns_resolver,
+            sso_public_only,
             geoip_database,
             sessions: SessionsConfig {
                 idle: Duration::from_secs(idle_minutes * 60),

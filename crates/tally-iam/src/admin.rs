@@ -85,6 +85,8 @@ pub struct AccessSettings {
     pub throttle: crate::throttle::ThrottlePolicy,
     /// The DNS server domain claims are checked against; `None` for the system's.
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Requests to identity providers go only to public addresses.
+    pub sso_public_only: bool,
 }
 
 impl Default for AccessSettings {
@@ -99,6 +101,7 @@ impl Default for AccessSettings {
             sessions: crate::sessions::SessionPolicy::default(),
             throttle: crate::throttle::ThrottlePolicy::default(),
             dns_resolver: None,
+            sso_public_only: false,
         }
     }
 }

@@ -216,5 +216,6 @@ pub fn access_settings(config: &Config, bound: Option<std::net::SocketAddr>) -> 
             window: to_signed(config.auth.lockout),
         },
         dns_resolver: config.dns_resolver,
+        sso_public_only: config.sso_public_only,
     }
 }

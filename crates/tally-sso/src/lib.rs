@@ -8,6 +8,7 @@
 //! configured, with redirects disabled and short timeouts. It knows nothing of HTTP serving.
 
 pub mod oidc;
+pub mod outbound;
 pub mod saml;
 
 use serde_json::json;

@@ -1,12 +1,13 @@
 //! The OpenID Connect relying party.
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
 
 use jiff::SignedDuration;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AsyncHttpClient, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpClientError, HttpRequest, HttpResponse,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -22,13 +23,22 @@ use crate::SsoError;
 /// How long a sign-in may stay at the identity provider.
 const STATE_LIFETIME: SignedDuration = SignedDuration::from_mins(10);
 
-/// Requests to identity providers: no redirects (SSRF), short timeouts.
-fn http_client() -> Result<reqwest::Client, SsoError> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|error| SsoError::Provider(error.to_string()))
+type HttpFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpClientError<reqwest::Error>>> + Send>>;
+
+/// The provider's HTTP client (see `outbound`): every URL it is asked for, including those
+/// the discovery document names (JWKS, token, userinfo), is checked first, since literal
+/// addresses bypass the resolver.
+fn http_client(ctx: Ctx<'_>) -> Result<impl Fn(HttpRequest) -> HttpFuture, SsoError> {
+    let public_only = ctx.settings.sso_public_only;
+    let http = crate::outbound::client(public_only)?;
+    Ok(move |request: HttpRequest| -> HttpFuture {
+        let http = http.clone();
+        Box::pin(async move {
+            crate::outbound::check_url(&request.uri().to_string(), "an identity-provider endpoint", public_only)
+                .map_err(|error| HttpClientError::Other(error.to_string()))?;
+            http.call(request).await
+        })
+    })
 }
 
 /// The callback address registered with the provider.
@@ -47,10 +57,11 @@ pub struct OidcSettings {
     pub idp_managed: bool,
 }
 
-async fn metadata(issuer: &str) -> Result<CoreProviderMetadata, SsoError> {
+async fn metadata(ctx: Ctx<'_>, issuer: &str) -> Result<CoreProviderMetadata, SsoError> {
     let issuer_url =
         IssuerUrl::new(issuer.to_string()).map_err(|error| SsoError::Config(format!("issuer: {error}")))?;
-    let http = http_client()?;
+    crate::outbound::check_url(issuer, "issuer", ctx.settings.sso_public_only)?;
+    let http = http_client(ctx)?;
     CoreProviderMetadata::discover_async(issuer_url, &http)
         .await
         .map_err(|error| SsoError::Provider(format!("discovery of {issuer} failed: {error}")))
@@ -68,7 +79,7 @@ pub async fn configure(
     if settings.client_id.trim().is_empty() {
         return Err(SsoError::Config("client_id is required".into()));
     }
-    let discovered = metadata(&settings.issuer).await?;
+    let discovered = metadata(ctx, &settings.issuer).await?;
     let issuer = discovered.issuer().as_str().to_string();
     let existing = ctx.store.sso_connection(scope.org_id()).await?;
     let sealed = match &settings.client_secret {
@@ -137,7 +148,7 @@ pub(crate) async fn start(
     email: &str,
 ) -> Result<Started, SsoError> {
     let issuer = connection.oidc_issuer.clone().ok_or_else(|| SsoError::Config("no issuer".into()))?;
-    let client = client_for(connection, metadata(&issuer).await?, ctx)?;
+    let client = client_for(connection, metadata(ctx, &issuer).await?, ctx)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -190,9 +201,9 @@ pub async fn callback(
     {
         return Err(SsoError::Rejected(format!("the answer came from {named}, not from {issuer}")));
     }
-    let client = client_for(&connection, metadata(&issuer).await?, ctx)?;
+    let client = client_for(&connection, metadata(ctx, &issuer).await?, ctx)?;
     let verifier = ctx.sealer.open(&stored.pkce_verifier_sealed).map_err(SsoError::Iam)?;
-    let http = http_client()?;
+    let http = http_client(ctx)?;
     let token = client
         .exchange_code(AuthorizationCode::new(code.to_string()))
         .map_err(|error| SsoError::Config(error.to_string()))?

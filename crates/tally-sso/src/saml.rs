@@ -10,8 +10,6 @@
 //! assertion samael verified must be the one the document carries (XML signature
 //! wrapping), and used assertion IDs are kept until they expire (replays).
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use jiff::{SignedDuration, Timestamp};
@@ -286,21 +284,9 @@ fn fingerprint(cert: &str) -> String {
     digest.iter().map(|byte| format!("{byte:02X}")).collect::<Vec<_>>().join(":")
 }
 
-fn check_url(url: &str, what: &str) -> Result<(), SsoError> {
-    let parsed = url::Url::parse(url).map_err(|error| config_error(format!("{what}: {error}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(config_error(format!("{what} must be an http or https URL")));
-    }
-    Ok(())
-}
-
-async fn fetch_metadata(url: &str) -> Result<String, SsoError> {
-    check_url(url, "metadata_url")?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|error| SsoError::Provider(error.to_string()))?;
+async fn fetch_metadata(url: &str, public_only: bool) -> Result<String, SsoError> {
+    crate::outbound::check_url(url, "metadata_url", public_only)?;
+    let client = crate::outbound::client(public_only)?;
     let mut response =
         client.get(url).send().await.map_err(|error| SsoError::Provider(format!("fetching {url} failed: {error}")))?;
     if !response.status().is_success() {
@@ -360,7 +346,9 @@ pub async fn configure(
     tally_iam::domains::reenter_password(ctx, scope, password).await?;
     let (idp, metadata_url) = match &settings.idp {
         IdpSource::Metadata(xml) => (read_metadata(xml)?, None),
-        IdpSource::MetadataUrl(url) => (read_metadata(&fetch_metadata(url).await?)?, Some(url.clone())),
+        IdpSource::MetadataUrl(url) => {
+            (read_metadata(&fetch_metadata(url, ctx.settings.sso_public_only).await?)?, Some(url.clone()))
+        }
         IdpSource::Manual { entity_id, sso_url, certificates } => (
             Idp {
                 entity_id: entity_id.trim().to_string(),
@@ -373,7 +361,7 @@ pub async fn configure(
     if idp.entity_id.is_empty() {
         return Err(config_error("the identity provider's entity ID (issuer) is required"));
     }
-    check_url(&idp.sso_url, "the sign-in URL")?;
+    crate::outbound::check_url(&idp.sso_url, "the sign-in URL", false)?;
     if idp.certs.is_empty() {
         return Err(config_error(
             "a signing certificate is required: the identity provider's metadata or settings must include the certificate it signs with",

@@ -310,3 +310,30 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
         assert!(log.contains(expected), "{expected} missing from the audit log");
     }
 }
+
+#[tokio::test]
+async fn identity_provider_requests_can_be_kept_to_public_addresses() {
+    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_SSO_OUTBOUND", "public")]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let (org, owner) = (acme.org_id, &acme.owner);
+    for url in ["http://127.0.0.1:9/metadata", "http://[::1]:9/metadata", "http://169.254.169.254/latest"] {
+        let refused = configure(owner, org, json!({ "metadata_url": url })).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{url}: {refused:?}");
+        assert!(refused.body["error"].as_str().unwrap().contains("sso.outbound"), "{refused:?}");
+    }
+    // A name is checked where it resolves, on every connection.
+    let by_name = configure(owner, org, json!({ "metadata_url": "http://localhost:9/metadata" })).await;
+    assert_eq!(by_name.status, StatusCode::SERVICE_UNAVAILABLE, "{by_name:?}");
+    assert!(by_name.body["error"].as_str().unwrap().contains("fetching"), "{by_name:?}");
+    let oidc = owner
+        .put(
+            &format!("/api/app/organizations/{org}/sso/oidc"),
+            json!({ "issuer": "http://10.0.0.1", "client_id": "c", "client_secret": "s", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(oidc.status, StatusCode::BAD_REQUEST, "{oidc:?}");
+    assert!(oidc.body["error"].as_str().unwrap().contains("sso.outbound"), "{oidc:?}");
+    let shown = owner.get(&format!("/api/app/organizations/{org}/sso")).await;
+    assert_eq!(shown.results()["protocol"], Value::Null, "nothing was saved");
+}
