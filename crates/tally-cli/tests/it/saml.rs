@@ -269,10 +269,13 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
     assert_refused(post_from(&misdirected, &alice_browser).await, "addressed to", "Acme's answer posted to Beta's ACS");
     assert!(post_from(&for_acme, &alice_browser).await.is_ok(), "the same answer at Acme's ACS");
 
-    // Signed AuthnRequests, signed assertions required, IdP-initiated turned off.
+    // Uploaded metadata; signed AuthnRequests, signed assertions required, IdP-initiated
+    // turned off, SSO required.
+    let metadata_xml =
+        tally_testkit::http_client(None).get(idp.url("/metadata")).send().await.unwrap().text().await.unwrap();
     let strict = json!({
-        "metadata_url": idp.url("/metadata"), "idp_managed": true, "sign_requests": true,
-        "want_assertions_signed": true, "idp_initiated": false,
+        "metadata_xml": metadata_xml, "idp_managed": true, "sign_requests": true,
+        "want_assertions_signed": true, "idp_initiated": false, "require_sso": true,
     });
     assert_eq!(configure(owner, org, strict).await.status, StatusCode::OK);
     let sp_metadata = register(&base, &idp, org).await;
@@ -283,6 +286,28 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
     assert_eq!(request["signed"], true, "{request}");
     assert_eq!(request["signature_valid"], true, "{request}");
     assert_refused(post(&idp.unsolicited(&entity_id, None).await).await, "turned off", "IdP-initiated when off");
+
+    // Require SSO: a member of the claimed domain cannot use a password, the Owner can
+    // (break-glass). SSO sign-ins are not asked for Tally's second factor even when the
+    // organization requires one.
+    owner.invite_and_accept(org, "pat@acme.example", "member", json!([])).await;
+    let anonymous = Api::anonymous(&base);
+    let refused =
+        anonymous.post("/api/app/sessions", json!({ "email": "pat@acme.example", "password": PASSWORD })).await;
+    assert_eq!(refused.code(), "sso_required", "{refused:?}");
+    let break_glass =
+        anonymous.post("/api/app/sessions", json!({ "email": "owner@acme.example", "password": PASSWORD })).await;
+    assert_eq!(break_glass.status, StatusCode::OK, "{break_glass:?}");
+    let two_factor = owner
+        .put(
+            &format!("/api/app/organizations/{org}/security"),
+            json!({ "require_two_factor": true, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(two_factor.status, StatusCode::OK, "{two_factor:?}");
+    idp.set_user(json!({ "email": "pat@acme.example", "first_name": "Pat" })).await;
+    let pat = sign_in(&base, &idp, "pat@acme.example", None).await.expect("an invited member through SSO");
+    assert_eq!(me(&base, &pat).await["user"]["email"], "pat@acme.example");
 
     // Entra's claim URIs (its `name` claim, a UPN, is not taken for the e-mail), and an
     // e-mail only in the NameID.
