@@ -3,7 +3,7 @@
 //! files written and synced → snapshot written and synced → files and the flushed log
 //! position catalogued in one transaction → only then the covered log segments removed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +16,11 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
-use tally_ingest::Event;
 use tally_ingest::profiles::{Profile, ProfileKey};
 use tally_store::EventFile;
 
 use crate::parquet_file::{self, FileStats, ParquetError};
-use crate::{Batches, Derived, EventStore, Profiles, StorageError, deduplicate};
+use crate::{Batches, Derived, EventQuery, EventStore, Profiles, StorageError};
 
 /// The snapshot of lexicon and identities (and the name of the profiles file), beside the
 /// region's log.
@@ -114,7 +113,8 @@ async fn write_snapshot(
     profiles: Vec<(i64, ProfileKey, Profile)>,
     derived: Derived,
 ) -> Result<(), StorageError> {
-    let name = format!("{PROFILES}/profiles-{sealed_through:020}.parquet");
+    let file_name = format!("profiles-{sealed_through:020}.parquet");
+    let name = format!("{PROFILES}/{file_name}");
     let encoded = tokio::task::spawn_blocking(move || parquet_file::encode_profiles(&profiles)).await.map_err(io)??;
     write_durably(&root.join(&name), &encoded).await?;
     let snapshot = Snapshot { sealed_through, profiles: name.clone(), derived };
@@ -122,37 +122,42 @@ async fn write_snapshot(
     write_durably(&root.join(SNAPSHOT), &bytes).await?;
     if let Ok(mut entries) = tokio::fs::read_dir(root.join(PROFILES)).await {
         while let Ok(Some(entry)) = entries.next_entry().await {
-            let old = entry.path();
-            if !old.ends_with(&name) && !name.ends_with(&*entry.file_name().to_string_lossy()) {
-                let _ = tokio::fs::remove_file(&old).await;
+            if entry.file_name() != file_name.as_str() {
+                let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }
     }
     Ok(())
 }
 
-async fn sync_folder(folder: &Path) -> std::io::Result<()> {
+pub(crate) async fn sync_folder(folder: &Path) -> std::io::Result<()> {
     tokio::fs::File::open(folder).await?.sync_all().await
 }
 
-/// Makes a file written through the local object store durable: the file, then every
-/// folder from its own up to `<root>/events` (new folders' names must survive a crash too).
-async fn make_durable(root: &Path, path: &ObjectPath) -> Result<(), StorageError> {
+/// Makes files written through the local object store durable: each file, then every
+/// folder from theirs up to `<root>/events`, once each (new folders' names must survive a
+/// crash too).
+async fn make_durable(root: &Path, paths: &[ObjectPath]) -> Result<(), StorageError> {
     let events = root.join("events");
-    let full: PathBuf = events.join(path.as_ref());
-    let sync = async {
-        tokio::fs::File::open(&full).await?.sync_all().await?;
+    let mut folders = BTreeSet::new();
+    for path in paths {
+        let full: PathBuf = events.join(path.as_ref());
+        let synced = async { tokio::fs::File::open(&full).await?.sync_all().await };
+        synced.await.map_err(|error| io(format!("cannot sync {}: {error}", full.display())))?;
         let mut folder = full.parent();
         while let Some(current) = folder {
-            sync_folder(current).await?;
+            folders.insert(current.to_path_buf());
             if current == events {
                 break;
             }
             folder = current.parent();
         }
-        std::io::Result::Ok(())
-    };
-    sync.await.map_err(|error| io(format!("cannot sync {}: {error}", full.display())))
+    }
+    // Deepest first, so a folder is synced after the entries made in it.
+    for folder in folders.iter().rev() {
+        sync_folder(folder).await.map_err(|error| io(format!("cannot sync {}: {error}", folder.display())))?;
+    }
+    Ok(())
 }
 
 /// Removes files under `<root>/events` that the catalog does not list: what a crash left
@@ -237,15 +242,20 @@ pub(crate) async fn forget_files(
     region: &str,
     project_id: i64,
 ) -> Result<(), StorageError> {
-    for path in catalog.delete_event_files(region, project_id).await? {
+    let paths = catalog.delete_event_files(region, project_id).await?;
+    delete_uncatalogued(files, paths, "a reset project's file").await;
+    Ok(())
+}
+
+/// Deletes files the catalog no longer lists; one that cannot be deleted is left to the
+/// next start's sweep (and logged as `what`).
+async fn delete_uncatalogued(files: &dyn ObjectStore, paths: Vec<String>, what: &str) {
+    for path in paths {
         match files.delete(&ObjectPath::from(path.as_str())).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(error) => {
-                tracing::warn!(%path, %error, "cannot remove a reset project's file; the next start sweeps it")
-            }
+            Err(error) => tracing::warn!(%path, %error, "cannot remove {what}; the next start sweeps it"),
         }
     }
-    Ok(())
 }
 
 /// Files replaced by compaction, removed at the next maintenance pass (so readers that
@@ -371,14 +381,7 @@ fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &FileStats) -> E
 
 impl EventStore {
     async fn remove_retired(&self, retired: &mut Retired) {
-        for path in std::mem::take(&mut retired.0) {
-            match self.files.delete(&ObjectPath::from(path.as_str())).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(error) => {
-                    tracing::warn!(%path, %error, "cannot remove a compacted-away event file; the next start sweeps it")
-                }
-            }
-        }
+        delete_uncatalogued(&*self.files, std::mem::take(&mut retired.0), "a compacted-away event file").await;
     }
 
     /// Writes every event received so far to catalogued Parquet files, snapshots profiles,
@@ -410,12 +413,14 @@ impl EventStore {
         let events: usize = flushing.values().flatten().map(RecordBatch::num_rows).sum();
         let encoded = tokio::task::spawn_blocking(move || encode_partitions(&flushing)).await.map_err(io)??;
         let mut rows = Vec::with_capacity(encoded.len());
+        let mut written = Vec::with_capacity(encoded.len());
         for (index, (partition, bytes, stats)) in encoded.into_iter().enumerate() {
             let path = ObjectPath::from(format!("{}/flush-{sealed:020}-{index}.parquet", partition_folder(&partition)));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
-            make_durable(&self.root, &path).await?;
             rows.push(catalog_row(&partition, &path, &stats));
+            written.push(path);
         }
+        make_durable(&self.root, &written).await?;
         let (profiles, derived) = snapshot;
         write_snapshot(&self.root, sealed, profiles, derived).await?;
         self.catalog.record_flush(&self.region, &rows, sealed, self.clock.now()).await?;
@@ -449,35 +454,28 @@ impl EventStore {
             if files.len() < wanted {
                 continue;
             }
-            let mut contents = Vec::with_capacity(files.len());
-            for file in &files {
-                let path = ObjectPath::from(file.path.as_str());
-                contents.push((file.path.clone(), parquet_file::read_bytes(&*self.files, &path).await?));
-            }
-            let project = partition.0;
-            let merged = tokio::task::spawn_blocking(move || {
-                let mut events = Vec::new();
-                for (path, bytes) in contents {
-                    events.extend(parquet_file::decode(bytes, &path, project)?);
-                }
-                let rows_in = events.len() as u64;
-                let events = deduplicate(events);
-                let list: Vec<&Event> = events.iter().collect();
-                let file = sort_batch(&parquet_file::to_batch(&list)?)?;
+            // The files through the readers' own deduplicating scan (newest copy per key).
+            let paths: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
+            let everything =
+                EventQuery { project_id: partition.0, from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
+            let batches = crate::scan::scan_batches(Arc::clone(&self.files), paths, Vec::new(), &everything).await?;
+            let rows_in: u64 = files.iter().map(|file| u64::try_from(file.rows).unwrap_or(0)).sum();
+            let (bytes, stats) = tokio::task::spawn_blocking(move || {
+                let batch = concat_batches(&parquet_file::schema(), &batches).map_err(arrow)?;
+                let file = sort_batch(&batch)?;
                 let bytes = parquet_file::encode_batch(&file)?;
                 let stats = FileStats::of_batch(&file, &bytes)?;
-                Ok::<_, parquet_file::ParquetError>((rows_in, bytes, stats))
+                Ok::<_, parquet_file::ParquetError>((bytes, stats))
             })
             .await
             .map_err(io)??;
-            let (rows_in, bytes, stats) = merged;
             let path = ObjectPath::from(format!(
                 "{}/compact-{}.parquet",
                 partition_folder(&partition),
                 uuid::Uuid::new_v4().simple()
             ));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
-            make_durable(&self.root, &path).await?;
+            make_durable(&self.root, std::slice::from_ref(&path)).await?;
             let old: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
             self.catalog
                 .replace_event_files(&self.region, &old, &catalog_row(&partition, &path, &stats), self.clock.now())

@@ -98,14 +98,10 @@ impl Identities {
 
 /// A UUID v4 in its usual text form (what the SDKs generate for anonymous users).
 fn is_uuid_v4(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(index, byte)| match index {
-            8 | 13 | 18 | 23 => *byte == b'-',
-            _ => byte.is_ascii_hexdigit(),
-        })
-        && bytes[14] == b'4'
-        && matches!(bytes[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+    // The hyphenated form only, as the SDKs write it.
+    text.len() == 36
+        && uuid::Uuid::try_parse(text)
+            .is_ok_and(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122)
 }
 
 impl Identities {

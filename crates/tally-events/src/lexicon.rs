@@ -80,22 +80,28 @@ pub(crate) type Lexicons = HashMap<i64, Lexicon>;
 
 pub(crate) fn record(lexicons: &mut Lexicons, event: &Event) {
     let lexicon = lexicons.entry(event.project_id).or_default();
-    if !lexicon.events.contains_key(&event.name) {
-        if lexicon.events.len() >= MAX_EVENT_NAMES {
-            return;
+    // One lookup for names already listed (nearly every event); the caps only matter for
+    // new ones.
+    let entry = match lexicon.events.get_mut(&event.name) {
+        Some(entry) => entry,
+        None => {
+            if lexicon.events.len() >= MAX_EVENT_NAMES {
+                return;
+            }
+            lexicon.events.entry(event.name.clone()).or_default()
         }
-        lexicon.events.insert(event.name.clone(), EventEntry::default());
-    }
-    let Some(entry) = lexicon.events.get_mut(&event.name) else { return };
+    };
     entry.seen.record(event.time_ms);
     for (name, value) in &event.properties {
-        if !entry.properties.contains_key(name) {
-            if entry.properties.len() >= MAX_PROPERTY_NAMES {
-                continue;
+        let property = match entry.properties.get_mut(name) {
+            Some(property) => property,
+            None => {
+                if entry.properties.len() >= MAX_PROPERTY_NAMES {
+                    continue;
+                }
+                entry.properties.entry(name.clone()).or_default()
             }
-            entry.properties.insert(name.clone(), PropertyEntry::default());
-        }
-        let Some(property) = entry.properties.get_mut(name) else { continue };
+        };
         property.seen.record(event.time_ms);
         property.types.insert(type_of(value));
     }

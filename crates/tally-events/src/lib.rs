@@ -21,7 +21,7 @@ mod wal;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -219,23 +219,6 @@ impl std::fmt::Debug for EventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStore").field("root", &self.root).finish()
     }
-}
-
-/// The key Mixpanel deduplicates by (§6.4).
-type DedupKey = (String, String, i64, String);
-
-fn dedup_key(event: &Event) -> DedupKey {
-    (event.name.clone(), event.distinct_id.clone(), event.time_ms, event.insert_id.clone())
-}
-
-/// Keeps one copy of each (event, distinct_id, time, `$insert_id`): the most recently
-/// received. Order is not kept.
-fn deduplicate(events: Vec<Event>) -> Vec<Event> {
-    let mut events = events;
-    events.sort_by_key(|event| std::cmp::Reverse(event.received_ms));
-    let mut seen = HashSet::with_capacity(events.len());
-    events.retain(|event| seen.insert(dedup_key(event)));
-    events
 }
 
 /// Which events a reader wants.

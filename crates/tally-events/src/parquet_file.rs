@@ -11,8 +11,6 @@ use arrow_array::builder::{Int64Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -233,6 +231,7 @@ impl Builders {
 }
 
 /// One project's events as one Arrow batch of [`schema`], in the order given.
+#[cfg(test)]
 pub fn to_batch(events: &[&Event]) -> Result<RecordBatch, ParquetError> {
     let mut builders = Builders::default();
     for event in events {
@@ -246,12 +245,8 @@ fn typed_index(name: &str) -> Option<usize> {
     TYPED_PROPERTIES.binary_search(&name).ok()
 }
 
-/// Encodes a batch of [`schema`] as the bytes of one Parquet file.
+/// Encodes a batch (of [`schema`], or of profiles) as the bytes of one Parquet file.
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
-    write_parquet(batch)
-}
-
-fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>, ParquetError> {
     let fail = |error: &dyn std::fmt::Display| ParquetError::Encode(error.to_string());
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|error| fail(&error))?))
@@ -308,7 +303,7 @@ pub fn encode_profiles(profiles: &[(i64, ProfileKey, Profile)]) -> Result<Vec<u8
         Arc::new(Int64Array::from_iter(profiles.iter().map(|(_, _, profile)| profile.last_seen_ms))),
     ];
     let batch = RecordBatch::try_new(profile_schema(), columns).map_err(|error| fail(&error))?;
-    write_parquet(&batch)
+    encode_batch(&batch)
 }
 
 /// Decodes a profiles file (named `path` in errors).
@@ -339,25 +334,6 @@ pub fn decode_profiles(bytes: Bytes, path: &str) -> Result<Vec<(i64, ProfileKey,
         }
     }
     Ok(profiles)
-}
-
-/// Reads the bytes of the file at `path`.
-pub async fn read_bytes(store: &dyn ObjectStore, path: &Path) -> Result<Bytes, ParquetError> {
-    Ok(store.get(path).await?.bytes().await?)
-}
-
-/// Decodes the bytes of the Parquet file `path` (named in errors) into events of `project_id`.
-pub fn decode(bytes: Bytes, path: &str, project_id: i64) -> Result<Vec<Event>, ParquetError> {
-    let decode = |message: String| ParquetError::Decode { path: path.to_string(), message };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|builder| builder.build())
-        .map_err(|error| decode(error.to_string()))?;
-    let mut events = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|error| decode(error.to_string()))?;
-        append_events(&batch, path, project_id, &mut events)?;
-    }
-    Ok(events)
 }
 
 /// Appends the rows of a batch of [`schema`] (from `path`, named in errors) to `events`.
@@ -408,6 +384,27 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use object_store::path::Path;
+    use object_store::{ObjectStore, ObjectStoreExt};
+
+    /// Reads the bytes of the file at `path`.
+    async fn read_bytes(store: &dyn ObjectStore, path: &Path) -> Result<Bytes, ParquetError> {
+        Ok(store.get(path).await?.bytes().await?)
+    }
+
+    /// Decodes the bytes of the Parquet file `path` (named in errors) into events of `project_id`.
+    fn decode(bytes: Bytes, path: &str, project_id: i64) -> Result<Vec<Event>, ParquetError> {
+        let decode = |message: String| ParquetError::Decode { path: path.to_string(), message };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|builder| builder.build())
+            .map_err(|error| decode(error.to_string()))?;
+        let mut events = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|error| decode(error.to_string()))?;
+            append_events(&batch, path, project_id, &mut events)?;
+        }
+        Ok(events)
+    }
 
     fn event(n: i64) -> Event {
         Event {

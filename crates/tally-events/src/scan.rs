@@ -39,6 +39,22 @@ pub(crate) async fn scan(
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Vec<Event>, StorageError> {
+    let batches = scan_batches(files_store, files, memory, query).await?;
+    let mut found = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for batch in &batches {
+        parquet_file::append_events(batch, "query result", query.project_id, &mut found)?;
+    }
+    Ok(found)
+}
+
+/// The scan as batches of the file layout (the query's name filter and time range
+/// applied, one copy per deduplication key): what compaction rewrites.
+pub(crate) async fn scan_batches(
+    files_store: Arc<dyn object_store::ObjectStore>,
+    files: Vec<String>,
+    memory: Vec<RecordBatch>,
+    query: &EventQuery,
+) -> Result<Vec<RecordBatch>, StorageError> {
     if files.is_empty() && memory.is_empty() {
         return Ok(Vec::new());
     }
@@ -73,11 +89,5 @@ pub(crate) async fn scan(
         events = events.filter(col("name").in_list(names, false)).map_err(engine)?;
     }
     context.register_table("events", events.into_view()).map_err(engine)?;
-    let batches: Vec<RecordBatch> =
-        context.sql(&deduplicated()).await.map_err(engine)?.collect().await.map_err(engine)?;
-    let mut found = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
-    for batch in &batches {
-        parquet_file::append_events(batch, "query result", query.project_id, &mut found)?;
-    }
-    Ok(found)
+    context.sql(&deduplicated()).await.map_err(engine)?.collect().await.map_err(engine)
 }

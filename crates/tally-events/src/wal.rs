@@ -216,10 +216,9 @@ pub(crate) async fn remove_through(dir: &Path, through: u64) -> Result<usize, Wa
 }
 
 /// Makes a new file's name durable.
+/// Syncs a folder, as far as the system allows (errors are not the log's to report).
 async fn sync_dir(dir: &Path) {
-    if let Ok(handle) = File::open(dir).await {
-        let _ = handle.sync_all().await;
-    }
+    let _ = crate::flush::sync_folder(dir).await;
 }
 
 async fn writer(

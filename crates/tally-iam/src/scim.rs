@@ -115,6 +115,14 @@ fn domain_of(email: &str) -> Option<String> {
         .then(|| domain.to_ascii_lowercase())
 }
 
+/// A PatchOp's operations (Entra also spells the key in lower case).
+fn operations(body: &Value) -> Result<&Vec<Value>, ScimError> {
+    body.get("Operations")
+        .or_else(|| body.get("operations"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::invalid(format!("a PatchOp ({PATCH_SCHEMA}) with Operations is required")))
+}
+
 /// Identity providers send booleans as JSON booleans or as "True"/"False" (Entra).
 fn boolean(value: &Value) -> Option<bool> {
     match value {
@@ -361,7 +369,7 @@ impl<'a> Scim<'a> {
     }
 
     fn visible(member: &ScimMember, domains: &[String]) -> bool {
-        domain_of(&member.user.email).is_some_and(|domain| domains.contains(&domain))
+        domains.contains(&tally_store::email_domain(&member.user.email))
     }
 
     /// The user as SCIM shows it.
@@ -449,8 +457,11 @@ impl<'a> Scim<'a> {
         let Value::Object(body) = body else { return Err(ScimError::invalid("the body must be a User object")) };
         let attributes = published(body)?;
         let email = self.checked_user_name(&attributes).await?;
-        let members = self.ctx.store.scim_members(self.org_id).await?;
-        if members.iter().any(|member| member.user.email.eq_ignore_ascii_case(&email)) {
+        let existing = match self.ctx.store.user_by_email(&email).await? {
+            Some(user) => self.ctx.store.scim_member(self.org_id, user.id).await?,
+            None => None,
+        };
+        if existing.is_some() {
             return Err(ScimError::new(
                 409,
                 Some("uniqueness"),
@@ -542,11 +553,7 @@ impl<'a> Scim<'a> {
         let member = self.member(id).await?;
         let current = self.resource(&member);
         let Value::Object(mut resource) = current else { return Err(ScimError::not_found()) };
-        let operations = body
-            .get("Operations")
-            .or_else(|| body.get("operations"))
-            .and_then(Value::as_array)
-            .ok_or_else(|| ScimError::invalid(format!("a PatchOp ({PATCH_SCHEMA}) with Operations is required")))?;
+        let operations = operations(body)?;
         for operation in operations {
             apply_operation(&mut resource, operation)?;
         }
@@ -567,7 +574,6 @@ impl<'a> Scim<'a> {
         }
         let audit = self.ctx.audit(self.org_id, None, "scim.user_deleted", "user", user_id.0);
         self.ctx.store.remove_org_member(self.org_id, user_id, &audit).await?;
-        self.ctx.store.delete_scim_resource(self.org_id, user_id).await?;
         Ok(())
     }
 
@@ -825,9 +831,13 @@ impl Scim<'_> {
         }
     }
 
+    /// The group as SCIM shows it.
     async fn group_resource(&self, team: &Team) -> Result<Value, ScimError> {
-        let store = self.ctx.store;
-        let members = self.team_users(team).await?;
+        self.with_members(self.group_without_members(team), team).await
+    }
+
+    /// The group's own attributes: enough to match a filter (which never looks at members).
+    fn group_without_members(&self, team: &Team) -> Value {
         let id = team.id.0.to_string();
         let mut resource = json!({
             "schemas": [GROUP_SCHEMA],
@@ -840,6 +850,14 @@ impl Scim<'_> {
                 "location": format!("{}/Groups/{id}", self.base),
             },
         });
+        if let Some(external_id) = &team.external_id {
+            resource["externalId"] = json!(external_id);
+        }
+        resource
+    }
+
+    async fn with_members(&self, mut resource: Value, team: &Team) -> Result<Value, ScimError> {
+        let members = self.team_users(team).await?;
         if !members.is_empty() {
             resource["members"] = Value::Array(
                 members
@@ -847,9 +865,6 @@ impl Scim<'_> {
                     .map(|user| json!({ "value": user.to_string(), "$ref": format!("{}/Users/{user}", self.base), "type": "User" }))
                     .collect(),
             );
-        }
-        if let Some(external_id) = store.team_external_id(team.id).await? {
-            resource["externalId"] = json!(external_id);
         }
         Ok(resource)
     }
@@ -862,9 +877,9 @@ impl Scim<'_> {
         let clauses = filter.filter(|text| !text.trim().is_empty()).map(parse_filter).transpose()?.unwrap_or_default();
         let mut resources = Vec::new();
         for team in self.ctx.store.teams(self.org_id).await? {
-            let resource = self.group_resource(&team).await?;
+            let resource = self.group_without_members(&team);
             if clauses.iter().all(|clause| matches(&resource, clause)) {
-                resources.push(resource);
+                resources.push(self.with_members(resource, &team).await?);
             }
         }
         Ok(resources)
@@ -945,11 +960,7 @@ impl Scim<'_> {
         let Value::Object(mut resource) = self.group_resource(&team).await? else {
             return Err(ScimError::not_found());
         };
-        let operations = body
-            .get("Operations")
-            .or_else(|| body.get("operations"))
-            .and_then(Value::as_array)
-            .ok_or_else(|| ScimError::invalid(format!("a PatchOp ({PATCH_SCHEMA}) with Operations is required")))?;
+        let operations = operations(body)?;
         for operation in operations {
             let op = operation.get("op").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
             let path = operation.get("path").and_then(Value::as_str).unwrap_or_default();

@@ -89,8 +89,8 @@ pub struct RecordError {
 pub enum Outcome {
     /// Accepted; `token` is the project token the event named, if any; `ip` is what the
     /// event said about geolocation (§6.7), taken out so the address is never stored;
-    /// `sent_distinct_id` is the `distinct_id` as sent, which Original ID Merge projects
-    /// keep where Simplified derives it from `$user_id` / `$device_id`.
+    /// `sent_distinct_id` is the `distinct_id` as sent when Simplified derived another one
+    /// from `$user_id` / `$device_id`; Original ID Merge projects keep it.
     Accepted { event: Box<Event>, token: Option<String>, ip: Option<Value>, sent_distinct_id: Option<String> },
     /// Carried `$ignore`: dropped without complaint.
     Ignored,
@@ -256,8 +256,10 @@ pub fn validate_event(
         _ => None,
     };
     let given = properties.remove("distinct_id");
-    let sent_distinct_id = given
+    // Only where Simplified derives the id does the id as sent differ from it.
+    let sent_distinct_id = derived
         .as_ref()
+        .and(given.as_ref())
         .and_then(id_text)
         .filter(|id| !id.is_empty() && !is_disallowed_id(id) && id.len() <= MAX_STRING_BYTES);
     let distinct_id = match (derived, given) {

@@ -136,12 +136,10 @@ pub(crate) async fn sign_in(
             if ctx.store.verified_domain_owner(&domain).await? != Some(org_id) {
                 return Err(SsoError::Rejected(format!("{domain} is not a verified domain of this organization")));
             }
-            let member = ctx
-                .store
-                .org_members(org_id)
-                .await?
-                .into_iter()
-                .find(|member| member.user.email.eq_ignore_ascii_case(email));
+            let member = match ctx.store.user_by_email(email).await? {
+                Some(user) => ctx.store.scim_member(org_id, user.id).await?,
+                None => None,
+            };
             // A name the provider sends is kept only when Tally would accept it from a person.
             let name = tally_iam::validate::name("name", who.name).unwrap_or_default();
             let user_id = match member {

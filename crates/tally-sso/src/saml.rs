@@ -378,9 +378,9 @@ pub async fn configure(
         }
     };
     let saml = SamlConnection {
-        idp_entity_id: idp.entity_id.clone(),
-        idp_sso_url: idp.sso_url.clone(),
-        idp_certs: certs.clone(),
+        idp_entity_id: idp.entity_id,
+        idp_sso_url: idp.sso_url,
+        idp_certs: certs,
         metadata_url,
         sign_requests: settings.sign_requests,
         want_assertions_signed: settings.want_assertions_signed,
@@ -391,10 +391,10 @@ pub async fn configure(
     let audit = tally_iam::admin::audit_entry(ctx, org_id, "sso_settings.updated", "organization", org_id.0)
         .with_after(json!({
             "protocol": "saml",
-            "idp_entity_id": idp.entity_id,
-            "sso_url": idp.sso_url,
+            "idp_entity_id": saml.idp_entity_id,
+            "sso_url": saml.idp_sso_url,
             "metadata_url": saml.metadata_url,
-            "certificates": certs.iter().map(|cert| fingerprint(cert)).collect::<Vec<_>>(),
+            "certificates": certificate_fingerprints(&saml),
             "sign_requests": settings.sign_requests,
             "want_assertions_signed": settings.want_assertions_signed,
             "idp_initiated": settings.idp_initiated,
@@ -408,6 +408,13 @@ pub async fn configure(
 /// SHA-256 fingerprints of the identity provider's certificates, for the settings page.
 pub fn certificate_fingerprints(saml: &SamlConnection) -> Vec<String> {
     saml.idp_certs.iter().map(|cert| fingerprint(cert)).collect()
+}
+
+/// A metadata signing key (`md` and `ds` prefixes bound by the caller).
+fn key_descriptor(cert: &str) -> String {
+    format!(
+        "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+    )
 }
 
 fn escape(text: &str) -> String {
@@ -424,12 +431,7 @@ pub async fn sp_metadata(ctx: Ctx<'_>, org_id: OrgId) -> Result<Option<String>, 
     let key = saml
         .as_ref()
         .filter(|saml| !saml.sp_cert.is_empty())
-        .map(|saml| {
-            format!(
-                "\n    <md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
-                saml.sp_cert
-            )
-        })
+        .map(|saml| format!("\n    {}", key_descriptor(&saml.sp_cert)))
         .unwrap_or_default();
     let signs = saml.as_ref().is_some_and(|saml| saml.sign_requests);
     let wants = saml.as_ref().is_some_and(|saml| saml.want_assertions_signed);
@@ -447,10 +449,12 @@ pub async fn sp_metadata(ctx: Ctx<'_>, org_id: OrgId) -> Result<Option<String>, 
     )))
 }
 
-fn saml_of(connection: Option<SsoConnection>) -> Option<SamlConnection> {
-    connection
+/// The organization's SAML identity provider, when SAML is its protocol and has a
+/// certificate to check signatures with.
+fn saml_of(connection: &SsoConnection) -> Option<&SamlConnection> {
+    Some(connection)
         .filter(|connection| connection.protocol == "saml")
-        .and_then(|connection| connection.saml)
+        .and_then(|connection| connection.saml.as_ref())
         .filter(|saml| !saml.idp_certs.is_empty())
 }
 
@@ -462,7 +466,8 @@ fn chrono_time(at: Timestamp) -> chrono::DateTime<chrono::Utc> {
 /// (HTTP-Redirect binding, signed when the organization asks for it), and the RelayState
 /// (256 random bits) that the answer must bring back to the same browser (in a cookie).
 pub async fn start(ctx: Ctx<'_>, org_id: OrgId) -> Result<(String, Secret<String>), SsoError> {
-    let Some(saml) = saml_of(ctx.store.sso_connection(org_id).await?) else {
+    let connection = ctx.store.sso_connection(org_id).await?;
+    let Some(saml) = connection.as_ref().and_then(saml_of) else {
         return Err(config_error("SAML single sign-on is not set up for this organization"));
     };
     let base = &ctx.settings.base_url;
@@ -552,12 +557,8 @@ fn inspect(xml: &str, acs: &str) -> Result<Raw, SsoError> {
     }
     check_signatures(&document, root, *assertion)?;
     let assertion_id = assertion.attribute("ID").unwrap_or_default().to_string();
-    let assertion_signed = assertion.children().filter(|node| is(node, DSIG_NS, "Signature")).any(|signature| {
-        signature
-            .descendants()
-            .filter(|node| is(node, DSIG_NS, "Reference"))
-            .any(|reference| reference.attribute("URI") == Some(format!("#{assertion_id}").as_str()))
-    });
+    // `check_signatures` made every signature reference its own parent.
+    let assertion_signed = assertion.children().any(|node| is(&node, DSIG_NS, "Signature"));
     let in_response_to = document
         .descendants()
         .filter(|node| is(node, PROTOCOL_NS, "Response") || is(node, ASSERTION_NS, "SubjectConfirmationData"))
@@ -568,15 +569,7 @@ fn inspect(xml: &str, acs: &str) -> Result<Raw, SsoError> {
 }
 
 fn idp_descriptor(saml: &SamlConnection) -> Result<EntityDescriptor, SsoError> {
-    let certs: String = saml
-        .idp_certs
-        .iter()
-        .map(|cert| {
-            format!(
-                "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-            )
-        })
-        .collect();
+    let certs: String = saml.idp_certs.iter().map(|cert| key_descriptor(cert)).collect();
     let xml = format!(
         r#"<md:EntityDescriptor xmlns:md="{METADATA_NS}" xmlns:ds="{DSIG_NS}" entityID="{entity}"><md:IDPSSODescriptor protocolSupportEnumeration="{PROTOCOL_NS}">{certs}<md:SingleSignOnService Binding="{REDIRECT_BINDING}" Location="{sso}"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
         entity = escape(&saml.idp_entity_id),
@@ -675,10 +668,8 @@ pub async fn acs(
     browser_state: Option<&str>,
     client_info: &ClientInfo,
 ) -> Result<SignInStep, SsoError> {
-    let Some(connection) = ctx.store.sso_connection(org_id).await? else {
-        return Err(rejected("SAML single sign-on is not set up for this organization"));
-    };
-    let Some(saml) = saml_of(Some(connection.clone())) else {
+    let connection = ctx.store.sso_connection(org_id).await?;
+    let Some((connection, saml)) = connection.as_ref().and_then(|c| Some((c, saml_of(c)?))) else {
         return Err(rejected("SAML single sign-on is not set up for this organization"));
     };
     let encoded: String = saml_response.split_whitespace().collect();
@@ -723,7 +714,7 @@ pub async fn acs(
     let provider = ServiceProviderBuilder::default()
         .entity_id(Some(entity_id.clone()))
         .acs_url(Some(acs.clone()))
-        .idp_metadata(idp_descriptor(&saml)?)
+        .idp_metadata(idp_descriptor(saml)?)
         .allow_idp_initiated(request_id.is_none())
         .max_issue_delay(chrono::Duration::milliseconds(ISSUE_DELAY.as_millis() as i64))
         .max_clock_skew(chrono::Duration::milliseconds(CLOCK_SKEW.as_millis() as i64))
@@ -738,8 +729,7 @@ pub async fn acs(
         .build()
         .map_err(|error| config_error(format!("the service provider: {error}")))?;
     let assertion = {
-        let (xml, request_id, saml, entity_id, acs) =
-            (xml.clone(), request_id.clone(), saml.clone(), entity_id.clone(), acs.clone());
+        let (saml, entity_id) = (saml.clone(), entity_id.clone());
         tokio::task::spawn_blocking(move || {
             let ids: Vec<&str> = request_id.iter().map(String::as_str).collect();
             provider
@@ -813,7 +803,7 @@ pub async fn acs(
         name: &name,
         method: "saml",
     };
-    crate::sign_in(ctx, &connection, sign_in, client_info).await
+    crate::sign_in(ctx, connection, sign_in, client_info).await
 }
 
 #[cfg(test)]

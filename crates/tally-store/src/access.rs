@@ -165,10 +165,7 @@ impl Store {
                 Ok(OrgStanding {
                     org_id,
                     role: parse_org_role(&row.text("role")?)?,
-                    expires_at: match row.opt_int("expires_at")? {
-                        Some(ms) => Some(Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-                        None => None,
-                    },
+                    expires_at: row.opt_time("expires_at")?,
                 })
             })
             .transpose()

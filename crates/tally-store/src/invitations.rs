@@ -67,10 +67,7 @@ fn invitation_from_row(row: &impl RowExt) -> Result<Invitation, StoreError> {
         created_at: row.time("created_at")?,
         expires_at: row.time("expires_at")?,
         last_sent_at: row.time("last_sent_at")?,
-        accepted_at: row
-            .opt_int("accepted_at")?
-            .map(|ms| Timestamp::from_millisecond(ms).map_err(|error| StoreError::Corrupt(error.to_string())))
-            .transpose()?,
+        accepted_at: row.opt_time("accepted_at")?,
     })
 }
 

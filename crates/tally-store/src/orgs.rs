@@ -77,10 +77,7 @@ impl Store {
                         user: user_from_row(row)?,
                         role: parse_org_role(&row.text("role")?)?,
                         joined_at: row.time("joined_at")?,
-                        deactivated_at: row
-                            .opt_int("deactivated_at")?
-                            .map(|ms| Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(e.to_string())))
-                            .transpose()?,
+                        deactivated_at: row.opt_time("deactivated_at")?,
                         external_id: row.opt_text("external_id")?,
                     })
                 })
@@ -179,6 +176,12 @@ impl Store {
             .await?;
             sqlx::query("DELETE FROM access_requests WHERE user_id = $2 AND status = 'pending' \
                          AND project_id IN (SELECT id FROM projects WHERE org_id = $1)")
+                .bind(org_id.0)
+                .bind(user_id.0)
+                .execute(&mut *tx)
+                .await?;
+            // The identity provider's view of the member goes with the membership.
+            sqlx::query("DELETE FROM scim_users WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id.0)
                 .bind(user_id.0)
                 .execute(&mut *tx)

@@ -19,6 +19,15 @@ pub(crate) trait RowExt {
         Timestamp::from_millisecond(millis)
             .map_err(|error| StoreError::Corrupt(format!("{column}: {millis} is not a time: {error}")))
     }
+
+    fn opt_time(&self, column: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.opt_int(column)?
+            .map(|millis| {
+                Timestamp::from_millisecond(millis)
+                    .map_err(|error| StoreError::Corrupt(format!("{column}: {millis} is not a time: {error}")))
+            })
+            .transpose()
+    }
 }
 
 macro_rules! impl_row_ext {

@@ -27,18 +27,13 @@ const SELECT: &str = "SELECT u.id, u.email, u.name, u.password_hash, u.created_a
      LEFT JOIN scim_users s ON s.org_id = m.org_id AND s.user_id = m.user_id";
 
 fn member_from_row(row: &impl RowExt) -> Result<ScimMember, StoreError> {
-    let time = |column: &str| -> Result<Option<Timestamp>, StoreError> {
-        row.opt_int(column)?
-            .map(|ms| Timestamp::from_millisecond(ms).map_err(|error| StoreError::Corrupt(error.to_string())))
-            .transpose()
-    };
     Ok(ScimMember {
         user: user_from_row(row)?,
         role: parse_org_role(&row.text("role")?)?,
-        deactivated_at: time("deactivated_at")?,
+        deactivated_at: row.opt_time("deactivated_at")?,
         external_id: row.opt_text("external_id")?,
         resource: row.opt_text("resource")?,
-        updated_at: time("updated_at")?,
+        updated_at: row.opt_time("updated_at")?,
     })
 }
 
@@ -87,18 +82,6 @@ impl Store {
             .await?;
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Forgets the provider's view of a member (after removing the member).
-    pub async fn delete_scim_resource(&self, org_id: OrgId, user_id: UserId) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query("DELETE FROM scim_users WHERE org_id = $1 AND user_id = $2")
-                .bind(org_id.0)
-                .bind(user_id.0)
-                .execute(pool)
-                .await?;
         });
         Ok(())
     }

@@ -40,12 +40,6 @@ pub struct NewServiceAccount<'a> {
 const COLUMNS: &str =
     "id, org_id, username, org_role, home_project_id, created_by, created_at, expires_at, last_used_at";
 
-fn opt_time(row: &impl RowExt, column: &str) -> Result<Option<Timestamp>, StoreError> {
-    row.opt_int(column)?
-        .map(|ms| Timestamp::from_millisecond(ms).map_err(|error| StoreError::Corrupt(format!("{column}: {error}"))))
-        .transpose()
-}
-
 fn account_from_row(row: &impl RowExt) -> Result<ServiceAccount, StoreError> {
     Ok(ServiceAccount {
         id: ServiceAccountId(row.int("id")?),
@@ -55,8 +49,8 @@ fn account_from_row(row: &impl RowExt) -> Result<ServiceAccount, StoreError> {
         home_project_id: row.opt_int("home_project_id")?.map(ProjectId),
         created_by: row.opt_int("created_by")?.map(UserId),
         created_at: row.time("created_at")?,
-        expires_at: opt_time(row, "expires_at")?,
-        last_used_at: opt_time(row, "last_used_at")?,
+        expires_at: row.opt_time("expires_at")?,
+        last_used_at: row.opt_time("last_used_at")?,
     })
 }
 

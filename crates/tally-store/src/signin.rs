@@ -443,10 +443,7 @@ impl Store {
                 .bind(millis(since))
                 .fetch_one(pool)
                 .await?;
-            let latest = row
-                .opt_int("latest")?
-                .map(|ms| Timestamp::from_millisecond(ms).map_err(|error| StoreError::Corrupt(error.to_string())))
-                .transpose()?;
+            let latest = row.opt_time("latest")?;
             Ok((row.int("n")?, latest))
         })
     }

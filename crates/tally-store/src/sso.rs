@@ -23,12 +23,6 @@ pub struct ClaimedDomain {
     pub missing_since: Option<Timestamp>,
 }
 
-fn opt_time(row: &impl RowExt, column: &str) -> Result<Option<Timestamp>, StoreError> {
-    row.opt_int(column)?
-        .map(|ms| Timestamp::from_millisecond(ms).map_err(|error| StoreError::Corrupt(format!("{column}: {error}"))))
-        .transpose()
-}
-
 fn domain_from_row(row: &impl RowExt) -> Result<ClaimedDomain, StoreError> {
     Ok(ClaimedDomain {
         id: row.int("id")?,
@@ -37,9 +31,9 @@ fn domain_from_row(row: &impl RowExt) -> Result<ClaimedDomain, StoreError> {
         token: row.text("token")?,
         status: row.text("status")?,
         created_at: row.time("created_at")?,
-        verified_at: opt_time(row, "verified_at")?,
-        last_checked_at: opt_time(row, "last_checked_at")?,
-        missing_since: opt_time(row, "missing_since")?,
+        verified_at: row.opt_time("verified_at")?,
+        last_checked_at: row.opt_time("last_checked_at")?,
+        missing_since: row.opt_time("missing_since")?,
     })
 }
 
@@ -250,16 +244,6 @@ impl Store {
             sqlx::query("UPDATE users SET name = $2 WHERE id = $1").bind(user_id.0).bind(name).execute(pool).await?;
         });
         Ok(())
-    }
-
-    pub async fn team_external_id(&self, team_id: TeamId) -> Result<Option<String>, StoreError> {
-        with_pool!(self, pool => {
-            let id: Option<Option<String>> = sqlx::query_scalar("SELECT external_id FROM teams WHERE id = $1")
-                .bind(team_id.0)
-                .fetch_optional(pool)
-                .await?;
-            Ok(id.flatten())
-        })
     }
 
     pub async fn set_team_external_id(&self, team_id: TeamId, external_id: Option<&str>) -> Result<(), StoreError> {

@@ -14,6 +14,8 @@ pub struct Team {
     pub org_id: OrgId,
     pub name: String,
     pub created_at: Timestamp,
+    /// The identity provider's id for the team (SCIM `externalId`), when it has one.
+    pub external_id: Option<String>,
 }
 
 /// A team member with a printable label (e-mail or username).
@@ -30,12 +32,15 @@ pub struct TeamProject {
     pub role: String,
 }
 
+const TEAM_COLUMNS: &str = "id, org_id, name, created_at, external_id";
+
 fn team_from_row(row: &impl RowExt) -> Result<Team, StoreError> {
     Ok(Team {
         id: TeamId(row.int("id")?),
         org_id: OrgId(row.int("org_id")?),
         name: row.text("name")?,
         created_at: row.time("created_at")?,
+        external_id: row.opt_text("external_id")?,
     })
 }
 
@@ -49,10 +54,9 @@ impl Store {
     pub async fn create_team(&self, org_id: OrgId, name: &str, audit: &AuditEntry) -> Result<Team, StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query(
-                "INSERT INTO teams (org_id, name, name_key, created_at) VALUES ($1, $2, $3, $4) \
-                 RETURNING id, org_id, name, created_at",
-            )
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO teams (org_id, name, name_key, created_at) VALUES ($1, $2, $3, $4) RETURNING {TEAM_COLUMNS}"
+            )))
             .bind(org_id.0)
             .bind(name)
             .bind(name_key(name))
@@ -71,7 +75,7 @@ impl Store {
 
     pub async fn teams(&self, org_id: OrgId) -> Result<Vec<Team>, StoreError> {
         with_pool!(self, pool => {
-            let rows = sqlx::query("SELECT id, org_id, name, created_at FROM teams WHERE org_id = $1 ORDER BY name_key")
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 ORDER BY name_key")))
                 .bind(org_id.0)
                 .fetch_all(pool)
                 .await?;
@@ -82,7 +86,7 @@ impl Store {
     /// A team of this organization (another organization's team is not found).
     pub async fn team(&self, org_id: OrgId, team_id: TeamId) -> Result<Option<Team>, StoreError> {
         with_pool!(self, pool => {
-            let row = sqlx::query("SELECT id, org_id, name, created_at FROM teams WHERE org_id = $1 AND id = $2")
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND id = $2")))
                 .bind(org_id.0)
                 .bind(team_id.0)
                 .fetch_optional(pool)
@@ -93,7 +97,7 @@ impl Store {
 
     pub async fn team_by_name(&self, org_id: OrgId, name: &str) -> Result<Option<Team>, StoreError> {
         with_pool!(self, pool => {
-            let row = sqlx::query("SELECT id, org_id, name, created_at FROM teams WHERE org_id = $1 AND name_key = $2")
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TEAM_COLUMNS} FROM teams WHERE org_id = $1 AND name_key = $2")))
                 .bind(org_id.0)
                 .bind(name_key(name))
                 .fetch_optional(pool)

@@ -131,21 +131,18 @@ impl SamlIdp {
     /// The form of an SP-initiated answer to the AuthnRequest in `redirect_url` (Tally's
     /// redirect), made defective by `variant` when one is given.
     pub async fn answer(&self, redirect_url: &str, variant: Option<&str>) -> PostForm {
-        let mut url = reqwest::Url::parse(redirect_url).unwrap();
-        if let Some(variant) = variant {
-            url.query_pairs_mut().append_pair("variant", variant);
-        }
-        let response = self.http.get(url).send().await.unwrap();
-        let status = response.status();
-        let body = response.text().await.unwrap();
-        assert!(status.is_success(), "the IdP refused the request: {status} {body}");
-        PostForm::parse(&body)
+        self.form(reqwest::Url::parse(redirect_url).unwrap(), variant).await
     }
 
     /// The form of an unsolicited (IdP-initiated) response to the service provider.
     pub async fn unsolicited(&self, sp_entity_id: &str, variant: Option<&str>) -> PostForm {
         let mut url = reqwest::Url::parse(&self.url("/idp-initiated")).unwrap();
         url.query_pairs_mut().append_pair("sp", sp_entity_id);
+        self.form(url, variant).await
+    }
+
+    /// The IdP's page at `url` (with the variant asked for), read as its POST form.
+    async fn form(&self, mut url: reqwest::Url, variant: Option<&str>) -> PostForm {
         if let Some(variant) = variant {
             url.query_pairs_mut().append_pair("variant", variant);
         }

@@ -1069,13 +1069,12 @@ async fn a_full_disk_answers_503_keeps_what_was_acknowledged_and_recovers_when_s
     let project = production(&acme).await;
     let http = tally_testkit::http_client(None);
     let import = |base: String, tag: &'static str| {
-        let http = http.clone();
-        let secret = project.secret.clone();
+        let project = &project;
         async move {
             let rows: Vec<Value> = (0..50)
                 .map(|n| json!({ "event": tag, "properties": { "time": now_s(), "distinct_id": "u", "$insert_id": format!("{tag}-{n}"), "pad": "x".repeat(200) } }))
                 .collect();
-            http.post(format!("{base}/import")).basic_auth(&secret, Some("")).json(&rows).send().await.unwrap()
+            import_rows(&base, project, &rows).await
         }
     };
     assert_eq!(import(server.base_url().to_string(), "before").await.status(), StatusCode::OK);
@@ -1164,7 +1163,6 @@ async fn events_move_to_compacted_parquet_files_and_a_clean_stop_leaves_no_log_t
     let mut server = instance.serve_with(&[], &flush_often).await;
     let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
     let project = production(&acme).await;
-    let http = tally_testkit::http_client(None);
     // Two closed days (compaction merges their files as soon as there are two).
     let base = now_s();
     let days_ago = |days: i64, n: i64| base - days * 86_400 - n;
@@ -1178,11 +1176,9 @@ async fn events_move_to_compacted_parquet_files_and_a_clean_stop_leaves_no_log_t
             .collect()
     };
     let import = |rows: Vec<Value>| {
-        let http = http.clone();
-        let url = format!("{}/import", server.base_url());
-        let secret = project.secret.clone();
+        let (base, project) = (server.base_url().to_string(), &project);
         async move {
-            let reply = http.post(url).basic_auth(&secret, Some("")).json(&rows).send().await.unwrap();
+            let reply = import_rows(&base, project, &rows).await;
             assert_eq!(reply.status(), StatusCode::OK, "{}", reply.text().await.unwrap());
         }
     };
@@ -1282,8 +1278,7 @@ async fn original_id_merge_follows_identify_alias_and_merge_and_is_chosen_only_b
     let with_token =
         http.post(format!("{base}/import")).basic_auth(&token, Some("")).json(&merge).send().await.unwrap();
     assert_eq!(with_token.status(), StatusCode::BAD_REQUEST);
-    let with_secret =
-        http.post(format!("{base}/import")).basic_auth(&project.secret, Some("")).json(&merge).send().await.unwrap();
+    let with_secret = import_rows(&base, &project, &merge).await;
     assert_eq!(with_secret.status(), StatusCode::OK, "{:?}", with_secret.text().await);
     let after = export(&base, &project, "").await;
     assert_eq!(by_name(&after, "bob's"), "ada", "$merge joined bob's cluster to ada's");
@@ -1332,13 +1327,12 @@ async fn a_project_reset_removes_its_events_profiles_and_lexicon_for_good() {
     let http = tally_testkit::http_client(None);
     let t = now_s() - 60;
     let import = |ids: std::ops::Range<i64>, base: String| {
-        let (http, secret) = (http.clone(), project.secret.clone());
+        let project = &project;
         async move {
             let rows: Vec<Value> = ids
                 .map(|n| json!({ "event": "old", "properties": { "time": t, "distinct_id": "u", "$insert_id": format!("r-{n}") } }))
                 .collect();
-            let reply =
-                http.post(format!("{base}/import")).basic_auth(&secret, Some("")).json(&rows).send().await.unwrap();
+            let reply = import_rows(&base, project, &rows).await;
             assert_eq!(reply.status(), StatusCode::OK);
         }
     };

@@ -3,6 +3,7 @@
 //! is `application/scim+json`. The protocol and rules live in `tally_iam::scim`.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
@@ -71,32 +72,45 @@ fn scim_base(state: &AppState, actor: &Actor) -> String {
     format!("{}/api/app/scim/v2", state.ctx(actor).settings.base_url.trim_end_matches('/'))
 }
 
-fn service<'a>(state: &'a AppState, actor: &'a Actor, org_id: OrgId) -> Scim<'a> {
-    Scim::new(state.ctx(actor), org_id, scim_base(state, actor))
+/// Who SCIM changes are audited as.
+static PROVIDER: LazyLock<Actor> = LazyLock::new(|| Actor::anonymous("identity provider (SCIM)"));
+
+fn service(state: &AppState, org_id: OrgId) -> Scim<'_> {
+    Scim::new(state.ctx(&PROVIDER), org_id, scim_base(state, &PROVIDER))
 }
 
-/// Who SCIM changes are audited as.
-fn provider() -> Actor {
-    Actor::anonymous("identity provider (SCIM)")
+/// A SCIM refusal as the answer: handlers return `Result<Response, Refused>` and use `?`.
+pub(crate) struct Refused(ScimError);
+
+impl From<ScimError> for Refused {
+    fn from(error: ScimError) -> Self {
+        Refused(error)
+    }
 }
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        scim_error(&self.0)
+    }
+}
+
+type Answer = Result<Response, Refused>;
 
 fn parse_body(bytes: &[u8]) -> Result<Value, ScimError> {
     serde_json::from_slice(bytes)
         .map_err(|error| ScimError::new(400, Some("invalidSyntax"), format!("the body is not JSON: {error}")))
 }
 
-fn answer(result: Result<Value, ScimError>, status: StatusCode, query: &HashMap<String, String>) -> Response {
-    match result {
-        Ok(resource) => scim_json(
-            status,
-            tally_iam::scim::project(
-                resource,
-                query.get("attributes").map(String::as_str),
-                query.get("excludedAttributes").map(String::as_str),
-            ),
+/// A resource, projected as the query asks.
+fn answer(resource: Value, status: StatusCode, query: &HashMap<String, String>) -> Response {
+    scim_json(
+        status,
+        tally_iam::scim::project(
+            resource,
+            query.get("attributes").map(String::as_str),
+            query.get("excludedAttributes").map(String::as_str),
         ),
-        Err(error) => scim_error(&error),
-    }
+    )
 }
 
 /// The kind a path segment names, or a SCIM 404.
@@ -110,56 +124,45 @@ pub(crate) async fn list(
     ScimCaller(org_id): ScimCaller,
     Path(segment): Path<String>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
-) -> Response {
-    let kind = match kind(&segment) {
-        Ok(kind) => kind,
-        Err(error) => return scim_error(&error),
-    };
-    let actor = provider();
-    let result = service(&state, &actor, org_id).list(kind, query.get("filter").map(String::as_str)).await;
-    listed(result, &query)
+) -> Answer {
+    let kind = kind(&segment)?;
+    let resources = service(&state, org_id).list(kind, query.get("filter").map(String::as_str)).await?;
+    Ok(listed(resources, &query))
 }
 
 /// A list response: one page of the resources, each projected as asked.
-fn listed(result: Result<Vec<Value>, ScimError>, query: &HashMap<String, String>) -> Response {
+fn listed(resources: Vec<Value>, query: &HashMap<String, String>) -> Response {
     let number = |name: &str| query.get(name).and_then(|text| text.parse::<usize>().ok());
-    match result {
-        Ok(resources) => {
-            let resources = resources
-                .into_iter()
-                .map(|resource| {
-                    tally_iam::scim::project(
-                        resource,
-                        query.get("attributes").map(String::as_str),
-                        query.get("excludedAttributes").map(String::as_str),
-                    )
-                })
-                .collect();
-            scim_json(
-                StatusCode::OK,
-                tally_iam::scim::list_response(resources, number("startIndex").unwrap_or(1), number("count")),
+    let resources = resources
+        .into_iter()
+        .map(|resource| {
+            tally_iam::scim::project(
+                resource,
+                query.get("attributes").map(String::as_str),
+                query.get("excludedAttributes").map(String::as_str),
             )
-        }
-        Err(error) => scim_error(&error),
-    }
+        })
+        .collect();
+    scim_json(
+        StatusCode::OK,
+        tally_iam::scim::list_response(resources, number("startIndex").unwrap_or(1), number("count")),
+    )
 }
 
-/// `POST /Users`, `POST /Groups` (and `POST /.search`, not offered).
+/// `POST /Users`, `POST /Groups`, and `POST /.search`.
 pub(crate) async fn create(
     State(state): State<AppState>,
     ScimCaller(org_id): ScimCaller,
     Path(segment): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     if segment == ".search" {
         return search_all(&state, org_id, &body).await;
     }
-    let (kind, body) = match (kind(&segment), parse_body(&body)) {
-        (Ok(kind), Ok(body)) => (kind, body),
-        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
-    };
-    let actor = provider();
-    answer(service(&state, &actor, org_id).create(kind, &body).await, StatusCode::CREATED, &HashMap::new())
+    let kind = kind(&segment)?;
+    let body = parse_body(&body)?;
+    let created = service(&state, org_id).create(kind, &body).await?;
+    Ok(answer(created, StatusCode::CREATED, &HashMap::new()))
 }
 
 /// `GET /Users/{id}`, `GET /Groups/{id}`.
@@ -168,13 +171,9 @@ pub(crate) async fn get(
     ScimCaller(org_id): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
-) -> Response {
-    let kind = match kind(&segment) {
-        Ok(kind) => kind,
-        Err(error) => return scim_error(&error),
-    };
-    let actor = provider();
-    answer(service(&state, &actor, org_id).get(kind, &id).await, StatusCode::OK, &query)
+) -> Answer {
+    let kind = kind(&segment)?;
+    Ok(answer(service(&state, org_id).get(kind, &id).await?, StatusCode::OK, &query))
 }
 
 /// `PUT /Users/{id}`, `PUT /Groups/{id}`.
@@ -183,13 +182,10 @@ pub(crate) async fn replace(
     ScimCaller(org_id): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
-    let (kind, body) = match (kind(&segment), parse_body(&body)) {
-        (Ok(kind), Ok(body)) => (kind, body),
-        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
-    };
-    let actor = provider();
-    answer(service(&state, &actor, org_id).replace(kind, &id, &body).await, StatusCode::OK, &HashMap::new())
+) -> Answer {
+    let kind = kind(&segment)?;
+    let body = parse_body(&body)?;
+    Ok(answer(service(&state, org_id).replace(kind, &id, &body).await?, StatusCode::OK, &HashMap::new()))
 }
 
 /// `PATCH /Users/{id}`, `PATCH /Groups/{id}`.
@@ -198,13 +194,10 @@ pub(crate) async fn patch(
     ScimCaller(org_id): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
-    let (kind, body) = match (kind(&segment), parse_body(&body)) {
-        (Ok(kind), Ok(body)) => (kind, body),
-        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
-    };
-    let actor = provider();
-    answer(service(&state, &actor, org_id).patch(kind, &id, &body).await, StatusCode::OK, &HashMap::new())
+) -> Answer {
+    let kind = kind(&segment)?;
+    let body = parse_body(&body)?;
+    Ok(answer(service(&state, org_id).patch(kind, &id, &body).await?, StatusCode::OK, &HashMap::new()))
 }
 
 /// `DELETE /Users/{id}`, `DELETE /Groups/{id}`.
@@ -212,16 +205,10 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     ScimCaller(org_id): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
-) -> Response {
-    let kind = match kind(&segment) {
-        Ok(kind) => kind,
-        Err(error) => return scim_error(&error),
-    };
-    let actor = provider();
-    match service(&state, &actor, org_id).delete(kind, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => scim_error(&error),
-    }
+) -> Answer {
+    let kind = kind(&segment)?;
+    service(&state, org_id).delete(kind, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /Users/.search`, `POST /Groups/.search` (RFC 7644 §3.4.3): a list query with its
@@ -231,35 +218,24 @@ pub(crate) async fn search(
     ScimCaller(org_id): ScimCaller,
     Path((segment, action)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     if action != ".search" {
-        return scim_error(&ScimError::new(405, None, "use PUT or PATCH on a resource"));
+        return Err(ScimError::new(405, None, "use PUT or PATCH on a resource").into());
     }
-    let (kind, query) = match (kind(&segment), search_query(&body)) {
-        (Ok(kind), Ok(query)) => (kind, query),
-        (Err(error), _) | (_, Err(error)) => return scim_error(&error),
-    };
-    let actor = provider();
-    let result = service(&state, &actor, org_id).list(kind, query.get("filter").map(String::as_str)).await;
-    listed(result, &query)
+    let kind = kind(&segment)?;
+    let query = search_query(&body)?;
+    let resources = service(&state, org_id).list(kind, query.get("filter").map(String::as_str)).await?;
+    Ok(listed(resources, &query))
 }
 
-/// `POST /.search`: the same across Users and Groups. A filter naming an attribute only
-/// one kind has matches nothing of the other.
-async fn search_all(state: &AppState, org_id: OrgId, body: &[u8]) -> Response {
-    let query = match search_query(body) {
-        Ok(query) => query,
-        Err(error) => return scim_error(&error),
-    };
-    let actor = provider();
-    let scim = service(state, &actor, org_id);
+/// `POST /.search`: the same across Users and Groups (both read the filter alike).
+async fn search_all(state: &AppState, org_id: OrgId, body: &[u8]) -> Answer {
+    let query = search_query(body)?;
+    let scim = service(state, org_id);
     let filter = query.get("filter").map(String::as_str);
-    let (users, groups) = (scim.list(Kind::User, filter).await, scim.list(Kind::Group, filter).await);
-    let result = match (users, groups) {
-        (Err(error), Err(_)) => Err(error),
-        (users, groups) => Ok(users.unwrap_or_default().into_iter().chain(groups.unwrap_or_default()).collect()),
-    };
-    listed(result, &query)
+    let mut resources = scim.list(Kind::User, filter).await?;
+    resources.extend(scim.list(Kind::Group, filter).await?);
+    Ok(listed(resources, &query))
 }
 
 /// A SearchRequest body as the list's query parameters.
@@ -281,8 +257,7 @@ fn search_query(body: &[u8]) -> Result<HashMap<String, String>, ScimError> {
 }
 
 pub(crate) async fn service_provider_config(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
-    let actor = provider();
-    scim_json(StatusCode::OK, service(&state, &actor, org_id).service_provider_config())
+    scim_json(StatusCode::OK, service(&state, org_id).service_provider_config())
 }
 
 /// `/ResourceTypes` and `/Schemas`, listed or one by id.
@@ -297,8 +272,7 @@ fn discovery(documents: Vec<Value>, id: Option<&str>) -> Response {
 }
 
 pub(crate) async fn resource_types(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
-    let actor = provider();
-    discovery(service(&state, &actor, org_id).resource_types(), None)
+    discovery(service(&state, org_id).resource_types(), None)
 }
 
 pub(crate) async fn resource_type(
@@ -306,13 +280,11 @@ pub(crate) async fn resource_type(
     ScimCaller(org_id): ScimCaller,
     Path(id): Path<String>,
 ) -> Response {
-    let actor = provider();
-    discovery(service(&state, &actor, org_id).resource_types(), Some(&id))
+    discovery(service(&state, org_id).resource_types(), Some(&id))
 }
 
 pub(crate) async fn schemas(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
-    let actor = provider();
-    discovery(service(&state, &actor, org_id).schemas(), None)
+    discovery(service(&state, org_id).schemas(), None)
 }
 
 pub(crate) async fn schema(
@@ -320,8 +292,7 @@ pub(crate) async fn schema(
     ScimCaller(org_id): ScimCaller,
     Path(id): Path<String>,
 ) -> Response {
-    let actor = provider();
-    discovery(service(&state, &actor, org_id).schemas(), Some(&id))
+    discovery(service(&state, org_id).schemas(), Some(&id))
 }
 
 /// Writes to the discovery documents.

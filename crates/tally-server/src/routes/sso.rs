@@ -55,10 +55,7 @@ pub(crate) async fn start(
     let actor = tally_iam::admin::Actor::anonymous("sso");
     let started = tally_sso::start(state.ctx(&actor), &query.email).await?;
     let cookie = match &started.binding {
-        tally_sso::Binding::Oidc(browser_state) => {
-            let secure = if state.config().is_https() { "; Secure" } else { "" };
-            format!("{STATE_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}", browser_state.expose())
-        }
+        tally_sso::Binding::Oidc(browser_state) => oidc_cookie(&state, browser_state.expose(), 600),
         tally_sso::Binding::Saml(relay_state) => saml_cookie(&state, relay_state.expose(), 600),
     };
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&started.url)).into_response())
@@ -101,8 +98,14 @@ pub(crate) async fn oidc_callback(
         &client,
     )
     .await?;
-    let clear = format!("{STATE_COOKIE}=; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=0");
-    signed_in(&state, step, Some(&clear))
+    signed_in(&state, step, &oidc_cookie(&state, "", 0))
+}
+
+/// Binds an OIDC sign-in to the browser that started it; the callback is a top-level GET,
+/// so Lax suffices.
+fn oidc_cookie(state: &AppState, value: &str, max_age: u32) -> String {
+    let secure = if state.config().is_https() { "; Secure" } else { "" };
+    format!("{STATE_COOKIE}={value}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
 /// `GET /sso/saml/{org_id}/metadata`: the organization's service-provider metadata.
@@ -165,19 +168,19 @@ pub(crate) async fn saml_acs(
         &client,
     )
     .await?;
-    signed_in(&state, step, Some(&saml_cookie(&state, "", 0)))
+    signed_in(&state, step, &saml_cookie(&state, "", 0))
 }
 
-/// The session cookie and the way home after an SSO sign-in (clearing the OIDC state
-/// cookie when there is one).
-fn signed_in(state: &AppState, step: tally_iam::signin::SignInStep, clear: Option<&str>) -> Result<Response, ApiError> {
+/// The session cookie and the way home after an SSO sign-in, clearing the cookie that
+/// bound it to the browser.
+fn signed_in(state: &AppState, step: tally_iam::signin::SignInStep, clear: &str) -> Result<Response, ApiError> {
     let tally_iam::signin::SignInStep::SignedIn { session, .. } = step else {
         return Err(ApiError::new(tally_types::ErrorKind::Internal, "internal", "single sign-on did not complete"));
     };
     let session =
         session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
     let mut response = Redirect::to("/").into_response();
-    for value in std::iter::once(session.as_str()).chain(clear) {
+    for value in [session.as_str(), clear] {
         if let Ok(value) = axum::http::HeaderValue::from_str(value) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }

@@ -86,9 +86,9 @@ pub(crate) async fn connection(
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let redirect = tally_sso::oidc::redirect_uri(&state.ctx(&actor).settings.base_url);
-    let connection = state.store().sso_connection(scope.org_id()).await?;
     let base = &state.ctx(&actor).settings.base_url;
+    let redirect = tally_sso::oidc::redirect_uri(base);
+    let connection = state.store().sso_connection(scope.org_id()).await?;
     let saml = connection.as_ref().and_then(|c| c.saml.as_ref());
     let saml_view = json!({
         "sp_entity_id": tally_sso::saml::sp_entity_id(base, scope.org_id()),
