@@ -29,13 +29,30 @@ pub struct Actor {
     /// E-mail or service-account username.
     pub label: String,
     pub ip: Option<String>,
+    /// A session made by an organization's single sign-on acts in that organization only.
+    pub only_org: Option<OrgId>,
+    /// The hash of the acting session's token, so that too many wrong passwords at a
+    /// step-up check end it.
+    pub session_hash: Option<String>,
     operator: bool,
 }
 
 impl Actor {
     /// A signed-in user or service account.
     pub fn new(principal: Principal, label: String, ip: Option<String>) -> Actor {
-        Actor { principal, label, ip, operator: false }
+        Actor { principal, label, ip, only_org: None, session_hash: None, operator: false }
+    }
+
+    /// The same actor, acting through a session (and the organization it is limited to).
+    pub fn in_session(mut self, session_hash: String, only_org: Option<OrgId>) -> Actor {
+        self.session_hash = Some(session_hash);
+        self.only_org = only_org;
+        self
+    }
+
+    /// Who asks, as the authorization function sees it.
+    pub fn subject(&self) -> crate::authz::Subject {
+        crate::authz::Subject { principal: self.principal, only_org: self.only_org }
     }
 
     /// Someone not signed in (following an invitation link).
@@ -44,6 +61,8 @@ impl Actor {
             principal: Principal::User(tally_types::UserId(0)),
             label: label.to_string(),
             ip: None,
+            only_org: None,
+            session_hash: None,
             operator: false,
         }
     }
@@ -54,6 +73,8 @@ impl Actor {
             principal: Principal::User(tally_types::UserId(0)),
             label: "tally admin (operator)".into(),
             ip: None,
+            only_org: None,
+            session_hash: None,
             operator: true,
         }
     }
@@ -183,7 +204,7 @@ async fn actor_in_project(ctx: Ctx<'_>, project_id: ProjectId) -> Result<crate::
     if ctx.actor.is_operator() {
         return Ok(crate::authz::operator_project(ctx.store, project_id).await?);
     }
-    Ok(crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.principal, project_id).await?)
+    Ok(crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.subject(), project_id).await?)
 }
 
 /// Checks that a role key names a default role or one of this project's custom roles,
@@ -218,10 +239,60 @@ async fn check_assignable(
     Ok(())
 }
 
-/// Whether `actor` outranks a holder of `held` for removal ("remove only members below
-/// you"). Project Owners (those who may delete the project) may remove anyone.
+/// Whether `actor` outranks a holder of `held` ("only members below you"). Project Owners
+/// (those who may delete the project) outrank everyone.
 fn outranks(actor: ProjectPermissionSet, held: ProjectPermissionSet) -> bool {
     actor.contains(tally_types::ProjectPermission::DeleteProject) || (held.is_subset_of(actor) && held != actor)
+}
+
+/// "Only members below you", in a project: the one rule for every change that can lower or
+/// take away someone's access there (changing or removing a grant, removing or deleting a
+/// service account). It compares the actor with the target's whole standing in the
+/// project (every grant, from every source), so a peer cannot be demoted by one of them.
+pub(crate) async fn check_outranks_in_project(
+    ctx: Ctx<'_>,
+    scope: &crate::authz::ProjectScope,
+    target: Principal,
+) -> Result<(), IamError> {
+    if scope.allows(tally_types::ProjectPermission::DeleteProject) {
+        return Ok(());
+    }
+    if scope.principal() == target {
+        return Err(IamError::Forbidden("you cannot change your own access to this project".into()));
+    }
+    let held = crate::authz::project_standing(ctx.store, ctx.clock, target, scope.project_id())
+        .await
+        .map_err(|_| IamError::NotFound("member of this organization"))?
+        .permissions();
+    if !outranks(scope.permissions(), held) {
+        return Err(IamError::Forbidden(
+            "their access to this project is not below yours; only someone above them can change or remove it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// "Only members below you", in an organization: Owners manage anyone (the last-Owner rule
+/// aside); everyone else only principals ranked below them, and never themselves.
+pub(crate) fn check_outranks_in_org(
+    scope: &crate::authz::OrgScope,
+    target: Principal,
+    target_label: &str,
+    target_role: tally_types::OrgRole,
+) -> Result<(), IamError> {
+    if scope.role() == tally_types::OrgRole::Owner {
+        return Ok(());
+    }
+    if scope.principal() == target {
+        return Err(IamError::Forbidden("you cannot change your own organization role or access".into()));
+    }
+    if target_role.rank() >= scope.role().rank() {
+        return Err(IamError::Forbidden(format!(
+            "{target_label} is {}; you can change only members below you",
+            target_role.with_article()
+        )));
+    }
+    Ok(())
 }
 
 fn checked_name<'a>(field: &'static str, name: &'a str) -> Result<&'a str, IamError> {

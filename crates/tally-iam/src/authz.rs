@@ -25,6 +25,13 @@ pub enum AuthzError {
     Forbidden(&'static str),
     #[error("you have no access to this project; ask one of its Owners or Admins, or request access")]
     NoProjectAccess,
+    /// The session came from another organization's single sign-on, which vouches for
+    /// that organization only.
+    #[error(
+        "you signed in through another organization's single sign-on; sign in to this organization with its own \
+         single sign-on, or with your password and second factor"
+    )]
+    SignInRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -33,7 +40,7 @@ impl Classified for AuthzError {
     fn kind(&self) -> ErrorKind {
         match self {
             AuthzError::NotFound => ErrorKind::NotFound,
-            AuthzError::Forbidden(_) | AuthzError::NoProjectAccess => ErrorKind::Forbidden,
+            AuthzError::Forbidden(_) | AuthzError::NoProjectAccess | AuthzError::SignInRequired => ErrorKind::Forbidden,
             AuthzError::Store(error) => error.kind(),
         }
     }
@@ -43,8 +50,23 @@ impl Classified for AuthzError {
             AuthzError::NotFound => "not_found",
             AuthzError::Forbidden(_) => "forbidden",
             AuthzError::NoProjectAccess => "no_project_access",
+            AuthzError::SignInRequired => "sign_in_required",
             AuthzError::Store(error) => error.code(),
         }
+    }
+}
+
+/// Who asks: a principal and, for a session made by an organization's single sign-on, the
+/// one organization that session may open (every other asks for its own sign-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    pub principal: Principal,
+    pub only_org: Option<OrgId>,
+}
+
+impl From<Principal> for Subject {
+    fn from(principal: Principal) -> Self {
+        Subject { principal, only_org: None }
     }
 }
 
@@ -132,19 +154,20 @@ pub enum Access {
 pub async fn authorize(
     store: &Store,
     clock: &dyn Clock,
-    principal: Principal,
+    subject: impl Into<Subject>,
     need: Need,
 ) -> Result<Access, AuthzError> {
+    let subject = subject.into();
     match need {
         Need::Org(org_id, permission) => {
-            let scope = org_scope(store, clock, principal, org_id).await?;
+            let scope = org_scope(store, clock, subject, org_id).await?;
             if !scope.allows(permission) {
                 return Err(AuthzError::Forbidden(permission.as_str()));
             }
             Ok(Access::Org(scope))
         }
         Need::Project(project_id, permission) => {
-            let scope = project_scope(store, clock, principal, project_id).await?;
+            let scope = project_scope(store, clock, subject, project_id).await?;
             if scope.permissions.is_empty() {
                 return Err(AuthzError::NoProjectAccess);
             }
@@ -160,7 +183,7 @@ pub async fn authorize(
 pub async fn authorize_org(
     store: &Store,
     clock: &dyn Clock,
-    principal: Principal,
+    principal: impl Into<Subject>,
     org_id: OrgId,
     permission: OrgPermission,
 ) -> Result<OrgScope, AuthzError> {
@@ -174,7 +197,7 @@ pub async fn authorize_org(
 pub async fn authorize_project(
     store: &Store,
     clock: &dyn Clock,
-    principal: Principal,
+    principal: impl Into<Subject>,
     project_id: ProjectId,
     permission: ProjectPermission,
 ) -> Result<ProjectScope, AuthzError> {
@@ -184,15 +207,15 @@ pub async fn authorize_project(
     }
 }
 
-async fn org_scope(
-    store: &Store,
-    clock: &dyn Clock,
-    principal: Principal,
-    org_id: OrgId,
-) -> Result<OrgScope, AuthzError> {
+async fn org_scope(store: &Store, clock: &dyn Clock, subject: Subject, org_id: OrgId) -> Result<OrgScope, AuthzError> {
+    let principal = subject.principal;
     let standing = store.org_standing(org_id, principal).await?.ok_or(AuthzError::NotFound)?;
     if standing.expires_at.is_some_and(|expires_at| expires_at <= clock.now()) {
         return Err(AuthzError::NotFound);
+    }
+    // Checked after membership, so outsiders still learn nothing.
+    if subject.only_org.is_some_and(|only| only != org_id) {
+        return Err(AuthzError::SignInRequired);
     }
     Ok(OrgScope { org_id, principal, role: standing.role, permissions: standing.role.permissions() })
 }
@@ -202,11 +225,12 @@ async fn org_scope(
 async fn project_scope(
     store: &Store,
     clock: &dyn Clock,
-    principal: Principal,
+    subject: Subject,
     project_id: ProjectId,
 ) -> Result<ProjectScope, AuthzError> {
+    let principal = subject.principal;
     let project = store.project(project_id).await?.ok_or(AuthzError::NotFound)?;
-    let org = org_scope(store, clock, principal, project.org_id).await?;
+    let org = org_scope(store, clock, subject, project.org_id).await?;
     let mut grants = store.grants_of(project_id, principal).await?;
     if let Some(role) = org.role.implied_project_role() {
         grants.insert(0, Grant { source: GrantSource::OrganizationRole, role: role.as_str().to_string() });
@@ -220,10 +244,10 @@ async fn project_scope(
 pub async fn project_standing(
     store: &Store,
     clock: &dyn Clock,
-    principal: Principal,
+    subject: impl Into<Subject>,
     project_id: ProjectId,
 ) -> Result<ProjectScope, AuthzError> {
-    project_scope(store, clock, principal, project_id).await
+    project_scope(store, clock, subject.into(), project_id).await
 }
 
 /// The operator at the machine (`tally admin`) acts with Owner rights in any organization.

@@ -97,10 +97,8 @@ pub async fn reenter_password(
     }
     let user = ctx.store.user_by_id(user_id).await?.ok_or(IamError::NotFound("account"))?;
     let given = password.ok_or_else(|| IamError::invalid("password", "enter your password to confirm"))?;
-    if crate::signin::verify_password(ctx.store, &user.email, given).await?.is_none() {
-        return Err(IamError::invalid("password", "the password is wrong"));
-    }
-    Ok(())
+    let proof = crate::stepup::StepUp { password: Some(given.clone()), code: None };
+    crate::stepup::confirm(ctx, &user, &proof).await
 }
 
 /// Checks the DNS record now and records the outcome; returns the updated claim.

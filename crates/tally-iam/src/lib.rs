@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod setup;
 pub mod signin;
 pub mod sms;
+pub mod stepup;
 pub mod throttle;
 pub mod totp;
 pub mod twofactor;
@@ -58,6 +59,15 @@ pub enum IamError {
     Sms(#[from] sms::SmsError),
     #[error("your organization signs in with single sign-on; use \"Sign in with SSO\"")]
     SsoRequired,
+    /// Too many wrong passwords or codes at a step-up check: the session has ended.
+    #[error(
+        "too many wrong passwords or codes: this session has ended and the account is locked for a while; \
+         sign in again later"
+    )]
+    StepUpLocked,
+    /// An invitation for an existing account is accepted only by that account, signed in.
+    #[error("this invitation is for the existing account {email}: sign in as {email}, then open the link again")]
+    SignInToAccept { email: String },
     #[error("could not send the e-mail, try again: {0}")]
     Mail(#[from] mail::MailError),
     #[error(transparent)]
@@ -83,6 +93,7 @@ impl Classified for IamError {
             IamError::RateLimited(_) => ErrorKind::RateLimited,
             IamError::SignInFailed => ErrorKind::Unauthenticated,
             IamError::SsoRequired => ErrorKind::Forbidden,
+            IamError::SignInToAccept { .. } | IamError::StepUpLocked => ErrorKind::Unauthenticated,
             IamError::Sms(_) => ErrorKind::Upstream,
             IamError::Mail(_) => ErrorKind::Upstream,
             IamError::Authz(error) => error.kind(),
@@ -115,6 +126,8 @@ impl Classified for IamError {
             IamError::RateLimited(_) => "rate_limited",
             IamError::SignInFailed => "invalid_credentials",
             IamError::SsoRequired => "sso_required",
+            IamError::SignInToAccept { .. } => "sign_in_to_accept",
+            IamError::StepUpLocked => "session_ended",
             IamError::Sms(_) => "sms_unavailable",
             IamError::Mail(_) => "mail_unavailable",
             IamError::Authz(error) => error.code(),

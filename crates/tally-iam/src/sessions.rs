@@ -2,7 +2,7 @@
 
 use jiff::SignedDuration;
 use tally_store::{SessionOrigin, Store};
-use tally_types::{Clock, Secret, UserId};
+use tally_types::{Clock, OrgId, Secret, UserId};
 
 use crate::{IamError, token_hash};
 
@@ -43,6 +43,19 @@ pub async fn start(
     user_id: UserId,
     client: &ClientInfo,
 ) -> Result<Secret<String>, IamError> {
+    start_with(store, clock, policy, user_id, client, None).await
+}
+
+/// Starts a session; one made by an organization's single sign-on (`sso_org`) opens that
+/// organization only.
+pub async fn start_with(
+    store: &Store,
+    clock: &dyn Clock,
+    policy: SessionPolicy,
+    user_id: UserId,
+    client: &ClientInfo,
+    sso_org: Option<OrgId>,
+) -> Result<Secret<String>, IamError> {
     let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
     let now = clock.now();
     let expires_at = now.checked_add(policy.absolute).unwrap_or(now);
@@ -51,17 +64,25 @@ pub async fn start(
         ip: client.ip.clone(),
         user_agent: client.user_agent.as_ref().map(|agent| agent.chars().take(300).collect()),
     };
-    store.insert_session(&token_hash(&token), user_id, now, expires_at, &origin).await?;
+    store.insert_session(&token_hash(&token), user_id, now, expires_at, &origin, sso_org).await?;
     Ok(Secret::new(token))
 }
 
-/// The user a live session token belongs to; `None` for unknown, expired or idle ones.
+/// A live session: whose it is, and the one organization it opens when single sign-on
+/// made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSession {
+    pub user_id: UserId,
+    pub sso_org: Option<OrgId>,
+}
+
+/// The live session a token names; `None` for unknown, expired or idle ones.
 pub async fn resolve(
     store: &Store,
     clock: &dyn Clock,
     policy: SessionPolicy,
     token: &str,
-) -> Result<Option<UserId>, IamError> {
+) -> Result<Option<LiveSession>, IamError> {
     let hash = token_hash(token);
     let Some(session) = store.session(&hash).await? else { return Ok(None) };
     let now = clock.now();
@@ -73,7 +94,7 @@ pub async fn resolve(
     if now.duration_since(session.last_seen_at) >= TOUCH_EVERY {
         store.touch_session(&hash, now).await?;
     }
-    Ok(Some(session.user_id))
+    Ok(Some(LiveSession { user_id: session.user_id, sso_org: session.sso_org_id }))
 }
 
 /// Ends a session (sign-out). Unknown tokens are ignored.

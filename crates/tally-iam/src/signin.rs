@@ -167,8 +167,31 @@ pub async fn signed_in_with(
     client: &ClientInfo,
     method: &str,
 ) -> Result<SignInStep, IamError> {
+    session_for(ctx, user, client, method, None).await
+}
+
+/// Starts the session of a single sign-on through `org_id`'s identity provider: it vouches
+/// for that organization only, so the session opens no other.
+pub async fn signed_in_by_sso(
+    ctx: Ctx<'_>,
+    user: User,
+    client: &ClientInfo,
+    method: &str,
+    org_id: OrgId,
+) -> Result<SignInStep, IamError> {
+    session_for(ctx, user, client, method, Some(org_id)).await
+}
+
+async fn session_for(
+    ctx: Ctx<'_>,
+    user: User,
+    client: &ClientInfo,
+    method: &str,
+    sso_org: Option<OrgId>,
+) -> Result<SignInStep, IamError> {
     ctx.store.clear_auth_failures(&account_subject(&user.email)).await?;
-    let session = crate::sessions::start(ctx.store, ctx.clock, ctx.settings.sessions, user.id, client).await?;
+    let session =
+        crate::sessions::start_with(ctx.store, ctx.clock, ctx.settings.sessions, user.id, client, sso_org).await?;
     audit_in_orgs(ctx, &user, "session.logged_in", client, Some(json!({ "method": method }))).await?;
     Ok(SignInStep::SignedIn { user, session })
 }
@@ -228,6 +251,71 @@ pub async fn second_factor(
     signed_in(ctx, user, client).await
 }
 
+/// Where proving an account stands (to link a single sign-on identity to it).
+#[derive(Debug)]
+pub enum Proven {
+    /// The account proved itself.
+    Done(User),
+    /// The password was right; the second factor must follow with this challenge.
+    SecondFactor { challenge: Secret<String>, method: String },
+}
+
+/// Proves that the person holds `user`'s password (first step), exactly as a sign-in
+/// would: throttled, counted, locked the same way, and answering the same failure
+/// whatever was wrong. It starts no session.
+pub async fn prove_with_password(
+    ctx: Ctx<'_>,
+    user: &User,
+    given: &Secret<String>,
+    client: &ClientInfo,
+) -> Result<Proven, IamError> {
+    let account = account_subject(&user.email);
+    if is_locked(ctx.store, ctx.clock, ctx.settings.throttle, &account, client.ip.as_deref()).await? {
+        return Err(failed(ctx, &user.email, Some(user), client).await);
+    }
+    if verify_password(ctx.store, &user.email, given).await?.is_none_or(|found| found.id != user.id) {
+        return Err(failed(ctx, &user.email, Some(user), client).await);
+    }
+    let factor = ctx.store.second_factor(user.id).await?;
+    let Some(method) = factor.method else {
+        ctx.store.clear_auth_failures(&account).await?;
+        return Ok(Proven::Done(user.clone()));
+    };
+    let challenge = new_challenge(ctx, user.id, "prove").await?;
+    if method == "sms" {
+        twofactor::send_sms_code(ctx, user.id, &token_hash(challenge.expose()), factor.phone.as_deref()).await?;
+    }
+    Ok(Proven::SecondFactor { challenge, method })
+}
+
+/// The second step of proving an account: its second factor (or a recovery code).
+pub async fn prove_second_factor(
+    ctx: Ctx<'_>,
+    challenge: &str,
+    proof: Proof<'_>,
+    client: &ClientInfo,
+) -> Result<User, IamError> {
+    let user = challenge_user(ctx, challenge, "prove").await?;
+    let account = account_subject(&user.email);
+    if is_locked(ctx.store, ctx.clock, ctx.settings.throttle, &account, client.ip.as_deref()).await? {
+        return Err(failed(ctx, &user.email, Some(&user), client).await);
+    }
+    let challenge_hash = token_hash(challenge);
+    let accepted = match proof {
+        Proof::RecoveryCode(code) => {
+            let normalized = twofactor::normalize_recovery_code(code);
+            ctx.store.use_recovery_code(user.id, &token_hash(&normalized), ctx.now()).await?
+        }
+        Proof::Code(code) => twofactor::check_code(ctx, user.id, &challenge_hash, code).await?,
+    };
+    if !accepted {
+        return Err(failed(ctx, &user.email, Some(&user), client).await);
+    }
+    ctx.store.delete_challenge(&challenge_hash).await?;
+    ctx.store.clear_auth_failures(&account).await?;
+    Ok(user)
+}
+
 /// Sends a new SMS code for a sign-in waiting on one.
 pub async fn resend_sms(ctx: Ctx<'_>, challenge: &str) -> Result<(), IamError> {
     let user = challenge_user(ctx, challenge, "second_factor").await?;
@@ -241,13 +329,13 @@ pub async fn resend_sms(ctx: Ctx<'_>, challenge: &str) -> Result<(), IamError> {
 /// Enrollment demanded at sign-in, step one: a new authenticator secret.
 pub async fn enroll_totp(ctx: Ctx<'_>, challenge: &str) -> Result<totp::Provisioning, IamError> {
     let user = challenge_user(ctx, challenge, "enroll").await?;
-    twofactor::start_totp(ctx, &user).await
+    twofactor::begin_totp(ctx, &user).await
 }
 
 /// Enrollment demanded at sign-in, step one: a phone number, which gets a code.
 pub async fn enroll_sms(ctx: Ctx<'_>, challenge: &str, phone: &str) -> Result<(), IamError> {
     let user = challenge_user(ctx, challenge, "enroll").await?;
-    twofactor::start_sms(ctx, &user, phone).await
+    twofactor::begin_sms(ctx, &user, phone).await
 }
 
 /// Enrollment demanded at sign-in, step two: the first code confirms the factor, and the
@@ -344,9 +432,13 @@ pub async fn change_password(
 ) -> Result<Secret<String>, IamError> {
     if user.has_password {
         let current = current.ok_or_else(|| IamError::invalid("current_password", "enter your current password"))?;
-        if verify_password(ctx.store, &user.email, current).await?.is_none() {
-            return Err(IamError::invalid("current_password", "the current password is wrong"));
-        }
+        let proof = crate::stepup::StepUp { password: Some(current.clone()), code: None };
+        crate::stepup::confirm(ctx, user, &proof).await.map_err(|error| match error {
+            IamError::InvalidInput { field: "password", .. } => {
+                IamError::invalid("current_password", "the current password is wrong")
+            }
+            other => other,
+        })?;
     }
     password::check_policy(new_password)?;
     let hash = password::hash(new_password)?;

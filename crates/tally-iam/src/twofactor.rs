@@ -6,12 +6,13 @@ use rand::Rng;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tally_store::{EnrolledMethod, User};
-use tally_types::{OrgRole, Principal, Secret, UserId};
+use tally_types::{Principal, Secret, UserId};
 
 use crate::admin::{Ctx, WithChange};
 use crate::authz::OrgScope;
 use crate::sessions::ClientInfo;
-use crate::signin::{user_audits, verify_password};
+use crate::signin::user_audits;
+use crate::stepup::{self, StepUp};
 use crate::{IamError, sms, token_hash, totp};
 
 const N_RECOVERY_CODES: usize = 10;
@@ -138,8 +139,30 @@ fn totp_secret_from_base32(text: &str) -> Result<Vec<u8>, IamError> {
         .map_err(|_| IamError::Unseal("authenticator secret".into()))
 }
 
+/// A change of second factor from one's account settings: an account that has a password
+/// or a factor proves itself first (ASVS 7.5.1). An account with neither (made by single
+/// sign-on) has nothing to weaken and enrolls directly.
+async fn check_change_allowed(ctx: Ctx<'_>, user: &User, proof: &StepUp) -> Result<(), IamError> {
+    if user.has_password || ctx.store.second_factor(user.id).await?.method.is_some() {
+        stepup::confirm(ctx, user, proof).await?;
+    }
+    Ok(())
+}
+
+/// Starts an authenticator enrollment from one's settings, after a step-up check.
+pub async fn start_totp(ctx: Ctx<'_>, user: &User, proof: &StepUp) -> Result<totp::Provisioning, IamError> {
+    check_change_allowed(ctx, user, proof).await?;
+    begin_totp(ctx, user).await
+}
+
+/// Starts an SMS enrollment from one's settings, after a step-up check.
+pub async fn start_sms(ctx: Ctx<'_>, user: &User, phone: &str, proof: &StepUp) -> Result<(), IamError> {
+    check_change_allowed(ctx, user, proof).await?;
+    begin_sms(ctx, user, phone).await
+}
+
 /// Starts an authenticator enrollment: a new secret, pending until a code confirms it.
-pub async fn start_totp(ctx: Ctx<'_>, user: &User) -> Result<totp::Provisioning, IamError> {
+pub(crate) async fn begin_totp(ctx: Ctx<'_>, user: &User) -> Result<totp::Provisioning, IamError> {
     let secret = totp::new_secret();
     let provisioning = totp::provisioning(&secret, &user.email)?;
     let sealed = ctx.sealer.seal(&Secret::new(provisioning.secret_base32.clone()))?;
@@ -149,7 +172,7 @@ pub async fn start_totp(ctx: Ctx<'_>, user: &User) -> Result<totp::Provisioning,
 
 /// Starts an SMS enrollment: the number gets a code. If the code cannot be sent, nothing
 /// of the enrollment is kept.
-pub async fn start_sms(ctx: Ctx<'_>, user: &User, phone: &str) -> Result<(), IamError> {
+pub(crate) async fn begin_sms(ctx: Ctx<'_>, user: &User, phone: &str) -> Result<(), IamError> {
     let phone = sms::check_e164(phone)?;
     check_send_allowed(ctx, user.id, &enrollment_binding(user.id)).await?;
     ctx.store.set_pending_second_factor(user.id, None, Some(phone)).await?;
@@ -217,21 +240,11 @@ pub async fn status(ctx: Ctx<'_>, user: &User) -> Result<Status, IamError> {
     })
 }
 
-async fn check_password(ctx: Ctx<'_>, user: &User, given: Option<&Secret<String>>) -> Result<(), IamError> {
-    if !user.has_password {
-        return Ok(());
-    }
-    let given = given.ok_or_else(|| IamError::invalid("password", "enter your password to confirm"))?;
-    if verify_password(ctx.store, &user.email, given).await?.is_none() {
-        return Err(IamError::invalid("password", "the password is wrong"));
-    }
-    Ok(())
-}
-
-/// Turns one's own second factor off (password required). Refused while an organization
-/// requires one; switching method is enrolling the other one instead. Sessions end.
-pub async fn disable(ctx: Ctx<'_>, user: &User, password: Option<&Secret<String>>) -> Result<(), IamError> {
-    check_password(ctx, user, password).await?;
+/// Turns one's own second factor off (after a step-up check). Refused while an
+/// organization requires one; switching method is enrolling the other one instead.
+/// Sessions end.
+pub async fn disable(ctx: Ctx<'_>, user: &User, proof: &StepUp) -> Result<(), IamError> {
+    stepup::confirm(ctx, user, proof).await?;
     if ctx.store.user_needs_second_factor(user.id).await? {
         return Err(IamError::Conflict(
             "an organization you belong to requires two-factor authentication; enroll another method instead".into(),
@@ -242,13 +255,13 @@ pub async fn disable(ctx: Ctx<'_>, user: &User, password: Option<&Secret<String>
     Ok(())
 }
 
-/// New recovery codes (password required); the old ones stop working.
+/// New recovery codes (after a step-up check); the old ones stop working.
 pub async fn regenerate_recovery_codes(
     ctx: Ctx<'_>,
     user: &User,
-    password: Option<&Secret<String>>,
+    proof: &StepUp,
 ) -> Result<Vec<Secret<String>>, IamError> {
-    check_password(ctx, user, password).await?;
+    stepup::confirm(ctx, user, proof).await?;
     if ctx.store.second_factor(user.id).await?.method.is_none() {
         return Err(IamError::Conflict("enroll a second factor first".into()));
     }
@@ -280,15 +293,24 @@ pub async fn set_required(
 }
 
 /// An Owner or Admin resets a member's second factor: they enroll again at next sign-in,
-/// and their sessions end now.
+/// and their sessions end now. A reset here must not weaken the account anywhere else, so
+/// it applies only to an account that belongs to this organization alone; one that also
+/// belongs to others recovers with its recovery codes (or each of its organizations' own
+/// rules). Nobody resets their own factor here (account settings ask for a step-up).
 pub async fn reset_member(ctx: Ctx<'_>, scope: &OrgScope, user_id: UserId) -> Result<(), IamError> {
     let members = ctx.store.org_members(scope.org_id()).await?;
     let target = members.iter().find(|member| member.user.id == user_id).ok_or(IamError::NotFound("member"))?;
-    let is_self = scope.principal() == Principal::User(user_id);
-    if scope.role() != OrgRole::Owner && !is_self && target.role.rank() >= scope.role().rank() {
-        return Err(IamError::Forbidden(format!(
-            "{} is a {}; you can reset only members below you",
-            target.user.email, target.role
+    if scope.principal() == Principal::User(user_id) {
+        return Err(IamError::Forbidden(
+            "you cannot reset your own second factor here; change it in your account settings".into(),
+        ));
+    }
+    crate::admin::check_outranks_in_org(scope, Principal::User(user_id), &target.user.email, target.role)?;
+    if ctx.store.memberships(user_id).await?.len() > 1 {
+        return Err(IamError::Conflict(format!(
+            "{} also belongs to other organizations, so a reset here would weaken the account there too; \
+             they can sign in with a recovery code and enroll again",
+            target.user.email
         )));
     }
     let audit = ctx

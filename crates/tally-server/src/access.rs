@@ -16,10 +16,10 @@ use axum::{Extension, Router};
 use base64::Engine;
 use serde::Serialize;
 use tally_iam::admin::Actor;
-use tally_iam::authz::{Access, Need, OrgScope, ProjectScope, authorize};
+use tally_iam::authz::{Access, Need, OrgScope, ProjectScope, Subject, authorize};
 use tally_types::{ErrorKind, OrgId, OrgPermission, Principal, ProjectId, ProjectPermission};
 
-use crate::auth::{SESSION_COOKIE, cookie};
+use crate::auth::session_token;
 use crate::{ApiError, AppState};
 
 /// What a route needs before its handler runs.
@@ -116,11 +116,30 @@ pub(crate) struct Caller {
     pub principal: Principal,
     pub label: String,
     pub ip: Option<String>,
+    /// A session made by an organization's single sign-on opens that organization only.
+    pub only_org: Option<OrgId>,
+    /// The hash of the session token, for a cookie-authenticated caller.
+    pub session_hash: Option<String>,
 }
 
 impl Caller {
     pub(crate) fn actor(&self) -> Actor {
-        Actor::new(self.principal, self.label.clone(), self.ip.clone())
+        let actor = Actor::new(self.principal, self.label.clone(), self.ip.clone());
+        match &self.session_hash {
+            Some(hash) => actor.in_session(hash.clone(), self.only_org),
+            None => actor,
+        }
+    }
+
+    /// Who asks, as the authorization function sees it.
+    pub(crate) fn subject(&self) -> Subject {
+        Subject { principal: self.principal, only_org: self.only_org }
+    }
+
+    /// Whether this caller's session may open the organization (an SSO-made session opens
+    /// only its own).
+    pub(crate) fn may_open(&self, org_id: OrgId) -> bool {
+        self.only_org.is_none_or(|only| only == org_id)
     }
 }
 
@@ -143,14 +162,26 @@ impl FromRequestParts<AppState> for Caller {
                             "invalid service account username or secret",
                         )
                     })?;
-            Caller { principal: Principal::ServiceAccount(account.id), label: account.username, ip }
-        } else if let Some(token) = cookie(parts, SESSION_COOKIE) {
+            Caller {
+                principal: Principal::ServiceAccount(account.id),
+                label: account.username,
+                ip,
+                only_org: None,
+                session_hash: None,
+            }
+        } else if let Some(token) = session_token(parts, state.config().is_https()) {
             check_same_origin(parts)?;
-            let user_id = tally_iam::sessions::resolve(state.store(), state.clock(), state.session_policy(), &token)
+            let session = tally_iam::sessions::resolve(state.store(), state.clock(), state.session_policy(), &token)
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?;
-            let user = state.store().user_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-            Caller { principal: Principal::User(user.id), label: user.email, ip }
+            let user = state.store().user_by_id(session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+            Caller {
+                principal: Principal::User(user.id),
+                label: user.email,
+                ip,
+                only_org: session.sso_org,
+                session_hash: Some(tally_iam::token_hash(&token)),
+            }
         } else {
             return Err(ApiError::unauthenticated());
         };
@@ -234,7 +265,7 @@ impl FromRequestParts<AppState> for OrgAccess {
         };
         let caller = Caller::from_request_parts(parts, state).await?;
         let org_id = OrgId(path_id(parts, state, "org_id").await?);
-        match authorize(state.store(), state.clock(), caller.principal, Need::Org(org_id, permission)).await? {
+        match authorize(state.store(), state.clock(), caller.subject(), Need::Org(org_id, permission)).await? {
             Access::Org(scope) => Ok(OrgAccess(scope, caller)),
             Access::Project(_) => Err(ApiError::not_found()),
         }
@@ -254,7 +285,7 @@ impl FromRequestParts<AppState> for ProjectAccess {
         let project_id = ProjectId(path_id(parts, state, "project_id").await?);
         let scope = match requirement {
             Requirement::Project(permission) => {
-                match authorize(state.store(), state.clock(), caller.principal, Need::Project(project_id, permission))
+                match authorize(state.store(), state.clock(), caller.subject(), Need::Project(project_id, permission))
                     .await?
                 {
                     Access::Project(scope) => *scope,
@@ -262,7 +293,7 @@ impl FromRequestParts<AppState> for ProjectAccess {
                 }
             }
             Requirement::ProjectOrgMember => {
-                tally_iam::authz::project_standing(state.store(), state.clock(), caller.principal, project_id).await?
+                tally_iam::authz::project_standing(state.store(), state.clock(), caller.subject(), project_id).await?
             }
             _ => {
                 return Err(ApiError::new(

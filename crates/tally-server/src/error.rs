@@ -141,6 +141,36 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Gives a bare error answer (one that routing or a layer made, with no body type: 405
+/// with its `Allow`, 408, 413, ...) the same envelope as every other error, so clients
+/// parse one shape. Answers that already have a type (ours, SCIM's, Mixpanel's plain
+/// `0`) are left as they are.
+pub(crate) fn with_envelope(response: Response, method: &str) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = response.headers().get(header::ALLOW).and_then(|value| value.to_str().ok()).unwrap_or("");
+            ("method_not_allowed", format!("this path does not accept {method}; it accepts {allowed}"))
+        }
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long and was stopped; try again".to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the request body is too large".to_string()),
+        other => ("error", other.canonical_reason().unwrap_or("error").to_lowercase()),
+    };
+    let request_id = REQUEST_ID.try_with(Clone::clone).ok();
+    let body = ErrorBody { status: "error", error: &message, code, request_id };
+    let (mut parts, _) = response.into_parts();
+    let mut enveloped = (status, Json(body)).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in parts.headers.drain().filter_map(|(name, value)| name.map(|name| (name, value))) {
+        enveloped.headers_mut().entry(name).or_insert(value);
+    }
+    enveloped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +201,23 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["code"], "setup_link_rejected");
         assert_eq!(body["error"], "the setup link is invalid, expired or already used");
+    }
+
+    #[tokio::test]
+    async fn bare_errors_get_the_envelope_and_keep_their_headers() {
+        let bare = Response::builder()
+            .status(StatusCode::METHOD_NOT_ALLOWED)
+            .header(header::ALLOW, "GET,HEAD")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = REQUEST_ID.scope("req-9".to_string(), async { with_envelope(bare, "DELETE") }).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "GET,HEAD");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "method_not_allowed");
+        assert_eq!(body["request_id"], "req-9");
+        assert!(body["error"].as_str().unwrap().contains("DELETE"), "{body}");
     }
 
     #[test]

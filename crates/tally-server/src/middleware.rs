@@ -85,7 +85,12 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
         request.headers().get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("-").to_string();
     let metrics = state.metrics();
     metrics.started();
-    let response = REQUEST_ID.scope(request_id, next.run(request)).await;
+    let response = REQUEST_ID
+        .scope(request_id, async {
+            let response = next.run(request).await;
+            crate::error::with_envelope(response, &method)
+        })
+        .await;
     let labels = RequestLabels { method, route, status: response.status().as_u16() };
     metrics.finished(labels, started.elapsed().as_secs_f64());
     response

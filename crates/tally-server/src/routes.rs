@@ -81,6 +81,9 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/sso/saml/{org_id}/metadata", Public, "the organization's SAML service-provider metadata", sso::saml_metadata)
         .add(GET, "/sso/saml/{org_id}/start", Public, "SAML sign-in at the organization's identity provider", sso::saml_start)
         .add(POST, "/sso/saml/{org_id}/acs", Public, "the SAML identity provider's answer (HTTP-POST)", sso::saml_acs)
+        .add(GET, "/sso/link", Public, "link a single sign-on identity to the existing account it names", sso::link_page)
+        .add(POST, "/sso/link", Public, "link: the named account's password", sso::link_password)
+        .add(POST, "/sso/link/second-factor", Public, "link: the named account's second factor", sso::link_second_factor)
         .add(POST, "/api/app/sessions", Public, "sign in with e-mail and password", app::sessions::sign_in)
         .add(POST, "/api/app/sessions/second-factor", Public, "complete sign-in with a code or recovery code", app::sessions::second_factor)
         .add(POST, "/api/app/sessions/second-factor/resend", Public, "send another SMS code", app::sessions::resend)
@@ -101,6 +104,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/app/me/two-factor/confirm", Authenticated, "confirm the enrollment with a first code", app::twofactor::confirm)
         .add(DELETE, "/api/app/me/two-factor", Authenticated, "turn your second factor off", app::twofactor::disable)
         .add(POST, "/api/app/me/two-factor/recovery-codes", Authenticated, "new recovery codes", app::twofactor::recovery_codes)
+        .add(POST, "/api/app/me/two-factor/step-up-sms", Authenticated, "send an SMS code to confirm a sensitive change", app::twofactor::step_up_sms)
         .add(GET, "/api/app/me", Authenticated, "who the caller is and what it may access", me::me)
         .add(POST, "/api/app/invitations/accept", Public, "accept an invitation", app::invitations::accept)
         // Organizations.

@@ -14,7 +14,6 @@ use subtle::ConstantTimeEq;
 use tally_iam::admin::Ctx;
 use tally_iam::authz::OrgScope;
 use tally_iam::sessions::ClientInfo;
-use tally_iam::signin::SignInStep;
 use tally_store::{SsoConnection, SsoState};
 use tally_types::{OrgId, Secret};
 
@@ -84,7 +83,7 @@ pub async fn configure(
     let existing = ctx.store.sso_connection(scope.org_id()).await?;
     let sealed = match &settings.client_secret {
         Some(secret) => Some(ctx.sealer.seal(secret).map_err(SsoError::Iam)?),
-        None => existing.and_then(|connection| connection.oidc_client_secret_sealed),
+        None => existing.as_ref().and_then(|connection| connection.oidc_client_secret_sealed.clone()),
     };
     let Some(sealed) = sealed else {
         return Err(SsoError::Config("client_secret is required".into()));
@@ -99,6 +98,8 @@ pub async fn configure(
         idp_managed: settings.idp_managed,
         saml: None,
     };
+    let description = format!("OpenID Connect issuer {issuer}, client {}", settings.client_id.trim());
+    crate::check_provider_change(ctx, scope, existing.as_ref(), &connection, &description).await?;
     let audit = tally_iam::admin::audit_entry(ctx, scope.org_id(), "sso_settings.updated", "organization", scope.org_id().0)
         .with_after(json!({ "protocol": "oidc", "issuer": issuer, "client_id": settings.client_id, "require_sso": settings.require_sso, "idp_managed": settings.idp_managed }));
     ctx.store.set_sso_connection(&connection, &audit).await?;
@@ -179,7 +180,7 @@ pub async fn callback(
     issuer_param: Option<&str>,
     browser_state: Option<&str>,
     client_info: &ClientInfo,
-) -> Result<SignInStep, SsoError> {
+) -> Result<crate::SsoOutcome, SsoError> {
     let bound = browser_state.is_some_and(|cookie| bool::from(cookie.as_bytes().ct_eq(state.as_bytes())));
     if !bound {
         return Err(SsoError::Rejected("the sign-in did not start in this browser; start again".into()));

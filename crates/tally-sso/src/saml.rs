@@ -22,7 +22,6 @@ use subtle::ConstantTimeEq;
 use tally_iam::admin::Ctx;
 use tally_iam::authz::OrgScope;
 use tally_iam::sessions::ClientInfo;
-use tally_iam::signin::SignInStep;
 use tally_store::{SamlConnection, SsoConnection};
 use tally_types::{OrgId, Secret};
 
@@ -369,7 +368,8 @@ pub async fn configure(
     }
     let certs = idp.certs.iter().map(|cert| normalize_certificate(cert)).collect::<Result<Vec<_>, _>>()?;
     let org_id = scope.org_id();
-    let existing = ctx.store.sso_connection(org_id).await?.and_then(|connection| connection.saml);
+    let before = ctx.store.sso_connection(org_id).await?;
+    let existing = before.as_ref().and_then(|connection| connection.saml.clone());
     let (sp_cert, sp_key_sealed) = match existing {
         Some(saml) if !saml.sp_cert.is_empty() && !saml.sp_key_sealed.is_empty() => (saml.sp_cert, saml.sp_key_sealed),
         _ => {
@@ -388,6 +388,22 @@ pub async fn configure(
         sp_cert,
         sp_key_sealed,
     };
+    let after = SsoConnection {
+        org_id,
+        protocol: "saml".into(),
+        oidc_issuer: None,
+        oidc_client_id: None,
+        oidc_client_secret_sealed: None,
+        require_sso: settings.require_sso,
+        idp_managed: settings.idp_managed,
+        saml: Some(saml.clone()),
+    };
+    let description = format!(
+        "SAML identity provider {}, signing certificates (SHA-256) {}",
+        saml.idp_entity_id,
+        certificate_fingerprints(&saml).join(", ")
+    );
+    crate::check_provider_change(ctx, scope, before.as_ref(), &after, &description).await?;
     let audit = tally_iam::admin::audit_entry(ctx, org_id, "sso_settings.updated", "organization", org_id.0)
         .with_after(json!({
             "protocol": "saml",
@@ -503,6 +519,8 @@ pub async fn start(ctx: Ctx<'_>, org_id: OrgId) -> Result<(String, Secret<String
 #[derive(Debug)]
 struct Raw {
     assertion_id: String,
+    /// When the Response and the Assertion say they were issued.
+    issued: Vec<Timestamp>,
     /// Every InResponseTo in the document (on the Response and on SubjectConfirmationData).
     in_response_to: Vec<String>,
     /// The Assertion carries its own signature over itself.
@@ -511,7 +529,8 @@ struct Raw {
 
 /// The structural checks: a `samlp:Response` root with a successful status, exactly one
 /// `saml:Assertion` in the whole document and it a child of the root, no encrypted
-/// assertion, no comments, and a Destination (when present) that is this ACS.
+/// assertion, no comments, a Destination that is this ACS (required on a signed
+/// Response), and IssueInstants that read as UTC times.
 fn inspect(xml: &str, acs: &str) -> Result<Raw, SsoError> {
     let document = parse_xml(xml).map_err(|error| rejected(format!("the SAML response: {error}")))?;
     let root = document.root_element();
@@ -545,6 +564,14 @@ fn inspect(xml: &str, acs: &str) -> Result<Raw, SsoError> {
             "the SAML response is addressed to {destination}, not to this organization's ACS {acs}"
         )));
     }
+    // SAML bindings 3.5.5.2: a signed message names its Destination, or it could be
+    // replayed to any service provider that trusts the same identity provider.
+    let response_signed = root.children().any(|node| is(&node, DSIG_NS, "Signature"));
+    if response_signed && root.attribute("Destination").is_none() {
+        return Err(rejected(format!(
+            "a signed SAML response must carry a Destination (this organization's ACS {acs})"
+        )));
+    }
     let assertions: Vec<_> = document.descendants().filter(|node| is(node, ASSERTION_NS, "Assertion")).collect();
     let [assertion] = assertions.as_slice() else {
         return Err(rejected(format!(
@@ -556,6 +583,14 @@ fn inspect(xml: &str, acs: &str) -> Result<Raw, SsoError> {
         return Err(rejected("the SAML response must carry exactly one assertion, directly inside the response"));
     }
     check_signatures(&document, root, *assertion)?;
+    let mut issued = Vec::new();
+    for element in [root, *assertion] {
+        let text = element.attribute("IssueInstant").unwrap_or_default();
+        let at = text
+            .parse::<Timestamp>()
+            .map_err(|_| rejected(format!("the SAML response's IssueInstant {text:?} is not a UTC date and time")))?;
+        issued.push(at);
+    }
     let assertion_id = assertion.attribute("ID").unwrap_or_default().to_string();
     // `check_signatures` made every signature reference its own parent.
     let assertion_signed = assertion.children().any(|node| is(&node, DSIG_NS, "Signature"));
@@ -565,7 +600,7 @@ fn inspect(xml: &str, acs: &str) -> Result<Raw, SsoError> {
         .filter_map(|node| node.attribute("InResponseTo"))
         .map(str::to_string)
         .collect();
-    Ok(Raw { assertion_id, in_response_to, assertion_signed })
+    Ok(Raw { assertion_id, issued, in_response_to, assertion_signed })
 }
 
 fn idp_descriptor(saml: &SamlConnection) -> Result<EntityDescriptor, SsoError> {
@@ -667,7 +702,7 @@ pub async fn acs(
     relay_state: Option<&str>,
     browser_state: Option<&str>,
     client_info: &ClientInfo,
-) -> Result<SignInStep, SsoError> {
+) -> Result<crate::SsoOutcome, SsoError> {
     let connection = ctx.store.sso_connection(org_id).await?;
     let Some((connection, saml)) = connection.as_ref().and_then(|c| Some((c, saml_of(c)?))) else {
         return Err(rejected("SAML single sign-on is not set up for this organization"));
@@ -687,6 +722,13 @@ pub async fn acs(
     let raw = inspect(&xml, &acs)?;
 
     let now = ctx.clock.now();
+    // Issued no later than now, give or take the clock skew every other time check allows.
+    let latest_issue = now.checked_add(CLOCK_SKEW).unwrap_or(now);
+    if let Some(at) = raw.issued.iter().find(|at| **at > latest_issue) {
+        return Err(rejected(format!(
+            "the SAML response was issued in the future ({at}); check the identity provider's clock"
+        )));
+    }
     // An SP-initiated answer counts only in the browser that started the sign-in (its
     // RelayState is in that browser's cookie): another browser posting it is treated as
     // IdP-initiated, where an answer to a request is refused (login CSRF).
@@ -815,7 +857,7 @@ mod tests {
     /// A response shaped like an IdP's, with `signature` inside the Assertion.
     fn response(declaration: &str, signature: &str) -> String {
         format!(
-            r#"{declaration}<samlp:Response xmlns:samlp="{PROTOCOL_NS}" xmlns:saml="{ASSERTION_NS}" xmlns:ds="{DSIG_NS}" ID="_r" Destination="{ACS}"><samlp:Status><samlp:StatusCode Value="{SUCCESS}"/></samlp:Status><saml:Assertion ID="_a"><saml:Issuer>idp</saml:Issuer>{signature}</saml:Assertion></samlp:Response>"#
+            r#"{declaration}<samlp:Response xmlns:samlp="{PROTOCOL_NS}" xmlns:saml="{ASSERTION_NS}" xmlns:ds="{DSIG_NS}" ID="_r" IssueInstant="2026-12-06T01:00:00Z" Destination="{ACS}"><samlp:Status><samlp:StatusCode Value="{SUCCESS}"/></samlp:Status><saml:Assertion ID="_a" IssueInstant="2026-12-06T01:00:00.123Z"><saml:Issuer>idp</saml:Issuer>{signature}</saml:Assertion></samlp:Response>"#
         )
     }
 
@@ -840,6 +882,20 @@ mod tests {
             inspect(&response(r#"<?xml version="1.0" encoding="UTF-8"?>"#, &signature("#_a", ENVELOPED)), ACS).unwrap();
         assert_eq!(raw.assertion_id, "_a");
         assert!(raw.assertion_signed);
+        assert_eq!(raw.issued.len(), 2);
+    }
+
+    #[test]
+    fn a_signed_response_without_destination_and_unreadable_issue_instants_are_refused() {
+        let signed_response = response("", &signature("#_a", ENVELOPED))
+            .replace("<samlp:Status>", &format!("{}<samlp:Status>", signature("#_r", ENVELOPED)));
+        assert!(inspect(&signed_response, ACS).is_ok(), "the control, with its Destination");
+        let no_destination = signed_response.replace(&format!(" Destination=\"{ACS}\""), "");
+        assert!(refusal(&no_destination).contains("must carry a Destination"), "{}", refusal(&no_destination));
+        let unsigned_no_destination = response("", "").replace(&format!(" Destination=\"{ACS}\""), "");
+        assert!(inspect(&unsigned_no_destination, ACS).is_ok(), "an unsigned Response may leave it out");
+        let local_time = response("", "").replace("2026-12-06T01:00:00Z", "2026-12-06T01:00:00");
+        assert!(refusal(&local_time).contains("not a UTC date and time"), "{}", refusal(&local_time));
     }
 
     #[test]

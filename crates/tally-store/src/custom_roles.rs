@@ -54,7 +54,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             if count >= MAX_CUSTOM_ROLES {
-                return Err(StoreError::Conflict("five custom roles in this project, the most allowed; delete one first"));
+                return Err(StoreError::Refused("this project has five custom roles, the most allowed; delete one first"));
             }
             sqlx::query(
                 "INSERT INTO custom_roles (id, project_id, name, name_key, description, permissions, copied_from, \

@@ -220,10 +220,13 @@ impl Store {
     /// Accepts an invitation in one transaction: creates the account (with this password
     /// hash) or attaches the existing one, adds the membership and the project grants.
     /// `project_roles` are the invitation's projects with roles already checked against
-    /// what still exists.
+    /// what still exists. An existing account is attached only when it is `signed_in`
+    /// (the account that proved itself); otherwise nothing changes and the answer is
+    /// `Conflict`.
     pub async fn accept_invitation(
         &self,
         invitation: &Invitation,
+        signed_in: Option<UserId>,
         name: &str,
         password_hash: Option<&str>,
         project_roles: &[InvitedProject],
@@ -248,6 +251,9 @@ impl Store {
                 password_hash = password_hash,
                 at = now
             );
+            if !user_created && signed_in != Some(user.id) {
+                return Err(StoreError::Refused("the invited account exists; it must be signed in to accept"));
+            }
             sqlx::query(
                 "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (org_id, user_id) DO NOTHING",

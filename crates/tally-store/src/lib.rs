@@ -44,7 +44,7 @@ pub use requests::AccessRequest;
 pub use scim::ScimMember;
 pub use service_accounts::{NewServiceAccount, ServiceAccount};
 pub use signin::{EnrolledMethod, SecondFactor, SessionInfo, SmsCode};
-pub use sso::{ClaimedDomain, SamlConnection, SsoConnection, SsoState};
+pub use sso::{ClaimedDomain, SamlConnection, SsoConnection, SsoPendingLink, SsoState};
 pub use teams::{Team, TeamMember, TeamProject};
 
 /// Which database holds the metadata.
@@ -78,6 +78,9 @@ pub enum StoreError {
     NotFound,
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// A change refused by a rule of the data (a whole sentence that says what to do).
+    #[error("{0}")]
+    Refused(&'static str),
     #[error("the setup link is invalid, expired or already used")]
     SetupTokenRejected,
     #[error("cannot open the metadata database {location}: {source}")]
@@ -189,7 +192,7 @@ impl tally_types::Classified for StoreError {
         use tally_types::ErrorKind;
         match self {
             StoreError::NotFound => ErrorKind::NotFound,
-            StoreError::Conflict(_) => ErrorKind::Conflict,
+            StoreError::Conflict(_) | StoreError::Refused(_) => ErrorKind::Conflict,
             StoreError::SetupTokenRejected => ErrorKind::InvalidInput,
             StoreError::Connect { .. } | StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::Migrate(_) | StoreError::Database(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
@@ -199,7 +202,7 @@ impl tally_types::Classified for StoreError {
     fn code(&self) -> &'static str {
         match self {
             StoreError::NotFound => "not_found",
-            StoreError::Conflict(_) => "conflict",
+            StoreError::Conflict(_) | StoreError::Refused(_) => "conflict",
             StoreError::SetupTokenRejected => "setup_link_rejected",
             StoreError::Connect { .. } | StoreError::Unavailable(_) => "store_unavailable",
             StoreError::Migrate(_) | StoreError::Database(_) | StoreError::Corrupt(_) => "internal",

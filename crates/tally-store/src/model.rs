@@ -103,6 +103,8 @@ pub struct Session {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Made by this organization's single sign-on: it opens that organization only.
+    pub sso_org_id: Option<OrgId>,
 }
 
 /// Where a session was started, for its owner's session list.
@@ -155,6 +157,7 @@ pub(crate) fn session_from_row(row: &impl RowExt) -> Result<Session, StoreError>
         created_at: row.time("created_at")?,
         last_seen_at: row.time("last_seen_at")?,
         expires_at: row.time("expires_at")?,
+        sso_org_id: row.opt_int("sso_org_id")?.map(OrgId),
     })
 }
 

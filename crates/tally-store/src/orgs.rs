@@ -44,7 +44,9 @@ macro_rules! ensure_an_owner_remains {
             .fetch_one($executor)
             .await?;
         if n_owners == 0 {
-            return Err(StoreError::Conflict("the last Owner of the organization; make someone else Owner first"));
+            return Err(StoreError::Refused(
+                "this is the last Owner of the organization; make someone else Owner first",
+            ));
         }
     };
 }

@@ -295,6 +295,7 @@ impl Store {
                 "sso_identities",
                 "saml_requests",
                 "saml_assertions_seen",
+                "sso_pending_links",
             ] {
                 sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE org_id IN {doomed_orgs}")))
                     .bind(now)

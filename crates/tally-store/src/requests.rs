@@ -119,7 +119,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(user_id) = user_id else {
-                return Err(StoreError::Conflict("an answer to this request; it is no longer pending"));
+                return Err(StoreError::Refused("this request was already answered; it is no longer pending"));
             };
             if let Some(role) = role {
                 upsert_grant!(

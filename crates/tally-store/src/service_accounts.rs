@@ -179,6 +179,27 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a service account has access anywhere but this project: a grant on another
+    /// project, or a team.
+    pub async fn service_account_reaches_beyond(
+        &self,
+        id: ServiceAccountId,
+        project_id: ProjectId,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM project_grants WHERE principal_kind = 'service_account' \
+                 AND principal_id = $1 AND project_id <> $2) \
+                 + (SELECT COUNT(*) FROM team_members WHERE principal_kind = 'service_account' AND principal_id = $1)",
+            )
+            .bind(id.0)
+            .bind(project_id.0)
+            .fetch_one(pool)
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
     /// Service accounts with a direct grant on a project, with the role.
     pub async fn project_service_accounts(
         &self,

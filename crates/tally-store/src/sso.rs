@@ -578,7 +578,14 @@ impl Store {
         let now = audit.at.as_millisecond();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let (user, _) = crate::tenants::find_or_create_user!(&mut *tx, email = email, name = name, password_hash = Option::<&str>::None, at = now);
+            let (user, created) = crate::tenants::find_or_create_user!(&mut *tx, email = email, name = name, password_hash = Option::<&str>::None, at = now);
+            if created {
+                sqlx::query("UPDATE users SET created_by_org = $2 WHERE id = $1")
+                    .bind(user.id.0)
+                    .bind(org_id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, 'member', $3) \
                  ON CONFLICT (org_id, user_id) DO NOTHING",
@@ -593,4 +600,104 @@ impl Store {
             Ok(user)
         })
     }
+
+    /// Whether the organization manages the account: its just-in-time sign-in or SCIM made
+    /// it, and it belongs to no other organization.
+    pub async fn account_managed_by(&self, org_id: OrgId, user_id: UserId) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let managed: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND u.created_by_org = $2 \
+                 AND (SELECT COUNT(*) FROM org_members m WHERE m.user_id = u.id) = 1 \
+                 AND EXISTS (SELECT 1 FROM org_members m WHERE m.user_id = u.id AND m.org_id = $2)",
+            )
+            .bind(user_id.0)
+            .bind(org_id.0)
+            .fetch_one(pool)
+            .await?;
+            Ok(managed > 0)
+        })
+    }
+
+    /// Keeps an identity provider's identity until the account it names proves itself.
+    pub async fn insert_sso_pending_link(&self, link: &SsoPendingLink, token_hash: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM sso_pending_links WHERE expires_at <= $1")
+                .bind(millis(link.created_at))
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sso_pending_links (token_hash, org_id, issuer, subject, user_id, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(token_hash)
+            .bind(link.org_id.0)
+            .bind(link.issuer.as_str())
+            .bind(link.subject.as_str())
+            .bind(link.user_id.0)
+            .bind(millis(link.expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A pending link that has not expired, left in place.
+    pub async fn sso_pending_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SsoPendingLink>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT org_id, issuer, subject, user_id, expires_at FROM sso_pending_links \
+                 WHERE token_hash = $1 AND expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(millis(now))
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(|row| pending_link_from_row(row, now)).transpose()
+        })
+    }
+
+    /// Takes a pending link once, if it has not expired.
+    pub async fn take_sso_pending_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SsoPendingLink>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "DELETE FROM sso_pending_links WHERE token_hash = $1 AND expires_at > $2 \
+                 RETURNING org_id, issuer, subject, user_id, expires_at",
+            )
+            .bind(token_hash)
+            .bind(millis(now))
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(|row| pending_link_from_row(row, now)).transpose()
+        })
+    }
+}
+
+fn pending_link_from_row(row: &impl RowExt, now: Timestamp) -> Result<SsoPendingLink, StoreError> {
+    Ok(SsoPendingLink {
+        org_id: OrgId(row.int("org_id")?),
+        issuer: row.text("issuer")?,
+        subject: row.text("subject")?,
+        user_id: UserId(row.int("user_id")?),
+        created_at: now,
+        expires_at: row.time("expires_at")?,
+    })
+}
+
+/// An identity provider's identity waiting to be linked to the account it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoPendingLink {
+    pub org_id: OrgId,
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

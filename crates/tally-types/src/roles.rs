@@ -26,6 +26,16 @@ impl OrgRole {
             OrgRole::Member => "member",
         }
     }
+
+    /// The role as a sentence names it: "an Owner", "a Billing Admin".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            OrgRole::Owner => "an Owner",
+            OrgRole::Admin => "an Admin",
+            OrgRole::BillingAdmin => "a Billing Admin",
+            OrgRole::Member => "a Member",
+        }
+    }
 }
 
 impl fmt::Display for OrgRole {

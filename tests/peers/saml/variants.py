@@ -134,6 +134,25 @@ def sign_assertion(response, key_pem, cert_pem, sha1=False):
     )
 
 
+def sign_response(response, key_pem, cert_pem):
+    """Signs the Response itself (enveloped, right after its saml:Issuer), over whatever it
+    carries, returning the new root."""
+    drop_signature(response)
+    placeholder = etree.Element(q("ds", "Signature"), Id="placeholder", nsmap={"ds": DS})
+    issuer = response.find("saml:Issuer", NS)
+    if issuer is not None:
+        issuer.addnext(placeholder)
+    else:
+        response.insert(0, placeholder)
+    signer = XMLSigner(
+        method=SignatureConstructionMethod.enveloped,
+        signature_algorithm=SignatureMethod.RSA_SHA256,
+        digest_algorithm=DigestAlgorithm.SHA256,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    )
+    return signer.sign(response, key=key_pem, cert=cert_pem, reference_uri="#" + response.get("ID"), id_attribute="ID")
+
+
 def replace_email(assertion, old, new):
     """Puts new in place of old in the NameID and in every attribute value equal to old."""
     nodes = assertion.findall("saml:Subject/saml:NameID", NS)
@@ -320,6 +339,28 @@ def wrong_destination(xml, ctx):
     return serialize(response)
 
 
+def signed_no_destination(xml, ctx):
+    """A Response signed by the IdP's real key that names no Destination: the bindings spec
+    (3.5.5.2) requires one on every signed message, so it could be replayed to any ACS."""
+    response = parse(xml)
+    drop_response_signature(response)
+    if "Destination" in response.attrib:
+        del response.attrib["Destination"]
+    response = sign_assertion(response, ctx.key_pem, ctx.cert_pem)
+    return serialize(sign_response(response, ctx.key_pem, ctx.cert_pem))
+
+
+def future_issue_instant(xml, ctx):
+    """Issued a day from now (everything else valid): a clock that far off, or a response
+    minted to be used later, is refused."""
+    response = parse(xml)
+    drop_response_signature(response)
+    later = format_time(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=24))
+    response.set("IssueInstant", later)
+    the_assertion(response).set("IssueInstant", later)
+    return serialize(sign_assertion(response, ctx.key_pem, ctx.cert_pem))
+
+
 def wrong_in_response_to(xml, ctx):
     response = parse(xml)
     drop_response_signature(response)
@@ -419,6 +460,8 @@ VARIANTS = {
         no_audience,
         wrong_recipient,
         wrong_destination,
+        signed_no_destination,
+        future_issue_instant,
         wrong_in_response_to,
         unsolicited_in_response_to,
         sha1,

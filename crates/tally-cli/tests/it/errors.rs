@@ -81,6 +81,17 @@ async fn malformed_and_oversized_bodies_get_the_json_error_envelope() {
     assert_eq!(body["code"], "not_found");
     assert_eq!(body["request_id"].as_str(), Some(header_id.as_str()), "the body quotes the request id");
 
+    // A method the path does not take: 405 with its Allow header, in the same envelope.
+    let wrong_method = http.delete(server.url("/api/app/me")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong_method.headers()["allow"].to_str().unwrap().contains("GET"));
+    let header_id = wrong_method.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = wrong_method.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["code"], "method_not_allowed");
+    assert_eq!(body["request_id"].as_str(), Some(header_id.as_str()));
+    assert!(body["error"].as_str().unwrap().contains("DELETE"), "{body}");
+
     // Nothing was lost to the bad requests: the setup link still works.
     let token = crate::support::token_of(server.started.setup_url.as_deref().unwrap());
     let response = http

@@ -221,6 +221,8 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
         ("no_audience", "as its audience"),
         ("wrong_recipient", "addressed to another ACS"),
         ("wrong_destination", "addressed to"),
+        ("signed_no_destination", "must carry a Destination"),
+        ("future_issue_instant", "issued in the future"),
         ("wrong_in_response_to", "does not answer this sign-in request"),
         ("sha1", "refused algorithm"),
         ("doctype", "document type declarations"),
@@ -305,7 +307,15 @@ async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
         )
         .await;
     assert_eq!(two_factor.status, StatusCode::OK, "{two_factor:?}");
+    // An invited member (an account the organization did not make) proves itself once with
+    // its password to link the identity, even under Require SSO; from then on SSO signs it in.
     idp.set_user(json!({ "email": "pat@acme.example", "first_name": "Pat" })).await;
+    let pat = browser();
+    let redirect = start(&base, "pat@acme.example", &pat).await;
+    expect_link_required(&idp.answer(&redirect, None).await, &pat, &base, "pat").await;
+    let linked = pat.post(format!("{base}/sso/link")).json(&json!({ "password": PASSWORD })).send().await.unwrap();
+    assert_eq!(linked.status(), StatusCode::OK);
+    assert_eq!(me(&base, &pat).await["user"]["email"], "pat@acme.example");
     let pat = sign_in(&base, &idp, "pat@acme.example", None).await.expect("an invited member through SSO");
     assert_eq!(me(&base, &pat).await["user"]["email"], "pat@acme.example");
 
@@ -361,4 +371,134 @@ async fn identity_provider_requests_can_be_kept_to_public_addresses() {
     assert!(oidc.body["error"].as_str().unwrap().contains("sso.outbound"), "{oidc:?}");
     let shown = owner.get(&format!("/api/app/organizations/{org}/sso")).await;
     assert_eq!(shown.results()["protocol"], Value::Null, "nothing was saved");
+}
+
+/// A browser's status for `path` (its session, if any, in its cookies).
+async fn status_of(base: &str, browser: &reqwest::Client, path: &str) -> (StatusCode, Value) {
+    let response = browser.get(format!("{base}{path}")).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Posts the answer; expects the redirect to the page where an existing account proves
+/// itself to link the identity (no session yet). Returns the browser holding the pending link.
+async fn expect_link_required(form: &PostForm, browser: &reqwest::Client, base: &str, what: &str) {
+    let response = form.post(browser).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{what}: {:?}", response.text().await);
+    assert_eq!(response.headers()["location"], "/sso/link", "{what}");
+    let (status, _) = status_of(base, browser, "/api/app/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: no session before the account proves itself");
+    let page = browser.get(format!("{base}/sso/link")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "{what}");
+}
+
+#[tokio::test]
+async fn an_identity_provider_change_never_reaches_past_its_author_nor_other_organizations() {
+    let Some(python) = tally_testkit::python() else { return };
+    let mut dns = DnsServer::start(&python).await;
+    let idp = SamlIdp::start(&python).await;
+    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+    let env = [("TALLY_DNS_RESOLVER", dns.addr.as_str()), ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "1000")];
+    let server = instance.serve_with(&[], &env).await;
+    let base = server.base_url().to_string();
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let (org, owner) = (acme.org_id, &acme.owner);
+    verify_domain(owner, org, &mut dns, "acme.example").await;
+    let (admin, _) = owner.invite_and_accept(org, "admin@acme.example", "admin", json!([])).await;
+
+    // An Admin cannot point the organization at an identity provider (or a certificate) of
+    // their choosing; the Owner can, and every Owner is told.
+    let admins_key = json!({
+        "idp_entity_id": idp.entity_id, "sso_url": idp.url("/sso/redirect"),
+        "certificates": [idp.wrong_cert_pem().await], "idp_managed": true,
+    });
+    let refused = configure(&admin, org, admins_key.clone()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    assert!(refused.body["error"].as_str().unwrap().contains("only Owners"), "{refused:?}");
+    assert_eq!(owner.get(&format!("/api/app/organizations/{org}/sso")).await.results()["protocol"], Value::Null);
+    let by_owner = configure(owner, org, json!({ "metadata_url": idp.url("/metadata"), "idp_managed": true })).await;
+    assert_eq!(by_owner.status, StatusCode::OK, "{by_owner:?}");
+    register(&base, &idp, org).await;
+    // The same provider with other flags is the Admin's to change (the control).
+    let flags = configure(
+        &admin,
+        org,
+        json!({ "metadata_url": idp.url("/metadata"), "idp_managed": true, "idp_initiated": true }),
+    )
+    .await;
+    assert_eq!(flags.status, StatusCode::OK, "{flags:?}");
+    let changed_cert =
+        configure(&admin, org, json!({ "metadata_url": idp.url("/metadata"), "idp_managed": true }).clone()).await;
+    assert_eq!(changed_cert.status, StatusCode::OK, "unchanged provider: {changed_cert:?}");
+    let rotated = configure(&admin, org, admins_key).await;
+    assert_eq!(rotated.status, StatusCode::FORBIDDEN, "a certificate change by an Admin: {rotated:?}");
+
+    // Even through the Owner's provider, an assertion naming an existing account that the
+    // organization does not manage signs nobody in: the Owner, the Admin, an invited Member.
+    for email in ["owner@acme.example", "admin@acme.example"] {
+        idp.set_user(json!({ "email": email })).await;
+        let starter = browser();
+        let redirect = start(&base, email, &starter).await;
+        expect_link_required(&idp.answer(&redirect, None).await, &starter, &base, email).await;
+        let unsolicited = idp.unsolicited(&format!("{base}/sso/saml/{org}/metadata"), None).await;
+        expect_link_required(&unsolicited, &browser(), &base, &format!("{email} (IdP-initiated)")).await;
+    }
+
+    // The control: an account the organization made just in time signs in directly.
+    idp.set_user(json!({ "email": "jit@acme.example" })).await;
+    let jit = sign_in(&base, &idp, "jit@acme.example", None).await.expect("a managed account signs in");
+    assert_eq!(me(&base, &jit).await["user"]["email"], "jit@acme.example");
+
+    // An existing account links once by proving itself: a wrong password links nothing, the
+    // right one links and signs in through SSO, and the next SSO sign-in needs no proof.
+    idp.set_user(json!({ "email": "admin@acme.example" })).await;
+    let linking = browser();
+    let redirect = start(&base, "admin@acme.example", &linking).await;
+    expect_link_required(&idp.answer(&redirect, None).await, &linking, &base, "admin").await;
+    let wrong = linking.post(format!("{base}/sso/link")).json(&json!({ "password": "not it" })).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let linked = linking.post(format!("{base}/sso/link")).json(&json!({ "password": PASSWORD })).send().await.unwrap();
+    assert_eq!(linked.status(), StatusCode::OK);
+    assert_eq!(me(&base, &linking).await["user"]["email"], "admin@acme.example");
+    assert!(sign_in(&base, &idp, "admin@acme.example", None).await.is_ok(), "linked: signs in directly");
+    let audit = owner.get(&format!("/api/app/organizations/{org}/audit-log?event_type=sso.identity_linked")).await;
+    assert!(audit.body.to_string().contains("admin@acme.example"), "{audit:?}");
+
+    // A session from Acme's provider opens Acme only. Gamma's Owner, also an Acme member,
+    // links through Acme's provider; that session is refused by Gamma (which requires its own
+    // second factor), and a password sign-in opens it (the control).
+    let gamma = tenant(&instance, &server, "gus@acme.example", "Gamma").await;
+    gamma
+        .owner
+        .put(
+            &format!("/api/app/organizations/{}/security", gamma.org_id),
+            json!({ "require_two_factor": true, "password": PASSWORD }),
+        )
+        .await;
+    let invite =
+        owner.post(&format!("/api/app/organizations/{org}/invitations"), json!({ "email": "gus@acme.example" })).await;
+    let token = invite.results()["link"].as_str().unwrap().split("token=").nth(1).unwrap().to_string();
+    let joined = gamma.owner.post("/api/app/invitations/accept", json!({ "token": token })).await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{joined:?}");
+    idp.set_user(json!({ "email": "gus@acme.example" })).await;
+    let gus = browser();
+    let redirect = start(&base, "gus@acme.example", &gus).await;
+    expect_link_required(&idp.answer(&redirect, None).await, &gus, &base, "gus").await;
+    let linked = gus.post(format!("{base}/sso/link")).json(&json!({ "password": PASSWORD })).send().await.unwrap();
+    assert_eq!(linked.status(), StatusCode::OK);
+    let (acme_status, _) = status_of(&base, &gus, &format!("/api/app/organizations/{org}")).await;
+    assert_eq!(acme_status, StatusCode::OK, "Acme opens");
+    let (gamma_status, body) = status_of(&base, &gus, &format!("/api/app/organizations/{}", gamma.org_id)).await;
+    assert_eq!(gamma_status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "sign_in_required", "{body}");
+    let (project_status, _) = status_of(&base, &gus, &format!("/api/app/projects/{}", gamma.projects[0])).await;
+    assert_eq!(project_status, StatusCode::FORBIDDEN, "nor any of Gamma's projects");
+    let listed = me(&base, &gus).await;
+    let gamma_view = listed["organizations"].as_array().unwrap().iter().find(|o| o["name"] == "Gamma").unwrap().clone();
+    assert_eq!(gamma_view["sign_in_required"], true, "{listed}");
+    assert_eq!(gamma_view["projects"], json!([]), "nothing of Gamma is shown: {listed}");
+    let password_session = Api::anonymous(&base)
+        .post("/api/app/sessions", json!({ "email": "gus@acme.example", "password": PASSWORD }))
+        .await;
+    assert_eq!(password_session.results()["status"], "enrollment_required", "Gamma asks for its second factor");
 }

@@ -14,7 +14,7 @@ use tally_testkit::sms::{FakeTwilio, Mode};
 use tally_testkit::{TallyProcess, backends};
 
 use crate::access::world::{Tenant, tenant};
-use crate::support::Instance;
+use crate::support::{Instance, oathtool};
 
 /// 2027-01-15T08:00:00Z.
 const T0: i64 = 1_800_000_000;
@@ -26,15 +26,6 @@ async fn serve(instance: &Instance, clock: &TestClock, extra: &[(&str, String)])
     ];
     env.extend(extra.iter().map(|(key, value)| (*key, value.as_str())));
     instance.serve_with(&[], &env).await
-}
-
-/// The code for `secret` (base32) at `seconds`, from Debian's oathtool.
-fn oathtool(secret: &str, seconds: i64) -> String {
-    let at = format!("@{seconds}");
-    let output =
-        Command::new("oathtool").args(["--totp", "-b", "--now", &at, secret]).output().expect("oathtool installed");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
 /// The same from PyPI's pyotp, when the test Python is there.
@@ -292,7 +283,7 @@ async fn one_code_submitted_twenty_times_at_once_succeeds_once() {
         let clock = TestClock::at(T0);
         let server = serve(&instance, &clock, &[("TALLY_AUTH_MAX_FAILURES_PER_ACCOUNT", "100".into())]).await;
         let Tenant { owner, .. } = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-        let provisioning = owner.post("/api/app/me/two-factor/totp", json!({})).await;
+        let provisioning = owner.post("/api/app/me/two-factor/totp", json!({ "password": PASSWORD })).await;
         let secret = provisioning.results()["secret"].as_str().unwrap().to_string();
         let confirmed =
             owner.post("/api/app/me/two-factor/confirm", json!({ "code": oathtool(&secret, T0 - 30) })).await;
@@ -474,7 +465,9 @@ async fn a_failing_sms_provider_keeps_nothing_half_enrolled() {
 
         for mode in [Mode::Fail, Mode::Hang] {
             twilio.set_mode(mode);
-            let reply = owner.post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123" })).await;
+            let reply = owner
+                .post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123", "password": PASSWORD }))
+                .await;
             assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{mode:?}: {reply:?}");
             assert_eq!(reply.code(), "sms_unavailable");
             assert!(
@@ -491,11 +484,15 @@ async fn a_failing_sms_provider_keeps_nothing_half_enrolled() {
         // Back up: enrollment works, and resends are throttled.
         twilio.set_mode(Mode::Accept);
         assert_eq!(
-            owner.post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123" })).await.status,
+            owner
+                .post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123", "password": PASSWORD }))
+                .await
+                .status,
             StatusCode::OK
         );
         let first = twilio.next().await;
-        let too_soon = owner.post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123" })).await;
+        let too_soon =
+            owner.post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123", "password": PASSWORD })).await;
         assert_eq!(too_soon.status, StatusCode::TOO_MANY_REQUESTS);
         let confirmed = owner.post("/api/app/me/two-factor/confirm", json!({ "code": first.code() })).await;
         assert_eq!(confirmed.status, StatusCode::OK, "{confirmed:?}");
@@ -514,7 +511,10 @@ async fn the_webhook_provider_posts_codes_as_json() {
             serve(&instance, &clock, &[("TALLY_SMS_PROVIDER", "webhook".into()), ("TALLY_SMS_WEBHOOK_URL", url)]).await;
         let Tenant { owner, .. } = tenant(&instance, &server, "owner@acme.example", "Acme").await;
         assert_eq!(
-            owner.post("/api/app/me/two-factor/sms", json!({ "phone": "+447911123456" })).await.status,
+            owner
+                .post("/api/app/me/two-factor/sms", json!({ "phone": "+447911123456", "password": PASSWORD }))
+                .await
+                .status,
             StatusCode::OK
         );
         let sms = hook.next().await;
@@ -534,7 +534,7 @@ async fn sms_codes_expire_allow_five_tries_and_methods_can_be_switched() {
         env.push(("TALLY_AUTH_MAX_FAILURES_PER_ACCOUNT", "100".into()));
         let server = serve(&instance, &clock, &env).await;
         let Tenant { owner, .. } = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-        owner.post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123" })).await;
+        owner.post("/api/app/me/two-factor/sms", json!({ "phone": "+14155550123", "password": PASSWORD })).await;
         let code = twilio.next().await.code();
         owner.post("/api/app/me/two-factor/confirm", json!({ "code": code })).await.results();
 
@@ -569,7 +569,7 @@ async fn sms_codes_expire_allow_five_tries_and_methods_can_be_switched() {
 
         // Switching to an authenticator app replaces the SMS factor; new recovery codes
         // replace the old ones.
-        let provisioning = owner.post("/api/app/me/two-factor/totp", json!({})).await;
+        let provisioning = owner.post("/api/app/me/two-factor/totp", json!({ "password": PASSWORD })).await;
         let secret = provisioning.results()["secret"].as_str().unwrap().to_string();
         let switched =
             owner.post("/api/app/me/two-factor/confirm", json!({ "code": oathtool(&secret, clock.now()) })).await;

@@ -204,11 +204,18 @@ async fn oidc_sign_in_creates_members_skips_second_factor_and_enforces_sso() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // An invited member signs in with SSO (and is linked by issuer and subject from then on).
+    // An invited member proves itself once (its password) to link the identity, then signs
+    // in with SSO (linked by issuer and subject from then on).
     let sso_member = tally_testkit::http_client(None);
-    let (status, _) = browse(&sso_member, &format!("{}/sso/start?email=pat@acme.example", server.base_url())).await;
+    let (status, hops) = browse(&sso_member, &format!("{}/sso/start?email=pat@acme.example", server.base_url())).await;
     assert_eq!(status, StatusCode::OK);
-    let me = sso_member.get(server.url("/api/app/me")).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert!(hops.iter().any(|hop| hop.ends_with("/sso/link")), "{hops:?}");
+    let linked = sso_member.post(server.url("/sso/link")).json(&json!({ "password": PASSWORD })).send().await.unwrap();
+    assert_eq!(linked.status(), StatusCode::OK);
+    let again = tally_testkit::http_client(None);
+    let (status, _) = browse(&again, &format!("{}/sso/start?email=pat@acme.example", server.base_url())).await;
+    assert_eq!(status, StatusCode::OK);
+    let me = again.get(server.url("/api/app/me")).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
     assert_eq!(me["results"]["user"]["email"], "pat@acme.example");
 
     let log = owner.get(&format!("/api/app/organizations/{org}/audit-log")).await;
@@ -216,4 +223,59 @@ async fn oidc_sign_in_creates_members_skips_second_factor_and_enforces_sso() {
     for expected in ["sso_settings.updated", "organization.user_added", "\"method\":\"oidc\""] {
         assert!(text.contains(expected), "{expected} missing from the audit log");
     }
+}
+
+#[tokio::test]
+async fn an_admin_cannot_repoint_oidc_and_existing_accounts_link_only_by_proving_themselves() {
+    let (Some(python), Some(peers)) = (tally_testkit::python(), node_peers()) else { return };
+    let mut dns = DnsServer::start(&python).await;
+    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+    let env = [("TALLY_DNS_RESOLVER", dns.addr.as_str()), ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "1000")];
+    let server = instance.serve_with(&[], &env).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let (org, owner) = (acme.org_id, &acme.owner);
+    crate::access::world::verify_domain(owner, org, &mut dns, "acme.example").await;
+    let (admin, _) = owner.invite_and_accept(org, "admin@acme.example", "admin", json!([])).await;
+    let redirect_uri = format!("{}/sso/oidc/callback", server.base_url());
+    let op = OpenIdProvider::start(&peers, &redirect_uri).await;
+    let oidc = format!("/api/app/organizations/{org}/sso/oidc");
+    let settings = |idp_managed: bool| {
+        json!({
+            "issuer": op.issuer, "client_id": op.client_id, "client_secret": op.client_secret,
+            "idp_managed": idp_managed, "password": PASSWORD,
+        })
+    };
+
+    // An Admin pointing the organization at a provider they run is refused; the Owner may,
+    // and once it is set, the Admin may change the other settings (the control).
+    let by_admin = admin.put(&oidc, settings(true)).await;
+    assert_eq!(by_admin.status, StatusCode::FORBIDDEN, "{by_admin:?}");
+    assert_eq!(
+        owner.get(&format!("/api/app/organizations/{org}/sso")).await.results()["protocol"],
+        serde_json::Value::Null
+    );
+    assert_eq!(owner.put(&oidc, settings(true)).await.status, StatusCode::OK);
+    let flags = admin.put(&oidc, settings(false)).await;
+    assert_eq!(flags.status, StatusCode::OK, "same provider, other flags: {flags:?}");
+    assert_eq!(owner.put(&oidc, settings(true)).await.status, StatusCode::OK);
+
+    // The provider vouches for the Owner and for the invited Admin: neither is signed in
+    // until the account proves itself; the page that asks for it is where the browser lands.
+    for email in ["owner@acme.example", "admin@acme.example"] {
+        let browser = tally_testkit::http_client(None);
+        let (status, hops) = browse(&browser, &format!("{}/sso/start?email={email}", server.base_url())).await;
+        assert_eq!(status, StatusCode::OK, "{email}: {hops:?}");
+        assert!(hops.iter().any(|hop| hop.ends_with("/sso/link")), "{email}: {hops:?}");
+        assert!(hops.last().unwrap().contains("Link single sign-on"), "{email}: {hops:?}");
+        let me = browser.get(server.url("/api/app/me")).send().await.unwrap();
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "{email} is not signed in");
+    }
+
+    // The control: an account the provider brings in just in time signs in.
+    let browser = tally_testkit::http_client(None);
+    let (status, hops) = browse(&browser, &format!("{}/sso/start?email=jit@acme.example", server.base_url())).await;
+    assert_eq!(status, StatusCode::OK, "{hops:?}");
+    let me = browser.get(server.url("/api/app/me")).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(me["results"]["user"]["email"], "jit@acme.example");
+    assert_eq!(me["results"]["organizations"][0]["role"], "member");
 }

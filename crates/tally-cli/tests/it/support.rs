@@ -50,6 +50,17 @@ impl Instance {
     }
 }
 
+/// The TOTP code for `secret` (base32) at `seconds`, from Debian's oathtool.
+pub fn oathtool(secret: &str, seconds: i64) -> String {
+    let at = format!("@{seconds}");
+    let output = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", "--now", &at, secret])
+        .output()
+        .expect("oathtool installed");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
 pub fn client() -> reqwest::Client {
     tally_testkit::http_client(None)
 }

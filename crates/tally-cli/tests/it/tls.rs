@@ -48,6 +48,9 @@ async fn https_serves_with_the_configured_certificate_and_secure_cookies() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    // On HTTPS the session cookie carries the __Host- prefix (Secure, Path=/, no Domain).
+    assert!(cookie.starts_with("__Host-tally_session="), "{cookie}");
+    assert!(cookie.contains("; Path=/;") && !cookie.to_lowercase().contains("domain="), "{cookie}");
     let me: Value = trusting.get(server.url("/api/app/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["results"]["user"]["email"], "ada@example.com");
 }
@@ -79,6 +82,24 @@ async fn cookies_are_secure_behind_an_https_proxy() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.starts_with("__Host-tally_session="), "{cookie}");
+    // The prefixed cookie is the one read back (as a browser would send it).
+    let token = cookie.split(';').next().unwrap().to_string();
+    let me = tally_testkit::http_client(None)
+        .get(server.url("/api/app/me"))
+        .header("cookie", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let unprefixed = token.replace("__Host-tally_session=", "tally_session=");
+    let ignored = tally_testkit::http_client(None)
+        .get(server.url("/api/app/me"))
+        .header("cookie", unprefixed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ignored.status(), StatusCode::UNAUTHORIZED, "a cookie without the prefix is not the session");
 }

@@ -3,7 +3,7 @@
 //! existing one. E-mails to one domain are rate-limited.
 
 use serde_json::json;
-use tally_store::{Accepted, Invitation, InvitedProject, NewInvitation, email_domain};
+use tally_store::{Accepted, Invitation, InvitedProject, NewInvitation, User, email_domain};
 use tally_types::{InvitationId, OrgPermission, OrgRole, ProjectId, Secret};
 
 use super::{Ctx, WithChange, check_assignable, project_role_set};
@@ -45,28 +45,52 @@ async fn check_rate(ctx: Ctx<'_>, email: &str) -> Result<(), IamError> {
     Ok(())
 }
 
+/// "Who may grant what": the same rule for making an invitation and for every later action
+/// on it (resend, copy link, revoke), since whoever holds its link holds its roles. Only
+/// Owners give Owner, nobody gives an organization role above their own, and each project
+/// role must be one the actor could give on that project. Projects gone since are skipped.
+async fn check_grantable(
+    ctx: Ctx<'_>,
+    scope: &OrgScope,
+    org_role: OrgRole,
+    projects: &[InvitedProject],
+    skip_missing: bool,
+) -> Result<(), IamError> {
+    if org_role == OrgRole::Owner && !scope.allows(OrgPermission::GrantOrgOwner) {
+        return Err(IamError::Forbidden("only Owners can invite Owners or act on their invitations".into()));
+    }
+    if org_role.rank() > scope.role().rank() {
+        return Err(IamError::Forbidden(format!("the role {org_role} is above your own")));
+    }
+    for project in projects {
+        let found = ctx.store.project(project.project_id).await?.filter(|found| found.org_id == scope.org_id());
+        let Some(found) = found else {
+            if skip_missing {
+                continue;
+            }
+            return Err(IamError::NotFound("project"));
+        };
+        let actor = super::actor_in_project(ctx, found.id).await?;
+        check_assignable(ctx.store, found.id, &project.role, actor.permissions()).await?;
+    }
+    Ok(())
+}
+
 async fn check_input(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Result<String, IamError> {
     let email = validate::email(&input.email)?.to_string();
-    if input.org_role == OrgRole::Owner && !scope.allows(OrgPermission::GrantOrgOwner) {
-        return Err(IamError::Forbidden("only Owners can invite Owners".into()));
-    }
-    if input.org_role.rank() > scope.role().rank() {
-        return Err(IamError::Forbidden(format!(
-            "you cannot give the role {}, which is above your own",
-            input.org_role
-        )));
-    }
+    check_grantable(ctx, scope, input.org_role, &input.projects, false).await?;
     if ctx.store.org_members(scope.org_id()).await?.iter().any(|member| member.user.email.eq_ignore_ascii_case(&email))
     {
         return Err(IamError::Conflict(format!("{email} is already a member of this organization")));
     }
-    for project in &input.projects {
-        let found = ctx.store.project(project.project_id).await?.filter(|found| found.org_id == scope.org_id());
-        let found = found.ok_or(IamError::NotFound("project"))?;
-        let actor = super::actor_in_project(ctx, found.id).await?;
-        check_assignable(ctx.store, found.id, &project.role, actor.permissions()).await?;
-    }
     Ok(email)
+}
+
+/// A pending invitation of this organization that the actor may act on.
+async fn actionable(ctx: Ctx<'_>, scope: &OrgScope, id: InvitationId) -> Result<Invitation, IamError> {
+    let invitation = ctx.store.invitation(scope.org_id(), id).await?.ok_or(IamError::NotFound("invitation"))?;
+    check_grantable(ctx, scope, invitation.org_role, &invitation.projects, true).await?;
+    Ok(invitation)
 }
 
 async fn send(ctx: Ctx<'_>, org_name: &str, email: &str, link: &str) -> Result<(), IamError> {
@@ -194,7 +218,7 @@ pub async fn list(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<Invitation>, Iam
 
 /// A fresh link and expiry, e-mailed again (`send_mail`) or only returned ("copy link").
 pub async fn renew(ctx: Ctx<'_>, scope: &OrgScope, id: InvitationId, send_mail: bool) -> Result<Sent, IamError> {
-    let invitation = ctx.store.invitation(scope.org_id(), id).await?.ok_or(IamError::NotFound("invitation"))?;
+    let invitation = actionable(ctx, scope, id).await?;
     if send_mail {
         check_rate(ctx, &invitation.email).await?;
     }
@@ -213,7 +237,7 @@ pub async fn renew(ctx: Ctx<'_>, scope: &OrgScope, id: InvitationId, send_mail: 
 }
 
 pub async fn revoke(ctx: Ctx<'_>, scope: &OrgScope, id: InvitationId) -> Result<(), IamError> {
-    ctx.store.invitation(scope.org_id(), id).await?.ok_or(IamError::NotFound("invitation"))?;
+    actionable(ctx, scope, id).await?;
     let audit = ctx.audit(scope.org_id(), None, "invitation.revoked", "invitation", id);
     ctx.store.revoke_invitation(id, &audit).await?;
     Ok(())
@@ -227,18 +251,33 @@ pub async fn lookup(ctx: Ctx<'_>, token: &str) -> Result<Invitation, IamError> {
         .ok_or(IamError::NotFound("invitation (the link is invalid, expired or already used)"))
 }
 
-/// Accepts an invitation. A new account needs a password (and may give a name); an
-/// existing account is attached as it is, and signs in the usual way.
+/// Accepts an invitation. A new account needs a password (and may give a name). An
+/// existing account joins only by signing in as itself first (`signed_in`): the link
+/// alone never attaches it, since whoever sent the link also holds it.
 pub async fn accept(
     ctx: Ctx<'_>,
     token: &str,
+    signed_in: Option<&User>,
     name: &str,
     new_password: Option<&Secret<String>>,
 ) -> Result<Accepted, IamError> {
     let invitation = lookup(ctx, token).await?;
     let existing = ctx.store.user_by_email(&invitation.email).await?;
+    if let Some(user) = signed_in
+        && !user.email.eq_ignore_ascii_case(&invitation.email)
+    {
+        return Err(IamError::Forbidden(format!(
+            "this invitation is for {}, and you are signed in as {}; sign out and open the link again",
+            invitation.email, user.email
+        )));
+    }
     let password_hash = match (&existing, new_password) {
-        (Some(_), _) => None,
+        (Some(account), _) => {
+            if signed_in.map(|user| user.id) != Some(account.id) {
+                return Err(IamError::SignInToAccept { email: invitation.email.clone() });
+            }
+            None
+        }
         (None, Some(password)) => {
             password::check_policy(password)?;
             Some(password::hash(password)?)
@@ -261,6 +300,14 @@ pub async fn accept(
     let audit = ctx
         .audit(invitation.org_id, None, "invitation.accepted", "invitation", invitation.id)
         .with(None, Some(json!({ "email": invitation.email, "org_role": invitation.org_role })));
-    let accepted = ctx.store.accept_invitation(&invitation, name, password_hash.as_deref(), &projects, &audit).await?;
+    let signed_in = signed_in.map(|user| user.id);
+    let accepted = ctx
+        .store
+        .accept_invitation(&invitation, signed_in, name, password_hash.as_deref(), &projects, &audit)
+        .await
+        .map_err(|error| match error {
+            tally_store::StoreError::Refused(_) => IamError::SignInToAccept { email: invitation.email.clone() },
+            other => other.into(),
+        })?;
     Ok(accepted)
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 use tally_store::{AccessRequest, GrantSource, Grantee, ProjectMember};
 use tally_types::{AccessRequestId, Principal, ProjectId};
 
-use super::{Ctx, WithChange, check_assignable, outranks, project_role_set};
+use super::{Ctx, WithChange, check_assignable, check_outranks_in_project};
 use crate::IamError;
 use crate::authz::{AuthzError, ProjectScope, custom_role_permissions, effective_permissions};
 
@@ -38,11 +38,8 @@ pub async fn set_role(ctx: Ctx<'_>, scope: &ProjectScope, principal: Principal, 
     check_assignable(ctx.store, scope.project_id(), role, scope.permissions()).await?;
     let grantee = Grantee::Principal(principal);
     let before = ctx.store.grant(scope.project_id(), grantee).await?;
-    if let Some(current) = &before {
-        let held = project_role_set(ctx.store, scope.project_id(), current).await.unwrap_or_default();
-        if !held.is_subset_of(scope.permissions()) {
-            return Err(IamError::Forbidden(format!("their role {current} is above yours; you cannot change it")));
-        }
+    if before.is_some() {
+        check_outranks_in_project(ctx, scope, principal).await?;
     }
     let event = if before.is_some() {
         if matches!(principal, Principal::User(_)) { "user.role_changed" } else { "service_account.role_changed" }
@@ -73,10 +70,7 @@ pub async fn remove(ctx: Ctx<'_>, scope: &ProjectScope, principal: Principal) ->
         }
         return Err(IamError::NotFound("individual grant on this project"));
     };
-    let held = project_role_set(ctx.store, scope.project_id(), &current).await.unwrap_or_default();
-    if !outranks(scope.permissions(), held) {
-        return Err(IamError::Forbidden(format!("their role {current} is not below yours; you cannot remove it")));
-    }
+    check_outranks_in_project(ctx, scope, principal).await?;
     let audit = ctx
         .audit(
             scope.org_id(),
@@ -171,7 +165,7 @@ pub async fn decide_access_request(
 /// The project a principal can at least see the existence of (an organization member),
 /// for access requests; outsiders get `NotFound`.
 pub async fn standing(ctx: Ctx<'_>, project_id: ProjectId) -> Result<ProjectScope, IamError> {
-    crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.principal, project_id).await.map_err(|error| {
+    crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.subject(), project_id).await.map_err(|error| {
         match error {
             AuthzError::Store(error) => IamError::Store(error),
             other => IamError::Authz(other),

@@ -44,22 +44,8 @@ pub async fn remove_member(ctx: Ctx<'_>, scope: &OrgScope, user_id: UserId) -> R
     Ok(())
 }
 
-/// Owners may manage anyone (the last-Owner rule aside); others only members ranked
-/// below them.
 fn check_may_manage(scope: &OrgScope, target: &OrgMember) -> Result<(), IamError> {
-    if scope.role() == OrgRole::Owner {
-        return Ok(());
-    }
-    if scope.principal() == Principal::User(target.user.id) {
-        return Err(IamError::Forbidden("you cannot change your own organization role".into()));
-    }
-    if target.role.rank() >= scope.role().rank() {
-        return Err(IamError::Forbidden(format!(
-            "{} is a {}; you can change only members below you",
-            target.user.email, target.role
-        )));
-    }
-    Ok(())
+    super::check_outranks_in_org(scope, Principal::User(target.user.id), &target.user.email, target.role)
 }
 
 pub async fn plan(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Plan, IamError> {

@@ -164,7 +164,7 @@ pub async fn transfer(ctx: Ctx<'_>, scope: &ProjectScope, to: tally_types::OrgId
         return Err(IamError::invalid("organization_id", "the project is already in that organization"));
     }
     // The actor must be an Owner of the target too; an outsider learns nothing about it.
-    authorize_org(ctx.store, ctx.clock, ctx.actor.principal, to, OrgPermission::TransferProjects).await?;
+    authorize_org(ctx.store, ctx.clock, ctx.actor.subject(), to, OrgPermission::TransferProjects).await?;
     let details = json!({ "project": project.name, "from_org": project.org_id, "to_org": to });
     let audits = [
         ctx.audit(project.org_id, Some(project.id), "project.transferred", "project", project.id)

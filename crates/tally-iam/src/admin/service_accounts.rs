@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 use tally_store::{Grantee, NewServiceAccount, ServiceAccount};
 use tally_types::{OrgPermission, OrgRole, Principal, ProjectId, Secret, ServiceAccountId};
 
-use super::{Ctx, WithChange, check_assignable};
+use super::{Ctx, WithChange, check_assignable, check_outranks_in_project};
 use crate::authz::{OrgScope, ProjectScope};
 use crate::{IamError, token_hash};
 
@@ -115,9 +115,7 @@ pub async fn get(ctx: Ctx<'_>, scope: &OrgScope, id: ServiceAccountId) -> Result
 
 pub async fn delete(ctx: Ctx<'_>, scope: &OrgScope, id: ServiceAccountId) -> Result<(), IamError> {
     let account = get(ctx, scope, id).await?;
-    if account.org_role.rank() > scope.role().rank() {
-        return Err(IamError::Forbidden("that service account's role is above yours".into()));
-    }
+    super::check_outranks_in_org(scope, Principal::ServiceAccount(id), &account.username, account.org_role)?;
     let audit = ctx
         .audit(scope.org_id(), None, "service_account.deleted", "service_account", id)
         .with(Some(json!({ "username": account.username })), None);
@@ -129,15 +127,19 @@ pub async fn project_accounts(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<Vec<
     Ok(ctx.store.project_service_accounts(scope.project_id()).await?)
 }
 
-/// From a project's settings: an account created there is deleted; any other only loses
-/// this project.
+/// From a project's settings, as at Mixpanel, the account loses this project only. An
+/// account made in this project's settings that has access nowhere else is deleted with
+/// it (nothing would remain to use it for); grants someone else gave it elsewhere keep it.
 pub async fn remove_from_project_settings(
     ctx: Ctx<'_>,
     scope: &ProjectScope,
     id: ServiceAccountId,
 ) -> Result<(), IamError> {
     let account = ctx.store.service_account(scope.org_id(), id).await?.ok_or(IamError::NotFound("service account"))?;
-    if account.home_project_id == Some(scope.project_id()) {
+    check_outranks_in_project(ctx, scope, Principal::ServiceAccount(id)).await?;
+    if account.home_project_id == Some(scope.project_id())
+        && !ctx.store.service_account_reaches_beyond(id, scope.project_id()).await?
+    {
         let audit = ctx
             .audit(scope.org_id(), Some(scope.project_id()), "service_account.deleted", "service_account", id)
             .with(Some(json!({ "username": account.username })), None);
@@ -176,8 +178,10 @@ pub async fn remove_from_projects(
     for (project_id, ids) in projects {
         let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == scope.org_id());
         let project = project.ok_or(IamError::NotFound("project"))?;
+        let actor = super::actor_in_project(ctx, project.id).await?;
         for id in ids {
             get(ctx, scope, *id).await?;
+            check_outranks_in_project(ctx, &actor, Principal::ServiceAccount(*id)).await?;
             let audit = ctx.audit(
                 scope.org_id(),
                 Some(project.id),

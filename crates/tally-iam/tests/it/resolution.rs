@@ -168,7 +168,7 @@ impl Harness {
             let token = sent.link.expose().split("token=").nth(1).unwrap().to_string();
             let password = tally_types::Secret::new("long enough password".to_string());
             let accepted =
-                tally_iam::admin::invitations::accept(self.ctx(), &token, "", Some(&password)).await.unwrap();
+                tally_iam::admin::invitations::accept(self.ctx(), &token, None, "", Some(&password)).await.unwrap();
             users.push(accepted.user.id);
         }
         let mut teams = Vec::new();

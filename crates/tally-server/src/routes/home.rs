@@ -8,13 +8,13 @@ use crate::routes::{escape_html, html_page};
 use crate::{ApiError, AppState};
 
 pub(crate) async fn home(State(state): State<AppState>, parts: Parts) -> Result<Html<String>, ApiError> {
-    let signed_in = match crate::auth::cookie(&parts, crate::auth::SESSION_COOKIE) {
+    let signed_in = match crate::auth::session_token(&parts, state.config().is_https()) {
         Some(token) => {
             tally_iam::sessions::resolve(state.store(), state.clock(), state.session_policy(), &token).await?
         }
         None => None,
     };
-    let Some(user_id) = signed_in else {
+    let Some(tally_iam::sessions::LiveSession { user_id, sso_org }) = signed_in else {
         let body = if state.store().instance_is_empty().await? {
             "<h1>Tally</h1><p>This instance is not set up yet. Open the setup link that <code>tally serve</code> \
              printed, or run <code>tally admin bootstrap</code>.</p>"
@@ -25,6 +25,14 @@ pub(crate) async fn home(State(state): State<AppState>, parts: Parts) -> Result<
     };
     let mut body = String::from("<h1>Tally</h1>");
     for membership in state.store().memberships(user_id).await? {
+        if sso_org.is_some_and(|only| only != membership.organization.id) {
+            body.push_str(&format!(
+                "<h2>{}</h2><p>You signed in through another organization's single sign-on. \
+                 <a href=\"/sign-in\">Sign in</a> with your password or this organization's single sign-on to open it.</p>",
+                escape_html(&membership.organization.name)
+            ));
+            continue;
+        }
         body.push_str(&format!(
             "<h2>{}</h2><p>Your role: {}</p><ul>",
             escape_html(&membership.organization.name),

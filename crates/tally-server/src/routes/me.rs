@@ -71,10 +71,14 @@ async fn organization_view(
     org: &Organization,
     role: OrgRole,
 ) -> Result<Value, ApiError> {
+    if !caller.may_open(org.id) {
+        // Named, so the person knows to sign in there; nothing of it is shown.
+        return Ok(json!({ "id": org.id, "name": org.name, "role": role, "sign_in_required": true, "projects": [] }));
+    }
     let mut projects = Vec::new();
     for project in state.store().projects_in_org(org.id).await? {
         let standing =
-            tally_iam::authz::project_standing(state.store(), state.clock(), caller.principal, project.id).await?;
+            tally_iam::authz::project_standing(state.store(), state.clock(), caller.subject(), project.id).await?;
         if standing.permissions().is_empty() {
             continue;
         }

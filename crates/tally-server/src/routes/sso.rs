@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tally_types::OrgId;
@@ -13,6 +13,7 @@ use crate::access::Client;
 use crate::auth::{cookie, session_cookie};
 use crate::extract::{FormBody, Ids, QueryParams};
 use crate::routes::app::ok;
+use crate::routes::{escape_html, html_page};
 use crate::{ApiError, AppState};
 
 /// Binds an SSO sign-in to the browser that started it.
@@ -89,7 +90,7 @@ pub(crate) async fn oidc_callback(
     }
     let browser_state = cookie(&parts, STATE_COOKIE);
     let actor = tally_iam::admin::Actor::anonymous("sso");
-    let step = tally_sso::oidc::callback(
+    let outcome = tally_sso::oidc::callback(
         state.ctx(&actor),
         &query.code,
         &query.state,
@@ -98,7 +99,7 @@ pub(crate) async fn oidc_callback(
         &client,
     )
     .await?;
-    signed_in(&state, step, &oidc_cookie(&state, "", 0))
+    signed_in(&state, outcome, &oidc_cookie(&state, "", 0))
 }
 
 /// Binds an OIDC sign-in to the browser that started it; the callback is a top-level GET,
@@ -159,7 +160,7 @@ pub(crate) async fn saml_acs(
 ) -> Result<Response, ApiError> {
     let actor = tally_iam::admin::Actor::anonymous("sso");
     let browser_state = cookie(&parts, SAML_COOKIE);
-    let step = tally_sso::saml::acs(
+    let outcome = tally_sso::saml::acs(
         state.ctx(&actor),
         OrgId(org_id),
         &form.saml_response,
@@ -168,22 +169,161 @@ pub(crate) async fn saml_acs(
         &client,
     )
     .await?;
-    signed_in(&state, step, &saml_cookie(&state, "", 0))
+    signed_in(&state, outcome, &saml_cookie(&state, "", 0))
+}
+
+/// Keeps the pending link of an SSO identity to an existing account in this browser while
+/// that account proves itself.
+const LINK_COOKIE: &str = "tally_sso_link";
+
+fn link_cookie(state: &AppState, value: &str, max_age: u32) -> String {
+    let secure = if state.config().is_https() { "; Secure" } else { "" };
+    format!("{LINK_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+fn with_cookies(mut response: Response, cookies: &[&str]) -> Response {
+    for value in cookies {
+        if let Ok(value) = axum::http::HeaderValue::from_str(value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// The session cookie and the way home after an SSO sign-in, clearing the cookie that
-/// bound it to the browser.
-fn signed_in(state: &AppState, step: tally_iam::signin::SignInStep, clear: &str) -> Result<Response, ApiError> {
+/// bound it to the browser; or, for an identity that names an account the organization
+/// does not manage, the page where that account proves itself to link it.
+fn signed_in(state: &AppState, outcome: tally_sso::SsoOutcome, clear: &str) -> Result<Response, ApiError> {
+    let step = match outcome {
+        tally_sso::SsoOutcome::SignedIn(step) => step,
+        tally_sso::SsoOutcome::LinkRequired { token, .. } => {
+            let link = link_cookie(state, token.expose(), 600);
+            return Ok(with_cookies(Redirect::to("/sso/link").into_response(), &[link.as_str(), clear]));
+        }
+    };
     let tally_iam::signin::SignInStep::SignedIn { session, .. } = step else {
         return Err(ApiError::new(tally_types::ErrorKind::Internal, "internal", "single sign-on did not complete"));
     };
     let session =
         session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
-    let mut response = Redirect::to("/").into_response();
-    for value in [session.as_str(), clear] {
-        if let Ok(value) = axum::http::HeaderValue::from_str(value) {
-            response.headers_mut().append(header::SET_COOKIE, value);
+    Ok(with_cookies(Redirect::to("/").into_response(), &[session.as_str(), clear]))
+}
+
+/// `GET /sso/link`: an identity provider named an existing account that this organization
+/// does not manage. The account links the identity by proving itself once, here: its
+/// password, then its second factor.
+pub(crate) async fn link_page(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let pending = match cookie(&parts, LINK_COOKIE) {
+        Some(token) => tally_sso::pending_link_account(state.ctx(&actor), &token).await?,
+        None => None,
+    };
+    let Some((email, org)) = pending else {
+        return Ok(link_expired());
+    };
+    let body = format!(
+        "<h1>Link single sign-on</h1><p>{org}'s identity provider signed in as <strong>{email}</strong>, an \
+         existing Tally account. Before {org}'s single sign-on can sign in as it, prove once that the account is \
+         yours. Continue only if you started this sign-in yourself.</p>\
+         <form method=\"post\" action=\"/sso/link\"><label>Password for {email} <input type=\"password\" \
+         name=\"password\" required autocomplete=\"current-password\"></label><br>\
+         <button type=\"submit\">Link and sign in</button></form>",
+        org = escape_html(&org),
+        email = escape_html(&email),
+    );
+    Ok(Html(html_page("Link single sign-on", &body)).into_response())
+}
+
+fn link_expired() -> Response {
+    let body = "<h1>Nothing to link</h1><p>This link request expired or was already used. Sign in with single \
+                sign-on again.</p>";
+    (axum::http::StatusCode::NOT_FOUND, Html(html_page("Link single sign-on", body))).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LinkPasswordBody {
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LinkFactorBody {
+    #[serde(default)]
+    challenge: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// `POST /sso/link` (form or JSON): the password of the account the pending identity
+/// names.
+pub(crate) async fn link_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let token = cookie(&parts, LINK_COOKIE).unwrap_or_default();
+    let (body, is_form): (LinkPasswordBody, bool) =
+        crate::extract::json_or_form(axum::extract::Request::from_parts(parts, body), &state).await?;
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let password = tally_types::Secret::new(body.password);
+    let step = tally_sso::link_with_password(state.ctx(&actor), &token, &password, &client).await?;
+    link_answer(&state, step, is_form)
+}
+
+/// `POST /sso/link/second-factor` (form or JSON): the second step, with the challenge the
+/// password step gave.
+pub(crate) async fn link_second_factor(
+    State(state): State<AppState>,
+    Client(client): Client,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let token = cookie(&parts, LINK_COOKIE).unwrap_or_default();
+    let (body, is_form): (LinkFactorBody, bool) =
+        crate::extract::json_or_form(axum::extract::Request::from_parts(parts, body), &state).await?;
+    let proof = match (&body.recovery_code, &body.code) {
+        (Some(code), _) if !code.trim().is_empty() => tally_iam::signin::Proof::RecoveryCode(code),
+        (_, Some(code)) => tally_iam::signin::Proof::Code(code),
+        _ => return Err(ApiError::invalid("invalid_code", "enter the code from your second factor")),
+    };
+    let actor = tally_iam::admin::Actor::anonymous("sso");
+    let step = tally_sso::link_with_second_factor(state.ctx(&actor), &token, &body.challenge, proof, &client).await?;
+    link_answer(&state, step, is_form)
+}
+
+/// Signed in (the session cookie, the link cookie cleared), or the second-factor step: a
+/// page for forms, JSON otherwise.
+fn link_answer(state: &AppState, step: tally_sso::LinkStep, is_form: bool) -> Result<Response, ApiError> {
+    match step {
+        tally_sso::LinkStep::Linked(step) => {
+            let tally_iam::signin::SignInStep::SignedIn { session, .. } = step else {
+                return Err(ApiError::new(tally_types::ErrorKind::Internal, "internal", "the link did not complete"));
+            };
+            let session =
+                session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
+            let clear = link_cookie(state, "", 0);
+            let answer = if is_form { Redirect::to("/").into_response() } else { ok(json!({ "status": "linked" })) };
+            Ok(with_cookies(answer, &[session.as_str(), clear.as_str()]))
+        }
+        tally_sso::LinkStep::SecondFactor { challenge, method } => {
+            if !is_form {
+                return Ok(ok(json!({
+                    "status": "second_factor_required",
+                    "method": method,
+                    "challenge": challenge.expose(),
+                })));
+            }
+            let body = format!(
+                "<h1>Link single sign-on</h1><p>Enter the code from your {what}, or a recovery code.</p>\
+                 <form method=\"post\" action=\"/sso/link/second-factor\"><input type=\"hidden\" \
+                 name=\"challenge\" value=\"{challenge}\"><label>Code <input type=\"text\" name=\"code\" \
+                 autocomplete=\"one-time-code\"></label><br><label>Or a recovery code <input type=\"text\" \
+                 name=\"recovery_code\"></label><br><button type=\"submit\">Link and sign in</button></form>",
+                what = if method == "sms" { "text message" } else { "authenticator app" },
+                challenge = escape_html(challenge.expose()),
+            );
+            Ok(Html(html_page("Link single sign-on", &body)).into_response())
         }
     }
-    Ok(response)
 }

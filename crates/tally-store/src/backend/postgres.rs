@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "event_files", include_str!("../../migrations/postgres/0006_event_files.sql")),
     (7, "scim", include_str!("../../migrations/postgres/0007_scim.sql")),
     (8, "saml", include_str!("../../migrations/postgres/0008_saml.sql")),
+    (9, "hardening", include_str!("../../migrations/postgres/0009_hardening.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -161,7 +161,7 @@ async fn sessions_round_trip() {
         let expires = t0() + SignedDuration::from_hours(24);
         let origin =
             tally_store::SessionOrigin { public_id: "s1".into(), ip: Some("127.0.0.1".into()), user_agent: None };
-        store.insert_session("hash1", created.user.id, t0(), expires, &origin).await.unwrap();
+        store.insert_session("hash1", created.user.id, t0(), expires, &origin, None).await.unwrap();
         let session = store.session("hash1").await.unwrap().unwrap();
         assert_eq!(session.user_id, created.user.id);
         assert_eq!(session.expires_at, expires);
@@ -286,6 +286,7 @@ async fn invitations_expire_and_are_accepted_once() {
         let accepted = store
             .accept_invitation(
                 &invitation,
+                None,
                 "Eve",
                 Some("$argon2id$x"),
                 &invited,
@@ -302,9 +303,31 @@ async fn invitations_expire_and_are_accepted_once() {
             vec![tally_store::Grant { source: tally_store::GrantSource::Individual, role: "analyst".into() }]
         );
         assert!(store.invitation_by_token("tokenhash", t0()).await.unwrap().is_none(), "used once");
-        let again =
-            store.accept_invitation(&invitation, "Eve", None, &invited, &audit(org, t0(), "invitation.accepted")).await;
+        let again = store
+            .accept_invitation(&invitation, None, "Eve", None, &invited, &audit(org, t0(), "invitation.accepted"))
+            .await;
         assert!(matches!(again, Err(StoreError::NotFound)), "{backend:?}");
+
+        // A second invitation to the same (now existing) account attaches it only when it
+        // is the account that is signed in; otherwise nothing changes.
+        let second = tally_store::NewInvitation { token_hash: "tokenhash2", ..new.clone() };
+        let second = store.create_invitation(&second, &audit(org, t0(), "invitation.sent")).await.unwrap();
+        let stranger =
+            store.accept_invitation(&second, None, "", None, &invited, &audit(org, t0(), "invitation.accepted")).await;
+        assert!(matches!(stranger, Err(StoreError::Refused(_))), "{backend:?}: {stranger:?}");
+        assert!(store.invitation_by_token("tokenhash2", t0()).await.unwrap().is_some(), "{backend:?}: still pending");
+        let own = store
+            .accept_invitation(
+                &second,
+                Some(accepted.user.id),
+                "",
+                None,
+                &invited,
+                &audit(org, t0(), "invitation.accepted"),
+            )
+            .await
+            .unwrap();
+        assert!(!own.user_created);
     }
 }
 

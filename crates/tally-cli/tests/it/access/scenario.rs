@@ -294,6 +294,10 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
         let demoted =
             owner.put(&format!("/api/app/organizations/{org}/members/{me}"), json!({ "role": "member" })).await;
         assert_eq!(demoted.status, StatusCode::CONFLICT, "{demoted:?}");
+        assert_eq!(
+            demoted.body["error"], "this is the last Owner of the organization; make someone else Owner first",
+            "a message that reads as a sentence"
+        );
         let left = owner.delete(&format!("/api/app/organizations/{org}/members/{me}")).await;
         assert_eq!(left.status, StatusCode::CONFLICT);
     }
@@ -391,7 +395,7 @@ async fn invitations_to_one_domain_are_rate_limited() {
 }
 
 #[tokio::test]
-async fn accepting_an_invitation_attaches_an_existing_account_without_signing_it_in() {
+async fn an_existing_account_accepts_an_invitation_only_signed_in_as_itself() {
     for backend in backends() {
         let instance = Instance::new(backend).await;
         let server = regional_server(&instance).await;
@@ -405,9 +409,18 @@ async fn accepting_an_invitation_attaches_an_existing_account_without_signing_it
             )
             .await;
         let token = invite.results()["link"].as_str().unwrap().split("token=").nth(1).unwrap().to_string();
+        let page = tally_testkit::http_client(None)
+            .get(format!("{}/invitations/accept?token={token}", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(page.text().await.unwrap().contains("sign in as this address"), "the page says what to do");
         let stranger = Api::anonymous(server.base_url());
-        let accepted = stranger.post("/api/app/invitations/accept", json!({ "token": token })).await;
-        assert_eq!(accepted.status, StatusCode::CREATED);
+        let refused = stranger.post("/api/app/invitations/accept", json!({ "token": token })).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{refused:?}");
+        assert_eq!(refused.code(), "sign_in_to_accept");
+        let accepted = acme.owner.post("/api/app/invitations/accept", json!({ "token": token })).await;
+        assert_eq!(accepted.status, StatusCode::CREATED, "{accepted:?}");
         assert_eq!(accepted.results()["account_created"], false);
         assert_eq!(stranger.get("/api/app/me").await.status, StatusCode::UNAUTHORIZED, "the link is no sign-in");
         let me = acme.owner.get("/api/app/me").await;

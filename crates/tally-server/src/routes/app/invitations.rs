@@ -1,7 +1,7 @@
 //! Invitations: sending (one, several, or a CSV), resending, copying the link, revoking,
 //! and the public page and API that accept one.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use tally_store::InvitedProject;
 use tally_types::{Classified, InvitationId, OrgRole, ProjectId, Secret};
 
 use super::{created, done, ok, views};
-use crate::access::OrgAccess;
+use crate::access::{OrgAccess, SignedInUser};
 use crate::auth::session_cookie;
 use crate::extract::{Ids, JsonBody, QueryParams};
 use crate::routes::{escape_html, html_page};
@@ -180,7 +180,9 @@ pub(crate) async fn page(
     let org = state.store().organization(invitation.org_id).await?.ok_or_else(ApiError::not_found)?;
     let has_account = state.store().user_by_email(&invitation.email).await?.is_some();
     let password = if has_account {
-        "<p>You already have an account: accepting adds this organization to it.</p>".to_string()
+        "<p>You already have an account: sign in as this address in this browser first, then open this link \
+         again; accepting adds this organization to it.</p>"
+            .to_string()
     } else {
         "<label>Your name <input type=\"text\" name=\"name\" autocomplete=\"name\"></label><br>\
          <label>Choose a password <input type=\"password\" name=\"password\" required minlength=\"8\" maxlength=\"128\" \
@@ -211,11 +213,21 @@ pub(crate) async fn accept(
     crate::access::Client(client): crate::access::Client,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // An existing account accepts only while signed in as itself; no session is no one.
+    let (mut parts, request_body) = request.into_parts();
+    let signed_in = SignedInUser::from_request_parts(&mut parts, &state).await.ok().map(|SignedInUser(user, _)| user);
+    let request = axum::extract::Request::from_parts(parts, request_body);
     let (body, _): (AcceptBody, bool) = crate::extract::json_or_form(request, &state).await?;
     let actor = anonymous();
     let password = body.password.map(Secret::new);
-    let accepted =
-        tally_iam::admin::invitations::accept(state.ctx(&actor), &body.token, &body.name, password.as_ref()).await?;
+    let accepted = tally_iam::admin::invitations::accept(
+        state.ctx(&actor),
+        &body.token,
+        signed_in.as_ref(),
+        &body.name,
+        password.as_ref(),
+    )
+    .await?;
     let results = json!({
         "user_id": accepted.user.id,
         "email": accepted.user.email,

@@ -80,7 +80,7 @@ pub(crate) async fn projects(
     let mut listed = Vec::new();
     for project in state.store().projects_in_org(scope.org_id()).await? {
         let standing =
-            tally_iam::authz::project_standing(state.store(), state.clock(), caller.principal, project.id).await?;
+            tally_iam::authz::project_standing(state.store(), state.clock(), caller.subject(), project.id).await?;
         let mut view = views::project(&project);
         view["your_permissions"] = json!(standing.permissions().names());
         view["your_grants"] = json!(standing.grants().iter().map(views::grant).collect::<Vec<_>>());

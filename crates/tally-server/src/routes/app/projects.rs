@@ -337,7 +337,7 @@ pub(crate) async fn copy_custom_role(
     let target = authorize_project(
         state.store(),
         state.clock(),
-        caller.principal,
+        caller.subject(),
         ProjectId(body.project_id),
         ProjectPermission::ManageCustomRoles,
     )

@@ -12,7 +12,7 @@ use tally_types::Secret;
 
 use super::{done, ok};
 use crate::access::{Caller, Client, SignedInUser};
-use crate::auth::{SESSION_COOKIE, cookie, session_cookie};
+use crate::auth::{expired_session_cookie, session_cookie, session_token};
 use crate::extract::{Ids, JsonBody};
 use crate::{ApiError, AppState};
 
@@ -142,7 +142,8 @@ pub(crate) async fn sign_out(
     Client(client): Client,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = cookie(&parts, SESSION_COOKIE) {
+    let secure = state.config().is_https();
+    if let Some(token) = session_token(&parts, secure) {
         tally_iam::sessions::end(state.store(), &token).await?;
         if let tally_types::Principal::User(user_id) = caller.principal
             && let Some(user) = state.store().user_by_id(user_id).await?
@@ -151,7 +152,7 @@ pub(crate) async fn sign_out(
             tally_iam::signin::audit_in_orgs(state.ctx(&actor), &user, "session.logged_out", &client, None).await?;
         }
     }
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let expired = expired_session_cookie(secure);
     Ok(([(header::SET_COOKIE, expired)], done()).into_response())
 }
 
@@ -161,7 +162,7 @@ pub(crate) async fn list(
     SignedInUser(user, _): SignedInUser,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    let current = cookie(&parts, SESSION_COOKIE).map(|token| tally_iam::token_hash(&token));
+    let current = session_token(&parts, state.config().is_https()).map(|token| tally_iam::token_hash(&token));
     let sessions = state.store().sessions_of(user.id).await?;
     Ok(ok(sessions
         .iter()

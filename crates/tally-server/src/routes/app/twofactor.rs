@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use tally_iam::stepup::StepUp;
 use tally_types::{Secret, UserId};
 
 use super::{done, ok, views};
@@ -27,18 +28,40 @@ pub(crate) async fn status(
     })))
 }
 
+/// A step-up proof: the password, or a code of the current second factor.
+#[derive(Deserialize)]
+pub(crate) struct ProofBody {
+    password: Option<String>,
+    code: Option<String>,
+}
+
+impl ProofBody {
+    fn proof(self) -> StepUp {
+        StepUp {
+            password: self.password.filter(|text| !text.is_empty()).map(Secret::new),
+            code: self.code.filter(|text| !text.trim().is_empty()),
+        }
+    }
+}
+
+/// Starts an authenticator enrollment (a step-up proof when the account has a password or
+/// a factor).
 pub(crate) async fn start_totp(
     State(state): State<AppState>,
     SignedInUser(user, caller): SignedInUser,
+    JsonBody(body): JsonBody<ProofBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let provisioning = tally_iam::twofactor::start_totp(state.ctx(&actor), &user).await?;
+    let proof = body.proof();
+    let provisioning = tally_iam::twofactor::start_totp(state.ctx(&actor), &user, &proof).await?;
     Ok(ok(views::provisioning(&provisioning)))
 }
 
 #[derive(Deserialize)]
 pub(crate) struct PhoneBody {
     phone: String,
+    #[serde(flatten)]
+    proof: ProofBody,
 }
 
 pub(crate) async fn start_sms(
@@ -47,7 +70,17 @@ pub(crate) async fn start_sms(
     JsonBody(body): JsonBody<PhoneBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::twofactor::start_sms(state.ctx(&actor), &user, &body.phone).await?;
+    tally_iam::twofactor::start_sms(state.ctx(&actor), &user, &body.phone, &body.proof.proof()).await?;
+    Ok(done())
+}
+
+/// Sends an SMS code to prove oneself at a step-up check (SMS factor only).
+pub(crate) async fn step_up_sms(
+    State(state): State<AppState>,
+    SignedInUser(user, caller): SignedInUser,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    tally_iam::stepup::send_sms_code(state.ctx(&actor), &user).await?;
     Ok(done())
 }
 
@@ -68,21 +101,15 @@ pub(crate) async fn confirm(
     Ok(ok(json!({ "recovery_codes": codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>() })))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct PasswordBody {
-    password: Option<String>,
-}
-
 /// Turns the second factor off; all sessions end and the caller gets a fresh one.
 pub(crate) async fn disable(
     State(state): State<AppState>,
     SignedInUser(user, caller): SignedInUser,
     Client(client): Client,
-    JsonBody(body): JsonBody<PasswordBody>,
+    JsonBody(body): JsonBody<ProofBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let password = body.password.map(Secret::new);
-    tally_iam::twofactor::disable(state.ctx(&actor), &user, password.as_ref()).await?;
+    tally_iam::twofactor::disable(state.ctx(&actor), &user, &body.proof()).await?;
     let session =
         tally_iam::sessions::start(state.store(), state.clock(), state.session_policy(), user.id, &client).await?;
     let cookie = session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
@@ -92,11 +119,10 @@ pub(crate) async fn disable(
 pub(crate) async fn recovery_codes(
     State(state): State<AppState>,
     SignedInUser(user, caller): SignedInUser,
-    JsonBody(body): JsonBody<PasswordBody>,
+    JsonBody(body): JsonBody<ProofBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let password = body.password.map(Secret::new);
-    let codes = tally_iam::twofactor::regenerate_recovery_codes(state.ctx(&actor), &user, password.as_ref()).await?;
+    let codes = tally_iam::twofactor::regenerate_recovery_codes(state.ctx(&actor), &user, &body.proof()).await?;
     Ok(ok(json!({ "recovery_codes": codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>() })))
 }
 
