@@ -52,6 +52,15 @@ fn decode_data(text: &str) -> Result<Vec<Value>, DecodeError> {
     if text.starts_with('{') || text.starts_with('[') {
         return json_items(text.as_bytes());
     }
+    // The Node SDK posts `data=<base64>` without URL-encoding it, so form decoding turns
+    // every '+' into a space; base64 has no spaces, so they are put back.
+    let repaired;
+    let text = if text.contains(' ') {
+        repaired = text.replace(' ', "+");
+        repaired.as_str()
+    } else {
+        text
+    };
     let engines = [
         base64::engine::general_purpose::STANDARD,
         base64::engine::general_purpose::URL_SAFE,
@@ -132,6 +141,22 @@ mod tests {
 
     fn items(payload: Payload<'_>) -> Vec<Value> {
         decode_items(&payload).unwrap()
+    }
+
+    #[test]
+    fn base64_posted_without_url_encoding_keeps_its_plus_signs() {
+        // `~` and `>` and non-ASCII text make '+' in base64; the Node SDK posts it raw.
+        let json = r#"[{"event":"a~b>c","properties":{"note":"café ~>"}}]"#;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+        assert!(b64.contains('+'), "the fixture must exercise '+': {b64}");
+        let body = format!("data={b64}");
+        let decoded = items(Payload {
+            body: body.as_bytes(),
+            content_type: Some("application/x-www-form-urlencoded"),
+            ..Default::default()
+        });
+        assert_eq!(decoded[0]["event"], "a~b>c");
+        assert_eq!(decoded[0]["properties"]["note"], "café ~>");
     }
 
     #[test]

@@ -19,6 +19,17 @@ pub struct Event {
 }
 
 impl Event {
+    /// Original ID Merge projects keep `distinct_id` as sent; Simplified derives it from
+    /// `$user_id` / `$device_id` when they are present (§7.2, §7.3). `sent` is the id as
+    /// sent when Simplified derived another one.
+    pub fn apply_id_merge(&mut self, id_merge: tally_types::IdMerge, sent: Option<String>) {
+        if id_merge == tally_types::IdMerge::Original
+            && let Some(sent) = sent
+        {
+            self.distinct_id = sent;
+        }
+    }
+
     /// The raw-export form: `{"event": ..., "properties": {time (seconds), distinct_id,
     /// $insert_id, mp_processing_time_ms, ...}}`.
     pub fn to_export_json(&self, time_in_ms: bool) -> Value {

@@ -7,9 +7,10 @@
 
 pub mod decode;
 pub mod event;
+pub mod expr;
 pub mod profiles;
 pub mod validate;
 
 pub use decode::{DecodeError, Payload, decode_items};
 pub use event::Event;
-pub use validate::{Endpoint, MAX_ITEMS, Outcome, RecordError, Rules, validate_event};
+pub use validate::{Endpoint, MAX_ITEMS, Outcome, RecordError, Rules, distinct_id_from_ip, validate_event};

@@ -72,13 +72,18 @@ pub struct Rules {
     /// The request proved the project's API secret or a service account (not just the
     /// public token): required for `$merge`, which joins two users for good.
     pub trusted: bool,
+    /// `/import` with `strict=1` (Mixpanel's default for JSON bodies): every event must carry
+    /// its own `$insert_id`. Otherwise (`strict=0`, and the form-encoded imports of older
+    /// SDKs) an event without one gets an id derived from its content, so that a retried
+    /// batch still deduplicates.
+    pub strict: bool,
 }
 
 /// Why one record was refused, in `/import`'s `failed_records` shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordError {
     pub index: usize,
-    #[serde(rename = "$insert_id", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub insert_id: Option<String>,
     pub field: String,
     pub message: String,
@@ -94,6 +99,65 @@ pub enum Outcome {
     Accepted { event: Box<Event>, token: Option<String>, ip: Option<Value>, sent_distinct_id: Option<String> },
     /// Carried `$ignore`: dropped without complaint.
     Ignored,
+}
+
+/// The distinct_id of a `/track` event that named none, sent with `ip=1`: Mixpanel hashes
+/// the request's address into one. The address itself is never stored; the hash is keyed
+/// by the project's token, so the same address gets different ids in different projects.
+pub fn distinct_id_from_ip(token: &str, ip: std::net::IpAddr) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(token.as_bytes()).chain_update([0]).chain_update(ip.to_string()).finalize();
+    let hex: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
+    format!("$ip:{hex}")
+}
+
+/// An `$insert_id` derived from what an event says (its name, distinct_id, time and
+/// properties, keys in sorted order): the same event sent twice gets the same id, so
+/// deduplication holds for imports that carry none. 32 hex characters of SHA-256.
+pub fn content_id(name: &str, distinct_id: &str, time_ms: i64, properties: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [name, "\u{0}", distinct_id, "\u{0}"] {
+        hasher.update(part.as_bytes());
+    }
+    hasher.update(time_ms.to_be_bytes());
+    let mut canonical = String::new();
+    write_canonical(&Value::Object(properties.clone()), &mut canonical);
+    hasher.update(canonical.as_bytes());
+    hasher.finalize().iter().take(16).map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// JSON with object keys sorted at every level (whatever order the map keeps).
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                if let Some(inner) = map.get(key) {
+                    write_canonical(inner, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 fn refuse(index: usize, insert_id: Option<&str>, field: &str, message: impl Into<String>) -> RecordError {
@@ -224,6 +288,8 @@ pub fn validate_event(
             )
         })?,
         None if rules.endpoint == Endpoint::Track => rules.now_ms,
+        // Mixpanel documents `$merge` without a time: it joins two users, whenever it arrives.
+        None if name == "$merge" => rules.now_ms,
         None => return Err(refuse(index, for_error, "properties.time", "'properties.time' is required")),
     };
     if time_ms < EARLIEST_MS {
@@ -307,7 +373,15 @@ pub fn validate_event(
             id
         }
         None if rules.endpoint == Endpoint::Track => random_id(),
-        None => return Err(refuse(index, None, "properties.$insert_id", "'properties.$insert_id' is required")),
+        None if name == "$merge" || !rules.strict => content_id(&name, &distinct_id, time_ms, &properties),
+        None => {
+            return Err(refuse(
+                index,
+                None,
+                "properties.$insert_id",
+                "'properties.$insert_id' is required with strict=1 (send one per event, or import with strict=0)",
+            ));
+        }
     };
 
     let ip = properties.remove("ip");
@@ -359,7 +433,7 @@ mod tests {
             n += 1;
             format!("generated-{n}")
         };
-        validate_event(3, item, Rules { endpoint, now_ms: NOW, trusted: true }, 7, &mut random)
+        validate_event(3, item, Rules { endpoint, now_ms: NOW, trusted: true, strict: true }, 7, &mut random)
     }
 
     fn accepted(outcome: Result<Outcome, RecordError>) -> Event {
@@ -470,7 +544,7 @@ mod tests {
     fn identity_events_imply_their_distinct_id_and_merge_needs_the_secret() {
         let merge = json!({"event": "$merge", "properties": {"time": 1_799_999_000, "$insert_id": "m", "$distinct_ids": ["a", "b"]}});
         assert_eq!(accepted(check(Endpoint::Import, merge.clone())).distinct_id, "a");
-        let untrusted = Rules { endpoint: Endpoint::Import, now_ms: NOW, trusted: false };
+        let untrusted = Rules { endpoint: Endpoint::Import, now_ms: NOW, trusted: false, strict: true };
         let error = validate_event(0, merge, untrusted, 7, &mut || "r".to_string()).unwrap_err();
         assert!(error.message.contains("API secret"), "{error:?}");
         let identify = json!({"event": "$identify", "properties": {"time": 1_799_999_000, "$identified_id": "ada", "$anon_id": "x"}});
@@ -479,6 +553,32 @@ mod tests {
         let both = json!({"event": "e", "properties": {"distinct_id": "sent", "$user_id": "ada"}});
         let Ok(Outcome::Accepted { event, sent_distinct_id, .. }) = check(Endpoint::Track, both) else { panic!() };
         assert_eq!((event.distinct_id.as_str(), sent_distinct_id.as_deref()), ("ada", Some("sent")));
+    }
+
+    #[test]
+    fn merge_in_its_documented_shape_and_lenient_imports_get_a_content_id() {
+        // $merge as Mixpanel documents it: no time, no $insert_id, no distinct_id.
+        let merge = json!({"event": "$merge", "properties": {"$distinct_ids": ["a", "b"], "token": "t"}});
+        let event = accepted(check(Endpoint::Import, merge.clone()));
+        assert_eq!((event.time_ms, event.distinct_id.as_str()), (NOW, "a"));
+        assert_eq!(event.insert_id.len(), 32);
+        assert_eq!(accepted(check(Endpoint::Import, merge)).insert_id, event.insert_id, "a retry gets the same id");
+
+        // strict=1 wants an id; strict=0 derives one from the content, key order aside.
+        let plain = json!({"event": "e", "properties": {"time": 1_799_999_000, "distinct_id": "u", "a": 1, "b": {"y": 2, "x": 1}}});
+        let error = check(Endpoint::Import, plain.clone()).unwrap_err();
+        assert!(error.message.contains("strict=0"), "{error:?}");
+        let lenient = Rules { endpoint: Endpoint::Import, now_ms: NOW, trusted: false, strict: false };
+        let id_of = |item: Value| match validate_event(0, item, lenient, 7, &mut || "random".into()) {
+            Ok(Outcome::Accepted { event, .. }) => event.insert_id,
+            other => panic!("{other:?}"),
+        };
+        let first = id_of(plain);
+        let reordered = json!({"event": "e", "properties": {"b": {"x": 1, "y": 2}, "a": 1, "distinct_id": "u", "time": 1_799_999_000}});
+        assert_eq!(id_of(reordered), first, "the same content in another key order");
+        let other = json!({"event": "e", "properties": {"time": 1_799_999_000, "distinct_id": "u", "a": 2, "b": {"y": 2, "x": 1}}});
+        assert_ne!(id_of(other), first, "different content, different id");
+        assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[test]

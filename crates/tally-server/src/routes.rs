@@ -44,6 +44,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/track", ProjectKey, "events from clients", ingest::track)
         .add(OPTIONS, "/track", Public, "CORS preflight", ingest::preflight)
         .add(POST, "/import", ProjectKey, "server-side and historical events", ingest::import)
+        .add(GET, "/import", ProjectKey, "server-side events (GET, data=; the Node SDK's import)", ingest::import)
         .add(GET, "/api/2.0/export", ProjectKey, "raw events as JSON lines", ingest::export)
         .add(GET, "/engage", ProjectKey, "user profile updates (GET, data=)", ingest::engage)
         .add(POST, "/engage", ProjectKey, "user profile updates", ingest::engage)
@@ -64,6 +65,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/groups/", ProjectKey, "/groups as mixpanel-browser spells it", ingest::groups)
         .add(OPTIONS, "/groups/", Public, "CORS preflight", ingest::preflight)
         .add(POST, "/import/", ProjectKey, "/import with a trailing slash", ingest::import)
+        .add(GET, "/import/", ProjectKey, "/import with a trailing slash (GET, data=)", ingest::import)
         // Pages.
         .add(GET, "/", Public, "home page", home::home)
         .add(GET, "/sign-in", Public, "the sign-in page (routes by e-mail domain to SSO)", sign_in_page::page)

@@ -68,18 +68,44 @@ async fn the_official_python_sdk_tracks_and_imports_and_the_export_reads_it_back
     let server = instance.serve().await;
     let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
     let project = production(&acme).await;
+    let robot = acme
+        .owner
+        .post(
+            &format!("/api/app/projects/{}/service-accounts", project.id),
+            json!({ "username": "etl", "role": "admin" }),
+        )
+        .await;
+    let robot_secret = robot.results()["token"].as_str().unwrap().to_string();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/mixpanel_python.py");
     let output = std::process::Command::new(python)
         .arg(script)
-        .args([server.base_url(), &project.token, &project.secret])
+        .args([server.base_url(), &project.token, &project.secret, "etl", &robot_secret, &project.id.to_string()])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let ids: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect();
     assert_eq!(ids.len(), 4);
 
-    let events = export(server.base_url(), &project, "").await;
-    assert_eq!(events.len(), 4, "{events:?}");
+    let all = export(server.base_url(), &project, "").await;
+    let buffered: Vec<&Value> = all.iter().filter(|e| e["event"] == "Buffered Event").collect();
+    assert_eq!(buffered.len(), 3, "BufferedConsumer events: {all:?}");
+    let buffered_imports: Vec<&Value> = all.iter().filter(|e| e["event"] == "Buffered Import").collect();
+    assert_eq!(buffered_imports.len(), 2, "BufferedConsumer imports: {all:?}");
+    // merge() in Mixpanel's documented shape (no time, no $insert_id), with service-account
+    // credentials; alias() as the SDK sends it.
+    let merge = all.iter().find(|e| e["event"] == "$merge").unwrap_or_else(|| panic!("no $merge: {all:?}"));
+    assert_eq!(merge["properties"]["$distinct_ids"], json!(["user-1", "user-1-device"]));
+    assert_eq!(merge["properties"]["$insert_id"].as_str().unwrap().len(), 32, "a content-derived id");
+    let alias = all.iter().find(|e| e["event"] == "$create_alias").unwrap_or_else(|| panic!("no alias: {all:?}"));
+    assert_eq!(alias["properties"]["alias"], "user-2-alias");
+    let events: Vec<Value> = all
+        .iter()
+        .filter(|e| {
+            let name = e["event"].as_str().unwrap();
+            !name.starts_with("Buffered") && !name.starts_with('$')
+        })
+        .cloned()
+        .collect();
     let played: Vec<&Value> = events.iter().filter(|e| e["event"] == "Played Song").collect();
     assert_eq!(played.len(), 3);
     for event in &played {
@@ -100,6 +126,9 @@ async fn the_official_python_sdk_tracks_and_imports_and_the_export_reads_it_back
     // Filters: by event name and by a property.
     assert_eq!(export(server.base_url(), &project, "&event=%5B%22Signed%20Up%22%5D").await.len(), 1);
     let by_property = export(server.base_url(), &project, "&where=properties%5B%22n%22%5D%20%3D%3D%201").await;
+    assert_eq!(by_property.len(), 3, "a song, a buffered event and a buffered import: {by_property:?}");
+    let songs = "&event=%5B%22Played%20Song%22%5D&where=properties%5B%22n%22%5D%20%3D%3D%201";
+    let by_property = export(server.base_url(), &project, songs).await;
     assert_eq!(by_property.len(), 1);
     assert_eq!(by_property[0]["properties"]["n"], 1);
 
@@ -117,7 +146,7 @@ async fn the_official_python_sdk_tracks_and_imports_and_the_export_reads_it_back
     let compressed = reply.bytes().await.unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut text).unwrap();
-    assert_eq!(text.lines().count(), 4);
+    assert_eq!(text.lines().count(), all.len());
     assert!(text.lines().all(|line| serde_json::from_str::<Value>(line).is_ok()));
 }
 
@@ -225,7 +254,7 @@ async fn import_answers_with_mixpanels_codes_and_keeps_valid_rows() {
     let failed = body["failed_records"].as_array().unwrap();
     assert_eq!(failed.len(), 2);
     assert_eq!(failed[0]["index"], 1);
-    assert_eq!(failed[0]["$insert_id"], "b2");
+    assert_eq!(failed[0]["insert_id"], "b2", "failed_records name the id as Mixpanel's docs do");
     assert_eq!(failed[0]["field"], "properties.time");
     assert_eq!(failed[1]["field"], "properties.$insert_id");
 
@@ -363,6 +392,7 @@ async fn a_node_refuses_projects_of_regions_it_does_not_serve() {
     let eu_id = eu.results()["id"].as_i64().unwrap();
     let keys = acme.owner.get(&format!("/api/app/projects/{eu_id}/keys")).await;
     let eu_token = keys.results()["token"].as_str().unwrap().to_string();
+    let us = production(&acme).await;
     drop(both);
 
     // ...then a US-only node is asked to take its events.
@@ -384,6 +414,21 @@ async fn a_node_refuses_projects_of_regions_it_does_not_serve() {
     let body: Value = reply.json().await.unwrap();
     assert_eq!(body["region"], "eu");
     assert!(body["error"].as_str().unwrap().contains("region eu"), "{body}");
+    // A batch mixing a served project and a foreign one is refused whole (nothing stored),
+    // never answered 1 while the foreign half is dropped.
+    let mixed = json!([
+        { "event": "us event", "properties": { "token": us.token, "time": now_s(), "distinct_id": "u" } },
+        { "event": "eu event", "properties": { "token": eu_token, "time": now_s(), "distinct_id": "u" } },
+    ])
+    .to_string();
+    let reply = tally_testkit::http_client(None)
+        .post(format!("{}/track?verbose=1", us_only.base_url()))
+        .form(&[("data", mixed.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert!(export(us_only.base_url(), &us, "").await.is_empty(), "the served half was not stored either");
     // Nothing of the EU project under the US root.
     let wal = std::fs::read_dir(us_root.join("wal")).unwrap();
     for entry in wal {
@@ -416,7 +461,9 @@ async fn the_official_python_sdk_updates_profiles_and_the_query_api_lists_them()
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     let all = engage(server.base_url(), &project, "").await;
-    assert_eq!(all["total"], 61, "ada and 60 batch profiles; the deleted one is gone: {all}");
+    assert_eq!(all["total"], 62, "ada, cleared and 60 batch profiles; the deleted one is gone: {all}");
+    let cleared = engage(server.base_url(), &project, "distinct_id=cleared").await;
+    assert!(cleared["results"][0]["$properties"].get("$transactions").is_none(), "clear_charges: {cleared}");
     let ada = engage(server.base_url(), &project, "distinct_id=ada").await;
     assert_eq!(ada["results"].as_array().unwrap().len(), 1);
     let properties = &ada["results"][0]["$properties"];
@@ -453,6 +500,10 @@ async fn the_official_python_sdk_updates_profiles_and_the_query_api_lists_them()
     assert_eq!(acme_group["name"], "Acme");
     assert_eq!(acme_group["founded"], 1999);
     assert_eq!(acme_group["domains"], json!(["acme.example"]));
+    assert!(acme_group.get("old").is_none(), "group_unset: {acme_group}");
+    assert_eq!(acme_group["tiers"], json!(["b"]), "group_remove");
+    let doomed = engage(server.base_url(), &project, "data_group_id=company&distinct_id=doomed").await;
+    assert!(doomed["results"].as_array().unwrap().is_empty(), "group_delete: {doomed}");
 
     // Profiles need the project's secret: no secret, no profiles; another org's secret, none either.
     let anonymous =
@@ -480,7 +531,13 @@ async fn engage_refuses_bad_updates_with_reasons_and_keeps_the_good_ones() {
     let response = client.post(format!("{}/engage?verbose=1", server.base_url())).json(&batch).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let answer: Value = response.json().await.unwrap();
-    assert_eq!(answer, json!({ "status": 1 }), "some updates applied: the batch is accepted as /track does");
+    assert_eq!(answer["status"], 1, "some updates applied: the batch is accepted as /track does: {answer}");
+    // ...and the answer names each update that was not applied, with its reason.
+    let failed = answer["failed_records"].as_array().unwrap();
+    let indexes: Vec<i64> = failed.iter().map(|failure| failure["index"].as_i64().unwrap()).collect();
+    assert_eq!(indexes, vec![1, 2, 3], "{answer}");
+    assert!(failed[0]["message"].as_str().unwrap().contains("must be numbers"), "{answer}");
+    assert!(failed[2]["message"].as_str().unwrap().contains("names no project"), "{answer}");
 
     let all = engage(server.base_url(), &project, "").await;
     assert_eq!(all["total"], 1, "{all}");
@@ -517,9 +574,17 @@ async fn engage_refuses_bad_updates_with_reasons_and_keeps_the_good_ones() {
 }
 
 fn run_node(script: &str, args: &[&str]) -> String {
+    run_node_with(script, args, &[])
+}
+
+fn run_node_with(script: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let peers = tally_testkit::oidc::node_peers().unwrap();
-    let output =
-        std::process::Command::new("node").arg(peers.join("mixpanel-js").join(script)).args(args).output().unwrap();
+    let output = std::process::Command::new("node")
+        .arg(peers.join("mixpanel-js").join(script))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "{script}: {}\n{}",
@@ -529,20 +594,86 @@ fn run_node(script: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// A server on HTTPS with a fresh self-signed certificate; returns it with the folder that
+/// holds `cert.pem`.
+async fn https_server(
+    instance: &Instance,
+) -> (tally_testkit::TallyProcess, tempfile::TempDir, tally_testkit::tls::TestCertificate) {
+    let certificate = tally_testkit::tls::self_signed();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &certificate.cert_pem).unwrap();
+    std::fs::write(&key, &certificate.key_pem).unwrap();
+    let config = dir.path().join("tally.toml");
+    std::fs::write(
+        &config,
+        format!("[tls]\ncert = {:?}\nkey = {:?}\n", cert.display().to_string(), key.display().to_string()),
+    )
+    .unwrap();
+    let server = instance.serve_with(&["--config", config.to_str().unwrap()], &[]).await;
+    (server, dir, certificate)
+}
+
+/// The export over HTTPS, trusting the test certificate.
+async fn export_tls(server: &str, project: &Project, certificate: &tally_testkit::tls::TestCertificate) -> Vec<Value> {
+    let today = now().strftime("%Y-%m-%d").to_string();
+    let month_ago = (now() - jiff::SignedDuration::from_hours(24 * 60)).strftime("%Y-%m-%d").to_string();
+    let response = tally_testkit::http_client(Some(certificate.cert_pem.as_bytes()))
+        .get(format!("{server}/api/2.0/export?from_date={month_ago}&to_date={today}"))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+async fn engage_tls(
+    server: &str,
+    project: &Project,
+    certificate: &tally_testkit::tls::TestCertificate,
+    params: &str,
+) -> Value {
+    let response = tally_testkit::http_client(Some(certificate.cert_pem.as_bytes()))
+        .get(format!("{server}/api/2.0/engage?{params}"))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
-async fn the_official_node_sdk_tracks_and_updates_profiles() {
+async fn the_official_node_sdk_tracks_imports_and_updates_profiles_with_every_call() {
     if tally_testkit::oidc::node_peers().is_none() {
         return;
     }
     let instance = Instance::new(TestBackend::Sqlite).await;
-    let server = instance.serve().await;
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-    let project = production(&acme).await;
-    run_node("node_sdk.mjs", &[server.base_url(), &project.token]);
+    let (server, dir, certificate) = https_server(&instance).await;
+    let base = server.base_url().to_string();
+    let output = instance
+        .command(
+            &["admin", "bootstrap", "--email", "owner@acme.example", "--org", "Acme", "--password-stdin", "--json"],
+            Some(tally_testkit::api::PASSWORD),
+        )
+        .await;
+    let created: Value = serde_json::from_str(output.stdout.trim()).unwrap();
+    let keys = &created["projects"][0];
+    let project = Project {
+        id: keys["id"].as_i64().unwrap(),
+        token: keys["token"].as_str().unwrap().to_string(),
+        secret: keys["api_secret"].as_str().unwrap().to_string(),
+    };
+    let ca = dir.path().join("cert.pem");
+    run_node_with(
+        "node_sdk.mjs",
+        &[&base, &project.token, &project.secret],
+        &[("NODE_EXTRA_CA_CERTS", ca.to_str().unwrap())],
+    );
 
-    let events = export(server.base_url(), &project, "").await;
-    assert_eq!(events.len(), 4, "{events:?}");
-    let single = events.iter().find(|e| e["event"] == "Node Event").unwrap();
+    let events = export_tls(&base, &project, &certificate).await;
+    let single = events.iter().find(|e| e["event"] == "Node Event").unwrap_or_else(|| panic!("{events:?}"));
     let properties = &single["properties"];
     assert_eq!(properties["distinct_id"], "node-user");
     assert_eq!(properties["$insert_id"], "node-1");
@@ -554,8 +685,21 @@ async fn the_official_node_sdk_tracks_and_updates_profiles() {
     let batch: Vec<i64> =
         events.iter().filter(|e| e["event"] == "Node Batch").map(|e| e["properties"]["n"].as_i64().unwrap()).collect();
     assert_eq!(batch, vec![0, 1, 2]);
+    // import (GET) and import_batch (POST, base64 with '+' unescaped), neither with $insert_id.
+    let imported = events.iter().find(|e| e["event"] == "Node Import").unwrap_or_else(|| panic!("{events:?}"));
+    assert!(now_s() - imported["properties"]["time"].as_i64().unwrap() > 2 * 86400, "historical time kept");
+    assert_eq!(imported["properties"]["$insert_id"].as_str().unwrap().len(), 32, "an id derived from the content");
+    let mut notes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "Node Import Batch")
+        .map(|e| e["properties"]["note"].as_str().unwrap())
+        .collect();
+    notes.sort();
+    assert_eq!(notes, vec!["café ~> 0", "café ~> 1"], "{events:?}");
+    let alias = events.iter().find(|e| e["event"] == "$create_alias").unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(alias["properties"]["alias"], "node-alias");
 
-    let user = engage(server.base_url(), &project, "distinct_id=node-user").await;
+    let user = engage_tls(&base, &project, &certificate, "distinct_id=node-user").await;
     let properties = &user["results"][0]["$properties"];
     assert_eq!(properties["$name"], "Node User");
     assert_eq!(properties["plan"], "team");
@@ -563,8 +707,21 @@ async fn the_official_node_sdk_tracks_and_updates_profiles() {
     assert_eq!(properties["logins"], 2);
     assert_eq!(properties["pages"], json!(["home"]));
     assert_eq!(properties["teams"], json!(["blue"]));
-    let group = engage(server.base_url(), &project, "data_group_id=company&distinct_id=globex").await;
-    assert_eq!(group["results"][0]["$properties"]["seats"], 3, "{group}");
+    assert!(properties.get("temporary").is_none(), "people.unset: {properties}");
+    assert_eq!(properties["$transactions"][0]["$amount"], 12.5, "people.track_charge: {properties}");
+    let charged = engage_tls(&base, &project, &certificate, "distinct_id=node-charged").await;
+    assert_eq!(charged["results"][0]["$properties"]["$transactions"], json!([]), "people.clear_charges: {charged}");
+    let gone = engage_tls(&base, &project, &certificate, "distinct_id=node-gone").await;
+    assert!(gone["results"].as_array().unwrap().is_empty(), "people.delete_user: {gone}");
+    let group = engage_tls(&base, &project, &certificate, "data_group_id=company&distinct_id=globex").await;
+    let group = &group["results"][0]["$properties"];
+    assert_eq!(group["seats"], 3, "groups.set_once does not overwrite: {group}");
+    assert_eq!(group["founded"], 1989);
+    assert_eq!(group["domains"], json!(["globex.example"]));
+    assert_eq!(group["tiers"], json!(["b"]), "groups.remove");
+    assert!(group.get("old").is_none(), "groups.unset: {group}");
+    let doomed = engage_tls(&base, &project, &certificate, "data_group_id=company&distinct_id=doomed").await;
+    assert!(doomed["results"].as_array().unwrap().is_empty(), "groups.delete_group: {doomed}");
 }
 
 #[tokio::test]
@@ -1374,4 +1531,130 @@ async fn a_project_reset_removes_its_events_profiles_and_lexicon_for_good() {
     after.sort();
     assert_eq!(after, ["r-100", "r-101"]);
     assert_eq!(engage(server.base_url(), &project, "").await["results"], json!([]));
+}
+
+#[tokio::test]
+async fn a_request_stores_everything_it_says_it_stored_or_says_what_it_did_not() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_HTTP_MAX_BODY_BYTES", "4000000")]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let base = server.base_url();
+
+    // More than 2000 items: refused whole, with a reason, on every ingestion path.
+    let events: Vec<Value> = (0..2001)
+        .map(|n| json!({ "event": "many", "properties": { "token": project.token, "distinct_id": "u", "time": now_s(), "n": n } }))
+        .collect();
+    let reply = http.post(format!("{base}/track?verbose=1")).json(&events).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["status"], 0);
+    assert!(body["error"].as_str().unwrap().contains("nothing was stored"), "{body}");
+    let rows: Vec<Value> = (0..2001)
+        .map(|n| json!({ "event": "many", "properties": { "distinct_id": "u", "time": now_s(), "$insert_id": format!("i{n}") } }))
+        .collect();
+    let reply = import_rows(base, &project, &rows).await;
+    assert_eq!(reply.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let updates: Vec<Value> = (0..2001)
+        .map(|n| json!({ "$token": project.token, "$distinct_id": format!("p{n}"), "$set": { "n": n } }))
+        .collect();
+    let reply = http.post(format!("{base}/engage?verbose=1")).json(&updates).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(export(base, &project, "").await.is_empty(), "nothing of the refused requests was stored");
+    assert_eq!(engage(base, &project, "").await["total"], 0);
+
+    // Some good, some bad: the good are stored and the answer names each bad one.
+    let mixed = json!([
+        { "event": "good", "properties": { "token": project.token, "distinct_id": "u", "$insert_id": "g1" } },
+        { "event": "", "properties": { "token": project.token, "distinct_id": "u", "$insert_id": "b1" } },
+        { "event": "no token", "properties": { "distinct_id": "u", "$insert_id": "b2" } },
+    ]);
+    let reply = http.post(format!("{base}/track?verbose=1")).json(&mixed).send().await.unwrap();
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["status"], 1, "{body}");
+    let failed = body["failed_records"].as_array().unwrap();
+    assert_eq!(failed.iter().map(|f| f["index"].as_i64().unwrap()).collect::<Vec<_>>(), vec![1, 2], "{body}");
+    assert_eq!(failed[0]["insert_id"], "b1");
+    assert_eq!(failed[1]["field"], "properties.token");
+
+    // No distinct_id, sent with ip=1: a distinct_id hashed from the address (never the address).
+    let anonymous = json!([{ "event": "anonymous", "properties": { "token": project.token } }]).to_string();
+    let reply = http.post(format!("{base}/track?ip=1")).form(&[("data", anonymous.as_str())]).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    let exported = export(base, &project, "&event=%5B%22anonymous%22%5D").await;
+    let distinct_id = exported[0]["properties"]["distinct_id"].as_str().unwrap().to_string();
+    assert!(distinct_id.starts_with("$ip:") && distinct_id.len() == 36, "{distinct_id}");
+    assert!(!exported[0].to_string().contains("127.0.0.1"), "the address is not stored: {}", exported[0]);
+    let again = json!([{ "event": "anonymous", "properties": { "token": project.token } }]).to_string();
+    http.post(format!("{base}/track?ip=1")).form(&[("data", again.as_str())]).send().await.unwrap();
+    let both = export(base, &project, "&event=%5B%22anonymous%22%5D").await;
+    assert!(
+        both.iter().all(|event| event["properties"]["distinct_id"] == distinct_id.as_str()),
+        "the same address, the same id"
+    );
+}
+
+#[tokio::test]
+async fn the_profile_query_pages_in_a_stable_order_and_filters_with_where() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_HTTP_MAX_BODY_BYTES", "4000000")]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let http = tally_testkit::http_client(None);
+    let base = server.base_url();
+    for chunk in [0..2000, 2000..2500] {
+        let updates: Vec<Value> = chunk
+            .map(|n| json!({ "$token": project.token, "$distinct_id": format!("user-{n:05}"), "$set": { "n": n, "plan": if n % 10 == 0 { "pro" } else { "free" } } }))
+            .collect();
+        let reply = http.post(format!("{base}/engage")).json(&updates).send().await.unwrap();
+        assert_eq!(reply.text().await.unwrap(), "1");
+    }
+
+    // Mixpanel's pager: repeat with the session_id and page + 1 while a page is full.
+    let first = engage(base, &project, "").await;
+    assert_eq!(
+        (first["total"].as_i64(), first["page_size"].as_i64(), first["page"].as_i64()),
+        (Some(2500), Some(1000), Some(0))
+    );
+    let session = first["session_id"].as_str().unwrap().to_string();
+    assert!(!session.is_empty());
+    let mut seen: Vec<String> = Vec::new();
+    let mut page = 0;
+    loop {
+        let reply = engage(base, &project, &format!("session_id={session}&page={page}")).await;
+        let results = reply["results"].as_array().unwrap();
+        seen.extend(results.iter().map(|profile| profile["$distinct_id"].as_str().unwrap().to_string()));
+        if results.len() < 1000 {
+            break;
+        }
+        page += 1;
+        assert!(page < 10, "the pager must end");
+    }
+    assert_eq!(seen.len(), 2500, "every profile exactly once");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "a stable order, no repeats");
+
+    // where, with the expression language; a where it cannot read is 400, never everything.
+    let pro = engage(
+        base,
+        &project,
+        "where=properties%5B%22plan%22%5D%20%3D%3D%20%22pro%22%20and%20properties%5B%22n%22%5D%20%3C%201000",
+    )
+    .await;
+    assert_eq!(pro["total"], 100, "{}", pro["total"]);
+    assert!(pro["results"].as_array().unwrap().iter().all(|p| p["$properties"]["plan"] == "pro"));
+    let bad = http
+        .get(format!("{base}/api/2.0/engage?where=properties%5Bplan%5D%20~%20x"))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body: Value = bad.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().starts_with("where:"), "{body}");
+    let some = engage(base, &project, "distinct_ids=%5B%22user-00001%22%2C%22user-02499%22%5D").await;
+    assert_eq!(some["total"], 2);
 }

@@ -87,12 +87,8 @@ async fn cookies_are_secure_behind_an_https_proxy() {
     assert!(cookie.starts_with("__Host-tally_session="), "{cookie}");
     // The prefixed cookie is the one read back (as a browser would send it).
     let token = cookie.split(';').next().unwrap().to_string();
-    let me = tally_testkit::http_client(None)
-        .get(server.url("/api/app/me"))
-        .header("cookie", &token)
-        .send()
-        .await
-        .unwrap();
+    let me =
+        tally_testkit::http_client(None).get(server.url("/api/app/me")).header("cookie", &token).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
     let unprefixed = token.replace("__Host-tally_session=", "tally_session=");
     let ignored = tally_testkit::http_client(None)

@@ -1,22 +1,40 @@
-//! Mixpanel's ingestion endpoints at the root (`/track`, `/import`) and the raw export
-//! (`/api/2.0/export`), answering exactly as Mixpanel does so the official SDKs work by
-//! changing only their host. Events are acknowledged only once they are on disk.
+//! Mixpanel's ingestion endpoints at the root (`/track`, `/import`, `/engage`, `/groups`)
+//! and its raw reads (`/api/2.0/export`, `/api/2.0/engage`), answering exactly as Mixpanel
+//! does so the official SDKs work by changing only their host. Events are acknowledged only
+//! once they are on disk. What is valid is decided below HTTP, in `tally-ingest`; this
+//! module reads requests, finds projects, stores, and answers.
+//!
+//! - [`track`]: `/track` (events from clients);
+//! - [`import`]: `/import` (server-side and historical events);
+//! - [`profiles`]: `/engage` and `/groups` (profile updates);
+//! - [`read`]: the raw export and the profile query.
+//!
+//! Every ingestion request either stores everything it says it stored, or says what it
+//! did not store.
+
+mod import;
+mod profiles;
+mod read;
+mod track;
 
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tally_ingest::{Endpoint, Event, MAX_ITEMS, Outcome, Payload, RecordError, Rules, decode_items, validate_event};
+use tally_ingest::{DecodeError, Event, Payload, RecordError, decode_items};
 use tally_store::Project;
 use tally_types::{Principal, ProjectId, ProjectPermission};
 
+pub(crate) use import::import;
+pub(crate) use profiles::{engage, groups};
+pub(crate) use read::{export, query_profiles};
+pub(crate) use track::track;
+
 use crate::AppState;
 use crate::access::basic_credentials;
-use crate::extract::QueryParams;
 
 /// A 1×1 transparent GIF, for `img=1`.
 const PIXEL: &[u8] = &[
@@ -44,16 +62,20 @@ fn with_cors(request: &HeaderMap, mut response: Response) -> Response {
     response
 }
 
-/// `OPTIONS` for browsers about to post events.
+/// `OPTIONS` for browsers about to post events: the methods the SDKs use, and whatever
+/// request headers the page asked for (mixpanel-browser's `xhr_headers` may add its own;
+/// the ingestion routes read no cookie, so no header widens what a page can do).
 pub(crate) async fn preflight(request: HeaderMap) -> Response {
     let mut response = with_cors(&request, StatusCode::NO_CONTENT.into_response());
+    let asked = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Content-Type, Content-Encoding, Authorization"),
+        asked.unwrap_or(HeaderValue::from_static("Content-Type, Content-Encoding, Authorization")),
     );
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    headers.append(header::VARY, HeaderValue::from_static("Access-Control-Request-Headers"));
     response
 }
 
@@ -146,19 +168,33 @@ fn merged_params(query: &HashMap<String, String>, body: &[u8], content_type: Opt
     params
 }
 
-/// The answer `/track` gives: `1`/`0`, `{"status":..}` with `verbose=1`, a pixel with
-/// `img=1`, or a JSONP call with `callback=`.
-fn track_answer(query: &HashMap<String, String>, accepted: bool, error: Option<String>) -> Response {
+/// The answer `/track`, `/engage` and `/groups` give: `1`/`0`, `{"status":..}` with
+/// `verbose=1` (naming the records that were not stored, when some were and some were
+/// not), a pixel with `img=1`, or a JSONP call with `callback=`.
+fn track_answer(
+    query: &HashMap<String, String>,
+    accepted: bool,
+    failed: &[RecordError],
+    error: Option<String>,
+) -> Response {
     let flag = |name: &str| query.get(name).is_some_and(|value| value == "1" || value == "true");
     if flag("img") {
         return ([(header::CONTENT_TYPE, "image/gif")], PIXEL).into_response();
     }
+    let error = error.or_else(|| failed.last().map(|failure| failure.message.clone()));
     let body = if flag("verbose") {
-        match (&error, accepted) {
-            (_, true) => json!({ "status": 1 }).to_string(),
-            (Some(error), false) => json!({ "status": 0, "error": error }).to_string(),
-            (None, false) => json!({ "status": 0, "error": "no valid data" }).to_string(),
+        let mut body = match (&error, accepted) {
+            (_, true) => json!({ "status": 1 }),
+            (Some(error), false) => json!({ "status": 0, "error": error }),
+            (None, false) => json!({ "status": 0, "error": "no valid data" }),
+        };
+        if accepted && let Some(error) = &error {
+            body["error"] = json!(error);
         }
+        if !failed.is_empty() {
+            body["failed_records"] = json!(failed);
+        }
+        body.to_string()
     } else {
         if accepted { "1" } else { "0" }.to_string()
     };
@@ -175,18 +211,6 @@ fn track_answer(query: &HashMap<String, String>, accepted: bool, error: Option<S
     ([(header::CONTENT_TYPE, kind)], body).into_response()
 }
 
-/// `GET|POST /track`: events from clients, the project named by each event's token.
-pub(crate) async fn track(
-    State(state): State<AppState>,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-    extensions: axum::http::Extensions,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let response = track_events(state, query, &headers, peer_ip(&extensions), body).await;
-    with_cors(&headers, response)
-}
-
 /// The caller's address.
 fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
     extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
@@ -198,7 +222,8 @@ fn request_ip(query: &HashMap<String, String>, peer: Option<std::net::IpAddr>) -
 }
 
 /// The parameters (query and form) and the JSON items of a client request to `/track`,
-/// `/engage` or `/groups`; `Err` is the `/track`-style answer for a body that cannot be read.
+/// `/engage` or `/groups`; `Err` is the `/track`-style answer for a body that cannot be read,
+/// or for more items than one request may carry (nothing of it is stored).
 async fn client_items(
     state: &AppState,
     query: HashMap<String, String>,
@@ -207,12 +232,14 @@ async fn client_items(
 ) -> Result<(HashMap<String, String>, Vec<Value>), Response> {
     let limit = state.config().http.max_body_bytes;
     // 413, not 0: mixpanel-browser splits a batch and retries on 413 and drops it otherwise.
-    let too_large = |query: &HashMap<String, String>| {
-        let mut response = track_answer(query, false, Some(format!("request exceeds max limit of {limit} bytes")));
+    let too_large = |query: &HashMap<String, String>, message: String| {
+        let mut response = track_answer(query, false, &[], Some(message));
         *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
         response
     };
-    let Some(bytes) = read_body(body, limit).await else { return Err(too_large(&query)) };
+    let Some(bytes) = read_body(body, limit).await else {
+        return Err(too_large(&query, format!("request exceeds max limit of {limit} bytes")));
+    };
     let query = merged_params(&query, &bytes, header_str(headers, header::CONTENT_TYPE));
     let payload = Payload {
         body: &bytes,
@@ -221,10 +248,19 @@ async fn client_items(
         query_data: query.get("data").map(String::as_str),
     };
     match decode_items(&payload) {
+        Ok(items) if items.len() > tally_ingest::MAX_ITEMS => Err(too_large(&query, too_many(items.len()))),
         Ok(items) => Ok((query, items)),
-        Err(tally_ingest::DecodeError::TooLarge) => Err(too_large(&query)),
-        Err(error) => Err(track_answer(&query, false, Some(error.to_string()))),
+        Err(DecodeError::TooLarge) => Err(too_large(&query, DecodeError::TooLarge.to_string())),
+        Err(error) => Err(track_answer(&query, false, &[], Some(error.to_string()))),
     }
+}
+
+/// Why a request with too many items stored none of them.
+fn too_many(n: usize) -> String {
+    format!(
+        "{n} items in one request, more than the {} allowed; nothing was stored: send them in smaller batches",
+        tally_ingest::MAX_ITEMS
+    )
 }
 
 /// 503 when the metadata store cannot say which project a credential names: a client
@@ -252,73 +288,6 @@ async fn project_named<'a>(
         projects.insert(token.to_string(), found);
     }
     Ok(projects.get(token).and_then(Option::as_ref))
-}
-
-async fn track_events(
-    state: AppState,
-    query: HashMap<String, String>,
-    headers: &HeaderMap,
-    peer: Option<std::net::IpAddr>,
-    body: Body,
-) -> Response {
-    let (query, items) = match client_items(&state, query, headers, body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let rules = Rules { endpoint: Endpoint::Track, now_ms: now_ms(&state), trusted: false };
-    let mut projects: HashMap<String, Option<Project>> = HashMap::new();
-    let mut accepted = Vec::new();
-    let mut n_ignored = 0;
-    let mut last_error = None;
-    let mut misdirected: Option<String> = None;
-    for (index, item) in items.into_iter().enumerate() {
-        if index >= MAX_ITEMS {
-            last_error = Some(format!("more than {MAX_ITEMS} events in one request"));
-            break;
-        }
-        match validate_event(index, item, rules, 0, &mut random_insert_id) {
-            Ok(Outcome::Accepted { mut event, token, ip, sent_distinct_id }) => {
-                if let Some(geoip) = state.geoip() {
-                    geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer));
-                }
-                let Some(token) = token else {
-                    last_error = Some("'properties.token' is required".into());
-                    continue;
-                };
-                let project = match project_named(&state, &mut projects, &token).await {
-                    Ok(Some(project)) => project,
-                    Ok(None) => {
-                        last_error = Some("'properties.token' names no project".into());
-                        continue;
-                    }
-                    Err(response) => return response,
-                };
-                if state.event_store(&project.region).is_none() {
-                    misdirected = Some(project.region.clone());
-                    continue;
-                }
-                event.project_id = project.id.0;
-                keep_sent_id_for_original_merge(&mut event, project, sent_distinct_id);
-                accepted.push((*event, project.region.clone()));
-            }
-            Ok(Outcome::Ignored) => n_ignored += 1,
-            Err(error) => last_error = Some(error.message),
-        }
-    }
-    if accepted.is_empty()
-        && n_ignored == 0
-        && let Some(region) = misdirected
-    {
-        return misdirected_answer(&state, &region);
-    }
-    let any = !accepted.is_empty() || n_ignored > 0;
-    match store(&state, accepted).await {
-        Ok(()) => track_answer(&query, any, last_error),
-        Err(Refusal::Unavailable(error)) => unavailable(json!({ "status": 0, "error": error })),
-        Err(Refusal::RateLimited(seconds)) => {
-            rate_limited(seconds, json!({ "status": 0, "error": rate_limit_message(seconds) }))
-        }
-    }
 }
 
 fn unavailable(body: Value) -> Response {
@@ -384,10 +353,10 @@ async fn project_for(
         }
         return Err(invalid_credentials());
     }
+    // A metadata outage is 503 (retry), never 401: SDKs drop a batch on 401.
     let account = tally_iam::admin::service_accounts::authenticate(state.store(), state.clock(), &username, &secret)
         .await
-        .ok()
-        .flatten()
+        .map_err(|error| metadata_unavailable(&error))?
         .ok_or_else(invalid_credentials)?;
     let project_id = project_id.and_then(|id| id.parse::<i64>().ok()).ok_or_else(|| {
         import_answer(
@@ -412,389 +381,7 @@ async fn project_for(
                 json!({ "code": 403, "error": format!("the service account lacks {permission} in this project"), "status": "Forbidden" }),
             ))
         }
+        Err(tally_iam::authz::AuthzError::Store(error)) => Err(metadata_unavailable(&error)),
         Err(_) => Err(invalid_credentials()),
     }
-}
-
-/// Original ID Merge projects keep `distinct_id` as sent; Simplified derives it from
-/// `$user_id` / `$device_id` when they are present (§7.2, §7.3).
-fn keep_sent_id_for_original_merge(event: &mut tally_ingest::Event, project: &Project, sent: Option<String>) {
-    if project.id_merge == tally_types::IdMerge::Original
-        && let Some(sent) = sent
-    {
-        event.distinct_id = sent;
-    }
-}
-
-/// `POST /import`: server-side and historical events.
-pub(crate) async fn import(
-    State(state): State<AppState>,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-    parts: Parts,
-    body: Body,
-) -> Response {
-    let (project, trusted) = match project_for(
-        &state,
-        &parts,
-        query.get("project_id").map(String::as_str),
-        ProjectPermission::ImportEvents,
-        true,
-    )
-    .await
-    {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
-    if state.event_store(&project.region).is_none() {
-        return misdirected_answer(&state, &project.region);
-    }
-    let limit = state.config().http.max_body_bytes;
-    let too_large = || {
-        import_answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({ "code": 413, "error": format!("request exceeds max limit of {limit} bytes"), "status": "Request Entity Too Large" }),
-        )
-    };
-    let Some(bytes) = read_body(body, limit).await else { return too_large() };
-    let payload = Payload {
-        body: &bytes,
-        content_type: header_str(&parts.headers, header::CONTENT_TYPE),
-        content_encoding: header_str(&parts.headers, header::CONTENT_ENCODING),
-        query_data: None,
-    };
-    let items = match decode_items(&payload) {
-        Ok(items) => items,
-        Err(tally_ingest::DecodeError::TooLarge) => return too_large(),
-        Err(error) => {
-            return import_answer(
-                StatusCode::BAD_REQUEST,
-                json!({ "code": 400, "error": error.to_string(), "status": "Bad Request" }),
-            );
-        }
-    };
-    // The form-encoded /import of older SDKs answers like /track (`1`, or `{"status":1}`).
-    let legacy = header_str(&parts.headers, header::CONTENT_TYPE)
-        .is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"))
-        || bytes.starts_with(b"data=");
-    let query = merged_params(&query, &bytes, header_str(&parts.headers, header::CONTENT_TYPE));
-    let strict = !legacy && query.get("strict").is_none_or(|value| value == "1" || value == "true");
-    let rules = Rules { endpoint: Endpoint::Import, now_ms: now_ms(&state), trusted };
-    let mut accepted = Vec::new();
-    let mut failed: Vec<RecordError> = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        if index >= MAX_ITEMS {
-            failed.push(RecordError {
-                index,
-                insert_id: None,
-                field: "event".into(),
-                message: format!("more than {MAX_ITEMS} events in one request"),
-            });
-            continue;
-        }
-        match validate_event(index, item, rules, project.id.0, &mut random_insert_id) {
-            Ok(Outcome::Accepted { mut event, ip, sent_distinct_id, .. }) => {
-                if let Some(geoip) = state.geoip() {
-                    geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer_ip(&parts.extensions)));
-                }
-                keep_sent_id_for_original_merge(&mut event, &project, sent_distinct_id);
-                accepted.push((*event, project.region.clone()));
-            }
-            Ok(Outcome::Ignored) => {}
-            Err(error) => failed.push(error),
-        }
-    }
-    let n_imported = accepted.len();
-    match store(&state, accepted).await {
-        Ok(()) => {}
-        Err(Refusal::Unavailable(error)) => {
-            return unavailable(json!({ "code": 503, "error": error, "status": "Service Unavailable" }));
-        }
-        Err(Refusal::RateLimited(seconds)) => {
-            return rate_limited(
-                seconds,
-                json!({ "code": 429, "error": rate_limit_message(seconds), "status": "Too Many Requests" }),
-            );
-        }
-    }
-    if legacy {
-        return track_answer(&query, n_imported > 0, failed.last().map(|error| error.message.clone()));
-    }
-    if strict && !failed.is_empty() {
-        return import_answer(
-            StatusCode::BAD_REQUEST,
-            json!({
-                "code": 400,
-                "error": "some data points in the request failed validation",
-                "num_records_imported": n_imported,
-                "status": "Bad Request",
-                "failed_records": failed,
-            }),
-        );
-    }
-    import_answer(StatusCode::OK, json!({ "code": 200, "num_records_imported": n_imported, "status": "OK" }))
-}
-
-/// `where` for the export: `properties["key"] == "value"` (or a number), nothing fancier yet.
-fn parse_where(text: &str) -> Option<(String, Value)> {
-    let (left, right) = text.split_once("==")?;
-    let left = left.trim();
-    let key = left
-        .strip_prefix("properties[")
-        .and_then(|rest| rest.strip_suffix(']'))
-        .map(|key| key.trim().trim_matches('"').to_string())?;
-    let value: Value = serde_json::from_str(right.trim()).ok()?;
-    Some((key, value))
-}
-
-/// The project a read request names (API secret, or a service account with `project_id`
-/// and the permission) and its region's storage on this node.
-async fn readable(
-    state: &AppState,
-    parts: &Parts,
-    query: &HashMap<String, String>,
-    permission: ProjectPermission,
-) -> Result<(Project, tally_events::EventStore), Response> {
-    let (project, _) =
-        project_for(state, parts, query.get("project_id").map(String::as_str), permission, false).await?;
-    match state.event_store(&project.region).cloned() {
-        Some(store) => Ok((project, store)),
-        None => Err(misdirected_answer(state, &project.region)),
-    }
-}
-
-fn export_error(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(json!({ "error": message, "status": "error" }))).into_response()
-}
-
-/// `GET /api/2.0/export`: raw events as JSON lines, `from_date`..`to_date` inclusive in
-/// the project's timezone. Like Mixpanel's, the raw export does not deduplicate.
-pub(crate) async fn export(
-    State(state): State<AppState>,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-    parts: Parts,
-) -> Response {
-    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ExportEvents).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let zone = jiff::tz::TimeZone::get(&project.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let day = |name: &str| -> Result<jiff::civil::Date, String> {
-        let text = query.get(name).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
-        text.parse::<jiff::civil::Date>().map_err(|_| format!("{name} {text:?} is not a date such as 2026-11-27"))
-    };
-    let (from, to) = match (day("from_date"), day("to_date")) {
-        (Ok(from), Ok(to)) => (from, to),
-        (Err(message), _) | (_, Err(message)) => return export_error(StatusCode::BAD_REQUEST, message),
-    };
-    if to < from {
-        return export_error(StatusCode::BAD_REQUEST, "to_date is before from_date".into());
-    }
-    let start = |date: jiff::civil::Date| date.to_zoned(zone.clone()).map(|zoned| zoned.timestamp().as_millisecond());
-    let (Ok(from_ms), Ok(to_ms)) = (start(from), to.tomorrow().and_then(start)) else {
-        return export_error(StatusCode::BAD_REQUEST, "dates out of range".into());
-    };
-    let names = match query.get("event") {
-        None => None,
-        Some(text) => match serde_json::from_str::<Vec<String>>(text) {
-            Ok(names) => Some(names),
-            Err(_) => return export_error(StatusCode::BAD_REQUEST, "event must be a JSON array of event names".into()),
-        },
-    };
-    let property_equals = match query.get("where") {
-        None => None,
-        Some(text) => match parse_where(text) {
-            Some(condition) => Some(condition),
-            None => {
-                return export_error(
-                    StatusCode::BAD_REQUEST,
-                    "where supports properties[\"name\"] == value only, for now".into(),
-                );
-            }
-        },
-    };
-    let limit = query.get("limit").and_then(|text| text.parse().ok());
-    let time_in_ms = query.get("time_in_ms").is_some_and(|value| value == "true" || value == "1");
-    let query = tally_events::EventQuery {
-        project_id: project.id.0,
-        from_ms,
-        to_ms,
-        names,
-        property_equals,
-        limit,
-        id_merge: project.id_merge,
-    };
-    let events = match store.events(&query).await {
-        Ok(events) => events,
-        Err(error) => {
-            tracing::error!(%error, "cannot read events for an export");
-            return export_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the event storage cannot be read right now; try again shortly".into(),
-            );
-        }
-    };
-    let mut body = String::new();
-    for event in &events {
-        body.push_str(&event.to_export_json(time_in_ms).to_string());
-        body.push('\n');
-    }
-    let wants_gzip = header_str(&parts.headers, header::ACCEPT_ENCODING)
-        .is_some_and(|accepted| accepted.split(',').any(|coding| coding.trim().starts_with("gzip")));
-    if wants_gzip {
-        use std::io::Write;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        if encoder.write_all(body.as_bytes()).is_ok()
-            && let Ok(compressed) = encoder.finish()
-        {
-            return ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CONTENT_ENCODING, "gzip")], compressed)
-                .into_response();
-        }
-    }
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
-}
-
-/// `GET|POST /engage` and `/groups`: profile updates, the project named by each `$token`.
-async fn profile_updates(
-    state: AppState,
-    query: HashMap<String, String>,
-    headers: &HeaderMap,
-    peer: Option<std::net::IpAddr>,
-    body: Body,
-    group: bool,
-) -> Response {
-    let (query, items) = match client_items(&state, query, headers, body).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let now = now_ms(&state);
-    let mut projects: HashMap<String, Option<Project>> = HashMap::new();
-    let mut by_region: HashMap<String, Vec<tally_ingest::profiles::ProfileUpdate>> = HashMap::new();
-    let mut last_error = None;
-    let mut misdirected = None;
-    for (index, item) in items.into_iter().enumerate() {
-        if index >= MAX_ITEMS {
-            last_error = Some(format!("more than {MAX_ITEMS} updates in one request"));
-            break;
-        }
-        match tally_ingest::profiles::validate_update(index, item, group, now) {
-            Ok((mut update, token, ip)) => {
-                let project = match project_named(&state, &mut projects, &token).await {
-                    Ok(Some(project)) => project,
-                    Ok(None) => {
-                        last_error = Some("'$token' names no project".into());
-                        continue;
-                    }
-                    Err(response) => return response,
-                };
-                if state.event_store(&project.region).is_none() {
-                    misdirected = Some(project.region.clone());
-                    continue;
-                }
-                update.project_id = project.id.0;
-                let updates = by_region.entry(project.region.clone()).or_default();
-                // Geolocated updates overwrite the profile's geo properties first (§6.7);
-                // /engage locates by the caller's address unless ip=0.
-                let request_ip = peer.filter(|_| query.get("ip").is_none_or(|value| value != "0"));
-                if update.operation != tally_ingest::profiles::Operation::Delete
-                    && let Some(geo) = state.geoip().and_then(|geoip| geoip.profile_properties(ip.as_ref(), request_ip))
-                {
-                    updates.push(tally_ingest::profiles::ProfileUpdate {
-                        operation: tally_ingest::profiles::Operation::Set(geo),
-                        ignore_time: true,
-                        ..update.clone()
-                    });
-                }
-                updates.push(update);
-            }
-            Err(error) => last_error = Some(error.message),
-        }
-    }
-    if by_region.is_empty()
-        && let Some(region) = misdirected
-    {
-        return misdirected_answer(&state, &region);
-    }
-    if let Err(Refusal::RateLimited(seconds)) =
-        charge(&state, by_region.values().flatten().map(|update| update.project_id))
-    {
-        return rate_limited(seconds, json!({ "status": 0, "error": rate_limit_message(seconds) }));
-    }
-    let mut any = false;
-    for (region, updates) in by_region {
-        let Some(store) = state.event_store(&region) else { continue };
-        let n_updates = updates.len();
-        match store.update_profiles(updates).await {
-            Ok(failures) => {
-                any |= failures.len() < n_updates;
-                if let Some((_, message)) = failures.last() {
-                    last_error = Some(message.clone());
-                }
-            }
-            Err(error) => return unavailable(json!({ "status": 0, "error": error.to_string() })),
-        }
-    }
-    track_answer(&query, any, last_error)
-}
-
-pub(crate) async fn engage(
-    State(state): State<AppState>,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-    extensions: axum::http::Extensions,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let response = profile_updates(state, query, &headers, peer_ip(&extensions), body, false).await;
-    with_cors(&headers, response)
-}
-
-pub(crate) async fn groups(
-    State(state): State<AppState>,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-    extensions: axum::http::Extensions,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let response = profile_updates(state, query, &headers, peer_ip(&extensions), body, true).await;
-    with_cors(&headers, response)
-}
-
-/// `GET|POST /api/2.0/engage`: user profiles as Mixpanel's Query API lists them
-/// (`distinct_id` for one).
-pub(crate) async fn query_profiles(
-    State(state): State<AppState>,
-    QueryParams(query): QueryParams<HashMap<String, String>>,
-    request: axum::extract::Request,
-) -> Response {
-    // POST sends its parameters as a form, as Mixpanel's Query API accepts them.
-    let (parts, body) = request.into_parts();
-    let Some(bytes) = read_body(body, state.config().http.max_body_bytes).await else {
-        return export_error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into());
-    };
-    let query = merged_params(&query, &bytes, header_str(&parts.headers, header::CONTENT_TYPE));
-    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ViewUsers).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let group_key = query.get("data_group_id").map(String::as_str).filter(|key| !key.is_empty());
-    let mut profiles = store.profiles(project.id.0, group_key);
-    if let Some(distinct_id) = query.get("distinct_id") {
-        profiles.retain(|(id, _)| id == distinct_id);
-    }
-    let results: Vec<Value> = profiles
-        .iter()
-        .map(|(id, profile)| {
-            let mut properties = profile.properties.clone();
-            if let Some(ms) = profile.last_seen_ms
-                && let Ok(at) = jiff::Timestamp::from_millisecond(ms)
-            {
-                properties.insert("$last_seen".into(), Value::from(at.strftime("%Y-%m-%dT%H:%M:%S").to_string()));
-            }
-            json!({ "$distinct_id": id, "$properties": properties })
-        })
-        .collect();
-    let total = results.len();
-    axum::Json(
-        json!({ "page": 0, "page_size": 1000, "results": results, "session_id": "", "status": "ok", "total": total }),
-    )
-    .into_response()
 }

@@ -1,0 +1,228 @@
+//! Mixpanel's raw reads: `/api/2.0/export` (events as JSON lines) and `/api/2.0/engage`
+//! (profiles, paged as Mixpanel pages them, filtered by a `where` expression).
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tally_store::Project;
+use tally_types::ProjectPermission;
+
+use super::{header_str, merged_params, misdirected_answer, project_for, read_body};
+use crate::AppState;
+use crate::extract::QueryParams;
+
+/// `where` for the export: `properties["key"] == "value"` (or a number), nothing fancier yet.
+fn parse_where(text: &str) -> Option<(String, Value)> {
+    let (left, right) = text.split_once("==")?;
+    let left = left.trim();
+    let key = left
+        .strip_prefix("properties[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .map(|key| key.trim().trim_matches('"').to_string())?;
+    let value: Value = serde_json::from_str(right.trim()).ok()?;
+    Some((key, value))
+}
+
+/// The project a read request names (API secret, or a service account with `project_id`
+/// and the permission) and its region's storage on this node.
+async fn readable(
+    state: &AppState,
+    parts: &Parts,
+    query: &HashMap<String, String>,
+    permission: ProjectPermission,
+) -> Result<(Project, tally_events::EventStore), Response> {
+    let (project, _) =
+        project_for(state, parts, query.get("project_id").map(String::as_str), permission, false).await?;
+    match state.event_store(&project.region).cloned() {
+        Some(store) => Ok((project, store)),
+        None => Err(misdirected_answer(state, &project.region)),
+    }
+}
+
+fn export_error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message, "status": "error" }))).into_response()
+}
+
+/// `GET /api/2.0/export`: raw events as JSON lines, `from_date`..`to_date` inclusive in
+/// the project's timezone. Like Mixpanel's, the raw export does not deduplicate.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+    parts: Parts,
+) -> Response {
+    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ExportEvents).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let zone = jiff::tz::TimeZone::get(&project.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let day = |name: &str| -> Result<jiff::civil::Date, String> {
+        let text = query.get(name).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
+        text.parse::<jiff::civil::Date>().map_err(|_| format!("{name} {text:?} is not a date such as 2026-11-27"))
+    };
+    let (from, to) = match (day("from_date"), day("to_date")) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(message), _) | (_, Err(message)) => return export_error(StatusCode::BAD_REQUEST, message),
+    };
+    if to < from {
+        return export_error(StatusCode::BAD_REQUEST, "to_date is before from_date".into());
+    }
+    let start = |date: jiff::civil::Date| date.to_zoned(zone.clone()).map(|zoned| zoned.timestamp().as_millisecond());
+    let (Ok(from_ms), Ok(to_ms)) = (start(from), to.tomorrow().and_then(start)) else {
+        return export_error(StatusCode::BAD_REQUEST, "dates out of range".into());
+    };
+    let names = match query.get("event") {
+        None => None,
+        Some(text) => match serde_json::from_str::<Vec<String>>(text) {
+            Ok(names) => Some(names),
+            Err(_) => return export_error(StatusCode::BAD_REQUEST, "event must be a JSON array of event names".into()),
+        },
+    };
+    let property_equals = match query.get("where") {
+        None => None,
+        Some(text) => match parse_where(text) {
+            Some(condition) => Some(condition),
+            None => {
+                return export_error(
+                    StatusCode::BAD_REQUEST,
+                    "where supports properties[\"name\"] == value only, for now".into(),
+                );
+            }
+        },
+    };
+    let limit = query.get("limit").and_then(|text| text.parse().ok());
+    let time_in_ms = query.get("time_in_ms").is_some_and(|value| value == "true" || value == "1");
+    let query = tally_events::EventQuery {
+        project_id: project.id.0,
+        from_ms,
+        to_ms,
+        names,
+        property_equals,
+        limit,
+        id_merge: project.id_merge,
+    };
+    let events = match store.events(&query).await {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::error!(%error, "cannot read events for an export");
+            return export_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the event storage cannot be read right now; try again shortly".into(),
+            );
+        }
+    };
+    let mut body = String::new();
+    for event in &events {
+        body.push_str(&event.to_export_json(time_in_ms).to_string());
+        body.push('\n');
+    }
+    let wants_gzip = header_str(&parts.headers, header::ACCEPT_ENCODING)
+        .is_some_and(|accepted| accepted.split(',').any(|coding| coding.trim().starts_with("gzip")));
+    if wants_gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if encoder.write_all(body.as_bytes()).is_ok()
+            && let Ok(compressed) = encoder.finish()
+        {
+            return ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CONTENT_ENCODING, "gzip")], compressed)
+                .into_response();
+        }
+    }
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+/// Profiles per page of `/api/2.0/engage` (Mixpanel's fixed page size).
+const PAGE_SIZE: usize = 1000;
+
+/// `GET|POST /api/2.0/engage`: user (or group) profiles as Mixpanel's Query API lists them:
+/// `distinct_id` or `distinct_ids` for some, `where` to filter, and pages of 1000 in a
+/// stable order (by distinct_id) — repeat with the `session_id` and `page + 1` while a page
+/// is full. A `where` this version cannot read is refused with 400, never read as
+/// "everything".
+pub(crate) async fn query_profiles(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+    request: axum::extract::Request,
+) -> Response {
+    // POST sends its parameters as a form, as Mixpanel's Query API accepts them.
+    let (parts, body) = request.into_parts();
+    let Some(bytes) = read_body(body, state.config().http.max_body_bytes).await else {
+        return export_error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into());
+    };
+    let query = merged_params(&query, &bytes, header_str(&parts.headers, header::CONTENT_TYPE));
+    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ViewUsers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let filter = match query.get("where").map(|text| text.trim()).filter(|text| !text.is_empty()) {
+        None => None,
+        Some(text) => match tally_ingest::expr::parse(text) {
+            Ok(expr) => Some(expr),
+            Err(error) => return export_error(StatusCode::BAD_REQUEST, error.to_string()),
+        },
+    };
+    let wanted_ids: Option<Vec<String>> = match (query.get("distinct_id"), query.get("distinct_ids")) {
+        (Some(id), _) => Some(vec![id.clone()]),
+        (None, Some(text)) => match serde_json::from_str::<Vec<String>>(text) {
+            Ok(ids) => Some(ids),
+            Err(_) => {
+                return export_error(StatusCode::BAD_REQUEST, "distinct_ids must be a JSON array of strings".into());
+            }
+        },
+        (None, None) => None,
+    };
+    let page = match query.get("page").map(|text| text.parse::<usize>()) {
+        None => 0,
+        Some(Ok(page)) => page,
+        Some(Err(_)) => return export_error(StatusCode::BAD_REQUEST, "page must be a number from 0".into()),
+    };
+    let group_key = query.get("data_group_id").map(String::as_str).filter(|key| !key.is_empty());
+    // Sorted by distinct_id: the order is the same on every page of a session.
+    let mut profiles = store.profiles(project.id.0, group_key);
+    if let Some(ids) = &wanted_ids {
+        profiles.retain(|(id, _)| ids.contains(id));
+    }
+    let results: Vec<Value> = profiles
+        .iter()
+        .filter_map(|(id, profile)| {
+            let mut properties = profile.properties.clone();
+            if let Some(ms) = profile.last_seen_ms
+                && let Ok(at) = jiff::Timestamp::from_millisecond(ms)
+            {
+                properties.insert("$last_seen".into(), Value::from(at.strftime("%Y-%m-%dT%H:%M:%S").to_string()));
+            }
+            if filter.as_ref().is_some_and(|expr| !expr.matches(&properties)) {
+                return None;
+            }
+            Some(json!({ "$distinct_id": id, "$properties": properties }))
+        })
+        .collect();
+    let total = results.len();
+    let results: Vec<Value> = results.into_iter().skip(page.saturating_mul(PAGE_SIZE)).take(PAGE_SIZE).collect();
+    // The session names the query it pages through (the same parameters, the same order).
+    let session_id = match query.get("session_id").filter(|id| !id.is_empty()) {
+        Some(id) => id.clone(),
+        None => session_of(&project, &query),
+    };
+    axum::Json(json!({
+        "page": page,
+        "page_size": PAGE_SIZE,
+        "results": results,
+        "session_id": session_id,
+        "status": "ok",
+        "total": total,
+    }))
+    .into_response()
+}
+
+/// A session id for a profile query: a digest of what it asks.
+fn session_of(project: &Project, query: &HashMap<String, String>) -> String {
+    let mut asked: Vec<(&String, &String)> =
+        query.iter().filter(|(key, _)| !matches!(key.as_str(), "page" | "session_id")).collect();
+    asked.sort();
+    let text = format!("{}:{asked:?}", project.id.0);
+    tally_iam::token_hash(&text).chars().take(24).collect()
+}
