@@ -284,3 +284,167 @@ pub(crate) async fn ingest(bench: IngestBench) -> Result<(), CliError> {
     drop(server);
     Ok(())
 }
+
+/// What `tally bench export` runs.
+pub(crate) struct ExportBench {
+    pub events: usize,
+    pub dir: Option<PathBuf>,
+    /// Another `tally` binary to run as the server (to compare builds in one run).
+    pub server: Option<PathBuf>,
+}
+
+/// The server's resident memory (kB), sampled until `stop`; returns the highest.
+async fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> u64 {
+    let mut peak = 0;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        }) {
+            peak = peak.max(kb);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    peak
+}
+
+/// One export: (lines, seconds, peak server RSS kB during it).
+async fn timed_export(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    pid: u32,
+) -> Result<(u64, f64, u64), CliError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn(sample_rss(pid, stop.clone()));
+    let started = Instant::now();
+    let mut response =
+        client.get(url).basic_auth(secret, Some("")).send().await.map_err(|error| fail("export", error))?;
+    if !response.status().is_success() {
+        return Err(fail("export", response.status()));
+    }
+    let mut lines = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(|error| fail("export body", error))? {
+        lines += chunk.iter().filter(|byte| **byte == b'\n').count() as u64;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.await.unwrap_or(0);
+    Ok((lines, seconds, peak))
+}
+
+/// `tally bench export`: imports `events` events into a scratch server, lets it flush them
+/// to Parquet, then times `/api/2.0/export` over all of them (and with `limit=10`) while
+/// sampling the server's resident memory. The client reads the answer as it streams and
+/// keeps none of it.
+pub(crate) async fn export(bench: ExportBench) -> Result<(), CliError> {
+    let exe = std::env::current_exe().map_err(|error| fail("find this binary", error))?;
+    let server_exe = bench.server.clone().unwrap_or_else(|| exe.clone());
+    let root = bench.dir.unwrap_or_else(std::env::temp_dir).join(format!("tally-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&root).map_err(|error| fail("create the scratch folder", error))?;
+    let scratch = Scratch(root);
+    let data_dir = scratch.0.join("data");
+    let created = tally(
+        &server_exe,
+        &data_dir,
+        &["admin", "bootstrap", "--email", "bench@tally.invalid", "--org", "Bench", "--password-stdin", "--json"],
+        Some("bench password that is long enough"),
+    )?;
+    let project = &created["projects"][0];
+    let Some(secret) = project["api_secret"].as_str().map(str::to_string) else {
+        return Err(fail("bootstrap", "no project API secret"));
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|error| fail("find a free port", error))?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = std::process::Command::new(&server_exe)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&data_dir)
+        .env("TALLY_LOG_LEVEL", "warn")
+        .env("TALLY_INGEST_FLUSH_SECONDS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| fail("start the server", error))?;
+    let server = Server(child);
+    let pid = server.0.id();
+    crate::commands::install_tls_provider();
+    let client = reqwest::Client::builder().build().map_err(|error| fail("HTTP client", error))?;
+    let started = Instant::now();
+    loop {
+        if let Ok(reply) = client.get(format!("{base}/readyz")).send().await
+            && reply.status().is_success()
+        {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(fail("start the server", "not ready after 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Import: batches of 2000 with distinct ids, over the last three days.
+    let now = tally_types::Clock::now(&tally_types::SystemClock).as_second();
+    let import_started = Instant::now();
+    let batches = bench.events.div_ceil(2000);
+    for batch in 0..batches {
+        let events: Vec<Value> = (0..2000.min(bench.events - batch * 2000))
+            .map(|n| {
+                let i = batch * 2000 + n;
+                json!({
+                    "event": if i % 3 == 0 { "Viewed Page" } else { "Played Song" },
+                    "properties": {
+                        "time": now - (i as i64 % 259_200),
+                        "distinct_id": format!("user-{}", i % 20_000),
+                        "$insert_id": format!("e{i}"),
+                        "genre": "jazz",
+                        "duration": 180 + i % 600,
+                        "$browser": "Chrome",
+                        "premium": i % 2 == 0,
+                    }
+                })
+            })
+            .collect();
+        let reply = client
+            .post(format!("{base}/import?strict=1"))
+            .basic_auth(&secret, Some(""))
+            .json(&events)
+            .send()
+            .await
+            .map_err(|error| fail("import", error))?;
+        if !reply.status().is_success() {
+            return Err(fail("import", reply.text().await.unwrap_or_default()));
+        }
+    }
+    let import_seconds = import_started.elapsed().as_secs_f64();
+    // Two flush intervals: the events are in Parquet files, as a real export finds them.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let today = tally_types::Clock::now(&tally_types::SystemClock);
+    let day = |at: jiff::Timestamp| at.strftime("%Y-%m-%d").to_string();
+    let from = day(today.checked_sub(jiff::SignedDuration::from_hours(24 * 5)).unwrap_or(today));
+    let tomorrow = day(today.checked_add(jiff::SignedDuration::from_hours(24)).unwrap_or(today));
+    let url = format!("{base}/api/2.0/export?from_date={from}&to_date={tomorrow}");
+    let (rss_before, _) = server.memory_kb().unwrap_or((0, 0));
+    println!("tally bench export: {} events imported in {import_seconds:.1} s, server {base}", bench.events);
+    println!(
+        "{:<22} {:>10} {:>9} {:>12} {:>14} {:>14} {:>12}",
+        "export", "lines", "seconds", "lines/s", "RSS before MiB", "peak MiB", "growth MiB"
+    );
+    for (label, url) in [("all", url.clone()), ("limit=10", format!("{url}&limit=10"))] {
+        let (lines, seconds, peak) = timed_export(&client, &url, &secret, pid).await?;
+        println!(
+            "{label:<22} {lines:>10} {seconds:>9.2} {:>12.0} {:>14.0} {:>14.0} {:>12.0}",
+            lines as f64 / seconds,
+            rss_before as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            peak.saturating_sub(rss_before) as f64 / 1024.0,
+        );
+    }
+    drop(server);
+    Ok(())
+}

@@ -52,6 +52,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             bootstrap(&config, BootstrapRequest { email, organization: org, password }, json).await
         }
         Command::Admin { command } => crate::admin::run(&config, command).await,
+        Command::Bench { command: BenchCommand::Export { events, dir, server } } => {
+            crate::bench::export(crate::bench::ExportBench { events: events.max(1), dir, server }).await
+        }
         Command::Bench { command: BenchCommand::Ingest { seconds, concurrency, dir } } => {
             crate::bench::ingest(crate::bench::IngestBench { seconds, concurrency: concurrency.max(1), dir }).await
         }

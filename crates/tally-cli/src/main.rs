@@ -74,6 +74,19 @@ enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Starts `tally serve` in a scratch folder, imports N events, lets them reach Parquet,
+    /// then times the raw export (all of it, and limit=10) and samples the server's memory.
+    Export {
+        /// Events to import and export.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Where the scratch folder goes (default: the system's temporary folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Another tally binary to run as the server, to compare two builds in one run.
+        #[arg(long, value_name = "TALLY")]
+        server: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,7 +34,7 @@ pub const USER_BUCKETS: u32 = 4;
 const SMALL_FILE_ROWS: i64 = 1_000_000;
 /// Compaction of today's partition waits for this many small files; past days merge at 2.
 const TODAY_MIN_FILES: usize = 4;
-const DAY_MS: i64 = 86_400_000;
+use crate::DAY_MS;
 /// Most rows in one flushed file (compaction leaves files this big alone).
 const FILE_ROWS: usize = 1_000_000;
 /// Most Arrow bytes gathered into one flushed file (well under the 2 GiB of a string column).
@@ -249,7 +249,7 @@ pub(crate) async fn forget_files(
 
 /// Deletes files the catalog no longer lists; one that cannot be deleted is left to the
 /// next start's sweep (and logged as `what`).
-async fn delete_uncatalogued(files: &dyn ObjectStore, paths: Vec<String>, what: &str) {
+pub(crate) async fn delete_uncatalogued(files: &dyn ObjectStore, paths: Vec<String>, what: &str) {
     for path in paths {
         match files.delete(&ObjectPath::from(path.as_str())).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -258,10 +258,9 @@ async fn delete_uncatalogued(files: &dyn ObjectStore, paths: Vec<String>, what: 
     }
 }
 
-/// Files replaced by compaction, removed at the next maintenance pass (so readers that
-/// listed them before the swap can finish).
+/// Held by a flush or a compaction: one at a time.
 #[derive(Debug, Default)]
-pub(crate) struct Retired(Vec<String>);
+pub(crate) struct Maintenance;
 
 /// What a flush did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -380,16 +379,17 @@ fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &FileStats) -> E
 }
 
 impl EventStore {
-    async fn remove_retired(&self, retired: &mut Retired) {
-        delete_uncatalogued(&*self.files, std::mem::take(&mut retired.0), "a compacted-away event file").await;
+    /// Deletes the files compaction replaced that no reader holds any more.
+    async fn remove_retired(&self) {
+        delete_uncatalogued(&*self.files, self.readers.take_idle(), "a compacted-away event file").await;
     }
 
     /// Writes every event received so far to catalogued Parquet files, snapshots profiles,
     /// lexicon and identities, and removes the log segments this covered. Events stay
     /// visible to readers throughout. A flush that fails leaves everything to the next.
     pub async fn flush(&self) -> Result<FlushReport, StorageError> {
-        let mut retired = self.maintenance.lock().await;
-        self.remove_retired(&mut retired).await;
+        let _maintenance = self.maintenance.lock().await;
+        self.remove_retired().await;
         let (sealed, flushing, snapshot) = {
             let _cut = self.cut.write().await;
             let rotated = self.wal.rotate().await?;
@@ -438,8 +438,8 @@ impl EventStore {
     /// one copy per (event, distinct_id, time, `$insert_id`). Past days merge as soon as
     /// they have two small files, today's once it has [`TODAY_MIN_FILES`].
     pub async fn compact(&self) -> Result<CompactReport, StorageError> {
-        let mut retired = self.maintenance.lock().await;
-        self.remove_retired(&mut retired).await;
+        let _maintenance = self.maintenance.lock().await;
+        self.remove_retired().await;
         let today = day_of(self.clock.now().as_millisecond());
         let mut partitions: BTreeMap<Partition, Vec<EventFile>> = BTreeMap::new();
         for file in self.catalog.all_event_files(&self.region).await? {
@@ -484,7 +484,10 @@ impl EventStore {
             report.files_in += old.len();
             report.rows_in += rows_in;
             report.rows_out += stats.rows;
-            retired.0.extend(old);
+            // Gone from disk as soon as no reader can hold them: now, or when the last
+            // reader that listed them finishes.
+            let now_free = self.readers.retire(old);
+            delete_uncatalogued(&*self.files, now_free, "a compacted-away event file").await;
         }
         if report.partitions > 0 {
             tracing::debug!(region = %self.region, ?report, "compacted event files");

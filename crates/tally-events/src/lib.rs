@@ -15,6 +15,7 @@ mod flush;
 mod identity;
 pub mod lexicon;
 pub mod parquet_file;
+mod readers;
 mod scan;
 mod wal;
 
@@ -79,7 +80,11 @@ pub struct EventStore {
     /// What is derived from the events as they arrive: the lexicon and identities.
     derived: Arc<RwLock<Derived>>,
     /// One flush or compaction at a time.
-    maintenance: Arc<tokio::sync::Mutex<flush::Retired>>,
+    maintenance: Arc<tokio::sync::Mutex<flush::Maintenance>>,
+    /// Readers, and the files compaction replaced that they may still hold.
+    readers: Arc<readers::Readers>,
+    /// The query engine's memory pool and spill folder, shared by every read of the region.
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     /// Woken when the buffer passes [`FLUSH_EVENTS`].
     flush_wanted: Arc<tokio::sync::Notify>,
     clock: tally_types::SharedClock,
@@ -215,6 +220,76 @@ fn apply_all(profiles: &mut Profiles, updates: &[ProfileUpdate]) -> Vec<(usize, 
     failures
 }
 
+/// Batches of events, as [`EventStore::event_stream`] reads them.
+pub type EventBatches = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Vec<Event>, StorageError>> + Send>>;
+
+/// A UTC day, in milliseconds: the unit of the event files' partitions.
+const DAY_MS: i64 = 86_400_000;
+
+/// What an event stream carries between batches: the days still to read (each with its
+/// files), the day being read, the events in memory, the lease that keeps the files on
+/// disk, the rows still wanted.
+struct StreamState {
+    days: std::collections::VecDeque<(i64, Vec<String>)>,
+    current: Option<datafusion::execution::SendableRecordBatchStream>,
+    memory: Vec<RecordBatch>,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    _lease: readers::ReadLease,
+    remaining: Option<usize>,
+    store: EventStore,
+    query: EventQuery,
+}
+
+impl StreamState {
+    /// The next non-empty batch of events, or `None` at the end.
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, StorageError> {
+        use futures_util::StreamExt;
+        loop {
+            if self.remaining == Some(0) {
+                return Ok(None);
+            }
+            let Some(current) = self.current.as_mut() else {
+                let Some((day, paths)) = self.days.pop_front() else { return Ok(None) };
+                let window = EventQuery {
+                    from_ms: self.query.from_ms.max(day * DAY_MS),
+                    to_ms: self.query.to_ms.min((day + 1) * DAY_MS),
+                    ..self.query.clone()
+                };
+                let plan_limit = if self.query.filter.is_none() { self.remaining } else { None };
+                let files = Arc::clone(&self.store.files);
+                self.current = scan::scan_stream(
+                    Arc::clone(&self.runtime),
+                    files,
+                    paths,
+                    self.memory.clone(),
+                    &window,
+                    plan_limit,
+                )
+                .await?;
+                continue;
+            };
+            let batch = match current.next().await {
+                Some(Ok(batch)) => batch,
+                Some(Err(error)) => return Err(StorageError::Io(format!("query engine: {error}"))),
+                None => {
+                    self.current = None;
+                    continue;
+                }
+            };
+            let mut events = Vec::with_capacity(batch.num_rows());
+            parquet_file::append_events(&batch, "query result", self.query.project_id, &mut events)?;
+            self.store.canonical_and_filtered(&self.query, &mut events);
+            if let Some(remaining) = self.remaining.as_mut() {
+                events.truncate(*remaining);
+                *remaining -= events.len();
+            }
+            if !events.is_empty() {
+                return Ok(Some(events));
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for EventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStore").field("root", &self.root).finish()
@@ -231,8 +306,9 @@ pub struct EventQuery {
     pub to_ms: i64,
     /// Only these event names, when given.
     pub names: Option<Vec<String>>,
-    /// Only events whose property equals the value (simple equality).
-    pub property_equals: Option<(String, serde_json::Value)>,
+    /// Only events this `where` expression keeps (over the event's properties, with
+    /// `distinct_id` as the canonical one).
+    pub filter: Option<tally_ingest::expr::Expr>,
     pub limit: Option<usize>,
     /// The project's identity-merge system, which decides canonical distinct_ids.
     pub id_merge: tally_types::IdMerge,
@@ -325,6 +401,8 @@ impl EventStore {
             profiles: Arc::new(RwLock::new(profiles)),
             derived: Arc::new(RwLock::new(derived)),
             maintenance: Arc::default(),
+            readers: Arc::default(),
+            runtime: scan::runtime(&root.join("spill"))?,
             flush_wanted: Arc::default(),
             clock,
         })
@@ -385,7 +463,8 @@ impl EventStore {
     /// distinct_id (merges apply to earlier events too), one copy per (event,
     /// distinct_id, time, `$insert_id`): the most recently received.
     ///
-    /// Runs on DataFusion over the catalogued files and memory ([`scan`]).
+    /// Runs on DataFusion over the catalogued files and memory ([`scan`]). Holds every
+    /// answer in memory: for small reads; the export streams ([`EventStore::event_stream`]).
     pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
         // A compaction may remove a listed file before it is read (after a whole
         // maintenance pass): the second attempt lists the files again.
@@ -396,27 +475,36 @@ impl EventStore {
                 self.scan(query).await?
             }
         };
-        {
-            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            found.retain_mut(|event| {
-                let distinct_id = derived.identities.canonical(query.project_id, &event.distinct_id, query.id_merge);
-                let wanted = query.property_equals.as_ref().is_none_or(|(key, value)| match key.as_str() {
-                    "distinct_id" => value.as_str() == Some(distinct_id),
-                    _ => event.properties.get(key) == Some(value),
-                });
-                if wanted && distinct_id != event.distinct_id {
-                    event.distinct_id = distinct_id.to_string();
-                }
-                wanted
-            });
-        }
+        self.canonical_and_filtered(query, &mut found);
         if let Some(limit) = query.limit {
             found.truncate(limit);
         }
         Ok(found)
     }
 
+    /// Each event under its user's canonical distinct_id, and only those the query's
+    /// property condition keeps.
+    fn canonical_and_filtered(&self, query: &EventQuery, found: &mut Vec<Event>) {
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        found.retain_mut(|event| {
+            let distinct_id = derived.identities.canonical(query.project_id, &event.distinct_id, query.id_merge);
+            if distinct_id != event.distinct_id {
+                event.distinct_id = distinct_id.to_string();
+            }
+            let Some(filter) = &query.filter else { return true };
+            // The expression sees distinct_id beside the properties, for this check only.
+            let shadowed = event.properties.insert("distinct_id".into(), event.distinct_id.clone().into());
+            let wanted = filter.matches(&event.properties);
+            match shadowed {
+                Some(value) => event.properties.insert("distinct_id".into(), value),
+                None => event.properties.remove("distinct_id"),
+            };
+            wanted
+        });
+    }
+
     async fn scan(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
+        let _lease = self.readers.lease(Arc::clone(&self.files));
         // Memory first, then the catalog: a flush that catalogues its files in between
         // shows its events twice (one copy is kept), never not at all.
         let memory =
@@ -424,6 +512,44 @@ impl EventStore {
         let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
         let paths = files.into_iter().map(|file| file.path).collect();
         scan::scan(Arc::clone(&self.files), paths, memory, query).await
+    }
+
+    /// The same events as [`EventStore::events`], as a stream of batches, read one UTC day
+    /// at a time (files are partitioned by day, so every duplicate of an event is in its
+    /// day) in the region's bounded query memory (sorts spill to disk): an export of any
+    /// size holds about one batch at a time, and `limit` stops after the days it needs
+    /// (without a `where`, it is also part of each day's plan). The files it lists stay on
+    /// disk until the stream is dropped.
+    pub async fn event_stream(&self, query: &EventQuery) -> Result<EventBatches, StorageError> {
+        let lease = self.readers.lease(Arc::clone(&self.files));
+        let memory =
+            self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id)?;
+        let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
+        let mut days: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
+        for file in files {
+            days.entry(file.min_time_ms.div_euclid(DAY_MS)).or_default().push(file.path);
+        }
+        for day in parquet_file::days_of(&memory, query.from_ms, query.to_ms) {
+            days.entry(day).or_default();
+        }
+        let state = StreamState {
+            days: days.into_iter().collect(),
+            current: None,
+            memory,
+            runtime: Arc::clone(&self.runtime),
+            _lease: lease,
+            remaining: query.limit,
+            store: self.clone(),
+            query: query.clone(),
+        };
+        Ok(Box::pin(futures_util::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            match state.next_batch().await {
+                Ok(Some(events)) => Some((Ok(events), Some(state))),
+                Ok(None) => None,
+                Err(error) => Some((Err(error), None)),
+            }
+        })))
     }
 
     /// Applies profile updates durably. Updates that cannot apply (a profile over its

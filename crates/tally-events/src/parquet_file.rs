@@ -337,6 +337,25 @@ pub fn decode_profiles(bytes: Bytes, path: &str) -> Result<Vec<(i64, ProfileKey,
 }
 
 /// Appends the rows of a batch of [`schema`] (from `path`, named in errors) to `events`.
+/// The UTC days (as day numbers since the epoch) that events in `batches` fall on, within
+/// `[from_ms, to_ms)`.
+pub fn days_of(batches: &[RecordBatch], from_ms: i64, to_ms: i64) -> std::collections::BTreeSet<i64> {
+    let mut days = std::collections::BTreeSet::new();
+    for batch in batches {
+        let Some(times) =
+            batch.column_by_name("time_ms").and_then(|column| column.as_any().downcast_ref::<Int64Array>())
+        else {
+            continue;
+        };
+        for time in times.iter().flatten() {
+            if time >= from_ms && time < to_ms {
+                days.insert(time.div_euclid(crate::DAY_MS));
+            }
+        }
+    }
+    days
+}
+
 pub fn append_events(
     batch: &RecordBatch,
     path: &str,

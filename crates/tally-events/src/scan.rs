@@ -6,6 +6,9 @@
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col, lit};
 use tally_ingest::Event;
 
@@ -47,6 +50,28 @@ pub(crate) async fn scan(
     Ok(found)
 }
 
+/// Memory the region's reads may hold in the query engine's operators (sorts, the
+/// deduplicating window) before they spill to disk, shared by all of them. Reads of any size
+/// then run in about this much memory plus one batch.
+pub(crate) const QUERY_MEMORY: usize = 128 * 1024 * 1024;
+
+/// The query engine's runtime for a region: a fair spilling memory pool of
+/// [`QUERY_MEMORY`] and spill files under `spill_dir` (emptied here: nothing in it
+/// outlives a process).
+pub(crate) fn runtime(spill_dir: &std::path::Path) -> Result<Arc<RuntimeEnv>, StorageError> {
+    if spill_dir.exists() {
+        std::fs::remove_dir_all(spill_dir)
+            .map_err(|error| StorageError::Io(format!("{}: {error}", spill_dir.display())))?;
+    }
+    std::fs::create_dir_all(spill_dir)
+        .map_err(|error| StorageError::Io(format!("{}: {error}", spill_dir.display())))?;
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(QUERY_MEMORY)))
+        .with_temp_file_path(spill_dir)
+        .build_arc()
+        .map_err(engine)
+}
+
 /// The scan as batches of the file layout (the query's name filter and time range
 /// applied, one copy per deduplication key): what compaction rewrites.
 pub(crate) async fn scan_batches(
@@ -55,11 +80,43 @@ pub(crate) async fn scan_batches(
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Vec<RecordBatch>, StorageError> {
-    if files.is_empty() && memory.is_empty() {
-        return Ok(Vec::new());
+    let context = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    match plan(&context, files_store, files, memory, query).await? {
+        Some(frame) => frame.collect().await.map_err(engine),
+        None => Ok(Vec::new()),
     }
+}
+
+/// The same scan as a stream of batches, in the region's bounded memory (sorts spill to
+/// disk), with `limit` rows at most when given.
+pub(crate) async fn scan_stream(
+    runtime: Arc<RuntimeEnv>,
+    files_store: Arc<dyn object_store::ObjectStore>,
+    files: Vec<String>,
+    memory: Vec<RecordBatch>,
+    query: &EventQuery,
+    limit: Option<usize>,
+) -> Result<Option<SendableRecordBatchStream>, StorageError> {
     let config = SessionConfig::new().with_target_partitions(2);
-    let context = SessionContext::new_with_config(config);
+    let context = SessionContext::new_with_config_rt(config, runtime);
+    let Some(mut frame) = plan(&context, files_store, files, memory, query).await? else { return Ok(None) };
+    if let Some(limit) = limit {
+        frame = frame.limit(0, Some(limit)).map_err(engine)?;
+    }
+    frame.execute_stream().await.map(Some).map_err(engine)
+}
+
+/// The plan both share; `None` when there is nothing to read.
+async fn plan(
+    context: &SessionContext,
+    files_store: Arc<dyn object_store::ObjectStore>,
+    files: Vec<String>,
+    memory: Vec<RecordBatch>,
+    query: &EventQuery,
+) -> Result<Option<DataFrame>, StorageError> {
+    if files.is_empty() && memory.is_empty() {
+        return Ok(None);
+    }
     let url = url::Url::parse(FILES_URL).map_err(engine)?;
     context.register_object_store(&url, files_store);
 
@@ -80,7 +137,7 @@ pub(crate) async fn scan_batches(
             None => frame,
         });
     }
-    let Some(mut events) = union else { return Ok(Vec::new()) };
+    let Some(mut events) = union else { return Ok(None) };
     events = events
         .filter(col("time_ms").gt_eq(lit(query.from_ms)).and(col("time_ms").lt(lit(query.to_ms))))
         .map_err(engine)?;
@@ -89,5 +146,5 @@ pub(crate) async fn scan_batches(
         events = events.filter(col("name").in_list(names, false)).map_err(engine)?;
     }
     context.register_table("events", events.into_view()).map_err(engine)?;
-    context.sql(&deduplicated()).await.map_err(engine)?.collect().await.map_err(engine)
+    context.sql(&deduplicated()).await.map(Some).map_err(engine)
 }

@@ -573,10 +573,6 @@ async fn engage_refuses_bad_updates_with_reasons_and_keeps_the_good_ones() {
     assert!(answer["error"].as_str().unwrap().contains("$group_key"), "{answer}");
 }
 
-fn run_node(script: &str, args: &[&str]) -> String {
-    run_node_with(script, args, &[])
-}
-
 fn run_node_with(script: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let peers = tally_testkit::oidc::node_peers().unwrap();
     let output = std::process::Command::new("node")
@@ -724,43 +720,6 @@ async fn the_official_node_sdk_tracks_imports_and_updates_profiles_with_every_ca
     assert!(doomed["results"].as_array().unwrap().is_empty(), "groups.delete_group: {doomed}");
 }
 
-#[tokio::test]
-async fn mixpanel_browser_in_chromium_tracks_across_origins_and_updates_profiles() {
-    if tally_testkit::oidc::node_peers().is_none() {
-        return;
-    }
-    let Some(chromium) = tally_testkit::chromium() else { return };
-    let instance = Instance::new(TestBackend::Sqlite).await;
-    let server = instance.serve().await;
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-    let project = production(&acme).await;
-    let answers = run_node("browser.mjs", &[server.base_url(), &project.token, &chromium]);
-    let answers: Value = serde_json::from_str(answers.trim()).unwrap();
-    assert_eq!(answers["track"], 1, "{answers}");
-
-    let events = export(server.base_url(), &project, "").await;
-    let viewed = events.iter().find(|e| e["event"] == "Browser Event").unwrap_or_else(|| panic!("{events:?}"));
-    let properties = &viewed["properties"];
-    assert_eq!(properties["color"], "blue");
-    assert_eq!(properties["count"], 3);
-    assert_eq!(properties["mp_lib"], "web");
-    assert_eq!(properties["$browser"], "Chrome");
-    assert!(properties["$current_url"].as_str().unwrap().ends_with("/shop"), "{properties}");
-    assert!(properties.get("$user_id").is_none(), "sent before identify: {properties}");
-    assert_eq!(properties["distinct_id"], "browser-user", "the anonymous event is merged into the user afterwards");
-    let purchase = events.iter().find(|e| e["event"] == "Browser Purchase").unwrap();
-    assert_eq!(purchase["properties"]["amount"], 9.99);
-    assert_eq!(purchase["properties"]["$user_id"], "browser-user", "identify names the user");
-    assert_eq!(purchase["properties"]["$device_id"], properties["$device_id"], "the same device");
-
-    let user = engage(server.base_url(), &project, "distinct_id=browser-user").await;
-    let properties = &user["results"][0]["$properties"];
-    assert_eq!(properties["$email"], "browser@example.com", "{user}");
-    assert_eq!(properties["visits"], 4);
-    let group = engage(server.base_url(), &project, "data_group_id=company&distinct_id=initech").await;
-    assert_eq!(group["results"][0]["$properties"]["size"], 12, "{group}");
-}
-
 /// The benchmark is not a test, but it must keep working: one short round each, nothing
 /// refused, and numbers in every column.
 #[tokio::test]
@@ -785,6 +744,30 @@ async fn the_ingest_benchmark_runs_and_reports_numbers() {
         assert!(columns[5] > 0.0, "server memory: {line}");
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the scratch folder is removed");
+}
+
+/// The export benchmark, as a smoke run: every event comes back, `limit` stops early, and
+/// the memory columns are numbers.
+#[tokio::test]
+async fn the_export_benchmark_runs_and_reads_back_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tally_testkit::process::run_command(
+        crate::support::binary(),
+        &["bench", "export", "--events", "6000", "--dir", dir.path().to_str().unwrap()],
+        &[],
+        None,
+    )
+    .await;
+    assert!(output.status.success(), "{}\n{}", output.stdout, output.stderr);
+    let columns = |label: &str| -> Vec<f64> {
+        let line =
+            output.stdout.lines().find(|line| line.starts_with(label)).unwrap_or_else(|| panic!("{}", output.stdout));
+        line[label.len()..].split_whitespace().map(|n| n.parse().unwrap()).collect()
+    };
+    let all = columns("all");
+    assert_eq!(all[0], 6000.0, "every event exported: {}", output.stdout);
+    assert!(all[4] > 0.0, "the server's memory was sampled: {}", output.stdout);
+    assert_eq!(columns("limit=10")[0], 10.0, "{}", output.stdout);
 }
 
 #[tokio::test]

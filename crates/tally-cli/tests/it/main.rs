@@ -14,6 +14,7 @@ mod observability;
 mod openapi;
 mod saml;
 mod scim;
+mod sdk_browser;
 mod setup;
 mod signin;
 mod sso;

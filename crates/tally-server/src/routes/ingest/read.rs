@@ -15,18 +15,6 @@ use super::{header_str, merged_params, misdirected_answer, project_for, read_bod
 use crate::AppState;
 use crate::extract::QueryParams;
 
-/// `where` for the export: `properties["key"] == "value"` (or a number), nothing fancier yet.
-fn parse_where(text: &str) -> Option<(String, Value)> {
-    let (left, right) = text.split_once("==")?;
-    let left = left.trim();
-    let key = left
-        .strip_prefix("properties[")
-        .and_then(|rest| rest.strip_suffix(']'))
-        .map(|key| key.trim().trim_matches('"').to_string())?;
-    let value: Value = serde_json::from_str(right.trim()).ok()?;
-    Some((key, value))
-}
-
 /// The project a read request names (API secret, or a service account with `project_id`
 /// and the permission) and its region's storage on this node.
 async fn readable(
@@ -48,7 +36,9 @@ fn export_error(status: StatusCode, message: String) -> Response {
 }
 
 /// `GET /api/2.0/export`: raw events as JSON lines, `from_date`..`to_date` inclusive in
-/// the project's timezone. Like Mixpanel's, the raw export does not deduplicate.
+/// the project's timezone, streamed in time order as the events are read (memory stays
+/// flat whatever the size), one copy per (event, distinct_id, time, `$insert_id`), `where`
+/// as a segmentation expression and `limit` stopping the scan.
 pub(crate) async fn export(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
@@ -81,16 +71,11 @@ pub(crate) async fn export(
             Err(_) => return export_error(StatusCode::BAD_REQUEST, "event must be a JSON array of event names".into()),
         },
     };
-    let property_equals = match query.get("where") {
+    let filter = match query.get("where").map(|text| text.trim()).filter(|text| !text.is_empty()) {
         None => None,
-        Some(text) => match parse_where(text) {
-            Some(condition) => Some(condition),
-            None => {
-                return export_error(
-                    StatusCode::BAD_REQUEST,
-                    "where supports properties[\"name\"] == value only, for now".into(),
-                );
-            }
+        Some(text) => match tally_ingest::expr::parse(text) {
+            Ok(expr) => Some(expr),
+            Err(error) => return export_error(StatusCode::BAD_REQUEST, error.to_string()),
         },
     };
     let limit = query.get("limit").and_then(|text| text.parse().ok());
@@ -100,11 +85,11 @@ pub(crate) async fn export(
         from_ms,
         to_ms,
         names,
-        property_equals,
+        filter,
         limit,
         id_merge: project.id_merge,
     };
-    let events = match store.events(&query).await {
+    let events = match store.event_stream(&query).await {
         Ok(events) => events,
         Err(error) => {
             tracing::error!(%error, "cannot read events for an export");
@@ -114,24 +99,65 @@ pub(crate) async fn export(
             );
         }
     };
-    let mut body = String::new();
-    for event in &events {
-        body.push_str(&event.to_export_json(time_in_ms).to_string());
-        body.push('\n');
-    }
     let wants_gzip = header_str(&parts.headers, header::ACCEPT_ENCODING)
         .is_some_and(|accepted| accepted.split(',').any(|coding| coding.trim().starts_with("gzip")));
+    let body = axum::body::Body::from_stream(ndjson(events, time_in_ms, wants_gzip));
     if wants_gzip {
-        use std::io::Write;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        if encoder.write_all(body.as_bytes()).is_ok()
-            && let Ok(compressed) = encoder.finish()
-        {
-            return ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CONTENT_ENCODING, "gzip")], compressed)
-                .into_response();
-        }
+        return ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CONTENT_ENCODING, "gzip")], body)
+            .into_response();
     }
     ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+/// The export's body, written as the events are read: JSON lines, gzip-compressed on the
+/// way when asked. An error after the first bytes can only cut the answer short (the
+/// status is sent): it is logged and the stream ends with it, so the client sees an
+/// incomplete body rather than a complete-looking one.
+fn ndjson(
+    events: tally_events::EventBatches,
+    time_in_ms: bool,
+    gzip: bool,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let encoder = gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let lines = events.map(move |batch| {
+        let batch = batch.map_err(|error| {
+            tracing::error!(%error, "an export stopped part-way");
+            std::io::Error::other(error.to_string())
+        })?;
+        let mut text = Vec::with_capacity(batch.len() * 256);
+        for event in &batch {
+            serde_json::to_writer(&mut text, &event.to_export_json(time_in_ms)).map_err(std::io::Error::other)?;
+            text.push(b'\n');
+        }
+        Ok::<Vec<u8>, std::io::Error>(text)
+    });
+    futures_util::stream::unfold(Some((lines, encoder)), |state| async move {
+        let (mut lines, mut encoder) = state?;
+        match lines.next().await {
+            Some(Ok(text)) => {
+                let chunk = match encoder.as_mut() {
+                    Some(encoder) => {
+                        if let Err(error) = encoder.write_all(&text) {
+                            return Some((Err(error), None));
+                        }
+                        std::mem::take(encoder.get_mut())
+                    }
+                    None => text,
+                };
+                Some((Ok(bytes::Bytes::from(chunk)), Some((lines, encoder))))
+            }
+            Some(Err(error)) => Some((Err(error), None)),
+            // The end: the gzip trailer, once.
+            // (The line stream is done and must not be polled again.)
+            None => match encoder.take().map(flate2::write::GzEncoder::finish) {
+                Some(Ok(tail)) => Some((Ok(bytes::Bytes::from(tail)), None)),
+                Some(Err(error)) => Some((Err(error), None)),
+                None => None,
+            },
+        }
+    })
 }
 
 /// Profiles per page of `/api/2.0/engage` (Mixpanel's fixed page size).
