@@ -67,7 +67,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let _lock = prepare_data_dir(&config)?;
     let store = Store::open(&config.metadata.url, config.metadata.max_connections).await?;
     let sealer = Sealer::load_or_create(&config.secrets.key_file)?;
-    let clock = clock_from_environment();
+    let clock = clock_from_environment()?;
     let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
     let mut event_stores = std::collections::HashMap::new();
     for region in &config.regions {
@@ -245,23 +245,36 @@ fn prepare_data_dir(config: &Config) -> Result<File, CliError> {
 
 /// The wall clock, unless the test suite points `TALLY_TEST_CLOCK_FILE` at a file holding
 /// the time (Unix seconds), which lets tests move time for expiry and lockout instead of
-/// sleeping.
-fn clock_from_environment() -> SharedClock {
+/// sleeping. Only debug builds (what the test suite runs) honour it: a release build that
+/// finds it set refuses to start rather than trust a file for the time.
+fn clock_from_environment() -> Result<SharedClock, CliError> {
     match std::env::var("TALLY_TEST_CLOCK_FILE") {
-        Ok(path) if !path.is_empty() => {
-            tracing::warn!(%path, "TEST CLOCK: time is read from a file; never use this outside the test suite");
-            Arc::new(FileClock { path: PathBuf::from(path) })
-        }
-        _ => Arc::new(SystemClock),
+        Ok(path) if !path.is_empty() => test_clock(PathBuf::from(path)),
+        _ => Ok(Arc::new(SystemClock)),
     }
 }
 
+#[cfg(debug_assertions)]
+fn test_clock(path: PathBuf) -> Result<SharedClock, CliError> {
+    tracing::warn!(path = %path.display(), "TEST CLOCK: time is read from a file; never use this outside the test suite");
+    Ok(Arc::new(FileClock { path }))
+}
+
+#[cfg(not(debug_assertions))]
+fn test_clock(_path: PathBuf) -> Result<SharedClock, CliError> {
+    Err(CliError::Message(
+        "TALLY_TEST_CLOCK_FILE is for the test suite's debug builds only; unset it to run this release build".into(),
+    ))
+}
+
 /// Time read from a file on every call (tests only).
+#[cfg(debug_assertions)]
 #[derive(Debug)]
 struct FileClock {
     path: PathBuf,
 }
 
+#[cfg(debug_assertions)]
 impl tally_types::Clock for FileClock {
     fn now(&self) -> jiff::Timestamp {
         std::fs::read_to_string(&self.path)

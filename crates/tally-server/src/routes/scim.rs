@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tally_iam::admin::Actor;
-use tally_iam::scim::{Kind, Scim, ScimError};
-use tally_types::{OrgId, Secret};
+use tally_iam::scim::{ERROR_SCHEMA, Kind, Scim, ScimError};
+use tally_types::{ErrorKind, OrgId, Secret};
 
 use super::app::created;
 use crate::access::OrgAccess;
@@ -27,13 +27,22 @@ fn scim_json(status: StatusCode, body: Value) -> Response {
     response
 }
 
-fn scim_error(error: &ScimError) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = scim_json(status, error.body());
-    if error.status == 401 {
+/// A SCIM error answer (RFC 7644 §3.12): the status, `scimType` and a message.
+fn scim_status(status: StatusCode, scim_type: Option<&str>, detail: &str) -> Response {
+    let mut body = json!({ "schemas": [ERROR_SCHEMA], "status": status.as_u16().to_string(), "detail": detail });
+    if let Some(scim_type) = scim_type {
+        body["scimType"] = json!(scim_type);
+    }
+    let mut response = scim_json(status, body);
+    if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scim\""));
     }
     response
+}
+
+/// A refusal from the SCIM rules, at the status its kind maps to.
+fn scim_error(error: &ScimError) -> Response {
+    scim_status(crate::error::status_of(error.kind), error.scim_type, &error.detail)
 }
 
 /// The organization whose SCIM token the request carries.
@@ -51,12 +60,12 @@ impl FromRequestParts<AppState> for ScimCaller {
             .map(str::trim)
             .filter(|token| !token.is_empty());
         let refused = || {
-            scim_error(&ScimError::new(
-                401,
+            scim_status(
+                StatusCode::UNAUTHORIZED,
                 None,
                 "send the organization's SCIM token as Authorization: Bearer <token> (generate one in the \
                  organization's security settings)",
-            ))
+            )
         };
         let Some(token) = token else { return Err(refused()) };
         match tally_iam::scim::authenticate(state.store(), token).await {
@@ -80,25 +89,26 @@ fn service(state: &AppState, org_id: OrgId) -> Scim<'_> {
 }
 
 /// A SCIM refusal as the answer: handlers return `Result<Response, Refused>` and use `?`.
-pub(crate) struct Refused(ScimError);
+pub(crate) struct Refused(Response);
 
 impl From<ScimError> for Refused {
     fn from(error: ScimError) -> Self {
-        Refused(error)
+        Refused(scim_error(&error))
     }
 }
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        scim_error(&self.0)
+        self.0
     }
 }
 
 type Answer = Result<Response, Refused>;
 
 fn parse_body(bytes: &[u8]) -> Result<Value, ScimError> {
-    serde_json::from_slice(bytes)
-        .map_err(|error| ScimError::new(400, Some("invalidSyntax"), format!("the body is not JSON: {error}")))
+    serde_json::from_slice(bytes).map_err(|error| {
+        ScimError::new(ErrorKind::InvalidInput, Some("invalidSyntax"), format!("the body is not JSON: {error}"))
+    })
 }
 
 /// A resource, projected as the query asks.
@@ -115,7 +125,8 @@ fn answer(resource: Value, status: StatusCode, query: &HashMap<String, String>) 
 
 /// The kind a path segment names, or a SCIM 404.
 fn kind(segment: &str) -> Result<Kind, ScimError> {
-    Kind::from_segment(segment).ok_or_else(|| ScimError::new(404, None, "no such SCIM resource or endpoint"))
+    Kind::from_segment(segment)
+        .ok_or_else(|| ScimError::new(ErrorKind::NotFound, None, "no such SCIM resource or endpoint"))
 }
 
 /// `GET /Users`, `GET /Groups`: a page of the resources matching `filter`.
@@ -220,7 +231,7 @@ pub(crate) async fn search(
     body: Bytes,
 ) -> Answer {
     if action != ".search" {
-        return Err(ScimError::new(405, None, "use PUT or PATCH on a resource").into());
+        return Err(Refused(scim_status(StatusCode::METHOD_NOT_ALLOWED, None, "use PUT or PATCH on a resource")));
     }
     let kind = kind(&segment)?;
     let query = search_query(&body)?;
@@ -266,7 +277,7 @@ fn discovery(documents: Vec<Value>, id: Option<&str>) -> Response {
         None => scim_json(StatusCode::OK, tally_iam::scim::list_response(documents, 1, None)),
         Some(id) => match documents.into_iter().find(|document| document["id"] == id) {
             Some(document) => scim_json(StatusCode::OK, document),
-            None => scim_error(&ScimError::new(404, None, format!("no such resource {id:?}"))),
+            None => scim_status(StatusCode::NOT_FOUND, None, &format!("no such resource {id:?}")),
         },
     }
 }
@@ -297,12 +308,12 @@ pub(crate) async fn schema(
 
 /// Writes to the discovery documents.
 pub(crate) async fn read_only(ScimCaller(_): ScimCaller) -> Response {
-    scim_error(&ScimError::new(405, None, "the discovery documents are read-only"))
+    scim_status(StatusCode::METHOD_NOT_ALLOWED, None, "the discovery documents are read-only")
 }
 
 /// Anything else under `/api/app/scim/v2`.
 pub(crate) async fn unknown(ScimCaller(_): ScimCaller) -> Response {
-    scim_error(&ScimError::new(404, None, "no such SCIM resource or endpoint"))
+    scim_status(StatusCode::NOT_FOUND, None, "no such SCIM resource or endpoint")
 }
 
 #[derive(Deserialize)]
