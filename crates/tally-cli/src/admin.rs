@@ -6,7 +6,7 @@ use tally_config::Config;
 use tally_iam::admin::projects::ProjectInput;
 use tally_iam::admin::service_accounts::ServiceAccountInput;
 use tally_iam::admin::{AccessSettings, Actor, Ctx};
-use tally_iam::authz::{operator_org, operator_project};
+use tally_iam::authz::{unchecked_operator_org_scope, unchecked_operator_project_scope};
 use tally_iam::mail::SharedMailer;
 use tally_iam::seal::Sealer;
 use tally_store::{InvitedProject, Store};
@@ -91,10 +91,13 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> Result<(), Cl
     let result = match command {
         AdminCommand::Bootstrap { .. } => Ok(()),
         AdminCommand::CreateProject { org, name, region, timezone, environment, json } => {
-            let scope = operator_org(&tools.store, OrgId(org)).await?;
-            let project =
-                tally_iam::admin::projects::create(ctx, &scope, &ProjectInput { name, region, timezone, environment })
-                    .await?;
+            let scope = unchecked_operator_org_scope(&tools.store, OrgId(org)).await?;
+            let project = tally_iam::admin::projects::create(
+                ctx,
+                &scope.require()?,
+                &ProjectInput { name, region, timezone, environment },
+            )
+            .await?;
             let value =
                 json!({ "id": project.id, "name": project.name, "region": project.region, "token": project.token });
             print(
@@ -105,7 +108,7 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> Result<(), Cl
             Ok(())
         }
         AdminCommand::Invite { org, email, role, projects, json } => {
-            let scope = operator_org(&tools.store, OrgId(org)).await?;
+            let scope = unchecked_operator_org_scope(&tools.store, OrgId(org)).await?;
             let projects = parse_projects(&projects)?
                 .into_iter()
                 .map(|(project_id, role)| InvitedProject { project_id, role })
@@ -118,22 +121,22 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> Result<(), Cl
             Ok(())
         }
         AdminCommand::SetOrgRole { org, email, role } => {
-            let scope = operator_org(&tools.store, OrgId(org)).await?;
+            let scope = unchecked_operator_org_scope(&tools.store, OrgId(org)).await?;
             let user_id = tools.user_id(&email).await?;
             tally_iam::admin::orgs::change_role(ctx, &scope, user_id, parse_org_role(&role)?).await?;
             println!("{email} is now {role} of organization {org}");
             Ok(())
         }
         AdminCommand::SetProjectRole { project, email, role } => {
-            let scope = operator_project(&tools.store, ProjectId(project)).await?;
+            let scope = unchecked_operator_project_scope(&tools.store, ProjectId(project)).await?;
             let user_id = tools.user_id(&email).await?;
             tally_iam::admin::members::set_role(ctx, &scope, Principal::User(user_id), &role).await?;
             println!("{email} holds {role} in project {project}");
             Ok(())
         }
         AdminCommand::CreateTeam { org, name, members, projects, json } => {
-            let scope = operator_org(&tools.store, OrgId(org)).await?;
-            let team = tally_iam::admin::teams::create(ctx, &scope, &name).await?;
+            let scope = unchecked_operator_org_scope(&tools.store, OrgId(org)).await?;
+            let team = tally_iam::admin::teams::create(ctx, &scope.require()?, &name).await?;
             for email in &members {
                 let user_id = tools.user_id(email).await?;
                 tally_iam::admin::teams::add_member(ctx, &scope, team.id, Principal::User(user_id)).await?;
@@ -146,7 +149,7 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> Result<(), Cl
             Ok(())
         }
         AdminCommand::CreateServiceAccount { org, username, role, projects, expires, json } => {
-            let scope = operator_org(&tools.store, OrgId(org)).await?;
+            let scope = unchecked_operator_org_scope(&tools.store, OrgId(org)).await?;
             let expires_at = expires
                 .map(|text| {
                     text.parse().map_err(|_| CliError::Message(format!("--expires {text:?} is not an RFC 3339 time")))

@@ -202,9 +202,9 @@ impl WithChange for AuditEntry {
 /// standing, or Owner rights for the operator.
 async fn actor_in_project(ctx: Ctx<'_>, project_id: ProjectId) -> Result<crate::authz::ProjectScope, IamError> {
     if ctx.actor.is_operator() {
-        return Ok(crate::authz::operator_project(ctx.store, project_id).await?);
+        return Ok(crate::authz::unchecked_operator_project_scope(ctx.store, project_id).await?);
     }
-    Ok(crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.subject(), project_id).await?)
+    Ok(crate::authz::project_standing_without_permission(ctx.store, ctx.clock, ctx.actor.subject(), project_id).await?)
 }
 
 /// Checks that a role key names a default role or one of this project's custom roles,
@@ -260,7 +260,7 @@ pub(crate) async fn check_outranks_in_project(
     if scope.principal() == target {
         return Err(IamError::Forbidden("you cannot change your own access to this project".into()));
     }
-    let held = crate::authz::project_standing(ctx.store, ctx.clock, target, scope.project_id())
+    let held = crate::authz::project_standing_without_permission(ctx.store, ctx.clock, target, scope.project_id())
         .await
         .map_err(|_| IamError::NotFound("member of this organization"))?
         .permissions();

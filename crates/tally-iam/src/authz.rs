@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use tally_store::{Grant, GrantSource, Project, Store, StoreError};
+use tally_types::permissions::{OrgMarker, ProjectMarker};
 use tally_types::{
     Classified, Clock, ErrorKind, OrgId, OrgPermission, OrgPermissionSet, OrgRole, Principal, ProjectId,
     ProjectPermission, ProjectPermissionSet, ProjectRole,
@@ -142,6 +143,69 @@ impl ProjectScope {
     }
 }
 
+/// Proof that the authorization function checked the organization permission `P` for this
+/// scope: only [`OrgScope::require`] makes one, so a domain function that takes
+/// `&OrgPermit<'_, org::X>` cannot be reached without permission X.
+#[derive(Debug, Clone, Copy)]
+pub struct OrgPermit<'a, P: OrgMarker> {
+    scope: &'a OrgScope,
+    _permission: std::marker::PhantomData<P>,
+}
+
+impl<'a, P: OrgMarker> OrgPermit<'a, P> {
+    pub fn scope(&self) -> &'a OrgScope {
+        self.scope
+    }
+}
+
+impl<P: OrgMarker> std::ops::Deref for OrgPermit<'_, P> {
+    type Target = OrgScope;
+    fn deref(&self) -> &OrgScope {
+        self.scope
+    }
+}
+
+impl OrgScope {
+    /// The permit for `P`, when this scope holds it.
+    pub fn require<P: OrgMarker>(&self) -> Result<OrgPermit<'_, P>, AuthzError> {
+        if !self.allows(P::PERMISSION) {
+            return Err(AuthzError::Forbidden(P::PERMISSION.as_str()));
+        }
+        Ok(OrgPermit { scope: self, _permission: std::marker::PhantomData })
+    }
+}
+
+/// Proof that the authorization function checked the project permission `P`; see
+/// [`OrgPermit`].
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectPermit<'a, P: ProjectMarker> {
+    scope: &'a ProjectScope,
+    _permission: std::marker::PhantomData<P>,
+}
+
+impl<'a, P: ProjectMarker> ProjectPermit<'a, P> {
+    pub fn scope(&self) -> &'a ProjectScope {
+        self.scope
+    }
+}
+
+impl<P: ProjectMarker> std::ops::Deref for ProjectPermit<'_, P> {
+    type Target = ProjectScope;
+    fn deref(&self) -> &ProjectScope {
+        self.scope
+    }
+}
+
+impl ProjectScope {
+    /// The permit for `P`, when this scope holds it.
+    pub fn require<P: ProjectMarker>(&self) -> Result<ProjectPermit<'_, P>, AuthzError> {
+        if !self.allows(P::PERMISSION) {
+            return Err(AuthzError::Forbidden(P::PERMISSION.as_str()));
+        }
+        Ok(ProjectPermit { scope: self, _permission: std::marker::PhantomData })
+    }
+}
+
 /// Either capability, as [`authorize`] returns it.
 #[derive(Debug, Clone)]
 pub enum Access {
@@ -240,8 +304,10 @@ async fn project_scope(
     Ok(ProjectScope { project, principal, org_role: org.role, grants, permissions })
 }
 
-/// The scope of an organization member in a project where it may hold nothing yet.
-pub async fn project_standing(
+/// The scope of an organization member in a project where it may hold nothing yet: it
+/// proves membership of the organization and nothing else (no permission), for access
+/// requests and listings that say what the caller holds. Its name says so on purpose.
+pub async fn project_standing_without_permission(
     store: &Store,
     clock: &dyn Clock,
     subject: impl Into<Subject>,
@@ -250,16 +316,21 @@ pub async fn project_standing(
     project_scope(store, clock, subject.into(), project_id).await
 }
 
-/// The operator at the machine (`tally admin`) acts with Owner rights in any organization.
-/// Only the command line builds this scope; no HTTP route can.
-pub async fn operator_org(store: &Store, org_id: OrgId) -> Result<OrgScope, AuthzError> {
+/// The escape hatch for the operator at the machine (`tally admin`), who acts with Owner
+/// rights in any organization without a check. Only the command line calls it; no HTTP
+/// route can (its name is meant to stand out in review).
+pub async fn unchecked_operator_org_scope(store: &Store, org_id: OrgId) -> Result<OrgScope, AuthzError> {
     store.organization(org_id).await?.ok_or(AuthzError::NotFound)?;
     let role = OrgRole::Owner;
     Ok(OrgScope { org_id, principal: Principal::User(tally_types::UserId(0)), role, permissions: role.permissions() })
 }
 
-/// The operator's scope in a project: Owner rights.
-pub async fn operator_project(store: &Store, project_id: ProjectId) -> Result<ProjectScope, AuthzError> {
+/// The operator's scope in a project: Owner rights, unchecked (see
+/// [`unchecked_operator_org_scope`]).
+pub async fn unchecked_operator_project_scope(
+    store: &Store,
+    project_id: ProjectId,
+) -> Result<ProjectScope, AuthzError> {
     let project = store.project(project_id).await?.ok_or(AuthzError::NotFound)?;
     let grants = vec![Grant { source: GrantSource::OrganizationRole, role: ProjectRole::Owner.as_str().to_string() }];
     Ok(ProjectScope {

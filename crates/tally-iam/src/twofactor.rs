@@ -6,10 +6,11 @@ use rand::Rng;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tally_store::{EnrolledMethod, User};
+use tally_types::permissions::org;
 use tally_types::{Principal, Secret, UserId};
 
 use crate::admin::{Ctx, WithChange};
-use crate::authz::OrgScope;
+use crate::authz::{OrgPermit, OrgScope};
 use crate::sessions::ClientInfo;
 use crate::signin::user_audits;
 use crate::stepup::{self, StepUp};
@@ -297,7 +298,11 @@ pub async fn set_required(
 /// it applies only to an account that belongs to this organization alone; one that also
 /// belongs to others recovers with its recovery codes (or each of its organizations' own
 /// rules). Nobody resets their own factor here (account settings ask for a step-up).
-pub async fn reset_member(ctx: Ctx<'_>, scope: &OrgScope, user_id: UserId) -> Result<(), IamError> {
+pub async fn reset_member(
+    ctx: Ctx<'_>,
+    scope: &OrgPermit<'_, org::ManageSecurity>,
+    user_id: UserId,
+) -> Result<(), IamError> {
     let members = ctx.store.org_members(scope.org_id()).await?;
     let target = members.iter().find(|member| member.user.id == user_id).ok_or(IamError::NotFound("member"))?;
     if scope.principal() == Principal::User(user_id) {

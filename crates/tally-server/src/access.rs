@@ -293,7 +293,13 @@ impl FromRequestParts<AppState> for ProjectAccess {
                 }
             }
             Requirement::ProjectOrgMember => {
-                tally_iam::authz::project_standing(state.store(), state.clock(), caller.subject(), project_id).await?
+                tally_iam::authz::project_standing_without_permission(
+                    state.store(),
+                    state.clock(),
+                    caller.subject(),
+                    project_id,
+                )
+                .await?
             }
             _ => {
                 return Err(ApiError::new(

@@ -10,7 +10,24 @@ use serde::{Deserialize, Serialize};
 use crate::roles::{OrgRole, UnknownRole};
 
 macro_rules! permission_enum {
-    ($(#[$doc:meta])* $name:ident, $set:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident, $set:ident, $markers:ident, $marker:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        /// A permission named at the type level: a domain function that needs it takes a
+        /// permit typed by its marker, which only the authorization function can make.
+        pub trait $marker {
+            const PERMISSION: $name;
+        }
+
+        /// One zero-sized marker type per permission, named like it.
+        pub mod $markers {
+            $(
+                #[derive(Debug, Clone, Copy)]
+                pub struct $variant;
+                impl super::$marker for $variant {
+                    const PERMISSION: super::$name = super::$name::$variant;
+                }
+            )+
+        }
+
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name {
@@ -117,7 +134,7 @@ pub struct UnknownPermission(pub String);
 
 permission_enum!(
     /// What an organization role allows (Mixpanel's organization action matrix).
-    OrgPermission, OrgPermissionSet {
+    OrgPermission, OrgPermissionSet, org, OrgMarker {
         /// See the organization, its projects and its members.
         ViewOrganization = "view_organization",
         ViewBilling = "view_billing",
@@ -142,7 +159,7 @@ permission_enum!(
 
 permission_enum!(
     /// What a project role allows (Mixpanel's project settings and analysis matrices).
-    ProjectPermission, ProjectPermissionSet {
+    ProjectPermission, ProjectPermissionSet, project, ProjectMarker {
         // Analysis.
         ViewReports = "view_reports",
         SaveReports = "save_reports",

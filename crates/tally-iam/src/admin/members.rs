@@ -165,10 +165,10 @@ pub async fn decide_access_request(
 /// The project a principal can at least see the existence of (an organization member),
 /// for access requests; outsiders get `NotFound`.
 pub async fn standing(ctx: Ctx<'_>, project_id: ProjectId) -> Result<ProjectScope, IamError> {
-    crate::authz::project_standing(ctx.store, ctx.clock, ctx.actor.subject(), project_id).await.map_err(|error| {
-        match error {
+    crate::authz::project_standing_without_permission(ctx.store, ctx.clock, ctx.actor.subject(), project_id)
+        .await
+        .map_err(|error| match error {
             AuthzError::Store(error) => IamError::Store(error),
             other => IamError::Authz(other),
-        }
-    })
+        })
 }

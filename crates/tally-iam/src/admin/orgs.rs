@@ -2,11 +2,12 @@
 
 use serde_json::json;
 use tally_store::{OrgMember, Plan, Usage};
+use tally_types::permissions::org;
 use tally_types::{OrgPermission, OrgRole, Principal, UserId};
 
 use super::{Ctx, WithChange};
 use crate::IamError;
-use crate::authz::OrgScope;
+use crate::authz::{OrgPermit, OrgScope};
 
 pub async fn members(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<OrgMember>, IamError> {
     Ok(ctx.store.org_members(scope.org_id()).await?)
@@ -75,7 +76,7 @@ pub async fn usage(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<Usage>, IamErro
 }
 
 /// Soft-deletes the organization: gone at once for everyone, purged after the grace period.
-pub async fn delete(ctx: Ctx<'_>, scope: &OrgScope) -> Result<jiff::Timestamp, IamError> {
+pub async fn delete(ctx: Ctx<'_>, scope: &OrgPermit<'_, org::DeleteOrganization>) -> Result<jiff::Timestamp, IamError> {
     let purge_after = ctx.now().checked_add(ctx.settings.org_deletion_grace).unwrap_or(ctx.now());
     let audit = ctx.audit(scope.org_id(), None, "organization.deleted", "organization", scope.org_id());
     ctx.store.delete_organization(scope.org_id(), purge_after, &audit).await?;

@@ -5,7 +5,9 @@ use tally_store::{NewProject, Project, ProjectChanges};
 use tally_types::{IdMerge, OrgPermission, Secret};
 
 use super::{Ctx, WithChange, checked_name};
-use crate::authz::{OrgScope, ProjectScope, authorize_org};
+use tally_types::permissions::org;
+
+use crate::authz::{OrgPermit, ProjectScope, authorize_org};
 use crate::{IamError, token_hash};
 
 /// What creating a project takes.
@@ -33,7 +35,12 @@ pub fn check_timezone(name: &str) -> Result<(), IamError> {
     })
 }
 
-pub async fn create(ctx: Ctx<'_>, scope: &OrgScope, input: &ProjectInput) -> Result<Project, IamError> {
+/// Creates a project in the organization; only a holder of `create_projects` gets here.
+pub async fn create(
+    ctx: Ctx<'_>,
+    scope: &OrgPermit<'_, org::CreateProjects>,
+    input: &ProjectInput,
+) -> Result<Project, IamError> {
     let name = checked_name("name", &input.name)?;
     let regions = &ctx.settings.regions;
     let region = match &input.region {

@@ -2,11 +2,12 @@
 
 use serde_json::json;
 use tally_store::{Grantee, Team, TeamMember, TeamProject};
+use tally_types::permissions::org;
 use tally_types::{Principal, ProjectId, TeamId};
 
 use super::{Ctx, WithChange, check_assignable, checked_name};
 use crate::IamError;
-use crate::authz::OrgScope;
+use crate::authz::{OrgPermit, OrgScope};
 
 pub async fn list(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<Team>, IamError> {
     Ok(ctx.store.teams(scope.org_id()).await?)
@@ -23,7 +24,7 @@ pub async fn get(
     Ok((team, members, projects))
 }
 
-pub async fn create(ctx: Ctx<'_>, scope: &OrgScope, name: &str) -> Result<Team, IamError> {
+pub async fn create(ctx: Ctx<'_>, scope: &OrgPermit<'_, org::ManageTeams>, name: &str) -> Result<Team, IamError> {
     let name = checked_name("name", name)?;
     let audit = ctx.audit(scope.org_id(), None, "team.created", "team", "").with(None, Some(json!({ "name": name })));
     Ok(ctx.store.create_team(scope.org_id(), name, &audit).await?)

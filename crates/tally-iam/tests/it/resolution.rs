@@ -10,7 +10,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tally_config::DatabaseUrl;
 use tally_iam::admin::{AccessSettings, Actor, Ctx};
-use tally_iam::authz::{operator_org, operator_project, project_standing};
+use tally_iam::authz::{
+    project_standing_without_permission, unchecked_operator_org_scope, unchecked_operator_project_scope,
+};
 use tally_iam::mail::LogMailer;
 use tally_iam::seal::Sealer;
 use tally_store::{NewProject, NewTenant, NewUser, Store, TenantClaim};
@@ -155,7 +157,7 @@ impl Harness {
             .await
             .unwrap();
         let org = tenant.organization.id;
-        let scope = operator_org(&self.store, org).await.unwrap();
+        let scope = unchecked_operator_org_scope(&self.store, org).await.unwrap();
         let mut users = Vec::new();
         for i in 0..N_USERS {
             let email = format!("user{i}.{n}@example.com");
@@ -173,7 +175,12 @@ impl Harness {
         }
         let mut teams = Vec::new();
         for i in 0..N_TEAMS {
-            teams.push(tally_iam::admin::teams::create(self.ctx(), &scope, &format!("Team {i}")).await.unwrap().id);
+            teams.push(
+                tally_iam::admin::teams::create(self.ctx(), &scope.require().unwrap(), &format!("Team {i}"))
+                    .await
+                    .unwrap()
+                    .id,
+            );
         }
         World { org, users, projects: tenant.projects.iter().map(|p| p.id).collect(), teams }
     }
@@ -182,11 +189,12 @@ impl Harness {
     /// refuses (removing what is not there) change neither.
     async fn apply(&self, world: &mut World, model: &mut Model, op: &Op) {
         let ctx = self.ctx();
-        let scope = operator_org(&self.store, world.org).await.unwrap();
+        let scope = unchecked_operator_org_scope(&self.store, world.org).await.unwrap();
         let role_key = |role: usize| ROLES[role].as_str();
         match *op {
             Op::SetIndividual { user, project, role } => {
-                let project_scope = operator_project(&self.store, world.projects[project]).await.unwrap();
+                let project_scope =
+                    unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
                 tally_iam::admin::members::set_role(
                     ctx,
                     &project_scope,
@@ -198,7 +206,8 @@ impl Harness {
                 model.individual.insert((user, project), ROLES[role]);
             }
             Op::RemoveIndividual { user, project } => {
-                let project_scope = operator_project(&self.store, world.projects[project]).await.unwrap();
+                let project_scope =
+                    unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
                 let removed =
                     tally_iam::admin::members::remove(ctx, &project_scope, Principal::User(world.users[user])).await;
                 assert_eq!(removed.is_ok(), model.individual.remove(&(user, project)).is_some(), "{op:?}: {removed:?}");
@@ -247,15 +256,18 @@ impl Harness {
                 model.team_projects.retain(|(t, _), _| *t != team);
                 // A new, empty team takes the slot.
                 let name = format!("Team {team} after {}", world.teams[team]);
-                world.teams[team] = tally_iam::admin::teams::create(ctx, &scope, &name).await.unwrap().id;
+                world.teams[team] =
+                    tally_iam::admin::teams::create(ctx, &scope.require().unwrap(), &name).await.unwrap().id;
             }
             Op::SetDefault { project, role } => {
-                let project_scope = operator_project(&self.store, world.projects[project]).await.unwrap();
+                let project_scope =
+                    unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
                 tally_iam::admin::members::set_default_role(ctx, &project_scope, role_key(role)).await.unwrap();
                 model.defaults.insert(project, ROLES[role]);
             }
             Op::RemoveDefault { project } => {
-                let project_scope = operator_project(&self.store, world.projects[project]).await.unwrap();
+                let project_scope =
+                    unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
                 let removed = tally_iam::admin::members::remove_default_role(ctx, &project_scope).await;
                 assert_eq!(removed.is_ok(), model.defaults.remove(&project).is_some(), "{op:?}: {removed:?}");
             }
@@ -271,7 +283,10 @@ impl Harness {
     async fn check(&self, world: &World, model: &Model, after: &[Op]) {
         for (user_index, user) in world.users.iter().enumerate() {
             for (project_index, project) in world.projects.iter().enumerate() {
-                let scope = project_standing(&self.store, &self.clock, Principal::User(*user), *project).await.unwrap();
+                let scope =
+                    project_standing_without_permission(&self.store, &self.clock, Principal::User(*user), *project)
+                        .await
+                        .unwrap();
                 let expected = model.expected(user_index, project_index);
                 assert_eq!(
                     scope.permissions(),

@@ -77,8 +77,13 @@ async fn organization_view(
     }
     let mut projects = Vec::new();
     for project in state.store().projects_in_org(org.id).await? {
-        let standing =
-            tally_iam::authz::project_standing(state.store(), state.clock(), caller.subject(), project.id).await?;
+        let standing = tally_iam::authz::project_standing_without_permission(
+            state.store(),
+            state.clock(),
+            caller.subject(),
+            project.id,
+        )
+        .await?;
         if standing.permissions().is_empty() {
             continue;
         }

@@ -29,7 +29,8 @@ pub(crate) async fn delete(
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let purge_after = tally_iam::admin::orgs::delete(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<tally_types::permissions::org::DeleteOrganization>()?;
+    let purge_after = tally_iam::admin::orgs::delete(state.ctx(&actor), &permit).await?;
     Ok(ok(json!({ "purge_after": purge_after.to_string() })))
 }
 
@@ -79,8 +80,13 @@ pub(crate) async fn projects(
 ) -> Result<Response, ApiError> {
     let mut listed = Vec::new();
     for project in state.store().projects_in_org(scope.org_id()).await? {
-        let standing =
-            tally_iam::authz::project_standing(state.store(), state.clock(), caller.subject(), project.id).await?;
+        let standing = tally_iam::authz::project_standing_without_permission(
+            state.store(),
+            state.clock(),
+            caller.subject(),
+            project.id,
+        )
+        .await?;
         let mut view = views::project(&project);
         view["your_permissions"] = json!(standing.permissions().names());
         view["your_grants"] = json!(standing.grants().iter().map(views::grant).collect::<Vec<_>>());
@@ -105,7 +111,8 @@ pub(crate) async fn create_project(
     let actor = caller.actor();
     let input =
         ProjectInput { name: body.name, region: body.region, timezone: body.timezone, environment: body.environment };
-    let project = tally_iam::admin::projects::create(state.ctx(&actor), &scope, &input).await?;
+    let permit = scope.require::<tally_types::permissions::org::CreateProjects>()?;
+    let project = tally_iam::admin::projects::create(state.ctx(&actor), &permit, &input).await?;
     Ok(created(views::project(&project)))
 }
 

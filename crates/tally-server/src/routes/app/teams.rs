@@ -31,7 +31,8 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<NameBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let team = tally_iam::admin::teams::create(state.ctx(&actor), &scope, &body.name).await?;
+    let permit = scope.require::<tally_types::permissions::org::ManageTeams>()?;
+    let team = tally_iam::admin::teams::create(state.ctx(&actor), &permit, &body.name).await?;
     Ok(created(views::team(&team)))
 }
 

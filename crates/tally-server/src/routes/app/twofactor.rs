@@ -157,6 +157,7 @@ pub(crate) async fn reset_member(
     Ids((_, user_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::twofactor::reset_member(state.ctx(&actor), &scope, UserId(user_id)).await?;
+    let permit = scope.require::<tally_types::permissions::org::ManageSecurity>()?;
+    tally_iam::twofactor::reset_member(state.ctx(&actor), &permit, UserId(user_id)).await?;
     Ok(done())
 }
