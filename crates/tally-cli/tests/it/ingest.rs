@@ -1641,3 +1641,62 @@ async fn the_profile_query_pages_in_a_stable_order_and_filters_with_where() {
     let some = engage(base, &project, "distinct_ids=%5B%22user-00001%22%2C%22user-02499%22%5D").await;
     assert_eq!(some["total"], 2);
 }
+
+/// A metadata outage is 503 with Retry-After on every credential path (SDKs drop a batch
+/// on 401, and retry on 503): the project's API secret and a service account alike.
+#[tokio::test]
+async fn a_metadata_outage_answers_503_never_401_and_nothing_is_lost() {
+    use sqlx::{Connection, Executor};
+    let Ok(admin_url) = std::env::var("TALLY_TEST_POSTGRES_URL") else { return };
+    let instance = Instance::new(TestBackend::Postgres).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let robot = acme
+        .owner
+        .post(
+            &format!("/api/app/projects/{}/service-accounts", project.id),
+            json!({ "username": "etl", "role": "admin" }),
+        )
+        .await;
+    let robot_secret = robot.results()["token"].as_str().unwrap().to_string();
+    let database = instance.metadata.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let rows = json!([{ "event": "e", "properties": { "distinct_id": "u", "time": now_s(), "$insert_id": "o1" } }]);
+    let http = tally_testkit::http_client(None);
+    let by_robot = |rows: Value| {
+        http.post(format!("{}/import?project_id={}", server.base_url(), project.id))
+            .basic_auth("etl", Some(robot_secret.as_str()))
+            .json(&rows)
+            .send()
+    };
+
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {database} WITH ALLOW_CONNECTIONS false")))
+        .await
+        .unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        )))
+        .await
+        .unwrap();
+    let robot_reply = by_robot(rows.clone()).await.unwrap();
+    assert_eq!(robot_reply.status(), StatusCode::SERVICE_UNAVAILABLE, "service account during an outage");
+    assert!(robot_reply.headers().contains_key("retry-after"));
+    let secret_reply = import_rows(server.base_url(), &project, &rows).await;
+    assert_eq!(secret_reply.status(), StatusCode::SERVICE_UNAVAILABLE, "API secret during an outage");
+
+    admin.execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {database} WITH ALLOW_CONNECTIONS true"))).await.unwrap();
+    let mut recovered = None;
+    for _ in 0..50 {
+        let reply = by_robot(rows.clone()).await.unwrap();
+        if reply.status() == StatusCode::OK {
+            recovered = Some(reply);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(recovered.is_some(), "the same request succeeds once the database is back");
+    assert_eq!(export(server.base_url(), &project, "").await.len(), 1, "stored once the retry got through");
+}
