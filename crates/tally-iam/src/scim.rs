@@ -78,8 +78,21 @@ impl From<StoreError> for ScimError {
 }
 
 /// The organization a SCIM bearer token belongs to.
-pub async fn authenticate(store: &tally_store::Store, token: &str) -> Result<Option<OrgId>, StoreError> {
-    store.scim_org(&token_hash(token)).await
+pub async fn authenticate(store: &tally_store::Store, token: &str) -> Result<Option<ScimGrant>, StoreError> {
+    Ok(store.scim_org(&token_hash(token)).await?.map(|org_id| ScimGrant { org_id }))
+}
+
+/// Proof that a request carried an organization's SCIM token: only [`authenticate`] makes
+/// one, and [`Scim`] serves only the organization it names (no raw id reaches it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScimGrant {
+    org_id: OrgId,
+}
+
+impl ScimGrant {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
 }
 
 /// A new SCIM token for the organization (password re-entry), shown once; the previous

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 use tally_store::ScimMember;
-use tally_types::{ErrorKind, OrgId, OrgRole, UserId};
+use tally_types::{ErrorKind, OrgRole, UserId};
 
 use super::*;
 use crate::admin::Ctx;
@@ -105,8 +105,8 @@ impl<'a> Scim<'a> {
         id.parse::<i64>().ok().filter(|id| *id > 0).map(UserId).ok_or_else(ScimError::not_found)
     }
 
-    pub fn new(ctx: Ctx<'a>, org_id: OrgId, base: String) -> Scim<'a> {
-        Scim { ctx, org_id, base, domains: Default::default(), visible: Default::default() }
+    pub fn new(ctx: Ctx<'a>, grant: &ScimGrant, base: String) -> Scim<'a> {
+        Scim { ctx, org_id: grant.org_id(), base, domains: Default::default(), visible: Default::default() }
     }
 
     pub(super) async fn verified_domains(&self) -> Result<&[String], ScimError> {

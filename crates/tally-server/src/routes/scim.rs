@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tally_iam::admin::Actor;
-use tally_iam::scim::{ERROR_SCHEMA, Kind, Scim, ScimError};
-use tally_types::{ErrorKind, OrgId, Secret};
+use tally_iam::scim::{ERROR_SCHEMA, Kind, Scim, ScimError, ScimGrant};
+use tally_types::{ErrorKind, Secret};
 
 use super::app::created;
 use crate::access::OrgAccess;
@@ -46,7 +46,7 @@ fn scim_error(error: &ScimError) -> Response {
 }
 
 /// The organization whose SCIM token the request carries.
-pub(crate) struct ScimCaller(OrgId);
+pub(crate) struct ScimCaller(ScimGrant);
 
 impl FromRequestParts<AppState> for ScimCaller {
     type Rejection = Response;
@@ -69,7 +69,7 @@ impl FromRequestParts<AppState> for ScimCaller {
         };
         let Some(token) = token else { return Err(refused()) };
         match tally_iam::scim::authenticate(state.store(), token).await {
-            Ok(Some(org_id)) => Ok(ScimCaller(org_id)),
+            Ok(Some(grant)) => Ok(ScimCaller(grant)),
             Ok(None) => Err(refused()),
             Err(error) => Err(scim_error(&ScimError::from(error))),
         }
@@ -84,8 +84,8 @@ fn scim_base(state: &AppState, actor: &Actor) -> String {
 /// Who SCIM changes are audited as.
 static PROVIDER: LazyLock<Actor> = LazyLock::new(|| Actor::anonymous("identity provider (SCIM)"));
 
-fn service(state: &AppState, org_id: OrgId) -> Scim<'_> {
-    Scim::new(state.ctx(&PROVIDER), org_id, scim_base(state, &PROVIDER))
+fn service<'a>(state: &'a AppState, grant: &ScimGrant) -> Scim<'a> {
+    Scim::new(state.ctx(&PROVIDER), grant, scim_base(state, &PROVIDER))
 }
 
 /// A SCIM refusal as the answer: handlers return `Result<Response, Refused>` and use `?`.
@@ -132,12 +132,12 @@ fn kind(segment: &str) -> Result<Kind, ScimError> {
 /// `GET /Users`, `GET /Groups`: a page of the resources matching `filter`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path(segment): Path<String>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
 ) -> Answer {
     let kind = kind(&segment)?;
-    let resources = service(&state, org_id).list(kind, query.get("filter").map(String::as_str)).await?;
+    let resources = service(&state, &grant).list(kind, query.get("filter").map(String::as_str)).await?;
     Ok(listed(resources, &query))
 }
 
@@ -163,62 +163,62 @@ fn listed(resources: Vec<Value>, query: &HashMap<String, String>) -> Response {
 /// `POST /Users`, `POST /Groups`, and `POST /.search`.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path(segment): Path<String>,
     body: Bytes,
 ) -> Answer {
     if segment == ".search" {
-        return search_all(&state, org_id, &body).await;
+        return search_all(&state, &grant, &body).await;
     }
     let kind = kind(&segment)?;
     let body = parse_body(&body)?;
-    let created = service(&state, org_id).create(kind, &body).await?;
+    let created = service(&state, &grant).create(kind, &body).await?;
     Ok(answer(created, StatusCode::CREATED, &HashMap::new()))
 }
 
 /// `GET /Users/{id}`, `GET /Groups/{id}`.
 pub(crate) async fn get(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
     QueryParams(query): QueryParams<HashMap<String, String>>,
 ) -> Answer {
     let kind = kind(&segment)?;
-    Ok(answer(service(&state, org_id).get(kind, &id).await?, StatusCode::OK, &query))
+    Ok(answer(service(&state, &grant).get(kind, &id).await?, StatusCode::OK, &query))
 }
 
 /// `PUT /Users/{id}`, `PUT /Groups/{id}`.
 pub(crate) async fn replace(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
     let kind = kind(&segment)?;
     let body = parse_body(&body)?;
-    Ok(answer(service(&state, org_id).replace(kind, &id, &body).await?, StatusCode::OK, &HashMap::new()))
+    Ok(answer(service(&state, &grant).replace(kind, &id, &body).await?, StatusCode::OK, &HashMap::new()))
 }
 
 /// `PATCH /Users/{id}`, `PATCH /Groups/{id}`.
 pub(crate) async fn patch(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
     let kind = kind(&segment)?;
     let body = parse_body(&body)?;
-    Ok(answer(service(&state, org_id).patch(kind, &id, &body).await?, StatusCode::OK, &HashMap::new()))
+    Ok(answer(service(&state, &grant).patch(kind, &id, &body).await?, StatusCode::OK, &HashMap::new()))
 }
 
 /// `DELETE /Users/{id}`, `DELETE /Groups/{id}`.
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path((segment, id)): Path<(String, String)>,
 ) -> Answer {
     let kind = kind(&segment)?;
-    service(&state, org_id).delete(kind, &id).await?;
+    service(&state, &grant).delete(kind, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -226,7 +226,7 @@ pub(crate) async fn delete(
 /// parameters in a SearchRequest body, so they stay out of URLs and logs.
 pub(crate) async fn search(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path((segment, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
@@ -235,14 +235,14 @@ pub(crate) async fn search(
     }
     let kind = kind(&segment)?;
     let query = search_query(&body)?;
-    let resources = service(&state, org_id).list(kind, query.get("filter").map(String::as_str)).await?;
+    let resources = service(&state, &grant).list(kind, query.get("filter").map(String::as_str)).await?;
     Ok(listed(resources, &query))
 }
 
 /// `POST /.search`: the same across Users and Groups (both read the filter alike).
-async fn search_all(state: &AppState, org_id: OrgId, body: &[u8]) -> Answer {
+async fn search_all(state: &AppState, grant: &ScimGrant, body: &[u8]) -> Answer {
     let query = search_query(body)?;
-    let scim = service(state, org_id);
+    let scim = service(state, grant);
     let filter = query.get("filter").map(String::as_str);
     let mut resources = scim.list(Kind::User, filter).await?;
     resources.extend(scim.list(Kind::Group, filter).await?);
@@ -267,8 +267,8 @@ fn search_query(body: &[u8]) -> Result<HashMap<String, String>, ScimError> {
     Ok(query)
 }
 
-pub(crate) async fn service_provider_config(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
-    scim_json(StatusCode::OK, service(&state, org_id).service_provider_config())
+pub(crate) async fn service_provider_config(State(state): State<AppState>, ScimCaller(grant): ScimCaller) -> Response {
+    scim_json(StatusCode::OK, service(&state, &grant).service_provider_config())
 }
 
 /// `/ResourceTypes` and `/Schemas`, listed or one by id.
@@ -282,28 +282,28 @@ fn discovery(documents: Vec<Value>, id: Option<&str>) -> Response {
     }
 }
 
-pub(crate) async fn resource_types(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
-    discovery(service(&state, org_id).resource_types(), None)
+pub(crate) async fn resource_types(State(state): State<AppState>, ScimCaller(grant): ScimCaller) -> Response {
+    discovery(service(&state, &grant).resource_types(), None)
 }
 
 pub(crate) async fn resource_type(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path(id): Path<String>,
 ) -> Response {
-    discovery(service(&state, org_id).resource_types(), Some(&id))
+    discovery(service(&state, &grant).resource_types(), Some(&id))
 }
 
-pub(crate) async fn schemas(State(state): State<AppState>, ScimCaller(org_id): ScimCaller) -> Response {
-    discovery(service(&state, org_id).schemas(), None)
+pub(crate) async fn schemas(State(state): State<AppState>, ScimCaller(grant): ScimCaller) -> Response {
+    discovery(service(&state, &grant).schemas(), None)
 }
 
 pub(crate) async fn schema(
     State(state): State<AppState>,
-    ScimCaller(org_id): ScimCaller,
+    ScimCaller(grant): ScimCaller,
     Path(id): Path<String>,
 ) -> Response {
-    discovery(service(&state, org_id).schemas(), Some(&id))
+    discovery(service(&state, &grant).schemas(), Some(&id))
 }
 
 /// Writes to the discovery documents.
