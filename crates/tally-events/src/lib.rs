@@ -232,6 +232,8 @@ const DAY_MS: i64 = 86_400_000;
 struct StreamState {
     days: std::collections::VecDeque<(i64, Vec<String>)>,
     current: Option<datafusion::execution::SendableRecordBatchStream>,
+    /// The day being read: its number, its files, and whether any of it went out yet.
+    day: Option<(i64, Vec<String>, bool)>,
     memory: Vec<RecordBatch>,
     runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     _lease: readers::ReadLease,
@@ -241,6 +243,28 @@ struct StreamState {
 }
 
 impl StreamState {
+    /// The plan for one day of the query, in `runtime` (what it needs is taken before the
+    /// future, which therefore holds no borrow of the stream's state).
+    fn open_day(
+        &self,
+        day: i64,
+        paths: Vec<String>,
+        runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    ) -> impl std::future::Future<
+        Output = Result<Option<datafusion::execution::SendableRecordBatchStream>, StorageError>,
+    > + Send
+    + 'static {
+        let window = EventQuery {
+            from_ms: self.query.from_ms.max(day * DAY_MS),
+            to_ms: self.query.to_ms.min((day + 1) * DAY_MS),
+            ..self.query.clone()
+        };
+        let plan_limit = if self.query.filter.is_none() { self.remaining } else { None };
+        let files = Arc::clone(&self.store.files);
+        let memory = self.memory.clone();
+        async move { scan::scan_stream(runtime, files, paths, memory, &window, plan_limit).await }
+    }
+
     /// The next non-empty batch of events, or `None` at the end.
     async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, StorageError> {
         use futures_util::StreamExt;
@@ -250,32 +274,40 @@ impl StreamState {
             }
             let Some(current) = self.current.as_mut() else {
                 let Some((day, paths)) = self.days.pop_front() else { return Ok(None) };
-                let window = EventQuery {
-                    from_ms: self.query.from_ms.max(day * DAY_MS),
-                    to_ms: self.query.to_ms.min((day + 1) * DAY_MS),
-                    ..self.query.clone()
-                };
-                let plan_limit = if self.query.filter.is_none() { self.remaining } else { None };
-                let files = Arc::clone(&self.store.files);
-                self.current = scan::scan_stream(
-                    Arc::clone(&self.runtime),
-                    files,
-                    paths,
-                    self.memory.clone(),
-                    &window,
-                    plan_limit,
-                )
-                .await?;
+                self.current = self.open_day(day, paths.clone(), Arc::clone(&self.runtime)).await?;
+                self.day = Some((day, paths, false));
                 continue;
             };
             let batch = match current.next().await {
                 Some(Ok(batch)) => batch,
-                Some(Err(error)) => return Err(StorageError::Io(format!("query engine: {error}"))),
+                Some(Err(failure)) => {
+                    let exhausted =
+                        matches!(failure.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_));
+                    let error = failure.to_string();
+                    drop(failure);
+                    // A day's sorts take all of its input before the first row comes out, so
+                    // running out of the shared pool happens before anything of the day was
+                    // sent: that day is read again without the pool's limit (its memory is
+                    // then bounded by the day) rather than failing the export.
+                    match self.day.take() {
+                        Some((day, paths, false)) if exhausted => {
+                            tracing::warn!(day, %error, "a day did not fit the query memory; reading it without the limit");
+                            let unbounded = Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
+                            self.current = self.open_day(day, paths.clone(), unbounded).await?;
+                            self.day = Some((day, paths, true));
+                            continue;
+                        }
+                        _ => return Err(StorageError::Io(format!("query engine: {error}"))),
+                    }
+                }
                 None => {
                     self.current = None;
                     continue;
                 }
             };
+            if let Some((_, _, sent)) = self.day.as_mut() {
+                *sent = true;
+            }
             let mut events = Vec::with_capacity(batch.num_rows());
             parquet_file::append_events(&batch, "query result", self.query.project_id, &mut events)?;
             self.store.canonical_and_filtered(&self.query, &mut events);
@@ -535,6 +567,7 @@ impl EventStore {
         let state = StreamState {
             days: days.into_iter().collect(),
             current: None,
+            day: None,
             memory,
             runtime: Arc::clone(&self.runtime),
             _lease: lease,

@@ -55,6 +55,9 @@ pub(crate) async fn scan(
 /// then run in about this much memory plus one batch.
 pub(crate) const QUERY_MEMORY: usize = 128 * 1024 * 1024;
 
+/// What each sort keeps back for merging its spilled runs.
+const SORT_MERGE_RESERVATION: usize = 2 * 1024 * 1024;
+
 /// The query engine's runtime for a region: a fair spilling memory pool of
 /// [`QUERY_MEMORY`] and spill files under `spill_dir` (emptied here: nothing in it
 /// outlives a process).
@@ -97,7 +100,12 @@ pub(crate) async fn scan_stream(
     query: &EventQuery,
     limit: Option<usize>,
 ) -> Result<Option<SendableRecordBatchStream>, StorageError> {
-    let config = SessionConfig::new().with_target_partitions(2);
+    // One partition: no repartition buffers (which cannot spill) between the scan and the
+    // deduplicating window, and two sorts (which can) rather than four.
+    let mut config = SessionConfig::new().with_target_partitions(1);
+    // Each sort keeps this much back to merge its spilled runs (DataFusion's default, 10 MB,
+    // is a large share of a small pool).
+    config.options_mut().execution.sort_spill_reservation_bytes = SORT_MERGE_RESERVATION;
     let context = SessionContext::new_with_config_rt(config, runtime);
     let Some(mut frame) = plan(&context, files_store, files, memory, query).await? else { return Ok(None) };
     if let Some(limit) = limit {
