@@ -80,6 +80,43 @@ fn tally(exe: &Path, data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Res
     serde_json::from_slice(&output.stdout).map_err(|error| fail("read tally's JSON", error))
 }
 
+/// Starts `exe serve` on a free loopback port over `data_dir` and waits until it is ready;
+/// returns it with its base URL.
+async fn start_server(
+    exe: &Path,
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    client: &reqwest::Client,
+) -> Result<(Server, String), CliError> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|error| fail("find a free port", error))?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = std::process::Command::new(exe)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .env("TALLY_LOG_LEVEL", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| fail("start the server", error))?;
+    let server = Server(child);
+    let started = Instant::now();
+    loop {
+        if let Ok(reply) = client.get(format!("{base}/readyz")).send().await
+            && reply.status().is_success()
+        {
+            return Ok((server, base));
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(fail("start the server", "not ready after 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Rate of 4 KiB appends each followed by fdatasync, for one second, in `dir`.
 fn fsync_baseline(dir: &Path) -> Result<f64, CliError> {
     let path = dir.join("fsync-baseline");
@@ -224,37 +261,12 @@ pub(crate) async fn ingest(bench: IngestBench) -> Result<(), CliError> {
     )?;
     let token = project["token"].as_str().ok_or_else(|| fail("create-project", "no token"))?.to_string();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|error| fail("find a free port", error))?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = std::process::Command::new(&exe)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&data_dir)
-        .env("TALLY_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|error| fail("start the server", error))?;
-    let server = Server(child);
     crate::commands::install_tls_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(bench.concurrency)
         .build()
         .map_err(|error| fail("HTTP client", error))?;
-    let started = Instant::now();
-    loop {
-        if let Ok(reply) = client.get(format!("{base}/readyz")).send().await
-            && reply.status().is_success()
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(fail("start the server", "not ready after 30 s"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (server, base) = start_server(&exe, &data_dir, &[], &client).await?;
 
     let fsyncs = fsync_baseline(&scratch.0)?;
     println!(
@@ -356,36 +368,10 @@ pub(crate) async fn export(bench: ExportBench) -> Result<(), CliError> {
     let Some(secret) = project["api_secret"].as_str().map(str::to_string) else {
         return Err(fail("bootstrap", "no project API secret"));
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|error| fail("find a free port", error))?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = std::process::Command::new(&server_exe)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&data_dir)
-        .env("TALLY_LOG_LEVEL", "warn")
-        .env("TALLY_INGEST_FLUSH_SECONDS", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|error| fail("start the server", error))?;
-    let server = Server(child);
-    let pid = server.0.id();
     crate::commands::install_tls_provider();
     let client = reqwest::Client::builder().build().map_err(|error| fail("HTTP client", error))?;
-    let started = Instant::now();
-    loop {
-        if let Ok(reply) = client.get(format!("{base}/readyz")).send().await
-            && reply.status().is_success()
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(fail("start the server", "not ready after 30 s"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (server, base) = start_server(&server_exe, &data_dir, &[("TALLY_INGEST_FLUSH_SECONDS", "2")], &client).await?;
+    let pid = server.0.id();
 
     // Import: batches of 2000 with distinct ids, over the last three days.
     let now = tally_types::Clock::now(&tally_types::SystemClock).as_second();

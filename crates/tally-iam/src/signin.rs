@@ -231,7 +231,20 @@ pub async fn second_factor(
     proof: Proof<'_>,
     client: &ClientInfo,
 ) -> Result<SignInStep, IamError> {
-    let user = challenge_user(ctx, challenge, "second_factor").await?;
+    let user = pass_second_factor(ctx, challenge, "second_factor", proof, client).await?;
+    signed_in(ctx, user, client).await
+}
+
+/// Checks the second factor of a challenge made for `purpose` (throttled and counted like
+/// every sign-in step) and uses the challenge up; returns its account.
+async fn pass_second_factor(
+    ctx: Ctx<'_>,
+    challenge: &str,
+    purpose: &str,
+    proof: Proof<'_>,
+    client: &ClientInfo,
+) -> Result<User, IamError> {
+    let user = challenge_user(ctx, challenge, purpose).await?;
     let account = account_subject(&user.email);
     if is_locked(ctx.store, ctx.clock, ctx.settings.throttle, &account, client.ip.as_deref()).await? {
         return Err(failed(ctx, &user.email, Some(&user), client).await);
@@ -248,7 +261,7 @@ pub async fn second_factor(
         return Err(failed(ctx, &user.email, Some(&user), client).await);
     }
     ctx.store.delete_challenge(&challenge_hash).await?;
-    signed_in(ctx, user, client).await
+    Ok(user)
 }
 
 /// Where proving an account stands (to link a single sign-on identity to it).
@@ -295,24 +308,8 @@ pub async fn prove_second_factor(
     proof: Proof<'_>,
     client: &ClientInfo,
 ) -> Result<User, IamError> {
-    let user = challenge_user(ctx, challenge, "prove").await?;
-    let account = account_subject(&user.email);
-    if is_locked(ctx.store, ctx.clock, ctx.settings.throttle, &account, client.ip.as_deref()).await? {
-        return Err(failed(ctx, &user.email, Some(&user), client).await);
-    }
-    let challenge_hash = token_hash(challenge);
-    let accepted = match proof {
-        Proof::RecoveryCode(code) => {
-            let normalized = twofactor::normalize_recovery_code(code);
-            ctx.store.use_recovery_code(user.id, &token_hash(&normalized), ctx.now()).await?
-        }
-        Proof::Code(code) => twofactor::check_code(ctx, user.id, &challenge_hash, code).await?,
-    };
-    if !accepted {
-        return Err(failed(ctx, &user.email, Some(&user), client).await);
-    }
-    ctx.store.delete_challenge(&challenge_hash).await?;
-    ctx.store.clear_auth_failures(&account).await?;
+    let user = pass_second_factor(ctx, challenge, "prove", proof, client).await?;
+    ctx.store.clear_auth_failures(&account_subject(&user.email)).await?;
     Ok(user)
 }
 

@@ -255,6 +255,11 @@ async fn client_items(
     }
 }
 
+/// A refused record, as `failed_records` lists it.
+fn refused(index: usize, insert_id: Option<&str>, field: &str, message: &str) -> RecordError {
+    RecordError { index, insert_id: insert_id.map(str::to_string), field: field.into(), message: message.into() }
+}
+
 /// Why a request with too many items stored none of them.
 fn too_many(n: usize) -> String {
     format!(

@@ -254,6 +254,17 @@ pub(crate) struct LinkFactorBody {
     recovery_code: Option<String>,
 }
 
+/// The pending link's token (from its cookie) and the body, as JSON or a form.
+async fn link_request<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    request: axum::extract::Request,
+) -> Result<(String, T, bool), ApiError> {
+    let (parts, body) = request.into_parts();
+    let token = cookie(&parts, LINK_COOKIE).unwrap_or_default();
+    let (body, is_form) = crate::extract::json_or_form(axum::extract::Request::from_parts(parts, body), state).await?;
+    Ok((token, body, is_form))
+}
+
 /// `POST /sso/link` (form or JSON): the password of the account the pending identity
 /// names.
 pub(crate) async fn link_password(
@@ -261,10 +272,7 @@ pub(crate) async fn link_password(
     Client(client): Client,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let token = cookie(&parts, LINK_COOKIE).unwrap_or_default();
-    let (body, is_form): (LinkPasswordBody, bool) =
-        crate::extract::json_or_form(axum::extract::Request::from_parts(parts, body), &state).await?;
+    let (token, body, is_form): (String, LinkPasswordBody, bool) = link_request(&state, request).await?;
     let actor = tally_iam::admin::Actor::anonymous("sso");
     let password = tally_types::Secret::new(body.password);
     let step = tally_sso::link_with_password(state.ctx(&actor), &token, &password, &client).await?;
@@ -278,10 +286,7 @@ pub(crate) async fn link_second_factor(
     Client(client): Client,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let token = cookie(&parts, LINK_COOKIE).unwrap_or_default();
-    let (body, is_form): (LinkFactorBody, bool) =
-        crate::extract::json_or_form(axum::extract::Request::from_parts(parts, body), &state).await?;
+    let (token, body, is_form): (String, LinkFactorBody, bool) = link_request(&state, request).await?;
     let proof = match (&body.recovery_code, &body.code) {
         (Some(code), _) if !code.trim().is_empty() => tally_iam::signin::Proof::RecoveryCode(code),
         (_, Some(code)) => tally_iam::signin::Proof::Code(code),

@@ -7,13 +7,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
-use tally_ingest::RecordError;
 use tally_ingest::profiles::{Operation, ProfileUpdate, validate_update};
 use tally_store::Project;
 
 use super::{
     Refusal, charge, client_items, misdirected_answer, now_ms, peer_ip, project_named, rate_limit_message,
-    rate_limited, track_answer, unavailable, with_cors,
+    rate_limited, refused, track_answer, unavailable, with_cors,
 };
 use crate::AppState;
 use crate::extract::QueryParams;
@@ -65,12 +64,7 @@ async fn profile_updates(
                 let project = match project_named(&state, &mut projects, &token).await {
                     Ok(Some(project)) => project,
                     Ok(None) => {
-                        failed.push(RecordError {
-                            index,
-                            insert_id: None,
-                            field: "$token".into(),
-                            message: "'$token' names no project".into(),
-                        });
+                        failed.push(refused(index, None, "$token", "'$token' names no project"));
                         continue;
                     }
                     Err(response) => return response,
@@ -116,7 +110,7 @@ async fn profile_updates(
                 any |= failures.len() < n_updates;
                 for (position, message) in failures {
                     let index = sources.get(position).copied().unwrap_or(position);
-                    failed.push(RecordError { index, insert_id: None, field: "update".into(), message });
+                    failed.push(refused(index, None, "update", &message));
                 }
             }
             Err(error) => return unavailable(json!({ "status": 0, "error": error.to_string() })),

@@ -7,12 +7,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
-use tally_ingest::{Endpoint, Outcome, RecordError, Rules, validate_event};
+use tally_ingest::{Endpoint, Outcome, Rules, validate_event};
 use tally_store::Project;
 
 use super::{
     Refusal, client_items, misdirected_answer, now_ms, peer_ip, project_named, random_insert_id, rate_limit_message,
-    rate_limited, request_ip, store, track_answer, unavailable, with_cors,
+    rate_limited, refused, request_ip, store, track_answer, unavailable, with_cors,
 };
 use crate::AppState;
 use crate::extract::QueryParams;
@@ -26,10 +26,6 @@ pub(crate) async fn track(
 ) -> Response {
     let response = track_events(state, query, &headers, peer_ip(&extensions), body).await;
     with_cors(&headers, response)
-}
-
-fn refused(index: usize, insert_id: &str, field: &str, message: &str) -> RecordError {
-    RecordError { index, insert_id: Some(insert_id.to_string()), field: field.into(), message: message.into() }
 }
 
 async fn track_events(
@@ -56,14 +52,19 @@ async fn track_events(
                     geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer));
                 }
                 let Some(token) = token else {
-                    failed.push(refused(index, &event.insert_id, "properties.token", "'properties.token' is required"));
+                    failed.push(refused(
+                        index,
+                        Some(&event.insert_id),
+                        "properties.token",
+                        "'properties.token' is required",
+                    ));
                     continue;
                 };
                 let project = match project_named(&state, &mut projects, &token).await {
                     Ok(Some(project)) => project,
                     Ok(None) => {
                         let message = "'properties.token' names no project";
-                        failed.push(refused(index, &event.insert_id, "properties.token", message));
+                        failed.push(refused(index, Some(&event.insert_id), "properties.token", message));
                         continue;
                     }
                     Err(response) => return response,
