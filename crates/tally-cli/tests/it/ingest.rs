@@ -11,13 +11,13 @@ use tally_testkit::TestBackend;
 use crate::access::world::{Tenant, tenant};
 use crate::support::Instance;
 
-struct Project {
-    id: i64,
-    token: String,
-    secret: String,
+pub(crate) struct Project {
+    pub(crate) id: i64,
+    pub(crate) token: String,
+    pub(crate) secret: String,
 }
 
-async fn production(tenant: &Tenant) -> Project {
+pub(crate) async fn production(tenant: &Tenant) -> Project {
     let id = tenant.projects[0];
     let keys = tenant.owner.get(&format!("/api/app/projects/{id}/keys")).await;
     Project {
@@ -47,7 +47,7 @@ fn now_s() -> i64 {
     now().as_second()
 }
 
-async fn export(server: &str, project: &Project, extra: &str) -> Vec<Value> {
+pub(crate) async fn export(server: &str, project: &Project, extra: &str) -> Vec<Value> {
     let today = now().strftime("%Y-%m-%d").to_string();
     let month_ago = (now() - jiff::SignedDuration::from_hours(24 * 60)).strftime("%Y-%m-%d").to_string();
     let response = tally_testkit::http_client(None)
@@ -437,7 +437,7 @@ async fn a_node_refuses_projects_of_regions_it_does_not_serve() {
     }
 }
 
-async fn engage(server: &str, project: &Project, params: &str) -> Value {
+pub(crate) async fn engage(server: &str, project: &Project, params: &str) -> Value {
     let response = tally_testkit::http_client(None)
         .get(format!("{server}/api/2.0/engage?{params}"))
         .basic_auth(&project.secret, Some(""))

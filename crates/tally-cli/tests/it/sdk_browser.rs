@@ -4,57 +4,12 @@
 //! batches, one request per call, GET, raw JSON, sendBeacon), and what Tally stored, read
 //! back through the raw export and the engage API.
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tally_testkit::TestBackend;
 
-use crate::access::world::{Tenant, tenant};
+use crate::access::world::tenant;
+use crate::ingest::{Project, engage, export, production};
 use crate::support::Instance;
-
-struct Project {
-    token: String,
-    secret: String,
-}
-
-async fn production(tenant: &Tenant) -> Project {
-    let id = tenant.projects[0];
-    let keys = tenant.owner.get(&format!("/api/app/projects/{id}/keys")).await;
-    Project {
-        token: keys.results()["token"].as_str().unwrap().to_string(),
-        secret: keys.results()["api_secret"].as_str().unwrap().to_string(),
-    }
-}
-
-fn now() -> jiff::Timestamp {
-    use tally_types::Clock;
-    tally_types::SystemClock.now()
-}
-
-/// Every event of the last two months, from `GET /api/2.0/export`.
-async fn export(server: &str, project: &Project) -> Vec<Value> {
-    let today = now().strftime("%Y-%m-%d").to_string();
-    let before = (now() - jiff::SignedDuration::from_hours(24 * 60)).strftime("%Y-%m-%d").to_string();
-    let response = tally_testkit::http_client(None)
-        .get(format!("{server}/api/2.0/export?from_date={before}&to_date={today}"))
-        .basic_auth(&project.secret, Some(""))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
-    let text = response.text().await.unwrap();
-    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
-}
-
-async fn engage(server: &str, project: &Project, params: &str) -> Value {
-    let response = tally_testkit::http_client(None)
-        .get(format!("{server}/api/2.0/engage?{params}"))
-        .basic_auth(&project.secret, Some(""))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
-    response.json().await.unwrap()
-}
 
 /// The properties of the one profile (user, or group with `data_group_id`) `params` names.
 async fn profile(server: &str, project: &Project, params: &str) -> Value {
@@ -128,7 +83,7 @@ async fn mixpanel_browser_sends_every_call_every_way_and_tally_stores_it_all() {
     // every request it saw Tally answer was a 200 with such an answer.
     let answers = run_browser(&[server.base_url(), &project.token, &chromium]);
     let (server, project) = (server.base_url(), &project);
-    let events = export(server, project).await;
+    let events = export(server, project, "").await;
     for event in &events {
         assert_eq!(event["properties"]["mp_lib"], "web", "{event}");
     }
