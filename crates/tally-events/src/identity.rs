@@ -171,6 +171,21 @@ impl Identities {
         }
     }
 
+    /// Every id of the project whose canonical id is another one, under its merge system.
+    pub(crate) fn mapping(&self, project_id: i64, system: IdMerge) -> HashMap<String, String> {
+        match system {
+            IdMerge::Simplified => self.devices.get(&project_id).cloned().unwrap_or_default(),
+            IdMerge::Original => self.clusters.get(&project_id).map_or_else(HashMap::new, |clusters| {
+                clusters
+                    .canonical
+                    .iter()
+                    .filter(|(id, root)| id != root)
+                    .map(|(id, root)| (id.clone(), root.clone()))
+                    .collect()
+            }),
+        }
+    }
+
     pub(crate) fn forget(&mut self, project_id: i64) {
         self.devices.remove(&project_id);
         self.clusters.remove(&project_id);

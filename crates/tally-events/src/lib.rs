@@ -15,6 +15,7 @@ mod flush;
 mod identity;
 pub mod lexicon;
 pub mod parquet_file;
+mod read;
 mod readers;
 mod scan;
 mod wal;
@@ -34,6 +35,7 @@ use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
 pub use flush::{CompactReport, FlushReport};
 pub use lexicon::Lexicon;
+pub use read::ProjectEvents;
 pub use wal::WalError;
 
 /// What can go wrong opening, flushing or reading the stored events.

@@ -9,7 +9,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col, lit};
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::{Expr, ExprFunctionExt};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col, ident, lit};
 use tally_ingest::Event;
 
 use crate::parquet_file;
@@ -22,17 +24,28 @@ fn engine(error: impl std::fmt::Display) -> StorageError {
     StorageError::Io(format!("query engine: {error}"))
 }
 
-/// Picks one copy per deduplication key and orders the result. `events` is the union of
-/// memory and files, already filtered; every column of the layout is kept.
-fn deduplicated() -> String {
-    let columns: Vec<String> =
-        parquet_file::schema().fields().iter().map(|field| format!("\"{}\"", field.name())).collect();
-    format!(
-        "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY name, distinct_id, time_ms, insert_id \
-         ORDER BY received_ms DESC) AS copy FROM events) WHERE copy = 1 ORDER BY time_ms, received_ms",
-        columns.join(", ")
-    )
+/// Picks one copy per deduplication key (the most recently received) and orders the result
+/// by time. `events` is the union of memory and files, already filtered; every column of the
+/// layout is kept. Column names hold `$`, so they are named with [`ident`], never parsed.
+fn deduplicated(events: DataFrame) -> Result<DataFrame, StorageError> {
+    let key = ["name", "distinct_id", "time_ms", "insert_id"].map(ident).to_vec();
+    let copy = row_number()
+        .partition_by(key)
+        .order_by(vec![ident("received_ms").sort(false, true)])
+        .build()
+        .map_err(engine)?
+        .alias(COPY);
+    let columns: Vec<Expr> = parquet_file::schema().fields().iter().map(|field| ident(field.name())).collect();
+    events
+        .window(vec![copy])
+        .and_then(|frame| frame.filter(ident(COPY).eq(lit(1u64))))
+        .and_then(|frame| frame.select(columns))
+        .and_then(|frame| frame.sort(vec![ident("time_ms").sort(true, false), ident("received_ms").sort(true, false)]))
+        .map_err(engine)
 }
+
+/// The window column that numbers the copies of one event.
+const COPY: &str = "tally_copy";
 
 /// Runs the scan. `memory` are the project's events not yet in catalogued files; `files`
 /// the catalogued files' paths (relative to the region's event folder).
@@ -114,8 +127,8 @@ pub(crate) async fn scan_stream(
     frame.execute_stream().await.map(Some).map_err(engine)
 }
 
-/// The plan both share; `None` when there is nothing to read.
-async fn plan(
+/// The plan every read shares; `None` when there is nothing to read.
+pub(crate) async fn plan(
     context: &SessionContext,
     files_store: Arc<dyn object_store::ObjectStore>,
     files: Vec<String>,
@@ -153,6 +166,5 @@ async fn plan(
         let names = names.iter().map(|name| lit(name.as_str())).collect();
         events = events.filter(col("name").in_list(names, false)).map_err(engine)?;
     }
-    context.register_table("events", events.into_view()).map_err(engine)?;
-    context.sql(&deduplicated()).await.map(Some).map_err(engine)
+    deduplicated(events).map(Some)
 }

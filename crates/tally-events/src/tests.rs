@@ -112,9 +112,14 @@ async fn a_flush_moves_events_to_catalogued_parquet_and_removes_the_log_it_cover
     let context = datafusion::prelude::SessionContext::new();
     let path = files[0].display().to_string();
     context.register_parquet("profiles", &path, datafusion::prelude::ParquetReadOptions::default()).await.unwrap();
+    use datafusion::prelude::{col, lit};
     let batches = context
-        .sql("SELECT id, properties FROM profiles WHERE project_id = 1 AND kind = 'user'")
+        .table("profiles")
         .await
+        .unwrap()
+        .filter(col("project_id").eq(lit(1i64)).and(col("kind").eq(lit("user"))))
+        .unwrap()
+        .select_columns(&["id", "properties"])
         .unwrap()
         .collect()
         .await

@@ -206,6 +206,43 @@ impl ProjectScope {
     }
 }
 
+/// What data-path code (event reads, queries, exports) acts on: one project, checked for the
+/// project permission `P`. Owned (it outlives the request's borrow of the scope), and made
+/// only here: from a [`ProjectPermit`] ([`ProjectPermit::data_scope`]), or from the
+/// project's API secret ([`data_scope_by_api_secret`]), which Mixpanel's server-side APIs
+/// accept as the whole project's credential.
+#[derive(Debug, Clone)]
+pub struct DataScope<P: ProjectMarker> {
+    project: Project,
+    _permission: std::marker::PhantomData<P>,
+}
+
+impl<P: ProjectMarker> DataScope<P> {
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+    pub fn project_id(&self) -> ProjectId {
+        self.project.id
+    }
+}
+
+impl<P: ProjectMarker> ProjectPermit<'_, P> {
+    /// The data-path capability for the same project and permission.
+    pub fn data_scope(&self) -> DataScope<P> {
+        DataScope { project: self.scope.project.clone(), _permission: std::marker::PhantomData }
+    }
+}
+
+/// The project whose API secret is `secret` (compared by its hash), as a
+/// data scope for `P`: the API secret is the project's own credential for every read.
+pub async fn data_scope_by_api_secret<P: ProjectMarker>(
+    store: &Store,
+    secret: &str,
+) -> Result<Option<DataScope<P>>, StoreError> {
+    let project = store.project_by_api_secret_hash(&crate::token_hash(secret)).await?;
+    Ok(project.map(|project| DataScope { project, _permission: std::marker::PhantomData }))
+}
+
 /// Either capability, as [`authorize`] returns it.
 #[derive(Debug, Clone)]
 pub enum Access {

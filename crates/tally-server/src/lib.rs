@@ -113,6 +113,13 @@ impl AppState {
         self.inner.events.get(region)
     }
 
+    /// The query engine over a region's events on this node (cheap: it shares the store and
+    /// its runtime).
+    pub(crate) fn query_engine(&self, region: &str) -> Option<tally_query::QueryEngine> {
+        let events = self.event_store(region)?;
+        Some(tally_query::QueryEngine::new(events.clone(), Arc::clone(&self.inner.clock)))
+    }
+
     /// The same state with links pointing at the address the server actually bound.
     pub fn with_bound_address(self, bound: std::net::SocketAddr) -> AppState {
         let mut inner = (*self.inner).clone();

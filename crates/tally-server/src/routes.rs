@@ -9,6 +9,7 @@ mod ingest;
 mod links;
 mod me;
 mod openapi;
+mod query_api;
 mod scim;
 mod setup;
 mod sign_in_page;
@@ -54,6 +55,19 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(OPTIONS, "/groups", Public, "CORS preflight", ingest::preflight)
         .add(GET, "/api/2.0/engage", ProjectKey, "user profiles", ingest::query_profiles)
         .add(POST, "/api/2.0/engage", ProjectKey, "user profiles (form parameters)", ingest::query_profiles)
+        // Mixpanel's Query API (the API secret, or a service account with project_id).
+        .add(GET, "/api/query/segmentation", ProjectKey, "one event over time, segmented (Query API)", query_api::segmentation)
+        .add(GET, "/api/query/segmentation/sum", ProjectKey, "a numeric expression summed per date (Query API)", query_api::segmentation_sum)
+        .add(GET, "/api/query/segmentation/average", ProjectKey, "a numeric expression averaged per date (Query API)", query_api::segmentation_average)
+        .add(GET, "/api/query/funnels", ProjectKey, "an ad-hoc funnel per date (Query API)", query_api::funnels)
+        .add(GET, "/api/query/retention", ProjectKey, "birth retention by cohort (Query API)", query_api::retention)
+        .add(GET, "/api/query/events/names", ProjectKey, "event names, most frequent first (Query API)", query_api::event_names)
+        .add(GET, "/api/2.0/segmentation", ProjectKey, "one event over time, segmented (Query API)", query_api::segmentation)
+        .add(GET, "/api/2.0/segmentation/sum", ProjectKey, "a numeric expression summed per date (Query API)", query_api::segmentation_sum)
+        .add(GET, "/api/2.0/segmentation/average", ProjectKey, "a numeric expression averaged per date (Query API)", query_api::segmentation_average)
+        .add(GET, "/api/2.0/funnels", ProjectKey, "an ad-hoc funnel per date (Query API)", query_api::funnels)
+        .add(GET, "/api/2.0/retention", ProjectKey, "birth retention by cohort (Query API)", query_api::retention)
+        .add(GET, "/api/2.0/events/names", ProjectKey, "event names, most frequent first (Query API)", query_api::event_names)
         // mixpanel-browser spells the ingestion paths with a trailing slash.
         .add(GET, "/track/", ProjectKey, "/track as mixpanel-browser spells it", ingest::track)
         .add(POST, "/track/", ProjectKey, "/track as mixpanel-browser spells it", ingest::track)
@@ -194,6 +208,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/app/projects/{project_id}/keys/rotate", Project(P::ManageProjectSecurity), "a new API secret", app::projects::rotate_secret)
         .add(GET, "/api/app/projects/{project_id}/usage", Project(P::ViewUsage), "events per month", app::projects::usage)
         .add(GET, "/api/app/projects/{project_id}/lexicon", Project(P::ViewReports), "every event and property seen, with types, counts, first and last seen", app::projects::lexicon)
+        .add(POST, "/api/app/projects/{project_id}/query", Project(P::ViewReports), "answer a report: insights, funnels or retention", app::query::run)
         .add(GET, "/api/app/projects/{project_id}/permissions", Project(P::ViewReports), "the caller's permissions and grants", app::projects::permissions)
         .add(GET, "/api/app/projects/{project_id}/members", Project(P::ViewProjectSettings), "members with each grant and its source", app::projects::members)
         .add(PUT, "/api/app/projects/{project_id}/members/users/{user_id}", Project(P::ManageProjectMembers), "give a user a role", app::projects::set_user_role)

@@ -12,6 +12,8 @@ mod lifecycle;
 mod mail;
 mod observability;
 mod openapi;
+mod query;
+mod query_api;
 mod saml;
 mod scim;
 mod sdk_browser;

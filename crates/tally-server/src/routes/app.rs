@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod invitations;
 pub(crate) mod orgs;
 pub(crate) mod projects;
+pub(crate) mod query;
 pub(crate) mod service_accounts;
 pub(crate) mod sessions;
 pub(crate) mod sso;

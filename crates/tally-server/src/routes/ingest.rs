@@ -24,8 +24,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tally_iam::authz::DataScope;
 use tally_ingest::{DecodeError, Event, Payload, RecordError, decode_items};
 use tally_store::Project;
+use tally_types::permissions::ProjectMarker;
 use tally_types::{Principal, ProjectId, ProjectPermission};
 
 pub(crate) use import::import;
@@ -302,7 +304,7 @@ fn unavailable(body: Value) -> Response {
 }
 
 /// 421: this node does not hold the project's region; nothing is stored.
-fn misdirected_answer(state: &AppState, region: &str) -> Response {
+pub(crate) fn misdirected_answer(state: &AppState, region: &str) -> Response {
     let host = state
         .config()
         .regions
@@ -358,8 +360,50 @@ async fn project_for(
         }
         return Err(invalid_credentials());
     }
+    let scope = service_account_scope(state, &username, &secret, project_id, permission).await?;
+    Ok((scope.project().clone(), true))
+}
+
+/// The data scope of a server-side read (export, engage, the Query API): the project's API
+/// secret as the Basic username, or a service account with `?project_id=` and the
+/// permission `P`. Tokens never read.
+pub(crate) async fn data_scope_for<P: ProjectMarker>(
+    state: &AppState,
+    parts: &Parts,
+    project_id: Option<&str>,
+) -> Result<DataScope<P>, Response> {
+    let Some((username, secret)) = basic_credentials(parts) else { return Err(invalid_credentials()) };
+    if secret.is_empty() {
+        return match tally_iam::authz::data_scope_by_api_secret::<P>(state.store(), &username).await {
+            Ok(Some(scope)) => Ok(scope),
+            Ok(None) => Err(invalid_credentials()),
+            Err(error) => Err(metadata_unavailable(&error)),
+        };
+    }
+    let scope = service_account_scope(state, &username, &secret, project_id, P::PERMISSION).await?;
+    match scope.require::<P>() {
+        Ok(permit) => Ok(permit.data_scope()),
+        Err(_) => Err(lacks(P::PERMISSION)),
+    }
+}
+
+fn lacks(permission: ProjectPermission) -> Response {
+    import_answer(
+        StatusCode::FORBIDDEN,
+        json!({ "code": 403, "error": format!("the service account lacks {permission} in this project"), "status": "Forbidden" }),
+    )
+}
+
+/// A service account's scope in `?project_id=`, checked for `permission`.
+async fn service_account_scope(
+    state: &AppState,
+    username: &str,
+    secret: &str,
+    project_id: Option<&str>,
+    permission: ProjectPermission,
+) -> Result<tally_iam::authz::ProjectScope, Response> {
     // A metadata outage is 503 (retry), never 401: SDKs drop a batch on 401.
-    let account = tally_iam::admin::service_accounts::authenticate(state.store(), state.clock(), &username, &secret)
+    let account = tally_iam::admin::service_accounts::authenticate(state.store(), state.clock(), username, secret)
         .await
         .map_err(|error| metadata_unavailable(&error))?
         .ok_or_else(invalid_credentials)?;
@@ -379,12 +423,9 @@ async fn project_for(
     )
     .await
     {
-        Ok(scope) => Ok((scope.project().clone(), true)),
+        Ok(scope) => Ok(scope),
         Err(tally_iam::authz::AuthzError::Forbidden(_) | tally_iam::authz::AuthzError::NoProjectAccess) => {
-            Err(import_answer(
-                StatusCode::FORBIDDEN,
-                json!({ "code": 403, "error": format!("the service account lacks {permission} in this project"), "status": "Forbidden" }),
-            ))
+            Err(lacks(permission))
         }
         Err(tally_iam::authz::AuthzError::Store(error)) => Err(metadata_unavailable(&error)),
         Err(_) => Err(invalid_credentials()),

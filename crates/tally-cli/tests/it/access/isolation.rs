@@ -181,6 +181,10 @@ fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32,
             }
         },
         ("PUT", "security") => json!({ "require_two_factor": false, "password": tally_testkit::api::PASSWORD }),
+        ("POST", "query") => {
+            json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-02" },
+            "metrics": [{ "event": "Page View" }] })
+        }
         ("POST", "csv") => Value::String(format!("email,organization_role\ncsv-{n}@beta.example,member\n")),
         (method, _) => panic!("no control body for {method} {path}"),
     };

@@ -8,26 +8,24 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tally_store::Project;
-use tally_types::ProjectPermission;
+use tally_iam::authz::DataScope;
+use tally_types::permissions::{ProjectMarker, project};
 
-use super::{header_str, merged_params, misdirected_answer, project_for, read_body};
+use super::{data_scope_for, header_str, merged_params, misdirected_answer, read_body};
 use crate::AppState;
 use crate::extract::QueryParams;
 
 /// The project a read request names (API secret, or a service account with `project_id`
-/// and the permission) and its region's storage on this node.
-async fn readable(
+/// and the permission `P`) and its region's storage on this node.
+pub(crate) async fn readable<P: ProjectMarker>(
     state: &AppState,
     parts: &Parts,
     query: &HashMap<String, String>,
-    permission: ProjectPermission,
-) -> Result<(Project, tally_events::EventStore), Response> {
-    let (project, _) =
-        project_for(state, parts, query.get("project_id").map(String::as_str), permission, false).await?;
-    match state.event_store(&project.region).cloned() {
-        Some(store) => Ok((project, store)),
-        None => Err(misdirected_answer(state, &project.region)),
+) -> Result<(DataScope<P>, tally_events::EventStore), Response> {
+    let scope = data_scope_for::<P>(state, parts, query.get("project_id").map(String::as_str)).await?;
+    match state.event_store(&scope.project().region).cloned() {
+        Some(store) => Ok((scope, store)),
+        None => Err(misdirected_answer(state, &scope.project().region)),
     }
 }
 
@@ -44,10 +42,11 @@ pub(crate) async fn export(
     QueryParams(query): QueryParams<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
-    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ExportEvents).await {
+    let (scope, store) = match readable::<project::ExportEvents>(&state, &parts, &query).await {
         Ok(found) => found,
         Err(response) => return response,
     };
+    let project = scope.project();
     let zone = jiff::tz::TimeZone::get(&project.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let day = |name: &str| -> Result<jiff::civil::Date, String> {
         let text = query.get(name).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
@@ -179,10 +178,11 @@ pub(crate) async fn query_profiles(
         return export_error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into());
     };
     let query = merged_params(&query, &bytes, header_str(&parts.headers, header::CONTENT_TYPE));
-    let (project, store) = match readable(&state, &parts, &query, ProjectPermission::ViewUsers).await {
+    let (scope, store) = match readable::<project::ViewUsers>(&state, &parts, &query).await {
         Ok(found) => found,
         Err(response) => return response,
     };
+    let project = scope.project();
     let filter = match query.get("where").map(|text| text.trim()).filter(|text| !text.is_empty()) {
         None => None,
         Some(text) => match tally_ingest::expr::parse(text) {
@@ -231,7 +231,7 @@ pub(crate) async fn query_profiles(
     // The session names the query it pages through (the same parameters, the same order).
     let session_id = match query.get("session_id").filter(|id| !id.is_empty()) {
         Some(id) => id.clone(),
-        None => session_of(&project, &query),
+        None => session_of(project, &query),
     };
     axum::Json(json!({
         "page": page,
@@ -245,7 +245,7 @@ pub(crate) async fn query_profiles(
 }
 
 /// A session id for a profile query: a digest of what it asks.
-fn session_of(project: &Project, query: &HashMap<String, String>) -> String {
+fn session_of(project: &tally_store::Project, query: &HashMap<String, String>) -> String {
     let mut asked: Vec<(&String, &String)> =
         query.iter().filter(|(key, _)| !matches!(key.as_str(), "page" | "session_id")).collect();
     asked.sort();

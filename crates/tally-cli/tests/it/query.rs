@@ -1,0 +1,393 @@
+//! Answers out: reports over HTTP compared with the same questions answered independently by
+//! DuckDB over the raw export (`tests/peers/query_oracle.py`, written from
+//! report-semantics.md), on a seeded data set loaded through `/import` with identity merges
+//! after the events, duplicates across a flush and the memory buffer, equal timestamps and a
+//! non-UTC project.
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tally_testkit::TestBackend;
+
+use crate::access::world::tenant;
+use crate::ingest::{Project, production};
+use crate::support::Instance;
+
+const ZONE: &str = "America/New_York";
+
+/// A small deterministic generator (xorshift64*), so the data set is the same on every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The events of the data set (as `/import` rows) split in the two loads: the second holds
+/// the merges (after the events they merge) and re-sent copies of some of the first.
+fn data_set(first_day: jiff::civil::Date, days: i64) -> (Vec<Value>, Vec<Value>) {
+    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
+    let mut rng = Seeded(0x7a11_7e57);
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    let plans = ["free", "free", "free", "pro", "pro", "team", "enterprise"];
+    let browsers = ["Chrome", "Firefox", "Safari"];
+    let mut n = 0u64;
+    for user in 0..160u64 {
+        // A third of the users browse on a device first and are merged into their user id
+        // later (Simplified ID Merge): their earlier events count as the user's.
+        let device = user % 3 == 0;
+        let mut merged_at: i64 = 0;
+        let sessions = 1 + rng.below(5);
+        for _ in 0..sessions {
+            let day = first_day.checked_add(jiff::Span::new().days(rng.below(days as u64) as i64)).unwrap();
+            let start = day
+                .at(rng.below(24) as i8, rng.below(60) as i8, rng.below(60) as i8, 0)
+                .to_zoned(zone.clone())
+                .unwrap()
+                .timestamp()
+                .as_second();
+            let id = if device { format!("$device:d{user}") } else { format!("u{user}") };
+            let mut row = |name: &str, time: i64, extra: Value, rng: &mut Seeded| {
+                n += 1;
+                let mut properties = json!({
+                    "time": time, "distinct_id": id, "$insert_id": format!("e{n}"),
+                    "$browser": browsers[rng.below(3) as usize],
+                });
+                if device {
+                    properties["$device_id"] = json!(format!("d{user}"));
+                }
+                for (key, value) in extra.as_object().unwrap() {
+                    properties[key] = value.clone();
+                }
+                let event = json!({ "event": name, "properties": properties });
+                if rng.below(10) < 6 { first.push(event) } else { second.push(event) }
+            };
+            let views = 1 + rng.below(3);
+            for view in 0..views {
+                row("Page View", start + view as i64 * 30, json!({}), &mut rng);
+            }
+            if rng.below(2) == 0 {
+                // Sometimes at the very second of the first page view.
+                let at = if rng.below(5) == 0 { start } else { start + 100 };
+                row("Sign Up", at, json!({}), &mut rng);
+            }
+            if rng.below(3) == 0 {
+                // Up to 30 hours later: across local midnights and the 1-day window.
+                let at = start + 200 + rng.below(30 * 3600) as i64;
+                let mut extra = json!({});
+                match rng.below(10) {
+                    0 => {}
+                    1 => extra["amount"] = json!(format!("{}.5", rng.below(90))),
+                    2 => extra["amount"] = json!("n/a"),
+                    _ => extra["amount"] = json!(rng.below(20_000) as f64 / 100.0),
+                }
+                if rng.below(8) != 0 {
+                    extra["plan"] = json!(plans[rng.below(plans.len() as u64) as usize]);
+                }
+                row("Purchase", at, extra, &mut rng);
+            }
+            merged_at = merged_at.max(start + 40 * 3600);
+        }
+        if device {
+            n += 1;
+            second.push(json!({ "event": "Log In", "properties": {
+                "time": merged_at, "distinct_id": format!("u{user}"), "$insert_id": format!("e{n}"),
+                "$user_id": format!("u{user}"), "$device_id": format!("d{user}") } }));
+        }
+    }
+    // An SDK retrying: every fifth event of the first load again, with the same key.
+    let again: Vec<Value> = first.iter().step_by(5).cloned().collect();
+    second.extend(again);
+    (first, second)
+}
+
+async fn import(server: &str, project: &Project, rows: &[Value]) {
+    for chunk in rows.chunks(2000) {
+        let reply = tally_testkit::http_client(None)
+            .post(format!("{server}/import?strict=1"))
+            .basic_auth(&project.secret, Some(""))
+            .json(chunk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK, "{}", reply.text().await.unwrap());
+    }
+}
+
+fn parquet_files(dir: &std::path::Path) -> usize {
+    let mut found = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found += parquet_files(&path);
+        } else if path.extension().is_some_and(|extension| extension == "parquet") {
+            found += 1;
+        }
+    }
+    found
+}
+
+/// Runs the oracle over the export.
+fn oracle(python: &str, export: &std::path::Path, from: &str, to: &str, questions: Value) -> Value {
+    use std::io::Write;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/query_oracle.py");
+    let request =
+        json!({ "events": export, "time_zone": ZONE, "from_date": from, "to_date": to, "questions": questions });
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "oracle: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Tally's series values by bucket label, for the series of `metric` (and `segment`).
+fn by_label(answer: &Value, metric: usize) -> BTreeMap<String, Option<f64>> {
+    let buckets = answer["buckets"].as_array().unwrap();
+    let series = answer["series"].as_array().unwrap().iter().find(|series| series["metric"] == metric).unwrap();
+    buckets
+        .iter()
+        .zip(series["values"].as_array().unwrap())
+        .map(|(label, value)| (label.as_str().unwrap().to_string(), value.as_f64()))
+        .collect()
+}
+
+/// Compares Tally's per-bucket values with the oracle's (a bucket the oracle does not list
+/// is 0 for counts and sums, empty for averages and percentiles).
+fn same_days(what: &str, tally: &BTreeMap<String, Option<f64>>, oracle: &Value, empty: Option<f64>) {
+    let oracle = oracle.as_object().unwrap();
+    for (label, value) in tally {
+        let expected = oracle.get(label).and_then(Value::as_f64).or(empty);
+        match (value, expected) {
+            (Some(value), Some(expected)) => {
+                assert!(close(*value, expected), "{what} on {label}: tally {value}, duckdb {expected}")
+            }
+            (None, None) => {}
+            _ => panic!("{what} on {label}: tally {value:?}, duckdb {expected:?}"),
+        }
+    }
+    for label in oracle.keys() {
+        assert!(tally.contains_key(label), "{what}: duckdb has {label}, tally has no such bucket");
+    }
+}
+
+#[tokio::test]
+async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
+    let Some(python) = tally_testkit::python() else { return };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_INGEST_FLUSH_SECONDS", "1")]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}", project.id);
+    acme.owner.patch(&path, json!({ "timezone": ZONE })).await.results();
+
+    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date();
+    let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
+    let (first, second) = data_set(day(13), 12);
+    import(server.base_url(), &project, &first).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while parquet_files(&instance.data_dir) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no flush within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The second load stays in memory while the reports run (duplicates of flushed events
+    // among it): the next flush is a second away, so both are read together either way.
+    import(server.base_url(), &project, &second).await;
+
+    let (from, to) = (day(10).to_string(), day(2).to_string());
+    let range = json!({ "from_date": from, "to_date": to });
+    let query = |report: Value| {
+        let owner = &acme.owner;
+        let path = format!("{path}/query");
+        async move {
+            let reply = owner.post(&path, report).await;
+            reply.results().clone()
+        }
+    };
+    let insights = query(json!({ "type": "insights", "range": range, "unit": "day", "metrics": [
+        { "event": "Page View", "measure": { "kind": "total" } },
+        { "event": "Page View", "measure": { "kind": "unique" } },
+        { "event": "Page View", "measure": { "kind": "per_user", "aggregate": "average" } },
+        { "event": "Purchase", "measure": { "kind": "property", "property": "amount", "aggregate": "sum" } },
+        { "event": "Purchase", "measure": { "kind": "property", "property": "amount", "aggregate": "p90" } },
+        { "event": "Purchase", "filters": [{ "property": "amount", "operator": "greater_than", "value": 50 }],
+          "measure": { "kind": "total" } },
+    ] }))
+    .await;
+    assert_eq!(insights["type"], "insights");
+    assert_eq!(insights["range"]["time_zone"], ZONE);
+    assert_eq!(insights["from_cache"], false);
+    let breakdown = query(json!({ "type": "insights", "range": range, "unit": "week",
+        "metrics": [{ "event": "Purchase", "measure": { "kind": "unique" } }],
+        "breakdown": { "property": "plan", "limit": 2 } }))
+    .await;
+    let funnel = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": [
+        { "event": "Page View" }, { "event": "Sign Up" }, { "event": "Purchase" } ] }))
+    .await;
+    let retention = |criterion: &'static str| {
+        query(json!({ "type": "retention", "range": range, "unit": "day", "buckets": 5, "criterion": criterion,
+            "born": { "event": "Sign Up" }, "return": { "event": "Page View" } }))
+    };
+    let (retention_on, retention_after) = (retention("on").await, retention("on_or_after").await);
+
+    // The same questions, answered by DuckDB over what the export says is stored.
+    let export = tally_testkit::http_client(None)
+        .get(format!("{}/api/2.0/export?from_date={}&to_date={}&time_in_ms=true", server.base_url(), day(14), today))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    let exported = export.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, &exported).unwrap();
+    let merged =
+        exported.lines().filter(|line| line.contains("\"Page View\"") && line.contains("\"$device_id\"")).count();
+    assert!(merged > 0 && !exported.contains("\"distinct_id\":\"$device:"), "every device was merged into its user");
+    let answers = oracle(
+        &python,
+        &file,
+        &from,
+        &to,
+        json!([
+            { "id": "total", "kind": "daily", "event": "Page View", "measure": "total" },
+            { "id": "unique", "kind": "daily", "event": "Page View", "measure": "unique" },
+            { "id": "per_user", "kind": "per_user_average", "event": "Page View" },
+            { "id": "amount", "kind": "property", "event": "Purchase" },
+            { "id": "over_50", "kind": "daily", "event": "Purchase", "measure": "total", "amount_over": 50 },
+            { "id": "plans", "kind": "breakdown_unique", "event": "Purchase", "limit": 2 },
+            { "id": "funnel", "kind": "funnel", "steps": ["Page View", "Sign Up", "Purchase"], "window_ms": 86_400_000 },
+            { "id": "retention_on", "kind": "retention", "born": "Sign Up", "return": "Page View",
+              "unit_ms": 86_400_000, "buckets": 5, "criterion": "on" },
+            { "id": "retention_after", "kind": "retention", "born": "Sign Up", "return": "Page View",
+              "unit_ms": 86_400_000, "buckets": 5, "criterion": "on_or_after" },
+        ]),
+    );
+
+    let result = &insights;
+    same_days("total page views", &by_label(result, 0), &answers["total"]["days"], Some(0.0));
+    same_days("unique viewers", &by_label(result, 1), &answers["unique"]["days"], Some(0.0));
+    same_days("page views per user", &by_label(result, 2), &answers["per_user"]["days"], None);
+    same_days("amount sum", &by_label(result, 3), &answers["amount"]["sum"], Some(0.0));
+    same_days("amount p90", &by_label(result, 4), &answers["amount"]["p90"], None);
+    same_days("purchases over 50", &by_label(result, 5), &answers["over_50"]["days"], Some(0.0));
+    let series = result["series"].as_array().unwrap();
+    assert_eq!(
+        series[1]["total"].as_f64(),
+        answers["unique"]["total"].as_f64(),
+        "uniques over the range, counted once"
+    );
+    let summed: f64 = series[1]["values"].as_array().unwrap().iter().filter_map(Value::as_f64).sum();
+    assert!(summed > series[1]["total"].as_f64().unwrap(), "some users came back on other days");
+    assert!(answers["total"]["total"].as_f64().unwrap() > 200.0, "a data set worth comparing: {answers}");
+
+    let segments: BTreeMap<String, f64> = breakdown["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|series| (series["segment"].as_str().unwrap().to_string(), series["total"].as_f64().unwrap()))
+        .collect();
+    let expected: BTreeMap<String, f64> = answers["plans"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, value)| (key.clone(), value.as_f64().unwrap()))
+        .collect();
+    assert_eq!(segments, expected, "top two plans and $other, by unique buyers");
+    assert!(segments.contains_key("$other"));
+
+    let steps: Vec<u64> =
+        funnel["steps"].as_array().unwrap().iter().map(|step| step["count"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> =
+        answers["funnel"].as_array().unwrap().iter().map(|count| count.as_u64().unwrap()).collect();
+    assert_eq!(steps, expected, "funnel steps: tally {funnel}");
+    assert!(expected[2] > 0 && expected[2] < expected[1] && expected[1] < expected[0], "{expected:?}");
+
+    for (answer, expected) in
+        [(&retention_on, &answers["retention_on"]), (&retention_after, &answers["retention_after"])]
+    {
+        let mut born = 0;
+        for row in answer["rows"].as_array().unwrap() {
+            let cohort = row["cohort"].as_str().unwrap();
+            let empty = json!({ "first": 0, "counts": [0, 0, 0, 0, 0, 0] });
+            let want = expected.get(cohort).unwrap_or(&empty);
+            assert_eq!(row["first"], want["first"], "cohort {cohort}: {answer}");
+            assert_eq!(row["counts"], want["counts"], "cohort {cohort} ({}): {answer}", answer["criterion"]);
+            born += row["first"].as_u64().unwrap();
+        }
+        assert!(born > 20, "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn reports_need_view_reports_and_bad_reports_say_what_to_fix() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let gamma = tenant(&instance, &server, "owner@gamma.example", "Gamma").await;
+    let project = acme.projects[0];
+    let path = format!("/api/app/projects/{project}/query");
+    let report = json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" },
+        "metrics": [{ "event": "Page View" }] });
+
+    // An empty project answers zeros for every bucket.
+    let answer = acme.owner.post(&path, report.clone()).await;
+    let results = answer.results();
+    assert_eq!(results["buckets"].as_array().unwrap().len(), 7);
+    assert_eq!(results["series"][0]["values"], json!([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]));
+
+    // Another organization's project is not found, and nothing about it is told.
+    let outsider = gamma.owner.post(&path, report.clone()).await;
+    assert_eq!(outsider.status, StatusCode::NOT_FOUND, "{outsider:?}");
+
+    for (bad, fragment) in [
+        (
+            json!({ "type": "insights", "range": { "from_date": "2026-01-07", "to_date": "2026-01-01" }, "metrics": [{ "event": "x" }] }),
+            "before",
+        ),
+        (
+            json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" }, "metrics": [] }),
+            "at least one metric",
+        ),
+        (
+            json!({ "type": "funnels", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" }, "steps": [{ "event": "x" }] }),
+            "2 to 30 steps",
+        ),
+        (
+            json!({ "type": "funnels", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" }, "window_seconds": 0,
+            "steps": [{ "event": "x" }, { "event": "y" }] }),
+            "conversion window",
+        ),
+        (
+            json!({ "type": "insights", "range": { "from_date": "2016-01-01", "to_date": "2026-01-07" }, "unit": "minute",
+            "metrics": [{ "event": "x" }] }),
+            "larger unit",
+        ),
+        (json!({ "type": "sql", "query": "SELECT 1" }), "type"),
+    ] {
+        let reply = acme.owner.post(&path, bad.clone()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {reply:?}");
+        let message = reply.body["error"].as_str().unwrap_or_default();
+        assert!(message.contains(fragment), "{bad}: {message}");
+    }
+}

@@ -1,0 +1,195 @@
+//! Mixpanel's Query API over a small data set whose answers are worked out by hand: the
+//! documented parameters, Mixpanel's response shapes (pinned by snapshots of their
+//! structure), `where` and `on` expressions, and the errors.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tally_testkit::TestBackend;
+
+use crate::access::world::tenant;
+use crate::ingest::{Project, production};
+use crate::support::Instance;
+
+/// The structure of an answer: keys kept (a date as key becomes `<date>`), every value
+/// replaced by its JSON type.
+fn shape(value: &Value) -> Value {
+    let key = |key: &String| if key.parse::<jiff::civil::Date>().is_ok() { "<date>".to_string() } else { key.clone() };
+    match value {
+        Value::Object(map) => Value::Object(map.iter().map(|(name, value)| (key(name), shape(value))).collect()),
+        Value::Array(items) => Value::Array(items.iter().take(2).map(shape).collect()),
+        Value::String(_) => json!("string"),
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("bool"),
+        Value::Null => json!("null"),
+    }
+}
+
+async fn get(server: &str, project: &Project, path: &str, params: &[(&str, &str)]) -> (StatusCode, Value) {
+    let reply = tally_testkit::http_client(None)
+        .get(format!("{server}{path}"))
+        .query(params)
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status();
+    (status, reply.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let base = server.base_url();
+
+    // Two UTC days, three users (the project's zone is UTC).
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
+    let (first, second) = (day(3), day(2));
+    let at = |date: jiff::civil::Date, seconds: i64| {
+        date.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second() + 36_000 + seconds
+    };
+    let mut n = 0;
+    let mut event = |name: &str, user: &str, time: i64, extra: Value| {
+        n += 1;
+        let mut properties = json!({ "time": time, "distinct_id": user, "$insert_id": format!("q{n}") });
+        for (key, value) in extra.as_object().unwrap() {
+            properties[key] = value.clone();
+        }
+        json!({ "event": name, "properties": properties })
+    };
+    let rows = vec![
+        event("Sign Up", "u1", at(first, 0), json!({})),
+        event("Purchase", "u1", at(first, 60), json!({ "amount": 10, "plan": "pro" })),
+        event("Sign Up", "u2", at(first, 10), json!({})),
+        event("Purchase", "u2", at(first, 70), json!({ "amount": 5.5, "plan": "free" })),
+        event("Purchase", "u2", at(first, 80), json!({ "amount": 4.5, "plan": "pro" })),
+        event("Sign Up", "u3", at(first, 20), json!({})),
+        event("Page View", "u1", at(second, 0), json!({})),
+        // A day and two hours after signing up: outside a one-day funnel window.
+        event("Purchase", "u3", at(second, 7200), json!({ "amount": "x" })),
+    ];
+    let reply = tally_testkit::http_client(None)
+        .post(format!("{base}/import?strict=1"))
+        .basic_auth(&project.secret, Some(""))
+        .json(&rows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let (d1, d2) = (first.to_string(), second.to_string());
+    let range = [("from_date", d1.as_str()), ("to_date", d2.as_str())];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, String)> {
+        range.iter().map(|(k, v)| (*k, v.to_string())).chain(extra.iter().map(|(k, v)| (*k, v.to_string()))).collect()
+    };
+    let ask = |path: &'static str, params: Vec<(&'static str, String)>| {
+        let project = &project;
+        async move {
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            get(base, project, path, &params).await
+        }
+    };
+
+    // Segmentation: general, unique, average, `on`, `where`.
+    let (status, general) = ask("/api/query/segmentation", with(&[("event", "Purchase")])).await;
+    assert_eq!(status, StatusCode::OK, "{general}");
+    assert_eq!(general["data"]["series"], json!([d1, d2]));
+    assert_eq!(general["data"]["values"], json!({ "Purchase": { &d1: 3, &d2: 1 } }));
+    assert_eq!(general["legend_size"], 1);
+    let (_, unique) = ask("/api/2.0/segmentation", with(&[("event", "Purchase"), ("type", "unique")])).await;
+    assert_eq!(unique["data"]["values"]["Purchase"], json!({ &d1: 2, &d2: 1 }), "the older path answers too");
+    let (_, average) = ask("/api/query/segmentation", with(&[("event", "Purchase"), ("type", "average")])).await;
+    assert_eq!(average["data"]["values"]["Purchase"], json!({ &d1: 1.5, &d2: 1 }));
+    let (_, on) = ask("/api/query/segmentation", with(&[("event", "Purchase"), ("on", "properties[\"plan\"]")])).await;
+    assert_eq!(
+        on["data"]["values"],
+        json!({ "pro": { &d1: 2, &d2: 0 }, "free": { &d1: 1, &d2: 0 }, "(not set)": { &d1: 0, &d2: 1 } }),
+        "{on}"
+    );
+    let (_, limited) =
+        ask("/api/query/segmentation", with(&[("event", "Purchase"), ("on", "properties[\"plan\"]"), ("limit", "1")]))
+            .await;
+    assert_eq!(limited["data"]["values"], json!({ "pro": { &d1: 2, &d2: 0 } }), "the rest is left out: {limited}");
+    let (_, filtered) =
+        ask("/api/query/segmentation", with(&[("event", "Purchase"), ("where", "properties[\"amount\"] > 5")])).await;
+    assert_eq!(filtered["data"]["values"]["Purchase"], json!({ &d1: 2, &d2: 0 }), "{filtered}");
+    let (_, text_in) = ask(
+        "/api/query/segmentation",
+        with(&[
+            ("event", "Purchase"),
+            ("where", "\"pr\" in properties[\"plan\"] and not defined(properties[\"missing\"])"),
+        ]),
+    )
+    .await;
+    assert_eq!(text_in["data"]["values"]["Purchase"], json!({ &d1: 2, &d2: 0 }), "{text_in}");
+    let (_, sum) =
+        ask("/api/query/segmentation/sum", with(&[("event", "Purchase"), ("on", "properties[\"amount\"]")])).await;
+    assert_eq!(sum, json!({ "results": { &d1: 20, &d2: 0 }, "status": "ok" }), "a value that is no number is skipped");
+    let (_, mean) =
+        ask("/api/query/segmentation/average", with(&[("event", "Purchase"), ("on", "properties[\"amount\"] * 2")]))
+            .await;
+    assert!((mean["results"][&d1].as_f64().unwrap() - 40.0 / 3.0).abs() < 1e-9, "{mean}");
+
+    // Funnels, per date.
+    let (status, funnel) = ask(
+        "/api/query/funnels",
+        with(&[("events", r#"[{"event":"Sign Up"},{"event":"Purchase"}]"#), ("length", "1"), ("unit", "day")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{funnel}");
+    assert_eq!(funnel["meta"]["dates"], json!([d1, d2]));
+    let steps = &funnel["data"][&d1]["steps"];
+    assert_eq!((steps[0]["count"].clone(), steps[1]["count"].clone()), (json!(3), json!(2)));
+    assert_eq!(steps[1]["avg_time"], 60, "u1 after 60 s, u2 after 60 s");
+    assert_eq!(funnel["data"][&d1]["analysis"]["completion"], 2);
+    assert_eq!(funnel["data"][&d2]["steps"][0]["count"], 0);
+
+    // Retention: signed up, then came back with a page view.
+    let (status, retention) = ask(
+        "/api/query/retention",
+        with(&[("born_event", "Sign Up"), ("event", "Page View"), ("interval_count", "2")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{retention}");
+    assert_eq!(retention, json!({ &d1: { "first": 3, "counts": [0, 1, 0] } }), "u1 came back the next day");
+
+    let (_, names) = ask("/api/query/events/names", vec![]).await;
+    assert_eq!(names, json!(["Purchase", "Sign Up", "Page View"]));
+
+    insta::assert_snapshot!(
+        "query_api_shapes",
+        serde_json::to_string_pretty(&json!({
+            "segmentation": shape(&general),
+            "segmentation_on": shape(&on["data"]["values"]["pro"]),
+            "segmentation_sum": shape(&sum),
+            "funnels": shape(&funnel["data"][&d1]),
+            "retention": shape(&retention[&d1]),
+            "events_names": shape(&names),
+        }))
+        .unwrap()
+    );
+
+    // Errors say what to fix.
+    for (path, params, fragment) in [
+        ("/api/query/segmentation", with(&[]), "event is required"),
+        ("/api/query/segmentation", vec![("event", "x".to_string())], "from_date is required"),
+        ("/api/query/segmentation", with(&[("event", "x"), ("type", "median")]), "type"),
+        ("/api/query/segmentation", with(&[("event", "x"), ("where", "properties[\"a\"] ==")]), "at character"),
+        ("/api/query/funnels", with(&[("events", "not json")]), "JSON array"),
+        ("/api/query/retention", with(&[("born_event", "x"), ("interval_count", "500")]), "interval_count"),
+    ] {
+        let (status, body) = ask(path, params.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {params:?}: {body}");
+        assert!(body["error"].as_str().unwrap_or_default().contains(fragment), "{path} {params:?}: {body}");
+        assert!(body["request"].as_str().unwrap_or_default().starts_with(path), "{body}");
+    }
+    // Without credentials: 401; another project's secret sees only its own project.
+    let anonymous = tally_testkit::http_client(None)
+        .get(format!("{base}/api/query/segmentation?event=Purchase&from_date={d1}&to_date={d2}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,172 @@
+//! What the query engine reads of one project: its catalogued files (pruned by time), its
+//! events still in memory, and its identity map, taken together at one moment and kept
+//! readable (a [`ReadLease`](crate::readers::ReadLease)) until dropped. [`ProjectEvents::frame`]
+//! presents them as one DataFusion table in the file layout, one copy per deduplication key
+//! and every `distinct_id` replaced by its user's canonical id — no per-event Rust objects
+//! on the way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{Result as DfResult, exec_err};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::{DataFrame, SessionContext, ident};
+use tally_iam::authz::DataScope;
+use tally_types::permissions::ProjectMarker;
+
+use crate::{EventQuery, EventStore, StorageError, parquet_file, readers, scan};
+
+/// One project's events as of the moment they were taken.
+pub struct ProjectEvents {
+    project_id: i64,
+    files_store: Arc<dyn object_store::ObjectStore>,
+    paths: Vec<String>,
+    memory: Vec<RecordBatch>,
+    identities: Arc<HashMap<String, String>>,
+    from_ms: i64,
+    to_ms: i64,
+    _lease: readers::ReadLease,
+}
+
+impl std::fmt::Debug for ProjectEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectEvents")
+            .field("project_id", &self.project_id)
+            .field("files", &self.paths.len())
+            .field("memory_batches", &self.memory.len())
+            .finish()
+    }
+}
+
+impl EventStore {
+    /// The project's events between `from_ms` (inclusive) and `to_ms` (exclusive), for the
+    /// query engine. The scope proves the caller was authorized to read this project.
+    pub async fn project_events<P: ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<ProjectEvents, StorageError> {
+        let project = scope.project();
+        let project_id = project.id.0;
+        let lease = self.readers.lease(Arc::clone(&self.files));
+        // Memory first, then the catalog: a flush in between shows events twice (one copy is
+        // kept), never not at all.
+        let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(project_id)?;
+        let identities = {
+            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::new(derived.identities.mapping(project_id, project.id_merge))
+        };
+        let files = self.catalog.event_files(&self.region, project_id, from_ms, to_ms).await?;
+        Ok(ProjectEvents {
+            project_id,
+            files_store: Arc::clone(&self.files),
+            paths: files.into_iter().map(|file| file.path).collect(),
+            memory,
+            identities,
+            from_ms,
+            to_ms,
+            _lease: lease,
+        })
+    }
+
+    /// The query engine's runtime of this region (its memory pool and spill folder).
+    pub fn runtime(&self) -> Arc<RuntimeEnv> {
+        Arc::clone(&self.runtime)
+    }
+}
+
+impl ProjectEvents {
+    /// The events as a table of `context` with the columns of [`parquet_file::schema`]:
+    /// within the time range, one copy per (event, distinct_id, time, `$insert_id`) (the most
+    /// recently received), `distinct_id` canonical. `None` when there is nothing to read.
+    pub async fn frame(&self, context: &SessionContext) -> Result<Option<DataFrame>, StorageError> {
+        let query =
+            EventQuery { project_id: self.project_id, from_ms: self.from_ms, to_ms: self.to_ms, ..Default::default() };
+        let Some(frame) =
+            scan::plan(context, Arc::clone(&self.files_store), self.paths.clone(), self.memory.clone(), &query).await?
+        else {
+            return Ok(None);
+        };
+        if self.identities.is_empty() {
+            return Ok(Some(frame));
+        }
+        let canonical = ScalarUDF::from(Canonical::new(Arc::clone(&self.identities)));
+        let columns: Vec<Expr> = parquet_file::schema()
+            .fields()
+            .iter()
+            .map(|field| match field.name().as_str() {
+                "distinct_id" => canonical.call(vec![ident("distinct_id")]).alias("distinct_id"),
+                name => ident(name),
+            })
+            .collect();
+        frame.select(columns).map(Some).map_err(|error| StorageError::Io(format!("query engine: {error}")))
+    }
+
+    /// How many ids of the project map to another (canonical) id.
+    pub fn merged_ids(&self) -> usize {
+        self.identities.len()
+    }
+}
+
+/// `distinct_id` → its user's canonical id, from the project's identity map.
+#[derive(Debug)]
+struct Canonical {
+    map: Arc<HashMap<String, String>>,
+    signature: Signature,
+}
+
+impl Canonical {
+    fn new(map: Arc<HashMap<String, String>>) -> Canonical {
+        Canonical { map, signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }
+    }
+}
+
+impl PartialEq for Canonical {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.map, &other.map)
+    }
+}
+
+impl Eq for Canonical {}
+
+impl std::hash::Hash for Canonical {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.map) as usize).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Canonical {
+    fn name(&self) -> &str {
+        "tally_canonical_id"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [input] = args.args.as_slice() else { return exec_err!("tally_canonical_id takes one argument") };
+        let array = input.to_array(args.number_rows)?;
+        let Some(ids) = array.as_any().downcast_ref::<StringArray>() else {
+            return exec_err!("tally_canonical_id takes a Utf8 column");
+        };
+        let mut out = StringBuilder::with_capacity(ids.len(), ids.value_data().len());
+        for index in 0..ids.len() {
+            if ids.is_null(index) {
+                out.append_null();
+                continue;
+            }
+            let id = ids.value(index);
+            out.append_value(self.map.get(id).map_or(id, String::as_str));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}

@@ -1,0 +1,556 @@
+//! Tally's functions inside the plans: reading one property of an event (from its typed
+//! column or its JSON column), finding a time's bucket, and the per-user sequence aggregate
+//! behind Funnels and Retention (a `GroupsAccumulator`, never a self-join).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Builder, Int32Builder, Int64Array, Int64Builder, ListArray, ListBuilder,
+    StringArray, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result as DfResult, ScalarValue, exec_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, Expr, GroupsAccumulator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::{SessionContext, ident, lit};
+use tally_events::parquet_file::TYPED_PROPERTIES;
+
+/// Registers the functions that do not depend on one query (the property readers) in a
+/// session: the one place a later cluster mode registers them too.
+pub fn register(context: &SessionContext) {
+    context.register_udf(ScalarUDF::from(Property { numeric: false, signature: two_strings() }));
+    context.register_udf(ScalarUDF::from(Property { numeric: true, signature: two_strings() }));
+}
+
+fn two_strings() -> Signature {
+    Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable)
+}
+
+/// The event property `name` as text (numbers as written, booleans as `true`/`false`,
+/// lists and objects as JSON), NULL when it is not set or null.
+pub fn property_text(name: &str) -> Expr {
+    match name {
+        "distinct_id" | "$distinct_id" => ident("distinct_id"),
+        "$event" | "event" => ident("name"),
+        "$insert_id" => ident("insert_id"),
+        name if TYPED_PROPERTIES.contains(&name) => ident(name),
+        name => ScalarUDF::from(Property { numeric: false, signature: two_strings() })
+            .call(vec![ident("properties"), lit(name)]),
+    }
+}
+
+/// The event property `name` as a number: a JSON number, or text that reads as one; NULL
+/// otherwise.
+pub fn property_number(name: &str) -> Expr {
+    if name == "$time" || name == "time" {
+        return datafusion::logical_expr::cast(ident("time_ms") / lit(1000i64), DataType::Float64);
+    }
+    if TYPED_PROPERTIES.contains(&name) {
+        return datafusion::logical_expr::try_cast(ident(name), DataType::Float64);
+    }
+    ScalarUDF::from(Property { numeric: true, signature: two_strings() }).call(vec![ident("properties"), lit(name)])
+}
+
+/// Reads one property out of the JSON properties column.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Property {
+    numeric: bool,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Property {
+    fn name(&self) -> &str {
+        if self.numeric { "tally_property_number" } else { "tally_property_text" }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(if self.numeric { DataType::Float64 } else { DataType::Utf8 })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [json, name] = args.args.as_slice() else { return exec_err!("{} takes two arguments", self.name()) };
+        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))) = name else {
+            return exec_err!("{}: the property name must be a literal", self.name());
+        };
+        let json = json.to_array(args.number_rows)?;
+        let Some(json) = json.as_any().downcast_ref::<StringArray>() else {
+            return exec_err!("{} reads a Utf8 column", self.name());
+        };
+        let values = (0..json.len()).map(|row| if json.is_null(row) { None } else { lookup(json.value(row), name) });
+        if self.numeric {
+            let mut out = Float64Builder::with_capacity(json.len());
+            for value in values {
+                out.append_option(value.and_then(|value| number(&value)));
+            }
+            return Ok(ColumnarValue::Array(Arc::new(out.finish())));
+        }
+        let mut out = StringBuilder::with_capacity(json.len(), json.len() * 8);
+        for value in values {
+            out.append_option(value.and_then(text));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// A result column as the array type `A` (cast to `data_type` first: strings may come back
+/// as views, counts as other integer widths).
+pub(crate) fn column_as<A: Array + Clone + 'static>(
+    column: &ArrayRef,
+    data_type: &DataType,
+) -> Result<A, crate::QueryError> {
+    let cast = datafusion::arrow::compute::cast(column, data_type)
+        .map_err(|error| crate::QueryError::Storage(format!("query engine: {error}")))?;
+    cast.as_any()
+        .downcast_ref::<A>()
+        .cloned()
+        .ok_or_else(|| crate::QueryError::Storage("query engine: a result column has an unexpected type".into()))
+}
+
+/// A property's value as text, as filters and breakdowns see it.
+pub fn text(value: serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text),
+        serde_json::Value::Bool(flag) => Some(flag.to_string()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn number(value: &serde_json::Value) -> Option<f64> {
+    match value {
+        serde_json::Value::Number(number) => number.as_f64(),
+        serde_json::Value::String(text) => text.trim().parse::<f64>().ok().filter(|number| number.is_finite()),
+        _ => None,
+    }
+}
+
+/// The value of the top-level key `name` of a JSON object, without building the others.
+fn lookup(json: &str, name: &str) -> Option<serde_json::Value> {
+    use serde::Deserializer;
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    deserializer.deserialize_map(Find { name }).ok().flatten()
+}
+
+struct Find<'a> {
+    name: &'a str,
+}
+
+impl<'de> serde::de::Visitor<'de> for Find<'_> {
+    type Value = Option<serde_json::Value>;
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut value = None;
+        // The whole object is read (the parser checks it ends well), the others skipped.
+        while let Some(found) = map.next_key_seed(KeyIs { name: self.name })? {
+            if found && value.is_none() {
+                value = Some(map.next_value::<serde_json::Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// Whether a key is the wanted one, without allocating it.
+struct KeyIs<'a> {
+    name: &'a str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.name)
+    }
+}
+
+/// The index of the bucket holding a time (UTC ms), by binary search over the buckets'
+/// starts; NULL outside the range. One per query (the starts are the query's).
+#[derive(Debug)]
+pub struct Bucket {
+    starts: Arc<Vec<i64>>,
+    to_ms: i64,
+    signature: Signature,
+}
+
+impl Bucket {
+    pub fn expr(starts: Vec<i64>, to_ms: i64, time: Expr) -> Expr {
+        let udf = Bucket {
+            starts: Arc::new(starts),
+            to_ms,
+            signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
+        };
+        ScalarUDF::from(udf).call(vec![time])
+    }
+}
+
+impl PartialEq for Bucket {
+    fn eq(&self, other: &Self) -> bool {
+        self.starts == other.starts && self.to_ms == other.to_ms
+    }
+}
+
+impl Eq for Bucket {}
+
+impl std::hash::Hash for Bucket {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.starts.hash(state);
+        self.to_ms.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Bucket {
+    fn name(&self) -> &str {
+        "tally_bucket"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int32)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [time] = args.args.as_slice() else { return exec_err!("tally_bucket takes one argument") };
+        let time = time.to_array(args.number_rows)?;
+        let Some(time) = time.as_any().downcast_ref::<Int64Array>() else {
+            return exec_err!("tally_bucket reads an Int64 column");
+        };
+        let first = self.starts.first().copied().unwrap_or(i64::MAX);
+        let mut out = Int32Builder::with_capacity(time.len());
+        for row in 0..time.len() {
+            let value = time.value(row);
+            if time.is_null(row) || value < first || value >= self.to_ms {
+                out.append_null();
+                continue;
+            }
+            let index = self.starts.partition_point(|start| *start <= value).saturating_sub(1);
+            out.append_value(i32::try_from(index).unwrap_or(i32::MAX));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `tally_quantile(values, p)`: the exact quantile of a list of numbers, interpolated
+/// linearly between the two closest ranks (`rank = p·(n−1)`), as DuckDB's `quantile_cont`
+/// computes it; NULL for an empty list. (DataFusion's `percentile_cont` rounds the weight
+/// to six decimals.)
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Quantile {
+    signature: Signature,
+}
+
+impl Quantile {
+    pub fn expr(values: Expr, quantile: f64) -> Expr {
+        let signature = Signature::any(2, Volatility::Immutable);
+        ScalarUDF::from(Quantile { signature }).call(vec![values, lit(quantile)])
+    }
+}
+
+impl ScalarUDFImpl for Quantile {
+    fn name(&self) -> &str {
+        "tally_quantile"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [values, quantile] = args.args.as_slice() else { return exec_err!("tally_quantile takes two arguments") };
+        let ColumnarValue::Scalar(ScalarValue::Float64(Some(quantile))) = quantile else {
+            return exec_err!("tally_quantile: the quantile must be a literal number");
+        };
+        let values = values.to_array(args.number_rows)?;
+        let Some(lists) = values.as_any().downcast_ref::<ListArray>() else {
+            return exec_err!("tally_quantile reads a list of numbers");
+        };
+        let mut out = Float64Builder::with_capacity(lists.len());
+        for row in 0..lists.len() {
+            if lists.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let list = datafusion::arrow::compute::cast(&lists.value(row), &DataType::Float64)?;
+            let Some(list) = list.as_any().downcast_ref::<datafusion::arrow::array::Float64Array>() else {
+                return exec_err!("tally_quantile reads a list of numbers");
+            };
+            let mut sorted: Vec<f64> = list.iter().flatten().collect();
+            sorted.sort_by(f64::total_cmp);
+            out.append_option(quantile_of(&sorted, *quantile));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// The quantile `q` of sorted numbers, interpolated between the closest ranks.
+pub fn quantile_of(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = q.clamp(0.0, 1.0) * last as f64;
+    let lower = rank.floor();
+    let (low, high) = (sorted[lower as usize], sorted[(rank.ceil() as usize).min(last)]);
+    Some(low + (high - low) * (rank - lower))
+}
+
+/// What a sequence aggregate makes of one user's events, given them sorted by time (ties
+/// keep the order they were read in): a short list of numbers the report then tallies.
+pub trait Finish: std::fmt::Debug + Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn finish(&self, events: &[(i64, i64)]) -> Vec<i64>;
+}
+
+/// `sequence(time_ms, code)`: collects each group's (time, code) pairs and hands them,
+/// sorted by time, to a [`Finish`]. Groups are users, so the state is a packed list per user.
+#[derive(Debug)]
+pub struct Sequence {
+    finish: Arc<dyn Finish>,
+    signature: Signature,
+}
+
+impl Sequence {
+    pub fn udaf(finish: Arc<dyn Finish>) -> AggregateUDF {
+        AggregateUDF::from(Sequence {
+            finish,
+            signature: Signature::exact(vec![DataType::Int64, DataType::Int64], Volatility::Immutable),
+        })
+    }
+}
+
+impl PartialEq for Sequence {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.finish, &other.finish)
+    }
+}
+
+impl Eq for Sequence {}
+
+impl std::hash::Hash for Sequence {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.finish) as *const () as usize).hash(state);
+    }
+}
+
+fn list_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))
+}
+
+impl AggregateUDFImpl for Sequence {
+    fn name(&self) -> &str {
+        self.finish.name()
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(list_type())
+    }
+    fn state_fields(&self, _args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new("pairs", list_type(), true))])
+    }
+    fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        Ok(Box::new(OneSequence { pairs: Vec::new(), finish: Arc::clone(&self.finish) }))
+    }
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(Sequences { groups: Vec::new(), finish: Arc::clone(&self.finish) }))
+    }
+}
+
+fn pairs_of(values: &[ArrayRef]) -> DfResult<(&Int64Array, &Int64Array)> {
+    let [time, code] = values else { return exec_err!("a sequence aggregate takes (time, code)") };
+    match (time.as_any().downcast_ref::<Int64Array>(), code.as_any().downcast_ref::<Int64Array>()) {
+        (Some(time), Some(code)) => Ok((time, code)),
+        _ => exec_err!("a sequence aggregate takes two Int64 columns"),
+    }
+}
+
+fn lists_of(values: &[ArrayRef]) -> DfResult<&ListArray> {
+    match values.first().and_then(|array| array.as_any().downcast_ref::<ListArray>()) {
+        Some(list) => Ok(list),
+        None => exec_err!("a sequence aggregate's state is a list"),
+    }
+}
+
+/// Appends the packed pairs (time, code, time, code, …) of one state row.
+fn unpack(list: &ListArray, row: usize, into: &mut Vec<(i64, i64)>) -> DfResult<()> {
+    if list.is_null(row) {
+        return Ok(());
+    }
+    let values = list.value(row);
+    let Some(values) = values.as_any().downcast_ref::<Int64Array>() else {
+        return exec_err!("a sequence aggregate's state holds Int64 values");
+    };
+    let numbers = values.values();
+    into.extend(numbers.chunks_exact(2).map(|pair| (pair[0], pair[1])));
+    Ok(())
+}
+
+fn pack<'a>(groups: impl Iterator<Item = &'a Vec<(i64, i64)>>) -> ArrayRef {
+    let mut out = ListBuilder::new(Int64Builder::new());
+    for pairs in groups {
+        for (time, code) in pairs {
+            out.values().append_value(*time);
+            out.values().append_value(*code);
+        }
+        out.append(true);
+    }
+    Arc::new(out.finish())
+}
+
+fn finished<'a>(finish: &dyn Finish, groups: impl Iterator<Item = &'a mut Vec<(i64, i64)>>) -> ArrayRef {
+    let mut out = ListBuilder::new(Int64Builder::new());
+    for pairs in groups {
+        // Stable: events at the same millisecond keep the order they were read in.
+        pairs.sort_by_key(|(time, _)| *time);
+        for value in finish.finish(pairs) {
+            out.values().append_value(value);
+        }
+        out.append(true);
+    }
+    Arc::new(out.finish())
+}
+
+#[derive(Debug)]
+struct Sequences {
+    groups: Vec<Vec<(i64, i64)>>,
+    finish: Arc<dyn Finish>,
+}
+
+fn keeps(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|filter| filter.is_valid(row) && filter.value(row))
+}
+
+impl GroupsAccumulator for Sequences {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let (time, code) = pairs_of(values)?;
+        for (row, group) in group_indices.iter().enumerate() {
+            if keeps(opt_filter, row) && time.is_valid(row) && code.is_valid(row) {
+                self.groups[*group].push((time.value(row), code.value(row)));
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        let mut taken = emit_to.take_needed(&mut self.groups);
+        Ok(finished(self.finish.as_ref(), taken.iter_mut()))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        let taken = emit_to.take_needed(&mut self.groups);
+        Ok(vec![pack(taken.iter())])
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> DfResult<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let lists = lists_of(values)?;
+        for (row, group) in group_indices.iter().enumerate() {
+            unpack(lists, row, &mut self.groups[*group])?;
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DfResult<Vec<ArrayRef>> {
+        let (time, code) = pairs_of(values)?;
+        let rows: Vec<Vec<(i64, i64)>> = (0..time.len())
+            .map(|row| {
+                if keeps(opt_filter, row) && time.is_valid(row) && code.is_valid(row) {
+                    vec![(time.value(row), code.value(row))]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        Ok(vec![pack(rows.iter())])
+    }
+
+    fn size(&self) -> usize {
+        self.groups.capacity() * std::mem::size_of::<Vec<(i64, i64)>>()
+            + self.groups.iter().map(|pairs| pairs.capacity() * 16).sum::<usize>()
+    }
+}
+
+/// The same for a single group (a plan without GROUP BY).
+#[derive(Debug)]
+struct OneSequence {
+    pairs: Vec<(i64, i64)>,
+    finish: Arc<dyn Finish>,
+}
+
+impl Accumulator for OneSequence {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let (time, code) = pairs_of(values)?;
+        for row in 0..time.len() {
+            if time.is_valid(row) && code.is_valid(row) {
+                self.pairs.push((time.value(row), code.value(row)));
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        let array = finished(self.finish.as_ref(), std::iter::once(&mut self.pairs));
+        ScalarValue::try_from_array(&array, 0)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.pairs.capacity() * 16
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        let array = pack(std::iter::once(&self.pairs));
+        Ok(vec![ScalarValue::try_from_array(&array, 0)?])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let lists = lists_of(states)?;
+        for row in 0..lists.len() {
+            unpack(lists, row, &mut self.pairs)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_finds_one_key_and_reads_its_value() {
+        let json = r#"{"a":1,"plan":"pro","nested":{"plan":"x"},"n":"2.5","flag":true,"list":[1,"b"]}"#;
+        assert_eq!(lookup(json, "plan").and_then(text).as_deref(), Some("pro"));
+        assert_eq!(lookup(json, "a").and_then(text).as_deref(), Some("1"));
+        assert_eq!(lookup(json, "flag").and_then(text).as_deref(), Some("true"));
+        assert_eq!(lookup(json, "list").and_then(text).as_deref(), Some(r#"[1,"b"]"#));
+        assert_eq!(lookup(json, "n").as_ref().and_then(number), Some(2.5));
+        assert_eq!(lookup(json, "missing"), None);
+        assert_eq!(lookup("not json", "a"), None);
+        assert_eq!(lookup(r#"{"p\u0061":"escaped"}"#, "pa").and_then(text).as_deref(), Some("escaped"));
+    }
+}

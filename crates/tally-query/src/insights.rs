@@ -1,0 +1,305 @@
+//! Insights: each metric per time bucket (and per segment of a breakdown), and over the
+//! whole range. Rules (report-semantics.md §1): total events count every matching event;
+//! unique users are distinct canonical ids with at least one matching event in the bucket,
+//! the empty id left out; the range value is computed once over the whole range (a user
+//! active on three days counts once); per-user aggregates aggregate each user's count over
+//! the users who did the event; property aggregates skip values that are not numbers;
+//! percentiles are exact with linear interpolation.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::functions_aggregate::expr_fn::{array_agg, avg, count, count_distinct, max, median, min, sum};
+use datafusion::logical_expr::{Expr, cast, lit, when};
+use datafusion::prelude::{DataFrame, SessionContext, ident};
+use serde::Serialize;
+use tally_iam::authz::DataScope;
+use tally_types::permissions::project::ViewReports;
+
+use crate::buckets::buckets;
+use crate::functions::{Bucket, Quantile, property_number, property_text};
+use crate::model::{Insights, Measure, Metric, PerUserAggregate, PropertyAggregate};
+use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
+
+/// The segment of events whose breakdown property is not set.
+pub const NOT_SET: &str = "(not set)";
+/// The segments beyond a breakdown's limit, together.
+pub const OTHER: &str = "$other";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InsightsAnswer {
+    /// Each bucket's label (its local start), in order.
+    pub buckets: Vec<String>,
+    pub series: Vec<Series>,
+}
+
+/// One metric (in one segment).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    /// The metric's position in the report (0 = A).
+    pub metric: usize,
+    pub label: String,
+    /// The breakdown's segment; `None` without a breakdown.
+    pub segment: Option<String>,
+    /// One value per bucket (`null` where an average has no users).
+    pub values: Vec<Option<f64>>,
+    /// The value over the whole range (computed once, not summed).
+    pub total: Option<f64>,
+}
+
+const BUCKET: &str = "tally_bucket";
+const SEGMENT: &str = "tally_segment";
+const USER: &str = "tally_user";
+const VALUE: &str = "tally_value";
+const COUNT: &str = "tally_count";
+const LIST: &str = "tally_list";
+
+pub(crate) async fn run(
+    engine: &QueryEngine,
+    scope: &DataScope<ViewReports>,
+    context: &SessionContext,
+    zone: &jiff::tz::TimeZone,
+    report: &Insights,
+) -> Result<(ResolvedRange, InsightsAnswer), QueryError> {
+    if report.metrics.is_empty() {
+        return Err(QueryError::invalid("an Insights report needs at least one metric"));
+    }
+    if report.metrics.len() > 40 {
+        return Err(QueryError::invalid("an Insights report holds at most 40 metrics"));
+    }
+    let buckets = buckets(&report.range, report.unit, zone)?;
+    let range = resolved(&report.range, zone, buckets.from_ms, buckets.to_ms);
+    let (_events, frame) = engine.events(scope, context, buckets.from_ms, buckets.to_ms).await?;
+    let mut answer = InsightsAnswer { buckets: buckets.labels.clone(), series: Vec::new() };
+    let Some(mut frame) = frame else {
+        for (index, metric) in report.metrics.iter().enumerate() {
+            answer.series.push(Series {
+                metric: index,
+                label: label(metric),
+                segment: None,
+                values: vec![empty_value(&metric.measure); buckets.starts.len()],
+                total: empty_value(&metric.measure),
+            });
+        }
+        return Ok((range, answer));
+    };
+    if let Some(text) = &report.where_expression {
+        frame = frame.filter(crate::expression::condition(text)?).map_err(engine_error)?;
+    }
+    let bucket = Bucket::expr(buckets.starts.clone(), buckets.to_ms, ident("time_ms"));
+
+    // A breakdown keeps the top segments by the first metric over the range; the rest
+    // become one `$other` segment, computed as a segment of its own (not a sum of values).
+    let segment = match &report.breakdown {
+        None => None,
+        Some(breakdown) => {
+            if breakdown.limit == 0 || breakdown.limit > 3000 {
+                return Err(QueryError::invalid("a breakdown keeps between 1 and 3000 segments"));
+            }
+            let value = match (&breakdown.property, &breakdown.expression) {
+                (Some(property), None) => property_text(property),
+                (None, Some(expression)) => crate::expression::text(expression)?,
+                _ => return Err(QueryError::invalid("a breakdown names either a property or an expression")),
+            };
+            let raw = datafusion::functions::expr_fn::coalesce(vec![value, lit(NOT_SET)]);
+            let first = &report.metrics[0];
+            let ranked = measured(&frame, first, &report.filters, lit(0i32), raw.clone())?;
+            let totals = collect(ranked, &first.measure).await?;
+            let mut ranking: Vec<(String, f64)> =
+                totals.into_iter().map(|(_, segment, value)| (segment, value.unwrap_or(0.0))).collect();
+            ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            if ranking.len() <= breakdown.limit {
+                Some(raw)
+            } else if !breakdown.other {
+                let kept: Vec<Expr> =
+                    ranking.iter().take(breakdown.limit).map(|(segment, _)| lit(segment.as_str())).collect();
+                frame = frame.filter(raw.clone().in_list(kept, false)).map_err(engine_error)?;
+                Some(raw)
+            } else {
+                let kept: Vec<Expr> =
+                    ranking.iter().take(breakdown.limit).map(|(segment, _)| lit(segment.as_str())).collect();
+                Some(when(raw.clone().in_list(kept, false), raw.clone()).otherwise(lit(OTHER)).map_err(engine_error)?)
+            }
+        }
+    };
+    for (index, metric) in report.metrics.iter().enumerate() {
+        let segment_expr = segment.clone().unwrap_or_else(|| lit(""));
+        let per_bucket = measured(&frame, metric, &report.filters, bucket.clone(), segment_expr.clone())?;
+        let over_range = measured(&frame, metric, &report.filters, lit(0i32), segment_expr)?;
+        let mut by_segment: HashMap<String, Series> = HashMap::new();
+        for (bucket, name, value) in collect(per_bucket, &metric.measure).await? {
+            let series = by_segment.entry(name.clone()).or_insert_with(|| Series {
+                metric: index,
+                label: label(metric),
+                segment: segment.is_some().then(|| name.clone()),
+                values: vec![empty_value(&metric.measure); buckets.starts.len()],
+                total: empty_value(&metric.measure),
+            });
+            if let Some(slot) = usize::try_from(bucket).ok().and_then(|bucket| series.values.get_mut(bucket)) {
+                *slot = value;
+            }
+        }
+        for (_, name, value) in collect(over_range, &metric.measure).await? {
+            if let Some(series) = by_segment.get_mut(&name) {
+                series.total = value;
+            }
+        }
+        if by_segment.is_empty() && segment.is_none() {
+            by_segment.insert(
+                String::new(),
+                Series {
+                    metric: index,
+                    label: label(metric),
+                    segment: None,
+                    values: vec![empty_value(&metric.measure); buckets.starts.len()],
+                    total: empty_value(&metric.measure),
+                },
+            );
+        }
+        let mut series: Vec<Series> = by_segment.into_values().collect();
+        // Largest segments first, `$other` last.
+        series.sort_by(|a, b| {
+            let other = |series: &Series| series.segment.as_deref() == Some(OTHER);
+            other(a)
+                .cmp(&other(b))
+                .then_with(|| b.total.unwrap_or(0.0).total_cmp(&a.total.unwrap_or(0.0)))
+                .then_with(|| a.segment.cmp(&b.segment))
+        });
+        answer.series.extend(series);
+    }
+    Ok((range, answer))
+}
+
+/// What a bucket without matching events shows: 0 for counts and sums, nothing for the
+/// other aggregates.
+fn empty_value(measure: &Measure) -> Option<f64> {
+    match measure {
+        Measure::Total | Measure::Unique => Some(0.0),
+        Measure::Property { aggregate: PropertyAggregate::Sum | PropertyAggregate::DistinctCount, .. }
+        | Measure::Expression { aggregate: PropertyAggregate::Sum | PropertyAggregate::DistinctCount, .. } => Some(0.0),
+        _ => None,
+    }
+}
+
+fn label(metric: &Metric) -> String {
+    let what = match &metric.measure {
+        Measure::Total => "total".to_string(),
+        Measure::Unique => "unique users".to_string(),
+        Measure::PerUser { aggregate } => format!("{} per user", format!("{aggregate:?}").to_lowercase()),
+        Measure::Property { property: what, aggregate } | Measure::Expression { expression: what, aggregate } => {
+            format!("{} of {what}", format!("{aggregate:?}").to_lowercase())
+        }
+    };
+    let event = if metric.events.event == crate::model::ALL_EVENTS { "All events" } else { &metric.events.event };
+    format!("{event} - {what}")
+}
+
+/// The metric's plan: rows of (bucket, segment, value) for the buckets `bucket` makes.
+fn measured(
+    frame: &DataFrame,
+    metric: &Metric,
+    global: &[crate::model::Filter],
+    bucket: Expr,
+    segment: Expr,
+) -> Result<DataFrame, QueryError> {
+    let selected = frame.clone().filter(filters::selects(&metric.events, global)?).map_err(engine_error)?;
+    let keyed = |extra: Vec<Expr>| {
+        let mut columns = vec![bucket.clone().alias(BUCKET), segment.clone().alias(SEGMENT)];
+        columns.extend(extra);
+        selected.clone().select(columns).and_then(|frame| frame.filter(ident(BUCKET).is_not_null()))
+    };
+    let keys = || vec![ident(BUCKET), ident(SEGMENT)];
+    let as_value = |expr: Expr| cast(expr, DataType::Float64).alias(VALUE);
+    let users =
+        || keyed(vec![ident("distinct_id").alias(USER)]).and_then(|frame| frame.filter(ident(USER).not_eq(lit(""))));
+    let plan = match &metric.measure {
+        Measure::Total => keyed(vec![]).and_then(|frame| frame.aggregate(keys(), vec![as_value(count(lit(1)))])),
+        Measure::Unique => {
+            users().and_then(|frame| frame.aggregate(keys(), vec![as_value(count_distinct(ident(USER)))]))
+        }
+        Measure::PerUser { aggregate } => {
+            let mut per_user_keys = keys();
+            per_user_keys.push(ident(USER));
+            let per_user = users().and_then(|frame| {
+                frame.aggregate(per_user_keys, vec![cast(count(lit(1)), DataType::Float64).alias(COUNT)])
+            });
+            let across = match aggregate {
+                PerUserAggregate::Average => avg(ident(COUNT)),
+                PerUserAggregate::Median => median(ident(COUNT)),
+                PerUserAggregate::Min => min(ident(COUNT)),
+                PerUserAggregate::Max => max(ident(COUNT)),
+            };
+            per_user.and_then(|frame| frame.aggregate(keys(), vec![as_value(across)]))
+        }
+        Measure::Property { .. } | Measure::Expression { .. } => {
+            let (text, number, aggregate) = match &metric.measure {
+                Measure::Property { property, aggregate } => {
+                    (property_text(property), property_number(property), aggregate)
+                }
+                Measure::Expression { expression, aggregate } => {
+                    (crate::expression::text(expression)?, crate::expression::number(expression)?, aggregate)
+                }
+                _ => return Err(QueryError::invalid("not a property measure")),
+            };
+            if *aggregate == PropertyAggregate::DistinctCount {
+                keyed(vec![text.alias(COUNT)])
+                    .and_then(|frame| frame.filter(ident(COUNT).is_not_null()))
+                    .and_then(|frame| frame.aggregate(keys(), vec![as_value(count_distinct(ident(COUNT)))]))
+            } else {
+                let value = ident(COUNT);
+                let quantile = match aggregate {
+                    PropertyAggregate::Median => Some(0.5),
+                    PropertyAggregate::P25 => Some(0.25),
+                    PropertyAggregate::P75 => Some(0.75),
+                    PropertyAggregate::P90 => Some(0.9),
+                    PropertyAggregate::P99 => Some(0.99),
+                    _ => None,
+                };
+                let numbers =
+                    keyed(vec![number.alias(COUNT)]).and_then(|frame| frame.filter(ident(COUNT).is_not_null()));
+                if let Some(quantile) = quantile {
+                    // Exact: every value of the bucket, then the interpolated rank.
+                    let mut columns = keys();
+                    columns.push(Quantile::expr(ident(LIST), quantile).alias(VALUE));
+                    return numbers
+                        .and_then(|frame| frame.aggregate(keys(), vec![array_agg(value).alias(LIST)]))
+                        .and_then(|frame| frame.select(columns))
+                        .map_err(engine_error);
+                }
+                let across = match aggregate {
+                    PropertyAggregate::Sum => sum(value.clone()),
+                    PropertyAggregate::Average => avg(value.clone()),
+                    PropertyAggregate::Min => min(value.clone()),
+                    PropertyAggregate::Max => max(value.clone()),
+                    _ => count_distinct(value.clone()),
+                };
+                numbers.and_then(|frame| frame.aggregate(keys(), vec![as_value(across)]))
+            }
+        }
+    };
+    plan.map_err(engine_error)
+}
+
+/// Runs a measured plan: (bucket, segment, value) rows.
+async fn collect(plan: DataFrame, measure: &Measure) -> Result<Vec<(i32, String, Option<f64>)>, QueryError> {
+    let _ = measure;
+    let batches = plan.collect().await.map_err(engine_error)?;
+    let mut rows = Vec::new();
+    for batch in batches {
+        let column = |name: &str| batch.column_by_name(name).cloned();
+        let (Some(bucket), Some(segment), Some(value)) = (column(BUCKET), column(SEGMENT), column(VALUE)) else {
+            return Err(QueryError::Storage("query engine: a result column is missing".into()));
+        };
+        let (bucket, segment, value) = (
+            crate::functions::column_as::<Int32Array>(&bucket, &DataType::Int32)?,
+            crate::functions::column_as::<StringArray>(&segment, &DataType::Utf8)?,
+            crate::functions::column_as::<Float64Array>(&value, &DataType::Float64)?,
+        );
+        for row in 0..batch.num_rows() {
+            let value = if value.is_null(row) { None } else { Some(value.value(row)) };
+            rows.push((bucket.value(row), segment.value(row).to_string(), value));
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,185 @@
+//! Tally's read side: answers Insights, Funnels and Retention reports over one project's
+//! events with Apache DataFusion.
+//!
+//! A report ([`model::Report`]) compiles to a DataFusion plan over the project's events as
+//! `tally-events` presents them ([`tally_events::ProjectEvents::frame`]: files and memory,
+//! one copy per deduplication key, canonical user ids). Counting per user in order
+//! (funnels, retention) is a `GroupsAccumulator` over each user's events
+//! ([`functions::Sequence`]), never a self-join. Every entry point takes a
+//! [`DataScope`] for `ViewReports`, which only `tally-iam`'s authorization makes.
+//! Rules: `docs/design/2026-12-06-query-engine.md`, after `report-semantics.md`.
+
+pub mod buckets;
+pub mod expression;
+mod filters;
+pub mod functions;
+mod funnels;
+mod insights;
+pub mod model;
+mod retention;
+
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use serde::Serialize;
+use tally_iam::authz::DataScope;
+use tally_types::ErrorKind;
+use tally_types::permissions::project::ViewReports;
+
+pub use funnels::{FunnelAnswer, FunnelStep};
+pub use insights::{InsightsAnswer, Series};
+pub use retention::{RetentionAnswer, RetentionRow};
+
+/// Why a report could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The report asks for something that cannot be answered as asked (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The events could not be read (503).
+    #[error("the event storage cannot be read right now: {0}")]
+    Storage(String),
+    /// The query ran out of its time or memory (422 or 503).
+    #[error("{0}")]
+    TooBig(String),
+}
+
+impl QueryError {
+    pub fn invalid(message: impl Into<String>) -> QueryError {
+        QueryError::Invalid(message.into())
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            QueryError::Invalid(_) => ErrorKind::InvalidInput,
+            QueryError::Storage(_) => ErrorKind::Unavailable,
+            QueryError::TooBig(_) => ErrorKind::InvalidInput,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::Invalid(_) => "invalid_report",
+            QueryError::Storage(_) => "storage_unavailable",
+            QueryError::TooBig(_) => "query_too_big",
+        }
+    }
+}
+
+pub(crate) fn engine_error(error: datafusion::error::DataFusionError) -> QueryError {
+    if matches!(error.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) {
+        return QueryError::TooBig(format!(
+            "the query needs more memory than the query engine may use ({error}); choose a shorter range or fewer segments"
+        ));
+    }
+    QueryError::Storage(format!("query engine: {error}"))
+}
+
+fn storage_error(error: tally_events::StorageError) -> QueryError {
+    QueryError::Storage(error.to_string())
+}
+
+/// The range a report covered, as resolved in the project's time zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolvedRange {
+    pub from_date: String,
+    pub to_date: String,
+    pub time_zone: String,
+    /// UTC milliseconds: the start of `from_date` and the end of `to_date`.
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+/// Every answer: the report's own result and when and how it was computed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    pub range: ResolvedRange,
+    /// RFC 3339, UTC.
+    pub computed_at: String,
+    pub from_cache: bool,
+    #[serde(flatten)]
+    pub result: ReportResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReportResult {
+    Insights(InsightsAnswer),
+    Funnels(FunnelAnswer),
+    Retention(RetentionAnswer),
+}
+
+/// The query engine of one region: its sessions share the region's memory pool and spill
+/// folder, and use as many partitions as the machine has cores.
+#[derive(Debug, Clone)]
+pub struct QueryEngine {
+    events: tally_events::EventStore,
+    runtime: Arc<RuntimeEnv>,
+    partitions: usize,
+    clock: tally_types::SharedClock,
+}
+
+impl QueryEngine {
+    pub fn new(events: tally_events::EventStore, clock: tally_types::SharedClock) -> QueryEngine {
+        let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        QueryEngine { runtime: events.runtime(), events, partitions, clock }
+    }
+
+    fn context(&self) -> SessionContext {
+        let config = SessionConfig::new().with_target_partitions(self.partitions);
+        let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        functions::register(&context);
+        context
+    }
+
+    /// The project's events in `[from_ms, to_ms)` as a table of `context`.
+    async fn events(
+        &self,
+        scope: &DataScope<ViewReports>,
+        context: &SessionContext,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(tally_events::ProjectEvents, Option<DataFrame>), QueryError> {
+        let events = self.events.project_events(scope, from_ms, to_ms).await.map_err(storage_error)?;
+        let frame = events.frame(context).await.map_err(storage_error)?;
+        Ok((events, frame))
+    }
+
+    /// Answers `report` over the scope's project.
+    pub async fn run(&self, scope: &DataScope<ViewReports>, report: &model::Report) -> Result<Answer, QueryError> {
+        let zone = zone_of(scope);
+        let computed_at = self.clock.now().to_string();
+        let context = self.context();
+        let (range, result) = match report {
+            model::Report::Insights(insights) => {
+                let (range, answer) = insights::run(self, scope, &context, &zone, insights).await?;
+                (range, ReportResult::Insights(answer))
+            }
+            model::Report::Funnels(funnel) => {
+                let (range, answer) = funnels::run(self, scope, &context, &zone, funnel).await?;
+                (range, ReportResult::Funnels(answer))
+            }
+            model::Report::Retention(retention) => {
+                let (range, answer) = retention::run(self, scope, &context, &zone, retention).await?;
+                (range, ReportResult::Retention(answer))
+            }
+        };
+        Ok(Answer { range, computed_at, from_cache: false, result })
+    }
+}
+
+/// The project's time zone (UTC when its name is unknown to this build).
+pub fn zone_of<P: tally_types::permissions::ProjectMarker>(scope: &DataScope<P>) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(&scope.project().timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+pub(crate) fn resolved(range: &model::DateRange, zone: &jiff::tz::TimeZone, from_ms: i64, to_ms: i64) -> ResolvedRange {
+    ResolvedRange {
+        from_date: range.from_date.to_string(),
+        to_date: range.to_date.to_string(),
+        time_zone: zone.iana_name().unwrap_or("UTC").to_string(),
+        from_ms,
+        to_ms,
+    }
+}

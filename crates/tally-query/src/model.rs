@@ -1,0 +1,281 @@
+//! The report model: what a user asks, as a serde type (the body of
+//! `POST /api/app/projects/{id}/query`). Users never send SQL; every report compiles to a
+//! DataFusion plan in this crate.
+
+use serde::{Deserialize, Serialize};
+
+/// One question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Report {
+    Insights(Insights),
+    Funnels(Funnel),
+    Retention(Retention),
+}
+
+/// Whole local days of the project's time zone, both inclusive (`YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateRange {
+    pub from_date: jiff::civil::Date,
+    pub to_date: jiff::civil::Date,
+}
+
+/// The buckets of a time series, in the project's time zone (weeks start on Monday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    Minute,
+    Hour,
+    #[default]
+    Day,
+    Week,
+    Month,
+    Quarter,
+}
+
+/// Which events a metric or step counts: one event name (or every event with
+/// `"$all_events"`) and the filters that apply to it alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSelector {
+    pub event: String,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+}
+
+/// The name that selects every event.
+pub const ALL_EVENTS: &str = "$all_events";
+
+/// A condition on one event property.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub property: String,
+    #[serde(flatten)]
+    pub condition: Condition,
+}
+
+/// Mixpanel's filter operators. Strings compare exactly (`contains` ignores case, as
+/// Mixpanel's does); numbers compare as numbers; a property that is not set matches only
+/// `is_not_set` and the negative operators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "operator", content = "value", rename_all = "snake_case")]
+pub enum Condition {
+    /// Any of the values.
+    Equals(Vec<serde_json::Value>),
+    /// None of the values (true when the property is not set).
+    NotEquals(Vec<serde_json::Value>),
+    Contains(String),
+    NotContains(String),
+    IsSet,
+    IsNotSet,
+    GreaterThan(f64),
+    GreaterOrEqual(f64),
+    LessThan(f64),
+    LessOrEqual(f64),
+    /// Both ends included.
+    Between(f64, f64),
+    IsTrue,
+    IsFalse,
+}
+
+/// What an Insights metric measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Measure {
+    /// Matching events.
+    #[default]
+    Total,
+    /// Distinct users (canonical ids; the empty id is not a user).
+    Unique,
+    /// Each user's count in the bucket, aggregated over the users who did it.
+    PerUser { aggregate: PerUserAggregate },
+    /// A numeric property over the matching events (values that are not numbers are skipped).
+    Property { property: String, aggregate: PropertyAggregate },
+    /// A numeric segmentation expression over the matching events (the Query API's
+    /// `/segmentation/sum` and `/average`); undefined values are skipped.
+    Expression { expression: String, aggregate: PropertyAggregate },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PerUserAggregate {
+    Average,
+    Median,
+    Min,
+    Max,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyAggregate {
+    Sum,
+    Average,
+    Min,
+    Max,
+    Median,
+    P25,
+    P75,
+    P90,
+    P99,
+    /// Distinct values (of the property as text).
+    DistinctCount,
+}
+
+/// One Insights metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    #[serde(flatten)]
+    pub events: EventSelector,
+    #[serde(default)]
+    pub measure: Measure,
+}
+
+/// A breakdown by an event property, or by the value of a segmentation expression (the
+/// Query API's `on`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breakdown {
+    #[serde(default)]
+    pub property: Option<String>,
+    /// A segmentation expression (`properties["plan"]`, `number(properties["age"]) > 30`).
+    #[serde(default)]
+    pub expression: Option<String>,
+    /// Segments kept, ranked by the first metric's value over the whole range.
+    #[serde(default = "default_segments")]
+    pub limit: usize,
+    /// Whether the segments beyond the limit are counted together as `$other` (the web
+    /// app's default) or left out (as Mixpanel's Query API does).
+    #[serde(default = "default_other")]
+    pub other: bool,
+}
+
+fn default_other() -> bool {
+    true
+}
+
+fn default_segments() -> usize {
+    12
+}
+
+/// Insights: metrics over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Insights {
+    pub range: DateRange,
+    #[serde(default)]
+    pub unit: TimeUnit,
+    pub metrics: Vec<Metric>,
+    /// Filters on every metric's events.
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    /// A segmentation expression every metric's events must satisfy (the Query API's `where`).
+    #[serde(default, rename = "where")]
+    pub where_expression: Option<String>,
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
+}
+
+/// Funnel step order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FunnelOrder {
+    /// Steps in order, other events allowed between them (Mixpanel's default).
+    #[default]
+    InOrder,
+    /// Steps in order with no other event between them (PostHog's strict order).
+    Strict,
+    /// Every step, in any order.
+    AnyOrder,
+}
+
+/// Funnels: how many users went through the steps, in the conversion window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Funnel {
+    pub range: DateRange,
+    pub steps: Vec<EventSelector>,
+    /// The conversion window in seconds, from the entry (default 7 days).
+    #[serde(default = "default_window")]
+    pub window_seconds: i64,
+    #[serde(default)]
+    pub order: FunnelOrder,
+    /// Filters on every step's events.
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    /// A segmentation expression every step's events must satisfy.
+    #[serde(default, rename = "where")]
+    pub where_expression: Option<String>,
+}
+
+fn default_window() -> i64 {
+    7 * 86_400
+}
+
+/// Retention: of the users who did the birth event, how many came back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub range: DateRange,
+    /// "Did X": births in the range (the first in the range starts each user's clock).
+    pub born: EventSelector,
+    /// "Came back and did Y".
+    #[serde(rename = "return")]
+    pub returned: EventSelector,
+    /// Day (24 h), week (7 days) or month (30 days) buckets after the birth.
+    #[serde(default)]
+    pub unit: RetentionUnit,
+    /// Buckets after bucket 0 (default 10).
+    #[serde(default = "default_buckets")]
+    pub buckets: usize,
+    /// `on` (a return in that very bucket) or `on_or_after` (in that bucket or any later one).
+    #[serde(default)]
+    pub criterion: RetentionCriterion,
+    /// A segmentation expression the birth and return events must satisfy.
+    #[serde(default, rename = "where")]
+    pub where_expression: Option<String>,
+    /// A segmentation expression the birth events alone must satisfy (`born_where`).
+    #[serde(default)]
+    pub born_where: Option<String>,
+}
+
+fn default_buckets() -> usize {
+    10
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionUnit {
+    #[default]
+    Day,
+    Week,
+    Month,
+}
+
+impl RetentionUnit {
+    pub fn millis(self) -> i64 {
+        match self {
+            RetentionUnit::Day => 86_400_000,
+            RetentionUnit::Week => 7 * 86_400_000,
+            RetentionUnit::Month => 30 * 86_400_000,
+        }
+    }
+
+    pub fn cohort_unit(self) -> TimeUnit {
+        match self {
+            RetentionUnit::Day => TimeUnit::Day,
+            RetentionUnit::Week => TimeUnit::Week,
+            RetentionUnit::Month => TimeUnit::Month,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionCriterion {
+    On,
+    #[default]
+    OnOrAfter,
+}

@@ -1,0 +1,184 @@
+//! Retention, first time in the range (report-semantics.md §3): a user is born at their
+//! first birth event inside the range (the row is that moment's day, week or month in the
+//! project's zone); bucket N holds returns in `[N·U, (N+1)·U)` after the birth (rolling:
+//! U = 24 h, 7 days or 30 days); the birth event itself never counts as a return; `on`
+//! counts users with a return in bucket N, `on_or_after` in bucket N or any later one.
+//! Returns may fall after the range. The empty distinct_id is not a user.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, Int64Array, ListArray};
+use datafusion::logical_expr::{lit, when};
+use datafusion::prelude::{SessionContext, ident};
+use serde::Serialize;
+use tally_iam::authz::DataScope;
+use tally_types::permissions::project::ViewReports;
+
+use crate::buckets::buckets;
+use crate::functions::{Finish, Sequence};
+use crate::model::{Retention, RetentionCriterion};
+use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
+
+/// Most buckets after bucket 0.
+pub const MAX_BUCKETS: usize = 62;
+
+const BORN: i64 = 1;
+const RETURNED: i64 = 2;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionAnswer {
+    pub rows: Vec<RetentionRow>,
+    /// All cohorts together: users born, and returning users per bucket.
+    pub total: RetentionRow,
+    pub criterion: RetentionCriterion,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionRow {
+    /// The cohort's local start (`YYYY-MM-DD`); "all" for the total.
+    pub cohort: String,
+    /// Users born in the cohort.
+    pub first: u64,
+    /// Users counted in bucket 0, 1, … (`buckets + 1` entries).
+    pub counts: Vec<u64>,
+}
+
+/// Each user's birth time and the buckets of their returns, as a bit set.
+#[derive(Debug)]
+struct Returns {
+    unit_ms: i64,
+    buckets: usize,
+}
+
+impl Finish for Returns {
+    fn name(&self) -> &'static str {
+        "tally_retention"
+    }
+
+    fn finish(&self, events: &[(i64, i64)]) -> Vec<i64> {
+        let Some(birth) = events.iter().position(|(_, code)| code & BORN != 0) else { return Vec::new() };
+        let born_at = events[birth].0;
+        let mut seen = 0i64;
+        for (index, (time, code)) in events.iter().enumerate() {
+            if index == birth || code & RETURNED == 0 || *time < born_at {
+                continue;
+            }
+            let bucket = (time - born_at) / self.unit_ms;
+            if let Ok(bucket) = usize::try_from(bucket)
+                && bucket <= self.buckets
+            {
+                seen |= 1 << bucket;
+            }
+        }
+        vec![born_at, seen]
+    }
+}
+
+pub(crate) async fn run(
+    engine: &QueryEngine,
+    scope: &DataScope<ViewReports>,
+    context: &SessionContext,
+    zone: &jiff::tz::TimeZone,
+    report: &Retention,
+) -> Result<(ResolvedRange, RetentionAnswer), QueryError> {
+    if report.buckets > MAX_BUCKETS {
+        return Err(QueryError::invalid(format!("retention shows at most {MAX_BUCKETS} buckets after bucket 0")));
+    }
+    let cohorts = buckets(&report.range, report.unit.cohort_unit(), zone)?;
+    let range = resolved(&report.range, zone, cohorts.from_ms, cohorts.to_ms);
+    let unit_ms = report.unit.millis();
+    let slots = report.buckets + 1;
+    let horizon = unit_ms.saturating_mul(i64::try_from(slots).unwrap_or(i64::MAX));
+    let (_events, frame) =
+        engine.events(scope, context, cohorts.from_ms, cohorts.to_ms.saturating_add(horizon)).await?;
+    let mut rows: Vec<RetentionRow> = cohorts
+        .labels
+        .iter()
+        .map(|label| RetentionRow { cohort: label.clone(), first: 0, counts: vec![0; slots] })
+        .collect();
+    if let Some(mut frame) = frame {
+        if let Some(text) = &report.where_expression {
+            frame = frame.filter(crate::expression::condition(text)?).map_err(engine_error)?;
+        }
+        let born = when(filters::selects(&report.born, &[])?.and(ident("time_ms").lt(lit(cohorts.to_ms))), lit(BORN))
+            .otherwise(lit(0i64))
+            .map_err(engine_error)?;
+        let returned =
+            when(filters::selects(&report.returned, &[])?, lit(RETURNED)).otherwise(lit(0i64)).map_err(engine_error)?;
+        let udaf = Sequence::udaf(Arc::new(Returns { unit_ms, buckets: report.buckets }));
+        let users = frame
+            .filter(ident("distinct_id").not_eq(lit("")))
+            .and_then(|frame| {
+                frame.select(vec![ident("distinct_id"), ident("time_ms"), (born + returned).alias("code")])
+            })
+            .and_then(|frame| frame.filter(ident("code").not_eq(lit(0i64))))
+            .and_then(|frame| {
+                frame.aggregate(
+                    vec![ident("distinct_id")],
+                    vec![udaf.call(vec![ident("time_ms"), ident("code")]).alias("user")],
+                )
+            })
+            .and_then(|frame| frame.select(vec![ident("user")]))
+            .map_err(engine_error)?;
+        let mut stream = users.execute_stream().await.map_err(engine_error)?;
+        use futures_util::StreamExt;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(engine_error)?;
+            let Some(list) = batch.column(0).as_any().downcast_ref::<ListArray>() else {
+                return Err(QueryError::Storage("query engine: a retention answer is not a list".into()));
+            };
+            for row in 0..list.len() {
+                let values = list.value(row);
+                let Some(values) = values.as_any().downcast_ref::<Int64Array>() else { continue };
+                let [born_at, seen] = values.values().as_ref() else { continue };
+                let Some(cohort) = cohorts.index(*born_at).and_then(|index| rows.get_mut(index)) else { continue };
+                cohort.first += 1;
+                for (bucket, count) in cohort.counts.iter_mut().enumerate() {
+                    let counted = match report.criterion {
+                        RetentionCriterion::On => seen & (1 << bucket) != 0,
+                        RetentionCriterion::OnOrAfter => (seen >> bucket) != 0,
+                    };
+                    if counted {
+                        *count += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mut total = RetentionRow { cohort: "all".into(), first: 0, counts: vec![0; slots] };
+    for row in &rows {
+        total.first += row.first;
+        for (sum, count) in total.counts.iter_mut().zip(&row.counts) {
+            *sum += count;
+        }
+    }
+    Ok((range, RetentionAnswer { rows, total, criterion: report.criterion }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_birth_event_is_not_a_return_but_another_at_the_same_time_is() {
+        let returns = Returns { unit_ms: DAY, buckets: 3 };
+        assert_eq!(returns.finish(&[(10, BORN | RETURNED)]), vec![10, 0]);
+        assert_eq!(returns.finish(&[(10, BORN | RETURNED), (10, RETURNED)]), vec![10, 1]);
+    }
+
+    #[test]
+    fn rolling_buckets_count_from_the_birth() {
+        let returns = Returns { unit_ms: DAY, buckets: 3 };
+        let born = DAY / 2;
+        let seen = returns.finish(&[
+            (born, BORN),
+            (born + DAY - 1, RETURNED),
+            (born + 3 * DAY, RETURNED),
+            (born + 9 * DAY, RETURNED),
+        ]);
+        assert_eq!(seen, vec![born, 0b1001]);
+        assert!(returns.finish(&[(born, RETURNED)]).is_empty(), "no birth, no row");
+    }
+}

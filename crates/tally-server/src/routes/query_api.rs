@@ -1,0 +1,476 @@
+//! Mixpanel's Query API (`/api/query/*`, and the same paths under `/api/2.0/`), answered by
+//! the query engine with Mixpanel's response shapes: segmentation (+ `/sum`, `/average`),
+//! ad-hoc funnels, retention, and event names. Authenticated as the export is: the API
+//! secret, or a service account with `project_id` and `ViewReports`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tally_iam::authz::DataScope;
+use tally_query::model::{
+    Breakdown, DateRange, EventSelector, Funnel, Insights, Measure, Metric, PerUserAggregate, PropertyAggregate,
+    Report, Retention, RetentionCriterion, RetentionUnit, TimeUnit,
+};
+use tally_query::{Answer, QueryEngine, ReportResult};
+use tally_types::permissions::project::ViewReports;
+
+use super::ingest::{data_scope_for, misdirected_answer};
+use crate::AppState;
+use crate::extract::QueryParams;
+
+type Params = HashMap<String, String>;
+
+/// Mixpanel's error body: `{"error": "...", "request": "..."}`.
+fn refused(status: StatusCode, parts: &Parts, message: impl Into<String>) -> Response {
+    let request = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), ToString::to_string);
+    (status, axum::Json(json!({ "error": message.into(), "request": request }))).into_response()
+}
+
+fn bad(parts: &Parts, message: impl Into<String>) -> Response {
+    refused(StatusCode::BAD_REQUEST, parts, message)
+}
+
+/// The caller's project and its query engine.
+async fn engine(
+    state: &AppState,
+    parts: &Parts,
+    params: &Params,
+) -> Result<(DataScope<ViewReports>, QueryEngine), Response> {
+    let scope = data_scope_for::<ViewReports>(state, parts, params.get("project_id").map(String::as_str)).await?;
+    match state.query_engine(&scope.project().region) {
+        Some(engine) => Ok((scope, engine)),
+        None => Err(misdirected_answer(state, &scope.project().region)),
+    }
+}
+
+async fn answer(
+    parts: &Parts,
+    engine: &QueryEngine,
+    scope: &DataScope<ViewReports>,
+    report: &Report,
+) -> Result<Answer, Response> {
+    engine.run(scope, report).await.map_err(|error| match error.kind() {
+        tally_types::ErrorKind::InvalidInput => bad(parts, error.to_string()),
+        _ => {
+            tracing::warn!(%error, "a Query API request failed");
+            refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                parts,
+                "the event storage cannot be read right now; try again shortly",
+            )
+        }
+    })
+}
+
+/// A parameter that must be there; the error says what to send.
+fn required<'a>(params: &'a Params, name: &str, example: &str) -> Result<&'a str, String> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|value| !value.trim().is_empty())
+        .ok_or_else(|| format!("{name} is required (for example {name}={example})"))
+}
+
+fn range(params: &Params) -> Result<DateRange, String> {
+    let day = |name: &str| -> Result<jiff::civil::Date, String> {
+        let text = required(params, name, "2026-11-27")?;
+        text.parse().map_err(|_| format!("{name} {text:?} is not a date such as 2026-11-27"))
+    };
+    Ok(DateRange { from_date: day("from_date")?, to_date: day("to_date")? })
+}
+
+fn where_of(params: &Params) -> Option<String> {
+    params.get("where").map(|text| text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+fn limit(params: &Params, default: usize, most: usize) -> Result<usize, String> {
+    match params.get("limit") {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=most).contains(&limit) => Ok(limit),
+            _ => Err(format!("limit must be a number from 1 to {most}")),
+        },
+    }
+}
+
+fn insights_of(answer: Answer) -> Option<tally_query::InsightsAnswer> {
+    match answer.result {
+        ReportResult::Insights(insights) => Some(insights),
+        _ => None,
+    }
+}
+
+/// `GET /api/query/segmentation`: one event over time, segmented by `on`:
+/// `{"data":{"series":[dates],"values":{"<segment>":{"<date>":n}}},"legend_size":n}`.
+pub(crate) async fn segmentation(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Response {
+    let (scope, engine) = match engine(&state, &parts, &params).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let measure = match params.get("type").map(String::as_str) {
+        None | Some("general") => Measure::Total,
+        Some("unique") => Measure::Unique,
+        Some("average") => Measure::PerUser { aggregate: PerUserAggregate::Average },
+        Some(other) => return bad(&parts, format!("type {other:?} is not one of general, unique, average")),
+    };
+    run_segmentation(&parts, &params, &scope, &engine, measure, |event, insights| {
+        let mut values: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+        for series in &insights.series {
+            let name = series.segment.clone().unwrap_or_else(|| event.to_string());
+            let points = insights
+                .buckets
+                .iter()
+                .zip(&series.values)
+                .map(|(date, value)| (date.clone(), number(value.unwrap_or(0.0))))
+                .collect();
+            values.insert(name, points);
+        }
+        json!({ "data": { "series": insights.buckets, "values": values }, "legend_size": values.len() })
+    })
+    .await
+}
+
+/// `/segmentation/sum` and `/segmentation/average`: the numeric expression `on` summed or
+/// averaged per date: `{"results":{"<date>":x},"status":"ok"}`.
+pub(crate) async fn segmentation_sum(state: State<AppState>, params: QueryParams<Params>, parts: Parts) -> Response {
+    numeric(state, params, parts, PropertyAggregate::Sum).await
+}
+
+pub(crate) async fn segmentation_average(
+    state: State<AppState>,
+    params: QueryParams<Params>,
+    parts: Parts,
+) -> Response {
+    numeric(state, params, parts, PropertyAggregate::Average).await
+}
+
+async fn numeric(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+    aggregate: PropertyAggregate,
+) -> Response {
+    let (scope, engine) = match engine(&state, &parts, &params).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let on = match required(&params, "on", "properties[\"amount\"]") {
+        Ok(on) => on.to_string(),
+        Err(message) => return bad(&parts, message),
+    };
+    let measure = Measure::Expression { expression: on, aggregate };
+    let mut without_on = params.clone();
+    without_on.remove("on");
+    run_segmentation(&parts, &without_on, &scope, &engine, measure, |_, insights| {
+        let results: BTreeMap<String, Value> = insights
+            .series
+            .first()
+            .map(|series| {
+                insights
+                    .buckets
+                    .iter()
+                    .zip(&series.values)
+                    .map(|(date, value)| (date.clone(), number(value.unwrap_or(0.0))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        json!({ "results": results, "status": "ok" })
+    })
+    .await
+}
+
+async fn run_segmentation(
+    parts: &Parts,
+    params: &Params,
+    scope: &DataScope<ViewReports>,
+    engine: &QueryEngine,
+    measure: Measure,
+    shape: impl FnOnce(&str, tally_query::InsightsAnswer) -> Value,
+) -> Response {
+    let event = match required(params, "event", "Signed%20Up") {
+        Ok(event) => event.to_string(),
+        Err(message) => return bad(parts, message),
+    };
+    let range = match range(params) {
+        Ok(range) => range,
+        Err(message) => return bad(parts, message),
+    };
+    let unit = match params.get("unit").map(String::as_str) {
+        None | Some("day") => TimeUnit::Day,
+        Some("minute") => TimeUnit::Minute,
+        Some("hour") => TimeUnit::Hour,
+        Some("week") => TimeUnit::Week,
+        Some("month") => TimeUnit::Month,
+        Some(other) => return bad(parts, format!("unit {other:?} is not one of minute, hour, day, week, month")),
+    };
+    let limit = match limit(params, 60, 10_000) {
+        Ok(limit) => limit,
+        Err(message) => return bad(parts, message),
+    };
+    let breakdown = params.get("on").map(|on| on.trim()).filter(|on| !on.is_empty()).map(|on| Breakdown {
+        property: None,
+        expression: Some(on.to_string()),
+        limit,
+        other: false,
+    });
+    let report = Report::Insights(Insights {
+        range,
+        unit,
+        metrics: vec![Metric { events: EventSelector { event: event.clone(), filters: Vec::new() }, measure }],
+        filters: Vec::new(),
+        where_expression: where_of(params),
+        breakdown,
+    });
+    match answer(parts, engine, scope, &report).await.map(insights_of) {
+        Ok(Some(insights)) => axum::Json(shape(&event, insights)).into_response(),
+        Ok(None) => refused(StatusCode::INTERNAL_SERVER_ERROR, parts, "the answer is not a segmentation"),
+        Err(response) => response,
+    }
+}
+
+/// Numbers as Mixpanel prints them: whole numbers without a fraction.
+fn number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 9e15 { json!(value as i64) } else { json!(value) }
+}
+
+/// `GET /api/query/funnels`: an ad-hoc funnel (Tally's extension: `events` is a JSON array
+/// of `{"event": name}` steps, since saved funnels come with bookmarks), answered per date
+/// of `unit` (each date a funnel of the users whose entry falls in it):
+/// `{"meta":{"dates":[...]},"data":{"<date>":{"steps":[...],"analysis":{...}}}}`.
+pub(crate) async fn funnels(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Response {
+    let (scope, engine) = match engine(&state, &parts, &params).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if params.contains_key("funnel_id") {
+        return refused(
+            StatusCode::NOT_FOUND,
+            &parts,
+            "no saved funnel with that funnel_id; send the steps as events=[{\"event\":...}]",
+        );
+    }
+    let steps: Vec<EventSelector> = match params.get("events").map(|text| serde_json::from_str::<Vec<Value>>(text)) {
+        Some(Ok(steps)) => {
+            let mut selectors = Vec::new();
+            for step in steps {
+                match step.get("event").and_then(Value::as_str) {
+                    Some(event) => selectors.push(EventSelector { event: event.to_string(), filters: Vec::new() }),
+                    None => return bad(&parts, "each step of events needs an \"event\" name"),
+                }
+            }
+            selectors
+        }
+        Some(Err(_)) => {
+            return bad(
+                &parts,
+                "events must be a JSON array such as [{\"event\":\"Signed Up\"},{\"event\":\"Purchased\"}]",
+            );
+        }
+        None => {
+            return bad(
+                &parts,
+                "events is required: a JSON array of steps such as [{\"event\":\"Signed Up\"},{\"event\":\"Purchased\"}]",
+            );
+        }
+    };
+    let range = match range(&params) {
+        Ok(range) => range,
+        Err(message) => return bad(&parts, message),
+    };
+    let length: i64 = match params.get("length").map(|text| text.parse::<i64>()) {
+        None => 14,
+        Some(Ok(length)) if length > 0 => length,
+        Some(_) => return bad(&parts, "length must be a positive number"),
+    };
+    let unit_seconds = match params.get("length_unit").map(String::as_str) {
+        None | Some("day") => 86_400,
+        Some("hour") => 3_600,
+        Some("minute") => 60,
+        Some("second") => 1,
+        Some(other) => return bad(&parts, format!("length_unit {other:?} is not one of day, hour, minute, second")),
+    };
+    let window_seconds = length.saturating_mul(unit_seconds);
+    if window_seconds > 90 * 86_400 {
+        return bad(&parts, "length is at most 90 days");
+    }
+    let unit = match params.get("unit").map(String::as_str) {
+        None | Some("day") => TimeUnit::Day,
+        Some("week") => TimeUnit::Week,
+        Some("month") => TimeUnit::Month,
+        Some(other) => return bad(&parts, format!("unit {other:?} is not one of day, week, month")),
+    };
+    let zone = tally_query::zone_of(&scope);
+    let dates = match tally_query::buckets::buckets(&range, unit, &zone) {
+        Ok(dates) => dates,
+        Err(error) => return bad(&parts, error.to_string()),
+    };
+    if dates.labels.len() > 366 {
+        return bad(&parts, "the range holds more than 366 dates of this unit; choose a larger unit");
+    }
+    let mut data = serde_json::Map::new();
+    for (index, label) in dates.labels.iter().enumerate() {
+        // Each date: the entries inside it, within the asked range.
+        let from = label.parse::<jiff::civil::Date>().unwrap_or(range.from_date).max(range.from_date);
+        let to = dates
+            .labels
+            .get(index + 1)
+            .and_then(|next| next.parse::<jiff::civil::Date>().ok())
+            .and_then(|next| next.yesterday().ok())
+            .unwrap_or(range.to_date)
+            .min(range.to_date);
+        let report = Report::Funnels(Funnel {
+            range: DateRange { from_date: from, to_date: to },
+            steps: steps.clone(),
+            window_seconds,
+            order: Default::default(),
+            filters: Vec::new(),
+            where_expression: where_of(&params),
+        });
+        let funnel = match answer(&parts, &engine, &scope, &report).await {
+            Ok(Answer { result: ReportResult::Funnels(funnel), .. }) => funnel,
+            Ok(_) => return refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not a funnel"),
+            Err(response) => return response,
+        };
+        data.insert(label.clone(), funnel_date(&funnel));
+    }
+    axum::Json(json!({ "meta": { "dates": dates.labels }, "data": data })).into_response()
+}
+
+fn funnel_date(funnel: &tally_query::FunnelAnswer) -> Value {
+    let starting = funnel.steps.first().map_or(0, |step| step.count);
+    let completion = funnel.steps.last().map_or(0, |step| step.count);
+    // The step that loses the largest share of those who reached the step before it.
+    let worst = funnel
+        .steps
+        .iter()
+        .enumerate()
+        .skip(1)
+        .min_by(|a, b| a.1.step_conversion.total_cmp(&b.1.step_conversion))
+        .map_or(1, |(index, _)| index);
+    let steps: Vec<Value> = funnel
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| {
+            json!({
+                "count": step.count,
+                "step_conv_ratio": step.step_conversion,
+                "overall_conv_ratio": step.overall_conversion,
+                "avg_time": step.avg_time_from_previous.map(|seconds| seconds.round() as i64),
+                "avg_time_from_start": step.avg_time_from_start.map(|seconds| seconds.round() as i64),
+                "event": step.event,
+                "goal": step.event,
+                "step_label": step.event,
+                "custom_event": false,
+                "custom_event_id": Value::Null,
+                "step": index,
+            })
+        })
+        .collect();
+    json!({ "steps": steps, "analysis": {
+        "completion": completion, "starting_amount": starting, "steps": funnel.steps.len(), "worst": worst } })
+}
+
+/// `GET /api/query/retention`: birth retention (`born_event`, `event`), `{"<cohort date>":
+/// {"first": n, "counts": [...]}}` with `interval_count + 1` counts.
+pub(crate) async fn retention(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Response {
+    let (scope, engine) = match engine(&state, &parts, &params).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match params.get("retention_type").map(String::as_str) {
+        None | Some("birth") => {}
+        Some("compounded") => return bad(&parts, "retention_type=compounded is not answered yet; use birth"),
+        Some(other) => return bad(&parts, format!("retention_type {other:?} is not one of birth, compounded")),
+    }
+    let born = match required(&params, "born_event", "Signed%20Up") {
+        Ok(born) => born.to_string(),
+        Err(message) => return bad(&parts, message),
+    };
+    let returned = params.get("event").cloned().unwrap_or_else(|| tally_query::model::ALL_EVENTS.to_string());
+    let range = match range(&params) {
+        Ok(range) => range,
+        Err(message) => return bad(&parts, message),
+    };
+    let unit = match params.get("unit").map(String::as_str) {
+        None | Some("day") => RetentionUnit::Day,
+        Some("week") => RetentionUnit::Week,
+        Some("month") => RetentionUnit::Month,
+        Some(other) => return bad(&parts, format!("unit {other:?} is not one of day, week, month")),
+    };
+    let buckets = match params.get("interval_count").map(|text| text.parse::<usize>()) {
+        None => 10,
+        Some(Ok(count)) if count <= 62 => count,
+        Some(_) => return bad(&parts, "interval_count must be a number from 0 to 62"),
+    };
+    let criterion = match params.get("unbounded_retention").map(String::as_str) {
+        Some("true" | "1") => RetentionCriterion::OnOrAfter,
+        _ => RetentionCriterion::On,
+    };
+    let born_filter = params.get("born_where").map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
+    let report = Report::Retention(Retention {
+        range,
+        born: EventSelector { event: born, filters: Vec::new() },
+        returned: EventSelector { event: returned, filters: Vec::new() },
+        unit,
+        buckets,
+        criterion,
+        where_expression: where_of(&params),
+        born_where: born_filter,
+    });
+    match answer(&parts, &engine, &scope, &report).await {
+        Ok(Answer { result: ReportResult::Retention(retention), .. }) => {
+            let body: BTreeMap<String, Value> = retention
+                .rows
+                .iter()
+                .filter(|row| row.first > 0)
+                .map(|row| (row.cohort.clone(), json!({ "first": row.first, "counts": row.counts })))
+                .collect();
+            axum::Json(body).into_response()
+        }
+        Ok(_) => refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not a retention table"),
+        Err(response) => response,
+    }
+}
+
+/// `GET /api/query/events/names`: the project's event names, most frequent first
+/// (`limit`, default 255).
+pub(crate) async fn event_names(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Response {
+    let scope = match data_scope_for::<ViewReports>(&state, &parts, params.get("project_id").map(String::as_str)).await
+    {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let limit = match limit(&params, 255, 10_000) {
+        Ok(limit) => limit,
+        Err(message) => return bad(&parts, message),
+    };
+    let Some(events) = state.event_store(&scope.project().region) else {
+        return misdirected_answer(&state, &scope.project().region);
+    };
+    let lexicon = events.lexicon(scope.project_id().0);
+    let mut names: Vec<(&String, u64)> = lexicon.events.iter().map(|(name, entry)| (name, entry.seen.count)).collect();
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let names: Vec<&String> = names.into_iter().take(limit).map(|(name, _)| name).collect();
+    axum::Json(names).into_response()
+}

@@ -1,0 +1,175 @@
+"""The query engine's oracle: answers report questions with DuckDB over Tally's raw export.
+
+Reads a JSON request on stdin: {"events": "<export.jsonl>", "time_zone": "...",
+"from_date": "...", "to_date": "...", "questions": [{"id": ..., "kind": ..., ...}]} and
+prints {"<id>": answer} on stdout. Written from ../../shared/spec/report-semantics.md, not
+from Tally's code: each query cites the rule it encodes. The export is already one copy per
+(event, distinct_id, time, $insert_id), with canonical distinct_ids.
+"""
+
+import csv
+import json
+import sys
+import tempfile
+
+import duckdb
+
+
+def load(con, path):
+    """The exported events as table e(name, u, t, plan, amount, browser)."""
+    with open(path) as lines, tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["name", "u", "t", "plan", "amount", "browser"])
+        for line in lines:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            props = event["properties"]
+            amount = props.get("amount")
+            writer.writerow([
+                event["event"],
+                props.get("distinct_id", ""),
+                int(props["time"]),
+                props.get("plan", ""),
+                "" if amount is None else amount,
+                props.get("$browser", ""),
+            ])
+        name = out.name
+    con.execute(
+        f"""CREATE TABLE e AS SELECT name, coalesce(u, '') AS u, t, nullif(plan, '') AS plan,
+            TRY_CAST(amount AS DOUBLE) AS amount, nullif(browser, '') AS browser
+            FROM read_csv('{name}', header=true, all_varchar=true,
+                columns={{'name':'VARCHAR','u':'VARCHAR','t':'BIGINT','plan':'VARCHAR','amount':'VARCHAR','browser':'VARCHAR'}})"""
+    )
+
+
+def main():
+    request = json.load(sys.stdin)
+    con = duckdb.connect()
+    con.execute("SET threads=2")
+    load(con, request["events"])
+    tz = request["time_zone"]
+    con.execute(f"SET TimeZone='{tz}'")
+    # §0: whole local days of the project zone, both inclusive.
+    start, end = con.execute(
+        "SELECT epoch_ms(CAST(?::DATE AS TIMESTAMPTZ)), epoch_ms(CAST((?::DATE + 1) AS TIMESTAMPTZ))",
+        [request["from_date"], request["to_date"]],
+    ).fetchone()
+    # A local day of an event (§0: buckets use the project zone).
+    day = "strftime(make_timestamptz(t * 1000), '%Y-%m-%d')"
+    answers = {}
+    for q in request["questions"]:
+        kind = q["kind"]
+        if kind == "daily":
+            # §1: Total = matching events; Unique = distinct users with >=1 matching event in
+            # the bucket, the empty id left out (§0); the range value is computed once.
+            measure = "count(*)" if q["measure"] == "total" else "count(DISTINCT u)"
+            users = "" if q["measure"] == "total" else "AND u <> ''"
+            where = f"name = '{q['event']}' AND t >= {start} AND t < {end} {users}"
+            if q.get("amount_over") is not None:
+                where += f" AND amount > {q['amount_over']}"
+            rows = con.execute(f"SELECT {day} AS d, {measure} FROM e WHERE {where} GROUP BY d").fetchall()
+            total = con.execute(f"SELECT {measure} FROM e WHERE {where}").fetchone()[0]
+            answers[q["id"]] = {"days": {d: v for d, v in rows}, "total": total}
+        elif kind == "per_user_average":
+            # §1: each user's count in the bucket, averaged over users with >=1 event.
+            rows = con.execute(
+                f"""SELECT d, avg(c) FROM (SELECT {day} AS d, u, count(*) AS c FROM e
+                    WHERE name = '{q['event']}' AND t >= {start} AND t < {end} AND u <> '' GROUP BY d, u)
+                    GROUP BY d"""
+            ).fetchall()
+            answers[q["id"]] = {"days": {d: v for d, v in rows}}
+        elif kind == "property":
+            # §1: aggregate property over the matching events, skipping non-numbers (proposal);
+            # percentiles exact with linear interpolation (quantile_cont).
+            rows = con.execute(
+                f"""SELECT {day} AS d, sum(amount), quantile_cont(amount, 0.9) FROM e
+                    WHERE name = '{q['event']}' AND t >= {start} AND t < {end} AND amount IS NOT NULL GROUP BY d"""
+            ).fetchall()
+            answers[q["id"]] = {"sum": {d: s for d, s, _ in rows}, "p90": {d: p for d, _, p in rows}}
+        elif kind == "breakdown_unique":
+            # §1: a user counts in every segment they qualify for; the top N segments by the
+            # metric over the range are kept; the rest form one '$other' segment (Tally).
+            seg = "coalesce(plan, '(not set)')"
+            base = f"FROM e WHERE name = '{q['event']}' AND t >= {start} AND t < {end} AND u <> ''"
+            ranked = con.execute(
+                f"SELECT {seg} AS s, count(DISTINCT u) AS n {base} GROUP BY s ORDER BY n DESC, s LIMIT {q['limit']}"
+            ).fetchall()
+            kept = [s for s, _ in ranked]
+            quoted = ", ".join("'" + s.replace("'", "''") + "'" for s in kept) or "NULL"
+            rows = con.execute(
+                f"""SELECT CASE WHEN {seg} IN ({quoted}) THEN {seg} ELSE '$other' END AS s, count(DISTINCT u)
+                    {base} GROUP BY s"""
+            ).fetchall()
+            answers[q["id"]] = {s: n for s, n in rows}
+        elif kind == "funnel":
+            answers[q["id"]] = funnel(con, q["steps"], q["window_ms"], start, end)
+        elif kind == "retention":
+            answers[q["id"]] = retention(con, q, start, end, day)
+        else:
+            raise SystemExit(f"unknown question kind {kind}")
+    json.dump(answers, sys.stdout)
+
+
+def funnel(con, steps, window_ms, start, end):
+    """§2 Uniques: the user enters at their first step-1 inside the range and only that
+    attempt counts; each later step is a separate, later event (proposal: one event never
+    fills two steps; same-millisecond events in step order); t - t_entry <= window
+    (proposal); later steps may fall after the range; the empty id is no user (§0)."""
+    names = ", ".join("'" + s + "'" for s in steps)
+    rank = " ".join(f"WHEN name = '{s}' THEN {i}" for i, s in enumerate(steps))
+    con.execute("DROP TABLE IF EXISTS f")
+    con.execute(
+        f"""CREATE TABLE f AS SELECT u, t, name,
+            row_number() OVER (PARTITION BY u ORDER BY t, CASE {rank} END) AS seq
+            FROM e WHERE u <> '' AND name IN ({names})"""
+    )
+    con.execute("DROP TABLE IF EXISTS reached")
+    con.execute(
+        f"""CREATE TABLE reached AS SELECT u, t AS t0, seq FROM (
+            SELECT u, t, seq, row_number() OVER (PARTITION BY u ORDER BY seq) AS k
+            FROM f WHERE name = '{steps[0]}' AND t >= {start} AND t < {end}) WHERE k = 1"""
+    )
+    counts = [con.execute("SELECT count(*) FROM reached").fetchone()[0]]
+    for step in steps[1:]:
+        con.execute(
+            f"""CREATE OR REPLACE TABLE reached AS SELECT r.u, r.t0, min(f.seq) AS seq FROM reached r
+                JOIN f ON f.u = r.u AND f.name = '{step}' AND f.seq > r.seq AND f.t - r.t0 <= {window_ms}
+                GROUP BY r.u, r.t0"""
+        )
+        counts.append(con.execute("SELECT count(*) FROM reached").fetchone()[0])
+    return counts
+
+
+def retention(con, q, start, end, day):
+    """§3: first time in the range: the first birth event in the range starts the clock (proposal);
+    rolling buckets N = floor((t - t_birth) / U); the birth event itself never counts
+    (proposal); 'on' = a return in bucket N, 'on_or_after' = in bucket N or later; returns may
+    fall after the range; the row is the birth's local day."""
+    unit, buckets = q["unit_ms"], q["buckets"]
+    con.execute("DROP TABLE IF EXISTS r")
+    con.execute(
+        f"""CREATE TABLE r AS SELECT u, t, name,
+            row_number() OVER (PARTITION BY u ORDER BY t, CASE WHEN name = '{q['born']}' THEN 0 ELSE 1 END) AS seq
+            FROM e WHERE u <> '' AND name IN ('{q['born']}', '{q['return']}')"""
+    )
+    births = f"""SELECT u, t AS tb, seq AS sb, {day} AS d FROM (
+        SELECT u, t, seq, row_number() OVER (PARTITION BY u ORDER BY seq) AS k FROM r
+        WHERE name = '{q['born']}' AND t >= {start} AND t < {end}) WHERE k = 1"""
+    rows = {}
+    for d, first in con.execute(f"SELECT d, count(*) FROM ({births}) GROUP BY d").fetchall():
+        rows[d] = {"first": first, "counts": [0] * (buckets + 1)}
+    op = "=" if q["criterion"] == "on" else ">="
+    for n in range(buckets + 1):
+        for d, users in con.execute(
+            f"""SELECT b.d, count(DISTINCT b.u) FROM ({births}) b JOIN r ON r.u = b.u
+                AND r.name = '{q['return']}' AND r.seq <> b.sb AND r.t >= b.tb
+                AND floor((r.t - b.tb) / {unit}) {op} {n} AND floor((r.t - b.tb) / {unit}) <= {buckets}
+                GROUP BY b.d"""
+        ).fetchall():
+            rows[d]["counts"][n] = users
+    return rows
+
+
+if __name__ == "__main__":
+    main()
