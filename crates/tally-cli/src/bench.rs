@@ -21,12 +21,12 @@ pub(crate) struct IngestBench {
     pub dir: Option<PathBuf>,
 }
 
-fn fail(context: &str, error: impl std::fmt::Display) -> CliError {
+pub(crate) fn fail(context: &str, error: impl std::fmt::Display) -> CliError {
     CliError::Message(format!("bench: {context}: {error}"))
 }
 
 /// A scratch folder removed when the bench ends.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -35,7 +35,7 @@ impl Drop for Scratch {
 }
 
 /// The server under test, killed when dropped.
-struct Server(std::process::Child);
+pub(crate) struct Server(pub(crate) std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -46,7 +46,7 @@ impl Drop for Server {
 
 impl Server {
     /// Resident and peak memory (kB) from /proc, where there is one.
-    fn memory_kb(&self) -> Option<(u64, u64)> {
+    pub(crate) fn memory_kb(&self) -> Option<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
         let field = |name: &str| {
             status
@@ -59,7 +59,7 @@ impl Server {
     }
 }
 
-fn tally(exe: &Path, data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<Value, CliError> {
+pub(crate) fn tally(exe: &Path, data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<Value, CliError> {
     let mut child = std::process::Command::new(exe)
         .args(args)
         .arg("--data-dir")
@@ -82,7 +82,7 @@ fn tally(exe: &Path, data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Res
 
 /// Starts `exe serve` on a free loopback port over `data_dir` and waits until it is ready;
 /// returns it with its base URL.
-async fn start_server(
+pub(crate) async fn start_server(
     exe: &Path,
     data_dir: &Path,
     env: &[(&str, &str)],
@@ -306,7 +306,7 @@ pub(crate) struct ExportBench {
 }
 
 /// The server's resident memory (kB), sampled until `stop`; returns the highest.
-async fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> u64 {
+pub(crate) async fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> u64 {
     let mut peak = 0;
     while !stop.load(Ordering::Relaxed) {
         if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|status| {

@@ -55,6 +55,10 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench { command: BenchCommand::Export { events, dir, server } } => {
             crate::bench::export(crate::bench::ExportBench { events: events.max(1), dir, server }).await
         }
+        Command::Bench { command: BenchCommand::Query { events, dir, python, runs, script } } => {
+            let bench = crate::bench_query::QueryBench { events: events.max(1000), dir, python, runs, script };
+            crate::bench_query::query(bench).await
+        }
         Command::Bench { command: BenchCommand::Ingest { seconds, concurrency, dir } } => {
             crate::bench::ingest(crate::bench::IngestBench { seconds, concurrency: concurrency.max(1), dir }).await
         }

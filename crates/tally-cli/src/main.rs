@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_query;
 mod commands;
 mod logging;
 
@@ -86,6 +87,28 @@ enum BenchCommand {
         /// Another tally binary to run as the server, to compare two builds in one run.
         #[arg(long, value_name = "TALLY")]
         server: Option<PathBuf>,
+    },
+    /// Generates a seeded data set (power-law users, sessions, a purchase funnel, 30 days),
+    /// loads it through /import, waits for compaction, then times a filtered count, daily
+    /// uniques, a 3-step funnel and a retention table over HTTP, and (with --python) the same
+    /// questions in DuckDB and chDB over Tally's Parquet files; prints times, ratios, bytes
+    /// per event and the server's memory.
+    Query {
+        /// Events to generate.
+        #[arg(long, default_value_t = 30_000_000)]
+        events: usize,
+        /// Where the scratch folder goes (default: the system's temporary folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// A Python with duckdb (and chdb) to compare with; run from the repository.
+        #[arg(long, value_name = "PYTHON")]
+        python: Option<PathBuf>,
+        /// Runs of each query; the best is printed.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The comparison script.
+        #[arg(long, value_name = "PATH", default_value = "tests/peers/bench_query.py")]
+        script: PathBuf,
     },
 }
 

@@ -391,3 +391,47 @@ async fn reports_need_view_reports_and_bad_reports_say_what_to_fix() {
         assert!(message.contains(fragment), "{bad}: {message}");
     }
 }
+
+#[tokio::test]
+async fn the_query_benchmark_runs_and_agrees_with_duckdb() {
+    let Some(python) = tally_testkit::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/bench_query.py");
+    let output = tally_testkit::process::run_command(
+        crate::support::binary(),
+        &[
+            "bench",
+            "query",
+            "--events",
+            "6000",
+            "--runs",
+            "1",
+            "--python",
+            &python,
+            "--script",
+            script.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    assert!(output.status.success(), "{}\n{}", output.stdout, output.stderr);
+    let answers = |label: &str| -> Value {
+        let line =
+            output.stdout.lines().find(|line| line.starts_with(label)).unwrap_or_else(|| panic!("{}", output.stdout));
+        serde_json::from_str(&line[label.len()..]).unwrap()
+    };
+    let (tally, duckdb) = (answers("tally's answers: "), answers("duckdb's answers: "));
+    for key in ["filtered_count", "uniques_first_day"] {
+        assert_eq!(tally[key].as_f64(), duckdb[key].as_f64(), "{key}: {}", output.stdout);
+    }
+    assert_eq!(tally["funnel"], duckdb["funnel"], "{}", output.stdout);
+    assert!(tally["funnel"][0].as_u64().unwrap() > 0, "{}", output.stdout);
+    let bytes = output.stdout.lines().find(|line| line.starts_with("on disk:")).unwrap();
+    assert!(bytes.contains("bytes per event"), "{bytes}");
+    for label in ["filtered count", "daily uniques", "3-step funnel, 1 day", "retention, 10 days"] {
+        assert!(output.stdout.lines().any(|line| line.starts_with(label)), "{label}: {}", output.stdout);
+    }
+}

@@ -1,0 +1,350 @@
+//! `tally bench query`: generates a seeded product-analytics data set (power-law users,
+//! sessions, a purchase funnel and noise events over 30 days), loads it into a scratch
+//! server through `/import`, waits for it to reach compacted Parquet files, then times each
+//! query class through the HTTP API — and, in the same run, the same questions answered by
+//! DuckDB and chDB over Tally's own Parquet files (`tests/peers/bench_query.py`, when a
+//! Python with them is given). Prints each time and the ratio.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::bench::{Scratch, fail, sample_rss, start_server, tally};
+use crate::commands::CliError;
+
+/// What `tally bench query` runs.
+pub(crate) struct QueryBench {
+    pub events: usize,
+    pub dir: Option<PathBuf>,
+    /// A Python with `duckdb` (and optionally `chdb`) for the comparison.
+    pub python: Option<PathBuf>,
+    /// Times each query is run (the best is reported).
+    pub runs: usize,
+    /// `tests/peers/bench_query.py`.
+    pub script: PathBuf,
+}
+
+/// xorshift64*: the same data set on every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const DAYS: i64 = 30;
+const NOISE: [&str; 12] = [
+    "Search",
+    "Scroll",
+    "Open App",
+    "Close App",
+    "Share",
+    "Like",
+    "Comment",
+    "Notification Opened",
+    "Settings Changed",
+    "Video Played",
+    "Video Paused",
+    "Help Opened",
+];
+const FUNNEL: [(&str, f64); 5] =
+    [("Page View", 1.0), ("View Item", 0.45), ("Add To Cart", 0.30), ("Checkout Started", 0.45), ("Purchase", 0.65)];
+const BROWSERS: [&str; 4] = ["Chrome", "Chrome", "Safari", "Firefox"];
+const PLANS: [&str; 5] = ["free", "free", "free", "pro", "team"];
+
+/// One session's events as `/import` rows. Users follow a power law (a few do most of the
+/// events); each session walks the funnel as far as its odds let it, with noise between.
+fn session(rng: &mut Seeded, users: u64, first_day_s: i64, n: &mut u64, out: &mut Vec<Value>) {
+    let user = ((rng.unit().powf(3.0)) * users as f64) as u64;
+    let day = rng.below(DAYS as u64) as i64;
+    let mut time = first_day_s + day * 86_400 + rng.below(86_400) as i64;
+    let browser = BROWSERS[(user % BROWSERS.len() as u64) as usize];
+    let plan = PLANS[(user / 7 % PLANS.len() as u64) as usize];
+    let mut push = |name: &str, time: i64, rng: &mut Seeded, out: &mut Vec<Value>| {
+        *n += 1;
+        let mut properties = json!({
+            "time": time, "distinct_id": format!("user-{user}"), "$insert_id": format!("b{n}"),
+            "$browser": browser, "plan": plan, "url": format!("/page/{}", (rng.unit().powf(4.0) * 5000.0) as u64),
+        });
+        if name == "Purchase" {
+            properties["amount"] = json!((rng.below(20_000) as f64) / 100.0);
+        }
+        out.push(json!({ "event": name, "properties": properties }));
+    };
+    for (step, (name, odds)) in FUNNEL.iter().enumerate() {
+        if step > 0 && rng.unit() > *odds {
+            break;
+        }
+        for _ in 0..rng.below(3) {
+            time += 1 + rng.below(60) as i64;
+            push(NOISE[(rng.unit().powf(2.0) * NOISE.len() as f64) as usize], time, rng, out);
+        }
+        time += 1 + rng.below(120) as i64;
+        push(name, time, rng, out);
+    }
+}
+
+fn parquet_bytes(dir: &Path) -> (u64, usize) {
+    let mut total = (0, 0);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                let (bytes, files) = parquet_bytes(&path);
+                total = (total.0 + bytes, total.1 + files);
+            } else if path.extension().is_some_and(|extension| extension == "parquet")
+                && path.to_string_lossy().contains("/day=")
+            {
+                total = (total.0 + entry.metadata().map_or(0, |metadata| metadata.len()), total.1 + 1);
+            }
+        }
+    }
+    total
+}
+
+/// `POST /api/app/sessions`; returns the session cookie.
+async fn sign_in(client: &reqwest::Client, base: &str, email: &str, password: &str) -> Result<String, CliError> {
+    let reply = client
+        .post(format!("{base}/api/app/sessions"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .map_err(|error| fail("sign in", error))?;
+    let cookie = reply
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.contains("tally_session="))
+        .and_then(|value| value.split(';').next())
+        .map(str::to_string);
+    cookie.ok_or_else(|| fail("sign in", "no session cookie"))
+}
+
+pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
+    let exe = std::env::current_exe().map_err(|error| fail("find this binary", error))?;
+    let root = bench.dir.unwrap_or_else(std::env::temp_dir).join(format!("tally-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&root).map_err(|error| fail("create the scratch folder", error))?;
+    let scratch = Scratch(root);
+    let data_dir = scratch.0.join("data");
+    let (email, password) = ("bench@tally.invalid", "bench password that is long enough");
+    let created = tally(
+        &exe,
+        &data_dir,
+        &["admin", "bootstrap", "--email", email, "--org", "Bench", "--password-stdin", "--json"],
+        Some(password),
+    )?;
+    let project = &created["projects"][0];
+    let (Some(secret), Some(project_id)) = (project["api_secret"].as_str(), project["id"].as_i64()) else {
+        return Err(fail("bootstrap", "no project"));
+    };
+    crate::commands::install_tls_provider();
+    let client = reqwest::Client::builder().build().map_err(|error| fail("HTTP client", error))?;
+    let env = [("TALLY_INGEST_FLUSH_SECONDS", "5"), ("TALLY_INGEST_EVENTS_PER_SECOND_PER_PROJECT", "100000000")];
+    let (server, base) = start_server(&exe, &data_dir, &env, &client).await?;
+
+    // Load: the last 30 whole UTC days, in batches of 2000, two requests in flight.
+    let today = tally_types::Clock::now(&tally_types::SystemClock).as_second().div_euclid(86_400);
+    let first_day = (today - DAYS) * 86_400;
+    let users = (bench.events as u64 / 24).max(10);
+    let started = Instant::now();
+    let mut rng = Seeded(0x005e_ed0f_7a11);
+    let mut n = 0u64;
+    let mut pending: Vec<Value> = Vec::with_capacity(2100);
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<(), CliError>>> = None;
+    loop {
+        let done = n as usize >= bench.events;
+        if !done {
+            session(&mut rng, users, first_day, &mut n, &mut pending);
+        }
+        // Send full batches, and at the end what is left.
+        let ready = pending.len() >= 2000 || (done && !pending.is_empty());
+        if !ready {
+            if done {
+                break;
+            }
+            continue;
+        }
+        let batch: Vec<Value> = pending.drain(..pending.len().min(2000)).collect();
+        let body = serde_json::to_vec(&batch).map_err(|error| fail("encode", error))?;
+        if let Some(previous) = in_flight.take() {
+            previous.await.map_err(|error| fail("import", error))??;
+        }
+        let (client, url, secret) = (client.clone(), format!("{base}/import?strict=1"), secret.to_string());
+        in_flight = Some(tokio::spawn(async move {
+            let reply = client
+                .post(url)
+                .basic_auth(secret, Some(""))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|error| fail("import", error))?;
+            if reply.status().is_success() {
+                Ok(())
+            } else {
+                Err(fail("import", reply.text().await.unwrap_or_default()))
+            }
+        }));
+    }
+    if let Some(previous) = in_flight.take() {
+        previous.await.map_err(|error| fail("import", error))??;
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    // Wait until flushes and compaction settle: the files stop changing for 15 s.
+    let settle = Instant::now();
+    let mut last = parquet_bytes(&data_dir);
+    let mut stable_since = Instant::now();
+    while stable_since.elapsed() < Duration::from_secs(15) && settle.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = parquet_bytes(&data_dir);
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        }
+    }
+    let (bytes, files) = last;
+    println!(
+        "tally bench query: {n} events of {users} users over {DAYS} days loaded in {load_seconds:.1} s ({:.0} events/s), settled in {:.0} s",
+        n as f64 / load_seconds,
+        settle.elapsed().as_secs_f64()
+    );
+    println!("on disk: {files} Parquet files, {bytes} bytes, {:.2} bytes per event", bytes as f64 / n.max(1) as f64);
+
+    let cookie = sign_in(&client, &base, email, password).await?;
+    let day = |offset: i64| {
+        jiff::Timestamp::from_second((today + offset) * 86_400).map(|at| at.strftime("%Y-%m-%d").to_string())
+    };
+    let (Ok(from), Ok(to)) = (day(-DAYS), day(-1)) else { return Err(fail("dates", "out of range")) };
+    let range = json!({ "from_date": from, "to_date": to });
+    let questions = [
+        (
+            "filtered count",
+            json!({ "type": "insights", "range": range, "unit": "day", "metrics": [{ "event": "View Item",
+            "filters": [{ "property": "$browser", "operator": "equals", "value": ["Chrome"] }] }] }),
+        ),
+        (
+            "daily uniques",
+            json!({ "type": "insights", "range": range, "unit": "day",
+            "metrics": [{ "event": "Page View", "measure": { "kind": "unique" } }] }),
+        ),
+        (
+            "3-step funnel, 1 day",
+            json!({ "type": "funnels", "range": range, "window_seconds": 86_400,
+            "steps": [{ "event": "Page View" }, { "event": "Add To Cart" }, { "event": "Purchase" }] }),
+        ),
+        (
+            "retention, 10 days",
+            json!({ "type": "retention", "range": range, "unit": "day", "buckets": 10,
+            "born": { "event": "Page View" }, "return": { "event": "Page View" } }),
+        ),
+    ];
+    let pid = server.0.id();
+    let (rss_before, _) = server.memory_kb().unwrap_or((0, 0));
+    let mut tally_times = Vec::new();
+    let mut answers = Vec::new();
+    for (label, report) in &questions {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = tokio::spawn(sample_rss(pid, stop.clone()));
+        let mut best = f64::MAX;
+        let mut answer = Value::Null;
+        for _ in 0..bench.runs.max(1) {
+            let asked = Instant::now();
+            let reply = client
+                .post(format!("{base}/api/app/projects/{project_id}/query"))
+                .header(reqwest::header::COOKIE, &cookie)
+                .json(report)
+                .send()
+                .await
+                .map_err(|error| fail(label, error))?;
+            let status = reply.status();
+            let body: Value = reply.json().await.map_err(|error| fail(label, error))?;
+            if !status.is_success() {
+                return Err(fail(label, body));
+            }
+            best = best.min(asked.elapsed().as_secs_f64());
+            answer = body["results"].clone();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let peak = sampler.await.unwrap_or(0);
+        tally_times.push((label, best, peak));
+        answers.push(answer);
+    }
+    let summary = json!({
+        "filtered_count": answers[0]["series"][0]["total"],
+        "uniques_first_day": answers[1]["series"][0]["values"][0],
+        "funnel": answers[2]["steps"].as_array().map(|steps| steps.iter().map(|step| step["count"].clone()).collect::<Vec<_>>()),
+        "retention_first": answers[3]["total"]["first"],
+    });
+    println!("tally's answers: {summary}");
+
+    let others = match &bench.python {
+        Some(python) => compare(python, &bench.script, &data_dir, &from, &to, bench.runs)?,
+        None => Value::Null,
+    };
+    println!(
+        "{:<22} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10}",
+        "query", "tally s", "peak RSS MiB", "duckdb s", "ratio", "chdb s", "ratio"
+    );
+    let keys = ["filtered_count", "daily_uniques", "funnel", "retention"];
+    for ((label, seconds, peak), key) in tally_times.iter().zip(keys) {
+        let other = |engine: &str| others[engine][key]["seconds"].as_f64();
+        let cell = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| format!("{value:.3}"));
+        let ratio =
+            |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| format!("{:.2}", seconds / value));
+        println!(
+            "{label:<22} {seconds:>10.3} {:>12.0} {:>10} {:>10} {:>10} {:>10}",
+            peak.max(&rss_before) / 1024,
+            cell(other("duckdb")),
+            ratio(other("duckdb")),
+            cell(other("chdb")),
+            ratio(other("chdb")),
+        );
+    }
+    if !others.is_null() {
+        println!("duckdb's answers: {}", others["duckdb"]["answers"]);
+        println!("chdb's answers: {}", others["chdb"]["answers"]);
+    }
+    drop(server);
+    Ok(())
+}
+
+/// Runs the comparison script over the region's Parquet files.
+fn compare(
+    python: &Path,
+    script: &Path,
+    data_dir: &Path,
+    from: &str,
+    to: &str,
+    runs: usize,
+) -> Result<Value, CliError> {
+    if !script.is_file() {
+        return Err(fail(
+            "compare",
+            format!("{} not found (run from the repository or pass --script)", script.display()),
+        ));
+    }
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(data_dir)
+        .args([from, to, &runs.to_string()])
+        .output()
+        .map_err(|error| fail("run the comparison", error))?;
+    if !output.status.success() {
+        return Err(fail("the comparison", String::from_utf8_lossy(&output.stderr)));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|error| fail("read the comparison", error))
+}
