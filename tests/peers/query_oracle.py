@@ -104,6 +104,8 @@ def main():
             answers[q["id"]] = {s: n for s, n in rows}
         elif kind == "funnel":
             answers[q["id"]] = funnel(con, q["steps"], q["window_ms"], start, end)
+        elif kind == "flows":
+            answers[q["id"]] = flows(con, q, start, end)
         elif kind == "retention":
             answers[q["id"]] = retention(con, q, start, end, day)
         else:
@@ -139,6 +141,39 @@ def funnel(con, steps, window_ms, start, end):
         )
         counts.append(con.execute("SELECT count(*) FROM reached").fetchone()[0])
     return counts
+
+
+def flows(con, q, start, end):
+    """§4 Uniques: one path per user from their first anchor in the range; the N events
+    right after it within the window (proposal) and the N right before it (proposal, within
+    the window too); identical consecutive events are not collapsed (proposal); events at
+    the same millisecond in name order (Tally's rule, so paths do not depend on read order).
+    Answers the users per (step, event) and per path after the anchor."""
+    w, before, after = q["window_ms"], q["before"], q["after"]
+    con.execute("DROP TABLE IF EXISTS fl")
+    con.execute("CREATE TABLE fl AS SELECT u, t, name, row_number() OVER (PARTITION BY u ORDER BY t, name) AS seq FROM e WHERE u <> ''")
+    con.execute("DROP TABLE IF EXISTS anchors")
+    con.execute(
+        f"""CREATE TABLE anchors AS SELECT u, min(seq) AS aseq FROM fl
+            WHERE name = '{q['anchor']}' AND t >= {start} AND t < {end} GROUP BY u"""
+    )
+    con.execute("DROP TABLE IF EXISTS steps")
+    con.execute(
+        f"""CREATE TABLE steps AS SELECT fl.u, fl.seq - a.aseq AS step, fl.name FROM fl
+            JOIN anchors a ON a.u = fl.u JOIN fl AS anchor ON anchor.u = a.u AND anchor.seq = a.aseq
+            WHERE fl.seq BETWEEN a.aseq - {before} AND a.aseq + {after}
+              AND abs(fl.t - anchor.t) <= {w}"""
+    )
+    nodes = {}
+    for step, name, users in con.execute("SELECT step, name, count(DISTINCT u) FROM steps GROUP BY step, name").fetchall():
+        nodes.setdefault(str(step), {})[name] = users
+    # A path stops at its first gap (an event beyond the window ends it).
+    paths = {}
+    rows = con.execute("SELECT u, list(name ORDER BY step) FROM steps WHERE step >= 0 GROUP BY u").fetchall()
+    for _, names in rows:
+        key = json.dumps(names)
+        paths[key] = paths.get(key, 0) + 1
+    return {"users": con.execute("SELECT count(*) FROM anchors").fetchone()[0], "nodes": nodes, "paths": paths}
 
 
 def retention(con, q, start, end, day):

@@ -64,6 +64,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub invitations: InvitationsConfig,
     pub ingest: IngestConfig,
+    pub query: QueryConfig,
     pub retention: RetentionConfig,
     pub sessions: SessionsConfig,
     pub auth: AuthConfig,
@@ -131,6 +132,18 @@ pub enum MailTransport {
 pub struct InvitationsConfig {
     pub lifetime: Duration,
     pub per_domain_per_hour: u64,
+}
+
+/// Mixpanel's Query API limits (its own are 60 per hour and 5 at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// Queries of Mixpanel's Query API one project may run per hour; 0 is no limit.
+    pub per_hour: u32,
+    /// Queries of one project running at once; 0 is no limit.
+    pub concurrent: u32,
+    /// Memory all queries together may hold in the query engine's operators before they
+    /// spill to disk (under `<data_dir>/query-spill`) or fail with a clear error.
+    pub memory_mb: u64,
 }
 
 /// Ingestion limits.
@@ -321,6 +334,7 @@ mod view {
         mail: MailView,
         invitations: InvitationsView,
         ingest: IngestView,
+        query: QueryView,
         retention: RetentionView,
         sessions: SessionsView,
         auth: AuthView,
@@ -391,6 +405,13 @@ mod view {
     struct InvitationsView {
         lifetime_days: u64,
         per_domain_per_hour: u64,
+    }
+
+    #[derive(Serialize)]
+    struct QueryView {
+        per_hour: u32,
+        concurrent: u32,
+        memory_mb: u64,
     }
 
     #[derive(Serialize)]
@@ -479,6 +500,11 @@ mod view {
                 ingest: IngestView {
                     events_per_second_per_project: config.ingest.events_per_second_per_project,
                     flush_seconds: config.ingest.flush_seconds,
+                },
+                query: QueryView {
+                    per_hour: config.query.per_hour,
+                    concurrent: config.query.concurrent,
+                    memory_mb: config.query.memory_mb,
                 },
                 geoip: GeoIpView {
                     database: config.geoip_database.as_ref().map(|path| path.display().to_string()).unwrap_or_default(),

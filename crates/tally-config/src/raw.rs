@@ -11,8 +11,8 @@ use url::Url;
 
 use crate::{
     AuthConfig, Config, ConfigError, DatabaseUrl, HttpConfig, IngestConfig, InvitationsConfig, LogConfig, LogFormat,
-    MailConfig, MailTransport, MetadataConfig, RegionConfig, RetentionConfig, SecretsConfig, SessionsConfig,
-    SmsProvider, TlsConfig,
+    MailConfig, MailTransport, MetadataConfig, QueryConfig, RegionConfig, RetentionConfig, SecretsConfig,
+    SessionsConfig, SmsProvider, TlsConfig,
 };
 
 /// Every environment variable Tally reads, with the config key it sets.
@@ -38,6 +38,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "invitations.per_domain_per_hour"),
     ("TALLY_INGEST_EVENTS_PER_SECOND_PER_PROJECT", "ingest.events_per_second_per_project"),
     ("TALLY_INGEST_FLUSH_SECONDS", "ingest.flush_seconds"),
+    ("TALLY_QUERY_PER_HOUR", "query.per_hour"),
+    ("TALLY_QUERY_CONCURRENT", "query.concurrent"),
+    ("TALLY_QUERY_MEMORY_MB", "query.memory_mb"),
     ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
     ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
     ("TALLY_SESSIONS_IDLE_MINUTES", "sessions.idle_minutes"),
@@ -99,6 +102,8 @@ struct FileConfig {
     invitations: FileInvitations,
     #[serde(default)]
     ingest: FileIngest,
+    #[serde(default)]
+    query: FileQuery,
     #[serde(default)]
     retention: FileRetention,
     #[serde(default)]
@@ -190,6 +195,14 @@ struct FileIngest {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FileQuery {
+    per_hour: Option<u64>,
+    concurrent: Option<u64>,
+    memory_mb: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileRetention {
     deleted_organization_days: Option<u64>,
     deleted_project_days: Option<u64>,
@@ -257,6 +270,9 @@ pub(crate) struct RawConfig {
     invitations_per_domain_per_hour: Option<Sourced<String>>,
     ingest_events_per_second_per_project: Option<Sourced<String>>,
     ingest_flush_seconds: Option<Sourced<String>>,
+    query_per_hour: Option<Sourced<String>>,
+    query_concurrent: Option<Sourced<String>>,
+    query_memory_mb: Option<Sourced<String>>,
     retention_deleted_organization_days: Option<Sourced<String>>,
     retention_deleted_project_days: Option<Sourced<String>>,
     sessions_idle_minutes: Option<Sourced<String>>,
@@ -314,6 +330,9 @@ impl RawConfig {
             invitations_per_domain_per_hour: file.invitations.per_domain_per_hour.map(number),
             ingest_events_per_second_per_project: file.ingest.events_per_second_per_project.map(number),
             ingest_flush_seconds: file.ingest.flush_seconds.map(number),
+            query_per_hour: file.query.per_hour.map(number),
+            query_concurrent: file.query.concurrent.map(number),
+            query_memory_mb: file.query.memory_mb.map(number),
             retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
             retention_deleted_project_days: file.retention.deleted_project_days.map(number),
             sessions_idle_minutes: file.sessions.idle_minutes.map(number),
@@ -372,6 +391,9 @@ impl RawConfig {
                 "invitations.per_domain_per_hour" => self.invitations_per_domain_per_hour = Some(text),
                 "ingest.events_per_second_per_project" => self.ingest_events_per_second_per_project = Some(text),
                 "ingest.flush_seconds" => self.ingest_flush_seconds = Some(text),
+                "query.per_hour" => self.query_per_hour = Some(text),
+                "query.concurrent" => self.query_concurrent = Some(text),
+                "query.memory_mb" => self.query_memory_mb = Some(text),
                 "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
                 "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
                 "sessions.idle_minutes" => self.sessions_idle_minutes = Some(text),
@@ -541,6 +563,9 @@ impl RawConfig {
             100_000_000,
         )?;
         let ingest_flush_seconds = parse_number(self.ingest_flush_seconds, "ingest.flush_seconds", 10, 1, 3600)?;
+        let query_per_hour = parse_number(self.query_per_hour, "query.per_hour", 60, 0, 1_000_000)?;
+        let query_concurrent = parse_number(self.query_concurrent, "query.concurrent", 5, 0, 10_000)?;
+        let query_memory_mb = parse_number(self.query_memory_mb, "query.memory_mb", 1024, 64, 1_048_576)?;
         let deleted_organization_days =
             parse_number(self.retention_deleted_organization_days, "retention.deleted_organization_days", 90, 0, 3650)?;
         let deleted_project_days =
@@ -649,6 +674,11 @@ impl RawConfig {
             ingest: IngestConfig {
                 events_per_second_per_project: ingest_events_per_second_per_project,
                 flush_seconds: ingest_flush_seconds,
+            },
+            query: QueryConfig {
+                per_hour: query_per_hour as u32,
+                concurrent: query_concurrent as u32,
+                memory_mb: query_memory_mb,
             },
             retention: RetentionConfig {
                 deleted_organization: Duration::from_secs(deleted_organization_days * 86_400),

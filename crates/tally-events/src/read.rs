@@ -26,9 +26,16 @@ use crate::{EventQuery, EventStore, StorageError, parquet_file, readers, scan};
 pub struct ProjectEvents {
     project_id: i64,
     files_store: Arc<dyn object_store::ObjectStore>,
+    /// Files that may hold copies of one event (with each other, or with memory).
     paths: Vec<String>,
+    /// Compacted files alone in their partition, on a day memory has no events of: each
+    /// holds one copy of each of its events and no other file or batch has any of them, so
+    /// they are read without the deduplicating window.
+    clean: Vec<String>,
     memory: Vec<RecordBatch>,
     identities: Arc<HashMap<String, String>>,
+    /// The project's event names (its lexicon) when the events were taken.
+    names: Vec<String>,
     from_ms: i64,
     to_ms: i64,
     _lease: readers::ReadLease,
@@ -39,6 +46,7 @@ impl std::fmt::Debug for ProjectEvents {
         f.debug_struct("ProjectEvents")
             .field("project_id", &self.project_id)
             .field("files", &self.paths.len())
+            .field("clean_files", &self.clean.len())
             .field("memory_batches", &self.memory.len())
             .finish()
     }
@@ -59,21 +67,34 @@ impl EventStore {
         // Memory first, then the catalog: a flush in between shows events twice (one copy is
         // kept), never not at all.
         let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(project_id)?;
-        let identities = {
+        let (identities, names) = {
             let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            Arc::new(derived.identities.mapping(project_id, project.id_merge))
+            let names = derived
+                .lexicons
+                .get(&project_id)
+                .map(|lexicon| lexicon.events.keys().cloned().collect())
+                .unwrap_or_default();
+            (Arc::new(derived.identities.mapping(project_id, project.id_merge)), names)
         };
         let files = self.catalog.event_files(&self.region, project_id, from_ms, to_ms).await?;
+        let (clean, paths) = split_clean(files, &parquet_file::days_of(&memory, i64::MIN, i64::MAX));
         Ok(ProjectEvents {
             project_id,
             files_store: Arc::clone(&self.files),
-            paths: files.into_iter().map(|file| file.path).collect(),
+            paths,
+            clean,
             memory,
             identities,
+            names,
             from_ms,
             to_ms,
             _lease: lease,
         })
+    }
+
+    /// The project's lexicon (event names and properties with their counts).
+    pub fn lexicon_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> crate::Lexicon {
+        self.lexicon(scope.project_id().0)
     }
 
     /// The query engine's runtime of this region (its memory pool and spill folder).
@@ -89,10 +110,26 @@ impl ProjectEvents {
     pub async fn frame(&self, context: &SessionContext) -> Result<Option<DataFrame>, StorageError> {
         let query =
             EventQuery { project_id: self.project_id, from_ms: self.from_ms, to_ms: self.to_ms, ..Default::default() };
-        let Some(frame) =
-            scan::plan(context, Arc::clone(&self.files_store), self.paths.clone(), self.memory.clone(), &query).await?
-        else {
-            return Ok(None);
+        let engine = |error: datafusion::error::DataFusionError| StorageError::Io(format!("query engine: {error}"));
+        // Aggregates need no order: the deduplicating window without the export's sort, and
+        // files known to hold one copy of each event read as they are.
+        let mixed = scan::undeduplicated(
+            context,
+            Arc::clone(&self.files_store),
+            self.paths.clone(),
+            self.memory.clone(),
+            &query,
+        )
+        .await?
+        .map(scan::deduplicated_unsorted)
+        .transpose()?;
+        let clean =
+            scan::undeduplicated(context, Arc::clone(&self.files_store), self.clean.clone(), Vec::new(), &query)
+                .await?;
+        let frame = match (mixed, clean) {
+            (Some(mixed), Some(clean)) => mixed.union(clean).map_err(engine)?,
+            (Some(frame), None) | (None, Some(frame)) => frame,
+            (None, None) => return Ok(None),
         };
         if self.identities.is_empty() {
             return Ok(Some(frame));
@@ -109,10 +146,45 @@ impl ProjectEvents {
         frame.select(columns).map(Some).map_err(|error| StorageError::Io(format!("query engine: {error}")))
     }
 
+    /// The canonical id of `distinct_id` (itself when it is not merged into another).
+    pub fn canonical(&self, distinct_id: &str) -> String {
+        self.identities.get(distinct_id).cloned().unwrap_or_else(|| distinct_id.to_string())
+    }
+
+    /// The project's event names, sorted.
+    pub fn event_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
     /// How many ids of the project map to another (canonical) id.
     pub fn merged_ids(&self) -> usize {
         self.identities.len()
     }
+}
+
+/// Splits the catalogued files into those read as they are (a compacted file alone in its
+/// partition, on a day without events in memory) and those that need deduplicating.
+fn split_clean(
+    files: Vec<tally_store::EventFile>,
+    memory_days: &std::collections::BTreeSet<i64>,
+) -> (Vec<String>, Vec<String>) {
+    let mut per_partition: HashMap<(String, i64), usize> = HashMap::new();
+    for file in &files {
+        *per_partition.entry((file.day.clone(), file.bucket)).or_default() += 1;
+    }
+    let mut clean = Vec::new();
+    let mut mixed = Vec::new();
+    for file in files {
+        let alone = per_partition.get(&(file.day.clone(), file.bucket)) == Some(&1);
+        let compacted = file.path.rsplit('/').next().is_some_and(|name| name.starts_with("compact-"));
+        let day = file.min_time_ms.div_euclid(crate::DAY_MS);
+        if alone && compacted && !memory_days.contains(&day) {
+            clean.push(file.path);
+        } else {
+            mixed.push(file.path);
+        }
+    }
+    (clean, mixed)
 }
 
 /// `distinct_id` → its user's canonical id, from the project's identity map.

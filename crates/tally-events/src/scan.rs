@@ -28,6 +28,13 @@ fn engine(error: impl std::fmt::Display) -> StorageError {
 /// by time. `events` is the union of memory and files, already filtered; every column of the
 /// layout is kept. Column names hold `$`, so they are named with [`ident`], never parsed.
 fn deduplicated(events: DataFrame) -> Result<DataFrame, StorageError> {
+    deduplicated_unsorted(events).and_then(|frame| {
+        frame.sort(vec![ident("time_ms").sort(true, false), ident("received_ms").sort(true, false)]).map_err(engine)
+    })
+}
+
+/// One copy per deduplication key, in no particular order (what aggregates need).
+pub(crate) fn deduplicated_unsorted(events: DataFrame) -> Result<DataFrame, StorageError> {
     let key = ["name", "distinct_id", "time_ms", "insert_id"].map(ident).to_vec();
     let copy = row_number()
         .partition_by(key)
@@ -40,7 +47,6 @@ fn deduplicated(events: DataFrame) -> Result<DataFrame, StorageError> {
         .window(vec![copy])
         .and_then(|frame| frame.filter(ident(COPY).eq(lit(1u64))))
         .and_then(|frame| frame.select(columns))
-        .and_then(|frame| frame.sort(vec![ident("time_ms").sort(true, false), ident("received_ms").sort(true, false)]))
         .map_err(engine)
 }
 
@@ -135,6 +141,22 @@ pub(crate) async fn plan(
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Option<DataFrame>, StorageError> {
+    match undeduplicated(context, files_store, files, memory, query).await? {
+        Some(events) => deduplicated(events).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The files and memory as one table, filtered by the query's time range and names, every
+/// copy of an event kept: for files known to hold one copy of each (compacted partitions
+/// alone in their partition), and as the input of [`deduplicated`].
+pub(crate) async fn undeduplicated(
+    context: &SessionContext,
+    files_store: Arc<dyn object_store::ObjectStore>,
+    files: Vec<String>,
+    memory: Vec<RecordBatch>,
+    query: &EventQuery,
+) -> Result<Option<DataFrame>, StorageError> {
     if files.is_empty() && memory.is_empty() {
         return Ok(None);
     }
@@ -166,5 +188,5 @@ pub(crate) async fn plan(
         let names = names.iter().map(|name| lit(name.as_str())).collect();
         events = events.filter(col("name").in_list(names, false)).map_err(engine)?;
     }
-    deduplicated(events).map(Some)
+    Ok(Some(events))
 }

@@ -89,6 +89,18 @@ fn names(expr: &segmentation::Expr, into: &mut BTreeSet<String>) {
     }
 }
 
+fn scopes(expr: &segmentation::Expr) -> Vec<segmentation::PropertyScope> {
+    use segmentation::Expr as E;
+    match expr {
+        E::Property(scope, _) => vec![*scope],
+        E::Literal(_) => Vec::new(),
+        E::List(items) | E::Call(_, items) => items.iter().flat_map(scopes).collect(),
+        E::Unary(_, inner) => scopes(inner),
+        E::Binary(left, _, right) => scopes(left).into_iter().chain(scopes(right)).collect(),
+        E::In { needle, haystack, .. } => scopes(needle).into_iter().chain(scopes(haystack)).collect(),
+    }
+}
+
 fn compile(text: &str, output: Output) -> Result<Expr, QueryError> {
     let parsed = segmentation::parse(text).map_err(|error| QueryError::invalid(error.to_string()))?;
     let mut named = BTreeSet::new();
@@ -96,7 +108,15 @@ fn compile(text: &str, output: Output) -> Result<Expr, QueryError> {
     // Columns the function reads, in order: the JSON column first when any property needs it.
     let mut columns: Vec<(String, Source)> = Vec::new();
     let mut arguments: Vec<Expr> = Vec::new();
-    if named.iter().any(|name| source(name) == Source::Json) {
+    if let Some(scope) = scopes(&parsed).into_iter().find(|scope| *scope == segmentation::PropertyScope::User) {
+        return Err(QueryError::invalid(format!(
+            "{}[...] names a profile property; reports filter and segment by event properties (properties[...]) for now",
+            scope.name()
+        )));
+    }
+    // The JSON column when a property lives there, or may (a reserved property sent as
+    // something other than text).
+    if named.iter().any(|name| source(name) == Source::Json || TYPED_PROPERTIES.contains(&name.as_str())) {
         arguments.push(ident("properties"));
     }
     for name in &named {
@@ -169,7 +189,7 @@ fn value_text(value: &Eval<'_>) -> Option<String> {
         Eval::Number(number) => Some(number.to_string()),
         Eval::String(text) => Some(text.to_string()),
         Eval::DateTime(time) => Some(time.to_string()),
-        Eval::List(_) | Eval::Object(_) => Some(format!("{value:?}")),
+        Eval::List(_) | Eval::Object(_) => None,
     }
 }
 
@@ -261,6 +281,12 @@ impl ScalarUDFImpl for Segmentation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_properties_are_refused_until_reports_join_profiles() {
+        let error = condition(r#"user["plan"] == "pro""#).unwrap_err();
+        assert!(error.to_string().contains("profile property"), "{error}");
+    }
 
     #[test]
     fn a_syntax_error_names_the_character() {

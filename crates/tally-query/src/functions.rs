@@ -36,9 +36,11 @@ pub fn property_text(name: &str) -> Expr {
         "distinct_id" | "$distinct_id" => ident("distinct_id"),
         "$event" | "event" => ident("name"),
         "$insert_id" => ident("insert_id"),
-        name if TYPED_PROPERTIES.contains(&name) => ident(name),
-        name => ScalarUDF::from(Property { numeric: false, signature: two_strings() })
-            .call(vec![ident("properties"), lit(name)]),
+        // A reserved property sent as something other than text lives in the JSON column.
+        name if TYPED_PROPERTIES.contains(&name) => {
+            datafusion::functions::expr_fn::coalesce(vec![ident(name), json_text(name)])
+        }
+        name => json_text(name),
     }
 }
 
@@ -48,10 +50,19 @@ pub fn property_number(name: &str) -> Expr {
     if name == "$time" || name == "time" {
         return datafusion::logical_expr::cast(ident("time_ms") / lit(1000i64), DataType::Float64);
     }
+    let json = ScalarUDF::from(Property { numeric: true, signature: two_strings() })
+        .call(vec![ident("properties"), lit(name)]);
     if TYPED_PROPERTIES.contains(&name) {
-        return datafusion::logical_expr::try_cast(ident(name), DataType::Float64);
+        return datafusion::functions::expr_fn::coalesce(vec![
+            datafusion::logical_expr::try_cast(ident(name), DataType::Float64),
+            json,
+        ]);
     }
-    ScalarUDF::from(Property { numeric: true, signature: two_strings() }).call(vec![ident("properties"), lit(name)])
+    json
+}
+
+fn json_text(name: &str) -> Expr {
+    ScalarUDF::from(Property { numeric: false, signature: two_strings() }).call(vec![ident("properties"), lit(name)])
 }
 
 /// Reads one property out of the JSON properties column.
@@ -116,8 +127,17 @@ pub fn text(value: serde_json::Value) -> Option<String> {
         serde_json::Value::Null => None,
         serde_json::Value::String(text) => Some(text),
         serde_json::Value::Bool(flag) => Some(flag.to_string()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
+        serde_json::Value::Number(number) => Some(number_text(&number)),
         other => Some(other.to_string()),
+    }
+}
+
+/// A number as text, the way segments and filters see it: whole numbers without a fraction
+/// (`1.0` and `1` are the same value), others as JSON writes them.
+pub fn number_text(number: &serde_json::Number) -> String {
+    match number.as_f64() {
+        Some(value) if number.is_f64() && value.fract() == 0.0 && value.abs() < 9e15 => (value as i64).to_string(),
+        _ => number.to_string(),
     }
 }
 
@@ -546,6 +566,8 @@ mod tests {
         let json = r#"{"a":1,"plan":"pro","nested":{"plan":"x"},"n":"2.5","flag":true,"list":[1,"b"]}"#;
         assert_eq!(lookup(json, "plan").and_then(text).as_deref(), Some("pro"));
         assert_eq!(lookup(json, "a").and_then(text).as_deref(), Some("1"));
+        assert_eq!(lookup(r#"{"a":1.0,"b":2.5}"#, "a").and_then(text).as_deref(), Some("1"), "1.0 is 1");
+        assert_eq!(lookup(r#"{"a":1.0,"b":2.5}"#, "b").and_then(text).as_deref(), Some("2.5"));
         assert_eq!(lookup(json, "flag").and_then(text).as_deref(), Some("true"));
         assert_eq!(lookup(json, "list").and_then(text).as_deref(), Some(r#"[1,"b"]"#));
         assert_eq!(lookup(json, "n").as_ref().and_then(number), Some(2.5));

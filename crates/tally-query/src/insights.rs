@@ -26,6 +26,10 @@ use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resol
 pub const NOT_SET: &str = "(not set)";
 /// The segments beyond a breakdown's limit, together.
 pub const OTHER: &str = "$other";
+/// Most segments a breakdown keeps (Mixpanel's Query API allows 10,000).
+pub const MAX_SEGMENTS: usize = 10_000;
+/// Most values in one answer (buckets × segments × metrics).
+pub const MAX_CELLS: usize = 2_000_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InsightsAnswer {
@@ -94,8 +98,15 @@ pub(crate) async fn run(
     let segment = match &report.breakdown {
         None => None,
         Some(breakdown) => {
-            if breakdown.limit == 0 || breakdown.limit > 3000 {
-                return Err(QueryError::invalid("a breakdown keeps between 1 and 3000 segments"));
+            if breakdown.limit == 0 || breakdown.limit > MAX_SEGMENTS {
+                return Err(QueryError::invalid(format!("a breakdown keeps between 1 and {MAX_SEGMENTS} segments")));
+            }
+            let cells = buckets.starts.len().saturating_mul(breakdown.limit + 1).saturating_mul(report.metrics.len());
+            if cells > MAX_CELLS {
+                return Err(QueryError::invalid(format!(
+                    "the answer would hold {cells} values (buckets × segments × metrics), more than {MAX_CELLS}; \
+                     choose a larger unit, fewer segments or fewer metrics"
+                )));
             }
             let value = match (&breakdown.property, &breakdown.expression) {
                 (Some(property), None) => property_text(property),
@@ -104,7 +115,12 @@ pub(crate) async fn run(
             };
             let raw = datafusion::functions::expr_fn::coalesce(vec![value, lit(NOT_SET)]);
             let first = &report.metrics[0];
-            let ranked = measured(&frame, first, &report.filters, lit(0i32), raw.clone())?;
+            // The top segments by value, ranked in the plan (a breakdown by an id property
+            // has as many segments as events): one more than kept says whether others exist.
+            let ranked = measured(&frame, first, &report.filters, lit(0i32), raw.clone())?
+                .sort(vec![ident(VALUE).sort(false, false), ident(SEGMENT).sort(true, false)])
+                .and_then(|frame| frame.limit(0, Some(breakdown.limit + 1)))
+                .map_err(engine_error)?;
             let totals = collect(ranked, &first.measure).await?;
             let mut ranking: Vec<(String, f64)> =
                 totals.into_iter().map(|(_, segment, value)| (segment, value.unwrap_or(0.0))).collect();
@@ -237,9 +253,13 @@ fn measured(
                 Measure::Property { property, aggregate } => {
                     (property_text(property), property_number(property), aggregate)
                 }
-                Measure::Expression { expression, aggregate } => {
-                    (crate::expression::text(expression)?, crate::expression::number(expression)?, aggregate)
-                }
+                // Mixpanel's legacy `/segmentation/sum` and `/average` count a value that is no
+                // number as 0 (QO).
+                Measure::Expression { expression, aggregate } => (
+                    crate::expression::text(expression)?,
+                    datafusion::functions::expr_fn::coalesce(vec![crate::expression::number(expression)?, lit(0.0)]),
+                    aggregate,
+                ),
                 _ => return Err(QueryError::invalid("not a property measure")),
             };
             if *aggregate == PropertyAggregate::DistinctCount {

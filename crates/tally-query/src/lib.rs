@@ -12,11 +12,13 @@
 pub mod buckets;
 pub mod expression;
 mod filters;
+mod flows;
 pub mod functions;
 mod funnels;
 mod insights;
 pub mod model;
 mod retention;
+mod users;
 
 use std::sync::Arc;
 
@@ -27,9 +29,11 @@ use tally_iam::authz::DataScope;
 use tally_types::ErrorKind;
 use tally_types::permissions::project::ViewReports;
 
+pub use flows::{FlowLink, FlowNode, FlowPath, FlowStep, FlowsAnswer};
 pub use funnels::{FunnelAnswer, FunnelStep};
 pub use insights::{InsightsAnswer, Series};
 pub use retention::{RetentionAnswer, RetentionRow};
+pub use users::{ActivityAnswer, MAX_FEED};
 
 /// Why a report could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,7 @@ pub enum QueryError {
     /// The events could not be read (503).
     #[error("the event storage cannot be read right now: {0}")]
     Storage(String),
-    /// The query ran out of its time or memory (422 or 503).
+    /// The query needs more memory than the engine may use (400: narrow the question).
     #[error("{0}")]
     TooBig(String),
 }
@@ -108,10 +112,36 @@ pub enum ReportResult {
     Insights(InsightsAnswer),
     Funnels(FunnelAnswer),
     Retention(RetentionAnswer),
+    Flows(FlowsAnswer),
 }
 
-/// The query engine of one region: its sessions share the region's memory pool and spill
-/// folder, and use as many partitions as the machine has cores.
+/// What every query of the process shares: a fair spilling memory pool of the configured
+/// size and a spill folder (emptied when made: nothing in it outlives a process).
+#[derive(Debug, Clone)]
+pub struct QueryRuntime(Arc<RuntimeEnv>);
+
+impl QueryRuntime {
+    pub fn new(spill_dir: &std::path::Path, memory_bytes: usize) -> Result<QueryRuntime, QueryError> {
+        let failed = |error: &dyn std::fmt::Display| QueryError::Storage(format!("{}: {error}", spill_dir.display()));
+        if spill_dir.exists() {
+            std::fs::remove_dir_all(spill_dir).map_err(|error| failed(&error))?;
+        }
+        std::fs::create_dir_all(spill_dir).map_err(|error| failed(&error))?;
+        datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(datafusion::execution::memory_pool::FairSpillPool::new(memory_bytes)))
+            .with_temp_file_path(spill_dir)
+            .build_arc()
+            .map(QueryRuntime)
+            .map_err(|error| failed(&error))
+    }
+}
+
+/// What each sort keeps back to merge its spilled runs (DataFusion's default, 10 MB per
+/// sort per partition, is a large share of a small pool).
+const SORT_MERGE_RESERVATION: usize = 2 * 1024 * 1024;
+
+/// The query engine of one region: its sessions share the process's [`QueryRuntime`] and
+/// use as many partitions as the machine has cores.
 #[derive(Debug, Clone)]
 pub struct QueryEngine {
     events: tally_events::EventStore,
@@ -121,22 +151,29 @@ pub struct QueryEngine {
 }
 
 impl QueryEngine {
-    pub fn new(events: tally_events::EventStore, clock: tally_types::SharedClock) -> QueryEngine {
+    /// Without a runtime of its own, the engine shares the region's (the export's).
+    pub fn new(
+        events: tally_events::EventStore,
+        clock: tally_types::SharedClock,
+        runtime: Option<&QueryRuntime>,
+    ) -> QueryEngine {
         let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        QueryEngine { runtime: events.runtime(), events, partitions, clock }
+        let runtime = runtime.map_or_else(|| events.runtime(), |runtime| Arc::clone(&runtime.0));
+        QueryEngine { runtime, events, partitions, clock }
     }
 
     fn context(&self) -> SessionContext {
-        let config = SessionConfig::new().with_target_partitions(self.partitions);
+        let mut config = SessionConfig::new().with_target_partitions(self.partitions);
+        config.options_mut().execution.sort_spill_reservation_bytes = SORT_MERGE_RESERVATION;
         let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         functions::register(&context);
         context
     }
 
     /// The project's events in `[from_ms, to_ms)` as a table of `context`.
-    async fn events(
+    async fn events<P: tally_types::permissions::ProjectMarker>(
         &self,
-        scope: &DataScope<ViewReports>,
+        scope: &DataScope<P>,
         context: &SessionContext,
         from_ms: i64,
         to_ms: i64,
@@ -163,6 +200,10 @@ impl QueryEngine {
             model::Report::Retention(retention) => {
                 let (range, answer) = retention::run(self, scope, &context, &zone, retention).await?;
                 (range, ReportResult::Retention(answer))
+            }
+            model::Report::Flows(flows) => {
+                let (range, answer) = flows::run(self, scope, &context, &zone, flows).await?;
+                (range, ReportResult::Flows(answer))
             }
         };
         Ok(Answer { range, computed_at, from_cache: false, result })

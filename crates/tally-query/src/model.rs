@@ -11,6 +11,7 @@ pub enum Report {
     Insights(Insights),
     Funnels(Funnel),
     Retention(Retention),
+    Flows(Flows),
 }
 
 /// Whole local days of the project's time zone, both inclusive (`YYYY-MM-DD`).
@@ -278,4 +279,53 @@ pub enum RetentionCriterion {
     On,
     #[default]
     OnOrAfter,
+}
+
+/// Flows: what users did after (and before) an anchor event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flows {
+    pub range: DateRange,
+    /// The anchor: each user's first one inside the range starts their path.
+    pub anchor: EventSelector,
+    /// Steps shown after the anchor (default 3, at most 10).
+    #[serde(default = "default_after")]
+    pub steps_after: usize,
+    /// Steps shown before the anchor (default 0, at most 10).
+    #[serde(default)]
+    pub steps_before: usize,
+    /// Steps after the anchor must fall within this many seconds of it (default 30 days).
+    #[serde(default = "default_flow_window")]
+    pub window_seconds: i64,
+    /// Events shown per step before the rest merge into "Other events" (default 3).
+    #[serde(default = "default_top_events")]
+    pub top_events: usize,
+    /// Events left out of the paths (the next visible event moves up).
+    #[serde(default)]
+    pub hidden: Vec<String>,
+    #[serde(default, rename = "where")]
+    pub where_expression: Option<String>,
+    /// List the users at this node.
+    #[serde(default)]
+    pub users_at: Option<FlowNodeRef>,
+}
+
+/// A node of a flow: a step (negative before the anchor) and an event (or "Other events").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowNodeRef {
+    pub step: i32,
+    pub event: String,
+}
+
+fn default_after() -> usize {
+    3
+}
+
+fn default_flow_window() -> i64 {
+    30 * 86_400
+}
+
+fn default_top_events() -> usize {
+    3
 }

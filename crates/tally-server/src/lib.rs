@@ -13,6 +13,7 @@ mod ingest_limit;
 pub mod maintenance;
 mod metrics;
 mod middleware;
+mod query_limit;
 mod routes;
 mod server;
 pub mod usage;
@@ -52,6 +53,10 @@ struct StateInner {
     /// Event storage of each region this node serves.
     events: Arc<std::collections::HashMap<String, tally_events::EventStore>>,
     ingest_limit: Arc<ingest_limit::ProjectLimiter>,
+    query_limits: Arc<query_limit::QueryLimits>,
+    /// The query engine's memory pool and spill folder (`None` when the folder could not be
+    /// made: queries then share each region's export runtime).
+    query_runtime: Option<tally_query::QueryRuntime>,
     geoip: Option<Arc<geo::GeoIp>>,
     pending_usage: Arc<usage::PendingUsage>,
 }
@@ -61,6 +66,15 @@ impl AppState {
         let access = access_settings(&config, None);
         let sms = sms_sender(&config);
         let ingest_limit = Arc::new(ingest_limit::ProjectLimiter::new(config.ingest.events_per_second_per_project));
+        let query_limits = query_limit::QueryLimits::new(config.query.per_hour, config.query.concurrent);
+        let memory = usize::try_from(config.query.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        let query_runtime = match tally_query::QueryRuntime::new(&config.data_dir.join("query-spill"), memory) {
+            Ok(runtime) => Some(runtime),
+            Err(error) => {
+                tracing::warn!(%error, "no spill folder for queries; they share the export's memory pool");
+                None
+            }
+        };
         AppState {
             inner: Arc::new(StateInner {
                 store,
@@ -74,6 +88,8 @@ impl AppState {
                 inventory: routes::build().1,
                 events: Arc::new(std::collections::HashMap::new()),
                 ingest_limit,
+                query_limits,
+                query_runtime,
                 geoip: None,
                 pending_usage: Arc::default(),
             }),
@@ -104,6 +120,10 @@ impl AppState {
     }
 
     /// Per-project ingestion rate limits.
+    pub(crate) fn query_limits(&self) -> &Arc<query_limit::QueryLimits> {
+        &self.inner.query_limits
+    }
+
     pub(crate) fn ingest_limit(&self) -> &ingest_limit::ProjectLimiter {
         &self.inner.ingest_limit
     }
@@ -117,7 +137,11 @@ impl AppState {
     /// its runtime).
     pub(crate) fn query_engine(&self, region: &str) -> Option<tally_query::QueryEngine> {
         let events = self.event_store(region)?;
-        Some(tally_query::QueryEngine::new(events.clone(), Arc::clone(&self.inner.clock)))
+        Some(tally_query::QueryEngine::new(
+            events.clone(),
+            Arc::clone(&self.inner.clock),
+            self.inner.query_runtime.as_ref(),
+        ))
     }
 
     /// The same state with links pointing at the address the server actually bound.

@@ -248,6 +248,9 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
             "born": { "event": "Sign Up" }, "return": { "event": "Page View" } }))
     };
     let (retention_on, retention_after) = (retention("on").await, retention("on_or_after").await);
+    let flows = query(json!({ "type": "flows", "range": range, "anchor": { "event": "Sign Up" }, "steps_before": 2,
+        "steps_after": 3, "window_seconds": 86_400, "top_events": 50 }))
+    .await;
 
     // The same questions, answered by DuckDB over what the export says is stored.
     let export = tally_testkit::http_client(None)
@@ -281,6 +284,7 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on" },
             { "id": "retention_after", "kind": "retention", "born": "Sign Up", "return": "Page View",
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on_or_after" },
+            { "id": "flows", "kind": "flows", "anchor": "Sign Up", "before": 2, "after": 3, "window_ms": 86_400_000 },
         ]),
     );
 
@@ -337,6 +341,62 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
         }
         assert!(born > 20, "{answer}");
     }
+
+    // Flows: users per (step, event) and per path after the anchor.
+    let expected = &answers["flows"];
+    assert_eq!(flows["users"], expected["users"], "{flows}");
+    let mut nodes = 0;
+    for step in flows["steps"].as_array().unwrap() {
+        let key = step["step"].to_string();
+        let shown: BTreeMap<String, u64> = step["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| (node["event"].as_str().unwrap().to_string(), node["users"].as_u64().unwrap()))
+            .collect();
+        let wanted: BTreeMap<String, u64> = expected["nodes"]
+            .get(&key)
+            .and_then(Value::as_object)
+            .map(|nodes| nodes.iter().map(|(name, users)| (name.clone(), users.as_u64().unwrap())).collect())
+            .unwrap_or_default();
+        assert_eq!(shown, wanted, "flow step {key}");
+        nodes += shown.len();
+    }
+    assert!(nodes > 6, "{flows}");
+    for path in flows["paths"].as_array().unwrap() {
+        let key = serde_json::to_string(&path["events"]).unwrap().replace(',', ", ");
+        assert_eq!(path["users"], expected["paths"][&key], "path {key}: {}", expected["paths"]);
+    }
+
+    // Once compaction has merged the partitions (one copy of each event per file, read
+    // without the deduplicating window), every answer is the same.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !compacted(&instance.data_dir) {
+        assert!(std::time::Instant::now() < deadline, "no compaction within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let again = query(json!({ "type": "insights", "range": range, "unit": "day", "metrics": [
+        { "event": "Page View", "measure": { "kind": "total" } },
+        { "event": "Page View", "measure": { "kind": "unique" } },
+    ] }))
+    .await;
+    same_days("total page views after compaction", &by_label(&again, 0), &answers["total"]["days"], Some(0.0));
+    same_days("unique viewers after compaction", &by_label(&again, 1), &answers["unique"]["days"], Some(0.0));
+    let funnel_again = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": [
+        { "event": "Page View" }, { "event": "Sign Up" }, { "event": "Purchase" } ] }))
+    .await;
+    assert_eq!(funnel_again["steps"], funnel["steps"], "the funnel after compaction");
+}
+
+fn compacted(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            compacted(&path)
+        } else {
+            path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with("compact-"))
+        }
+    })
 }
 
 #[tokio::test]

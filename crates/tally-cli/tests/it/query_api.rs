@@ -193,3 +193,128 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_project_over_its_query_limits_gets_429_with_mixpanels_message() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_QUERY_PER_HOUR", "2")]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let params = [("event", "Purchase"), ("from_date", "2026-01-01"), ("to_date", "2026-01-02")];
+    for _ in 0..2 {
+        let (status, body) = get(server.base_url(), &project, "/api/query/segmentation", &params).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = get(server.base_url(), &project, "/api/query/segmentation", &params).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("Query rate limit exceeded for project_id: {}.", project.id))
+            && message.contains("3/2 queries running in the last hour"),
+        "{message}"
+    );
+    // Another project has its own allowance.
+    let gamma = tenant(&instance, &server, "owner@gamma.example", "Gamma").await;
+    let other = production(&gamma).await;
+    let (status, _) = get(server.base_url(), &other, "/api/query/segmentation", &params).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_python_client_pages_through_fifty_thousand_profiles() {
+    let Some(python) = tally_testkit::python() else { return };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let client = tally_testkit::http_client(None);
+    for batch in 0..25 {
+        let updates: Vec<Value> = (0..2000)
+            .map(|n| {
+                let id = batch * 2000 + n;
+                json!({ "$token": project.token, "$distinct_id": format!("p{id:05}"),
+                    "$set": { "plan": if id % 5 == 0 { "pro" } else { "free" }, "n": id } })
+            })
+            .collect();
+        let reply = client.post(format!("{}/engage", server.base_url())).json(&updates).send().await.unwrap();
+        assert_eq!(reply.text().await.unwrap(), "1");
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/engage_pager.py");
+    let run = |extra: &[&str]| {
+        let output = std::process::Command::new(&python)
+            .arg(&script)
+            .args([server.base_url(), project.secret.as_str()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let all = run(&[]);
+    assert_eq!(all, json!({ "profiles": 50_000, "distinct": 50_000, "pages": 51, "total": 50_000 }));
+    let pro = run(&[r#"properties["plan"] == "pro""#]);
+    assert_eq!((pro["profiles"].clone(), pro["distinct"].clone()), (json!(10_000), json!(10_000)));
+}
+
+#[tokio::test]
+async fn users_are_listed_sorted_and_filtered_and_a_feed_spans_merged_ids() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let client = tally_testkit::http_client(None);
+    let base = server.base_url();
+    let profiles = json!([
+        { "$token": project.token, "$distinct_id": "ada", "$set": { "age": 36, "plan": "pro" } },
+        { "$token": project.token, "$distinct_id": "bob", "$set": { "age": 9, "plan": "free" } },
+        { "$token": project.token, "$distinct_id": "cy", "$set": { "plan": "pro" } },
+    ]);
+    let reply = client.post(format!("{base}/engage")).json(&profiles).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    let t = tally_types::Clock::now(&tally_types::SystemClock).as_second() - 3600;
+    let events = json!([
+        { "event": "Opened", "properties": { "time": t, "distinct_id": "$device:d1", "$device_id": "d1", "$insert_id": "a1" } },
+        { "event": "Signed In", "properties": { "time": t + 60, "distinct_id": "ada", "$user_id": "ada", "$device_id": "d1", "$insert_id": "a2" } },
+        { "event": "Bought", "properties": { "time": t + 120, "distinct_id": "ada", "$insert_id": "a3" } },
+        { "event": "Bought", "properties": { "time": t + 130, "distinct_id": "bob", "$insert_id": "b1" } },
+    ]);
+    let reply = client
+        .post(format!("{base}/import?strict=1"))
+        .basic_auth(&project.secret, Some(""))
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+
+    let path = format!("/api/app/projects/{}/users", project.id);
+    let listed = acme.owner.get(&format!("{path}?sort=age&order=desc")).await;
+    let ids: Vec<&str> = listed.results()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["distinct_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ada", "bob", "cy"], "by age, highest first, the profile without one last");
+    let pro =
+        acme.owner.get(&format!("{path}?where=properties%5B%22plan%22%5D%20%3D%3D%20%22pro%22&page_size=1")).await;
+    assert_eq!(pro.results()["total"], 2);
+    assert_eq!(pro.results()["users"].as_array().unwrap().len(), 1);
+    let bad = acme.owner.get(&format!("{path}?where=properties%5B")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{bad:?}");
+
+    let today = tally_types::Clock::now(&tally_types::SystemClock).strftime("%Y-%m-%d").to_string();
+    let feed = acme
+        .owner
+        .get(&format!("{path}/activity?distinct_id=%24device%3Ad1&from_date=2020-01-01&to_date={today}"))
+        .await;
+    let results = feed.results();
+    assert_eq!(results["distinct_id"], "ada", "the device's user");
+    let names: Vec<&str> =
+        results["events"].as_array().unwrap().iter().map(|event| event["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Bought", "Signed In", "Opened"], "newest first, across merged ids, not bob's");
+
+    // Another organization's Owner does not see them.
+    let gamma = tenant(&instance, &server, "owner@gamma.example", "Gamma").await;
+    assert_eq!(gamma.owner.get(&path).await.status, StatusCode::NOT_FOUND);
+}

@@ -11,6 +11,7 @@ pub(crate) mod sessions;
 pub(crate) mod sso;
 pub(crate) mod teams;
 pub(crate) mod twofactor;
+pub(crate) mod users;
 pub(crate) mod views;
 
 use axum::Json;

@@ -32,7 +32,7 @@ use tally_types::{Principal, ProjectId, ProjectPermission};
 
 pub(crate) use import::import;
 pub(crate) use profiles::{engage, groups};
-pub(crate) use read::{export, query_profiles};
+pub(crate) use read::{export, profile_properties, query_profiles};
 pub(crate) use track::track;
 
 use crate::AppState;
@@ -374,11 +374,21 @@ pub(crate) async fn data_scope_for<P: ProjectMarker>(
 ) -> Result<DataScope<P>, Response> {
     let Some((username, secret)) = basic_credentials(parts) else { return Err(invalid_credentials()) };
     if secret.is_empty() {
-        return match tally_iam::authz::data_scope_by_api_secret::<P>(state.store(), &username).await {
-            Ok(Some(scope)) => Ok(scope),
-            Ok(None) => Err(invalid_credentials()),
-            Err(error) => Err(metadata_unavailable(&error)),
+        let scope = match tally_iam::authz::data_scope_by_api_secret::<P>(state.store(), &username).await {
+            Ok(Some(scope)) => scope,
+            Ok(None) => return Err(invalid_credentials()),
+            Err(error) => return Err(metadata_unavailable(&error)),
         };
+        // An API secret opens its own project only: naming another is a mistake to report.
+        if let Some(named) = project_id.filter(|id| !id.is_empty())
+            && named.parse::<i64>().ok() != Some(scope.project_id().0)
+        {
+            return Err(import_answer(
+                StatusCode::BAD_REQUEST,
+                json!({ "code": 400, "error": format!("project_id {named} is not the project of this API secret"), "status": "Bad Request" }),
+            ));
+        }
+        return Ok(scope);
     }
     let scope = service_account_scope(state, &username, &secret, project_id, P::PERMISSION).await?;
     match scope.require::<P>() {

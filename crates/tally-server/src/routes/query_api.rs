@@ -21,8 +21,12 @@ use tally_types::permissions::project::ViewReports;
 use super::ingest::{data_scope_for, misdirected_answer};
 use crate::AppState;
 use crate::extract::QueryParams;
+use crate::query_limit::Admitted;
 
 type Params = HashMap<String, String>;
+
+/// Most dates one ad-hoc funnel request answers (each date is a funnel of its own).
+const MAX_FUNNEL_DATES: usize = 92;
 
 /// Mixpanel's error body: `{"error": "...", "request": "..."}`.
 fn refused(status: StatusCode, parts: &Parts, message: impl Into<String>) -> Response {
@@ -34,16 +38,25 @@ fn bad(parts: &Parts, message: impl Into<String>) -> Response {
     refused(StatusCode::BAD_REQUEST, parts, message)
 }
 
-/// The caller's project and its query engine.
+/// The caller's project and its query engine, once the project's Query API limits admit
+/// one more query (it counts as running until the returned place is dropped).
 async fn engine(
     state: &AppState,
     parts: &Parts,
     params: &Params,
-) -> Result<(DataScope<ViewReports>, QueryEngine), Response> {
+) -> Result<(DataScope<ViewReports>, QueryEngine, Admitted), Response> {
     let scope = data_scope_for::<ViewReports>(state, parts, params.get("project_id").map(String::as_str)).await?;
-    match state.query_engine(&scope.project().region) {
-        Some(engine) => Ok((scope, engine)),
-        None => Err(misdirected_answer(state, &scope.project().region)),
+    let Some(engine) = state.query_engine(&scope.project().region) else {
+        return Err(misdirected_answer(state, &scope.project().region));
+    };
+    let project_id = scope.project_id().0;
+    match state.query_limits().admit(project_id, state.clock().now().as_millisecond()) {
+        Ok(place) => Ok((scope, engine, place)),
+        Err(refusal) => {
+            let mut response = refused(StatusCode::TOO_MANY_REQUESTS, parts, refusal.message(project_id));
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("60"));
+            Err(response)
+        }
     }
 }
 
@@ -111,7 +124,10 @@ pub(crate) async fn segmentation(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Response {
-    let (scope, engine) = match engine(&state, &parts, &params).await {
+    if params.get("format").is_some_and(|format| format != "json") {
+        return bad(&parts, "format must be json (csv is not answered yet)");
+    }
+    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -158,7 +174,7 @@ async fn numeric(
     parts: Parts,
     aggregate: PropertyAggregate,
 ) -> Response {
-    let (scope, engine) = match engine(&state, &parts, &params).await {
+    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -250,10 +266,13 @@ pub(crate) async fn funnels(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Response {
-    let (scope, engine) = match engine(&state, &parts, &params).await {
+    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
         Ok(found) => found,
         Err(response) => return response,
     };
+    if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
+        return bad(&parts, format!("{name} is not answered yet for funnels; leave it out"));
+    }
     if params.contains_key("funnel_id") {
         return refused(
             StatusCode::NOT_FOUND,
@@ -316,8 +335,14 @@ pub(crate) async fn funnels(
         Ok(dates) => dates,
         Err(error) => return bad(&parts, error.to_string()),
     };
-    if dates.labels.len() > 366 {
-        return bad(&parts, "the range holds more than 366 dates of this unit; choose a larger unit");
+    // One funnel per date: the dates are capped so one request reads a bounded amount.
+    if dates.labels.len() > MAX_FUNNEL_DATES {
+        return bad(
+            &parts,
+            format!(
+                "the range holds more than {MAX_FUNNEL_DATES} dates of this unit; choose a larger unit or a shorter range"
+            ),
+        );
     }
     let mut data = serde_json::Map::new();
     for (index, label) in dates.labels.iter().enumerate() {
@@ -390,10 +415,13 @@ pub(crate) async fn retention(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Response {
-    let (scope, engine) = match engine(&state, &parts, &params).await {
+    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
         Ok(found) => found,
         Err(response) => return response,
     };
+    if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
+        return bad(&parts, format!("{name} is not answered yet for retention; leave it out"));
+    }
     match params.get("retention_type").map(String::as_str) {
         None | Some("birth") => {}
         Some("compounded") => return bad(&parts, "retention_type=compounded is not answered yet; use birth"),
@@ -415,7 +443,7 @@ pub(crate) async fn retention(
         Some(other) => return bad(&parts, format!("unit {other:?} is not one of day, week, month")),
     };
     let buckets = match params.get("interval_count").map(|text| text.parse::<usize>()) {
-        None => 10,
+        None => 1,
         Some(Ok(count)) if count <= 62 => count,
         Some(_) => return bad(&parts, "interval_count must be a number from 0 to 62"),
     };
@@ -468,7 +496,7 @@ pub(crate) async fn event_names(
     let Some(events) = state.event_store(&scope.project().region) else {
         return misdirected_answer(&state, &scope.project().region);
     };
-    let lexicon = events.lexicon(scope.project_id().0);
+    let lexicon = events.lexicon_of(&scope);
     let mut names: Vec<(&String, u64)> = lexicon.events.iter().map(|(name, entry)| (name, entry.seen.count)).collect();
     names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let names: Vec<&String> = names.into_iter().take(limit).map(|(name, _)| name).collect();

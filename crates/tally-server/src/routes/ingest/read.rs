@@ -214,12 +214,7 @@ pub(crate) async fn query_profiles(
     let results: Vec<Value> = profiles
         .iter()
         .filter_map(|(id, profile)| {
-            let mut properties = profile.properties.clone();
-            if let Some(ms) = profile.last_seen_ms
-                && let Ok(at) = jiff::Timestamp::from_millisecond(ms)
-            {
-                properties.insert("$last_seen".into(), Value::from(at.strftime("%Y-%m-%dT%H:%M:%S").to_string()));
-            }
+            let properties = profile_properties(profile);
             if filter.as_ref().is_some_and(|expr| !expr.matches(&properties)) {
                 return None;
             }
@@ -242,6 +237,17 @@ pub(crate) async fn query_profiles(
         "total": total,
     }))
     .into_response()
+}
+
+/// A profile's properties as the Query API shows them: with `$last_seen`.
+pub(crate) fn profile_properties(profile: &tally_ingest::profiles::Profile) -> serde_json::Map<String, Value> {
+    let mut properties = profile.properties.clone();
+    if let Some(ms) = profile.last_seen_ms
+        && let Ok(at) = jiff::Timestamp::from_millisecond(ms)
+    {
+        properties.insert("$last_seen".into(), Value::from(at.strftime("%Y-%m-%dT%H:%M:%S").to_string()));
+    }
+    properties
 }
 
 /// A session id for a profile query: a digest of what it asks.

@@ -1,0 +1,110 @@
+//! Users: the project's profiles (filtered by a segmentation expression, sorted by a
+//! property, paged) and one user's activity feed, for anyone who may view users.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::{Value, json};
+use tally_types::permissions::project::ViewUsers;
+
+use super::ok;
+use super::query::query_error;
+use crate::access::ProjectAccess;
+use crate::extract::QueryParams;
+use crate::routes::ingest::profile_properties;
+use crate::{ApiError, AppState};
+
+/// Most profiles per page.
+const MAX_PAGE: usize = 1000;
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::invalid("invalid_parameter", message)
+}
+
+/// `GET /api/app/projects/{id}/users?where=&sort=&order=asc|desc&page=&page_size=`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ProjectAccess(scope, _): ProjectAccess,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let data = scope.require::<ViewUsers>()?.data_scope();
+    let region = &data.project().region;
+    let Some(events) = state.event_store(region) else { return Err(ApiError::misdirected(region)) };
+    let filter = match params.get("where").map(|text| text.trim()).filter(|text| !text.is_empty()) {
+        Some(text) => Some(tally_ingest::expr::parse(text).map_err(|error| invalid(error.to_string()))?),
+        None => None,
+    };
+    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
+        match params.get(name) {
+            None => Ok(default),
+            Some(text) => text.parse().map_err(|_| invalid(format!("{name} must be a whole number"))),
+        }
+    };
+    let (page, page_size) = (number("page", 0)?, number("page_size", 100)?);
+    if !(1..=MAX_PAGE).contains(&page_size) {
+        return Err(invalid(format!("page_size is from 1 to {MAX_PAGE}")));
+    }
+    let descending = match params.get("order").map(String::as_str) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return Err(invalid(format!("order {other:?} is not asc or desc"))),
+    };
+    let mut rows: Vec<(String, serde_json::Map<String, Value>)> = events
+        .profiles(data.project_id().0, None)
+        .iter()
+        .map(|(id, profile)| (id.clone(), profile_properties(profile)))
+        .filter(|(_, properties)| filter.as_ref().is_none_or(|expr| expr.matches(properties)))
+        .collect();
+    if let Some(property) = params.get("sort").filter(|name| !name.is_empty()) {
+        // Numbers by value, then text; profiles without the property last either way.
+        let key = |properties: &serde_json::Map<String, Value>| properties.get(property).cloned();
+        rows.sort_by(|a, b| {
+            let (left, right) = (key(&a.1), key(&b.1));
+            let order = match (&left, &right) {
+                (Some(Value::Number(x)), Some(Value::Number(y))) => {
+                    x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0))
+                }
+                (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+                (Some(_), None) => return std::cmp::Ordering::Less,
+                (None, Some(_)) => return std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            let order = if descending { order.reverse() } else { order };
+            order.then_with(|| a.0.cmp(&b.0))
+        });
+    }
+    let total = rows.len();
+    let results: Vec<Value> = rows
+        .into_iter()
+        .skip(page.saturating_mul(page_size))
+        .take(page_size)
+        .map(|(id, properties)| json!({ "distinct_id": id, "properties": properties }))
+        .collect();
+    Ok(ok(json!({ "total": total, "page": page, "page_size": page_size, "users": results })))
+}
+
+/// `GET /api/app/projects/{id}/users/activity?distinct_id=&from_date=&to_date=&limit=`: the
+/// user's events, newest first, across every id merged into them.
+pub(crate) async fn activity(
+    State(state): State<AppState>,
+    ProjectAccess(scope, _): ProjectAccess,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let data = scope.require::<ViewUsers>()?.data_scope();
+    let region = &data.project().region;
+    let Some(engine) = state.query_engine(region) else { return Err(ApiError::misdirected(region)) };
+    let distinct_id =
+        params.get("distinct_id").filter(|id| !id.is_empty()).ok_or_else(|| invalid("distinct_id is required"))?;
+    let day = |name: &str| -> Result<jiff::civil::Date, ApiError> {
+        let text = params.get(name).ok_or_else(|| invalid(format!("{name} is required (YYYY-MM-DD)")))?;
+        text.parse().map_err(|_| invalid(format!("{name} {text:?} is not a date such as 2026-11-27")))
+    };
+    let range = tally_query::model::DateRange { from_date: day("from_date")?, to_date: day("to_date")? };
+    let limit = match params.get("limit") {
+        None => 100,
+        Some(text) => text.parse().map_err(|_| invalid("limit must be a whole number"))?,
+    };
+    let answer = engine.activity(&data, distinct_id, &range, limit).await.map_err(query_error)?;
+    Ok(ok(answer))
+}
