@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::functions_aggregate::expr_fn::{array_agg, avg, count, count_distinct, max, median, min, sum};
-use datafusion::logical_expr::{Expr, cast, lit, when};
+use datafusion::logical_expr::{Expr, GroupingSet, cast, lit, when};
 use datafusion::prelude::{DataFrame, SessionContext, ident};
 use serde::Serialize;
 use tally_iam::authz::DataScope;
@@ -117,11 +117,11 @@ pub(crate) async fn run(
             let first = &report.metrics[0];
             // The top segments by value, ranked in the plan (a breakdown by an id property
             // has as many segments as events): one more than kept says whether others exist.
-            let ranked = measured(&frame, first, &report.filters, lit(0i32), raw.clone())?
+            let ranked = measured(&frame, first, &report.filters, lit(0i32), raw.clone(), false)?
                 .sort(vec![ident(VALUE).sort(false, false), ident(SEGMENT).sort(true, false)])
                 .and_then(|frame| frame.limit(0, Some(breakdown.limit + 1)))
                 .map_err(engine_error)?;
-            let totals = collect(ranked, &first.measure).await?;
+            let totals = collect(ranked).await?;
             let mut ranking: Vec<(String, f64)> =
                 totals.into_iter().map(|(_, segment, value)| (segment, value.unwrap_or(0.0))).collect();
             ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -141,10 +141,12 @@ pub(crate) async fn run(
     };
     for (index, metric) in report.metrics.iter().enumerate() {
         let segment_expr = segment.clone().unwrap_or_else(|| lit(""));
-        let per_bucket = measured(&frame, metric, &report.filters, bucket.clone(), segment_expr.clone())?;
-        let over_range = measured(&frame, metric, &report.filters, lit(0i32), segment_expr)?;
+        // One scan: each bucket's value and the range's (computed, never summed) together.
+        let plan = measured(&frame, metric, &report.filters, bucket.clone(), segment_expr, true)?;
+        let rows = collect(plan).await?;
         let mut by_segment: HashMap<String, Series> = HashMap::new();
-        for (bucket, name, value) in collect(per_bucket, &metric.measure).await? {
+        for (bucket, name, value) in &rows {
+            let Some(bucket) = bucket else { continue };
             let series = by_segment.entry(name.clone()).or_insert_with(|| Series {
                 metric: index,
                 label: label(metric),
@@ -152,13 +154,15 @@ pub(crate) async fn run(
                 values: vec![empty_value(&metric.measure); buckets.starts.len()],
                 total: empty_value(&metric.measure),
             });
-            if let Some(slot) = usize::try_from(bucket).ok().and_then(|bucket| series.values.get_mut(bucket)) {
-                *slot = value;
+            if let Some(slot) = usize::try_from(*bucket).ok().and_then(|bucket| series.values.get_mut(bucket)) {
+                *slot = *value;
             }
         }
-        for (_, name, value) in collect(over_range, &metric.measure).await? {
-            if let Some(series) = by_segment.get_mut(&name) {
-                series.total = value;
+        for (bucket, name, value) in &rows {
+            if bucket.is_none()
+                && let Some(series) = by_segment.get_mut(name)
+            {
+                series.total = *value;
             }
         }
         if by_segment.is_empty() && segment.is_none() {
@@ -211,13 +215,16 @@ fn label(metric: &Metric) -> String {
     format!("{event} - {what}")
 }
 
-/// The metric's plan: rows of (bucket, segment, value) for the buckets `bucket` makes.
+/// The metric's plan: rows of (bucket, segment, value) for the buckets `bucket` makes, and
+/// with `with_range` also rows of (NULL, segment, value) over the whole range, from the same
+/// scan (grouping sets on the first aggregation).
 fn measured(
     frame: &DataFrame,
     metric: &Metric,
     global: &[crate::model::Filter],
     bucket: Expr,
     segment: Expr,
+    with_range: bool,
 ) -> Result<DataFrame, QueryError> {
     let selected = frame.clone().filter(filters::selects(&metric.events, global)?).map_err(engine_error)?;
     let keyed = |extra: Vec<Expr>| {
@@ -226,19 +233,31 @@ fn measured(
         selected.clone().select(columns).and_then(|frame| frame.filter(ident(BUCKET).is_not_null()))
     };
     let keys = || vec![ident(BUCKET), ident(SEGMENT)];
+    // The first aggregation over the events: per bucket, and (with_range) over the range.
+    let first_keys = |extra: Vec<Expr>| {
+        let mut per_bucket = keys();
+        per_bucket.extend(extra.iter().cloned());
+        if !with_range {
+            return per_bucket;
+        }
+        let mut per_range = vec![ident(SEGMENT)];
+        per_range.extend(extra);
+        vec![Expr::GroupingSet(GroupingSet::GroupingSets(vec![per_bucket, per_range]))]
+    };
     let as_value = |expr: Expr| cast(expr, DataType::Float64).alias(VALUE);
     let users =
         || keyed(vec![ident("distinct_id").alias(USER)]).and_then(|frame| frame.filter(ident(USER).not_eq(lit(""))));
     let plan = match &metric.measure {
-        Measure::Total => keyed(vec![]).and_then(|frame| frame.aggregate(keys(), vec![as_value(count(lit(1)))])),
+        Measure::Total => {
+            keyed(vec![]).and_then(|frame| frame.aggregate(first_keys(vec![]), vec![as_value(count(lit(1)))]))
+        }
         Measure::Unique => {
-            users().and_then(|frame| frame.aggregate(keys(), vec![as_value(count_distinct(ident(USER)))]))
+            users().and_then(|frame| frame.aggregate(first_keys(vec![]), vec![as_value(count_distinct(ident(USER)))]))
         }
         Measure::PerUser { aggregate } => {
-            let mut per_user_keys = keys();
-            per_user_keys.push(ident(USER));
             let per_user = users().and_then(|frame| {
-                frame.aggregate(per_user_keys, vec![cast(count(lit(1)), DataType::Float64).alias(COUNT)])
+                frame
+                    .aggregate(first_keys(vec![ident(USER)]), vec![cast(count(lit(1)), DataType::Float64).alias(COUNT)])
             });
             let across = match aggregate {
                 PerUserAggregate::Average => avg(ident(COUNT)),
@@ -265,7 +284,7 @@ fn measured(
             if *aggregate == PropertyAggregate::DistinctCount {
                 keyed(vec![text.alias(COUNT)])
                     .and_then(|frame| frame.filter(ident(COUNT).is_not_null()))
-                    .and_then(|frame| frame.aggregate(keys(), vec![as_value(count_distinct(ident(COUNT)))]))
+                    .and_then(|frame| frame.aggregate(first_keys(vec![]), vec![as_value(count_distinct(ident(COUNT)))]))
             } else {
                 let value = ident(COUNT);
                 let quantile = match aggregate {
@@ -283,7 +302,7 @@ fn measured(
                     let mut columns = keys();
                     columns.push(Quantile::expr(ident(LIST), quantile).alias(VALUE));
                     return numbers
-                        .and_then(|frame| frame.aggregate(keys(), vec![array_agg(value).alias(LIST)]))
+                        .and_then(|frame| frame.aggregate(first_keys(vec![]), vec![array_agg(value).alias(LIST)]))
                         .and_then(|frame| frame.select(columns))
                         .map_err(engine_error);
                 }
@@ -294,16 +313,16 @@ fn measured(
                     PropertyAggregate::Max => max(value.clone()),
                     _ => count_distinct(value.clone()),
                 };
-                numbers.and_then(|frame| frame.aggregate(keys(), vec![as_value(across)]))
+                numbers.and_then(|frame| frame.aggregate(first_keys(vec![]), vec![as_value(across)]))
             }
         }
     };
     plan.map_err(engine_error)
 }
 
-/// Runs a measured plan: (bucket, segment, value) rows.
-async fn collect(plan: DataFrame, measure: &Measure) -> Result<Vec<(i32, String, Option<f64>)>, QueryError> {
-    let _ = measure;
+/// Runs a measured plan: (bucket, segment, value) rows; the bucket is `None` on the rows
+/// over the whole range.
+async fn collect(plan: DataFrame) -> Result<Vec<(Option<i32>, String, Option<f64>)>, QueryError> {
     let batches = plan.collect().await.map_err(engine_error)?;
     let mut rows = Vec::new();
     for batch in batches {
@@ -318,7 +337,8 @@ async fn collect(plan: DataFrame, measure: &Measure) -> Result<Vec<(i32, String,
         );
         for row in 0..batch.num_rows() {
             let value = if value.is_null(row) { None } else { Some(value.value(row)) };
-            rows.push((bucket.value(row), segment.value(row).to_string(), value));
+            let bucket = if bucket.is_null(row) { None } else { Some(bucket.value(row)) };
+            rows.push((bucket, segment.value(row).to_string(), value));
         }
     }
     Ok(rows)
