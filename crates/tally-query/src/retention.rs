@@ -100,9 +100,11 @@ pub(crate) async fn run(
         if let Some(text) = &report.where_expression {
             frame = frame.filter(crate::expression::condition(text)?).map_err(engine_error)?;
         }
-        let born = when(filters::selects(&report.born, &[])?.and(ident("time_ms").lt(lit(cohorts.to_ms))), lit(BORN))
-            .otherwise(lit(0i64))
-            .map_err(engine_error)?;
+        let mut birth = filters::selects(&report.born, &[])?.and(ident("time_ms").lt(lit(cohorts.to_ms)));
+        if let Some(text) = &report.born_where {
+            birth = birth.and(crate::expression::condition(text)?);
+        }
+        let born = when(birth, lit(BORN)).otherwise(lit(0i64)).map_err(engine_error)?;
         let returned =
             when(filters::selects(&report.returned, &[])?, lit(RETURNED)).otherwise(lit(0i64)).map_err(engine_error)?;
         let udaf = Sequence::udaf(Arc::new(Returns { unit_ms, buckets: report.buckets }));

@@ -154,6 +154,18 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
     .await;
     assert_eq!(status, StatusCode::OK, "{retention}");
     assert_eq!(retention, json!({ &d1: { "first": 3, "counts": [0, 1, 0] } }), "u1 came back the next day");
+    let (status, born_where) = ask(
+        "/api/query/retention",
+        with(&[
+            ("born_event", "Sign Up"),
+            ("event", "Page View"),
+            ("interval_count", "2"),
+            ("born_where", "properties[\"distinct_id\"] != \"u1\""),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{born_where}");
+    assert_eq!(born_where, json!({ &d1: { "first": 2, "counts": [0, 0, 0] } }), "born_where keeps u2 and u3 only");
 
     let (_, names) = ask("/api/query/events/names", vec![]).await;
     assert_eq!(names, json!(["Purchase", "Sign Up", "Page View"]));
