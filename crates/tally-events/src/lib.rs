@@ -36,6 +36,7 @@ use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 pub use flush::{CompactReport, FlushReport};
 pub use lexicon::Lexicon;
 pub use read::ProjectEvents;
+pub use scan::{SORT_MERGE_RESERVATION, spilling_runtime};
 pub use wal::WalError;
 
 /// What can go wrong opening, flushing or reading the stored events.
@@ -436,7 +437,7 @@ impl EventStore {
             derived: Arc::new(RwLock::new(derived)),
             maintenance: Arc::default(),
             readers: Arc::default(),
-            runtime: scan::runtime(&root.join("spill"))?,
+            runtime: scan::spilling_runtime(&root.join("spill"), scan::QUERY_MEMORY)?,
             flush_wanted: Arc::default(),
             clock,
         })

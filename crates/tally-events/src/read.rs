@@ -110,7 +110,6 @@ impl ProjectEvents {
     pub async fn frame(&self, context: &SessionContext) -> Result<Option<DataFrame>, StorageError> {
         let query =
             EventQuery { project_id: self.project_id, from_ms: self.from_ms, to_ms: self.to_ms, ..Default::default() };
-        let engine = |error: datafusion::error::DataFusionError| StorageError::Io(format!("query engine: {error}"));
         // Aggregates need no order: the deduplicating window without the export's sort, and
         // files known to hold one copy of each event read as they are.
         let mixed = scan::undeduplicated(
@@ -127,7 +126,7 @@ impl ProjectEvents {
             scan::undeduplicated(context, Arc::clone(&self.files_store), self.clean.clone(), Vec::new(), &query)
                 .await?;
         let frame = match (mixed, clean) {
-            (Some(mixed), Some(clean)) => mixed.union(clean).map_err(engine)?,
+            (Some(mixed), Some(clean)) => mixed.union(clean).map_err(scan::engine)?,
             (Some(frame), None) | (None, Some(frame)) => frame,
             (None, None) => return Ok(None),
         };
@@ -143,7 +142,7 @@ impl ProjectEvents {
                 name => ident(name),
             })
             .collect();
-        frame.select(columns).map(Some).map_err(|error| StorageError::Io(format!("query engine: {error}")))
+        frame.select(columns).map(Some).map_err(scan::engine)
     }
 
     /// The canonical id of `distinct_id` (itself when it is not merged into another).
@@ -154,11 +153,6 @@ impl ProjectEvents {
     /// The project's event names, sorted.
     pub fn event_names(&self) -> Vec<String> {
         self.names.clone()
-    }
-
-    /// How many ids of the project map to another (canonical) id.
-    pub fn merged_ids(&self) -> usize {
-        self.identities.len()
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{EventQuery, StorageError};
 /// Where the region's files are registered in a query's session.
 const FILES_URL: &str = "tally-events://region/";
 
-fn engine(error: impl std::fmt::Display) -> StorageError {
+pub(crate) fn engine(error: impl std::fmt::Display) -> StorageError {
     StorageError::Io(format!("query engine: {error}"))
 }
 
@@ -74,13 +74,14 @@ pub(crate) async fn scan(
 /// then run in about this much memory plus one batch.
 pub(crate) const QUERY_MEMORY: usize = 128 * 1024 * 1024;
 
-/// What each sort keeps back for merging its spilled runs.
-const SORT_MERGE_RESERVATION: usize = 2 * 1024 * 1024;
+/// What each sort keeps back for merging its spilled runs (DataFusion's default, 10 MB per
+/// sort and partition, is a large share of a small pool).
+pub const SORT_MERGE_RESERVATION: usize = 2 * 1024 * 1024;
 
-/// The query engine's runtime for a region: a fair spilling memory pool of
-/// [`QUERY_MEMORY`] and spill files under `spill_dir` (emptied here: nothing in it
-/// outlives a process).
-pub(crate) fn runtime(spill_dir: &std::path::Path) -> Result<Arc<RuntimeEnv>, StorageError> {
+/// A query engine runtime: a fair spilling memory pool of `memory` bytes and spill files
+/// under `spill_dir` (emptied here: nothing in it outlives a process). Each region's reads
+/// share one of [`QUERY_MEMORY`]; the query engine makes its own.
+pub fn spilling_runtime(spill_dir: &std::path::Path, memory: usize) -> Result<Arc<RuntimeEnv>, StorageError> {
     if spill_dir.exists() {
         std::fs::remove_dir_all(spill_dir)
             .map_err(|error| StorageError::Io(format!("{}: {error}", spill_dir.display())))?;
@@ -88,7 +89,7 @@ pub(crate) fn runtime(spill_dir: &std::path::Path) -> Result<Arc<RuntimeEnv>, St
     std::fs::create_dir_all(spill_dir)
         .map_err(|error| StorageError::Io(format!("{}: {error}", spill_dir.display())))?;
     RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(QUERY_MEMORY)))
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
         .with_temp_file_path(spill_dir)
         .build_arc()
         .map_err(engine)
@@ -122,8 +123,6 @@ pub(crate) async fn scan_stream(
     // One partition: no repartition buffers (which cannot spill) between the scan and the
     // deduplicating window, and two sorts (which can) rather than four.
     let mut config = SessionConfig::new().with_target_partitions(1);
-    // Each sort keeps this much back to merge its spilled runs (DataFusion's default, 10 MB,
-    // is a large share of a small pool).
     config.options_mut().execution.sort_spill_reservation_bytes = SORT_MERGE_RESERVATION;
     let context = SessionContext::new_with_config_rt(config, runtime);
     let Some(mut frame) = plan(&context, files_store, files, memory, query).await? else { return Ok(None) };

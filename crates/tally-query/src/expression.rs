@@ -14,7 +14,7 @@ use datafusion::common::{Result as DfResult, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::prelude::ident;
+use datafusion::prelude::{DataFrame, ident};
 use serde_json::{Map, Value};
 use tally_events::parquet_file::TYPED_PROPERTIES;
 use tally_ingest::expr::{self as segmentation, Eval};
@@ -45,6 +45,14 @@ pub fn text(text: &str) -> Result<Expr, QueryError> {
 /// The expression's value as a number, NULL where it is not one.
 pub fn number(text: &str) -> Result<Expr, QueryError> {
     compile(text, Output::Number)
+}
+
+/// The events a report's `where` keeps (all of them without one).
+pub(crate) fn filtered(frame: DataFrame, where_expression: Option<&str>) -> Result<DataFrame, QueryError> {
+    match where_expression {
+        Some(text) => frame.filter(condition(text)?).map_err(crate::engine_error),
+        None => Ok(frame),
+    }
 }
 
 /// How a named property is read from the event table.

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Int64Array, ListArray, StringArray};
+use datafusion::arrow::array::{Array, Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::logical_expr::{lit, when};
@@ -22,7 +22,7 @@ use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ViewReports;
 
 use crate::buckets::resolve;
-use crate::functions::{Finish, Sequence};
+use crate::functions::{Finish, each_user};
 use crate::model::Flows;
 use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
 
@@ -195,10 +195,8 @@ pub(crate) async fn run(
         Arc::new(names.iter().enumerate().skip(1).map(|(code, name)| (name.clone(), code as i64)).collect());
     let mut per_step: HashMap<i32, HashMap<i64, u64>> = HashMap::new();
     let mut paths: Vec<(String, Vec<i64>, usize)> = Vec::new();
-    if let Some(mut frame) = frame {
-        if let Some(text) = &report.where_expression {
-            frame = frame.filter(crate::expression::condition(text)?).map_err(engine_error)?;
-        }
+    if let Some(frame) = frame {
+        let mut frame = crate::expression::filtered(frame, report.where_expression.as_deref())?;
         if !report.hidden.is_empty() {
             let hidden = report.hidden.iter().map(|name| lit(name.as_str())).collect();
             frame = frame.filter(ident("name").in_list(hidden, true)).map_err(engine_error)?;
@@ -212,40 +210,17 @@ pub(crate) async fn run(
             signature: Signature::any(1, Volatility::Immutable),
         })
         .call(vec![ident("name")]);
-        let udaf = Sequence::udaf(Arc::new(Path { before: report.steps_before, after: report.steps_after, window_ms }));
-        let users = frame
-            .filter(ident("distinct_id").not_eq(lit("")))
-            .and_then(|frame| {
-                frame.select(vec![ident("distinct_id"), ident("time_ms"), (name_code + flag).alias("code")])
-            })
-            .and_then(|frame| {
-                frame.aggregate(
-                    vec![ident("distinct_id")],
-                    vec![udaf.call(vec![ident("time_ms"), ident("code")]).alias("path")],
-                )
-            })
-            .map_err(engine_error)?;
-        let mut stream = users.execute_stream().await.map_err(engine_error)?;
-        use futures_util::StreamExt;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(engine_error)?;
-            let ids = crate::functions::column_as::<StringArray>(batch.column(0), &DataType::Utf8)?;
-            let Some(list) = batch.column(1).as_any().downcast_ref::<ListArray>() else {
-                return Err(QueryError::Storage("query engine: a flow answer is not a list".into()));
-            };
-            for row in 0..list.len() {
-                let values = list.value(row);
-                let Some(values) = values.as_any().downcast_ref::<Int64Array>() else { continue };
-                let values = values.values();
-                let Some((&before, rest)) = values.split_first() else { continue };
-                let before = usize::try_from(before).unwrap_or(0).min(rest.len());
-                for (offset, code) in rest.iter().enumerate() {
-                    let step = offset as i32 - before as i32;
-                    *per_step.entry(step).or_default().entry(*code).or_default() += 1;
-                }
-                paths.push((ids.value(row).to_string(), rest.to_vec(), before));
+        let finish = Arc::new(Path { before: report.steps_before, after: report.steps_after, window_ms });
+        each_user(frame, name_code + flag, None, finish, |id, values| {
+            let Some((&before, rest)) = values.split_first() else { return };
+            let before = usize::try_from(before).unwrap_or(0).min(rest.len());
+            for (offset, code) in rest.iter().enumerate() {
+                let step = offset as i32 - before as i32;
+                *per_step.entry(step).or_default().entry(*code).or_default() += 1;
             }
-        }
+            paths.push((id.to_string(), rest.to_vec(), before));
+        })
+        .await?;
     }
     let name =
         |code: i64| names.get(usize::try_from(code).unwrap_or(0)).cloned().unwrap_or_else(|| OTHER_EVENTS.into());

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, Expr, GroupsAccumulator, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::prelude::{SessionContext, ident, lit};
+use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
 use tally_events::parquet_file::TYPED_PROPERTIES;
 
 /// Registers the functions that do not depend on one query (the property readers) in a
@@ -334,6 +334,53 @@ pub fn quantile_of(sorted: &[f64], q: f64) -> Option<f64> {
 pub trait Finish: std::fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn finish(&self, events: &[(i64, i64)]) -> Vec<i64>;
+}
+
+/// Runs `finish` over each user's events and hands every user's result to `visit` with
+/// their canonical id. `code` is each event's code; `keep` (over the `code` column) picks
+/// the events the users' sequences hold. The empty distinct_id is not a user.
+pub(crate) async fn each_user(
+    frame: DataFrame,
+    code: Expr,
+    keep: Option<Expr>,
+    finish: Arc<dyn Finish>,
+    mut visit: impl FnMut(&str, &[i64]),
+) -> Result<(), crate::QueryError> {
+    use futures_util::StreamExt;
+    let udaf = Sequence::udaf(finish);
+    let mut coded = frame
+        .filter(ident("distinct_id").not_eq(lit("")))
+        .and_then(|frame| frame.select(vec![ident("distinct_id"), ident("time_ms"), code.alias("code")]))
+        .map_err(crate::engine_error)?;
+    if let Some(keep) = keep {
+        coded = coded.filter(keep).map_err(crate::engine_error)?;
+    }
+    let mut stream = coded
+        .aggregate(vec![ident("distinct_id")], vec![udaf.call(vec![ident("time_ms"), ident("code")]).alias("user")])
+        .map_err(crate::engine_error)?
+        .execute_stream()
+        .await
+        .map_err(crate::engine_error)?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(crate::engine_error)?;
+        let (Some(ids), Some(results)) = (batch.column_by_name("distinct_id"), batch.column_by_name("user")) else {
+            return Err(crate::QueryError::Storage("query engine: a sequence answer lacks a column".into()));
+        };
+        let ids = column_as::<StringArray>(ids, &DataType::Utf8)?;
+        let Some(results) = results.as_any().downcast_ref::<ListArray>() else {
+            return Err(crate::QueryError::Storage("query engine: a sequence answer is not a list".into()));
+        };
+        for row in 0..results.len() {
+            if results.is_null(row) {
+                continue;
+            }
+            let values = results.value(row);
+            if let Some(values) = values.as_any().downcast_ref::<Int64Array>() {
+                visit(ids.value(row), values.values());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `sequence(time_ms, code)`: collects each group's (time, code) pairs and hands them,

@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Int64Array, ListArray};
 use datafusion::logical_expr::{Expr, lit, when};
 use datafusion::prelude::{SessionContext, ident};
 use serde::Serialize;
@@ -18,7 +17,7 @@ use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ViewReports;
 
 use crate::buckets::resolve;
-use crate::functions::{Finish, Sequence};
+use crate::functions::{Finish, each_user};
 use crate::model::{Funnel, FunnelOrder};
 use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
 
@@ -154,10 +153,8 @@ pub(crate) async fn run(
     let mut counts = vec![0u64; steps];
     let mut from_previous = vec![(0f64, 0u64); steps];
     let mut from_start: Vec<Vec<f64>> = vec![Vec::new(); steps];
-    if let Some(mut frame) = frame {
-        if let Some(text) = &report.where_expression {
-            frame = frame.filter(crate::expression::condition(text)?).map_err(engine_error)?;
-        }
+    if let Some(frame) = frame {
+        let frame = crate::expression::filtered(frame, report.where_expression.as_deref())?;
         let mut code: Expr = lit(0i64);
         for (index, step) in report.steps.iter().enumerate() {
             let bit = when(filters::selects(step, &report.filters)?, lit(1i64 << index))
@@ -167,46 +164,20 @@ pub(crate) async fn run(
         }
         let in_range =
             when(ident("time_ms").lt(lit(to_ms)), lit(IN_RANGE)).otherwise(lit(0i64)).map_err(engine_error)?;
+        // Only strict order needs the events between steps.
+        let keep = (report.order != FunnelOrder::Strict).then(|| (ident("code") % lit(IN_RANGE)).not_eq(lit(0i64)));
         let finish = Arc::new(Steps { steps, window_ms, order: report.order });
-        let udaf = Sequence::udaf(finish);
-        let mut coded = frame
-            .filter(ident("distinct_id").not_eq(lit("")))
-            .and_then(|frame| {
-                frame.select(vec![ident("distinct_id"), ident("time_ms"), (code + in_range).alias("code")])
-            })
-            .map_err(engine_error)?;
-        if report.order != FunnelOrder::Strict {
-            // Only strict order needs the events between steps.
-            coded = coded.filter((ident("code") % lit(IN_RANGE)).not_eq(lit(0i64))).map_err(engine_error)?;
-        }
-        let paths = coded
-            .aggregate(vec![ident("distinct_id")], vec![udaf.call(vec![ident("time_ms"), ident("code")]).alias("path")])
-            .and_then(|frame| frame.select(vec![ident("path")]))
-            .map_err(engine_error)?;
-        let mut stream = paths.execute_stream().await.map_err(engine_error)?;
-        use futures_util::StreamExt;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(engine_error)?;
-            let Some(list) = batch.column(0).as_any().downcast_ref::<ListArray>() else {
-                return Err(QueryError::Storage("query engine: a funnel answer is not a list".into()));
-            };
-            for row in 0..list.len() {
-                if list.is_null(row) {
-                    continue;
-                }
-                let times = list.value(row);
-                let Some(times) = times.as_any().downcast_ref::<Int64Array>() else { continue };
-                let times = times.values();
-                for (step, time) in times.iter().enumerate().take(steps) {
-                    counts[step] += 1;
-                    if step > 0 {
-                        from_previous[step].0 += (time - times[step - 1]) as f64 / 1000.0;
-                        from_previous[step].1 += 1;
-                        from_start[step].push((time - times[0]) as f64 / 1000.0);
-                    }
+        each_user(frame, code + in_range, keep, finish, |_, times| {
+            for (step, time) in times.iter().enumerate().take(steps) {
+                counts[step] += 1;
+                if step > 0 {
+                    from_previous[step].0 += (time - times[step - 1]) as f64 / 1000.0;
+                    from_previous[step].1 += 1;
+                    from_start[step].push((time - times[0]) as f64 / 1000.0);
                 }
             }
-        }
+        })
+        .await?;
     }
     let entered = counts[0];
     let ratio = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };

@@ -88,9 +88,7 @@ pub(crate) async fn run(
         }
         return Ok((range, answer));
     };
-    if let Some(text) = &report.where_expression {
-        frame = frame.filter(crate::expression::condition(text)?).map_err(engine_error)?;
-    }
+    frame = crate::expression::filtered(frame, report.where_expression.as_deref())?;
     let bucket = Bucket::expr(buckets.starts.clone(), buckets.to_ms, ident("time_ms"));
 
     // A breakdown keeps the top segments by the first metric over the range; the rest

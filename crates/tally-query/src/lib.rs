@@ -122,23 +122,9 @@ pub struct QueryRuntime(Arc<RuntimeEnv>);
 
 impl QueryRuntime {
     pub fn new(spill_dir: &std::path::Path, memory_bytes: usize) -> Result<QueryRuntime, QueryError> {
-        let failed = |error: &dyn std::fmt::Display| QueryError::Storage(format!("{}: {error}", spill_dir.display()));
-        if spill_dir.exists() {
-            std::fs::remove_dir_all(spill_dir).map_err(|error| failed(&error))?;
-        }
-        std::fs::create_dir_all(spill_dir).map_err(|error| failed(&error))?;
-        datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(datafusion::execution::memory_pool::FairSpillPool::new(memory_bytes)))
-            .with_temp_file_path(spill_dir)
-            .build_arc()
-            .map(QueryRuntime)
-            .map_err(|error| failed(&error))
+        tally_events::spilling_runtime(spill_dir, memory_bytes).map(QueryRuntime).map_err(storage_error)
     }
 }
-
-/// What each sort keeps back to merge its spilled runs (DataFusion's default, 10 MB per
-/// sort per partition, is a large share of a small pool).
-const SORT_MERGE_RESERVATION: usize = 2 * 1024 * 1024;
 
 /// The query engine of one region: its sessions share the process's [`QueryRuntime`] and
 /// use as many partitions as the machine has cores.
@@ -164,7 +150,7 @@ impl QueryEngine {
 
     fn context(&self) -> SessionContext {
         let mut config = SessionConfig::new().with_target_partitions(self.partitions);
-        config.options_mut().execution.sort_spill_reservation_bytes = SORT_MERGE_RESERVATION;
+        config.options_mut().execution.sort_spill_reservation_bytes = tally_events::SORT_MERGE_RESERVATION;
         let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         functions::register(&context);
         context

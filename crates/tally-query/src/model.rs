@@ -22,6 +22,18 @@ pub struct DateRange {
     pub to_date: jiff::civil::Date,
 }
 
+impl DateRange {
+    /// `from_date` and `to_date` (`YYYY-MM-DD`) from a request's parameters; the error says
+    /// which one is missing or is no date.
+    pub fn from_params(params: &std::collections::HashMap<String, String>) -> Result<DateRange, String> {
+        let day = |name: &str| -> Result<jiff::civil::Date, String> {
+            let text = params.get(name).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
+            text.parse().map_err(|_| format!("{name} {text:?} is not a date such as 2026-11-27"))
+        };
+        Ok(DateRange { from_date: day("from_date")?, to_date: day("to_date")? })
+    }
+}
+
 /// The buckets of a time series, in the project's time zone (weeks start on Monday).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Int64Array, ListArray};
 use datafusion::logical_expr::{lit, when};
 use datafusion::prelude::{SessionContext, ident};
 use serde::Serialize;
@@ -15,7 +14,7 @@ use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ViewReports;
 
 use crate::buckets::buckets;
-use crate::functions::{Finish, Sequence};
+use crate::functions::{Finish, each_user};
 use crate::model::{Retention, RetentionCriterion};
 use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
 
@@ -96,10 +95,8 @@ pub(crate) async fn run(
         .iter()
         .map(|label| RetentionRow { cohort: label.clone(), first: 0, counts: vec![0; slots] })
         .collect();
-    if let Some(mut frame) = frame {
-        if let Some(text) = &report.where_expression {
-            frame = frame.filter(crate::expression::condition(text)?).map_err(engine_error)?;
-        }
+    if let Some(frame) = frame {
+        let frame = crate::expression::filtered(frame, report.where_expression.as_deref())?;
         let mut birth = filters::selects(&report.born, &[])?.and(ident("time_ms").lt(lit(cohorts.to_ms)));
         if let Some(text) = &report.born_where {
             birth = birth.and(crate::expression::condition(text)?);
@@ -107,45 +104,22 @@ pub(crate) async fn run(
         let born = when(birth, lit(BORN)).otherwise(lit(0i64)).map_err(engine_error)?;
         let returned =
             when(filters::selects(&report.returned, &[])?, lit(RETURNED)).otherwise(lit(0i64)).map_err(engine_error)?;
-        let udaf = Sequence::udaf(Arc::new(Returns { unit_ms, buckets: report.buckets }));
-        let users = frame
-            .filter(ident("distinct_id").not_eq(lit("")))
-            .and_then(|frame| {
-                frame.select(vec![ident("distinct_id"), ident("time_ms"), (born + returned).alias("code")])
-            })
-            .and_then(|frame| frame.filter(ident("code").not_eq(lit(0i64))))
-            .and_then(|frame| {
-                frame.aggregate(
-                    vec![ident("distinct_id")],
-                    vec![udaf.call(vec![ident("time_ms"), ident("code")]).alias("user")],
-                )
-            })
-            .and_then(|frame| frame.select(vec![ident("user")]))
-            .map_err(engine_error)?;
-        let mut stream = users.execute_stream().await.map_err(engine_error)?;
-        use futures_util::StreamExt;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(engine_error)?;
-            let Some(list) = batch.column(0).as_any().downcast_ref::<ListArray>() else {
-                return Err(QueryError::Storage("query engine: a retention answer is not a list".into()));
-            };
-            for row in 0..list.len() {
-                let values = list.value(row);
-                let Some(values) = values.as_any().downcast_ref::<Int64Array>() else { continue };
-                let [born_at, seen] = values.values().as_ref() else { continue };
-                let Some(cohort) = cohorts.index(*born_at).and_then(|index| rows.get_mut(index)) else { continue };
-                cohort.first += 1;
-                for (bucket, count) in cohort.counts.iter_mut().enumerate() {
-                    let counted = match report.criterion {
-                        RetentionCriterion::On => seen & (1 << bucket) != 0,
-                        RetentionCriterion::OnOrAfter => (seen >> bucket) != 0,
-                    };
-                    if counted {
-                        *count += 1;
-                    }
+        let finish = Arc::new(Returns { unit_ms, buckets: report.buckets });
+        each_user(frame, born + returned, Some(ident("code").not_eq(lit(0i64))), finish, |_, values| {
+            let [born_at, seen] = values else { return };
+            let Some(cohort) = cohorts.index(*born_at).and_then(|index| rows.get_mut(index)) else { return };
+            cohort.first += 1;
+            for (bucket, count) in cohort.counts.iter_mut().enumerate() {
+                let counted = match report.criterion {
+                    RetentionCriterion::On => seen & (1 << bucket) != 0,
+                    RetentionCriterion::OnOrAfter => (seen >> bucket) != 0,
+                };
+                if counted {
+                    *count += 1;
                 }
             }
-        }
+        })
+        .await?;
     }
     let mut total = RetentionRow { cohort: "all".into(), first: 0, counts: vec![0; slots] };
     for row in &rows {

@@ -133,6 +133,26 @@ impl AppState {
         self.inner.events.get(region)
     }
 
+    /// The event storage of a data scope's project, or 421 when its region is served
+    /// elsewhere.
+    pub(crate) fn events_of<P: tally_types::permissions::ProjectMarker>(
+        &self,
+        scope: &tally_iam::authz::DataScope<P>,
+    ) -> Result<&tally_events::EventStore, ApiError> {
+        let region = &scope.project().region;
+        self.event_store(region).ok_or_else(|| ApiError::misdirected(region))
+    }
+
+    /// The query engine over a data scope's project, or 421 when its region is served
+    /// elsewhere.
+    pub(crate) fn query_engine_of<P: tally_types::permissions::ProjectMarker>(
+        &self,
+        scope: &tally_iam::authz::DataScope<P>,
+    ) -> Result<tally_query::QueryEngine, ApiError> {
+        let region = &scope.project().region;
+        self.query_engine(region).ok_or_else(|| ApiError::misdirected(region))
+    }
+
     /// The query engine over a region's events on this node (cheap: it shares the store and
     /// its runtime).
     pub(crate) fn query_engine(&self, region: &str) -> Option<tally_query::QueryEngine> {

@@ -88,12 +88,20 @@ fn required<'a>(params: &'a Params, name: &str, example: &str) -> Result<&'a str
         .ok_or_else(|| format!("{name} is required (for example {name}={example})"))
 }
 
-fn range(params: &Params) -> Result<DateRange, String> {
-    let day = |name: &str| -> Result<jiff::civil::Date, String> {
-        let text = required(params, name, "2026-11-27")?;
-        text.parse().map_err(|_| format!("{name} {text:?} is not a date such as 2026-11-27"))
-    };
-    Ok(DateRange { from_date: day("from_date")?, to_date: day("to_date")? })
+/// A parameter that names one of `allowed` (`default` when absent), read as `T`'s serde
+/// name (the report model's units spell themselves as the Query API does).
+fn choice<T: serde::de::DeserializeOwned>(
+    params: &Params,
+    name: &str,
+    allowed: &[&str],
+    default: T,
+) -> Result<T, String> {
+    let Some(text) = params.get(name) else { return Ok(default) };
+    let refused = || format!("{name} {text:?} is not one of {}", allowed.join(", "));
+    if !allowed.contains(&text.as_str()) {
+        return Err(refused());
+    }
+    serde_json::from_value(Value::String(text.clone())).map_err(|_| refused())
 }
 
 fn where_of(params: &Params) -> Option<String> {
@@ -110,32 +118,22 @@ fn limit(params: &Params, default: usize, most: usize) -> Result<usize, String> 
     }
 }
 
-fn insights_of(answer: Answer) -> Option<tally_query::InsightsAnswer> {
-    match answer.result {
-        ReportResult::Insights(insights) => Some(insights),
-        _ => None,
-    }
-}
-
 /// `GET /api/query/segmentation`: one event over time, segmented by `on`:
 /// `{"data":{"series":[dates],"values":{"<segment>":{"<date>":n}}},"legend_size":n}`.
 pub(crate) async fn segmentation(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
-) -> Response {
+) -> Result<Response, Response> {
     if params.get("format").is_some_and(|format| format != "json") {
-        return bad(&parts, "format must be json (csv is not answered yet)");
+        return Err(bad(&parts, "format must be json (csv is not answered yet)"));
     }
-    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
     let measure = match params.get("type").map(String::as_str) {
         None | Some("general") => Measure::Total,
         Some("unique") => Measure::Unique,
         Some("average") => Measure::PerUser { aggregate: PerUserAggregate::Average },
-        Some(other) => return bad(&parts, format!("type {other:?} is not one of general, unique, average")),
+        Some(other) => return Err(bad(&parts, format!("type {other:?} is not one of general, unique, average"))),
     };
     run_segmentation(&parts, &params, &scope, &engine, measure, |event, insights| {
         let mut values: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
@@ -156,7 +154,11 @@ pub(crate) async fn segmentation(
 
 /// `/segmentation/sum` and `/segmentation/average`: the numeric expression `on` summed or
 /// averaged per date: `{"results":{"<date>":x},"status":"ok"}`.
-pub(crate) async fn segmentation_sum(state: State<AppState>, params: QueryParams<Params>, parts: Parts) -> Response {
+pub(crate) async fn segmentation_sum(
+    state: State<AppState>,
+    params: QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
     numeric(state, params, parts, PropertyAggregate::Sum).await
 }
 
@@ -164,7 +166,7 @@ pub(crate) async fn segmentation_average(
     state: State<AppState>,
     params: QueryParams<Params>,
     parts: Parts,
-) -> Response {
+) -> Result<Response, Response> {
     numeric(state, params, parts, PropertyAggregate::Average).await
 }
 
@@ -173,15 +175,9 @@ async fn numeric(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
     aggregate: PropertyAggregate,
-) -> Response {
-    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let on = match required(&params, "on", "properties[\"amount\"]") {
-        Ok(on) => on.to_string(),
-        Err(message) => return bad(&parts, message),
-    };
+) -> Result<Response, Response> {
+    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
+    let on = required(&params, "on", "properties[\"amount\"]").map_err(|message| bad(&parts, message))?.to_string();
     let measure = Measure::Expression { expression: on, aggregate };
     let mut without_on = params.clone();
     without_on.remove("on");
@@ -210,27 +206,12 @@ async fn run_segmentation(
     engine: &QueryEngine,
     measure: Measure,
     shape: impl FnOnce(&str, tally_query::InsightsAnswer) -> Value,
-) -> Response {
-    let event = match required(params, "event", "Signed%20Up") {
-        Ok(event) => event.to_string(),
-        Err(message) => return bad(parts, message),
-    };
-    let range = match range(params) {
-        Ok(range) => range,
-        Err(message) => return bad(parts, message),
-    };
-    let unit = match params.get("unit").map(String::as_str) {
-        None | Some("day") => TimeUnit::Day,
-        Some("minute") => TimeUnit::Minute,
-        Some("hour") => TimeUnit::Hour,
-        Some("week") => TimeUnit::Week,
-        Some("month") => TimeUnit::Month,
-        Some(other) => return bad(parts, format!("unit {other:?} is not one of minute, hour, day, week, month")),
-    };
-    let limit = match limit(params, 60, 10_000) {
-        Ok(limit) => limit,
-        Err(message) => return bad(parts, message),
-    };
+) -> Result<Response, Response> {
+    let event = required(params, "event", "Signed%20Up").map_err(|message| bad(parts, message))?.to_string();
+    let range = DateRange::from_params(params).map_err(|message| bad(parts, message))?;
+    let unit = choice(params, "unit", &["minute", "hour", "day", "week", "month"], TimeUnit::Day)
+        .map_err(|message| bad(parts, message))?;
+    let limit = limit(params, 60, 10_000).map_err(|message| bad(parts, message))?;
     let breakdown = params.get("on").map(|on| on.trim()).filter(|on| !on.is_empty()).map(|on| Breakdown {
         property: None,
         expression: Some(on.to_string()),
@@ -245,11 +226,10 @@ async fn run_segmentation(
         where_expression: where_of(params),
         breakdown,
     });
-    match answer(parts, engine, scope, &report).await.map(insights_of) {
-        Ok(Some(insights)) => axum::Json(shape(&event, insights)).into_response(),
-        Ok(None) => refused(StatusCode::INTERNAL_SERVER_ERROR, parts, "the answer is not a segmentation"),
-        Err(response) => response,
-    }
+    let Answer { result: ReportResult::Insights(insights), .. } = answer(parts, engine, scope, &report).await? else {
+        return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, parts, "the answer is not a segmentation"));
+    };
+    Ok(axum::Json(shape(&event, insights)).into_response())
 }
 
 /// Numbers as Mixpanel prints them: whole numbers without a fraction.
@@ -265,20 +245,17 @@ pub(crate) async fn funnels(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
-) -> Response {
-    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
     if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
-        return bad(&parts, format!("{name} is not answered yet for funnels; leave it out"));
+        return Err(bad(&parts, format!("{name} is not answered yet for funnels; leave it out")));
     }
     if params.contains_key("funnel_id") {
-        return refused(
+        return Err(refused(
             StatusCode::NOT_FOUND,
             &parts,
             "no saved funnel with that funnel_id; send the steps as events=[{\"event\":...}]",
-        );
+        ));
     }
     let steps: Vec<EventSelector> = match params.get("events").map(|text| serde_json::from_str::<Vec<Value>>(text)) {
         Some(Ok(steps)) => {
@@ -286,64 +263,60 @@ pub(crate) async fn funnels(
             for step in steps {
                 match step.get("event").and_then(Value::as_str) {
                     Some(event) => selectors.push(EventSelector { event: event.to_string(), filters: Vec::new() }),
-                    None => return bad(&parts, "each step of events needs an \"event\" name"),
+                    None => return Err(bad(&parts, "each step of events needs an \"event\" name")),
                 }
             }
             selectors
         }
         Some(Err(_)) => {
-            return bad(
+            return Err(bad(
                 &parts,
                 "events must be a JSON array such as [{\"event\":\"Signed Up\"},{\"event\":\"Purchased\"}]",
-            );
+            ));
         }
         None => {
-            return bad(
+            return Err(bad(
                 &parts,
                 "events is required: a JSON array of steps such as [{\"event\":\"Signed Up\"},{\"event\":\"Purchased\"}]",
-            );
+            ));
         }
     };
-    let range = match range(&params) {
-        Ok(range) => range,
-        Err(message) => return bad(&parts, message),
-    };
+    let range = DateRange::from_params(&params).map_err(|message| bad(&parts, message))?;
     let length: i64 = match params.get("length").map(|text| text.parse::<i64>()) {
         None => 14,
         Some(Ok(length)) if length > 0 => length,
-        Some(_) => return bad(&parts, "length must be a positive number"),
+        Some(_) => return Err(bad(&parts, "length must be a positive number")),
     };
     let unit_seconds = match params.get("length_unit").map(String::as_str) {
         None | Some("day") => 86_400,
         Some("hour") => 3_600,
         Some("minute") => 60,
         Some("second") => 1,
-        Some(other) => return bad(&parts, format!("length_unit {other:?} is not one of day, hour, minute, second")),
+        Some(other) => {
+            return Err(bad(&parts, format!("length_unit {other:?} is not one of day, hour, minute, second")));
+        }
     };
     let window_seconds = length.saturating_mul(unit_seconds);
     if window_seconds > 90 * 86_400 {
-        return bad(&parts, "length is at most 90 days");
+        return Err(bad(&parts, "length is at most 90 days"));
     }
-    let unit = match params.get("unit").map(String::as_str) {
-        None | Some("day") => TimeUnit::Day,
-        Some("week") => TimeUnit::Week,
-        Some("month") => TimeUnit::Month,
-        Some(other) => return bad(&parts, format!("unit {other:?} is not one of day, week, month")),
-    };
+    let unit =
+        choice(&params, "unit", &["day", "week", "month"], TimeUnit::Day).map_err(|message| bad(&parts, message))?;
     let zone = tally_query::zone_of(&scope);
     let dates = match tally_query::buckets::buckets(&range, unit, &zone) {
         Ok(dates) => dates,
-        Err(error) => return bad(&parts, error.to_string()),
+        Err(error) => return Err(bad(&parts, error.to_string())),
     };
     // One funnel per date: the dates are capped so one request reads a bounded amount.
     if dates.labels.len() > MAX_FUNNEL_DATES {
-        return bad(
+        return Err(bad(
             &parts,
             format!(
                 "the range holds more than {MAX_FUNNEL_DATES} dates of this unit; choose a larger unit or a shorter range"
             ),
-        );
+        ));
     }
+    let where_expression = where_of(&params);
     let mut data = serde_json::Map::new();
     for (index, label) in dates.labels.iter().enumerate() {
         // Each date: the entries inside it, within the asked range.
@@ -361,16 +334,15 @@ pub(crate) async fn funnels(
             window_seconds,
             order: Default::default(),
             filters: Vec::new(),
-            where_expression: where_of(&params),
+            where_expression: where_expression.clone(),
         });
-        let funnel = match answer(&parts, &engine, &scope, &report).await {
-            Ok(Answer { result: ReportResult::Funnels(funnel), .. }) => funnel,
-            Ok(_) => return refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not a funnel"),
-            Err(response) => return response,
+        let Answer { result: ReportResult::Funnels(funnel), .. } = answer(&parts, &engine, &scope, &report).await?
+        else {
+            return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not a funnel"));
         };
         data.insert(label.clone(), funnel_date(&funnel));
     }
-    axum::Json(json!({ "meta": { "dates": dates.labels }, "data": data })).into_response()
+    Ok(axum::Json(json!({ "meta": { "dates": dates.labels }, "data": data })).into_response())
 }
 
 fn funnel_date(funnel: &tally_query::FunnelAnswer) -> Value {
@@ -414,38 +386,25 @@ pub(crate) async fn retention(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
-) -> Response {
-    let (scope, engine, _place) = match engine(&state, &parts, &params).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
     if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
-        return bad(&parts, format!("{name} is not answered yet for retention; leave it out"));
+        return Err(bad(&parts, format!("{name} is not answered yet for retention; leave it out")));
     }
     match params.get("retention_type").map(String::as_str) {
         None | Some("birth") => {}
-        Some("compounded") => return bad(&parts, "retention_type=compounded is not answered yet; use birth"),
-        Some(other) => return bad(&parts, format!("retention_type {other:?} is not one of birth, compounded")),
+        Some("compounded") => return Err(bad(&parts, "retention_type=compounded is not answered yet; use birth")),
+        Some(other) => return Err(bad(&parts, format!("retention_type {other:?} is not one of birth, compounded"))),
     }
-    let born = match required(&params, "born_event", "Signed%20Up") {
-        Ok(born) => born.to_string(),
-        Err(message) => return bad(&parts, message),
-    };
+    let born = required(&params, "born_event", "Signed%20Up").map_err(|message| bad(&parts, message))?.to_string();
     let returned = params.get("event").cloned().unwrap_or_else(|| tally_query::model::ALL_EVENTS.to_string());
-    let range = match range(&params) {
-        Ok(range) => range,
-        Err(message) => return bad(&parts, message),
-    };
-    let unit = match params.get("unit").map(String::as_str) {
-        None | Some("day") => RetentionUnit::Day,
-        Some("week") => RetentionUnit::Week,
-        Some("month") => RetentionUnit::Month,
-        Some(other) => return bad(&parts, format!("unit {other:?} is not one of day, week, month")),
-    };
+    let range = DateRange::from_params(&params).map_err(|message| bad(&parts, message))?;
+    let unit = choice(&params, "unit", &["day", "week", "month"], RetentionUnit::Day)
+        .map_err(|message| bad(&parts, message))?;
     let buckets = match params.get("interval_count").map(|text| text.parse::<usize>()) {
         None => 1,
         Some(Ok(count)) if count <= 62 => count,
-        Some(_) => return bad(&parts, "interval_count must be a number from 0 to 62"),
+        Some(_) => return Err(bad(&parts, "interval_count must be a number from 0 to 62")),
     };
     let criterion = match params.get("unbounded_retention").map(String::as_str) {
         Some("true" | "1") => RetentionCriterion::OnOrAfter,
@@ -462,19 +421,17 @@ pub(crate) async fn retention(
         where_expression: where_of(&params),
         born_where: born_filter,
     });
-    match answer(&parts, &engine, &scope, &report).await {
-        Ok(Answer { result: ReportResult::Retention(retention), .. }) => {
-            let body: BTreeMap<String, Value> = retention
-                .rows
-                .iter()
-                .filter(|row| row.first > 0)
-                .map(|row| (row.cohort.clone(), json!({ "first": row.first, "counts": row.counts })))
-                .collect();
-            axum::Json(body).into_response()
-        }
-        Ok(_) => refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not a retention table"),
-        Err(response) => response,
-    }
+    let Answer { result: ReportResult::Retention(retention), .. } = answer(&parts, &engine, &scope, &report).await?
+    else {
+        return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not a retention table"));
+    };
+    let body: BTreeMap<String, Value> = retention
+        .rows
+        .iter()
+        .filter(|row| row.first > 0)
+        .map(|row| (row.cohort.clone(), json!({ "first": row.first, "counts": row.counts })))
+        .collect();
+    Ok(axum::Json(body).into_response())
 }
 
 /// `GET /api/query/events/names`: the project's event names, most frequent first
@@ -483,22 +440,15 @@ pub(crate) async fn event_names(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
-) -> Response {
-    let scope = match data_scope_for::<ViewReports>(&state, &parts, params.get("project_id").map(String::as_str)).await
-    {
-        Ok(scope) => scope,
-        Err(response) => return response,
-    };
-    let limit = match limit(&params, 255, 10_000) {
-        Ok(limit) => limit,
-        Err(message) => return bad(&parts, message),
-    };
+) -> Result<Response, Response> {
+    let scope = data_scope_for::<ViewReports>(&state, &parts, params.get("project_id").map(String::as_str)).await?;
+    let limit = limit(&params, 255, 10_000).map_err(|message| bad(&parts, message))?;
     let Some(events) = state.event_store(&scope.project().region) else {
-        return misdirected_answer(&state, &scope.project().region);
+        return Err(misdirected_answer(&state, &scope.project().region));
     };
     let lexicon = events.lexicon_of(&scope);
     let mut names: Vec<(&String, u64)> = lexicon.events.iter().map(|(name, entry)| (name, entry.seen.count)).collect();
     names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let names: Vec<&String> = names.into_iter().take(limit).map(|(name, _)| name).collect();
-    axum::Json(names).into_response()
+    Ok(axum::Json(names).into_response())
 }

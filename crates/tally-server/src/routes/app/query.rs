@@ -18,8 +18,7 @@ pub(crate) async fn run(
 ) -> Result<Response, ApiError> {
     let permit = scope.require::<ViewReports>()?;
     let data = permit.data_scope();
-    let region = &data.project().region;
-    let Some(engine) = state.query_engine(region) else { return Err(ApiError::misdirected(region)) };
+    let engine = state.query_engine_of(&data)?;
     let answer = engine.run(&data, &report).await.map_err(query_error)?;
     Ok(ok(answer))
 }

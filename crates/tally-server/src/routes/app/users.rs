@@ -29,8 +29,7 @@ pub(crate) async fn list(
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let data = scope.require::<ViewUsers>()?.data_scope();
-    let region = &data.project().region;
-    let Some(events) = state.event_store(region) else { return Err(ApiError::misdirected(region)) };
+    let events = state.events_of(&data)?;
     let filter = match params.get("where").map(|text| text.trim()).filter(|text| !text.is_empty()) {
         Some(text) => Some(tally_ingest::expr::parse(text).map_err(|error| invalid(error.to_string()))?),
         None => None,
@@ -92,15 +91,10 @@ pub(crate) async fn activity(
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let data = scope.require::<ViewUsers>()?.data_scope();
-    let region = &data.project().region;
-    let Some(engine) = state.query_engine(region) else { return Err(ApiError::misdirected(region)) };
+    let engine = state.query_engine_of(&data)?;
     let distinct_id =
         params.get("distinct_id").filter(|id| !id.is_empty()).ok_or_else(|| invalid("distinct_id is required"))?;
-    let day = |name: &str| -> Result<jiff::civil::Date, ApiError> {
-        let text = params.get(name).ok_or_else(|| invalid(format!("{name} is required (YYYY-MM-DD)")))?;
-        text.parse().map_err(|_| invalid(format!("{name} {text:?} is not a date such as 2026-11-27")))
-    };
-    let range = tally_query::model::DateRange { from_date: day("from_date")?, to_date: day("to_date")? };
+    let range = tally_query::model::DateRange::from_params(&params).map_err(invalid)?;
     let limit = match params.get("limit") {
         None => 100,
         Some(text) => text.parse().map_err(|_| invalid("limit must be a whole number"))?,

@@ -47,21 +47,12 @@ pub(crate) async fn export(
         Err(response) => return response,
     };
     let project = scope.project();
-    let zone = jiff::tz::TimeZone::get(&project.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let day = |name: &str| -> Result<jiff::civil::Date, String> {
-        let text = query.get(name).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
-        text.parse::<jiff::civil::Date>().map_err(|_| format!("{name} {text:?} is not a date such as 2026-11-27"))
-    };
-    let (from, to) = match (day("from_date"), day("to_date")) {
-        (Ok(from), Ok(to)) => (from, to),
-        (Err(message), _) | (_, Err(message)) => return export_error(StatusCode::BAD_REQUEST, message),
-    };
-    if to < from {
-        return export_error(StatusCode::BAD_REQUEST, "to_date is before from_date".into());
-    }
-    let start = |date: jiff::civil::Date| date.to_zoned(zone.clone()).map(|zoned| zoned.timestamp().as_millisecond());
-    let (Ok(from_ms), Ok(to_ms)) = (start(from), to.tomorrow().and_then(start)) else {
-        return export_error(StatusCode::BAD_REQUEST, "dates out of range".into());
+    let range = tally_query::model::DateRange::from_params(&query).and_then(|range| {
+        tally_query::buckets::resolve(&range, &tally_query::zone_of(&scope)).map_err(|error| error.to_string())
+    });
+    let (from_ms, to_ms) = match range {
+        Ok(range) => range,
+        Err(message) => return export_error(StatusCode::BAD_REQUEST, message),
     };
     let names = match query.get("event") {
         None => None,
