@@ -38,7 +38,7 @@ const MAX_USERS: usize = 1000;
 const ANCHOR: i64 = 1 << 40;
 const NAME_BITS: i64 = (1 << 32) - 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlowsAnswer {
     /// Users whose path starts at the anchor.
     pub users: u64,
@@ -52,7 +52,7 @@ pub struct FlowsAnswer {
     pub users_at: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlowStep {
     pub step: i32,
     pub nodes: Vec<FlowNode>,
@@ -60,13 +60,13 @@ pub struct FlowStep {
     pub dropped: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlowNode {
     pub event: String,
     pub users: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlowLink {
     /// The step the link leaves; it arrives at `from_step + 1`.
     pub from_step: i32,
@@ -75,7 +75,7 @@ pub struct FlowLink {
     pub users: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlowPath {
     pub events: Vec<String>,
     pub users: u64,

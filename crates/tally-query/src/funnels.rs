@@ -28,14 +28,14 @@ pub const MAX_WINDOW_SECONDS: i64 = 366 * 86_400;
 /// The code bit of an event inside the date range (entries happen only there).
 const IN_RANGE: i64 = 1 << 40;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelAnswer {
     pub steps: Vec<FunnelStep>,
     pub window_seconds: i64,
     pub order: FunnelOrder,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelStep {
     pub event: String,
     /// Users who reached this step.

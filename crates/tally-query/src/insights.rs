@@ -31,7 +31,7 @@ pub const MAX_SEGMENTS: usize = 10_000;
 /// Most values in one answer (buckets × segments × metrics).
 pub const MAX_CELLS: usize = 2_000_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct InsightsAnswer {
     /// Each bucket's label (its local start), in order.
     pub buckets: Vec<String>,
@@ -39,7 +39,7 @@ pub struct InsightsAnswer {
 }
 
 /// One metric (in one segment).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Series {
     /// The metric's position in the report (0 = A).
     pub metric: usize,

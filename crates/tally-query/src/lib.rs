@@ -85,7 +85,7 @@ fn storage_error(error: tally_events::StorageError) -> QueryError {
 }
 
 /// The range a report covered, as resolved in the project's time zone.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ResolvedRange {
     pub from_date: String,
     pub to_date: String,
@@ -96,7 +96,7 @@ pub struct ResolvedRange {
 }
 
 /// Every answer: the report's own result and when and how it was computed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Answer {
     pub range: ResolvedRange,
     /// RFC 3339, UTC.
@@ -106,7 +106,7 @@ pub struct Answer {
     pub result: ReportResult,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ReportResult {
     Insights(InsightsAnswer),

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Report {
     Insights(Insights),
@@ -15,10 +15,12 @@ pub enum Report {
 }
 
 /// Whole local days of the project's time zone, both inclusive (`YYYY-MM-DD`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DateRange {
+    #[schema(value_type = String, format = Date)]
     pub from_date: jiff::civil::Date,
+    #[schema(value_type = String, format = Date)]
     pub to_date: jiff::civil::Date,
 }
 
@@ -35,7 +37,7 @@ impl DateRange {
 }
 
 /// The buckets of a time series, in the project's time zone (weeks start on Monday).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
     Minute,
@@ -49,7 +51,7 @@ pub enum TimeUnit {
 
 /// Which events a metric or step counts: one event name (or every event with
 /// `"$all_events"`) and the filters that apply to it alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventSelector {
     pub event: String,
@@ -61,7 +63,7 @@ pub struct EventSelector {
 pub const ALL_EVENTS: &str = "$all_events";
 
 /// A condition on one event property.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     pub property: String,
@@ -93,8 +95,38 @@ pub enum Condition {
     IsFalse,
 }
 
+/// utoipa does not derive adjacently tagged enums with tuple variants: the schema of
+/// [`Condition`] as serde writes it, by hand (a test checks it against real filters).
+impl utoipa::PartialSchema for Condition {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let operators = |names: &[&str]| serde_json::json!({ "type": "string", "enum": names });
+        let variant = |names: &[&str], value: Option<serde_json::Value>| {
+            let mut properties = serde_json::json!({ "operator": operators(names) });
+            let mut required = vec!["operator"];
+            if let Some(value) = value {
+                properties["value"] = value;
+                required.push("value");
+            }
+            serde_json::json!({ "type": "object", "properties": properties, "required": required })
+        };
+        let number = serde_json::json!({ "type": "number" });
+        let schema = serde_json::json!({ "oneOf": [
+            variant(&["equals", "not_equals"], Some(serde_json::json!({ "type": "array", "items": {} }))),
+            variant(&["contains", "not_contains"], Some(serde_json::json!({ "type": "string" }))),
+            variant(&["greater_than", "greater_or_equal", "less_than", "less_or_equal"], Some(number.clone())),
+            variant(&["between"], Some(serde_json::json!({ "type": "array", "prefixItems": [number, number], "minItems": 2, "maxItems": 2 }))),
+            variant(&["is_set", "is_not_set", "is_true", "is_false"], None),
+        ] });
+        serde_json::from_value(schema)
+            .map(utoipa::openapi::RefOr::T)
+            .unwrap_or_else(|_| utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(Default::default())))
+    }
+}
+
+impl utoipa::ToSchema for Condition {}
+
 /// What an Insights metric measures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Measure {
     /// Matching events.
@@ -111,7 +143,7 @@ pub enum Measure {
     Expression { expression: String, aggregate: PropertyAggregate },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PerUserAggregate {
     Average,
@@ -120,7 +152,7 @@ pub enum PerUserAggregate {
     Max,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PropertyAggregate {
     Sum,
@@ -137,7 +169,7 @@ pub enum PropertyAggregate {
 }
 
 /// One Insights metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
     #[serde(flatten)]
@@ -148,7 +180,7 @@ pub struct Metric {
 
 /// A breakdown by an event property, or by the value of a segmentation expression (the
 /// Query API's `on`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Breakdown {
     #[serde(default)]
@@ -174,7 +206,7 @@ fn default_segments() -> usize {
 }
 
 /// Insights: metrics over time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Insights {
     pub range: DateRange,
@@ -192,7 +224,7 @@ pub struct Insights {
 }
 
 /// Funnel step order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FunnelOrder {
     /// Steps in order, other events allowed between them (Mixpanel's default).
@@ -205,7 +237,7 @@ pub enum FunnelOrder {
 }
 
 /// Funnels: how many users went through the steps, in the conversion window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Funnel {
     pub range: DateRange,
@@ -228,7 +260,7 @@ fn default_window() -> i64 {
 }
 
 /// Retention: of the users who did the birth event, how many came back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     pub range: DateRange,
@@ -258,7 +290,7 @@ fn default_buckets() -> usize {
     10
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RetentionUnit {
     #[default]
@@ -285,7 +317,7 @@ impl RetentionUnit {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RetentionCriterion {
     On,
@@ -294,7 +326,7 @@ pub enum RetentionCriterion {
 }
 
 /// Flows: what users did after (and before) an anchor event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Flows {
     pub range: DateRange,
@@ -323,7 +355,7 @@ pub struct Flows {
 }
 
 /// A node of a flow: a step (negative before the anchor) and an event (or "Other events").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowNodeRef {
     pub step: i32,
@@ -340,4 +372,57 @@ fn default_flow_window() -> i64 {
 
 fn default_top_events() -> usize {
     3
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The hand-written schema of [`Condition`] admits every condition as serde writes it:
+    /// one branch lists its operator, and asks for a value exactly when there is one, of
+    /// the JSON type written.
+    #[test]
+    fn condition_schema_matches_serde() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(Condition::schema()).unwrap();
+        let branches = schema["oneOf"].as_array().unwrap();
+        let all = [
+            Condition::Equals(vec![serde_json::json!("a"), serde_json::json!(1)]),
+            Condition::NotEquals(vec![serde_json::json!(true)]),
+            Condition::Contains("x".into()),
+            Condition::NotContains("x".into()),
+            Condition::IsSet,
+            Condition::IsNotSet,
+            Condition::GreaterThan(1.5),
+            Condition::GreaterOrEqual(1.0),
+            Condition::LessThan(2.0),
+            Condition::LessOrEqual(2.0),
+            Condition::Between(1.0, 2.0),
+            Condition::IsTrue,
+            Condition::IsFalse,
+        ];
+        for condition in all {
+            let written = serde_json::to_value(&condition).unwrap();
+            let operator = written["operator"].as_str().unwrap();
+            let branch = branches
+                .iter()
+                .find(|b| b["properties"]["operator"]["enum"].as_array().unwrap().iter().any(|o| o == operator))
+                .unwrap_or_else(|| panic!("no branch for {operator}"));
+            let wants_value = branch["required"].as_array().unwrap().iter().any(|r| r == "value");
+            assert_eq!(wants_value, written.get("value").is_some(), "{operator}");
+            if let Some(value) = written.get("value") {
+                let kind = branch["properties"]["value"]["type"].as_str().unwrap();
+                let matches = match kind {
+                    "array" => value.is_array(),
+                    "string" => value.is_string(),
+                    "number" => value.is_number(),
+                    other => panic!("unexpected type {other}"),
+                };
+                assert!(matches, "{operator}: {value} is not {kind}");
+            }
+            let back: Condition = serde_json::from_value(written).unwrap();
+            assert_eq!(back, condition);
+        }
+    }
 }

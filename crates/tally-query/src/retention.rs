@@ -24,7 +24,7 @@ pub const MAX_BUCKETS: usize = 62;
 const BORN: i64 = 1;
 const RETURNED: i64 = 2;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RetentionAnswer {
     pub rows: Vec<RetentionRow>,
     /// All cohorts together: users born, and returning users per bucket.
@@ -32,7 +32,7 @@ pub struct RetentionAnswer {
     pub criterion: RetentionCriterion,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RetentionRow {
     /// The cohort's local start (`YYYY-MM-DD`); "all" for the total.
     pub cohort: String,

@@ -4,7 +4,6 @@
 
 mod app;
 mod health;
-mod home;
 pub(crate) mod ingest;
 mod links;
 mod me;
@@ -12,8 +11,8 @@ mod openapi;
 mod query_api;
 mod scim;
 mod setup;
-mod sign_in_page;
 mod sso;
+pub(crate) mod web;
 
 use axum::Router;
 use axum::http::Method;
@@ -80,14 +79,20 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(OPTIONS, "/groups/", Public, "CORS preflight", ingest::preflight)
         .add(POST, "/import/", ProjectKey, "/import with a trailing slash", ingest::import)
         .add(GET, "/import/", ProjectKey, "/import with a trailing slash (GET, data=)", ingest::import)
-        // Pages.
-        .add(GET, "/", Public, "home page", home::home)
-        .add(GET, "/sign-in", Public, "the sign-in page (routes by e-mail domain to SSO)", sign_in_page::page)
-        .add(GET, "/assets/sign-in.js", Public, "the sign-in page's script", sign_in_page::script)
-        .add(GET, "/setup", Public, "setup form of an empty instance", setup::show)
+        // The web app: each screen's URL answers with the app (it asks the API who is
+        // signed in), and its assets.
+        .add(GET, "/", Public, "the web app: home", web::app)
+        .add(GET, "/sign-in", Public, "the web app: sign-in (routes by e-mail domain to SSO)", web::app)
+        .add(GET, "/setup", Public, "the web app: setup form of an empty instance (404 once the link is used)", setup::screen)
+        .add(GET, "/invitations/accept", Public, "the web app: accept an invitation", web::app)
+        .add(GET, "/account", Public, "the web app: your account", web::app)
+        .add(GET, "/organizations/{*screen}", Public, "the web app: organization settings", web::app)
+        .add(GET, "/projects/{*screen}", Public, "the web app: a project's reports and settings", web::app)
+        .add(GET, "/assets/{*file}", Public, "the web app's scripts and styles", web::asset)
         .add(POST, "/setup", Public, "complete setup (form)", setup::submit_form)
-        .add(GET, "/invitations/accept", Public, "invitation page", app::invitations::page)
+        .add(GET, "/api/app/invitations/lookup", Public, "the organization and address an invitation link is for", app::invitations::lookup)
         // Sign-in and self.
+        .add(GET, "/api/app/setup", Public, "whether a setup link is live", setup::check)
         .add(POST, "/api/app/setup", Public, "complete setup (JSON)", setup::submit_json)
         .add(GET, "/magic-link", Public, "page of an e-mailed sign-in link", links::magic_link)
         .add(GET, "/password-reset", Public, "page of an e-mailed password-reset link", links::password_reset)

@@ -1,9 +1,9 @@
-// Signs in through Tally's sign-in page in Debian's headless Chromium, as a person would.
+// Signs in through the sign-in screen of Tally's web app in Debian's headless Chromium, as a person would.
 // node sign_in.mjs BASE_URL EMAIL MODE [PASSWORD] [CHROMIUM]
 //   MODE sso:      type the e-mail, Continue; the identity provider's page posts back on
-//                  its own; wait for Tally's home page.
-//   MODE password: "Use a password instead", type it, Sign in; wait for the home page.
-//   MODE refused:  like password, but wait for the page's message instead.
+//                  its own; wait for the app's home screen.
+//   MODE password: "Use a password instead", type it, Sign in; wait for the home screen.
+//   MODE refused:  like password, but wait for the screen's message instead.
 // Prints {"url": ..., "text": ...} (the final URL and the page's main text) as JSON.
 import { chromium } from "playwright-core";
 
@@ -31,6 +31,7 @@ try {
     text = await page.textContent("#message");
   } else {
     await page.waitForURL(`${base}/`, { timeout: 20000 });
+    await page.getByText("Your role:").first().waitFor({ timeout: 20000 });
     text = await page.textContent("main");
   }
   console.log(JSON.stringify({ url: page.url(), text }));

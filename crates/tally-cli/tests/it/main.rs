@@ -22,3 +22,4 @@ mod signin;
 mod sso;
 mod support;
 mod tls;
+mod web_app;

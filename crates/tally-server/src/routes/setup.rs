@@ -1,9 +1,10 @@
-//! The one-time setup link: `GET /setup?token=...` shows a form; submitting it (as a form
-//! or as JSON to `/api/app/setup`) creates the first Owner, organization and projects, and
-//! signs the Owner in.
+//! The one-time setup link: `GET /setup?token=...` opens the web app's setup screen (404
+//! once the link is used or expired); submitting it (as JSON to `/api/app/setup`, or as a
+//! plain form to `/setup`) creates the first Owner, organization and projects, and signs
+//! the Owner in.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -13,16 +14,10 @@ use tally_types::Secret;
 
 use crate::access::Client;
 use crate::auth::session_cookie;
-use crate::extract::{FormBody, JsonBody};
+use crate::extract::{FormBody, JsonBody, QueryParams};
 use crate::routes::me::{ProjectView, UserView};
 use crate::routes::{escape_html, html_page};
 use crate::{ApiError, AppState};
-
-#[derive(Deserialize)]
-pub(crate) struct TokenQuery {
-    #[serde(default)]
-    token: String,
-}
 
 /// The fields of the form and of the JSON body.
 #[derive(Deserialize)]
@@ -46,6 +41,48 @@ pub(crate) struct SetupResponse {
 struct OrganizationView {
     id: i64,
     name: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+async fn link_is_live(state: &AppState, token: &str) -> Result<bool, ApiError> {
+    Ok(!token.is_empty() && tally_iam::setup::setup_link_is_live(state.store(), state.clock(), token).await?)
+}
+
+fn link_rejected() -> ApiError {
+    ApiError::new(
+        tally_types::ErrorKind::NotFound,
+        "setup_link_rejected",
+        "This setup link is invalid, expired, or already used. Restart `tally serve` on an empty instance for a \
+         new one, or run `tally admin bootstrap`.",
+    )
+}
+
+/// `GET /setup?token=`: the web app's setup screen; 404 when the link is not live.
+pub(crate) async fn screen(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<TokenQuery>,
+) -> Result<Response, ApiError> {
+    let mut page = crate::routes::web::app().await;
+    if !link_is_live(&state, &query.token).await? {
+        *page.status_mut() = StatusCode::NOT_FOUND;
+    }
+    Ok(page)
+}
+
+/// `GET /api/app/setup?token=`: whether a setup link is live (the setup screen asks first).
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<TokenQuery>,
+) -> Result<Response, ApiError> {
+    if !link_is_live(&state, &query.token).await? {
+        return Err(link_rejected());
+    }
+    Ok(crate::routes::app::ok(serde_json::json!({ "live": true })))
 }
 
 pub(crate) async fn page_for(
@@ -75,10 +112,6 @@ pub(crate) async fn page_for(
         token = escape_html(token),
     );
     Ok((StatusCode::OK, Html(html_page("Setup", &body))))
-}
-
-pub(crate) async fn show(State(state): State<AppState>, Query(query): Query<TokenQuery>) -> Result<Response, ApiError> {
-    Ok(page_for(&state, &query.token, None).await?.into_response())
 }
 
 pub(crate) async fn submit_form(

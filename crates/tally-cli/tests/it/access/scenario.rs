@@ -346,11 +346,19 @@ async fn bulk_invitations_by_csv_apply_good_rows_and_report_bad_ones() {
         let second = owner.post(&format!("/api/app/organizations/{org}/invitations/{ann}/link"), json!({})).await;
         let second_link = second.results()["link"].as_str().unwrap().to_string();
         assert_ne!(first_link, second_link);
-        let page = reqwest::get(&first_link).await.unwrap();
-        assert_eq!(page.status(), StatusCode::NOT_FOUND);
-        let page = reqwest::get(&second_link).await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        assert!(page.text().await.unwrap().contains("Join Acme"));
+        // The link opens the app's invitation screen, which looks the token up.
+        let lookup = |link: &str| {
+            let token = link.split("token=").nth(1).unwrap().to_string();
+            let anonymous = Api::anonymous(server.base_url());
+            async move { anonymous.get(&format!("/api/app/invitations/lookup?token={token}")).await }
+        };
+        assert!(first_link.starts_with(&format!("{}/invitations/accept?token=", server.base_url())), "{first_link}");
+        assert_eq!(lookup(&first_link).await.status, StatusCode::NOT_FOUND);
+        let found = lookup(&second_link).await;
+        assert_eq!(found.status, StatusCode::OK);
+        assert_eq!(found.results()["organization"], "Acme");
+        assert_eq!(found.results()["email"], "ann@acme.example");
+        assert_eq!(found.results()["has_account"], false);
         assert_eq!(
             owner.post(&format!("/api/app/organizations/{org}/invitations/{ann}/resend"), json!({})).await.status,
             StatusCode::OK
@@ -409,13 +417,16 @@ async fn an_existing_account_accepts_an_invitation_only_signed_in_as_itself() {
             )
             .await;
         let token = invite.results()["link"].as_str().unwrap().split("token=").nth(1).unwrap().to_string();
-        let page = tally_testkit::http_client(None)
-            .get(format!("{}/invitations/accept?token={token}", server.base_url()))
-            .send()
-            .await
-            .unwrap();
-        assert!(page.text().await.unwrap().contains("sign in as this address"), "the page says what to do");
         let stranger = Api::anonymous(server.base_url());
+        // The invitation screen learns that the address has an account (which must sign in
+        // as itself), and for which organization.
+        let lookup = stranger.get(&format!("/api/app/invitations/lookup?token={token}")).await;
+        assert_eq!(lookup.status, StatusCode::OK, "{lookup:?}");
+        assert_eq!(lookup.results()["has_account"], true);
+        assert_eq!(lookup.results()["organization"], "Beta");
+        let unknown = stranger.get("/api/app/invitations/lookup?token=nope").await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert_eq!(unknown.code(), "invitation_not_valid");
         let refused = stranger.post("/api/app/invitations/accept", json!({ "token": token })).await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{refused:?}");
         assert_eq!(refused.code(), "sign_in_to_accept");

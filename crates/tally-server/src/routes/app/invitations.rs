@@ -2,8 +2,8 @@
 //! and the public page and API that accept one.
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tally_iam::admin::invitations::{InviteInput, RowOutcome, Sent};
@@ -14,7 +14,6 @@ use super::{created, done, ok, views};
 use crate::access::{OrgAccess, SignedInUser};
 use crate::auth::session_cookie;
 use crate::extract::{Ids, JsonBody, QueryParams};
-use crate::routes::{escape_html, html_page};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -163,40 +162,24 @@ fn anonymous() -> tally_iam::admin::Actor {
     tally_iam::admin::Actor::anonymous("invitee")
 }
 
-/// `GET /invitations/accept?token=...`: the page that accepts an invitation.
-pub(crate) async fn page(
+/// `GET /api/app/invitations/lookup?token=...`: what the invitation page shows: the
+/// organization, the address, and whether that address has an account (which must sign in
+/// as itself to accept). An invalid, expired or used link is 404.
+pub(crate) async fn lookup(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<TokenQuery>,
 ) -> Result<Response, ApiError> {
     let actor = anonymous();
-    let invitation = match tally_iam::admin::invitations::lookup(state.ctx(&actor), &query.token).await {
-        Ok(invitation) => invitation,
-        Err(_) => {
-            let body = "<h1>Invitation not valid</h1><p>This invitation link is invalid, expired, or already used. \
-                        Ask an administrator of the organization for a new one.</p>";
-            return Ok((StatusCode::NOT_FOUND, Html(html_page("Invitation", body))).into_response());
-        }
-    };
+    let invitation = tally_iam::admin::invitations::lookup(state.ctx(&actor), &query.token).await.map_err(|_| {
+        ApiError::new(
+            tally_types::ErrorKind::NotFound,
+            "invitation_not_valid",
+            "This invitation link is invalid, expired, or already used. Ask an administrator of the organization for a new one.",
+        )
+    })?;
     let org = state.store().organization(invitation.org_id).await?.ok_or_else(ApiError::not_found)?;
     let has_account = state.store().user_by_email(&invitation.email).await?.is_some();
-    let password = if has_account {
-        "<p>You already have an account: sign in as this address in this browser first, then open this link \
-         again; accepting adds this organization to it.</p>"
-            .to_string()
-    } else {
-        "<label>Your name <input type=\"text\" name=\"name\" autocomplete=\"name\"></label><br>\
-         <label>Choose a password <input type=\"password\" name=\"password\" required minlength=\"8\" maxlength=\"128\" \
-         autocomplete=\"new-password\"></label><br>"
-            .to_string()
-    };
-    let body = format!(
-        "<h1>Join {org}</h1><p>Invitation for {email}.</p><form method=\"post\" action=\"/api/app/invitations/accept\">\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">{password}<button type=\"submit\">Accept</button></form>",
-        org = escape_html(&org.name),
-        email = escape_html(&invitation.email),
-        token = escape_html(&query.token),
-    );
-    Ok(Html(html_page("Invitation", &body)).into_response())
+    Ok(ok(json!({ "organization": org.name, "email": invitation.email, "has_account": has_account })))
 }
 
 #[derive(Deserialize)]

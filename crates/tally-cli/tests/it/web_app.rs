@@ -1,0 +1,121 @@
+//! The web app in Debian's Chromium (`tests/peers/browser/app.mjs`, npm `playwright-core`):
+//! first run, an Owner's settings work, what each invited role is offered and refused,
+//! Insights, Funnels and Retention built in the browser against the API's own answers, 2FA
+//! enrollment and a TOTP sign-in, a deep link through sign-in, and axe-core on the main
+//! screens. Screenshots of the main screens land in `docs/screenshots/`.
+
+use serde_json::Value;
+use tally_testkit::TestBackend;
+
+use crate::support::Instance;
+
+fn labels(value: &Value) -> Vec<&str> {
+    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn people_use_tally_in_a_browser() {
+    let (Some(peers), Some(chromium)) = (tally_testkit::oidc::node_peers(), tally_testkit::chromium()) else {
+        return;
+    };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let setup_url = server.started.setup_url.clone().expect("an empty instance prints a setup link");
+    let base = server.base_url().to_string();
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    let output = tokio::process::Command::new("node")
+        .arg(peers.join("browser/app.mjs"))
+        .args([base.as_str(), setup_url.as_str(), shots.to_str().unwrap(), chromium.as_str()])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "app.mjs failed:\n{stderr}");
+    let facts: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    // The strict content security policy holds, and the app never threw.
+    assert_eq!(facts["csp_violations"], Value::Array(vec![]), "{facts}");
+    assert_eq!(facts["page_errors"], Value::Array(vec![]), "{facts}");
+    assert_eq!(facts["import_status"], 200);
+
+    // The team's Analyst grant and the default Consumer role, as the Owner set them.
+    let members = facts["project_members"].as_array().unwrap();
+    let grants_of = |email: &str| -> Vec<(String, String)> {
+        let member = members.iter().find(|m| m["label"] == email).unwrap();
+        member["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["role"].as_str().unwrap().to_string(), g["source"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let member_grants = grants_of("member@acme.example");
+    assert!(member_grants.contains(&("analyst".into(), "team:Analysts".into())), "{member_grants:?}");
+    assert!(member_grants.contains(&("consumer".into(), "all_users".into())), "{member_grants:?}");
+    assert!(grants_of("admin@acme.example").contains(&("admin".into(), "organization_role".into())));
+
+    // The member (Analyst through the team) is offered exactly Analyst's screens, and the
+    // server refuses what is not offered.
+    let nav = labels(&facts["member_nav"]);
+    for screen in ["Insights", "Funnels", "Retention", "Lexicon", "Project users", "Teams"] {
+        assert!(nav.contains(&screen), "{screen} missing from {nav:?}");
+    }
+    for screen in ["Access security", "Billing"] {
+        assert!(!nav.contains(&screen), "{screen} offered to an Analyst: {nav:?}");
+    }
+    assert!(facts["member_keys_refused"].as_str().unwrap().contains("does not show"), "{facts}");
+    assert_eq!(facts["member_teams"]["create_offered"], 0);
+    assert_eq!(facts["member_teams"]["server"], 403);
+    assert_eq!(facts["member_project_users"]["default_role_offered"], 0);
+    assert_eq!(facts["member_project_users"]["server"], 403);
+
+    // Reports built in the browser show the API's numbers, which are the data's: five
+    // sign-ups, three buyers, four purchases.
+    let insights = &facts["insights"];
+    assert_eq!(insights["ui"], 3);
+    assert_eq!(insights["api"]["series"][0]["total"], 3.0);
+    assert_eq!(facts["insights_two"]["ui"], serde_json::json!([3, 4]), "{facts}");
+    assert_eq!(facts["insights_two"]["report"]["metrics"][1]["event"], "Purchase");
+    assert_eq!(facts["back_button_metrics"], 1, "the back button reopens the previous report");
+    assert_eq!(facts["back_button_series"], 1, "and shows its answer");
+    let funnel_api: Vec<&Value> =
+        facts["funnel"]["api"]["steps"].as_array().unwrap().iter().map(|step| &step["count"]).collect();
+    assert_eq!(facts["funnel"]["ui"], serde_json::json!([5, 3]));
+    assert_eq!(funnel_api, [&Value::from(5), &Value::from(3)]);
+    let total = &facts["retention"]["api"]["total"];
+    let mut expected = vec![total["first"].clone()];
+    expected.extend(total["counts"].as_array().unwrap().iter().cloned());
+    assert_eq!(facts["retention"]["ui"], Value::Array(expected));
+    assert_eq!(total["first"], 5);
+
+    // The Billing Admin: billing, and no data of a project no role opens.
+    assert!(labels(&facts["billing_nav"]).contains(&"Billing"), "{facts}");
+    assert_eq!(facts["billing_development_status"], 403);
+    assert_eq!(facts["billing_development_query_status"], 403);
+    assert!(facts["billing_development_screen"].as_str().unwrap().contains("not open to you"), "{facts}");
+
+    // The project Admin manages the project's users, not teams.
+    assert_eq!(facts["padmin"]["default_role_offered"], 1);
+    assert_eq!(facts["padmin"]["create_team_offered"], 0);
+    assert_eq!(facts["padmin"]["create_team_status"], 403);
+
+    // 2FA enrolled in the browser, then a sign-in with a TOTP code that returns to the deep
+    // link asked for while signed out.
+    assert_eq!(facts["recovery_codes"], 10);
+    assert!(facts["deep_link_after_totp"].as_str().unwrap().ends_with("/lexicon"), "{facts}");
+
+    // axe-core: no serious or critical violation on any main screen.
+    for (screen, violations) in facts["axe"].as_object().unwrap() {
+        let bad: Vec<&Value> = violations
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        assert!(bad.is_empty(), "{screen}: {bad:?}");
+    }
+    for shot in ["setup", "home", "members", "teams", "project-users", "insights", "funnels", "retention", "two-factor"]
+    {
+        assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");
+    }
+}

@@ -1,0 +1,427 @@
+// Drives Tally's web app in Debian's headless Chromium as its people would: the first-run
+// setup; an Owner inviting people, making a team, giving it Analyst on Production and
+// setting Consumer for everyone; the invited people accepting and seeing what their roles
+// allow; Insights, Funnels and Retention built with the mouse and keyboard; 2FA enrollment
+// and a sign-in with a TOTP code; a deep link that returns after sign-in; axe-core on the
+// main screens. Saves a screenshot of each main screen.
+//
+//   node app.mjs BASE_URL SETUP_URL SCREENSHOT_DIR [CHROMIUM]
+//
+// Prints what it saw as JSON on stdout; the Rust test (crates/tally-cli/tests/it/web_app.rs)
+// asserts on it. Steps that cannot go on throw, and the process exits 1.
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const [base, setupUrl, shots, executable = "/usr/bin/chromium"] = process.argv.slice(2);
+const require = createRequire(import.meta.url);
+const axePath = require.resolve("axe-core/axe.min.js");
+const PASSWORD = "correct horse battery staple";
+const facts = { csp_violations: [], page_errors: [] };
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: executable,
+  args: ["--headless", "--no-sandbox", "--disable-background-networking"],
+});
+
+async function context(options = {}) {
+  const made = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...options });
+  made.setDefaultTimeout(20000);
+  return made;
+}
+
+async function open(ctx) {
+  const page = await ctx.newPage();
+  page.on("console", (message) => {
+    if (/content security policy/i.test(message.text())) facts.csp_violations.push(message.text());
+    if (message.type() === "error") console.error(`[page] ${message.text()}`);
+  });
+  page.on("pageerror", (error) => facts.page_errors.push(String(error)));
+  return page;
+}
+
+/** Waits until no report is running and the chart's animation is over. */
+async function settled(page) {
+  await page.waitForLoadState("networkidle");
+  await page.locator("#run-report[data-loading]").waitFor({ state: "detached" }).catch(() => {});
+  await page.waitForTimeout(1200);
+}
+
+async function shot(page, name) {
+  await page.waitForLoadState("networkidle");
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: false });
+}
+
+/** The API from inside the page, with its session: `{status, body}`. */
+async function api(page, method, path, body) {
+  return page.evaluate(
+    async ({ method, path, body }) => {
+      const response = await fetch(path, {
+        method,
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      let json = null;
+      try {
+        json = await response.json();
+      } catch {
+        json = null;
+      }
+      return { status: response.status, body: json };
+    },
+    { method, path, body },
+  );
+}
+
+/** Waits until the screen shows the answer to the report in its URL (not a previous one). */
+async function answered(page, type) {
+  await page.waitForURL(/report=/);
+  await page.waitForFunction((type) => {
+    const report = new URL(window.location.href).searchParams.get("report");
+    const result = document.querySelector('[data-testid="result"]');
+    if (!report || !result || result.getAttribute("aria-busy") === "true") return false;
+    return result.dataset.answered === JSON.stringify({ type, ...JSON.parse(report) });
+  }, type);
+  await page.waitForLoadState("networkidle");
+}
+
+/** Opens a Mantine select and picks the option with this exact name. */
+async function choose(page, selector, option) {
+  await page.locator(selector).click();
+  await page.getByRole("option", { name: option, exact: true }).click();
+}
+
+function escape(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+async function navLabels(page) {
+  await page.locator("nav a").first().waitFor();
+  await page.waitForLoadState("networkidle");
+  return page.locator("nav a").allInnerTexts();
+}
+
+function totp(secret) {
+  return execFileSync("oathtool", ["--totp", "-b", secret]).toString().trim();
+}
+
+let code = 0;
+try {
+  // First run: the setup link's form.
+  const ownerContext = await context();
+  const owner = await open(ownerContext);
+  await owner.goto(setupUrl);
+  await owner.fill("#setup-organization", "Acme");
+  await owner.fill("#setup-name", "Ada Owner");
+  await owner.fill("#setup-email", "owner@acme.example");
+  await owner.fill("#setup-password", PASSWORD);
+  await shot(owner, "setup");
+  await owner.click("#setup-submit");
+  await owner.getByText("Your role: owner").waitFor();
+  await shot(owner, "home");
+  const me = (await api(owner, "GET", "/api/app/me")).body.results;
+  const org = me.organizations[0];
+  const production = org.projects.find((p) => p.name === "Production");
+  facts.org_id = org.id;
+  facts.production_id = production.id;
+
+  // Events for the reports: five sign-ups three days ago, three buyers two days ago, one
+  // of them again yesterday (noon UTC, well inside each day).
+  const keys = (await api(owner, "GET", `/api/app/projects/${production.id}/keys`)).body.results;
+  const noon = (daysAgo) => {
+    const day = new Date();
+    day.setUTCHours(12, 0, 0, 0);
+    return Math.floor(day.getTime() / 1000) - daysAgo * 86400;
+  };
+  const rows = [];
+  for (const user of ["u1", "u2", "u3", "u4", "u5"]) rows.push(["Sign up", user, noon(3)]);
+  for (const user of ["u1", "u2", "u3"]) rows.push(["Purchase", user, noon(2)]);
+  rows.push(["Purchase", "u1", noon(1)]);
+  const events = rows.map(([event, user, time], i) => ({
+    event,
+    properties: { distinct_id: user, time, $insert_id: `web-app-${i}`, plan: user === "u1" ? "pro" : "free" },
+  }));
+  facts.import_status = await owner.evaluate(
+    async ({ secret, events }) =>
+      (
+        await fetch("/import?strict=1", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Basic ${btoa(`${secret}:`)}` },
+          body: JSON.stringify(events),
+        })
+      ).status,
+    { secret: keys.api_secret, events },
+  );
+
+  // The Owner invites a member, an Admin, a Billing Admin and a project Admin.
+  await owner.goto(`${base}/organizations/${org.id}/members`);
+  const invite = async (email, role, project) => {
+    await owner.fill("#invite-emails", email);
+    await choose(owner, "#invite-role", role);
+    if (project) {
+      await choose(owner, "#invite-project", project.name);
+      await choose(owner, "#invite-project-role", project.role);
+    }
+    await owner.click("#invite-submit");
+    await owner.getByTestId("invite-outcome").getByText(email).waitFor();
+  };
+  await invite("member@acme.example", "Member");
+  await invite("admin@acme.example", "Admin");
+  await invite("billing@acme.example", "Billing Admin");
+  await invite("padmin@acme.example", "Member", { name: "Production", role: "Admin" });
+  await owner.reload();
+  const links = {};
+  for (const email of ["member@acme.example", "admin@acme.example", "billing@acme.example", "padmin@acme.example"]) {
+    const row = owner.getByTestId("invitations").getByRole("row", { name: new RegExp(`^${escape(email)}`) });
+    await row.getByRole("button", { name: "Get link" }).click();
+    links[email] = await row.getByRole("button", { name: /Copy link|Copied/ }).getAttribute("data-link");
+  }
+  await shot(owner, "members");
+
+  // Each accepts in a browser of their own, choosing a password.
+  const people = {};
+  for (const email of Object.keys(links)) {
+    const ctx = await context();
+    const page = await open(ctx);
+    await page.goto(links[email]);
+    await page.getByText(`Invitation for ${email}.`).waitFor();
+    await page.fill("#accept-name", email.split("@")[0]);
+    await page.fill("#accept-password", PASSWORD);
+    await page.click("#accept");
+    await page.getByTestId("home").waitFor();
+    people[email] = page;
+  }
+
+  // A team with the member, Analyst on Production.
+  await owner.goto(`${base}/organizations/${org.id}/teams`);
+  await owner.fill("#team-name", "Analysts");
+  await owner.click("#team-create");
+  const team = owner.getByTestId("team-Analysts");
+  await team.waitFor();
+  await choose(owner, 'input[aria-label="Person to add to Analysts"]', "member@acme.example");
+  await team.getByRole("button", { name: "Add", exact: true }).click();
+  await team.getByText("member@acme.example").first().waitFor();
+  await choose(owner, 'input[aria-label="Project for Analysts"]', "Production");
+  await choose(owner, 'input[aria-label="Role on the project for Analysts"]', "Analyst");
+  await team.getByRole("button", { name: "Give role" }).click();
+  await team.getByText("Production: Analyst").waitFor();
+  await shot(owner, "teams");
+
+  // Consumer for everyone in the organization.
+  await owner.goto(`${base}/projects/${production.id}/settings/users`);
+  await choose(owner, "#default-role", "Consumer");
+  await owner.getByTestId("project-members").getByText("Consumer · all_users").first().waitFor();
+  await shot(owner, "project-users");
+  facts.project_members = (await api(owner, "GET", `/api/app/projects/${production.id}/members`)).body.results;
+
+  // The member sees exactly what Analyst allows.
+  const member = people["member@acme.example"];
+  await member.goto(`${base}/projects/${production.id}/settings`);
+  facts.member_nav = await navLabels(member);
+  facts.member_keys_refused = await member.getByTestId("not-allowed").first().innerText();
+  await member.goto(`${base}/organizations/${org.id}/teams`);
+  await member.getByTestId("team-Analysts").waitFor();
+  facts.member_teams = {
+    create_offered: await member.locator("#team-create").count(),
+    not_allowed: await member.getByTestId("not-allowed").first().innerText(),
+    server: (await api(member, "POST", `/api/app/organizations/${org.id}/teams`, { name: "Sneaky" })).status,
+  };
+  await member.goto(`${base}/projects/${production.id}/settings/users`);
+  await member.getByTestId("project-members").waitFor();
+  facts.member_project_users = {
+    default_role_offered: await member.locator("#default-role").count(),
+    server: (await api(member, "PUT", `/api/app/projects/${production.id}/default-role`, { role: "owner" })).status,
+  };
+
+  // Insights, Funnels and Retention with the mouse and keyboard, as the member (Analyst).
+  const report = async (page) => JSON.parse(new URL(page.url()).searchParams.get("report"));
+  await member.goto(`${base}/projects/${production.id}/insights`);
+  await choose(member, "#metric-0-event", "Purchase");
+  await choose(member, "#metric-0-measure", "Unique users");
+  await member.click("#run-report");
+  await answered(member, "insights");
+  const insights = await report(member);
+  facts.insights = {
+    ui: Number(await member.getByTestId("series-total").first().getAttribute("data-value")),
+    api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "insights", ...insights })).body.results,
+  };
+  // The keyboard: a second metric (total purchases) added and chosen without the mouse.
+  await member.getByRole("button", { name: "+ Metric" }).focus();
+  await member.keyboard.press("Enter");
+  await member.locator("#metric-1-event").focus();
+  await member.keyboard.press("Control+A");
+  await member.keyboard.type("Purcha");
+  await member.getByRole("option", { name: "Purchase", exact: true }).waitFor();
+  await member.keyboard.press("ArrowDown");
+  await member.keyboard.press("Enter");
+  await member.locator("#metric-1-measure").focus();
+  await member.keyboard.press("ArrowDown");
+  await member.getByRole("option", { name: "Total events", exact: true }).click();
+  await member.click("#run-report");
+  await answered(member, "insights");
+  facts.insights_two = {
+    ui: (await member.getByTestId("series-total").evaluateAll((cells) => cells.map((c) => Number(c.dataset.value)))),
+    report: await report(member),
+  };
+  await settled(member);
+  await shot(member, "insights");
+  // Back returns to the one-metric report.
+  await member.goBack();
+  await answered(member, "insights");
+  facts.back_button_metrics = (await report(member)).metrics.length;
+  facts.back_button_series = await member.getByTestId("series-total").count();
+
+  await member.goto(`${base}/projects/${production.id}/funnels`);
+  await choose(member, "#step-0", "Sign up");
+  await choose(member, "#step-1", "Purchase");
+  await member.click("#run-report");
+  await answered(member, "funnels");
+  const funnel = await report(member);
+  facts.funnel = {
+    ui: await member.getByTestId("step-count").evaluateAll((cells) => cells.map((c) => Number(c.dataset.value))),
+    api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "funnels", ...funnel })).body.results,
+  };
+  await settled(member);
+  await shot(member, "funnels");
+
+  await member.goto(`${base}/projects/${production.id}/retention`);
+  await choose(member, "#born-event", "Sign up");
+  await choose(member, "#return-event", "Purchase");
+  await member.click("#run-report");
+  await answered(member, "retention");
+  const retention = await report(member);
+  facts.retention = {
+    ui: await member.locator('[data-cohort="all"] td[data-value]').evaluateAll((cells) => cells.map((c) => Number(c.dataset.value))),
+    api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "retention", ...retention })).body.results,
+  };
+  await settled(member);
+  await shot(member, "retention");
+
+  // The Billing Admin: billing, and no project data.
+  const billing = people["billing@acme.example"];
+  await billing.goto(`${base}/`);
+  facts.billing_home = await billing.getByTestId("home").innerText();
+  await billing.goto(`${base}/organizations/${org.id}/billing`);
+  await billing.getByTestId("plan").waitFor();
+  facts.billing_nav = await navLabels(billing);
+  // Production is open to everyone as Consumer (the default role set above); Development,
+  // with no default role, is not open to a Billing Admin.
+  const development = org.projects.find((p) => p.name === "Development");
+  facts.billing_development_status = (await api(billing, "GET", `/api/app/projects/${development.id}`)).status;
+  facts.billing_development_query_status = (
+    await api(billing, "POST", `/api/app/projects/${development.id}/query`, { type: "insights", ...insights })
+  ).status;
+  await billing.goto(`${base}/projects/${development.id}/insights`);
+  facts.billing_development_screen = await billing.locator("main").innerText();
+  await shot(billing, "billing");
+
+  // The project Admin manages the project's users, not teams.
+  const padmin = people["padmin@acme.example"];
+  await padmin.goto(`${base}/projects/${production.id}/settings/users`);
+  await padmin.locator("#default-role").waitFor();
+  facts.padmin = {
+    default_role_offered: await padmin.locator("#default-role").count(),
+    grant: (await api(padmin, "GET", `/api/app/projects/${production.id}/permissions`)).body.results.grants,
+  };
+  await padmin.goto(`${base}/organizations/${org.id}/teams`);
+  await padmin.getByTestId("team-Analysts").waitFor();
+  facts.padmin.create_team_offered = await padmin.locator("#team-create").count();
+  facts.padmin.create_team_status = (await api(padmin, "POST", `/api/app/organizations/${org.id}/teams`, { name: "Mine" })).status;
+
+  // The Owner enrolls an authenticator app, signs out, and signs in with a TOTP code.
+  await owner.goto(`${base}/account`);
+  await owner.fill("#enroll-password", PASSWORD);
+  await owner.click("#enroll-totp");
+  const secret = (await owner.getByTestId("totp-secret").innerText()).trim();
+  const first = totp(secret);
+  await owner.fill("#enroll-code", first);
+  await owner.click("#enroll-confirm");
+  await owner.getByTestId("recovery-codes").waitFor();
+  facts.recovery_codes = (await owner.getByTestId("recovery-codes").locator("li").count());
+  await shot(owner, "two-factor");
+  await owner.click("#recovery-codes-done");
+  await owner.getByTestId("two-factor-state").getByText("authenticator app").waitFor();
+  await owner.getByRole("button", { name: "Sign out" }).click();
+  await owner.waitForURL(/\/sign-in/);
+  // A deep link while signed out asks to sign in, then returns to it.
+  const deep = `${base}/projects/${production.id}/lexicon`;
+  await owner.goto(deep);
+  await owner.waitForURL(/\/sign-in\?next=/);
+  await owner.fill("#email", "owner@acme.example");
+  await owner.click("#continue");
+  await owner.fill("#password", PASSWORD);
+  await owner.click("#sign-in");
+  await owner.locator("#code").waitFor();
+  // The enrollment's code counts once: wait for the next one.
+  let next = totp(secret);
+  for (let i = 0; i < 40 && next === first; i++) {
+    await owner.waitForTimeout(1000);
+    next = totp(secret);
+  }
+  await owner.fill("#code", next);
+  await owner.click("#verify");
+  await owner.waitForURL(deep);
+  await owner.getByTestId("lexicon").waitFor();
+  facts.deep_link_after_totp = owner.url();
+  await shot(owner, "lexicon");
+
+  // axe-core on the main screens (its script is injected, so this browser skips the CSP).
+  const state = await ownerContext.storageState();
+  const axeContext = await context({ storageState: state, bypassCSP: true });
+  const axePage = await axeContext.newPage();
+  facts.axe = {};
+  const screens = {
+    home: "/",
+    members: `/organizations/${org.id}/members`,
+    teams: `/organizations/${org.id}/teams`,
+    security: `/organizations/${org.id}/security`,
+    project_users: `/projects/${production.id}/settings/users`,
+    insights: `/projects/${production.id}/insights?report=${encodeURIComponent(JSON.stringify(insights))}`,
+    funnels: `/projects/${production.id}/funnels?report=${encodeURIComponent(JSON.stringify(funnel))}`,
+    retention: `/projects/${production.id}/retention?report=${encodeURIComponent(JSON.stringify(retention))}`,
+    account: "/account",
+  };
+  for (const [name, path] of Object.entries(screens)) {
+    await axePage.goto(`${base}${path}`);
+    await axePage.locator("main h1").first().waitFor();
+    await axePage.waitForLoadState("networkidle");
+    await axePage.addScriptTag({ path: axePath });
+    const violations = await axePage.evaluate(async () => {
+      const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } });
+      return result.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        nodes: v.nodes.length,
+        help: v.help,
+        where: v.nodes.slice(0, 4).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+      }));
+    });
+    facts.axe[name] = violations;
+  }
+  // A signed-out visitor of the sign-in screen, for the same check.
+  const anonymous = await context({ bypassCSP: true });
+  const signIn = await anonymous.newPage();
+  await signIn.goto(`${base}/sign-in`);
+  await signIn.locator("#email").waitFor();
+  await shot(signIn, "sign-in");
+  await signIn.addScriptTag({ path: axePath });
+  facts.axe.sign_in = await signIn.evaluate(async () =>
+    (await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } })).violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.length,
+      help: v.help,
+      where: v.nodes.slice(0, 4).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+    })),
+  );
+  console.log(JSON.stringify(facts));
+} catch (error) {
+  console.error(String(error && error.stack ? error.stack : error));
+  console.error(JSON.stringify(facts));
+  code = 1;
+} finally {
+  await browser.close();
+}
+process.exit(code);

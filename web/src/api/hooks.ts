@@ -1,0 +1,51 @@
+// Server state shared by every screen.
+import { useQuery } from "@tanstack/react-query";
+import { useParams } from "react-router-dom";
+import { get } from "./client";
+import type { Me, Organization, OrgSummary, ProjectSummary } from "./types";
+
+export function useMe() {
+  return useQuery({ queryKey: ["me"], queryFn: ({ signal }) => get<Me>("/api/app/me", signal) });
+}
+
+export function useOrganization(orgId: number | undefined) {
+  return useQuery({
+    queryKey: ["org", orgId],
+    queryFn: ({ signal }) => get<Organization>(`/api/app/organizations/${orgId}`, signal),
+    enabled: orgId !== undefined,
+  });
+}
+
+export interface Current {
+  me: Me | undefined;
+  org: OrgSummary | undefined;
+  project: ProjectSummary | undefined;
+}
+
+/** The organization and project the URL names (or the first ones the caller may open). */
+export function useCurrent(): Current {
+  const params = useParams();
+  const { data: me } = useMe();
+  const projectId = params.projectId ? Number(params.projectId) : undefined;
+  const orgId = params.orgId ? Number(params.orgId) : undefined;
+  const orgs = me?.organizations ?? [];
+  let org: OrgSummary | undefined;
+  let project: ProjectSummary | undefined;
+  if (projectId !== undefined) {
+    for (const candidate of orgs) {
+      const found = candidate.projects.find((p) => p.id === projectId);
+      if (found) {
+        org = candidate;
+        project = found;
+      }
+    }
+  } else if (orgId !== undefined) {
+    org = orgs.find((o) => o.id === orgId);
+  }
+  return { me, org, project };
+}
+
+/** Whether the caller holds a project permission (the server checks it again). */
+export function mayInProject(project: ProjectSummary | undefined, permission: string): boolean {
+  return project?.permissions.includes(permission) ?? false;
+}

@@ -1,0 +1,141 @@
+// Reports as the query engine takes them (`POST /api/app/projects/{id}/query`), kept in
+// the URL so that a link reopens the same report, and turned into ECharts options.
+import type { components } from "./schema";
+
+export type Report = components["schemas"]["Report"];
+export type Insights = components["schemas"]["Insights"];
+export type Funnel = components["schemas"]["Funnel"];
+export type Retention = components["schemas"]["Retention"];
+export type Metric = components["schemas"]["Metric"];
+export type Filter = components["schemas"]["Filter"];
+export type Answer = components["schemas"]["Answer"];
+export type InsightsAnswer = components["schemas"]["InsightsAnswer"];
+export type FunnelAnswer = components["schemas"]["FunnelAnswer"];
+export type RetentionAnswer = components["schemas"]["RetentionAnswer"];
+export type TimeUnit = components["schemas"]["TimeUnit"];
+
+export type ChartKind = "line" | "bar" | "stacked" | "table" | "number";
+
+/** `YYYY-MM-DD` of a date, in the browser's calendar. */
+export function day(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** The last `days` days up to `today`, both included. */
+export function lastDays(today: Date, days: number): { from_date: string; to_date: string } {
+  const from = new Date(today);
+  from.setDate(from.getDate() - (days - 1));
+  return { from_date: day(from), to_date: day(today) };
+}
+
+export function defaultInsights(today: Date): Insights {
+  return { range: lastDays(today, 30), unit: "day", metrics: [{ event: "$all_events", measure: { kind: "total" } }] };
+}
+
+export function defaultFunnel(today: Date): Funnel {
+  return { range: lastDays(today, 30), steps: [{ event: "" }, { event: "" }], window_seconds: 7 * 86400, order: "in_order" };
+}
+
+export function defaultRetention(today: Date): Retention {
+  return {
+    range: lastDays(today, 30),
+    born: { event: "$all_events" },
+    return: { event: "$all_events" },
+    unit: "day",
+    buckets: 7,
+    criterion: "on_or_after",
+  };
+}
+
+/** The report a URL's `report` parameter holds, or `fallback` when it holds none. */
+export function readReport<T>(search: URLSearchParams, fallback: T): T {
+  const text = search.get("report");
+  if (!text) return fallback;
+  try {
+    const parsed = JSON.parse(text);
+    return parsed && typeof parsed === "object" ? (parsed as T) : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** URL parameters that hold `report` (and the chart kind when it is not the default). */
+export function reportParams(report: unknown, chart?: ChartKind): URLSearchParams {
+  const params = new URLSearchParams({ report: JSON.stringify(report) });
+  if (chart && chart !== "line") params.set("chart", chart);
+  return params;
+}
+
+const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/** A series' name as a legend shows it: the metric's letter and label, and its segment. */
+export function seriesName(series: InsightsAnswer["series"][number]): string {
+  const base = `${letters[series.metric] ?? series.metric} · ${series.label}`;
+  return series.segment == null ? base : `${base} · ${series.segment}`;
+}
+
+/** An ECharts option for an Insights answer drawn as a line, bar or stacked bar chart. */
+export function insightsOption(answer: InsightsAnswer, kind: "line" | "bar" | "stacked") {
+  return {
+    aria: { enabled: true },
+    tooltip: { trigger: "axis" },
+    legend: { type: "scroll", bottom: 0 },
+    grid: { left: 48, right: 16, top: 16, bottom: 48 },
+    xAxis: { type: "category", data: answer.buckets },
+    yAxis: { type: "value" },
+    series: answer.series.map((series) => ({
+      name: seriesName(series),
+      type: kind === "line" ? "line" : "bar",
+      stack: kind === "stacked" ? "total" : undefined,
+      data: series.values,
+      showSymbol: answer.buckets.length <= 31,
+    })),
+  };
+}
+
+/** Funnel steps as bars: the users at each step, labelled with the overall conversion. */
+export function funnelOption(answer: FunnelAnswer) {
+  return {
+    aria: { enabled: true },
+    tooltip: { trigger: "axis" },
+    grid: { left: 48, right: 16, top: 24, bottom: 32 },
+    xAxis: { type: "category", data: answer.steps.map((step, i) => `${i + 1}. ${step.event}`) },
+    yAxis: { type: "value" },
+    series: [
+      {
+        name: "Users",
+        type: "bar",
+        data: answer.steps.map((step) => step.count),
+        label: {
+          show: true,
+          position: "top",
+          formatter: (p: { dataIndex: number }) => percent(answer.steps[p.dataIndex]?.overall_conversion ?? 0),
+        },
+      },
+    ],
+  };
+}
+
+/** Retention as a curve: the share of all cohorts' users back in each bucket. */
+export function retentionOption(answer: RetentionAnswer) {
+  const first = answer.total.first;
+  return {
+    aria: { enabled: true },
+    tooltip: { trigger: "axis" },
+    grid: { left: 48, right: 16, top: 16, bottom: 32 },
+    xAxis: { type: "category", data: answer.total.counts.map((_, i) => `${i}`) },
+    yAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+    series: [{ name: "Retained", type: "line", data: answer.total.counts.map((n) => (first ? (100 * n) / first : 0)) }],
+  };
+}
+
+export function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+/** A number as a table shows it: whole numbers as they are, others to two places. */
+export function formatValue(value: number | null | undefined): string {
+  if (value == null) return "—";
+  return Number.isInteger(value) ? value.toLocaleString("en-US") : value.toLocaleString("en-US", { maximumFractionDigits: 2 });
+}

@@ -1,0 +1,59 @@
+// One URL per screen: every screen is a deep link, and the back button works.
+import { createBrowserRouter, Navigate } from "react-router-dom";
+import { Layout, OrgIndex, ProjectIndex } from "./screens/Layout";
+import { Home } from "./screens/Home";
+import { SignIn } from "./screens/auth/SignIn";
+import { Setup } from "./screens/auth/Setup";
+import { AcceptInvitation } from "./screens/auth/AcceptInvitation";
+import { Members } from "./screens/org/Members";
+import { Teams } from "./screens/org/Teams";
+import { Projects } from "./screens/org/Projects";
+import { Security } from "./screens/org/Security";
+import { Billing } from "./screens/org/Billing";
+import { ProjectSettings } from "./screens/project/ProjectSettings";
+import { ProjectUsers } from "./screens/project/ProjectUsers";
+import { Insights } from "./screens/analysis/Insights";
+import { Funnels } from "./screens/analysis/Funnels";
+import { Retention } from "./screens/analysis/Retention";
+import { Lexicon } from "./screens/analysis/Lexicon";
+import { Account } from "./screens/account/Account";
+import { NotFound } from "./screens/NotFound";
+
+export const router = createBrowserRouter([
+  { path: "/sign-in", element: <SignIn /> },
+  { path: "/setup", element: <Setup /> },
+  { path: "/invitations/accept", element: <AcceptInvitation /> },
+  {
+    path: "/",
+    element: <Layout />,
+    children: [
+      { index: true, element: <Home /> },
+      { path: "account", element: <Account /> },
+      {
+        path: "organizations/:orgId",
+        children: [
+          { index: true, element: <OrgIndex /> },
+          { path: "members", element: <Members /> },
+          { path: "teams", element: <Teams /> },
+          { path: "projects", element: <Projects /> },
+          { path: "security", element: <Security /> },
+          { path: "billing", element: <Billing /> },
+        ],
+      },
+      {
+        path: "projects/:projectId",
+        children: [
+          { index: true, element: <ProjectIndex /> },
+          { path: "insights", element: <Insights /> },
+          { path: "funnels", element: <Funnels /> },
+          { path: "retention", element: <Retention /> },
+          { path: "lexicon", element: <Lexicon /> },
+          { path: "settings", element: <ProjectSettings /> },
+          { path: "settings/users", element: <ProjectUsers /> },
+        ],
+      },
+      { path: "home", element: <Navigate to="/" replace /> },
+      { path: "*", element: <NotFound /> },
+    ],
+  },
+]);

@@ -1,0 +1,48 @@
+// Filters on event properties: a property, an operator and its value.
+import { ActionIcon, Button, Group, Select, Stack, TextInput } from "@mantine/core";
+import type { Filter } from "../../api/report";
+import { PropertyPicker } from "./parts";
+import { type Operator, filterOf, filterText } from "./filterModel";
+
+const OPERATORS = [
+  { value: "equals", label: "is" },
+  { value: "not_equals", label: "is not" },
+  { value: "contains", label: "contains" },
+  { value: "not_contains", label: "does not contain" },
+  { value: "greater_than", label: ">" },
+  { value: "less_than", label: "<" },
+  { value: "is_set", label: "is set" },
+  { value: "is_not_set", label: "is not set" },
+];
+
+export function FilterEditor({ projectId, filters, onChange }: { projectId: number; filters: Filter[]; onChange: (filters: Filter[]) => void }) {
+  const set = (index: number, filter: Filter) => onChange(filters.map((f, i) => (i === index ? filter : f)));
+  return (
+    <Stack gap="xs">
+      {filters.map((filter, index) => (
+        <Group key={index} align="flex-end" gap="xs" role="group" aria-label={`Filter ${index + 1}`}>
+          <PropertyPicker projectId={projectId} label="Where" value={filter.property} onChange={(property) => property && set(index, { ...filter, property })} />
+          <Select
+            label="Operator"
+            data={OPERATORS}
+            value={filter.operator}
+            onChange={(operator) => operator && set(index, filterOf(filter.property, operator as Operator, filterText(filter)))}
+            allowDeselect={false}
+            w={160}
+          />
+          {filter.operator !== "is_set" && filter.operator !== "is_not_set" && (
+            <TextInput label="Value" value={filterText(filter)} onChange={(e) => set(index, filterOf(filter.property, filter.operator, e.currentTarget.value))} w={200} />
+          )}
+          <ActionIcon variant="subtle" color="gray" aria-label={`Remove filter ${index + 1}`} onClick={() => onChange(filters.filter((_, i) => i !== index))}>
+            ×
+          </ActionIcon>
+        </Group>
+      ))}
+      <Group>
+        <Button variant="subtle" size="compact-sm" onClick={() => onChange([...filters, { property: "", operator: "equals", value: [] } as Filter])}>
+          + Filter
+        </Button>
+      </Group>
+    </Stack>
+  );
+}

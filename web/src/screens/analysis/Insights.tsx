@@ -1,0 +1,202 @@
+// Insights: metrics (an event and what to measure), filters, a breakdown, over a date
+// range; drawn as a line, bar or stacked chart, a table or one number. The report lives in
+// the URL: a link (or the back button) reopens the same report.
+import { useEffect, useMemo, useState } from "react";
+import { ActionIcon, Button, Card, Group, SegmentedControl, Select, Stack, Table, Text, Title } from "@mantine/core";
+import { useParams, useSearchParams } from "react-router-dom";
+import {
+  type ChartKind,
+  type Insights as InsightsReport,
+  type InsightsAnswer,
+  type Metric,
+  defaultInsights,
+  formatValue,
+  insightsOption,
+  readReport,
+  reportParams,
+  seriesName,
+} from "../../api/report";
+import { Chart } from "./Chart";
+import { EventPicker, PropertyPicker, RangePicker, RunButtons, useReportRun } from "./parts";
+import { FilterEditor } from "./Filters";
+import { Empty, ErrorNote, Loading, Screen } from "../common";
+
+const MEASURES = [
+  { value: "total", label: "Total events" },
+  { value: "unique", label: "Unique users" },
+  { value: "per_user:average", label: "Average per user" },
+  { value: "per_user:median", label: "Median per user" },
+];
+
+function measureValue(metric: Metric): string {
+  const measure = metric.measure ?? { kind: "total" };
+  return measure.kind === "per_user" ? `per_user:${measure.aggregate}` : measure.kind;
+}
+
+function measureOf(value: string): Metric["measure"] {
+  if (value.startsWith("per_user:")) return { kind: "per_user", aggregate: value.slice(9) as "average" | "median" };
+  return { kind: value as "total" | "unique" };
+}
+
+export function Insights() {
+  const projectId = Number(useParams().projectId);
+  const [search, setSearch] = useSearchParams();
+  const fromUrl = search.get("report");
+  const chart = (search.get("chart") as ChartKind | null) ?? "line";
+  const initial = useMemo(() => readReport<InsightsReport>(search, defaultInsights(new Date())), [fromUrl]); // eslint-disable-line react-hooks/exhaustive-deps
+  const [draft, setDraft] = useState<InsightsReport>(initial);
+  const { running, answer, error, answered, run, cancel } = useReportRun(projectId);
+  useEffect(() => {
+    setDraft(initial);
+    run({ type: "insights", ...initial });
+  }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const setMetric = (index: number, metric: Metric) => setDraft({ ...draft, metrics: draft.metrics.map((m, i) => (i === index ? metric : m)) });
+  const insights = answer && answer.type === "insights" ? (answer as unknown as InsightsAnswer & { range: { time_zone: string } }) : null;
+  return (
+    <Screen title="Insights">
+      <Card withBorder>
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            const params = reportParams(draft, chart);
+            if (params.get("report") === fromUrl) run({ type: "insights", ...draft });
+            else setSearch(params);
+          }}
+        >
+          <Stack gap="sm">
+            {draft.metrics.map((metric, index) => (
+              <Group key={index} align="flex-end" gap="xs" aria-label={`Metric ${String.fromCharCode(65 + index)}`} role="group">
+                <Text fw={700} w={20}>
+                  {String.fromCharCode(65 + index)}
+                </Text>
+                <EventPicker id={`metric-${index}-event`} projectId={projectId} label="Event" value={metric.event} onChange={(event) => setMetric(index, { ...metric, event })} />
+                <Select
+                  id={`metric-${index}-measure`}
+                  label="Measure"
+                  data={MEASURES}
+                  value={measureValue(metric)}
+                  onChange={(value) => value && setMetric(index, { ...metric, measure: measureOf(value) })}
+                  allowDeselect={false}
+                  w={200}
+                />
+                {draft.metrics.length > 1 && (
+                  <ActionIcon variant="subtle" color="gray" aria-label={`Remove metric ${String.fromCharCode(65 + index)}`} onClick={() => setDraft({ ...draft, metrics: draft.metrics.filter((_, i) => i !== index) })}>
+                    ×
+                  </ActionIcon>
+                )}
+              </Group>
+            ))}
+            <Group>
+              <Button variant="subtle" size="compact-sm" onClick={() => setDraft({ ...draft, metrics: [...draft.metrics, { event: "$all_events", measure: { kind: "unique" } }] })}>
+                + Metric
+              </Button>
+            </Group>
+            <FilterEditor projectId={projectId} filters={draft.filters ?? []} onChange={(filters) => setDraft({ ...draft, filters })} />
+            <Group align="flex-end" gap="md">
+              <PropertyPicker
+                id="breakdown"
+                projectId={projectId}
+                label="Breakdown"
+                value={draft.breakdown?.property ?? null}
+                onChange={(property) => setDraft({ ...draft, breakdown: property ? { property } : undefined })}
+              />
+              <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
+              <Select
+                id="unit"
+                label="Interval"
+                data={[
+                  { value: "hour", label: "Hour" },
+                  { value: "day", label: "Day" },
+                  { value: "week", label: "Week" },
+                  { value: "month", label: "Month" },
+                ]}
+                value={draft.unit ?? "day"}
+                onChange={(unit) => unit && setDraft({ ...draft, unit: unit as InsightsReport["unit"] })}
+                allowDeselect={false}
+                w={120}
+              />
+              <RunButtons running={running} onCancel={cancel} />
+            </Group>
+          </Stack>
+        </form>
+      </Card>
+      <Group justify="space-between">
+        <Title order={2} size="h4">
+          Result
+        </Title>
+        <SegmentedControl
+          aria-label="Chart"
+          data={[
+            { value: "line", label: "Line" },
+            { value: "bar", label: "Bar" },
+            { value: "stacked", label: "Stacked" },
+            { value: "table", label: "Table" },
+            { value: "number", label: "Number" },
+          ]}
+          value={chart}
+          onChange={(kind) => {
+            const params = new URLSearchParams(search);
+            params.set("chart", kind);
+            setSearch(params, { replace: true });
+          }}
+        />
+      </Group>
+      <div data-testid="result" data-answered={answered} aria-busy={running}>
+        {error != null && <ErrorNote error={error} title="This report cannot be answered" />}
+        {running && !insights && <Loading label="Counting…" />}
+        {insights && <InsightsResult answer={insights} chart={chart} />}
+      </div>
+    </Screen>
+  );
+}
+
+function InsightsResult({ answer, chart }: { answer: InsightsAnswer; chart: ChartKind }) {
+  const option = useMemo(() => (chart === "line" || chart === "bar" || chart === "stacked" ? insightsOption(answer, chart) : null), [answer, chart]);
+  if (answer.series.every((s) => (s.total ?? 0) === 0)) return <Empty>No events match this report in this range.</Empty>;
+  return (
+    <Stack>
+      {chart === "number" ? (
+        <Group>
+          {answer.series.map((series) => (
+            <Card withBorder key={seriesName(series)}>
+              <Text size="sm" c="dimmed">
+                {seriesName(series)}
+              </Text>
+              <Title order={3} size="h1">
+                {formatValue(series.total)}
+              </Title>
+            </Card>
+          ))}
+        </Group>
+      ) : (
+        option && <Chart option={option} label={`Insights chart: ${answer.series.map(seriesName).join(", ")}`} />
+      )}
+      <Table.ScrollContainer minWidth={480}>
+        <Table striped aria-label="Insights values" data-testid="insights-table">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Series</Table.Th>
+              <Table.Th>Total</Table.Th>
+              {(chart === "table" ? answer.buckets : []).map((bucket) => (
+                <Table.Th key={bucket}>{bucket}</Table.Th>
+              ))}
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {answer.series.map((series) => (
+              <Table.Tr key={seriesName(series)} data-series={seriesName(series)}>
+                <Table.Td>{seriesName(series)}</Table.Td>
+                <Table.Td data-testid="series-total" data-value={series.total ?? ""}>
+                  {formatValue(series.total)}
+                </Table.Td>
+                {(chart === "table" ? series.values : []).map((value, i) => (
+                  <Table.Td key={i}>{formatValue(value)}</Table.Td>
+                ))}
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
+    </Stack>
+  );
+}

@@ -1,0 +1,131 @@
+// Retention: users born by one event, coming back with another; the cohort table coloured
+// by share (a heat table) and the curve of all cohorts together.
+import { useEffect, useMemo, useState } from "react";
+import { Card, Group, NumberInput, Select, Stack, Table, Title } from "@mantine/core";
+import { useParams, useSearchParams } from "react-router-dom";
+import { type Retention as RetentionReport, type RetentionAnswer, defaultRetention, percent, readReport, reportParams, retentionOption } from "../../api/report";
+import { Chart } from "./Chart";
+import { EventPicker, RangePicker, RunButtons, useReportRun } from "./parts";
+import { Empty, ErrorNote, Loading, Screen } from "../common";
+
+export function Retention() {
+  const projectId = Number(useParams().projectId);
+  const [search, setSearch] = useSearchParams();
+  const fromUrl = search.get("report");
+  const initial = useMemo(() => readReport<RetentionReport>(search, defaultRetention(new Date())), [fromUrl]); // eslint-disable-line react-hooks/exhaustive-deps
+  const [draft, setDraft] = useState<RetentionReport>(initial);
+  const { running, answer, error, answered, run, cancel } = useReportRun(projectId);
+  useEffect(() => {
+    setDraft(initial);
+    run({ type: "retention", ...initial });
+  }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const retention = answer && answer.type === "retention" ? (answer as unknown as RetentionAnswer) : null;
+  return (
+    <Screen title="Retention">
+      <Card withBorder>
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            const params = reportParams(draft);
+            if (params.get("report") === fromUrl) run({ type: "retention", ...draft });
+            else setSearch(params);
+          }}
+        >
+          <Stack gap="sm">
+            <Group align="flex-end">
+              <EventPicker id="born-event" projectId={projectId} label="Users who did" value={draft.born.event} onChange={(event) => setDraft({ ...draft, born: { ...draft.born, event } })} />
+              <EventPicker id="return-event" projectId={projectId} label="and came back to do" value={draft.return.event} onChange={(event) => setDraft({ ...draft, return: { ...draft.return, event } })} />
+            </Group>
+            <Group align="flex-end">
+              <Select
+                id="retention-unit"
+                label="Buckets of"
+                data={[
+                  { value: "day", label: "Days" },
+                  { value: "week", label: "Weeks" },
+                  { value: "month", label: "Months" },
+                ]}
+                value={draft.unit ?? "day"}
+                onChange={(unit) => unit && setDraft({ ...draft, unit: unit as RetentionReport["unit"] })}
+                allowDeselect={false}
+                w={120}
+              />
+              <NumberInput id="retention-buckets" label="How many" min={1} max={60} value={draft.buckets ?? 7} onChange={(n) => setDraft({ ...draft, buckets: Math.max(1, Number(n) || 1) })} w={120} />
+              <Select
+                id="retention-criterion"
+                label="Counted"
+                data={[
+                  { value: "on", label: "On the bucket" },
+                  { value: "on_or_after", label: "On or after" },
+                ]}
+                value={draft.criterion ?? "on_or_after"}
+                onChange={(c) => c && setDraft({ ...draft, criterion: c as RetentionReport["criterion"] })}
+                allowDeselect={false}
+                w={160}
+              />
+              <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
+              <RunButtons running={running} onCancel={cancel} />
+            </Group>
+          </Stack>
+        </form>
+      </Card>
+      <div data-testid="result" data-answered={answered} aria-busy={running}>
+        {error != null && <ErrorNote error={error} title="This retention report cannot be answered" />}
+        {running && !retention && <Loading label="Following cohorts…" />}
+        {retention && (retention.total.first ? <RetentionResult answer={retention} /> : <Empty>Nobody was born in this range.</Empty>)}
+      </div>
+    </Screen>
+  );
+}
+
+/** A share's cell shade: from white towards the theme's indigo. */
+function shade(share: number): string {
+  const alpha = Math.max(0, Math.min(1, share));
+  // At most 74% strong, so the dark text stays above 4.5:1 contrast on every cell.
+  return `rgba(54, 79, 199, ${(0.04 + alpha * 0.7).toFixed(2)})`;
+}
+
+function RetentionResult({ answer }: { answer: RetentionAnswer }) {
+  const option = useMemo(() => retentionOption(answer), [answer]);
+  // Cohorts nobody was born in say nothing: only the others are listed.
+  const rows = [answer.total, ...answer.rows.filter((row) => row.first > 0)];
+  return (
+    <Stack>
+      <Chart option={option} label="Retention curve of all cohorts" height={260} />
+      <Title order={2} size="h4">
+        Cohorts
+      </Title>
+      <Table.ScrollContainer minWidth={600}>
+        <Table aria-label="Retention by cohort" data-testid="retention-table">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Cohort</Table.Th>
+              <Table.Th>Users</Table.Th>
+              {answer.total.counts.map((_, i) => (
+                <Table.Th key={i}>{i}</Table.Th>
+              ))}
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {rows.map((row) => (
+              <Table.Tr key={row.cohort} data-cohort={row.cohort}>
+                <Table.Td>{row.cohort === "all" ? "All users" : row.cohort}</Table.Td>
+                <Table.Td data-testid="cohort-first" data-value={row.first}>
+                  {row.first}
+                </Table.Td>
+                {row.counts.map((count, i) => {
+                  const share = row.first ? count / row.first : 0;
+                  return (
+                    <Table.Td key={i} style={{ background: shade(share) }} data-value={count} title={`${count} users`}>
+                      {percent(share)}
+                    </Table.Td>
+                  );
+                })}
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
+    </Stack>
+  );
+}

@@ -1,0 +1,134 @@
+// Pieces the report builders share: the event and property pickers (from the Lexicon),
+// the date range, and running a report with a cancel button.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { Button, Group, Select, TextInput } from "@mantine/core";
+import { useQuery } from "@tanstack/react-query";
+import { get, post } from "../../api/client";
+import type { LexiconEvent } from "../../api/types";
+import type { Answer, Report } from "../../api/report";
+
+export function useLexicon(projectId: number) {
+  return useQuery({
+    queryKey: ["project", projectId, "lexicon"],
+    queryFn: ({ signal }) => get<{ events: LexiconEvent[] }>(`/api/app/projects/${projectId}/lexicon`, signal),
+  });
+}
+
+export function EventPicker({
+  projectId,
+  value,
+  onChange,
+  label,
+  allEvents = true,
+  id,
+}: {
+  projectId: number;
+  value: string;
+  onChange: (event: string) => void;
+  label: string;
+  allEvents?: boolean;
+  id?: string;
+}) {
+  const lexicon = useLexicon(projectId);
+  const data = useMemo(() => {
+    const names = (lexicon.data?.events ?? []).map((e) => e.name).sort();
+    const options = names.map((name) => ({ value: name, label: name }));
+    return allEvents ? [{ value: "$all_events", label: "All events" }, ...options] : options;
+  }, [lexicon.data, allEvents]);
+  return (
+    <Select
+      id={id}
+      label={label}
+      placeholder="Choose an event"
+      data={data}
+      value={value || null}
+      onChange={(next) => next && onChange(next)}
+      searchable
+      allowDeselect={false}
+      nothingFoundMessage="No such event yet"
+      w={240}
+    />
+  );
+}
+
+export function PropertyPicker({
+  projectId,
+  value,
+  onChange,
+  label,
+  id,
+}: {
+  projectId: number;
+  value: string | null;
+  onChange: (property: string | null) => void;
+  label: string;
+  id?: string;
+}) {
+  const lexicon = useLexicon(projectId);
+  const data = useMemo(() => {
+    const names = new Set<string>();
+    for (const event of lexicon.data?.events ?? []) for (const property of event.properties) names.add(property.name);
+    return [...names].sort();
+  }, [lexicon.data]);
+  return <Select id={id} label={label} placeholder="None" data={data} value={value} onChange={onChange} searchable clearable w={220} />;
+}
+
+export function RangePicker({
+  range,
+  onChange,
+}: {
+  range: { from_date: string; to_date: string };
+  onChange: (range: { from_date: string; to_date: string }) => void;
+}) {
+  return (
+    <Group gap="xs" align="flex-end">
+      <TextInput id="range-from" label="From" type="date" value={range.from_date} onChange={(e) => onChange({ ...range, from_date: e.currentTarget.value })} w={160} />
+      <TextInput id="range-to" label="To" type="date" value={range.to_date} onChange={(e) => onChange({ ...range, to_date: e.currentTarget.value })} w={160} />
+    </Group>
+  );
+}
+
+/** Runs a report on demand, with its state and a way to cancel it. */
+export function useReportRun(projectId: number) {
+  // `answered` is the report the answer (or error) is for, as JSON: the result shows it, so
+  // a reader (or a test) can tell a fresh answer from the previous one.
+  const [state, setState] = useState<{ running: boolean; answer: Answer | null; error: unknown; answered: string }>({
+    running: false,
+    answer: null,
+    error: null,
+    answered: "",
+  });
+  const controller = useRef<AbortController | null>(null);
+  useEffect(() => () => controller.current?.abort(), []);
+  const run = async (report: Report) => {
+    controller.current?.abort();
+    const current = new AbortController();
+    controller.current = current;
+    setState((s) => ({ ...s, running: true, error: null }));
+    const answered = JSON.stringify(report);
+    try {
+      const answer = await post<Answer>(`/api/app/projects/${projectId}/query`, report, current.signal);
+      setState({ running: false, answer, error: null, answered });
+    } catch (error) {
+      if (current.signal.aborted) setState((s) => ({ ...s, running: false }));
+      else setState({ running: false, answer: null, error, answered });
+    }
+  };
+  const cancel = () => controller.current?.abort();
+  return { ...state, run, cancel };
+}
+
+export function RunButtons({ running, onCancel }: { running: boolean; onCancel: () => void }) {
+  return (
+    <Group gap="xs">
+      <Button type="submit" loading={running} id="run-report">
+        Run
+      </Button>
+      {running && (
+        <Button variant="default" onClick={onCancel}>
+          Cancel
+        </Button>
+      )}
+    </Group>
+  );
+}
