@@ -15,6 +15,10 @@ import { ProjectUsers } from "./screens/project/ProjectUsers";
 import { Insights } from "./screens/analysis/Insights";
 import { Funnels } from "./screens/analysis/Funnels";
 import { Retention } from "./screens/analysis/Retention";
+import { Flows } from "./screens/analysis/Flows";
+import { Users } from "./screens/analysis/Users";
+import { Events } from "./screens/analysis/Events";
+import { UserProfile } from "./screens/analysis/UserProfile";
 import { Lexicon } from "./screens/analysis/Lexicon";
 import { Account } from "./screens/account/Account";
 import { NotFound } from "./screens/NotFound";
@@ -47,7 +51,11 @@ export const router = createBrowserRouter([
           { path: "insights", element: <Insights /> },
           { path: "funnels", element: <Funnels /> },
           { path: "retention", element: <Retention /> },
+          { path: "flows", element: <Flows /> },
           { path: "lexicon", element: <Lexicon /> },
+          { path: "users", element: <Users /> },
+          { path: "events", element: <Events /> },
+          { path: "users/:distinctId", element: <UserProfile /> },
           { path: "settings", element: <ProjectSettings /> },
           { path: "settings/users", element: <ProjectUsers /> },
         ],

@@ -33,7 +33,7 @@ pub use flows::{FlowLink, FlowNode, FlowPath, FlowStep, FlowsAnswer};
 pub use funnels::{FunnelAnswer, FunnelStep};
 pub use insights::{InsightsAnswer, Series};
 pub use retention::{RetentionAnswer, RetentionRow};
-pub use users::{ActivityAnswer, MAX_FEED};
+pub use users::{ActivityAnswer, ExportedEvent, LiveAnswer, MAX_FEED, MAX_LIVE};
 
 /// Why a report could not be answered.
 #[derive(Debug, thiserror::Error)]

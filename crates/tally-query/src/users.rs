@@ -13,14 +13,25 @@ use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, resolved};
 /// Most events in one feed page.
 pub const MAX_FEED: usize = 1000;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ActivityAnswer {
     pub range: ResolvedRange,
     /// The canonical id the asked id belongs to.
     pub distinct_id: String,
     /// `{"event", "properties"}` as the export writes them (time in milliseconds), newest
     /// first.
+    #[schema(value_type = Vec<ExportedEvent>)]
     pub events: Vec<serde_json::Value>,
+}
+
+/// An event as the export writes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the feed writes these with `Event::to_export_json`
+pub struct ExportedEvent {
+    event: String,
+    /// `time` (milliseconds), `distinct_id`, `$insert_id` and the event's own properties.
+    #[schema(value_type = Object)]
+    properties: serde_json::Map<String, serde_json::Value>,
 }
 
 impl QueryEngine {
@@ -60,5 +71,49 @@ impl QueryEngine {
             found = read.iter().map(|event| event.to_export_json(true)).collect();
         }
         Ok(ActivityAnswer { range: resolved(range, &zone, from_ms, to_ms), distinct_id: canonical, events: found })
+    }
+}
+
+/// Most events in one live view answer.
+pub const MAX_LIVE: usize = 200;
+
+/// The newest events a project received (the live view that shows an SDK set-up working).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LiveAnswer {
+    /// Newest received first, as the export writes them (time in milliseconds).
+    #[schema(value_type = Vec<ExportedEvent>)]
+    pub events: Vec<serde_json::Value>,
+    /// RFC 3339, UTC: when this answer was read.
+    pub read_at: String,
+}
+
+impl QueryEngine {
+    /// The last `limit` (≤ [`MAX_LIVE`]) events received whose own time is within the last
+    /// day (or up to an hour ahead, for clocks that run fast), newest received first.
+    pub async fn live(&self, scope: &DataScope<ViewUsers>, limit: usize) -> Result<LiveAnswer, QueryError> {
+        if !(1..=MAX_LIVE).contains(&limit) {
+            return Err(QueryError::invalid(format!("the live view shows 1 to {MAX_LIVE} events")));
+        }
+        let now = self.clock.now();
+        let now_ms = now.as_millisecond();
+        let context: SessionContext = self.context();
+        let (_, frame) = self.events(scope, &context, now_ms - 86_400_000, now_ms + 3_600_000).await?;
+        let mut found = Vec::new();
+        if let Some(frame) = frame {
+            let batches = frame
+                .sort(vec![ident("received_ms").sort(false, true), ident("time_ms").sort(false, true)])
+                .and_then(|frame| frame.limit(0, Some(limit)))
+                .map_err(engine_error)?
+                .collect()
+                .await
+                .map_err(engine_error)?;
+            let mut read = Vec::new();
+            for batch in &batches {
+                tally_events::parquet_file::append_events(batch, "live view", scope.project_id().0, &mut read)
+                    .map_err(|error| QueryError::Storage(error.to_string()))?;
+            }
+            found = read.iter().map(|event| event.to_export_json(true)).collect();
+        }
+        Ok(LiveAnswer { events: found, read_at: now.to_string() })
     }
 }

@@ -216,6 +216,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/app/projects/{project_id}/query", Project(P::ViewReports), "answer a report: insights, funnels or retention", app::query::run)
         .add(GET, "/api/app/projects/{project_id}/users", Project(P::ViewUsers), "user profiles: filter, sort, page", app::users::list)
         .add(GET, "/api/app/projects/{project_id}/users/activity", Project(P::ViewUsers), "one user's events, newest first", app::users::activity)
+        .add(GET, "/api/app/projects/{project_id}/events/live", Project(P::ViewUsers), "the newest events received (the live view)", app::users::live)
         .add(GET, "/api/app/projects/{project_id}/permissions", Project(P::ViewReports), "the caller's permissions and grants", app::projects::permissions)
         .add(GET, "/api/app/projects/{project_id}/members", Project(P::ViewProjectSettings), "members with each grant and its source", app::projects::members)
         .add(PUT, "/api/app/projects/{project_id}/members/users/{user_id}", Project(P::ManageProjectMembers), "give a user a role", app::projects::set_user_role)

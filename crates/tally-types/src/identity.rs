@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Simplified ID Merge (`$device_id` / `$user_id`, the default) or Original ID Merge
 /// (`$identify`, `$create_alias`, `$merge`). A project can switch only while it has no data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdMerge {
     #[default]

@@ -2,7 +2,8 @@
 // setup; an Owner inviting people, making a team, giving it Analyst on Production and
 // setting Consumer for everyone; the invited people accepting and seeing what their roles
 // allow; Insights, Funnels and Retention built with the mouse and keyboard; 2FA enrollment
-// and a sign-in with a TOTP code; a deep link that returns after sign-in; axe-core on the
+// and a sign-in with a TOTP code; Flows, Users and a profile; the live view showing an
+// event sent by mixpanel-browser; a deep link that returns after sign-in; axe-core on the
 // main screens. Saves a screenshot of each main screen.
 //
 //   node app.mjs BASE_URL SETUP_URL SCREENSHOT_DIR [CHROMIUM]
@@ -10,13 +11,18 @@
 // Prints what it saw as JSON on stdout; the Rust test (crates/tally-cli/tests/it/web_app.rs)
 // asserts on it. Steps that cannot go on throw, and the process exits 1.
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import http from "node:http";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 const [base, setupUrl, shots, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 const require = createRequire(import.meta.url);
 const axePath = require.resolve("axe-core/axe.min.js");
+// The official mixpanel-browser SDK, from the sibling peer package.
+const sdkPath = createRequire(new URL("../mixpanel-js/package.json", import.meta.url)).resolve(
+  "mixpanel-browser/dist/mixpanel.umd.js",
+);
 const PASSWORD = "correct horse battery staple";
 const facts = { csp_violations: [], page_errors: [] };
 mkdirSync(shots, { recursive: true });
@@ -153,6 +159,20 @@ try {
         })
       ).status,
     { secret: keys.api_secret, events },
+  );
+
+  // Profiles for the Users screen: u1 is on the pro plan.
+  facts.engage_status = await owner.evaluate(
+    async ({ token }) => {
+      const updates = ["u1", "u2", "u3", "u4", "u5"].map((user, i) => ({
+        $token: token,
+        $distinct_id: user,
+        $set: { $name: `User ${i + 1}`, plan: user === "u1" ? "pro" : "free" },
+      }));
+      const body = new URLSearchParams({ data: JSON.stringify(updates) });
+      return (await fetch("/engage", { method: "POST", body })).status;
+    },
+    { token: production.token },
   );
 
   // The Owner invites a member, an Admin, a Billing Admin and a project Admin.
@@ -299,6 +319,39 @@ try {
   await settled(member);
   await shot(member, "retention");
 
+  // Flows: what users did after signing up.
+  await member.goto(`${base}/projects/${production.id}/flows`);
+  await choose(member, "#flows-anchor", "Sign up");
+  await member.click("#run-report");
+  await answered(member, "flows");
+  const flows = await report(member);
+  facts.flows = {
+    ui: Number(await member.getByTestId("flow-users").getAttribute("data-value")),
+    api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "flows", ...flows })).body.results,
+  };
+  await settled(member);
+  await shot(member, "flows");
+
+  // Users: the profiles on the pro plan, then one user's profile and activity.
+  await member.goto(`${base}/projects/${production.id}/users`);
+  await member.getByTestId("users-total").waitFor();
+  facts.users_total_all = Number(await member.getByTestId("users-total").getAttribute("data-value"));
+  await member.fill("#users-where", 'properties["plan"] == "pro"');
+  await member.click("#users-apply");
+  await member.waitForFunction(() => {
+    const result = document.querySelector('[data-testid="users-result"]');
+    return result && result.dataset.answered === new URLSearchParams(location.search).toString() && result.getAttribute("aria-busy") !== "true";
+  });
+  facts.users_total_pro = Number(await member.getByTestId("users-total").getAttribute("data-value"));
+  await shot(member, "users");
+  await member.getByTestId("user-link").first().click();
+  await member.getByTestId("activity-table").waitFor();
+  facts.profile = {
+    id: await member.getByTestId("profile-distinct-id").innerText(),
+    events: await member.locator('[data-testid="activity-table"] tr[data-event]').evaluateAll((rows) => rows.map((r) => r.dataset.event)),
+  };
+  await shot(member, "user-profile");
+
   // The Billing Admin: billing, and no project data.
   const billing = people["billing@acme.example"];
   await billing.goto(`${base}/`);
@@ -329,6 +382,37 @@ try {
   await padmin.getByTestId("team-Analysts").waitFor();
   facts.padmin.create_team_offered = await padmin.locator("#team-create").count();
   facts.padmin.create_team_status = (await api(padmin, "POST", `/api/app/organizations/${org.id}/teams`, { name: "Mine" })).status;
+
+  // The live view: the Owner watches Events while mixpanel-browser, on a page of another
+  // origin, tracks an event with the project's token.
+  await owner.goto(`${base}/projects/${production.id}/events`);
+  await owner.getByTestId("live-events").waitFor();
+  const sdk = readFileSync(sdkPath);
+  const shop = http.createServer((request, response) => {
+    if (request.url === "/mixpanel.js") {
+      response.writeHead(200, { "content-type": "text/javascript" });
+      response.end(sdk);
+    } else {
+      response.writeHead(200, { "content-type": "text/html" });
+      response.end('<!doctype html><html><head><title>shop</title><script src="/mixpanel.js"></script></head><body>shop</body></html>');
+    }
+  });
+  await new Promise((resolve) => shop.listen(0, "127.0.0.1", resolve));
+  const shopPage = await (await context()).newPage();
+  await shopPage.goto(`http://127.0.0.1:${shop.address().port}/`);
+  facts.sdk_answer = await shopPage.evaluate(
+    ({ base, token }) =>
+      new Promise((resolve) => {
+        window.mixpanel.init(token, { api_host: base, batch_requests: false });
+        window.mixpanel.identify("live-visitor");
+        window.mixpanel.track("Live test", { source: "web-app test" }, (answer) => resolve(answer));
+      }),
+    { base, token: production.token },
+  );
+  shop.close();
+  await owner.getByTestId("live-event-name").filter({ hasText: "Live test" }).first().waitFor({ timeout: 15000 });
+  facts.live_first = await owner.getByTestId("live-event-name").first().innerText();
+  await shot(owner, "events");
 
   // The Owner enrolls an authenticator app, signs out, and signs in with a TOTP code.
   await owner.goto(`${base}/account`);
@@ -382,6 +466,9 @@ try {
     funnels: `/projects/${production.id}/funnels?report=${encodeURIComponent(JSON.stringify(funnel))}`,
     retention: `/projects/${production.id}/retention?report=${encodeURIComponent(JSON.stringify(retention))}`,
     account: "/account",
+    flows: `/projects/${production.id}/flows?report=${encodeURIComponent(JSON.stringify(flows))}`,
+    users: `/projects/${production.id}/users`,
+    events: `/projects/${production.id}/events`,
   };
   for (const [name, path] of Object.entries(screens)) {
     await axePage.goto(`${base}${path}`);

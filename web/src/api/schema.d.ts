@@ -413,6 +413,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["InvitationLookupView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -483,6 +496,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SignInStepView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -515,6 +541,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["MeView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -583,6 +622,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SessionView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -653,6 +705,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["TwoFactorStatusView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -707,6 +772,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["RecoveryCodesView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -741,6 +819,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["RecoveryCodesView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -843,6 +934,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ProvisioningView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -877,6 +981,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["OrganizationView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -969,6 +1086,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BillingView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1025,6 +1155,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["DomainView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1047,6 +1190,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["DomainView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1155,6 +1311,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["InvitationView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1177,6 +1346,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["InvitationView"] | components["schemas"]["InviteOutcomesView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1213,6 +1395,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["InviteOutcomesView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1287,6 +1482,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["InvitationLinkView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1324,6 +1532,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["InvitationView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1358,6 +1579,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["OrgMemberView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1489,6 +1723,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["OrgProjectView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1511,6 +1758,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ProjectView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1547,6 +1807,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ScimTokenView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1581,6 +1854,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["OrgSecurityView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1823,6 +2109,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SsoSettingsView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1931,6 +2230,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["TeamView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1953,6 +2265,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["TeamView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1988,6 +2313,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["TeamDetailView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2307,6 +2645,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ProjectSettingsView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2353,6 +2704,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ProjectView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2383,6 +2747,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AccessRequestView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2758,6 +3135,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/events/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the newest events received (the live view) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["LiveAnswer"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/keys": {
         parameters: {
             query?: never;
@@ -2777,6 +3203,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["KeysView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2849,6 +3288,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["LexiconView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2885,6 +3337,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ProjectMemberView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3016,6 +3481,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["PermissionsView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3306,6 +3784,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["UsersPage"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3342,6 +3833,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ActivityAnswer"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -4005,6 +4509,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SignInStepView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -4073,6 +4590,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SignInStepView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -4141,6 +4671,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ProvisioningView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -4175,6 +4718,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SignInStepView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -4241,6 +4797,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SetupLinkView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -4293,6 +4862,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SsoDiscoveryView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -5736,12 +6318,45 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A request for access to a project. */
+        AccessRequestView: {
+            created: string;
+            email: string;
+            /** Format: int64 */
+            id: number;
+            message: string;
+            role?: string | null;
+            /** @description `pending`, `approved` or `denied`. */
+            status: string;
+            /** Format: int64 */
+            user_id: number;
+        };
+        ActivityAnswer: {
+            /** @description The canonical id the asked id belongs to. */
+            distinct_id: string;
+            /**
+             * @description `{"event", "properties"}` as the export writes them (time in milliseconds), newest
+             *     first.
+             */
+            events: components["schemas"]["ExportedEvent"][];
+            range: components["schemas"]["ResolvedRange"];
+        };
         /** @description Every answer: the report's own result and when and how it was computed. */
         Answer: components["schemas"]["ReportResult"] & {
             /** @description RFC 3339, UTC. */
             computed_at: string;
             from_cache: boolean;
             range: components["schemas"]["ResolvedRange"];
+        };
+        /** @description The plan, seats and events per project and month. */
+        BillingView: {
+            /** Format: int64 */
+            monthly_event_quota: number;
+            plan: string;
+            /** Format: int64 */
+            seats: number;
+            seats_used: number;
+            usage: components["schemas"]["UsageView"][];
         };
         /**
          * @description A breakdown by an event property, or by the value of a segmentation expression (the
@@ -5786,6 +6401,24 @@ export interface components {
             /** Format: date */
             to_date: string;
         };
+        /** @description The TXT record to publish. */
+        DnsRecordView: {
+            name: string;
+            type: string;
+            value: string;
+        };
+        /** @description A claimed domain and the DNS record that proves it. */
+        DomainView: {
+            created: string;
+            domain: string;
+            /** Format: int64 */
+            id: number;
+            last_checked?: string | null;
+            record: components["schemas"]["DnsRecordView"];
+            /** @description `pending` until the record is found, then `verified`. */
+            status: string;
+            verified?: string | null;
+        };
         /**
          * @description Which events a metric or step counts: one event name (or every event with
          *     `"$all_events"`) and the filters that apply to it alone.
@@ -5793,6 +6426,12 @@ export interface components {
         EventSelector: {
             event: string;
             filters?: components["schemas"]["Filter"][];
+        };
+        /** @description An event as the export writes it. */
+        ExportedEvent: {
+            event: string;
+            /** @description `time` (milliseconds), `distinct_id`, `$insert_id` and the event's own properties. */
+            properties: Record<string, never>;
         };
         /** @description A condition on one event property. */
         Filter: components["schemas"]["Condition"] & {
@@ -5926,6 +6565,36 @@ export interface components {
              */
             step_conversion: number;
         };
+        /**
+         * @description One source of a project role: `organization_role`, `individual`, `team:<name>` or
+         *     `all_users`.
+         */
+        GrantView: {
+            /** @description A default role (`owner`, `admin`, `analyst`, `consumer`) or a custom role's id. */
+            role: string;
+            source: string;
+        };
+        /**
+         * @description Simplified ID Merge (`$device_id` / `$user_id`, the default) or Original ID Merge
+         *     (`$identify`, `$create_alias`, `$merge`). A project can switch only while it has no data.
+         * @enum {string}
+         */
+        IdMerge: "simplified" | "original";
+        /** @description Who is calling. */
+        IdentityView: {
+            email: string;
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /** @enum {string} */
+            type: "user";
+        } | {
+            /** Format: int64 */
+            id: number;
+            /** @enum {string} */
+            type: "service_account";
+            username: string;
+        };
         /** @description Insights: metrics over time. */
         Insights: {
             breakdown?: null | components["schemas"]["Breakdown"];
@@ -5941,6 +6610,84 @@ export interface components {
             /** @description Each bucket's label (its local start), in order. */
             buckets: string[];
             series: components["schemas"]["Series"][];
+        };
+        /** @description A fresh invitation link (the previous one stops working). */
+        InvitationLinkView: {
+            link: string;
+        };
+        /** @description What an invitation link is for. */
+        InvitationLookupView: {
+            email: string;
+            /** @description The address has an account: it must sign in as itself to accept. */
+            has_account: boolean;
+            organization: string;
+        };
+        /** @description An invitation; `link` only where it was just made (the token is never stored). */
+        InvitationView: {
+            created: string;
+            email: string;
+            expires: string;
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            invited_by?: number | null;
+            last_sent: string;
+            link?: string | null;
+            organization_role: components["schemas"]["OrgRole"];
+            projects: components["schemas"]["ProjectRoleView"][];
+        };
+        /** @description Invitations made from a list or a CSV file: what happened to each row. */
+        InviteOutcomesView: {
+            failed: number;
+            rows: components["schemas"]["InviteRowView"][];
+            sent: number;
+        };
+        /** @description One row: `status` is `ok` (with the invitation) or `error` (with its code and message). */
+        InviteRowView: {
+            code?: string | null;
+            email: string;
+            error?: string | null;
+            invitation?: null | components["schemas"]["InvitationView"];
+            row: number;
+            status: string;
+        };
+        /** @description The project's ingestion token and its API secret. */
+        KeysView: {
+            api_secret: string;
+            token: string;
+        };
+        LexiconEventView: {
+            /** Format: int64 */
+            count: number;
+            first_seen?: string | null;
+            last_seen?: string | null;
+            name: string;
+            properties: components["schemas"]["LexiconPropertyView"][];
+        };
+        LexiconPropertyView: {
+            /** Format: int64 */
+            count: number;
+            first_seen?: string | null;
+            last_seen?: string | null;
+            name: string;
+            /** @description The JSON types seen: `string`, `number`, `boolean`, `list`, `object`, `null`. */
+            types: string[];
+        };
+        /** @description Every event and property a project has received. */
+        LexiconView: {
+            events: components["schemas"]["LexiconEventView"][];
+        };
+        /** @description The newest events a project received (the live view that shows an SDK set-up working). */
+        LiveAnswer: {
+            /** @description Newest received first, as the export writes them (time in milliseconds). */
+            events: components["schemas"]["ExportedEvent"][];
+            /** @description RFC 3339, UTC: when this answer was read. */
+            read_at: string;
+        };
+        /** @description `GET /api/app/me`. */
+        MeView: {
+            organizations: components["schemas"]["OrgSummaryView"][];
+            user: components["schemas"]["IdentityView"];
         };
         /** @description What an Insights metric measures. */
         Measure: {
@@ -5968,10 +6715,125 @@ export interface components {
         Metric: components["schemas"]["EventSelector"] & {
             measure?: components["schemas"]["Measure"];
         };
+        /** @description A member of an organization. */
+        OrgMemberView: {
+            email: string;
+            joined: string;
+            name: string;
+            role: components["schemas"]["OrgRole"];
+            /** Format: int64 */
+            user_id: number;
+        };
+        /**
+         * @description A project of the organization, with the caller's permissions there (none when no
+         *     role opens it) and the grants behind them.
+         */
+        OrgProjectView: components["schemas"]["ProjectView"] & {
+            your_grants: components["schemas"]["GrantView"][];
+            your_permissions: string[];
+        };
+        /**
+         * @description A user's one role in an organization (Mixpanel's four).
+         * @enum {string}
+         */
+        OrgRole: "owner" | "admin" | "billing_admin" | "member";
+        /** @description Whether the organization requires a second factor of every member. */
+        OrgSecurityView: {
+            require_two_factor: boolean;
+        };
+        /** @description An organization of the caller's, with the projects it may open there. */
+        OrgSummaryView: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            projects: components["schemas"]["ProjectSummaryView"][];
+            role: components["schemas"]["OrgRole"];
+            /**
+             * @description Set when this session (made by another organization's single sign-on) may not open
+             *     this organization: sign in again to open it.
+             */
+            sign_in_required?: boolean | null;
+        };
+        /** @description An organization, with the caller's role and permissions in it. */
+        OrganizationView: {
+            created: string;
+            /** Format: int64 */
+            id: number;
+            name: string;
+            your_permissions: string[];
+            your_role: components["schemas"]["OrgRole"];
+        };
         /** @enum {string} */
         PerUserAggregate: "average" | "median" | "min" | "max";
+        /** @description The caller's permissions on a project and the grants they come from. */
+        PermissionsView: {
+            grants: components["schemas"]["GrantView"][];
+            organization_role: components["schemas"]["OrgRole"];
+            permissions: string[];
+        };
+        /** @description A person or a service account. */
+        PrincipalView: {
+            /** Format: int64 */
+            id: number;
+            /** @enum {string} */
+            type: "user";
+        } | {
+            /** Format: int64 */
+            id: number;
+            /** @enum {string} */
+            type: "service_account";
+        };
+        /** @description Someone with access to a project, with every grant and its source. */
+        ProjectMemberView: {
+            grants: components["schemas"]["GrantView"][];
+            label: string;
+            principal: components["schemas"]["PrincipalView"];
+        };
+        /** @description A project and a role on it (a team's, or an invitation's). */
+        ProjectRoleView: {
+            /** Format: int64 */
+            id: number;
+            role: string;
+        };
+        /** @description A project's settings, with the caller's permissions there. */
+        ProjectSettingsView: components["schemas"]["ProjectView"] & {
+            your_permissions: string[];
+        };
+        /** @description A project the caller may open, with its permissions there and the grants behind them. */
+        ProjectSummaryView: components["schemas"]["ProjectView"] & {
+            grants: components["schemas"]["GrantView"][];
+            permissions: string[];
+            /** @description The ingestion token, for those who may view the project's access keys. */
+            token?: string | null;
+        };
+        /** @description A project's settings. */
+        ProjectView: {
+            created: string;
+            /** Format: int64 */
+            created_by?: number | null;
+            environment?: string | null;
+            /** Format: int64 */
+            id: number;
+            id_merge: components["schemas"]["IdMerge"];
+            name: string;
+            /** Format: int64 */
+            organization_id: number;
+            /** @description The data-residency region, fixed at creation. */
+            region: string;
+            timezone: string;
+        };
         /** @enum {string} */
         PropertyAggregate: "sum" | "average" | "min" | "max" | "median" | "p25" | "p75" | "p90" | "p99" | "distinct_count";
+        /** @description An authenticator app to enroll: scan the QR code or type the secret. */
+        ProvisioningView: {
+            otpauth_uri: string;
+            qr_png_base64: string;
+            secret: string;
+        };
+        /** @description Fresh recovery codes, shown once. */
+        RecoveryCodesView: {
+            recovery_codes: string[];
+        };
         /** @description One question. */
         Report: (components["schemas"]["Insights"] & {
             /** @enum {string} */
@@ -6051,6 +6913,26 @@ export interface components {
         };
         /** @enum {string} */
         RetentionUnit: "day" | "week" | "month";
+        SamlSettingsView: {
+            /** @description Paste into Okta's "Single sign-on URL" or Entra's "Reply URL". */
+            acs_url: string;
+            /** @description SHA-256 fingerprints of the identity provider's signing certificates. */
+            certificates: string[];
+            idp_entity_id?: string | null;
+            idp_initiated: boolean;
+            metadata_url?: string | null;
+            sign_requests: boolean;
+            /** @description Paste into Okta's "Audience URI" or Entra's "Identifier (Entity ID)". */
+            sp_entity_id: string;
+            sp_metadata_url: string;
+            sso_url?: string | null;
+            want_assertions_signed: boolean;
+        };
+        /** @description A new SCIM token, shown once, and the SCIM base URL to give the identity provider. */
+        ScimTokenView: {
+            base_url: string;
+            token: string;
+        };
         /** @description One metric (in one segment). */
         Series: {
             label: string;
@@ -6066,11 +6948,113 @@ export interface components {
             /** @description One value per bucket (`null` where an average has no users). */
             values: (number | null)[];
         };
+        /** @description One of your sessions; `current` is this browser's. */
+        SessionView: {
+            created: string;
+            current: boolean;
+            expires: string;
+            id: string;
+            ip?: string | null;
+            last_seen: string;
+            user_agent?: string | null;
+        };
+        /** @description A setup link that can still be used. */
+        SetupLinkView: {
+            live: boolean;
+        };
+        /** @description Where a sign-in stands after a step. */
+        SignInStepView: {
+            email: string;
+            recovery_codes?: string[] | null;
+            /** @enum {string} */
+            status: "signed_in";
+            /** Format: int64 */
+            user_id: number;
+        } | {
+            challenge: string;
+            method: string;
+            /** @enum {string} */
+            status: "second_factor_required";
+        } | {
+            challenge: string;
+            /** @enum {string} */
+            status: "enrollment_required";
+        };
+        /** @description Whether an e-mail signs in with its organization's single sign-on, and where to start. */
+        SsoDiscoveryView: {
+            protocol?: string | null;
+            /** @description Password sign-in is refused for this domain (Owners and Admins excepted). */
+            required: boolean;
+            sso: boolean;
+            start_url?: string | null;
+        };
+        /**
+         * @description The organization's single sign-on: the values to give the identity provider and what
+         *     is set up.
+         */
+        SsoSettingsView: {
+            client_id?: string | null;
+            client_secret_set: boolean;
+            idp_managed: boolean;
+            issuer?: string | null;
+            /** @description `saml`, `oidc`, or none yet. */
+            protocol?: string | null;
+            /** @description The OIDC callback to register at the identity provider. */
+            redirect_uri: string;
+            require_sso: boolean;
+            saml: components["schemas"]["SamlSettingsView"];
+        };
+        /** @description A team with its members and the project roles it gives them. */
+        TeamDetailView: components["schemas"]["TeamView"] & {
+            members: components["schemas"]["TeamMemberView"][];
+            projects: components["schemas"]["ProjectRoleView"][];
+        };
+        TeamMemberView: {
+            label: string;
+            principal: components["schemas"]["PrincipalView"];
+        };
+        TeamView: {
+            created: string;
+            /** Format: int64 */
+            id: number;
+            name: string;
+        };
         /**
          * @description The buckets of a time series, in the project's time zone (weeks start on Monday).
          * @enum {string}
          */
         TimeUnit: "minute" | "hour" | "day" | "week" | "month" | "quarter";
+        /** @description Your second factor: `totp`, `sms` or none. */
+        TwoFactorStatusView: {
+            method?: string | null;
+            /** @description The enrolled number, partly hidden. */
+            phone?: string | null;
+            /** Format: int64 */
+            recovery_codes_left: number;
+            /** @description An organization of yours requires a second factor. */
+            required_by_organization: boolean;
+        };
+        UsageView: {
+            /** Format: int64 */
+            events: number;
+            /** @description `YYYY-MM`. */
+            month: string;
+            /** Format: int64 */
+            project_id: number;
+        };
+        UserProfile: {
+            distinct_id: string;
+            /** @description `$`-prefixed reserved properties and the project's own, as last set. */
+            properties: Record<string, never>;
+        };
+        /** @description One page of user profiles. */
+        UsersPage: {
+            page: number;
+            page_size: number;
+            /** @description Profiles that match, on every page. */
+            total: number;
+            users: components["schemas"]["UserProfile"][];
+        };
     };
     responses: never;
     parameters: never;

@@ -112,9 +112,12 @@ function Navigation() {
               {item(`/projects/${project.id}/insights`, "Insights")}
               {item(`/projects/${project.id}/funnels`, "Funnels")}
               {item(`/projects/${project.id}/retention`, "Retention")}
+              {item(`/projects/${project.id}/flows`, "Flows")}
               {item(`/projects/${project.id}/lexicon`, "Lexicon")}
             </>
           )}
+          {mayInProject(project, "view_users") && item(`/projects/${project.id}/users`, "Users")}
+          {mayInProject(project, "view_users") && item(`/projects/${project.id}/events`, "Events")}
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings`, "Project settings")}
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings/users`, "Project users")}
         </>

@@ -1,8 +1,9 @@
 //! The web app in Debian's Chromium (`tests/peers/browser/app.mjs`, npm `playwright-core`):
 //! first run, an Owner's settings work, what each invited role is offered and refused,
-//! Insights, Funnels and Retention built in the browser against the API's own answers, 2FA
-//! enrollment and a TOTP sign-in, a deep link through sign-in, and axe-core on the main
-//! screens. Screenshots of the main screens land in `docs/screenshots/`.
+//! Insights, Funnels, Retention and Flows built in the browser against the API's own
+//! answers, Users and a profile's feed, the live view showing an event mixpanel-browser
+//! sent, 2FA enrollment and a TOTP sign-in, a deep link through sign-in, and axe-core on
+//! the main screens. Screenshots of the main screens land in `docs/screenshots/`.
 
 use serde_json::Value;
 use tally_testkit::TestBackend;
@@ -88,6 +89,20 @@ async fn people_use_tally_in_a_browser() {
     assert_eq!(facts["retention"]["ui"], Value::Array(expected));
     assert_eq!(total["first"], 5);
 
+    // Flows: the five who signed up, as the API counts them; Users: five profiles, one on
+    // the pro plan, whose feed holds their three events, newest first.
+    assert_eq!(facts["flows"]["ui"], 5);
+    assert_eq!(facts["flows"]["api"]["users"], 5);
+    assert_eq!(facts["engage_status"], 200);
+    assert_eq!(facts["users_total_all"], 5);
+    assert_eq!(facts["users_total_pro"], 1);
+    assert_eq!(facts["profile"]["id"], "u1");
+    assert_eq!(facts["profile"]["events"], serde_json::json!(["Purchase", "Purchase", "Sign up"]));
+
+    // The live view shows what mixpanel-browser just sent.
+    assert_eq!(facts["sdk_answer"], 1, "{facts}");
+    assert_eq!(facts["live_first"], "Live test");
+
     // The Billing Admin: billing, and no data of a project no role opens.
     assert!(labels(&facts["billing_nav"]).contains(&"Billing"), "{facts}");
     assert_eq!(facts["billing_development_status"], 403);
@@ -114,8 +129,21 @@ async fn people_use_tally_in_a_browser() {
             .collect();
         assert!(bad.is_empty(), "{screen}: {bad:?}");
     }
-    for shot in ["setup", "home", "members", "teams", "project-users", "insights", "funnels", "retention", "two-factor"]
-    {
+    for shot in [
+        "setup",
+        "home",
+        "members",
+        "teams",
+        "project-users",
+        "insights",
+        "funnels",
+        "retention",
+        "flows",
+        "users",
+        "user-profile",
+        "events",
+        "two-factor",
+    ] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }
 }

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::{Value, json};
 use tally_store::{Membership, Organization};
 use tally_types::{OrgRole, Principal, ProjectPermission};
 
@@ -45,16 +44,56 @@ impl ProjectView {
     }
 }
 
+/// Who is calling.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum IdentityView {
+    User { id: i64, email: String, name: String },
+    ServiceAccount { id: i64, username: String },
+}
+
+/// `GET /api/app/me`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MeView {
+    user: IdentityView,
+    organizations: Vec<OrgSummaryView>,
+}
+
+/// An organization of the caller's, with the projects it may open there.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OrgSummaryView {
+    id: i64,
+    name: String,
+    role: OrgRole,
+    /// Set when this session (made by another organization's single sign-on) may not open
+    /// this organization: sign in again to open it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign_in_required: Option<bool>,
+    projects: Vec<ProjectSummaryView>,
+}
+
+/// A project the caller may open, with its permissions there and the grants behind them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProjectSummaryView {
+    #[serde(flatten)]
+    project: views::ProjectView,
+    /// The ingestion token, for those who may view the project's access keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    permissions: Vec<&'static str>,
+    grants: Vec<views::GrantView>,
+}
+
 pub(crate) async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let (identity, memberships) = match caller.principal {
         Principal::User(user_id) => {
             let user = state.store().user_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-            let identity = json!({ "type": "user", "id": user.id, "email": user.email, "name": user.name });
+            let identity = IdentityView::User { id: user.id.0, email: user.email, name: user.name };
             (identity, state.store().memberships(user_id).await?)
         }
         Principal::ServiceAccount(account_id) => {
             let orgs = state.store().memberships_of_service_account(account_id).await?;
-            let identity = json!({ "type": "service_account", "id": account_id, "username": caller.label });
+            let identity = IdentityView::ServiceAccount { id: account_id.0, username: caller.label.clone() };
             (identity, orgs)
         }
     };
@@ -62,7 +101,7 @@ pub(crate) async fn me(State(state): State<AppState>, caller: Caller) -> Result<
     for Membership { organization, role } in memberships {
         organizations.push(organization_view(&state, &caller, &organization, role).await?);
     }
-    Ok(ok(json!({ "user": identity, "organizations": organizations })))
+    Ok(ok(MeView { user: identity, organizations }))
 }
 
 async fn organization_view(
@@ -70,12 +109,14 @@ async fn organization_view(
     caller: &Caller,
     org: &Organization,
     role: OrgRole,
-) -> Result<Value, ApiError> {
+) -> Result<OrgSummaryView, ApiError> {
+    let mut view =
+        OrgSummaryView { id: org.id.0, name: org.name.clone(), role, sign_in_required: None, projects: Vec::new() };
     if !caller.may_open(org.id) {
         // Named, so the person knows to sign in there; nothing of it is shown.
-        return Ok(json!({ "id": org.id, "name": org.name, "role": role, "sign_in_required": true, "projects": [] }));
+        view.sign_in_required = Some(true);
+        return Ok(view);
     }
-    let mut projects = Vec::new();
     for project in state.store().projects_in_org(org.id).await? {
         let standing = tally_iam::authz::project_standing_without_permission(
             state.store(),
@@ -87,13 +128,12 @@ async fn organization_view(
         if standing.permissions().is_empty() {
             continue;
         }
-        let mut view = views::project(&project);
-        if standing.allows(ProjectPermission::ViewAccessKeys) {
-            view["token"] = json!(project.token);
-        }
-        view["permissions"] = json!(standing.permissions().names());
-        view["grants"] = json!(standing.grants().iter().map(views::grant).collect::<Vec<_>>());
-        projects.push(view);
+        view.projects.push(ProjectSummaryView {
+            project: views::project(&project),
+            token: standing.allows(ProjectPermission::ViewAccessKeys).then(|| project.token.clone()),
+            permissions: standing.permissions().names(),
+            grants: views::grants(standing.grants()),
+        });
     }
-    Ok(json!({ "id": org.id, "name": org.name, "role": role, "projects": projects }))
+    Ok(view)
 }

@@ -13,21 +13,116 @@ use crate::AppState;
 use crate::access::RouteSpec;
 
 /// Routes whose request and answer bodies are typed: (method, path, request, answer), each
-/// body a component's name. The answer is the `results` of the `{"status":"ok"}` envelope.
-const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] =
-    &[("POST", "/api/app/projects/{project_id}/query", Some("Report"), Some("Answer"))];
+/// body a component's name (`Name[]` a list of them, `A|B` either). The answer is the
+/// `results` of the `{"status":"ok"}` envelope.
+const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("POST", "/api/app/projects/{project_id}/query", Some("Report"), Some("Answer")),
+    ("GET", "/api/app/projects/{project_id}/users", None, Some("UsersPage")),
+    ("GET", "/api/app/projects/{project_id}/users/activity", None, Some("ActivityAnswer")),
+    ("GET", "/api/app/projects/{project_id}/events/live", None, Some("LiveAnswer")),
+    ("GET", "/api/app/me", None, Some("MeView")),
+    ("GET", "/api/app/setup", None, Some("SetupLinkView")),
+    ("GET", "/api/app/sso/discover", None, Some("SsoDiscoveryView")),
+    ("POST", "/api/app/organizations/{org_id}/scim-token", None, Some("ScimTokenView")),
+    ("POST", "/api/app/sessions", None, Some("SignInStepView")),
+    ("POST", "/api/app/sessions/second-factor", None, Some("SignInStepView")),
+    ("POST", "/api/app/sessions/enroll/totp", None, Some("ProvisioningView")),
+    ("POST", "/api/app/sessions/enroll/confirm", None, Some("SignInStepView")),
+    ("POST", "/api/app/magic-link/consume", None, Some("SignInStepView")),
+    ("GET", "/api/app/me/sessions", None, Some("SessionView[]")),
+    ("GET", "/api/app/me/two-factor", None, Some("TwoFactorStatusView")),
+    ("POST", "/api/app/me/two-factor/totp", None, Some("ProvisioningView")),
+    ("POST", "/api/app/me/two-factor/confirm", None, Some("RecoveryCodesView")),
+    ("POST", "/api/app/me/two-factor/recovery-codes", None, Some("RecoveryCodesView")),
+    ("GET", "/api/app/invitations/lookup", None, Some("InvitationLookupView")),
+    ("GET", "/api/app/organizations/{org_id}", None, Some("OrganizationView")),
+    ("GET", "/api/app/organizations/{org_id}/members", None, Some("OrgMemberView[]")),
+    ("GET", "/api/app/organizations/{org_id}/projects", None, Some("OrgProjectView[]")),
+    ("POST", "/api/app/organizations/{org_id}/projects", None, Some("ProjectView")),
+    ("GET", "/api/app/organizations/{org_id}/billing", None, Some("BillingView")),
+    ("GET", "/api/app/organizations/{org_id}/security", None, Some("OrgSecurityView")),
+    ("GET", "/api/app/organizations/{org_id}/sso", None, Some("SsoSettingsView")),
+    ("GET", "/api/app/organizations/{org_id}/domains", None, Some("DomainView[]")),
+    ("POST", "/api/app/organizations/{org_id}/domains", None, Some("DomainView")),
+    ("GET", "/api/app/organizations/{org_id}/teams", None, Some("TeamView[]")),
+    ("POST", "/api/app/organizations/{org_id}/teams", None, Some("TeamView")),
+    ("GET", "/api/app/organizations/{org_id}/teams/{team_id}", None, Some("TeamDetailView")),
+    ("GET", "/api/app/organizations/{org_id}/invitations", None, Some("InvitationView[]")),
+    ("POST", "/api/app/organizations/{org_id}/invitations", None, Some("InvitationView|InviteOutcomesView")),
+    ("POST", "/api/app/organizations/{org_id}/invitations/csv", None, Some("InviteOutcomesView")),
+    ("POST", "/api/app/organizations/{org_id}/invitations/{invitation_id}/resend", None, Some("InvitationView")),
+    ("POST", "/api/app/organizations/{org_id}/invitations/{invitation_id}/link", None, Some("InvitationLinkView")),
+    ("GET", "/api/app/projects/{project_id}", None, Some("ProjectSettingsView")),
+    ("PATCH", "/api/app/projects/{project_id}", None, Some("ProjectView")),
+    ("GET", "/api/app/projects/{project_id}/keys", None, Some("KeysView")),
+    ("GET", "/api/app/projects/{project_id}/lexicon", None, Some("LexiconView")),
+    ("GET", "/api/app/projects/{project_id}/permissions", None, Some("PermissionsView")),
+    ("GET", "/api/app/projects/{project_id}/members", None, Some("ProjectMemberView[]")),
+    ("GET", "/api/app/projects/{project_id}/access-requests", None, Some("AccessRequestView[]")),
+];
+
+/// The schema of a body named as in [`TYPED`].
+fn schema_ref(name: &str) -> Value {
+    if let Some(item) = name.strip_suffix("[]") {
+        return json!({ "type": "array", "items": schema_ref(item) });
+    }
+    if name.contains('|') {
+        return json!({ "oneOf": name.split('|').map(schema_ref).collect::<Vec<_>>() });
+    }
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
 
 /// The components every typed route refers to.
 fn components() -> Value {
-    use utoipa::ToSchema;
-    let mut schemas = Vec::new();
-    tally_query::model::Report::schemas(&mut schemas);
-    tally_query::Answer::schemas(&mut schemas);
-    let components = ComponentsBuilder::new()
-        .schema_from::<tally_query::model::Report>()
-        .schema_from::<tally_query::Answer>()
-        .schemas_from_iter(schemas)
-        .build();
+    /// Each type with every schema it refers to.
+    macro_rules! published {
+        ($($ty:ty),* $(,)?) => {{
+            let mut schemas = Vec::new();
+            let mut builder = ComponentsBuilder::new();
+            $(
+                <$ty as utoipa::ToSchema>::schemas(&mut schemas);
+                builder = builder.schema_from::<$ty>();
+            )*
+            builder.schemas_from_iter(schemas).build()
+        }};
+    }
+    use crate::routes::{app, me};
+    let components = published!(
+        tally_query::model::Report,
+        tally_query::Answer,
+        tally_query::ActivityAnswer,
+        tally_query::LiveAnswer,
+        app::users::UsersPage,
+        me::MeView,
+        crate::routes::setup::SetupLinkView,
+        crate::routes::sso::SsoDiscoveryView,
+        crate::routes::scim::ScimTokenView,
+        app::sessions::SignInStepView,
+        app::sessions::SessionView,
+        app::views::ProvisioningView,
+        app::views::RecoveryCodesView,
+        app::twofactor::TwoFactorStatusView,
+        app::twofactor::OrgSecurityView,
+        app::invitations::InvitationLookupView,
+        app::invitations::InviteOutcomesView,
+        app::invitations::InvitationLinkView,
+        app::views::InvitationView,
+        app::orgs::OrganizationView,
+        app::views::OrgMemberView,
+        app::orgs::OrgProjectView,
+        app::views::ProjectView,
+        app::orgs::BillingView,
+        app::sso::SsoSettingsView,
+        app::sso::DomainView,
+        app::views::TeamView,
+        app::teams::TeamDetailView,
+        app::projects::ProjectSettingsView,
+        app::projects::KeysView,
+        app::projects::LexiconView,
+        app::projects::PermissionsView,
+        app::views::ProjectMemberView,
+        app::views::AccessRequestView,
+    );
     serde_json::to_value(components).unwrap_or_else(|_| json!({}))
 }
 
@@ -65,7 +160,7 @@ pub(crate) fn document_for(inventory: &[RouteSpec]) -> Value {
             if let Some(request) = request {
                 operation["requestBody"] = json!({
                     "required": true,
-                    "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{request}") } } },
+                    "content": { "application/json": { "schema": schema_ref(request) } },
                 });
             }
             if let Some(answer) = answer {
@@ -76,7 +171,7 @@ pub(crate) fn document_for(inventory: &[RouteSpec]) -> Value {
                         "required": ["status", "results"],
                         "properties": {
                             "status": { "const": "ok" },
-                            "results": { "$ref": format!("#/components/schemas/{answer}") },
+                            "results": schema_ref(answer),
                         },
                     } } },
                 });
@@ -103,6 +198,11 @@ pub(crate) fn document_for(inventory: &[RouteSpec]) -> Value {
 mod tests {
     use super::*;
 
+    /// Every component name a body names.
+    fn names_in(name: &str) -> impl Iterator<Item = &str> {
+        name.split('|').map(|part| part.trim_end_matches("[]"))
+    }
+
     /// `docs/openapi.json` is what the server publishes; the web app's types are generated
     /// from it. `TALLY_UPDATE_OPENAPI=1` rewrites it (then `scripts/api-types`).
     #[test]
@@ -127,7 +227,7 @@ mod tests {
         let document = document_for(&inventory);
         for (method, path, request, answer) in TYPED {
             assert!(inventory.iter().any(|r| r.method == *method && r.path == *path), "{method} {path}");
-            for name in request.iter().chain(answer.iter()) {
+            for name in request.iter().chain(answer.iter()).flat_map(|name| names_in(name)) {
                 assert!(document["components"]["schemas"][name].is_object(), "{name} is not published");
             }
         }

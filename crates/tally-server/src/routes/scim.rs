@@ -330,5 +330,12 @@ pub(crate) async fn issue_token(
     let actor = caller.actor();
     let password = body.password.map(Secret::new);
     let token = tally_iam::scim::issue_token(state.ctx(&actor), &scope, password.as_ref()).await?;
-    Ok(created(json!({ "token": token.expose(), "base_url": scim_base(&state, &actor) })))
+    Ok(created(ScimTokenView { token: token.expose().clone(), base_url: scim_base(&state, &actor) }))
+}
+
+/// A new SCIM token, shown once, and the SCIM base URL to give the identity provider.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ScimTokenView {
+    token: String,
+    base_url: String,
 }

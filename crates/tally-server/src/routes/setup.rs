@@ -82,7 +82,13 @@ pub(crate) async fn check(
     if !link_is_live(&state, &query.token).await? {
         return Err(link_rejected());
     }
-    Ok(crate::routes::app::ok(serde_json::json!({ "live": true })))
+    Ok(crate::routes::app::ok(SetupLinkView { live: true }))
+}
+
+/// A setup link that can still be used.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SetupLinkView {
+    live: bool,
 }
 
 pub(crate) async fn page_for(

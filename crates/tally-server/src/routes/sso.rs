@@ -36,15 +36,26 @@ pub(crate) async fn discover(
     tally_iam::validate::email(&query.email)?;
     let actor = tally_iam::admin::Actor::anonymous("sso");
     let found = tally_sso::organization_for(state.ctx(&actor), &query.email).await?;
-    Ok(ok(json!({
-        "sso": found.is_some(),
-        "required": found.as_ref().is_some_and(|(_, connection)| connection.require_sso),
-        "protocol": found.as_ref().map(|(_, connection)| connection.protocol.clone()),
-        "start_url": found.map(|_| {
-            let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("email", query.email.trim()).finish();
+    Ok(ok(SsoDiscoveryView {
+        sso: found.is_some(),
+        required: found.as_ref().is_some_and(|(_, connection)| connection.require_sso),
+        protocol: found.as_ref().map(|(_, connection)| connection.protocol.clone()),
+        start_url: found.map(|_| {
+            let query =
+                url::form_urlencoded::Serializer::new(String::new()).append_pair("email", query.email.trim()).finish();
             format!("/sso/start?{query}")
         }),
-    })))
+    }))
+}
+
+/// Whether an e-mail signs in with its organization's single sign-on, and where to start.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SsoDiscoveryView {
+    sso: bool,
+    /// Password sign-in is refused for this domain (Owners and Admins excepted).
+    required: bool,
+    protocol: Option<String>,
+    start_url: Option<String>,
 }
 
 /// `GET /sso/start?email=`: to the identity provider.

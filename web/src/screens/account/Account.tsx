@@ -4,7 +4,7 @@ import { useState } from "react";
 import { Alert, Badge, Button, Card, Group, PasswordInput, Stack, Table, Text, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { del, get, post } from "../../api/client";
-import type { Provisioning, SessionInfo, TwoFactorStatus } from "../../api/types";
+import type { Provisioning, RecoveryCodes as RecoveryCodesAnswer, SessionInfo, TwoFactorStatus } from "../../api/types";
 import { ErrorNote, QueryView, Screen, when } from "../common";
 import { ConfirmCode, ProvisioningView, RecoveryCodes } from "../auth/Enroll";
 
@@ -58,7 +58,7 @@ function SecondFactor() {
                 <ProvisioningView provisioning={provisioning} />
                 <ConfirmCode
                   onConfirm={async (code) => {
-                    const confirmed = await post<{ recovery_codes: string[] }>("/api/app/me/two-factor/confirm", { code });
+                    const confirmed = await post<RecoveryCodesAnswer>("/api/app/me/two-factor/confirm", { code });
                     setProvisioning(null);
                     setCodes(confirmed.recovery_codes);
                   }}

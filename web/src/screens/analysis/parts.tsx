@@ -4,13 +4,13 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { Button, Group, Select, TextInput } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { get, post } from "../../api/client";
-import type { LexiconEvent } from "../../api/types";
+import type { Lexicon } from "../../api/types";
 import type { Answer, Report } from "../../api/report";
 
 export function useLexicon(projectId: number) {
   return useQuery({
     queryKey: ["project", projectId, "lexicon"],
-    queryFn: ({ signal }) => get<{ events: LexiconEvent[] }>(`/api/app/projects/${projectId}/lexicon`, signal),
+    queryFn: ({ signal }) => get<Lexicon>(`/api/app/projects/${projectId}/lexicon`, signal),
   });
 }
 

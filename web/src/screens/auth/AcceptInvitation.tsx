@@ -7,13 +7,9 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { get, messageOf, post } from "../../api/client";
 import { useMe } from "../../api/hooks";
 import { AuthFrame } from "./Frame";
+import type { InvitationLookup } from "../../api/types";
 import { ErrorNote, Loading } from "../common";
 
-interface Lookup {
-  organization: string;
-  email: string;
-  has_account: boolean;
-}
 
 export function AcceptInvitation() {
   const [search] = useSearchParams();
@@ -22,7 +18,7 @@ export function AcceptInvitation() {
   const queryClient = useQueryClient();
   const lookup = useQuery({
     queryKey: ["invitation", token],
-    queryFn: ({ signal }) => get<Lookup>(`/api/app/invitations/lookup?token=${encodeURIComponent(token)}`, signal),
+    queryFn: ({ signal }) => get<InvitationLookup>(`/api/app/invitations/lookup?token=${encodeURIComponent(token)}`, signal),
   });
   const me = useMe();
   const [name, setName] = useState("");

@@ -5,6 +5,7 @@ import { useNavigate, useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { get, messageOf, post } from "../../api/client";
 import { ErrorNote, Loading } from "../common";
+import type { SetupLink } from "../../api/types";
 import { AuthFrame } from "./Frame";
 
 export function Setup() {
@@ -17,7 +18,7 @@ export function Setup() {
   const [busy, setBusy] = useState(false);
   const live = useQuery({
     queryKey: ["setup", token],
-    queryFn: ({ signal }) => get<{ live: boolean }>(`/api/app/setup?token=${encodeURIComponent(token)}`, signal),
+    queryFn: ({ signal }) => get<SetupLink>(`/api/app/setup?token=${encodeURIComponent(token)}`, signal),
     enabled: token !== "",
   });
   const field = (name: keyof typeof form) => ({

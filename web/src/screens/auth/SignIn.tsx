@@ -7,14 +7,14 @@ import { Anchor, Button, Stack, Text, TextInput, PasswordInput } from "@mantine/
 import { useNavigate, useSearchParams } from "react-router-dom";
 import { useQueryClient } from "@tanstack/react-query";
 import { get, messageOf, post } from "../../api/client";
-import type { Provisioning, SignInStep } from "../../api/types";
+import type { Provisioning, SignInStep, SsoDiscovery } from "../../api/types";
 import { AuthFrame, nextPath } from "./Frame";
 import { ConfirmCode, ProvisioningView, RecoveryCodes } from "./Enroll";
 
 type Step =
   | { kind: "email" }
   | { kind: "password" }
-  | { kind: "code"; challenge: string; method: "totp" | "sms"; recovery: boolean }
+  | { kind: "code"; challenge: string; method: string; recovery: boolean }
   | { kind: "enroll"; challenge: string; provisioning: Provisioning | null }
   | { kind: "codes"; codes: string[] };
 
@@ -66,7 +66,7 @@ export function SignIn() {
           onSubmit={(event) => {
             event.preventDefault();
             run(async () => {
-              const found = await get<{ sso: boolean; start_url: string | null }>(
+              const found = await get<SsoDiscovery>(
                 `/api/app/sso/discover?email=${encodeURIComponent(email.trim())}`,
               );
               if (found.sso && found.start_url) {

@@ -3,21 +3,15 @@ import { Card, Group, Stack, Table, Text, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { get } from "../../api/client";
+import type { Billing as BillingAnswer } from "../../api/types";
 import { Empty, QueryView, Screen } from "../common";
 
-interface Billing {
-  plan: string;
-  monthly_event_quota: number;
-  seats: number;
-  seats_used: number;
-  usage: { project_id: number; month: string; events: number }[];
-}
 
 export function Billing() {
   const orgId = Number(useParams().orgId);
   const billing = useQuery({
     queryKey: ["org", orgId, "billing"],
-    queryFn: ({ signal }) => get<Billing>(`/api/app/organizations/${orgId}/billing`, signal),
+    queryFn: ({ signal }) => get<BillingAnswer>(`/api/app/organizations/${orgId}/billing`, signal),
   });
   return (
     <Screen title="Billing">

@@ -21,7 +21,7 @@ import { createColumnHelper } from "@tanstack/react-table";
 import { useParams } from "react-router-dom";
 import { del, get, messageOf, post, put } from "../../api/client";
 import { useMe, useOrganization } from "../../api/hooks";
-import type { Invitation, InviteOutcome, OrgMember, OrgProject, ProjectMember } from "../../api/types";
+import type { Invitation, InvitationLink, InviteOutcome, OrgMember, OrgProject, ProjectMember } from "../../api/types";
 import { DataTable } from "../DataTable";
 import { Empty, ErrorNote, NotAllowed, ORG_ROLES, PROJECT_ROLES, QueryView, roleLabel, Screen, when } from "../common";
 
@@ -346,7 +346,7 @@ function PendingInvitations({ orgId }: { orgId: number }) {
                 variant="default"
                 onClick={() =>
                   act(async () => {
-                    const fresh = await post<{ link: string }>(`/api/app/organizations/${orgId}/invitations/${invitation.id}/link`);
+                    const fresh = await post<InvitationLink>(`/api/app/organizations/${orgId}/invitations/${invitation.id}/link`);
                     setLinks((all) => ({ ...all, [invitation.id]: fresh.link }));
                   })
                 }

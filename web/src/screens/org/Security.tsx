@@ -25,35 +25,10 @@ import {
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { del, get, post, put } from "../../api/client";
+import type { Domain, OrgSecurity, ScimToken, SsoSettings } from "../../api/types";
 import { Empty, ErrorNote, QueryView, Screen, when } from "../common";
 
-interface Domain {
-  id: number;
-  domain: string;
-  status: string;
-  record: { type: string; name: string; value: string };
-  verified: string | null;
-  last_checked: string | null;
-}
 
-interface SsoSettings {
-  saml: {
-    sp_entity_id: string;
-    acs_url: string;
-    sp_metadata_url: string;
-    idp_entity_id: string | null;
-    sso_url: string | null;
-    metadata_url: string | null;
-    certificates: string[];
-  };
-  protocol: string | null;
-  issuer: string | null;
-  client_id: string | null;
-  client_secret_set: boolean;
-  require_sso: boolean;
-  idp_managed: boolean;
-  redirect_uri: string;
-}
 
 export function Security() {
   const orgId = Number(useParams().orgId);
@@ -81,7 +56,7 @@ function TwoFactorRequirement({ orgId, password }: { orgId: number; password: st
   const queryClient = useQueryClient();
   const security = useQuery({
     queryKey: ["org", orgId, "security"],
-    queryFn: ({ signal }) => get<{ require_two_factor: boolean }>(`/api/app/organizations/${orgId}/security`, signal),
+    queryFn: ({ signal }) => get<OrgSecurity>(`/api/app/organizations/${orgId}/security`, signal),
   });
   const change = useMutation({
     mutationFn: (required: boolean) => put(`/api/app/organizations/${orgId}/security`, { require_two_factor: required, password }),
@@ -299,7 +274,7 @@ function SingleSignOn({ orgId, password }: { orgId: number; password: string }) 
 
 function ScimToken({ orgId, password }: { orgId: number; password: string }) {
   const issue = useMutation({
-    mutationFn: () => post<{ token: string }>(`/api/app/organizations/${orgId}/scim-token`, { password }),
+    mutationFn: () => post<ScimToken>(`/api/app/organizations/${orgId}/scim-token`, { password }),
   });
   return (
     <Card withBorder component="section" aria-label="SCIM provisioning">

@@ -5,7 +5,7 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { get } from "../../api/client";
 import { mayInProject, useCurrent } from "../../api/hooks";
-import type { ProjectSettings as Settings } from "../../api/types";
+import type { Keys, ProjectSettings as Settings } from "../../api/types";
 import { ErrorNote, NotAllowed, QueryView, Screen, when } from "../common";
 
 export function ProjectSettings() {
@@ -16,7 +16,7 @@ export function ProjectSettings() {
     queryFn: ({ signal }) => get<Settings>(`/api/app/projects/${projectId}`, signal),
   });
   const keys = useMutation({
-    mutationFn: () => get<{ token: string; api_secret: string }>(`/api/app/projects/${projectId}/keys`),
+    mutationFn: () => get<Keys>(`/api/app/projects/${projectId}/keys`),
   });
   return (
     <Screen title="Project settings">

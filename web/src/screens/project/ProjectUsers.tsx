@@ -8,16 +8,10 @@ import { createColumnHelper } from "@tanstack/react-table";
 import { useParams } from "react-router-dom";
 import { del, get, post, put } from "../../api/client";
 import { mayInProject, useCurrent } from "../../api/hooks";
-import type { OrgMember, ProjectMember } from "../../api/types";
+import type { AccessRequest, OrgMember, ProjectMember } from "../../api/types";
 import { DataTable } from "../DataTable";
 import { Empty, ErrorNote, NotAllowed, PROJECT_ROLES, QueryView, roleLabel, Screen } from "../common";
 
-interface AccessRequest {
-  id: number;
-  email: string;
-  message: string;
-  status: string;
-}
 
 export function ProjectUsers() {
   const projectId = Number(useParams().projectId);

@@ -4,7 +4,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::invitations::{InviteInput, RowOutcome, Sent};
 use tally_store::InvitedProject;
@@ -52,30 +52,59 @@ fn input(body: InviteBody) -> Result<InviteInput, tally_iam::IamError> {
     Ok(InviteInput { email: body.email, org_role, projects })
 }
 
-fn sent_view(sent: &Sent) -> serde_json::Value {
+fn sent_view(sent: &Sent) -> views::InvitationView {
     let mut view = views::invitation(&sent.invitation);
-    view["link"] = json!(sent.link.expose());
+    view.link = Some(sent.link.expose().clone());
     view
 }
 
-fn outcomes_view(outcomes: &[RowOutcome]) -> serde_json::Value {
+/// Invitations made from a list or a CSV file: what happened to each row.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InviteOutcomesView {
+    sent: usize,
+    failed: usize,
+    rows: Vec<InviteRowView>,
+}
+
+/// One row: `status` is `ok` (with the invitation) or `error` (with its code and message).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InviteRowView {
+    row: usize,
+    email: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invitation: Option<views::InvitationView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn outcomes_view(outcomes: &[RowOutcome]) -> InviteOutcomesView {
     let rows: Vec<_> = outcomes
         .iter()
-        .map(|outcome| match &outcome.result {
-            Ok(sent) => {
-                json!({ "row": outcome.row, "email": outcome.email, "status": "ok", "invitation": sent_view(sent) })
+        .map(|outcome| {
+            let mut row = InviteRowView {
+                row: outcome.row,
+                email: outcome.email.clone(),
+                status: "ok",
+                invitation: None,
+                code: None,
+                error: None,
+            };
+            match &outcome.result {
+                Ok(sent) => row.invitation = Some(sent_view(sent)),
+                Err(error) => {
+                    row.status = "error";
+                    row.code = Some(error.code().to_string());
+                    row.error = Some(error.to_string());
+                }
             }
-            Err(error) => json!({
-                "row": outcome.row,
-                "email": outcome.email,
-                "status": "error",
-                "code": error.code(),
-                "error": error.to_string(),
-            }),
+            row
         })
         .collect();
     let n_sent = outcomes.iter().filter(|outcome| outcome.result.is_ok()).count();
-    json!({ "sent": n_sent, "failed": outcomes.len() - n_sent, "rows": rows })
+    InviteOutcomesView { sent: n_sent, failed: outcomes.len() - n_sent, rows }
 }
 
 /// `POST .../invitations`: one invitation (answered like any create) or a list (answered
@@ -139,7 +168,7 @@ pub(crate) async fn link(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let sent = tally_iam::admin::invitations::renew(state.ctx(&actor), &scope, InvitationId(id), false).await?;
-    Ok(ok(json!({ "link": sent.link.expose() })))
+    Ok(ok(InvitationLinkView { link: sent.link.expose().clone() }))
 }
 
 pub(crate) async fn revoke(
@@ -179,7 +208,16 @@ pub(crate) async fn lookup(
     })?;
     let org = state.store().organization(invitation.org_id).await?.ok_or_else(ApiError::not_found)?;
     let has_account = state.store().user_by_email(&invitation.email).await?.is_some();
-    Ok(ok(json!({ "organization": org.name, "email": invitation.email, "has_account": has_account })))
+    Ok(ok(InvitationLookupView { organization: org.name, email: invitation.email, has_account }))
+}
+
+/// What an invitation link is for.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InvitationLookupView {
+    organization: String,
+    email: String,
+    /// The address has an account: it must sign in as itself to accept.
+    has_account: bool,
 }
 
 #[derive(Deserialize)]
@@ -243,4 +281,10 @@ pub(crate) async fn accept(
         Some(cookie) => Ok(([(header::SET_COOKIE, cookie)], created(results)).into_response()),
         None => Ok(created(results)),
     }
+}
+
+/// A fresh invitation link (the previous one stops working).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InvitationLinkView {
+    link: String,
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::projects::ProjectInput;
 use tally_store::Plan;
@@ -13,15 +13,25 @@ use crate::access::OrgAccess;
 use crate::extract::{Ids, JsonBody};
 use crate::{ApiError, AppState};
 
+/// An organization, with the caller's role and permissions in it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OrganizationView {
+    id: i64,
+    name: String,
+    created: String,
+    your_role: OrgRole,
+    your_permissions: Vec<&'static str>,
+}
+
 pub(crate) async fn get(State(state): State<AppState>, OrgAccess(scope, _): OrgAccess) -> Result<Response, ApiError> {
     let org = state.store().organization(scope.org_id()).await?.ok_or_else(ApiError::not_found)?;
-    Ok(ok(json!({
-        "id": org.id,
-        "name": org.name,
-        "created": org.created_at.to_string(),
-        "your_role": scope.role(),
-        "your_permissions": scope.permissions().names(),
-    })))
+    Ok(ok(OrganizationView {
+        id: org.id.0,
+        name: org.name,
+        created: org.created_at.to_string(),
+        your_role: scope.role(),
+        your_permissions: scope.permissions().names(),
+    }))
 }
 
 pub(crate) async fn delete(
@@ -73,6 +83,16 @@ pub(crate) async fn remove_member(
     Ok(done())
 }
 
+/// A project of the organization, with the caller's permissions there (none when no
+/// role opens it) and the grants behind them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OrgProjectView {
+    #[serde(flatten)]
+    project: views::ProjectView,
+    your_permissions: Vec<&'static str>,
+    your_grants: Vec<views::GrantView>,
+}
+
 /// Every project of the organization, each with whether (and how) the caller can use it.
 pub(crate) async fn projects(
     State(state): State<AppState>,
@@ -87,10 +107,11 @@ pub(crate) async fn projects(
             project.id,
         )
         .await?;
-        let mut view = views::project(&project);
-        view["your_permissions"] = json!(standing.permissions().names());
-        view["your_grants"] = json!(standing.grants().iter().map(views::grant).collect::<Vec<_>>());
-        listed.push(view);
+        listed.push(OrgProjectView {
+            project: views::project(&project),
+            your_permissions: standing.permissions().names(),
+            your_grants: views::grants(standing.grants()),
+        });
     }
     Ok(ok(listed))
 }
@@ -126,13 +147,34 @@ pub(crate) async fn billing(
     crate::usage::write_pending(&state).await;
     let usage = tally_iam::admin::orgs::usage(ctx, &scope).await?;
     let n_members = state.store().org_members(scope.org_id()).await?.len();
-    Ok(ok(json!({
-        "plan": plan.name,
-        "monthly_event_quota": plan.monthly_event_quota,
-        "seats": plan.seats,
-        "seats_used": n_members,
-        "usage": usage.iter().map(|u| json!({ "project_id": u.project_id, "month": u.month, "events": u.n_events })).collect::<Vec<_>>(),
-    })))
+    Ok(ok(BillingView {
+        plan: plan.name,
+        monthly_event_quota: plan.monthly_event_quota,
+        seats: plan.seats,
+        seats_used: n_members,
+        usage: usage
+            .iter()
+            .map(|u| UsageView { project_id: u.project_id, month: u.month.clone(), events: u.n_events })
+            .collect(),
+    }))
+}
+
+/// The plan, seats and events per project and month.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BillingView {
+    plan: String,
+    monthly_event_quota: i64,
+    seats: i64,
+    seats_used: usize,
+    usage: Vec<UsageView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UsageView {
+    project_id: i64,
+    /// `YYYY-MM`.
+    month: String,
+    events: i64,
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::custom_roles::CustomRoleInput;
 use tally_iam::admin::projects::ProjectUpdate;
@@ -17,10 +17,16 @@ use crate::access::ProjectAccess;
 use crate::extract::{Ids, JsonBody};
 use crate::{ApiError, AppState};
 
+/// A project's settings, with the caller's permissions there.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProjectSettingsView {
+    #[serde(flatten)]
+    project: views::ProjectView,
+    your_permissions: Vec<&'static str>,
+}
+
 pub(crate) async fn get(ProjectAccess(scope, _): ProjectAccess) -> Response {
-    let mut view = views::project(scope.project());
-    view["your_permissions"] = json!(scope.permissions().names());
-    ok(view)
+    ok(ProjectSettingsView { project: views::project(scope.project()), your_permissions: scope.permissions().names() })
 }
 
 #[derive(Deserialize)]
@@ -114,7 +120,14 @@ pub(crate) async fn keys(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let keys = tally_iam::admin::projects::keys(state.ctx(&actor), &scope)?;
-    Ok(ok(json!({ "token": keys.token, "api_secret": keys.api_secret.expose() })))
+    Ok(ok(KeysView { token: keys.token, api_secret: keys.api_secret.expose().clone() }))
+}
+
+/// The project's ingestion token and its API secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct KeysView {
+    token: String,
+    api_secret: String,
 }
 
 pub(crate) async fn rotate_secret(
@@ -148,33 +161,53 @@ pub(crate) async fn lexicon(
     let project = scope.project();
     let store = state.event_store(&project.region).ok_or_else(|| ApiError::misdirected(&project.region))?;
     let lexicon = store.lexicon(project.id.0);
-    let events: Vec<_> = lexicon
+    let events = lexicon
         .events
         .iter()
-        .map(|(name, entry)| {
-            let properties: Vec<_> = entry
+        .map(|(name, entry)| LexiconEventView {
+            name: name.clone(),
+            count: entry.seen.count,
+            first_seen: millis_to_rfc3339(entry.seen.first_seen_ms),
+            last_seen: millis_to_rfc3339(entry.seen.last_seen_ms),
+            properties: entry
                 .properties
                 .iter()
-                .map(|(name, property)| {
-                    json!({
-                        "name": name,
-                        "types": property.types,
-                        "count": property.seen.count,
-                        "first_seen": millis_to_rfc3339(property.seen.first_seen_ms),
-                        "last_seen": millis_to_rfc3339(property.seen.last_seen_ms),
-                    })
+                .map(|(name, property)| LexiconPropertyView {
+                    name: name.clone(),
+                    types: property.types.iter().map(|kind| kind.to_string()).collect(),
+                    count: property.seen.count,
+                    first_seen: millis_to_rfc3339(property.seen.first_seen_ms),
+                    last_seen: millis_to_rfc3339(property.seen.last_seen_ms),
                 })
-                .collect();
-            json!({
-                "name": name,
-                "count": entry.seen.count,
-                "first_seen": millis_to_rfc3339(entry.seen.first_seen_ms),
-                "last_seen": millis_to_rfc3339(entry.seen.last_seen_ms),
-                "properties": properties,
-            })
+                .collect(),
         })
         .collect();
-    Ok(ok(json!({ "events": events })))
+    Ok(ok(LexiconView { events }))
+}
+
+/// Every event and property a project has received.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LexiconView {
+    events: Vec<LexiconEventView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LexiconEventView {
+    name: String,
+    count: u64,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    properties: Vec<LexiconPropertyView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LexiconPropertyView {
+    name: String,
+    /// The JSON types seen: `string`, `number`, `boolean`, `list`, `object`, `null`.
+    types: Vec<String>,
+    count: u64,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
 }
 
 fn millis_to_rfc3339(ms: i64) -> Option<String> {
@@ -183,11 +216,19 @@ fn millis_to_rfc3339(ms: i64) -> Option<String> {
 
 /// The caller's effective permissions here and the grants they come from.
 pub(crate) async fn permissions(ProjectAccess(scope, _): ProjectAccess) -> Response {
-    ok(json!({
-        "organization_role": scope.org_role(),
-        "grants": scope.grants().iter().map(views::grant).collect::<Vec<_>>(),
-        "permissions": scope.permissions().names(),
-    }))
+    ok(PermissionsView {
+        organization_role: scope.org_role(),
+        grants: views::grants(scope.grants()),
+        permissions: scope.permissions().names(),
+    })
+}
+
+/// The caller's permissions on a project and the grants they come from.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PermissionsView {
+    organization_role: tally_types::OrgRole,
+    grants: Vec<views::GrantView>,
+    permissions: Vec<&'static str>,
 }
 
 pub(crate) async fn members(

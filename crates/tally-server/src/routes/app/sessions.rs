@@ -5,8 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tally_iam::signin::{Proof, SignInStep};
 use tally_types::Secret;
 
@@ -16,23 +15,39 @@ use crate::auth::{expired_session_cookie, session_cookie, session_token};
 use crate::extract::{Ids, JsonBody};
 use crate::{ApiError, AppState};
 
+/// Where a sign-in stands after a step.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(crate) enum SignInStepView {
+    /// Done: the answer sets the session cookie. `recovery_codes` only after an enrollment
+    /// (shown once).
+    SignedIn {
+        user_id: i64,
+        email: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovery_codes: Option<Vec<String>>,
+    },
+    /// Send a code (`totp` or `sms`) or a recovery code with this challenge.
+    SecondFactorRequired { method: String, challenge: String },
+    /// An organization requires a second factor the account has not enrolled yet.
+    EnrollmentRequired { challenge: String },
+}
+
 /// The answer to any sign-in step: a session cookie when done, else what comes next.
-pub(crate) fn step_response(state: &AppState, step: SignInStep, extra: Option<serde_json::Value>) -> Response {
+pub(crate) fn step_response(state: &AppState, step: SignInStep, recovery_codes: Option<Vec<String>>) -> Response {
     match step {
         SignInStep::SignedIn { user, session } => {
             let cookie =
                 session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
-            let mut body = json!({ "status": "signed_in", "user_id": user.id, "email": user.email });
-            if let Some(extra) = extra {
-                body["recovery_codes"] = extra;
-            }
+            let body = SignInStepView::SignedIn { user_id: user.id.0, email: user.email, recovery_codes };
             ([(header::SET_COOKIE, cookie)], ok(body)).into_response()
         }
-        SignInStep::SecondFactor { challenge, method } => {
-            ok(json!({ "status": "second_factor_required", "method": method, "challenge": challenge.expose() }))
-        }
+        SignInStep::SecondFactor { challenge, method } => ok(SignInStepView::SecondFactorRequired {
+            method: method.to_string(),
+            challenge: challenge.expose().clone(),
+        }),
         SignInStep::EnrollmentRequired { challenge } => {
-            ok(json!({ "status": "enrollment_required", "challenge": challenge.expose() }))
+            ok(SignInStepView::EnrollmentRequired { challenge: challenge.expose().clone() })
         }
     }
 }
@@ -131,7 +146,7 @@ pub(crate) async fn enroll_confirm(
     let actor = tally_iam::admin::Actor::anonymous("sign-in");
     let (step, codes) =
         tally_iam::signin::confirm_enrollment(state.ctx(&actor), &body.challenge, &body.code, &client).await?;
-    let codes = json!(codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>());
+    let codes = codes.iter().map(|code| code.expose().clone()).collect();
     Ok(step_response(&state, step, Some(codes)))
 }
 
@@ -166,18 +181,28 @@ pub(crate) async fn list(
     let sessions = state.store().sessions_of(user.id).await?;
     Ok(ok(sessions
         .iter()
-        .map(|session| {
-            json!({
-                "id": session.public_id,
-                "created": session.created_at.to_string(),
-                "last_seen": session.last_seen_at.to_string(),
-                "expires": session.expires_at.to_string(),
-                "ip": session.ip,
-                "user_agent": session.user_agent,
-                "current": current.as_deref() == Some(session.token_hash.as_str()),
-            })
+        .map(|session| SessionView {
+            id: session.public_id.clone(),
+            created: session.created_at.to_string(),
+            last_seen: session.last_seen_at.to_string(),
+            expires: session.expires_at.to_string(),
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+            current: current.as_deref() == Some(session.token_hash.as_str()),
         })
         .collect::<Vec<_>>()))
+}
+
+/// One of your sessions; `current` is this browser's.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionView {
+    id: String,
+    created: String,
+    last_seen: String,
+    expires: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
 }
 
 /// `DELETE /api/app/me/sessions/{session_id}`.

@@ -2,8 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tally_store::ClaimedDomain;
 use tally_types::Secret;
 
@@ -12,16 +11,42 @@ use crate::access::OrgAccess;
 use crate::extract::{Ids, JsonBody};
 use crate::{ApiError, AppState};
 
-fn domain_view(domain: &ClaimedDomain) -> Value {
-    json!({
-        "id": domain.id,
-        "domain": domain.domain,
-        "status": domain.status,
-        "record": { "type": "TXT", "name": domain.domain, "value": format!("{}{}", tally_iam::domains::RECORD_PREFIX, domain.token) },
-        "created": domain.created_at.to_string(),
-        "verified": domain.verified_at.map(|at| at.to_string()),
-        "last_checked": domain.last_checked_at.map(|at| at.to_string()),
-    })
+/// A claimed domain and the DNS record that proves it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DomainView {
+    id: i64,
+    domain: String,
+    /// `pending` until the record is found, then `verified`.
+    status: String,
+    record: DnsRecordView,
+    created: String,
+    verified: Option<String>,
+    last_checked: Option<String>,
+}
+
+/// The TXT record to publish.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DnsRecordView {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    value: String,
+}
+
+fn domain_view(domain: &ClaimedDomain) -> DomainView {
+    DomainView {
+        id: domain.id,
+        domain: domain.domain.clone(),
+        status: domain.status.to_string(),
+        record: DnsRecordView {
+            kind: "TXT",
+            name: domain.domain.clone(),
+            value: format!("{}{}", tally_iam::domains::RECORD_PREFIX, domain.token),
+        },
+        created: domain.created_at.to_string(),
+        verified: domain.verified_at.map(|at| at.to_string()),
+        last_checked: domain.last_checked_at.map(|at| at.to_string()),
+    }
 }
 
 pub(crate) async fn domains(
@@ -90,28 +115,61 @@ pub(crate) async fn connection(
     let redirect = tally_sso::oidc::redirect_uri(base);
     let connection = state.store().sso_connection(scope.org_id()).await?;
     let saml = connection.as_ref().and_then(|c| c.saml.as_ref());
-    let saml_view = json!({
-        "sp_entity_id": tally_sso::saml::sp_entity_id(base, scope.org_id()),
-        "acs_url": tally_sso::saml::acs_url(base, scope.org_id()),
-        "sp_metadata_url": tally_sso::saml::sp_entity_id(base, scope.org_id()),
-        "idp_entity_id": saml.map(|s| s.idp_entity_id.clone()),
-        "sso_url": saml.map(|s| s.idp_sso_url.clone()),
-        "metadata_url": saml.and_then(|s| s.metadata_url.clone()),
-        "certificates": saml.map(tally_sso::saml::certificate_fingerprints).unwrap_or_default(),
-        "sign_requests": saml.is_some_and(|s| s.sign_requests),
-        "want_assertions_signed": saml.is_some_and(|s| s.want_assertions_signed),
-        "idp_initiated": saml.is_none_or(|s| s.idp_initiated),
-    });
-    Ok(ok(json!({
-        "saml": saml_view,
-        "protocol": connection.as_ref().map(|c| c.protocol.clone()),
-        "issuer": connection.as_ref().and_then(|c| c.oidc_issuer.clone()),
-        "client_id": connection.as_ref().and_then(|c| c.oidc_client_id.clone()),
-        "client_secret_set": connection.as_ref().is_some_and(|c| c.oidc_client_secret_sealed.is_some()),
-        "require_sso": connection.as_ref().is_some_and(|c| c.require_sso),
-        "idp_managed": connection.as_ref().is_some_and(|c| c.idp_managed),
-        "redirect_uri": redirect,
-    })))
+    let saml_view = SamlSettingsView {
+        sp_entity_id: tally_sso::saml::sp_entity_id(base, scope.org_id()),
+        acs_url: tally_sso::saml::acs_url(base, scope.org_id()),
+        sp_metadata_url: tally_sso::saml::sp_entity_id(base, scope.org_id()),
+        idp_entity_id: saml.map(|s| s.idp_entity_id.clone()),
+        sso_url: saml.map(|s| s.idp_sso_url.clone()),
+        metadata_url: saml.and_then(|s| s.metadata_url.clone()),
+        certificates: saml.map(tally_sso::saml::certificate_fingerprints).unwrap_or_default(),
+        sign_requests: saml.is_some_and(|s| s.sign_requests),
+        want_assertions_signed: saml.is_some_and(|s| s.want_assertions_signed),
+        idp_initiated: saml.is_none_or(|s| s.idp_initiated),
+    };
+    Ok(ok(SsoSettingsView {
+        saml: saml_view,
+        protocol: connection.as_ref().map(|c| c.protocol.clone()),
+        issuer: connection.as_ref().and_then(|c| c.oidc_issuer.clone()),
+        client_id: connection.as_ref().and_then(|c| c.oidc_client_id.clone()),
+        client_secret_set: connection.as_ref().is_some_and(|c| c.oidc_client_secret_sealed.is_some()),
+        require_sso: connection.as_ref().is_some_and(|c| c.require_sso),
+        idp_managed: connection.as_ref().is_some_and(|c| c.idp_managed),
+        redirect_uri: redirect,
+    }))
+}
+
+/// The organization's single sign-on: the values to give the identity provider and what
+/// is set up.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SsoSettingsView {
+    saml: SamlSettingsView,
+    /// `saml`, `oidc`, or none yet.
+    protocol: Option<String>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret_set: bool,
+    require_sso: bool,
+    idp_managed: bool,
+    /// The OIDC callback to register at the identity provider.
+    redirect_uri: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SamlSettingsView {
+    /// Paste into Okta's "Audience URI" or Entra's "Identifier (Entity ID)".
+    sp_entity_id: String,
+    /// Paste into Okta's "Single sign-on URL" or Entra's "Reply URL".
+    acs_url: String,
+    sp_metadata_url: String,
+    idp_entity_id: Option<String>,
+    sso_url: Option<String>,
+    metadata_url: Option<String>,
+    /// SHA-256 fingerprints of the identity provider's signing certificates.
+    certificates: Vec<String>,
+    sign_requests: bool,
+    want_assertions_signed: bool,
+    idp_initiated: bool,
 }
 
 pub(crate) async fn configure_oidc(

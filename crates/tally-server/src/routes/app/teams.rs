@@ -2,8 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tally_types::{Principal, ProjectId, ServiceAccountId, TeamId, UserId};
 
 use super::{created, done, ok, views};
@@ -43,16 +42,29 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let (team, members, projects) = tally_iam::admin::teams::get(state.ctx(&actor), &scope, TeamId(team_id)).await?;
-    let mut view = views::team(&team);
-    view["members"] = json!(
-        members
+    Ok(ok(TeamDetailView {
+        team: views::team(&team),
+        members: members
             .iter()
-            .map(|member| json!({ "principal": views::principal(member.principal), "label": member.label }))
-            .collect::<Vec<_>>()
-    );
-    view["projects"] =
-        json!(projects.iter().map(|p| json!({ "id": p.project_id, "role": p.role })).collect::<Vec<_>>());
-    Ok(ok(view))
+            .map(|member| TeamMemberView { principal: views::principal(member.principal), label: member.label.clone() })
+            .collect(),
+        projects: projects.iter().map(|p| views::ProjectRoleView { id: p.project_id, role: p.role.clone() }).collect(),
+    }))
+}
+
+/// A team with its members and the project roles it gives them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TeamDetailView {
+    #[serde(flatten)]
+    team: views::TeamView,
+    members: Vec<TeamMemberView>,
+    projects: Vec<views::ProjectRoleView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TeamMemberView {
+    principal: views::PrincipalView,
+    label: String,
 }
 
 pub(crate) async fn rename(

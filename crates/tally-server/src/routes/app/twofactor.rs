@@ -3,8 +3,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tally_iam::stepup::StepUp;
 use tally_types::{Secret, UserId};
 
@@ -20,12 +19,27 @@ pub(crate) async fn status(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let status = tally_iam::twofactor::status(state.ctx(&actor), &user).await?;
-    Ok(ok(json!({
-        "method": status.method,
-        "phone": status.phone,
-        "recovery_codes_left": status.recovery_codes_left,
-        "required_by_organization": status.required_by_organization,
-    })))
+    Ok(ok(TwoFactorStatusView {
+        method: status.method,
+        phone: status.phone,
+        recovery_codes_left: status.recovery_codes_left,
+        required_by_organization: status.required_by_organization,
+    }))
+}
+
+/// Your second factor: `totp`, `sms` or none.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TwoFactorStatusView {
+    method: Option<String>,
+    /// The enrolled number, partly hidden.
+    phone: Option<String>,
+    recovery_codes_left: i64,
+    /// An organization of yours requires a second factor.
+    required_by_organization: bool,
+}
+
+fn recovery_codes_view(codes: &[Secret<String>]) -> views::RecoveryCodesView {
+    views::RecoveryCodesView { recovery_codes: codes.iter().map(|code| code.expose().clone()).collect() }
 }
 
 /// A step-up proof: the password, or a code of the current second factor.
@@ -98,7 +112,7 @@ pub(crate) async fn confirm(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let codes = tally_iam::twofactor::confirm(state.ctx(&actor), &user, &body.code, &client).await?;
-    Ok(ok(json!({ "recovery_codes": codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>() })))
+    Ok(ok(recovery_codes_view(&codes)))
 }
 
 /// Turns the second factor off; all sessions end and the caller gets a fresh one.
@@ -123,7 +137,7 @@ pub(crate) async fn recovery_codes(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let codes = tally_iam::twofactor::regenerate_recovery_codes(state.ctx(&actor), &user, &body.proof()).await?;
-    Ok(ok(json!({ "recovery_codes": codes.iter().map(|code| code.expose().clone()).collect::<Vec<_>>() })))
+    Ok(ok(recovery_codes_view(&codes)))
 }
 
 pub(crate) async fn org_security(
@@ -131,7 +145,7 @@ pub(crate) async fn org_security(
     OrgAccess(scope, _): OrgAccess,
 ) -> Result<Response, ApiError> {
     let required = state.store().requires_two_factor(scope.org_id()).await?;
-    Ok(ok(json!({ "require_two_factor": required })))
+    Ok(ok(OrgSecurityView { require_two_factor: required }))
 }
 
 #[derive(Deserialize)]
@@ -160,4 +174,10 @@ pub(crate) async fn reset_member(
     let permit = scope.require::<tally_types::permissions::org::ManageSecurity>()?;
     tally_iam::twofactor::reset_member(state.ctx(&actor), &permit, UserId(user_id)).await?;
     Ok(done())
+}
+
+/// Whether the organization requires a second factor of every member.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OrgSecurityView {
+    require_two_factor: bool,
 }

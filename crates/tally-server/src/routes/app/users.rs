@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tally_types::permissions::project::ViewUsers;
 
 use super::ok;
@@ -74,13 +75,31 @@ pub(crate) async fn list(
         });
     }
     let total = rows.len();
-    let results: Vec<Value> = rows
+    let users = rows
         .into_iter()
         .skip(page.saturating_mul(page_size))
         .take(page_size)
-        .map(|(id, properties)| json!({ "distinct_id": id, "properties": properties }))
+        .map(|(distinct_id, properties)| UserProfile { distinct_id, properties })
         .collect();
-    Ok(ok(json!({ "total": total, "page": page, "page_size": page_size, "users": results })))
+    Ok(ok(UsersPage { total, page, page_size, users }))
+}
+
+/// One page of user profiles.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UsersPage {
+    /// Profiles that match, on every page.
+    total: usize,
+    page: usize,
+    page_size: usize,
+    users: Vec<UserProfile>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UserProfile {
+    distinct_id: String,
+    /// `$`-prefixed reserved properties and the project's own, as last set.
+    #[schema(value_type = Object)]
+    properties: serde_json::Map<String, Value>,
 }
 
 /// `GET /api/app/projects/{id}/users/activity?distinct_id=&from_date=&to_date=&limit=`: the
@@ -100,5 +119,22 @@ pub(crate) async fn activity(
         Some(text) => text.parse().map_err(|_| invalid("limit must be a whole number"))?,
     };
     let answer = engine.activity(&data, distinct_id, &range, limit).await.map_err(query_error)?;
+    Ok(ok(answer))
+}
+
+/// `GET /api/app/projects/{id}/events/live?limit=`: the newest events received, newest
+/// first (the web app polls it while someone sets up an SDK).
+pub(crate) async fn live(
+    State(state): State<AppState>,
+    ProjectAccess(scope, _): ProjectAccess,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let data = scope.require::<ViewUsers>()?.data_scope();
+    let engine = state.query_engine_of(&data)?;
+    let limit = match params.get("limit") {
+        None => 50,
+        Some(text) => text.parse().map_err(|_| invalid("limit must be a whole number"))?,
+    };
+    let answer = engine.live(&data, limit).await.map_err(query_error)?;
     Ok(ok(answer))
 }
