@@ -9,6 +9,8 @@ import { Members } from "./screens/org/Members";
 import { Teams } from "./screens/org/Teams";
 import { Projects } from "./screens/org/Projects";
 import { Security } from "./screens/org/Security";
+import { ServiceAccounts } from "./screens/org/ServiceAccounts";
+import { AuditLog } from "./screens/org/AuditLog";
 import { Billing } from "./screens/org/Billing";
 import { ProjectSettings } from "./screens/project/ProjectSettings";
 import { ProjectUsers } from "./screens/project/ProjectUsers";
@@ -41,6 +43,8 @@ export const router = createBrowserRouter([
           { path: "teams", element: <Teams /> },
           { path: "projects", element: <Projects /> },
           { path: "security", element: <Security /> },
+          { path: "service-accounts", element: <ServiceAccounts /> },
+          { path: "audit-log", element: <AuditLog /> },
           { path: "billing", element: <Billing /> },
         ],
       },

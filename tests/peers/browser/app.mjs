@@ -229,6 +229,34 @@ try {
   await team.getByText("Production: Analyst").waitFor();
   await shot(owner, "teams");
 
+  // A service account for Production's reports: its secret shown once, and working.
+  await owner.goto(`${base}/organizations/${org.id}/service-accounts`);
+  await owner.fill("#sa-username", "etl-bot");
+  await choose(owner, "#sa-project", "Production");
+  await choose(owner, "#sa-project-role", "Analyst");
+  await owner.click("#sa-create");
+  await owner.getByTestId("service-account-secret").waitFor();
+  const saSecret = (await owner.getByTestId("service-account-token").innerText()).trim();
+  await owner.getByTestId("service-accounts").getByText("etl-bot").first().waitFor();
+  await shot(owner, "service-accounts");
+  facts.service_account = await owner.evaluate(async ({ secret, orgId }) => {
+    const listed = await (await fetch(`/api/app/organizations/${orgId}/service-accounts`)).json();
+    const username = listed.results.find((a) => a.username.startsWith("etl-bot")).username;
+    const response = await fetch("/api/app/me", { credentials: "omit", headers: { authorization: `Basic ${btoa(`${username}:${secret}`)}` } });
+    const me = await response.json();
+    return { status: response.status, type: me.results?.user?.type, projects: me.results?.organizations?.[0]?.projects?.map((p) => p.name) };
+  }, { secret: saSecret, orgId: org.id });
+
+  // The audit log shows the team made above, filtered by its event type.
+  await owner.goto(`${base}/organizations/${org.id}/audit-log`);
+  await owner.getByTestId("audit-log").waitFor();
+  await owner.fill("#audit-event-type", "team.created");
+  await owner.click("#audit-apply");
+  await owner.waitForURL(/event_type=team.created/);
+  await owner.waitForLoadState("networkidle");
+  facts.audit_rows = await owner.getByTestId("audit-log").locator("tbody tr").allInnerTexts();
+  await shot(owner, "audit-log");
+
   // Consumer for everyone in the organization.
   await owner.goto(`${base}/projects/${production.id}/settings/users`);
   await choose(owner, "#default-role", "Consumer");
@@ -466,6 +494,8 @@ try {
     funnels: `/projects/${production.id}/funnels?report=${encodeURIComponent(JSON.stringify(funnel))}`,
     retention: `/projects/${production.id}/retention?report=${encodeURIComponent(JSON.stringify(retention))}`,
     account: "/account",
+    service_accounts: `/organizations/${org.id}/service-accounts`,
+    audit_log: `/organizations/${org.id}/audit-log`,
     flows: `/projects/${production.id}/flows?report=${encodeURIComponent(JSON.stringify(flows))}`,
     users: `/projects/${production.id}/users`,
     events: `/projects/${production.id}/events`,

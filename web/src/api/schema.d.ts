@@ -1050,6 +1050,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AuditEntry"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1923,6 +1936,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ServiceAccountView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -1945,6 +1971,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ServiceAccountView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2052,6 +2091,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ServiceAccountView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -2890,6 +2942,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AuditEntry"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3619,6 +3684,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ServiceAccountView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3641,6 +3719,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["ServiceAccountView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -6348,6 +6439,36 @@ export interface components {
             from_cache: boolean;
             range: components["schemas"]["ResolvedRange"];
         };
+        /** @description Who acted: `user`, `service_account`, `scim`, `system` or `anonymous`. */
+        AuditActor: {
+            /** Format: int64 */
+            id?: number | null;
+            kind: string;
+            label: string;
+        };
+        /** @description One audit record as the API and the exports show it. */
+        AuditEntry: {
+            actor: components["schemas"]["AuditActor"];
+            after?: Record<string, never> | null;
+            /** @description The target before and after the change, where it has a state. */
+            before?: Record<string, never> | null;
+            /** @description What happened, e.g. `team.created`, `member.role_changed`. */
+            event_type: string;
+            /** Format: int64 */
+            id: number;
+            ip?: string | null;
+            /** Format: int64 */
+            organization_id: number;
+            /** Format: int64 */
+            project_id?: number | null;
+            target: components["schemas"]["AuditTarget"];
+            /** @description RFC 3339, UTC. */
+            time: string;
+        };
+        AuditTarget: {
+            id: string;
+            kind: string;
+        };
         /** @description The plan, seats and events per project and month. */
         BillingView: {
             /** Format: int64 */
@@ -6947,6 +7068,29 @@ export interface components {
             total?: number | null;
             /** @description One value per bucket (`null` where an average has no users). */
             values: (number | null)[];
+        };
+        /** @description A service account, in Mixpanel's shape (its paths and fields). */
+        ServiceAccountView: {
+            created: string;
+            /** Format: int64 */
+            creator?: number | null;
+            expires?: string | null;
+            hasSensitiveAccess?: boolean | null;
+            /** Format: int64 */
+            id: number;
+            last_used?: string | null;
+            organization_role: components["schemas"]["OrgRole"];
+            /**
+             * Format: int64
+             * @description The project it was made for, if any.
+             */
+            project_id?: number | null;
+            /** @description Its role on the project (in a project's list). */
+            role?: string | null;
+            target_type?: string | null;
+            /** @description The secret: only in the answer that made it. */
+            token?: string | null;
+            username: string;
         };
         /** @description One of your sessions; `current` is this browser's. */
         SessionView: {

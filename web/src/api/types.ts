@@ -37,3 +37,5 @@ export type SetupLink = S["SetupLinkView"];
 export type ScimToken = S["ScimTokenView"];
 export type InvitationLink = S["InvitationLinkView"];
 export type RecoveryCodes = S["RecoveryCodesView"];
+export type ServiceAccount = S["ServiceAccountView"];
+export type AuditEntry = S["AuditEntry"];

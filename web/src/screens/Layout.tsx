@@ -131,6 +131,8 @@ function Navigation() {
           {orgPermissions.includes("view_organization") && item(`/organizations/${org.id}/teams`, "Teams")}
           {orgPermissions.includes("view_organization") && item(`/organizations/${org.id}/projects`, "Projects")}
           {orgPermissions.includes("manage_security") && item(`/organizations/${org.id}/security`, "Access security")}
+          {orgPermissions.includes("manage_service_accounts") && item(`/organizations/${org.id}/service-accounts`, "Service accounts")}
+          {orgPermissions.includes("view_org_audit_log") && item(`/organizations/${org.id}/audit-log`, "Audit log")}
           {orgPermissions.includes("view_billing") && item(`/organizations/${org.id}/billing`, "Billing")}
         </>
       )}

@@ -99,28 +99,49 @@ async fn page_sign_in(base: &str, email: &str, mode: &str, password: &str) -> Op
     let (Some(peers), Some(chromium)) = (tally_testkit::oidc::node_peers(), tally_testkit::chromium()) else {
         return None;
     };
-    let output = tokio::process::Command::new("node")
-        .arg(peers.join("browser/sign_in.mjs"))
-        .args([base, email, mode, password, &chromium])
-        .output()
-        .await
-        .unwrap();
+    Some(browser_script(&peers, "sign_in.mjs", &[base, email, mode, password, &chromium]).await)
+}
+
+/// Runs one of `tests/peers/browser/`'s scripts and reads the JSON it prints.
+async fn browser_script(peers: &std::path::Path, script: &str, args: &[&str]) -> Value {
+    let output =
+        tokio::process::Command::new("node").arg(peers.join("browser").join(script)).args(args).output().await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "sign_in.mjs {email} {mode}: {stderr}");
-    Some(serde_json::from_slice(&output.stdout).unwrap())
+    assert!(output.status.success(), "{script} {args:?}: {stderr}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// An instance whose DNS is a test server, an identity provider, and Acme with its owner
+/// and acme.example verified.
+struct SamlWorld {
+    dns: DnsServer,
+    idp: SamlIdp,
+    instance: Instance,
+    server: tally_testkit::TallyProcess,
+    base: String,
+    acme: crate::access::world::Tenant,
+}
+
+impl SamlWorld {
+    async fn start(python: &str, env: &[(&str, &str)]) -> SamlWorld {
+        let mut dns = DnsServer::start(python).await;
+        let idp = SamlIdp::start(python).await;
+        let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+        let mut all = vec![("TALLY_DNS_RESOLVER", dns.addr.as_str())];
+        all.extend_from_slice(env);
+        let server = instance.serve_with(&[], &all).await;
+        let base = server.base_url().to_string();
+        let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+        verify_domain(&acme.owner, acme.org_id, &mut dns, "acme.example").await;
+        SamlWorld { dns, idp, instance, server, base, acme }
+    }
 }
 
 #[tokio::test]
 async fn pysaml2_sign_ins_are_accepted_and_defective_responses_refused() {
     let Some(python) = tally_testkit::python() else { return };
-    let mut dns = DnsServer::start(&python).await;
-    let idp = SamlIdp::start(&python).await;
-    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
-    let server = instance.serve_with(&[], &[("TALLY_DNS_RESOLVER", dns.addr.as_str())]).await;
-    let base = server.base_url().to_string();
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let SamlWorld { mut dns, idp, instance, server, base, acme } = SamlWorld::start(&python, &[]).await;
     let (org, owner) = (acme.org_id, &acme.owner);
-    verify_domain(owner, org, &mut dns, "acme.example").await;
 
     // Metadata without a signing certificate is refused, and nothing is saved.
     let nocert = configure(owner, org, json!({ "metadata_url": idp.url("/metadata?nocert=1") })).await;
@@ -395,15 +416,9 @@ async fn expect_link_required(form: &PostForm, browser: &reqwest::Client, base: 
 #[tokio::test]
 async fn an_identity_provider_change_never_reaches_past_its_author_nor_other_organizations() {
     let Some(python) = tally_testkit::python() else { return };
-    let mut dns = DnsServer::start(&python).await;
-    let idp = SamlIdp::start(&python).await;
-    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
-    let env = [("TALLY_DNS_RESOLVER", dns.addr.as_str()), ("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "1000")];
-    let server = instance.serve_with(&[], &env).await;
-    let base = server.base_url().to_string();
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let world = SamlWorld::start(&python, &[("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "1000")]).await;
+    let SamlWorld { dns: _dns, idp, instance, server, base, acme } = world;
     let (org, owner) = (acme.org_id, &acme.owner);
-    verify_domain(owner, org, &mut dns, "acme.example").await;
     let (admin, _) = owner.invite_and_accept(org, "admin@acme.example", "admin", json!([])).await;
 
     // An Admin cannot point the organization at an identity provider (or a certificate) of
@@ -501,4 +516,42 @@ async fn an_identity_provider_change_never_reaches_past_its_author_nor_other_org
         .post("/api/app/sessions", json!({ "email": "gus@acme.example", "password": PASSWORD }))
         .await;
     assert_eq!(password_session.results()["status"], "enrollment_required", "Gamma asks for its second factor");
+}
+
+/// An Owner sets up SAML in the web app (Access security: the IdP's metadata URL,
+/// IdP-managed access, the password again), and a new person then signs in through the
+/// sign-in screen and the identity provider, arriving as a Member.
+#[tokio::test]
+async fn saml_is_set_up_in_the_web_app_and_people_sign_in_through_it() {
+    let Some(python) = tally_testkit::python() else { return };
+    let (Some(peers), Some(chromium)) = (tally_testkit::oidc::node_peers(), tally_testkit::chromium()) else {
+        return;
+    };
+    // Every part stays bound: the server and the DNS server live as long as the test.
+    let SamlWorld { dns: _dns, idp, instance: _instance, server: _server, base, acme } =
+        SamlWorld::start(&python, &[]).await;
+    let org = acme.org_id;
+
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots/security.png");
+    let org_text = org.to_string();
+    let metadata = idp.url("/metadata");
+    let args = [&base, &org_text, "owner@acme.example", PASSWORD, &metadata, shot.to_str().unwrap(), &chromium];
+    let screen = browser_script(&peers, "sso_setup.mjs", &args).await;
+    // The screen shows the values to paste into the identity provider, and they are the
+    // service provider's own.
+    assert_eq!(screen["acs_url"], format!("{base}/sso/saml/{org}/acs"), "{screen}");
+    assert_eq!(screen["entity_id"], format!("{base}/sso/saml/{org}/metadata"), "{screen}");
+    let shown = acme.owner.get(&format!("/api/app/organizations/{org}/sso")).await;
+    assert_eq!(shown.results()["protocol"], "saml");
+    assert_eq!(shown.results()["idp_managed"], true);
+    assert_eq!(shown.results()["saml"]["idp_entity_id"], idp.entity_id);
+
+    // The identity provider learns the service provider; a new person signs in through the
+    // sign-in screen and arrives as a Member created just in time.
+    register(&base, &idp, org).await;
+    idp.set_user(json!({ "email": "grace@acme.example", "first_name": "Grace" })).await;
+    let page = page_sign_in(&base, "grace@acme.example", "sso", "").await.unwrap();
+    assert_eq!(page["url"], format!("{base}/"), "{page}");
+    let text = page["text"].as_str().unwrap();
+    assert!(text.contains("Acme") && text.contains("Your role: member"), "{page}");
 }

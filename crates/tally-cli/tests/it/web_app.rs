@@ -55,6 +55,15 @@ async fn people_use_tally_in_a_browser() {
     assert!(member_grants.contains(&("consumer".into(), "all_users".into())), "{member_grants:?}");
     assert!(grants_of("admin@acme.example").contains(&("admin".into(), "organization_role".into())));
 
+    // The service account made in the browser signs in with the secret shown once, and sees
+    // the project it was given; the audit log filtered by event type shows the team.
+    assert_eq!(facts["service_account"]["status"], 200, "{facts}");
+    assert_eq!(facts["service_account"]["type"], "service_account");
+    assert_eq!(facts["service_account"]["projects"], serde_json::json!(["Production"]));
+    let audit = labels(&facts["audit_rows"]);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert!(audit[0].contains("team.created") && audit[0].contains("owner@acme.example"), "{audit:?}");
+
     // The member (Analyst through the team) is offered exactly Analyst's screens, and the
     // server refuses what is not offered.
     let nav = labels(&facts["member_nav"]);
@@ -142,6 +151,8 @@ async fn people_use_tally_in_a_browser() {
         "users",
         "user-profile",
         "events",
+        "service-accounts",
+        "audit-log",
         "two-factor",
     ] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");

@@ -28,18 +28,62 @@ pub async fn project_log(
 
 /// One JSON object per record, as the API shows it.
 pub fn record_json(record: &AuditRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": record.id,
-        "time": record.at.to_string(),
-        "organization_id": record.org_id,
-        "project_id": record.project_id,
-        "event_type": record.event_type,
-        "actor": { "kind": record.actor_kind, "id": record.actor_id, "label": record.actor_label },
-        "ip": record.ip,
-        "target": { "kind": record.target_kind, "id": record.target_id },
-        "before": record.before,
-        "after": record.after,
-    })
+    serde_json::to_value(AuditEntry::of(record)).unwrap_or_default()
+}
+
+/// One audit record as the API and the exports show it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub organization_id: i64,
+    pub project_id: Option<i64>,
+    /// What happened, e.g. `team.created`, `member.role_changed`.
+    pub event_type: String,
+    pub actor: AuditActor,
+    pub ip: Option<String>,
+    pub target: AuditTarget,
+    /// The target before and after the change, where it has a state.
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+}
+
+/// Who acted: `user`, `service_account`, `scim`, `system` or `anonymous`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuditActor {
+    pub kind: String,
+    pub id: Option<i64>,
+    pub label: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuditTarget {
+    pub kind: String,
+    pub id: String,
+}
+
+impl AuditEntry {
+    pub fn of(record: &AuditRecord) -> AuditEntry {
+        AuditEntry {
+            id: record.id,
+            time: record.at.to_string(),
+            organization_id: record.org_id.0,
+            project_id: record.project_id.map(|id| id.0),
+            event_type: record.event_type.clone(),
+            actor: AuditActor {
+                kind: record.actor_kind.clone(),
+                id: record.actor_id,
+                label: record.actor_label.clone(),
+            },
+            ip: record.ip.clone(),
+            target: AuditTarget { kind: record.target_kind.clone(), id: record.target_id.clone() },
+            before: record.before.clone(),
+            after: record.after.clone(),
+        }
+    }
 }
 
 /// Newline-delimited JSON, one record a line.

@@ -59,6 +59,13 @@ const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("GET", "/api/app/projects/{project_id}/permissions", None, Some("PermissionsView")),
     ("GET", "/api/app/projects/{project_id}/members", None, Some("ProjectMemberView[]")),
     ("GET", "/api/app/projects/{project_id}/access-requests", None, Some("AccessRequestView[]")),
+    ("GET", "/api/app/organizations/{org_id}/audit-log", None, Some("AuditEntry[]")),
+    ("GET", "/api/app/projects/{project_id}/audit-log", None, Some("AuditEntry[]")),
+    ("GET", "/api/app/organizations/{org_id}/service-accounts", None, Some("ServiceAccountView[]")),
+    ("POST", "/api/app/organizations/{org_id}/service-accounts", None, Some("ServiceAccountView")),
+    ("GET", "/api/app/organizations/{org_id}/service-accounts/{service_account_id}", None, Some("ServiceAccountView")),
+    ("GET", "/api/app/projects/{project_id}/service-accounts", None, Some("ServiceAccountView[]")),
+    ("POST", "/api/app/projects/{project_id}/service-accounts", None, Some("ServiceAccountView")),
 ];
 
 /// The schema of a body named as in [`TYPED`].
@@ -122,6 +129,8 @@ fn components() -> Value {
         app::projects::PermissionsView,
         app::views::ProjectMemberView,
         app::views::AccessRequestView,
+        app::views::ServiceAccountView,
+        tally_iam::admin::audit::AuditEntry,
     );
     serde_json::to_value(components).unwrap_or_else(|_| json!({}))
 }

@@ -23,7 +23,8 @@ import { del, get, messageOf, post, put } from "../../api/client";
 import { useMe, useOrganization } from "../../api/hooks";
 import type { Invitation, InvitationLink, InviteOutcome, OrgMember, OrgProject, ProjectMember } from "../../api/types";
 import { DataTable } from "../DataTable";
-import { Empty, ErrorNote, NotAllowed, ORG_ROLES, PROJECT_ROLES, QueryView, roleLabel, Screen, when } from "../common";
+import { ProjectRolePicker } from "./ProjectRolePicker";
+import { Empty, ErrorNote, NotAllowed, ORG_ROLES, QueryView, roleLabel, Screen, when } from "../common";
 
 export function Members() {
   const orgId = Number(useParams().orgId);
@@ -241,23 +242,13 @@ function InviteForm({ orgId, mayGrantOwner }: { orgId: number; mayGrantOwner: bo
               onChange={(value) => value && setRole(value)}
               allowDeselect={false}
             />
-            <Select
-              id="invite-project"
-              label="Project (optional)"
-              placeholder="No project role"
-              data={(projects.data ?? []).map((p) => ({ value: String(p.id), label: p.name }))}
-              value={projectId}
-              onChange={setProjectId}
-              clearable
-            />
-            <Select
-              id="invite-project-role"
-              label="Project role"
-              data={PROJECT_ROLES}
-              value={projectRole}
-              onChange={(value) => value && setProjectRole(value)}
-              disabled={!projectId}
-              allowDeselect={false}
+            <ProjectRolePicker
+              idPrefix="invite"
+              projects={projects.data ?? []}
+              projectId={projectId}
+              onProject={setProjectId}
+              role={projectRole}
+              onRole={setProjectRole}
             />
           </Group>
           <Group>

@@ -2,7 +2,7 @@
 // single sign-on (SAML with the values to paste into Okta or Entra, or OIDC), Require SSO,
 // IdP-managed access, the SCIM token (shown once) and the second-factor requirement.
 // Every change here asks for the password again.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import {
   Alert,
   Badge,
@@ -187,6 +187,18 @@ function SingleSignOn({ orgId, password }: { orgId: number; password: string }) 
   const [saml, setSaml] = useState({ metadata_xml: "", metadata_url: "" });
   const [oidc, setOidc] = useState({ issuer: "", client_id: "", client_secret: "" });
   const [flags, setFlags] = useState({ require_sso: false, idp_managed: false });
+  // The form starts from what is set, so saving again changes only what was changed.
+  useEffect(() => {
+    if (!sso.data) return;
+    setFlags({ require_sso: sso.data.require_sso, idp_managed: sso.data.idp_managed });
+    if (sso.data.protocol) setProtocol(sso.data.protocol);
+    setSaml((current) => ({ ...current, metadata_url: current.metadata_url || (sso.data.saml.metadata_url ?? "") }));
+    setOidc((current) => ({
+      ...current,
+      issuer: current.issuer || (sso.data.issuer ?? ""),
+      client_id: current.client_id || (sso.data.client_id ?? ""),
+    }));
+  }, [sso.data]);
   const save = useMutation({
     mutationFn: () =>
       protocol === "saml"

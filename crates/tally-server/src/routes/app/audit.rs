@@ -48,7 +48,7 @@ fn filter(query: &AuditQuery) -> Result<AuditFilter, ApiError> {
 
 fn render(records: &[tally_store::AuditRecord], format: Option<&str>) -> Result<Response, ApiError> {
     match format.unwrap_or("json") {
-        "json" => Ok(ok(records.iter().map(tally_iam::admin::audit::record_json).collect::<Vec<_>>())),
+        "json" => Ok(ok(records.iter().map(tally_iam::admin::audit::AuditEntry::of).collect::<Vec<_>>())),
         "ndjson" => Ok((
             [
                 (header::CONTENT_TYPE, "application/x-ndjson"),

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::json;
 use tally_iam::admin::service_accounts::ServiceAccountInput;
 use tally_types::{OrgRole, ProjectId, ServiceAccountId};
 
@@ -71,7 +70,7 @@ pub(crate) async fn create(
     let (account, secret) =
         tally_iam::admin::service_accounts::create_in_org(state.ctx(&actor), &scope, &input).await?;
     let mut view = views::service_account(&account);
-    view["token"] = json!(secret.expose());
+    view.token = Some(secret.expose().clone());
     Ok(created(view))
 }
 
@@ -150,9 +149,9 @@ pub(crate) async fn project_list(
         .iter()
         .map(|(account, role)| {
             let mut view = views::service_account(account);
-            view["role"] = json!(role);
-            view["target_type"] = json!("individual");
-            view["hasSensitiveAccess"] = json!(false);
+            view.role = Some(role.clone());
+            view.target_type = Some("individual");
+            view.has_sensitive_access = Some(false);
             view
         })
         .collect::<Vec<_>>()))
@@ -181,8 +180,8 @@ pub(crate) async fn project_create(
     )
     .await?;
     let mut view = views::service_account(&account);
-    view["token"] = json!(secret.expose());
-    view["role"] = json!(body.role);
+    view.token = Some(secret.expose().clone());
+    view.role = Some(body.role);
     Ok(created(view))
 }
 

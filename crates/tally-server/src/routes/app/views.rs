@@ -205,18 +205,45 @@ pub(crate) struct RecoveryCodesView {
     pub recovery_codes: Vec<String>,
 }
 
-/// Mixpanel's service-account shape (its paths and fields), kept as JSON.
-pub(crate) fn service_account(account: &ServiceAccount) -> Value {
-    json!({
-        "id": account.id,
-        "username": account.username,
-        "organization_role": account.org_role,
-        "project_id": account.home_project_id,
-        "creator": account.created_by,
-        "created": account.created_at.to_string(),
-        "expires": account.expires_at.map(|at| at.to_string()),
-        "last_used": account.last_used_at.map(|at| at.to_string()),
-    })
+/// A service account, in Mixpanel's shape (its paths and fields).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ServiceAccountView {
+    pub id: i64,
+    pub username: String,
+    pub organization_role: OrgRole,
+    /// The project it was made for, if any.
+    pub project_id: Option<i64>,
+    pub creator: Option<i64>,
+    pub created: String,
+    pub expires: Option<String>,
+    pub last_used: Option<String>,
+    /// The secret: only in the answer that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Its role on the project (in a project's list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<&'static str>,
+    #[serde(rename = "hasSensitiveAccess", skip_serializing_if = "Option::is_none")]
+    pub has_sensitive_access: Option<bool>,
+}
+
+pub(crate) fn service_account(account: &ServiceAccount) -> ServiceAccountView {
+    ServiceAccountView {
+        id: account.id.0,
+        username: account.username.clone(),
+        organization_role: account.org_role,
+        project_id: account.home_project_id.map(|id| id.0),
+        creator: account.created_by.map(|id| id.0),
+        created: account.created_at.to_string(),
+        expires: account.expires_at.map(|at| at.to_string()),
+        last_used: account.last_used_at.map(|at| at.to_string()),
+        token: None,
+        role: None,
+        target_type: None,
+        has_sensitive_access: None,
+    }
 }
 
 /// Mixpanel's custom-role shape, kept as JSON.
