@@ -379,7 +379,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AcceptInvitationBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -460,7 +464,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EmailBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -494,7 +502,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["MagicLinkBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -587,7 +599,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PasswordChangeBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -737,7 +753,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["StepUpProofBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -770,7 +790,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CodeBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -817,7 +841,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["StepUpProofBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -864,7 +892,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PhoneBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -932,7 +964,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["StepUpProofBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -1131,7 +1167,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PlanBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -1201,7 +1241,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ClaimDomainBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -1357,7 +1401,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["InviteRequest"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -1641,7 +1689,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["OrgRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -1769,7 +1821,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewProjectBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -1818,7 +1874,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["StepUpProofBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -1899,7 +1959,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["OrgSecurityBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -1969,7 +2033,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewServiceAccountBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -2209,7 +2277,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["OidcSettingsBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2245,7 +2317,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SamlSettingsBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2315,7 +2391,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TeamNameBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -2424,7 +2504,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TeamNameBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2457,7 +2541,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TeamMemberBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2570,7 +2658,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TeamProjectRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2627,7 +2719,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EmailBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2661,7 +2757,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PasswordResetBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2754,7 +2854,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ProjectUpdateBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -2832,7 +2936,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AccessRequestBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -2869,7 +2977,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ProjectMemberRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -3011,7 +3123,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CustomRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -3068,7 +3184,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CustomRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -3127,7 +3247,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CopyCustomRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -3162,7 +3286,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ProjectMemberRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -3451,7 +3579,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ProjectMemberRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -3488,7 +3620,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ProjectMemberRoleBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -3717,7 +3853,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewProjectServiceAccountBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -3803,7 +3943,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TransferBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -4598,7 +4742,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SignInBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -4679,7 +4827,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EnrollConfirmBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -4726,7 +4878,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EnrollSmsBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -4760,7 +4916,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ChallengeBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -4807,7 +4967,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SecondFactorBody"];
+                };
+            };
             responses: {
                 /** @description the answer, in the envelope's `results` */
                 200: {
@@ -4854,7 +5018,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ChallengeBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -4919,7 +5087,11 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SetupBody"];
+                };
+            };
             responses: {
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
@@ -6409,6 +6581,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AcceptInvitationBody: {
+            name?: string;
+            password?: string | null;
+            token: string;
+        };
+        AccessRequestBody: {
+            message?: string;
+        };
         /** @description A request for access to a project. */
         AccessRequestView: {
             created: string;
@@ -6495,6 +6675,16 @@ export interface components {
             other?: boolean;
             property?: string | null;
         };
+        ChallengeBody: {
+            challenge: string;
+        };
+        ClaimDomainBody: {
+            domain: string;
+            password?: string | null;
+        };
+        CodeBody: {
+            code: string;
+        };
         Condition: {
             /** @enum {string} */
             operator: "equals" | "not_equals";
@@ -6514,6 +6704,15 @@ export interface components {
         } | {
             /** @enum {string} */
             operator: "is_set" | "is_not_set" | "is_true" | "is_false";
+        };
+        CopyCustomRoleBody: {
+            /** Format: int64 */
+            project_id: number;
+        };
+        CustomRoleBody: {
+            description?: string;
+            name: string;
+            permissions?: string[];
         };
         /** @description Whole local days of the project's time zone, both inclusive (`YYYY-MM-DD`). */
         DateRange: {
@@ -6539,6 +6738,17 @@ export interface components {
             /** @description `pending` until the record is found, then `verified`. */
             status: string;
             verified?: string | null;
+        };
+        EmailBody: {
+            email: string;
+        };
+        EnrollConfirmBody: {
+            challenge: string;
+            code: string;
+        };
+        EnrollSmsBody: {
+            challenge: string;
+            phone: string;
         };
         /**
          * @description Which events a metric or step counts: one event name (or every event with
@@ -6757,12 +6967,21 @@ export interface components {
             organization_role: components["schemas"]["OrgRole"];
             projects: components["schemas"]["ProjectRoleView"][];
         };
+        InviteBody: {
+            email: string;
+            organization_role?: string;
+            projects?: components["schemas"]["InvitedProjectRole"][];
+        };
         /** @description Invitations made from a list or a CSV file: what happened to each row. */
         InviteOutcomesView: {
             failed: number;
             rows: components["schemas"]["InviteRowView"][];
             sent: number;
         };
+        /** @description One invitation or several: `{"invitations":[...]}`. */
+        InviteRequest: {
+            invitations: components["schemas"]["InviteBody"][];
+        } | components["schemas"]["InviteBody"];
         /** @description One row: `status` is `ok` (with the invitation) or `error` (with its code and message). */
         InviteRowView: {
             code?: string | null;
@@ -6771,6 +6990,11 @@ export interface components {
             invitation?: null | components["schemas"]["InvitationView"];
             row: number;
             status: string;
+        };
+        InvitedProjectRole: {
+            /** Format: int64 */
+            id: number;
+            role: string;
         };
         /** @description The project's ingestion token and its API secret. */
         KeysView: {
@@ -6805,6 +7029,9 @@ export interface components {
             /** @description RFC 3339, UTC: when this answer was read. */
             read_at: string;
         };
+        MagicLinkBody: {
+            token: string;
+        };
         /** @description `GET /api/app/me`. */
         MeView: {
             organizations: components["schemas"]["OrgSummaryView"][];
@@ -6836,6 +7063,32 @@ export interface components {
         Metric: components["schemas"]["EventSelector"] & {
             measure?: components["schemas"]["Measure"];
         };
+        NewProjectBody: {
+            environment?: string | null;
+            name: string;
+            region?: string | null;
+            timezone?: string | null;
+        };
+        NewProjectServiceAccountBody: {
+            expires?: string | null;
+            role: string;
+            username: string;
+        };
+        NewServiceAccountBody: {
+            expires?: string | null;
+            projects?: components["schemas"]["ServiceAccountProjectRole"][];
+            /** @description The organization role (`member` unless said otherwise). */
+            role?: string | null;
+            username: string;
+        };
+        OidcSettingsBody: {
+            client_id: string;
+            client_secret?: string | null;
+            idp_managed?: boolean;
+            issuer: string;
+            password?: string | null;
+            require_sso?: boolean;
+        };
         /** @description A member of an organization. */
         OrgMemberView: {
             email: string;
@@ -6858,6 +7111,13 @@ export interface components {
          * @enum {string}
          */
         OrgRole: "owner" | "admin" | "billing_admin" | "member";
+        OrgRoleBody: {
+            role: string;
+        };
+        OrgSecurityBody: {
+            password?: string | null;
+            require_two_factor: boolean;
+        };
         /** @description Whether the organization requires a second factor of every member. */
         OrgSecurityView: {
             require_two_factor: boolean;
@@ -6884,6 +7144,14 @@ export interface components {
             your_permissions: string[];
             your_role: components["schemas"]["OrgRole"];
         };
+        PasswordChangeBody: {
+            current_password?: string | null;
+            new_password: string;
+        };
+        PasswordResetBody: {
+            password: string;
+            token: string;
+        };
         /** @enum {string} */
         PerUserAggregate: "average" | "median" | "min" | "max";
         /** @description The caller's permissions on a project and the grants they come from. */
@@ -6891,6 +7159,16 @@ export interface components {
             grants: components["schemas"]["GrantView"][];
             organization_role: components["schemas"]["OrgRole"];
             permissions: string[];
+        };
+        PhoneBody: components["schemas"]["StepUpProofBody"] & {
+            phone: string;
+        };
+        PlanBody: {
+            /** Format: int64 */
+            monthly_event_quota: number;
+            plan: string;
+            /** Format: int64 */
+            seats: number;
         };
         /** @description A person or a service account. */
         PrincipalView: {
@@ -6903,6 +7181,9 @@ export interface components {
             id: number;
             /** @enum {string} */
             type: "service_account";
+        };
+        ProjectMemberRoleBody: {
+            role: string;
         };
         /** @description Someone with access to a project, with every grant and its source. */
         ProjectMemberView: {
@@ -6926,6 +7207,12 @@ export interface components {
             permissions: string[];
             /** @description The ingestion token, for those who may view the project's access keys. */
             token?: string | null;
+        };
+        ProjectUpdateBody: {
+            id_merge?: null | components["schemas"]["IdMerge"];
+            name?: string | null;
+            region?: string | null;
+            timezone?: string | null;
         };
         /** @description A project's settings. */
         ProjectView: {
@@ -7034,6 +7321,19 @@ export interface components {
         };
         /** @enum {string} */
         RetentionUnit: "day" | "week" | "month";
+        SamlSettingsBody: {
+            certificates?: string[];
+            idp_entity_id?: string | null;
+            idp_initiated?: boolean;
+            idp_managed?: boolean;
+            metadata_url?: string | null;
+            metadata_xml?: string | null;
+            password?: string | null;
+            require_sso?: boolean;
+            sign_requests?: boolean;
+            sso_url?: string | null;
+            want_assertions_signed?: boolean;
+        };
         SamlSettingsView: {
             /** @description Paste into Okta's "Single sign-on URL" or Entra's "Reply URL". */
             acs_url: string;
@@ -7054,6 +7354,11 @@ export interface components {
             base_url: string;
             token: string;
         };
+        SecondFactorBody: {
+            challenge: string;
+            code?: string | null;
+            recovery_code?: string | null;
+        };
         /** @description One metric (in one segment). */
         Series: {
             label: string;
@@ -7068,6 +7373,11 @@ export interface components {
             total?: number | null;
             /** @description One value per bucket (`null` where an average has no users). */
             values: (number | null)[];
+        };
+        ServiceAccountProjectRole: {
+            /** Format: int64 */
+            id: number;
+            role: string;
         };
         /** @description A service account, in Mixpanel's shape (its paths and fields). */
         ServiceAccountView: {
@@ -7102,9 +7412,21 @@ export interface components {
             last_seen: string;
             user_agent?: string | null;
         };
+        /** @description The fields of the form and of the JSON body. */
+        SetupBody: {
+            email: string;
+            name?: string;
+            organization: string;
+            password: string;
+            token: string;
+        };
         /** @description A setup link that can still be used. */
         SetupLinkView: {
             live: boolean;
+        };
+        SignInBody: {
+            email: string;
+            password: string;
         };
         /** @description Where a sign-in stands after a step. */
         SignInStepView: {
@@ -7148,14 +7470,32 @@ export interface components {
             require_sso: boolean;
             saml: components["schemas"]["SamlSettingsView"];
         };
+        /** @description A step-up proof: the password, or a code of the current second factor. */
+        StepUpProofBody: {
+            code?: string | null;
+            password?: string | null;
+        };
         /** @description A team with its members and the project roles it gives them. */
         TeamDetailView: components["schemas"]["TeamView"] & {
             members: components["schemas"]["TeamMemberView"][];
             projects: components["schemas"]["ProjectRoleView"][];
         };
+        /** @description `{"user_id": n}` or `{"service_account_id": n}`. */
+        TeamMemberBody: {
+            /** Format: int64 */
+            service_account_id?: number | null;
+            /** Format: int64 */
+            user_id?: number | null;
+        };
         TeamMemberView: {
             label: string;
             principal: components["schemas"]["PrincipalView"];
+        };
+        TeamNameBody: {
+            name: string;
+        };
+        TeamProjectRoleBody: {
+            role: string;
         };
         TeamView: {
             created: string;
@@ -7168,6 +7508,10 @@ export interface components {
          * @enum {string}
          */
         TimeUnit: "minute" | "hour" | "day" | "week" | "month" | "quarter";
+        TransferBody: {
+            /** Format: int64 */
+            organization_id: number;
+        };
         /** @description Your second factor: `totp`, `sms` or none. */
         TwoFactorStatusView: {
             method?: string | null;

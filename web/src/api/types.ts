@@ -39,3 +39,6 @@ export type InvitationLink = S["InvitationLinkView"];
 export type RecoveryCodes = S["RecoveryCodesView"];
 export type ServiceAccount = S["ServiceAccountView"];
 export type AuditEntry = S["AuditEntry"];
+
+/** A request body as the server's document types it: `{...} satisfies Body<"SignInBody">`. */
+export type Body<Name extends keyof S> = S[Name];

@@ -20,7 +20,8 @@ use crate::routes::{escape_html, html_page};
 use crate::{ApiError, AppState};
 
 /// The fields of the form and of the JSON body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SetupBody)]
 pub(crate) struct SetupInput {
     token: String,
     email: String,

@@ -5,7 +5,7 @@ import { useNavigate, useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { get, messageOf, post } from "../../api/client";
 import { ErrorNote, Loading } from "../common";
-import type { SetupLink } from "../../api/types";
+import type { Body, SetupLink } from "../../api/types";
 import { AuthFrame } from "./Frame";
 
 export function Setup() {
@@ -52,7 +52,7 @@ export function Setup() {
           setBusy(true);
           setError(null);
           try {
-            await post("/api/app/setup", { token, ...form });
+            await post("/api/app/setup", { token, ...form } satisfies Body<"SetupBody">);
             queryClient.clear();
             navigate("/", { replace: true });
           } catch (failure) {

@@ -7,7 +7,7 @@ import { Anchor, Button, Stack, Text, TextInput, PasswordInput } from "@mantine/
 import { useNavigate, useSearchParams } from "react-router-dom";
 import { useQueryClient } from "@tanstack/react-query";
 import { get, messageOf, post } from "../../api/client";
-import type { Provisioning, SignInStep, SsoDiscovery } from "../../api/types";
+import type { Body, Provisioning, SignInStep, SsoDiscovery } from "../../api/types";
 import { AuthFrame, nextPath } from "./Frame";
 import { ConfirmCode, ProvisioningView, RecoveryCodes } from "./Enroll";
 
@@ -112,7 +112,7 @@ export function SignIn() {
           id="password-step"
           onSubmit={(event) => {
             event.preventDefault();
-            run(async () => follow(await post<SignInStep>("/api/app/sessions", { email: email.trim(), password })));
+            run(async () => follow(await post<SignInStep>("/api/app/sessions", { email: email.trim(), password } satisfies Body<"SignInBody">)));
           }}
         >
           <Stack gap="sm">

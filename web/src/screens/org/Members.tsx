@@ -21,7 +21,7 @@ import { createColumnHelper } from "@tanstack/react-table";
 import { useParams } from "react-router-dom";
 import { del, get, messageOf, post, put } from "../../api/client";
 import { useMe, useOrganization } from "../../api/hooks";
-import type { Invitation, InvitationLink, InviteOutcome, OrgMember, OrgProject, ProjectMember } from "../../api/types";
+import type { Body, Invitation, InvitationLink, InviteOutcome, OrgMember, OrgProject, ProjectMember } from "../../api/types";
 import { DataTable } from "../DataTable";
 import { ProjectRolePicker } from "./ProjectRolePicker";
 import { Empty, ErrorNote, NotAllowed, ORG_ROLES, QueryView, roleLabel, Screen, when } from "../common";
@@ -195,7 +195,7 @@ function InviteForm({ orgId, mayGrantOwner }: { orgId: number; mayGrantOwner: bo
       const grants = projectId ? [{ id: Number(projectId), role: projectRole }] : [];
       return post<InviteOutcome>(`/api/app/organizations/${orgId}/invitations`, {
         invitations: list.map((email) => ({ email, organization_role: role, projects: grants })),
-      });
+      } satisfies Body<"InviteRequest">);
     },
     onSuccess: (result) => {
       setOutcome(result);

@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { del, get, post, put } from "../../api/client";
 import { useOrganization } from "../../api/hooks";
-import type { OrgMember, OrgProject, Team, TeamDetail } from "../../api/types";
+import type { Body, OrgMember, OrgProject, Team, TeamDetail } from "../../api/types";
 import { Empty, ErrorNote, NotAllowed, PROJECT_ROLES, QueryView, roleLabel, Screen } from "../common";
 
 export function Teams() {
@@ -20,7 +20,7 @@ export function Teams() {
   });
   const [name, setName] = useState("");
   const create = useMutation({
-    mutationFn: () => post<Team>(`/api/app/organizations/${orgId}/teams`, { name }),
+    mutationFn: () => post<Team>(`/api/app/organizations/${orgId}/teams`, { name } satisfies Body<"TeamNameBody">),
     onSuccess: () => {
       setName("");
       queryClient.invalidateQueries({ queryKey: ["org", orgId, "teams"] });
@@ -196,7 +196,7 @@ function TeamCard({ orgId, team, manage }: { orgId: number; team: Team; manage: 
                   size="sm"
                   disabled={!project}
                   onClick={() => change.mutate(async () => {
-                    await put(`${base}/projects/${project}`, { role });
+                    await put(`${base}/projects/${project}`, { role } satisfies Body<"TeamProjectRoleBody">);
                     setProject(null);
                   })}
                 >

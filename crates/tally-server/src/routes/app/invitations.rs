@@ -16,13 +16,15 @@ use crate::auth::session_cookie;
 use crate::extract::{Ids, JsonBody, QueryParams};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = InvitedProjectRole)]
 pub(crate) struct ProjectRoleBody {
     id: i64,
     role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = InviteBody)]
 pub(crate) struct InviteBody {
     email: String,
     #[serde(default = "member")]
@@ -36,8 +38,9 @@ fn member() -> String {
 }
 
 /// One invitation or several: `{"invitations":[...]}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
+#[schema(as = InviteRequest)]
 pub(crate) enum InviteRequest {
     Many { invitations: Vec<InviteBody> },
     One(InviteBody),
@@ -220,7 +223,8 @@ pub(crate) struct InvitationLookupView {
     has_account: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AcceptInvitationBody)]
 pub(crate) struct AcceptBody {
     token: String,
     #[serde(default)]

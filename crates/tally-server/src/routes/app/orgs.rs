@@ -53,7 +53,8 @@ pub(crate) async fn members(
     Ok(ok(members.iter().map(views::org_member).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = OrgRoleBody)]
 pub(crate) struct RoleBody {
     role: String,
 }
@@ -116,7 +117,8 @@ pub(crate) async fn projects(
     Ok(ok(listed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewProjectBody)]
 pub(crate) struct NewProjectBody {
     name: String,
     region: Option<String>,
@@ -177,7 +179,8 @@ pub(crate) struct UsageView {
     events: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PlanBody)]
 pub(crate) struct PlanBody {
     plan: String,
     monthly_event_quota: i64,

@@ -29,8 +29,9 @@ pub(crate) async fn get(ProjectAccess(scope, _): ProjectAccess) -> Response {
     ok(ProjectSettingsView { project: views::project(scope.project()), your_permissions: scope.permissions().names() })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProjectUpdateBody)]
 pub(crate) struct UpdateBody {
     name: Option<String>,
     timezone: Option<String>,
@@ -99,7 +100,8 @@ pub(crate) async fn reset(
     Ok(ok(json!({ "data_generation": generation })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TransferBody)]
 pub(crate) struct TransferBody {
     organization_id: i64,
 }
@@ -240,7 +242,8 @@ pub(crate) async fn members(
     Ok(ok(members.iter().map(views::project_member).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ProjectMemberRoleBody)]
 pub(crate) struct RoleBody {
     role: String,
 }
@@ -307,7 +310,8 @@ pub(crate) async fn custom_roles(
     Ok(ok(roles.iter().map(views::custom_role).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CustomRoleBody)]
 pub(crate) struct CustomRoleBody {
     name: String,
     #[serde(default)]
@@ -362,7 +366,8 @@ pub(crate) async fn delete_custom_role(
     Ok(done())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CopyCustomRoleBody)]
 pub(crate) struct CopyBody {
     project_id: i64,
 }
@@ -388,7 +393,8 @@ pub(crate) async fn copy_custom_role(
     Ok(created(views::custom_role(&role)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AccessRequestBody)]
 pub(crate) struct RequestBody {
     #[serde(default)]
     message: String,

@@ -13,13 +13,15 @@ use crate::access::{OrgAccess, ProjectAccess};
 use crate::extract::{Ids, JsonBody};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ServiceAccountProjectRole)]
 pub(crate) struct ProjectRoleBody {
     id: i64,
     role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewServiceAccountBody)]
 pub(crate) struct CreateBody {
     username: String,
     /// The organization role (`member` unless said otherwise).
@@ -157,7 +159,8 @@ pub(crate) async fn project_list(
         .collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewProjectServiceAccountBody)]
 pub(crate) struct ProjectCreateBody {
     username: String,
     role: String,

@@ -52,7 +52,8 @@ pub(crate) fn step_response(state: &AppState, step: SignInStep, recovery_codes: 
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SignInBody)]
 pub(crate) struct SignIn {
     email: String,
     password: String,
@@ -70,7 +71,8 @@ pub(crate) async fn sign_in(
     Ok(step_response(&state, step, None))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SecondFactorBody)]
 pub(crate) struct SecondFactorBody {
     challenge: String,
     code: Option<String>,
@@ -94,7 +96,8 @@ pub(crate) async fn second_factor(
     Ok(step_response(&state, step, None))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ChallengeBody)]
 pub(crate) struct ChallengeBody {
     challenge: String,
 }
@@ -117,7 +120,8 @@ pub(crate) async fn enroll_totp(
     Ok(ok(super::views::provisioning(&provisioning)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EnrollSmsBody)]
 pub(crate) struct EnrollSmsBody {
     challenge: String,
     phone: String,
@@ -132,7 +136,8 @@ pub(crate) async fn enroll_sms(
     Ok(done())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EnrollConfirmBody)]
 pub(crate) struct ConfirmBody {
     challenge: String,
     code: String,
@@ -217,7 +222,8 @@ pub(crate) async fn revoke(
     Ok(done())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PasswordChangeBody)]
 pub(crate) struct PasswordBody {
     current_password: Option<String>,
     new_password: String,
@@ -244,7 +250,8 @@ pub(crate) async fn change_password(
     Ok(([(header::SET_COOKIE, cookie)], done()).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EmailBody)]
 pub(crate) struct EmailBody {
     email: String,
 }
@@ -260,7 +267,8 @@ pub(crate) async fn request_reset(
     Ok((axum::http::StatusCode::ACCEPTED, done()).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PasswordResetBody)]
 pub(crate) struct ResetBody {
     token: String,
     password: String,
@@ -295,7 +303,8 @@ pub(crate) async fn request_magic_link(
     Ok((axum::http::StatusCode::ACCEPTED, done()).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = MagicLinkBody)]
 pub(crate) struct TokenBody {
     token: String,
 }

@@ -57,7 +57,8 @@ pub(crate) async fn domains(
     Ok(ok(domains.iter().map(domain_view).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ClaimDomainBody)]
 pub(crate) struct ClaimBody {
     domain: String,
     password: Option<String>,
@@ -94,7 +95,8 @@ pub(crate) async fn remove(
     Ok(done())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = OidcSettingsBody)]
 pub(crate) struct OidcBody {
     issuer: String,
     client_id: String,
@@ -190,7 +192,8 @@ pub(crate) async fn configure_oidc(
     Ok(done())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SamlSettingsBody)]
 pub(crate) struct SamlBody {
     metadata_xml: Option<String>,
     metadata_url: Option<String>,

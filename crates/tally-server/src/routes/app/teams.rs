@@ -19,7 +19,8 @@ pub(crate) async fn list(
     Ok(ok(teams.iter().map(views::team).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TeamNameBody)]
 pub(crate) struct NameBody {
     name: String,
 }
@@ -89,7 +90,8 @@ pub(crate) async fn delete(
 }
 
 /// `{"user_id": n}` or `{"service_account_id": n}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TeamMemberBody)]
 pub(crate) struct MemberBody {
     user_id: Option<i64>,
     service_account_id: Option<i64>,
@@ -137,7 +139,8 @@ pub(crate) async fn remove_service_account(
     Ok(done())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TeamProjectRoleBody)]
 pub(crate) struct RoleBody {
     role: String,
 }

@@ -43,7 +43,8 @@ fn recovery_codes_view(codes: &[Secret<String>]) -> views::RecoveryCodesView {
 }
 
 /// A step-up proof: the password, or a code of the current second factor.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = StepUpProofBody)]
 pub(crate) struct ProofBody {
     password: Option<String>,
     code: Option<String>,
@@ -71,7 +72,8 @@ pub(crate) async fn start_totp(
     Ok(ok(views::provisioning(&provisioning)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PhoneBody)]
 pub(crate) struct PhoneBody {
     phone: String,
     #[serde(flatten)]
@@ -98,7 +100,8 @@ pub(crate) async fn step_up_sms(
     Ok(done())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CodeBody)]
 pub(crate) struct CodeBody {
     code: String,
 }
@@ -148,7 +151,8 @@ pub(crate) async fn org_security(
     Ok(ok(OrgSecurityView { require_two_factor: required }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = OrgSecurityBody)]
 pub(crate) struct SecurityBody {
     require_two_factor: bool,
     password: Option<String>,
