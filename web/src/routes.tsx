@@ -5,6 +5,7 @@ import { Home } from "./screens/Home";
 import { SignIn } from "./screens/auth/SignIn";
 import { Setup } from "./screens/auth/Setup";
 import { AcceptInvitation } from "./screens/auth/AcceptInvitation";
+import { PasswordReset } from "./screens/auth/PasswordReset";
 import { Members } from "./screens/org/Members";
 import { Teams } from "./screens/org/Teams";
 import { Projects } from "./screens/org/Projects";
@@ -14,6 +15,7 @@ import { AuditLog } from "./screens/org/AuditLog";
 import { Billing } from "./screens/org/Billing";
 import { ProjectSettings } from "./screens/project/ProjectSettings";
 import { ProjectUsers } from "./screens/project/ProjectUsers";
+import { CustomRoles } from "./screens/project/CustomRoles";
 import { Insights } from "./screens/analysis/Insights";
 import { Funnels } from "./screens/analysis/Funnels";
 import { Retention } from "./screens/analysis/Retention";
@@ -29,6 +31,8 @@ export const router = createBrowserRouter([
   { path: "/sign-in", element: <SignIn /> },
   { path: "/setup", element: <Setup /> },
   { path: "/invitations/accept", element: <AcceptInvitation /> },
+  { path: "/magic-link", element: <SignIn /> },
+  { path: "/password-reset", element: <PasswordReset /> },
   {
     path: "/",
     element: <Layout />,
@@ -62,6 +66,7 @@ export const router = createBrowserRouter([
           { path: "users/:distinctId", element: <UserProfile /> },
           { path: "settings", element: <ProjectSettings /> },
           { path: "settings/users", element: <ProjectUsers /> },
+          { path: "settings/roles", element: <CustomRoles /> },
         ],
       },
       { path: "home", element: <Navigate to="/" replace /> },

@@ -115,7 +115,7 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> Result<(), Cl
                 .collect();
             let input =
                 tally_iam::admin::invitations::InviteInput { email, org_role: parse_org_role(&role)?, projects };
-            let sent = tally_iam::admin::invitations::invite(ctx, &scope, &input).await?;
+            let sent = tally_iam::admin::invitations::invite(ctx, &scope.require()?, &input).await?;
             let value = json!({ "id": sent.invitation.id, "email": sent.invitation.email, "link": sent.link.expose() });
             print(json, &value, format!("Invited {}: {}", sent.invitation.email, sent.link.expose()));
             Ok(())
@@ -123,26 +123,27 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> Result<(), Cl
         AdminCommand::SetOrgRole { org, email, role } => {
             let scope = unchecked_operator_org_scope(&tools.store, OrgId(org)).await?;
             let user_id = tools.user_id(&email).await?;
-            tally_iam::admin::orgs::change_role(ctx, &scope, user_id, parse_org_role(&role)?).await?;
+            tally_iam::admin::orgs::change_role(ctx, &scope.require()?, user_id, parse_org_role(&role)?).await?;
             println!("{email} is now {role} of organization {org}");
             Ok(())
         }
         AdminCommand::SetProjectRole { project, email, role } => {
             let scope = unchecked_operator_project_scope(&tools.store, ProjectId(project)).await?;
             let user_id = tools.user_id(&email).await?;
-            tally_iam::admin::members::set_role(ctx, &scope, Principal::User(user_id), &role).await?;
+            tally_iam::admin::members::set_user_role(ctx, &scope.require()?, user_id, &role).await?;
             println!("{email} holds {role} in project {project}");
             Ok(())
         }
         AdminCommand::CreateTeam { org, name, members, projects, json } => {
             let scope = unchecked_operator_org_scope(&tools.store, OrgId(org)).await?;
-            let team = tally_iam::admin::teams::create(ctx, &scope.require()?, &name).await?;
+            let permit = scope.require()?;
+            let team = tally_iam::admin::teams::create(ctx, &permit, &name).await?;
             for email in &members {
                 let user_id = tools.user_id(email).await?;
-                tally_iam::admin::teams::add_member(ctx, &scope, team.id, Principal::User(user_id)).await?;
+                tally_iam::admin::teams::add_member(ctx, &permit, team.id, Principal::User(user_id)).await?;
             }
             for (project_id, role) in parse_projects(&projects)? {
-                tally_iam::admin::teams::set_project_role(ctx, &scope, team.id, project_id, &role).await?;
+                tally_iam::admin::teams::set_project_role(ctx, &permit, team.id, project_id, &role).await?;
             }
             let value = json!({ "id": team.id, "name": team.name });
             print(json, &value, format!("Created team {:?} (id {})", team.name, team.id));
@@ -161,7 +162,8 @@ pub(crate) async fn run(config: &Config, command: AdminCommand) -> Result<(), Cl
                 expires_at,
                 projects: parse_projects(&projects)?,
             };
-            let (account, secret) = tally_iam::admin::service_accounts::create_in_org(ctx, &scope, &input).await?;
+            let (account, secret) =
+                tally_iam::admin::service_accounts::create_in_org(ctx, &scope.require()?, &input).await?;
             let value = json!({ "id": account.id, "username": account.username, "secret": secret.expose() });
             print(
                 json,

@@ -1,8 +1,37 @@
 //! Administration of the access model: organizations, projects, members and their roles,
 //! teams, custom roles, access requests, invitations, service accounts, billing and the
-//! audit log. Every operation takes a capability from [`crate::authz`] and applies the
-//! rules of who may change whom on top of it; every change is audited in the same
-//! transaction.
+//! audit log. Every operation takes the permit of the permission its route requires
+//! ([`crate::authz::OrgPermit`] or [`crate::authz::ProjectPermit`], which only
+//! `require::<P>()` on a scope from [`crate::authz`] makes) and applies the rules of who
+//! may change whom on top of it; every change is audited in the same transaction. The one
+//! exception is [`members::request_access`], for members who hold nothing in the project
+//! (it takes their bare standing).
+//!
+//! A scope alone does not reach an operation, nor does a permit for another permission:
+//!
+//! ```compile_fail
+//! # async fn f(ctx: tally_iam::admin::Ctx<'_>, scope: &tally_iam::authz::OrgScope) {
+//! let _ = tally_iam::admin::teams::rename(ctx, scope, tally_types::TeamId(1), "Growth").await;
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # use tally_types::permissions::org;
+//! # async fn f(ctx: tally_iam::admin::Ctx<'_>, scope: &tally_iam::authz::OrgScope) -> Result<(), tally_iam::IamError> {
+//! let permit = scope.require::<org::ViewOrganization>()?;
+//! tally_iam::admin::teams::rename(ctx, &permit, tally_types::TeamId(1), "Growth").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The permit for the route's permission does:
+//!
+//! ```
+//! # use tally_types::permissions::org;
+//! # async fn f(ctx: tally_iam::admin::Ctx<'_>, scope: &tally_iam::authz::OrgScope) -> Result<(), tally_iam::IamError> {
+//! let permit = scope.require::<org::ManageTeams>()?;
+//! tally_iam::admin::teams::rename(ctx, &permit, tally_types::TeamId(1), "Growth").await?;
+//! # Ok(()) }
+//! ```
 
 pub mod audit;
 pub mod custom_roles;

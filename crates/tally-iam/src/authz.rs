@@ -1,7 +1,14 @@
 //! The one authorization function. Every request that touches an organization or a project
 //! goes through [`authorize`], which returns a capability ([`OrgScope`] or
-//! [`ProjectScope`]) that only this module can build; the operations in `admin` take one,
-//! so a forgotten check does not compile.
+//! [`ProjectScope`]) that only this module can build. A scope says who the caller is there;
+//! the domain operations (`admin`, `domains`, `scim`, `twofactor`, and single sign-on's
+//! set-up) take a permit ([`OrgPermit`] or [`ProjectPermit`]) for the one permission that
+//! guards them, which only [`OrgScope::require`] / [`ProjectScope::require`] make, so a
+//! forgotten or wrong check does not compile.
+//!
+//! Scopes made without a caller's check have names that say so: the operator's
+//! [`unchecked_operator_org_scope`] and [`unchecked_operator_project_scope`] (`tally admin`
+//! only), and [`project_standing_without_permission`] (membership only, no permission).
 //!
 //! Effective permissions are the union of every grant (Mixpanel's additive model): the
 //! organization role, individual grants, team grants and the project's all-users default.

@@ -14,7 +14,8 @@ use tally_types::{Principal, Secret};
 
 use crate::IamError;
 use crate::admin::{Ctx, WithChange};
-use crate::authz::OrgScope;
+use crate::authz::OrgPermit;
+use tally_types::permissions::org::ManageSecurity;
 
 /// The TXT record's prefix.
 pub const RECORD_PREFIX: &str = "tally-domain-verify=";
@@ -65,17 +66,17 @@ pub async fn txt_records(resolver: Option<SocketAddr>, domain: &str) -> Result<V
 /// Starts a claim (password re-entered): the domain and the token to publish.
 pub async fn claim(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageSecurity>,
     domain: &str,
     password: Option<&Secret<String>>,
 ) -> Result<ClaimedDomain, IamError> {
-    reenter_password(ctx, scope, password).await?;
+    reenter_password(ctx, permit, password).await?;
     let domain = check_domain(domain)?;
     let token = tally_types::token::random_alphanumeric(32);
     let audit = ctx
-        .audit(scope.org_id(), None, "claimed_domain.created", "claimed_domain", "")
+        .audit(permit.org_id(), None, "claimed_domain.created", "claimed_domain", "")
         .with(None, Some(json!({ "domain": domain })));
-    ctx.store.create_domain(scope.org_id(), &domain, &token, &audit).await.map_err(|error| match error {
+    ctx.store.create_domain(permit.org_id(), &domain, &token, &audit).await.map_err(|error| match error {
         tally_store::StoreError::Conflict(_) => {
             IamError::Conflict(format!("{domain} is already claimed by an organization"))
         }
@@ -86,10 +87,10 @@ pub async fn claim(
 /// Password re-entry for security settings changed by a person.
 pub async fn reenter_password(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageSecurity>,
     password: Option<&Secret<String>>,
 ) -> Result<(), IamError> {
-    let Principal::User(user_id) = scope.principal() else {
+    let Principal::User(user_id) = permit.principal() else {
         return Err(IamError::Forbidden("security settings are changed by people, who re-enter their password".into()));
     };
     if ctx.actor.is_operator() {
@@ -102,8 +103,8 @@ pub async fn reenter_password(
 }
 
 /// Checks the DNS record now and records the outcome; returns the updated claim.
-pub async fn verify(ctx: Ctx<'_>, scope: &OrgScope, id: i64) -> Result<ClaimedDomain, IamError> {
-    let domain = ctx.store.domain(scope.org_id(), id).await?.ok_or(IamError::NotFound("claimed domain"))?;
+pub async fn verify(ctx: Ctx<'_>, permit: &OrgPermit<'_, ManageSecurity>, id: i64) -> Result<ClaimedDomain, IamError> {
+    let domain = ctx.store.domain(permit.org_id(), id).await?.ok_or(IamError::NotFound("claimed domain"))?;
     check_now(ctx, domain).await
 }
 
@@ -143,10 +144,10 @@ pub async fn check_now(ctx: Ctx<'_>, mut domain: ClaimedDomain) -> Result<Claime
     Ok(domain)
 }
 
-pub async fn remove(ctx: Ctx<'_>, scope: &OrgScope, id: i64) -> Result<(), IamError> {
-    let domain = ctx.store.domain(scope.org_id(), id).await?.ok_or(IamError::NotFound("claimed domain"))?;
+pub async fn remove(ctx: Ctx<'_>, permit: &OrgPermit<'_, ManageSecurity>, id: i64) -> Result<(), IamError> {
+    let domain = ctx.store.domain(permit.org_id(), id).await?.ok_or(IamError::NotFound("claimed domain"))?;
     let audit = ctx
-        .audit(scope.org_id(), None, "claimed_domain.deleted", "claimed_domain", id)
+        .audit(permit.org_id(), None, "claimed_domain.deleted", "claimed_domain", id)
         .with(Some(json!({ "domain": domain.domain })), None);
     ctx.store.delete_domain(id, &audit).await?;
     Ok(())

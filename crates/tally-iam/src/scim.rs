@@ -20,8 +20,9 @@ use tally_store::StoreError;
 use tally_types::{ErrorKind, OrgId, Secret};
 
 use crate::admin::Ctx;
-use crate::authz::OrgScope;
+use crate::authz::OrgPermit;
 use crate::{IamError, token_hash};
+use tally_types::permissions::org::ManageSecurity;
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -99,11 +100,11 @@ impl ScimGrant {
 /// one stops working.
 pub async fn issue_token(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageSecurity>,
     password: Option<&Secret<String>>,
 ) -> Result<Secret<String>, IamError> {
-    crate::domains::reenter_password(ctx, scope, password).await?;
-    let org_id = scope.org_id();
+    crate::domains::reenter_password(ctx, permit, password).await?;
+    let org_id = permit.org_id();
     let token = Secret::new(format!("scim_{}", tally_types::token::random_hex(24)));
     let audit = ctx.audit(org_id, None, "scim.token_issued", "organization", org_id);
     ctx.store.set_scim_token(org_id, &token_hash(token.expose()), &audit).await?;

@@ -10,7 +10,7 @@ use tally_types::permissions::org;
 use tally_types::{Principal, Secret, UserId};
 
 use crate::admin::{Ctx, WithChange};
-use crate::authz::{OrgPermit, OrgScope};
+use crate::authz::OrgPermit;
 use crate::sessions::ClientInfo;
 use crate::signin::user_audits;
 use crate::stepup::{self, StepUp};
@@ -275,21 +275,21 @@ pub async fn regenerate_recovery_codes(
 /// re-entering their password.
 pub async fn set_required(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, org::ManageSecurity>,
     required: bool,
     password: Option<&Secret<String>>,
 ) -> Result<(), IamError> {
-    crate::domains::reenter_password(ctx, scope, password).await?;
+    crate::domains::reenter_password(ctx, permit, password).await?;
     let event = if required {
         "organization_access_security.twofactor_enabled"
     } else {
         "organization_access_security.twofactor_disabled"
     };
-    let before = ctx.store.requires_two_factor(scope.org_id()).await?;
+    let before = ctx.store.requires_two_factor(permit.org_id()).await?;
     let audit = ctx
-        .audit(scope.org_id(), None, event, "organization", scope.org_id())
+        .audit(permit.org_id(), None, event, "organization", permit.org_id())
         .with(Some(json!({ "require_two_factor": before })), Some(json!({ "require_two_factor": required })));
-    ctx.store.set_require_two_factor(scope.org_id(), required, &audit).await?;
+    ctx.store.set_require_two_factor(permit.org_id(), required, &audit).await?;
     Ok(())
 }
 
@@ -300,17 +300,17 @@ pub async fn set_required(
 /// rules). Nobody resets their own factor here (account settings ask for a step-up).
 pub async fn reset_member(
     ctx: Ctx<'_>,
-    scope: &OrgPermit<'_, org::ManageSecurity>,
+    permit: &OrgPermit<'_, org::ManageSecurity>,
     user_id: UserId,
 ) -> Result<(), IamError> {
-    let members = ctx.store.org_members(scope.org_id()).await?;
+    let members = ctx.store.org_members(permit.org_id()).await?;
     let target = members.iter().find(|member| member.user.id == user_id).ok_or(IamError::NotFound("member"))?;
-    if scope.principal() == Principal::User(user_id) {
+    if permit.principal() == Principal::User(user_id) {
         return Err(IamError::Forbidden(
             "you cannot reset your own second factor here; change it in your account settings".into(),
         ));
     }
-    crate::admin::check_outranks_in_org(scope, Principal::User(user_id), &target.user.email, target.role)?;
+    crate::admin::check_outranks_in_org(permit, Principal::User(user_id), &target.user.email, target.role)?;
     if ctx.store.memberships(user_id).await?.len() > 1 {
         return Err(IamError::Conflict(format!(
             "{} also belongs to other organizations, so a reset here would weaken the account there too; \
@@ -319,7 +319,7 @@ pub async fn reset_member(
         )));
     }
     let audit = ctx
-        .audit(scope.org_id(), None, "user.twofactor_disabled", "user", user_id)
+        .audit(permit.org_id(), None, "user.twofactor_disabled", "user", user_id)
         .with(None, Some(json!({ "reset_by_admin": true, "email": target.user.email })));
     ctx.store.disable_second_factor(user_id, &[audit]).await?;
     Ok(())

@@ -94,8 +94,8 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         // Sign-in and self.
         .add(GET, "/api/app/setup", Public, "whether a setup link is live", setup::check)
         .add(POST, "/api/app/setup", Public, "complete setup (JSON)", setup::submit_json)
-        .add(GET, "/magic-link", Public, "page of an e-mailed sign-in link", links::magic_link)
-        .add(GET, "/password-reset", Public, "page of an e-mailed password-reset link", links::password_reset)
+        .add(GET, "/magic-link", Public, "the web app: an e-mailed sign-in link (404 once used)", links::magic_link)
+        .add(GET, "/password-reset", Public, "the web app: an e-mailed password-reset link (404 once used)", links::password_reset)
         .add(GET, "/api/app/sso/discover", Public, "whether an e-mail signs in with SSO", sso::discover)
         .add(GET, "/sso/start", Public, "go to the organization's identity provider", sso::start)
         .add(GET, "/sso/oidc/callback", Public, "the identity provider's answer", sso::oidc_callback)
@@ -127,6 +127,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/app/me/two-factor/recovery-codes", Authenticated, "new recovery codes", app::twofactor::recovery_codes)
         .add(POST, "/api/app/me/two-factor/step-up-sms", Authenticated, "send an SMS code to confirm a sensitive change", app::twofactor::step_up_sms)
         .add(GET, "/api/app/me", Authenticated, "who the caller is and what it may access", me::me)
+        .add(GET, "/api/app/permissions", Authenticated, "every permission a role may hold, by name", me::permissions)
         .add(POST, "/api/app/invitations/accept", Public, "accept an invitation", app::invitations::accept)
         // Organizations.
         .add(GET, "/api/app/organizations/{org_id}", Org(O::ViewOrganization), "organization", app::orgs::get)

@@ -6,6 +6,31 @@
 //!
 //! This crate makes outbound requests only to the issuer an organization's Owner or Admin
 //! configured, with redirects disabled and short timeouts. It knows nothing of HTTP serving.
+//!
+//! Setting single sign-on up takes the permit for `manage_security`; a bare scope does not
+//! compile:
+//!
+//! ```compile_fail
+//! # async fn f(
+//! #     ctx: tally_iam::admin::Ctx<'_>,
+//! #     scope: &tally_iam::authz::OrgScope,
+//! #     settings: &tally_sso::oidc::OidcSettings,
+//! # ) {
+//! let _ = tally_sso::oidc::configure(ctx, scope, settings, None).await;
+//! # }
+//! ```
+//!
+//! ```
+//! # use tally_types::permissions::org;
+//! # async fn f(
+//! #     ctx: tally_iam::admin::Ctx<'_>,
+//! #     scope: &tally_iam::authz::OrgScope,
+//! #     settings: &tally_sso::oidc::OidcSettings,
+//! # ) -> Result<(), tally_sso::SsoError> {
+//! let permit = scope.require::<org::ManageSecurity>().map_err(tally_iam::IamError::from)?;
+//! tally_sso::oidc::configure(ctx, &permit, settings, None).await?;
+//! # Ok(()) }
+//! ```
 
 pub mod oidc;
 pub mod outbound;
@@ -123,7 +148,7 @@ fn trust_anchor(connection: Option<&SsoConnection>) -> Option<String> {
 /// first (if the e-mail cannot be sent, nothing changes).
 pub(crate) async fn check_provider_change(
     ctx: Ctx<'_>,
-    scope: &tally_iam::authz::OrgScope,
+    permit: &tally_iam::authz::OrgPermit<'_, tally_types::permissions::org::ManageSecurity>,
     before: Option<&SsoConnection>,
     after: &SsoConnection,
     description: &str,
@@ -131,15 +156,16 @@ pub(crate) async fn check_provider_change(
     if trust_anchor(before) == trust_anchor(Some(after)) {
         return Ok(());
     }
-    if scope.role() != tally_types::OrgRole::Owner && !ctx.actor.is_operator() {
+    if permit.role() != tally_types::OrgRole::Owner && !ctx.actor.is_operator() {
         return Err(SsoError::Iam(IamError::Forbidden(
             "only Owners can change the identity provider (its issuer, client or signing certificates); \
              Admins may change the other single sign-on settings"
                 .into(),
         )));
     }
-    let org = ctx.store.organization(scope.org_id()).await?.ok_or(IamError::NotFound("organization"))?;
-    for owner in ctx.store.org_members(scope.org_id()).await?.iter().filter(|m| m.role == tally_types::OrgRole::Owner) {
+    let org = ctx.store.organization(permit.org_id()).await?.ok_or(IamError::NotFound("organization"))?;
+    for owner in ctx.store.org_members(permit.org_id()).await?.iter().filter(|m| m.role == tally_types::OrgRole::Owner)
+    {
         let mail = tally_iam::mail::Mail {
             to: owner.user.email.clone(),
             subject: format!("The identity provider of {} on Tally changed", org.name),

@@ -12,9 +12,10 @@ use openidconnect::{
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tally_iam::admin::Ctx;
-use tally_iam::authz::OrgScope;
+use tally_iam::authz::OrgPermit;
 use tally_iam::sessions::ClientInfo;
 use tally_store::{SsoConnection, SsoState};
+use tally_types::permissions::org::ManageSecurity;
 use tally_types::{OrgId, Secret};
 
 use crate::SsoError;
@@ -70,17 +71,17 @@ async fn metadata(ctx: Ctx<'_>, issuer: &str) -> Result<CoreProviderMetadata, Ss
 /// discovery, so a typo is caught here rather than at the first sign-in.
 pub async fn configure(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageSecurity>,
     settings: &OidcSettings,
     password: Option<&Secret<String>>,
 ) -> Result<(), SsoError> {
-    tally_iam::domains::reenter_password(ctx, scope, password).await?;
+    tally_iam::domains::reenter_password(ctx, permit, password).await?;
     if settings.client_id.trim().is_empty() {
         return Err(SsoError::Config("client_id is required".into()));
     }
     let discovered = metadata(ctx, &settings.issuer).await?;
     let issuer = discovered.issuer().as_str().to_string();
-    let existing = ctx.store.sso_connection(scope.org_id()).await?;
+    let existing = ctx.store.sso_connection(permit.org_id()).await?;
     let sealed = match &settings.client_secret {
         Some(secret) => Some(ctx.sealer.seal(secret).map_err(SsoError::Iam)?),
         None => existing.as_ref().and_then(|connection| connection.oidc_client_secret_sealed.clone()),
@@ -89,7 +90,7 @@ pub async fn configure(
         return Err(SsoError::Config("client_secret is required".into()));
     };
     let connection = SsoConnection {
-        org_id: scope.org_id(),
+        org_id: permit.org_id(),
         protocol: "oidc".into(),
         oidc_issuer: Some(issuer.clone()),
         oidc_client_id: Some(settings.client_id.trim().to_string()),
@@ -99,8 +100,8 @@ pub async fn configure(
         saml: None,
     };
     let description = format!("OpenID Connect issuer {issuer}, client {}", settings.client_id.trim());
-    crate::check_provider_change(ctx, scope, existing.as_ref(), &connection, &description).await?;
-    let audit = tally_iam::admin::audit_entry(ctx, scope.org_id(), "sso_settings.updated", "organization", scope.org_id().0)
+    crate::check_provider_change(ctx, permit, existing.as_ref(), &connection, &description).await?;
+    let audit = tally_iam::admin::audit_entry(ctx, permit.org_id(), "sso_settings.updated", "organization", permit.org_id().0)
         .with_after(json!({ "protocol": "oidc", "issuer": issuer, "client_id": settings.client_id, "require_sso": settings.require_sso, "idp_managed": settings.idp_managed }));
     ctx.store.set_sso_connection(&connection, &audit).await?;
     Ok(())

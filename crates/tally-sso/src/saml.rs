@@ -20,9 +20,10 @@ use samael::service_provider::{Error as SamlError, ServiceProviderBuilder};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tally_iam::admin::Ctx;
-use tally_iam::authz::OrgScope;
+use tally_iam::authz::OrgPermit;
 use tally_iam::sessions::ClientInfo;
 use tally_store::{SamlConnection, SsoConnection};
+use tally_types::permissions::org::ManageSecurity;
 use tally_types::{OrgId, Secret};
 
 use crate::SsoError;
@@ -338,11 +339,11 @@ fn new_sp_key(org_id: OrgId) -> Result<(String, Secret<String>), SsoError> {
 /// against.
 pub async fn configure(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageSecurity>,
     settings: &SamlSettings,
     password: Option<&Secret<String>>,
 ) -> Result<(), SsoError> {
-    tally_iam::domains::reenter_password(ctx, scope, password).await?;
+    tally_iam::domains::reenter_password(ctx, permit, password).await?;
     let (idp, metadata_url) = match &settings.idp {
         IdpSource::Metadata(xml) => (read_metadata(xml)?, None),
         IdpSource::MetadataUrl(url) => {
@@ -367,7 +368,7 @@ pub async fn configure(
         ));
     }
     let certs = idp.certs.iter().map(|cert| normalize_certificate(cert)).collect::<Result<Vec<_>, _>>()?;
-    let org_id = scope.org_id();
+    let org_id = permit.org_id();
     let before = ctx.store.sso_connection(org_id).await?;
     let existing = before.as_ref().and_then(|connection| connection.saml.clone());
     let (sp_cert, sp_key_sealed) = match existing {
@@ -403,7 +404,7 @@ pub async fn configure(
         saml.idp_entity_id,
         certificate_fingerprints(&saml).join(", ")
     );
-    crate::check_provider_change(ctx, scope, before.as_ref(), &after, &description).await?;
+    crate::check_provider_change(ctx, permit, before.as_ref(), &after, &description).await?;
     let audit = tally_iam::admin::audit_entry(ctx, org_id, "sso_settings.updated", "organization", org_id.0)
         .with_after(json!({
             "protocol": "saml",

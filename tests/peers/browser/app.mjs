@@ -264,11 +264,22 @@ try {
   await shot(owner, "project-users");
   facts.project_members = (await api(owner, "GET", `/api/app/projects/${production.id}/members`)).body.results;
 
+  // A custom role: Consumer's reading plus exporting events.
+  await owner.goto(`${base}/projects/${production.id}/settings/roles`);
+  await owner.click("#role-new");
+  await owner.fill("#role-name", "Exporter");
+  await owner.fill("#role-description", "Reads reports and exports events");
+  await owner.getByLabel("Export events", { exact: true }).check();
+  await owner.click("#role-save");
+  await owner.getByTestId("role-Exporter").waitFor();
+  await shot(owner, "roles");
+  facts.custom_roles = (await api(owner, "GET", `/api/app/projects/${production.id}/custom-roles`)).body.results;
+
   // The member sees exactly what Analyst allows.
   const member = people["member@acme.example"];
   await member.goto(`${base}/projects/${production.id}/settings`);
   facts.member_nav = await navLabels(member);
-  facts.member_keys_refused = await member.getByTestId("not-allowed").first().innerText();
+  facts.member_keys_refused = (await member.getByTestId("not-allowed").allInnerTexts()).join(" | ");
   await member.goto(`${base}/organizations/${org.id}/teams`);
   await member.getByTestId("team-Analysts").waitFor();
   facts.member_teams = {
@@ -479,6 +490,34 @@ try {
   facts.deep_link_after_totp = owner.url();
   await shot(owner, "lexicon");
 
+  // The Owner requires a second factor; the project Admin, who has none, is made to enroll
+  // an authenticator app at the next sign-in before anything opens.
+  await owner.goto(`${base}/organizations/${org.id}/security`);
+  await owner.fill("#security-password", PASSWORD);
+  // The switch shows the server's state: it turns on once the server has saved it.
+  await owner.locator("#require-2fa").click();
+  await owner.waitForFunction(() => document.querySelector("#require-2fa")?.checked === true);
+  await owner.waitForLoadState("networkidle");
+  facts.require_2fa = (await api(owner, "GET", `/api/app/organizations/${org.id}/security`)).body.results.require_two_factor;
+  const enrolling = await open(await context());
+  await enrolling.goto(`${base}/sign-in`);
+  await enrolling.fill("#email", "padmin@acme.example");
+  await enrolling.click("#continue");
+  await enrolling.fill("#password", PASSWORD);
+  await enrolling.click("#sign-in");
+  await enrolling.click("#enroll-start");
+  const padminSecret = (await enrolling.getByTestId("totp-secret").innerText()).trim();
+  await enrolling.fill("#enroll-code", totp(padminSecret));
+  await enrolling.click("#enroll-confirm");
+  await enrolling.getByTestId("recovery-codes").waitFor();
+  await shot(enrolling, "forced-enrollment");
+  await enrolling.click("#recovery-codes-done");
+  await enrolling.getByTestId("home").waitFor();
+  facts.forced_enrollment = {
+    home: await enrolling.getByTestId("home").innerText(),
+    factor: (await api(enrolling, "GET", "/api/app/me/two-factor")).body.results.method,
+  };
+
   // axe-core on the main screens (its script is injected, so this browser skips the CSP).
   const state = await ownerContext.storageState();
   const axeContext = await context({ storageState: state, bypassCSP: true });
@@ -498,6 +537,9 @@ try {
     audit_log: `/organizations/${org.id}/audit-log`,
     flows: `/projects/${production.id}/flows?report=${encodeURIComponent(JSON.stringify(flows))}`,
     users: `/projects/${production.id}/users`,
+    project_settings: `/projects/${production.id}/settings`,
+    roles: `/projects/${production.id}/settings/roles`,
+    billing: `/organizations/${org.id}/billing`,
     events: `/projects/${production.id}/events`,
   };
   for (const [name, path] of Object.entries(screens)) {

@@ -2778,6 +2778,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** every permission a role may hold, by name */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["PermissionCatalogView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/app/projects/{project_id}": {
         parameters: {
             query?: never;
@@ -3103,6 +3150,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CustomRoleView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3129,6 +3189,19 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CustomRoleView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3164,6 +3237,19 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CustomRoleView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3190,6 +3276,19 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CustomRoleView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -3253,6 +3352,19 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CustomRoleView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
                 /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
                 default: {
                     headers: {
@@ -5888,7 +6000,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** page of an e-mailed sign-in link */
+        /** the web app: an e-mailed sign-in link (404 once used) */
         get: {
             parameters: {
                 query?: never;
@@ -5992,7 +6104,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** page of an e-mailed password-reset link */
+        /** the web app: an e-mailed password-reset link (404 once used) */
         get: {
             parameters: {
                 query?: never;
@@ -6714,6 +6826,20 @@ export interface components {
             name: string;
             permissions?: string[];
         };
+        /** @description A custom role, in Mixpanel's shape. */
+        CustomRoleView: {
+            copied_from_role_id?: string | null;
+            created: string;
+            /** Format: int64 */
+            created_by_user_id?: number | null;
+            description: string;
+            id: string;
+            is_default: boolean;
+            modified: string;
+            name: string;
+            /** @description Project permission names (`GET /api/app/permissions` lists them all). */
+            permissions: string[];
+        };
         /** @description Whole local days of the project's time zone, both inclusive (`YYYY-MM-DD`). */
         DateRange: {
             /** Format: date */
@@ -7154,6 +7280,11 @@ export interface components {
         };
         /** @enum {string} */
         PerUserAggregate: "average" | "median" | "min" | "max";
+        /** @description Every permission there is, by name: what a custom role may hold. */
+        PermissionCatalogView: {
+            organization: string[];
+            project: string[];
+        };
         /** @description The caller's permissions on a project and the grants they come from. */
         PermissionsView: {
             grants: components["schemas"]["GrantView"][];

@@ -42,3 +42,5 @@ export type AuditEntry = S["AuditEntry"];
 
 /** A request body as the server's document types it: `{...} satisfies Body<"SignInBody">`. */
 export type Body<Name extends keyof S> = S[Name];
+export type CustomRole = S["CustomRoleView"];
+export type PermissionCatalog = S["PermissionCatalogView"];

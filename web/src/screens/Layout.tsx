@@ -120,6 +120,7 @@ function Navigation() {
           {mayInProject(project, "view_users") && item(`/projects/${project.id}/events`, "Events")}
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings`, "Project settings")}
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings/users`, "Project users")}
+          {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings/roles`, "Roles")}
         </>
       )}
       {org && !org.sign_in_required && (

@@ -1,5 +1,5 @@
 // What every screen shares: its title, and its loading, empty and error states.
-import type { ReactNode } from "react";
+import { useState, type ReactNode } from "react";
 import { Alert, Center, Loader, Stack, Text, Title } from "@mantine/core";
 import type { UseQueryResult } from "@tanstack/react-query";
 import { messageOf } from "../api/client";
@@ -83,4 +83,27 @@ export function when(text: string | null | undefined): string {
   if (!text) return "—";
   const date = new Date(text);
   return Number.isNaN(date.getTime()) ? text : date.toLocaleString();
+}
+
+/**
+ * A form's submit: runs an action, keeps `busy` while it runs and `error` (the server's
+ * message) when it fails. One place for the try/catch every form needs.
+ */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (action: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+      return true;
+    } catch (failure) {
+      setError(messageOf(failure));
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, run };
 }

@@ -64,6 +64,13 @@ async fn people_use_tally_in_a_browser() {
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert!(audit[0].contains("team.created") && audit[0].contains("owner@acme.example"), "{audit:?}");
 
+    // The custom role made in the browser holds what was ticked.
+    let roles = facts["custom_roles"].as_array().unwrap();
+    assert_eq!(roles.len(), 1, "{facts}");
+    assert_eq!(roles[0]["name"], "Exporter");
+    let held = labels(&roles[0]["permissions"]);
+    assert!(held.contains(&"export_events") && held.contains(&"view_reports"), "{held:?}");
+
     // The member (Analyst through the team) is offered exactly Analyst's screens, and the
     // server refuses what is not offered.
     let nav = labels(&facts["member_nav"]);
@@ -128,6 +135,12 @@ async fn people_use_tally_in_a_browser() {
     assert_eq!(facts["recovery_codes"], 10);
     assert!(facts["deep_link_after_totp"].as_str().unwrap().ends_with("/lexicon"), "{facts}");
 
+    // Once the Owner requires a second factor, a member without one enrolls at sign-in
+    // before the app opens.
+    assert_eq!(facts["require_2fa"], true);
+    assert_eq!(facts["forced_enrollment"]["factor"], "totp", "{facts}");
+    assert!(facts["forced_enrollment"]["home"].as_str().unwrap().contains("Acme"), "{facts}");
+
     // axe-core: no serious or critical violation on any main screen.
     for (screen, violations) in facts["axe"].as_object().unwrap() {
         let bad: Vec<&Value> = violations
@@ -153,6 +166,8 @@ async fn people_use_tally_in_a_browser() {
         "events",
         "service-accounts",
         "audit-log",
+        "roles",
+        "forced-enrollment",
         "two-factor",
     ] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");

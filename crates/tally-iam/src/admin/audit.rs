@@ -4,26 +4,31 @@ use tally_store::{AuditFilter, AuditRecord};
 
 use super::Ctx;
 use crate::IamError;
-use crate::authz::{OrgScope, ProjectScope};
+use crate::authz::{OrgPermit, ProjectPermit};
+use tally_types::permissions::{org, project};
 
 /// The most rows one read returns.
 pub const MAX_ROWS: i64 = 10_000;
 
 /// Every row of the organization (its projects included).
-pub async fn org_log(ctx: Ctx<'_>, scope: &OrgScope, filter: &AuditFilter) -> Result<Vec<AuditRecord>, IamError> {
+pub async fn org_log(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, org::ViewAuditLog>,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditRecord>, IamError> {
     let filter = AuditFilter { project_id: None, limit: filter.limit.clamp(1, MAX_ROWS), ..filter.clone() };
-    Ok(ctx.store.audit_log(scope.org_id(), &filter).await?)
+    Ok(ctx.store.audit_log(permit.org_id(), &filter).await?)
 }
 
 /// The rows of one project.
 pub async fn project_log(
     ctx: Ctx<'_>,
-    scope: &ProjectScope,
+    permit: &ProjectPermit<'_, project::ViewProjectAuditLog>,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRecord>, IamError> {
     let filter =
-        AuditFilter { project_id: Some(scope.project_id()), limit: filter.limit.clamp(1, MAX_ROWS), ..filter.clone() };
-    Ok(ctx.store.audit_log(scope.org_id(), &filter).await?)
+        AuditFilter { project_id: Some(permit.project_id()), limit: filter.limit.clamp(1, MAX_ROWS), ..filter.clone() };
+    Ok(ctx.store.audit_log(permit.org_id(), &filter).await?)
 }
 
 /// One JSON object per record, as the API shows it.

@@ -6,7 +6,8 @@ use tally_types::{ProjectPermission, ProjectPermissionSet};
 
 use super::{Ctx, WithChange, checked_name};
 use crate::IamError;
-use crate::authz::{ProjectScope, custom_set};
+use crate::authz::{ProjectPermit, custom_set};
+use tally_types::permissions::project;
 
 #[derive(Debug, Clone, Default)]
 pub struct CustomRoleInput {
@@ -16,15 +17,18 @@ pub struct CustomRoleInput {
 }
 
 /// Parses permission names; a custom role may carry only permissions its author holds.
-fn checked_permissions(scope: &ProjectScope, names: &[String]) -> Result<Vec<String>, IamError> {
+fn checked_permissions(
+    permit: &ProjectPermit<'_, project::ManageCustomRoles>,
+    names: &[String],
+) -> Result<Vec<String>, IamError> {
     let mut set = ProjectPermissionSet::EMPTY;
     for name in names {
         let permission: ProjectPermission =
             name.parse().map_err(|_| IamError::invalid("permissions", format!("{name:?} is not a permission name")))?;
         set = set.union(ProjectPermissionSet::of(&[permission]));
     }
-    if !set.is_subset_of(scope.permissions()) {
-        let missing: Vec<&str> = set.iter().filter(|p| !scope.allows(*p)).map(ProjectPermission::as_str).collect();
+    if !set.is_subset_of(permit.permissions()) {
+        let missing: Vec<&str> = set.iter().filter(|p| !permit.allows(*p)).map(ProjectPermission::as_str).collect();
         return Err(IamError::Forbidden(format!(
             "you cannot grant permissions you do not hold: {}",
             missing.join(", ")
@@ -40,13 +44,16 @@ fn checked_description(text: &str) -> Result<String, IamError> {
     Ok(text.trim().to_string())
 }
 
-pub async fn list(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<Vec<CustomRole>, IamError> {
-    Ok(ctx.store.custom_roles(scope.project_id()).await?)
+pub async fn list(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ViewProjectSettings>,
+) -> Result<Vec<CustomRole>, IamError> {
+    Ok(ctx.store.custom_roles(permit.project_id()).await?)
 }
 
 pub async fn create(
     ctx: Ctx<'_>,
-    scope: &ProjectScope,
+    permit: &ProjectPermit<'_, project::ManageCustomRoles>,
     input: &CustomRoleInput,
     copied_from: Option<String>,
 ) -> Result<CustomRole, IamError> {
@@ -57,17 +64,17 @@ pub async fn create(
     let now = ctx.now();
     let role = CustomRole {
         id: new_role_id(),
-        project_id: scope.project_id(),
+        project_id: permit.project_id(),
         name: name.to_string(),
         description: checked_description(&input.description)?,
-        permissions: checked_permissions(scope, &input.permissions)?,
+        permissions: checked_permissions(permit, &input.permissions)?,
         copied_from,
         created_by: ctx.actor.user_id(),
         created_at: now,
         modified_at: now,
     };
     let audit = ctx
-        .audit(scope.org_id(), Some(scope.project_id()), "custom_role.created", "custom_role", &role.id)
+        .audit(permit.org_id(), Some(permit.project_id()), "custom_role.created", "custom_role", &role.id)
         .with(None, Some(json!({ "name": role.name, "permissions": role.permissions })));
     ctx.store.create_custom_role(&role, &audit).await.map_err(|error| match error {
         tally_store::StoreError::Conflict(what) => IamError::Conflict(format!("there is already {what}")),
@@ -78,21 +85,21 @@ pub async fn create(
 
 pub async fn update(
     ctx: Ctx<'_>,
-    scope: &ProjectScope,
+    permit: &ProjectPermit<'_, project::ManageCustomRoles>,
     role_id: &str,
     input: &CustomRoleInput,
 ) -> Result<CustomRole, IamError> {
-    let before = ctx.store.custom_role(scope.project_id(), role_id).await?.ok_or(IamError::NotFound("custom role"))?;
+    let before = ctx.store.custom_role(permit.project_id(), role_id).await?.ok_or(IamError::NotFound("custom role"))?;
     let name = checked_name("name", &input.name)?;
     let role = CustomRole {
         name: name.to_string(),
         description: checked_description(&input.description)?,
-        permissions: checked_permissions(scope, &input.permissions)?,
+        permissions: checked_permissions(permit, &input.permissions)?,
         modified_at: ctx.now(),
         ..before.clone()
     };
     let audit =
-        ctx.audit(scope.org_id(), Some(scope.project_id()), "custom_role.updated", "custom_role", role_id).with(
+        ctx.audit(permit.org_id(), Some(permit.project_id()), "custom_role.updated", "custom_role", role_id).with(
             Some(json!({ "name": before.name, "permissions": before.permissions })),
             Some(json!({ "name": role.name, "permissions": role.permissions })),
         );
@@ -101,17 +108,26 @@ pub async fn update(
 }
 
 /// Deletes the role; its holders fall back to Consumer.
-pub async fn delete(ctx: Ctx<'_>, scope: &ProjectScope, role_id: &str) -> Result<(), IamError> {
-    let role = ctx.store.custom_role(scope.project_id(), role_id).await?.ok_or(IamError::NotFound("custom role"))?;
+pub async fn delete(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ManageCustomRoles>,
+    role_id: &str,
+) -> Result<(), IamError> {
+    let role = ctx.store.custom_role(permit.project_id(), role_id).await?.ok_or(IamError::NotFound("custom role"))?;
     let audit = ctx
-        .audit(scope.org_id(), Some(scope.project_id()), "custom_role.deleted", "custom_role", role_id)
+        .audit(permit.org_id(), Some(permit.project_id()), "custom_role.deleted", "custom_role", role_id)
         .with(Some(json!({ "name": role.name })), None);
-    ctx.store.delete_custom_role(scope.project_id(), role_id, &audit).await?;
+    ctx.store.delete_custom_role(permit.project_id(), role_id, &audit).await?;
     Ok(())
 }
 
 /// Copies a role of `from` into `to` (the actor needs to manage custom roles in both).
-pub async fn copy(ctx: Ctx<'_>, from: &ProjectScope, role_id: &str, to: &ProjectScope) -> Result<CustomRole, IamError> {
+pub async fn copy(
+    ctx: Ctx<'_>,
+    from: &ProjectPermit<'_, project::ManageCustomRoles>,
+    role_id: &str,
+    to: &ProjectPermit<'_, project::ManageCustomRoles>,
+) -> Result<CustomRole, IamError> {
     let role = ctx.store.custom_role(from.project_id(), role_id).await?.ok_or(IamError::NotFound("custom role"))?;
     if from.org_id() != to.org_id() {
         return Err(IamError::NotFound("project"));

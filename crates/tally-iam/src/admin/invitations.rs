@@ -7,9 +7,10 @@ use tally_store::{Accepted, Invitation, InvitedProject, NewInvitation, User, ema
 use tally_types::{InvitationId, OrgPermission, OrgRole, ProjectId, Secret};
 
 use super::{Ctx, WithChange, check_assignable, project_role_set};
-use crate::authz::OrgScope;
+use crate::authz::OrgPermit;
 use crate::mail::Mail;
 use crate::{IamError, password, token_hash, validate};
+use tally_types::permissions::org::ManageMembers;
 
 /// Characters in an invitation token (256 bits).
 const TOKEN_LEN: usize = 43;
@@ -51,19 +52,19 @@ async fn check_rate(ctx: Ctx<'_>, email: &str) -> Result<(), IamError> {
 /// role must be one the actor could give on that project. Projects gone since are skipped.
 async fn check_grantable(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageMembers>,
     org_role: OrgRole,
     projects: &[InvitedProject],
     skip_missing: bool,
 ) -> Result<(), IamError> {
-    if org_role == OrgRole::Owner && !scope.allows(OrgPermission::GrantOrgOwner) {
+    if org_role == OrgRole::Owner && !permit.allows(OrgPermission::GrantOrgOwner) {
         return Err(IamError::Forbidden("only Owners can invite Owners or act on their invitations".into()));
     }
-    if org_role.rank() > scope.role().rank() {
+    if org_role.rank() > permit.role().rank() {
         return Err(IamError::Forbidden(format!("the role {org_role} is above your own")));
     }
     for project in projects {
-        let found = ctx.store.project(project.project_id).await?.filter(|found| found.org_id == scope.org_id());
+        let found = ctx.store.project(project.project_id).await?.filter(|found| found.org_id == permit.org_id());
         let Some(found) = found else {
             if skip_missing {
                 continue;
@@ -76,10 +77,14 @@ async fn check_grantable(
     Ok(())
 }
 
-async fn check_input(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Result<String, IamError> {
+async fn check_input(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, ManageMembers>,
+    input: &InviteInput,
+) -> Result<String, IamError> {
     let email = validate::email(&input.email)?.to_string();
-    check_grantable(ctx, scope, input.org_role, &input.projects, false).await?;
-    if ctx.store.org_members(scope.org_id()).await?.iter().any(|member| member.user.email.eq_ignore_ascii_case(&email))
+    check_grantable(ctx, permit, input.org_role, &input.projects, false).await?;
+    if ctx.store.org_members(permit.org_id()).await?.iter().any(|member| member.user.email.eq_ignore_ascii_case(&email))
     {
         return Err(IamError::Conflict(format!("{email} is already a member of this organization")));
     }
@@ -87,9 +92,13 @@ async fn check_input(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Res
 }
 
 /// A pending invitation of this organization that the actor may act on.
-async fn actionable(ctx: Ctx<'_>, scope: &OrgScope, id: InvitationId) -> Result<Invitation, IamError> {
-    let invitation = ctx.store.invitation(scope.org_id(), id).await?.ok_or(IamError::NotFound("invitation"))?;
-    check_grantable(ctx, scope, invitation.org_role, &invitation.projects, true).await?;
+async fn actionable(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, ManageMembers>,
+    id: InvitationId,
+) -> Result<Invitation, IamError> {
+    let invitation = ctx.store.invitation(permit.org_id(), id).await?.ok_or(IamError::NotFound("invitation"))?;
+    check_grantable(ctx, permit, invitation.org_role, &invitation.projects, true).await?;
     Ok(invitation)
 }
 
@@ -108,14 +117,18 @@ async fn send(ctx: Ctx<'_>, org_name: &str, email: &str, link: &str) -> Result<(
 
 /// Invites one person: records the invitation and e-mails the link. If the e-mail
 /// cannot be sent, the invitation is withdrawn and the error says so.
-pub async fn invite(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Result<Sent, IamError> {
-    let email = check_input(ctx, scope, input).await?;
+pub async fn invite(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, ManageMembers>,
+    input: &InviteInput,
+) -> Result<Sent, IamError> {
+    let email = check_input(ctx, permit, input).await?;
     check_rate(ctx, &email).await?;
-    let org = ctx.store.organization(scope.org_id()).await?.ok_or(IamError::NotFound("organization"))?;
+    let org = ctx.store.organization(permit.org_id()).await?.ok_or(IamError::NotFound("organization"))?;
     let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
     let expires_at = ctx.now().checked_add(ctx.settings.invitation_lifetime).unwrap_or(ctx.now());
     let new = NewInvitation {
-        org_id: scope.org_id(),
+        org_id: permit.org_id(),
         email: &email,
         org_role: input.org_role,
         projects: &input.projects,
@@ -124,12 +137,12 @@ pub async fn invite(ctx: Ctx<'_>, scope: &OrgScope, input: &InviteInput) -> Resu
         expires_at,
     };
     let audit = ctx
-        .audit(scope.org_id(), None, "invitation.sent", "invitation", "")
+        .audit(permit.org_id(), None, "invitation.sent", "invitation", "")
         .with(None, Some(json!({ "email": email, "org_role": input.org_role, "projects": input.projects })));
     let invitation = ctx.store.create_invitation(&new, &audit).await?;
     let link = link(ctx, &token);
     if let Err(error) = send(ctx, &org.name, &email, &link).await {
-        let withdrawn = ctx.audit(scope.org_id(), None, "invitation.revoked", "invitation", invitation.id);
+        let withdrawn = ctx.audit(permit.org_id(), None, "invitation.revoked", "invitation", invitation.id);
         ctx.store.revoke_invitation(invitation.id, &withdrawn).await?;
         return Err(error);
     }
@@ -152,13 +165,13 @@ pub struct RowOutcome {
 /// others fail.
 pub async fn invite_many(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageMembers>,
     inputs: Vec<(usize, Result<InviteInput, IamError>)>,
 ) -> Vec<RowOutcome> {
     let mut outcomes = Vec::with_capacity(inputs.len());
     for (row, input) in inputs {
         let (email, result) = match input {
-            Ok(input) => (input.email.clone(), invite(ctx, scope, &input).await),
+            Ok(input) => (input.email.clone(), invite(ctx, permit, &input).await),
             Err(error) => (String::new(), Err(error)),
         };
         outcomes.push(RowOutcome { row, email, result });
@@ -212,33 +225,38 @@ pub fn parse_csv(text: &str) -> Result<Vec<InviteRow>, IamError> {
     Ok(rows)
 }
 
-pub async fn list(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<Invitation>, IamError> {
-    Ok(ctx.store.invitations(scope.org_id()).await?)
+pub async fn list(ctx: Ctx<'_>, permit: &OrgPermit<'_, ManageMembers>) -> Result<Vec<Invitation>, IamError> {
+    Ok(ctx.store.invitations(permit.org_id()).await?)
 }
 
 /// A fresh link and expiry, e-mailed again (`send_mail`) or only returned ("copy link").
-pub async fn renew(ctx: Ctx<'_>, scope: &OrgScope, id: InvitationId, send_mail: bool) -> Result<Sent, IamError> {
-    let invitation = actionable(ctx, scope, id).await?;
+pub async fn renew(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, ManageMembers>,
+    id: InvitationId,
+    send_mail: bool,
+) -> Result<Sent, IamError> {
+    let invitation = actionable(ctx, permit, id).await?;
     if send_mail {
         check_rate(ctx, &invitation.email).await?;
     }
     let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
     let expires_at = ctx.now().checked_add(ctx.settings.invitation_lifetime).unwrap_or(ctx.now());
     let event = if send_mail { "invitation.resent" } else { "invitation.link_copied" };
-    let audit = ctx.audit(scope.org_id(), None, event, "invitation", id);
+    let audit = ctx.audit(permit.org_id(), None, event, "invitation", id);
     ctx.store.renew_invitation(id, &token_hash(&token), expires_at, &audit).await?;
     let link = link(ctx, &token);
     if send_mail {
-        let org = ctx.store.organization(scope.org_id()).await?.ok_or(IamError::NotFound("organization"))?;
+        let org = ctx.store.organization(permit.org_id()).await?.ok_or(IamError::NotFound("organization"))?;
         send(ctx, &org.name, &invitation.email, &link).await?;
     }
-    let invitation = ctx.store.invitation(scope.org_id(), id).await?.ok_or(IamError::NotFound("invitation"))?;
+    let invitation = ctx.store.invitation(permit.org_id(), id).await?.ok_or(IamError::NotFound("invitation"))?;
     Ok(Sent { invitation, link: Secret::new(link) })
 }
 
-pub async fn revoke(ctx: Ctx<'_>, scope: &OrgScope, id: InvitationId) -> Result<(), IamError> {
-    actionable(ctx, scope, id).await?;
-    let audit = ctx.audit(scope.org_id(), None, "invitation.revoked", "invitation", id);
+pub async fn revoke(ctx: Ctx<'_>, permit: &OrgPermit<'_, ManageMembers>, id: InvitationId) -> Result<(), IamError> {
+    actionable(ctx, permit, id).await?;
+    let audit = ctx.audit(permit.org_id(), None, "invitation.revoked", "invitation", id);
     ctx.store.revoke_invitation(id, &audit).await?;
     Ok(())
 }

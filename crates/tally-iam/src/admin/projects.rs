@@ -5,9 +5,9 @@ use tally_store::{NewProject, Project, ProjectChanges};
 use tally_types::{IdMerge, OrgPermission, Secret};
 
 use super::{Ctx, WithChange, checked_name};
-use tally_types::permissions::org;
+use tally_types::permissions::{org, project};
 
-use crate::authz::{OrgPermit, ProjectScope, authorize_org};
+use crate::authz::{OrgPermit, ProjectPermit, authorize_org};
 use crate::{IamError, token_hash};
 
 /// What creating a project takes.
@@ -38,7 +38,7 @@ pub fn check_timezone(name: &str) -> Result<(), IamError> {
 /// Creates a project in the organization; only a holder of `create_projects` gets here.
 pub async fn create(
     ctx: Ctx<'_>,
-    scope: &OrgPermit<'_, org::CreateProjects>,
+    permit: &OrgPermit<'_, org::CreateProjects>,
     input: &ProjectInput,
 ) -> Result<Project, IamError> {
     let name = checked_name("name", &input.name)?;
@@ -74,9 +74,9 @@ pub async fn create(
         api_secret_sealed: &sealed,
     };
     let audit = ctx
-        .audit(scope.org_id(), None, "project.created", "project", "")
+        .audit(permit.org_id(), None, "project.created", "project", "")
         .with(None, Some(json!({ "name": name, "region": region, "timezone": timezone })));
-    Ok(ctx.store.create_project(scope.org_id(), &new, ctx.actor.user_id(), &audit).await?)
+    Ok(ctx.store.create_project(permit.org_id(), &new, ctx.actor.user_id(), &audit).await?)
 }
 
 /// Name and timezone. The region is fixed at creation and cannot be part of a change.
@@ -92,8 +92,12 @@ pub struct ProjectUpdate {
     pub project_has_data: bool,
 }
 
-pub async fn update(ctx: Ctx<'_>, scope: &ProjectScope, update: &ProjectUpdate) -> Result<Project, IamError> {
-    let project = scope.project();
+pub async fn update(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::EditProjectSettings>,
+    update: &ProjectUpdate,
+) -> Result<Project, IamError> {
+    let project = permit.project();
     if let Some(region) = &update.region
         && region != &project.region
     {
@@ -133,28 +137,34 @@ pub async fn update(ctx: Ctx<'_>, scope: &ProjectScope, update: &ProjectUpdate) 
     Ok(ctx.store.update_project(project.id, &changes, &audit).await?)
 }
 
-pub fn keys(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<ProjectKeys, IamError> {
-    let project = scope.project();
+pub fn keys(ctx: Ctx<'_>, permit: &ProjectPermit<'_, project::ViewAccessKeys>) -> Result<ProjectKeys, IamError> {
+    let project = permit.project();
     Ok(ProjectKeys { token: project.token.clone(), api_secret: ctx.sealer.open(&project.api_secret_sealed)? })
 }
 
 /// A new API secret; the old one stops working at once.
-pub async fn rotate_secret(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<Secret<String>, IamError> {
-    let project = scope.project();
+pub async fn rotate_secret(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ManageProjectSecurity>,
+) -> Result<Secret<String>, IamError> {
+    let project = permit.project();
     let secret = Secret::new(tally_types::token::random_hex(16));
     let audit = ctx.audit(project.org_id, Some(project.id), "project.api_secret_rotated", "project", project.id);
     ctx.store.rotate_api_secret(project.id, &token_hash(secret.expose()), &ctx.sealer.seal(&secret)?, &audit).await?;
     Ok(secret)
 }
 
-pub async fn reset(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<i64, IamError> {
-    let project = scope.project();
+pub async fn reset(ctx: Ctx<'_>, permit: &ProjectPermit<'_, project::ResetProject>) -> Result<i64, IamError> {
+    let project = permit.project();
     let audit = ctx.audit(project.org_id, Some(project.id), "project.reset", "project", project.id);
     Ok(ctx.store.reset_project(project.id, &audit).await?)
 }
 
-pub async fn delete(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<jiff::Timestamp, IamError> {
-    let project = scope.project();
+pub async fn delete(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::DeleteProject>,
+) -> Result<jiff::Timestamp, IamError> {
+    let project = permit.project();
     let purge_after = ctx.now().checked_add(ctx.settings.project_deletion_grace).unwrap_or(ctx.now());
     let audit = ctx
         .audit(project.org_id, Some(project.id), "project.deleted", "project", project.id)
@@ -165,8 +175,12 @@ pub async fn delete(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<jiff::Timestam
 
 /// Moves the project to another organization where the actor is an Owner. Members and
 /// service accounts stay behind.
-pub async fn transfer(ctx: Ctx<'_>, scope: &ProjectScope, to: tally_types::OrgId) -> Result<(), IamError> {
-    let project = scope.project();
+pub async fn transfer(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::TransferProject>,
+    to: tally_types::OrgId,
+) -> Result<(), IamError> {
+    let project = permit.project();
     if to == project.org_id {
         return Err(IamError::invalid("organization_id", "the project is already in that organization"));
     }

@@ -8,8 +8,10 @@ use tally_store::{Grantee, NewServiceAccount, ServiceAccount};
 use tally_types::{OrgPermission, OrgRole, Principal, ProjectId, Secret, ServiceAccountId};
 
 use super::{Ctx, WithChange, check_assignable, check_outranks_in_project};
-use crate::authz::{OrgScope, ProjectScope};
+use crate::authz::{OrgPermit, ProjectPermit};
 use crate::{IamError, token_hash};
+use tally_types::permissions::org::ManageServiceAccounts;
+use tally_types::permissions::project::ManageProjectServiceAccounts;
 
 /// Characters in a service-account secret (about 190 bits).
 const SECRET_LEN: usize = 32;
@@ -34,41 +36,41 @@ fn checked_username(username: &str) -> Result<&str, IamError> {
 /// Creates an account in the organization with projects; returns it with its secret.
 pub async fn create_in_org(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageServiceAccounts>,
     input: &ServiceAccountInput,
 ) -> Result<(ServiceAccount, Secret<String>), IamError> {
     let role = input.org_role.unwrap_or(OrgRole::Member);
-    if role == OrgRole::Owner && !scope.allows(OrgPermission::GrantOrgOwner) {
+    if role == OrgRole::Owner && !permit.allows(OrgPermission::GrantOrgOwner) {
         return Err(IamError::Forbidden("only Owners can create Owner service accounts".into()));
     }
-    if role.rank() > scope.role().rank() {
+    if role.rank() > permit.role().rank() {
         return Err(IamError::Forbidden(format!("you cannot give the role {role}, which is above your own")));
     }
     for (project_id, project_role) in &input.projects {
-        let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == scope.org_id());
+        let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == permit.org_id());
         let project = project.ok_or(IamError::NotFound("project"))?;
         let actor = super::actor_in_project(ctx, project.id).await?;
         check_assignable(ctx.store, project.id, project_role, actor.permissions()).await?;
     }
-    create(ctx, scope.org_id(), input, role, None).await
+    create(ctx, permit.org_id(), input, role, None).await
 }
 
 /// Creates an account from a project's settings: an org Member with this project only.
 pub async fn create_in_project(
     ctx: Ctx<'_>,
-    scope: &ProjectScope,
+    permit: &ProjectPermit<'_, ManageProjectServiceAccounts>,
     username: &str,
     role: &str,
     expires_at: Option<Timestamp>,
 ) -> Result<(ServiceAccount, Secret<String>), IamError> {
-    check_assignable(ctx.store, scope.project_id(), role, scope.permissions()).await?;
+    check_assignable(ctx.store, permit.project_id(), role, permit.permissions()).await?;
     let input = ServiceAccountInput {
         username: username.to_string(),
         org_role: Some(OrgRole::Member),
         expires_at,
-        projects: vec![(scope.project_id(), role.to_string())],
+        projects: vec![(permit.project_id(), role.to_string())],
     };
-    create(ctx, scope.org_id(), &input, OrgRole::Member, Some(scope.project_id())).await
+    create(ctx, permit.org_id(), &input, OrgRole::Member, Some(permit.project_id())).await
 }
 
 async fn create(
@@ -105,26 +107,40 @@ async fn create(
     Ok((account, secret))
 }
 
-pub async fn list(ctx: Ctx<'_>, scope: &OrgScope) -> Result<Vec<ServiceAccount>, IamError> {
-    Ok(ctx.store.service_accounts(scope.org_id()).await?)
+pub async fn list(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, ManageServiceAccounts>,
+) -> Result<Vec<ServiceAccount>, IamError> {
+    Ok(ctx.store.service_accounts(permit.org_id()).await?)
 }
 
-pub async fn get(ctx: Ctx<'_>, scope: &OrgScope, id: ServiceAccountId) -> Result<ServiceAccount, IamError> {
-    ctx.store.service_account(scope.org_id(), id).await?.ok_or(IamError::NotFound("service account"))
+pub async fn get(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, ManageServiceAccounts>,
+    id: ServiceAccountId,
+) -> Result<ServiceAccount, IamError> {
+    ctx.store.service_account(permit.org_id(), id).await?.ok_or(IamError::NotFound("service account"))
 }
 
-pub async fn delete(ctx: Ctx<'_>, scope: &OrgScope, id: ServiceAccountId) -> Result<(), IamError> {
-    let account = get(ctx, scope, id).await?;
-    super::check_outranks_in_org(scope, Principal::ServiceAccount(id), &account.username, account.org_role)?;
+pub async fn delete(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, ManageServiceAccounts>,
+    id: ServiceAccountId,
+) -> Result<(), IamError> {
+    let account = get(ctx, permit, id).await?;
+    super::check_outranks_in_org(permit, Principal::ServiceAccount(id), &account.username, account.org_role)?;
     let audit = ctx
-        .audit(scope.org_id(), None, "service_account.deleted", "service_account", id)
+        .audit(permit.org_id(), None, "service_account.deleted", "service_account", id)
         .with(Some(json!({ "username": account.username })), None);
     ctx.store.delete_service_account(id, &audit).await?;
     Ok(())
 }
 
-pub async fn project_accounts(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<Vec<(ServiceAccount, String)>, IamError> {
-    Ok(ctx.store.project_service_accounts(scope.project_id()).await?)
+pub async fn project_accounts(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, ManageProjectServiceAccounts>,
+) -> Result<Vec<(ServiceAccount, String)>, IamError> {
+    Ok(ctx.store.project_service_accounts(permit.project_id()).await?)
 }
 
 /// From a project's settings, as at Mixpanel, the account loses this project only. An
@@ -132,39 +148,39 @@ pub async fn project_accounts(ctx: Ctx<'_>, scope: &ProjectScope) -> Result<Vec<
 /// it (nothing would remain to use it for); grants someone else gave it elsewhere keep it.
 pub async fn remove_from_project_settings(
     ctx: Ctx<'_>,
-    scope: &ProjectScope,
+    permit: &ProjectPermit<'_, ManageProjectServiceAccounts>,
     id: ServiceAccountId,
 ) -> Result<(), IamError> {
-    let account = ctx.store.service_account(scope.org_id(), id).await?.ok_or(IamError::NotFound("service account"))?;
-    check_outranks_in_project(ctx, scope, Principal::ServiceAccount(id)).await?;
-    if account.home_project_id == Some(scope.project_id())
-        && !ctx.store.service_account_reaches_beyond(id, scope.project_id()).await?
+    let account = ctx.store.service_account(permit.org_id(), id).await?.ok_or(IamError::NotFound("service account"))?;
+    check_outranks_in_project(ctx, permit, Principal::ServiceAccount(id)).await?;
+    if account.home_project_id == Some(permit.project_id())
+        && !ctx.store.service_account_reaches_beyond(id, permit.project_id()).await?
     {
         let audit = ctx
-            .audit(scope.org_id(), Some(scope.project_id()), "service_account.deleted", "service_account", id)
+            .audit(permit.org_id(), Some(permit.project_id()), "service_account.deleted", "service_account", id)
             .with(Some(json!({ "username": account.username })), None);
         ctx.store.delete_service_account(id, &audit).await?;
         return Ok(());
     }
-    super::members::remove(ctx, scope, Principal::ServiceAccount(id)).await
+    super::members::remove_service_account(ctx, permit, id).await
 }
 
 /// Adds accounts of the organization to projects with roles (organization-level API).
 pub async fn add_to_projects(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageServiceAccounts>,
     ids: &[ServiceAccountId],
     projects: &[(ProjectId, String)],
 ) -> Result<(), IamError> {
     for id in ids {
-        get(ctx, scope, *id).await?;
+        get(ctx, permit, *id).await?;
     }
     for (project_id, role) in projects {
-        let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == scope.org_id());
+        let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == permit.org_id());
         let project = project.ok_or(IamError::NotFound("project"))?;
         let actor = super::actor_in_project(ctx, project.id).await?;
         for id in ids {
-            super::members::set_role(ctx, &actor, Principal::ServiceAccount(*id), role).await?;
+            super::members::set_service_account_role_from_org(ctx, permit, &actor, *id, role).await?;
         }
     }
     Ok(())
@@ -172,18 +188,18 @@ pub async fn add_to_projects(
 
 pub async fn remove_from_projects(
     ctx: Ctx<'_>,
-    scope: &OrgScope,
+    permit: &OrgPermit<'_, ManageServiceAccounts>,
     projects: &[(ProjectId, Vec<ServiceAccountId>)],
 ) -> Result<(), IamError> {
     for (project_id, ids) in projects {
-        let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == scope.org_id());
+        let project = ctx.store.project(*project_id).await?.filter(|project| project.org_id == permit.org_id());
         let project = project.ok_or(IamError::NotFound("project"))?;
         let actor = super::actor_in_project(ctx, project.id).await?;
         for id in ids {
-            get(ctx, scope, *id).await?;
+            get(ctx, permit, *id).await?;
             check_outranks_in_project(ctx, &actor, Principal::ServiceAccount(*id)).await?;
             let audit = ctx.audit(
-                scope.org_id(),
+                permit.org_id(),
                 Some(project.id),
                 "service_account.removed_from_project",
                 "service_account",

@@ -166,7 +166,8 @@ impl Harness {
                 org_role: OrgRole::Member,
                 projects: vec![],
             };
-            let sent = tally_iam::admin::invitations::invite(self.ctx(), &scope, &input).await.unwrap();
+            let sent =
+                tally_iam::admin::invitations::invite(self.ctx(), &scope.require().unwrap(), &input).await.unwrap();
             let token = sent.link.expose().split("token=").nth(1).unwrap().to_string();
             let password = tally_types::Secret::new("long enough password".to_string());
             let accepted =
@@ -195,10 +196,10 @@ impl Harness {
             Op::SetIndividual { user, project, role } => {
                 let project_scope =
                     unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
-                tally_iam::admin::members::set_role(
+                tally_iam::admin::members::set_user_role(
                     ctx,
-                    &project_scope,
-                    Principal::User(world.users[user]),
+                    &project_scope.require().unwrap(),
+                    world.users[user],
                     role_key(role),
                 )
                 .await
@@ -209,19 +210,25 @@ impl Harness {
                 let project_scope =
                     unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
                 let removed =
-                    tally_iam::admin::members::remove(ctx, &project_scope, Principal::User(world.users[user])).await;
+                    tally_iam::admin::members::remove_user(ctx, &project_scope.require().unwrap(), world.users[user])
+                        .await;
                 assert_eq!(removed.is_ok(), model.individual.remove(&(user, project)).is_some(), "{op:?}: {removed:?}");
             }
             Op::JoinTeam { user, team } => {
-                tally_iam::admin::teams::add_member(ctx, &scope, world.teams[team], Principal::User(world.users[user]))
-                    .await
-                    .unwrap();
+                tally_iam::admin::teams::add_member(
+                    ctx,
+                    &scope.require().unwrap(),
+                    world.teams[team],
+                    Principal::User(world.users[user]),
+                )
+                .await
+                .unwrap();
                 model.team_members.insert((team, user));
             }
             Op::LeaveTeam { user, team } => {
                 let left = tally_iam::admin::teams::remove_member(
                     ctx,
-                    &scope,
+                    &scope.require().unwrap(),
                     world.teams[team],
                     Principal::User(world.users[user]),
                 )
@@ -231,7 +238,7 @@ impl Harness {
             Op::SetTeamProject { team, project, role } => {
                 tally_iam::admin::teams::set_project_role(
                     ctx,
-                    &scope,
+                    &scope.require().unwrap(),
                     world.teams[team],
                     world.projects[project],
                     role_key(role),
@@ -241,9 +248,13 @@ impl Harness {
                 model.team_projects.insert((team, project), ROLES[role]);
             }
             Op::RemoveTeamProject { team, project } => {
-                let removed =
-                    tally_iam::admin::teams::remove_project(ctx, &scope, world.teams[team], world.projects[project])
-                        .await;
+                let removed = tally_iam::admin::teams::remove_project(
+                    ctx,
+                    &scope.require().unwrap(),
+                    world.teams[team],
+                    world.projects[project],
+                )
+                .await;
                 assert_eq!(
                     removed.is_ok(),
                     model.team_projects.remove(&(team, project)).is_some(),
@@ -251,7 +262,7 @@ impl Harness {
                 );
             }
             Op::DeleteTeam { team } => {
-                tally_iam::admin::teams::delete(ctx, &scope, world.teams[team]).await.unwrap();
+                tally_iam::admin::teams::delete(ctx, &scope.require().unwrap(), world.teams[team]).await.unwrap();
                 model.team_members.retain(|(t, _)| *t != team);
                 model.team_projects.retain(|(t, _), _| *t != team);
                 // A new, empty team takes the slot.
@@ -262,17 +273,22 @@ impl Harness {
             Op::SetDefault { project, role } => {
                 let project_scope =
                     unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
-                tally_iam::admin::members::set_default_role(ctx, &project_scope, role_key(role)).await.unwrap();
+                tally_iam::admin::members::set_default_role(ctx, &project_scope.require().unwrap(), role_key(role))
+                    .await
+                    .unwrap();
                 model.defaults.insert(project, ROLES[role]);
             }
             Op::RemoveDefault { project } => {
                 let project_scope =
                     unchecked_operator_project_scope(&self.store, world.projects[project]).await.unwrap();
-                let removed = tally_iam::admin::members::remove_default_role(ctx, &project_scope).await;
+                let removed =
+                    tally_iam::admin::members::remove_default_role(ctx, &project_scope.require().unwrap()).await;
                 assert_eq!(removed.is_ok(), model.defaults.remove(&project).is_some(), "{op:?}: {removed:?}");
             }
             Op::SetOrgRole { user, role } => {
-                tally_iam::admin::orgs::change_role(ctx, &scope, world.users[user], ORG_ROLES[role]).await.unwrap();
+                tally_iam::admin::orgs::change_role(ctx, &scope.require().unwrap(), world.users[user], ORG_ROLES[role])
+                    .await
+                    .unwrap();
                 model.org_roles.insert(user, ORG_ROLES[role]);
             }
         }

@@ -137,3 +137,18 @@ async fn organization_view(
     }
     Ok(view)
 }
+
+/// Every permission there is, by name: what a custom role may hold.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PermissionCatalogView {
+    project: Vec<&'static str>,
+    organization: Vec<&'static str>,
+}
+
+/// `GET /api/app/permissions`.
+pub(crate) async fn permissions(_caller: Caller) -> Response {
+    ok(PermissionCatalogView {
+        project: ProjectPermission::ALL.iter().map(|p| p.as_str()).collect(),
+        organization: tally_types::OrgPermission::ALL.iter().map(|p| p.as_str()).collect(),
+    })
+}

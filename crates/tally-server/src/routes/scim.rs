@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tally_iam::admin::Actor;
 use tally_iam::scim::{ERROR_SCHEMA, Kind, Scim, ScimError, ScimGrant};
+use tally_types::permissions::org;
 use tally_types::{ErrorKind, Secret};
 
 use super::app::created;
@@ -329,7 +330,8 @@ pub(crate) async fn issue_token(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let password = body.password.map(Secret::new);
-    let token = tally_iam::scim::issue_token(state.ctx(&actor), &scope, password.as_ref()).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    let token = tally_iam::scim::issue_token(state.ctx(&actor), &permit, password.as_ref()).await?;
     Ok(created(ScimTokenView { token: token.expose().clone(), base_url: scim_base(&state, &actor) }))
 }
 

@@ -4,11 +4,11 @@ import { useState } from "react";
 import { Alert, Button, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { get, messageOf, post } from "../../api/client";
+import { get, post } from "../../api/client";
 import { useMe } from "../../api/hooks";
 import { AuthFrame } from "./Frame";
-import type { InvitationLookup } from "../../api/types";
-import { ErrorNote, Loading } from "../common";
+import type { Body, InvitationLookup } from "../../api/types";
+import { ErrorNote, Loading, useAction } from "../common";
 
 
 export function AcceptInvitation() {
@@ -23,8 +23,7 @@ export function AcceptInvitation() {
   const me = useMe();
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   if (lookup.isPending) return <Loading />;
   if (lookup.isError)
     return (
@@ -35,19 +34,12 @@ export function AcceptInvitation() {
     );
   const invitation = lookup.data;
   const signedInAs = me.data?.user.type === "user" ? me.data.user.email : null;
-  const accept = async (body: object) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await post("/api/app/invitations/accept", { token, ...body });
+  const accept = (body: Omit<Body<"AcceptInvitationBody">, "token">) =>
+    run(async () => {
+      await post("/api/app/invitations/accept", { token, ...body } satisfies Body<"AcceptInvitationBody">);
       queryClient.clear();
       navigate("/", { replace: true });
-    } catch (failure) {
-      setError(messageOf(failure));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const here = `/invitations/accept?token=${encodeURIComponent(token)}`;
   return (
     <AuthFrame title={`Join ${invitation.organization}`}>

@@ -2,7 +2,7 @@
 // secret to type instead, a first code to confirm; then the recovery codes, shown once.
 import { useState } from "react";
 import { Alert, Button, Code, Image, List, Stack, Text, TextInput } from "@mantine/core";
-import { messageOf } from "../../api/client";
+import { useAction } from "../common";
 import type { Provisioning } from "../../api/types";
 
 export function ProvisioningView({ provisioning }: { provisioning: Provisioning }) {
@@ -23,21 +23,12 @@ export function ProvisioningView({ provisioning }: { provisioning: Provisioning 
 
 export function ConfirmCode({ onConfirm, label = "Code from your authenticator app" }: { onConfirm: (code: string) => Promise<void>; label?: string }) {
   const [code, setCode] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   return (
     <form
-      onSubmit={async (event) => {
+      onSubmit={(event) => {
         event.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          await onConfirm(code.trim());
-        } catch (failure) {
-          setError(messageOf(failure));
-        } finally {
-          setBusy(false);
-        }
+        run(() => onConfirm(code.trim()));
       }}
     >
       <Stack gap="sm">

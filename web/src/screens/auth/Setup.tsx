@@ -3,8 +3,8 @@ import { useState } from "react";
 import { Alert, Button, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
 import { useNavigate, useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { get, messageOf, post } from "../../api/client";
-import { ErrorNote, Loading } from "../common";
+import { get, post } from "../../api/client";
+import { ErrorNote, Loading, useAction } from "../common";
 import type { Body, SetupLink } from "../../api/types";
 import { AuthFrame } from "./Frame";
 
@@ -14,8 +14,7 @@ export function Setup() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const [form, setForm] = useState({ organization: "", name: "", email: "", password: "" });
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const live = useQuery({
     queryKey: ["setup", token],
     queryFn: ({ signal }) => get<SetupLink>(`/api/app/setup?token=${encodeURIComponent(token)}`, signal),
@@ -47,19 +46,13 @@ export function Setup() {
         You become the Owner of a new organization with a Production and a Development project.
       </Text>
       <form
-        onSubmit={async (event) => {
+        onSubmit={(event) => {
           event.preventDefault();
-          setBusy(true);
-          setError(null);
-          try {
+          run(async () => {
             await post("/api/app/setup", { token, ...form } satisfies Body<"SetupBody">);
             queryClient.clear();
             navigate("/", { replace: true });
-          } catch (failure) {
-            setError(messageOf(failure));
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <Stack gap="sm">

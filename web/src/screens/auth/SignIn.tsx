@@ -3,8 +3,8 @@
 // gives a password, then a second factor when asked, or enrolls one when an organization
 // requires it. Afterwards, the screen that was asked for.
 import { useState } from "react";
-import { Anchor, Button, Stack, Text, TextInput, PasswordInput } from "@mantine/core";
-import { useNavigate, useSearchParams } from "react-router-dom";
+import { Anchor, Button, Group, Stack, Text, TextInput, PasswordInput } from "@mantine/core";
+import { useLocation, useNavigate, useSearchParams } from "react-router-dom";
 import { useQueryClient } from "@tanstack/react-query";
 import { get, messageOf, post } from "../../api/client";
 import type { Body, Provisioning, SignInStep, SsoDiscovery } from "../../api/types";
@@ -12,6 +12,8 @@ import { AuthFrame, nextPath } from "./Frame";
 import { ConfirmCode, ProvisioningView, RecoveryCodes } from "./Enroll";
 
 type Step =
+  | { kind: "magic"; token: string }
+  | { kind: "forgot" }
   | { kind: "email" }
   | { kind: "password" }
   | { kind: "code"; challenge: string; method: string; recovery: boolean }
@@ -22,7 +24,11 @@ export function SignIn() {
   const [search] = useSearchParams();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
-  const [step, setStep] = useState<Step>({ kind: "email" });
+  const location = useLocation();
+  // An e-mailed sign-in link opens this screen at /magic-link; its token is used only when
+  // the person presses the button (mail scanners open links too).
+  const magicToken = location.pathname === "/magic-link" ? search.get("token") : null;
+  const [step, setStep] = useState<Step>(magicToken ? { kind: "magic", token: magicToken } : { kind: "email" });
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [code, setCode] = useState("");
@@ -60,6 +66,50 @@ export function SignIn() {
 
   return (
     <AuthFrame title="Sign in to Tally">
+      {step.kind === "magic" && (
+        <Stack gap="sm">
+          <Text>Sign in with the link we e-mailed you.</Text>
+          <Button
+            id="magic-sign-in"
+            loading={busy}
+            onClick={() =>
+              run(async () => follow(await post<SignInStep>("/api/app/magic-link/consume", { token: step.token } satisfies Body<"MagicLinkBody">)))
+            }
+          >
+            Sign in
+          </Button>
+        </Stack>
+      )}
+      {step.kind === "forgot" && (
+        <form
+          id="forgot-step"
+          onSubmit={(event) => {
+            event.preventDefault();
+            run(async () => {
+              await post("/api/app/password-reset", { email: email.trim() } satisfies Body<"EmailBody">);
+              setMessage("If an account uses this address, a link to choose a new password is on its way.");
+            });
+          }}
+        >
+          <Stack gap="sm">
+            <TextInput
+              id="forgot-email"
+              label="Work e-mail"
+              type="email"
+              autoComplete="username"
+              value={email}
+              onChange={(event) => setEmail(event.currentTarget.value)}
+              required
+            />
+            <Button type="submit" loading={busy} id="forgot-send">
+              E-mail me a reset link
+            </Button>
+            <Anchor component="button" type="button" size="sm" onClick={() => setStep({ kind: "password" })}>
+              Back to sign-in
+            </Anchor>
+          </Stack>
+        </form>
+      )}
       {step.kind === "email" && (
         <form
           id="email-step"
@@ -137,6 +187,25 @@ export function SignIn() {
             <Button id="sign-in" type="submit" loading={busy}>
               Sign in
             </Button>
+            <Group gap="md">
+              <Anchor id="forgot-password" component="button" type="button" size="sm" onClick={() => setStep({ kind: "forgot" })}>
+                Forgot your password?
+              </Anchor>
+              <Anchor
+                id="email-link"
+                component="button"
+                type="button"
+                size="sm"
+                onClick={() =>
+                  run(async () => {
+                    await post("/api/app/magic-link", { email: email.trim() } satisfies Body<"EmailBody">);
+                    setMessage("If this address may sign in by e-mail, a sign-in link is on its way.");
+                  })
+                }
+              >
+                E-mail me a sign-in link
+              </Anchor>
+            </Group>
           </Stack>
         </form>
       )}

@@ -3,12 +3,17 @@ import { Card, Group, Stack, Table, Text, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { get } from "../../api/client";
-import type { Billing as BillingAnswer } from "../../api/types";
+import type { Billing as BillingAnswer, OrgProject } from "../../api/types";
 import { Empty, QueryView, Screen } from "../common";
 
 
 export function Billing() {
   const orgId = Number(useParams().orgId);
+  const projects = useQuery({
+    queryKey: ["org", orgId, "projects"],
+    queryFn: ({ signal }) => get<OrgProject[]>(`/api/app/organizations/${orgId}/projects`, signal),
+  });
+  const projectName = (id: number) => projects.data?.find((p) => p.id === id)?.name ?? `Project ${id}`;
   const billing = useQuery({
     queryKey: ["org", orgId, "billing"],
     queryFn: ({ signal }) => get<BillingAnswer>(`/api/app/organizations/${orgId}/billing`, signal),
@@ -47,7 +52,7 @@ export function Billing() {
                 <Table.Tbody>
                   {b.usage.map((u) => (
                     <Table.Tr key={`${u.project_id}-${u.month}`}>
-                      <Table.Td>{u.project_id}</Table.Td>
+                      <Table.Td>{projectName(u.project_id)}</Table.Td>
                       <Table.Td>{u.month}</Table.Td>
                       <Table.Td>{u.events.toLocaleString()}</Table.Td>
                     </Table.Tr>

@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { del, get, post, put } from "../../api/client";
 import { useOrganization } from "../../api/hooks";
-import type { Body, OrgMember, OrgProject, Team, TeamDetail } from "../../api/types";
+import type { Body, OrgMember, OrgProject, ServiceAccount, Team, TeamDetail } from "../../api/types";
 import { Empty, ErrorNote, NotAllowed, PROJECT_ROLES, QueryView, roleLabel, Screen } from "../common";
 
 export function Teams() {
@@ -74,6 +74,13 @@ function TeamCard({ orgId, team, manage }: { orgId: number; team: Team; manage: 
     queryKey: ["org", orgId, "members"],
     queryFn: ({ signal }) => get<OrgMember[]>(`/api/app/organizations/${orgId}/members`, signal),
     enabled: manage,
+  });
+  // Service accounts join teams too, for those who may see them.
+  const mayServiceAccounts = useOrganization(orgId).data?.your_permissions.includes("manage_service_accounts") ?? false;
+  const accounts = useQuery({
+    queryKey: ["org", orgId, "service-accounts"],
+    queryFn: ({ signal }) => get<ServiceAccount[]>(`/api/app/organizations/${orgId}/service-accounts`, signal),
+    enabled: manage && mayServiceAccounts,
   });
   const projects = useQuery({
     queryKey: ["org", orgId, "projects"],
@@ -145,9 +152,14 @@ function TeamCard({ orgId, team, manage }: { orgId: number; team: Team; manage: 
                 <Select
                   aria-label={`Person to add to ${teamName}`}
                   placeholder="Add a member"
-                  data={(members.data ?? [])
-                    .filter((u) => !team.members.some((m) => m.principal.type === "user" && m.principal.id === u.user_id))
-                    .map((u) => ({ value: String(u.user_id), label: u.email }))}
+                  data={[
+                    ...(members.data ?? [])
+                      .filter((u) => !team.members.some((m) => m.principal.type === "user" && m.principal.id === u.user_id))
+                      .map((u) => ({ value: `user:${u.user_id}`, label: u.email })),
+                    ...(accounts.data ?? [])
+                      .filter((a) => !team.members.some((m) => m.principal.type === "service_account" && m.principal.id === a.id))
+                      .map((a) => ({ value: `service_account:${a.id}`, label: `${a.username} (service account)` })),
+                  ]}
                   value={member}
                   onChange={setMember}
                   searchable
@@ -157,7 +169,9 @@ function TeamCard({ orgId, team, manage }: { orgId: number; team: Team; manage: 
                   size="sm"
                   disabled={!member}
                   onClick={() => change.mutate(async () => {
-                    await post(`${base}/members`, { user_id: Number(member) });
+                    const [kind, id] = (member ?? "").split(":");
+                    const body: Body<"TeamMemberBody"> = kind === "user" ? { user_id: Number(id) } : { service_account_id: Number(id) };
+                    await post(`${base}/members`, body);
                     setMember(null);
                   })}
                 >

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
 use tally_store::AuditFilter;
+use tally_types::permissions::{org, project};
 
 use super::ok;
 use crate::access::{OrgAccess, ProjectAccess};
@@ -75,7 +76,8 @@ pub(crate) async fn org_log(
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let records = tally_iam::admin::audit::org_log(state.ctx(&actor), &scope, &filter(&query)?).await?;
+    let permit = scope.require::<org::ViewAuditLog>()?;
+    let records = tally_iam::admin::audit::org_log(state.ctx(&actor), &permit, &filter(&query)?).await?;
     render(&records, query.format.as_deref())
 }
 
@@ -85,6 +87,7 @@ pub(crate) async fn project_log(
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let records = tally_iam::admin::audit::project_log(state.ctx(&actor), &scope, &filter(&query)?).await?;
+    let permit = scope.require::<project::ViewProjectAuditLog>()?;
+    let records = tally_iam::admin::audit::project_log(state.ctx(&actor), &permit, &filter(&query)?).await?;
     render(&records, query.format.as_deref())
 }

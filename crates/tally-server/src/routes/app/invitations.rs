@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::invitations::{InviteInput, RowOutcome, Sent};
 use tally_store::InvitedProject;
+use tally_types::permissions::org;
 use tally_types::{Classified, InvitationId, OrgRole, ProjectId, Secret};
 
 use super::{created, done, ok, views};
@@ -121,12 +122,14 @@ pub(crate) async fn invite(
     let ctx = state.ctx(&actor);
     match body {
         InviteRequest::One(body) => {
-            let sent = tally_iam::admin::invitations::invite(ctx, &scope, &input(body)?).await?;
+            let permit = scope.require::<org::ManageMembers>()?;
+            let sent = tally_iam::admin::invitations::invite(ctx, &permit, &input(body)?).await?;
             Ok(created(sent_view(&sent)))
         }
         InviteRequest::Many { invitations } => {
             let inputs = invitations.into_iter().enumerate().map(|(i, body)| (i + 1, input(body))).collect();
-            let outcomes = tally_iam::admin::invitations::invite_many(ctx, &scope, inputs).await;
+            let permit = scope.require::<org::ManageMembers>()?;
+            let outcomes = tally_iam::admin::invitations::invite_many(ctx, &permit, inputs).await;
             Ok(ok(outcomes_view(&outcomes)))
         }
     }
@@ -140,7 +143,8 @@ pub(crate) async fn invite_csv(
 ) -> Result<Response, ApiError> {
     let rows = tally_iam::admin::invitations::parse_csv(&body)?;
     let actor = caller.actor();
-    let outcomes = tally_iam::admin::invitations::invite_many(state.ctx(&actor), &scope, rows).await;
+    let permit = scope.require::<org::ManageMembers>()?;
+    let outcomes = tally_iam::admin::invitations::invite_many(state.ctx(&actor), &permit, rows).await;
     Ok(ok(outcomes_view(&outcomes)))
 }
 
@@ -149,7 +153,8 @@ pub(crate) async fn list(
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let invitations = tally_iam::admin::invitations::list(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<org::ManageMembers>()?;
+    let invitations = tally_iam::admin::invitations::list(state.ctx(&actor), &permit).await?;
     Ok(ok(invitations.iter().map(views::invitation).collect::<Vec<_>>()))
 }
 
@@ -159,7 +164,8 @@ pub(crate) async fn resend(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let sent = tally_iam::admin::invitations::renew(state.ctx(&actor), &scope, InvitationId(id), true).await?;
+    let permit = scope.require::<org::ManageMembers>()?;
+    let sent = tally_iam::admin::invitations::renew(state.ctx(&actor), &permit, InvitationId(id), true).await?;
     Ok(ok(views::invitation(&sent.invitation)))
 }
 
@@ -170,7 +176,8 @@ pub(crate) async fn link(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let sent = tally_iam::admin::invitations::renew(state.ctx(&actor), &scope, InvitationId(id), false).await?;
+    let permit = scope.require::<org::ManageMembers>()?;
+    let sent = tally_iam::admin::invitations::renew(state.ctx(&actor), &permit, InvitationId(id), false).await?;
     Ok(ok(InvitationLinkView { link: sent.link.expose().clone() }))
 }
 
@@ -180,7 +187,8 @@ pub(crate) async fn revoke(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::invitations::revoke(state.ctx(&actor), &scope, InvitationId(id)).await?;
+    let permit = scope.require::<org::ManageMembers>()?;
+    tally_iam::admin::invitations::revoke(state.ctx(&actor), &permit, InvitationId(id)).await?;
     Ok(done())
 }
 

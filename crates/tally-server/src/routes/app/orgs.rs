@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::projects::ProjectInput;
 use tally_store::Plan;
+use tally_types::permissions::org;
 use tally_types::{OrgRole, UserId};
 
 use super::{created, done, ok, views};
@@ -39,7 +40,7 @@ pub(crate) async fn delete(
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let permit = scope.require::<tally_types::permissions::org::DeleteOrganization>()?;
+    let permit = scope.require::<org::DeleteOrganization>()?;
     let purge_after = tally_iam::admin::orgs::delete(state.ctx(&actor), &permit).await?;
     Ok(ok(json!({ "purge_after": purge_after.to_string() })))
 }
@@ -49,7 +50,8 @@ pub(crate) async fn members(
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let members = tally_iam::admin::orgs::members(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<org::ViewOrganization>()?;
+    let members = tally_iam::admin::orgs::members(state.ctx(&actor), &permit).await?;
     Ok(ok(members.iter().map(views::org_member).collect::<Vec<_>>()))
 }
 
@@ -70,7 +72,8 @@ pub(crate) async fn set_member_role(
         .parse()
         .map_err(|error: tally_types::roles::UnknownRole| ApiError::invalid("invalid_role", error.to_string()))?;
     let actor = caller.actor();
-    tally_iam::admin::orgs::change_role(state.ctx(&actor), &scope, UserId(user_id), role).await?;
+    let permit = scope.require::<org::ModifyOrgRoles>()?;
+    tally_iam::admin::orgs::change_role(state.ctx(&actor), &permit, UserId(user_id), role).await?;
     Ok(done())
 }
 
@@ -80,7 +83,8 @@ pub(crate) async fn remove_member(
     Ids((_, user_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::orgs::remove_member(state.ctx(&actor), &scope, UserId(user_id)).await?;
+    let permit = scope.require::<org::ManageMembers>()?;
+    tally_iam::admin::orgs::remove_member(state.ctx(&actor), &permit, UserId(user_id)).await?;
     Ok(done())
 }
 
@@ -134,7 +138,7 @@ pub(crate) async fn create_project(
     let actor = caller.actor();
     let input =
         ProjectInput { name: body.name, region: body.region, timezone: body.timezone, environment: body.environment };
-    let permit = scope.require::<tally_types::permissions::org::CreateProjects>()?;
+    let permit = scope.require::<org::CreateProjects>()?;
     let project = tally_iam::admin::projects::create(state.ctx(&actor), &permit, &input).await?;
     Ok(created(views::project(&project)))
 }
@@ -145,9 +149,10 @@ pub(crate) async fn billing(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let ctx = state.ctx(&actor);
-    let plan = tally_iam::admin::orgs::plan(ctx, &scope).await?;
+    let permit = scope.require::<org::ViewBilling>()?;
+    let plan = tally_iam::admin::orgs::plan(ctx, &permit).await?;
     crate::usage::write_pending(&state).await;
-    let usage = tally_iam::admin::orgs::usage(ctx, &scope).await?;
+    let usage = tally_iam::admin::orgs::usage(ctx, &permit).await?;
     let n_members = state.store().org_members(scope.org_id()).await?.len();
     Ok(ok(BillingView {
         plan: plan.name,
@@ -194,6 +199,7 @@ pub(crate) async fn set_billing(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let plan = Plan { name: body.plan, monthly_event_quota: body.monthly_event_quota, seats: body.seats };
-    tally_iam::admin::orgs::set_plan(state.ctx(&actor), &scope, &plan).await?;
+    let permit = scope.require::<org::ManageBilling>()?;
+    tally_iam::admin::orgs::set_plan(state.ctx(&actor), &permit, &plan).await?;
     Ok(done())
 }

@@ -8,9 +8,8 @@ use serde_json::json;
 use tally_iam::admin::custom_roles::CustomRoleInput;
 use tally_iam::admin::projects::ProjectUpdate;
 use tally_iam::authz::authorize_project;
-use tally_types::{
-    AccessRequestId, ErrorKind, OrgId, Principal, ProjectId, ProjectPermission, ServiceAccountId, UserId,
-};
+use tally_types::permissions::project;
+use tally_types::{AccessRequestId, ErrorKind, OrgId, ProjectId, ProjectPermission, ServiceAccountId, UserId};
 
 use super::{created, done, ok, views};
 use crate::access::ProjectAccess;
@@ -68,7 +67,8 @@ pub(crate) async fn update(
         id_merge: body.id_merge,
         project_has_data,
     };
-    let project = tally_iam::admin::projects::update(state.ctx(&actor), &scope, &update).await?;
+    let permit = scope.require::<project::EditProjectSettings>()?;
+    let project = tally_iam::admin::projects::update(state.ctx(&actor), &permit, &update).await?;
     Ok(ok(views::project(&project)))
 }
 
@@ -77,7 +77,8 @@ pub(crate) async fn delete(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let purge_after = tally_iam::admin::projects::delete(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::DeleteProject>()?;
+    let purge_after = tally_iam::admin::projects::delete(state.ctx(&actor), &permit).await?;
     Ok(ok(json!({ "purge_after": purge_after.to_string() })))
 }
 
@@ -86,7 +87,8 @@ pub(crate) async fn reset(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let generation = tally_iam::admin::projects::reset(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::ResetProject>()?;
+    let generation = tally_iam::admin::projects::reset(state.ctx(&actor), &permit).await?;
     let project = scope.project();
     if let Some(events) = state.event_store(&project.region) {
         events.reset_project(project.id.0).await.map_err(|error| {
@@ -112,7 +114,8 @@ pub(crate) async fn transfer(
     JsonBody(body): JsonBody<TransferBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::projects::transfer(state.ctx(&actor), &scope, OrgId(body.organization_id)).await?;
+    let permit = scope.require::<project::TransferProject>()?;
+    tally_iam::admin::projects::transfer(state.ctx(&actor), &permit, OrgId(body.organization_id)).await?;
     Ok(done())
 }
 
@@ -121,7 +124,8 @@ pub(crate) async fn keys(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let keys = tally_iam::admin::projects::keys(state.ctx(&actor), &scope)?;
+    let permit = scope.require::<project::ViewAccessKeys>()?;
+    let keys = tally_iam::admin::projects::keys(state.ctx(&actor), &permit)?;
     Ok(ok(KeysView { token: keys.token, api_secret: keys.api_secret.expose().clone() }))
 }
 
@@ -137,7 +141,8 @@ pub(crate) async fn rotate_secret(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let secret = tally_iam::admin::projects::rotate_secret(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::ManageProjectSecurity>()?;
+    let secret = tally_iam::admin::projects::rotate_secret(state.ctx(&actor), &permit).await?;
     Ok(ok(json!({ "api_secret": secret.expose() })))
 }
 
@@ -238,7 +243,8 @@ pub(crate) async fn members(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let members = tally_iam::admin::members::list(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::ViewProjectSettings>()?;
+    let members = tally_iam::admin::members::list(state.ctx(&actor), &permit).await?;
     Ok(ok(members.iter().map(views::project_member).collect::<Vec<_>>()))
 }
 
@@ -255,8 +261,8 @@ pub(crate) async fn set_user_role(
     JsonBody(body): JsonBody<RoleBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::members::set_role(state.ctx(&actor), &scope, Principal::User(UserId(user_id)), &body.role)
-        .await?;
+    let permit = scope.require::<project::ManageProjectMembers>()?;
+    tally_iam::admin::members::set_user_role(state.ctx(&actor), &permit, UserId(user_id), &body.role).await?;
     Ok(done())
 }
 
@@ -266,7 +272,8 @@ pub(crate) async fn remove_user(
     Ids((_, user_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::members::remove(state.ctx(&actor), &scope, Principal::User(UserId(user_id))).await?;
+    let permit = scope.require::<project::ManageProjectMembers>()?;
+    tally_iam::admin::members::remove_user(state.ctx(&actor), &permit, UserId(user_id)).await?;
     Ok(done())
 }
 
@@ -277,8 +284,9 @@ pub(crate) async fn set_service_account_role(
     JsonBody(body): JsonBody<RoleBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let principal = Principal::ServiceAccount(ServiceAccountId(account_id));
-    tally_iam::admin::members::set_role(state.ctx(&actor), &scope, principal, &body.role).await?;
+    let permit = scope.require::<project::ManageProjectServiceAccounts>()?;
+    let id = ServiceAccountId(account_id);
+    tally_iam::admin::members::set_service_account_role(state.ctx(&actor), &permit, id, &body.role).await?;
     Ok(done())
 }
 
@@ -288,7 +296,8 @@ pub(crate) async fn set_default_role(
     JsonBody(body): JsonBody<RoleBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::members::set_default_role(state.ctx(&actor), &scope, &body.role).await?;
+    let permit = scope.require::<project::ManageProjectMembers>()?;
+    tally_iam::admin::members::set_default_role(state.ctx(&actor), &permit, &body.role).await?;
     Ok(done())
 }
 
@@ -297,7 +306,8 @@ pub(crate) async fn remove_default_role(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::members::remove_default_role(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::ManageProjectMembers>()?;
+    tally_iam::admin::members::remove_default_role(state.ctx(&actor), &permit).await?;
     Ok(done())
 }
 
@@ -306,7 +316,8 @@ pub(crate) async fn custom_roles(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let roles = tally_iam::admin::custom_roles::list(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::ViewProjectSettings>()?;
+    let roles = tally_iam::admin::custom_roles::list(state.ctx(&actor), &permit).await?;
     Ok(ok(roles.iter().map(views::custom_role).collect::<Vec<_>>()))
 }
 
@@ -332,7 +343,8 @@ pub(crate) async fn create_custom_role(
     JsonBody(body): JsonBody<CustomRoleBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let role = tally_iam::admin::custom_roles::create(state.ctx(&actor), &scope, &body.into(), None).await?;
+    let permit = scope.require::<project::ManageCustomRoles>()?;
+    let role = tally_iam::admin::custom_roles::create(state.ctx(&actor), &permit, &body.into(), None).await?;
     Ok(created(views::custom_role(&role)))
 }
 
@@ -352,7 +364,8 @@ pub(crate) async fn update_custom_role(
     JsonBody(body): JsonBody<CustomRoleBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let role = tally_iam::admin::custom_roles::update(state.ctx(&actor), &scope, &role_id, &body.into()).await?;
+    let permit = scope.require::<project::ManageCustomRoles>()?;
+    let role = tally_iam::admin::custom_roles::update(state.ctx(&actor), &permit, &role_id, &body.into()).await?;
     Ok(ok(views::custom_role(&role)))
 }
 
@@ -362,7 +375,8 @@ pub(crate) async fn delete_custom_role(
     Ids((_, role_id)): Ids<(i64, String)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::custom_roles::delete(state.ctx(&actor), &scope, &role_id).await?;
+    let permit = scope.require::<project::ManageCustomRoles>()?;
+    tally_iam::admin::custom_roles::delete(state.ctx(&actor), &permit, &role_id).await?;
     Ok(done())
 }
 
@@ -389,7 +403,8 @@ pub(crate) async fn copy_custom_role(
     )
     .await?;
     let actor = caller.actor();
-    let role = tally_iam::admin::custom_roles::copy(state.ctx(&actor), &scope, &role_id, &target).await?;
+    let (from, to) = (scope.require::<project::ManageCustomRoles>()?, target.require::<project::ManageCustomRoles>()?);
+    let role = tally_iam::admin::custom_roles::copy(state.ctx(&actor), &from, &role_id, &to).await?;
     Ok(created(views::custom_role(&role)))
 }
 
@@ -415,7 +430,8 @@ pub(crate) async fn access_requests(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let requests = tally_iam::admin::members::access_requests(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::ManageProjectMembers>()?;
+    let requests = tally_iam::admin::members::access_requests(state.ctx(&actor), &permit).await?;
     Ok(ok(requests.iter().map(views::access_request).collect::<Vec<_>>()))
 }
 
@@ -427,7 +443,8 @@ pub(crate) async fn approve_request(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let id = AccessRequestId(request_id);
-    tally_iam::admin::members::decide_access_request(state.ctx(&actor), &scope, id, Some(&body.role)).await?;
+    let permit = scope.require::<project::ManageProjectMembers>()?;
+    tally_iam::admin::members::decide_access_request(state.ctx(&actor), &permit, id, Some(&body.role)).await?;
     Ok(done())
 }
 
@@ -437,7 +454,8 @@ pub(crate) async fn deny_request(
     Ids((_, request_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::members::decide_access_request(state.ctx(&actor), &scope, AccessRequestId(request_id), None)
+    let permit = scope.require::<project::ManageProjectMembers>()?;
+    tally_iam::admin::members::decide_access_request(state.ctx(&actor), &permit, AccessRequestId(request_id), None)
         .await?;
     Ok(done())
 }

@@ -6,6 +6,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
 use tally_iam::admin::service_accounts::ServiceAccountInput;
+use tally_types::permissions::{org, project};
 use tally_types::{OrgRole, ProjectId, ServiceAccountId};
 
 use super::{created, done, ok, views};
@@ -48,7 +49,8 @@ pub(crate) async fn list(
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let accounts = tally_iam::admin::service_accounts::list(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<org::ManageServiceAccounts>()?;
+    let accounts = tally_iam::admin::service_accounts::list(state.ctx(&actor), &permit).await?;
     Ok(ok(accounts.iter().map(views::service_account).collect::<Vec<_>>()))
 }
 
@@ -69,8 +71,9 @@ pub(crate) async fn create(
         projects: body.projects.into_iter().map(|p| (ProjectId(p.id), p.role)).collect(),
     };
     let actor = caller.actor();
+    let permit = scope.require::<org::ManageServiceAccounts>()?;
     let (account, secret) =
-        tally_iam::admin::service_accounts::create_in_org(state.ctx(&actor), &scope, &input).await?;
+        tally_iam::admin::service_accounts::create_in_org(state.ctx(&actor), &permit, &input).await?;
     let mut view = views::service_account(&account);
     view.token = Some(secret.expose().clone());
     Ok(created(view))
@@ -82,7 +85,8 @@ pub(crate) async fn get(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let account = tally_iam::admin::service_accounts::get(state.ctx(&actor), &scope, ServiceAccountId(id)).await?;
+    let permit = scope.require::<org::ManageServiceAccounts>()?;
+    let account = tally_iam::admin::service_accounts::get(state.ctx(&actor), &permit, ServiceAccountId(id)).await?;
     Ok(ok(views::service_account(&account)))
 }
 
@@ -92,7 +96,8 @@ pub(crate) async fn delete(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::service_accounts::delete(state.ctx(&actor), &scope, ServiceAccountId(id)).await?;
+    let permit = scope.require::<org::ManageServiceAccounts>()?;
+    tally_iam::admin::service_accounts::delete(state.ctx(&actor), &permit, ServiceAccountId(id)).await?;
     Ok(done())
 }
 
@@ -110,7 +115,8 @@ pub(crate) async fn add_to_project(
     let ids: Vec<_> = body.service_account_ids.into_iter().map(ServiceAccountId).collect();
     let projects: Vec<_> = body.projects.into_iter().map(|p| (ProjectId(p.id), p.role)).collect();
     let actor = caller.actor();
-    tally_iam::admin::service_accounts::add_to_projects(state.ctx(&actor), &scope, &ids, &projects).await?;
+    let permit = scope.require::<org::ManageServiceAccounts>()?;
+    tally_iam::admin::service_accounts::add_to_projects(state.ctx(&actor), &permit, &ids, &projects).await?;
     Ok(done())
 }
 
@@ -136,7 +142,8 @@ pub(crate) async fn remove_from_project(
         .map(|p| (ProjectId(p.id), p.service_account_ids.into_iter().map(ServiceAccountId).collect()))
         .collect();
     let actor = caller.actor();
-    tally_iam::admin::service_accounts::remove_from_projects(state.ctx(&actor), &scope, &projects).await?;
+    let permit = scope.require::<org::ManageServiceAccounts>()?;
+    tally_iam::admin::service_accounts::remove_from_projects(state.ctx(&actor), &permit, &projects).await?;
     Ok(done())
 }
 
@@ -146,7 +153,8 @@ pub(crate) async fn project_list(
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let accounts = tally_iam::admin::service_accounts::project_accounts(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<project::ManageProjectServiceAccounts>()?;
+    let accounts = tally_iam::admin::service_accounts::project_accounts(state.ctx(&actor), &permit).await?;
     Ok(ok(accounts
         .iter()
         .map(|(account, role)| {
@@ -174,9 +182,10 @@ pub(crate) async fn project_create(
 ) -> Result<Response, ApiError> {
     let expires = parse_expiry(body.expires.as_deref())?;
     let actor = caller.actor();
+    let permit = scope.require::<project::ManageProjectServiceAccounts>()?;
     let (account, secret) = tally_iam::admin::service_accounts::create_in_project(
         state.ctx(&actor),
-        &scope,
+        &permit,
         &body.username,
         &body.role,
         expires,
@@ -194,7 +203,8 @@ pub(crate) async fn project_remove(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::service_accounts::remove_from_project_settings(state.ctx(&actor), &scope, ServiceAccountId(id))
+    let permit = scope.require::<project::ManageProjectServiceAccounts>()?;
+    tally_iam::admin::service_accounts::remove_from_project_settings(state.ctx(&actor), &permit, ServiceAccountId(id))
         .await?;
     Ok(done())
 }

@@ -5,6 +5,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tally_store::ClaimedDomain;
 use tally_types::Secret;
+use tally_types::permissions::org;
 
 use super::{created, done, ok};
 use crate::access::OrgAccess;
@@ -71,7 +72,8 @@ pub(crate) async fn claim(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let password = body.password.map(Secret::new);
-    let domain = tally_iam::domains::claim(state.ctx(&actor), &scope, &body.domain, password.as_ref()).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    let domain = tally_iam::domains::claim(state.ctx(&actor), &permit, &body.domain, password.as_ref()).await?;
     Ok(created(domain_view(&domain)))
 }
 
@@ -81,7 +83,8 @@ pub(crate) async fn verify(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let domain = tally_iam::domains::verify(state.ctx(&actor), &scope, id).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    let domain = tally_iam::domains::verify(state.ctx(&actor), &permit, id).await?;
     Ok(ok(domain_view(&domain)))
 }
 
@@ -91,7 +94,8 @@ pub(crate) async fn remove(
     Ids((_, id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::domains::remove(state.ctx(&actor), &scope, id).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    tally_iam::domains::remove(state.ctx(&actor), &permit, id).await?;
     Ok(done())
 }
 
@@ -188,7 +192,8 @@ pub(crate) async fn configure_oidc(
         idp_managed: body.idp_managed,
     };
     let password = body.password.map(Secret::new);
-    tally_sso::oidc::configure(state.ctx(&actor), &scope, &settings, password.as_ref()).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    tally_sso::oidc::configure(state.ctx(&actor), &permit, &settings, password.as_ref()).await?;
     Ok(done())
 }
 
@@ -250,6 +255,7 @@ pub(crate) async fn configure_saml(
         idp_initiated: body.idp_initiated,
     };
     let password = body.password.map(Secret::new);
-    tally_sso::saml::configure(state.ctx(&actor), &scope, &settings, password.as_ref()).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    tally_sso::saml::configure(state.ctx(&actor), &permit, &settings, password.as_ref()).await?;
     Ok(done())
 }

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tally_types::permissions::org;
 use tally_types::{Principal, ProjectId, ServiceAccountId, TeamId, UserId};
 
 use super::{created, done, ok, views};
@@ -15,7 +16,8 @@ pub(crate) async fn list(
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let teams = tally_iam::admin::teams::list(state.ctx(&actor), &scope).await?;
+    let permit = scope.require::<org::ViewOrganization>()?;
+    let teams = tally_iam::admin::teams::list(state.ctx(&actor), &permit).await?;
     Ok(ok(teams.iter().map(views::team).collect::<Vec<_>>()))
 }
 
@@ -31,7 +33,7 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<NameBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let permit = scope.require::<tally_types::permissions::org::ManageTeams>()?;
+    let permit = scope.require::<org::ManageTeams>()?;
     let team = tally_iam::admin::teams::create(state.ctx(&actor), &permit, &body.name).await?;
     Ok(created(views::team(&team)))
 }
@@ -42,7 +44,8 @@ pub(crate) async fn get(
     Ids((_, team_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let (team, members, projects) = tally_iam::admin::teams::get(state.ctx(&actor), &scope, TeamId(team_id)).await?;
+    let permit = scope.require::<org::ViewOrganization>()?;
+    let (team, members, projects) = tally_iam::admin::teams::get(state.ctx(&actor), &permit, TeamId(team_id)).await?;
     Ok(ok(TeamDetailView {
         team: views::team(&team),
         members: members
@@ -75,7 +78,8 @@ pub(crate) async fn rename(
     JsonBody(body): JsonBody<NameBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::teams::rename(state.ctx(&actor), &scope, TeamId(team_id), &body.name).await?;
+    let permit = scope.require::<org::ManageTeams>()?;
+    tally_iam::admin::teams::rename(state.ctx(&actor), &permit, TeamId(team_id), &body.name).await?;
     Ok(done())
 }
 
@@ -85,7 +89,8 @@ pub(crate) async fn delete(
     Ids((_, team_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::teams::delete(state.ctx(&actor), &scope, TeamId(team_id)).await?;
+    let permit = scope.require::<org::ManageTeams>()?;
+    tally_iam::admin::teams::delete(state.ctx(&actor), &permit, TeamId(team_id)).await?;
     Ok(done())
 }
 
@@ -113,7 +118,8 @@ pub(crate) async fn add_member(
 ) -> Result<Response, ApiError> {
     let principal = member_principal(body.user_id, body.service_account_id)?;
     let actor = caller.actor();
-    tally_iam::admin::teams::add_member(state.ctx(&actor), &scope, TeamId(team_id), principal).await?;
+    let permit = scope.require::<org::ManageTeams>()?;
+    tally_iam::admin::teams::add_member(state.ctx(&actor), &permit, TeamId(team_id), principal).await?;
     Ok(done())
 }
 
@@ -124,7 +130,8 @@ pub(crate) async fn remove_user(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let principal = Principal::User(UserId(user_id));
-    tally_iam::admin::teams::remove_member(state.ctx(&actor), &scope, TeamId(team_id), principal).await?;
+    let permit = scope.require::<org::ManageTeams>()?;
+    tally_iam::admin::teams::remove_member(state.ctx(&actor), &permit, TeamId(team_id), principal).await?;
     Ok(done())
 }
 
@@ -135,7 +142,8 @@ pub(crate) async fn remove_service_account(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let principal = Principal::ServiceAccount(ServiceAccountId(account_id));
-    tally_iam::admin::teams::remove_member(state.ctx(&actor), &scope, TeamId(team_id), principal).await?;
+    let permit = scope.require::<org::ManageTeams>()?;
+    tally_iam::admin::teams::remove_member(state.ctx(&actor), &permit, TeamId(team_id), principal).await?;
     Ok(done())
 }
 
@@ -152,9 +160,10 @@ pub(crate) async fn set_project(
     JsonBody(body): JsonBody<RoleBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
+    let permit = scope.require::<org::ManageTeams>()?;
     tally_iam::admin::teams::set_project_role(
         state.ctx(&actor),
-        &scope,
+        &permit,
         TeamId(team_id),
         ProjectId(project_id),
         &body.role,
@@ -169,6 +178,7 @@ pub(crate) async fn remove_project(
     Ids((_, team_id, project_id)): Ids<(i64, i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    tally_iam::admin::teams::remove_project(state.ctx(&actor), &scope, TeamId(team_id), ProjectId(project_id)).await?;
+    let permit = scope.require::<org::ManageTeams>()?;
+    tally_iam::admin::teams::remove_project(state.ctx(&actor), &permit, TeamId(team_id), ProjectId(project_id)).await?;
     Ok(done())
 }

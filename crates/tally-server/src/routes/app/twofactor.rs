@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tally_iam::stepup::StepUp;
+use tally_types::permissions::org;
 use tally_types::{Secret, UserId};
 
 use super::{done, ok, views};
@@ -165,7 +166,8 @@ pub(crate) async fn set_org_security(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let password = body.password.map(Secret::new);
-    tally_iam::twofactor::set_required(state.ctx(&actor), &scope, body.require_two_factor, password.as_ref()).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    tally_iam::twofactor::set_required(state.ctx(&actor), &permit, body.require_two_factor, password.as_ref()).await?;
     Ok(done())
 }
 
@@ -175,7 +177,7 @@ pub(crate) async fn reset_member(
     Ids((_, user_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
-    let permit = scope.require::<tally_types::permissions::org::ManageSecurity>()?;
+    let permit = scope.require::<org::ManageSecurity>()?;
     tally_iam::twofactor::reset_member(state.ctx(&actor), &permit, UserId(user_id)).await?;
     Ok(done())
 }

@@ -3,7 +3,6 @@
 //! the published document and the web app's generated types follow it.
 
 use serde::Serialize;
-use serde_json::{Value, json};
 use tally_store::{
     AccessRequest, CustomRole, Grant, Invitation, OrgMember, Project, ProjectMember, ServiceAccount, Team,
 };
@@ -246,17 +245,31 @@ pub(crate) fn service_account(account: &ServiceAccount) -> ServiceAccountView {
     }
 }
 
-/// Mixpanel's custom-role shape, kept as JSON.
-pub(crate) fn custom_role(role: &CustomRole) -> Value {
-    json!({
-        "id": role.id,
-        "name": role.name,
-        "description": role.description,
-        "permissions": role.permissions,
-        "copied_from_role_id": role.copied_from,
-        "is_default": false,
-        "created_by_user_id": role.created_by,
-        "created": role.created_at.to_string(),
-        "modified": role.modified_at.to_string(),
-    })
+/// A custom role, in Mixpanel's shape.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CustomRoleView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Project permission names (`GET /api/app/permissions` lists them all).
+    pub permissions: Vec<String>,
+    pub copied_from_role_id: Option<String>,
+    pub is_default: bool,
+    pub created_by_user_id: Option<i64>,
+    pub created: String,
+    pub modified: String,
+}
+
+pub(crate) fn custom_role(role: &CustomRole) -> CustomRoleView {
+    CustomRoleView {
+        id: role.id.clone(),
+        name: role.name.clone(),
+        description: role.description.clone(),
+        permissions: role.permissions.clone(),
+        copied_from_role_id: role.copied_from.clone(),
+        is_default: false,
+        created_by_user_id: role.created_by.map(|id| id.0),
+        created: role.created_at.to_string(),
+        modified: role.modified_at.to_string(),
+    }
 }
