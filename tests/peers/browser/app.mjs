@@ -559,6 +559,26 @@ try {
     });
     facts.axe[name] = violations;
   }
+  // On a phone: the navigation folds behind its button, and no screen scrolls sideways
+  // (wide tables scroll inside their own box).
+  const phone = await context({ storageState: state, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const phonePage = await open(phone);
+  facts.phone = {};
+  for (const [name, path] of Object.entries({ insights: screens.insights, members: screens.members, retention: screens.retention })) {
+    await phonePage.goto(`${base}${path}`);
+    await phonePage.locator("main h1").first().waitFor();
+    await phonePage.waitForLoadState("networkidle");
+    facts.phone[name] = await phonePage.evaluate(() => ({
+      overflow: document.documentElement.scrollWidth - window.innerWidth,
+      burger: !!document.querySelector('button[aria-label="Open the navigation"]')?.getClientRects().length,
+    }));
+  }
+  await phonePage.screenshot({ path: `${shots}/phone-retention.png` });
+  await phonePage.getByRole("button", { name: "Open the navigation" }).click();
+  await phonePage.getByRole("link", { name: "Insights" }).click();
+  await phonePage.locator("main h1", { hasText: "Insights" }).waitFor();
+  facts.phone.navigated = new URL(phonePage.url()).pathname;
+
   // A signed-out visitor of the sign-in screen, for the same check.
   const anonymous = await context({ bypassCSP: true });
   const signIn = await anonymous.newPage();

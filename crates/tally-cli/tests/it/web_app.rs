@@ -141,6 +141,14 @@ async fn people_use_tally_in_a_browser() {
     assert_eq!(facts["forced_enrollment"]["factor"], "totp", "{facts}");
     assert!(facts["forced_enrollment"]["home"].as_str().unwrap().contains("Acme"), "{facts}");
 
+    // On a phone the navigation folds behind its button and opens screens from there, and
+    // no screen scrolls sideways.
+    for (screen, seen) in facts["phone"].as_object().unwrap().iter().filter(|(name, _)| *name != "navigated") {
+        assert!(seen["overflow"].as_i64().unwrap() <= 1, "{screen} scrolls sideways on a phone: {seen}");
+        assert_eq!(seen["burger"], true, "{screen}: {seen}");
+    }
+    assert!(facts["phone"]["navigated"].as_str().unwrap().ends_with("/insights"), "{facts}");
+
     // axe-core: no serious or critical violation on any main screen.
     for (screen, violations) in facts["axe"].as_object().unwrap() {
         let bad: Vec<&Value> = violations
