@@ -213,6 +213,18 @@ async fn a_project_over_its_query_limits_gets_429_with_mixpanels_message() {
     let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
     let project = production(&acme).await;
     let params = [("event", "Purchase"), ("from_date", "2026-01-01"), ("to_date", "2026-01-02")];
+    // Malformed requests are refused for what they are and use none of the allowance.
+    let range = [("from_date", "2026-01-01"), ("to_date", "2026-01-02")];
+    for (path, bad) in [
+        ("/api/query/segmentation", vec![("from_date", "2026-01-01"), ("to_date", "2026-01-02")]),
+        ("/api/query/segmentation", vec![("event", "Purchase"), ("from_date", "2026-01-01"), ("to_date", "x")]),
+        ("/api/query/segmentation/sum", range.to_vec()),
+        ("/api/query/funnels", range.to_vec()),
+        ("/api/query/retention", range.to_vec()),
+    ] {
+        let (status, body) = get(server.base_url(), &project, path, &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {bad:?}: {body}");
+    }
     for _ in 0..2 {
         let (status, body) = get(server.base_url(), &project, "/api/query/segmentation", &params).await;
         assert_eq!(status, StatusCode::OK, "{body}");

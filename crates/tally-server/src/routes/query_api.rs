@@ -38,20 +38,27 @@ fn bad(parts: &Parts, message: impl Into<String>) -> Response {
     refused(StatusCode::BAD_REQUEST, parts, message)
 }
 
-/// The caller's project and its query engine, once the project's Query API limits admit
-/// one more query (it counts as running until the returned place is dropped).
+/// The caller's project and its query engine.
 async fn engine(
     state: &AppState,
     parts: &Parts,
     params: &Params,
-) -> Result<(DataScope<ViewReports>, QueryEngine, Admitted), Response> {
+) -> Result<(DataScope<ViewReports>, QueryEngine), Response> {
     let scope = data_scope_for::<ViewReports>(state, parts, params.get("project_id").map(String::as_str)).await?;
     let Some(engine) = state.query_engine(&scope.project().region) else {
         return Err(misdirected_answer(state, &scope.project().region));
     };
+    Ok((scope, engine))
+}
+
+/// One more query under the project's Query API limits, taken once the request's
+/// parameters are known to be good (a malformed request costs nothing); it counts as
+/// running until the returned place is dropped.
+#[allow(clippy::result_large_err, reason = "the refusal is the handler's answer, as every handler here returns")]
+fn admit(state: &AppState, parts: &Parts, scope: &DataScope<ViewReports>) -> Result<Admitted, Response> {
     let project_id = scope.project_id().0;
     match state.query_limits().admit(project_id, state.clock().now().as_millisecond()) {
-        Ok(place) => Ok((scope, engine, place)),
+        Ok(place) => Ok(place),
         Err(refusal) => {
             let mut response = refused(StatusCode::TOO_MANY_REQUESTS, parts, refusal.message(project_id));
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("60"));
@@ -128,14 +135,14 @@ pub(crate) async fn segmentation(
     if params.get("format").is_some_and(|format| format != "json") {
         return Err(bad(&parts, "format must be json (csv is not answered yet)"));
     }
-    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
+    let (scope, engine) = engine(&state, &parts, &params).await?;
     let measure = match params.get("type").map(String::as_str) {
         None | Some("general") => Measure::Total,
         Some("unique") => Measure::Unique,
         Some("average") => Measure::PerUser { aggregate: PerUserAggregate::Average },
         Some(other) => return Err(bad(&parts, format!("type {other:?} is not one of general, unique, average"))),
     };
-    run_segmentation(&parts, &params, &scope, &engine, measure, |event, insights| {
+    run_segmentation(&state, &parts, &params, &scope, &engine, measure, |event, insights| {
         let mut values: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
         for series in &insights.series {
             let name = series.segment.clone().unwrap_or_else(|| event.to_string());
@@ -176,12 +183,12 @@ async fn numeric(
     parts: Parts,
     aggregate: PropertyAggregate,
 ) -> Result<Response, Response> {
-    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
+    let (scope, engine) = engine(&state, &parts, &params).await?;
     let on = required(&params, "on", "properties[\"amount\"]").map_err(|message| bad(&parts, message))?.to_string();
     let measure = Measure::Expression { expression: on, aggregate };
     let mut without_on = params.clone();
     without_on.remove("on");
-    run_segmentation(&parts, &without_on, &scope, &engine, measure, |_, insights| {
+    run_segmentation(&state, &parts, &without_on, &scope, &engine, measure, |_, insights| {
         let results: BTreeMap<String, Value> = insights
             .series
             .first()
@@ -200,6 +207,7 @@ async fn numeric(
 }
 
 async fn run_segmentation(
+    state: &AppState,
     parts: &Parts,
     params: &Params,
     scope: &DataScope<ViewReports>,
@@ -226,6 +234,7 @@ async fn run_segmentation(
         where_expression: where_of(params),
         breakdown,
     });
+    let _place = admit(state, parts, scope)?;
     let Answer { result: ReportResult::Insights(insights), .. } = answer(parts, engine, scope, &report).await? else {
         return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, parts, "the answer is not a segmentation"));
     };
@@ -246,7 +255,7 @@ pub(crate) async fn funnels(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Result<Response, Response> {
-    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
+    let (scope, engine) = engine(&state, &parts, &params).await?;
     if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
         return Err(bad(&parts, format!("{name} is not answered yet for funnels; leave it out")));
     }
@@ -317,6 +326,8 @@ pub(crate) async fn funnels(
         ));
     }
     let where_expression = where_of(&params);
+    // One admission for the whole request, however many dates it answers.
+    let _place = admit(&state, &parts, &scope)?;
     let mut data = serde_json::Map::new();
     for (index, label) in dates.labels.iter().enumerate() {
         // Each date: the entries inside it, within the asked range.
@@ -387,7 +398,7 @@ pub(crate) async fn retention(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Result<Response, Response> {
-    let (scope, engine, _place) = engine(&state, &parts, &params).await?;
+    let (scope, engine) = engine(&state, &parts, &params).await?;
     if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
         return Err(bad(&parts, format!("{name} is not answered yet for retention; leave it out")));
     }
@@ -421,6 +432,7 @@ pub(crate) async fn retention(
         where_expression: where_of(&params),
         born_where: born_filter,
     });
+    let _place = admit(&state, &parts, &scope)?;
     let Answer { result: ReportResult::Retention(retention), .. } = answer(&parts, &engine, &scope, &report).await?
     else {
         return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not a retention table"));
