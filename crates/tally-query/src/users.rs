@@ -1,7 +1,7 @@
 //! One user's activity feed: their events newest first, across every id merged into them
 //! (the feed of a profile page).
 
-use datafusion::prelude::{SessionContext, ident, lit};
+use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
 use serde::Serialize;
 use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ViewUsers;
@@ -51,25 +51,19 @@ impl QueryEngine {
         let context: SessionContext = self.context();
         let (events, frame) = self.events(scope, &context, from_ms, to_ms).await?;
         let canonical = events.canonical(distinct_id);
-        let mut found = Vec::new();
-        if let Some(frame) = frame {
-            let batches = frame
-                .filter(ident("distinct_id").eq(lit(canonical.as_str())))
-                .and_then(|frame| {
-                    frame.sort(vec![ident("time_ms").sort(false, true), ident("received_ms").sort(false, true)])
-                })
-                .and_then(|frame| frame.limit(0, Some(limit)))
-                .map_err(engine_error)?
-                .collect()
-                .await
-                .map_err(engine_error)?;
-            let mut read = Vec::new();
-            for batch in &batches {
-                tally_events::parquet_file::append_events(batch, "activity feed", scope.project_id().0, &mut read)
-                    .map_err(|error| QueryError::Storage(error.to_string()))?;
+        let found = match frame {
+            Some(frame) => {
+                let newest = frame
+                    .filter(ident("distinct_id").eq(lit(canonical.as_str())))
+                    .and_then(|frame| {
+                        frame.sort(vec![ident("time_ms").sort(false, true), ident("received_ms").sort(false, true)])
+                    })
+                    .and_then(|frame| frame.limit(0, Some(limit)))
+                    .map_err(engine_error)?;
+                exported(newest, "activity feed", scope.project_id().0).await?
             }
-            found = read.iter().map(|event| event.to_export_json(true)).collect();
-        }
+            None => Vec::new(),
+        };
         Ok(ActivityAnswer { range: resolved(range, &zone, from_ms, to_ms), distinct_id: canonical, events: found })
     }
 }
@@ -98,22 +92,27 @@ impl QueryEngine {
         let now_ms = now.as_millisecond();
         let context: SessionContext = self.context();
         let (_, frame) = self.events(scope, &context, now_ms - 86_400_000, now_ms + 3_600_000).await?;
-        let mut found = Vec::new();
-        if let Some(frame) = frame {
-            let batches = frame
-                .sort(vec![ident("received_ms").sort(false, true), ident("time_ms").sort(false, true)])
-                .and_then(|frame| frame.limit(0, Some(limit)))
-                .map_err(engine_error)?
-                .collect()
-                .await
-                .map_err(engine_error)?;
-            let mut read = Vec::new();
-            for batch in &batches {
-                tally_events::parquet_file::append_events(batch, "live view", scope.project_id().0, &mut read)
-                    .map_err(|error| QueryError::Storage(error.to_string()))?;
+        let found = match frame {
+            Some(frame) => {
+                let newest = frame
+                    .sort(vec![ident("received_ms").sort(false, true), ident("time_ms").sort(false, true)])
+                    .and_then(|frame| frame.limit(0, Some(limit)))
+                    .map_err(engine_error)?;
+                exported(newest, "live view", scope.project_id().0).await?
             }
-            found = read.iter().map(|event| event.to_export_json(true)).collect();
-        }
+            None => Vec::new(),
+        };
         Ok(LiveAnswer { events: found, read_at: now.to_string() })
     }
+}
+
+/// A frame's events as the export writes them (time in milliseconds), in its order.
+async fn exported(frame: DataFrame, what: &str, project_id: i64) -> Result<Vec<serde_json::Value>, QueryError> {
+    let batches = frame.collect().await.map_err(engine_error)?;
+    let mut read = Vec::new();
+    for batch in &batches {
+        tally_events::parquet_file::append_events(batch, what, project_id, &mut read)
+            .map_err(|error| QueryError::Storage(error.to_string()))?;
+    }
+    Ok(read.iter().map(|event| event.to_export_json(true)).collect())
 }

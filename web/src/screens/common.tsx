@@ -1,6 +1,6 @@
 // What every screen shares: its title, and its loading, empty and error states.
 import { useState, type ReactNode } from "react";
-import { Alert, Center, Loader, Stack, Text, Title } from "@mantine/core";
+import { Alert, Button, Center, Code, CopyButton, Group, Loader, Stack, Text, Title } from "@mantine/core";
 import type { UseQueryResult } from "@tanstack/react-query";
 import { messageOf } from "../api/client";
 
@@ -106,4 +106,28 @@ export function useAction() {
     }
   };
   return { busy, error, run };
+}
+
+/** A value to copy: its label (unless `showLabel` is off), the value, and a Copy button
+ * named "Copy <label>". */
+export function Copyable({ label, value, showLabel = true, testId }: { label: string; value: string; showLabel?: boolean; testId?: string }) {
+  return (
+    <Group gap="xs" wrap="nowrap">
+      {showLabel && (
+        <Text size="sm" w={220}>
+          {label}
+        </Text>
+      )}
+      <Code style={{ overflowWrap: "anywhere" }} data-testid={testId}>
+        {value}
+      </Code>
+      <CopyButton value={value}>
+        {({ copied, copy }) => (
+          <Button size="compact-xs" variant="subtle" onClick={copy} aria-label={`Copy ${label}`}>
+            {copied ? "Copied" : "Copy"}
+          </Button>
+        )}
+      </CopyButton>
+    </Group>
+  );
 }

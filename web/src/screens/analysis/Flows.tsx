@@ -1,12 +1,11 @@
 // Flows: what users did right after (and before) an anchor event, one path per user from
 // their first anchor in the range; drawn as a Sankey, with the commonest paths listed.
-import { useEffect, useMemo, useState } from "react";
+import { useMemo } from "react";
 import { Card, Group, NumberInput, Stack, Table, Text, Title } from "@mantine/core";
-import { useParams, useSearchParams } from "react-router-dom";
 import { type Flows as FlowsReport, type FlowsAnswer, MAX_FLOW_STEPS, defaultFlows, flowsOption, pathText, stepLabel } from "../../api/flows";
-import { formatValue, percent, readReport, reportParams } from "../../api/report";
+import { formatValue, percent } from "../../api/report";
 import { Chart } from "./Chart";
-import { EventPicker, RangePicker, RunButtons, useReportRun } from "./parts";
+import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
 
 /** A whole number typed into a field, kept inside the bounds the engine accepts. */
@@ -16,17 +15,11 @@ function bounded(value: string | number, min: number, max: number, fallback: num
 }
 
 export function Flows() {
-  const projectId = Number(useParams().projectId);
-  const [search, setSearch] = useSearchParams();
-  const fromUrl = search.get("report");
-  const initial = useMemo(() => readReport<FlowsReport>(search, defaultFlows(new Date())), [fromUrl]); // eslint-disable-line react-hooks/exhaustive-deps
-  const [draft, setDraft] = useState<FlowsReport>(initial);
-  const { running, answer, error, answered, run, cancel } = useReportRun(projectId);
-  useEffect(() => {
-    setDraft(initial);
-    // Without a report in the URL there is no anchor yet: nothing to ask.
-    if (fromUrl) run({ type: "flows", ...initial });
-  }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<FlowsReport>(
+    "flows",
+    () => defaultFlows(new Date()),
+    false,
+  );
   const flows = answer && answer.type === "flows" ? (answer as unknown as FlowsAnswer) : null;
   const after = draft.steps_after ?? 3;
   const before = draft.steps_before ?? 0;
@@ -38,9 +31,7 @@ export function Flows() {
           onSubmit={(event) => {
             event.preventDefault();
             if (!ready) return;
-            const params = reportParams(draft);
-            if (params.get("report") === fromUrl) run({ type: "flows", ...draft });
-            else setSearch(params);
+            submit();
           }}
         >
           <Stack gap="sm">
@@ -99,11 +90,11 @@ export function Flows() {
           </Stack>
         </form>
       </Card>
-      <div data-testid="result" data-answered={answered} aria-busy={running}>
+      <ResultBox answered={answered} running={running}>
         {error != null && <ErrorNote error={error} title="This flow cannot be answered" />}
         {running && !flows && <Loading label="Following users' paths…" />}
         {flows && (flows.users > 0 ? <FlowsResult answer={flows} anchor={anchorOf(answered)} /> : <Empty>Nobody did the anchor event in this range.</Empty>)}
-      </div>
+      </ResultBox>
     </Screen>
   );
 }

@@ -1,11 +1,10 @@
 // Funnels: ordered steps within a conversion window; the users at each step with the
 // conversion from the previous step and overall, and the time it took.
-import { useEffect, useMemo, useState } from "react";
+import { useMemo } from "react";
 import { ActionIcon, Button, Card, Group, NumberInput, Stack, Table, Text, Title } from "@mantine/core";
-import { useParams, useSearchParams } from "react-router-dom";
-import { type Funnel, type FunnelAnswer, defaultFunnel, funnelOption, formatValue, percent, readReport, reportParams } from "../../api/report";
+import { type Funnel, type FunnelAnswer, defaultFunnel, funnelOption, formatValue, percent } from "../../api/report";
 import { Chart } from "./Chart";
-import { EventPicker, RangePicker, RunButtons, useReportRun } from "./parts";
+import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
 
 function duration(seconds: number | null | undefined): string {
@@ -17,16 +16,11 @@ function duration(seconds: number | null | undefined): string {
 }
 
 export function Funnels() {
-  const projectId = Number(useParams().projectId);
-  const [search, setSearch] = useSearchParams();
-  const fromUrl = search.get("report");
-  const initial = useMemo(() => readReport<Funnel>(search, defaultFunnel(new Date())), [fromUrl]); // eslint-disable-line react-hooks/exhaustive-deps
-  const [draft, setDraft] = useState<Funnel>(initial);
-  const { running, answer, error, answered, run, cancel } = useReportRun(projectId);
-  useEffect(() => {
-    setDraft(initial);
-    if (fromUrl) run({ type: "funnels", ...initial });
-  }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<Funnel>(
+    "funnels",
+    () => defaultFunnel(new Date()),
+    false,
+  );
   const funnel = answer && answer.type === "funnels" ? (answer as unknown as FunnelAnswer) : null;
   const ready = draft.steps.length >= 2 && draft.steps.every((s) => s.event);
   return (
@@ -36,9 +30,7 @@ export function Funnels() {
           onSubmit={(event) => {
             event.preventDefault();
             if (!ready) return;
-            const params = reportParams(draft);
-            if (params.get("report") === fromUrl) run({ type: "funnels", ...draft });
-            else setSearch(params);
+            submit();
           }}
         >
           <Stack gap="sm">
@@ -81,11 +73,11 @@ export function Funnels() {
           </Stack>
         </form>
       </Card>
-      <div data-testid="result" data-answered={answered} aria-busy={running}>
+      <ResultBox answered={answered} running={running}>
         {error != null && <ErrorNote error={error} title="This funnel cannot be answered" />}
         {running && !funnel && <Loading label="Following users through the steps…" />}
         {funnel && (funnel.steps[0]?.count ? <FunnelResult answer={funnel} /> : <Empty>Nobody did the first step in this range.</Empty>)}
-      </div>
+      </ResultBox>
     </Screen>
   );
 }

@@ -1,9 +1,8 @@
 // Insights: metrics (an event and what to measure), filters, a breakdown, over a date
 // range; drawn as a line, bar or stacked chart, a table or one number. The report lives in
 // the URL: a link (or the back button) reopens the same report.
-import { useEffect, useMemo, useState } from "react";
+import { useMemo } from "react";
 import { ActionIcon, Button, Card, Group, SegmentedControl, Select, Stack, Table, Text, Title } from "@mantine/core";
-import { useParams, useSearchParams } from "react-router-dom";
 import {
   type ChartKind,
   type Insights as InsightsReport,
@@ -12,12 +11,10 @@ import {
   defaultInsights,
   formatValue,
   insightsOption,
-  readReport,
-  reportParams,
   seriesName,
 } from "../../api/report";
 import { Chart } from "./Chart";
-import { EventPicker, PropertyPicker, RangePicker, RunButtons, useReportRun } from "./parts";
+import { EventPicker, PropertyPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { FilterEditor } from "./Filters";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
 
@@ -39,17 +36,12 @@ function measureOf(value: string): Metric["measure"] {
 }
 
 export function Insights() {
-  const projectId = Number(useParams().projectId);
-  const [search, setSearch] = useSearchParams();
-  const fromUrl = search.get("report");
+  const { projectId, search, setSearch, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<InsightsReport>(
+    "insights",
+    () => defaultInsights(new Date()),
+    true,
+  );
   const chart = (search.get("chart") as ChartKind | null) ?? "line";
-  const initial = useMemo(() => readReport<InsightsReport>(search, defaultInsights(new Date())), [fromUrl]); // eslint-disable-line react-hooks/exhaustive-deps
-  const [draft, setDraft] = useState<InsightsReport>(initial);
-  const { running, answer, error, answered, run, cancel } = useReportRun(projectId);
-  useEffect(() => {
-    setDraft(initial);
-    run({ type: "insights", ...initial });
-  }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
   const setMetric = (index: number, metric: Metric) => setDraft({ ...draft, metrics: draft.metrics.map((m, i) => (i === index ? metric : m)) });
   const insights = answer && answer.type === "insights" ? (answer as unknown as InsightsAnswer & { range: { time_zone: string } }) : null;
   return (
@@ -58,9 +50,7 @@ export function Insights() {
         <form
           onSubmit={(event) => {
             event.preventDefault();
-            const params = reportParams(draft, chart);
-            if (params.get("report") === fromUrl) run({ type: "insights", ...draft });
-            else setSearch(params);
+            submit(chart);
           }}
         >
           <Stack gap="sm">
@@ -141,11 +131,11 @@ export function Insights() {
           }}
         />
       </Group>
-      <div data-testid="result" data-answered={answered} aria-busy={running}>
+      <ResultBox answered={answered} running={running}>
         {error != null && <ErrorNote error={error} title="This report cannot be answered" />}
         {running && !insights && <Loading label="Counting…" />}
         {insights && <InsightsResult answer={insights} chart={chart} />}
-      </div>
+      </ResultBox>
     </Screen>
   );
 }

@@ -1,24 +1,18 @@
 // Retention: users born by one event, coming back with another; the cohort table coloured
 // by share (a heat table) and the curve of all cohorts together.
-import { useEffect, useMemo, useState } from "react";
+import { useMemo } from "react";
 import { Card, Group, NumberInput, Select, Stack, Table, Title } from "@mantine/core";
-import { useParams, useSearchParams } from "react-router-dom";
-import { type Retention as RetentionReport, type RetentionAnswer, defaultRetention, percent, readReport, reportParams, retentionOption } from "../../api/report";
+import { type Retention as RetentionReport, type RetentionAnswer, defaultRetention, percent, retentionOption } from "../../api/report";
 import { Chart } from "./Chart";
-import { EventPicker, RangePicker, RunButtons, useReportRun } from "./parts";
+import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
 
 export function Retention() {
-  const projectId = Number(useParams().projectId);
-  const [search, setSearch] = useSearchParams();
-  const fromUrl = search.get("report");
-  const initial = useMemo(() => readReport<RetentionReport>(search, defaultRetention(new Date())), [fromUrl]); // eslint-disable-line react-hooks/exhaustive-deps
-  const [draft, setDraft] = useState<RetentionReport>(initial);
-  const { running, answer, error, answered, run, cancel } = useReportRun(projectId);
-  useEffect(() => {
-    setDraft(initial);
-    run({ type: "retention", ...initial });
-  }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<RetentionReport>(
+    "retention",
+    () => defaultRetention(new Date()),
+    true,
+  );
   const retention = answer && answer.type === "retention" ? (answer as unknown as RetentionAnswer) : null;
   return (
     <Screen title="Retention">
@@ -26,9 +20,7 @@ export function Retention() {
         <form
           onSubmit={(event) => {
             event.preventDefault();
-            const params = reportParams(draft);
-            if (params.get("report") === fromUrl) run({ type: "retention", ...draft });
-            else setSearch(params);
+            submit();
           }}
         >
           <Stack gap="sm">
@@ -69,11 +61,11 @@ export function Retention() {
           </Stack>
         </form>
       </Card>
-      <div data-testid="result" data-answered={answered} aria-busy={running}>
+      <ResultBox answered={answered} running={running}>
         {error != null && <ErrorNote error={error} title="This retention report cannot be answered" />}
         {running && !retention && <Loading label="Following cohorts…" />}
         {retention && (retention.total.first ? <RetentionResult answer={retention} /> : <Empty>Nobody was born in this range.</Empty>)}
-      </div>
+      </ResultBox>
     </Screen>
   );
 }

@@ -1,11 +1,12 @@
 // Pieces the report builders share: the event and property pickers (from the Lexicon),
 // the date range, and running a report with a cancel button.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
 import { Button, Group, Select, TextInput } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { get, post } from "../../api/client";
 import type { Lexicon } from "../../api/types";
-import type { Answer, Report } from "../../api/report";
+import { type Answer, type ChartKind, type Report, readReport, reportParams } from "../../api/report";
+import { useParams, useSearchParams } from "react-router-dom";
 
 export function useLexicon(projectId: number) {
   return useQuery({
@@ -130,5 +131,43 @@ export function RunButtons({ running, onCancel }: { running: boolean; onCancel: 
         </Button>
       )}
     </Group>
+  );
+}
+
+/**
+ * A report screen's state: the report kept in the URL (`?report=`), the draft being edited,
+ * and its run. The URL's report runs whenever it changes (a link, the back button); with
+ * none, `fallback` is shown and runs only if `runFallback` (a funnel or a flow has no
+ * sensible default to ask). `submit` runs the draft: again if it is the URL's report, else
+ * by putting it in the URL.
+ */
+export function useReportScreen<T extends object>(type: Report["type"], fallback: () => T, runFallback: boolean) {
+  const projectId = Number(useParams().projectId);
+  const [search, setSearch] = useSearchParams();
+  const fromUrl = search.get("report");
+  const initial = useMemo(() => readReport<T>(search, fallback()), [fromUrl]); // eslint-disable-line react-hooks/exhaustive-deps
+  const [draft, setDraft] = useState<T>(initial);
+  const runner = useReportRun(projectId);
+  // The screen pairs `type` with its own report type; the engine checks the rest.
+  const ask = (report: T) => runner.run({ type, ...report } as unknown as Report);
+  useEffect(() => {
+    setDraft(initial);
+    if (fromUrl || runFallback) ask(initial);
+  }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
+  const submit = (chart?: ChartKind) => {
+    const params = reportParams(draft, chart);
+    if (params.get("report") === fromUrl) ask(draft);
+    else setSearch(params);
+  };
+  return { projectId, search, setSearch, draft, setDraft, submit, ...runner };
+}
+
+/** Where a report's answer shows: it names the report answered, so a fresh answer can be
+ * told from the previous one (by a reader or a test). */
+export function ResultBox({ answered, running, children }: { answered: string; running: boolean; children: ReactNode }) {
+  return (
+    <div data-testid="result" data-answered={answered} aria-busy={running}>
+      {children}
+    </div>
   );
 }

@@ -10,7 +10,6 @@ import {
   Card,
   Checkbox,
   Code,
-  CopyButton,
   Group,
   PasswordInput,
   SegmentedControl,
@@ -26,7 +25,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { del, get, post, put } from "../../api/client";
 import type { Domain, OrgSecurity, ScimToken, SsoSettings } from "../../api/types";
-import { Empty, ErrorNote, QueryView, Screen, when } from "../common";
+import { Copyable, Empty, ErrorNote, QueryView, Screen, when } from "../common";
 
 
 
@@ -158,22 +157,6 @@ function Domains({ orgId, password }: { orgId: number; password: string }) {
       </form>
       {act.error && <ErrorNote error={act.error} />}
     </Card>
-  );
-}
-
-function Copyable({ label, value }: { label: string; value: string }) {
-  return (
-    <Group gap="xs" wrap="nowrap">
-      <Text size="sm" w={220}>{label}</Text>
-      <Code style={{ overflowWrap: "anywhere" }}>{value}</Code>
-      <CopyButton value={value}>
-        {({ copied, copy }) => (
-          <Button size="compact-xs" variant="subtle" onClick={copy} aria-label={`Copy ${label}`}>
-            {copied ? "Copied" : "Copy"}
-          </Button>
-        )}
-      </CopyButton>
-    </Group>
   );
 }
 

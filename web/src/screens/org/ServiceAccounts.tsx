@@ -2,7 +2,7 @@
 // (for the query and export APIs), a new one with an optional project role, and its secret,
 // which the server returns once, in the answer that made it.
 import { useState } from "react";
-import { Alert, Badge, Button, Code, CopyButton, Group, Select, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Code, Group, Select, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { createColumnHelper } from "@tanstack/react-table";
 import { useParams } from "react-router-dom";
@@ -11,7 +11,7 @@ import { useOrganization } from "../../api/hooks";
 import type { OrgProject, ServiceAccount } from "../../api/types";
 import { DataTable } from "../DataTable";
 import { ProjectRolePicker } from "./ProjectRolePicker";
-import { Empty, ErrorNote, Loading, NotAllowed, ORG_ROLES, QueryView, roleLabel, Screen, when } from "../common";
+import { Copyable, Empty, ErrorNote, Loading, NotAllowed, ORG_ROLES, QueryView, roleLabel, Screen, when } from "../common";
 
 // Owner is not offered: owners of an organization are people, and a secret kept in a script
 // needs no more than Admin.
@@ -216,18 +216,7 @@ function CreateForm({ orgId }: { orgId: number }) {
         >
           <Stack gap="xs">
             <Text size="sm">This secret is not shown again. If it is lost, delete the account and make a new one.</Text>
-            <Group gap="xs" wrap="nowrap">
-              <Code style={{ overflowWrap: "anywhere" }} data-testid="service-account-token">
-                {created.token}
-              </Code>
-              <CopyButton value={created.token}>
-                {({ copied, copy }) => (
-                  <Button size="compact-xs" variant="light" onClick={copy} aria-label="Copy the secret">
-                    {copied ? "Copied" : "Copy"}
-                  </Button>
-                )}
-              </CopyButton>
-            </Group>
+            <Copyable label="the secret" value={created.token} showLabel={false} testId="service-account-token" />
             <Text size="sm">
               Use HTTP Basic authentication with <Code>{created.username}:secret</Code>, for example{" "}
               <Code>curl -u {created.username}:SECRET …</Code>
