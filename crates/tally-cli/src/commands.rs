@@ -90,7 +90,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         Some(path) => Some(tally_server::geo::GeoIp::open(path).map_err(CliError::Message)?),
         None => None,
     };
-    let state = AppState::new(store.clone(), clock.clone(), sealer, mailer, config.clone())
+    let state = AppState::new(tally_iam::Directory::new(store.clone()), clock.clone(), sealer, mailer, config.clone())
         .with_event_stores(event_stores.clone())
         .with_geoip(geoip);
     let maintenance = tally_server::maintenance::spawn(state.clone());

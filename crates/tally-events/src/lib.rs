@@ -26,6 +26,9 @@ mod tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use tally_iam::authz::DataScope;
+use tally_types::permissions::ProjectMarker;
+use tally_types::permissions::project::{EditProjectSettings, ResetProject};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use object_store::ObjectStore;
@@ -334,7 +337,8 @@ impl std::fmt::Debug for EventStore {
 /// Which events a reader wants.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
-    pub project_id: i64,
+    /// Set from the data scope by the public reads ([`EventStore::export_stream`]).
+    pub(crate) project_id: i64,
     /// Inclusive, milliseconds.
     pub from_ms: i64,
     /// Exclusive, milliseconds.
@@ -345,8 +349,17 @@ pub struct EventQuery {
     /// `distinct_id` as the canonical one).
     pub filter: Option<tally_ingest::expr::Expr>,
     pub limit: Option<usize>,
-    /// The project's identity-merge system, which decides canonical distinct_ids.
-    pub id_merge: tally_types::IdMerge,
+    /// The project's identity-merge system, which decides canonical distinct_ids (set
+    /// from the data scope).
+    pub(crate) id_merge: tally_types::IdMerge,
+}
+
+impl EventQuery {
+    /// Every event from `from_ms` (inclusive) to `to_ms` (exclusive); narrow it with the
+    /// public fields.
+    pub fn between(from_ms: i64, to_ms: i64) -> EventQuery {
+        EventQuery { from_ms, to_ms, ..EventQuery::default() }
+    }
 }
 
 impl EventStore {
@@ -500,7 +513,8 @@ impl EventStore {
     ///
     /// Runs on DataFusion over the catalogued files and memory ([`scan`]). Holds every
     /// answer in memory: for small reads; the export streams ([`EventStore::event_stream`]).
-    pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
+    #[cfg(test)]
+    pub(crate) async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
         // A compaction may remove a listed file before it is read (after a whole
         // maintenance pass): the second attempt lists the files again.
         let mut found = match self.scan(query).await {
@@ -538,6 +552,7 @@ impl EventStore {
         });
     }
 
+    #[cfg(test)]
     async fn scan(&self, query: &EventQuery) -> Result<Vec<Event>, StorageError> {
         let _lease = self.readers.lease(Arc::clone(&self.files));
         // Memory first, then the catalog: a flush that catalogues its files in between
@@ -555,7 +570,7 @@ impl EventStore {
     /// size holds about one batch at a time, and `limit` stops after the days it needs
     /// (without a `where`, it is also part of each day's plan). The files it lists stay on
     /// disk until the stream is dropped.
-    pub async fn event_stream(&self, query: &EventQuery) -> Result<EventBatches, StorageError> {
+    pub(crate) async fn event_stream(&self, query: &EventQuery) -> Result<EventBatches, StorageError> {
         let lease = self.readers.lease(Arc::clone(&self.files));
         let memory =
             self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id)?;
@@ -633,9 +648,30 @@ impl EventStore {
         Ok(failures)
     }
 
+    /// The raw export: the scope's events that `query` selects (its time range, names,
+    /// `where` and limit), streamed in batches ([`EventStore::event_stream`]).
+    pub async fn export_stream<P: ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+        query: EventQuery,
+    ) -> Result<EventBatches, StorageError> {
+        let query = EventQuery { project_id: scope.project_id().0, id_merge: scope.project().id_merge, ..query };
+        self.event_stream(&query).await
+    }
+
+    /// The scope's profiles, sorted by id: user profiles, or with `group_key` the profiles
+    /// of that group key.
+    pub fn profiles_of<P: ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+        group_key: Option<&str>,
+    ) -> Vec<(String, Profile)> {
+        self.profiles(scope.project_id().0, group_key)
+    }
+
     /// The profiles of a project, sorted by id: user profiles, or with `group_key` the
     /// profiles of that group key.
-    pub fn profiles(&self, project_id: i64, group_key: Option<&str>) -> Vec<(String, Profile)> {
+    pub(crate) fn profiles(&self, project_id: i64, group_key: Option<&str>) -> Vec<(String, Profile)> {
         let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut found: Vec<(String, Profile)> = profiles
             .iter()
@@ -652,7 +688,8 @@ impl EventStore {
 
     /// Removes every event, profile, lexicon entry and identity of the project, durably
     /// (a reset frame in the log, then the project's files): a project reset.
-    pub async fn reset_project(&self, project_id: i64) -> Result<(), StorageError> {
+    pub async fn reset_project(&self, scope: &DataScope<ResetProject>) -> Result<(), StorageError> {
+        let project_id = scope.project_id().0;
         // No flush or compaction meanwhile: one could catalogue the project's old events
         // after they are forgotten here.
         let _maintenance = self.maintenance.lock().await;
@@ -673,7 +710,8 @@ impl EventStore {
 
     /// Whether the project has any events, profiles or identities stored (a project may
     /// change its identity-merge system only while it has none).
-    pub async fn has_data(&self, project_id: i64) -> Result<bool, StorageError> {
+    pub async fn has_data(&self, scope: &DataScope<EditProjectSettings>) -> Result<bool, StorageError> {
+        let project_id = scope.project_id().0;
         let in_memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).holds(project_id);
         let other = {
             let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -687,7 +725,7 @@ impl EventStore {
     }
 
     /// Every event name and property the project has sent.
-    pub fn lexicon(&self, project_id: i64) -> Lexicon {
+    pub(crate) fn lexicon(&self, project_id: i64) -> Lexicon {
         let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         derived.lexicons.get(&project_id).cloned().unwrap_or_default()
     }

@@ -12,7 +12,6 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{Expr, ExprFunctionExt};
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col, ident, lit};
-use tally_ingest::Event;
 
 use crate::parquet_file;
 use crate::{EventQuery, StorageError};
@@ -55,12 +54,13 @@ const COPY: &str = "tally_copy";
 
 /// Runs the scan. `memory` are the project's events not yet in catalogued files; `files`
 /// the catalogued files' paths (relative to the region's event folder).
+#[cfg(test)]
 pub(crate) async fn scan(
     files_store: Arc<dyn object_store::ObjectStore>,
     files: Vec<String>,
     memory: Vec<RecordBatch>,
     query: &EventQuery,
-) -> Result<Vec<Event>, StorageError> {
+) -> Result<Vec<tally_ingest::Event>, StorageError> {
     let batches = scan_batches(files_store, files, memory, query).await?;
     let mut found = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for batch in &batches {

@@ -243,11 +243,64 @@ impl<P: ProjectMarker> ProjectPermit<'_, P> {
 /// The project whose API secret is `secret` (compared by its hash), as a
 /// data scope for `P`: the API secret is the project's own credential for every read.
 pub async fn data_scope_by_api_secret<P: ProjectMarker>(
-    store: &Store,
+    store: &impl crate::Metadata,
     secret: &str,
 ) -> Result<Option<DataScope<P>>, StoreError> {
+    let store = crate::directory::raw(store);
     let project = store.project_by_api_secret_hash(&crate::token_hash(secret)).await?;
     Ok(project.map(|project| DataScope { project, _permission: std::marker::PhantomData }))
+}
+
+/// What the ingestion path writes into: one project, named by a credential that may send
+/// it events. Made only here: from the project's token (public, as in Mixpanel: it sends
+/// events and profile updates, nothing else), from its API secret, or from a service
+/// account's permit to import. `trusted` for the last two: such a caller may send old
+/// events and set the client's address.
+#[derive(Debug, Clone)]
+pub struct IngestScope {
+    project: Project,
+    trusted: bool,
+}
+
+impl IngestScope {
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+    pub fn project_id(&self) -> ProjectId {
+        self.project.id
+    }
+    /// Whether the credential was a secret (API secret or service account), not the token.
+    pub fn trusted(&self) -> bool {
+        self.trusted
+    }
+}
+
+/// The project whose token is `token`, as an ingestion scope (untrusted).
+pub async fn ingest_scope_by_token(
+    store: &impl crate::Metadata,
+    token: &str,
+) -> Result<Option<IngestScope>, StoreError> {
+    let store = crate::directory::raw(store);
+    let project = store.project_by_token(token).await?;
+    Ok(project.map(|project| IngestScope { project, trusted: false }))
+}
+
+/// The project whose API secret is `secret` (compared by its hash), as a trusted
+/// ingestion scope.
+pub async fn ingest_scope_by_api_secret(
+    store: &impl crate::Metadata,
+    secret: &str,
+) -> Result<Option<IngestScope>, StoreError> {
+    let store = crate::directory::raw(store);
+    let project = store.project_by_api_secret_hash(&crate::token_hash(secret)).await?;
+    Ok(project.map(|project| IngestScope { project, trusted: true }))
+}
+
+impl ProjectPermit<'_, tally_types::permissions::project::ImportEvents> {
+    /// The trusted ingestion scope of a principal allowed to import into the project.
+    pub fn ingest_scope(&self) -> IngestScope {
+        IngestScope { project: self.scope.project.clone(), trusted: true }
+    }
 }
 
 /// Either capability, as [`authorize`] returns it.
@@ -260,11 +313,12 @@ pub enum Access {
 /// Decides whether `principal` may do what `need` names. Outsiders get `NotFound`;
 /// members lacking the permission get `Forbidden` (or `NoProjectAccess`).
 pub async fn authorize(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     subject: impl Into<Subject>,
     need: Need,
 ) -> Result<Access, AuthzError> {
+    let store = crate::directory::raw(store);
     let subject = subject.into();
     match need {
         Need::Org(org_id, permission) => {
@@ -289,12 +343,13 @@ pub async fn authorize(
 
 /// [`authorize`] for an organization permission.
 pub async fn authorize_org(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     principal: impl Into<Subject>,
     org_id: OrgId,
     permission: OrgPermission,
 ) -> Result<OrgScope, AuthzError> {
+    let store = crate::directory::raw(store);
     match authorize(store, clock, principal, Need::Org(org_id, permission)).await? {
         Access::Org(scope) => Ok(scope),
         Access::Project(_) => Err(AuthzError::NotFound),
@@ -303,12 +358,13 @@ pub async fn authorize_org(
 
 /// [`authorize`] for a project permission.
 pub async fn authorize_project(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     principal: impl Into<Subject>,
     project_id: ProjectId,
     permission: ProjectPermission,
 ) -> Result<ProjectScope, AuthzError> {
+    let store = crate::directory::raw(store);
     match authorize(store, clock, principal, Need::Project(project_id, permission)).await? {
         Access::Project(scope) => Ok(*scope),
         Access::Org(_) => Err(AuthzError::NotFound),
@@ -352,18 +408,20 @@ async fn project_scope(
 /// proves membership of the organization and nothing else (no permission), for access
 /// requests and listings that say what the caller holds. Its name says so on purpose.
 pub async fn project_standing_without_permission(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     subject: impl Into<Subject>,
     project_id: ProjectId,
 ) -> Result<ProjectScope, AuthzError> {
+    let store = crate::directory::raw(store);
     project_scope(store, clock, subject.into(), project_id).await
 }
 
 /// The escape hatch for the operator at the machine (`tally admin`), who acts with Owner
 /// rights in any organization without a check. Only the command line calls it; no HTTP
 /// route can (its name is meant to stand out in review).
-pub async fn unchecked_operator_org_scope(store: &Store, org_id: OrgId) -> Result<OrgScope, AuthzError> {
+pub async fn unchecked_operator_org_scope(store: &impl crate::Metadata, org_id: OrgId) -> Result<OrgScope, AuthzError> {
+    let store = crate::directory::raw(store);
     store.organization(org_id).await?.ok_or(AuthzError::NotFound)?;
     let role = OrgRole::Owner;
     Ok(OrgScope { org_id, principal: Principal::User(tally_types::UserId(0)), role, permissions: role.permissions() })
@@ -372,9 +430,10 @@ pub async fn unchecked_operator_org_scope(store: &Store, org_id: OrgId) -> Resul
 /// The operator's scope in a project: Owner rights, unchecked (see
 /// [`unchecked_operator_org_scope`]).
 pub async fn unchecked_operator_project_scope(
-    store: &Store,
+    store: &impl crate::Metadata,
     project_id: ProjectId,
 ) -> Result<ProjectScope, AuthzError> {
+    let store = crate::directory::raw(store);
     let project = store.project(project_id).await?.ok_or(AuthzError::NotFound)?;
     let grants = vec![Grant { source: GrantSource::OrganizationRole, role: ProjectRole::Owner.as_str().to_string() }];
     Ok(ProjectScope {
@@ -388,10 +447,11 @@ pub async fn unchecked_operator_project_scope(
 
 /// Permission sets of the custom roles named by these grants.
 pub async fn custom_role_permissions(
-    store: &Store,
+    store: &impl crate::Metadata,
     project_id: ProjectId,
     grants: &[Grant],
 ) -> Result<HashMap<String, ProjectPermissionSet>, StoreError> {
+    let store = crate::directory::raw(store);
     let mut custom = HashMap::new();
     if grants.iter().any(|grant| grant.role.starts_with(CUSTOM_PREFIX)) {
         for role in store.custom_roles(project_id).await? {

@@ -168,6 +168,11 @@ pub fn domain_of(email: &str) -> String {
     tally_store::email_domain(email)
 }
 
+/// The organization's claimed domains, verified or not.
+pub async fn list(ctx: Ctx<'_>, permit: &OrgPermit<'_, ManageSecurity>) -> Result<Vec<ClaimedDomain>, IamError> {
+    Ok(ctx.store.domains(permit.org_id()).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

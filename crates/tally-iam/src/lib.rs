@@ -4,8 +4,10 @@
 //! Domain rules live here; this crate knows nothing of HTTP and reads the time only
 //! through the `Clock` it is given.
 
+pub mod account;
 pub mod admin;
 pub mod authz;
+pub mod directory;
 pub mod domains;
 pub mod mail;
 pub mod password;
@@ -22,6 +24,17 @@ pub mod twofactor;
 pub mod validate;
 
 use tally_store::StoreError;
+
+pub use directory::{Directory, Metadata};
+
+/// The records this crate's functions return, for the server to name.
+pub mod records {
+    pub use tally_store::{
+        AccessRequest, AuditFilter, AuditRecord, ClaimedDomain, CreatedTenant, CustomRole, Grant, Invitation,
+        InvitedProject, Membership, OrgMember, Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo,
+        StoreError, Team, User,
+    };
+}
 use tally_types::{Classified, ErrorKind};
 
 /// SHA-256 of a token, hex: how tokens are stored, so a leaked database yields no

@@ -79,7 +79,8 @@ impl From<StoreError> for ScimError {
 }
 
 /// The organization a SCIM bearer token belongs to.
-pub async fn authenticate(store: &tally_store::Store, token: &str) -> Result<Option<ScimGrant>, StoreError> {
+pub async fn authenticate(store: &impl crate::Metadata, token: &str) -> Result<Option<ScimGrant>, StoreError> {
+    let store = crate::directory::raw(store);
     Ok(store.scim_org(&token_hash(token)).await?.map(|org_id| ScimGrant { org_id }))
 }
 

@@ -1,7 +1,7 @@
 //! Sign-in sessions: a 256-bit random token in a cookie, only its hash in the store.
 
 use jiff::SignedDuration;
-use tally_store::{SessionOrigin, Store};
+use tally_store::SessionOrigin;
 use tally_types::{Clock, OrgId, Secret, UserId};
 
 use crate::{IamError, token_hash};
@@ -37,25 +37,27 @@ pub struct ClientInfo {
 
 /// Starts a session and returns its token, to be handed to the client once.
 pub async fn start(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     policy: SessionPolicy,
     user_id: UserId,
     client: &ClientInfo,
 ) -> Result<Secret<String>, IamError> {
+    let store = crate::directory::raw(store);
     start_with(store, clock, policy, user_id, client, None).await
 }
 
 /// Starts a session; one made by an organization's single sign-on (`sso_org`) opens that
 /// organization only.
 pub async fn start_with(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     policy: SessionPolicy,
     user_id: UserId,
     client: &ClientInfo,
     sso_org: Option<OrgId>,
 ) -> Result<Secret<String>, IamError> {
+    let store = crate::directory::raw(store);
     let token = tally_types::token::random_alphanumeric(TOKEN_LEN);
     let now = clock.now();
     let expires_at = now.checked_add(policy.absolute).unwrap_or(now);
@@ -70,19 +72,21 @@ pub async fn start_with(
 
 /// A live session: whose it is, and the one organization it opens when single sign-on
 /// made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LiveSession {
-    pub user_id: UserId,
+    /// The account the session signed in.
+    pub user: tally_store::User,
     pub sso_org: Option<OrgId>,
 }
 
 /// The live session a token names; `None` for unknown, expired or idle ones.
 pub async fn resolve(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     policy: SessionPolicy,
     token: &str,
 ) -> Result<Option<LiveSession>, IamError> {
+    let store = crate::directory::raw(store);
     let hash = token_hash(token);
     let Some(session) = store.session(&hash).await? else { return Ok(None) };
     let now = clock.now();
@@ -94,11 +98,13 @@ pub async fn resolve(
     if now.duration_since(session.last_seen_at) >= TOUCH_EVERY {
         store.touch_session(&hash, now).await?;
     }
-    Ok(Some(LiveSession { user_id: session.user_id, sso_org: session.sso_org_id }))
+    let Some(user) = store.user_by_id(session.user_id).await? else { return Ok(None) };
+    Ok(Some(LiveSession { user, sso_org: session.sso_org_id }))
 }
 
 /// Ends a session (sign-out). Unknown tokens are ignored.
-pub async fn end(store: &Store, token: &str) -> Result<(), IamError> {
+pub async fn end(store: &impl crate::Metadata, token: &str) -> Result<(), IamError> {
+    let store = crate::directory::raw(store);
     store.delete_session(&token_hash(token)).await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! the two projects Mixpanel recommends, Production and Development.
 
 use jiff::SignedDuration;
-use tally_store::{CreatedTenant, NewProject, NewTenant, NewUser, Store, TenantClaim};
+use tally_store::{CreatedTenant, NewProject, NewTenant, NewUser, TenantClaim};
 use tally_types::{Clock, Secret};
 
 use crate::seal::Sealer;
@@ -20,7 +20,11 @@ const SETUP_TOKEN_LEN: usize = 43;
 
 /// On an empty instance, makes a new setup token (replacing older ones) and returns it;
 /// `None` once an organization exists.
-pub async fn issue_setup_link(store: &Store, clock: &dyn Clock) -> Result<Option<Secret<String>>, IamError> {
+pub async fn issue_setup_link(
+    store: &impl crate::Metadata,
+    clock: &dyn Clock,
+) -> Result<Option<Secret<String>>, IamError> {
+    let store = crate::directory::raw(store);
     if !store.instance_is_empty().await? {
         return Ok(None);
     }
@@ -32,7 +36,12 @@ pub async fn issue_setup_link(store: &Store, clock: &dyn Clock) -> Result<Option
 }
 
 /// Whether a setup token still works (for showing the form or a clear "link used" page).
-pub async fn setup_link_is_live(store: &Store, clock: &dyn Clock, token: &str) -> Result<bool, IamError> {
+pub async fn setup_link_is_live(
+    store: &impl crate::Metadata,
+    clock: &dyn Clock,
+    token: &str,
+) -> Result<bool, IamError> {
+    let store = crate::directory::raw(store);
     Ok(store.setup_token_is_live(&token_hash(token), clock.now()).await?)
 }
 
@@ -48,11 +57,12 @@ pub struct SetupForm {
 
 /// Consumes the setup link and creates the first tenant.
 pub async fn complete_setup(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     sealer: &Sealer,
     form: &SetupForm,
 ) -> Result<CreatedTenant, IamError> {
+    let store = crate::directory::raw(store);
     let email = validate::email(&form.email)?;
     let organization = validate::name("organization", &form.organization)?;
     let name = if form.name.trim().is_empty() { "" } else { validate::name("name", &form.name)? };
@@ -89,11 +99,12 @@ pub struct Bootstrapped {
 /// Creates an organization with its Owner and first projects, at the operator's word.
 /// Works on an empty instance and on one that already has tenants.
 pub async fn bootstrap(
-    store: &Store,
+    store: &impl crate::Metadata,
     clock: &dyn Clock,
     sealer: &Sealer,
     request: &BootstrapRequest,
 ) -> Result<Bootstrapped, IamError> {
+    let store = crate::directory::raw(store);
     let email = validate::email(&request.email)?;
     let organization = validate::name("organization", &request.organization)?;
     let password_hash = match &request.password {

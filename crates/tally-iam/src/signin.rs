@@ -4,7 +4,7 @@
 
 use jiff::SignedDuration;
 use serde_json::json;
-use tally_store::{AuditEntry, Store, User};
+use tally_store::{AuditEntry, User};
 use tally_types::{OrgId, Secret, UserId};
 
 use crate::admin::{Ctx, WithChange};
@@ -52,7 +52,12 @@ fn decoy_hash() -> &'static str {
 
 /// The user whose e-mail and password these are, or `None`: the same answer for an
 /// unknown e-mail, a wrong password and an account without a password.
-pub async fn verify_password(store: &Store, email: &str, given: &Secret<String>) -> Result<Option<User>, IamError> {
+pub async fn verify_password(
+    store: &impl crate::Metadata,
+    email: &str,
+    given: &Secret<String>,
+) -> Result<Option<User>, IamError> {
+    let store = crate::directory::raw(store);
     if given.expose().chars().count() > password::MAX_LEN {
         return Ok(None);
     }
@@ -457,6 +462,7 @@ pub(crate) async fn user_audits(ctx: Ctx<'_>, user: &User, event_type: &str) -> 
 }
 
 /// The organization ids in which an audit row about `user` is written.
-pub async fn organizations_of(store: &Store, user_id: UserId) -> Result<Vec<OrgId>, IamError> {
+pub async fn organizations_of(store: &impl crate::Metadata, user_id: UserId) -> Result<Vec<OrgId>, IamError> {
+    let store = crate::directory::raw(store);
     Ok(store.memberships(user_id).await?.into_iter().map(|membership| membership.organization.id).collect())
 }

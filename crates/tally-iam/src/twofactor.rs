@@ -324,3 +324,8 @@ pub async fn reset_member(
     ctx.store.disable_second_factor(user_id, &[audit]).await?;
     Ok(())
 }
+
+/// Whether the organization requires a second factor of its members.
+pub async fn org_requires(ctx: Ctx<'_>, permit: &OrgPermit<'_, org::ViewOrganization>) -> Result<bool, IamError> {
+    Ok(ctx.store.requires_two_factor(permit.org_id()).await?)
+}

@@ -15,6 +15,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Extension, Router};
 use base64::Engine;
 use serde::Serialize;
+use tally_iam::account::Account;
 use tally_iam::admin::Actor;
 use tally_iam::authz::{Access, Need, OrgScope, ProjectScope, Subject, authorize};
 use tally_types::{ErrorKind, OrgId, OrgPermission, Principal, ProjectId, ProjectPermission};
@@ -115,6 +116,8 @@ impl Routes {
 pub(crate) struct Caller {
     pub principal: Principal,
     pub label: String,
+    /// The account as authentication found it.
+    pub account: Account,
     pub ip: Option<String>,
     /// A session made by an organization's single sign-on opens that organization only.
     pub only_org: Option<OrgId>,
@@ -153,7 +156,7 @@ impl FromRequestParts<AppState> for Caller {
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
         let caller = if let Some((username, secret)) = basic_credentials(parts) {
             let account =
-                tally_iam::admin::service_accounts::authenticate(state.store(), state.clock(), &username, &secret)
+                tally_iam::admin::service_accounts::authenticate(state.directory(), state.clock(), &username, &secret)
                     .await?
                     .ok_or_else(|| {
                         ApiError::new(
@@ -164,20 +167,23 @@ impl FromRequestParts<AppState> for Caller {
                     })?;
             Caller {
                 principal: Principal::ServiceAccount(account.id),
-                label: account.username,
+                label: account.username.clone(),
+                account: Account::ServiceAccount(account),
                 ip,
                 only_org: None,
                 session_hash: None,
             }
         } else if let Some(token) = session_token(parts, state.config().is_https()) {
             check_same_origin(parts)?;
-            let session = tally_iam::sessions::resolve(state.store(), state.clock(), state.session_policy(), &token)
-                .await?
-                .ok_or_else(ApiError::unauthenticated)?;
-            let user = state.store().user_by_id(session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+            let session =
+                tally_iam::sessions::resolve(state.directory(), state.clock(), state.session_policy(), &token)
+                    .await?
+                    .ok_or_else(ApiError::unauthenticated)?;
+            let user = session.user;
             Caller {
                 principal: Principal::User(user.id),
-                label: user.email,
+                label: user.email.clone(),
+                account: Account::User(user),
                 ip,
                 only_org: session.sso_org,
                 session_hash: Some(tally_iam::token_hash(&token)),
@@ -265,7 +271,7 @@ impl FromRequestParts<AppState> for OrgAccess {
         };
         let caller = Caller::from_request_parts(parts, state).await?;
         let org_id = OrgId(path_id(parts, state, "org_id").await?);
-        match authorize(state.store(), state.clock(), caller.subject(), Need::Org(org_id, permission)).await? {
+        match authorize(state.directory(), state.clock(), caller.subject(), Need::Org(org_id, permission)).await? {
             Access::Org(scope) => Ok(OrgAccess(scope, caller)),
             Access::Project(_) => Err(ApiError::not_found()),
         }
@@ -285,8 +291,13 @@ impl FromRequestParts<AppState> for ProjectAccess {
         let project_id = ProjectId(path_id(parts, state, "project_id").await?);
         let scope = match requirement {
             Requirement::Project(permission) => {
-                match authorize(state.store(), state.clock(), caller.subject(), Need::Project(project_id, permission))
-                    .await?
+                match authorize(
+                    state.directory(),
+                    state.clock(),
+                    caller.subject(),
+                    Need::Project(project_id, permission),
+                )
+                .await?
                 {
                     Access::Project(scope) => *scope,
                     Access::Org(_) => return Err(ApiError::not_found()),
@@ -294,7 +305,7 @@ impl FromRequestParts<AppState> for ProjectAccess {
             }
             Requirement::ProjectOrgMember => {
                 tally_iam::authz::project_standing_without_permission(
-                    state.store(),
+                    state.directory(),
                     state.clock(),
                     caller.subject(),
                     project_id,
@@ -328,21 +339,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 }
 
 /// The signed-in person (service accounts have no password, sessions or second factor).
-pub(crate) struct SignedInUser(pub tally_store::User, pub Caller);
+pub(crate) struct SignedInUser(pub tally_iam::records::User, pub Caller);
 
 impl FromRequestParts<AppState> for SignedInUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        let Principal::User(user_id) = caller.principal else {
+        let Account::User(user) = caller.account.clone() else {
             return Err(ApiError::new(
                 ErrorKind::Forbidden,
                 "forbidden",
                 "this is for people; service accounts have no account settings",
             ));
         };
-        let user = state.store().user_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
         Ok(SignedInUser(user, caller))
     }
 }

@@ -184,7 +184,7 @@ mod tests {
 
     #[tokio::test]
     async fn internal_errors_show_the_request_id_and_hide_details() {
-        let error = ApiError::from(tally_store::StoreError::Corrupt("row 7 of secret_table".into()));
+        let error = ApiError::from(tally_iam::records::StoreError::Corrupt("row 7 of secret_table".into()));
         let (status, body) = render(error).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["status"], "error");
@@ -196,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn client_mistakes_keep_their_message() {
-        let error = ApiError::from(tally_store::StoreError::SetupTokenRejected);
+        let error = ApiError::from(tally_iam::records::StoreError::SetupTokenRejected);
         let (status, body) = render(error).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["code"], "setup_link_rejected");

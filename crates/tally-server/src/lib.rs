@@ -21,12 +21,12 @@ pub mod usage;
 use std::sync::Arc;
 
 use tally_config::Config;
+use tally_iam::Directory;
 use tally_iam::admin::{AccessSettings, Actor, Ctx};
 use tally_iam::mail::SharedMailer;
 use tally_iam::seal::Sealer;
 use tally_iam::sessions::SessionPolicy;
 use tally_iam::sms::SmsSender;
-use tally_store::Store;
 use tally_types::SharedClock;
 
 pub use access::{Requirement, RouteSpec};
@@ -41,7 +41,7 @@ pub struct AppState {
 
 #[derive(Clone)]
 struct StateInner {
-    store: Store,
+    directory: Directory,
     clock: SharedClock,
     sealer: Sealer,
     config: Config,
@@ -62,7 +62,13 @@ struct StateInner {
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: SharedClock, sealer: Sealer, mailer: SharedMailer, config: Config) -> AppState {
+    pub fn new(
+        directory: Directory,
+        clock: SharedClock,
+        sealer: Sealer,
+        mailer: SharedMailer,
+        config: Config,
+    ) -> AppState {
         let access = access_settings(&config, None);
         let sms = sms_sender(&config);
         let ingest_limit = Arc::new(ingest_limit::ProjectLimiter::new(config.ingest.events_per_second_per_project));
@@ -77,7 +83,7 @@ impl AppState {
         };
         AppState {
             inner: Arc::new(StateInner {
-                store,
+                directory,
                 clock,
                 sealer,
                 config,
@@ -173,15 +179,14 @@ impl AppState {
 
     /// What an administration operation needs, acting as `actor`.
     pub(crate) fn ctx<'a>(&'a self, actor: &'a Actor) -> Ctx<'a> {
-        Ctx {
-            store: &self.inner.store,
-            clock: self.inner.clock.as_ref(),
-            sealer: &self.inner.sealer,
-            mailer: self.inner.mailer.as_ref(),
-            sms: self.inner.sms.as_ref(),
-            settings: &self.inner.access,
+        self.inner.directory.ctx(
+            self.inner.clock.as_ref(),
+            &self.inner.sealer,
+            self.inner.mailer.as_ref(),
+            self.inner.sms.as_ref(),
+            &self.inner.access,
             actor,
-        }
+        )
     }
 
     /// Every route with its requirement.
@@ -189,8 +194,9 @@ impl AppState {
         &self.inner.inventory
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    /// The metadata store, opened only by `tally-iam`'s functions.
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
     }
 
     pub fn clock(&self) -> &dyn tally_types::Clock {
@@ -268,5 +274,47 @@ pub fn access_settings(config: &Config, bound: Option<std::net::SocketAddr>) -> 
         },
         dns_resolver: config.dns_resolver,
         sso_public_only: config.sso_public_only,
+    }
+}
+
+/// The layering rule: the server reaches the metadata store only through `tally-iam`'s
+/// functions. It holds a [`Directory`] it cannot open, does not depend on `tally-store`, and
+/// never reads the store out of an operation's context.
+#[cfg(test)]
+mod layering {
+    fn sources(dir: &std::path::Path, found: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap_or_default()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_server_reaches_the_store_only_through_tally_iam() {
+        let manifest = include_str!("../Cargo.toml");
+        assert!(!manifest.contains("tally-store"), "tally-server must not depend on tally-store");
+        let mut found = Vec::new();
+        sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        assert!(found.len() > 20, "the server's sources were not found");
+        let mut offending = Vec::new();
+        for (path, text) in &found {
+            // This test names the patterns it looks for.
+            let text = text.split("mod layering {").next().unwrap_or("");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                let bad = ["tally_store", ".store.", ".store)", ".store;", ".store,"]
+                    .iter()
+                    .any(|pattern| code.contains(pattern));
+                if bad {
+                    offending.push(format!("{path}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(offending.is_empty(), "the store reached around tally-iam:\n{}", offending.join("\n"));
     }
 }

@@ -14,7 +14,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         let mut interval = tokio::time::interval(EVERY);
         loop {
             interval.tick().await;
-            match state.store().purge_expired(state.clock().now()).await {
+            match state.directory().purge_expired(state.clock().now()).await {
                 Ok((0, 0)) => {}
                 Ok((n_projects, n_orgs)) => {
                     tracing::info!(

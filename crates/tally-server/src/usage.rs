@@ -33,7 +33,7 @@ impl PendingUsage {
 pub async fn write_pending(state: &AppState) {
     let pending = state.pending_usage();
     for ((project_id, month), n_events) in pending.take() {
-        if let Err(error) = state.store().add_usage(ProjectId(project_id), &month, n_events).await {
+        if let Err(error) = state.directory().add_usage(ProjectId(project_id), &month, n_events).await {
             tracing::warn!(%error, project_id, "usage counter not updated; retrying later");
             pending.add(project_id, &month, n_events);
         }

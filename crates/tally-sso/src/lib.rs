@@ -194,6 +194,23 @@ pub(crate) struct SignIn<'a> {
     pub method: &'a str,
 }
 
+/// The capability of the just-in-time path: an organization's identity provider vouched
+/// for a person. Made only where a provider's answer has passed every check (SAML's
+/// signature, audience, recipient, time and replay checks; OIDC's ID-token validation and
+/// nonce), from the connection that checked it; [`sign_in`] acts on that connection's
+/// organization and no other, and takes nothing else.
+pub(crate) struct Vouched<'a> {
+    connection: &'a SsoConnection,
+    who: SignIn<'a>,
+}
+
+impl<'a> Vouched<'a> {
+    /// Call only once the provider's answer has been verified against `connection`.
+    pub(crate) fn after_verification(connection: &'a SsoConnection, who: SignIn<'a>) -> Vouched<'a> {
+        Vouched { connection, who }
+    }
+}
+
 /// What an SSO answer leads to.
 #[derive(Debug)]
 pub enum SsoOutcome {
@@ -216,10 +233,10 @@ const PENDING_LINK_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_m
 /// Owner). Any other account is linked only after it proves itself ([`link_with_password`]).
 pub(crate) async fn sign_in(
     ctx: Ctx<'_>,
-    connection: &SsoConnection,
-    who: SignIn<'_>,
+    vouched: Vouched<'_>,
     client_info: &ClientInfo,
 ) -> Result<SsoOutcome, SsoError> {
+    let Vouched { connection, who } = vouched;
     let org_id = connection.org_id;
     let linked = match who.subject {
         Some(subject) => ctx.store.sso_identity(org_id, who.issuer, subject).await?,
@@ -403,4 +420,12 @@ async fn finish_link(
     ctx.store.record_audit(&audit).await?;
     let method = if link.issuer.starts_with("saml:") { "saml" } else { "oidc" };
     Ok(LinkStep::Linked(tally_iam::signin::signed_in_by_sso(ctx, user.clone(), client, method, link.org_id).await?))
+}
+
+/// The organization's single sign-on settings, if it has any.
+pub async fn connection(
+    ctx: Ctx<'_>,
+    permit: &tally_iam::authz::OrgPermit<'_, tally_types::permissions::org::ManageSecurity>,
+) -> Result<Option<SsoConnection>, SsoError> {
+    Ok(ctx.store.sso_connection(permit.org_id()).await?)
 }

@@ -249,5 +249,5 @@ pub async fn callback(
         name: &name,
         method: "oidc",
     };
-    crate::sign_in(ctx, &connection, sign_in, client_info).await
+    crate::sign_in(ctx, crate::Vouched::after_verification(&connection, sign_in), client_info).await
 }

@@ -846,7 +846,7 @@ pub async fn acs(
         name: &name,
         method: "saml",
     };
-    crate::sign_in(ctx, connection, sign_in, client_info).await
+    crate::sign_in(ctx, crate::Vouched::after_verification(connection, sign_in), client_info).await
 }
 
 #[cfg(test)]

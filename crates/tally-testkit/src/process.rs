@@ -183,7 +183,9 @@ pub async fn start_peer(mut command: Command, name: &str) -> Child {
         .spawn()
         .unwrap_or_else(|error| panic!("start the {name}: {error}"));
     let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    // Generous: on a loaded 2-core machine (browsers and engines running beside) a peer that
+    // makes its keys at start may take a while.
+    let ready = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
     assert!(matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"), "the {name} did not start: {ready:?}");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     child

@@ -149,3 +149,12 @@ fn new_role_id() -> String {
     let hex = tally_types::token::random_hex(16);
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
+
+/// One custom role of the project.
+pub async fn get(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ViewProjectSettings>,
+    role_id: &str,
+) -> Result<CustomRole, IamError> {
+    ctx.store.custom_role(permit.project_id(), role_id).await?.ok_or(IamError::NotFound("custom role"))
+}

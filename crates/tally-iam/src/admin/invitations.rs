@@ -269,6 +269,16 @@ pub async fn lookup(ctx: Ctx<'_>, token: &str) -> Result<Invitation, IamError> {
         .ok_or(IamError::NotFound("invitation (the link is invalid, expired or already used)"))
 }
 
+/// What the person opening an invitation link is shown: the invitation, the name of the
+/// organization, and whether an account with its e-mail address exists (then they sign in
+/// as it to accept).
+pub async fn preview(ctx: Ctx<'_>, token: &str) -> Result<(Invitation, String, bool), IamError> {
+    let invitation = lookup(ctx, token).await?;
+    let org = ctx.store.organization(invitation.org_id).await?.ok_or(IamError::NotFound("organization"))?;
+    let has_account = ctx.store.user_by_email(&invitation.email).await?.is_some();
+    Ok((invitation, org.name, has_account))
+}
+
 /// Accepts an invitation. A new account needs a password (and may give a name). An
 /// existing account joins only by signing in as itself first (`signed_in`): the link
 /// alone never attaches it, since whoever sent the link also holds it.

@@ -97,3 +97,25 @@ pub async fn delete(
     ctx.store.delete_organization(permit.org_id(), purge_after, &audit).await?;
     Ok(purge_after)
 }
+
+/// The organization itself.
+pub async fn get(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, org::ViewOrganization>,
+) -> Result<tally_store::Organization, IamError> {
+    ctx.store.organization(permit.org_id()).await?.ok_or(IamError::NotFound("organization"))
+}
+
+/// Every project of the organization (whether the caller may open each is for
+/// [`crate::authz::project_standing_without_permission`] to say).
+pub async fn projects(
+    ctx: Ctx<'_>,
+    permit: &OrgPermit<'_, org::ViewOrganization>,
+) -> Result<Vec<tally_store::Project>, IamError> {
+    Ok(ctx.store.projects_in_org(permit.org_id()).await?)
+}
+
+/// How many seats are taken: the organization's members.
+pub async fn seats_taken(ctx: Ctx<'_>, permit: &OrgPermit<'_, org::ViewBilling>) -> Result<usize, IamError> {
+    Ok(ctx.store.org_members(permit.org_id()).await?.len())
+}

@@ -195,3 +195,13 @@ pub async fn transfer(
     ctx.store.transfer_project(project.id, to, &audits).await?;
     Ok(())
 }
+
+/// The project's events per month.
+pub async fn usage(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ViewUsage>,
+) -> Result<Vec<tally_store::Usage>, IamError> {
+    let mut rows = ctx.store.usage(permit.org_id()).await?;
+    rows.retain(|row| row.project_id == permit.project_id().0);
+    Ok(rows)
+}

@@ -220,11 +220,12 @@ pub async fn remove_from_projects(
 /// Checks a username and secret (HTTP Basic). Unknown names, wrong secrets and expired
 /// accounts all answer `None`.
 pub async fn authenticate(
-    store: &tally_store::Store,
+    store: &impl crate::Metadata,
     clock: &dyn tally_types::Clock,
     username: &str,
     secret: &str,
 ) -> Result<Option<ServiceAccount>, IamError> {
+    let store = crate::directory::raw(store);
     let Some((account, stored_hash)) = store.service_account_credentials(username).await? else {
         return Ok(None);
     };

@@ -20,7 +20,7 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
 /// The stores this node needs are reachable: 200 when all are, 503 naming the ones that
 /// are not.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let metadata = match tokio::time::timeout(READY_CHECK_TIMEOUT, state.store().ping()).await {
+    let metadata = match tokio::time::timeout(READY_CHECK_TIMEOUT, state.directory().ping()).await {
         Ok(Ok(())) => "ok",
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness: metadata store unreachable");

@@ -25,8 +25,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tally_iam::authz::DataScope;
+use tally_iam::authz::IngestScope;
+use tally_iam::records::Project;
 use tally_ingest::{DecodeError, Event, Payload, RecordError, decode_items};
-use tally_store::Project;
 use tally_types::permissions::ProjectMarker;
 use tally_types::{Principal, ProjectId, ProjectPermission};
 
@@ -280,10 +281,10 @@ fn metadata_unavailable(error: &dyn std::fmt::Display) -> Response {
 /// At most this many different tokens are looked up per request.
 const MAX_TOKENS_PER_REQUEST: usize = 16;
 
-/// The project a token names, looked up once per request.
+/// The ingestion scope of the project a token names, looked up once per request.
 async fn project_named<'a>(
     state: &AppState,
-    projects: &'a mut HashMap<String, Option<Project>>,
+    projects: &'a mut HashMap<String, Option<IngestScope>>,
     token: &str,
 ) -> Result<Option<&'a Project>, Response> {
     if !projects.contains_key(token) {
@@ -291,10 +292,12 @@ async fn project_named<'a>(
         if projects.len() >= MAX_TOKENS_PER_REQUEST {
             return Ok(None);
         }
-        let found = state.store().project_by_token(token).await.map_err(|error| metadata_unavailable(&error))?;
+        let found = tally_iam::authz::ingest_scope_by_token(state.directory(), token)
+            .await
+            .map_err(|error| metadata_unavailable(&error))?;
         projects.insert(token.to_string(), found);
     }
-    Ok(projects.get(token).and_then(Option::as_ref))
+    Ok(projects.get(token).and_then(Option::as_ref).map(IngestScope::project))
 }
 
 fn unavailable(body: Value) -> Response {
@@ -333,35 +336,28 @@ fn invalid_credentials() -> Response {
     )
 }
 
-/// The project a server-side request is for: a service account with `?project_id=` and the
-/// permission, the project's API secret as the Basic username, or (`allow_token`) its token.
-async fn project_for(
-    state: &AppState,
-    parts: &Parts,
-    project_id: Option<&str>,
-    permission: ProjectPermission,
-    allow_token: bool,
-) -> Result<(Project, bool), Response> {
+/// The ingestion scope of an `/import`: a service account with `?project_id=` and the
+/// permission to import, the project's API secret as the Basic username, or its token
+/// (untrusted).
+async fn import_scope(state: &AppState, parts: &Parts, project_id: Option<&str>) -> Result<IngestScope, Response> {
     let Some((username, secret)) = basic_credentials(parts) else { return Err(invalid_credentials()) };
     if secret.is_empty() {
-        let by_secret = state
-            .store()
-            .project_by_api_secret_hash(&tally_iam::token_hash(&username))
+        let by_secret = tally_iam::authz::ingest_scope_by_api_secret(state.directory(), &username)
             .await
             .map_err(|error| metadata_unavailable(&error))?;
-        if let Some(project) = by_secret {
-            return Ok((project, true));
+        if let Some(scope) = by_secret {
+            return Ok(scope);
         }
-        if allow_token
-            && let Some(project) =
-                state.store().project_by_token(&username).await.map_err(|error| metadata_unavailable(&error))?
-        {
-            return Ok((project, false));
-        }
-        return Err(invalid_credentials());
+        let by_token = tally_iam::authz::ingest_scope_by_token(state.directory(), &username)
+            .await
+            .map_err(|error| metadata_unavailable(&error))?;
+        return by_token.ok_or_else(invalid_credentials);
     }
-    let scope = service_account_scope(state, &username, &secret, project_id, permission).await?;
-    Ok((scope.project().clone(), true))
+    let scope = service_account_scope(state, &username, &secret, project_id, ProjectPermission::ImportEvents).await?;
+    match scope.require::<tally_types::permissions::project::ImportEvents>() {
+        Ok(permit) => Ok(permit.ingest_scope()),
+        Err(_) => Err(lacks(ProjectPermission::ImportEvents)),
+    }
 }
 
 /// The data scope of a server-side read (export, engage, the Query API): the project's API
@@ -374,7 +370,7 @@ pub(crate) async fn data_scope_for<P: ProjectMarker>(
 ) -> Result<DataScope<P>, Response> {
     let Some((username, secret)) = basic_credentials(parts) else { return Err(invalid_credentials()) };
     if secret.is_empty() {
-        let scope = match tally_iam::authz::data_scope_by_api_secret::<P>(state.store(), &username).await {
+        let scope = match tally_iam::authz::data_scope_by_api_secret::<P>(state.directory(), &username).await {
             Ok(Some(scope)) => scope,
             Ok(None) => return Err(invalid_credentials()),
             Err(error) => return Err(metadata_unavailable(&error)),
@@ -413,7 +409,7 @@ async fn service_account_scope(
     permission: ProjectPermission,
 ) -> Result<tally_iam::authz::ProjectScope, Response> {
     // A metadata outage is 503 (retry), never 401: SDKs drop a batch on 401.
-    let account = tally_iam::admin::service_accounts::authenticate(state.store(), state.clock(), username, secret)
+    let account = tally_iam::admin::service_accounts::authenticate(state.directory(), state.clock(), username, secret)
         .await
         .map_err(|error| metadata_unavailable(&error))?
         .ok_or_else(invalid_credentials)?;
@@ -425,7 +421,7 @@ async fn service_account_scope(
     })?;
     let principal = Principal::ServiceAccount(account.id);
     match tally_iam::authz::authorize_project(
-        state.store(),
+        state.directory(),
         state.clock(),
         principal,
         ProjectId(project_id),

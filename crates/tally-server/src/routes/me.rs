@@ -4,8 +4,9 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
-use tally_store::{Membership, Organization};
-use tally_types::{OrgRole, Principal, ProjectPermission};
+use tally_iam::account::Account;
+use tally_iam::records::{Membership, Organization};
+use tally_types::{OrgRole, ProjectPermission};
 
 use crate::access::Caller;
 use crate::routes::app::{ok, views};
@@ -32,7 +33,7 @@ pub(crate) struct ProjectView {
 }
 
 impl ProjectView {
-    pub(crate) fn new(project: tally_store::Project, show_keys: bool) -> ProjectView {
+    pub(crate) fn new(project: tally_iam::records::Project, show_keys: bool) -> ProjectView {
         ProjectView {
             id: project.id.0,
             name: project.name,
@@ -85,16 +86,11 @@ pub(crate) struct ProjectSummaryView {
 }
 
 pub(crate) async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let (identity, memberships) = match caller.principal {
-        Principal::User(user_id) => {
-            let user = state.store().user_by_id(user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-            let identity = IdentityView::User { id: user.id.0, email: user.email, name: user.name };
-            (identity, state.store().memberships(user_id).await?)
-        }
-        Principal::ServiceAccount(account_id) => {
-            let orgs = state.store().memberships_of_service_account(account_id).await?;
-            let identity = IdentityView::ServiceAccount { id: account_id.0, username: caller.label.clone() };
-            (identity, orgs)
+    let memberships = tally_iam::account::memberships(state.directory(), &caller.account).await?;
+    let identity = match &caller.account {
+        Account::User(user) => IdentityView::User { id: user.id.0, email: user.email.clone(), name: user.name.clone() },
+        Account::ServiceAccount(account) => {
+            IdentityView::ServiceAccount { id: account.id.0, username: account.username.clone() }
         }
     };
     let mut organizations = Vec::new();
@@ -117,9 +113,26 @@ async fn organization_view(
         view.sign_in_required = Some(true);
         return Ok(view);
     }
-    for project in state.store().projects_in_org(org.id).await? {
+    // Every member may view its organization; the authorization function says so here too.
+    let scope = match tally_iam::authz::authorize_org(
+        state.directory(),
+        state.clock(),
+        caller.subject(),
+        org.id,
+        tally_types::OrgPermission::ViewOrganization,
+    )
+    .await
+    {
+        Ok(scope) => scope,
+        Err(tally_iam::authz::AuthzError::Store(error)) => return Err(error.into()),
+        // Listed (it is theirs), with nothing the caller may open in it now.
+        Err(_) => return Ok(view),
+    };
+    let actor = caller.actor();
+    let permit = scope.require::<tally_types::permissions::org::ViewOrganization>()?;
+    for project in tally_iam::admin::orgs::projects(state.ctx(&actor), &permit).await? {
         let standing = tally_iam::authz::project_standing_without_permission(
-            state.store(),
+            state.directory(),
             state.clock(),
             caller.subject(),
             project.id,

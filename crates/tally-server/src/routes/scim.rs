@@ -69,7 +69,7 @@ impl FromRequestParts<AppState> for ScimCaller {
             )
         };
         let Some(token) = token else { return Err(refused()) };
-        match tally_iam::scim::authenticate(state.store(), token).await {
+        match tally_iam::scim::authenticate(state.directory(), token).await {
             Ok(Some(grant)) => Ok(ScimCaller(grant)),
             Ok(None) => Err(refused()),
             Err(error) => Err(scim_error(&ScimError::from(error))),

@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
+use tally_iam::records::CreatedTenant;
 use tally_iam::setup::SetupForm;
-use tally_store::CreatedTenant;
 use tally_types::Secret;
 
 use crate::access::Client;
@@ -51,7 +51,7 @@ pub(crate) struct TokenQuery {
 }
 
 async fn link_is_live(state: &AppState, token: &str) -> Result<bool, ApiError> {
-    Ok(!token.is_empty() && tally_iam::setup::setup_link_is_live(state.store(), state.clock(), token).await?)
+    Ok(!token.is_empty() && tally_iam::setup::setup_link_is_live(state.directory(), state.clock(), token).await?)
 }
 
 fn link_rejected() -> ApiError {
@@ -97,7 +97,7 @@ pub(crate) async fn page_for(
     token: &str,
     error: Option<&str>,
 ) -> Result<(StatusCode, Html<String>), ApiError> {
-    if token.is_empty() || !tally_iam::setup::setup_link_is_live(state.store(), state.clock(), token).await? {
+    if token.is_empty() || !tally_iam::setup::setup_link_is_live(state.directory(), state.clock(), token).await? {
         let body = "<h1>Setup link not valid</h1><p>This setup link is invalid, expired, or already used. \
                     Restart <code>tally serve</code> on an empty instance for a new one, or run \
                     <code>tally admin bootstrap</code>.</p>";
@@ -163,10 +163,10 @@ async fn perform(
         password: Secret::new(input.password.clone()),
         organization: input.organization.clone(),
     };
-    let tenant = tally_iam::setup::complete_setup(state.store(), state.clock(), state.sealer(), &form).await?;
+    let tenant = tally_iam::setup::complete_setup(state.directory(), state.clock(), state.sealer(), &form).await?;
     tracing::info!(user_id = %tenant.user.id, org_id = %tenant.organization.id, "instance set up through the setup link");
     let policy = state.session_policy();
-    let token = tally_iam::sessions::start(state.store(), state.clock(), policy, tenant.user.id, client).await?;
+    let token = tally_iam::sessions::start(state.directory(), state.clock(), policy, tenant.user.id, client).await?;
     let cookie = session_cookie(token.expose(), state.config().is_https(), policy.absolute.as_secs());
     Ok((tenant, cookie))
 }

@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
-use tally_store::AuditFilter;
+use tally_iam::records::AuditFilter;
 use tally_types::permissions::{org, project};
 
 use super::ok;
@@ -47,7 +47,7 @@ fn filter(query: &AuditQuery) -> Result<AuditFilter, ApiError> {
     })
 }
 
-fn render(records: &[tally_store::AuditRecord], format: Option<&str>) -> Result<Response, ApiError> {
+fn render(records: &[tally_iam::records::AuditRecord], format: Option<&str>) -> Result<Response, ApiError> {
     match format.unwrap_or("json") {
         "json" => Ok(ok(records.iter().map(tally_iam::admin::audit::AuditEntry::of).collect::<Vec<_>>())),
         "ndjson" => Ok((

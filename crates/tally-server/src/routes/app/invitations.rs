@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::invitations::{InviteInput, RowOutcome, Sent};
-use tally_store::InvitedProject;
+use tally_iam::records::InvitedProject;
 use tally_types::permissions::org;
 use tally_types::{Classified, InvitationId, OrgRole, ProjectId, Secret};
 
@@ -210,16 +210,15 @@ pub(crate) async fn lookup(
     QueryParams(query): QueryParams<TokenQuery>,
 ) -> Result<Response, ApiError> {
     let actor = anonymous();
-    let invitation = tally_iam::admin::invitations::lookup(state.ctx(&actor), &query.token).await.map_err(|_| {
+    let (invitation, organization, has_account) =
+        tally_iam::admin::invitations::preview(state.ctx(&actor), &query.token).await.map_err(|_| {
         ApiError::new(
             tally_types::ErrorKind::NotFound,
             "invitation_not_valid",
             "This invitation link is invalid, expired, or already used. Ask an administrator of the organization for a new one.",
         )
     })?;
-    let org = state.store().organization(invitation.org_id).await?.ok_or_else(ApiError::not_found)?;
-    let has_account = state.store().user_by_email(&invitation.email).await?.is_some();
-    Ok(ok(InvitationLookupView { organization: org.name, email: invitation.email, has_account }))
+    Ok(ok(InvitationLookupView { organization, email: invitation.email, has_account }))
 }
 
 /// What an invitation link is for.

@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::projects::ProjectInput;
-use tally_store::Plan;
+use tally_iam::records::Plan;
 use tally_types::permissions::org;
 use tally_types::{OrgRole, UserId};
 
@@ -24,8 +24,12 @@ pub(crate) struct OrganizationView {
     your_permissions: Vec<&'static str>,
 }
 
-pub(crate) async fn get(State(state): State<AppState>, OrgAccess(scope, _): OrgAccess) -> Result<Response, ApiError> {
-    let org = state.store().organization(scope.org_id()).await?.ok_or_else(ApiError::not_found)?;
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    OrgAccess(scope, caller): OrgAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let org = tally_iam::admin::orgs::get(state.ctx(&actor), &scope.require::<org::ViewOrganization>()?).await?;
     Ok(ok(OrganizationView {
         id: org.id.0,
         name: org.name,
@@ -103,10 +107,12 @@ pub(crate) async fn projects(
     State(state): State<AppState>,
     OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<org::ViewOrganization>()?;
     let mut listed = Vec::new();
-    for project in state.store().projects_in_org(scope.org_id()).await? {
+    for project in tally_iam::admin::orgs::projects(state.ctx(&actor), &permit).await? {
         let standing = tally_iam::authz::project_standing_without_permission(
-            state.store(),
+            state.directory(),
             state.clock(),
             caller.subject(),
             project.id,
@@ -153,7 +159,7 @@ pub(crate) async fn billing(
     let plan = tally_iam::admin::orgs::plan(ctx, &permit).await?;
     crate::usage::write_pending(&state).await;
     let usage = tally_iam::admin::orgs::usage(ctx, &permit).await?;
-    let n_members = state.store().org_members(scope.org_id()).await?.len();
+    let n_members = tally_iam::admin::orgs::seats_taken(ctx, &permit).await?;
     Ok(ok(BillingView {
         plan: plan.name,
         monthly_event_quota: plan.monthly_event_quota,

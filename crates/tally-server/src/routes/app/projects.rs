@@ -46,9 +46,10 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let project = scope.project();
+    let permit = scope.require::<project::EditProjectSettings>()?;
     let project_has_data = match (body.id_merge, state.event_store(&project.region)) {
         (Some(wanted), Some(events)) if wanted != project.id_merge => {
-            events.has_data(project.id.0).await.map_err(|error| {
+            events.has_data(&permit.data_scope()).await.map_err(|error| {
                 ApiError::new(
                     ErrorKind::Unavailable,
                     "storage_unavailable",
@@ -67,7 +68,6 @@ pub(crate) async fn update(
         id_merge: body.id_merge,
         project_has_data,
     };
-    let permit = scope.require::<project::EditProjectSettings>()?;
     let project = tally_iam::admin::projects::update(state.ctx(&actor), &permit, &update).await?;
     Ok(ok(views::project(&project)))
 }
@@ -91,7 +91,7 @@ pub(crate) async fn reset(
     let generation = tally_iam::admin::projects::reset(state.ctx(&actor), &permit).await?;
     let project = scope.project();
     if let Some(events) = state.event_store(&project.region) {
-        events.reset_project(project.id.0).await.map_err(|error| {
+        events.reset_project(&permit.data_scope()).await.map_err(|error| {
             ApiError::new(
                 ErrorKind::Unavailable,
                 "storage_unavailable",
@@ -148,15 +148,13 @@ pub(crate) async fn rotate_secret(
 
 pub(crate) async fn usage(
     State(state): State<AppState>,
-    ProjectAccess(scope, _): ProjectAccess,
+    ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
     crate::usage::write_pending(&state).await;
-    let usage = state.store().usage(scope.org_id()).await?;
-    let rows: Vec<_> = usage
-        .iter()
-        .filter(|row| row.project_id == scope.project_id().0)
-        .map(|row| json!({ "month": row.month, "events": row.n_events }))
-        .collect();
+    let actor = caller.actor();
+    let permit = scope.require::<project::ViewUsage>()?;
+    let usage = tally_iam::admin::projects::usage(state.ctx(&actor), &permit).await?;
+    let rows: Vec<_> = usage.iter().map(|row| json!({ "month": row.month, "events": row.n_events })).collect();
     Ok(ok(rows))
 }
 
@@ -165,9 +163,9 @@ pub(crate) async fn lexicon(
     State(state): State<AppState>,
     ProjectAccess(scope, _): ProjectAccess,
 ) -> Result<Response, ApiError> {
-    let project = scope.project();
-    let store = state.event_store(&project.region).ok_or_else(|| ApiError::misdirected(&project.region))?;
-    let lexicon = store.lexicon(project.id.0);
+    let data = scope.require::<project::ViewReports>()?.data_scope();
+    let store = state.events_of(&data)?;
+    let lexicon = store.lexicon_of(&data);
     let events = lexicon
         .events
         .iter()
@@ -350,10 +348,12 @@ pub(crate) async fn create_custom_role(
 
 pub(crate) async fn custom_role(
     State(state): State<AppState>,
-    ProjectAccess(scope, _): ProjectAccess,
+    ProjectAccess(scope, caller): ProjectAccess,
     Ids((_, role_id)): Ids<(i64, String)>,
 ) -> Result<Response, ApiError> {
-    let role = state.store().custom_role(scope.project_id(), &role_id).await?.ok_or_else(ApiError::not_found)?;
+    let actor = caller.actor();
+    let permit = scope.require::<project::ViewProjectSettings>()?;
+    let role = tally_iam::admin::custom_roles::get(state.ctx(&actor), &permit, &role_id).await?;
     Ok(ok(views::custom_role(&role)))
 }
 
@@ -395,7 +395,7 @@ pub(crate) async fn copy_custom_role(
     JsonBody(body): JsonBody<CopyBody>,
 ) -> Result<Response, ApiError> {
     let target = authorize_project(
-        state.store(),
+        state.directory(),
         state.clock(),
         caller.subject(),
         ProjectId(body.project_id),

@@ -164,12 +164,10 @@ pub(crate) async fn sign_out(
 ) -> Result<Response, ApiError> {
     let secure = state.config().is_https();
     if let Some(token) = session_token(&parts, secure) {
-        tally_iam::sessions::end(state.store(), &token).await?;
-        if let tally_types::Principal::User(user_id) = caller.principal
-            && let Some(user) = state.store().user_by_id(user_id).await?
-        {
+        tally_iam::sessions::end(state.directory(), &token).await?;
+        if let tally_iam::account::Account::User(user) = &caller.account {
             let actor = caller.actor();
-            tally_iam::signin::audit_in_orgs(state.ctx(&actor), &user, "session.logged_out", &client, None).await?;
+            tally_iam::signin::audit_in_orgs(state.ctx(&actor), user, "session.logged_out", &client, None).await?;
         }
     }
     let expired = expired_session_cookie(secure);
@@ -183,7 +181,7 @@ pub(crate) async fn list(
     parts: Parts,
 ) -> Result<Response, ApiError> {
     let current = session_token(&parts, state.config().is_https()).map(|token| tally_iam::token_hash(&token));
-    let sessions = state.store().sessions_of(user.id).await?;
+    let sessions = tally_iam::account::sessions(state.directory(), &user).await?;
     Ok(ok(sessions
         .iter()
         .map(|session| SessionView {
@@ -216,7 +214,7 @@ pub(crate) async fn revoke(
     SignedInUser(user, _): SignedInUser,
     Ids(session_id): Ids<String>,
 ) -> Result<Response, ApiError> {
-    if !state.store().delete_session_by_public_id(user.id, &session_id).await? {
+    if !tally_iam::account::end_session(state.directory(), &user, &session_id).await? {
         return Err(ApiError::not_found());
     }
     Ok(done())

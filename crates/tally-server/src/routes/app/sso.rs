@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tally_store::ClaimedDomain;
+use tally_iam::records::ClaimedDomain;
 use tally_types::Secret;
 use tally_types::permissions::org;
 
@@ -52,9 +52,11 @@ fn domain_view(domain: &ClaimedDomain) -> DomainView {
 
 pub(crate) async fn domains(
     State(state): State<AppState>,
-    OrgAccess(scope, _): OrgAccess,
+    OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
-    let domains = state.store().domains(scope.org_id()).await?;
+    let actor = caller.actor();
+    let permit = scope.require::<org::ManageSecurity>()?;
+    let domains = tally_iam::domains::list(state.ctx(&actor), &permit).await?;
     Ok(ok(domains.iter().map(domain_view).collect::<Vec<_>>()))
 }
 
@@ -119,7 +121,8 @@ pub(crate) async fn connection(
     let actor = caller.actor();
     let base = &state.ctx(&actor).settings.base_url;
     let redirect = tally_sso::oidc::redirect_uri(base);
-    let connection = state.store().sso_connection(scope.org_id()).await?;
+    let permit = scope.require::<org::ManageSecurity>()?;
+    let connection = tally_sso::connection(state.ctx(&actor), &permit).await?;
     let saml = connection.as_ref().and_then(|c| c.saml.as_ref());
     let saml_view = SamlSettingsView {
         sp_entity_id: tally_sso::saml::sp_entity_id(base, scope.org_id()),

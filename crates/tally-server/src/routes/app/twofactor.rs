@@ -129,7 +129,7 @@ pub(crate) async fn disable(
     let actor = caller.actor();
     tally_iam::twofactor::disable(state.ctx(&actor), &user, &body.proof()).await?;
     let session =
-        tally_iam::sessions::start(state.store(), state.clock(), state.session_policy(), user.id, &client).await?;
+        tally_iam::sessions::start(state.directory(), state.clock(), state.session_policy(), user.id, &client).await?;
     let cookie = session_cookie(session.expose(), state.config().is_https(), state.session_policy().absolute.as_secs());
     Ok(([(header::SET_COOKIE, cookie)], done()).into_response())
 }
@@ -146,9 +146,11 @@ pub(crate) async fn recovery_codes(
 
 pub(crate) async fn org_security(
     State(state): State<AppState>,
-    OrgAccess(scope, _): OrgAccess,
+    OrgAccess(scope, caller): OrgAccess,
 ) -> Result<Response, ApiError> {
-    let required = state.store().requires_two_factor(scope.org_id()).await?;
+    let actor = caller.actor();
+    let permit = scope.require::<org::ViewOrganization>()?;
+    let required = tally_iam::twofactor::org_requires(state.ctx(&actor), &permit).await?;
     Ok(ok(OrgSecurityView { require_two_factor: required }))
 }
 

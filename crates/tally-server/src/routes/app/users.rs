@@ -51,7 +51,7 @@ pub(crate) async fn list(
         Some(other) => return Err(invalid(format!("order {other:?} is not asc or desc"))),
     };
     let mut rows: Vec<(String, serde_json::Map<String, Value>)> = events
-        .profiles(data.project_id().0, None)
+        .profiles_of(&data, None)
         .iter()
         .map(|(id, profile)| (id.clone(), profile_properties(profile)))
         .filter(|(_, properties)| filter.as_ref().is_none_or(|expr| expr.matches(properties)))

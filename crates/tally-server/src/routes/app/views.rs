@@ -3,7 +3,7 @@
 //! the published document and the web app's generated types follow it.
 
 use serde::Serialize;
-use tally_store::{
+use tally_iam::records::{
     AccessRequest, CustomRole, Grant, Invitation, OrgMember, Project, ProjectMember, ServiceAccount, Team,
 };
 use tally_types::{IdMerge, OrgRole, Principal};

@@ -10,10 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 use tally_ingest::{DecodeError, Endpoint, Outcome, Payload, Rules, decode_items, validate_event};
-use tally_types::ProjectPermission;
 
 use super::{
-    Refusal, header_str, import_answer, merged_params, misdirected_answer, now_ms, peer_ip, project_for,
+    Refusal, header_str, import_answer, import_scope, merged_params, misdirected_answer, now_ms, peer_ip,
     random_insert_id, rate_limit_message, rate_limited, read_body, request_ip, store, too_many, track_answer,
     unavailable,
 };
@@ -30,18 +29,11 @@ pub(crate) async fn import(
     parts: Parts,
     body: Body,
 ) -> Response {
-    let (project, trusted) = match project_for(
-        &state,
-        &parts,
-        query.get("project_id").map(String::as_str),
-        ProjectPermission::ImportEvents,
-        true,
-    )
-    .await
-    {
-        Ok(project) => project,
+    let scope = match import_scope(&state, &parts, query.get("project_id").map(String::as_str)).await {
+        Ok(scope) => scope,
         Err(response) => return response,
     };
+    let (project, trusted) = (scope.project(), scope.trusted());
     if state.event_store(&project.region).is_none() {
         return misdirected_answer(&state, &project.region);
     }

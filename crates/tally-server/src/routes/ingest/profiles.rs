@@ -8,7 +8,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
 use tally_ingest::profiles::{Operation, ProfileUpdate, validate_update};
-use tally_store::Project;
 
 use super::{
     Refusal, charge, client_items, misdirected_answer, now_ms, peer_ip, project_named, rate_limit_message,
@@ -52,7 +51,7 @@ async fn profile_updates(
         Err(response) => return response,
     };
     let now = now_ms(&state);
-    let mut projects: HashMap<String, Option<Project>> = HashMap::new();
+    let mut projects: HashMap<String, Option<tally_iam::authz::IngestScope>> = HashMap::new();
     let mut by_region: HashMap<String, Vec<ProfileUpdate>> = HashMap::new();
     // Which item each update came from, to name the refused ones.
     let mut items_of: HashMap<String, Vec<usize>> = HashMap::new();

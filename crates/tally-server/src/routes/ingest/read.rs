@@ -46,7 +46,6 @@ pub(crate) async fn export(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let project = scope.project();
     let range = tally_query::model::DateRange::from_params(&query).and_then(|range| {
         tally_query::buckets::resolve(&range, &tally_query::zone_of(&scope)).map_err(|error| error.to_string())
     });
@@ -70,16 +69,9 @@ pub(crate) async fn export(
     };
     let limit = query.get("limit").and_then(|text| text.parse().ok());
     let time_in_ms = query.get("time_in_ms").is_some_and(|value| value == "true" || value == "1");
-    let query = tally_events::EventQuery {
-        project_id: project.id.0,
-        from_ms,
-        to_ms,
-        names,
-        filter,
-        limit,
-        id_merge: project.id_merge,
-    };
-    let events = match store.event_stream(&query).await {
+    let mut query = tally_events::EventQuery::between(from_ms, to_ms);
+    (query.names, query.filter, query.limit) = (names, filter, limit);
+    let events = match store.export_stream(&scope, query).await {
         Ok(events) => events,
         Err(error) => {
             tracing::error!(%error, "cannot read events for an export");
@@ -198,7 +190,7 @@ pub(crate) async fn query_profiles(
     };
     let group_key = query.get("data_group_id").map(String::as_str).filter(|key| !key.is_empty());
     // Sorted by distinct_id: the order is the same on every page of a session.
-    let mut profiles = store.profiles(project.id.0, group_key);
+    let mut profiles = store.profiles_of(&scope, group_key);
     if let Some(ids) = &wanted_ids {
         profiles.retain(|(id, _)| ids.contains(id));
     }
@@ -242,7 +234,7 @@ pub(crate) fn profile_properties(profile: &tally_ingest::profiles::Profile) -> s
 }
 
 /// A session id for a profile query: a digest of what it asks.
-fn session_of(project: &tally_store::Project, query: &HashMap<String, String>) -> String {
+fn session_of(project: &tally_iam::records::Project, query: &HashMap<String, String>) -> String {
     let mut asked: Vec<(&String, &String)> =
         query.iter().filter(|(key, _)| !matches!(key.as_str(), "page" | "session_id")).collect();
     asked.sort();

@@ -8,7 +8,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
 use tally_ingest::{Endpoint, Outcome, Rules, validate_event};
-use tally_store::Project;
 
 use super::{
     Refusal, client_items, misdirected_answer, now_ms, peer_ip, project_named, random_insert_id, rate_limit_message,
@@ -40,7 +39,7 @@ async fn track_events(
         Err(response) => return response,
     };
     let rules = Rules { endpoint: Endpoint::Track, now_ms: now_ms(&state), trusted: false, strict: false };
-    let mut projects: HashMap<String, Option<Project>> = HashMap::new();
+    let mut projects: HashMap<String, Option<tally_iam::authz::IngestScope>> = HashMap::new();
     let mut accepted = Vec::new();
     let mut n_ignored = 0;
     let mut failed = Vec::new();
