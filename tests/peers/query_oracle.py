@@ -104,6 +104,8 @@ def main():
             answers[q["id"]] = {s: n for s, n in rows}
         elif kind == "funnel":
             answers[q["id"]] = funnel(con, q["steps"], q["window_ms"], start, end)
+        elif kind == "funnel_attempts":
+            answers[q["id"]] = funnel_attempts(con, q, start, end, day)
         elif kind == "flows":
             answers[q["id"]] = flows(con, q, start, end)
         elif kind == "retention":
@@ -141,6 +143,83 @@ def funnel(con, steps, window_ms, start, end):
         )
         counts.append(con.execute("SELECT count(*) FROM reached").fetchone()[0])
     return counts
+
+
+def funnel_attempts(con, q, start, end, day):
+    """§2 attempt by attempt, for Uniques and Totals with exclusions (steps in order). An
+    attempt starts at a step-1 inside the range, with the window counted from it; each
+    later step is a separate, later event (proposal) within t - t_entry <= window
+    (proposal); an excluded event after step i is reached and before step j is ends the
+    attempt at the step it reached. Uniques: the user's first attempt only. Totals: the
+    user enters again only once the attempt has exited: after its last step, after the
+    excluded event, or past its window. Same-millisecond events in step order (Tally's
+    rule). Answers the attempts per step, per local entry day (entered, converted), the
+    seconds to convert of each converted attempt, and the users at each step."""
+    steps, window = q["steps"], q["window_ms"]
+    exclusions = q.get("exclusions", [])
+    totals = q.get("counting") == "totals"
+    rank = {}
+    for index, step in enumerate(steps):
+        rank.setdefault(step, index)
+    names = set(steps) | {x["event"] for x in exclusions}
+    quoted = ", ".join("'" + n + "'" for n in names)
+    rows = con.execute(f"SELECT u, t, name, {day} FROM e WHERE u <> '' AND name IN ({quoted}) ORDER BY u, t").fetchall()
+    by_user = {}
+    for u, t, name, d in rows:
+        by_user.setdefault(u, []).append((t, rank.get(name, len(steps)), name, d))
+    counts = [0] * len(steps)
+    days = {}
+    ttc = []
+    users = [set() for _ in steps]
+    for u, events in by_user.items():
+        events.sort(key=lambda e: (e[0], e[1]))
+        i = 0
+        while True:
+            entry = next((k for k in range(i, len(events)) if events[k][2] == steps[0] and start <= events[k][0] < end), None)
+            if entry is None:
+                break
+            t0 = events[entry][0]
+            reached, position, resume = [t0], entry, None
+            for s in range(1, len(steps)):
+                j = position + 1
+                found = None
+                while j < len(events):
+                    t, _, name, _ = events[j]
+                    if t - t0 > window:
+                        resume = j
+                        break
+                    if name == steps[s]:
+                        found = j
+                        break
+                    if any(x["event"] == name and x["after"] < s <= x["before"] for x in exclusions):
+                        resume = j + 1
+                        break
+                    j += 1
+                if found is None:
+                    if resume is None:
+                        resume = len(events)
+                    break
+                reached.append(events[found][0])
+                position = found
+            if resume is None:
+                resume = position + 1
+            for s in range(len(reached)):
+                counts[s] += 1
+                users[s].add(u)
+            d = events[entry][3]
+            entered, converted = days.get(d, (0, 0))
+            days[d] = (entered + 1, converted + (len(reached) == len(steps)))
+            if len(reached) == len(steps):
+                ttc.append((reached[-1] - t0) // 1000)
+            if not totals:
+                break
+            i = resume
+    return {
+        "counts": counts,
+        "days": {d: {"entered": e, "converted": c} for d, (e, c) in days.items()},
+        "ttc_seconds": sorted(ttc),
+        "users": [sorted(s) for s in users],
+    }
 
 
 def flows(con, q, start, end):

@@ -5,9 +5,17 @@
 //! the range's end. Events at the same millisecond are taken in step order. The empty
 //! distinct_id is not a user.
 //!
+//! Exclusions end an attempt at the step it had reached; with Totals a user enters again
+//! once the previous attempt has ended (converted, timed out or excluded: the next entry is
+//! a step-1 after the last step, after the exclusion, or past the window).
+//!
 //! Each user's events go through one `GroupsAccumulator` ([`crate::functions::Sequence`])
-//! whose result is the time of each step the user reached; the answer tallies those.
+//! whose result is each attempt's step times (`[n, t_0 .. t_n-1]`, one after another); the
+//! answer tallies those: counts and times per step, the conversion of each interval's
+//! entries, the time to convert of converted attempts, and a sample of the users at (and
+//! dropping off after) each step.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::logical_expr::{Expr, lit, when};
@@ -18,7 +26,7 @@ use tally_types::permissions::project::ViewReports;
 
 use crate::buckets::resolve;
 use crate::functions::{Finish, each_user};
-use crate::model::{Funnel, FunnelOrder};
+use crate::model::{Funnel, FunnelCounting, FunnelOrder};
 use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
 
 /// Most steps in a funnel.
@@ -27,12 +35,43 @@ pub const MAX_STEPS: usize = 30;
 pub const MAX_WINDOW_SECONDS: i64 = 366 * 86_400;
 /// The code bit of an event inside the date range (entries happen only there).
 const IN_RANGE: i64 = 1 << 40;
+/// The code bit of the first exclusion (steps take the bits below it).
+const FIRST_EXCLUSION: usize = MAX_STEPS;
+/// Most exclusions in a funnel.
+pub const MAX_EXCLUSIONS: usize = 10;
+/// Most users listed at a step (and as dropping off after it).
+pub const USER_SAMPLE: usize = 100;
+/// The time-to-convert histogram's bucket edges, in seconds.
+const TTC_EDGES: [i64; 11] = [0, 60, 300, 900, 3_600, 14_400, 43_200, 86_400, 172_800, 604_800, 2_592_000];
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelAnswer {
     pub steps: Vec<FunnelStep>,
     pub window_seconds: i64,
     pub order: FunnelOrder,
+    pub counting: FunnelCounting,
+    /// Per interval of the report's unit: the attempts that entered in it and how many of
+    /// them converted.
+    pub over_time: Vec<FunnelPeriod>,
+    /// How long converted attempts took, from the entry to the last step.
+    pub time_to_convert: Vec<TimeToConvert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FunnelPeriod {
+    /// The interval's label (its local start).
+    pub bucket: String,
+    pub entered: u64,
+    pub converted: u64,
+}
+
+/// Converted attempts that took from `from_seconds` up to (not including) `to_seconds`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TimeToConvert {
+    pub from_seconds: i64,
+    /// `None` for the last bucket.
+    pub to_seconds: Option<i64>,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -49,14 +88,21 @@ pub struct FunnelStep {
     /// From the entry (seconds).
     pub avg_time_from_start: Option<f64>,
     pub median_time_from_start: Option<f64>,
+    /// Some of the users who reached this step (the first by id).
+    pub users: Vec<String>,
+    /// Some of the users who reached this step and not the next (none at the last step).
+    pub dropped: Vec<String>,
 }
 
-/// The steps each user reached: the entry's time, then each later step's.
+/// The attempts of one user: for each, the entry's time, then each later step's.
 #[derive(Debug)]
 struct Steps {
     steps: usize,
     window_ms: i64,
     order: FunnelOrder,
+    counting: FunnelCounting,
+    /// Per exclusion: the step after which and before which it ends an attempt.
+    exclusions: Vec<(usize, usize)>,
 }
 
 impl Finish for Steps {
@@ -67,67 +113,105 @@ impl Finish for Steps {
     fn finish(&self, events: &[(i64, i64)]) -> Vec<i64> {
         let mut ordered: Vec<(i64, i64)> = events.to_vec();
         // Same millisecond: the lower step first.
-        ordered.sort_by_key(|(time, code)| (*time, (*code & (IN_RANGE - 1)).trailing_zeros()));
-        match self.order {
-            FunnelOrder::InOrder | FunnelOrder::Strict => self.in_order(&ordered),
-            FunnelOrder::AnyOrder => self.any_order(&ordered),
+        ordered.sort_by_key(|(time, code)| (*time, (*code & ((1 << MAX_STEPS) - 1)).trailing_zeros()));
+        let mut out = Vec::new();
+        let mut from = 0;
+        while let Some(entry) = self.next_entry(&ordered, from) {
+            let (reached, resume) = match self.order {
+                FunnelOrder::InOrder | FunnelOrder::Strict => self.in_order(&ordered, entry),
+                FunnelOrder::AnyOrder => self.any_order(&ordered, entry),
+            };
+            out.push(reached.len() as i64);
+            out.extend(reached);
+            if self.counting == FunnelCounting::Uniques || resume <= entry {
+                break;
+            }
+            from = resume;
         }
+        out
     }
 }
 
 impl Steps {
-    fn in_order(&self, events: &[(i64, i64)]) -> Vec<i64> {
-        let Some(entry) = events.iter().position(|(_, code)| code & IN_RANGE != 0 && code & 1 != 0) else {
-            return Vec::new();
+    /// The first event at or after `from` that may start an attempt (inside the range).
+    fn next_entry(&self, events: &[(i64, i64)], from: usize) -> Option<usize> {
+        let starts = match self.order {
+            FunnelOrder::AnyOrder => (1i64 << self.steps) - 1,
+            _ => 1,
         };
+        (from..events.len()).find(|index| events[*index].1 & IN_RANGE != 0 && events[*index].1 & starts != 0)
+    }
+
+    /// Whether `code` holds an exclusion that ends an attempt looking for `step`.
+    fn excluded(&self, code: i64, step: usize) -> bool {
+        self.exclusions.iter().enumerate().any(|(index, (after, before))| {
+            code & (1i64 << (FIRST_EXCLUSION + index)) != 0 && *after < step && step <= *before
+        })
+    }
+
+    /// One attempt in order from `entry`: the times of the steps reached, and where another
+    /// attempt may start (after the last step, after the exclusion, or past the window).
+    fn in_order(&self, events: &[(i64, i64)], entry: usize) -> (Vec<i64>, usize) {
         let start = events[entry].0;
         let mut reached = vec![start];
         let mut position = entry;
         for step in 1..self.steps {
             let bit = 1i64 << step;
-            let next = events
-                .iter()
-                .enumerate()
-                .skip(position + 1)
-                .take_while(|(_, (time, _))| time - start <= self.window_ms);
-            let found = if self.order == FunnelOrder::Strict {
-                // Strict: the very next event must be the step.
-                next.take(1).find(|(_, (_, code))| code & bit != 0)
-            } else {
-                next.into_iter().find(|(_, (_, code))| code & bit != 0)
-            };
-            match found {
-                Some((index, (time, _))) => {
-                    reached.push(*time);
-                    position = index;
+            let mut index = position + 1;
+            loop {
+                let Some((time, code)) = events.get(index) else { return (reached, events.len()) };
+                if time - start > self.window_ms {
+                    return (reached, index);
                 }
-                None => break,
+                if code & bit != 0 {
+                    break;
+                }
+                if self.excluded(*code, step) {
+                    return (reached, index + 1);
+                }
+                if self.order == FunnelOrder::Strict {
+                    // Strict: the very next event must be this step.
+                    return (reached, index);
+                }
+                index += 1;
             }
+            reached.push(events[index].0);
+            position = index;
         }
-        reached
+        (reached, position + 1)
     }
 
-    /// Any order: from the first event of any step inside the range, each later event in the
+    /// Any order: from an event of any step inside the range, each later event in the
     /// window completes one step not yet done; step k counts attempts that completed k steps.
-    fn any_order(&self, events: &[(i64, i64)]) -> Vec<i64> {
+    fn any_order(&self, events: &[(i64, i64)], entry: usize) -> (Vec<i64>, usize) {
         let all = (1i64 << self.steps) - 1;
-        let Some(entry) = events.iter().position(|(_, code)| code & IN_RANGE != 0 && code & all != 0) else {
-            return Vec::new();
-        };
         let start = events[entry].0;
         let mut done = 0i64;
         let mut reached = Vec::new();
-        for (time, code) in &events[entry..] {
+        for (index, (time, code)) in events.iter().enumerate().skip(entry) {
             if time - start > self.window_ms {
-                break;
+                return (reached, index);
             }
             let open = code & all & !done;
             if open != 0 {
                 done |= open & open.wrapping_neg();
                 reached.push(*time);
+                if done == all {
+                    return (reached, index + 1);
+                }
             }
         }
-        reached
+        (reached, events.len())
+    }
+}
+
+/// Keeps the `USER_SAMPLE` lowest ids.
+fn sample(set: &mut BTreeSet<String>, id: &str) {
+    if set.len() < USER_SAMPLE {
+        set.insert(id.to_string());
+    } else if set.last().is_some_and(|last| id < last.as_str()) && !set.contains(id) {
+        set.pop_last();
+        set.insert(id.to_string());
     }
 }
 
@@ -145,6 +229,24 @@ pub(crate) async fn run(
     if !(1..=MAX_WINDOW_SECONDS).contains(&report.window_seconds) {
         return Err(QueryError::invalid("the conversion window is from 1 second to 366 days"));
     }
+    if report.exclusions.len() > MAX_EXCLUSIONS {
+        return Err(QueryError::invalid(format!("a funnel has at most {MAX_EXCLUSIONS} exclusions")));
+    }
+    if !report.exclusions.is_empty() && report.order == FunnelOrder::AnyOrder {
+        return Err(QueryError::invalid("exclusions need steps in order; choose in order or strict"));
+    }
+    for exclusion in &report.exclusions {
+        if exclusion.after >= exclusion.before || exclusion.before >= steps {
+            return Err(QueryError::invalid(format!(
+                "an exclusion sits between two steps: after a step and before a later one (positions 0 to {}), \
+                 not after {} and before {}",
+                steps - 1,
+                exclusion.after,
+                exclusion.before
+            )));
+        }
+    }
+    let periods = crate::buckets::buckets(&report.range, report.unit, zone)?;
     let (from_ms, to_ms) = resolve(&report.range, zone)?;
     let range = resolved(&report.range, zone, from_ms, to_ms);
     let window_ms = report.window_seconds * 1000;
@@ -153,6 +255,11 @@ pub(crate) async fn run(
     let mut counts = vec![0u64; steps];
     let mut from_previous = vec![(0f64, 0u64); steps];
     let mut from_start: Vec<Vec<f64>> = vec![Vec::new(); steps];
+    let mut entered = vec![0u64; periods.starts.len()];
+    let mut converted = vec![0u64; periods.starts.len()];
+    let mut ttc = vec![0u64; TTC_EDGES.len()];
+    let mut users: Vec<BTreeSet<String>> = vec![BTreeSet::new(); steps];
+    let mut dropped: Vec<BTreeSet<String>> = vec![BTreeSet::new(); steps];
     if let Some(frame) = frame {
         let frame = crate::expression::filtered(frame, report.where_expression.as_deref())?;
         let mut code: Expr = lit(0i64);
@@ -162,24 +269,54 @@ pub(crate) async fn run(
                 .map_err(engine_error)?;
             code = code + bit;
         }
+        for (index, exclusion) in report.exclusions.iter().enumerate() {
+            let bit =
+                when(filters::selects(&exclusion.events, &report.filters)?, lit(1i64 << (FIRST_EXCLUSION + index)))
+                    .otherwise(lit(0i64))
+                    .map_err(engine_error)?;
+            code = code + bit;
+        }
         let in_range =
             when(ident("time_ms").lt(lit(to_ms)), lit(IN_RANGE)).otherwise(lit(0i64)).map_err(engine_error)?;
         // Only strict order needs the events between steps.
         let keep = (report.order != FunnelOrder::Strict).then(|| (ident("code") % lit(IN_RANGE)).not_eq(lit(0i64)));
-        let finish = Arc::new(Steps { steps, window_ms, order: report.order });
-        each_user(frame, code + in_range, keep, finish, |_, times| {
-            for (step, time) in times.iter().enumerate().take(steps) {
-                counts[step] += 1;
-                if step > 0 {
-                    from_previous[step].0 += (time - times[step - 1]) as f64 / 1000.0;
-                    from_previous[step].1 += 1;
-                    from_start[step].push((time - times[0]) as f64 / 1000.0);
+        let exclusions = report.exclusions.iter().map(|exclusion| (exclusion.after, exclusion.before)).collect();
+        let finish = Arc::new(Steps { steps, window_ms, order: report.order, counting: report.counting, exclusions });
+        each_user(frame, code + in_range, keep, finish, |user, attempts| {
+            let mut rest = attempts;
+            while let Some((&n, tail)) = rest.split_first() {
+                let n = usize::try_from(n).unwrap_or(0).min(tail.len());
+                let (times, after) = tail.split_at(n);
+                rest = after;
+                let Some(&entry) = times.first() else { continue };
+                for (step, time) in times.iter().enumerate().take(steps) {
+                    counts[step] += 1;
+                    sample(&mut users[step], user);
+                    if step > 0 {
+                        from_previous[step].0 += (time - times[step - 1]) as f64 / 1000.0;
+                        from_previous[step].1 += 1;
+                        from_start[step].push((time - entry) as f64 / 1000.0);
+                    }
+                }
+                if n < steps {
+                    sample(&mut dropped[n - 1], user);
+                }
+                if let Some(period) = periods.index(entry) {
+                    entered[period] += 1;
+                    converted[period] += u64::from(n == steps);
+                }
+                if n == steps
+                    && let Some(&last) = times.last()
+                {
+                    let seconds = (last - entry) / 1000;
+                    let bucket = TTC_EDGES.iter().rposition(|edge| seconds >= *edge).unwrap_or(0);
+                    ttc[bucket] += 1;
                 }
             }
         })
         .await?;
     }
-    let entered = counts[0];
+    let starting = counts[0];
     let ratio = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
     let answer = FunnelAnswer {
         steps: report
@@ -189,24 +326,46 @@ pub(crate) async fn run(
             .map(|(index, step)| {
                 let times = &mut from_start[index];
                 times.sort_by(f64::total_cmp);
-                let (sum, users) = from_previous[index];
+                let (sum, timed) = from_previous[index];
                 FunnelStep {
                     event: step.event.clone(),
                     count: counts[index],
                     step_conversion: if index == 0 {
-                        if entered > 0 { 1.0 } else { 0.0 }
+                        if starting > 0 { 1.0 } else { 0.0 }
                     } else {
                         ratio(counts[index], counts[index - 1])
                     },
-                    overall_conversion: ratio(counts[index], entered),
-                    avg_time_from_previous: (users > 0).then(|| sum / users as f64),
+                    overall_conversion: ratio(counts[index], starting),
+                    avg_time_from_previous: (timed > 0).then(|| sum / timed as f64),
                     avg_time_from_start: (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64),
                     median_time_from_start: median_of(times),
+                    users: std::mem::take(&mut users[index]).into_iter().collect(),
+                    dropped: std::mem::take(&mut dropped[index]).into_iter().collect(),
                 }
             })
             .collect(),
         window_seconds: report.window_seconds,
         order: report.order,
+        counting: report.counting,
+        over_time: periods
+            .labels
+            .iter()
+            .zip(entered.iter().zip(&converted))
+            .map(|(bucket, (entered, converted))| FunnelPeriod {
+                bucket: bucket.clone(),
+                entered: *entered,
+                converted: *converted,
+            })
+            .collect(),
+        time_to_convert: TTC_EDGES
+            .iter()
+            .enumerate()
+            .map(|(index, from)| TimeToConvert {
+                from_seconds: *from,
+                to_seconds: TTC_EDGES.get(index + 1).copied(),
+                count: ttc[index],
+            })
+            .collect(),
     };
     Ok((range, answer))
 }
@@ -227,35 +386,52 @@ mod tests {
     const HOUR: i64 = 3_600_000;
 
     fn steps(order: FunnelOrder, window_ms: i64) -> Steps {
-        Steps { steps: 3, window_ms, order }
+        Steps { steps: 3, window_ms, order, counting: FunnelCounting::Uniques, exclusions: Vec::new() }
     }
 
     fn at(hours_times_10: i64, code: i64) -> (i64, i64) {
         (hours_times_10 * HOUR / 10, code | IN_RANGE)
     }
 
+    /// The steps each attempt reached.
+    fn attempts(out: &[i64]) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut rest = out;
+        while let Some((&n, tail)) = rest.split_first() {
+            found.push(n as usize);
+            rest = &tail[n as usize..];
+        }
+        found
+    }
+
+    /// The steps the first attempt reached (0 without one).
+    fn first(out: &[i64]) -> usize {
+        attempts(out).first().copied().unwrap_or(0)
+    }
+
     #[test]
     fn the_window_counts_from_the_first_step_one() {
         // A 1:00, A 1:30, B 1:45, C 2:15 with a 1 h window reaches B, not C (FA).
         let events = [at(10, 1), at(15, 1), (HOUR * 7 / 4, 2 | IN_RANGE), (HOUR * 9 / 4, 4 | IN_RANGE)];
-        let reached = steps(FunnelOrder::InOrder, HOUR).finish(&events);
-        assert_eq!(reached.len(), 2, "{reached:?}");
-        assert_eq!(reached[0], HOUR);
+        let out = steps(FunnelOrder::InOrder, HOUR).finish(&events);
+        assert_eq!(first(&out), 2, "{out:?}");
+        assert_eq!(out[1], HOUR);
     }
 
     #[test]
     fn other_events_between_steps_break_only_strict_order() {
         let events = [at(10, 1), at(11, 0), at(12, 2), at(13, 4)];
-        assert_eq!(steps(FunnelOrder::InOrder, 10 * HOUR).finish(&events).len(), 3);
-        assert_eq!(steps(FunnelOrder::Strict, 10 * HOUR).finish(&events).len(), 1);
+        assert_eq!(first(&steps(FunnelOrder::InOrder, 10 * HOUR).finish(&events)), 3);
+        assert_eq!(first(&steps(FunnelOrder::Strict, 10 * HOUR).finish(&events)), 1);
+        assert_eq!(first(&steps(FunnelOrder::Strict, 10 * HOUR).finish(&[at(10, 1), at(12, 2), at(13, 4)])), 3);
     }
 
     #[test]
     fn one_event_never_fills_two_steps() {
         // Steps A, A, B: the second A must be a later event.
-        let funnel = Steps { steps: 3, window_ms: 10 * HOUR, order: FunnelOrder::InOrder };
-        assert_eq!(funnel.finish(&[at(10, 3), at(12, 4)]).len(), 1);
-        assert_eq!(funnel.finish(&[at(10, 3), at(11, 3), at(12, 4)]).len(), 3);
+        let funnel = steps(FunnelOrder::InOrder, 10 * HOUR);
+        assert_eq!(first(&funnel.finish(&[at(10, 3), at(12, 4)])), 1);
+        assert_eq!(first(&funnel.finish(&[at(10, 3), at(11, 3), at(12, 4)])), 3);
     }
 
     #[test]
@@ -267,13 +443,42 @@ mod tests {
     #[test]
     fn same_millisecond_steps_count_in_step_order() {
         let funnel = steps(FunnelOrder::InOrder, HOUR);
-        assert_eq!(funnel.finish(&[(5, 2 | IN_RANGE), (5, 1 | IN_RANGE)]).len(), 2);
+        assert_eq!(first(&funnel.finish(&[(5, 2 | IN_RANGE), (5, 1 | IN_RANGE)])), 2);
     }
 
     #[test]
     fn any_order_counts_the_steps_done() {
         let funnel = steps(FunnelOrder::AnyOrder, 10 * HOUR);
-        assert_eq!(funnel.finish(&[at(10, 4), at(11, 1), at(12, 1)]).len(), 2);
-        assert_eq!(funnel.finish(&[at(10, 4), at(11, 1), at(12, 2)]).len(), 3);
+        assert_eq!(first(&funnel.finish(&[at(10, 4), at(11, 1), at(12, 1)])), 2);
+        assert_eq!(first(&funnel.finish(&[at(10, 4), at(11, 1), at(12, 2)])), 3);
+    }
+
+    #[test]
+    fn an_exclusion_ends_the_attempt_and_totals_enter_again() {
+        // A → B excluding A between them, with A A A B: enter at #1, drop at #2, enter again
+        // at #3, convert at #4 (report-semantics.md §2).
+        let exclusion = 1i64 << FIRST_EXCLUSION;
+        let a = 1 | exclusion;
+        let events = [at(10, a), at(11, a), at(12, a), at(13, 2)];
+        let mut funnel = Steps {
+            steps: 2,
+            window_ms: 10 * HOUR,
+            order: FunnelOrder::InOrder,
+            counting: FunnelCounting::Totals,
+            exclusions: vec![(0, 1)],
+        };
+        assert_eq!(attempts(&funnel.finish(&events)), [1, 2]);
+        funnel.counting = FunnelCounting::Uniques;
+        assert_eq!(attempts(&funnel.finish(&events)), [1], "uniques: the first attempt only");
+    }
+
+    #[test]
+    fn totals_enter_again_after_a_conversion_or_past_the_window() {
+        let mut funnel = steps(FunnelOrder::InOrder, HOUR);
+        funnel.counting = FunnelCounting::Totals;
+        // Converts (1:00 → 1:12 → 1:24); a step-1 at 1:30 enters again and times out; the
+        // step-1 at 1:42 is inside that attempt's window, so it is no entry; 3:00 is.
+        let events = [at(10, 1), at(12, 2), at(14, 4), at(15, 1), at(17, 1), at(30, 1), at(31, 2)];
+        assert_eq!(attempts(&funnel.finish(&events)), [3, 1, 2]);
     }
 }

@@ -18,8 +18,9 @@ use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ViewReports;
 
 use crate::buckets::buckets;
+use crate::formula::Formula;
 use crate::functions::{Bucket, Quantile, property_number, property_text};
-use crate::model::{Insights, Measure, Metric, PerUserAggregate, PropertyAggregate};
+use crate::model::{DateRange, Insights, Measure, Metric, PerUserAggregate, PropertyAggregate, SeriesView};
 use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
 
 /// The segment of events whose breakdown property is not set.
@@ -35,14 +36,29 @@ pub const MAX_CELLS: usize = 2_000_000;
 pub struct InsightsAnswer {
     /// Each bucket's label (its local start), in order.
     pub buckets: Vec<String>,
+    /// The metrics' series, then the formulas'.
+    pub series: Vec<Series>,
+    /// With `compare`: the same report over the period just before.
+    pub previous: Option<ComparedPeriod>,
+}
+
+/// The period an Insights report is compared with: as many days, just before its range.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ComparedPeriod {
+    pub from_date: String,
+    pub to_date: String,
+    pub buckets: Vec<String>,
     pub series: Vec<Series>,
 }
 
 /// One metric (in one segment).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Series {
-    /// The metric's position in the report (0 = A).
+    /// The metric's position in the report (0 = A); for a formula's series, the first
+    /// metric it reads.
     pub metric: usize,
+    /// The formula's position in the report, for a formula's series.
+    pub formula: Option<usize>,
     pub label: String,
     /// The breakdown's segment; `None` without a breakdown.
     pub segment: Option<String>,
@@ -66,6 +82,124 @@ pub(crate) async fn run(
     zone: &jiff::tz::TimeZone,
     report: &Insights,
 ) -> Result<(ResolvedRange, InsightsAnswer), QueryError> {
+    let formulas = report
+        .formulas
+        .iter()
+        .map(|formula| Formula::parse(&formula.expression, report.metrics.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if formulas.len() > 26 {
+        return Err(QueryError::invalid("an Insights report holds at most 26 formulas"));
+    }
+    if let SeriesView::Rolling { window } = report.view
+        && !(1..=MAX_ROLLING_WINDOW).contains(&window)
+    {
+        return Err(QueryError::invalid(format!("a rolling window is from 1 to {MAX_ROLLING_WINDOW} buckets")));
+    }
+    let (range, mut answer) = run_once(engine, scope, context, zone, report).await?;
+    finish(report, &formulas, &mut answer.series);
+    if report.compare {
+        let previous = previous_period(&report.range)?;
+        let earlier = Insights { range: previous.clone(), compare: false, ..report.clone() };
+        let (_, mut before) = run_once(engine, scope, context, zone, &earlier).await?;
+        finish(report, &formulas, &mut before.series);
+        answer.previous = Some(ComparedPeriod {
+            from_date: previous.from_date.to_string(),
+            to_date: previous.to_date.to_string(),
+            buckets: before.buckets,
+            series: before.series,
+        });
+    }
+    Ok((range, answer))
+}
+
+/// Longest rolling window, in buckets.
+pub const MAX_ROLLING_WINDOW: usize = 366;
+
+/// The days just before `range`, as many as it has.
+fn previous_period(range: &DateRange) -> Result<DateRange, QueryError> {
+    let out_of_range = |_| QueryError::invalid("the period before this range is out of the calendar's range");
+    let days = range.to_date.since(range.from_date).map_err(out_of_range)?.get_days();
+    let to_date = range.from_date.yesterday().map_err(out_of_range)?;
+    let from_date = to_date.checked_sub(jiff::Span::new().days(days)).map_err(out_of_range)?;
+    Ok(DateRange { from_date, to_date })
+}
+
+/// Adds the formulas' series (per segment, from the metrics' values; a segment a metric
+/// has no series for reads as that metric's empty value), then applies the view to every
+/// series' buckets.
+fn finish(report: &Insights, formulas: &[Formula], series: &mut Vec<Series>) {
+    let n_buckets = series.first().map_or(0, |first| first.values.len());
+    let mut added = Vec::new();
+    for (position, (formula, spec)) in formulas.iter().zip(&report.formulas).enumerate() {
+        let reads = formula.metrics();
+        let mut segments: Vec<Option<String>> = Vec::new();
+        for found in series.iter().filter(|found| reads.is_empty() || reads.contains(&found.metric)) {
+            if !segments.contains(&found.segment) {
+                segments.push(found.segment.clone());
+            }
+        }
+        if segments.is_empty() {
+            segments.push(None);
+        }
+        for segment in segments {
+            let of = |metric: usize| series.iter().find(|found| found.metric == metric && found.segment == segment);
+            let empty = |metric: usize| report.metrics.get(metric).and_then(|metric| empty_value(&metric.measure));
+            let at = |bucket: Option<usize>| {
+                formula.evaluate(&|metric| match (of(metric), bucket) {
+                    (Some(found), Some(bucket)) => found.values.get(bucket).copied().flatten(),
+                    (Some(found), None) => found.total,
+                    (None, _) => empty(metric),
+                })
+            };
+            added.push(Series {
+                metric: reads.first().copied().unwrap_or(0),
+                formula: Some(position),
+                label: spec.label.clone().unwrap_or_else(|| spec.expression.trim().to_string()),
+                values: (0..n_buckets).map(|bucket| at(Some(bucket))).collect(),
+                total: at(None),
+                segment,
+            });
+        }
+    }
+    series.extend(added);
+    for one in series.iter_mut() {
+        one.values = viewed(&one.values, report.view);
+    }
+}
+
+/// A series' bucket values as `view` shows them.
+fn viewed(values: &[Option<f64>], view: SeriesView) -> Vec<Option<f64>> {
+    match view {
+        SeriesView::Plain => values.to_vec(),
+        SeriesView::Cumulative => {
+            let mut sum: Option<f64> = None;
+            values
+                .iter()
+                .map(|value| {
+                    if let Some(value) = value {
+                        sum = Some(sum.unwrap_or(0.0) + value);
+                    }
+                    sum
+                })
+                .collect()
+        }
+        SeriesView::Rolling { window } => (0..values.len())
+            .map(|end| {
+                let start = (end + 1).saturating_sub(window);
+                let present: Vec<f64> = values[start..=end].iter().flatten().copied().collect();
+                (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
+            })
+            .collect(),
+    }
+}
+
+async fn run_once(
+    engine: &QueryEngine,
+    scope: &DataScope<ViewReports>,
+    context: &SessionContext,
+    zone: &jiff::tz::TimeZone,
+    report: &Insights,
+) -> Result<(ResolvedRange, InsightsAnswer), QueryError> {
     if report.metrics.is_empty() {
         return Err(QueryError::invalid("an Insights report needs at least one metric"));
     }
@@ -75,11 +209,12 @@ pub(crate) async fn run(
     let buckets = buckets(&report.range, report.unit, zone)?;
     let range = resolved(&report.range, zone, buckets.from_ms, buckets.to_ms);
     let (_events, frame) = engine.events(scope, context, buckets.from_ms, buckets.to_ms).await?;
-    let mut answer = InsightsAnswer { buckets: buckets.labels.clone(), series: Vec::new() };
+    let mut answer = InsightsAnswer { buckets: buckets.labels.clone(), series: Vec::new(), previous: None };
     let Some(mut frame) = frame else {
         for (index, metric) in report.metrics.iter().enumerate() {
             answer.series.push(Series {
                 metric: index,
+                formula: None,
                 label: label(metric),
                 segment: None,
                 values: vec![empty_value(&metric.measure); buckets.starts.len()],
@@ -147,6 +282,7 @@ pub(crate) async fn run(
             let Some(bucket) = bucket else { continue };
             let series = by_segment.entry(name.clone()).or_insert_with(|| Series {
                 metric: index,
+                formula: None,
                 label: label(metric),
                 segment: segment.is_some().then(|| name.clone()),
                 values: vec![empty_value(&metric.measure); buckets.starts.len()],
@@ -168,6 +304,7 @@ pub(crate) async fn run(
                 String::new(),
                 Series {
                     metric: index,
+                    formula: None,
                     label: label(metric),
                     segment: None,
                     values: vec![empty_value(&metric.measure); buckets.starts.len()],

@@ -13,6 +13,7 @@ pub mod buckets;
 pub mod expression;
 mod filters;
 mod flows;
+mod formula;
 pub mod functions;
 mod funnels;
 mod insights;
@@ -31,7 +32,7 @@ use tally_types::permissions::project::ViewReports;
 
 pub use flows::{FlowLink, FlowNode, FlowPath, FlowStep, FlowsAnswer};
 pub use funnels::{FunnelAnswer, FunnelStep};
-pub use insights::{InsightsAnswer, Series};
+pub use insights::{ComparedPeriod, InsightsAnswer, MAX_SEGMENTS, NOT_SET, Series};
 pub use retention::{RetentionAnswer, RetentionRow};
 pub use users::{ActivityAnswer, ExportedEvent, LiveAnswer, MAX_FEED, MAX_LIVE};
 

@@ -221,6 +221,41 @@ pub struct Insights {
     pub where_expression: Option<String>,
     #[serde(default)]
     pub breakdown: Option<Breakdown>,
+    /// Formulas over the metrics (`A / B * 100`), each answered as a series of its own.
+    #[serde(default)]
+    pub formulas: Vec<Formula>,
+    /// Also answer the period just before the range, of the same number of days.
+    #[serde(default)]
+    pub compare: bool,
+    /// How each bucket's value is shown: as computed, as a running sum, or as a rolling
+    /// average. The range's value is never changed by it.
+    #[serde(default)]
+    pub view: SeriesView,
+}
+
+/// A formula over an Insights report's metrics: `+ - * / ()`, numbers, and metric letters
+/// (`A` the first metric). Dividing by zero or a missing value gives no value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Formula {
+    pub expression: String,
+    /// Shown instead of the expression.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// How an Insights series shows its buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SeriesView {
+    /// Each bucket's own value.
+    #[default]
+    Plain,
+    /// The sum of the values up to and including each bucket.
+    Cumulative,
+    /// The average of the values of the last `window` buckets (fewer at the start, buckets
+    /// without a value left out).
+    Rolling { window: usize },
 }
 
 /// Funnel step order.
@@ -253,6 +288,38 @@ pub struct Funnel {
     /// A segmentation expression every step's events must satisfy.
     #[serde(default, rename = "where")]
     pub where_expression: Option<String>,
+    /// Events that end an attempt when done between two steps.
+    #[serde(default)]
+    pub exclusions: Vec<FunnelExclusion>,
+    /// Who counts: each user once (their first attempt), or every attempt.
+    #[serde(default)]
+    pub counting: FunnelCounting,
+    /// The intervals of the conversion over time (the interval of each entry).
+    #[serde(default)]
+    pub unit: TimeUnit,
+}
+
+/// An event that ends an attempt when it is done after step `after` is reached and before
+/// step `before` is (positions from 0; between two steps, never before the first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelExclusion {
+    #[serde(flatten)]
+    pub events: EventSelector,
+    pub after: usize,
+    pub before: usize,
+}
+
+/// How a funnel counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FunnelCounting {
+    /// Each user once: their first entry inside the range, and only that attempt.
+    #[default]
+    Uniques,
+    /// Every attempt: a user enters again once the previous attempt has ended (converted,
+    /// timed out or excluded).
+    Totals,
 }
 
 fn default_window() -> i64 {

@@ -331,6 +331,23 @@ try {
   await answered(member, "insights");
   facts.back_button_metrics = (await report(member)).metrics.length;
   facts.back_button_series = await member.getByTestId("series-total").count();
+  // Forward again, then a formula over the two metrics and the period before.
+  await member.goForward();
+  await answered(member, "insights");
+  await member.getByRole("button", { name: "+ Formula" }).click();
+  await member.fill("#formula-0-expression", "B / A");
+  await member.fill("#formula-0-label", "Purchases per buyer");
+  await member.check("#compare");
+  await member.click("#run-report");
+  await answered(member, "insights");
+  facts.insights_formula = {
+    ui: await member.getByTestId("series-total").evaluateAll((cells) => cells.map((c) => Number(c.dataset.value))),
+    names: await member.locator("[data-series]").evaluateAll((rows) => rows.map((row) => row.dataset.series)),
+    previous: await member.getByTestId("series-previous").evaluateAll((cells) => cells.map((c) => c.dataset.value)),
+    report: await report(member),
+  };
+  await settled(member);
+  await shot(member, "insights-formula");
 
   await member.goto(`${base}/projects/${production.id}/funnels`);
   await choose(member, "#step-0", "Sign up");
@@ -344,6 +361,22 @@ try {
   };
   await settled(member);
   await shot(member, "funnels");
+  // Who bought: the people at step 2, listed from the table, lead to their profiles; the
+  // time-to-convert tab draws its chart.
+  await member.getByTestId("step-1-users").click();
+  const bought = member.getByRole("list", { name: "Reached step 2" });
+  await bought.waitFor();
+  facts.funnel.people = await bought.getByRole("listitem").allInnerTexts();
+  await bought.getByRole("listitem").first().click();
+  await member.waitForURL(/\/users\//);
+  facts.funnel.profile_url = new URL(member.url()).pathname;
+  await member.goBack();
+  await answered(member, "funnels");
+  await member.getByRole("tab", { name: "Time to convert" }).click();
+  // ECharts describes the chart in its aria-label (the buckets and their values).
+  const timeChart = member.getByRole("tabpanel", { name: "Time to convert" }).getByTestId("chart");
+  await timeChart.waitFor({ timeout: 5000 }).catch(() => {});
+  facts.funnel.time_chart = await timeChart.getAttribute("aria-label").catch(() => "");
 
   await member.goto(`${base}/projects/${production.id}/retention`);
   await choose(member, "#born-event", "Sign up");
@@ -450,7 +483,7 @@ try {
   );
   shop.close();
   await owner.getByTestId("live-event-name").filter({ hasText: "Live test" }).first().waitFor({ timeout: 15000 });
-  facts.live_first = await owner.getByTestId("live-event-name").first().innerText();
+  facts.live_names = await owner.getByTestId("live-event-name").allInnerTexts();
   await shot(owner, "events");
 
   // The Owner enrolls an authenticator app, signs out, and signs in with a TOTP code.

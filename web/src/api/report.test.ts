@@ -3,8 +3,13 @@ import {
   type InsightsAnswer,
   defaultInsights,
   formatValue,
+  change,
+  duration,
+  funnelOverTimeOption,
   insightsOption,
+  timeToConvertOption,
   lastDays,
+  previousOf,
   readReport,
   reportParams,
   seriesName,
@@ -42,6 +47,89 @@ describe("reports in the URL", () => {
   it("counts the last days with both ends included", () => {
     expect(lastDays(new Date(2026, 11, 6), 30)).toEqual({ from_date: "2026-11-07", to_date: "2026-12-06" });
     expect(lastDays(new Date(2026, 0, 1), 1)).toEqual({ from_date: "2026-01-01", to_date: "2026-01-01" });
+  });
+});
+
+describe("formulas and the compared period", () => {
+  const compared: InsightsAnswer = {
+    buckets: ["2026-12-01", "2026-12-02"],
+    series: [
+      { metric: 0, label: "Sign up - total", segment: null, values: [4, 2], total: 6 },
+      { metric: 0, formula: 0, label: "A * 2", segment: null, values: [8, 4], total: 12 },
+    ],
+    previous: {
+      from_date: "2026-11-29",
+      to_date: "2026-11-30",
+      buckets: ["2026-11-29", "2026-11-30"],
+      series: [
+        { metric: 0, label: "Sign up - total", segment: null, values: [1, 2], total: 3 },
+        { metric: 0, formula: 0, label: "A * 2", segment: null, values: [2, 4], total: 6 },
+      ],
+    },
+  };
+
+  it("names a formula's series by its number, not a metric letter", () => {
+    expect(seriesName(compared.series[1])).toBe("ƒ1 · A * 2");
+  });
+
+  it("pairs each series with the same series of the period before", () => {
+    expect(previousOf(compared, compared.series[0])?.total).toBe(3);
+    expect(previousOf(compared, compared.series[1])?.total).toBe(6);
+    expect(previousOf({ ...compared, previous: null }, compared.series[0])).toBeUndefined();
+  });
+
+  it("says the change as a share, and nothing when the period before had none", () => {
+    expect(change(6, 3)).toBe(1);
+    expect(change(3, 6)).toBe(-0.5);
+    expect(change(3, 0)).toBeNull();
+    expect(change(null, 3)).toBeNull();
+  });
+
+  it("draws the period before as dashed lines after the current series", () => {
+    const option = insightsOption(compared, "bar");
+    expect(option.series.map((s) => s.name)).toEqual([
+      "A · Sign up - total",
+      "ƒ1 · A * 2",
+      "A · Sign up - total (previous period)",
+      "ƒ1 · A * 2 (previous period)",
+    ]);
+    expect(option.series[2]).toMatchObject({ type: "line", data: [1, 2], lineStyle: { type: "dashed" } });
+  });
+});
+
+describe("funnel charts", () => {
+  const funnel = {
+    steps: [],
+    window_seconds: 86400,
+    order: "in_order",
+    counting: "uniques",
+    over_time: [
+      { bucket: "2026-12-01", entered: 4, converted: 1 },
+      { bucket: "2026-12-02", entered: 0, converted: 0 },
+    ],
+    time_to_convert: [
+      { from_seconds: 0, to_seconds: 60, count: 2 },
+      { from_seconds: 86400, to_seconds: null, count: 1 },
+    ],
+  } as const;
+
+  it("shows each interval's conversion, and a gap where nobody entered", () => {
+    const option = funnelOverTimeOption(funnel as never);
+    expect(option.xAxis.data).toEqual(["2026-12-01", "2026-12-02"]);
+    expect(option.series[0].data).toEqual([25, null]);
+  });
+
+  it("labels the time-to-convert buckets with their spans", () => {
+    const option = timeToConvertOption(funnel as never);
+    expect(option.xAxis.data).toEqual(["0 s–1 min", "1 d+"]);
+    expect(option.series[0].data).toEqual([2, 1]);
+  });
+
+  it("says durations as people do", () => {
+    expect(duration(45)).toBe("45 s");
+    expect(duration(90)).toBe("1.5 min");
+    expect(duration(7200)).toBe("2 h");
+    expect(duration(null)).toBe("—");
   });
 });
 

@@ -10,6 +10,8 @@ export type Metric = components["schemas"]["Metric"];
 export type Filter = components["schemas"]["Filter"];
 export type Answer = components["schemas"]["Answer"];
 export type InsightsAnswer = components["schemas"]["InsightsAnswer"];
+export type Series = components["schemas"]["Series"];
+export type SeriesView = components["schemas"]["SeriesView"];
 export type FunnelAnswer = components["schemas"]["FunnelAnswer"];
 export type RetentionAnswer = components["schemas"]["RetentionAnswer"];
 export type TimeUnit = components["schemas"]["TimeUnit"];
@@ -69,10 +71,26 @@ export function reportParams(report: unknown, chart?: ChartKind): URLSearchParam
 
 const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
-/** A series' name as a legend shows it: the metric's letter and label, and its segment. */
-export function seriesName(series: InsightsAnswer["series"][number]): string {
-  const base = `${letters[series.metric] ?? series.metric} · ${series.label}`;
+/** A series' name as a legend shows it: the metric's letter (or the formula's number) and
+ * label, and its segment. */
+export function seriesName(series: Series): string {
+  const mark = series.formula != null ? `ƒ${series.formula + 1}` : (letters[series.metric] ?? String(series.metric));
+  const base = `${mark} · ${series.label}`;
   return series.segment == null ? base : `${base} · ${series.segment}`;
+}
+
+/** The series of the compared period that matches `series` (same metric or formula, same
+ * segment), if the answer has one. */
+export function previousOf(answer: InsightsAnswer, series: Series): Series | undefined {
+  return answer.previous?.series.find(
+    (earlier) => earlier.metric === series.metric && (earlier.formula ?? null) === (series.formula ?? null) && (earlier.segment ?? null) === (series.segment ?? null),
+  );
+}
+
+/** The change from `before` to `now` as a share (`null` when there is nothing to compare). */
+export function change(now: number | null | undefined, before: number | null | undefined): number | null {
+  if (now == null || before == null || before === 0) return null;
+  return (now - before) / before;
 }
 
 /** An ECharts option for an Insights answer drawn as a line, bar or stacked bar chart. */
@@ -84,13 +102,24 @@ export function insightsOption(answer: InsightsAnswer, kind: "line" | "bar" | "s
     grid: { left: 48, right: 16, top: 16, bottom: 48 },
     xAxis: { type: "category", data: answer.buckets },
     yAxis: { type: "value" },
-    series: answer.series.map((series) => ({
-      name: seriesName(series),
-      type: kind === "line" ? "line" : "bar",
-      stack: kind === "stacked" ? "total" : undefined,
-      data: series.values,
-      showSymbol: answer.buckets.length <= 31,
-    })),
+    series: [
+      ...answer.series.map((series) => ({
+        name: seriesName(series),
+        type: kind === "line" ? "line" : "bar",
+        stack: kind === "stacked" ? "total" : undefined,
+        data: series.values,
+        showSymbol: answer.buckets.length <= 31,
+      })),
+      // The compared period as dashed lines, bucket by bucket under the current ones.
+      ...(answer.previous?.series ?? []).map((series) => ({
+        name: `${seriesName(series)} (previous period)`,
+        type: "line",
+        stack: undefined,
+        data: series.values,
+        showSymbol: false,
+        lineStyle: { type: "dashed" },
+      })),
+    ],
   };
 }
 
@@ -114,6 +143,49 @@ export function funnelOption(answer: FunnelAnswer) {
         },
       },
     ],
+  };
+}
+
+/** The conversion of each interval's entries, as a line of percentages. */
+export function funnelOverTimeOption(answer: FunnelAnswer) {
+  return {
+    aria: { enabled: true },
+    tooltip: { trigger: "axis" },
+    grid: { left: 48, right: 16, top: 16, bottom: 32 },
+    xAxis: { type: "category", data: answer.over_time.map((period) => period.bucket) },
+    yAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+    series: [
+      {
+        name: "Converted",
+        type: "line",
+        // An interval without entries has no conversion: a gap, not 0%.
+        data: answer.over_time.map((period) => (period.entered ? (100 * period.converted) / period.entered : null)),
+        connectNulls: false,
+      },
+    ],
+  };
+}
+
+/** A duration in seconds as people say it (`90` → `1.5 min`). */
+export function duration(seconds: number | null | undefined): string {
+  if (seconds == null) return "—";
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${+(seconds / 60).toFixed(1)} min`;
+  if (seconds < 86400) return `${+(seconds / 3600).toFixed(1)} h`;
+  return `${+(seconds / 86400).toFixed(1)} d`;
+}
+
+/** The time-to-convert histogram as bars, each labelled with its span. */
+export function timeToConvertOption(answer: FunnelAnswer) {
+  const label = (bucket: FunnelAnswer["time_to_convert"][number]) =>
+    bucket.to_seconds == null ? `${duration(bucket.from_seconds)}+` : `${duration(bucket.from_seconds)}–${duration(bucket.to_seconds)}`;
+  return {
+    aria: { enabled: true },
+    tooltip: { trigger: "axis" },
+    grid: { left: 48, right: 16, top: 16, bottom: 32 },
+    xAxis: { type: "category", data: answer.time_to_convert.map(label) },
+    yAxis: { type: "value", minInterval: 1 },
+    series: [{ name: "Conversions", type: "bar", data: answer.time_to_convert.map((bucket) => bucket.count) }],
   };
 }
 

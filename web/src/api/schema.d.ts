@@ -124,6 +124,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/2.0/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** several events over time (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/2.0/events/names": {
         parameters: {
             query?: never;
@@ -132,6 +166,142 @@ export interface paths {
             cookie?: never;
         };
         /** event names, most frequent first (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/2.0/events/properties": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** one event over time by a property's values (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/2.0/events/properties/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** an event's most frequent properties (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/2.0/events/properties/values": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a property's most frequent values (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/2.0/events/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** today's most frequent events, with the change since yesterday (Query API) */
         get: {
             parameters: {
                 query?: never;
@@ -5301,6 +5471,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/query/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** several events over time (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/query/events/names": {
         parameters: {
             query?: never;
@@ -5309,6 +5513,142 @@ export interface paths {
             cookie?: never;
         };
         /** event names, most frequent first (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/query/events/properties": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** one event over time by a property's values (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/query/events/properties/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** an event's most frequent properties (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/query/events/properties/values": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a property's most frequent values (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/query/events/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** today's most frequent events, with the change since yesterday (Query API) */
         get: {
             parameters: {
                 query?: never;
@@ -6797,6 +7137,13 @@ export interface components {
         CodeBody: {
             code: string;
         };
+        /** @description The period an Insights report is compared with: as many days, just before its range. */
+        ComparedPeriod: {
+            buckets: string[];
+            from_date: string;
+            series: components["schemas"]["Series"][];
+            to_date: string;
+        };
         Condition: {
             /** @enum {string} */
             operator: "equals" | "not_equals";
@@ -6966,13 +7313,28 @@ export interface components {
             /** @description The users at the node asked for with `users_at` (at most 1000), by canonical id. */
             users_at?: string[] | null;
         };
+        /**
+         * @description A formula over an Insights report's metrics: `+ - * / ()`, numbers, and metric letters
+         *     (`A` the first metric). Dividing by zero or a missing value gives no value.
+         */
+        Formula: {
+            expression: string;
+            /** @description Shown instead of the expression. */
+            label?: string | null;
+        };
         /** @description Funnels: how many users went through the steps, in the conversion window. */
         Funnel: {
+            /** @description Who counts: each user once (their first attempt), or every attempt. */
+            counting?: components["schemas"]["FunnelCounting"];
+            /** @description Events that end an attempt when done between two steps. */
+            exclusions?: components["schemas"]["FunnelExclusion"][];
             /** @description Filters on every step's events. */
             filters?: components["schemas"]["Filter"][];
             order?: components["schemas"]["FunnelOrder"];
             range: components["schemas"]["DateRange"];
             steps: components["schemas"]["EventSelector"][];
+            /** @description The intervals of the conversion over time (the interval of each entry). */
+            unit?: components["schemas"]["TimeUnit"];
             /** @description A segmentation expression every step's events must satisfy. */
             where?: string | null;
             /**
@@ -6982,16 +7344,45 @@ export interface components {
             window_seconds?: number;
         };
         FunnelAnswer: {
+            counting: components["schemas"]["FunnelCounting"];
             order: components["schemas"]["FunnelOrder"];
+            /**
+             * @description Per interval of the report's unit: the attempts that entered in it and how many of
+             *     them converted.
+             */
+            over_time: components["schemas"]["FunnelPeriod"][];
             steps: components["schemas"]["FunnelStep"][];
+            /** @description How long converted attempts took, from the entry to the last step. */
+            time_to_convert: components["schemas"]["TimeToConvert"][];
             /** Format: int64 */
             window_seconds: number;
+        };
+        /**
+         * @description How a funnel counts.
+         * @enum {string}
+         */
+        FunnelCounting: "uniques" | "totals";
+        /**
+         * @description An event that ends an attempt when it is done after step `after` is reached and before
+         *     step `before` is (positions from 0; between two steps, never before the first).
+         */
+        FunnelExclusion: components["schemas"]["EventSelector"] & {
+            after: number;
+            before: number;
         };
         /**
          * @description Funnel step order.
          * @enum {string}
          */
         FunnelOrder: "in_order" | "strict" | "any_order";
+        FunnelPeriod: {
+            /** @description The interval's label (its local start). */
+            bucket: string;
+            /** Format: int64 */
+            converted: number;
+            /** Format: int64 */
+            entered: number;
+        };
         FunnelStep: {
             /**
              * Format: double
@@ -7008,6 +7399,8 @@ export interface components {
              * @description Users who reached this step.
              */
             count: number;
+            /** @description Some of the users who reached this step and not the next (none at the last step). */
+            dropped: string[];
             event: string;
             /** Format: double */
             median_time_from_start?: number | null;
@@ -7021,6 +7414,8 @@ export interface components {
              * @description Of those who reached the previous step (1 for the first step with entries).
              */
             step_conversion: number;
+            /** @description Some of the users who reached this step (the first by id). */
+            users: string[];
         };
         /**
          * @description One source of a project role: `organization_role`, `individual`, `team:<name>` or
@@ -7055,17 +7450,28 @@ export interface components {
         /** @description Insights: metrics over time. */
         Insights: {
             breakdown?: null | components["schemas"]["Breakdown"];
+            /** @description Also answer the period just before the range, of the same number of days. */
+            compare?: boolean;
             /** @description Filters on every metric's events. */
             filters?: components["schemas"]["Filter"][];
+            /** @description Formulas over the metrics (`A / B * 100`), each answered as a series of its own. */
+            formulas?: components["schemas"]["Formula"][];
             metrics: components["schemas"]["Metric"][];
             range: components["schemas"]["DateRange"];
             unit?: components["schemas"]["TimeUnit"];
+            /**
+             * @description How each bucket's value is shown: as computed, as a running sum, or as a rolling
+             *     average. The range's value is never changed by it.
+             */
+            view?: components["schemas"]["SeriesView"];
             /** @description A segmentation expression every metric's events must satisfy (the Query API's `where`). */
             where?: string | null;
         };
         InsightsAnswer: {
             /** @description Each bucket's label (its local start), in order. */
             buckets: string[];
+            previous?: null | components["schemas"]["ComparedPeriod"];
+            /** @description The metrics' series, then the formulas'. */
             series: components["schemas"]["Series"][];
         };
         /** @description A fresh invitation link (the previous one stops working). */
@@ -7492,8 +7898,13 @@ export interface components {
         };
         /** @description One metric (in one segment). */
         Series: {
+            /** @description The formula's position in the report, for a formula's series. */
+            formula?: number | null;
             label: string;
-            /** @description The metric's position in the report (0 = A). */
+            /**
+             * @description The metric's position in the report (0 = A); for a formula's series, the first
+             *     metric it reads.
+             */
             metric: number;
             /** @description The breakdown's segment; `None` without a breakdown. */
             segment?: string | null;
@@ -7504,6 +7915,18 @@ export interface components {
             total?: number | null;
             /** @description One value per bucket (`null` where an average has no users). */
             values: (number | null)[];
+        };
+        /** @description How an Insights series shows its buckets. */
+        SeriesView: {
+            /** @enum {string} */
+            kind: "plain";
+        } | {
+            /** @enum {string} */
+            kind: "cumulative";
+        } | {
+            /** @enum {string} */
+            kind: "rolling";
+            window: number;
         };
         ServiceAccountProjectRole: {
             /** Format: int64 */
@@ -7633,6 +8056,18 @@ export interface components {
             /** Format: int64 */
             id: number;
             name: string;
+        };
+        /** @description Converted attempts that took from `from_seconds` up to (not including) `to_seconds`. */
+        TimeToConvert: {
+            /** Format: int64 */
+            count: number;
+            /** Format: int64 */
+            from_seconds: number;
+            /**
+             * Format: int64
+             * @description `None` for the last bucket.
+             */
+            to_seconds?: number | null;
         };
         /**
          * @description The buckets of a time series, in the project's time zone (weeks start on Monday).

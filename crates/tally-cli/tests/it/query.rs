@@ -245,6 +245,17 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     let funnel = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": [
         { "event": "Page View" }, { "event": "Sign Up" }, { "event": "Purchase" } ] }))
     .await;
+    let steps = json!([{ "event": "Page View" }, { "event": "Sign Up" }, { "event": "Purchase" }]);
+    let exclusions = json!([{ "event": "Page View", "after": 1, "before": 2 }]);
+    let funnel_excluded = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": steps,
+        "exclusions": exclusions }))
+    .await;
+    let funnel_totals = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": steps,
+        "counting": "totals" }))
+    .await;
+    let funnel_totals_excluded = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400,
+        "steps": steps, "counting": "totals", "exclusions": exclusions }))
+    .await;
     let retention = |criterion: &'static str| {
         query(json!({ "type": "retention", "range": range, "unit": "day", "buckets": 5, "criterion": criterion,
             "born": { "event": "Sign Up" }, "return": { "event": "Page View" } }))
@@ -282,6 +293,14 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
             { "id": "over_50", "kind": "daily", "event": "Purchase", "measure": "total", "amount_over": 50 },
             { "id": "plans", "kind": "breakdown_unique", "event": "Purchase", "limit": 2 },
             { "id": "funnel", "kind": "funnel", "steps": ["Page View", "Sign Up", "Purchase"], "window_ms": 86_400_000 },
+            { "id": "funnel_uniques", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000 },
+            { "id": "funnel_excluded", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "exclusions": [{ "event": "Page View", "after": 1, "before": 2 }] },
+            { "id": "funnel_totals", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "counting": "totals" },
+            { "id": "funnel_totals_excluded", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "counting": "totals", "exclusions": [{ "event": "Page View", "after": 1, "before": 2 }] },
             { "id": "retention_on", "kind": "retention", "born": "Sign Up", "return": "Page View",
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on" },
             { "id": "retention_after", "kind": "retention", "born": "Sign Up", "return": "Page View",
@@ -297,6 +316,7 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     same_days("amount sum", &by_label(result, 3), &answers["amount"]["sum"], Some(0.0));
     same_days("amount p90", &by_label(result, 4), &answers["amount"]["p90"], None);
     same_days("purchases over 50", &by_label(result, 5), &answers["over_50"]["days"], Some(0.0));
+    derived_views_match_the_oracle(&query, &range, &answers, &python, &file, (day(19), day(11))).await;
     let series = result["series"].as_array().unwrap();
     assert_eq!(
         series[1]["total"].as_f64(),
@@ -328,6 +348,23 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
         answers["funnel"].as_array().unwrap().iter().map(|count| count.as_u64().unwrap()).collect();
     assert_eq!(steps, expected, "funnel steps: tally {funnel}");
     assert!(expected[2] > 0 && expected[2] < expected[1] && expected[1] < expected[0], "{expected:?}");
+    assert_eq!(answers["funnel_uniques"]["counts"], answers["funnel"], "the two oracles agree");
+    same_funnel("uniques", &funnel, &answers["funnel_uniques"]);
+    same_funnel(
+        "uniques, excluding page views between sign-up and purchase",
+        &funnel_excluded,
+        &answers["funnel_excluded"],
+    );
+    same_funnel("totals", &funnel_totals, &answers["funnel_totals"]);
+    same_funnel("totals with the exclusion", &funnel_totals_excluded, &answers["funnel_totals_excluded"]);
+    let entered = |answer: &Value| answer["counts"][0].as_u64().unwrap();
+    assert!(entered(&answers["funnel_totals"]) > entered(&answers["funnel_uniques"]), "users enter again: {answers}");
+    let converted = |answer: &Value| answer["counts"][2].as_u64().unwrap();
+    assert!(
+        converted(&answers["funnel_excluded"]) < converted(&answers["funnel_uniques"]),
+        "the exclusion ends attempts"
+    );
+    assert!(converted(&answers["funnel_totals_excluded"]) < converted(&answers["funnel_totals"]));
 
     for (answer, expected) in
         [(&retention_on, &answers["retention_on"]), (&retention_after, &answers["retention_after"])]
@@ -390,6 +427,162 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     assert_eq!(funnel_again["steps"], funnel["steps"], "the funnel after compaction");
 }
 
+/// A funnel answer against the oracle's attempt-by-attempt count: every step, the entries
+/// and conversions of each day, the time to convert (in Tally's histogram buckets) and the
+/// users at each step (Tally lists the first hundred by id).
+fn same_funnel(what: &str, tally: &Value, oracle: &Value) {
+    let counts: Vec<u64> =
+        tally["steps"].as_array().unwrap().iter().map(|step| step["count"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = oracle["counts"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    assert_eq!(counts, expected, "{what}: steps");
+    let days = oracle["days"].as_object().unwrap();
+    let mut entries = 0;
+    for period in tally["over_time"].as_array().unwrap() {
+        let want = days.get(period["bucket"].as_str().unwrap());
+        let field = |name: &str| want.map_or(0, |want| want[name].as_u64().unwrap());
+        assert_eq!(period["entered"].as_u64(), Some(field("entered")), "{what}: entries on {}", period["bucket"]);
+        assert_eq!(
+            period["converted"].as_u64(),
+            Some(field("converted")),
+            "{what}: conversions on {}",
+            period["bucket"]
+        );
+        entries += period["entered"].as_u64().unwrap();
+    }
+    assert_eq!(entries, expected[0], "{what}: every entry falls in a day of the range");
+    let buckets = tally["time_to_convert"].as_array().unwrap();
+    let mut histogram = vec![0u64; buckets.len()];
+    for seconds in oracle["ttc_seconds"].as_array().unwrap() {
+        let seconds = seconds.as_i64().unwrap();
+        let bucket = buckets.iter().rposition(|bucket| seconds >= bucket["from_seconds"].as_i64().unwrap()).unwrap();
+        histogram[bucket] += 1;
+    }
+    let shown: Vec<u64> = buckets.iter().map(|bucket| bucket["count"].as_u64().unwrap()).collect();
+    assert_eq!(shown, histogram, "{what}: time to convert");
+    assert_eq!(shown.iter().sum::<u64>(), expected[2], "{what}: every conversion has a time");
+    for (index, step) in tally["steps"].as_array().unwrap().iter().enumerate() {
+        let mut want: Vec<&str> =
+            oracle["users"][index].as_array().unwrap().iter().map(|user| user.as_str().unwrap()).collect();
+        want.sort_unstable();
+        want.truncate(100);
+        let shown: Vec<&str> = step["users"].as_array().unwrap().iter().map(|user| user.as_str().unwrap()).collect();
+        assert_eq!(shown, want, "{what}: users at step {index}");
+    }
+}
+
+/// Formulas, the cumulative and rolling views and the compared period, each checked against
+/// values derived from the oracle's daily answers (and the oracle asked again for the
+/// period before).
+async fn derived_views_match_the_oracle<F, Fut>(
+    query: &F,
+    range: &Value,
+    answers: &Value,
+    python: &str,
+    export: &std::path::Path,
+    (before_from, before_to): (jiff::civil::Date, jiff::civil::Date),
+) where
+    F: Fn(Value) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let metrics = json!([
+        { "event": "Page View", "measure": { "kind": "total" } },
+        { "event": "Page View", "measure": { "kind": "unique" } },
+    ]);
+    let answer = query(json!({ "type": "insights", "range": range, "unit": "day", "metrics": metrics, "compare": true,
+        "formulas": [{ "expression": "A / B", "label": "views per viewer" }, { "expression": " (A - B) * 2 " }] }))
+    .await;
+    let oracle_days = |answers: &Value, id: &str| -> BTreeMap<String, f64> {
+        answers[id]["days"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(day, value)| (day.clone(), value.as_f64().unwrap()))
+            .collect()
+    };
+    let (totals, uniques) = (oracle_days(answers, "total"), oracle_days(answers, "unique"));
+    let formula = |answer: &Value, position: u64| -> (BTreeMap<String, Option<f64>>, Value) {
+        let series =
+            answer["series"].as_array().unwrap().iter().find(|series| series["formula"] == position).unwrap().clone();
+        let values = answer["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(series["values"].as_array().unwrap())
+            .map(|(label, value)| (label.as_str().unwrap().to_string(), value.as_f64()))
+            .collect();
+        (values, series)
+    };
+    let (ratio, ratio_series) = formula(&answer, 0);
+    assert_eq!(ratio_series["label"], "views per viewer");
+    let mut days_with_views = 0;
+    for (day, value) in &ratio {
+        let (total, unique) = (totals.get(day).copied().unwrap_or(0.0), uniques.get(day).copied().unwrap_or(0.0));
+        if unique == 0.0 {
+            assert_eq!(*value, None, "A / B on {day} divides by zero");
+        } else {
+            days_with_views += 1;
+            assert!(close(value.unwrap(), total / unique), "A / B on {day}: {value:?}, oracle {total} / {unique}");
+        }
+    }
+    assert!(days_with_views >= 5, "{answer}");
+    let (_, doubled) = formula(&answer, 1);
+    assert_eq!(doubled["label"], "(A - B) * 2");
+    let expected = (answers["total"]["total"].as_f64().unwrap() - answers["unique"]["total"].as_f64().unwrap()) * 2.0;
+    assert!(close(doubled["total"].as_f64().unwrap(), expected), "{doubled}: expected {expected}");
+
+    // The period before: as many days, ending the day before the range starts.
+    let previous = &answer["previous"];
+    assert_eq!(previous["from_date"], before_from.to_string(), "{previous}");
+    assert_eq!(previous["to_date"], before_to.to_string());
+    let earlier = oracle(
+        python,
+        export,
+        &before_from.to_string(),
+        &before_to.to_string(),
+        json!([{ "id": "total", "kind": "daily", "event": "Page View", "measure": "total" }]),
+    );
+    assert!(earlier["total"]["total"].as_f64().unwrap() > 0.0, "the period before holds events: {earlier}");
+    same_days("page views the period before", &by_label(previous, 0), &earlier["total"]["days"], Some(0.0));
+    assert_eq!(previous["series"].as_array().unwrap().len(), 4, "both metrics and both formulas: {previous}");
+
+    // Cumulative: a running sum; rolling: the mean of the last three days.
+    let days: Vec<String> = by_label(&answer, 0).into_keys().collect();
+    let daily: Vec<f64> = days.iter().map(|day| totals.get(day).copied().unwrap_or(0.0)).collect();
+    for (view, expected) in [
+        (
+            json!({ "kind": "cumulative" }),
+            daily
+                .iter()
+                .scan(0.0, |sum, value| {
+                    *sum += value;
+                    Some(*sum)
+                })
+                .collect::<Vec<f64>>(),
+        ),
+        (
+            json!({ "kind": "rolling", "window": 3 }),
+            (0..daily.len())
+                .map(|end| {
+                    let window = &daily[end.saturating_sub(2)..=end];
+                    window.iter().sum::<f64>() / window.len() as f64
+                })
+                .collect(),
+        ),
+    ] {
+        let viewed =
+            query(json!({ "type": "insights", "range": range, "unit": "day", "metrics": metrics, "view": view })).await;
+        let shown = by_label(&viewed, 0);
+        for ((day, value), wanted) in shown.iter().zip(&expected) {
+            assert!(close(value.unwrap(), *wanted), "{view} on {day}: {value:?}, expected {wanted}");
+        }
+        assert_eq!(
+            viewed["series"][0]["total"].as_f64(),
+            answers["total"]["total"].as_f64(),
+            "the range's value is not changed by {view}"
+        );
+    }
+}
+
 fn compacted(dir: &std::path::Path) -> bool {
     std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
         let path = entry.path();
@@ -446,6 +639,31 @@ async fn reports_need_view_reports_and_bad_reports_say_what_to_fix() {
             "larger unit",
         ),
         (json!({ "type": "sql", "query": "SELECT 1" }), "type"),
+        (
+            json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" },
+            "metrics": [{ "event": "x" }], "formulas": [{ "expression": "A / * 2" }] }),
+            "at character 5",
+        ),
+        (
+            json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" },
+            "metrics": [{ "event": "x" }], "formulas": [{ "expression": "A + B" }] }),
+            "uses metric B",
+        ),
+        (
+            json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" },
+            "metrics": [{ "event": "x" }], "view": { "kind": "rolling", "window": 0 } }),
+            "rolling window",
+        ),
+        (
+            json!({ "type": "funnels", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" },
+            "steps": [{ "event": "x" }, { "event": "y" }], "exclusions": [{ "event": "z", "after": 1, "before": 2 }] }),
+            "between two steps",
+        ),
+        (
+            json!({ "type": "funnels", "range": { "from_date": "2026-01-01", "to_date": "2026-01-07" }, "order": "any_order",
+            "steps": [{ "event": "x" }, { "event": "y" }], "exclusions": [{ "event": "z", "after": 0, "before": 1 }] }),
+            "in order",
+        ),
     ] {
         let reply = acme.owner.post(&path, bad.clone()).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {reply:?}");

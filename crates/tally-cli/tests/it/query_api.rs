@@ -183,6 +183,64 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
         .unwrap()
     );
 
+    // Several events over time, and one event by a property's values.
+    let (status, events) = ask("/api/query/events", with(&[("event", "[\"Sign Up\",\"Purchase\"]")])).await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert_eq!(events["data"]["series"], json!([d1, d2]));
+    assert_eq!(events["data"]["values"], json!({ "Sign Up": { &d1: 3, &d2: 0 }, "Purchase": { &d1: 3, &d2: 1 } }));
+    assert_eq!(events["legend_size"], 2);
+    let (_, unique_events) =
+        ask("/api/2.0/events", with(&[("event", "[\"Purchase\"]"), ("type", "unique"), ("unit", "week")])).await;
+    let weekly: Vec<i64> =
+        unique_events["data"]["values"]["Purchase"].as_object().unwrap().values().filter_map(Value::as_i64).collect();
+    assert_eq!(weekly.iter().sum::<i64>(), 3, "three buyers, each in one week: {unique_events}");
+    let (_, last_days) = ask(
+        "/api/query/events",
+        vec![("event", "[\"Purchase\"]".to_string()), ("unit", "day".to_string()), ("interval", "4".to_string())],
+    )
+    .await;
+    assert_eq!(
+        last_days["data"]["series"],
+        json!([day(3).to_string(), day(2).to_string(), day(1).to_string(), today.to_string()]),
+        "interval: the last four days up to today"
+    );
+    assert_eq!(last_days["data"]["values"]["Purchase"][&d1], 3);
+    let (_, by_plan) =
+        ask("/api/query/events/properties", with(&[("event", "Purchase"), ("name", "plan"), ("type", "general")]))
+            .await;
+    assert_eq!(
+        by_plan["data"]["values"],
+        json!({ "pro": { &d1: 2, &d2: 0 }, "free": { &d1: 1, &d2: 0 }, "(not set)": { &d1: 0, &d2: 1 } }),
+        "{by_plan}"
+    );
+    let (_, only_pro) =
+        ask("/api/query/events/properties", with(&[("event", "Purchase"), ("name", "plan"), ("values", "[\"pro\"]")]))
+            .await;
+    assert_eq!(only_pro["data"]["values"], json!({ "pro": { &d1: 2, &d2: 0 } }));
+    let (_, values) = ask(
+        "/api/query/events/properties/values",
+        vec![("event", "Purchase".to_string()), ("name", "plan".to_string())],
+    )
+    .await;
+    assert_eq!(values, json!(["pro", "free"]), "most frequent first, over the last 30 days, no \"(not set)\"");
+    let (_, top_properties) = ask("/api/query/events/properties/top", vec![("event", "Purchase".to_string())]).await;
+    assert_eq!(top_properties["amount"], json!({ "count": 4 }), "{top_properties}");
+    assert_eq!(top_properties["plan"], json!({ "count": 3 }), "{top_properties}");
+    let (_, one_property) =
+        ask("/api/query/events/properties/top", vec![("event", "Purchase".to_string()), ("limit", "1".to_string())])
+            .await;
+    assert_eq!(one_property.as_object().map(|properties| properties.len()), Some(1), "{one_property}");
+    insta::assert_snapshot!(
+        "query_api_events_shapes",
+        serde_json::to_string_pretty(&json!({
+            "events": shape(&events),
+            "events_properties": shape(&by_plan["data"]["values"]["pro"]),
+            "events_properties_top": shape(&top_properties["plan"]),
+            "events_properties_values": shape(&values),
+        }))
+        .unwrap()
+    );
+
     // Errors say what to fix.
     for (path, params, fragment) in [
         ("/api/query/segmentation", with(&[]), "event is required"),
@@ -191,6 +249,16 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
         ("/api/query/segmentation", with(&[("event", "x"), ("where", "properties[\"a\"] ==")]), "at character"),
         ("/api/query/funnels", with(&[("events", "not json")]), "JSON array"),
         ("/api/query/retention", with(&[("born_event", "x"), ("interval_count", "500")]), "interval_count"),
+        ("/api/query/events", with(&[]), "event is required"),
+        ("/api/query/events", with(&[("event", "Purchase")]), "JSON array"),
+        (
+            "/api/query/events",
+            vec![("event", "[\"x\"]".into()), ("unit", "hour".into()), ("interval", "3".into())],
+            "interval",
+        ),
+        ("/api/query/events/properties", with(&[("event", "Purchase")]), "name is required"),
+        ("/api/query/events/properties", with(&[("event", "x"), ("name", "plan"), ("values", "pro")]), "JSON array"),
+        ("/api/query/events/top", vec![("type", "median".into())], "type"),
     ] {
         let (status, body) = ask(path, params.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {params:?}: {body}");
@@ -204,6 +272,44 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // Today's top events against yesterday's: three page views today (two yesterday), one
+    // search today (none yesterday).
+    let now = tally_types::Clock::now(&tally_types::SystemClock).as_second();
+    let midnight = today.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second();
+    let (earlier_today, yesterday) = (midnight + (now - midnight) / 2, midnight - 3600);
+    let rows = vec![
+        event("Page View", "u1", earlier_today, json!({})),
+        event("Page View", "u2", earlier_today, json!({})),
+        event("Page View", "u1", earlier_today + 1, json!({})),
+        event("Search", "u3", earlier_today, json!({})),
+        event("Page View", "u1", yesterday, json!({})),
+        event("Page View", "u2", yesterday + 1, json!({})),
+    ];
+    let reply = tally_testkit::http_client(None)
+        .post(format!("{base}/import?strict=1"))
+        .basic_auth(&project.secret, Some(""))
+        .json(&rows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let (status, top) = ask("/api/query/events/top", vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{top}");
+    assert_eq!(
+        top,
+        json!({ "events": [
+            { "amount": 3, "event": "Page View", "percent_change": 0.5 },
+            { "amount": 1, "event": "Search", "percent_change": 0.0 },
+        ], "type": "general" })
+    );
+    let (_, top_unique) = ask("/api/2.0/events/top", vec![("type", "unique".into()), ("limit", "1".into())]).await;
+    assert_eq!(
+        top_unique["events"],
+        json!([{ "amount": 2, "event": "Page View", "percent_change": 0.0 }]),
+        "{top_unique}"
+    );
+    insta::assert_snapshot!("query_api_events_top_shape", serde_json::to_string_pretty(&shape(&top)).unwrap());
 }
 
 #[tokio::test]

@@ -125,6 +125,270 @@ fn limit(params: &Params, default: usize, most: usize) -> Result<usize, String> 
     }
 }
 
+/// What `type` counts: every event (`general`, the default), unique users, or the average
+/// per user.
+fn measure_of(params: &Params) -> Result<Measure, String> {
+    match params.get("type").map(String::as_str) {
+        None | Some("general") => Ok(Measure::Total),
+        Some("unique") => Ok(Measure::Unique),
+        Some("average") => Ok(Measure::PerUser { aggregate: PerUserAggregate::Average }),
+        Some(other) => Err(format!("type {other:?} is not one of general, unique, average")),
+    }
+}
+
+/// The project's today, in its time zone.
+fn today(state: &AppState, scope: &DataScope<ViewReports>) -> jiff::civil::Date {
+    state.clock().now().to_zoned(tally_query::zone_of(scope)).date()
+}
+
+/// `from_date` and `to_date`, or (without them) the last `interval` units up to today in the
+/// project's time zone, as Mixpanel's `/events` endpoints take either.
+fn range_or_interval(params: &Params, unit: TimeUnit, today: jiff::civil::Date) -> Result<DateRange, String> {
+    if params.contains_key("from_date") || params.contains_key("to_date") || !params.contains_key("interval") {
+        return DateRange::from_params(params);
+    }
+    let count = params
+        .get("interval")
+        .and_then(|text| text.parse::<i64>().ok())
+        .filter(|count| (1..=366).contains(count))
+        .ok_or("interval must be a number from 1 to 366")?;
+    let back = match unit {
+        TimeUnit::Day => jiff::Span::new().days(count - 1),
+        TimeUnit::Week => jiff::Span::new().weeks(count - 1),
+        TimeUnit::Month => jiff::Span::new().months(count - 1),
+        _ => return Err("interval is answered for unit day, week or month; send from_date and to_date".into()),
+    };
+    let from_date = today.checked_sub(back).map_err(|_| "interval reaches out of the calendar".to_string())?;
+    Ok(DateRange { from_date, to_date: today })
+}
+
+/// A parameter holding a JSON array of names (`event=["Sign Up","Purchase"]`).
+fn names_of(params: &Params, name: &str, most: usize) -> Result<Vec<String>, String> {
+    let text = required(params, name, "[\"Signed Up\"]")?;
+    let names: Vec<String> = serde_json::from_str(text)
+        .map_err(|_| format!("{name} must be a JSON array of names, such as [\"Signed Up\"]"))?;
+    if names.is_empty() || names.len() > most {
+        return Err(format!("{name} names from 1 to {most} events"));
+    }
+    Ok(names)
+}
+
+/// One Insights report of `metrics`, answered under the project's limits.
+async fn insights(
+    state: &AppState,
+    parts: &Parts,
+    scope: &DataScope<ViewReports>,
+    engine: &QueryEngine,
+    report: Insights,
+) -> Result<tally_query::InsightsAnswer, Response> {
+    let _place = admit(state, parts, scope)?;
+    let Answer { result: ReportResult::Insights(answer), .. } =
+        self::answer(parts, engine, scope, &Report::Insights(report)).await?
+    else {
+        return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, parts, "the answer is not a segmentation"));
+    };
+    Ok(answer)
+}
+
+fn metric(event: &str, measure: Measure) -> Metric {
+    Metric { events: EventSelector { event: event.to_string(), filters: Vec::new() }, measure }
+}
+
+fn report_of(range: DateRange, unit: TimeUnit, metrics: Vec<Metric>, breakdown: Option<Breakdown>) -> Insights {
+    Insights {
+        range,
+        unit,
+        metrics,
+        filters: Vec::new(),
+        where_expression: None,
+        breakdown,
+        formulas: Vec::new(),
+        compare: false,
+        view: Default::default(),
+    }
+}
+
+/// `{"data":{"series":[dates],"values":{"<name>":{"<date>":n}}},"legend_size":n}`, each
+/// series named by `name`.
+fn dated_values(answer: &tally_query::InsightsAnswer, name: impl Fn(&tally_query::Series) -> String) -> Value {
+    let mut values: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    for series in &answer.series {
+        let points =
+            answer.buckets.iter().zip(&series.values).map(|(date, value)| (date.clone(), number(value.unwrap_or(0.0))));
+        values.insert(name(series), points.collect());
+    }
+    json!({ "data": { "series": answer.buckets, "values": values }, "legend_size": values.len() })
+}
+
+/// `GET /api/query/events`: several events over time (`event` a JSON array, `type`, `unit`,
+/// `interval` or `from_date`/`to_date`), in `/segmentation`'s shape with one series per event.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine(&state, &parts, &params).await?;
+    let request = || -> Result<Insights, String> {
+        let names = names_of(&params, "event", 40)?;
+        let measure = measure_of(&params)?;
+        let unit = choice(&params, "unit", &["minute", "hour", "day", "week", "month"], TimeUnit::Day)?;
+        let range = range_or_interval(&params, unit, today(&state, &scope))?;
+        let metrics = names.iter().map(|name| metric(name, measure.clone())).collect();
+        Ok(report_of(range, unit, metrics, None))
+    };
+    let report = request().map_err(|message| bad(&parts, message))?;
+    let names: Vec<String> = report.metrics.iter().map(|metric| metric.events.event.clone()).collect();
+    let answer = insights(&state, &parts, &scope, &engine, report).await?;
+    Ok(axum::Json(dated_values(&answer, |series| names[series.metric].clone())).into_response())
+}
+
+/// `GET /api/query/events/top`: today's most frequent events (`type`, `limit`, default 100):
+/// `{"events":[{"amount":n,"event":"<name>","percent_change":x}],"type":"general"}`, the
+/// change against yesterday (0 when yesterday had none).
+pub(crate) async fn events_top(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine(&state, &parts, &params).await?;
+    let measure = measure_of(&params).map_err(|message| bad(&parts, message))?;
+    let limit = limit(&params, 100, 10_000).map_err(|message| bad(&parts, message))?;
+    let today = today(&state, &scope);
+    let yesterday = today.yesterday().map_err(|_| bad(&parts, "today has no yesterday in the calendar"))?;
+    let breakdown =
+        Breakdown { property: Some("$event".into()), expression: None, limit: tally_query::MAX_SEGMENTS, other: false };
+    let report = report_of(
+        DateRange { from_date: yesterday, to_date: today },
+        TimeUnit::Day,
+        vec![metric(tally_query::model::ALL_EVENTS, measure)],
+        Some(breakdown),
+    );
+    let answer = insights(&state, &parts, &scope, &engine, report).await?;
+    let mut top: Vec<(String, f64, f64)> = answer
+        .series
+        .iter()
+        .filter_map(|series| {
+            let value = |day: usize| series.values.get(day).copied().flatten().unwrap_or(0.0);
+            Some((series.segment.clone()?, value(1), value(0)))
+        })
+        .filter(|(_, today, _)| *today > 0.0)
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let events: Vec<Value> = top
+        .into_iter()
+        .take(limit)
+        .map(|(event, today, yesterday)| {
+            let change = if yesterday > 0.0 { (today - yesterday) / yesterday } else { 0.0 };
+            json!({ "amount": number(today), "event": event, "percent_change": change })
+        })
+        .collect();
+    let kind = params.get("type").cloned().unwrap_or_else(|| "general".into());
+    Ok(axum::Json(json!({ "events": events, "type": kind })).into_response())
+}
+
+/// `GET /api/query/events/properties`: one event over time segmented by the values of the
+/// property `name` (`values`, a JSON array, keeps only those), in `/events`' shape.
+pub(crate) async fn events_properties(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine(&state, &parts, &params).await?;
+    let request = || -> Result<(Insights, Option<Vec<String>>), String> {
+        let event = required(&params, "event", "Signed%20Up")?;
+        let name = required(&params, "name", "plan")?;
+        let wanted = match params.get("values") {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<Vec<String>>(text)
+                    .map_err(|_| "values must be a JSON array of values, such as [\"pro\"]".to_string())?,
+            ),
+        };
+        let measure = measure_of(&params)?;
+        let unit = choice(&params, "unit", &["minute", "hour", "day", "week", "month"], TimeUnit::Day)?;
+        let range = range_or_interval(&params, unit, today(&state, &scope))?;
+        let limit = limit(&params, 255, 10_000)?;
+        let breakdown = Breakdown { property: Some(name.to_string()), expression: None, limit, other: false };
+        let mut report = report_of(range, unit, vec![metric(event, measure)], Some(breakdown));
+        report.where_expression = where_of(&params);
+        Ok((report, wanted))
+    };
+    let (report, wanted) = request().map_err(|message| bad(&parts, message))?;
+    let mut answer = insights(&state, &parts, &scope, &engine, report).await?;
+    if let Some(wanted) = wanted {
+        answer.series.retain(|series| series.segment.as_ref().is_some_and(|segment| wanted.contains(segment)));
+    }
+    Ok(axum::Json(dated_values(&answer, |series| series.segment.clone().unwrap_or_default())).into_response())
+}
+
+/// `GET /api/query/events/properties/top`: an event's most frequent properties (`limit`,
+/// default 10), from the lexicon: `{"<property>":{"count":n}}`.
+pub(crate) async fn events_properties_top(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let scope = data_scope_for::<ViewReports>(&state, &parts, params.get("project_id").map(String::as_str)).await?;
+    let event = required(&params, "event", "Signed%20Up").map_err(|message| bad(&parts, message))?;
+    let limit = limit(&params, 10, 10_000).map_err(|message| bad(&parts, message))?;
+    let Some(events) = state.event_store(&scope.project().region) else {
+        return Err(misdirected_answer(&state, &scope.project().region));
+    };
+    let lexicon = events.lexicon_of(&scope);
+    let mut properties: Vec<(&String, u64)> = lexicon
+        .events
+        .get(event)
+        .map(|entry| entry.properties.iter().map(|(name, property)| (name, property.seen.count)).collect())
+        .unwrap_or_default();
+    properties.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let body: serde_json::Map<String, Value> =
+        properties.into_iter().take(limit).map(|(name, count)| (name.clone(), json!({ "count": count }))).collect();
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /api/query/events/properties/values`: the most frequent values of an event's property
+/// `name` (`limit`, default 255) over `from_date`..`to_date` or the last 30 days: a JSON array.
+pub(crate) async fn events_properties_values(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine(&state, &parts, &params).await?;
+    let request = || -> Result<Insights, String> {
+        let event = required(&params, "event", "Signed%20Up")?;
+        let name = required(&params, "name", "plan")?;
+        let limit = limit(&params, 255, 10_000)?;
+        let range = if params.contains_key("from_date") || params.contains_key("to_date") {
+            DateRange::from_params(&params)?
+        } else {
+            let today = today(&state, &scope);
+            let from_date = today
+                .checked_sub(jiff::Span::new().days(29))
+                .map_err(|_| "the last 30 days reach out of the calendar".to_string())?;
+            DateRange { from_date, to_date: today }
+        };
+        // One more than asked: "(not set)" is no value and is left out.
+        let breakdown = Breakdown {
+            property: Some(name.to_string()),
+            expression: None,
+            limit: (limit + 1).min(tally_query::MAX_SEGMENTS),
+            other: false,
+        };
+        Ok(report_of(range, TimeUnit::Month, vec![metric(event, Measure::Total)], Some(breakdown)))
+    };
+    let report = request().map_err(|message| bad(&parts, message))?;
+    let wanted = limit(&params, 255, 10_000).unwrap_or(255);
+    let answer = insights(&state, &parts, &scope, &engine, report).await?;
+    let values: Vec<String> = answer
+        .series
+        .iter()
+        .filter_map(|series| series.segment.clone())
+        .filter(|segment| segment != tally_query::NOT_SET)
+        .take(wanted)
+        .collect();
+    Ok(axum::Json(values).into_response())
+}
+
 /// `GET /api/query/segmentation`: one event over time, segmented by `on`:
 /// `{"data":{"series":[dates],"values":{"<segment>":{"<date>":n}}},"legend_size":n}`.
 pub(crate) async fn segmentation(
@@ -136,12 +400,7 @@ pub(crate) async fn segmentation(
         return Err(bad(&parts, "format must be json (csv is not answered yet)"));
     }
     let (scope, engine) = engine(&state, &parts, &params).await?;
-    let measure = match params.get("type").map(String::as_str) {
-        None | Some("general") => Measure::Total,
-        Some("unique") => Measure::Unique,
-        Some("average") => Measure::PerUser { aggregate: PerUserAggregate::Average },
-        Some(other) => return Err(bad(&parts, format!("type {other:?} is not one of general, unique, average"))),
-    };
+    let measure = measure_of(&params).map_err(|message| bad(&parts, message))?;
     run_segmentation(&state, &parts, &params, &scope, &engine, measure, |event, insights| {
         let mut values: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
         for series in &insights.series {
@@ -233,6 +492,9 @@ async fn run_segmentation(
         filters: Vec::new(),
         where_expression: where_of(params),
         breakdown,
+        formulas: Vec::new(),
+        compare: false,
+        view: Default::default(),
     });
     let _place = admit(state, parts, scope)?;
     let Answer { result: ReportResult::Insights(insights), .. } = answer(parts, engine, scope, &report).await? else {
@@ -346,6 +608,9 @@ pub(crate) async fn funnels(
             order: Default::default(),
             filters: Vec::new(),
             where_expression: where_expression.clone(),
+            exclusions: Vec::new(),
+            counting: Default::default(),
+            unit: TimeUnit::Day,
         });
         let Answer { result: ReportResult::Funnels(funnel), .. } = answer(&parts, &engine, &scope, &report).await?
         else {

@@ -1,19 +1,24 @@
-// Funnels: ordered steps within a conversion window; the users at each step with the
-// conversion from the previous step and overall, and the time it took.
+// Funnels: ordered steps within a conversion window, exclusions between steps, counted by
+// users or by attempts; the users at each step with the conversion from the previous step
+// and overall, the time it took, the conversion over time and who is at each step.
 import { useMemo } from "react";
-import { ActionIcon, Button, Card, Group, NumberInput, Stack, Table, Text, Title } from "@mantine/core";
-import { type Funnel, type FunnelAnswer, defaultFunnel, funnelOption, formatValue, percent } from "../../api/report";
+import { Link } from "react-router-dom";
+import { ActionIcon, Anchor, Button, Card, Group, NumberInput, Popover, ScrollArea, Select, Stack, Table, Tabs, Text, Title } from "@mantine/core";
+import {
+  type Funnel,
+  type FunnelAnswer,
+  defaultFunnel,
+  duration,
+  funnelOption,
+  funnelOverTimeOption,
+  formatValue,
+  percent,
+  timeToConvertOption,
+} from "../../api/report";
 import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
+import { profilePath } from "./Users";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
-
-function duration(seconds: number | null | undefined): string {
-  if (seconds == null) return "—";
-  if (seconds < 60) return `${Math.round(seconds)} s`;
-  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
-  if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86400).toFixed(1)} d`;
-}
 
 export function Funnels() {
   const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<Funnel>(
@@ -22,7 +27,10 @@ export function Funnels() {
     false,
   );
   const funnel = answer && answer.type === "funnels" ? (answer as unknown as FunnelAnswer) : null;
-  const ready = draft.steps.length >= 2 && draft.steps.every((s) => s.event);
+  const ready = draft.steps.length >= 2 && draft.steps.every((s) => s.event) && (draft.exclusions ?? []).every((x) => x.event);
+  type Exclusion = NonNullable<Funnel["exclusions"]>[number];
+  const setExclusion = (index: number, exclusion: Exclusion) =>
+    setDraft({ ...draft, exclusions: (draft.exclusions ?? []).map((x, i) => (i === index ? exclusion : x)) });
   return (
     <Screen title="Funnels">
       <Card withBorder>
@@ -51,9 +59,45 @@ export function Funnels() {
                 )}
               </Group>
             ))}
+            {(draft.exclusions ?? []).map((exclusion, index) => (
+              <Group key={`exclusion-${index}`} align="flex-end" gap="xs" role="group" aria-label={`Exclusion ${index + 1}`}>
+                <EventPicker
+                  id={`exclusion-${index}`}
+                  projectId={projectId}
+                  label="Exclude users who did"
+                  allEvents={false}
+                  value={exclusion.event}
+                  onChange={(name) => setExclusion(index, { ...exclusion, event: name })}
+                />
+                <Select
+                  id={`exclusion-${index}-between`}
+                  label="Between"
+                  data={draft.steps.slice(0, -1).map((_, i) => ({ value: String(i), label: `step ${i + 1} and step ${i + 2}` }))}
+                  value={String(exclusion.after)}
+                  onChange={(value) => value != null && setExclusion(index, { ...exclusion, after: Number(value), before: Number(value) + 1 })}
+                  allowDeselect={false}
+                  w={200}
+                />
+                <ActionIcon
+                  variant="subtle"
+                  color="gray"
+                  aria-label={`Remove exclusion ${index + 1}`}
+                  onClick={() => setDraft({ ...draft, exclusions: (draft.exclusions ?? []).filter((_, i) => i !== index) })}
+                >
+                  ×
+                </ActionIcon>
+              </Group>
+            ))}
             <Group>
               <Button variant="subtle" size="compact-sm" onClick={() => setDraft({ ...draft, steps: [...draft.steps, { event: "" }] })}>
                 + Step
+              </Button>
+              <Button
+                variant="subtle"
+                size="compact-sm"
+                onClick={() => setDraft({ ...draft, exclusions: [...(draft.exclusions ?? []), { event: "", after: 0, before: 1 }] })}
+              >
+                + Exclusion
               </Button>
             </Group>
             <Group align="flex-end">
@@ -66,30 +110,60 @@ export function Funnels() {
                 onChange={(days) => setDraft({ ...draft, window_seconds: Math.max(1, Number(days) || 1) * 86400 })}
                 w={200}
               />
+              <Select
+                id="counting"
+                label="Count"
+                data={[
+                  { value: "uniques", label: "Unique users" },
+                  { value: "totals", label: "Total conversions" },
+                ]}
+                value={draft.counting ?? "uniques"}
+                onChange={(value) => value && setDraft({ ...draft, counting: value as Funnel["counting"] })}
+                allowDeselect={false}
+                w={180}
+              />
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
               <RunButtons running={running} onCancel={cancel} />
             </Group>
-            {!ready && <Text size="sm" c="dimmed">Choose an event for every step.</Text>}
+            {!ready && <Text size="sm" c="dimmed">Choose an event for every step and exclusion.</Text>}
           </Stack>
         </form>
       </Card>
       <ResultBox answered={answered} running={running}>
         {error != null && <ErrorNote error={error} title="This funnel cannot be answered" />}
         {running && !funnel && <Loading label="Following users through the steps…" />}
-        {funnel && (funnel.steps[0]?.count ? <FunnelResult answer={funnel} /> : <Empty>Nobody did the first step in this range.</Empty>)}
+        {funnel && (funnel.steps[0]?.count ? <FunnelResult answer={funnel} projectId={projectId} /> : <Empty>Nobody did the first step in this range.</Empty>)}
       </ResultBox>
     </Screen>
   );
 }
 
-function FunnelResult({ answer }: { answer: FunnelAnswer }) {
+function FunnelResult({ answer, projectId }: { answer: FunnelAnswer; projectId: number }) {
   const option = useMemo(() => funnelOption(answer), [answer]);
+  const overTime = useMemo(() => funnelOverTimeOption(answer), [answer]);
+  const timing = useMemo(() => timeToConvertOption(answer), [answer]);
+  const who = answer.counting === "totals" ? "attempts" : "users";
   return (
     <Stack>
       <Title order={2} size="h4">
         {percent(answer.steps[answer.steps.length - 1]?.overall_conversion ?? 0)} converted
       </Title>
-      <Chart option={option} label="Funnel: users at each step" />
+      <Tabs defaultValue="steps" keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="steps">Steps</Tabs.Tab>
+          <Tabs.Tab value="over-time">Conversion over time</Tabs.Tab>
+          <Tabs.Tab value="time-to-convert">Time to convert</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="steps" pt="sm">
+          <Chart option={option} label={`Funnel: ${who} at each step`} />
+        </Tabs.Panel>
+        <Tabs.Panel value="over-time" pt="sm">
+          <Chart option={overTime} label="Funnel: the conversion of each interval's entries" />
+        </Tabs.Panel>
+        <Tabs.Panel value="time-to-convert" pt="sm">
+          <Chart option={timing} label="Funnel: how long conversions took" />
+        </Tabs.Panel>
+      </Tabs>
       <Table striped aria-label="Funnel steps" data-testid="funnel-table">
         <Table.Thead>
           <Table.Tr>
@@ -98,6 +172,8 @@ function FunnelResult({ answer }: { answer: FunnelAnswer }) {
             <Table.Th>From previous</Table.Th>
             <Table.Th>Overall</Table.Th>
             <Table.Th>Average time from previous</Table.Th>
+            <Table.Th>Median time from start</Table.Th>
+            <Table.Th>People</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -112,10 +188,48 @@ function FunnelResult({ answer }: { answer: FunnelAnswer }) {
               <Table.Td>{percent(step.step_conversion)}</Table.Td>
               <Table.Td>{percent(step.overall_conversion)}</Table.Td>
               <Table.Td>{duration(step.avg_time_from_previous)}</Table.Td>
+              <Table.Td>{duration(step.median_time_from_start)}</Table.Td>
+              <Table.Td>
+                <Group gap="xs">
+                  <PeopleList projectId={projectId} label={`Reached step ${i + 1}`} ids={step.users} testId={`step-${i}-users`} />
+                  {i < answer.steps.length - 1 && (
+                    <PeopleList projectId={projectId} label={`Dropped after step ${i + 1}`} ids={step.dropped} testId={`step-${i}-dropped`} />
+                  )}
+                </Group>
+              </Table.Td>
             </Table.Tr>
           ))}
         </Table.Tbody>
       </Table>
     </Stack>
+  );
+}
+
+/** Who is at a step: the first hundred by id, each a link to their profile. */
+function PeopleList({ projectId, label, ids, testId }: { projectId: number; label: string; ids: string[]; testId: string }) {
+  if (ids.length === 0) return <Text size="sm" c="dimmed">—</Text>;
+  return (
+    <Popover width={280} position="bottom-start" shadow="md">
+      <Popover.Target>
+        <Button variant="subtle" size="compact-sm" data-testid={testId}>
+          {label.startsWith("Dropped") ? "Dropped" : "Reached"} ({ids.length}
+          {ids.length >= 100 ? "+" : ""})
+        </Button>
+      </Popover.Target>
+      <Popover.Dropdown>
+        <Text size="sm" fw={600} mb="xs">
+          {label}
+        </Text>
+        <ScrollArea.Autosize mah={240}>
+          <Stack gap={2} role="list" aria-label={label}>
+            {ids.map((id) => (
+              <Anchor key={id} component={Link} to={profilePath(projectId, id)} size="sm" role="listitem">
+                {id}
+              </Anchor>
+            ))}
+          </Stack>
+        </ScrollArea.Autosize>
+      </Popover.Dropdown>
+    </Popover>
   );
 }

@@ -2,13 +2,17 @@
 // range; drawn as a line, bar or stacked chart, a table or one number. The report lives in
 // the URL: a link (or the back button) reopens the same report.
 import { useMemo } from "react";
-import { ActionIcon, Button, Card, Group, SegmentedControl, Select, Stack, Table, Text, Title } from "@mantine/core";
+import { ActionIcon, Button, Card, Checkbox, Group, SegmentedControl, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import {
   type ChartKind,
   type Insights as InsightsReport,
   type InsightsAnswer,
   type Metric,
+  type SeriesView,
+  change,
   defaultInsights,
+  percent,
+  previousOf,
   formatValue,
   insightsOption,
   seriesName,
@@ -24,6 +28,23 @@ const MEASURES = [
   { value: "per_user:average", label: "Average per user" },
   { value: "per_user:median", label: "Median per user" },
 ];
+
+const VIEWS = [
+  { value: "plain", label: "Each interval" },
+  { value: "cumulative", label: "Cumulative" },
+  { value: "rolling:7", label: "Rolling 7" },
+  { value: "rolling:30", label: "Rolling 30" },
+];
+
+function viewValue(view: SeriesView | undefined): string {
+  if (!view || view.kind === "plain") return "plain";
+  return view.kind === "rolling" ? `rolling:${view.window}` : view.kind;
+}
+
+function viewOf(value: string): SeriesView {
+  if (value.startsWith("rolling:")) return { kind: "rolling", window: Number(value.slice(8)) };
+  return { kind: value as "plain" | "cumulative" };
+}
 
 function measureValue(metric: Metric): string {
   const measure = metric.measure ?? { kind: "total" };
@@ -43,6 +64,9 @@ export function Insights() {
   );
   const chart = (search.get("chart") as ChartKind | null) ?? "line";
   const setMetric = (index: number, metric: Metric) => setDraft({ ...draft, metrics: draft.metrics.map((m, i) => (i === index ? metric : m)) });
+  type Formula = NonNullable<InsightsReport["formulas"]>[number];
+  const setFormula = (index: number, formula: Formula) =>
+    setDraft({ ...draft, formulas: (draft.formulas ?? []).map((f, i) => (i === index ? formula : f)) });
   const insights = answer && answer.type === "insights" ? (answer as unknown as InsightsAnswer & { range: { time_zone: string } }) : null;
   return (
     <Screen title="Insights">
@@ -76,9 +100,48 @@ export function Insights() {
                 )}
               </Group>
             ))}
+            {(draft.formulas ?? []).map((formula, index) => (
+              <Group key={`formula-${index}`} align="flex-end" gap="xs" role="group" aria-label={`Formula ${index + 1}`}>
+                <Text fw={700} w={20}>
+                  ƒ{index + 1}
+                </Text>
+                <TextInput
+                  id={`formula-${index}-expression`}
+                  label="Formula"
+                  description="Metric letters, numbers, + - * / and parentheses"
+                  placeholder="B / A * 100"
+                  value={formula.expression}
+                  onChange={(event) => setFormula(index, { ...formula, expression: event.currentTarget.value })}
+                  w={260}
+                />
+                <TextInput
+                  id={`formula-${index}-label`}
+                  label="Name"
+                  placeholder="Conversion %"
+                  value={formula.label ?? ""}
+                  onChange={(event) => setFormula(index, { ...formula, label: event.currentTarget.value || null })}
+                  w={200}
+                />
+                <ActionIcon
+                  variant="subtle"
+                  color="gray"
+                  aria-label={`Remove formula ${index + 1}`}
+                  onClick={() => setDraft({ ...draft, formulas: (draft.formulas ?? []).filter((_, i) => i !== index) })}
+                >
+                  ×
+                </ActionIcon>
+              </Group>
+            ))}
             <Group>
               <Button variant="subtle" size="compact-sm" onClick={() => setDraft({ ...draft, metrics: [...draft.metrics, { event: "$all_events", measure: { kind: "unique" } }] })}>
                 + Metric
+              </Button>
+              <Button
+                variant="subtle"
+                size="compact-sm"
+                onClick={() => setDraft({ ...draft, formulas: [...(draft.formulas ?? []), { expression: draft.metrics.length > 1 ? "B / A" : "A" }] })}
+              >
+                + Formula
               </Button>
             </Group>
             <FilterEditor projectId={projectId} filters={draft.filters ?? []} onChange={(filters) => setDraft({ ...draft, filters })} />
@@ -104,6 +167,22 @@ export function Insights() {
                 onChange={(unit) => unit && setDraft({ ...draft, unit: unit as InsightsReport["unit"] })}
                 allowDeselect={false}
                 w={120}
+              />
+              <Select
+                id="view"
+                label="Show"
+                data={VIEWS}
+                value={viewValue(draft.view)}
+                onChange={(value) => value && setDraft({ ...draft, view: viewOf(value) })}
+                allowDeselect={false}
+                w={150}
+              />
+              <Checkbox
+                id="compare"
+                label="Compare to previous period"
+                checked={draft.compare ?? false}
+                onChange={(event) => setDraft({ ...draft, compare: event.currentTarget.checked })}
+                mb={8}
               />
               <RunButtons running={running} onCancel={cancel} />
             </Group>
@@ -140,6 +219,18 @@ export function Insights() {
   );
 }
 
+function PreviousCells({ now, before }: { now: number | null | undefined; before: number | null | undefined }) {
+  const share = change(now, before);
+  return (
+    <>
+      <Table.Td data-testid="series-previous" data-value={before ?? ""}>
+        {formatValue(before)}
+      </Table.Td>
+      <Table.Td c={share == null ? undefined : share >= 0 ? "teal" : "red"}>{share == null ? "—" : `${share >= 0 ? "+" : ""}${percent(share)}`}</Table.Td>
+    </>
+  );
+}
+
 function InsightsResult({ answer, chart }: { answer: InsightsAnswer; chart: ChartKind }) {
   const option = useMemo(() => (chart === "line" || chart === "bar" || chart === "stacked" ? insightsOption(answer, chart) : null), [answer, chart]);
   if (answer.series.every((s) => (s.total ?? 0) === 0)) return <Empty>No events match this report in this range.</Empty>;
@@ -167,6 +258,14 @@ function InsightsResult({ answer, chart }: { answer: InsightsAnswer; chart: Char
             <Table.Tr>
               <Table.Th>Series</Table.Th>
               <Table.Th>Total</Table.Th>
+              {answer.previous && (
+                <>
+                  <Table.Th>
+                    Previous period ({answer.previous.from_date} – {answer.previous.to_date})
+                  </Table.Th>
+                  <Table.Th>Change</Table.Th>
+                </>
+              )}
               {(chart === "table" ? answer.buckets : []).map((bucket) => (
                 <Table.Th key={bucket}>{bucket}</Table.Th>
               ))}
@@ -179,6 +278,7 @@ function InsightsResult({ answer, chart }: { answer: InsightsAnswer; chart: Char
                 <Table.Td data-testid="series-total" data-value={series.total ?? ""}>
                   {formatValue(series.total)}
                 </Table.Td>
+                {answer.previous && <PreviousCells now={series.total} before={previousOf(answer, series)?.total} />}
                 {(chart === "table" ? series.values : []).map((value, i) => (
                   <Table.Td key={i}>{formatValue(value)}</Table.Td>
                 ))}
