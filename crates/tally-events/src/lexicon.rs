@@ -58,6 +58,22 @@ pub struct Lexicon {
     pub events: BTreeMap<String, EventEntry>,
 }
 
+impl Lexicon {
+    /// Whether every value of `property` the project sent was text (or it sent none): a
+    /// reserved property then lives in its typed column alone, never in the JSON column.
+    /// `false` when the caps left an event or a property unlisted (nothing is known then).
+    pub fn only_strings(&self, property: &str) -> bool {
+        self.events.len() < MAX_EVENT_NAMES
+            && self.events.values().all(|entry| {
+                entry.properties.len() < MAX_PROPERTY_NAMES
+                    && entry
+                        .properties
+                        .get(property)
+                        .is_none_or(|found| found.types.iter().all(|kind| *kind == "string"))
+            })
+    }
+}
+
 fn type_of(value: &Value) -> &'static str {
     match value {
         Value::String(_) => "string",
@@ -140,6 +156,23 @@ mod tests {
         assert_eq!(play.properties["n"].seen.count, 1);
         assert_eq!(lexicon.events["Stop"].seen.count, 1);
         assert!(!lexicons.contains_key(&2));
+    }
+
+    #[test]
+    fn a_property_is_text_only_while_every_value_was_text_and_nothing_is_capped() {
+        let mut lexicons = Lexicons::new();
+        record(&mut lexicons, &event("Play", 1, json!({ "$browser": "Chrome", "n": 1 })));
+        record(&mut lexicons, &event("Stop", 2, json!({})));
+        assert!(lexicons[&1].only_strings("$browser"));
+        assert!(lexicons[&1].only_strings("$os"), "never sent: nothing in the JSON column either");
+        assert!(!lexicons[&1].only_strings("n"));
+        record(&mut lexicons, &event("Stop", 3, json!({ "$browser": 7 })));
+        assert!(!lexicons[&1].only_strings("$browser"), "one number anywhere is enough");
+        let mut capped = Lexicons::new();
+        for n in 0..MAX_EVENT_NAMES {
+            record(&mut capped, &event(&format!("e{n}"), 0, json!({})));
+        }
+        assert!(!capped[&1].only_strings("$os"), "an unlisted event may have sent anything");
     }
 
     #[test]

@@ -97,6 +97,15 @@ impl EventStore {
         self.lexicon(scope.project_id().0)
     }
 
+    /// The reserved properties the project only ever sent as text (its lexicon says so):
+    /// the query engine reads those from their typed columns alone, never the JSON column.
+    pub fn text_only_properties<P: ProjectMarker>(&self, scope: &DataScope<P>) -> Vec<&'static str> {
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let empty = crate::Lexicon::default();
+        let lexicon = derived.lexicons.get(&scope.project_id().0).unwrap_or(&empty);
+        parquet_file::TYPED_PROPERTIES.iter().copied().filter(|name| lexicon.only_strings(name)).collect()
+    }
+
     /// The query engine's runtime of this region (its memory pool and spill folder).
     pub fn runtime(&self) -> Arc<RuntimeEnv> {
         Arc::clone(&self.runtime)

@@ -29,6 +29,24 @@ fn two_strings() -> Signature {
     Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable)
 }
 
+tokio::task_local! {
+    /// The reserved properties the running query reads from their typed column alone: the
+    /// project's lexicon shows it never sent them as anything but text, so its JSON column
+    /// never holds them.
+    static TEXT_ONLY: Arc<Vec<&'static str>>;
+}
+
+/// Whether the running query reads the reserved property `name` from its typed column alone.
+fn text_only(name: &str) -> bool {
+    TEXT_ONLY.try_with(|names| names.contains(&name)).unwrap_or(false)
+}
+
+/// Runs `work` (a query) reading the reserved properties `names` from their typed columns
+/// alone.
+pub(crate) async fn with_text_only<F: std::future::Future>(names: Vec<&'static str>, work: F) -> F::Output {
+    TEXT_ONLY.scope(Arc::new(names), work).await
+}
+
 /// The event property `name` as text (numbers as written, booleans as `true`/`false`,
 /// lists and objects as JSON), NULL when it is not set or null.
 pub fn property_text(name: &str) -> Expr {
@@ -36,9 +54,14 @@ pub fn property_text(name: &str) -> Expr {
         "distinct_id" | "$distinct_id" => ident("distinct_id"),
         "$event" | "event" => ident("name"),
         "$insert_id" => ident("insert_id"),
-        // A reserved property sent as something other than text lives in the JSON column.
+        // A reserved property sent as something other than text lives in the JSON column
+        // (unless the project never sent it so: then the JSON column is not read at all).
         name if TYPED_PROPERTIES.contains(&name) => {
-            datafusion::functions::expr_fn::coalesce(vec![ident(name), json_text(name)])
+            if text_only(name) {
+                ident(name)
+            } else {
+                datafusion::functions::expr_fn::coalesce(vec![ident(name), json_text(name)])
+            }
         }
         name => json_text(name),
     }
@@ -49,6 +72,10 @@ pub fn property_text(name: &str) -> Expr {
 pub fn property_number(name: &str) -> Expr {
     if name == "$time" || name == "time" {
         return datafusion::logical_expr::cast(ident("time_ms") / lit(1000i64), DataType::Float64);
+    }
+    let typed = || datafusion::logical_expr::try_cast(ident(name), DataType::Float64);
+    if TYPED_PROPERTIES.contains(&name) && text_only(name) {
+        return typed();
     }
     let json = ScalarUDF::from(Property { numeric: true, signature: two_strings() })
         .call(vec![ident("properties"), lit(name)]);

@@ -175,24 +175,29 @@ impl QueryEngine {
         let zone = zone_of(scope);
         let computed_at = self.clock.now().to_string();
         let context = self.context();
-        let (range, result) = match report {
-            model::Report::Insights(insights) => {
-                let (range, answer) = insights::run(self, scope, &context, &zone, insights).await?;
-                (range, ReportResult::Insights(answer))
-            }
-            model::Report::Funnels(funnel) => {
-                let (range, answer) = funnels::run(self, scope, &context, &zone, funnel).await?;
-                (range, ReportResult::Funnels(answer))
-            }
-            model::Report::Retention(retention) => {
-                let (range, answer) = retention::run(self, scope, &context, &zone, retention).await?;
-                (range, ReportResult::Retention(answer))
-            }
-            model::Report::Flows(flows) => {
-                let (range, answer) = flows::run(self, scope, &context, &zone, flows).await?;
-                (range, ReportResult::Flows(answer))
-            }
+        let text_only = self.events.text_only_properties(scope);
+        let work = async {
+            let (range, result) = match report {
+                model::Report::Insights(insights) => {
+                    let (range, answer) = insights::run(self, scope, &context, &zone, insights).await?;
+                    (range, ReportResult::Insights(answer))
+                }
+                model::Report::Funnels(funnel) => {
+                    let (range, answer) = funnels::run(self, scope, &context, &zone, funnel).await?;
+                    (range, ReportResult::Funnels(answer))
+                }
+                model::Report::Retention(retention) => {
+                    let (range, answer) = retention::run(self, scope, &context, &zone, retention).await?;
+                    (range, ReportResult::Retention(answer))
+                }
+                model::Report::Flows(flows) => {
+                    let (range, answer) = flows::run(self, scope, &context, &zone, flows).await?;
+                    (range, ReportResult::Flows(answer))
+                }
+            };
+            Ok::<_, QueryError>((range, result))
         };
+        let (range, result) = functions::with_text_only(text_only, work).await?;
         Ok(Answer { range, computed_at, from_cache: false, result })
     }
 }

@@ -390,6 +390,12 @@ try {
   };
   await settled(member);
   await shot(member, "retention");
+  await member.getByRole("tab", { name: "Heat map" }).click();
+  const heat = member.getByRole("tabpanel", { name: "Heat map" }).getByTestId("chart");
+  await heat.waitFor({ timeout: 5000 }).catch(() => {});
+  facts.retention.heatmap = await heat.getAttribute("aria-label").catch(() => "");
+  await settled(member);
+  await shot(member, "retention-heatmap");
 
   // Flows: what users did after signing up.
   await member.goto(`${base}/projects/${production.id}/flows`);

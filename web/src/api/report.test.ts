@@ -10,6 +10,7 @@ import {
   timeToConvertOption,
   lastDays,
   previousOf,
+  retentionHeatmapOption,
   readReport,
   reportParams,
   seriesName,
@@ -130,6 +131,29 @@ describe("funnel charts", () => {
     expect(duration(90)).toBe("1.5 min");
     expect(duration(7200)).toBe("2 h");
     expect(duration(null)).toBe("—");
+  });
+});
+
+describe("the retention heat map", () => {
+  it("has a row per cohort with users, all users first, each cell the share back", () => {
+    const option = retentionHeatmapOption({
+      criterion: "on",
+      total: { cohort: "all", first: 4, counts: [4, 1] },
+      rows: [
+        { cohort: "2026-12-01", first: 3, counts: [3, 1] },
+        { cohort: "2026-12-02", first: 0, counts: [0, 0] },
+        { cohort: "2026-12-03", first: 1, counts: [1, 0] },
+      ],
+    } as never);
+    expect(option.yAxis.data).toEqual(["All users", "2026-12-01 (3)", "2026-12-03 (1)"]);
+    expect(option.series[0].data).toEqual([
+      [0, 0, 100],
+      [1, 0, 25],
+      [0, 1, 100],
+      [1, 1, 33.3],
+      [0, 2, 100],
+      [1, 2, 0],
+    ]);
   });
 });
 

@@ -202,6 +202,24 @@ export function retentionOption(answer: RetentionAnswer) {
   };
 }
 
+/** Retention as a heat map: one row per cohort (all users first), one column per bucket,
+ * each cell the share of the cohort back in it (labelled), cohorts nobody was born in left out. */
+export function retentionHeatmapOption(answer: RetentionAnswer) {
+  const rows = [answer.total, ...answer.rows.filter((row) => row.first > 0)];
+  const names = rows.map((row) => (row.cohort === "all" ? "All users" : `${row.cohort} (${row.first})`));
+  const data: [number, number, number][] = [];
+  rows.forEach((row, y) => row.counts.forEach((count, x) => data.push([x, y, row.first ? Math.round((1000 * count) / row.first) / 10 : 0])));
+  return {
+    aria: { enabled: true },
+    tooltip: { position: "top" },
+    grid: { left: 140, right: 16, top: 8, bottom: 64 },
+    xAxis: { type: "category", data: answer.total.counts.map((_, i) => `${i}`), splitArea: { show: true } },
+    yAxis: { type: "category", data: names, inverse: true, splitArea: { show: true } },
+    visualMap: { min: 0, max: 100, calculable: false, orient: "horizontal", left: "center", bottom: 0, itemHeight: 120, text: ["100%", "0%"] },
+    series: [{ name: "Retained %", type: "heatmap", data, label: { show: true, formatter: (p: { value: [number, number, number] }) => `${p.value[2]}%` } }],
+  };
+}
+
 export function percent(share: number): string {
   return `${(share * 100).toFixed(1)}%`;
 }

@@ -715,3 +715,47 @@ async fn the_query_benchmark_runs_and_agrees_with_duckdb() {
         assert!(output.stdout.lines().any(|line| line.starts_with(label)), "{label}: {}", output.stdout);
     }
 }
+
+/// A reserved property (`$browser`) is read from its typed column alone while the project
+/// has only ever sent it as text, and from the JSON column too once it sends another kind:
+/// a breakdown shows every value either way.
+#[tokio::test]
+async fn a_reserved_property_sent_as_a_number_still_counts() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let time = today.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second() + 1;
+    let row = |n: u32, browser: Value| {
+        json!({ "event": "Play", "properties": { "time": time, "distinct_id": format!("u{n}"),
+            "$insert_id": format!("p{n}"), "$browser": browser } })
+    };
+    let report = json!({ "type": "insights", "range": { "from_date": today.to_string(), "to_date": today.to_string() },
+        "metrics": [{ "event": "Play" }], "breakdown": { "property": "$browser" } });
+    let segments = |answer: Value| -> BTreeMap<String, f64> {
+        answer["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|series| (series["segment"].as_str().unwrap().to_string(), series["total"].as_f64().unwrap()))
+            .collect()
+    };
+    import(server.base_url(), &project, &[row(1, json!("Chrome")), row(2, json!("Chrome")), row(3, json!("Firefox"))])
+        .await;
+    let text_only = segments(acme.owner.post(&path, report.clone()).await.results().clone());
+    assert_eq!(text_only, BTreeMap::from([("Chrome".to_string(), 2.0), ("Firefox".to_string(), 1.0)]));
+    import(server.base_url(), &project, &[row(4, json!(7)), row(5, json!(true))]).await;
+    let mixed = segments(acme.owner.post(&path, report).await.results().clone());
+    assert_eq!(
+        mixed,
+        BTreeMap::from([
+            ("Chrome".to_string(), 2.0),
+            ("Firefox".to_string(), 1.0),
+            ("7".to_string(), 1.0),
+            ("true".to_string(), 1.0)
+        ]),
+        "values sent as other kinds live in the JSON column and are read from it"
+    );
+}

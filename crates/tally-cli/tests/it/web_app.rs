@@ -121,6 +121,15 @@ async fn people_use_tally_in_a_browser() {
     let mut expected = vec![total["first"].clone()];
     expected.extend(total["counts"].as_array().unwrap().iter().cloned());
     assert_eq!(facts["retention"]["ui"], Value::Array(expected));
+    // The heat map's first row is all users: each cell the share the API counts back.
+    let heatmap = facts["retention"]["heatmap"].as_str().unwrap_or_default();
+    assert!(heatmap.contains("Heat map"), "{heatmap}");
+    let first = total["first"].as_f64().unwrap();
+    for (bucket, count) in total["counts"].as_array().unwrap().iter().enumerate().take(8) {
+        let share = (1000.0 * count.as_f64().unwrap() / first).round() / 10.0;
+        let shown = if share.fract() == 0.0 { format!("{}", share as i64) } else { format!("{share}") };
+        assert!(heatmap.contains(&format!("the data for {bucket} is {bucket}, 0, {shown},")), "{bucket}: {heatmap}");
+    }
     assert_eq!(total["first"], 5);
 
     // Flows: the five who signed up, as the API counts them; Users: five profiles, one on

@@ -1,8 +1,8 @@
 // Retention: users born by one event, coming back with another; the cohort table coloured
 // by share (a heat table) and the curve of all cohorts together.
 import { useMemo } from "react";
-import { Card, Group, NumberInput, Select, Stack, Table, Title } from "@mantine/core";
-import { type Retention as RetentionReport, type RetentionAnswer, defaultRetention, percent, retentionOption } from "../../api/report";
+import { Card, Group, NumberInput, Select, Stack, Table, Tabs, Title } from "@mantine/core";
+import { type Retention as RetentionReport, type RetentionAnswer, defaultRetention, percent, retentionHeatmapOption, retentionOption } from "../../api/report";
 import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
@@ -79,11 +79,23 @@ function shade(share: number): string {
 
 function RetentionResult({ answer }: { answer: RetentionAnswer }) {
   const option = useMemo(() => retentionOption(answer), [answer]);
+  const heatmap = useMemo(() => retentionHeatmapOption(answer), [answer]);
   // Cohorts nobody was born in say nothing: only the others are listed.
   const rows = [answer.total, ...answer.rows.filter((row) => row.first > 0)];
   return (
     <Stack>
-      <Chart option={option} label="Retention curve of all cohorts" height={260} />
+      <Tabs defaultValue="curve" keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="curve">Curve</Tabs.Tab>
+          <Tabs.Tab value="heatmap">Heat map</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="curve" pt="sm">
+          <Chart option={option} label="Retention curve of all cohorts" height={260} />
+        </Tabs.Panel>
+        <Tabs.Panel value="heatmap" pt="sm">
+          <Chart option={heatmap} label="Retention of each cohort, bucket by bucket" height={Math.max(200, 64 + 28 * rows.length)} />
+        </Tabs.Panel>
+      </Tabs>
       <Title order={2} size="h4">
         Cohorts
       </Title>
