@@ -33,7 +33,7 @@ use tally_types::permissions::project::ViewReports;
 pub use flows::{FlowLink, FlowNode, FlowPath, FlowStep, FlowsAnswer};
 pub use funnels::{FunnelAnswer, FunnelStep};
 pub use insights::{ComparedPeriod, InsightsAnswer, MAX_SEGMENTS, NOT_SET, Series};
-pub use retention::{RetentionAnswer, RetentionRow};
+pub use retention::{RetentionAnswer, RetentionAverage, RetentionRow};
 pub use users::{ActivityAnswer, ExportedEvent, LiveAnswer, MAX_FEED, MAX_LIVE};
 
 /// Why a report could not be answered.

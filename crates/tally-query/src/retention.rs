@@ -29,7 +29,20 @@ pub struct RetentionAnswer {
     pub rows: Vec<RetentionRow>,
     /// All cohorts together: users born, and returning users per bucket.
     pub total: RetentionRow,
+    /// Mixpanel's average row: per bucket, over the cohorts whose bucket has ended and
+    /// that have users (`None` when none has).
+    pub average: Vec<Option<RetentionAverage>>,
     pub criterion: RetentionCriterion,
+}
+
+/// One bucket of the average row (report-semantics.md §3): complete cohorts only, weighted
+/// by cohort size `P_i`: `rate = Σ(C_i·P_i) / Σ(P_i²)`, `count = Σ(C_i·P_i) / ΣP_i`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RetentionAverage {
+    pub rate: f64,
+    pub count: f64,
+    /// How many cohorts it averages.
+    pub cohorts: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -128,7 +141,28 @@ pub(crate) async fn run(
             *sum += count;
         }
     }
-    Ok((range, RetentionAnswer { rows, total, criterion: report.criterion }))
+    // A cohort's bucket N has ended once its last possible return has: the cohort's end
+    // (the next cohort's start) plus N + 1 units.
+    let now_ms = engine.clock.now().as_millisecond();
+    let ends: Vec<i64> =
+        (0..rows.len()).map(|index| cohorts.starts.get(index + 1).copied().unwrap_or(cohorts.to_ms)).collect();
+    let average = (0..slots)
+        .map(|bucket| {
+            let span = unit_ms.saturating_mul(i64::try_from(bucket + 1).unwrap_or(i64::MAX));
+            let complete =
+                rows.iter().zip(&ends).filter(|(row, end)| row.first > 0 && end.saturating_add(span) <= now_ms);
+            let (mut weighted, mut squares, mut sizes, mut n) = (0f64, 0f64, 0f64, 0u64);
+            for (row, _) in complete {
+                let size = row.first as f64;
+                weighted += row.counts[bucket] as f64 * size;
+                squares += size * size;
+                sizes += size;
+                n += 1;
+            }
+            (n > 0).then(|| RetentionAverage { rate: weighted / squares, count: weighted / sizes, cohorts: n })
+        })
+        .collect();
+    Ok((range, RetentionAnswer { rows, total, average, criterion: report.criterion }))
 }
 
 #[cfg(test)]

@@ -386,6 +386,7 @@ try {
   const retention = await report(member);
   facts.retention = {
     ui: await member.locator('[data-cohort="all"] td[data-value]').evaluateAll((cells) => cells.map((c) => Number(c.dataset.value))),
+    average: await member.locator('[data-cohort="average"] td[data-value]').evaluateAll((cells) => cells.map((c) => c.dataset.value)),
     api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "retention", ...retention })).body.results,
   };
   await settled(member);

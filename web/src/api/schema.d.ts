@@ -7838,10 +7838,30 @@ export interface components {
             where?: string | null;
         };
         RetentionAnswer: {
+            /**
+             * @description Mixpanel's average row: per bucket, over the cohorts whose bucket has ended and
+             *     that have users (`None` when none has).
+             */
+            average: (null | components["schemas"]["RetentionAverage"])[];
             criterion: components["schemas"]["RetentionCriterion"];
             rows: components["schemas"]["RetentionRow"][];
             /** @description All cohorts together: users born, and returning users per bucket. */
             total: components["schemas"]["RetentionRow"];
+        };
+        /**
+         * @description One bucket of the average row (report-semantics.md §3): complete cohorts only, weighted
+         *     by cohort size `P_i`: `rate = Σ(C_i·P_i) / Σ(P_i²)`, `count = Σ(C_i·P_i) / ΣP_i`.
+         */
+        RetentionAverage: {
+            /**
+             * Format: int64
+             * @description How many cohorts it averages.
+             */
+            cohorts: number;
+            /** Format: double */
+            count: number;
+            /** Format: double */
+            rate: number;
         };
         /** @enum {string} */
         RetentionCriterion: "on" | "on_or_after";

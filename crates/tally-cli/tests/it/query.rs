@@ -379,6 +379,36 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
             born += row["first"].as_u64().unwrap();
         }
         assert!(born > 20, "{answer}");
+        // The average row: cohorts whose bucket has ended (their day's end plus N + 1 days
+        // before now), weighted by size: rate Σ(C·P)/Σ(P²), count Σ(C·P)/ΣP (§3).
+        let now_ms = tally_types::Clock::now(&tally_types::SystemClock).as_millisecond();
+        let mut averaged = 0;
+        for bucket in 0..6usize {
+            let (mut weighted, mut squares, mut sizes, mut cohorts) = (0f64, 0f64, 0f64, 0u64);
+            for (cohort, want) in expected.as_object().unwrap() {
+                let size = want["first"].as_f64().unwrap();
+                let day: jiff::civil::Date = cohort.parse().unwrap();
+                let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
+                let end = day.tomorrow().unwrap().to_zoned(zone).unwrap().timestamp().as_millisecond();
+                if size == 0.0 || end + (bucket as i64 + 1) * 86_400_000 > now_ms {
+                    continue;
+                }
+                weighted += want["counts"][bucket].as_f64().unwrap() * size;
+                squares += size * size;
+                sizes += size;
+                cohorts += 1;
+            }
+            let shown = &answer["average"][bucket];
+            if cohorts == 0 {
+                assert!(shown.is_null(), "bucket {bucket}: no cohort has ended, {shown}");
+                continue;
+            }
+            averaged += 1;
+            assert_eq!(shown["cohorts"].as_u64(), Some(cohorts), "bucket {bucket}: {shown}");
+            assert!(close(shown["rate"].as_f64().unwrap(), weighted / squares), "bucket {bucket} rate: {shown}");
+            assert!(close(shown["count"].as_f64().unwrap(), weighted / sizes), "bucket {bucket} count: {shown}");
+        }
+        assert_eq!(averaged, 6, "the range ends two days ago, so every bucket has ended for some cohort");
     }
 
     // Flows: users per (step, event) and per path after the anchor.

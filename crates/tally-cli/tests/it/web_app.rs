@@ -121,6 +121,15 @@ async fn people_use_tally_in_a_browser() {
     let mut expected = vec![total["first"].clone()];
     expected.extend(total["counts"].as_array().unwrap().iter().cloned());
     assert_eq!(facts["retention"]["ui"], Value::Array(expected));
+    // The average row shows the API's rate for each bucket some cohort has finished.
+    let averages: Vec<String> = facts["retention"]["api"]["average"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cell| cell["rate"].as_f64().map(|rate| rate.to_string()).unwrap_or_default())
+        .collect();
+    assert_eq!(facts["retention"]["average"], serde_json::json!(averages), "{facts}");
+    assert!(averages.iter().any(|rate| !rate.is_empty()), "the cohort is three days old: {averages:?}");
     // The heat map's first row is all users: each cell the share the API counts back.
     let heatmap = facts["retention"]["heatmap"].as_str().unwrap_or_default();
     assert!(heatmap.contains("Heat map"), "{heatmap}");

@@ -127,6 +127,15 @@ function RetentionResult({ answer }: { answer: RetentionAnswer }) {
                 })}
               </Table.Tr>
             ))}
+            <Table.Tr data-cohort="average">
+              <Table.Td>Average (complete cohorts)</Table.Td>
+              <Table.Td />
+              {answer.average.map((cell, i) => (
+                <Table.Td key={i} data-value={cell?.rate ?? ""} title={cell ? `${cell.cohorts} cohorts, ${cell.count.toFixed(1)} users on average` : "no cohort has reached this bucket yet"}>
+                  {cell ? percent(cell.rate) : "—"}
+                </Table.Td>
+              ))}
+            </Table.Tr>
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
