@@ -267,8 +267,11 @@ def retention(con, q, start, end, day):
             row_number() OVER (PARTITION BY u ORDER BY t, CASE WHEN name = '{q['born']}' THEN 0 ELSE 1 END) AS seq
             FROM e WHERE u <> '' AND name IN ('{q['born']}', '{q['return']}')"""
     )
-    births = f"""SELECT u, t AS tb, seq AS sb, {day} AS d FROM (
-        SELECT u, t, seq, row_number() OVER (PARTITION BY u ORDER BY seq) AS k FROM r
+    # Recurring (§3: a user is in every row where they did A, once per row; proposal: the
+    # row's first A starts the clock): one birth per user and local day, not per user.
+    per = f"u, {day}" if q.get("recurring") else "u"
+    births = f"""SELECT u, t AS tb, seq AS sb, d FROM (
+        SELECT u, t, seq, {day} AS d, row_number() OVER (PARTITION BY {per} ORDER BY seq) AS k FROM r
         WHERE name = '{q['born']}' AND t >= {start} AND t < {end}) WHERE k = 1"""
     rows = {}
     for d, first in con.execute(f"SELECT d, count(*) FROM ({births}) GROUP BY d").fetchall():

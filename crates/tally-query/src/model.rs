@@ -351,6 +351,23 @@ pub struct Retention {
     /// A segmentation expression the birth events alone must satisfy (`born_where`).
     #[serde(default)]
     pub born_where: Option<String>,
+    /// First time (each user once, from their first birth in the range) or recurring (in
+    /// every cohort they did the birth event in).
+    #[serde(default)]
+    pub kind: RetentionKind,
+}
+
+/// Which births start a user's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionKind {
+    /// The user's first birth in the range: one row per user (Mixpanel's "first time" and
+    /// the Query API's `retention_type=birth`).
+    #[default]
+    FirstTime,
+    /// Every cohort the user did the birth event in, the cohort's first one starting the
+    /// clock (Mixpanel's "recurring", the Query API's `retention_type=compounded`).
+    Recurring,
 }
 
 fn default_buckets() -> usize {

@@ -15,7 +15,7 @@ use tally_types::permissions::project::ViewReports;
 
 use crate::buckets::buckets;
 use crate::functions::{Finish, each_user};
-use crate::model::{Retention, RetentionCriterion};
+use crate::model::{Retention, RetentionCriterion, RetentionKind};
 use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
 
 /// Most buckets after bucket 0.
@@ -55,11 +55,14 @@ pub struct RetentionRow {
     pub counts: Vec<u64>,
 }
 
-/// Each user's birth time and the buckets of their returns, as a bit set.
+/// Each user's births (one, or one per cohort when recurring) and the buckets of the
+/// returns after each, as a bit set: `[born_at, seen, born_at, seen, …]`.
 #[derive(Debug)]
 struct Returns {
     unit_ms: i64,
     buckets: usize,
+    /// With recurring retention, the cohorts' starts: the first birth in each starts a clock.
+    cohorts: Option<Vec<i64>>,
 }
 
 impl Finish for Returns {
@@ -68,7 +71,24 @@ impl Finish for Returns {
     }
 
     fn finish(&self, events: &[(i64, i64)]) -> Vec<i64> {
-        let Some(birth) = events.iter().position(|(_, code)| code & BORN != 0) else { return Vec::new() };
+        let Some(first) = events.iter().position(|(_, code)| code & BORN != 0) else { return Vec::new() };
+        let Some(starts) = &self.cohorts else { return self.returns_after(events, first) };
+        let cohort_of = |time: i64| starts.partition_point(|start| *start <= time);
+        let mut out = Vec::new();
+        let mut last_cohort = None;
+        for (index, (time, code)) in events.iter().enumerate().skip(first) {
+            if code & BORN != 0 && last_cohort != Some(cohort_of(*time)) {
+                last_cohort = Some(cohort_of(*time));
+                out.extend(self.returns_after(events, index));
+            }
+        }
+        out
+    }
+}
+
+impl Returns {
+    /// The birth at `birth` and the buckets of the returns after it.
+    fn returns_after(&self, events: &[(i64, i64)], birth: usize) -> Vec<i64> {
         let born_at = events[birth].0;
         let mut seen = 0i64;
         for (index, (time, code)) in events.iter().enumerate() {
@@ -117,18 +137,21 @@ pub(crate) async fn run(
         let born = when(birth, lit(BORN)).otherwise(lit(0i64)).map_err(engine_error)?;
         let returned =
             when(filters::selects(&report.returned, &[])?, lit(RETURNED)).otherwise(lit(0i64)).map_err(engine_error)?;
-        let finish = Arc::new(Returns { unit_ms, buckets: report.buckets });
+        let recurring = (report.kind == RetentionKind::Recurring).then(|| cohorts.starts.clone());
+        let finish = Arc::new(Returns { unit_ms, buckets: report.buckets, cohorts: recurring });
         each_user(frame, born + returned, Some(ident("code").not_eq(lit(0i64))), finish, |_, values| {
-            let [born_at, seen] = values else { return };
-            let Some(cohort) = cohorts.index(*born_at).and_then(|index| rows.get_mut(index)) else { return };
-            cohort.first += 1;
-            for (bucket, count) in cohort.counts.iter_mut().enumerate() {
-                let counted = match report.criterion {
-                    RetentionCriterion::On => seen & (1 << bucket) != 0,
-                    RetentionCriterion::OnOrAfter => (seen >> bucket) != 0,
-                };
-                if counted {
-                    *count += 1;
+            for pair in values.chunks_exact(2) {
+                let [born_at, seen] = pair else { continue };
+                let Some(cohort) = cohorts.index(*born_at).and_then(|index| rows.get_mut(index)) else { continue };
+                cohort.first += 1;
+                for (bucket, count) in cohort.counts.iter_mut().enumerate() {
+                    let counted = match report.criterion {
+                        RetentionCriterion::On => seen & (1 << bucket) != 0,
+                        RetentionCriterion::OnOrAfter => (seen >> bucket) != 0,
+                    };
+                    if counted {
+                        *count += 1;
+                    }
                 }
             }
         })
@@ -173,14 +196,14 @@ mod tests {
 
     #[test]
     fn the_birth_event_is_not_a_return_but_another_at_the_same_time_is() {
-        let returns = Returns { unit_ms: DAY, buckets: 3 };
+        let returns = Returns { unit_ms: DAY, buckets: 3, cohorts: None };
         assert_eq!(returns.finish(&[(10, BORN | RETURNED)]), vec![10, 0]);
         assert_eq!(returns.finish(&[(10, BORN | RETURNED), (10, RETURNED)]), vec![10, 1]);
     }
 
     #[test]
     fn rolling_buckets_count_from_the_birth() {
-        let returns = Returns { unit_ms: DAY, buckets: 3 };
+        let returns = Returns { unit_ms: DAY, buckets: 3, cohorts: None };
         let born = DAY / 2;
         let seen = returns.finish(&[
             (born, BORN),
@@ -190,5 +213,17 @@ mod tests {
         ]);
         assert_eq!(seen, vec![born, 0b1001]);
         assert!(returns.finish(&[(born, RETURNED)]).is_empty(), "no birth, no row");
+    }
+
+    #[test]
+    fn recurring_births_start_a_clock_in_each_cohort() {
+        // Births on days 0 (twice) and 2, a return on day 3: the day-0 row starts at its first
+        // birth (the second is a return to it), the day-2 row at its own.
+        let returns = Returns { unit_ms: DAY, buckets: 3, cohorts: Some(vec![0, DAY, 2 * DAY, 3 * DAY]) };
+        let events =
+            [(10, BORN | RETURNED), (20, BORN | RETURNED), (2 * DAY + 5, BORN | RETURNED), (3 * DAY, RETURNED)];
+        // Day-0 row from 10 ms: returns at 20 ms (bucket 0), 2 d + 5 ms (bucket 1), 3 d
+        // (bucket 2); day-2 row from 2 d + 5 ms: the return at 3 d is in its bucket 0.
+        assert_eq!(returns.finish(&events), vec![10, 0b111, 2 * DAY + 5, 0b1]);
     }
 }

@@ -397,6 +397,17 @@ try {
   facts.retention.heatmap = await heat.getAttribute("aria-label").catch(() => "");
   await settled(member);
   await shot(member, "retention-heatmap");
+  // Recurring cohorts: a buyer is in every day's row they bought on.
+  await choose(member, "#born-event", "Purchase");
+  await choose(member, "#retention-kind", "Recurring");
+  await member.click("#run-report");
+  await answered(member, "retention");
+  const recurring = await report(member);
+  facts.recurring = {
+    kind: recurring.kind,
+    ui: await member.locator('[data-cohort="all"] [data-testid="cohort-first"]').getAttribute("data-value"),
+    api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "retention", ...recurring })).body.results,
+  };
 
   // Flows: what users did after signing up.
   await member.goto(`${base}/projects/${production.id}/flows`);

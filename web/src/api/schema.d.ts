@@ -7829,6 +7829,11 @@ export interface components {
             buckets?: number;
             /** @description `on` (a return in that very bucket) or `on_or_after` (in that bucket or any later one). */
             criterion?: components["schemas"]["RetentionCriterion"];
+            /**
+             * @description First time (each user once, from their first birth in the range) or recurring (in
+             *     every cohort they did the birth event in).
+             */
+            kind?: components["schemas"]["RetentionKind"];
             range: components["schemas"]["DateRange"];
             /** @description "Came back and did Y". */
             return: components["schemas"]["EventSelector"];
@@ -7865,6 +7870,11 @@ export interface components {
         };
         /** @enum {string} */
         RetentionCriterion: "on" | "on_or_after";
+        /**
+         * @description Which births start a user's clock.
+         * @enum {string}
+         */
+        RetentionKind: "first_time" | "recurring";
         RetentionRow: {
             /** @description The cohort's local start (`YYYY-MM-DD`); "all" for the total. */
             cohort: string;

@@ -261,6 +261,9 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
             "born": { "event": "Sign Up" }, "return": { "event": "Page View" } }))
     };
     let (retention_on, retention_after) = (retention("on").await, retention("on_or_after").await);
+    let recurring = query(json!({ "type": "retention", "range": range, "unit": "day", "buckets": 5,
+        "criterion": "on", "kind": "recurring", "born": { "event": "Page View" }, "return": { "event": "Page View" } }))
+    .await;
     let flows = query(json!({ "type": "flows", "range": range, "anchor": { "event": "Sign Up" }, "steps_before": 2,
         "steps_after": 3, "window_seconds": 86_400, "top_events": 50 }))
     .await;
@@ -305,6 +308,8 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on" },
             { "id": "retention_after", "kind": "retention", "born": "Sign Up", "return": "Page View",
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on_or_after" },
+            { "id": "recurring", "kind": "retention", "born": "Page View", "return": "Page View",
+              "unit_ms": 86_400_000, "buckets": 5, "criterion": "on", "recurring": true },
             { "id": "flows", "kind": "flows", "anchor": "Sign Up", "before": 2, "after": 3, "window_ms": 86_400_000 },
         ]),
     );
@@ -410,6 +415,19 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
         }
         assert_eq!(averaged, 6, "the range ends two days ago, so every bucket has ended for some cohort");
     }
+
+    // Recurring: a user is in every day's row they viewed a page on.
+    let mut rows_born = 0;
+    for row in recurring["rows"].as_array().unwrap() {
+        let cohort = row["cohort"].as_str().unwrap();
+        let empty = json!({ "first": 0, "counts": [0, 0, 0, 0, 0, 0] });
+        let want = answers["recurring"].get(cohort).unwrap_or(&empty);
+        assert_eq!(row["first"], want["first"], "recurring cohort {cohort}");
+        assert_eq!(row["counts"], want["counts"], "recurring cohort {cohort}");
+        rows_born += row["first"].as_u64().unwrap();
+    }
+    let viewers = answers["unique"]["total"].as_u64().unwrap();
+    assert!(rows_born > viewers, "some users are in several rows: {rows_born} births of {viewers} viewers");
 
     // Flows: users per (step, event) and per path after the anchor.
     let expected = &answers["flows"];

@@ -167,6 +167,19 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
     assert_eq!(status, StatusCode::OK, "{born_where}");
     assert_eq!(born_where, json!({ &d1: { "first": 2, "counts": [0, 0, 0] } }), "born_where keeps u2 and u3 only");
 
+    // Compounded: every day a user bought starts a row of its own; u2's second purchase,
+    // ten seconds after the first, is a return in bucket 0.
+    let (status, compounded) = ask(
+        "/api/query/retention",
+        with(&[("retention_type", "compounded"), ("event", "Purchase"), ("interval_count", "1")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{compounded}");
+    assert_eq!(
+        compounded,
+        json!({ &d1: { "first": 2, "counts": [1, 0] }, &d2: { "first": 1, "counts": [0, 0] } }),
+        "{compounded}"
+    );
     let (_, names) = ask("/api/query/events/names", vec![]).await;
     assert_eq!(names, json!(["Purchase", "Sign Up", "Page View"]));
 

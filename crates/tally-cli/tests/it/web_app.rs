@@ -121,6 +121,9 @@ async fn people_use_tally_in_a_browser() {
     let mut expected = vec![total["first"].clone()];
     expected.extend(total["counts"].as_array().unwrap().iter().cloned());
     assert_eq!(facts["retention"]["ui"], Value::Array(expected));
+    // Recurring retention chosen on screen: the report asks for it and shows the API's births.
+    assert_eq!(facts["recurring"]["kind"], "recurring", "{facts}");
+    assert_eq!(facts["recurring"]["ui"], facts["recurring"]["api"]["total"]["first"].to_string(), "{facts}");
     // The average row shows the API's rate for each bucket some cohort has finished.
     let averages: Vec<String> = facts["retention"]["api"]["average"]
         .as_array()

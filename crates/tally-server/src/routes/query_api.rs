@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tally_iam::authz::DataScope;
 use tally_query::model::{
     Breakdown, DateRange, EventSelector, Funnel, Insights, Measure, Metric, PerUserAggregate, PropertyAggregate,
-    Report, Retention, RetentionCriterion, RetentionUnit, TimeUnit,
+    Report, Retention, RetentionCriterion, RetentionKind, RetentionUnit, TimeUnit,
 };
 use tally_query::{Answer, QueryEngine, ReportResult};
 use tally_types::permissions::project::ViewReports;
@@ -656,8 +656,9 @@ fn funnel_date(funnel: &tally_query::FunnelAnswer) -> Value {
         "completion": completion, "starting_amount": starting, "steps": funnel.steps.len(), "worst": worst } })
 }
 
-/// `GET /api/query/retention`: birth retention (`born_event`, `event`), `{"<cohort date>":
-/// {"first": n, "counts": [...]}}` with `interval_count + 1` counts.
+/// `GET /api/query/retention`: birth retention (`born_event`, `event`), or compounded
+/// (recurring: a user counts in every cohort they did `born_event`, or `event` without it,
+/// in), `{"<cohort date>": {"first": n, "counts": [...]}}` with `interval_count + 1` counts.
 pub(crate) async fn retention(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<Params>,
@@ -667,13 +668,18 @@ pub(crate) async fn retention(
     if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
         return Err(bad(&parts, format!("{name} is not answered yet for retention; leave it out")));
     }
-    match params.get("retention_type").map(String::as_str) {
-        None | Some("birth") => {}
-        Some("compounded") => return Err(bad(&parts, "retention_type=compounded is not answered yet; use birth")),
+    let kind = match params.get("retention_type").map(String::as_str) {
+        None | Some("birth") => RetentionKind::FirstTime,
+        Some("compounded") => RetentionKind::Recurring,
         Some(other) => return Err(bad(&parts, format!("retention_type {other:?} is not one of birth, compounded"))),
-    }
-    let born = required(&params, "born_event", "Signed%20Up").map_err(|message| bad(&parts, message))?.to_string();
+    };
     let returned = params.get("event").cloned().unwrap_or_else(|| tally_query::model::ALL_EVENTS.to_string());
+    let born = match (kind, params.get("born_event").filter(|event| !event.trim().is_empty())) {
+        (_, Some(born)) => born.clone(),
+        // Compounded retention without a birth event: the cohort did `event` itself.
+        (RetentionKind::Recurring, None) if params.contains_key("event") => returned.clone(),
+        _ => required(&params, "born_event", "Signed%20Up").map_err(|message| bad(&parts, message))?.to_string(),
+    };
     let range = DateRange::from_params(&params).map_err(|message| bad(&parts, message))?;
     let unit = choice(&params, "unit", &["day", "week", "month"], RetentionUnit::Day)
         .map_err(|message| bad(&parts, message))?;
@@ -696,6 +702,7 @@ pub(crate) async fn retention(
         criterion,
         where_expression: where_of(&params),
         born_where: born_filter,
+        kind,
     });
     let _place = admit(&state, &parts, &scope)?;
     let Answer { result: ReportResult::Retention(retention), .. } = answer(&parts, &engine, &scope, &report).await?

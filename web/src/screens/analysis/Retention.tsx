@@ -55,6 +55,18 @@ export function Retention() {
                 allowDeselect={false}
                 w={160}
               />
+              <Select
+                id="retention-kind"
+                label="Cohorts"
+                data={[
+                  { value: "first_time", label: "First time" },
+                  { value: "recurring", label: "Recurring" },
+                ]}
+                value={draft.kind ?? "first_time"}
+                onChange={(kind) => kind && setDraft({ ...draft, kind: kind as RetentionReport["kind"] })}
+                allowDeselect={false}
+                w={150}
+              />
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
               <RunButtons running={running} onCancel={cancel} />
             </Group>
