@@ -104,6 +104,19 @@ def main():
             answers[q["id"]] = {s: n for s, n in rows}
         elif kind == "funnel":
             answers[q["id"]] = funnel(con, q["steps"], q["window_ms"], start, end)
+        elif kind == "active":
+            # §1 DAU/WAU/MAU: per day, distinct users with a matching event in the N local days
+            # ending on it (events before the range count towards its first windows).
+            days = q["days"]
+            rows = con.execute(
+                f"""WITH ud AS (SELECT DISTINCT u, CAST({day} AS DATE) AS d FROM e WHERE name = '{q['event']}' AND u <> ''),
+                    span AS (SELECT CAST(s.d AS DATE) AS d FROM generate_series(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP),
+                        INTERVAL 1 DAY) AS s(d))
+                    SELECT strftime(span.d, '%Y-%m-%d'), count(DISTINCT ud.u) FROM span JOIN ud
+                    ON ud.d BETWEEN span.d - {days - 1} AND span.d GROUP BY span.d""",
+                [request["from_date"], request["to_date"]],
+            ).fetchall()
+            answers[q["id"]] = {d: n for d, n in rows}
         elif kind == "funnel_attempts":
             answers[q["id"]] = funnel_attempts(con, q, start, end, day)
         elif kind == "flows":

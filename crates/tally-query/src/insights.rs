@@ -208,7 +208,31 @@ async fn run_once(
     }
     let buckets = buckets(&report.range, report.unit, zone)?;
     let range = resolved(&report.range, zone, buckets.from_ms, buckets.to_ms);
-    let (_events, frame) = engine.events(scope, context, buckets.from_ms, buckets.to_ms).await?;
+    // Active users look back up to `days - 1` days before the first bucket's last day.
+    let look_back = report
+        .metrics
+        .iter()
+        .filter_map(|metric| match metric.measure {
+            Measure::Active { days } => Some(days),
+            _ => None,
+        })
+        .max();
+    if look_back.is_some_and(|days| !(1..=MAX_ACTIVE_DAYS).contains(&days)) {
+        return Err(QueryError::invalid(format!("active users look back 1 to {MAX_ACTIVE_DAYS} days")));
+    }
+    let window = match look_back {
+        Some(days) => Some(ActiveWindows::new(&buckets, zone, days)?),
+        None => None,
+    };
+    let read_from = window.as_ref().map_or(buckets.from_ms, |window| window.day_starts[0].min(buckets.from_ms));
+    let (_events, frame) = engine.events(scope, context, read_from, buckets.to_ms).await?;
+    let all_days = frame.clone();
+    let frame = match frame {
+        Some(frame) if read_from < buckets.from_ms => {
+            Some(frame.filter(ident("time_ms").gt_eq(lit(buckets.from_ms))).map_err(engine_error)?)
+        }
+        other => other,
+    };
     let mut answer = InsightsAnswer { buckets: buckets.labels.clone(), series: Vec::new(), previous: None };
     let Some(mut frame) = frame else {
         for (index, metric) in report.metrics.iter().enumerate() {
@@ -275,7 +299,13 @@ async fn run_once(
     for (index, metric) in report.metrics.iter().enumerate() {
         let segment_expr = segment.clone().unwrap_or_else(|| lit(""));
         // One scan: each bucket's value and the range's (computed, never summed) together.
-        let plan = measured(&frame, metric, &report.filters, bucket.clone(), segment_expr, true)?;
+        let plan = match (&metric.measure, &window, &all_days) {
+            (Measure::Active { days }, Some(window), Some(all_days)) => {
+                let filtered = crate::expression::filtered(all_days.clone(), report.where_expression.as_deref())?;
+                window.plan(context, &filtered, metric, &report.filters, segment_expr, *days)?
+            }
+            _ => measured(&frame, metric, &report.filters, bucket.clone(), segment_expr, true)?,
+        };
         let rows = collect(plan).await?;
         let mut by_segment: HashMap<String, Series> = HashMap::new();
         for (bucket, name, value) in &rows {
@@ -297,6 +327,11 @@ async fn run_once(
                 && let Some(series) = by_segment.get_mut(name)
             {
                 series.total = *value;
+            }
+        }
+        if let Measure::Active { .. } = metric.measure {
+            for series in by_segment.values_mut() {
+                series.total = series.values.last().copied().flatten();
             }
         }
         if by_segment.is_empty() && segment.is_none() {
@@ -326,11 +361,101 @@ async fn run_once(
     Ok((range, answer))
 }
 
+/// Most days active users look back.
+pub const MAX_ACTIVE_DAYS: u32 = 90;
+
+const DAY: &str = "tally_day";
+const WINDOW_DAY: &str = "tally_window_day";
+
+/// The local days active users are counted over: from the first bucket's window to the
+/// range's end, and each bucket's last day.
+struct ActiveWindows {
+    day_starts: Vec<i64>,
+    to_ms: i64,
+    /// Each bucket's last day, as an index into `day_starts`.
+    last_days: Vec<usize>,
+}
+
+impl ActiveWindows {
+    fn new(buckets: &crate::buckets::Buckets, zone: &jiff::tz::TimeZone, days: u32) -> Result<Self, QueryError> {
+        let date_of = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms)
+                .map(|at| at.to_zoned(zone.clone()).date())
+                .map_err(|_| QueryError::invalid("a date of the range is out of the calendar"))
+        };
+        let first_end = buckets.starts.get(1).copied().unwrap_or(buckets.to_ms) - 1;
+        let back = jiff::Span::new().days(i64::from(days) - 1);
+        let first_day = date_of(first_end)?
+            .checked_sub(back)
+            .map_err(|_| QueryError::invalid("active users look back out of the calendar"))?
+            .min(date_of(buckets.from_ms)?);
+        let last_day = date_of(buckets.to_ms - 1)?;
+        let mut day_starts = Vec::new();
+        let mut day = first_day;
+        while day <= last_day {
+            day_starts.push(crate::buckets::day_start(day, zone)?);
+            day = day.tomorrow().map_err(|_| QueryError::invalid("the range ends out of the calendar"))?;
+        }
+        let last_days = (0..buckets.starts.len())
+            .map(|index| {
+                let end = buckets.starts.get(index + 1).copied().unwrap_or(buckets.to_ms) - 1;
+                day_starts.partition_point(|start| *start <= end).saturating_sub(1)
+            })
+            .collect();
+        Ok(ActiveWindows { day_starts, to_ms: buckets.to_ms, last_days })
+    }
+
+    /// Rows of (bucket, segment, value): distinct (day, user) pairs, joined with the
+    /// (day, bucket) pairs of every bucket's window, counted per bucket once per user.
+    fn plan(
+        &self,
+        context: &SessionContext,
+        frame: &DataFrame,
+        metric: &Metric,
+        global: &[crate::model::Filter],
+        segment: Expr,
+        days: u32,
+    ) -> Result<DataFrame, QueryError> {
+        let span = usize::try_from(days).unwrap_or(1).saturating_sub(1);
+        let (mut window_days, mut window_buckets) = (Vec::new(), Vec::new());
+        for (bucket, last) in self.last_days.iter().enumerate() {
+            for day in last.saturating_sub(span)..=*last {
+                window_days.push(i32::try_from(day).unwrap_or(i32::MAX));
+                window_buckets.push(i32::try_from(bucket).unwrap_or(i32::MAX));
+            }
+        }
+        let windows = datafusion::arrow::record_batch::RecordBatch::try_from_iter([
+            (WINDOW_DAY, std::sync::Arc::new(Int32Array::from(window_days)) as datafusion::arrow::array::ArrayRef),
+            (BUCKET, std::sync::Arc::new(Int32Array::from(window_buckets)) as datafusion::arrow::array::ArrayRef),
+        ])
+        .map_err(|error| QueryError::Storage(format!("query engine: {error}")))?;
+        let windows = context.read_batch(windows).map_err(engine_error)?;
+        let day = Bucket::expr(self.day_starts.clone(), self.to_ms, ident("time_ms"));
+        frame
+            .clone()
+            .filter(filters::selects(&metric.events, global)?)
+            .and_then(|frame| {
+                frame.select(vec![day.alias(DAY), segment.alias(SEGMENT), ident("distinct_id").alias(USER)])
+            })
+            .and_then(|frame| frame.filter(ident(DAY).is_not_null().and(ident(USER).not_eq(lit("")))))
+            .and_then(|frame| frame.aggregate(vec![ident(DAY), ident(SEGMENT), ident(USER)], vec![]))
+            .and_then(|frame| frame.join(windows, datafusion::common::JoinType::Inner, &[DAY], &[WINDOW_DAY], None))
+            .and_then(|frame| frame.aggregate(vec![ident(BUCKET), ident(SEGMENT), ident(USER)], vec![]))
+            .and_then(|frame| {
+                frame.aggregate(
+                    vec![ident(BUCKET), ident(SEGMENT)],
+                    vec![cast(count(lit(1)), DataType::Float64).alias(VALUE)],
+                )
+            })
+            .map_err(engine_error)
+    }
+}
+
 /// What a bucket without matching events shows: 0 for counts and sums, nothing for the
 /// other aggregates.
 fn empty_value(measure: &Measure) -> Option<f64> {
     match measure {
-        Measure::Total | Measure::Unique => Some(0.0),
+        Measure::Total | Measure::Unique | Measure::Active { .. } => Some(0.0),
         Measure::Property { aggregate: PropertyAggregate::Sum | PropertyAggregate::DistinctCount, .. }
         | Measure::Expression { aggregate: PropertyAggregate::Sum | PropertyAggregate::DistinctCount, .. } => Some(0.0),
         _ => None,
@@ -345,6 +470,10 @@ fn label(metric: &Metric) -> String {
         Measure::Property { property: what, aggregate } | Measure::Expression { expression: what, aggregate } => {
             format!("{} of {what}", format!("{aggregate:?}").to_lowercase())
         }
+        Measure::Active { days: 1 } => "daily active users".to_string(),
+        Measure::Active { days: 7 } => "weekly active users".to_string(),
+        Measure::Active { days: 30 } => "monthly active users".to_string(),
+        Measure::Active { days } => format!("users active in {days} days"),
     };
     let event = if metric.events.event == crate::model::ALL_EVENTS { "All events" } else { &metric.events.event };
     format!("{event} - {what}")
@@ -386,7 +515,9 @@ fn measured(
         Measure::Total => {
             keyed(vec![]).and_then(|frame| frame.aggregate(first_keys(vec![]), vec![as_value(count(lit(1)))]))
         }
-        Measure::Unique => {
+        // Active users are planned by `ActiveWindows`; here (ranking a breakdown's segments)
+        // they count as the range's unique users.
+        Measure::Unique | Measure::Active { .. } => {
             users().and_then(|frame| frame.aggregate(first_keys(vec![]), vec![as_value(count_distinct(ident(USER)))]))
         }
         Measure::PerUser { aggregate } => {

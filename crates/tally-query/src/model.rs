@@ -141,6 +141,10 @@ pub enum Measure {
     /// A numeric segmentation expression over the matching events (the Query API's
     /// `/segmentation/sum` and `/average`); undefined values are skipped.
     Expression { expression: String, aggregate: PropertyAggregate },
+    /// Active users (DAU 1, WAU 7, MAU 30): per bucket, the distinct users with a matching
+    /// event in the `days` local days ending on the bucket's last day; over the range, the
+    /// last bucket's value.
+    Active { days: u32 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

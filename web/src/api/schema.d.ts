@@ -7590,6 +7590,11 @@ export interface components {
             expression: string;
             /** @enum {string} */
             kind: "expression";
+        } | {
+            /** Format: int32 */
+            days: number;
+            /** @enum {string} */
+            kind: "active";
         };
         /** @description One Insights metric. */
         Metric: components["schemas"]["EventSelector"] & {

@@ -296,6 +296,7 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
             { "id": "over_50", "kind": "daily", "event": "Purchase", "measure": "total", "amount_over": 50 },
             { "id": "plans", "kind": "breakdown_unique", "event": "Purchase", "limit": 2 },
             { "id": "funnel", "kind": "funnel", "steps": ["Page View", "Sign Up", "Purchase"], "window_ms": 86_400_000 },
+            { "id": "wau", "kind": "active", "event": "Page View", "days": 7 },
             { "id": "funnel_uniques", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
               "window_ms": 86_400_000 },
             { "id": "funnel_excluded", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
@@ -322,6 +323,18 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     same_days("amount p90", &by_label(result, 4), &answers["amount"]["p90"], None);
     same_days("purchases over 50", &by_label(result, 5), &answers["over_50"]["days"], Some(0.0));
     derived_views_match_the_oracle(&query, &range, &answers, &python, &file, (day(19), day(11))).await;
+    // Active users: DAU is the daily uniques; WAU counts each user once in the seven days
+    // ending on each day (looking back before the range); over the range, the last day's.
+    let active = query(json!({ "type": "insights", "range": range, "unit": "day", "metrics": [
+        { "event": "Page View", "measure": { "kind": "active", "days": 1 } },
+        { "event": "Page View", "measure": { "kind": "active", "days": 7 } },
+    ] }))
+    .await;
+    same_days("daily active users", &by_label(&active, 0), &answers["unique"]["days"], Some(0.0));
+    same_days("weekly active users", &by_label(&active, 1), &answers["wau"], Some(0.0));
+    let wau = by_label(&active, 1);
+    assert_eq!(active["series"][1]["total"].as_f64(), *wau.values().last().unwrap(), "{active}");
+    assert!(wau.values().flatten().zip(by_label(&active, 0).values().flatten()).any(|(week, day)| week > day));
     let series = result["series"].as_array().unwrap();
     assert_eq!(
         series[1]["total"].as_f64(),

@@ -27,6 +27,9 @@ const MEASURES = [
   { value: "unique", label: "Unique users" },
   { value: "per_user:average", label: "Average per user" },
   { value: "per_user:median", label: "Median per user" },
+  { value: "active:1", label: "Daily active users" },
+  { value: "active:7", label: "Weekly active users" },
+  { value: "active:30", label: "Monthly active users" },
 ];
 
 const VIEWS = [
@@ -48,11 +51,13 @@ function viewOf(value: string): SeriesView {
 
 function measureValue(metric: Metric): string {
   const measure = metric.measure ?? { kind: "total" };
+  if (measure.kind === "active") return `active:${measure.days}`;
   return measure.kind === "per_user" ? `per_user:${measure.aggregate}` : measure.kind;
 }
 
 function measureOf(value: string): Metric["measure"] {
   if (value.startsWith("per_user:")) return { kind: "per_user", aggregate: value.slice(9) as "average" | "median" };
+  if (value.startsWith("active:")) return { kind: "active", days: Number(value.slice(7)) };
   return { kind: value as "total" | "unique" };
 }
 
