@@ -205,6 +205,54 @@ permission_enum!(
     }
 );
 
+impl ProjectPermission {
+    /// What the permission lets its holder do, in a sentence for a role editor.
+    pub fn description(self) -> &'static str {
+        use ProjectPermission::*;
+        match self {
+            ViewReports => "Open reports, boards and the Lexicon, and run Insights, Funnels, Retention and Flows.",
+            SaveReports => "Save reports and change one's own saved reports.",
+            ShareEntities => "Share reports and boards with other users and teams.",
+            DownloadReports => "Download report results as CSV or images.",
+            CreateAlerts => "Create alerts on saved reports.",
+            ManageAllAlerts => "Change and delete every alert in the project, not only one's own.",
+            ViewUsers => "See user profiles, their activity feeds and the live view of events.",
+            ExportUsers => "Export user profiles as CSV.",
+            EditCohorts => "Create and change cohorts.",
+            ExportCohorts => "Export the users of a cohort.",
+            CreateBoards => "Create boards.",
+            CreateBoardSubscriptions => "Subscribe people to boards by e-mail.",
+            MakeBoardsPublic => "Make public links to boards.",
+            EditCustomDefinitions => "Create custom events, properties and formulas.",
+            CreateAnnotations => "Add annotations to charts.",
+            ExportEvents => "Export raw events (the export API).",
+            EditProfiles => "Change and delete user profiles.",
+            EditBorrowedProperties => "Change borrowed properties.",
+            UploadLookupTables => "Upload lookup tables.",
+            MapLookupTables => "Map lookup tables to properties.",
+            EditLexicon => "Edit names, descriptions and tags in the Lexicon, and hide events.",
+            MergeDropData => "Merge and drop events and properties.",
+            DownloadLexicon => "Download the Lexicon.",
+            ImportEvents => "Send events with a service account (the import API).",
+            MarkClassifiedData => "Mark properties as classified.",
+            AccessClassifiedData => "See the values of classified properties.",
+            ViewProjectSettings => "See the project's settings and roles.",
+            EditProjectSettings => "Change the project's name, time zone and identity merging.",
+            ViewAccessKeys => "See the project token and API secret.",
+            ViewUsage => "See the project's event volume.",
+            ManageProjectMembers => "Add and remove the project's users and teams, and change their roles.",
+            ManageProjectServiceAccounts => "Add and remove the project's service accounts.",
+            ManageCustomRoles => "Create, change and delete custom roles.",
+            ViewProjectAuditLog => "Read the project's audit log.",
+            ManagePublicBoardsFeature => "Turn public board links on or off for the whole project.",
+            ManageProjectSecurity => "Change the project's security settings.",
+            ResetProject => "Delete every event and profile of the project, keeping its settings.",
+            DeleteProject => "Delete the project.",
+            TransferProject => "Move the project to another organization.",
+        }
+    }
+}
+
 impl OrgRole {
     /// The organization permissions this role gives.
     pub fn permissions(self) -> OrgPermissionSet {

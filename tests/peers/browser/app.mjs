@@ -269,6 +269,10 @@ try {
   await owner.click("#role-new");
   await owner.fill("#role-name", "Exporter");
   await owner.fill("#role-description", "Reads reports and exports events");
+  // Each permission says what it allows, in the checkbox's accessible description.
+  const exportBox = owner.getByLabel("Export events", { exact: true });
+  const describedBy = await exportBox.getAttribute("aria-describedby");
+  facts.export_permission_description = describedBy ? await owner.locator(`[id="${describedBy}"]`).innerText() : "";
   await owner.getByLabel("Export events", { exact: true }).check();
   await owner.click("#role-save");
   await owner.getByTestId("role-Exporter").waitFor();

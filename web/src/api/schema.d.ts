@@ -7693,6 +7693,10 @@ export interface components {
         PerUserAggregate: "average" | "median" | "min" | "max";
         /** @description Every permission there is, by name: what a custom role may hold. */
         PermissionCatalogView: {
+            /** @description What each project permission lets its holder do. */
+            descriptions: {
+                [key: string]: string;
+            };
             organization: string[];
             project: string[];
         };

@@ -68,6 +68,7 @@ async fn people_use_tally_in_a_browser() {
     let roles = facts["custom_roles"].as_array().unwrap();
     assert_eq!(roles.len(), 1, "{facts}");
     assert_eq!(roles[0]["name"], "Exporter");
+    assert_eq!(facts["export_permission_description"], "Export raw events (the export API).", "{facts}");
     let held = labels(&roles[0]["permissions"]);
     assert!(held.contains(&"export_events") && held.contains(&"view_reports"), "{held:?}");
 

@@ -156,6 +156,8 @@ async fn organization_view(
 pub(crate) struct PermissionCatalogView {
     project: Vec<&'static str>,
     organization: Vec<&'static str>,
+    /// What each project permission lets its holder do.
+    descriptions: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
 /// `GET /api/app/permissions`.
@@ -163,5 +165,6 @@ pub(crate) async fn permissions(_caller: Caller) -> Response {
     ok(PermissionCatalogView {
         project: ProjectPermission::ALL.iter().map(|p| p.as_str()).collect(),
         organization: tally_types::OrgPermission::ALL.iter().map(|p| p.as_str()).collect(),
+        descriptions: ProjectPermission::ALL.iter().map(|p| (p.as_str(), p.description())).collect(),
     })
 }

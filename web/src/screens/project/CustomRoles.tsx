@@ -52,6 +52,7 @@ export function CustomRoles() {
           projectId={projectId}
           role={editing === "new" ? null : editing}
           permissions={catalog.data.project}
+          descriptions={catalog.data.descriptions}
           onDone={() => {
             setEditing(null);
             refresh();
@@ -137,11 +138,13 @@ function RoleForm({
   projectId,
   role,
   permissions,
+  descriptions,
   onDone,
 }: {
   projectId: number;
   role: CustomRole | null;
   permissions: string[];
+  descriptions: Record<string, string>;
   onDone: () => void;
 }) {
   const [name, setName] = useState(role?.name ?? "");
@@ -170,7 +173,7 @@ function RoleForm({
           <Checkbox.Group label="Permissions" value={chosen} onChange={setChosen}>
             <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }} mt="xs" spacing={6}>
               {permissions.map((permission) => (
-                <Checkbox key={permission} value={permission} label={permissionLabel(permission)} />
+                <Checkbox key={permission} value={permission} label={permissionLabel(permission)} description={descriptions[permission]} />
               ))}
             </SimpleGrid>
           </Checkbox.Group>
