@@ -328,22 +328,34 @@ pub(crate) async fn events_properties_top(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Result<Response, Response> {
-    let scope = data_scope_for::<ViewReports>(&state, &parts, params.get("project_id").map(String::as_str)).await?;
+    let lexicon = lexicon_of(&state, &parts, &params).await?;
     let event = required(&params, "event", "Signed%20Up").map_err(|message| bad(&parts, message))?;
     let limit = limit(&params, 10, 10_000).map_err(|message| bad(&parts, message))?;
-    let Some(events) = state.event_store(&scope.project().region) else {
-        return Err(misdirected_answer(&state, &scope.project().region));
-    };
-    let lexicon = events.lexicon_of(&scope);
-    let mut properties: Vec<(&String, u64)> = lexicon
+    let properties = lexicon
         .events
         .get(event)
-        .map(|entry| entry.properties.iter().map(|(name, property)| (name, property.seen.count)).collect())
+        .map(|entry| most_frequent(entry.properties.iter().map(|(name, property)| (name, property.seen.count)), limit))
         .unwrap_or_default();
-    properties.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let body: serde_json::Map<String, Value> =
-        properties.into_iter().take(limit).map(|(name, count)| (name.clone(), json!({ "count": count }))).collect();
+        properties.into_iter().map(|(name, count)| (name.clone(), json!({ "count": count }))).collect();
     Ok(axum::Json(body).into_response())
+}
+
+/// The caller's project's lexicon (API secret, or a service account with `project_id`).
+async fn lexicon_of(state: &AppState, parts: &Parts, params: &Params) -> Result<tally_events::Lexicon, Response> {
+    let scope = data_scope_for::<ViewReports>(state, parts, params.get("project_id").map(String::as_str)).await?;
+    match state.event_store(&scope.project().region) {
+        Some(events) => Ok(events.lexicon_of(&scope)),
+        None => Err(misdirected_answer(state, &scope.project().region)),
+    }
+}
+
+/// Names by count, most frequent first (ties by name), at most `limit`.
+fn most_frequent<'a>(counted: impl Iterator<Item = (&'a String, u64)>, limit: usize) -> Vec<(&'a String, u64)> {
+    let mut counted: Vec<(&String, u64)> = counted.collect();
+    counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    counted.truncate(limit);
+    counted
 }
 
 /// `GET /api/query/events/properties/values`: the most frequent values of an event's property
@@ -354,7 +366,7 @@ pub(crate) async fn events_properties_values(
     parts: Parts,
 ) -> Result<Response, Response> {
     let (scope, engine) = engine(&state, &parts, &params).await?;
-    let request = || -> Result<Insights, String> {
+    let request = || -> Result<(Insights, usize), String> {
         let event = required(&params, "event", "Signed%20Up")?;
         let name = required(&params, "name", "plan")?;
         let limit = limit(&params, 255, 10_000)?;
@@ -374,10 +386,9 @@ pub(crate) async fn events_properties_values(
             limit: (limit + 1).min(tally_query::MAX_SEGMENTS),
             other: false,
         };
-        Ok(report_of(range, TimeUnit::Month, vec![metric(event, Measure::Total)], Some(breakdown)))
+        Ok((report_of(range, TimeUnit::Month, vec![metric(event, Measure::Total)], Some(breakdown)), limit))
     };
-    let report = request().map_err(|message| bad(&parts, message))?;
-    let wanted = limit(&params, 255, 10_000).unwrap_or(255);
+    let (report, wanted) = request().map_err(|message| bad(&parts, message))?;
     let answer = insights(&state, &parts, &scope, &engine, report).await?;
     let values: Vec<String> = answer
         .series
@@ -402,18 +413,7 @@ pub(crate) async fn segmentation(
     let (scope, engine) = engine(&state, &parts, &params).await?;
     let measure = measure_of(&params).map_err(|message| bad(&parts, message))?;
     run_segmentation(&state, &parts, &params, &scope, &engine, measure, |event, insights| {
-        let mut values: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
-        for series in &insights.series {
-            let name = series.segment.clone().unwrap_or_else(|| event.to_string());
-            let points = insights
-                .buckets
-                .iter()
-                .zip(&series.values)
-                .map(|(date, value)| (date.clone(), number(value.unwrap_or(0.0))))
-                .collect();
-            values.insert(name, points);
-        }
-        json!({ "data": { "series": insights.buckets, "values": values }, "legend_size": values.len() })
+        dated_values(&insights, |series| series.segment.clone().unwrap_or_else(|| event.to_string()))
     })
     .await
 }
@@ -485,22 +485,10 @@ async fn run_segmentation(
         limit,
         other: false,
     });
-    let report = Report::Insights(Insights {
-        range,
-        unit,
-        metrics: vec![Metric { events: EventSelector { event: event.clone(), filters: Vec::new() }, measure }],
-        filters: Vec::new(),
-        where_expression: where_of(params),
-        breakdown,
-        formulas: Vec::new(),
-        compare: false,
-        view: Default::default(),
-    });
-    let _place = admit(state, parts, scope)?;
-    let Answer { result: ReportResult::Insights(insights), .. } = answer(parts, engine, scope, &report).await? else {
-        return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, parts, "the answer is not a segmentation"));
-    };
-    Ok(axum::Json(shape(&event, insights)).into_response())
+    let mut report = report_of(range, unit, vec![metric(&event, measure)], breakdown);
+    report.where_expression = where_of(params);
+    let answer = insights(state, parts, scope, engine, report).await?;
+    Ok(axum::Json(shape(&event, answer)).into_response())
 }
 
 /// Numbers as Mixpanel prints them: whole numbers without a fraction.
@@ -725,14 +713,11 @@ pub(crate) async fn event_names(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Result<Response, Response> {
-    let scope = data_scope_for::<ViewReports>(&state, &parts, params.get("project_id").map(String::as_str)).await?;
+    let lexicon = lexicon_of(&state, &parts, &params).await?;
     let limit = limit(&params, 255, 10_000).map_err(|message| bad(&parts, message))?;
-    let Some(events) = state.event_store(&scope.project().region) else {
-        return Err(misdirected_answer(&state, &scope.project().region));
-    };
-    let lexicon = events.lexicon_of(&scope);
-    let mut names: Vec<(&String, u64)> = lexicon.events.iter().map(|(name, entry)| (name, entry.seen.count)).collect();
-    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let names: Vec<&String> = names.into_iter().take(limit).map(|(name, _)| name).collect();
+    let names: Vec<&String> = most_frequent(lexicon.events.iter().map(|(name, entry)| (name, entry.seen.count)), limit)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     Ok(axum::Json(names).into_response())
 }
