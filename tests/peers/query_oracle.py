@@ -43,11 +43,20 @@ def load(con, path):
     )
 
 
+def load_profiles(con, profiles):
+    """The users' profiles as they are now, as table p(u, tier, age): one row per canonical
+    user who has one (the test knows which profile each user ends with)."""
+    con.execute("CREATE TABLE p (u VARCHAR, tier VARCHAR, age DOUBLE)")
+    for user, props in profiles.items():
+        con.execute("INSERT INTO p VALUES (?, ?, ?)", [user, props.get("tier"), props.get("age")])
+
+
 def main():
     request = json.load(sys.stdin)
     con = duckdb.connect()
     con.execute("SET threads=2")
     load(con, request["events"])
+    load_profiles(con, request.get("profiles", {}))
     tz = request["time_zone"]
     con.execute(f"SET TimeZone='{tz}'")
     # §0: whole local days of the project zone, both inclusive.
@@ -68,6 +77,12 @@ def main():
             where = f"name = '{q['event']}' AND t >= {start} AND t < {end} {users}"
             if q.get("amount_over") is not None:
                 where += f" AND amount > {q['amount_over']}"
+            if q.get("tier") is not None:
+                # Profile properties join at query time in their latest state
+                # (report-semantics.md, "Profile properties").
+                where += f" AND u IN (SELECT u FROM p WHERE tier = '{q['tier']}')"
+            if q.get("age_over") is not None:
+                where += f" AND u IN (SELECT u FROM p WHERE age > {q['age_over']})"
             rows = con.execute(f"SELECT {day} AS d, {measure} FROM e WHERE {where} GROUP BY d").fetchall()
             total = con.execute(f"SELECT {measure} FROM e WHERE {where}").fetchone()[0]
             answers[q["id"]] = {"days": {d: v for d, v in rows}, "total": total}
@@ -90,7 +105,11 @@ def main():
         elif kind == "breakdown_unique":
             # §1: a user counts in every segment they qualify for; the top N segments by the
             # metric over the range are kept; the rest form one '$other' segment (Tally).
-            seg = "coalesce(plan, '(not set)')"
+            if q.get("by") == "tier":
+                # A profile property: the latest profile, "(not set)" without one.
+                seg = "coalesce((SELECT tier FROM p WHERE p.u = e.u), '(not set)')"
+            else:
+                seg = "coalesce(plan, '(not set)')"
             base = f"FROM e WHERE name = '{q['event']}' AND t >= {start} AND t < {end} AND u <> ''"
             ranked = con.execute(
                 f"SELECT {seg} AS s, count(DISTINCT u) AS n {base} GROUP BY s ORDER BY n DESC, s LIMIT {q['limit']}"
@@ -103,7 +122,7 @@ def main():
             ).fetchall()
             answers[q["id"]] = {s: n for s, n in rows}
         elif kind == "funnel":
-            answers[q["id"]] = funnel(con, q["steps"], q["window_ms"], start, end)
+            answers[q["id"]] = funnel(con, q["steps"], q["window_ms"], start, end, q.get("tier"))
         elif kind == "active":
             # §1 DAU/WAU/MAU: per day, distinct users with a matching event in the N local days
             # ending on it (events before the range count towards its first windows).
@@ -128,18 +147,20 @@ def main():
     json.dump(answers, sys.stdout)
 
 
-def funnel(con, steps, window_ms, start, end):
+def funnel(con, steps, window_ms, start, end, tier=None):
     """§2 Uniques: the user enters at their first step-1 inside the range and only that
     attempt counts; each later step is a separate, later event (proposal: one event never
     fills two steps; same-millisecond events in step order); t - t_entry <= window
     (proposal); later steps may fall after the range; the empty id is no user (§0)."""
     names = ", ".join("'" + s + "'" for s in steps)
+    # A profile filter keeps the events of the users whose profile matches now.
+    users = "" if tier is None else f"AND u IN (SELECT u FROM p WHERE tier = '{tier}')"
     rank = " ".join(f"WHEN name = '{s}' THEN {i}" for i, s in enumerate(steps))
     con.execute("DROP TABLE IF EXISTS f")
     con.execute(
         f"""CREATE TABLE f AS SELECT u, t, name,
             row_number() OVER (PARTITION BY u ORDER BY t, CASE {rank} END) AS seq
-            FROM e WHERE u <> '' AND name IN ({names})"""
+            FROM e WHERE u <> '' AND name IN ({names}) {users}"""
     )
     con.execute("DROP TABLE IF EXISTS reached")
     con.execute(

@@ -38,7 +38,7 @@ use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
 pub use flush::{CompactReport, FlushReport};
 pub use lexicon::Lexicon;
-pub use read::ProjectEvents;
+pub use read::{ProfileProperty, ProjectEvents, USER_PROPERTIES};
 pub use scan::{SORT_MERGE_RESERVATION, spilling_runtime};
 pub use wal::WalError;
 
@@ -67,7 +67,7 @@ pub(crate) enum Record {
     Reset(i64),
 }
 
-type Profiles = HashMap<(i64, ProfileKey), Profile>;
+pub(crate) type Profiles = HashMap<(i64, ProfileKey), Profile>;
 
 /// The events and profiles of one region.
 #[derive(Clone)]

@@ -22,6 +22,20 @@ use tally_types::permissions::ProjectMarker;
 
 use crate::{EventQuery, EventStore, StorageError, parquet_file, readers, scan};
 
+/// The column of [`ProjectEvents::with_profiles`] holding the user's profile properties.
+pub const USER_PROPERTIES: &str = "user_properties";
+const PROFILE_USER: &str = "profile_user";
+
+/// A property of a project's user profiles ([`EventStore::profile_properties_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileProperty {
+    pub name: String,
+    /// The JSON types seen: `string`, `number`, `boolean`, `list`, `object`, `null`.
+    pub types: std::collections::BTreeSet<&'static str>,
+    /// How many profiles hold it.
+    pub profiles: u64,
+}
+
 /// One project's events as of the moment they were taken.
 pub struct ProjectEvents {
     project_id: i64,
@@ -34,6 +48,8 @@ pub struct ProjectEvents {
     clean: Vec<String>,
     memory: Vec<RecordBatch>,
     identities: Arc<HashMap<String, String>>,
+    /// Every project's profiles (read only for this one's, and only when a report asks).
+    profiles: Arc<std::sync::RwLock<crate::Profiles>>,
     /// The project's event names (its lexicon) when the events were taken.
     names: Vec<String>,
     from_ms: i64,
@@ -85,6 +101,7 @@ impl EventStore {
             clean,
             memory,
             identities,
+            profiles: Arc::clone(&self.profiles),
             names,
             from_ms,
             to_ms,
@@ -95,6 +112,29 @@ impl EventStore {
     /// The project's lexicon (event names and properties with their counts).
     pub fn lexicon_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> crate::Lexicon {
         self.lexicon(scope.project_id().0)
+    }
+
+    /// The properties the project's user profiles hold: each name with the JSON types seen
+    /// and how many profiles hold it, sorted by name.
+    pub fn profile_properties_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> Vec<ProfileProperty> {
+        let project_id = scope.project_id().0;
+        let mut found: std::collections::BTreeMap<String, ProfileProperty> = std::collections::BTreeMap::new();
+        let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((project, key), profile) in profiles.iter() {
+            if *project != project_id || !matches!(key, tally_ingest::profiles::ProfileKey::User(_)) {
+                continue;
+            }
+            for (name, value) in &profile.properties {
+                let entry = found.entry(name.clone()).or_insert_with(|| ProfileProperty {
+                    name: name.clone(),
+                    types: Default::default(),
+                    profiles: 0,
+                });
+                entry.types.insert(crate::lexicon::type_of(value));
+                entry.profiles += 1;
+            }
+        }
+        found.into_values().collect()
     }
 
     /// The reserved properties the project only ever sent as text (its lexicon says so):
@@ -152,6 +192,56 @@ impl ProjectEvents {
             })
             .collect();
         frame.select(columns).map(Some).map_err(scan::engine)
+    }
+
+    /// `frame` (the events as [`ProjectEvents::frame`] presents them) with each event's user
+    /// profile as it is now (profile properties join at query time in their latest state):
+    /// the column `user_properties` holds the profile's properties as JSON text, NULL when
+    /// the user has no profile. Profiles are matched on the canonical id; when several
+    /// profiles belong to one user, the one stored under the canonical id wins, then the
+    /// first by id.
+    pub fn with_profiles(&self, context: &SessionContext, frame: DataFrame) -> Result<DataFrame, StorageError> {
+        let mut chosen: HashMap<String, (bool, String, String)> = HashMap::new();
+        {
+            let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for ((project, key), profile) in profiles.iter() {
+                let tally_ingest::profiles::ProfileKey::User(id) = key else { continue };
+                if *project != self.project_id {
+                    continue;
+                }
+                let user = self.canonical(id);
+                let exact = user == *id;
+                let better = match chosen.get(&user) {
+                    None => true,
+                    Some((was_exact, was_id, _)) => {
+                        (exact, std::cmp::Reverse(id)) > (*was_exact, std::cmp::Reverse(was_id))
+                    }
+                };
+                if better {
+                    let json = serde_json::Value::Object(profile.properties.clone()).to_string();
+                    chosen.insert(user, (exact, id.clone(), json));
+                }
+            }
+        }
+        let mut users = StringBuilder::new();
+        let mut properties = StringBuilder::new();
+        for (user, (_, _, json)) in chosen {
+            users.append_value(user);
+            properties.append_value(json);
+        }
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new(PROFILE_USER, DataType::Utf8, false),
+            datafusion::arrow::datatypes::Field::new(USER_PROPERTIES, DataType::Utf8, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![Arc::new(users.finish()), Arc::new(properties.finish())];
+        let batch = RecordBatch::try_new(schema, columns).map_err(scan::engine)?;
+        let table = context.read_batch(batch).map_err(scan::engine)?;
+        let mut keep: Vec<Expr> = frame.schema().fields().iter().map(|field| ident(field.name())).collect();
+        keep.push(ident(USER_PROPERTIES));
+        frame
+            .join(table, datafusion::common::JoinType::Left, &["distinct_id"], &[PROFILE_USER], None)
+            .and_then(|joined| joined.select(keep))
+            .map_err(scan::engine)
     }
 
     /// The canonical id of `distinct_id` (itself when it is not merged into another).

@@ -77,11 +77,22 @@ fn source(name: &str) -> Source {
     }
 }
 
-fn names(expr: &segmentation::Expr, into: &mut BTreeSet<String>) {
+/// The properties an expression names: the event's (`properties[...]`, `event[...]`) and
+/// the user profile's (`user[...]`).
+#[derive(Debug, Default)]
+struct Named {
+    event: BTreeSet<String>,
+    user: BTreeSet<String>,
+}
+
+fn names(expr: &segmentation::Expr, into: &mut Named) {
     use segmentation::Expr as E;
     match expr {
+        E::Property(segmentation::PropertyScope::User, name) => {
+            into.user.insert(name.clone());
+        }
         E::Property(_, name) => {
-            into.insert(name.clone());
+            into.event.insert(name.clone());
         }
         E::Literal(_) => {}
         E::List(items) | E::Call(_, items) => items.iter().for_each(|item| names(item, into)),
@@ -97,37 +108,36 @@ fn names(expr: &segmentation::Expr, into: &mut BTreeSet<String>) {
     }
 }
 
-fn scopes(expr: &segmentation::Expr) -> Vec<segmentation::PropertyScope> {
-    use segmentation::Expr as E;
-    match expr {
-        E::Property(scope, _) => vec![*scope],
-        E::Literal(_) => Vec::new(),
-        E::List(items) | E::Call(_, items) => items.iter().flat_map(scopes).collect(),
-        E::Unary(_, inner) => scopes(inner),
-        E::Binary(left, _, right) => scopes(left).into_iter().chain(scopes(right)).collect(),
-        E::In { needle, haystack, .. } => scopes(needle).into_iter().chain(scopes(haystack)).collect(),
-    }
+/// Whether the expression reads a profile property (`user[...]`): the events then need
+/// their users' profiles joined. False for text that does not parse (its error comes when
+/// it is compiled).
+pub(crate) fn reads_profiles(text: Option<&str>) -> bool {
+    let Some(Ok(parsed)) = text.map(segmentation::parse) else { return false };
+    let mut named = Named::default();
+    names(&parsed, &mut named);
+    !named.user.is_empty()
 }
 
 fn compile(text: &str, output: Output) -> Result<Expr, QueryError> {
     let parsed = segmentation::parse(text).map_err(|error| QueryError::invalid(error.to_string()))?;
-    let mut named = BTreeSet::new();
+    let mut named = Named::default();
     names(&parsed, &mut named);
-    // Columns the function reads, in order: the JSON column first when any property needs it.
+    // Columns the function reads, in order: the JSON column first when any property needs
+    // it, then the profile's JSON when a profile property is named, then typed columns.
     let mut columns: Vec<(String, Source)> = Vec::new();
     let mut arguments: Vec<Expr> = Vec::new();
-    if let Some(scope) = scopes(&parsed).into_iter().find(|scope| *scope == segmentation::PropertyScope::User) {
-        return Err(QueryError::invalid(format!(
-            "{}[...] names a profile property; reports filter and segment by event properties (properties[...]) for now",
-            scope.name()
-        )));
-    }
     // The JSON column when a property lives there, or may (a reserved property sent as
     // something other than text).
-    if named.iter().any(|name| source(name) == Source::Json || TYPED_PROPERTIES.contains(&name.as_str())) {
+    let reads_json =
+        named.event.iter().any(|name| source(name) == Source::Json || TYPED_PROPERTIES.contains(&name.as_str()));
+    if reads_json {
         arguments.push(ident("properties"));
     }
-    for name in &named {
+    let reads_user = !named.user.is_empty();
+    if reads_user {
+        arguments.push(ident(tally_events::USER_PROPERTIES));
+    }
+    for name in &named.event {
         match source(name) {
             Source::Json => {}
             Source::Time => {
@@ -140,7 +150,6 @@ fn compile(text: &str, output: Output) -> Result<Expr, QueryError> {
             }
         }
     }
-    let reads_json = arguments.len() > columns.len();
     if arguments.is_empty() {
         // A constant expression still runs once per row: give it a column to count rows by.
         arguments.push(ident("time_ms"));
@@ -151,6 +160,7 @@ fn compile(text: &str, output: Output) -> Result<Expr, QueryError> {
         expr: Arc::new(parsed),
         columns,
         reads_json,
+        reads_user,
         output,
         signature: Signature::variadic_any(Volatility::Immutable),
     };
@@ -165,6 +175,8 @@ struct Segmentation {
     /// The named properties read from columns, in argument order (after the JSON column).
     columns: Vec<(String, Source)>,
     reads_json: bool,
+    /// Whether the profile's JSON follows (after the event's JSON column, if read).
+    reads_user: bool,
     output: Output,
     signature: Signature,
 }
@@ -218,7 +230,10 @@ impl ScalarUDFImpl for Segmentation {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let mut arrays = args.args.iter().map(|arg| arg.to_array(rows));
-        let json = if self.reads_json {
+        let mut json_column = |read: bool| -> DfResult<Option<StringArray>> {
+            if !read {
+                return Ok(None);
+            }
             let array = arrays.next().transpose()?;
             let strings = array.and_then(|array| {
                 datafusion::arrow::compute::cast(&array, &DataType::Utf8)
@@ -226,12 +241,12 @@ impl ScalarUDFImpl for Segmentation {
                     .and_then(|array| array.as_any().downcast_ref::<StringArray>().cloned())
             });
             match strings {
-                Some(strings) => Some(strings),
-                None => return exec_err!("tally_segmentation: the properties column is not text"),
+                Some(strings) => Ok(Some(strings)),
+                None => exec_err!("tally_segmentation: a properties column is not text"),
             }
-        } else {
-            None
         };
+        let json = json_column(self.reads_json)?;
+        let user_json = json_column(self.reads_user)?;
         let mut columns = Vec::with_capacity(self.columns.len());
         for (_, source) in &self.columns {
             let Some(array) = arrays.next().transpose()? else {
@@ -268,7 +283,11 @@ impl ScalarUDFImpl for Segmentation {
                 };
                 record.insert(name.clone(), value);
             }
-            let value = self.expr.eval(&record);
+            let user: Map<String, Value> = match &user_json {
+                Some(json) if !json.is_null(row) => serde_json::from_str(json.value(row)).unwrap_or_default(),
+                _ => Map::new(),
+            };
+            let value = self.expr.eval_in(&record, &user);
             match self.output {
                 Output::Condition => conditions.append_value(value.to_boolean()),
                 Output::Text => texts.append_option(value_text(&value)),
@@ -291,9 +310,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn profile_properties_are_refused_until_reports_join_profiles() {
-        let error = condition(r#"user["plan"] == "pro""#).unwrap_err();
-        assert!(error.to_string().contains("profile property"), "{error}");
+    fn profile_properties_ask_for_the_profiles() {
+        assert!(reads_profiles(Some(r#"user["plan"] == "pro""#)));
+        assert!(!reads_profiles(Some(r#"properties["plan"] == "pro""#)));
+        assert!(!reads_profiles(Some(r#"user["plan"] =="#)));
+        assert!(!reads_profiles(None));
     }
 
     #[test]
@@ -305,9 +326,10 @@ mod tests {
 
     #[test]
     fn only_the_named_columns_are_read() {
-        let mut named = BTreeSet::new();
+        let mut named = Named::default();
         names(&segmentation::parse(r#"properties["$browser"] == "x" and defined(user["plan"])"#).unwrap(), &mut named);
-        assert_eq!(named.into_iter().collect::<Vec<_>>(), ["$browser", "plan"]);
+        assert_eq!(named.event.into_iter().collect::<Vec<_>>(), ["$browser"]);
+        assert_eq!(named.user.into_iter().collect::<Vec<_>>(), ["plan"]);
         assert_eq!(source("$browser"), Source::Text("$browser".into()));
         assert_eq!(source("plan"), Source::Json);
         assert_eq!(source("time"), Source::Time);

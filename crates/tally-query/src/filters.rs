@@ -6,8 +6,8 @@ use datafusion::logical_expr::{Expr, lit};
 use datafusion::prelude::ident;
 
 use crate::QueryError;
-use crate::functions::{property_number, property_text};
-use crate::model::{ALL_EVENTS, Condition, EventSelector, Filter};
+use crate::functions::{sourced_number, sourced_text};
+use crate::model::{ALL_EVENTS, Condition, EventSelector, Filter, PropertySource};
 
 /// Whether an event matches the selector (its name and its own filters) and `global`.
 pub(crate) fn selects(selector: &EventSelector, global: &[Filter]) -> Result<Expr, QueryError> {
@@ -34,8 +34,8 @@ pub(crate) fn compile(filter: &Filter) -> Result<Expr, QueryError> {
     if filter.property.trim().is_empty() {
         return Err(QueryError::invalid("a filter names no property"));
     }
-    let text = || property_text(&filter.property);
-    let number = || property_number(&filter.property);
+    let text = || sourced_text(filter.source, &filter.property);
+    let number = || sourced_number(filter.source, &filter.property);
     let is_set = |expr: Expr| expr.is_not_null();
     let when_set = |expr: Expr, test: Expr| expr.is_not_null().and(test);
     Ok(match &filter.condition {
@@ -64,6 +64,12 @@ pub(crate) fn compile(filter: &Filter) -> Result<Expr, QueryError> {
         Condition::IsTrue => when_set(text(), text().eq(lit("true"))),
         Condition::IsFalse => when_set(text(), text().eq(lit("false"))),
     })
+}
+
+/// Whether any of the filters reads a profile property (the events then need their
+/// users' profiles joined).
+pub(crate) fn reads_profiles<'a>(filters: impl IntoIterator<Item = &'a Filter>) -> bool {
+    filters.into_iter().any(|filter| filter.source == PropertySource::User)
 }
 
 /// Case-insensitive substring.

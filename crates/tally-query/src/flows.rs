@@ -186,8 +186,10 @@ pub(crate) async fn run(
     let (from_ms, to_ms) = resolve(&report.range, zone)?;
     let range = resolved(&report.range, zone, from_ms, to_ms);
     let window_ms = report.window_seconds * 1000;
-    let (events, frame) =
-        engine.events(scope, context, from_ms.saturating_sub(window_ms), to_ms.saturating_add(window_ms + 1)).await?;
+    let profiles = crate::Profiles::for_filters(&report.anchor.filters, report.where_expression.as_deref());
+    let (events, frame) = engine
+        .events(scope, context, from_ms.saturating_sub(window_ms), to_ms.saturating_add(window_ms + 1), profiles)
+        .await?;
     // The dictionary of event names: the project's lexicon (code 0 for a name it lacks).
     let mut names: Vec<String> = vec![OTHER_EVENTS.to_string()];
     names.extend(events.event_names());

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::model::PropertySource;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Builder, Int32Builder, Int64Array, Int64Builder, ListArray, ListBuilder,
     StringArray, StringBuilder,
@@ -90,6 +91,25 @@ pub fn property_number(name: &str) -> Expr {
 
 fn json_text(name: &str) -> Expr {
     ScalarUDF::from(Property { numeric: false, signature: two_strings() }).call(vec![ident("properties"), lit(name)])
+}
+
+/// The property `name` of `source` as text: the event's ([`property_text`]) or its user's
+/// profile's (from the profiles joined by `ProjectEvents::with_profiles`).
+pub fn sourced_text(source: PropertySource, name: &str) -> Expr {
+    match source {
+        PropertySource::Event => property_text(name),
+        PropertySource::User => ScalarUDF::from(Property { numeric: false, signature: two_strings() })
+            .call(vec![ident(tally_events::USER_PROPERTIES), lit(name)]),
+    }
+}
+
+/// The property `name` of `source` as a number ([`property_number`] for the event's).
+pub fn sourced_number(source: PropertySource, name: &str) -> Expr {
+    match source {
+        PropertySource::Event => property_number(name),
+        PropertySource::User => ScalarUDF::from(Property { numeric: true, signature: two_strings() })
+            .call(vec![ident(tally_events::USER_PROPERTIES), lit(name)]),
+    }
 }
 
 /// Reads one property out of the JSON properties column.

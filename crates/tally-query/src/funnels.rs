@@ -251,7 +251,16 @@ pub(crate) async fn run(
     let range = resolved(&report.range, zone, from_ms, to_ms);
     let window_ms = report.window_seconds * 1000;
     // Later steps may fall after the range, within the window.
-    let (_events, frame) = engine.events(scope, context, from_ms, to_ms.saturating_add(window_ms + 1)).await?;
+    let profiles = crate::Profiles::for_filters(
+        report
+            .filters
+            .iter()
+            .chain(report.steps.iter().flat_map(|step| &step.filters))
+            .chain(report.exclusions.iter().flat_map(|exclusion| &exclusion.events.filters)),
+        report.where_expression.as_deref(),
+    );
+    let (_events, frame) =
+        engine.events(scope, context, from_ms, to_ms.saturating_add(window_ms + 1), profiles).await?;
     let mut counts = vec![0u64; steps];
     let mut from_previous = vec![(0f64, 0u64); steps];
     let mut from_start: Vec<Vec<f64>> = vec![Vec::new(); steps];

@@ -225,7 +225,18 @@ async fn run_once(
         None => None,
     };
     let read_from = window.as_ref().map_or(buckets.from_ms, |window| window.day_starts[0].min(buckets.from_ms));
-    let (_events, frame) = engine.events(scope, context, read_from, buckets.to_ms).await?;
+    let profiles = crate::Profiles::for_filters(
+        report.filters.iter().chain(report.metrics.iter().flat_map(|metric| &metric.events.filters)),
+        report.where_expression.as_deref(),
+    )
+    .or(match &report.breakdown {
+        Some(breakdown) if breakdown.property.is_some() && breakdown.source == crate::model::PropertySource::User => {
+            crate::Profiles::Joined
+        }
+        Some(breakdown) => crate::Profiles::for_filters([], breakdown.expression.as_deref()),
+        None => crate::Profiles::Without,
+    });
+    let (_events, frame) = engine.events(scope, context, read_from, buckets.to_ms, profiles).await?;
     let all_days = frame.clone();
     let frame = match frame {
         Some(frame) if read_from < buckets.from_ms => {
@@ -266,7 +277,7 @@ async fn run_once(
                 )));
             }
             let value = match (&breakdown.property, &breakdown.expression) {
-                (Some(property), None) => property_text(property),
+                (Some(property), None) => crate::functions::sourced_text(breakdown.source, property),
                 (None, Some(expression)) => crate::expression::text(expression)?,
                 _ => return Err(QueryError::invalid("a breakdown names either a property or an expression")),
             };

@@ -157,16 +157,22 @@ impl QueryEngine {
         context
     }
 
-    /// The project's events in `[from_ms, to_ms)` as a table of `context`.
+    /// The project's events in `[from_ms, to_ms)` as a table of `context`, with their users'
+    /// profiles (the column `user_properties`) when `profiles` is [`Profiles::Joined`].
     async fn events<P: tally_types::permissions::ProjectMarker>(
         &self,
         scope: &DataScope<P>,
         context: &SessionContext,
         from_ms: i64,
         to_ms: i64,
+        profiles: Profiles,
     ) -> Result<(tally_events::ProjectEvents, Option<DataFrame>), QueryError> {
         let events = self.events.project_events(scope, from_ms, to_ms).await.map_err(storage_error)?;
         let frame = events.frame(context).await.map_err(storage_error)?;
+        let frame = match (frame, profiles) {
+            (Some(frame), Profiles::Joined) => Some(events.with_profiles(context, frame).map_err(storage_error)?),
+            (frame, _) => frame,
+        };
         Ok((events, frame))
     }
 
@@ -199,6 +205,33 @@ impl QueryEngine {
         };
         let (range, result) = functions::with_text_only(text_only, work).await?;
         Ok(Answer { range, computed_at, from_cache: false, result })
+    }
+}
+
+/// Whether a report reads its events' user profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profiles {
+    /// The events alone.
+    Without,
+    /// Each event with its user's profile as it is now.
+    Joined,
+}
+
+impl Profiles {
+    /// Joined when any of the filters or the `where` expression reads a profile property.
+    pub(crate) fn for_filters<'a>(
+        filters: impl IntoIterator<Item = &'a model::Filter>,
+        where_expression: Option<&str>,
+    ) -> Profiles {
+        if filters::reads_profiles(filters) || expression::reads_profiles(where_expression) {
+            Profiles::Joined
+        } else {
+            Profiles::Without
+        }
+    }
+
+    pub(crate) fn or(self, other: Profiles) -> Profiles {
+        if self == Profiles::Joined { self } else { other }
     }
 }
 

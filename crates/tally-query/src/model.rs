@@ -62,11 +62,24 @@ pub struct EventSelector {
 /// The name that selects every event.
 pub const ALL_EVENTS: &str = "$all_events";
 
-/// A condition on one event property.
+/// Whose property a filter or breakdown reads: the event's own, or its user's profile
+/// (joined at query time in its latest state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertySource {
+    #[default]
+    Event,
+    User,
+}
+
+/// A condition on one event or profile property.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     pub property: String,
+    /// The event's property (default) or its user's profile property.
+    #[serde(default)]
+    pub source: PropertySource,
     #[serde(flatten)]
     pub condition: Condition,
 }
@@ -189,6 +202,9 @@ pub struct Metric {
 pub struct Breakdown {
     #[serde(default)]
     pub property: Option<String>,
+    /// Whose `property`: the event's (default) or its user's profile.
+    #[serde(default)]
+    pub source: PropertySource,
     /// A segmentation expression (`properties["plan"]`, `number(properties["age"]) > 30`).
     #[serde(default)]
     pub expression: Option<String>,

@@ -121,8 +121,13 @@ pub(crate) async fn run(
     let unit_ms = report.unit.millis();
     let slots = report.buckets + 1;
     let horizon = unit_ms.saturating_mul(i64::try_from(slots).unwrap_or(i64::MAX));
+    let profiles = crate::Profiles::for_filters(
+        report.born.filters.iter().chain(&report.returned.filters),
+        report.where_expression.as_deref(),
+    )
+    .or(crate::Profiles::for_filters([], report.born_where.as_deref()));
     let (_events, frame) =
-        engine.events(scope, context, cohorts.from_ms, cohorts.to_ms.saturating_add(horizon)).await?;
+        engine.events(scope, context, cohorts.from_ms, cohorts.to_ms.saturating_add(horizon), profiles).await?;
     let mut rows: Vec<RetentionRow> = cohorts
         .labels
         .iter()

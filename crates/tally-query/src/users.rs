@@ -49,7 +49,7 @@ impl QueryEngine {
         let zone = crate::zone_of(scope);
         let (from_ms, to_ms) = resolve(range, &zone)?;
         let context: SessionContext = self.context();
-        let (events, frame) = self.events(scope, &context, from_ms, to_ms).await?;
+        let (events, frame) = self.events(scope, &context, from_ms, to_ms, crate::Profiles::Without).await?;
         let canonical = events.canonical(distinct_id);
         let found = match frame {
             Some(frame) => {
@@ -91,7 +91,8 @@ impl QueryEngine {
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
         let context: SessionContext = self.context();
-        let (_, frame) = self.events(scope, &context, now_ms - 86_400_000, now_ms + 3_600_000).await?;
+        let (_, frame) =
+            self.events(scope, &context, now_ms - 86_400_000, now_ms + 3_600_000, crate::Profiles::Without).await?;
         let found = match frame {
             Some(frame) => {
                 let newest = frame

@@ -15,7 +15,7 @@ import {
   reportParams,
   seriesName,
 } from "./report";
-import { filterOf, filterText } from "../screens/analysis/filterModel";
+import { filterOf, filterText, fromPickerValue, pickerValue } from "../screens/analysis/filterModel";
 
 const answer: InsightsAnswer = {
   buckets: ["2026-12-01", "2026-12-02"],
@@ -189,5 +189,13 @@ describe("filters", () => {
     expect(filterOf("price", "greater_than", "9.5")).toEqual({ property: "price", operator: "greater_than", value: 9.5 });
     expect(filterOf("plan", "is_set", "ignored")).toEqual({ property: "plan", operator: "is_set" });
     expect(filterText(filterOf("plan", "equals", "pro, free"))).toBe("pro, free");
+  });
+  it("says when a property is the user's profile's", () => {
+    expect(filterOf("tier", "equals", "gold", "user")).toEqual({ property: "tier", source: "user", operator: "equals", value: ["gold"] });
+    expect(fromPickerValue("user:tier")).toEqual({ property: "tier", source: "user" });
+    expect(fromPickerValue("plan")).toEqual({ property: "plan", source: "event" });
+    expect(pickerValue("tier", "user")).toBe("user:tier");
+    expect(pickerValue("plan", undefined)).toBe("plan");
+    expect(pickerValue(undefined, "user")).toBeNull();
   });
 });

@@ -7126,6 +7126,8 @@ export interface components {
              */
             other?: boolean;
             property?: string | null;
+            /** @description Whose `property`: the event's (default) or its user's profile. */
+            source?: components["schemas"]["PropertySource"];
         };
         ChallengeBody: {
             challenge: string;
@@ -7237,9 +7239,11 @@ export interface components {
             /** @description `time` (milliseconds), `distinct_id`, `$insert_id` and the event's own properties. */
             properties: Record<string, never>;
         };
-        /** @description A condition on one event property. */
+        /** @description A condition on one event or profile property. */
         Filter: components["schemas"]["Condition"] & {
             property: string;
+            /** @description The event's property (default) or its user's profile property. */
+            source?: components["schemas"]["PropertySource"];
         };
         FlowLink: {
             from: string;
@@ -7553,6 +7557,11 @@ export interface components {
         /** @description Every event and property a project has received. */
         LexiconView: {
             events: components["schemas"]["LexiconEventView"][];
+            /**
+             * @description The properties of the project's user profiles (filters and breakdowns read them
+             *     with `"source": "user"`).
+             */
+            user_properties: components["schemas"]["UserPropertyView"][];
         };
         /** @description The newest events a project received (the live view that shows an SDK set-up working). */
         LiveAnswer: {
@@ -7778,6 +7787,12 @@ export interface components {
         };
         /** @enum {string} */
         PropertyAggregate: "sum" | "average" | "min" | "max" | "median" | "p25" | "p75" | "p90" | "p99" | "distinct_count";
+        /**
+         * @description Whose property a filter or breakdown reads: the event's own, or its user's profile
+         *     (joined at query time in its latest state).
+         * @enum {string}
+         */
+        PropertySource: "event" | "user";
         /** @description An authenticator app to enroll: scan the QR code or type the secret. */
         ProvisioningView: {
             otpauth_uri: string;
@@ -8139,6 +8154,17 @@ export interface components {
             distinct_id: string;
             /** @description `$`-prefixed reserved properties and the project's own, as last set. */
             properties: Record<string, never>;
+        };
+        /** @description A user profile property. */
+        UserPropertyView: {
+            name: string;
+            /**
+             * Format: int64
+             * @description How many profiles hold it.
+             */
+            profiles: number;
+            /** @description The JSON types seen: `string`, `number`, `boolean`, `list`, `object`, `null`. */
+            types: string[];
         };
         /** @description One page of user profiles. */
         UsersPage: {

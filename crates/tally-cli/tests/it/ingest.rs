@@ -949,6 +949,12 @@ async fn the_lexicon_lists_every_event_and_property_seen_with_types_and_counts()
     ]);
     let reply = http.post(format!("{}/track", server.base_url())).json(&events).send().await.unwrap();
     assert_eq!(reply.text().await.unwrap(), "1");
+    let profiles = json!([
+        { "$token": project.token, "$distinct_id": "u1", "$set": { "tier": "gold", "age": 31 } },
+        { "$token": project.token, "$distinct_id": "u2", "$set": { "tier": 3 } },
+    ]);
+    let reply = http.post(format!("{}/engage", server.base_url())).json(&profiles).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
 
     // It survives a restart: rebuilt from the same log.
     server.kill().await;
@@ -975,6 +981,15 @@ async fn the_lexicon_lists_every_event_and_property_seen_with_types_and_counts()
     assert_eq!(events[1]["properties"].as_array().unwrap().len(), 1, "the ip is never stored: {}", events[1]);
     assert_eq!(events[1]["properties"][0]["name"], "paid");
     assert_eq!(events[1]["properties"][0]["types"], json!(["boolean"]));
+    // The user profiles' properties, with how many profiles hold each (filters and
+    // breakdowns offer them).
+    assert_eq!(
+        lexicon.results()["user_properties"],
+        json!([
+            { "name": "age", "types": ["number"], "profiles": 1 },
+            { "name": "tier", "types": ["number", "string"], "profiles": 2 },
+        ])
+    );
 
     // Another organization's owner sees 404, not this lexicon.
     let globex = tenant(&instance, &server, "owner@globex.example", "Globex").await;

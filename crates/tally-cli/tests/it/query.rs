@@ -138,10 +138,22 @@ fn parquet_files(dir: &std::path::Path) -> usize {
 
 /// Runs the oracle over the export.
 fn oracle(python: &str, export: &std::path::Path, from: &str, to: &str, questions: Value) -> Value {
+    oracle_with_profiles(python, export, &json!({}), from, to, questions)
+}
+
+/// Runs the oracle over the export and the users' profiles (canonical id to properties).
+fn oracle_with_profiles(
+    python: &str,
+    export: &std::path::Path,
+    profiles: &Value,
+    from: &str,
+    to: &str,
+    questions: Value,
+) -> Value {
     use std::io::Write;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/query_oracle.py");
-    let request =
-        json!({ "events": export, "time_zone": ZONE, "from_date": from, "to_date": to, "questions": questions });
+    let request = json!({ "events": export, "profiles": profiles, "time_zone": ZONE, "from_date": from,
+        "to_date": to, "questions": questions });
     let mut child = std::process::Command::new(python)
         .arg(script)
         .stdin(std::process::Stdio::piped())
@@ -642,6 +654,160 @@ async fn derived_views_match_the_oracle<F, Fut>(
             "the range's value is not changed by {view}"
         );
     }
+}
+
+/// Profiles for the data set's users, sent through `/engage`: a quarter of the users have
+/// none; some device users have one under their device id only, some a stale one there and
+/// the real one under their user id. Returns the updates and each user's profile as it
+/// ends (canonical id to properties), which the oracle joins.
+fn profiles_of(token: &str) -> (Vec<Value>, Value) {
+    let tiers = ["gold", "silver", "bronze"];
+    let mut updates = Vec::new();
+    let mut expected = serde_json::Map::new();
+    for user in 0..160u64 {
+        if user % 4 == 3 {
+            continue;
+        }
+        let properties = json!({ "tier": tiers[(user % 7 % 3) as usize], "age": 18 + user % 50 });
+        let set = |key: String, properties: Value| json!({ "$token": token, "$distinct_id": key, "$set": properties });
+        let device = user % 3 == 0;
+        if device && user % 2 == 0 {
+            updates.push(set(format!("$device:d{user}"), json!({ "tier": "stale", "age": 1 })));
+            updates.push(set(format!("u{user}"), properties.clone()));
+        } else if device {
+            updates.push(set(format!("$device:d{user}"), properties.clone()));
+        } else {
+            updates.push(set(format!("u{user}"), properties.clone()));
+        }
+        expected.insert(format!("u{user}"), properties);
+    }
+    (updates, Value::Object(expected))
+}
+
+/// Profile properties filter and segment reports, joined in their latest state on the
+/// canonical user (report-semantics.md, "Profile properties"), checked against the oracle.
+#[tokio::test]
+async fn profile_properties_filter_and_segment_reports() {
+    let Some(python) = tally_testkit::python() else { return };
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}", project.id);
+    acme.owner.patch(&path, json!({ "timezone": ZONE })).await.results();
+    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date();
+    let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
+    let (first, second) = data_set(day(14), 11);
+    import(server.base_url(), &project, &first).await;
+    import(server.base_url(), &project, &second).await;
+    let (updates, profiles) = profiles_of(&project.token);
+    let reply = tally_testkit::http_client(None)
+        .post(format!("{}/engage?verbose=1", server.base_url()))
+        .json(&updates)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(reply.json::<Value>().await.unwrap()["status"], 1);
+
+    let (from, to) = (day(10).to_string(), day(2).to_string());
+    let range = json!({ "from_date": from, "to_date": to });
+    let query = |report: Value| {
+        let owner = &acme.owner;
+        let path = format!("{path}/query");
+        async move { owner.post(&path, report).await.results().clone() }
+    };
+    let gold = json!({ "property": "tier", "source": "user", "operator": "equals", "value": ["gold"] });
+    let filtered = query(json!({ "type": "insights", "range": range, "unit": "day", "metrics": [
+        { "event": "Page View", "measure": { "kind": "total" }, "filters": [gold] },
+        { "event": "Page View", "measure": { "kind": "unique" },
+          "filters": [{ "property": "age", "source": "user", "operator": "greater_than", "value": 40 }] },
+    ] }))
+    .await;
+    let by_tier = query(json!({ "type": "insights", "range": range, "unit": "week",
+        "metrics": [{ "event": "Page View", "measure": { "kind": "unique" } }],
+        "breakdown": { "property": "tier", "source": "user", "limit": 2 } }))
+    .await;
+    let steps = json!([{ "event": "Page View" }, { "event": "Sign Up" }, { "event": "Purchase" }]);
+    let funnel = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": steps,
+        "filters": [gold] }))
+    .await;
+
+    let export = tally_testkit::http_client(None)
+        .get(format!("{}/api/2.0/export?from_date={}&to_date={}&time_in_ms=true", server.base_url(), day(14), today))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, export.text().await.unwrap()).unwrap();
+    let answers = oracle_with_profiles(
+        &python,
+        &file,
+        &profiles,
+        &from,
+        &to,
+        json!([
+            { "id": "gold", "kind": "daily", "event": "Page View", "measure": "total", "tier": "gold" },
+            { "id": "over_40", "kind": "daily", "event": "Page View", "measure": "unique", "age_over": 40 },
+            { "id": "all", "kind": "daily", "event": "Page View", "measure": "total" },
+            { "id": "tiers", "kind": "breakdown_unique", "event": "Page View", "limit": 2, "by": "tier" },
+            { "id": "funnel", "kind": "funnel", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "tier": "gold" },
+        ]),
+    );
+    same_days("gold users' page views", &by_label(&filtered, 0), &answers["gold"]["days"], Some(0.0));
+    same_days("viewers over 40", &by_label(&filtered, 1), &answers["over_40"]["days"], Some(0.0));
+    let gold_total = answers["gold"]["total"].as_f64().unwrap();
+    assert!(gold_total > 0.0 && gold_total < answers["all"]["total"].as_f64().unwrap(), "{answers}");
+    assert_eq!(filtered["series"][0]["total"].as_f64(), Some(gold_total));
+
+    let segments: BTreeMap<String, f64> = by_tier["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|series| (series["segment"].as_str().unwrap().to_string(), series["total"].as_f64().unwrap()))
+        .collect();
+    let expected: BTreeMap<String, f64> = answers["tiers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, value)| (key.clone(), value.as_f64().unwrap()))
+        .collect();
+    assert_eq!(segments, expected, "top two tiers and $other, by unique viewers");
+    assert!(!segments.contains_key("stale"), "a device's stale profile lost to the user's own: {segments:?}");
+
+    let counts: Vec<u64> =
+        funnel["steps"].as_array().unwrap().iter().map(|step| step["count"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = answers["funnel"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    assert_eq!(counts, expected, "gold users' funnel: {funnel}");
+    assert!(expected[0] > 0, "{expected:?}");
+
+    // The Query API reads `user["..."]` in `where` and `on` the same way.
+    let segmentation = |params: &str| {
+        let url = format!(
+            "{}/api/query/segmentation?project_id={}&event=Page%20View&from_date={from}&to_date={to}&type=general&{params}",
+            server.base_url(),
+            project.id
+        );
+        let secret = project.secret.clone();
+        async move {
+            let reply = tally_testkit::http_client(None).get(url).basic_auth(&secret, Some("")).send().await.unwrap();
+            assert_eq!(reply.status(), StatusCode::OK);
+            reply.json::<Value>().await.unwrap()
+        }
+    };
+    let where_gold = segmentation("where=user%5B%22tier%22%5D%20%3D%3D%20%22gold%22").await;
+    let summed: f64 =
+        where_gold["data"]["values"]["Page View"].as_object().unwrap().values().filter_map(Value::as_f64).sum();
+    assert_eq!(summed, gold_total, "{where_gold}");
+    let on_tier = segmentation("on=user%5B%22tier%22%5D").await;
+    let gold_series: f64 =
+        on_tier["data"]["values"]["gold"].as_object().unwrap().values().filter_map(Value::as_f64).sum();
+    assert_eq!(gold_series, gold_total, "{on_tier}");
 }
 
 fn compacted(dir: &std::path::Path) -> bool {

@@ -10,7 +10,7 @@ use jiff::civil;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
-use super::{BinaryOp, Expr, Function, Literal, UnaryOp};
+use super::{BinaryOp, Expr, Function, Literal, PropertyScope, UnaryOp};
 
 /// The value of an expression for one record.
 ///
@@ -271,31 +271,35 @@ impl Expr {
     /// `user[...]` and `event[...]` all read the one map: the caller passes the record the
     /// filter applies to (an event's properties, or a profile's).
     pub fn eval<'a>(&'a self, properties: &'a Map<String, Value>) -> Eval<'a> {
+        self.eval_in(properties, properties)
+    }
+
+    /// The expression's value for an event whose user has the profile `user`:
+    /// `user[...]` reads the profile, `properties[...]` and `event[...]` the event.
+    pub fn eval_in<'a>(&'a self, event: &'a Map<String, Value>, user: &'a Map<String, Value>) -> Eval<'a> {
+        let eval = |expr: &'a Expr| expr.eval_in(event, user);
         match self {
-            Expr::Property(_, name) => properties.get(name).map_or(Eval::Undefined, Eval::from_json),
+            Expr::Property(PropertyScope::User, name) => user.get(name).map_or(Eval::Undefined, Eval::from_json),
+            Expr::Property(_, name) => event.get(name).map_or(Eval::Undefined, Eval::from_json),
             Expr::Literal(literal) => literal.to_eval(),
-            Expr::List(items) => Eval::List(items.iter().map(|item| item.eval(properties)).collect()),
-            Expr::Unary(UnaryOp::Not, operand) => not(operand.eval(properties)),
-            Expr::Unary(UnaryOp::Neg, operand) => match operand.eval(properties) {
+            Expr::List(items) => Eval::List(items.iter().map(eval).collect()),
+            Expr::Unary(UnaryOp::Not, operand) => not(eval(operand)),
+            Expr::Unary(UnaryOp::Neg, operand) => match eval(operand) {
                 Eval::Number(number) => Eval::Number(-number),
                 _ => Eval::Undefined,
             },
             // `and` and `or` read undefined as false (documented). Other non-booleans are an
             // error in Mixpanel; a filter cannot fail one record, so they are read through
             // the `boolean()` cast instead.
-            Expr::Binary(left, BinaryOp::And, right) => {
-                Eval::Bool(left.eval(properties).to_boolean() && right.eval(properties).to_boolean())
-            }
-            Expr::Binary(left, BinaryOp::Or, right) => {
-                Eval::Bool(left.eval(properties).to_boolean() || right.eval(properties).to_boolean())
-            }
-            Expr::Binary(left, op, right) => binary(left.eval(properties), *op, right.eval(properties)),
+            Expr::Binary(left, BinaryOp::And, right) => Eval::Bool(eval(left).to_boolean() && eval(right).to_boolean()),
+            Expr::Binary(left, BinaryOp::Or, right) => Eval::Bool(eval(left).to_boolean() || eval(right).to_boolean()),
+            Expr::Binary(left, op, right) => binary(eval(left), *op, eval(right)),
             Expr::In { needle, haystack, negated } => {
-                let found = contains(&needle.eval(properties), &haystack.eval(properties));
+                let found = contains(&eval(needle), &eval(haystack));
                 if *negated { not(found) } else { found }
             }
             Expr::Call(function, arguments) => match arguments.as_slice() {
-                [argument] => call(*function, argument.eval(properties)),
+                [argument] => call(*function, eval(argument)),
                 // The parser gives every function exactly one argument.
                 _ => Eval::Undefined,
             },

@@ -255,8 +255,13 @@ pub(crate) async fn events_top(
     let limit = limit(&params, 100, 10_000).map_err(|message| bad(&parts, message))?;
     let today = today(&state, &scope);
     let yesterday = today.yesterday().map_err(|_| bad(&parts, "today has no yesterday in the calendar"))?;
-    let breakdown =
-        Breakdown { property: Some("$event".into()), expression: None, limit: tally_query::MAX_SEGMENTS, other: false };
+    let breakdown = Breakdown {
+        property: Some("$event".into()),
+        expression: None,
+        source: Default::default(),
+        limit: tally_query::MAX_SEGMENTS,
+        other: false,
+    };
     let report = report_of(
         DateRange { from_date: yesterday, to_date: today },
         TimeUnit::Day,
@@ -308,7 +313,13 @@ pub(crate) async fn events_properties(
         let unit = choice(&params, "unit", &["minute", "hour", "day", "week", "month"], TimeUnit::Day)?;
         let range = range_or_interval(&params, unit, today(&state, &scope))?;
         let limit = limit(&params, 255, 10_000)?;
-        let breakdown = Breakdown { property: Some(name.to_string()), expression: None, limit, other: false };
+        let breakdown = Breakdown {
+            property: Some(name.to_string()),
+            expression: None,
+            source: Default::default(),
+            limit,
+            other: false,
+        };
         let mut report = report_of(range, unit, vec![metric(event, measure)], Some(breakdown));
         report.where_expression = where_of(&params);
         Ok((report, wanted))
@@ -382,6 +393,7 @@ pub(crate) async fn events_properties_values(
         // One more than asked: "(not set)" is no value and is left out.
         let breakdown = Breakdown {
             property: Some(name.to_string()),
+            source: Default::default(),
             expression: None,
             limit: (limit + 1).min(tally_query::MAX_SEGMENTS),
             other: false,
@@ -481,6 +493,7 @@ async fn run_segmentation(
     let limit = limit(params, 60, 10_000).map_err(|message| bad(parts, message))?;
     let breakdown = params.get("on").map(|on| on.trim()).filter(|on| !on.is_empty()).map(|on| Breakdown {
         property: None,
+        source: Default::default(),
         expression: Some(on.to_string()),
         limit,
         other: false,

@@ -1,8 +1,8 @@
-// Filters on event properties: a property, an operator and its value.
+// Filters on event and user profile properties: a property, an operator and its value.
 import { ActionIcon, Button, Group, Select, Stack, TextInput } from "@mantine/core";
 import type { Filter } from "../../api/report";
-import { PropertyPicker } from "./parts";
-import { type Operator, filterOf, filterText } from "./filterModel";
+import { SourcedPropertyPicker } from "./parts";
+import { type Operator, filterOf, filterText, fromPickerValue, pickerValue } from "./filterModel";
 
 const OPERATORS = [
   { value: "equals", label: "is" },
@@ -21,17 +21,26 @@ export function FilterEditor({ projectId, filters, onChange }: { projectId: numb
     <Stack gap="xs">
       {filters.map((filter, index) => (
         <Group key={index} align="flex-end" gap="xs" role="group" aria-label={`Filter ${index + 1}`}>
-          <PropertyPicker projectId={projectId} label="Where" value={filter.property} onChange={(property) => property && set(index, { ...filter, property })} />
+          <SourcedPropertyPicker
+            projectId={projectId}
+            label="Where"
+            value={pickerValue(filter.property, filter.source)}
+            onChange={(value) => {
+              if (!value) return;
+              const { property, source } = fromPickerValue(value);
+              set(index, filterOf(property, filter.operator, filterText(filter), source));
+            }}
+          />
           <Select
             label="Operator"
             data={OPERATORS}
             value={filter.operator}
-            onChange={(operator) => operator && set(index, filterOf(filter.property, operator as Operator, filterText(filter)))}
+            onChange={(operator) => operator && set(index, filterOf(filter.property, operator as Operator, filterText(filter), filter.source ?? "event"))}
             allowDeselect={false}
             w={160}
           />
           {filter.operator !== "is_set" && filter.operator !== "is_not_set" && (
-            <TextInput label="Value" value={filterText(filter)} onChange={(e) => set(index, filterOf(filter.property, filter.operator, e.currentTarget.value))} w={200} />
+            <TextInput label="Value" value={filterText(filter)} onChange={(e) => set(index, filterOf(filter.property, filter.operator, e.currentTarget.value, filter.source ?? "event"))} w={200} />
           )}
           <ActionIcon variant="subtle" color="gray" aria-label={`Remove filter ${index + 1}`} onClick={() => onChange(filters.filter((_, i) => i !== index))}>
             ×

@@ -18,8 +18,9 @@ import {
   seriesName,
 } from "../../api/report";
 import { Chart } from "./Chart";
-import { EventPicker, PropertyPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
+import { EventPicker, RangePicker, RunButtons, ResultBox, SourcedPropertyPicker, useReportScreen } from "./parts";
 import { FilterEditor } from "./Filters";
+import { fromPickerValue, pickerValue } from "./filterModel";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
 
 const MEASURES = [
@@ -151,12 +152,16 @@ export function Insights() {
             </Group>
             <FilterEditor projectId={projectId} filters={draft.filters ?? []} onChange={(filters) => setDraft({ ...draft, filters })} />
             <Group align="flex-end" gap="md">
-              <PropertyPicker
+              <SourcedPropertyPicker
                 id="breakdown"
                 projectId={projectId}
                 label="Breakdown"
-                value={draft.breakdown?.property ?? null}
-                onChange={(property) => setDraft({ ...draft, breakdown: property ? { property } : undefined })}
+                value={pickerValue(draft.breakdown?.property, draft.breakdown?.source)}
+                onChange={(value) => {
+                  if (!value) return setDraft({ ...draft, breakdown: undefined });
+                  const { property, source } = fromPickerValue(value);
+                  setDraft({ ...draft, breakdown: source === "user" ? { property, source } : { property } });
+                }}
               />
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
               <Select

@@ -2,24 +2,39 @@
 import type { Filter } from "../../api/report";
 
 export type Operator = Filter["operator"];
+/** Whose property: the event's own or its user's profile. */
+export type Source = "event" | "user";
 
-/** A filter from the editor's fields: numbers for comparisons, a list for (not) equals. */
-export function filterOf(property: string, operator: Operator, text: string): Filter {
+/** A filter from the editor's fields: numbers for comparisons, a list for (not) equals. A
+ * user (profile) property says so; an event property leaves `source` out (the default). */
+export function filterOf(property: string, operator: Operator, text: string, source: Source = "event"): Filter {
+  const base = source === "user" ? { property, source, operator } : { property, operator };
   switch (operator) {
     case "equals":
     case "not_equals":
-      return { property, operator, value: text.split(",").map((v) => v.trim()).filter(Boolean) } as Filter;
+      return { ...base, value: text.split(",").map((v) => v.trim()).filter(Boolean) } as Filter;
     case "contains":
     case "not_contains":
-      return { property, operator, value: text } as Filter;
+      return { ...base, value: text } as Filter;
     case "greater_than":
     case "less_than":
     case "greater_or_equal":
     case "less_or_equal":
-      return { property, operator, value: Number(text) } as Filter;
+      return { ...base, value: Number(text) } as Filter;
     default:
-      return { property, operator } as Filter;
+      return base as Filter;
   }
+}
+
+/** The property pickers' value: a profile property is `user:` and its name. */
+export function pickerValue(property: string | null | undefined, source: Source | null | undefined): string | null {
+  if (!property) return null;
+  return source === "user" ? `user:${property}` : property;
+}
+
+/** A property and its source from a picker's value. */
+export function fromPickerValue(value: string): { property: string; source: Source } {
+  return value.startsWith("user:") ? { property: value.slice(5), source: "user" } : { property: value, source: "event" };
 }
 
 /** The editor's text for a filter's value. */

@@ -52,7 +52,15 @@ export function EventPicker({
   );
 }
 
-export function PropertyPicker({
+function eventProperties(lexicon: Lexicon | undefined): string[] {
+  const names = new Set<string>();
+  for (const event of lexicon?.events ?? []) for (const property of event.properties) names.add(property.name);
+  return [...names].sort();
+}
+
+/** A property of the event or of its user's profile, the two kinds in their own groups; the
+ * value of a profile property is `user:` and its name (see `fromPickerValue`). */
+export function SourcedPropertyPicker({
   projectId,
   value,
   onChange,
@@ -61,17 +69,22 @@ export function PropertyPicker({
 }: {
   projectId: number;
   value: string | null;
-  onChange: (property: string | null) => void;
+  onChange: (value: string | null) => void;
   label: string;
   id?: string;
 }) {
   const lexicon = useLexicon(projectId);
-  const data = useMemo(() => {
-    const names = new Set<string>();
-    for (const event of lexicon.data?.events ?? []) for (const property of event.properties) names.add(property.name);
-    return [...names].sort();
-  }, [lexicon.data]);
-  return <Select id={id} label={label} placeholder="None" data={data} value={value} onChange={onChange} searchable clearable w={220} />;
+  const data = useMemo(
+    () => [
+      { group: "Event properties", items: eventProperties(lexicon.data) },
+      {
+        group: "User properties",
+        items: (lexicon.data?.user_properties ?? []).map((p) => ({ value: `user:${p.name}`, label: `${p.name} (user)` })),
+      },
+    ],
+    [lexicon.data],
+  );
+  return <Select id={id} label={label} placeholder="None" data={data} value={value} onChange={onChange} searchable clearable w={240} />;
 }
 
 export function RangePicker({

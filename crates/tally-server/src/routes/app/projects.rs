@@ -187,13 +187,35 @@ pub(crate) async fn lexicon(
                 .collect(),
         })
         .collect();
-    Ok(ok(LexiconView { events }))
+    let user_properties = store
+        .profile_properties_of(&data)
+        .into_iter()
+        .map(|property| UserPropertyView {
+            name: property.name,
+            types: property.types.iter().map(|kind| kind.to_string()).collect(),
+            profiles: property.profiles,
+        })
+        .collect();
+    Ok(ok(LexiconView { events, user_properties }))
 }
 
 /// Every event and property a project has received.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LexiconView {
     events: Vec<LexiconEventView>,
+    /// The properties of the project's user profiles (filters and breakdowns read them
+    /// with `"source": "user"`).
+    user_properties: Vec<UserPropertyView>,
+}
+
+/// A user profile property.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UserPropertyView {
+    name: String,
+    /// The JSON types seen: `string`, `number`, `boolean`, `list`, `object`, `null`.
+    types: Vec<String>,
+    /// How many profiles hold it.
+    profiles: u64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
