@@ -276,13 +276,27 @@ async fn run_once(
                      choose a larger unit, fewer segments or fewer metrics"
                 )));
             }
-            let value = match (&breakdown.property, &breakdown.expression) {
-                (Some(property), None) => crate::functions::sourced_text(breakdown.source, property),
-                (None, Some(expression)) => crate::expression::text(expression)?,
+            let first = &report.metrics[0];
+            let raw = match (&breakdown.property, &breakdown.expression, &breakdown.bins) {
+                (Some(property), None, None) => datafusion::functions::expr_fn::coalesce(vec![
+                    crate::functions::sourced_text(breakdown.source, property),
+                    lit(NOT_SET),
+                ]),
+                (None, Some(expression), None) => {
+                    datafusion::functions::expr_fn::coalesce(vec![crate::expression::text(expression)?, lit(NOT_SET)])
+                }
+                (Some(property), None, Some(bins)) => {
+                    let value = crate::functions::sourced_number(breakdown.source, property);
+                    let selected = filters::selects(&first.events, &report.filters)?;
+                    crate::bins::segment(&frame, selected, value, bins).await?
+                }
+                (None, Some(expression), Some(bins)) => {
+                    let value = crate::expression::number(expression)?;
+                    let selected = filters::selects(&first.events, &report.filters)?;
+                    crate::bins::segment(&frame, selected, value, bins).await?
+                }
                 _ => return Err(QueryError::invalid("a breakdown names either a property or an expression")),
             };
-            let raw = datafusion::functions::expr_fn::coalesce(vec![value, lit(NOT_SET)]);
-            let first = &report.metrics[0];
             // The top segments by value, ranked in the plan (a breakdown by an id property
             // has as many segments as events): one more than kept says whether others exist.
             let ranked = measured(&frame, first, &report.filters, lit(0i32), raw.clone(), false)?

@@ -9,6 +9,7 @@
 //! [`DataScope`] for `ViewReports`, which only `tally-iam`'s authorization makes.
 //! Rules: `docs/design/2026-12-06-query-engine.md`, after `report-semantics.md`.
 
+mod bins;
 pub mod buckets;
 pub mod expression;
 mod filters;

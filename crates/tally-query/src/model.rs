@@ -205,6 +205,10 @@ pub struct Breakdown {
     /// Whose `property`: the event's (default) or its user's profile.
     #[serde(default)]
     pub source: PropertySource,
+    /// Segments by ranges of the value read as a number (values that are not numbers are
+    /// `(not set)`), instead of by each distinct value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bins: Option<Bins>,
     /// A segmentation expression (`properties["plan"]`, `number(properties["age"]) > 30`).
     #[serde(default)]
     pub expression: Option<String>,
@@ -215,6 +219,25 @@ pub struct Breakdown {
     /// app's default) or left out (as Mixpanel's Query API does).
     #[serde(default = "default_other")]
     pub other: bool,
+}
+
+/// Numeric ranges of a breakdown. Each range holds its lower end; the last holds both ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Bins {
+    /// About `count` ranges of one round width (1, 2 or 5 times a power of ten) from the
+    /// smallest value to the largest, as Mixpanel buckets a numeric property.
+    Auto {
+        #[serde(default = "default_bins")]
+        count: usize,
+    },
+    /// Ranges between the given ascending edges, plus one below the first and one from the
+    /// last up.
+    Edges { edges: Vec<f64> },
+}
+
+fn default_bins() -> usize {
+    10
 }
 
 fn default_other() -> bool {

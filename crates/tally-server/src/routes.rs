@@ -56,6 +56,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/2.0/engage", ProjectKey, "user profiles (form parameters)", ingest::query_profiles)
         // Mixpanel's Query API (the API secret, or a service account with project_id).
         .add(GET, "/api/query/segmentation", ProjectKey, "one event over time, segmented (Query API)", query_api::segmentation)
+        .add(GET, "/api/query/segmentation/numeric", ProjectKey, "one event over time by numeric ranges (Query API)", query_api::segmentation_numeric)
         .add(GET, "/api/query/segmentation/sum", ProjectKey, "a numeric expression summed per date (Query API)", query_api::segmentation_sum)
         .add(GET, "/api/query/segmentation/average", ProjectKey, "a numeric expression averaged per date (Query API)", query_api::segmentation_average)
         .add(GET, "/api/query/funnels", ProjectKey, "an ad-hoc funnel per date (Query API)", query_api::funnels)
@@ -67,6 +68,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/api/query/events/properties/top", ProjectKey, "an event's most frequent properties (Query API)", query_api::events_properties_top)
         .add(GET, "/api/query/events/properties/values", ProjectKey, "a property's most frequent values (Query API)", query_api::events_properties_values)
         .add(GET, "/api/2.0/segmentation", ProjectKey, "one event over time, segmented (Query API)", query_api::segmentation)
+        .add(GET, "/api/2.0/segmentation/numeric", ProjectKey, "one event over time by numeric ranges (Query API)", query_api::segmentation_numeric)
         .add(GET, "/api/2.0/segmentation/sum", ProjectKey, "a numeric expression summed per date (Query API)", query_api::segmentation_sum)
         .add(GET, "/api/2.0/segmentation/average", ProjectKey, "a numeric expression averaged per date (Query API)", query_api::segmentation_average)
         .add(GET, "/api/2.0/funnels", ProjectKey, "an ad-hoc funnel per date (Query API)", query_api::funnels)

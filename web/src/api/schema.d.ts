@@ -498,6 +498,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/2.0/segmentation/numeric": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** one event over time by numeric ranges (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/2.0/segmentation/sum": {
         parameters: {
             query?: never;
@@ -5811,6 +5845,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/query/segmentation/numeric": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** one event over time by numeric ranges (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/query/segmentation/sum": {
         parameters: {
             query?: never;
@@ -7111,11 +7179,22 @@ export interface components {
             seats_used: number;
             usage: components["schemas"]["UsageView"][];
         };
+        /** @description Numeric ranges of a breakdown. Each range holds its lower end; the last holds both ends. */
+        Bins: {
+            count?: number;
+            /** @enum {string} */
+            kind: "auto";
+        } | {
+            edges: number[];
+            /** @enum {string} */
+            kind: "edges";
+        };
         /**
          * @description A breakdown by an event property, or by the value of a segmentation expression (the
          *     Query API's `on`).
          */
         Breakdown: {
+            bins?: null | components["schemas"]["Bins"];
             /** @description A segmentation expression (`properties["plan"]`, `number(properties["age"]) > 30`). */
             expression?: string | null;
             /** @description Segments kept, ranked by the first metric's value over the whole range. */

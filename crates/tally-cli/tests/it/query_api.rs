@@ -132,6 +132,71 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
             .await;
     assert!((mean["results"][&d1].as_f64().unwrap() - 40.0 / 3.0).abs() < 1e-9, "{mean}");
 
+    // Numeric ranges of `on`: round widths spanning the values (4.5 to 10), the last range
+    // holding its upper end; a value that is no number is "(not set)".
+    let numeric = |buckets: &'static str| {
+        ask(
+            "/api/query/segmentation/numeric",
+            with(&[("event", "Purchase"), ("on", "properties[\"amount\"]"), ("buckets", buckets)]),
+        )
+    };
+    let (status, two) = numeric("2").await;
+    assert_eq!(status, StatusCode::OK, "{two}");
+    assert_eq!(
+        two["data"]["values"],
+        json!({ "0 - 5": { &d1: 1, &d2: 0 }, "5 - 10": { &d1: 2, &d2: 0 }, "(not set)": { &d1: 0, &d2: 1 } }),
+        "{two}"
+    );
+    let (_, ten) = numeric("10").await;
+    assert_eq!(
+        ten["data"]["values"],
+        json!({ "4 - 5": { &d1: 1, &d2: 0 }, "5 - 6": { &d1: 1, &d2: 0 }, "9 - 10": { &d1: 1, &d2: 0 },
+            "(not set)": { &d1: 0, &d2: 1 } }),
+        "{ten}"
+    );
+    let (status, refused) = numeric("0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused["error"].as_str().unwrap().contains("buckets"), "{refused}");
+    // The app's reports take explicit edges, with open ranges below and above them.
+    let edges = acme
+        .owner
+        .post(
+            &format!("/api/app/projects/{}/query", project.id),
+            json!({ "type": "insights", "range": { "from_date": d1, "to_date": d2 },
+                "metrics": [{ "event": "Purchase" }],
+                "breakdown": { "property": "amount", "bins": { "kind": "edges", "edges": [5, 10] } } }),
+        )
+        .await;
+    let totals: std::collections::BTreeMap<String, f64> = edges.results()["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|series| (series["segment"].as_str().unwrap().to_string(), series["total"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        totals,
+        [("(not set)", 1.0), ("5 - 10", 1.0), ("< 5", 1.0), (">= 10", 1.0)].map(|(k, v)| (k.to_string(), v)).into(),
+        "{totals:?}"
+    );
+
+    // Segmentation as CSV: a date column, then a column per segment.
+    let reply = tally_testkit::http_client(None)
+        .get(format!("{base}/api/query/segmentation"))
+        .query(&[
+            ("from_date", d1.as_str()),
+            ("to_date", d2.as_str()),
+            ("event", "Purchase"),
+            ("on", "properties[\"plan\"]"),
+            ("format", "csv"),
+        ])
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert!(reply.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert_eq!(reply.text().await.unwrap(), format!("date,(not set),free,pro\n{d1},0,1,2\n{d2},1,0,0\n"));
+
     // Funnels, per date.
     let (status, funnel) = ask(
         "/api/query/funnels",
@@ -338,6 +403,7 @@ async fn a_project_over_its_query_limits_gets_429_with_mixpanels_message() {
         ("/api/query/segmentation", vec![("from_date", "2026-01-01"), ("to_date", "2026-01-02")]),
         ("/api/query/segmentation", vec![("event", "Purchase"), ("from_date", "2026-01-01"), ("to_date", "x")]),
         ("/api/query/segmentation/sum", range.to_vec()),
+        ("/api/query/segmentation/numeric", range.to_vec()),
         ("/api/query/funnels", range.to_vec()),
         ("/api/query/retention", range.to_vec()),
     ] {

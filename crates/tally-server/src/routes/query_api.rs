@@ -259,6 +259,7 @@ pub(crate) async fn events_top(
         property: Some("$event".into()),
         expression: None,
         source: Default::default(),
+        bins: None,
         limit: tally_query::MAX_SEGMENTS,
         other: false,
     };
@@ -317,6 +318,7 @@ pub(crate) async fn events_properties(
             property: Some(name.to_string()),
             expression: None,
             source: Default::default(),
+            bins: None,
             limit,
             other: false,
         };
@@ -394,6 +396,7 @@ pub(crate) async fn events_properties_values(
         let breakdown = Breakdown {
             property: Some(name.to_string()),
             source: Default::default(),
+            bins: None,
             expression: None,
             limit: (limit + 1).min(tally_query::MAX_SEGMENTS),
             other: false,
@@ -419,15 +422,63 @@ pub(crate) async fn segmentation(
     QueryParams(params): QueryParams<Params>,
     parts: Parts,
 ) -> Result<Response, Response> {
-    if params.get("format").is_some_and(|format| format != "json") {
-        return Err(bad(&parts, "format must be json (csv is not answered yet)"));
-    }
+    let csv = match params.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(bad(&parts, format!("format {other:?} is not json or csv"))),
+    };
     let (scope, engine) = engine(&state, &parts, &params).await?;
     let measure = measure_of(&params).map_err(|message| bad(&parts, message))?;
-    run_segmentation(&state, &parts, &params, &scope, &engine, measure, |event, insights| {
-        dated_values(&insights, |series| series.segment.clone().unwrap_or_else(|| event.to_string()))
-    })
-    .await
+    let answer = segmented(run_segmentation(&state, &parts, &params, &scope, &engine, measure, None).await?);
+    Ok(if csv { csv_of(&parts, &answer) } else { axum::Json(answer).into_response() })
+}
+
+/// `/segmentation/numeric`: the event over time by ranges of the numeric expression `on`
+/// (`buckets` about how many, 10 by default), in `/segmentation`'s shape, each segment named
+/// by its range (`"10 - 20"`).
+pub(crate) async fn segmentation_numeric(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine(&state, &parts, &params).await?;
+    let measure = measure_of(&params).map_err(|message| bad(&parts, message))?;
+    required(&params, "on", "properties[\"amount\"]").map_err(|message| bad(&parts, message))?;
+    let count = match params.get("buckets") {
+        None => 10,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|count| (1..=50).contains(count))
+            .ok_or_else(|| bad(&parts, format!("buckets {text:?} is not a number from 1 to 50")))?,
+    };
+    let bins = tally_query::model::Bins::Auto { count };
+    let answer = segmented(run_segmentation(&state, &parts, &params, &scope, &engine, measure, Some(bins)).await?);
+    Ok(axum::Json(answer).into_response())
+}
+
+/// `/segmentation`'s answer as CSV (`format=csv`): a `date` column, then one column per
+/// segment in the JSON answer's order, one row per date.
+fn csv_of(parts: &Parts, answer: &Value) -> Response {
+    match csv_text(answer) {
+        Ok(body) => ([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "a CSV answer could not be written");
+            refused(StatusCode::INTERNAL_SERVER_ERROR, parts, "the CSV answer could not be written")
+        }
+    }
+}
+
+fn csv_text(answer: &Value) -> Result<Vec<u8>, csv::Error> {
+    let dates = answer["data"]["series"].as_array().cloned().unwrap_or_default();
+    let values = answer["data"]["values"].as_object().cloned().unwrap_or_default();
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(std::iter::once("date").chain(values.keys().map(String::as_str)))?;
+    for date in dates.iter().filter_map(Value::as_str) {
+        let cells = values.values().map(|points| points.get(date).map(Value::to_string).unwrap_or_default());
+        writer.write_record(std::iter::once(date.to_string()).chain(cells))?;
+    }
+    writer.into_inner().map_err(|error| csv::Error::from(error.into_error()))
 }
 
 /// `/segmentation/sum` and `/segmentation/average`: the numeric expression `on` summed or
@@ -459,7 +510,8 @@ async fn numeric(
     let measure = Measure::Expression { expression: on, aggregate };
     let mut without_on = params.clone();
     without_on.remove("on");
-    run_segmentation(&state, &parts, &without_on, &scope, &engine, measure, |_, insights| {
+    let (_, insights) = run_segmentation(&state, &parts, &without_on, &scope, &engine, measure, None).await?;
+    let answer = {
         let results: BTreeMap<String, Value> = insights
             .series
             .first()
@@ -473,8 +525,8 @@ async fn numeric(
             })
             .unwrap_or_default();
         json!({ "results": results, "status": "ok" })
-    })
-    .await
+    };
+    Ok(axum::Json(answer).into_response())
 }
 
 async fn run_segmentation(
@@ -484,8 +536,8 @@ async fn run_segmentation(
     scope: &DataScope<ViewReports>,
     engine: &QueryEngine,
     measure: Measure,
-    shape: impl FnOnce(&str, tally_query::InsightsAnswer) -> Value,
-) -> Result<Response, Response> {
+    bins: Option<tally_query::model::Bins>,
+) -> Result<(String, tally_query::InsightsAnswer), Response> {
     let event = required(params, "event", "Signed%20Up").map_err(|message| bad(parts, message))?.to_string();
     let range = DateRange::from_params(params).map_err(|message| bad(parts, message))?;
     let unit = choice(params, "unit", &["minute", "hour", "day", "week", "month"], TimeUnit::Day)
@@ -494,6 +546,7 @@ async fn run_segmentation(
     let breakdown = params.get("on").map(|on| on.trim()).filter(|on| !on.is_empty()).map(|on| Breakdown {
         property: None,
         source: Default::default(),
+        bins,
         expression: Some(on.to_string()),
         limit,
         other: false,
@@ -501,7 +554,12 @@ async fn run_segmentation(
     let mut report = report_of(range, unit, vec![metric(&event, measure)], breakdown);
     report.where_expression = where_of(params);
     let answer = insights(state, parts, scope, engine, report).await?;
-    Ok(axum::Json(shape(&event, answer)).into_response())
+    Ok((event, answer))
+}
+
+/// `/segmentation`'s shape: one series per segment, or the event's when there is no `on`.
+fn segmented((event, answer): (String, tally_query::InsightsAnswer)) -> Value {
+    dated_values(&answer, |series| series.segment.clone().unwrap_or_else(|| event.clone()))
 }
 
 /// Numbers as Mixpanel prints them: whole numbers without a fraction.

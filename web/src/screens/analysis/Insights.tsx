@@ -163,6 +163,17 @@ export function Insights() {
                   setDraft({ ...draft, breakdown: source === "user" ? { property, source } : { property } });
                 }}
               />
+              {draft.breakdown && (
+                <Checkbox
+                  label="Numeric ranges"
+                  description="Segment by ranges of the value"
+                  checked={draft.breakdown.bins != null}
+                  onChange={(e) => {
+                    const { bins: _bins, ...rest } = draft.breakdown!;
+                    setDraft({ ...draft, breakdown: e.currentTarget.checked ? { ...rest, bins: { kind: "auto", count: 10 } } : rest });
+                  }}
+                />
+              )}
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
               <Select
                 id="unit"
