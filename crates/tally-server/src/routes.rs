@@ -57,6 +57,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         // Mixpanel's Query API (the API secret, or a service account with project_id).
         .add(GET, "/api/query/segmentation", ProjectKey, "one event over time, segmented (Query API)", query_api::segmentation)
         .add(GET, "/api/query/segmentation/numeric", ProjectKey, "one event over time by numeric ranges (Query API)", query_api::segmentation_numeric)
+        .add(GET, "/api/query/stream/query", ProjectKey, "the activity feed of some users (Query API)", query_api::stream_query)
         .add(GET, "/api/query/segmentation/sum", ProjectKey, "a numeric expression summed per date (Query API)", query_api::segmentation_sum)
         .add(GET, "/api/query/segmentation/average", ProjectKey, "a numeric expression averaged per date (Query API)", query_api::segmentation_average)
         .add(GET, "/api/query/funnels", ProjectKey, "an ad-hoc funnel per date (Query API)", query_api::funnels)
@@ -69,6 +70,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/api/query/events/properties/values", ProjectKey, "a property's most frequent values (Query API)", query_api::events_properties_values)
         .add(GET, "/api/2.0/segmentation", ProjectKey, "one event over time, segmented (Query API)", query_api::segmentation)
         .add(GET, "/api/2.0/segmentation/numeric", ProjectKey, "one event over time by numeric ranges (Query API)", query_api::segmentation_numeric)
+        .add(GET, "/api/2.0/stream/query", ProjectKey, "the activity feed of some users (Query API)", query_api::stream_query)
         .add(GET, "/api/2.0/segmentation/sum", ProjectKey, "a numeric expression summed per date (Query API)", query_api::segmentation_sum)
         .add(GET, "/api/2.0/segmentation/average", ProjectKey, "a numeric expression averaged per date (Query API)", query_api::segmentation_average)
         .add(GET, "/api/2.0/funnels", ProjectKey, "an ad-hoc funnel per date (Query API)", query_api::funnels)

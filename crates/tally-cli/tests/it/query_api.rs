@@ -179,6 +179,36 @@ async fn the_query_api_answers_with_mixpanels_shapes_and_the_right_numbers() {
         "{totals:?}"
     );
 
+    // The activity stream of two users: every event of theirs, newest first, time in seconds.
+    let (status, stream) = ask("/api/query/stream/query", with(&[("distinct_ids", r#"["u1","u3"]"#)])).await;
+    assert_eq!(status, StatusCode::OK, "{stream}");
+    assert_eq!(stream["status"], "ok");
+    let feed: Vec<(String, String, i64)> = stream["results"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            let properties = &event["properties"];
+            (
+                event["event"].as_str().unwrap().into(),
+                properties["distinct_id"].as_str().unwrap().into(),
+                properties["time"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("Purchase", "u3", at(second, 7200)),
+        ("Page View", "u1", at(second, 0)),
+        ("Purchase", "u1", at(first, 60)),
+        ("Sign Up", "u3", at(first, 20)),
+        ("Sign Up", "u1", at(first, 0)),
+    ]
+    .map(|(name, user, time)| (name.to_string(), user.to_string(), time));
+    assert_eq!(feed, expected);
+    let (status, refused) = ask("/api/2.0/stream/query", with(&[("distinct_ids", "u1")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused["error"].as_str().unwrap().contains("JSON array of distinct ids"), "{refused}");
+
     // Segmentation as CSV: a date column, then a column per segment.
     let reply = tally_testkit::http_client(None)
         .get(format!("{base}/api/query/segmentation"))

@@ -16,7 +16,8 @@ use tally_query::model::{
     Report, Retention, RetentionCriterion, RetentionKind, RetentionUnit, TimeUnit,
 };
 use tally_query::{Answer, QueryEngine, ReportResult};
-use tally_types::permissions::project::ViewReports;
+use tally_types::permissions::ProjectMarker;
+use tally_types::permissions::project::{ViewReports, ViewUsers};
 
 use super::ingest::{data_scope_for, misdirected_answer};
 use crate::AppState;
@@ -39,12 +40,12 @@ fn bad(parts: &Parts, message: impl Into<String>) -> Response {
 }
 
 /// The caller's project and its query engine.
-async fn engine(
+async fn engine<P: ProjectMarker>(
     state: &AppState,
     parts: &Parts,
     params: &Params,
-) -> Result<(DataScope<ViewReports>, QueryEngine), Response> {
-    let scope = data_scope_for::<ViewReports>(state, parts, params.get("project_id").map(String::as_str)).await?;
+) -> Result<(DataScope<P>, QueryEngine), Response> {
+    let scope = data_scope_for::<P>(state, parts, params.get("project_id").map(String::as_str)).await?;
     let Some(engine) = state.query_engine(&scope.project().region) else {
         return Err(misdirected_answer(state, &scope.project().region));
     };
@@ -55,7 +56,7 @@ async fn engine(
 /// parameters are known to be good (a malformed request costs nothing); it counts as
 /// running until the returned place is dropped.
 #[allow(clippy::result_large_err, reason = "the refusal is the handler's answer, as every handler here returns")]
-fn admit(state: &AppState, parts: &Parts, scope: &DataScope<ViewReports>) -> Result<Admitted, Response> {
+fn admit<P: ProjectMarker>(state: &AppState, parts: &Parts, scope: &DataScope<P>) -> Result<Admitted, Response> {
     let project_id = scope.project_id().0;
     match state.query_limits().admit(project_id, state.clock().now().as_millisecond()) {
         Ok(place) => Ok(place),
@@ -162,13 +163,14 @@ fn range_or_interval(params: &Params, unit: TimeUnit, today: jiff::civil::Date) 
     Ok(DateRange { from_date, to_date: today })
 }
 
-/// A parameter holding a JSON array of names (`event=["Sign Up","Purchase"]`).
-fn names_of(params: &Params, name: &str, most: usize) -> Result<Vec<String>, String> {
-    let text = required(params, name, "[\"Signed Up\"]")?;
-    let names: Vec<String> = serde_json::from_str(text)
-        .map_err(|_| format!("{name} must be a JSON array of names, such as [\"Signed Up\"]"))?;
+/// A parameter holding a JSON array of `what` (`event=["Sign Up","Purchase"]`), one to
+/// `most` of them.
+fn names_of(params: &Params, name: &str, what: &str, example: &str, most: usize) -> Result<Vec<String>, String> {
+    let text = required(params, name, example)?;
+    let names: Vec<String> =
+        serde_json::from_str(text).map_err(|_| format!("{name} must be a JSON array of {what}, such as {example}"))?;
     if names.is_empty() || names.len() > most {
-        return Err(format!("{name} names from 1 to {most} events"));
+        return Err(format!("{name} holds from 1 to {most} {what}"));
     }
     Ok(names)
 }
@@ -229,7 +231,7 @@ pub(crate) async fn events(
 ) -> Result<Response, Response> {
     let (scope, engine) = engine(&state, &parts, &params).await?;
     let request = || -> Result<Insights, String> {
-        let names = names_of(&params, "event", 40)?;
+        let names = names_of(&params, "event", "event names", "[\"Signed Up\"]", 40)?;
         let measure = measure_of(&params)?;
         let unit = choice(&params, "unit", &["minute", "hour", "day", "week", "month"], TimeUnit::Day)?;
         let range = range_or_interval(&params, unit, today(&state, &scope))?;
@@ -791,4 +793,47 @@ pub(crate) async fn event_names(
         .map(|(name, _)| name)
         .collect();
     Ok(axum::Json(names).into_response())
+}
+
+/// Most users one `/stream/query` request asks about.
+const MAX_STREAM_USERS: usize = 100;
+
+/// `GET /api/query/stream/query`: the activity feed of the users in `distinct_ids` (a JSON
+/// array) between `from_date` and `to_date`: `{"status":"ok","results":{"events":[...]}}`,
+/// each event as the export writes it (time in seconds), newest first, at most 1000 per
+/// user, across every id merged into each user. Needs `ViewUsers`.
+pub(crate) async fn stream_query(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine::<ViewUsers>(&state, &parts, &params).await?;
+    let ids = names_of(&params, "distinct_ids", "distinct ids", "[\"u1\"]", MAX_STREAM_USERS)
+        .map_err(|message| bad(&parts, message))?;
+    let range = DateRange::from_params(&params).map_err(|message| bad(&parts, message))?;
+    let _place = admit(&state, &parts, &scope)?;
+    let mut events: Vec<Value> = Vec::new();
+    let mut users = std::collections::BTreeSet::new();
+    for id in &ids {
+        let answer =
+            engine.activity(&scope, id, &range, tally_query::MAX_FEED).await.map_err(|error| match error.kind() {
+                tally_types::ErrorKind::InvalidInput => bad(&parts, error.to_string()),
+                _ => refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &parts,
+                    "the event storage cannot be read right now; try again shortly",
+                ),
+            })?;
+        // Two ids of one user have one feed.
+        if users.insert(answer.distinct_id.clone()) {
+            events.extend(answer.events);
+        }
+    }
+    for event in &mut events {
+        if let Some(time) = event["properties"]["time"].as_i64() {
+            event["properties"]["time"] = json!(time / 1000);
+        }
+    }
+    events.sort_by_key(|event| std::cmp::Reverse(event["properties"]["time"].as_i64().unwrap_or(i64::MIN)));
+    Ok(axum::Json(json!({ "status": "ok", "results": { "events": events } })).into_response())
 }
