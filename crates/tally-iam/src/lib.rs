@@ -11,6 +11,7 @@ pub mod directory;
 pub mod domains;
 pub mod mail;
 pub mod password;
+pub mod reports;
 pub mod scim;
 pub mod seal;
 pub mod sessions;
@@ -30,9 +31,9 @@ pub use directory::{Directory, Metadata};
 /// The records this crate's functions return, for the server to name.
 pub mod records {
     pub use tally_store::{
-        AccessRequest, AuditFilter, AuditRecord, ClaimedDomain, CreatedTenant, CustomRole, Grant, Invitation,
-        InvitedProject, Membership, OrgMember, Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo,
-        StoreError, Team, User,
+        AccessRequest, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard, BoardShare, Bookmark,
+        ClaimedDomain, CreatedTenant, CustomRole, Grant, Invitation, InvitedProject, Membership, OrgMember,
+        Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
     };
 }
 use tally_types::{Classified, ErrorKind};

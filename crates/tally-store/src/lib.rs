@@ -11,6 +11,7 @@
 mod access;
 mod audit;
 mod backend;
+mod boards;
 mod custom_roles;
 mod event_files;
 mod invitations;
@@ -34,6 +35,7 @@ use tally_config::DatabaseUrl;
 
 pub use access::{Grant, GrantSource, Grantee, OrgStanding, ProjectMember};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
+pub use boards::{Annotation, AnnotationTag, Board, BoardCard, BoardShare, Bookmark};
 pub use custom_roles::{CustomRole, MAX_CUSTOM_ROLES};
 pub use event_files::EventFile;
 pub use invitations::{Accepted, Invitation, InvitedProject, NewInvitation, email_domain};

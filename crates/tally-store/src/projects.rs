@@ -257,7 +257,28 @@ impl Store {
             let mut tx = pool.begin().await?;
             let doomed_projects = "(SELECT p.id FROM projects p LEFT JOIN organizations o ON o.id = p.org_id \
                  WHERE p.purge_after <= $1 OR o.purge_after <= $1)";
-            for table in ["project_grants", "custom_roles", "access_requests", "project_usage"] {
+            for table in [
+                "project_grants",
+                "custom_roles",
+                "access_requests",
+                "project_usage",
+                "board_cards",
+                "board_shares",
+                "bookmarks",
+                "annotation_tag_links",
+                "annotation_tags",
+                "annotations",
+                "boards",
+            ] {
+                if table == "boards" {
+                    // Nested boards first lose their parent, so no row points at a deleted one.
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE boards SET parent_id = NULL WHERE project_id IN {doomed_projects}"
+                    )))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE project_id IN {doomed_projects}")))
                     .bind(now)
                     .execute(&mut *tx)

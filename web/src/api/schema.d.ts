@@ -396,6 +396,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/2.0/funnels/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the saved funnels (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/2.0/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a saved Insights report (bookmark_id) (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/2.0/retention": {
         parameters: {
             query?: never;
@@ -3320,6 +3388,287 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/annotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** annotations (fromDate, toDate) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AnnotationView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** add an annotation */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AnnotationBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AnnotationView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/annotations/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** annotation tags */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AnnotationTagView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** add an annotation tag */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TagBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AnnotationTagView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/annotations/{annotation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** an annotation */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    annotation_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AnnotationView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** delete an annotation */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    annotation_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** change an annotation's description and tags */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    annotation_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AnnotationPatchBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AnnotationView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/audit-log": {
         parameters: {
             query?: never;
@@ -3363,6 +3712,870 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/board-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the project's default access to boards */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardSettingsBody"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        /** set the project's default access to boards */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BoardSettingsBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardSettingsBody"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/boards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the boards the caller finds: their own, shared with them, open to the project */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** create a board (private to its owner when they may not share) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BoardBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/boards/{board_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a board with its cards, reports and sharing */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardDetailView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** delete a board and its reports (its owner, or an admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** rename, describe or nest a board (its editors) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BoardPatchBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardDetailView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/boards/{board_id}/cards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** add a text card, or link a saved report */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CardBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CardView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/boards/{board_id}/cards/{card_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** remove a card */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                    card_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** change a text card */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                    card_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TextBody"];
+                };
+            };
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/boards/{board_id}/layout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** lay out a board's cards in rows of up to four */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LayoutBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CardView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/boards/{board_id}/sharing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** share a board with users and teams, and set its project-wide access */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SharingBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardDetailView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/boards/{board_id}/transfer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** give a board to another member (its owner, or an admin) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    board_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BoardTransferBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BoardDetailView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/bookmarks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the saved reports the caller may open */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BookmarkView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** save a report to a board */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BookmarkBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BookmarkView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/bookmarks/{bookmark_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a saved report */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    bookmark_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BookmarkView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** delete a saved report from every board */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    bookmark_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** change a saved report (every board shows the change) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    bookmark_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BookmarkPatchBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BookmarkView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/bookmarks/{bookmark_id}/duplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** copy a saved report to a board */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    bookmark_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TargetBoardBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BookmarkView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/bookmarks/{bookmark_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** make another board a saved report's own */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    bookmark_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TargetBoardBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["BookmarkView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -5777,6 +6990,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/query/funnels/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the saved funnels (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/query/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a saved Insights report (bookmark_id) (Query API) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/query/retention": {
         parameters: {
             query?: never;
@@ -7200,6 +8481,40 @@ export interface components {
             events: components["schemas"]["ExportedEvent"][];
             range: components["schemas"]["ResolvedRange"];
         };
+        AnnotationBody: {
+            /** @description `YYYY-MM-DD HH:mm:ss`, in the project's time zone. */
+            date: string;
+            description: string;
+            /** @description Tag ids of this project. */
+            tags?: number[];
+        };
+        /** @description Only the description and the tags change; an annotation's time never does. */
+        AnnotationPatchBody: {
+            description?: string | null;
+            tags?: number[] | null;
+        };
+        /** @description `{id, name, project_id, has_annotations}`, as Mixpanel's annotation tags. */
+        AnnotationTagView: {
+            has_annotations: boolean;
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /** Format: int64 */
+            project_id: number;
+        };
+        /** @description Mixpanel's annotation: `date` is `YYYY-MM-DD HH:mm:ss` in the project's time zone. */
+        AnnotationView: {
+            date: string;
+            description: string;
+            /** Format: int64 */
+            id: number;
+            tags: number[];
+            /**
+             * Format: int64
+             * @description The user who made it.
+             */
+            user?: number | null;
+        };
         /** @description Every answer: the report's own result and when and how it was computed. */
         Answer: components["schemas"]["ReportResult"] & {
             /** @description RFC 3339, UTC. */
@@ -7257,6 +8572,97 @@ export interface components {
             /** @enum {string} */
             kind: "edges";
         };
+        BoardBody: {
+            description?: string;
+            /**
+             * Format: int64
+             * @description The board to nest it in (three levels at most).
+             */
+            parent_id?: number | null;
+            title: string;
+        };
+        /** @description A board with its cards, the saved reports they show, and (for its editors) its sharing. */
+        BoardDetailView: components["schemas"]["BoardView"] & {
+            cards: components["schemas"]["CardView"][];
+            /** @description Everyone in the project: `off` (by link only), `viewer` or `editor`. */
+            project_access: string;
+            reports: components["schemas"]["BookmarkView"][];
+            shares: components["schemas"]["ShareView"][];
+        };
+        BoardPatchBody: {
+            description?: string | null;
+            /**
+             * Format: int64
+             * @description A board to nest it in; `null` makes it a top-level board; absent leaves it.
+             */
+            parent_id?: number | null;
+            title?: string | null;
+        };
+        /** @description The project's default for boards without their own project-wide access. */
+        BoardSettingsBody: {
+            /** @description `off` (reachable by link only), `viewer` or `editor`. */
+            default_access: string;
+        };
+        BoardTransferBody: {
+            /**
+             * Format: int64
+             * @description The new owner, a member of the organization.
+             */
+            owner_id: number;
+        };
+        /** @description A board as lists show it. */
+        BoardView: {
+            created_at: string;
+            description: string;
+            /** Format: int64 */
+            id: number;
+            modified_at: string;
+            /** Format: int64 */
+            owner_id: number;
+            /** Format: int64 */
+            parent_id?: number | null;
+            /** @description Only its owner sees it: made by someone who may not share. */
+            private: boolean;
+            title: string;
+            /** @description What the caller may do: `viewer` or `editor`. */
+            your_access: string;
+        };
+        BookmarkBody: {
+            /**
+             * Format: int64
+             * @description The board it is saved to (its original board), which the caller may change.
+             */
+            board_id: number;
+            description?: string;
+            name: string;
+            report: components["schemas"]["Report"];
+        };
+        BookmarkPatchBody: {
+            description?: string | null;
+            name?: string | null;
+            report?: null | components["schemas"]["Report"];
+        };
+        /** @description A saved report. */
+        BookmarkView: {
+            /**
+             * Format: int64
+             * @description Its original board.
+             */
+            board_id: number;
+            created_at: string;
+            /** Format: int64 */
+            created_by?: number | null;
+            description: string;
+            /** Format: int64 */
+            id: number;
+            modified_at: string;
+            name: string;
+            report: components["schemas"]["Report"];
+            /** @description `insights`, `funnels`, `retention` or `flows`. */
+            type: string;
+            /** @description What the caller may do: `viewer` or `editor`. */
+            your_access: string;
+        };
         /**
          * @description A breakdown by an event property, or by the value of a segmentation expression (the
          *     Query API's `on`).
@@ -7275,6 +8681,24 @@ export interface components {
             property?: string | null;
             /** @description Whose `property`: the event's (default) or its user's profile. */
             source?: components["schemas"]["PropertySource"];
+        };
+        /** @description A text card, or a saved report linked from another board. */
+        CardBody: {
+            /** Format: int64 */
+            bookmark_id?: number | null;
+            text?: string | null;
+        };
+        /** @description A card of a board: a saved report (`bookmark_id`) or a text, at its place in the layout. */
+        CardView: {
+            /** Format: int64 */
+            bookmark_id?: number | null;
+            /** Format: int64 */
+            col: number;
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            row: number;
+            text?: string | null;
         };
         ChallengeBody: {
             challenge: string;
@@ -7683,6 +9107,10 @@ export interface components {
         KeysView: {
             api_secret: string;
             token: string;
+        };
+        LayoutBody: {
+            /** @description Rows of up to four card ids, top to bottom, each card of the board once. */
+            rows: number[][];
         };
         LexiconEventView: {
             /** Format: int64 */
@@ -8179,6 +9607,23 @@ export interface components {
         SetupLinkView: {
             live: boolean;
         };
+        /** @description A share: a user or a team, as viewer or editor. */
+        ShareView: {
+            /** @description `viewer` or `editor`. */
+            access: string;
+            /** Format: int64 */
+            team_id?: number | null;
+            /** Format: int64 */
+            user_id?: number | null;
+        };
+        SharingBody: {
+            /**
+             * @description Everyone in the project: `off`, `viewer` or `editor`; absent or `null` follows the
+             *     project's default.
+             */
+            project_access?: string | null;
+            shares?: components["schemas"]["ShareView"][];
+        };
         SignInBody: {
             email: string;
             password: string;
@@ -8230,6 +9675,16 @@ export interface components {
             code?: string | null;
             password?: string | null;
         };
+        TagBody: {
+            name: string;
+        };
+        TargetBoardBody: {
+            /**
+             * Format: int64
+             * @description A board the caller may change.
+             */
+            board_id: number;
+        };
         /** @description A team with its members and the project roles it gives them. */
         TeamDetailView: components["schemas"]["TeamView"] & {
             members: components["schemas"]["TeamMemberView"][];
@@ -8257,6 +9712,9 @@ export interface components {
             /** Format: int64 */
             id: number;
             name: string;
+        };
+        TextBody: {
+            text: string;
         };
         /** @description Converted attempts that took from `from_seconds` up to (not including) `to_seconds`. */
         TimeToConvert: {

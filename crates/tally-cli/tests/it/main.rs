@@ -5,6 +5,7 @@
 
 mod access;
 mod admin;
+mod boards;
 mod domains;
 mod errors;
 mod ingest;

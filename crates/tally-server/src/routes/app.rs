@@ -2,6 +2,7 @@
 //! Responses use Mixpanel's envelope, `{"status":"ok","results":...}`.
 
 pub(crate) mod audit;
+pub(crate) mod boards;
 pub(crate) mod invitations;
 pub(crate) mod orgs;
 pub(crate) mod projects;

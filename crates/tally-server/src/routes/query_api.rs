@@ -582,14 +582,15 @@ pub(crate) async fn funnels(
     if let Some(name) = ["on", "interval"].into_iter().find(|name| params.contains_key(*name)) {
         return Err(bad(&parts, format!("{name} is not answered yet for funnels; leave it out")));
     }
-    if params.contains_key("funnel_id") {
-        return Err(refused(
-            StatusCode::NOT_FOUND,
-            &parts,
-            "no saved funnel with that funnel_id; send the steps as events=[{\"event\":...}]",
-        ));
-    }
+    let saved = match params.get("funnel_id") {
+        Some(text) => match saved_report(&state, &parts, &scope, text, "funnel_id").await? {
+            Report::Funnels(funnel) => Some(funnel),
+            _ => return Err(refused(StatusCode::NOT_FOUND, &parts, format!("no saved funnel has funnel_id {text}"))),
+        },
+        None => None,
+    };
     let steps: Vec<EventSelector> = match params.get("events").map(|text| serde_json::from_str::<Vec<Value>>(text)) {
+        None if saved.is_some() => saved.as_ref().map(|funnel| funnel.steps.clone()).unwrap_or_default(),
         Some(Ok(steps)) => {
             let mut selectors = Vec::new();
             for step in steps {
@@ -613,7 +614,11 @@ pub(crate) async fn funnels(
             ));
         }
     };
-    let range = DateRange::from_params(&params).map_err(|message| bad(&parts, message))?;
+    // A saved funnel answers over its own range and window unless the request names others.
+    let range = match &saved {
+        Some(funnel) if !params.contains_key("from_date") && !params.contains_key("to_date") => funnel.range.clone(),
+        _ => DateRange::from_params(&params).map_err(|message| bad(&parts, message))?,
+    };
     let length: i64 = match params.get("length").map(|text| text.parse::<i64>()) {
         None => 14,
         Some(Ok(length)) if length > 0 => length,
@@ -628,8 +633,11 @@ pub(crate) async fn funnels(
             return Err(bad(&parts, format!("length_unit {other:?} is not one of day, hour, minute, second")));
         }
     };
-    let window_seconds = length.saturating_mul(unit_seconds);
-    if window_seconds > 90 * 86_400 {
+    let window_seconds = match &saved {
+        Some(funnel) if !params.contains_key("length") => funnel.window_seconds,
+        _ => length.saturating_mul(unit_seconds),
+    };
+    if (saved.is_none() || params.contains_key("length")) && window_seconds > 90 * 86_400 {
         return Err(bad(&parts, "length is at most 90 days"));
     }
     let unit =
@@ -648,7 +656,18 @@ pub(crate) async fn funnels(
             ),
         ));
     }
-    let where_expression = where_of(&params);
+    let template = saved.unwrap_or_else(|| Funnel {
+        range: range.clone(),
+        steps: Vec::new(),
+        window_seconds,
+        order: Default::default(),
+        filters: Vec::new(),
+        where_expression: None,
+        exclusions: Vec::new(),
+        counting: Default::default(),
+        unit: TimeUnit::Day,
+    });
+    let where_expression = where_of(&params).or_else(|| template.where_expression.clone());
     // One admission for the whole request, however many dates it answers.
     let _place = admit(&state, &parts, &scope)?;
     let mut data = serde_json::Map::new();
@@ -666,12 +685,8 @@ pub(crate) async fn funnels(
             range: DateRange { from_date: from, to_date: to },
             steps: steps.clone(),
             window_seconds,
-            order: Default::default(),
-            filters: Vec::new(),
             where_expression: where_expression.clone(),
-            exclusions: Vec::new(),
-            counting: Default::default(),
-            unit: TimeUnit::Day,
+            ..template.clone()
         });
         let Answer { result: ReportResult::Funnels(funnel), .. } = answer(&parts, &engine, &scope, &report).await?
         else {
@@ -836,4 +851,106 @@ pub(crate) async fn stream_query(
     }
     events.sort_by_key(|event| std::cmp::Reverse(event["properties"]["time"].as_i64().unwrap_or(i64::MIN)));
     Ok(axum::Json(json!({ "status": "ok", "results": { "events": events } })).into_response())
+}
+
+/// The saved report `text` names (`bookmark_id`, `funnel_id`), as the Query API may read it
+/// (any of the project's but those on a board private to its owner); 404 otherwise.
+async fn saved_report(
+    state: &AppState,
+    parts: &Parts,
+    scope: &DataScope<ViewReports>,
+    text: &str,
+    name: &str,
+) -> Result<Report, Response> {
+    let missing = || refused(StatusCode::NOT_FOUND, parts, format!("no saved report has {name} {text}"));
+    let Ok(id) = text.parse::<i64>() else { return Err(bad(parts, format!("{name} {text:?} is not a number"))) };
+    let bookmark = match tally_iam::reports::api_bookmark(state.directory(), scope, id).await {
+        Ok(Some(bookmark)) => bookmark,
+        Ok(None) => return Err(missing()),
+        Err(error) => {
+            tracing::warn!(%error, "a saved report could not be read");
+            return Err(refused(StatusCode::SERVICE_UNAVAILABLE, parts, "saved reports cannot be read right now"));
+        }
+    };
+    serde_json::from_str(&bookmark.report).map_err(|_| {
+        refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            parts,
+            format!("the saved report {id} no longer reads as a report; open and save it again in the app"),
+        )
+    })
+}
+
+/// `GET /api/query/insights?bookmark_id=`: a saved Insights report, answered as saved:
+/// `{"computed_at","date_range":{"from_date","to_date"},"headers":["$event"],"series":{"<metric>":{"<date>":n}}}`;
+/// with a breakdown, each metric's series holds one object per segment, and `headers`
+/// names the breakdown too. Dates are the start of each bucket in the project's zone.
+pub(crate) async fn saved_insights(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine::<ViewReports>(&state, &parts, &params).await?;
+    let text = required(&params, "bookmark_id", "12345").map_err(|message| bad(&parts, message))?;
+    let Report::Insights(report) = saved_report(&state, &parts, &scope, text, "bookmark_id").await? else {
+        return Err(refused(StatusCode::NOT_FOUND, &parts, format!("no saved Insights report has bookmark_id {text}")));
+    };
+    let header = report
+        .breakdown
+        .as_ref()
+        .and_then(|breakdown| breakdown.property.clone().or_else(|| breakdown.expression.clone()));
+    let _place = admit(&state, &parts, &scope)?;
+    let answered = answer(&parts, &engine, &scope, &Report::Insights(report)).await?;
+    let Answer { result: ReportResult::Insights(insights), range, computed_at, .. } = answered else {
+        return Err(refused(StatusCode::INTERNAL_SERVER_ERROR, &parts, "the answer is not an Insights report"));
+    };
+    let zone = tally_query::zone_of(&scope);
+    let iso =
+        |label: &str| match label.parse::<jiff::civil::Date>().ok().and_then(|date| date.to_zoned(zone.clone()).ok()) {
+            Some(start) => start.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            None => label.to_string(),
+        };
+    let mut series = serde_json::Map::new();
+    for one in &insights.series {
+        let name = one.label.clone();
+        let points: serde_json::Map<String, Value> = insights
+            .buckets
+            .iter()
+            .zip(&one.values)
+            .map(|(label, value)| (iso(label), number(value.unwrap_or(0.0))))
+            .collect();
+        match &one.segment {
+            Some(segment) => {
+                let entry = series.entry(name).or_insert_with(|| json!({}));
+                entry[segment.as_str()] = Value::Object(points);
+            }
+            None => {
+                series.insert(name, Value::Object(points));
+            }
+        }
+    }
+    let headers: Vec<String> = std::iter::once("$event".to_string()).chain(header).collect();
+    Ok(axum::Json(json!({
+        "computed_at": computed_at,
+        "date_range": { "from_date": range.from_date, "to_date": range.to_date },
+        "headers": headers,
+        "series": series,
+    }))
+    .into_response())
+}
+
+/// `GET /api/query/funnels/list`: the project's saved funnels, `[{"funnel_id","name"}]`.
+pub(crate) async fn funnels_list(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let scope = data_scope_for::<ViewReports>(&state, &parts, params.get("project_id").map(String::as_str)).await?;
+    let funnels = tally_iam::reports::api_bookmarks(state.directory(), &scope, "funnels").await.map_err(|error| {
+        tracing::warn!(%error, "saved funnels could not be read");
+        refused(StatusCode::SERVICE_UNAVAILABLE, &parts, "saved reports cannot be read right now")
+    })?;
+    let list: Vec<Value> =
+        funnels.iter().map(|funnel| json!({ "funnel_id": funnel.id, "name": funnel.name })).collect();
+    Ok(axum::Json(list).into_response())
 }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "scim", include_str!("../../migrations/sqlite/0007_scim.sql")),
     (8, "saml", include_str!("../../migrations/sqlite/0008_saml.sql")),
     (9, "hardening", include_str!("../../migrations/sqlite/0009_hardening.sql")),
+    (10, "boards", include_str!("../../migrations/sqlite/0010_boards.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

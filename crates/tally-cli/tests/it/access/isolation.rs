@@ -111,6 +111,37 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
     if path.ends_with("/default-role") {
         owner.put(&format!("/api/app/projects/{project_id}/default-role"), json!({ "role": "consumer" })).await;
     }
+    if needs("board_id") || needs("bookmark_id") || path.ends_with("/bookmarks") {
+        let board = owner
+            .post(&format!("/api/app/projects/{project_id}/boards"), json!({ "title": format!("Victim board {n}") }))
+            .await;
+        let board_id = board.results()["id"].as_i64().unwrap();
+        let card = owner
+            .post(&format!("/api/app/projects/{project_id}/boards/{board_id}/cards"), json!({ "text": "victim" }))
+            .await;
+        ids.0.insert("board_id", board_id.to_string());
+        ids.0.insert("card_id", card.results()["id"].to_string());
+        if needs("bookmark_id") {
+            let report = json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-02" },
+                "metrics": [{ "event": "Page View" }] });
+            let bookmark = owner
+                .post(
+                    &format!("/api/app/projects/{project_id}/bookmarks"),
+                    json!({ "board_id": board_id, "name": format!("Victim report {n}"), "report": report }),
+                )
+                .await;
+            ids.0.insert("bookmark_id", bookmark.results()["id"].to_string());
+        }
+    }
+    if needs("annotation_id") {
+        let annotation = owner
+            .post(
+                &format!("/api/app/projects/{project_id}/annotations"),
+                json!({ "date": "2026-01-01 10:00:00", "description": format!("Victim note {n}") }),
+            )
+            .await;
+        ids.0.insert("annotation_id", annotation.results()["id"].to_string());
+    }
     if needs("request_id") {
         let email = format!("victim-requester-{n}@beta.example");
         let (requester, _) = owner.invite_and_accept(org, &email, "member", json!([])).await;
@@ -134,10 +165,35 @@ struct Peers {
     op: Option<tally_testkit::oidc::OpenIdProvider>,
 }
 
-fn body(method: &str, path: &str, victim: &Tenant, transfer_target: i64, n: u32, peers: &Peers) -> Option<Value> {
+fn body(
+    method: &str,
+    path: &str,
+    victim: &Tenant,
+    transfer_target: i64,
+    n: u32,
+    peers: &Peers,
+    ids: &Ids,
+) -> Option<Value> {
     let other_project = victim.projects[1];
+    let id = |name: &str| ids.0.get(name).and_then(|id| id.parse::<i64>().ok()).unwrap_or(0);
     let value = match (method, path.rsplit('/').next().unwrap_or("")) {
         ("GET" | "DELETE", _) => return None,
+        ("POST", "transfer") if path.contains("/boards/") => json!({ "owner_id": victim.owner_id }),
+        ("POST", "boards") => json!({ "title": format!("Made board {n}") }),
+        ("PUT", "board-settings") => json!({ "default_access": "viewer" }),
+        ("PATCH", "{board_id}") => json!({ "title": format!("Renamed board {n}") }),
+        ("PUT", "sharing") => json!({ "shares": [], "project_access": "viewer" }),
+        ("PUT", "layout") => json!({ "rows": [[id("card_id")]] }),
+        ("POST", "cards") => json!({ "text": format!("Made card {n}") }),
+        ("PATCH", "{card_id}") => json!({ "text": format!("Changed card {n}") }),
+        ("POST", "bookmarks") => json!({ "board_id": id("board_id"), "name": format!("Made report {n}"),
+            "report": { "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-02" },
+                "metrics": [{ "event": "Page View" }] } }),
+        ("PATCH", "{bookmark_id}") => json!({ "name": format!("Renamed report {n}") }),
+        ("POST", "duplicate" | "move") => json!({ "board_id": id("board_id") }),
+        ("POST", "annotations") => json!({ "date": "2026-01-02 10:00:00", "description": format!("Made note {n}") }),
+        ("POST", "tags") => json!({ "name": format!("Made tag {n}") }),
+        ("PATCH", "{annotation_id}") => json!({ "description": format!("Changed note {n}") }),
         ("PUT", "{user_id}") if path.contains("/organizations/") => json!({ "role": "billing_admin" }),
         ("PUT", "billing") => json!({ "plan": "growth", "monthly_event_quota": 10, "seats": 20 }),
         ("POST", "projects") => json!({ "name": format!("Made {n}") }),
@@ -217,6 +273,13 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
         "project_usage",
         "audit_log",
         "setup_tokens",
+        "boards",
+        "board_shares",
+        "bookmarks",
+        "board_cards",
+        "annotations",
+        "annotation_tags",
+        "annotation_tag_links",
     ];
     let mut rows = Vec::new();
     match instance.metadata.backend {
@@ -325,7 +388,7 @@ async fn other_tenants_ids_answer_404_and_change_nothing_on_every_route() {
                 // The feed names its user and days in the query string.
                 url.push_str("?distinct_id=someone&from_date=2026-01-01&to_date=2026-01-02");
             }
-            let body = body(method, path, &victim, transfer_target, n, &peers);
+            let body = body(method, path, &victim, transfer_target, n, &peers, &ids);
             let before = snapshot(&instance).await;
             for (who, api) in &principals {
                 let reply = send(api, method, &url, body.clone()).await;

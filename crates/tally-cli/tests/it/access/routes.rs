@@ -135,9 +135,42 @@ async fn project_action(
             reply
         }
         "manage_project_security" => api.post(&format!("{base}/keys/rotate"), json!({})).await,
+        "create_boards" => api.post(&format!("{base}/boards"), json!({ "title": counter.next("Board ") })).await,
+        "save_reports" => {
+            let board = own_board(api, tenant, &base, counter).await;
+            let report = json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-02" },
+                "metrics": [{ "event": "Page View" }] });
+            api.post(
+                &format!("{base}/bookmarks"),
+                json!({ "board_id": board, "name": counter.next("Report "), "report": report }),
+            )
+            .await
+        }
+        "share_entities" => {
+            let board = own_board(api, tenant, &base, counter).await;
+            api.put(&format!("{base}/boards/{board}/sharing"), json!({ "shares": [], "project_access": "viewer" }))
+                .await
+        }
+        "create_annotations" => {
+            let body = json!({ "date": "2026-01-01 12:00:00", "description": counter.next("Note ") });
+            api.post(&format!("{base}/annotations"), body).await
+        }
         "reset_project" => api.post(&format!("{base}/reset"), json!({})).await,
         other => panic!("no route exercises {other}"),
     }
+}
+
+/// A board the subject may change: its own when it may make one, else the Owner's (which
+/// the subject cannot reach anyway).
+async fn own_board(api: &Api, tenant: &Tenant, base: &str, counter: &mut Counter) -> i64 {
+    let path = format!("{base}/boards");
+    let mine = api.post(&path, json!({ "title": counter.next("Own board ") })).await;
+    let made = if mine.status.is_success() {
+        mine
+    } else {
+        tenant.owner.post(&path, json!({ "title": counter.next("Owner's board ") })).await
+    };
+    made.results()["id"].as_i64().unwrap()
 }
 
 const ORG_ROUTE_ACTIONS: &[&str] = &[
@@ -166,6 +199,10 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "manage_custom_roles",
     "manage_project_security",
     "reset_project",
+    "create_boards",
+    "save_reports",
+    "share_entities",
+    "create_annotations",
 ];
 
 #[tokio::test]
