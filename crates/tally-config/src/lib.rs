@@ -141,6 +141,9 @@ pub struct QueryConfig {
     pub per_hour: u32,
     /// Queries of one project running at once; 0 is no limit.
     pub concurrent: u32,
+    /// Requests one public board link may answer per hour (its page and its reports); 0 is
+    /// no limit.
+    pub public_per_hour: u32,
     /// Memory all queries together may hold in the query engine's operators before they
     /// spill to disk (under `<data_dir>/query-spill`) or fail with a clear error.
     pub memory_mb: u64,
@@ -411,6 +414,7 @@ mod view {
     struct QueryView {
         per_hour: u32,
         concurrent: u32,
+        public_per_hour: u32,
         memory_mb: u64,
     }
 
@@ -504,6 +508,7 @@ mod view {
                 query: QueryView {
                     per_hour: config.query.per_hour,
                     concurrent: config.query.concurrent,
+                    public_per_hour: config.query.public_per_hour,
                     memory_mb: config.query.memory_mb,
                 },
                 geoip: GeoIpView {

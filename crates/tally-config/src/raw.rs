@@ -40,6 +40,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_INGEST_FLUSH_SECONDS", "ingest.flush_seconds"),
     ("TALLY_QUERY_PER_HOUR", "query.per_hour"),
     ("TALLY_QUERY_CONCURRENT", "query.concurrent"),
+    ("TALLY_QUERY_PUBLIC_PER_HOUR", "query.public_per_hour"),
     ("TALLY_QUERY_MEMORY_MB", "query.memory_mb"),
     ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
     ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
@@ -198,6 +199,7 @@ struct FileIngest {
 struct FileQuery {
     per_hour: Option<u64>,
     concurrent: Option<u64>,
+    public_per_hour: Option<u64>,
     memory_mb: Option<u64>,
 }
 
@@ -272,6 +274,7 @@ pub(crate) struct RawConfig {
     ingest_flush_seconds: Option<Sourced<String>>,
     query_per_hour: Option<Sourced<String>>,
     query_concurrent: Option<Sourced<String>>,
+    query_public_per_hour: Option<Sourced<String>>,
     query_memory_mb: Option<Sourced<String>>,
     retention_deleted_organization_days: Option<Sourced<String>>,
     retention_deleted_project_days: Option<Sourced<String>>,
@@ -332,6 +335,7 @@ impl RawConfig {
             ingest_flush_seconds: file.ingest.flush_seconds.map(number),
             query_per_hour: file.query.per_hour.map(number),
             query_concurrent: file.query.concurrent.map(number),
+            query_public_per_hour: file.query.public_per_hour.map(number),
             query_memory_mb: file.query.memory_mb.map(number),
             retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
             retention_deleted_project_days: file.retention.deleted_project_days.map(number),
@@ -393,6 +397,7 @@ impl RawConfig {
                 "ingest.flush_seconds" => self.ingest_flush_seconds = Some(text),
                 "query.per_hour" => self.query_per_hour = Some(text),
                 "query.concurrent" => self.query_concurrent = Some(text),
+                "query.public_per_hour" => self.query_public_per_hour = Some(text),
                 "query.memory_mb" => self.query_memory_mb = Some(text),
                 "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
                 "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
@@ -565,6 +570,8 @@ impl RawConfig {
         let ingest_flush_seconds = parse_number(self.ingest_flush_seconds, "ingest.flush_seconds", 10, 1, 3600)?;
         let query_per_hour = parse_number(self.query_per_hour, "query.per_hour", 60, 0, 1_000_000)?;
         let query_concurrent = parse_number(self.query_concurrent, "query.concurrent", 5, 0, 10_000)?;
+        let query_public_per_hour =
+            parse_number(self.query_public_per_hour, "query.public_per_hour", 600, 0, 1_000_000)?;
         let query_memory_mb = parse_number(self.query_memory_mb, "query.memory_mb", 1024, 64, 1_048_576)?;
         let deleted_organization_days =
             parse_number(self.retention_deleted_organization_days, "retention.deleted_organization_days", 90, 0, 3650)?;
@@ -678,6 +685,7 @@ impl RawConfig {
             query: QueryConfig {
                 per_hour: query_per_hour as u32,
                 concurrent: query_concurrent as u32,
+                public_per_hour: query_public_per_hour as u32,
                 memory_mb: query_memory_mb,
             },
             retention: RetentionConfig {

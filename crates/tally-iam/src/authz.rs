@@ -224,6 +224,14 @@ pub struct DataScope<P: ProjectMarker> {
     _permission: std::marker::PhantomData<P>,
 }
 
+impl DataScope<tally_types::permissions::project::ViewReports> {
+    /// The scope a live public link opens (`reports::open_public_board_without_account`
+    /// only): its callers answer the linked board's saved reports and nothing else.
+    pub(crate) fn for_public_link(project: Project) -> Self {
+        DataScope { project, _permission: std::marker::PhantomData }
+    }
+}
+
 impl<P: ProjectMarker> DataScope<P> {
     pub fn project(&self) -> &Project {
         &self.project

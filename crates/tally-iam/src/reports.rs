@@ -908,3 +908,182 @@ pub async fn create_annotation_tag(
     let audit = ctx.audit(permit.org_id(), Some(permit.project_id()), "annotation_tag.created", "annotation_tag", "");
     ctx.store.create_annotation_tag(permit.project_id(), &name, &audit).await.map_err(refused)
 }
+
+/// Whether the project's boards may have public links.
+pub async fn public_boards_enabled(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ViewReports>,
+) -> Result<bool, IamError> {
+    Ok(ctx.store.public_boards_enabled(permit.project_id()).await?)
+}
+
+/// Turns public links on or off for the project (its Owner); off revokes every link.
+pub async fn set_public_boards(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ManagePublicBoardsFeature>,
+    enabled: bool,
+) -> Result<(), IamError> {
+    let audit = ctx
+        .audit(permit.org_id(), Some(permit.project_id()), "project.public_boards", "project", permit.project_id().0)
+        .with(None, Some(json!({ "enabled": enabled })));
+    Ok(ctx.store.set_public_boards(permit.project_id(), enabled, &audit).await?)
+}
+
+/// A public link and its address (and, just made, its passcode: shown this once).
+#[derive(Debug, Clone)]
+pub struct PublicLinkView {
+    pub link: tally_store::PublicLink,
+    pub url: String,
+    pub passcode: Option<tally_types::Secret<String>>,
+}
+
+fn link_url(ctx: &Ctx<'_>, token: &str) -> String {
+    format!("{}/public/boards/{token}", ctx.settings.base_url.trim_end_matches('/'))
+}
+
+/// A public link to a board the caller may change (not a private one), with a passcode
+/// when asked for one. Refused while the project's public boards are off.
+pub async fn create_public_link(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::MakeBoardsPublic>,
+    board_id: i64,
+    with_passcode: bool,
+) -> Result<PublicLinkView, IamError> {
+    let viewer = viewer(&ctx, permit.scope()).await?;
+    let board = editable(&ctx, permit, &viewer, board_id).await?;
+    if board.private {
+        return Err(IamError::Conflict("this board is private to its owner and cannot be made public".into()));
+    }
+    let token = tally_types::token::random_alphanumeric(40);
+    let passcode = with_passcode.then(|| tally_types::Secret::new(tally_types::token::random_alphanumeric(12)));
+    let passcode_hash = match &passcode {
+        Some(passcode) => Some(crate::password::hash(passcode)?),
+        None => None,
+    };
+    let link = tally_store::PublicLink {
+        id: 0,
+        project_id: permit.project_id(),
+        board_id: board.id,
+        token_hash: crate::token_hash(&token),
+        token_sealed: ctx.sealer.seal(&tally_types::Secret::new(token.clone()))?,
+        passcode_hash,
+        created_by: viewer.user,
+        created_at: ctx.now(),
+    };
+    let audit = ctx
+        .audit(permit.org_id(), Some(permit.project_id()), "board.public_link_created", "public_link", "")
+        .with(None, Some(json!({ "board_id": board.id, "passcode": with_passcode })));
+    let link = ctx.store.create_public_link(&link, &audit).await.map_err(refused)?;
+    Ok(PublicLinkView { url: link_url(&ctx, &token), link, passcode })
+}
+
+/// Every public link of the project, with its address.
+pub async fn public_links(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::MakeBoardsPublic>,
+) -> Result<Vec<PublicLinkView>, IamError> {
+    let mut views = Vec::new();
+    for link in ctx.store.public_links(permit.project_id()).await? {
+        let token = ctx.sealer.open(&link.token_sealed)?;
+        views.push(PublicLinkView { url: link_url(&ctx, token.expose()), link, passcode: None });
+    }
+    Ok(views)
+}
+
+/// Revokes a public link: its maker, or those who may turn the feature off or edit the
+/// project's settings.
+pub async fn revoke_public_link(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::MakeBoardsPublic>,
+    link_id: i64,
+) -> Result<(), IamError> {
+    let link = ctx.store.public_link(permit.project_id(), link_id).await?.ok_or(IamError::NotFound("public link"))?;
+    let maker = matches!(permit.principal(), Principal::User(id) if Some(id) == link.created_by);
+    if !maker
+        && !permit.allows(ProjectPermission::ManagePublicBoardsFeature)
+        && !permit.allows(ProjectPermission::EditProjectSettings)
+    {
+        return Err(IamError::Forbidden("only the link's maker or a project admin may revoke it".into()));
+    }
+    let audit = ctx
+        .audit(permit.org_id(), Some(permit.project_id()), "board.public_link_revoked", "public_link", link_id)
+        .with(Some(json!({ "board_id": link.board_id })), None);
+    Ok(ctx.store.delete_public_link(permit.project_id(), link_id, &audit).await?)
+}
+
+/// Why a public link opens nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicRefusal {
+    /// No such live link (revoked, its project's feature off, or never made).
+    #[error("no such public board")]
+    NotFound,
+    /// The link has a passcode and none, or a wrong one, came.
+    #[error("this board needs its passcode")]
+    Passcode,
+    #[error(transparent)]
+    Store(#[from] tally_store::StoreError),
+}
+
+/// What a public link opens: one board, its cards and saved reports, and a data scope to
+/// answer those reports (and nothing else) with.
+#[derive(Debug, Clone)]
+pub struct PublicBoard {
+    pub link_id: i64,
+    pub scope: DataScope<project::ViewReports>,
+    pub board: Board,
+    pub cards: Vec<BoardCard>,
+    pub bookmarks: Vec<Bookmark>,
+}
+
+/// A live public link, found by its token but not yet opened (its passcode unchecked):
+/// callers count the attempt against the link's limits first, then open it.
+#[derive(Debug, Clone)]
+pub struct FoundPublicLink {
+    link: tally_store::PublicLink,
+}
+
+impl FoundPublicLink {
+    pub fn id(&self) -> i64 {
+        self.link.id
+    }
+}
+
+/// Finds the live link with this token (revoked links and those of projects whose public
+/// boards are off are not found).
+pub async fn find_public_link(store: &impl crate::Metadata, token: &str) -> Result<FoundPublicLink, PublicRefusal> {
+    let store = crate::directory::raw(store);
+    match store.public_link_by_token_hash(&crate::token_hash(token)).await? {
+        Some(link) => Ok(FoundPublicLink { link }),
+        None => Err(PublicRefusal::NotFound),
+    }
+}
+
+/// Opens a public link for a signed-out visitor: the escape hatch by which a request
+/// without an account reads a project, named to stand out. Only the link's own board and
+/// the reports on it come back; callers answer nothing else with the scope.
+pub async fn open_public_board_without_account(
+    store: &impl crate::Metadata,
+    found: FoundPublicLink,
+    passcode: Option<&str>,
+) -> Result<PublicBoard, PublicRefusal> {
+    let store = crate::directory::raw(store);
+    let link = found.link;
+    if let Some(hash) = &link.passcode_hash {
+        let given = tally_types::Secret::new(passcode.unwrap_or_default().to_string());
+        if passcode.is_none() || !crate::password::verify(&given, hash) {
+            return Err(PublicRefusal::Passcode);
+        }
+    }
+    let Some(project) = store.project(link.project_id).await? else { return Err(PublicRefusal::NotFound) };
+    let Some(board) = store.board(link.project_id, link.board_id).await? else { return Err(PublicRefusal::NotFound) };
+    let cards = store.board_cards(link.project_id, board.id).await?;
+    let mut bookmarks = Vec::new();
+    for card in &cards {
+        if let Some(id) = card.bookmark_id
+            && let Some(bookmark) = store.bookmark(link.project_id, id).await?
+        {
+            bookmarks.push(bookmark);
+        }
+    }
+    Ok(PublicBoard { link_id: link.id, scope: DataScope::for_public_link(project), board, cards, bookmarks })
+}

@@ -54,6 +54,8 @@ struct StateInner {
     events: Arc<std::collections::HashMap<String, tally_events::EventStore>>,
     ingest_limit: Arc<ingest_limit::ProjectLimiter>,
     query_limits: Arc<query_limit::QueryLimits>,
+    /// Per public board link: so many requests an hour, four at once.
+    public_limits: Arc<query_limit::QueryLimits>,
     /// The query engine's memory pool and spill folder (`None` when the folder could not be
     /// made: queries then share each region's export runtime).
     query_runtime: Option<tally_query::QueryRuntime>,
@@ -73,6 +75,7 @@ impl AppState {
         let sms = sms_sender(&config);
         let ingest_limit = Arc::new(ingest_limit::ProjectLimiter::new(config.ingest.events_per_second_per_project));
         let query_limits = query_limit::QueryLimits::new(config.query.per_hour, config.query.concurrent);
+        let public_limits = query_limit::QueryLimits::new(config.query.public_per_hour, 4);
         let memory = usize::try_from(config.query.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         let query_runtime = match tally_query::QueryRuntime::new(&config.data_dir.join("query-spill"), memory) {
             Ok(runtime) => Some(runtime),
@@ -95,6 +98,7 @@ impl AppState {
                 events: Arc::new(std::collections::HashMap::new()),
                 ingest_limit,
                 query_limits,
+                public_limits,
                 query_runtime,
                 geoip: None,
                 pending_usage: Arc::default(),
@@ -126,6 +130,10 @@ impl AppState {
     }
 
     /// Per-project ingestion rate limits.
+    pub(crate) fn public_limits(&self) -> &Arc<query_limit::QueryLimits> {
+        &self.inner.public_limits
+    }
+
     pub(crate) fn query_limits(&self) -> &Arc<query_limit::QueryLimits> {
         &self.inner.query_limits
     }

@@ -8,6 +8,7 @@ pub(crate) mod ingest;
 mod links;
 mod me;
 mod openapi;
+mod public;
 mod query_api;
 mod scim;
 mod setup;
@@ -37,6 +38,8 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/healthz", Public, "liveness", health::healthz)
         .add(GET, "/readyz", Public, "readiness of the stores", health::readyz)
         .add(GET, "/metrics", Public, "Prometheus metrics", health::metrics)
+        .add(GET, "/api/public/boards/{token}", Public, "a public board: its cards and saved reports (passcode in X-Tally-Passcode)", public::board)
+        .add(GET, "/api/public/boards/{token}/reports/{bookmark_id}", Public, "one report of a public board, answered as saved", public::report)
         .add(GET, "/api/openapi.json", Public, "this API's OpenAPI document", openapi::document)
         // Mixpanel's ingestion and raw export (credentials in the request: token, API secret
         // or service account).
@@ -258,6 +261,11 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(DELETE, "/api/app/projects/{project_id}/bookmarks/{bookmark_id}", Project(P::SaveReports), "delete a saved report from every board", app::boards::delete_bookmark)
         .add(POST, "/api/app/projects/{project_id}/bookmarks/{bookmark_id}/duplicate", Project(P::SaveReports), "copy a saved report to a board", app::boards::duplicate_bookmark)
         .add(POST, "/api/app/projects/{project_id}/bookmarks/{bookmark_id}/move", Project(P::SaveReports), "make another board a saved report's own", app::boards::move_bookmark)
+        .add(GET, "/api/app/projects/{project_id}/public-boards", Project(P::ViewReports), "whether boards may have public links", app::boards::public_boards)
+        .add(PUT, "/api/app/projects/{project_id}/public-boards", Project(P::ManagePublicBoardsFeature), "turn public links on or off (off revokes every link)", app::boards::set_public_boards)
+        .add(POST, "/api/app/projects/{project_id}/boards/{board_id}/public-links", Project(P::MakeBoardsPublic), "make a public link to a board, with an optional passcode shown once", app::boards::create_public_link)
+        .add(GET, "/api/app/projects/{project_id}/public-links", Project(P::MakeBoardsPublic), "every public link of the project", app::boards::public_links)
+        .add(DELETE, "/api/app/projects/{project_id}/public-links/{link_id}", Project(P::MakeBoardsPublic), "revoke a public link", app::boards::revoke_public_link)
         .add(GET, "/api/app/projects/{project_id}/annotations", Project(P::ViewReports), "annotations (fromDate, toDate)", app::boards::annotations)
         .add(POST, "/api/app/projects/{project_id}/annotations", Project(P::CreateAnnotations), "add an annotation", app::boards::create_annotation)
         .add(GET, "/api/app/projects/{project_id}/annotations/tags", Project(P::ViewReports), "annotation tags", app::boards::annotation_tags)

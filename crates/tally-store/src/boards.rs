@@ -82,6 +82,35 @@ pub struct AnnotationTag {
     pub has_annotations: bool,
 }
 
+/// A public link to a board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicLink {
+    pub id: i64,
+    pub project_id: ProjectId,
+    pub board_id: i64,
+    pub token_hash: String,
+    /// The token, sealed: the link's address can be listed again.
+    pub token_sealed: String,
+    pub passcode_hash: Option<String>,
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+}
+
+const LINK_COLUMNS: &str = "id, project_id, board_id, token_hash, token_sealed, passcode_hash, created_by, created_at";
+
+fn link_from_row(row: &impl RowExt) -> Result<PublicLink, StoreError> {
+    Ok(PublicLink {
+        id: row.int("id")?,
+        project_id: ProjectId(row.int("project_id")?),
+        board_id: row.int("board_id")?,
+        token_hash: row.text("token_hash")?,
+        token_sealed: row.text("token_sealed")?,
+        passcode_hash: row.opt_text("passcode_hash")?,
+        created_by: row.opt_int("created_by")?.map(UserId),
+        created_at: row.time("created_at")?,
+    })
+}
+
 const BOARD_COLUMNS: &str = "id, project_id, parent_id, title, description, owner_id, private, project_access, \
                              created_by, created_at, modified_at";
 const CARD_COLUMNS: &str = "id, board_id, bookmark_id, body, row_index, col_index";
@@ -311,6 +340,7 @@ impl Store {
             }
             let owned = "(SELECT id FROM bookmarks WHERE project_id = $1 AND board_id = $2)";
             for statement in [
+                "DELETE FROM public_links WHERE project_id = $1 AND board_id = $2".to_string(),
                 format!("DELETE FROM board_cards WHERE project_id = $1 AND (board_id = $2 OR bookmark_id IN {owned})"),
                 "DELETE FROM bookmarks WHERE project_id = $1 AND board_id = $2".to_string(),
                 "DELETE FROM board_shares WHERE project_id = $1 AND board_id = $2".to_string(),
@@ -874,5 +904,136 @@ impl Store {
             tx.commit().await?;
             Ok(AnnotationTag { id, project_id, name: name.to_string(), has_annotations: false })
         })
+    }
+}
+
+impl Store {
+    /// Whether the project's boards may have public links.
+    pub async fn public_boards_enabled(&self, project_id: ProjectId) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let enabled: i64 = sqlx::query_scalar("SELECT public_boards FROM projects WHERE id = $1")
+                .bind(project_id.0)
+                .fetch_one(pool)
+                .await?;
+            Ok(enabled != 0)
+        })
+    }
+
+    /// Turns public links on or off; off deletes every link of the project at once.
+    pub async fn set_public_boards(
+        &self,
+        project_id: ProjectId,
+        enabled: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE projects SET public_boards = $2 WHERE id = $1")
+                .bind(project_id.0)
+                .bind(i64::from(enabled))
+                .execute(&mut *tx)
+                .await?;
+            if !enabled {
+                sqlx::query("DELETE FROM public_links WHERE project_id = $1").bind(project_id.0).execute(&mut *tx).await?;
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Stores a public link (`link.id` is ignored), only while the feature is on.
+    pub async fn create_public_link(&self, link: &PublicLink, audit: &AuditEntry) -> Result<PublicLink, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let enabled: i64 = sqlx::query_scalar("SELECT public_boards FROM projects WHERE id = $1")
+                .bind(link.project_id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+            if enabled == 0 {
+                return Err(StoreError::Refused("public boards are turned off for this project; its Owner turns them on"));
+            }
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO public_links (project_id, board_id, token_hash, token_sealed, passcode_hash, created_by, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {LINK_COLUMNS}"
+            )))
+            .bind(link.project_id.0)
+            .bind(link.board_id)
+            .bind(link.token_hash.as_str())
+            .bind(link.token_sealed.as_str())
+            .bind(link.passcode_hash.as_deref())
+            .bind(link.created_by.map(|id| id.0))
+            .bind(link.created_at.as_millisecond())
+            .fetch_one(&mut *tx)
+            .await?;
+            let created = link_from_row(&row)?;
+            let mut audit = audit.clone();
+            audit.target_id = created.id.to_string();
+            insert_audit!(&mut *tx, &audit);
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    pub async fn public_links(&self, project_id: ProjectId) -> Result<Vec<PublicLink>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {LINK_COLUMNS} FROM public_links WHERE project_id = $1 ORDER BY id"
+            )))
+            .bind(project_id.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(link_from_row).collect()
+        })
+    }
+
+    pub async fn public_link(&self, project_id: ProjectId, link_id: i64) -> Result<Option<PublicLink>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {LINK_COLUMNS} FROM public_links WHERE project_id = $1 AND id = $2"
+            )))
+            .bind(project_id.0)
+            .bind(link_id)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(link_from_row).transpose()
+        })
+    }
+
+    /// The live link with this token hash: its project not deleted and the feature on.
+    pub async fn public_link_by_token_hash(&self, token_hash: &str) -> Result<Option<PublicLink>, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT l.id, l.project_id, l.board_id, l.token_hash, l.token_sealed, l.passcode_hash, l.created_by, \
+                 l.created_at FROM public_links l JOIN projects p ON p.id = l.project_id \
+                 WHERE l.token_hash = $1 AND p.public_boards <> 0 AND p.deleted_at IS NULL",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(link_from_row).transpose()
+        })
+    }
+
+    pub async fn delete_public_link(
+        &self,
+        project_id: ProjectId,
+        link_id: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let removed = sqlx::query("DELETE FROM public_links WHERE project_id = $1 AND id = $2")
+                .bind(project_id.0)
+                .bind(link_id)
+                .execute(&mut *tx)
+                .await?;
+            if removed.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }

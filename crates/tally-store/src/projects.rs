@@ -262,6 +262,7 @@ impl Store {
                 "custom_roles",
                 "access_requests",
                 "project_usage",
+                "public_links",
                 "board_cards",
                 "board_shares",
                 "bookmarks",

@@ -356,3 +356,139 @@ async fn annotations_follow_mixpanels_paths_in_the_projects_time_zone() {
     assert_eq!(analyst.delete(&format!("{base}/annotations/{id}")).await.status, StatusCode::OK);
     assert_eq!(analyst.get(&format!("{base}/annotations/{id}")).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_public_link_shows_one_board_signed_out_and_nothing_else() {
+    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+    let env = [("TALLY_INVITATIONS_PER_DOMAIN_PER_HOUR", "100000"), ("TALLY_QUERY_PUBLIC_PER_HOUR", "12")];
+    let server = instance.serve_with(&[], &env).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = acme.projects[0];
+    let base = format!("/api/app/projects/{project}");
+    let invite = |email: &'static str, role: &'static str| {
+        let owner = &acme.owner;
+        async move {
+            owner.invite_and_accept(acme.org_id, email, "member", json!([{ "id": project, "role": role }])).await.0
+        }
+    };
+    let analyst: Api = invite("analyst@acme.example", "analyst").await;
+    let admin: Api = invite("admin@acme.example", "admin").await;
+    let consumer: Api = invite("consumer@acme.example", "consumer").await;
+    let board =
+        analyst.post(&format!("{base}/boards"), json!({ "title": "Launch" })).await.results()["id"].as_i64().unwrap();
+    let other =
+        analyst.post(&format!("{base}/boards"), json!({ "title": "Internal" })).await.results()["id"].as_i64().unwrap();
+    let shown = analyst
+        .post(
+            &format!("{base}/bookmarks"),
+            json!({ "board_id": board, "name": "Sign-ups", "report": insights("Sign Up") }),
+        )
+        .await
+        .results()["id"]
+        .as_i64()
+        .unwrap();
+    let hidden = analyst
+        .post(
+            &format!("{base}/bookmarks"),
+            json!({ "board_id": other, "name": "Revenue", "report": insights("Purchase") }),
+        )
+        .await
+        .results()["id"]
+        .as_i64()
+        .unwrap();
+    analyst.post(&format!("{base}/boards/{board}/cards"), json!({ "text": "Launch week" })).await.results();
+    let links = format!("{base}/boards/{board}/public-links");
+
+    // Off by default; only the project's Owner turns the feature on.
+    let off = analyst.post(&links, json!({})).await;
+    assert_eq!(off.status, StatusCode::CONFLICT, "{off:?}");
+    assert_eq!(
+        admin.put(&format!("{base}/public-boards"), json!({ "enabled": true })).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        acme.owner.put(&format!("{base}/public-boards"), json!({ "enabled": true })).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(consumer.post(&links, json!({})).await.status, StatusCode::FORBIDDEN, "Consumers make no public links");
+    let link = analyst.post(&links, json!({})).await;
+    assert_eq!(link.status, StatusCode::CREATED, "{link:?}");
+    assert!(link.results().get("passcode").is_none());
+    let url = link.results()["url"].as_str().unwrap().to_string();
+    let token = url.rsplit('/').next().unwrap().to_string();
+    assert!(url.contains("/public/boards/") && token.len() >= 32, "{url}");
+
+    // Signed out: the board, its text and its one report, answered as saved.
+    let anonymous = tally_testkit::http_client(None);
+    let public = |path: String, passcode: Option<String>| {
+        let request = anonymous.get(format!("{}{path}", server.base_url()));
+        let request = match passcode {
+            Some(passcode) => request.header("x-tally-passcode", passcode),
+            None => request,
+        };
+        async move {
+            let reply = request.send().await.unwrap();
+            (reply.status(), reply.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, page) = public(format!("/api/public/boards/{token}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["results"]["title"], "Launch");
+    assert_eq!(ids(&page["results"]["reports"]), vec![shown]);
+    assert!(page["results"]["cards"].as_array().unwrap().iter().any(|card| card["text"] == "Launch week"));
+    let (status, answer) = public(format!("/api/public/boards/{token}/reports/{shown}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["results"]["type"], "insights");
+    assert_eq!(answer["results"]["range"]["from_date"], "2026-01-01", "the saved settings");
+    // No other report and no other query through the link.
+    assert_eq!(public(format!("/api/public/boards/{token}/reports/{hidden}"), None).await.0, StatusCode::NOT_FOUND);
+    let adhoc =
+        anonymous.post(format!("{}{base}/query", server.base_url())).json(&insights("Purchase")).send().await.unwrap();
+    assert_eq!(adhoc.status(), StatusCode::UNAUTHORIZED, "a link is no session");
+    assert_eq!(public(format!("/api/public/boards/{token}x"), None).await.0, StatusCode::NOT_FOUND);
+
+    // A passcode, shown once, is asked for.
+    let guarded = analyst.post(&links, json!({ "passcode": true })).await;
+    let passcode = guarded.results()["passcode"].as_str().unwrap().to_string();
+    let guarded_token = guarded.results()["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (status, refused) = public(format!("/api/public/boards/{guarded_token}"), None).await;
+    assert_eq!((status, refused["code"].clone()), (StatusCode::UNAUTHORIZED, json!("passcode_required")));
+    assert_eq!(
+        public(format!("/api/public/boards/{guarded_token}"), Some("wrong".into())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(public(format!("/api/public/boards/{guarded_token}"), Some(passcode.clone())).await.0, StatusCode::OK);
+    let listed = analyst.get(&format!("{base}/public-links")).await;
+    let listed = listed.results().as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|link| link.get("passcode").is_none()), "never shown again: {listed:?}");
+    assert_eq!(listed[0]["url"], url.as_str(), "the address can be found again");
+
+    // Rate limited per link: twelve an hour here, counting what this link already answered.
+    let mut answered = 3;
+    loop {
+        let (status, _) = public(format!("/api/public/boards/{guarded_token}"), Some(passcode.clone())).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        answered += 1;
+        assert!(answered <= 12, "the limit holds");
+    }
+    assert_eq!(answered, 12);
+    assert_eq!(public(format!("/api/public/boards/{token}"), None).await.0, StatusCode::OK, "another link has its own");
+
+    // Revoked: gone. Feature off: every link gone, and they stay gone when it is on again.
+    let first_id = listed[0]["id"].as_i64().unwrap();
+    assert_eq!(consumer.delete(&format!("{base}/public-links/{first_id}")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(analyst.delete(&format!("{base}/public-links/{first_id}")).await.status, StatusCode::OK);
+    assert_eq!(public(format!("/api/public/boards/{token}"), None).await.0, StatusCode::NOT_FOUND);
+    let again = analyst.post(&links, json!({})).await;
+    let again_token = again.results()["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert_eq!(public(format!("/api/public/boards/{again_token}"), None).await.0, StatusCode::OK);
+    acme.owner.put(&format!("{base}/public-boards"), json!({ "enabled": false })).await.results();
+    assert_eq!(public(format!("/api/public/boards/{again_token}"), None).await.0, StatusCode::NOT_FOUND);
+    acme.owner.put(&format!("{base}/public-boards"), json!({ "enabled": true })).await.results();
+    assert_eq!(public(format!("/api/public/boards/{again_token}"), None).await.0, StatusCode::NOT_FOUND);
+    assert!(analyst.get(&format!("{base}/public-links")).await.results().as_array().unwrap().is_empty());
+}

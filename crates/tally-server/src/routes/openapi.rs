@@ -174,6 +174,17 @@ const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
         Some("AnnotationPatchBody"),
         Some("AnnotationView"),
     ),
+    ("GET", "/api/app/projects/{project_id}/public-boards", None, Some("PublicBoardsBody")),
+    ("PUT", "/api/app/projects/{project_id}/public-boards", Some("PublicBoardsBody"), Some("PublicBoardsBody")),
+    (
+        "POST",
+        "/api/app/projects/{project_id}/boards/{board_id}/public-links",
+        Some("PublicLinkBody"),
+        Some("PublicLinkView"),
+    ),
+    ("GET", "/api/app/projects/{project_id}/public-links", None, Some("PublicLinkView[]")),
+    ("GET", "/api/public/boards/{token}", None, Some("PublicBoardView")),
+    ("GET", "/api/public/boards/{token}/reports/{bookmark_id}", None, Some("Answer")),
 ];
 
 /// The schema of a body named as in [`TYPED`].
@@ -209,6 +220,10 @@ fn components() -> Value {
         tally_query::LiveAnswer,
         app::users::UsersPage,
         app::boards::BoardView,
+        app::boards::PublicBoardsBody,
+        app::boards::PublicLinkView,
+        app::boards::PublicLinkBody,
+        crate::routes::public::PublicBoardView,
         app::boards::BoardBody,
         app::boards::BoardSettingsBody,
         app::boards::BoardDetailView,

@@ -87,3 +87,20 @@ CREATE TABLE annotation_tag_links (
     tag_id INTEGER NOT NULL REFERENCES annotation_tags (id),
     PRIMARY KEY (annotation_id, tag_id)
 );
+
+-- Public links to boards: the project's Owner turns the feature on (off deletes every
+-- link); each link opens one board, signed out, with an optional passcode (hashed). The
+-- link's token is stored hashed (to find it) and sealed (to list its address again).
+ALTER TABLE projects ADD COLUMN public_boards INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE public_links (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    board_id INTEGER NOT NULL REFERENCES boards (id),
+    token_hash TEXT NOT NULL UNIQUE,
+    token_sealed TEXT NOT NULL,
+    passcode_hash TEXT,
+    created_by INTEGER REFERENCES users (id),
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX public_links_by_project ON public_links (project_id);

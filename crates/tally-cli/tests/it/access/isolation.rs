@@ -111,7 +111,7 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
     if path.ends_with("/default-role") {
         owner.put(&format!("/api/app/projects/{project_id}/default-role"), json!({ "role": "consumer" })).await;
     }
-    if needs("board_id") || needs("bookmark_id") || path.ends_with("/bookmarks") {
+    if needs("board_id") || needs("bookmark_id") || path.ends_with("/bookmarks") || path.contains("public-links") {
         let board = owner
             .post(&format!("/api/app/projects/{project_id}/boards"), json!({ "title": format!("Victim board {n}") }))
             .await;
@@ -131,6 +131,15 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
                 )
                 .await;
             ids.0.insert("bookmark_id", bookmark.results()["id"].to_string());
+        }
+    }
+    if path.contains("public-links") {
+        owner.put(&format!("/api/app/projects/{project_id}/public-boards"), json!({ "enabled": true })).await.results();
+        if needs("link_id") {
+            let board_id = &ids.0["board_id"];
+            let link =
+                owner.post(&format!("/api/app/projects/{project_id}/boards/{board_id}/public-links"), json!({})).await;
+            ids.0.insert("link_id", link.results()["id"].to_string());
         }
     }
     if needs("annotation_id") {
@@ -181,6 +190,8 @@ fn body(
         ("POST", "transfer") if path.contains("/boards/") => json!({ "owner_id": victim.owner_id }),
         ("POST", "boards") => json!({ "title": format!("Made board {n}") }),
         ("PUT", "board-settings") => json!({ "default_access": "viewer" }),
+        ("PUT", "public-boards") => json!({ "enabled": true }),
+        ("POST", "public-links") => json!({ "passcode": true }),
         ("PATCH", "{board_id}") => json!({ "title": format!("Renamed board {n}") }),
         ("PUT", "sharing") => json!({ "shares": [], "project_access": "viewer" }),
         ("PUT", "layout") => json!({ "rows": [[id("card_id")]] }),
@@ -280,6 +291,7 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
         "annotations",
         "annotation_tags",
         "annotation_tag_links",
+        "public_links",
     ];
     let mut rows = Vec::new();
     match instance.metadata.backend {

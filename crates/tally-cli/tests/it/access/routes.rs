@@ -151,6 +151,11 @@ async fn project_action(
             api.put(&format!("{base}/boards/{board}/sharing"), json!({ "shares": [], "project_access": "viewer" }))
                 .await
         }
+        "manage_public_boards_feature" => api.put(&format!("{base}/public-boards"), json!({ "enabled": true })).await,
+        "make_boards_public" => {
+            let board = own_board(api, tenant, &base, counter).await;
+            api.post(&format!("{base}/boards/{board}/public-links"), json!({})).await
+        }
         "create_annotations" => {
             let body = json!({ "date": "2026-01-01 12:00:00", "description": counter.next("Note ") });
             api.post(&format!("{base}/annotations"), body).await
@@ -203,6 +208,8 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "save_reports",
     "share_entities",
     "create_annotations",
+    "manage_public_boards_feature",
+    "make_boards_public",
 ];
 
 #[tokio::test]
@@ -213,6 +220,10 @@ async fn every_route_allows_exactly_what_the_reference_allows() {
         let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
         let production = acme.projects[0];
         let mut counter = Counter(0);
+        // Public links can be made (the Owner's switch is itself checked below).
+        let on =
+            acme.owner.put(&format!("/api/app/projects/{production}/public-boards"), json!({ "enabled": true })).await;
+        assert!(on.status.is_success(), "{on:?}");
 
         let mut subjects = vec![Subject {
             label: "org owner (bootstrap)".into(),

@@ -709,3 +709,99 @@ pub(crate) async fn create_annotation_tag(
     let tag = reports::create_annotation_tag(state.ctx(&actor), &permit, &body.name).await?;
     Ok(created(tag_view(&tag)))
 }
+
+/// Whether the project's boards may have public links.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublicBoardsBody {
+    enabled: bool,
+}
+
+pub(crate) async fn public_boards(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::ViewReports>()?;
+    let enabled = reports::public_boards_enabled(state.ctx(&actor), &permit).await?;
+    Ok(ok(PublicBoardsBody { enabled }))
+}
+
+pub(crate) async fn set_public_boards(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<PublicBoardsBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::ManagePublicBoardsFeature>()?;
+    reports::set_public_boards(state.ctx(&actor), &permit, body.enabled).await?;
+    Ok(ok(body))
+}
+
+/// A public link to a board.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PublicLinkView {
+    id: i64,
+    board_id: i64,
+    /// The address to share: anyone with it sees the board, signed out.
+    url: String,
+    passcode_protected: bool,
+    /// The passcode, in the answer that made the link only: it is never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    passcode: Option<String>,
+    created_by: Option<i64>,
+    created_at: String,
+}
+
+fn link_view(view: &reports::PublicLinkView) -> PublicLinkView {
+    PublicLinkView {
+        id: view.link.id,
+        board_id: view.link.board_id,
+        url: view.url.clone(),
+        passcode_protected: view.link.passcode_hash.is_some(),
+        passcode: view.passcode.as_ref().map(|passcode| passcode.expose().clone()),
+        created_by: view.link.created_by.map(|id| id.0),
+        created_at: millis(view.link.created_at),
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublicLinkBody {
+    /// Protect the link with a passcode, shown once in the answer.
+    #[serde(default)]
+    passcode: bool,
+}
+
+pub(crate) async fn create_public_link(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, board_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<PublicLinkBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::MakeBoardsPublic>()?;
+    let link = reports::create_public_link(state.ctx(&actor), &permit, board_id, body.passcode).await?;
+    Ok(created(link_view(&link)))
+}
+
+pub(crate) async fn public_links(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::MakeBoardsPublic>()?;
+    let links = reports::public_links(state.ctx(&actor), &permit).await?;
+    Ok(ok(links.iter().map(link_view).collect::<Vec<_>>()))
+}
+
+pub(crate) async fn revoke_public_link(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, link_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::MakeBoardsPublic>()?;
+    reports::revoke_public_link(state.ctx(&actor), &permit, link_id).await?;
+    Ok(done())
+}
