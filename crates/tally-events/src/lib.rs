@@ -38,7 +38,7 @@ use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
 pub use flush::{CompactReport, FlushReport};
 pub use lexicon::Lexicon;
-pub use read::{ProfileProperty, ProjectEvents, USER_PROPERTIES};
+pub use read::{PROFILE_USER, ProfileProperty, ProjectEvents, USER_PROPERTIES};
 pub use scan::{SORT_MERGE_RESERVATION, spilling_runtime};
 pub use wal::WalError;
 

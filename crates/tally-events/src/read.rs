@@ -24,7 +24,8 @@ use crate::{EventQuery, EventStore, StorageError, parquet_file, readers, scan};
 
 /// The column of [`ProjectEvents::with_profiles`] holding the user's profile properties.
 pub const USER_PROPERTIES: &str = "user_properties";
-const PROFILE_USER: &str = "profile_user";
+/// The column of [`ProjectEvents::profile_table`] holding the user's canonical id.
+pub const PROFILE_USER: &str = "profile_user";
 
 /// A property of a project's user profiles ([`EventStore::profile_properties_of`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,13 +195,11 @@ impl ProjectEvents {
         frame.select(columns).map(Some).map_err(scan::engine)
     }
 
-    /// `frame` (the events as [`ProjectEvents::frame`] presents them) with each event's user
-    /// profile as it is now (profile properties join at query time in their latest state):
-    /// the column `user_properties` holds the profile's properties as JSON text, NULL when
-    /// the user has no profile. Profiles are matched on the canonical id; when several
-    /// profiles belong to one user, the one stored under the canonical id wins, then the
-    /// first by id.
-    pub fn with_profiles(&self, context: &SessionContext, frame: DataFrame) -> Result<DataFrame, StorageError> {
+    /// The project's user profiles as they are now (profile properties join at query time in
+    /// their latest state), one row per user: `profile_user` (the canonical id) and
+    /// `user_properties` (the profile's properties as JSON text). When several profiles
+    /// belong to one user, the one stored under the canonical id wins, then the first by id.
+    pub fn profile_table(&self, context: &SessionContext) -> Result<DataFrame, StorageError> {
         let mut chosen: HashMap<String, (bool, String, String)> = HashMap::new();
         {
             let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -235,7 +234,14 @@ impl ProjectEvents {
         ]));
         let columns: Vec<ArrayRef> = vec![Arc::new(users.finish()), Arc::new(properties.finish())];
         let batch = RecordBatch::try_new(schema, columns).map_err(scan::engine)?;
-        let table = context.read_batch(batch).map_err(scan::engine)?;
+        context.read_batch(batch).map_err(scan::engine)
+    }
+
+    /// `frame` (the events as [`ProjectEvents::frame`] presents them) with each event's user
+    /// profile ([`ProjectEvents::profile_table`]) in the column `user_properties`, NULL when
+    /// the user has no profile.
+    pub fn with_profiles(&self, context: &SessionContext, frame: DataFrame) -> Result<DataFrame, StorageError> {
+        let table = self.profile_table(context)?;
         let mut keep: Vec<Expr> = frame.schema().fields().iter().map(|field| ident(field.name())).collect();
         keep.push(ident(USER_PROPERTIES));
         frame

@@ -32,7 +32,7 @@ pub use directory::{Directory, Metadata};
 pub mod records {
     pub use tally_store::{
         AccessRequest, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard, BoardShare, Bookmark,
-        ClaimedDomain, CreatedTenant, CustomRole, Grant, Invitation, InvitedProject, Membership, OrgMember,
+        ClaimedDomain, Cohort, CreatedTenant, CustomRole, Grant, Invitation, InvitedProject, Membership, OrgMember,
         Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
     };
 }

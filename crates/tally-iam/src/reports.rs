@@ -1087,3 +1087,133 @@ pub async fn open_public_board_without_account(
     }
     Ok(PublicBoard { link_id: link.id, scope: DataScope::for_public_link(project), board, cards, bookmarks })
 }
+
+/// Whether the caller sees a cohort: its creator, or anyone once it is shared.
+fn sees(scope: &ProjectScope, cohort: &tally_store::Cohort) -> bool {
+    cohort.shared || matches!(scope.principal(), Principal::User(id) if Some(id) == cohort.created_by)
+}
+
+/// Whether the caller may change or delete a cohort: its creator, or a project admin.
+fn may_change(scope: &ProjectScope, cohort: &tally_store::Cohort) -> bool {
+    matches!(scope.principal(), Principal::User(id) if Some(id) == cohort.created_by)
+        || scope.allows(ProjectPermission::EditProjectSettings)
+}
+
+/// The cohorts the caller may see and use: their own and the shared ones.
+pub async fn cohorts(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ViewReports>,
+) -> Result<Vec<tally_store::Cohort>, IamError> {
+    Ok(ctx
+        .store
+        .cohorts(permit.project_id())
+        .await?
+        .into_iter()
+        .filter(|cohort| sees(permit.scope(), cohort))
+        .collect())
+}
+
+pub async fn cohort<P: tally_types::permissions::ProjectMarker>(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, P>,
+    cohort_id: i64,
+) -> Result<tally_store::Cohort, IamError> {
+    ctx.store
+        .cohorts(permit.project_id())
+        .await?
+        .into_iter()
+        .find(|cohort| cohort.id == cohort_id && sees(permit.scope(), cohort))
+        .ok_or(IamError::NotFound("cohort"))
+}
+
+/// A cohort's name, description, definition (JSON the caller has checked) and sharing.
+#[derive(Debug, Clone, Default)]
+pub struct CohortInput {
+    pub name: String,
+    pub description: String,
+    pub definition: String,
+    pub shared: bool,
+}
+
+fn check_sharing(scope: &ProjectScope, shared: bool) -> Result<(), IamError> {
+    if shared && !scope.allows(ProjectPermission::ShareEntities) {
+        return Err(IamError::Forbidden("your role may not share: the cohort stays yours alone".into()));
+    }
+    Ok(())
+}
+
+/// A new cohort, private to its creator unless shared (sharing needs `ShareEntities`).
+pub async fn create_cohort(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::EditCohorts>,
+    input: &CohortInput,
+) -> Result<tally_store::Cohort, IamError> {
+    check_sharing(permit.scope(), input.shared)?;
+    let now = ctx.now();
+    let cohort = tally_store::Cohort {
+        id: 0,
+        project_id: permit.project_id(),
+        name: checked_title("name", &input.name)?,
+        description: checked_text("description", &input.description, 5000)?,
+        definition: input.definition.clone(),
+        shared: input.shared,
+        created_by: match permit.principal() {
+            Principal::User(id) if id.0 > 0 => Some(id),
+            _ => None,
+        },
+        created_at: now,
+        modified_at: now,
+    };
+    let audit = ctx
+        .audit(permit.org_id(), Some(permit.project_id()), "cohort.created", "cohort", "")
+        .with(None, Some(json!({ "name": cohort.name, "shared": cohort.shared })));
+    Ok(ctx.store.create_cohort(&cohort, &audit).await?)
+}
+
+pub async fn update_cohort(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::EditCohorts>,
+    cohort_id: i64,
+    input: &CohortInput,
+) -> Result<tally_store::Cohort, IamError> {
+    let mut cohort = cohort(Ctx { ..ctx }, permit, cohort_id).await?;
+    if !may_change(permit.scope(), &cohort) {
+        return Err(IamError::Forbidden("only the cohort's creator or a project admin may change it".into()));
+    }
+    check_sharing(permit.scope(), input.shared && !cohort.shared)?;
+    cohort.name = checked_title("name", &input.name)?;
+    cohort.description = checked_text("description", &input.description, 5000)?;
+    cohort.definition = input.definition.clone();
+    cohort.shared = input.shared;
+    cohort.modified_at = ctx.now();
+    let audit = ctx
+        .audit(permit.org_id(), Some(permit.project_id()), "cohort.updated", "cohort", cohort.id)
+        .with(None, Some(json!({ "name": cohort.name, "shared": cohort.shared })));
+    ctx.store.update_cohort(&cohort, &audit).await?;
+    Ok(cohort)
+}
+
+pub async fn delete_cohort(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::EditCohorts>,
+    cohort_id: i64,
+) -> Result<(), IamError> {
+    let found = cohort(Ctx { ..ctx }, permit, cohort_id).await?;
+    if !may_change(permit.scope(), &found) {
+        return Err(IamError::Forbidden("only the cohort's creator or a project admin may delete it".into()));
+    }
+    let audit = ctx
+        .audit(permit.org_id(), Some(permit.project_id()), "cohort.deleted", "cohort", cohort_id)
+        .with(Some(json!({ "name": found.name })), None);
+    Ok(ctx.store.delete_cohort(permit.project_id(), cohort_id, &audit).await?)
+}
+
+/// The project's shared cohorts, for Mixpanel's Query API (`cohorts/list`, engage's
+/// `filter_by_cohort`): a private cohort is its creator's alone.
+pub async fn api_cohorts<P: tally_types::permissions::ProjectMarker>(
+    store: &impl crate::Metadata,
+    scope: &DataScope<P>,
+) -> Result<Vec<tally_store::Cohort>, IamError> {
+    let store = crate::directory::raw(store);
+    Ok(store.cohorts(scope.project_id()).await?.into_iter().filter(|cohort| cohort.shared).collect())
+}

@@ -100,6 +100,9 @@ pub fn sourced_text(source: PropertySource, name: &str) -> Expr {
         PropertySource::Event => property_text(name),
         PropertySource::User => ScalarUDF::from(Property { numeric: false, signature: two_strings() })
             .call(vec![ident(tally_events::USER_PROPERTIES), lit(name)]),
+        PropertySource::Cohort => datafusion::logical_expr::when(crate::cohorts::membership(name), lit("true"))
+            .otherwise(lit("false"))
+            .unwrap_or_else(|_| lit("false")),
     }
 }
 
@@ -109,6 +112,9 @@ pub fn sourced_number(source: PropertySource, name: &str) -> Expr {
         PropertySource::Event => property_number(name),
         PropertySource::User => ScalarUDF::from(Property { numeric: true, signature: two_strings() })
             .call(vec![ident(tally_events::USER_PROPERTIES), lit(name)]),
+        PropertySource::Cohort => datafusion::logical_expr::when(crate::cohorts::membership(name), lit(1.0))
+            .otherwise(lit(0.0))
+            .unwrap_or_else(|_| lit(0.0)),
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod bins;
 pub mod buckets;
+mod cohorts;
 pub mod expression;
 mod filters;
 mod flows;
@@ -31,6 +32,7 @@ use tally_iam::authz::DataScope;
 use tally_types::ErrorKind;
 use tally_types::permissions::project::ViewReports;
 
+pub use cohorts::SavedCohorts;
 pub use flows::{FlowLink, FlowNode, FlowPath, FlowStep, FlowsAnswer};
 pub use funnels::{FunnelAnswer, FunnelStep};
 pub use insights::{ComparedPeriod, InsightsAnswer, MAX_SEGMENTS, NOT_SET, Series};
@@ -82,7 +84,7 @@ pub(crate) fn engine_error(error: datafusion::error::DataFusionError) -> QueryEr
     QueryError::Storage(format!("query engine: {error}"))
 }
 
-fn storage_error(error: tally_events::StorageError) -> QueryError {
+pub(crate) fn storage_error(error: tally_events::StorageError) -> QueryError {
     QueryError::Storage(error.to_string())
 }
 
@@ -179,6 +181,42 @@ impl QueryEngine {
 
     /// Answers `report` over the scope's project.
     pub async fn run(&self, scope: &DataScope<ViewReports>, report: &model::Report) -> Result<Answer, QueryError> {
+        self.run_with_cohorts(scope, report, &SavedCohorts::new()).await
+    }
+
+    /// The users a cohort holds now (canonical ids, sorted); `saved` are the cohorts it may
+    /// name.
+    pub async fn cohort_members<P: tally_types::permissions::ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+        condition: &model::CohortCondition,
+        saved: &SavedCohorts,
+    ) -> Result<Vec<String>, QueryError> {
+        let mut resolver = cohorts::Resolver::new(self, scope, saved);
+        let mut members: Vec<String> = resolver.condition(condition).await?.into_iter().collect();
+        members.sort_unstable();
+        Ok(members)
+    }
+
+    /// Answers `report`, whose filters and breakdown may name the cohorts of `saved` (the
+    /// ones the caller may use); naming another is refused.
+    pub async fn run_with_cohorts(
+        &self,
+        scope: &DataScope<ViewReports>,
+        report: &model::Report,
+        saved: &SavedCohorts,
+    ) -> Result<Answer, QueryError> {
+        let mut members = std::collections::HashMap::new();
+        let mut resolver = cohorts::Resolver::new(self, scope, saved);
+        for id in cohorts::named_in(report) {
+            let mut sorted: Vec<String> = resolver.saved(id).await?.iter().cloned().collect();
+            sorted.sort_unstable();
+            members.insert(id, Arc::new(sorted));
+        }
+        cohorts::with_members(members, self.run_alone(scope, report)).await
+    }
+
+    async fn run_alone(&self, scope: &DataScope<ViewReports>, report: &model::Report) -> Result<Answer, QueryError> {
         let zone = zone_of(scope);
         let computed_at = self.clock.now().to_string();
         let context = self.context();

@@ -70,6 +70,9 @@ pub enum PropertySource {
     #[default]
     Event,
     User,
+    /// Membership of a saved cohort: `property` is the cohort's id, and the operator
+    /// `is_true` (in it) or `is_false` (not in it).
+    Cohort,
 }
 
 /// A condition on one event or profile property.
@@ -552,4 +555,56 @@ mod tests {
             assert_eq!(back, condition);
         }
     }
+}
+
+/// Who is in a cohort: conditions on what users did and on their profiles, other cohorts,
+/// lists of ids, joined with all/any. Computed when a query runs (membership as of now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CohortCondition {
+    /// Did the event (with its filters) at least, at most or exactly `count` times in the
+    /// window; `at_most` 0 is "did not do".
+    Behavior {
+        #[serde(flatten)]
+        events: EventSelector,
+        comparison: CountComparison,
+        count: u64,
+        window: CohortWindow,
+    },
+    /// A condition on the user's profile as it is now.
+    Profile { filter: Filter },
+    /// Members (or, with `negate`, non-members) of another saved cohort.
+    Cohort {
+        id: i64,
+        #[serde(default)]
+        negate: bool,
+    },
+    /// These distinct ids (a CSV upload, or users picked in a report).
+    Users { distinct_ids: Vec<String> },
+    /// Every condition holds.
+    All {
+        #[schema(no_recursion)]
+        conditions: Vec<CohortCondition>,
+    },
+    /// At least one condition holds.
+    Any {
+        #[schema(no_recursion)]
+        conditions: Vec<CohortCondition>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CountComparison {
+    AtLeast,
+    AtMost,
+    Exactly,
+}
+
+/// When a behavior counts: the last `days` local days up to today, or whole days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CohortWindow {
+    LastDays { days: u32 },
+    Between { range: DateRange },
 }

@@ -1037,3 +1037,122 @@ impl Store {
         Ok(())
     }
 }
+
+/// A saved cohort: its definition as JSON, computed when a query runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cohort {
+    pub id: i64,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub description: String,
+    pub definition: String,
+    /// Shared with everyone in the project (else its creator's alone).
+    pub shared: bool,
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
+}
+
+const COHORT_COLUMNS: &str =
+    "id, project_id, name, description, definition, shared, created_by, created_at, modified_at";
+
+fn cohort_from_row(row: &impl RowExt) -> Result<Cohort, StoreError> {
+    Ok(Cohort {
+        id: row.int("id")?,
+        project_id: ProjectId(row.int("project_id")?),
+        name: row.text("name")?,
+        description: row.text("description")?,
+        definition: row.text("definition")?,
+        shared: row.int("shared")? != 0,
+        created_by: row.opt_int("created_by")?.map(UserId),
+        created_at: row.time("created_at")?,
+        modified_at: row.time("modified_at")?,
+    })
+}
+
+impl Store {
+    /// Saves a cohort (`cohort.id` is ignored).
+    pub async fn create_cohort(&self, cohort: &Cohort, audit: &AuditEntry) -> Result<Cohort, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO cohorts (project_id, name, description, definition, shared, created_by, created_at, \
+                 modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COHORT_COLUMNS}"
+            )))
+            .bind(cohort.project_id.0)
+            .bind(cohort.name.as_str())
+            .bind(cohort.description.as_str())
+            .bind(cohort.definition.as_str())
+            .bind(i64::from(cohort.shared))
+            .bind(cohort.created_by.map(|id| id.0))
+            .bind(cohort.created_at.as_millisecond())
+            .fetch_one(&mut *tx)
+            .await?;
+            let created = cohort_from_row(&row)?;
+            let mut audit = audit.clone();
+            audit.target_id = created.id.to_string();
+            insert_audit!(&mut *tx, &audit);
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    pub async fn cohorts(&self, project_id: ProjectId) -> Result<Vec<Cohort>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COHORT_COLUMNS} FROM cohorts WHERE project_id = $1 ORDER BY id"
+            )))
+            .bind(project_id.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(cohort_from_row).collect()
+        })
+    }
+
+    pub async fn update_cohort(&self, cohort: &Cohort, audit: &AuditEntry) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE cohorts SET name = $3, description = $4, definition = $5, shared = $6, modified_at = $7 \
+                 WHERE project_id = $1 AND id = $2",
+            )
+            .bind(cohort.project_id.0)
+            .bind(cohort.id)
+            .bind(cohort.name.as_str())
+            .bind(cohort.description.as_str())
+            .bind(cohort.definition.as_str())
+            .bind(i64::from(cohort.shared))
+            .bind(cohort.modified_at.as_millisecond())
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_cohort(
+        &self,
+        project_id: ProjectId,
+        cohort_id: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let removed = sqlx::query("DELETE FROM cohorts WHERE project_id = $1 AND id = $2")
+                .bind(project_id.0)
+                .bind(cohort_id)
+                .execute(&mut *tx)
+                .await?;
+            if removed.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

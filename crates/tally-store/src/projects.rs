@@ -263,6 +263,7 @@ impl Store {
                 "access_requests",
                 "project_usage",
                 "public_links",
+                "cohorts",
                 "board_cards",
                 "board_shares",
                 "bookmarks",

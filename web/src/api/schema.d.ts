@@ -72,6 +72,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/2.0/cohorts/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** the shared cohorts (Query API) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/2.0/engage": {
         parameters: {
             query?: never;
@@ -4636,6 +4670,341 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/cohorts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the cohorts the caller may use: their own and the shared ones */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CohortView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** save a cohort (private unless shared) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CohortBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CohortView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/cohorts/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** count the users of an unsaved cohort */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CohortPreviewBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CohortUsersView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/cohorts/{cohort_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a cohort */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    cohort_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CohortView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** delete a cohort (its creator, or an admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    cohort_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** change a cohort (its creator, or an admin) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    cohort_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CohortBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CohortView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/cohorts/{cohort_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a cohort's users as CSV */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    cohort_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/cohorts/{cohort_id}/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a cohort's users now, with their profiles */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    cohort_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["CohortUsersView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/custom-roles": {
         parameters: {
             query?: never;
@@ -7077,6 +7446,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/query/cohorts/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** the shared cohorts (Query API) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/query/events": {
         parameters: {
             query?: never;
@@ -9035,6 +9438,89 @@ export interface components {
         CodeBody: {
             code: string;
         };
+        CohortBody: {
+            definition: components["schemas"]["CohortCondition"];
+            description?: string;
+            name: string;
+            /** @description Share with everyone in the project (needs the right to share). */
+            shared?: boolean;
+        };
+        /**
+         * @description Who is in a cohort: conditions on what users did and on their profiles, other cohorts,
+         *     lists of ids, joined with all/any. Computed when a query runs (membership as of now).
+         */
+        CohortCondition: (components["schemas"]["EventSelector"] & {
+            comparison: components["schemas"]["CountComparison"];
+            /** Format: int64 */
+            count: number;
+            window: components["schemas"]["CohortWindow"];
+        } & {
+            /** @enum {string} */
+            kind: "behavior";
+        }) | {
+            filter: components["schemas"]["Filter"];
+            /** @enum {string} */
+            kind: "profile";
+        } | {
+            /** Format: int64 */
+            id: number;
+            /** @enum {string} */
+            kind: "cohort";
+            negate?: boolean;
+        } | {
+            distinct_ids: string[];
+            /** @enum {string} */
+            kind: "users";
+        } | {
+            conditions: components["schemas"]["CohortCondition"][];
+            /** @enum {string} */
+            kind: "all";
+        } | {
+            conditions: components["schemas"]["CohortCondition"][];
+            /** @enum {string} */
+            kind: "any";
+        };
+        /** @description A cohort definition to count before saving it. */
+        CohortPreviewBody: {
+            definition: components["schemas"]["CohortCondition"];
+        };
+        CohortUserView: {
+            distinct_id: string;
+            /** @description The user's profile properties (empty without a profile). */
+            properties: Record<string, never>;
+        };
+        /** @description How many users a cohort holds, and one page of them with their profiles. */
+        CohortUsersView: {
+            count: number;
+            page: number;
+            page_size: number;
+            users: components["schemas"]["CohortUserView"][];
+        };
+        /** @description A saved cohort. */
+        CohortView: {
+            created_at: string;
+            /** Format: int64 */
+            created_by?: number | null;
+            definition: components["schemas"]["CohortCondition"];
+            description: string;
+            /** Format: int64 */
+            id: number;
+            modified_at: string;
+            name: string;
+            /** @description Shared with the project (else its creator's alone). */
+            shared: boolean;
+        };
+        /** @description When a behavior counts: the last `days` local days up to today, or whole days. */
+        CohortWindow: {
+            /** Format: int32 */
+            days: number;
+            /** @enum {string} */
+            kind: "last_days";
+        } | {
+            /** @enum {string} */
+            kind: "between";
+            range: components["schemas"]["DateRange"];
+        };
         /** @description The period an Insights report is compared with: as many days, just before its range. */
         ComparedPeriod: {
             buckets: string[];
@@ -9066,6 +9552,8 @@ export interface components {
             /** Format: int64 */
             project_id: number;
         };
+        /** @enum {string} */
+        CountComparison: "at_least" | "at_most" | "exactly";
         CustomRoleBody: {
             description?: string;
             name: string;
@@ -9692,7 +10180,7 @@ export interface components {
          *     (joined at query time in its latest state).
          * @enum {string}
          */
-        PropertySource: "event" | "user";
+        PropertySource: "event" | "user" | "cohort";
         /** @description An authenticator app to enroll: scan the QR code or type the secret. */
         ProvisioningView: {
             otpauth_uri: string;

@@ -6,6 +6,7 @@
 mod access;
 mod admin;
 mod boards;
+mod cohorts;
 mod domains;
 mod errors;
 mod ingest;

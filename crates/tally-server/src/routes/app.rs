@@ -3,6 +3,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod boards;
+pub(crate) mod cohorts;
 pub(crate) mod invitations;
 pub(crate) mod orgs;
 pub(crate) mod projects;

@@ -185,6 +185,12 @@ const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("GET", "/api/app/projects/{project_id}/public-links", None, Some("PublicLinkView[]")),
     ("GET", "/api/public/boards/{token}", None, Some("PublicBoardView")),
     ("GET", "/api/public/boards/{token}/reports/{bookmark_id}", None, Some("Answer")),
+    ("GET", "/api/app/projects/{project_id}/cohorts", None, Some("CohortView[]")),
+    ("POST", "/api/app/projects/{project_id}/cohorts", Some("CohortBody"), Some("CohortView")),
+    ("POST", "/api/app/projects/{project_id}/cohorts/preview", Some("CohortPreviewBody"), Some("CohortUsersView")),
+    ("GET", "/api/app/projects/{project_id}/cohorts/{cohort_id}", None, Some("CohortView")),
+    ("PATCH", "/api/app/projects/{project_id}/cohorts/{cohort_id}", Some("CohortBody"), Some("CohortView")),
+    ("GET", "/api/app/projects/{project_id}/cohorts/{cohort_id}/users", None, Some("CohortUsersView")),
 ];
 
 /// The schema of a body named as in [`TYPED`].
@@ -220,6 +226,10 @@ fn components() -> Value {
         tally_query::LiveAnswer,
         app::users::UsersPage,
         app::boards::BoardView,
+        app::cohorts::CohortView,
+        app::cohorts::CohortBody,
+        app::cohorts::CohortPreviewBody,
+        app::cohorts::CohortUsersView,
         app::boards::PublicBoardsBody,
         app::boards::PublicLinkView,
         app::boards::PublicLinkBody,

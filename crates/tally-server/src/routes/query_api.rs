@@ -954,3 +954,43 @@ pub(crate) async fn funnels_list(
         funnels.iter().map(|funnel| json!({ "funnel_id": funnel.id, "name": funnel.name })).collect();
     Ok(axum::Json(list).into_response())
 }
+
+/// `POST /api/query/cohorts/list`: the project's shared cohorts,
+/// `[{"id","name","count","description","created","project_id","is_visible"}]`, each
+/// counted now.
+pub(crate) async fn cohorts_list(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<Params>,
+    parts: Parts,
+) -> Result<Response, Response> {
+    let (scope, engine) = engine::<ViewReports>(&state, &parts, &params).await?;
+    let unavailable = |error: tally_iam::IamError| {
+        tracing::warn!(%error, "cohorts could not be read");
+        refused(StatusCode::SERVICE_UNAVAILABLE, &parts, "cohorts cannot be read right now")
+    };
+    let cohorts = tally_iam::reports::api_cohorts(state.directory(), &scope).await.map_err(unavailable)?;
+    let saved: tally_query::SavedCohorts = cohorts
+        .iter()
+        .filter_map(|cohort| serde_json::from_str(&cohort.definition).ok().map(|definition| (cohort.id, definition)))
+        .collect();
+    let _place = admit(&state, &parts, &scope)?;
+    let mut list = Vec::with_capacity(cohorts.len());
+    for cohort in &cohorts {
+        let count = match saved.get(&cohort.id) {
+            Some(definition) => {
+                engine.cohort_members(&scope, definition, &saved).await.map_or(0, |members| members.len())
+            }
+            None => 0,
+        };
+        list.push(json!({
+            "id": cohort.id,
+            "name": cohort.name,
+            "count": count,
+            "description": cohort.description,
+            "created": cohort.created_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            "project_id": scope.project_id().0,
+            "is_visible": 1,
+        }));
+    }
+    Ok(axum::Json(list).into_response())
+}

@@ -104,3 +104,18 @@ CREATE TABLE public_links (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX public_links_by_project ON public_links (project_id);
+
+-- Saved cohorts: a definition (conditions as JSON) computed when a query runs. Private to
+-- its creator unless shared with the project.
+CREATE TABLE cohorts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    definition TEXT NOT NULL,
+    shared INTEGER NOT NULL DEFAULT 0,
+    created_by INTEGER REFERENCES users (id),
+    created_at INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL
+);
+CREATE INDEX cohorts_by_project ON cohorts (project_id);

@@ -142,6 +142,16 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
             ids.0.insert("link_id", link.results()["id"].to_string());
         }
     }
+    if needs("cohort_id") {
+        let cohort = owner
+            .post(
+                &format!("/api/app/projects/{project_id}/cohorts"),
+                json!({ "name": format!("Victim cohort {n}"), "shared": true,
+                    "definition": { "kind": "users", "distinct_ids": ["someone"] } }),
+            )
+            .await;
+        ids.0.insert("cohort_id", cohort.results()["id"].to_string());
+    }
     if needs("annotation_id") {
         let annotation = owner
             .post(
@@ -204,6 +214,9 @@ fn body(
         ("POST", "duplicate" | "move") => json!({ "board_id": id("board_id") }),
         ("POST", "annotations") => json!({ "date": "2026-01-02 10:00:00", "description": format!("Made note {n}") }),
         ("POST", "tags") => json!({ "name": format!("Made tag {n}") }),
+        ("POST", "cohorts") | ("PATCH", "{cohort_id}") => json!({ "name": format!("Made cohort {n}"),
+            "definition": { "kind": "users", "distinct_ids": ["u1"] } }),
+        ("POST", "preview") => json!({ "definition": { "kind": "users", "distinct_ids": ["u1"] } }),
         ("PATCH", "{annotation_id}") => json!({ "description": format!("Changed note {n}") }),
         ("PUT", "{user_id}") if path.contains("/organizations/") => json!({ "role": "billing_admin" }),
         ("PUT", "billing") => json!({ "plan": "growth", "monthly_event_quota": 10, "seats": 20 }),
@@ -292,6 +305,7 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
         "annotation_tags",
         "annotation_tag_links",
         "public_links",
+        "cohorts",
     ];
     let mut rows = Vec::new();
     match instance.metadata.backend {

@@ -151,6 +151,21 @@ async fn project_action(
             api.put(&format!("{base}/boards/{board}/sharing"), json!({ "shares": [], "project_access": "viewer" }))
                 .await
         }
+        "edit_cohorts" => {
+            let body =
+                json!({ "name": counter.next("Cohort "), "definition": { "kind": "users", "distinct_ids": ["u1"] } });
+            api.post(&format!("{base}/cohorts"), body).await
+        }
+        "export_cohorts" => {
+            let path = format!("{base}/cohorts");
+            let body = json!({ "name": counter.next("Exported "), "shared": false,
+                "definition": { "kind": "users", "distinct_ids": ["u1"] } });
+            let mine = api.post(&path, body.clone()).await;
+            let made = if mine.status.is_success() { mine } else { tenant.owner.post(&path, body).await };
+            let cohort = made.results()["id"].as_i64().unwrap();
+            let reply = api.request(reqwest::Method::GET, &format!("{path}/{cohort}/export")).send().await.unwrap();
+            tally_testkit::api::Reply { status: reply.status(), body: serde_json::Value::Null }
+        }
         "manage_public_boards_feature" => api.put(&format!("{base}/public-boards"), json!({ "enabled": true })).await,
         "make_boards_public" => {
             let board = own_board(api, tenant, &base, counter).await;
@@ -210,6 +225,8 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "create_annotations",
     "manage_public_boards_feature",
     "make_boards_public",
+    "edit_cohorts",
+    "export_cohorts",
 ];
 
 #[tokio::test]

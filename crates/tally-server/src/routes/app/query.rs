@@ -13,13 +13,15 @@ use crate::{ApiError, AppState};
 
 pub(crate) async fn run(
     State(state): State<AppState>,
-    ProjectAccess(scope, _): ProjectAccess,
+    ProjectAccess(scope, caller): ProjectAccess,
     JsonBody(report): JsonBody<Report>,
 ) -> Result<Response, ApiError> {
     let permit = scope.require::<ViewReports>()?;
     let data = permit.data_scope();
     let engine = state.query_engine_of(&data)?;
-    let answer = engine.run(&data, &report).await.map_err(query_error)?;
+    // The cohorts the report may name: the caller's own and the shared ones.
+    let cohorts = super::cohorts::usable(&state, &scope, &caller).await?;
+    let answer = engine.run_with_cohorts(&data, &report, &cohorts).await.map_err(query_error)?;
     Ok(ok(answer))
 }
 

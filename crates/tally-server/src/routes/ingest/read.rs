@@ -194,6 +194,18 @@ pub(crate) async fn query_profiles(
     if let Some(ids) = &wanted_ids {
         profiles.retain(|(id, _)| ids.contains(id));
     }
+    // `filter_by_cohort={"id":N}`: the members of a shared cohort, computed now.
+    if let Some(text) = query.get("filter_by_cohort").filter(|text| !text.trim().is_empty()) {
+        let members = match cohort_members(&state, &scope, text).await {
+            Ok(members) => members,
+            Err(response) => return response,
+        };
+        let events = match store.project_events(&scope, 0, 0).await {
+            Ok(events) => events,
+            Err(error) => return export_error(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        };
+        profiles.retain(|(id, _)| members.contains(&events.canonical(id)));
+    }
     let results: Vec<Value> = profiles
         .iter()
         .filter_map(|(id, profile)| {
@@ -240,4 +252,33 @@ fn session_of(project: &tally_iam::records::Project, query: &HashMap<String, Str
     asked.sort();
     let text = format!("{}:{asked:?}", project.id.0);
     tally_iam::token_hash(&text).chars().take(24).collect()
+}
+
+/// The members of the shared cohort `{"id": N}` names (canonical ids).
+async fn cohort_members(
+    state: &AppState,
+    scope: &tally_iam::authz::DataScope<project::ViewUsers>,
+    text: &str,
+) -> Result<std::collections::HashSet<String>, Response> {
+    let Some(id) = serde_json::from_str::<Value>(text).ok().and_then(|value| value["id"].as_i64()) else {
+        return Err(export_error(StatusCode::BAD_REQUEST, "filter_by_cohort must be JSON such as {\"id\": 12}".into()));
+    };
+    let cohorts = tally_iam::reports::api_cohorts(state.directory(), scope)
+        .await
+        .map_err(|error| export_error(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))?;
+    let saved: tally_query::SavedCohorts = cohorts
+        .iter()
+        .filter_map(|cohort| serde_json::from_str(&cohort.definition).ok().map(|definition| (cohort.id, definition)))
+        .collect();
+    let Some(definition) = saved.get(&id) else {
+        return Err(export_error(StatusCode::NOT_FOUND, format!("no shared cohort has id {id}")));
+    };
+    let Some(engine) = state.query_engine(&scope.project().region) else {
+        return Err(export_error(StatusCode::MISDIRECTED_REQUEST, "this project's data is served elsewhere".into()));
+    };
+    let members = engine
+        .cohort_members(scope, definition, &saved)
+        .await
+        .map_err(|error| export_error(StatusCode::BAD_REQUEST, error.to_string()))?;
+    Ok(members.into_iter().collect())
 }

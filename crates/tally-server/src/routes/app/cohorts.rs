@@ -1,0 +1,273 @@
+//! Saved cohorts: definitions computed when a query runs, private to their creator unless
+//! shared; their members (with profiles), a CSV export of them (not for Consumers), and
+//! the saved cohorts a report may name (`/query` filters and segments by them).
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tally_iam::reports::{self, CohortInput};
+use tally_query::model::CohortCondition;
+use tally_types::permissions::project;
+
+use super::{created, done, ok};
+use crate::access::{Caller, ProjectAccess};
+use crate::extract::{Ids, JsonBody, QueryParams};
+use crate::{ApiError, AppState};
+
+/// A saved cohort.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CohortView {
+    id: i64,
+    name: String,
+    description: String,
+    #[schema(value_type = CohortCondition)]
+    definition: Value,
+    /// Shared with the project (else its creator's alone).
+    shared: bool,
+    created_by: Option<i64>,
+    created_at: String,
+    modified_at: String,
+}
+
+fn cohort_view(cohort: &tally_iam::records::Cohort) -> CohortView {
+    CohortView {
+        id: cohort.id,
+        name: cohort.name.clone(),
+        description: cohort.description.clone(),
+        definition: serde_json::from_str(&cohort.definition).unwrap_or(Value::Null),
+        shared: cohort.shared,
+        created_by: cohort.created_by.map(|id| id.0),
+        created_at: cohort.created_at.to_string(),
+        modified_at: cohort.modified_at.to_string(),
+    }
+}
+
+/// The cohorts the caller may use, by id, for the query engine.
+pub(crate) async fn usable(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &Caller,
+) -> Result<tally_query::SavedCohorts, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::ViewReports>()?;
+    let cohorts = reports::cohorts(state.ctx(&actor), &permit).await?;
+    Ok(cohorts
+        .iter()
+        .filter_map(|cohort| serde_json::from_str(&cohort.definition).ok().map(|definition| (cohort.id, definition)))
+        .collect())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::ViewReports>()?;
+    let cohorts = reports::cohorts(state.ctx(&actor), &permit).await?;
+    Ok(ok(cohorts.iter().map(cohort_view).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CohortBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    definition: CohortCondition,
+    /// Share with everyone in the project (needs the right to share).
+    #[serde(default)]
+    shared: bool,
+}
+
+fn input_of(body: &CohortBody) -> Result<CohortInput, ApiError> {
+    let definition = serde_json::to_string(&body.definition)
+        .map_err(|_| ApiError::invalid("invalid_input", "the cohort's definition cannot be saved as given"))?;
+    Ok(CohortInput { name: body.name.clone(), description: body.description.clone(), definition, shared: body.shared })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<CohortBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::EditCohorts>()?;
+    let cohort = reports::create_cohort(state.ctx(&actor), &permit, &input_of(&body)?).await?;
+    Ok(created(cohort_view(&cohort)))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, cohort_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::ViewReports>()?;
+    let cohort = reports::cohort(state.ctx(&actor), &permit, cohort_id).await?;
+    Ok(ok(cohort_view(&cohort)))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, cohort_id)): Ids<(i64, i64)>,
+    JsonBody(body): JsonBody<CohortBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::EditCohorts>()?;
+    let cohort = reports::update_cohort(state.ctx(&actor), &permit, cohort_id, &input_of(&body)?).await?;
+    Ok(ok(cohort_view(&cohort)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, cohort_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::EditCohorts>()?;
+    reports::delete_cohort(state.ctx(&actor), &permit, cohort_id).await?;
+    Ok(done())
+}
+
+/// How many users a cohort holds, and one page of them with their profiles.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CohortUsersView {
+    count: usize,
+    page: usize,
+    page_size: usize,
+    users: Vec<CohortUserView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CohortUserView {
+    distinct_id: String,
+    /// The user's profile properties (empty without a profile).
+    #[schema(value_type = Object)]
+    properties: serde_json::Map<String, Value>,
+}
+
+/// A cohort definition to count before saving it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CohortPreviewBody {
+    definition: CohortCondition,
+}
+
+async fn members(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &Caller,
+    definition: &CohortCondition,
+) -> Result<(Vec<String>, HashMap<String, serde_json::Map<String, Value>>), ApiError> {
+    let saved = usable(state, scope, caller).await?;
+    let data = scope.require::<project::ViewUsers>()?.data_scope();
+    let engine = state.query_engine_of(&data)?;
+    let members = engine.cohort_members(&data, definition, &saved).await.map_err(super::query::query_error)?;
+    let store = state.events_of(&data)?;
+    let events = store.project_events(&data, 0, 0).await.map_err(|error| {
+        ApiError::new(tally_types::ErrorKind::Unavailable, "storage_unavailable", error.to_string())
+    })?;
+    let mut profiles = HashMap::new();
+    for (id, profile) in store.profiles_of(&data, None) {
+        profiles.entry(events.canonical(&id)).or_insert_with(|| crate::routes::ingest::profile_properties(&profile));
+    }
+    Ok((members, profiles))
+}
+
+/// `POST .../cohorts/preview`: how many users an unsaved definition holds now.
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<CohortPreviewBody>,
+) -> Result<Response, ApiError> {
+    let (members, _) = members(&state, &scope, &caller, &body.definition).await?;
+    Ok(ok(CohortUsersView { count: members.len(), page: 0, page_size: 0, users: Vec::new() }))
+}
+
+async fn definition_of(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &Caller,
+    cohort_id: i64,
+) -> Result<(tally_iam::records::Cohort, CohortCondition), ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::ViewReports>()?;
+    let cohort = reports::cohort(state.ctx(&actor), &permit, cohort_id).await?;
+    let definition = serde_json::from_str(&cohort.definition).map_err(|_| {
+        ApiError::new(
+            tally_types::ErrorKind::Conflict,
+            "cohort_unreadable",
+            "this cohort's definition no longer reads; save it again",
+        )
+    })?;
+    Ok((cohort, definition))
+}
+
+/// `GET .../cohorts/{id}/users?page=&page_size=`: the cohort's members now, sorted by id.
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, cohort_id)): Ids<(i64, i64)>,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (_, definition) = definition_of(&state, &scope, &caller, cohort_id).await?;
+    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
+        match params.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| ApiError::invalid("invalid_parameter", format!("{name} must be a whole number"))),
+        }
+    };
+    let page = number("page", 0)?;
+    let page_size = number("page_size", 100)?.clamp(1, 1000);
+    let (members, mut profiles) = members(&state, &scope, &caller, &definition).await?;
+    let users = members
+        .iter()
+        .skip(page.saturating_mul(page_size))
+        .take(page_size)
+        .map(|id| CohortUserView { distinct_id: id.clone(), properties: profiles.remove(id).unwrap_or_default() })
+        .collect();
+    Ok(ok(CohortUsersView { count: members.len(), page, page_size, users }))
+}
+
+/// `GET .../cohorts/{id}/export`: the members as CSV (`distinct_id`, `$email`, `$name`).
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, cohort_id)): Ids<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    scope.require::<project::ExportCohorts>()?;
+    let (cohort, definition) = definition_of(&state, &scope, &caller, cohort_id).await?;
+    let (members, profiles) = members(&state, &scope, &caller, &definition).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let text = |value: Option<&Value>| match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let failed = |_| ApiError::new(tally_types::ErrorKind::Internal, "internal", "the CSV could not be written");
+    writer.write_record(["distinct_id", "$email", "$name"]).map_err(failed)?;
+    for id in &members {
+        let profile = profiles.get(id);
+        let email = text(profile.and_then(|properties| properties.get("$email")));
+        let name = text(profile.and_then(|properties| properties.get("$name")));
+        writer.write_record([id.as_str(), email.as_str(), name.as_str()]).map_err(failed)?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|_| ApiError::new(tally_types::ErrorKind::Internal, "internal", "the CSV could not be written"))?;
+    let file = format!("attachment; filename=\"cohort-{}.csv\"", cohort.id);
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, file),
+        ],
+        body,
+    )
+        .into_response())
+}
