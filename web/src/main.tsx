@@ -6,9 +6,13 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "react-router-dom";
 import { router } from "./routes";
 import { ApiError } from "./api/client";
+import { setNonce } from "get-nonce";
 
 // The server's content security policy allows styles only with this response's nonce.
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? "";
+// Dialogs lock the page's scroll with a style element of their own (react-remove-scroll):
+// it carries the nonce too.
+setNonce(nonce);
 
 const queryClient = new QueryClient({
   defaultOptions: {

@@ -26,6 +26,9 @@ import { UserProfile } from "./screens/analysis/UserProfile";
 import { Lexicon } from "./screens/analysis/Lexicon";
 import { Account } from "./screens/account/Account";
 import { NotFound } from "./screens/NotFound";
+import { Boards } from "./screens/boards/Boards";
+import { Board } from "./screens/boards/Board";
+import { PublicBoardPage } from "./screens/boards/PublicBoard";
 
 export const router = createBrowserRouter([
   { path: "/sign-in", element: <SignIn /> },
@@ -33,6 +36,8 @@ export const router = createBrowserRouter([
   { path: "/invitations/accept", element: <AcceptInvitation /> },
   { path: "/magic-link", element: <SignIn /> },
   { path: "/password-reset", element: <PasswordReset /> },
+  // A board's public link: signed out, outside the signed-in frame.
+  { path: "/public/boards/:token", element: <PublicBoardPage /> },
   {
     path: "/",
     element: <Layout />,
@@ -56,6 +61,8 @@ export const router = createBrowserRouter([
         path: "projects/:projectId",
         children: [
           { index: true, element: <ProjectIndex /> },
+          { path: "boards", element: <Boards /> },
+          { path: "boards/:boardId", element: <Board /> },
           { path: "insights", element: <Insights /> },
           { path: "funnels", element: <Funnels /> },
           { path: "retention", element: <Retention /> },

@@ -111,6 +111,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(GET, "/account", Public, "the web app: your account", web::app)
         .add(GET, "/organizations/{*screen}", Public, "the web app: organization settings", web::app)
         .add(GET, "/projects/{*screen}", Public, "the web app: a project's reports and settings", web::app)
+        .add(GET, "/public/boards/{token}", Public, "the web app: a public board, signed out", web::app)
         .add(GET, "/assets/{*file}", Public, "the web app's scripts and styles", web::asset)
         .add(POST, "/setup", Public, "complete setup (form)", setup::submit_form)
         .add(GET, "/api/app/invitations/lookup", Public, "the organization and address an invitation link is for", app::invitations::lookup)

@@ -41,7 +41,7 @@ async function context(options = {}) {
 async function open(ctx) {
   const page = await ctx.newPage();
   page.on("console", (message) => {
-    if (/content security policy/i.test(message.text())) facts.csp_violations.push(message.text());
+    if (/content security policy/i.test(message.text())) facts.csp_violations.push(`${new URL(page.url()).pathname}: ${message.text()}`);
     if (message.type() === "error") console.error(`[page] ${message.text()}`);
   });
   page.on("pageerror", (error) => facts.page_errors.push(String(error)));
@@ -426,6 +426,49 @@ try {
   await settled(member);
   await shot(member, "flows");
 
+  // Boards: the Insights report saved to a new board, which shows it with the same total;
+  // the Owner turns public links on, the member makes one, and a signed-out visitor opens
+  // the board through it.
+  await member.goto(`${base}/projects/${production.id}/insights?report=${encodeURIComponent(JSON.stringify(insights))}`);
+  await answered(member, "insights");
+  const savedTotal = Number(await member.getByTestId("series-total").first().getAttribute("data-value"));
+  await member.click("#save-report");
+  const saving = member.getByRole("dialog");
+  await saving.locator("#save-report-name").fill("Purchases this month");
+  await choose(member, "#save-report-board", "New board…");
+  await saving.locator("#save-report-new-board").fill("Weekly review");
+  await saving.getByRole("button", { name: "Save to board" }).click();
+  await member.getByTestId("report-saved").waitFor();
+  await member.goto(`${base}/projects/${production.id}/boards`);
+  await member.getByTestId("boards").getByRole("link", { name: "Weekly review" }).click();
+  const cardTotal = member.getByTestId("card-result").getByTestId("series-total").first();
+  await cardTotal.waitFor();
+  facts.board = { insights_total: savedTotal, card_total: Number(await cardTotal.getAttribute("data-value")) };
+  facts.board.cards = await member.getByTestId("board-card").count();
+  await settled(member);
+  await shot(member, "board");
+  const boardPath = new URL(member.url()).pathname;
+  await owner.goto(`${base}/projects/${production.id}/settings`);
+  await owner.locator("#public-boards").click();
+  await owner.waitForFunction(() => document.querySelector("#public-boards")?.checked === true);
+  await owner.waitForLoadState("networkidle");
+  await member.goto(`${base}${boardPath}`);
+  await member.getByRole("button", { name: "Public link" }).click();
+  await member.getByRole("button", { name: "Make a link" }).click();
+  const linkUrl = (await member.getByTestId("public-link-url").innerText()).trim();
+  facts.board.public_url = linkUrl;
+  const visitor = await (await context()).newPage();
+  await visitor.goto(linkUrl);
+  const publicTotal = visitor.getByTestId("card-result").getByTestId("series-total").first();
+  await publicTotal.waitFor().catch(async () => {
+    facts.board.public_body = await visitor.locator("body").innerText();
+  });
+  facts.board.public_total = Number(await publicTotal.getAttribute("data-value"));
+  facts.board.public_title = await visitor.locator("h1").first().innerText();
+  facts.board.public_signed_in = await visitor.getByRole("button", { name: "Sign out" }).count();
+  await settled(visitor);
+  await shot(visitor, "public-board");
+
   // Users: the profiles on the pro plan, then one user's profile and activity.
   await member.goto(`${base}/projects/${production.id}/users`);
   await member.getByTestId("users-total").waitFor();
@@ -597,6 +640,8 @@ try {
     roles: `/projects/${production.id}/settings/roles`,
     billing: `/organizations/${org.id}/billing`,
     events: `/projects/${production.id}/events`,
+    boards: `/projects/${production.id}/boards`,
+    board: boardPath,
   };
   for (const [name, path] of Object.entries(screens)) {
     await axePage.goto(`${base}${path}`);

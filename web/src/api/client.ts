@@ -13,8 +13,9 @@ export class ApiError extends Error {
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
-export async function api<T>(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const init: RequestInit = { method, credentials: "same-origin", signal, headers: { accept: "application/json" } };
+/** `headers` adds to the usual ones (a public board's passcode, for one). */
+export async function api<T>(method: Method, path: string, body?: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<T> {
+  const init: RequestInit = { method, credentials: "same-origin", signal, headers: { accept: "application/json", ...headers } };
   if (body instanceof Blob) {
     init.headers = { ...init.headers, "content-type": body.type || "text/plain" };
     init.body = body;

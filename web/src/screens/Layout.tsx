@@ -97,8 +97,9 @@ function Navigation() {
   const location = useLocation();
   const orgDetail = useOrganization(org?.id);
   const orgPermissions = orgDetail.data?.your_permissions ?? [];
-  const item = (to: string, label: string) => (
-    <NavLink key={to} component={Link} to={to} label={label} active={location.pathname === to} />
+  // `nested`: also active on the screens under it (a board under Boards).
+  const item = (to: string, label: string, nested = false) => (
+    <NavLink key={to} component={Link} to={to} label={label} active={location.pathname === to || (nested && location.pathname.startsWith(`${to}/`))} />
   );
   return (
     <nav>
@@ -109,6 +110,7 @@ function Navigation() {
           </Text>
           {mayInProject(project, "view_reports") && (
             <>
+              {item(`/projects/${project.id}/boards`, "Boards", true)}
               {item(`/projects/${project.id}/insights`, "Insights")}
               {item(`/projects/${project.id}/funnels`, "Funnels")}
               {item(`/projects/${project.id}/retention`, "Retention")}

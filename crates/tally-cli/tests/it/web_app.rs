@@ -145,6 +145,17 @@ async fn people_use_tally_in_a_browser() {
     }
     assert_eq!(total["first"], 5);
 
+    // Boards: the saved report shows on its new board with the Insights screen's total, and
+    // a signed-out visitor of its public link sees the same number, not signed in.
+    let board = &facts["board"];
+    assert_eq!(board["cards"], 1, "{board}");
+    assert_eq!(board["card_total"], board["insights_total"], "{board}");
+    assert!(board["insights_total"].as_f64().unwrap() > 0.0, "{board}");
+    assert_eq!(board["public_total"], board["insights_total"], "{board}");
+    assert_eq!(board["public_title"], "Weekly review");
+    assert_eq!(board["public_signed_in"], 0);
+    assert!(board["public_url"].as_str().unwrap().contains("/public/boards/"), "{board}");
+
     // Flows: the five who signed up, as the API counts them; Users: five profiles, one on
     // the pro plan, whose feed holds their three events, newest first.
     assert_eq!(facts["flows"]["ui"], 5);

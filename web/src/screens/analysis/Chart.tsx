@@ -1,8 +1,9 @@
-// Every chart is Apache ECharts (canvas), with its accessible description turned on.
+// Every chart is Apache ECharts (canvas), with its accessible description turned on (and
+// mark lines, which show annotations).
 import { useEffect, useRef } from "react";
 import * as echarts from "echarts/core";
 import { BarChart, HeatmapChart, LineChart, SankeyChart } from "echarts/charts";
-import { AriaComponent, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent } from "echarts/components";
+import { AriaComponent, GridComponent, LegendComponent, MarkLineComponent, TooltipComponent, VisualMapComponent } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 
 echarts.use([
@@ -13,6 +14,7 @@ echarts.use([
   AriaComponent,
   GridComponent,
   LegendComponent,
+  MarkLineComponent,
   TooltipComponent,
   VisualMapComponent,
   CanvasRenderer,

@@ -7,6 +7,7 @@ import { formatValue, percent } from "../../api/report";
 import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { SaveReportButton } from "../boards/SaveReport";
 
 /** A whole number typed into a field, kept inside the bounds the engine accepts. */
 function bounded(value: string | number, min: number, max: number, fallback: number): number {
@@ -25,7 +26,7 @@ export function Flows() {
   const before = draft.steps_before ?? 0;
   const ready = Boolean(draft.anchor.event) && after + before > 0;
   return (
-    <Screen title="Flows">
+    <Screen title="Flows" actions={<SaveReportButton projectId={projectId} type="flows" report={draft} />}>
       <Card withBorder>
         <form
           onSubmit={(event) => {

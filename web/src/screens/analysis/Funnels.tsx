@@ -19,6 +19,7 @@ import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { profilePath } from "./Users";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { SaveReportButton } from "../boards/SaveReport";
 
 export function Funnels() {
   const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<Funnel>(
@@ -32,7 +33,7 @@ export function Funnels() {
   const setExclusion = (index: number, exclusion: Exclusion) =>
     setDraft({ ...draft, exclusions: (draft.exclusions ?? []).map((x, i) => (i === index ? exclusion : x)) });
   return (
-    <Screen title="Funnels">
+    <Screen title="Funnels" actions={<SaveReportButton projectId={projectId} type="funnels" report={draft} />}>
       <Card withBorder>
         <form
           onSubmit={(event) => {

@@ -22,6 +22,11 @@ import { EventPicker, RangePicker, RunButtons, ResultBox, SourcedPropertyPicker,
 import { FilterEditor } from "./Filters";
 import { fromPickerValue, pickerValue } from "./filterModel";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { type Annotation, withAnnotations } from "../../api/boards";
+import { useAnnotations } from "../boards/queries";
+import { SaveReportButton } from "../boards/SaveReport";
+import { AnnotationsPanel } from "./Annotations";
+import { useCurrent } from "../../api/hooks";
 
 const MEASURES = [
   { value: "total", label: "Total events" },
@@ -62,6 +67,9 @@ function measureOf(value: string): Metric["measure"] {
   return { kind: value as "total" | "unique" };
 }
 
+/** No annotations, one array for every render (the chart redraws when its option changes). */
+const NO_ANNOTATIONS: Annotation[] = [];
+
 export function Insights() {
   const { projectId, search, setSearch, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<InsightsReport>(
     "insights",
@@ -74,8 +82,12 @@ export function Insights() {
   const setFormula = (index: number, formula: Formula) =>
     setDraft({ ...draft, formulas: (draft.formulas ?? []).map((f, i) => (i === index ? formula : f)) });
   const insights = answer && answer.type === "insights" ? (answer as unknown as InsightsAnswer & { range: { time_zone: string } }) : null;
+  // The project's annotations over the answered range, marked on the chart.
+  const range = answer?.range;
+  const annotations = useAnnotations(projectId, range?.from_date, range?.to_date);
+  const { project } = useCurrent();
   return (
-    <Screen title="Insights">
+    <Screen title="Insights" actions={<SaveReportButton projectId={projectId} type="insights" report={draft} />}>
       <Card withBorder>
         <form
           onSubmit={(event) => {
@@ -234,8 +246,11 @@ export function Insights() {
       <ResultBox answered={answered} running={running}>
         {error != null && <ErrorNote error={error} title="This report cannot be answered" />}
         {running && !insights && <Loading label="Counting…" />}
-        {insights && <InsightsResult answer={insights} chart={chart} />}
+        {insights && <InsightsResult answer={insights} chart={chart} annotations={annotations.data ?? NO_ANNOTATIONS} />}
       </ResultBox>
+      {insights && range && (
+        <AnnotationsPanel projectId={projectId} query={annotations} lastDay={range.to_date} timeZone={range.time_zone || project?.timezone || "UTC"} />
+      )}
     </Screen>
   );
 }
@@ -252,8 +267,11 @@ function PreviousCells({ now, before }: { now: number | null | undefined; before
   );
 }
 
-function InsightsResult({ answer, chart }: { answer: InsightsAnswer; chart: ChartKind }) {
-  const option = useMemo(() => (chart === "line" || chart === "bar" || chart === "stacked" ? insightsOption(answer, chart) : null), [answer, chart]);
+function InsightsResult({ answer, chart, annotations }: { answer: InsightsAnswer; chart: ChartKind; annotations: Annotation[] }) {
+  const option = useMemo(
+    () => (chart === "line" || chart === "bar" || chart === "stacked" ? withAnnotations(insightsOption(answer, chart), annotations, answer.buckets) : null),
+    [answer, chart, annotations],
+  );
   if (answer.series.every((s) => (s.total ?? 0) === 0)) return <Empty>No events match this report in this range.</Empty>;
   return (
     <Stack>

@@ -6,6 +6,7 @@ import { type Retention as RetentionReport, type RetentionAnswer, defaultRetenti
 import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { SaveReportButton } from "../boards/SaveReport";
 
 export function Retention() {
   const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<RetentionReport>(
@@ -15,7 +16,7 @@ export function Retention() {
   );
   const retention = answer && answer.type === "retention" ? (answer as unknown as RetentionAnswer) : null;
   return (
-    <Screen title="Retention">
+    <Screen title="Retention" actions={<SaveReportButton projectId={projectId} type="retention" report={draft} />}>
       <Card withBorder>
         <form
           onSubmit={(event) => {
@@ -83,7 +84,7 @@ export function Retention() {
 }
 
 /** A share's cell shade: from white towards the theme's indigo. */
-function shade(share: number): string {
+export function shade(share: number): string {
   const alpha = Math.max(0, Math.min(1, share));
   // At most 74% strong, so the dark text stays above 4.5:1 contrast on every cell.
   return `rgba(54, 79, 199, ${(0.04 + alpha * 0.7).toFixed(2)})`;

@@ -1,14 +1,16 @@
 // Filters as the editor shows them: a property, an operator and the value's text.
 import type { Filter } from "../../api/report";
+import type { components } from "../../api/schema";
 
 export type Operator = Filter["operator"];
-/** Whose property: the event's own or its user's profile. */
-export type Source = "event" | "user";
+/** Whose property: the event's own, its user's profile, or membership of a saved cohort (the
+ * server's `PropertySource`; the pickers offer the first two). */
+export type Source = components["schemas"]["PropertySource"];
 
 /** A filter from the editor's fields: numbers for comparisons, a list for (not) equals. A
  * user (profile) property says so; an event property leaves `source` out (the default). */
 export function filterOf(property: string, operator: Operator, text: string, source: Source = "event"): Filter {
-  const base = source === "user" ? { property, source, operator } : { property, operator };
+  const base = source === "event" ? { property, operator } : { property, source, operator };
   switch (operator) {
     case "equals":
     case "not_equals":
@@ -29,7 +31,7 @@ export function filterOf(property: string, operator: Operator, text: string, sou
 /** The property pickers' value: a profile property is `user:` and its name. */
 export function pickerValue(property: string | null | undefined, source: Source | null | undefined): string | null {
   if (!property) return null;
-  return source === "user" ? `user:${property}` : property;
+  return source && source !== "event" ? `${source}:${property}` : property;
 }
 
 /** A property and its source from a picker's value. */

@@ -1,7 +1,7 @@
 // Project settings › Overview: id, region, time zone; the token for SDKs and the API
 // secret only for those allowed to see access keys; renaming, the time zone and the ID
 // merge mode for those who may edit the settings; reset, transfer and delete for those who
-// may, each confirmed by typing the project's name.
+// may, each confirmed by typing the project's name; boards' default access and public links.
 import { useEffect, useState } from "react";
 import { Alert, Button, Card, Code, Group, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -10,6 +10,7 @@ import { del, get, patch, post } from "../../api/client";
 import { mayInProject, useCurrent, useMe } from "../../api/hooks";
 import type { Body, Keys, ProjectSettings as Settings } from "../../api/types";
 import { ErrorNote, NotAllowed, QueryView, Screen, when } from "../common";
+import { BoardsSettings } from "../boards/BoardsSettings";
 
 export function ProjectSettings() {
   const projectId = Number(useParams().projectId);
@@ -65,6 +66,7 @@ export function ProjectSettings() {
           <NotAllowed>Your role does not show this project's API secret.</NotAllowed>
         )}
       </Card>
+      <BoardsSettings projectId={projectId} />
       {settings.data && <DangerZone settings={settings.data} />}
     </Screen>
   );
