@@ -271,6 +271,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(DELETE, "/api/app/projects/{project_id}/public-links/{link_id}", Project(P::MakeBoardsPublic), "revoke a public link", app::boards::revoke_public_link)
         .add(GET, "/api/app/projects/{project_id}/cohorts", Project(P::ViewReports), "the cohorts the caller may use: their own and the shared ones", app::cohorts::list)
         .add(POST, "/api/app/projects/{project_id}/cohorts", Project(P::EditCohorts), "save a cohort (private unless shared)", app::cohorts::create)
+        .add(POST, "/api/app/projects/{project_id}/cohorts/csv", Project(P::EditCohorts), "a cohort of the distinct ids in a CSV (name, shared)", app::cohorts::upload_csv)
         .add(POST, "/api/app/projects/{project_id}/cohorts/preview", Project(P::ViewUsers), "count the users of an unsaved cohort", app::cohorts::preview)
         .add(GET, "/api/app/projects/{project_id}/cohorts/{cohort_id}", Project(P::ViewReports), "a cohort", app::cohorts::get)
         .add(PATCH, "/api/app/projects/{project_id}/cohorts/{cohort_id}", Project(P::EditCohorts), "change a cohort (its creator, or an admin)", app::cohorts::update)

@@ -137,6 +137,17 @@ async fn cohorts_are_computed_now_and_filter_every_report() {
         analyst.post(&format!("{base}/cohorts/preview"), json!({ "definition": behavior("exactly", 1) })).await;
     assert_eq!(preview.results()["count"], 1, "u2 bought exactly once: {preview:?}");
 
+    // A CSV of distinct ids, the device id of u1 among them: a list, canonical.
+    let uploaded = analyst
+        .post_text(&format!("{base}/cohorts/csv?name=Imported"), "text/csv", "distinct_id\n$device:x1\nu2\n\nu2\n")
+        .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{uploaded:?}");
+    assert_eq!(uploaded.results()["name"], "Imported");
+    let imported = uploaded.results()["id"].as_i64().unwrap();
+    assert_eq!(members(users(&analyst, imported).await.results()), set(&["u1", "u2"]));
+    let empty = analyst.post_text(&format!("{base}/cohorts/csv"), "text/csv", "distinct_id\n").await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{empty:?}");
+
     // Private unless shared: the Consumer sees only the shared ones, and cannot share.
     let seen: BTreeSet<i64> = consumer
         .get(&format!("{base}/cohorts"))

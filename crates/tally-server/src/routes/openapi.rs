@@ -187,6 +187,7 @@ const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("GET", "/api/public/boards/{token}/reports/{bookmark_id}", None, Some("Answer")),
     ("GET", "/api/app/projects/{project_id}/cohorts", None, Some("CohortView[]")),
     ("POST", "/api/app/projects/{project_id}/cohorts", Some("CohortBody"), Some("CohortView")),
+    ("POST", "/api/app/projects/{project_id}/cohorts/csv", None, Some("CohortView")),
     ("POST", "/api/app/projects/{project_id}/cohorts/preview", Some("CohortPreviewBody"), Some("CohortUsersView")),
     ("GET", "/api/app/projects/{project_id}/cohorts/{cohort_id}", None, Some("CohortView")),
     ("PATCH", "/api/app/projects/{project_id}/cohorts/{cohort_id}", Some("CohortBody"), Some("CohortView")),

@@ -271,3 +271,67 @@ pub(crate) async fn export(
     )
         .into_response())
 }
+
+/// The distinct ids of a CSV upload: the first column of each row, blank rows skipped, a
+/// first row of `distinct_id` (or `$distinct_id`) taken as the header, repeats once.
+fn ids_of_csv(body: &str) -> Result<Vec<String>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body.as_bytes());
+    let mut ids = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record.map_err(|error| {
+            ApiError::invalid("invalid_csv", format!("line {} of the CSV cannot be read: {error}", index + 1))
+        })?;
+        let Some(id) = record.get(0).map(str::trim).filter(|id| !id.is_empty()) else { continue };
+        if index == 0 && matches!(id.to_lowercase().as_str(), "distinct_id" | "$distinct_id") {
+            continue;
+        }
+        if seen.insert(id.to_string()) {
+            ids.push(id.to_string());
+        }
+        if ids.len() > 1_000_000 {
+            return Err(ApiError::invalid("invalid_csv", "a cohort lists at most 1,000,000 distinct ids"));
+        }
+    }
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_csv",
+            "the CSV holds no distinct id: one per line, in the first column",
+        ));
+    }
+    Ok(ids)
+}
+
+/// `POST .../cohorts/csv?name=&shared=`: a cohort of the distinct ids in a CSV body (named
+/// "Uploaded users" without a name).
+pub(crate) async fn upload_csv(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+    body: String,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor();
+    let permit = scope.require::<project::EditCohorts>()?;
+    let name =
+        params.get("name").filter(|name| !name.trim().is_empty()).cloned().unwrap_or_else(|| "Uploaded users".into());
+    let shared = params.get("shared").is_some_and(|value| value == "true" || value == "1");
+    let distinct_ids = ids_of_csv(&body)?;
+    let definition = serde_json::to_string(&CohortCondition::Users { distinct_ids })
+        .map_err(|_| ApiError::invalid("invalid_csv", "the cohort cannot be saved as given"))?;
+    let input = CohortInput { name, description: String::new(), definition, shared };
+    let cohort = reports::create_cohort(state.ctx(&actor), &permit, &input).await?;
+    Ok(created(cohort_view(&cohort)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ids_of_csv;
+
+    #[test]
+    fn a_csv_gives_its_first_column_once_each_without_the_header() {
+        let ids = ids_of_csv("distinct_id,email\nu1,a@x\n\nu2\nu1,again\n\"u,3\"\n").unwrap();
+        assert_eq!(ids, ["u1", "u2", "u,3"]);
+        assert!(ids_of_csv("distinct_id\n").is_err(), "no id at all");
+        assert!(ids_of_csv("").is_err());
+    }
+}
