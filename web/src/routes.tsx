@@ -29,6 +29,8 @@ import { NotFound } from "./screens/NotFound";
 import { Boards } from "./screens/boards/Boards";
 import { Board } from "./screens/boards/Board";
 import { PublicBoardPage } from "./screens/boards/PublicBoard";
+import { Cohorts } from "./screens/cohorts/Cohorts";
+import { CohortScreen } from "./screens/cohorts/Cohort";
 
 export const router = createBrowserRouter([
   { path: "/sign-in", element: <SignIn /> },
@@ -68,6 +70,8 @@ export const router = createBrowserRouter([
           { path: "retention", element: <Retention /> },
           { path: "flows", element: <Flows /> },
           { path: "lexicon", element: <Lexicon /> },
+          { path: "cohorts", element: <Cohorts /> },
+          { path: "cohorts/:cohortId", element: <CohortScreen /> },
           { path: "users", element: <Users /> },
           { path: "events", element: <Events /> },
           { path: "users/:distinctId", element: <UserProfile /> },

@@ -147,6 +147,8 @@ pub struct QueryConfig {
     /// Memory all queries together may hold in the query engine's operators before they
     /// spill to disk (under `<data_dir>/query-spill`) or fail with a clear error.
     pub memory_mb: u64,
+    /// How long one query may run before it is stopped with a clear error.
+    pub time_limit: Duration,
 }
 
 /// Ingestion limits.
@@ -416,6 +418,7 @@ mod view {
         concurrent: u32,
         public_per_hour: u32,
         memory_mb: u64,
+        time_limit_ms: u128,
     }
 
     #[derive(Serialize)]
@@ -510,6 +513,7 @@ mod view {
                     concurrent: config.query.concurrent,
                     public_per_hour: config.query.public_per_hour,
                     memory_mb: config.query.memory_mb,
+                    time_limit_ms: config.query.time_limit.as_millis(),
                 },
                 geoip: GeoIpView {
                     database: config.geoip_database.as_ref().map(|path| path.display().to_string()).unwrap_or_default(),

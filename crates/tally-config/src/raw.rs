@@ -42,6 +42,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_QUERY_CONCURRENT", "query.concurrent"),
     ("TALLY_QUERY_PUBLIC_PER_HOUR", "query.public_per_hour"),
     ("TALLY_QUERY_MEMORY_MB", "query.memory_mb"),
+    ("TALLY_QUERY_TIME_LIMIT_MS", "query.time_limit_ms"),
     ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
     ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
     ("TALLY_SESSIONS_IDLE_MINUTES", "sessions.idle_minutes"),
@@ -201,6 +202,7 @@ struct FileQuery {
     concurrent: Option<u64>,
     public_per_hour: Option<u64>,
     memory_mb: Option<u64>,
+    time_limit_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -276,6 +278,7 @@ pub(crate) struct RawConfig {
     query_concurrent: Option<Sourced<String>>,
     query_public_per_hour: Option<Sourced<String>>,
     query_memory_mb: Option<Sourced<String>>,
+    query_time_limit_ms: Option<Sourced<String>>,
     retention_deleted_organization_days: Option<Sourced<String>>,
     retention_deleted_project_days: Option<Sourced<String>>,
     sessions_idle_minutes: Option<Sourced<String>>,
@@ -337,6 +340,7 @@ impl RawConfig {
             query_concurrent: file.query.concurrent.map(number),
             query_public_per_hour: file.query.public_per_hour.map(number),
             query_memory_mb: file.query.memory_mb.map(number),
+            query_time_limit_ms: file.query.time_limit_ms.map(number),
             retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
             retention_deleted_project_days: file.retention.deleted_project_days.map(number),
             sessions_idle_minutes: file.sessions.idle_minutes.map(number),
@@ -399,6 +403,7 @@ impl RawConfig {
                 "query.concurrent" => self.query_concurrent = Some(text),
                 "query.public_per_hour" => self.query_public_per_hour = Some(text),
                 "query.memory_mb" => self.query_memory_mb = Some(text),
+                "query.time_limit_ms" => self.query_time_limit_ms = Some(text),
                 "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
                 "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
                 "sessions.idle_minutes" => self.sessions_idle_minutes = Some(text),
@@ -573,6 +578,7 @@ impl RawConfig {
         let query_public_per_hour =
             parse_number(self.query_public_per_hour, "query.public_per_hour", 600, 0, 1_000_000)?;
         let query_memory_mb = parse_number(self.query_memory_mb, "query.memory_mb", 1024, 64, 1_048_576)?;
+        let query_time_limit_ms = parse_number(self.query_time_limit_ms, "query.time_limit_ms", 120_000, 1, 3_600_000)?;
         let deleted_organization_days =
             parse_number(self.retention_deleted_organization_days, "retention.deleted_organization_days", 90, 0, 3650)?;
         let deleted_project_days =
@@ -687,6 +693,7 @@ impl RawConfig {
                 concurrent: query_concurrent as u32,
                 public_per_hour: query_public_per_hour as u32,
                 memory_mb: query_memory_mb,
+                time_limit: std::time::Duration::from_millis(query_time_limit_ms),
             },
             retention: RetentionConfig {
                 deleted_organization: Duration::from_secs(deleted_organization_days * 86_400),

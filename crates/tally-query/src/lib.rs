@@ -51,6 +51,9 @@ pub enum QueryError {
     /// The query needs more memory than the engine may use (400: narrow the question).
     #[error("{0}")]
     TooBig(String),
+    /// The query ran longer than the engine's time limit (400, as one too big: narrow it).
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl QueryError {
@@ -63,6 +66,7 @@ impl QueryError {
             QueryError::Invalid(_) => ErrorKind::InvalidInput,
             QueryError::Storage(_) => ErrorKind::Unavailable,
             QueryError::TooBig(_) => ErrorKind::InvalidInput,
+            QueryError::TimedOut(_) => ErrorKind::InvalidInput,
         }
     }
 
@@ -71,6 +75,7 @@ impl QueryError {
             QueryError::Invalid(_) => "invalid_report",
             QueryError::Storage(_) => "storage_unavailable",
             QueryError::TooBig(_) => "query_too_big",
+            QueryError::TimedOut(_) => "query_timed_out",
         }
     }
 }
@@ -138,6 +143,7 @@ pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     partitions: usize,
     clock: tally_types::SharedClock,
+    time_limit: Option<std::time::Duration>,
 }
 
 impl QueryEngine {
@@ -149,7 +155,29 @@ impl QueryEngine {
     ) -> QueryEngine {
         let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let runtime = runtime.map_or_else(|| events.runtime(), |runtime| Arc::clone(&runtime.0));
-        QueryEngine { runtime, events, partitions, clock }
+        QueryEngine { runtime, events, partitions, clock, time_limit: None }
+    }
+
+    /// The engine stopping every report and cohort that runs longer than `limit`.
+    pub fn with_time_limit(mut self, limit: std::time::Duration) -> QueryEngine {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// Runs `work` under the engine's time limit: past it, the work is dropped (its plans
+    /// stop) and the caller told so.
+    async fn limited<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, QueryError>>,
+    ) -> Result<T, QueryError> {
+        let Some(limit) = self.time_limit else { return work.await };
+        match tokio::time::timeout(limit, work).await {
+            Ok(answer) => answer,
+            Err(_) => Err(QueryError::TimedOut(format!(
+                "the query ran longer than its limit of {} ms and was stopped; choose a shorter range or fewer segments",
+                limit.as_millis()
+            ))),
+        }
     }
 
     fn context(&self) -> SessionContext {
@@ -192,10 +220,13 @@ impl QueryEngine {
         condition: &model::CohortCondition,
         saved: &SavedCohorts,
     ) -> Result<Vec<String>, QueryError> {
-        let mut resolver = cohorts::Resolver::new(self, scope, saved);
-        let mut members: Vec<String> = resolver.condition(condition).await?.into_iter().collect();
-        members.sort_unstable();
-        Ok(members)
+        self.limited(async {
+            let mut resolver = cohorts::Resolver::new(self, scope, saved);
+            let mut members: Vec<String> = resolver.condition(condition).await?.into_iter().collect();
+            members.sort_unstable();
+            Ok(members)
+        })
+        .await
     }
 
     /// Answers `report`, whose filters and breakdown may name the cohorts of `saved` (the
@@ -206,14 +237,17 @@ impl QueryEngine {
         report: &model::Report,
         saved: &SavedCohorts,
     ) -> Result<Answer, QueryError> {
-        let mut members = std::collections::HashMap::new();
-        let mut resolver = cohorts::Resolver::new(self, scope, saved);
-        for id in cohorts::named_in(report) {
-            let mut sorted: Vec<String> = resolver.saved(id).await?.iter().cloned().collect();
-            sorted.sort_unstable();
-            members.insert(id, Arc::new(sorted));
-        }
-        cohorts::with_members(members, self.run_alone(scope, report)).await
+        self.limited(async {
+            let mut members = std::collections::HashMap::new();
+            let mut resolver = cohorts::Resolver::new(self, scope, saved);
+            for id in cohorts::named_in(report) {
+                let mut sorted: Vec<String> = resolver.saved(id).await?.iter().cloned().collect();
+                sorted.sort_unstable();
+                members.insert(id, Arc::new(sorted));
+            }
+            cohorts::with_members(members, self.run_alone(scope, report)).await
+        })
+        .await
     }
 
     async fn run_alone(&self, scope: &DataScope<ViewReports>, report: &model::Report) -> Result<Answer, QueryError> {

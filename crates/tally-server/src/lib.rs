@@ -171,11 +171,14 @@ impl AppState {
     /// its runtime).
     pub(crate) fn query_engine(&self, region: &str) -> Option<tally_query::QueryEngine> {
         let events = self.event_store(region)?;
-        Some(tally_query::QueryEngine::new(
-            events.clone(),
-            Arc::clone(&self.inner.clock),
-            self.inner.query_runtime.as_ref(),
-        ))
+        Some(
+            tally_query::QueryEngine::new(
+                events.clone(),
+                Arc::clone(&self.inner.clock),
+                self.inner.query_runtime.as_ref(),
+            )
+            .with_time_limit(self.inner.config.query.time_limit),
+        )
     }
 
     /// The same state with links pointing at the address the server actually bound.

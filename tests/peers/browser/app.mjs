@@ -371,6 +371,24 @@ try {
   const bought = member.getByRole("list", { name: "Reached step 2" });
   await bought.waitFor();
   facts.funnel.people = await bought.getByRole("listitem").allInnerTexts();
+  // The buyers saved as a cohort, which then counts them and filters Insights by them.
+  await member.getByRole("button", { name: "Save as cohort" }).first().click();
+  const cohortDialog = member.getByRole("dialog", { name: "Save as cohort" });
+  await cohortDialog.locator("#save-cohort-name").fill("Buyers");
+  await cohortDialog.getByRole("button", { name: "Save cohort" }).click();
+  await cohortDialog.getByRole("link", { name: "Open the cohort" }).click();
+  await member.getByTestId("cohort-member-count").waitFor();
+  await member.getByTestId("cohort-members").waitFor();
+  facts.cohort = {
+    count: Number(await member.getByTestId("cohort-member-count").getAttribute("data-value")),
+    summary: await member.getByTestId("cohort-summary").innerText(),
+  };
+  await settled(member);
+  await shot(member, "cohort");
+  await member.goBack();
+  await answered(member, "funnels");
+  await member.getByTestId("step-1-users").click();
+  await bought.waitFor();
   await bought.getByRole("listitem").first().click();
   await member.waitForURL(/\/users\//);
   facts.funnel.profile_url = new URL(member.url()).pathname;
@@ -642,6 +660,7 @@ try {
     events: `/projects/${production.id}/events`,
     boards: `/projects/${production.id}/boards`,
     board: boardPath,
+    cohorts: `/projects/${production.id}/cohorts`,
   };
   for (const [name, path] of Object.entries(screens)) {
     await axePage.goto(`${base}${path}`);

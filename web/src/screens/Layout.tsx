@@ -115,6 +115,7 @@ function Navigation() {
               {item(`/projects/${project.id}/funnels`, "Funnels")}
               {item(`/projects/${project.id}/retention`, "Retention")}
               {item(`/projects/${project.id}/flows`, "Flows")}
+              {item(`/projects/${project.id}/cohorts`, "Cohorts", true)}
               {item(`/projects/${project.id}/lexicon`, "Lexicon")}
             </>
           )}

@@ -986,3 +986,25 @@ async fn a_reserved_property_sent_as_a_number_still_counts() {
         "values sent as other kinds live in the JSON column and are read from it"
     );
 }
+
+/// A query past the configured time limit is stopped and says so; the server stays up.
+#[tokio::test]
+async fn a_query_past_its_time_limit_is_stopped_with_a_clear_error() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve_with(&[], &[("TALLY_QUERY_TIME_LIMIT_MS", "1")]).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date();
+    let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
+    let (first, _) = data_set(day(14), 11);
+    import(server.base_url(), &project, &first).await;
+    let report = json!({ "type": "funnels", "range": { "from_date": day(14).to_string(), "to_date": day(2).to_string() },
+        "steps": [{ "event": "Page View" }, { "event": "Sign Up" }, { "event": "Purchase" }] });
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let reply = acme.owner.post(&path, report).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
+    assert_eq!(reply.code(), "query_timed_out");
+    assert!(reply.body["error"].as_str().unwrap().contains("limit of 1 ms"), "{reply:?}");
+    assert_eq!(acme.owner.get(&format!("/api/app/projects/{}", project.id)).await.status, StatusCode::OK);
+}

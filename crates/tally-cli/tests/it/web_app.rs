@@ -145,6 +145,10 @@ async fn people_use_tally_in_a_browser() {
     }
     assert_eq!(total["first"], 5);
 
+    // The buyers of the funnel, saved as a cohort from its step, are the three it lists.
+    assert_eq!(facts["cohort"]["count"], 3, "{facts}");
+    assert!(facts["cohort"]["summary"].as_str().unwrap().contains('3'), "{}", facts["cohort"]["summary"]);
+
     // Boards: the saved report shows on its new board with the Insights screen's total, and
     // a signed-out visitor of its public link sees the same number, not signed in.
     let board = &facts["board"];

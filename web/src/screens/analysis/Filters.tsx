@@ -1,19 +1,9 @@
-// Filters on event and user profile properties: a property, an operator and its value.
+// Filters on event and user profile properties (a property, an operator and its value), and
+// on membership of a saved cohort (in it, or not).
 import { ActionIcon, Button, Group, Select, Stack, TextInput } from "@mantine/core";
 import type { Filter } from "../../api/report";
 import { SourcedPropertyPicker } from "./parts";
-import { type Operator, filterOf, filterText, fromPickerValue, pickerValue } from "./filterModel";
-
-const OPERATORS = [
-  { value: "equals", label: "is" },
-  { value: "not_equals", label: "is not" },
-  { value: "contains", label: "contains" },
-  { value: "not_contains", label: "does not contain" },
-  { value: "greater_than", label: ">" },
-  { value: "less_than", label: "<" },
-  { value: "is_set", label: "is set" },
-  { value: "is_not_set", label: "is not set" },
-];
+import { type Operator, filterOf, filterText, fromPickerValue, operatorsFor, pickerValue, takesValue } from "./filterModel";
 
 export function FilterEditor({ projectId, filters, onChange }: { projectId: number; filters: Filter[]; onChange: (filters: Filter[]) => void }) {
   const set = (index: number, filter: Filter) => onChange(filters.map((f, i) => (i === index ? filter : f)));
@@ -28,18 +18,20 @@ export function FilterEditor({ projectId, filters, onChange }: { projectId: numb
             onChange={(value) => {
               if (!value) return;
               const { property, source } = fromPickerValue(value);
-              set(index, filterOf(property, filter.operator, filterText(filter), source));
+              // Leaving a cohort, its in/not in means nothing to a property: start from "is".
+              const operator = filter.source === "cohort" && source !== "cohort" ? "equals" : filter.operator;
+              set(index, filterOf(property, operator, filterText(filter), source));
             }}
           />
           <Select
             label="Operator"
-            data={OPERATORS}
+            data={operatorsFor(filter.source)}
             value={filter.operator}
             onChange={(operator) => operator && set(index, filterOf(filter.property, operator as Operator, filterText(filter), filter.source ?? "event"))}
             allowDeselect={false}
             w={160}
           />
-          {filter.operator !== "is_set" && filter.operator !== "is_not_set" && (
+          {takesValue(filter.operator) && (
             <TextInput label="Value" value={filterText(filter)} onChange={(e) => set(index, filterOf(filter.property, filter.operator, e.currentTarget.value, filter.source ?? "event"))} w={200} />
           )}
           <ActionIcon variant="subtle" color="gray" aria-label={`Remove filter ${index + 1}`} onClick={() => onChange(filters.filter((_, i) => i !== index))}>

@@ -1,7 +1,7 @@
 // Funnels: ordered steps within a conversion window, exclusions between steps, counted by
 // users or by attempts; the users at each step with the conversion from the previous step
 // and overall, the time it took, the conversion over time and who is at each step.
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import { Link } from "react-router-dom";
 import { ActionIcon, Anchor, Button, Card, Group, NumberInput, Popover, ScrollArea, Select, Stack, Table, Tabs, Text, Title } from "@mantine/core";
 import {
@@ -20,6 +20,8 @@ import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from
 import { profilePath } from "./Users";
 import { Empty, ErrorNote, Loading, Screen } from "../common";
 import { SaveReportButton } from "../boards/SaveReport";
+import { SaveAsCohortDialog } from "../cohorts/SaveAsCohort";
+import { mayInProject, useCurrent } from "../../api/hooks";
 
 export function Funnels() {
   const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<Funnel>(
@@ -206,31 +208,61 @@ function FunnelResult({ answer, projectId }: { answer: FunnelAnswer; projectId: 
   );
 }
 
-/** Who is at a step: the first hundred by id, each a link to their profile. */
+/** Who is at a step: the first hundred by id, each a link to their profile, and (for those
+ * who may make cohorts) a way to save them as a cohort. */
 function PeopleList({ projectId, label, ids, testId }: { projectId: number; label: string; ids: string[]; testId: string }) {
+  const { project } = useCurrent();
+  const canSave = mayInProject(project, "edit_cohorts");
+  const [open, setOpen] = useState(false);
+  const [saving, setSaving] = useState(false);
   if (ids.length === 0) return <Text size="sm" c="dimmed">—</Text>;
   return (
-    <Popover width={280} position="bottom-start" shadow="md">
-      <Popover.Target>
-        <Button variant="subtle" size="compact-sm" data-testid={testId}>
-          {label.startsWith("Dropped") ? "Dropped" : "Reached"} ({ids.length}
-          {ids.length >= 100 ? "+" : ""})
-        </Button>
-      </Popover.Target>
-      <Popover.Dropdown>
-        <Text size="sm" fw={600} mb="xs">
-          {label}
-        </Text>
-        <ScrollArea.Autosize mah={240}>
-          <Stack gap={2} role="list" aria-label={label}>
-            {ids.map((id) => (
-              <Anchor key={id} component={Link} to={profilePath(projectId, id)} size="sm" role="listitem">
-                {id}
-              </Anchor>
-            ))}
-          </Stack>
-        </ScrollArea.Autosize>
-      </Popover.Dropdown>
-    </Popover>
+    <>
+      <Popover width={280} position="bottom-start" shadow="md" opened={open} onChange={setOpen}>
+        <Popover.Target>
+          <Button variant="subtle" size="compact-sm" data-testid={testId} onClick={() => setOpen((o) => !o)}>
+            {label.startsWith("Dropped") ? "Dropped" : "Reached"} ({ids.length}
+            {ids.length >= 100 ? "+" : ""})
+          </Button>
+        </Popover.Target>
+        <Popover.Dropdown>
+          <Text size="sm" fw={600} mb="xs">
+            {label}
+          </Text>
+          <ScrollArea.Autosize mah={240}>
+            <Stack gap={2} role="list" aria-label={label}>
+              {ids.map((id) => (
+                <Anchor key={id} component={Link} to={profilePath(projectId, id)} size="sm" role="listitem">
+                  {id}
+                </Anchor>
+              ))}
+            </Stack>
+          </ScrollArea.Autosize>
+          {canSave && (
+            <Button
+              mt="xs"
+              size="compact-sm"
+              variant="light"
+              onClick={() => {
+                setOpen(false);
+                setSaving(true);
+              }}
+            >
+              Save as cohort
+            </Button>
+          )}
+        </Popover.Dropdown>
+      </Popover>
+      {canSave && (
+        <SaveAsCohortDialog
+          projectId={projectId}
+          opened={saving}
+          onClose={() => setSaving(false)}
+          ids={ids}
+          defaultName={`Funnel: ${label.toLowerCase()}`}
+          note={ids.length >= 100 ? "The funnel lists the first 100 users by id: only they are saved." : undefined}
+        />
+      )}
+    </>
   );
 }

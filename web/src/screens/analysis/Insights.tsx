@@ -172,10 +172,10 @@ export function Insights() {
                 onChange={(value) => {
                   if (!value) return setDraft({ ...draft, breakdown: undefined });
                   const { property, source } = fromPickerValue(value);
-                  setDraft({ ...draft, breakdown: source === "user" ? { property, source } : { property } });
+                  setDraft({ ...draft, breakdown: source === "event" ? { property } : { property, source } });
                 }}
               />
-              {draft.breakdown && (
+              {draft.breakdown && draft.breakdown.source !== "cohort" && (
                 <Checkbox
                   label="Numeric ranges"
                   description="Segment by ranges of the value"

@@ -4,12 +4,42 @@ import type { components } from "../../api/schema";
 
 export type Operator = Filter["operator"];
 /** Whose property: the event's own, its user's profile, or membership of a saved cohort (the
- * server's `PropertySource`; the pickers offer the first two). */
+ * server's `PropertySource`; a cohort's property is its id). */
 export type Source = components["schemas"]["PropertySource"];
+
+/** The operators of an event or profile property. */
+export const OPERATORS: { value: Operator; label: string }[] = [
+  { value: "equals", label: "is" },
+  { value: "not_equals", label: "is not" },
+  { value: "contains", label: "contains" },
+  { value: "not_contains", label: "does not contain" },
+  { value: "greater_than", label: ">" },
+  { value: "less_than", label: "<" },
+  { value: "is_set", label: "is set" },
+  { value: "is_not_set", label: "is not set" },
+];
+
+/** The operators of a cohort: its members, or everyone else. */
+export const COHORT_OPERATORS: { value: Operator; label: string }[] = [
+  { value: "is_true", label: "in cohort" },
+  { value: "is_false", label: "not in cohort" },
+];
+
+/** The operators a filter on this source offers. */
+export function operatorsFor(source: Source | null | undefined) {
+  return source === "cohort" ? COHORT_OPERATORS : OPERATORS;
+}
+
+/** Whether the operator takes a value (typed in the editor). */
+export function takesValue(operator: Operator): boolean {
+  return !["is_set", "is_not_set", "is_true", "is_false"].includes(operator);
+}
 
 /** A filter from the editor's fields: numbers for comparisons, a list for (not) equals. A
  * user (profile) property says so; an event property leaves `source` out (the default). */
 export function filterOf(property: string, operator: Operator, text: string, source: Source = "event"): Filter {
+  // Membership of a cohort is true or false, nothing else; any other filter leaves them.
+  if (source === "cohort") return { property, source, operator: operator === "is_false" ? "is_false" : "is_true" };
   const base = source === "event" ? { property, operator } : { property, source, operator };
   switch (operator) {
     case "equals":
@@ -28,7 +58,8 @@ export function filterOf(property: string, operator: Operator, text: string, sou
   }
 }
 
-/** The property pickers' value: a profile property is `user:` and its name. */
+/** The property pickers' value: a profile property is `user:` and its name, a cohort
+ * `cohort:` and its id. */
 export function pickerValue(property: string | null | undefined, source: Source | null | undefined): string | null {
   if (!property) return null;
   return source && source !== "event" ? `${source}:${property}` : property;
@@ -36,7 +67,9 @@ export function pickerValue(property: string | null | undefined, source: Source 
 
 /** A property and its source from a picker's value. */
 export function fromPickerValue(value: string): { property: string; source: Source } {
-  return value.startsWith("user:") ? { property: value.slice(5), source: "user" } : { property: value, source: "event" };
+  if (value.startsWith("user:")) return { property: value.slice(5), source: "user" };
+  if (value.startsWith("cohort:")) return { property: value.slice(7), source: "cohort" };
+  return { property: value, source: "event" };
 }
 
 /** The editor's text for a filter's value. */

@@ -7,6 +7,7 @@ import { get, post } from "../../api/client";
 import type { Lexicon } from "../../api/types";
 import { type Answer, type ChartKind, type Report, readReport, reportParams } from "../../api/report";
 import { useParams, useSearchParams } from "react-router-dom";
+import { useCohorts } from "../cohorts/queries";
 
 export function useLexicon(projectId: number) {
   return useQuery({
@@ -58,8 +59,9 @@ function eventProperties(lexicon: Lexicon | undefined): string[] {
   return [...names].sort();
 }
 
-/** A property of the event or of its user's profile, the two kinds in their own groups; the
- * value of a profile property is `user:` and its name (see `fromPickerValue`). */
+/** A property of the event or of its user's profile, or a saved cohort, each kind in its own
+ * group; the value of a profile property is `user:` and its name, a cohort's `cohort:` and
+ * its id (see `fromPickerValue`). */
 export function SourcedPropertyPicker({
   projectId,
   value,
@@ -74,16 +76,22 @@ export function SourcedPropertyPicker({
   id?: string;
 }) {
   const lexicon = useLexicon(projectId);
-  const data = useMemo(
-    () => [
-      { group: "Event properties", items: eventProperties(lexicon.data) },
+  const cohorts = useCohorts(projectId);
+  const data = useMemo(() => {
+    const groups = [
+      { group: "Event properties", items: eventProperties(lexicon.data).map((name) => ({ value: name, label: name })) },
       {
         group: "User properties",
         items: (lexicon.data?.user_properties ?? []).map((p) => ({ value: `user:${p.name}`, label: `${p.name} (user)` })),
       },
-    ],
-    [lexicon.data],
-  );
+    ];
+    const saved = [...(cohorts.data ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+    const items = saved.map((c) => ({ value: `cohort:${c.id}`, label: c.name }));
+    // A cohort the list does not hold (deleted, or not the caller's) still shows as chosen.
+    if (value?.startsWith("cohort:") && !items.some((item) => item.value === value)) items.push({ value, label: `Cohort #${value.slice(7)}` });
+    if (items.length > 0) groups.push({ group: "Cohorts", items });
+    return groups;
+  }, [lexicon.data, cohorts.data, value]);
   return <Select id={id} label={label} placeholder="None" data={data} value={value} onChange={onChange} searchable clearable w={240} />;
 }
 
