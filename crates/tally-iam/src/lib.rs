@@ -32,8 +32,8 @@ pub use directory::{Directory, Metadata};
 pub mod records {
     pub use tally_store::{
         AccessRequest, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard, BoardShare, Bookmark,
-        ClaimedDomain, Cohort, CreatedTenant, CustomRole, Grant, Invitation, InvitedProject, Membership, OrgMember,
-        Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
+        ClaimedDomain, Cohort, CreatedTenant, CustomRole, Grant, Invitation, InvitedProject, LexiconEntry, Membership,
+        OrgMember, Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
     };
 }
 use tally_types::{Classified, ErrorKind};

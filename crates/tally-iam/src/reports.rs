@@ -1217,3 +1217,114 @@ pub async fn api_cohorts<P: tally_types::permissions::ProjectMarker>(
     let store = crate::directory::raw(store);
     Ok(store.cohorts(scope.project_id()).await?.into_iter().filter(|cohort| cohort.shared).collect())
 }
+
+/// The project's Lexicon edits (display names, descriptions, tags, hidden, dropped).
+pub async fn lexicon_entries(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::ViewReports>,
+) -> Result<Vec<tally_store::LexiconEntry>, IamError> {
+    Ok(ctx.store.lexicon_entries(permit.project_id()).await?)
+}
+
+/// What an editor of the Lexicon changes of an event or property.
+#[derive(Debug, Clone, Default)]
+pub struct LexiconPatch {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub hidden: Option<bool>,
+}
+
+async fn entry_of(
+    ctx: &Ctx<'_>,
+    project_id: tally_types::ProjectId,
+    kind: &str,
+    name: &str,
+) -> Result<tally_store::LexiconEntry, IamError> {
+    if !matches!(kind, "event" | "property") {
+        return Err(IamError::NotFound("lexicon entry"));
+    }
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(IamError::invalid("name", "must be 1 to 255 characters"));
+    }
+    Ok(ctx
+        .store
+        .lexicon_entries(project_id)
+        .await?
+        .into_iter()
+        .find(|entry| entry.kind == kind && entry.name == name)
+        .unwrap_or(tally_store::LexiconEntry { kind: kind.to_string(), name: name.to_string(), ..Default::default() }))
+}
+
+/// Changes an event's or property's display name, description, tags or visibility (the
+/// raw name never changes; exports keep it).
+pub async fn edit_lexicon_entry(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::EditLexicon>,
+    kind: &str,
+    name: &str,
+    patch: &LexiconPatch,
+) -> Result<tally_store::LexiconEntry, IamError> {
+    let mut entry = entry_of(&ctx, permit.project_id(), kind, name).await?;
+    if let Some(display_name) = &patch.display_name {
+        entry.display_name = checked_text("display_name", display_name, 255)?;
+    }
+    if let Some(description) = &patch.description {
+        entry.description = checked_text("description", description, 5000)?;
+    }
+    if let Some(tags) = &patch.tags {
+        if tags.len() > 50 || tags.iter().any(|tag| tag.trim().is_empty() || tag.chars().count() > 100) {
+            return Err(IamError::invalid("tags", "at most 50 tags of 1 to 100 characters"));
+        }
+        let mut tags: Vec<String> = tags.iter().map(|tag| tag.trim().to_string()).collect();
+        tags.sort();
+        tags.dedup();
+        entry.tags = tags;
+    }
+    if let Some(hidden) = patch.hidden {
+        entry.hidden = hidden;
+    }
+    let audit = ctx
+        .audit(permit.org_id(), Some(permit.project_id()), "lexicon.edited", "lexicon_entry", format!("{kind}:{name}"))
+        .with(None, Some(json!({ "display_name": entry.display_name, "tags": entry.tags, "hidden": entry.hidden })));
+    ctx.store.save_lexicon_entry(permit.project_id(), &entry, &audit).await?;
+    Ok(entry)
+}
+
+/// Drops an event (its new data is not stored from now on) or stops dropping it: the
+/// project's Owner only (`MergeDropData`). What was not stored stays lost.
+pub async fn set_event_dropped(
+    ctx: Ctx<'_>,
+    permit: &ProjectPermit<'_, project::MergeDropData>,
+    name: &str,
+    dropped: bool,
+) -> Result<tally_store::LexiconEntry, IamError> {
+    let mut entry = entry_of(&ctx, permit.project_id(), "event", name).await?;
+    entry.dropped = dropped;
+    let audit = ctx
+        .audit(
+            permit.org_id(),
+            Some(permit.project_id()),
+            "lexicon.event_dropped",
+            "lexicon_entry",
+            format!("event:{name}"),
+        )
+        .with(None, Some(json!({ "dropped": dropped })));
+    ctx.store.save_lexicon_entry(permit.project_id(), &entry, &audit).await?;
+    Ok(entry)
+}
+
+/// The events whose new data the project does not store, for the ingestion path.
+pub async fn dropped_events(
+    store: &impl crate::Metadata,
+    scope: &crate::authz::IngestScope,
+) -> Result<std::collections::HashSet<String>, tally_store::StoreError> {
+    let store = crate::directory::raw(store);
+    Ok(store
+        .lexicon_entries(scope.project_id())
+        .await?
+        .into_iter()
+        .filter(|entry| entry.kind == "event" && entry.dropped)
+        .map(|entry| entry.name)
+        .collect())
+}

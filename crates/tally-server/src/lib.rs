@@ -61,6 +61,8 @@ struct StateInner {
     query_runtime: Option<tally_query::QueryRuntime>,
     geoip: Option<Arc<geo::GeoIp>>,
     pending_usage: Arc<usage::PendingUsage>,
+    /// Each project's dropped events, as ingestion reads them (cleared when one changes).
+    dropped_events: Arc<std::sync::RwLock<std::collections::HashMap<i64, Arc<std::collections::HashSet<String>>>>>,
 }
 
 impl AppState {
@@ -102,6 +104,7 @@ impl AppState {
                 query_runtime,
                 geoip: None,
                 pending_usage: Arc::default(),
+                dropped_events: Arc::default(),
             }),
         }
     }
@@ -130,6 +133,32 @@ impl AppState {
     }
 
     /// Per-project ingestion rate limits.
+    /// The events whose new data `scope`'s project does not store (read once, then kept
+    /// until a drop changes).
+    pub(crate) async fn dropped_events(
+        &self,
+        scope: &tally_iam::authz::IngestScope,
+    ) -> Result<Arc<std::collections::HashSet<String>>, tally_iam::records::StoreError> {
+        let project_id = scope.project_id().0;
+        if let Some(found) =
+            self.inner.dropped_events.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&project_id)
+        {
+            return Ok(Arc::clone(found));
+        }
+        let dropped = Arc::new(tally_iam::reports::dropped_events(self.directory(), scope).await?);
+        self.inner
+            .dropped_events
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(project_id, Arc::clone(&dropped));
+        Ok(dropped)
+    }
+
+    /// Forgets a project's dropped events after one changed.
+    pub(crate) fn forget_dropped_events(&self, project_id: i64) {
+        self.inner.dropped_events.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&project_id);
+    }
+
     pub(crate) fn public_limits(&self) -> &Arc<query_limit::QueryLimits> {
         &self.inner.public_limits
     }

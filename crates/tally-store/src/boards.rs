@@ -1156,3 +1156,77 @@ impl Store {
         Ok(())
     }
 }
+
+/// What the Lexicon says of an event or property beyond what was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LexiconEntry {
+    /// `event` or `property`.
+    pub kind: String,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub hidden: bool,
+    /// New data for it is not stored (events).
+    pub dropped: bool,
+}
+
+impl Store {
+    pub async fn lexicon_entries(&self, project_id: ProjectId) -> Result<Vec<LexiconEntry>, StoreError> {
+        let rows: Vec<(String, String, String, String, String, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT kind, name, display_name, description, tags, hidden, dropped FROM lexicon_entries \
+                 WHERE project_id = $1 ORDER BY kind, name",
+            )
+            .bind(project_id.0)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(kind, name, display_name, description, tags, hidden, dropped)| {
+                let tags = serde_json::from_str(&tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                Ok(LexiconEntry {
+                    kind,
+                    name,
+                    display_name,
+                    description,
+                    tags,
+                    hidden: hidden != 0,
+                    dropped: dropped != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves an entry whole (made when missing).
+    pub async fn save_lexicon_entry(
+        &self,
+        project_id: ProjectId,
+        entry: &LexiconEntry,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let tags = serde_json::to_string(&entry.tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO lexicon_entries (project_id, kind, name, display_name, description, tags, hidden, dropped, \
+                 modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (project_id, kind, name) DO UPDATE \
+                 SET display_name = $4, description = $5, tags = $6, hidden = $7, dropped = $8, modified_at = $9",
+            )
+            .bind(project_id.0)
+            .bind(entry.kind.as_str())
+            .bind(entry.name.as_str())
+            .bind(entry.display_name.as_str())
+            .bind(entry.description.as_str())
+            .bind(tags)
+            .bind(i64::from(entry.hidden))
+            .bind(i64::from(entry.dropped))
+            .bind(audit.at.as_millisecond())
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

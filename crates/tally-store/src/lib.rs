@@ -35,7 +35,7 @@ use tally_config::DatabaseUrl;
 
 pub use access::{Grant, GrantSource, Grantee, OrgStanding, ProjectMember};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
-pub use boards::{Annotation, AnnotationTag, Board, BoardCard, BoardShare, Bookmark, Cohort, PublicLink};
+pub use boards::{Annotation, AnnotationTag, Board, BoardCard, BoardShare, Bookmark, Cohort, LexiconEntry, PublicLink};
 pub use custom_roles::{CustomRole, MAX_CUSTOM_ROLES};
 pub use event_files::EventFile;
 pub use invitations::{Accepted, Invitation, InvitedProject, NewInvitation, email_domain};

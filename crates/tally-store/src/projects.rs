@@ -264,6 +264,7 @@ impl Store {
                 "project_usage",
                 "public_links",
                 "cohorts",
+                "lexicon_entries",
                 "board_cards",
                 "board_shares",
                 "bookmarks",

@@ -5546,6 +5546,168 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/lexicon/events/{event_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** an event's display name, description, tags, hidden */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    event_name: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LexiconEditBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["EditView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/lexicon/events/{event_name}/dropped": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** drop an event: its new data is not stored */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    event_name: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DroppedBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["EditView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/lexicon/properties/{property_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** a property's display name, description, tags, hidden */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    property_name: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LexiconEditBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["EditView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/members": {
         parameters: {
             query?: never;
@@ -9683,6 +9845,21 @@ export interface components {
             status: string;
             verified?: string | null;
         };
+        DroppedBody: {
+            /** @description Stop storing the event's new data (true), or store it again (false). */
+            dropped: boolean;
+        };
+        /** @description What the Lexicon's editors said of an event or property. */
+        EditView: {
+            description: string;
+            /** @description Shown instead of the raw name (which never changes). */
+            display_name: string;
+            /** @description Its new data is not stored (events). */
+            dropped: boolean;
+            /** @description Left out of menus; its data is still stored. */
+            hidden: boolean;
+            tags: string[];
+        };
         EmailBody: {
             email: string;
         };
@@ -10010,7 +10187,14 @@ export interface components {
             /** @description Rows of up to four card ids, top to bottom, each card of the board once. */
             rows: number[][];
         };
-        LexiconEventView: {
+        /** @description A change to an event's or property's Lexicon entry; what is absent stays. */
+        LexiconEditBody: {
+            description?: string | null;
+            display_name?: string | null;
+            hidden?: boolean | null;
+            tags?: string[] | null;
+        };
+        LexiconEventView: components["schemas"]["EditView"] & {
             /** Format: int64 */
             count: number;
             first_seen?: string | null;
@@ -10018,7 +10202,7 @@ export interface components {
             name: string;
             properties: components["schemas"]["LexiconPropertyView"][];
         };
-        LexiconPropertyView: {
+        LexiconPropertyView: components["schemas"]["EditView"] & {
             /** Format: int64 */
             count: number;
             first_seen?: string | null;

@@ -1715,3 +1715,118 @@ async fn a_metadata_outage_answers_503_never_401_and_nothing_is_lost() {
     assert!(recovered.is_some(), "the same request succeeds once the database is back");
     assert_eq!(export(server.base_url(), &project, "").await.len(), 1, "stored once the retry got through");
 }
+
+/// The Lexicon's editors name, describe, tag and hide events and properties (Admins and
+/// up); the Owner drops an event, whose new data is then taken and not stored, by /track
+/// and /import alike, until it is no longer dropped.
+#[tokio::test]
+async fn the_lexicon_is_edited_and_a_dropped_event_is_no_longer_stored() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let base = format!("/api/app/projects/{}", project.id);
+    let invite = |email: &'static str, role: &'static str| {
+        let owner = &acme.owner;
+        let id = project.id;
+        async move { owner.invite_and_accept(acme.org_id, email, "member", json!([{ "id": id, "role": role }])).await.0 }
+    };
+    let admin = invite("admin@acme.example", "admin").await;
+    let analyst = invite("analyst@acme.example", "analyst").await;
+    let http = tally_testkit::http_client(None);
+    let t0 = now_s() - 3600;
+    let mut n = 0;
+    let mut track = |name: &str| {
+        n += 1;
+        json!({ "event": name, "properties": { "token": project.token, "distinct_id": "u1", "time": t0 + n, "$insert_id": format!("l{n}"), "plan": "pro" } })
+    };
+    let first = json!([track("Signed Up"), track("Debug Ping")]);
+    let reply = http.post(format!("{}/track", server.base_url())).json(&first).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+
+    // Editing: Admins and up; tags trimmed, sorted and once each.
+    let edit = json!({ "display_name": "Sign-up", "description": "A new account", "tags": ["growth", " core ", "growth"], "hidden": true });
+    assert_eq!(
+        analyst.patch(&format!("{base}/lexicon/events/Signed%20Up"), edit.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let edited = admin.patch(&format!("{base}/lexicon/events/Signed%20Up"), edit).await;
+    assert_eq!(edited.results()["tags"], json!(["core", "growth"]));
+    admin
+        .patch(&format!("{base}/lexicon/properties/plan"), json!({ "description": "The billing plan" }))
+        .await
+        .results();
+
+    // Dropping: the Owner only.
+    let drop = |name: &str, dropped: bool| {
+        let owner = acme.owner.clone();
+        let path = format!("{base}/lexicon/events/{}/dropped", name.replace(' ', "%20"));
+        async move { owner.put(&path, json!({ "dropped": dropped })).await }
+    };
+    assert_eq!(
+        admin.put(&format!("{base}/lexicon/events/Debug%20Ping/dropped"), json!({ "dropped": true })).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(drop("Debug Ping", true).await.results()["dropped"], true);
+    assert_eq!(drop("Never Sent", true).await.status, StatusCode::OK);
+    let again = json!([track("Signed Up"), track("Debug Ping")]);
+    let reply = http.post(format!("{}/track", server.base_url())).json(&again).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1", "a dropped event is taken, as Mixpanel takes it");
+    let imported: Value = http
+        .post(format!("{}/import?strict=1", server.base_url()))
+        .basic_auth(&project.secret, Some(""))
+        .json(&json!([track("Debug Ping"), track("Signed Up")]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(imported["num_records_imported"], 1, "{imported}");
+    let exported = |from: i64| {
+        let http = http.clone();
+        let url = format!("{}/api/2.0/export?from_date=2000-01-01&to_date=2100-01-01", server.base_url());
+        let secret = project.secret.clone();
+        async move {
+            let text = http.get(url).basic_auth(secret, Some("")).send().await.unwrap().text().await.unwrap();
+            let names: Vec<String> = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .filter(|event| event["properties"]["time"].as_i64().unwrap_or(0) > from)
+                .map(|event| event["event"].as_str().unwrap().to_string())
+                .collect();
+            names
+        }
+    };
+    let names = exported(0).await;
+    assert_eq!(
+        names.iter().filter(|name| *name == "Debug Ping").count(),
+        1,
+        "only the one sent before the drop: {names:?}"
+    );
+    assert_eq!(names.iter().filter(|name| *name == "Signed Up").count(), 3, "{names:?}");
+
+    // The lexicon shows the edits, the drop, and a dropped event never sent.
+    let lexicon = analyst.get(&format!("{base}/lexicon")).await;
+    let events = lexicon.results()["events"].as_array().unwrap().clone();
+    let event = |name: &str| events.iter().find(|event| event["name"] == name).cloned().unwrap();
+    let signed_up = event("Signed Up");
+    assert_eq!(
+        (signed_up["display_name"].clone(), signed_up["hidden"].clone(), signed_up["dropped"].clone()),
+        (json!("Sign-up"), json!(true), json!(false))
+    );
+    assert_eq!(
+        signed_up["properties"].as_array().unwrap().iter().find(|p| p["name"] == "plan").unwrap()["description"],
+        "The billing plan"
+    );
+    assert_eq!(event("Debug Ping")["dropped"], true);
+    assert_eq!((event("Never Sent")["count"].clone(), event("Never Sent")["dropped"].clone()), (json!(0), json!(true)));
+
+    // No longer dropped: stored again.
+    drop("Debug Ping", false).await.results();
+    let later = json!([track("Debug Ping")]);
+    let reply = http.post(format!("{}/track", server.base_url())).json(&later).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    let names = exported(0).await;
+    assert_eq!(names.iter().filter(|name| *name == "Debug Ping").count(), 2, "{names:?}");
+}

@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tally_iam::authz::DataScope;
 use tally_iam::authz::IngestScope;
-use tally_iam::records::Project;
 use tally_ingest::{DecodeError, Event, Payload, RecordError, decode_items};
 use tally_types::permissions::ProjectMarker;
 use tally_types::{Principal, ProjectId, ProjectPermission};
@@ -286,7 +285,7 @@ async fn project_named<'a>(
     state: &AppState,
     projects: &'a mut HashMap<String, Option<IngestScope>>,
     token: &str,
-) -> Result<Option<&'a Project>, Response> {
+) -> Result<Option<&'a IngestScope>, Response> {
     if !projects.contains_key(token) {
         // Each new token costs a metadata lookup; a request naming dozens is not an SDK.
         if projects.len() >= MAX_TOKENS_PER_REQUEST {
@@ -297,7 +296,7 @@ async fn project_named<'a>(
             .map_err(|error| metadata_unavailable(&error))?;
         projects.insert(token.to_string(), found);
     }
-    Ok(projects.get(token).and_then(Option::as_ref).map(IngestScope::project))
+    Ok(projects.get(token).and_then(Option::as_ref))
 }
 
 fn unavailable(body: Value) -> Response {

@@ -192,6 +192,19 @@ const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("GET", "/api/app/projects/{project_id}/cohorts/{cohort_id}", None, Some("CohortView")),
     ("PATCH", "/api/app/projects/{project_id}/cohorts/{cohort_id}", Some("CohortBody"), Some("CohortView")),
     ("GET", "/api/app/projects/{project_id}/cohorts/{cohort_id}/users", None, Some("CohortUsersView")),
+    ("PATCH", "/api/app/projects/{project_id}/lexicon/events/{event_name}", Some("LexiconEditBody"), Some("EditView")),
+    (
+        "PUT",
+        "/api/app/projects/{project_id}/lexicon/events/{event_name}/dropped",
+        Some("DroppedBody"),
+        Some("EditView"),
+    ),
+    (
+        "PATCH",
+        "/api/app/projects/{project_id}/lexicon/properties/{property_name}",
+        Some("LexiconEditBody"),
+        Some("EditView"),
+    ),
 ];
 
 /// The schema of a body named as in [`TYPED`].
@@ -227,6 +240,9 @@ fn components() -> Value {
         tally_query::LiveAnswer,
         app::users::UsersPage,
         app::boards::BoardView,
+        app::projects::EditView,
+        app::projects::LexiconEditBody,
+        app::projects::DroppedBody,
         app::cohorts::CohortView,
         app::cohorts::CohortBody,
         app::cohorts::CohortPreviewBody,

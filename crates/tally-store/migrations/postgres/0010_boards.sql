@@ -119,3 +119,18 @@ CREATE TABLE cohorts (
     modified_at BIGINT NOT NULL
 );
 CREATE INDEX cohorts_by_project ON cohorts (project_id);
+
+-- Lexicon edits: an event's or property's display name, description, tags and visibility;
+-- a dropped event's new data is not stored (applied at ingestion).
+CREATE TABLE lexicon_entries (
+    project_id BIGINT NOT NULL REFERENCES projects (id),
+    kind TEXT NOT NULL CHECK (kind IN ('event', 'property')),
+    name TEXT NOT NULL,
+    display_name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
+    hidden BIGINT NOT NULL DEFAULT 0,
+    dropped BIGINT NOT NULL DEFAULT 0,
+    modified_at BIGINT NOT NULL,
+    PRIMARY KEY (project_id, kind, name)
+);

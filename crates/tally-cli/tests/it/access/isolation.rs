@@ -152,6 +152,12 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
             .await;
         ids.0.insert("cohort_id", cohort.results()["id"].to_string());
     }
+    if needs("event_name") {
+        ids.0.insert("event_name", format!("Victim%20event%20{n}"));
+    }
+    if needs("property_name") {
+        ids.0.insert("property_name", format!("victim_property_{n}"));
+    }
     if needs("annotation_id") {
         let annotation = owner
             .post(
@@ -217,6 +223,8 @@ fn body(
         ("POST", "cohorts") | ("PATCH", "{cohort_id}") => json!({ "name": format!("Made cohort {n}"),
             "definition": { "kind": "users", "distinct_ids": ["u1"] } }),
         ("POST", "preview") => json!({ "definition": { "kind": "users", "distinct_ids": ["u1"] } }),
+        ("PATCH", "{event_name}" | "{property_name}") => json!({ "description": format!("Described {n}") }),
+        ("PUT", "dropped") => json!({ "dropped": true }),
         ("PATCH", "{annotation_id}") => json!({ "description": format!("Changed note {n}") }),
         ("PUT", "{user_id}") if path.contains("/organizations/") => json!({ "role": "billing_admin" }),
         ("PUT", "billing") => json!({ "plan": "growth", "monthly_event_quota": 10, "seats": 20 }),
@@ -306,6 +314,7 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
         "annotation_tag_links",
         "public_links",
         "cohorts",
+        "lexicon_entries",
     ];
     let mut rows = Vec::new();
     match instance.metadata.backend {

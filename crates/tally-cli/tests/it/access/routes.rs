@@ -151,6 +151,14 @@ async fn project_action(
             api.put(&format!("{base}/boards/{board}/sharing"), json!({ "shares": [], "project_access": "viewer" }))
                 .await
         }
+        "edit_lexicon" => {
+            api.patch(&format!("{base}/lexicon/events/Checkout"), json!({ "description": counter.next("Described ") }))
+                .await
+        }
+        "merge_drop_data" => {
+            let name = counter.next("Dropped%20");
+            api.put(&format!("{base}/lexicon/events/{name}/dropped"), json!({ "dropped": true })).await
+        }
         "edit_cohorts" => {
             let body =
                 json!({ "name": counter.next("Cohort "), "definition": { "kind": "users", "distinct_ids": ["u1"] } });
@@ -227,6 +235,8 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "make_boards_public",
     "edit_cohorts",
     "export_cohorts",
+    "edit_lexicon",
+    "merge_drop_data",
 ];
 
 #[tokio::test]

@@ -161,16 +161,22 @@ pub(crate) async fn usage(
 /// Lexicon discovery: every event name and property the project has sent.
 pub(crate) async fn lexicon(
     State(state): State<AppState>,
-    ProjectAccess(scope, _): ProjectAccess,
+    ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
-    let data = scope.require::<project::ViewReports>()?.data_scope();
+    let permit = scope.require::<project::ViewReports>()?;
+    let data = permit.data_scope();
     let store = state.events_of(&data)?;
     let lexicon = store.lexicon_of(&data);
-    let events = lexicon
+    let entries = tally_iam::reports::lexicon_entries(state.ctx(&caller.actor()), &permit).await?;
+    let edit = |kind: &str, name: &str| {
+        entries.iter().find(|entry| entry.kind == kind && entry.name == name).map(EditView::of).unwrap_or_default()
+    };
+    let mut events: Vec<LexiconEventView> = lexicon
         .events
         .iter()
         .map(|(name, entry)| LexiconEventView {
             name: name.clone(),
+            edit: edit("event", name),
             count: entry.seen.count,
             first_seen: millis_to_rfc3339(entry.seen.first_seen_ms),
             last_seen: millis_to_rfc3339(entry.seen.last_seen_ms),
@@ -179,6 +185,7 @@ pub(crate) async fn lexicon(
                 .iter()
                 .map(|(name, property)| LexiconPropertyView {
                     name: name.clone(),
+                    edit: edit("property", name),
                     types: property.types.iter().map(|kind| kind.to_string()).collect(),
                     count: property.seen.count,
                     first_seen: millis_to_rfc3339(property.seen.first_seen_ms),
@@ -187,6 +194,18 @@ pub(crate) async fn lexicon(
                 .collect(),
         })
         .collect();
+    // An event dropped before it was ever sent is listed too, with nothing seen.
+    for entry in entries.iter().filter(|entry| entry.kind == "event" && !lexicon.events.contains_key(&entry.name)) {
+        events.push(LexiconEventView {
+            name: entry.name.clone(),
+            edit: EditView::of(entry),
+            count: 0,
+            first_seen: None,
+            last_seen: None,
+            properties: Vec::new(),
+        });
+    }
+    events.sort_by(|a, b| a.name.cmp(&b.name));
     let user_properties = store
         .profile_properties_of(&data)
         .into_iter()
@@ -221,6 +240,8 @@ pub(crate) struct UserPropertyView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LexiconEventView {
     name: String,
+    #[serde(flatten)]
+    edit: EditView,
     count: u64,
     first_seen: Option<String>,
     last_seen: Option<String>,
@@ -230,11 +251,112 @@ pub(crate) struct LexiconEventView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LexiconPropertyView {
     name: String,
+    #[serde(flatten)]
+    edit: EditView,
     /// The JSON types seen: `string`, `number`, `boolean`, `list`, `object`, `null`.
     types: Vec<String>,
     count: u64,
     first_seen: Option<String>,
     last_seen: Option<String>,
+}
+
+/// What the Lexicon's editors said of an event or property.
+#[derive(Serialize, Default, utoipa::ToSchema)]
+pub(crate) struct EditView {
+    /// Shown instead of the raw name (which never changes).
+    display_name: String,
+    description: String,
+    tags: Vec<String>,
+    /// Left out of menus; its data is still stored.
+    hidden: bool,
+    /// Its new data is not stored (events).
+    dropped: bool,
+}
+
+impl EditView {
+    fn of(entry: &tally_iam::records::LexiconEntry) -> EditView {
+        EditView {
+            display_name: entry.display_name.clone(),
+            description: entry.description.clone(),
+            tags: entry.tags.clone(),
+            hidden: entry.hidden,
+            dropped: entry.dropped,
+        }
+    }
+}
+
+/// A change to an event's or property's Lexicon entry; what is absent stays.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LexiconEditBody {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    hidden: Option<bool>,
+}
+
+async fn edit_entry(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &crate::access::Caller,
+    kind: &str,
+    name: &str,
+    body: LexiconEditBody,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::EditLexicon>()?;
+    let patch = tally_iam::reports::LexiconPatch {
+        display_name: body.display_name,
+        description: body.description,
+        tags: body.tags,
+        hidden: body.hidden,
+    };
+    let entry = tally_iam::reports::edit_lexicon_entry(state.ctx(&caller.actor()), &permit, kind, name, &patch).await?;
+    Ok(ok(EditView::of(&entry)))
+}
+
+/// `PATCH .../lexicon/events/{event_name}`: display name, description, tags, hidden.
+pub(crate) async fn edit_event(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, name)): Ids<(i64, String)>,
+    JsonBody(body): JsonBody<LexiconEditBody>,
+) -> Result<Response, ApiError> {
+    edit_entry(&state, &scope, &caller, "event", &name, body).await
+}
+
+/// `PATCH .../lexicon/properties/{property_name}`: display name, description, tags, hidden.
+pub(crate) async fn edit_property(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, name)): Ids<(i64, String)>,
+    JsonBody(body): JsonBody<LexiconEditBody>,
+) -> Result<Response, ApiError> {
+    edit_entry(&state, &scope, &caller, "property", &name, body).await
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DroppedBody {
+    /// Stop storing the event's new data (true), or store it again (false).
+    dropped: bool,
+}
+
+/// `PUT .../lexicon/events/{event_name}/dropped`: the project's Owner drops an event; new
+/// data for it is taken and not stored from the next request on.
+pub(crate) async fn drop_event(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, name)): Ids<(i64, String)>,
+    JsonBody(body): JsonBody<DroppedBody>,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::MergeDropData>()?;
+    let entry = tally_iam::reports::set_event_dropped(state.ctx(&caller.actor()), &permit, &name, body.dropped).await?;
+    state.forget_dropped_events(permit.project_id().0);
+    Ok(ok(EditView::of(&entry)))
 }
 
 fn millis_to_rfc3339(ms: i64) -> Option<String> {

@@ -37,6 +37,11 @@ pub(crate) async fn import(
     if state.event_store(&project.region).is_none() {
         return misdirected_answer(&state, &project.region);
     }
+    // Dropped events are taken and not stored (nor counted as imported).
+    let dropped = match state.dropped_events(&scope).await {
+        Ok(dropped) => dropped,
+        Err(error) => return super::metadata_unavailable(&error),
+    };
     let limit = state.config().http.max_body_bytes;
     let too_large = |message: String| {
         import_answer(
@@ -86,6 +91,9 @@ pub(crate) async fn import(
             Ok(Outcome::Accepted { mut event, ip, sent_distinct_id, .. }) => {
                 if let Some(geoip) = state.geoip() {
                     geoip.annotate(&mut event.properties, ip.as_ref(), request_ip(&query, peer_ip(&parts.extensions)));
+                }
+                if dropped.contains(&event.name) {
+                    continue;
                 }
                 event.apply_id_merge(project.id_merge, sent_distinct_id);
                 accepted.push((*event, project.region.clone()));

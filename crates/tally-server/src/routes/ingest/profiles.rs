@@ -61,7 +61,7 @@ async fn profile_updates(
         match validate_update(index, item, group, now) {
             Ok((mut update, token, ip)) => {
                 let project = match project_named(&state, &mut projects, &token).await {
-                    Ok(Some(project)) => project,
+                    Ok(Some(scope)) => scope.project(),
                     Ok(None) => {
                         failed.push(refused(index, None, "$token", "'$token' names no project"));
                         continue;

@@ -59,8 +59,8 @@ async fn track_events(
                     ));
                     continue;
                 };
-                let project = match project_named(&state, &mut projects, &token).await {
-                    Ok(Some(project)) => project,
+                let scope = match project_named(&state, &mut projects, &token).await {
+                    Ok(Some(scope)) => scope,
                     Ok(None) => {
                         let message = "'properties.token' names no project";
                         failed.push(refused(index, Some(&event.insert_id), "properties.token", message));
@@ -68,6 +68,16 @@ async fn track_events(
                     }
                     Err(response) => return response,
                 };
+                // A dropped event is taken and not stored, as Mixpanel drops it.
+                match state.dropped_events(scope).await {
+                    Ok(dropped) if dropped.contains(&event.name) => {
+                        n_ignored += 1;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(error) => return super::metadata_unavailable(&error),
+                }
+                let project = scope.project();
                 if state.event_store(&project.region).is_none() {
                     misdirected = Some(project.region.clone());
                     continue;
