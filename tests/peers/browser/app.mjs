@@ -605,6 +605,17 @@ try {
   await owner.waitForURL(deep);
   await owner.getByTestId("lexicon").waitFor();
   facts.deep_link_after_totp = owner.url();
+  // The Owner names and describes an event in the Lexicon.
+  await owner.getByRole("button", { name: "Edit Purchase", exact: true }).first().click();
+  const lexiconDialog = owner.getByRole("dialog", { name: "Edit Purchase" });
+  await lexiconDialog.getByLabel("Display name").fill("Bought");
+  await lexiconDialog.getByLabel("Description").fill("A completed order");
+  await lexiconDialog.getByRole("button", { name: "Save" }).click();
+  await lexiconDialog.waitFor({ state: "hidden" });
+  await owner.getByTestId("lexicon").getByText("A completed order").waitFor();
+  facts.lexicon_edit = (await api(owner, "GET", `/api/app/projects/${production.id}/lexicon`)).body.results.events.find(
+    (event) => event.name === "Purchase",
+  );
   await shot(owner, "lexicon");
 
   // The Owner requires a second factor; the project Admin, who has none, is made to enroll

@@ -145,6 +145,10 @@ async fn people_use_tally_in_a_browser() {
     }
     assert_eq!(total["first"], 5);
 
+    // The Owner named and described an event in the Lexicon screen.
+    assert_eq!(facts["lexicon_edit"]["display_name"], "Bought", "{}", facts["lexicon_edit"]);
+    assert_eq!(facts["lexicon_edit"]["description"], "A completed order");
+
     // The buyers of the funnel, saved as a cohort from its step, are the three it lists.
     assert_eq!(facts["cohort"]["count"], 3, "{facts}");
     assert!(facts["cohort"]["summary"].as_str().unwrap().contains('3'), "{}", facts["cohort"]["summary"]);

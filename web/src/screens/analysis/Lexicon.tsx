@@ -1,40 +1,199 @@
 // Lexicon: every event and property the project has received, with types, counts, first
-// and last seen.
+// and last seen; its editors name, describe, tag and hide them, and its Owners drop events.
 import { useState } from "react";
-import { Badge, Group, Stack, Table, Text, TextInput } from "@mantine/core";
+import { Badge, Button, Checkbox, Group, Modal, Stack, Table, TagsInput, Text, TextInput, Textarea } from "@mantine/core";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { createColumnHelper } from "@tanstack/react-table";
 import { useParams } from "react-router-dom";
+import { patch, put } from "../../api/client";
+import { mayInProject, useCurrent } from "../../api/hooks";
+import { type LexiconEdit, type LexiconForm, editBody, formOf, lexiconPaths } from "../../api/lexicon";
 import type { LexiconEvent } from "../../api/types";
+import { ConfirmDialog } from "../boards/BoardDialogs";
 import { DataTable } from "../DataTable";
-import { Empty, QueryView, Screen, when } from "../common";
+import { Empty, ErrorNote, NotAllowed, QueryView, Screen, when } from "../common";
 import { useLexicon } from "./parts";
+
+type Editing = { kind: "event" | "property"; name: string; entry: LexiconEdit };
+
+const lexiconKey = (projectId: number) => ["project", projectId, "lexicon"];
+
+/** Description, tags and the Hidden / Dropped marks of an entry. */
+function About({ entry }: { entry: LexiconEdit }) {
+  const marks = entry.tags.length > 0 || entry.hidden || entry.dropped;
+  if (!entry.description && !marks) return null;
+  return (
+    <Stack gap={4}>
+      {entry.description && (
+        <Text size="sm" c="dimmed">
+          {entry.description}
+        </Text>
+      )}
+      {marks && (
+        <Group gap={4}>
+          {entry.tags.map((t) => (
+            <Badge key={t} variant="outline" size="sm">
+              {t}
+            </Badge>
+          ))}
+          {entry.hidden && (
+            <Badge color="gray" size="sm">
+              Hidden
+            </Badge>
+          )}
+          {entry.dropped && (
+            <Badge color="red" size="sm">
+              Dropped
+            </Badge>
+          )}
+        </Group>
+      )}
+    </Stack>
+  );
+}
+
+/** The raw name, under its display name when it has one. */
+function Named({ name, display }: { name: string; display: string }) {
+  if (!display) return <>{name}</>;
+  return (
+    <Stack gap={0}>
+      <Text size="sm" fw={500}>
+        {display}
+      </Text>
+      <Text size="xs" c="dimmed" ff="monospace">
+        {name}
+      </Text>
+    </Stack>
+  );
+}
+
+function EditDialog({ projectId, editing, onClose }: { projectId: number; editing: Editing; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const [form, setForm] = useState<LexiconForm>(() => formOf(editing.entry));
+  const save = useMutation({
+    mutationFn: async () => {
+      const body = editBody(editing.entry, form);
+      if (Object.keys(body).length === 0) return;
+      const path = editing.kind === "event" ? lexiconPaths.event(projectId, editing.name) : lexiconPaths.property(projectId, editing.name);
+      await patch<LexiconEdit>(path, body);
+      await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
+    },
+    onSuccess: onClose,
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Edit ${editing.name}`} closeButtonProps={{ "aria-label": "Close" }}>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          save.mutate();
+        }}
+      >
+        <Stack gap="sm">
+          <TextInput label="Display name" value={form.display_name} onChange={(e) => setForm({ ...form, display_name: e.currentTarget.value })} maxLength={200} data-autofocus />
+          <Textarea label="Description" value={form.description} onChange={(e) => setForm({ ...form, description: e.currentTarget.value })} autosize minRows={2} />
+          <TagsInput label="Tags" value={form.tags} onChange={(tags) => setForm({ ...form, tags })} clearable />
+          <Checkbox
+            label="Hidden from menus"
+            description="Its data is still stored."
+            checked={form.hidden}
+            onChange={(e) => setForm({ ...form, hidden: e.currentTarget.checked })}
+          />
+          {save.error && <ErrorNote error={save.error} title="The Lexicon was not changed" />}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={save.isPending}>
+              Save
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
 
 export function Lexicon() {
   const projectId = Number(useParams().projectId);
   const lexicon = useLexicon(projectId);
+  const { project } = useCurrent();
+  const mayEdit = mayInProject(project, "edit_lexicon");
+  const mayDrop = mayInProject(project, "merge_drop_data");
+  const queryClient = useQueryClient();
   const [filter, setFilter] = useState("");
   const [open, setOpen] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Editing | null>(null);
+  const [dropping, setDropping] = useState<LexiconEvent | null>(null);
+  const setDropped = async (name: string, dropped: boolean) => {
+    await put<LexiconEdit>(lexiconPaths.dropped(projectId, name), { dropped });
+    await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
+  };
+  const undrop = useMutation({ mutationFn: (name: string) => setDropped(name, false) });
   const column = createColumnHelper<LexiconEvent>();
   const columns = [
     column.accessor("name", {
       header: "Event",
-      cell: (c) => (
-        <Text component="button" type="button" size="sm" td="underline" onClick={() => setOpen(open === c.getValue() ? null : c.getValue())} style={{ background: "none", border: 0, cursor: "pointer" }}>
-          {c.getValue()}
-        </Text>
-      ),
+      cell: (c) => {
+        const e = c.row.original;
+        return (
+          <Stack gap={0}>
+            <Text component="button" type="button" size="sm" td="underline" onClick={() => setOpen(open === e.name ? null : e.name)} style={{ background: "none", border: 0, cursor: "pointer", padding: 0, textAlign: "left" }}>
+              {e.display_name || e.name}
+            </Text>
+            {e.display_name && (
+              <Text size="xs" c="dimmed" ff="monospace">
+                {e.name}
+              </Text>
+            )}
+          </Stack>
+        );
+      },
     }),
+    column.accessor("description", { header: "About", enableSorting: false, cell: (c) => <About entry={c.row.original} /> }),
     column.accessor("count", { header: "Events", cell: (c) => c.getValue().toLocaleString() }),
     column.accessor((e) => e.properties.length, { id: "properties", header: "Properties" }),
     column.accessor("first_seen", { header: "First seen", cell: (c) => when(c.getValue()) }),
     column.accessor("last_seen", { header: "Last seen", cell: (c) => when(c.getValue()) }),
+    ...(mayEdit || mayDrop
+      ? [
+          column.display({
+            id: "actions",
+            header: "Actions",
+            cell: (c) => {
+              const e = c.row.original;
+              return (
+                <Group gap="xs" wrap="nowrap">
+                  {mayEdit && (
+                    <Button variant="subtle" size="compact-sm" aria-label={`Edit ${e.name}`} onClick={() => setEditing({ kind: "event", name: e.name, entry: e })}>
+                      Edit
+                    </Button>
+                  )}
+                  {mayDrop &&
+                    (e.dropped ? (
+                      <Button variant="subtle" size="compact-sm" aria-label={`Stop dropping ${e.name}`} loading={undrop.isPending && undrop.variables === e.name} onClick={() => undrop.mutate(e.name)}>
+                        Stop dropping
+                      </Button>
+                    ) : (
+                      <Button variant="subtle" color="red" size="compact-sm" aria-label={`Drop ${e.name}`} onClick={() => setDropping(e)}>
+                        Drop
+                      </Button>
+                    ))}
+                </Group>
+              );
+            },
+          }),
+        ]
+      : []),
   ];
   return (
     <Screen title="Lexicon">
+      {!mayEdit && <NotAllowed>Only project Owners and Admins edit the Lexicon.</NotAllowed>}
       <TextInput label="Search events" value={filter} onChange={(e) => setFilter(e.currentTarget.value)} maw={320} />
+      {undrop.error && <ErrorNote error={undrop.error} title="The event is still dropped" />}
       <QueryView query={lexicon}>
         {(data) => {
-          const events = data.events.filter((e) => e.name.toLowerCase().includes(filter.toLowerCase()));
+          const needle = filter.toLowerCase();
+          const events = data.events.filter((e) => e.name.toLowerCase().includes(needle) || e.display_name.toLowerCase().includes(needle));
           const selected = data.events.find((e) => e.name === open);
           if (data.events.length === 0) return <Empty>No event received yet. Send one with any Mixpanel SDK pointed at this server.</Empty>;
           return (
@@ -47,15 +206,22 @@ export function Lexicon() {
                     <Table.Thead>
                       <Table.Tr>
                         <Table.Th>Property</Table.Th>
+                        <Table.Th>About</Table.Th>
                         <Table.Th>Types</Table.Th>
                         <Table.Th>Seen</Table.Th>
                         <Table.Th>Last seen</Table.Th>
+                        {mayEdit && <Table.Th>Actions</Table.Th>}
                       </Table.Tr>
                     </Table.Thead>
                     <Table.Tbody>
                       {selected.properties.map((p) => (
                         <Table.Tr key={p.name}>
-                          <Table.Td>{p.name}</Table.Td>
+                          <Table.Td>
+                            <Named name={p.name} display={p.display_name} />
+                          </Table.Td>
+                          <Table.Td>
+                            <About entry={p} />
+                          </Table.Td>
                           <Table.Td>
                             <Group gap={4}>
                               {p.types.map((t) => (
@@ -67,6 +233,13 @@ export function Lexicon() {
                           </Table.Td>
                           <Table.Td>{p.count.toLocaleString()}</Table.Td>
                           <Table.Td>{when(p.last_seen)}</Table.Td>
+                          {mayEdit && (
+                            <Table.Td>
+                              <Button variant="subtle" size="compact-sm" aria-label={`Edit ${p.name}`} onClick={() => setEditing({ kind: "property", name: p.name, entry: p })}>
+                                Edit
+                              </Button>
+                            </Table.Td>
+                          )}
                         </Table.Tr>
                       ))}
                     </Table.Tbody>
@@ -77,6 +250,20 @@ export function Lexicon() {
           );
         }}
       </QueryView>
+      {mayEdit && editing && <EditDialog key={`${editing.kind}:${editing.name}`} projectId={projectId} editing={editing} onClose={() => setEditing(null)} />}
+      {mayDrop && (
+        <ConfirmDialog
+          opened={dropping != null}
+          onClose={() => setDropping(null)}
+          title={`Drop ${dropping?.name ?? ""}`}
+          confirm="Drop event"
+          onConfirm={() => (dropping ? setDropped(dropping.name, true) : Promise.resolve())}
+        >
+          <Text>
+            From now on, new “{dropping?.name}” events are not stored. What is not stored is lost: stopping the drop later does not bring it back. What was stored already stays.
+          </Text>
+        </ConfirmDialog>
+      )}
     </Screen>
   );
 }
