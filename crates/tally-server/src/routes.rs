@@ -238,6 +238,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(POST, "/api/app/projects/{project_id}/keys/rotate", Project(P::ManageProjectSecurity), "a new API secret", app::projects::rotate_secret)
         .add(GET, "/api/app/projects/{project_id}/usage", Project(P::ViewUsage), "events per month", app::projects::usage)
         .add(GET, "/api/app/projects/{project_id}/lexicon", Project(P::ViewReports), "every event and property seen, with types, counts, first and last seen", app::projects::lexicon)
+        .add(GET, "/api/app/projects/{project_id}/lexicon/export", Project(P::DownloadLexicon), "the Lexicon as CSV", app::projects::lexicon_csv)
         .add(PATCH, "/api/app/projects/{project_id}/lexicon/events/{event_name}", Project(P::EditLexicon), "an event's display name, description, tags, hidden", app::projects::edit_event)
         .add(PUT, "/api/app/projects/{project_id}/lexicon/events/{event_name}/dropped", Project(P::MergeDropData), "drop an event: its new data is not stored", app::projects::drop_event)
         .add(PATCH, "/api/app/projects/{project_id}/lexicon/properties/{property_name}", Project(P::EditLexicon), "a property's display name, description, tags, hidden", app::projects::edit_property)

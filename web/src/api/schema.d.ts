@@ -5654,6 +5654,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/lexicon/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the Lexicon as CSV */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/lexicon/properties/{property_name}": {
         parameters: {
             query?: never;

@@ -1822,6 +1822,28 @@ async fn the_lexicon_is_edited_and_a_dropped_event_is_no_longer_stored() {
     assert_eq!(event("Debug Ping")["dropped"], true);
     assert_eq!((event("Never Sent")["count"].clone(), event("Never Sent")["dropped"].clone()), (json!(0), json!(true)));
 
+    // The Lexicon as CSV, for those who may download it (not Consumers).
+    let consumer = invite("consumer@acme.example", "consumer").await;
+    let csv_path = format!("{base}/lexicon/export");
+    let refused = consumer.request(reqwest::Method::GET, &csv_path).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let csv = analyst.request(reqwest::Method::GET, &csv_path).send().await.unwrap().text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("kind,event,name,display_name,description,tags,hidden,dropped,types,count,first_seen,last_seen")
+    );
+    assert!(
+        csv.lines()
+            .any(|line| line.starts_with("event,Signed Up,Signed Up,Sign-up,A new account,core;growth,true,false,,3,")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().any(|line| line.starts_with("property,Signed Up,plan,,The billing plan,,false,false,string,3,")),
+        "{csv}"
+    );
+    assert!(csv.lines().any(|line| line.starts_with("event,Never Sent,Never Sent,,,,false,true,,0,")), "{csv}");
+
     // No longer dropped: stored again.
     drop("Debug Ping", false).await.results();
     let later = json!([track("Debug Ping")]);

@@ -159,6 +159,10 @@ async fn project_action(
             let name = counter.next("Dropped%20");
             api.put(&format!("{base}/lexicon/events/{name}/dropped"), json!({ "dropped": true })).await
         }
+        "download_lexicon" => {
+            let reply = api.request(reqwest::Method::GET, &format!("{base}/lexicon/export")).send().await.unwrap();
+            tally_testkit::api::Reply { status: reply.status(), body: serde_json::Value::Null }
+        }
         "edit_cohorts" => {
             let body =
                 json!({ "name": counter.next("Cohort "), "definition": { "kind": "users", "distinct_ids": ["u1"] } });
@@ -237,6 +241,7 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "export_cohorts",
     "edit_lexicon",
     "merge_drop_data",
+    "download_lexicon",
 ];
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! custom roles and access requests.
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::custom_roles::CustomRoleInput;
@@ -163,6 +163,102 @@ pub(crate) async fn lexicon(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
 ) -> Result<Response, ApiError> {
+    Ok(ok(lexicon_view(&state, &scope, &caller).await?))
+}
+
+/// `GET .../lexicon/export`: the Lexicon as CSV, a row per event and per event property
+/// (for those who may download it).
+pub(crate) async fn lexicon_csv(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    scope.require::<project::DownloadLexicon>()?;
+    let view = lexicon_view(&state, &scope, &caller).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let failed = |_| ApiError::new(ErrorKind::Internal, "internal", "the CSV could not be written");
+    writer
+        .write_record([
+            "kind",
+            "event",
+            "name",
+            "display_name",
+            "description",
+            "tags",
+            "hidden",
+            "dropped",
+            "types",
+            "count",
+            "first_seen",
+            "last_seen",
+        ])
+        .map_err(failed)?;
+    for event in &view.events {
+        let row = |kind: &str,
+                   name: &str,
+                   edit: &EditView,
+                   types: String,
+                   count: u64,
+                   first: &Option<String>,
+                   last: &Option<String>| {
+            vec![
+                kind.to_string(),
+                event.name.clone(),
+                name.to_string(),
+                edit.display_name.clone(),
+                edit.description.clone(),
+                edit.tags.join(";"),
+                edit.hidden.to_string(),
+                edit.dropped.to_string(),
+                types,
+                count.to_string(),
+                first.clone().unwrap_or_default(),
+                last.clone().unwrap_or_default(),
+            ]
+        };
+        writer
+            .write_record(row(
+                "event",
+                &event.name,
+                &event.edit,
+                String::new(),
+                event.count,
+                &event.first_seen,
+                &event.last_seen,
+            ))
+            .map_err(failed)?;
+        for property in &event.properties {
+            let types = property.types.join(";");
+            writer
+                .write_record(row(
+                    "property",
+                    &property.name,
+                    &property.edit,
+                    types,
+                    property.count,
+                    &property.first_seen,
+                    &property.last_seen,
+                ))
+                .map_err(failed)?;
+        }
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|_| ApiError::new(ErrorKind::Internal, "internal", "the CSV could not be written"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"lexicon.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn lexicon_view(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &crate::access::Caller,
+) -> Result<LexiconView, ApiError> {
     let permit = scope.require::<project::ViewReports>()?;
     let data = permit.data_scope();
     let store = state.events_of(&data)?;
@@ -215,7 +311,7 @@ pub(crate) async fn lexicon(
             profiles: property.profiles,
         })
         .collect();
-    Ok(ok(LexiconView { events, user_properties }))
+    Ok(LexiconView { events, user_properties })
 }
 
 /// Every event and property a project has received.
