@@ -3,6 +3,19 @@
 //! `/api/openapi.json` publishes and the tests walk.
 
 mod app;
+
+/// Rows as CSV bytes (a CSV answer's body).
+pub(crate) fn csv_bytes<R, F>(rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>, csv::Error>
+where
+    R: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.write_record(row)?;
+    }
+    writer.into_inner().map_err(|error| csv::Error::from(error.into_error()))
+}
 mod health;
 pub(crate) mod ingest;
 mod links;

@@ -27,6 +27,26 @@ pub(crate) fn ok(results: impl Serialize) -> Response {
     Json(json!({ "status": "ok", "results": results })).into_response()
 }
 
+/// A CSV download named `filename`: the rows (the first the header) as `text/csv`.
+pub(crate) fn csv_download<R, F>(rows: impl IntoIterator<Item = R>, filename: &str) -> Result<Response, crate::ApiError>
+where
+    R: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    let body = crate::routes::csv_bytes(rows).map_err(|_| {
+        crate::ApiError::new(tally_types::ErrorKind::Internal, "internal", "the CSV could not be written")
+    })?;
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 /// `201 {"status":"ok","results":...}`.
 pub(crate) fn created(results: impl Serialize) -> Response {
     (StatusCode::CREATED, Json(json!({ "status": "ok", "results": results }))).into_response()

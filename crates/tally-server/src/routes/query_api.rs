@@ -474,13 +474,12 @@ fn csv_of(parts: &Parts, answer: &Value) -> Response {
 fn csv_text(answer: &Value) -> Result<Vec<u8>, csv::Error> {
     let dates = answer["data"]["series"].as_array().cloned().unwrap_or_default();
     let values = answer["data"]["values"].as_object().cloned().unwrap_or_default();
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(std::iter::once("date").chain(values.keys().map(String::as_str)))?;
-    for date in dates.iter().filter_map(Value::as_str) {
+    let header: Vec<String> = std::iter::once("date".to_string()).chain(values.keys().cloned()).collect();
+    let rows = dates.iter().filter_map(Value::as_str).map(|date| {
         let cells = values.values().map(|points| points.get(date).map(Value::to_string).unwrap_or_default());
-        writer.write_record(std::iter::once(date.to_string()).chain(cells))?;
-    }
-    writer.into_inner().map_err(|error| csv::Error::from(error.into_error()))
+        std::iter::once(date.to_string()).chain(cells).collect::<Vec<_>>()
+    });
+    super::csv_bytes(std::iter::once(header).chain(rows))
 }
 
 /// `/segmentation/sum` and `/segmentation/average`: the numeric expression `on` summed or
@@ -969,10 +968,7 @@ pub(crate) async fn cohorts_list(
         refused(StatusCode::SERVICE_UNAVAILABLE, &parts, "cohorts cannot be read right now")
     };
     let cohorts = tally_iam::reports::api_cohorts(state.directory(), &scope).await.map_err(unavailable)?;
-    let saved: tally_query::SavedCohorts = cohorts
-        .iter()
-        .filter_map(|cohort| serde_json::from_str(&cohort.definition).ok().map(|definition| (cohort.id, definition)))
-        .collect();
+    let saved = super::app::cohorts::saved_cohorts(&cohorts);
     let _place = admit(&state, &parts, &scope)?;
     let mut list = Vec::with_capacity(cohorts.len());
     for cohort in &cohorts {

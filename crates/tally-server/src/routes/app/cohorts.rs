@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tally_iam::reports::{self, CohortInput};
@@ -45,6 +45,15 @@ fn cohort_view(cohort: &tally_iam::records::Cohort) -> CohortView {
     }
 }
 
+/// Saved cohorts by id for the query engine (one whose definition no longer reads is left
+/// out: a report naming it is refused as naming no cohort).
+pub(crate) fn saved_cohorts(cohorts: &[tally_iam::records::Cohort]) -> tally_query::SavedCohorts {
+    cohorts
+        .iter()
+        .filter_map(|cohort| serde_json::from_str(&cohort.definition).ok().map(|definition| (cohort.id, definition)))
+        .collect()
+}
+
 /// The cohorts the caller may use, by id, for the query engine.
 pub(crate) async fn usable(
     state: &AppState,
@@ -53,11 +62,7 @@ pub(crate) async fn usable(
 ) -> Result<tally_query::SavedCohorts, ApiError> {
     let actor = caller.actor();
     let permit = scope.require::<project::ViewReports>()?;
-    let cohorts = reports::cohorts(state.ctx(&actor), &permit).await?;
-    Ok(cohorts
-        .iter()
-        .filter_map(|cohort| serde_json::from_str(&cohort.definition).ok().map(|definition| (cohort.id, definition)))
-        .collect())
+    Ok(saved_cohorts(&reports::cohorts(state.ctx(&actor), &permit).await?))
 }
 
 pub(crate) async fn list(
@@ -157,16 +162,17 @@ pub(crate) struct CohortPreviewBody {
     definition: CohortCondition,
 }
 
+/// The users `definition` holds now (it may name the cohorts of `saved`), and the profile
+/// properties of each user by canonical id.
 async fn members(
     state: &AppState,
     scope: &tally_iam::authz::ProjectScope,
-    caller: &Caller,
     definition: &CohortCondition,
+    saved: &tally_query::SavedCohorts,
 ) -> Result<(Vec<String>, HashMap<String, serde_json::Map<String, Value>>), ApiError> {
-    let saved = usable(state, scope, caller).await?;
     let data = scope.require::<project::ViewUsers>()?.data_scope();
     let engine = state.query_engine_of(&data)?;
-    let members = engine.cohort_members(&data, definition, &saved).await.map_err(super::query::query_error)?;
+    let members = engine.cohort_members(&data, definition, saved).await.map_err(super::query::query_error)?;
     let store = state.events_of(&data)?;
     let events = store.project_events(&data, 0, 0).await.map_err(|error| {
         ApiError::new(tally_types::ErrorKind::Unavailable, "storage_unavailable", error.to_string())
@@ -184,19 +190,23 @@ pub(crate) async fn preview(
     ProjectAccess(scope, caller): ProjectAccess,
     JsonBody(body): JsonBody<CohortPreviewBody>,
 ) -> Result<Response, ApiError> {
-    let (members, _) = members(&state, &scope, &caller, &body.definition).await?;
+    let saved = usable(&state, &scope, &caller).await?;
+    let (members, _) = members(&state, &scope, &body.definition, &saved).await?;
     Ok(ok(CohortUsersView { count: members.len(), page: 0, page_size: 0, users: Vec::new() }))
 }
 
+/// A cohort the caller may see, read as a definition, with every cohort the caller may use
+/// (read once for both).
 async fn definition_of(
     state: &AppState,
     scope: &tally_iam::authz::ProjectScope,
     caller: &Caller,
     cohort_id: i64,
-) -> Result<(tally_iam::records::Cohort, CohortCondition), ApiError> {
+) -> Result<(CohortCondition, tally_query::SavedCohorts), ApiError> {
     let actor = caller.actor();
     let permit = scope.require::<project::ViewReports>()?;
-    let cohort = reports::cohort(state.ctx(&actor), &permit, cohort_id).await?;
+    let cohorts = reports::cohorts(state.ctx(&actor), &permit).await?;
+    let cohort = cohorts.iter().find(|cohort| cohort.id == cohort_id).ok_or(tally_iam::IamError::NotFound("cohort"))?;
     let definition = serde_json::from_str(&cohort.definition).map_err(|_| {
         ApiError::new(
             tally_types::ErrorKind::Conflict,
@@ -204,7 +214,7 @@ async fn definition_of(
             "this cohort's definition no longer reads; save it again",
         )
     })?;
-    Ok((cohort, definition))
+    Ok((definition, saved_cohorts(&cohorts)))
 }
 
 /// `GET .../cohorts/{id}/users?page=&page_size=`: the cohort's members now, sorted by id.
@@ -214,7 +224,7 @@ pub(crate) async fn users(
     Ids((_, cohort_id)): Ids<(i64, i64)>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (_, definition) = definition_of(&state, &scope, &caller, cohort_id).await?;
+    let (definition, saved) = definition_of(&state, &scope, &caller, cohort_id).await?;
     let number = |name: &str, default: usize| -> Result<usize, ApiError> {
         match params.get(name) {
             None => Ok(default),
@@ -225,7 +235,7 @@ pub(crate) async fn users(
     };
     let page = number("page", 0)?;
     let page_size = number("page_size", 100)?.clamp(1, 1000);
-    let (members, mut profiles) = members(&state, &scope, &caller, &definition).await?;
+    let (members, mut profiles) = members(&state, &scope, &definition, &saved).await?;
     let users = members
         .iter()
         .skip(page.saturating_mul(page_size))
@@ -242,34 +252,19 @@ pub(crate) async fn export(
     Ids((_, cohort_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     scope.require::<project::ExportCohorts>()?;
-    let (cohort, definition) = definition_of(&state, &scope, &caller, cohort_id).await?;
-    let (members, profiles) = members(&state, &scope, &caller, &definition).await?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let (definition, saved) = definition_of(&state, &scope, &caller, cohort_id).await?;
+    let (members, profiles) = members(&state, &scope, &definition, &saved).await?;
     let text = |value: Option<&Value>| match value {
         Some(Value::String(text)) => text.clone(),
         Some(other) => other.to_string(),
         None => String::new(),
     };
-    let failed = |_| ApiError::new(tally_types::ErrorKind::Internal, "internal", "the CSV could not be written");
-    writer.write_record(["distinct_id", "$email", "$name"]).map_err(failed)?;
-    for id in &members {
+    let header = ["distinct_id", "$email", "$name"].map(String::from);
+    let rows = members.iter().map(|id| {
         let profile = profiles.get(id);
-        let email = text(profile.and_then(|properties| properties.get("$email")));
-        let name = text(profile.and_then(|properties| properties.get("$name")));
-        writer.write_record([id.as_str(), email.as_str(), name.as_str()]).map_err(failed)?;
-    }
-    let body = writer
-        .into_inner()
-        .map_err(|_| ApiError::new(tally_types::ErrorKind::Internal, "internal", "the CSV could not be written"))?;
-    let file = format!("attachment; filename=\"cohort-{}.csv\"", cohort.id);
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (axum::http::header::CONTENT_DISPOSITION, file),
-        ],
-        body,
-    )
-        .into_response())
+        [id.clone(), text(profile.and_then(|p| p.get("$email"))), text(profile.and_then(|p| p.get("$name")))]
+    });
+    super::csv_download(std::iter::once(header).chain(rows), &format!("cohort-{cohort_id}.csv"))
 }
 
 /// The distinct ids of a CSV upload: the first column of each row, blank rows skipped, a

@@ -2,7 +2,7 @@
 //! custom roles and access requests.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_iam::admin::custom_roles::CustomRoleInput;
@@ -174,84 +174,49 @@ pub(crate) async fn lexicon_csv(
 ) -> Result<Response, ApiError> {
     scope.require::<project::DownloadLexicon>()?;
     let view = lexicon_view(&state, &scope, &caller).await?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let failed = |_| ApiError::new(ErrorKind::Internal, "internal", "the CSV could not be written");
-    writer
-        .write_record([
-            "kind",
-            "event",
-            "name",
-            "display_name",
-            "description",
-            "tags",
-            "hidden",
-            "dropped",
-            "types",
-            "count",
-            "first_seen",
-            "last_seen",
-        ])
-        .map_err(failed)?;
+    let header = [
+        "kind",
+        "event",
+        "name",
+        "display_name",
+        "description",
+        "tags",
+        "hidden",
+        "dropped",
+        "types",
+        "count",
+        "first_seen",
+        "last_seen",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = vec![header];
     for event in &view.events {
-        let row = |kind: &str,
-                   name: &str,
-                   edit: &EditView,
-                   types: String,
-                   count: u64,
-                   first: &Option<String>,
-                   last: &Option<String>| {
-            vec![
-                kind.to_string(),
-                event.name.clone(),
-                name.to_string(),
-                edit.display_name.clone(),
-                edit.description.clone(),
-                edit.tags.join(";"),
-                edit.hidden.to_string(),
-                edit.dropped.to_string(),
-                types,
-                count.to_string(),
-                first.clone().unwrap_or_default(),
-                last.clone().unwrap_or_default(),
-            ]
-        };
-        writer
-            .write_record(row(
-                "event",
-                &event.name,
-                &event.edit,
-                String::new(),
-                event.count,
-                &event.first_seen,
-                &event.last_seen,
-            ))
-            .map_err(failed)?;
+        // One row per event, then one per property of it.
+        let row =
+            |kind: &str, name: &str, edit: &EditView, types: &[String], count: u64, seen: [&Option<String>; 2]| {
+                vec![
+                    kind.to_string(),
+                    event.name.clone(),
+                    name.to_string(),
+                    edit.display_name.clone(),
+                    edit.description.clone(),
+                    edit.tags.join(";"),
+                    edit.hidden.to_string(),
+                    edit.dropped.to_string(),
+                    types.join(";"),
+                    count.to_string(),
+                    seen[0].clone().unwrap_or_default(),
+                    seen[1].clone().unwrap_or_default(),
+                ]
+            };
+        rows.push(row("event", &event.name, &event.edit, &[], event.count, [&event.first_seen, &event.last_seen]));
         for property in &event.properties {
-            let types = property.types.join(";");
-            writer
-                .write_record(row(
-                    "property",
-                    &property.name,
-                    &property.edit,
-                    types,
-                    property.count,
-                    &property.first_seen,
-                    &property.last_seen,
-                ))
-                .map_err(failed)?;
+            let seen = [&property.first_seen, &property.last_seen];
+            rows.push(row("property", &property.name, &property.edit, &property.types, property.count, seen));
         }
     }
-    let body = writer
-        .into_inner()
-        .map_err(|_| ApiError::new(ErrorKind::Internal, "internal", "the CSV could not be written"))?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"lexicon.csv\""),
-        ],
-        body,
-    )
-        .into_response())
+    super::csv_download(rows, "lexicon.csv")
 }
 
 async fn lexicon_view(

@@ -266,10 +266,7 @@ async fn cohort_members(
     let cohorts = tally_iam::reports::api_cohorts(state.directory(), scope)
         .await
         .map_err(|error| export_error(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))?;
-    let saved: tally_query::SavedCohorts = cohorts
-        .iter()
-        .filter_map(|cohort| serde_json::from_str(&cohort.definition).ok().map(|definition| (cohort.id, definition)))
-        .collect();
+    let saved = crate::routes::app::cohorts::saved_cohorts(&cohorts);
     let Some(definition) = saved.get(&id) else {
         return Err(export_error(StatusCode::NOT_FOUND, format!("no shared cohort has id {id}")));
     };
