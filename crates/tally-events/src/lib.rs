@@ -18,6 +18,7 @@ pub mod parquet_file;
 mod read;
 mod readers;
 mod scan;
+mod visibility;
 mod wal;
 
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use flush::{CompactReport, FlushReport};
 pub use lexicon::Lexicon;
 pub use read::{PROFILE_USER, ProfileProperty, ProjectEvents, USER_PROPERTIES};
 pub use scan::{SORT_MERGE_RESERVATION, spilling_runtime};
+pub use visibility::ViewPlanner;
 pub use wal::WalError;
 
 /// What can go wrong opening, flushing or reading the stored events.
@@ -94,6 +96,8 @@ pub struct EventStore {
     /// Woken when the buffer passes [`FLUSH_EVENTS`].
     flush_wanted: Arc<tokio::sync::Notify>,
     clock: tally_types::SharedClock,
+    /// The query engine's reading of data views (registered by `tally-query`).
+    view_planner: Arc<std::sync::OnceLock<Arc<dyn ViewPlanner>>>,
 }
 
 /// Events not yet in catalogued files, per project, in Arrow form (the file layout,
@@ -246,6 +250,7 @@ struct StreamState {
     remaining: Option<usize>,
     store: EventStore,
     query: EventQuery,
+    restriction: visibility::Restriction,
 }
 
 impl StreamState {
@@ -265,10 +270,11 @@ impl StreamState {
             to_ms: self.query.to_ms.min((day + 1) * DAY_MS),
             ..self.query.clone()
         };
-        let plan_limit = if self.query.filter.is_none() { self.remaining } else { None };
+        let plan_limit = if self.query.filter.is_none() && self.restriction.is_none() { self.remaining } else { None };
         let files = Arc::clone(&self.store.files);
         let memory = self.memory.clone();
-        async move { scan::scan_stream(runtime, files, paths, memory, &window, plan_limit).await }
+        let condition = self.restriction.event_condition.clone();
+        async move { scan::scan_stream(runtime, files, paths, memory, &window, plan_limit, condition).await }
     }
 
     /// The next non-empty batch of events, or `None` at the end.
@@ -317,6 +323,12 @@ impl StreamState {
             let mut events = Vec::with_capacity(batch.num_rows());
             parquet_file::append_events(&batch, "query result", self.query.project_id, &mut events)?;
             self.store.canonical_and_filtered(&self.query, &mut events);
+            if !self.restriction.is_none() {
+                events.retain_mut(|event| {
+                    self.restriction.strip(&mut event.properties);
+                    self.restriction.keeps_user(&event.distinct_id)
+                });
+            }
             if let Some(remaining) = self.remaining.as_mut() {
                 events.truncate(*remaining);
                 *remaining -= events.len();
@@ -453,6 +465,7 @@ impl EventStore {
             runtime: scan::spilling_runtime(&root.join("spill"), scan::QUERY_MEMORY)?,
             flush_wanted: Arc::default(),
             clock,
+            view_planner: Arc::default(),
         })
     }
 
@@ -570,7 +583,11 @@ impl EventStore {
     /// size holds about one batch at a time, and `limit` stops after the days it needs
     /// (without a `where`, it is also part of each day's plan). The files it lists stay on
     /// disk until the stream is dropped.
-    pub(crate) async fn event_stream(&self, query: &EventQuery) -> Result<EventBatches, StorageError> {
+    pub(crate) async fn event_stream(
+        &self,
+        query: &EventQuery,
+        restriction: visibility::Restriction,
+    ) -> Result<EventBatches, StorageError> {
         let lease = self.readers.lease(Arc::clone(&self.files));
         let memory =
             self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id)?;
@@ -592,6 +609,7 @@ impl EventStore {
             remaining: query.limit,
             store: self.clone(),
             query: query.clone(),
+            restriction,
         };
         Ok(Box::pin(futures_util::stream::unfold(Some(state), |state| async move {
             let mut state = state?;
@@ -656,17 +674,32 @@ impl EventStore {
         query: EventQuery,
     ) -> Result<EventBatches, StorageError> {
         let query = EventQuery { project_id: scope.project_id().0, id_merge: scope.project().id_merge, ..query };
-        self.event_stream(&query).await
+        let restriction = self.restriction_of(scope).await?;
+        self.event_stream(&query, restriction).await
     }
 
     /// The scope's profiles, sorted by id: user profiles, or with `group_key` the profiles
-    /// of that group key.
-    pub fn profiles_of<P: ProjectMarker>(
+    /// of that group key; through the scope's data view (a view with conditions on user
+    /// profiles shows no group profiles) and without its hidden properties.
+    pub async fn profiles_of<P: ProjectMarker>(
         &self,
         scope: &DataScope<P>,
         group_key: Option<&str>,
-    ) -> Vec<(String, Profile)> {
-        self.profiles(scope.project_id().0, group_key)
+    ) -> Result<Vec<(String, Profile)>, StorageError> {
+        let mut found = self.profiles(scope.project_id().0, group_key);
+        let restriction = self.restriction_of(scope).await?;
+        if restriction.is_none() {
+            return Ok(found);
+        }
+        if group_key.is_some() && restriction.users.is_some() {
+            return Ok(Vec::new());
+        }
+        let identities = self.identities_of(scope);
+        found.retain_mut(|(id, profile)| {
+            restriction.strip(&mut profile.properties);
+            group_key.is_some() || restriction.keeps_user(identities.get(id).map_or(id.as_str(), String::as_str))
+        });
+        Ok(found)
     }
 
     /// The profiles of a project, sorted by id: user profiles, or with `group_key` the

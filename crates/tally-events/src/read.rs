@@ -55,6 +55,8 @@ pub struct ProjectEvents {
     names: Vec<String>,
     from_ms: i64,
     to_ms: i64,
+    /// What of the project the scope shows.
+    restriction: crate::visibility::Restriction,
     _lease: readers::ReadLease,
 }
 
@@ -95,6 +97,7 @@ impl EventStore {
         };
         let files = self.catalog.event_files(&self.region, project_id, from_ms, to_ms).await?;
         let (clean, paths) = split_clean(files, &parquet_file::days_of(&memory, i64::MIN, i64::MAX));
+        let restriction = self.restriction(scope.visibility(), project_id, &identities).await?;
         Ok(ProjectEvents {
             project_id,
             files_store: Arc::clone(&self.files),
@@ -106,25 +109,145 @@ impl EventStore {
             names,
             from_ms,
             to_ms,
+            restriction,
             _lease: lease,
         })
     }
 
-    /// The project's lexicon (event names and properties with their counts).
-    pub fn lexicon_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> crate::Lexicon {
-        self.lexicon(scope.project_id().0)
+    /// Registers the query engine's reading of data views (once; later calls are ignored).
+    pub fn set_view_planner(&self, planner: Arc<dyn crate::ViewPlanner>) {
+        let _ = self.view_planner.set(planner);
     }
 
-    /// The properties the project's user profiles hold: each name with the JSON types seen
-    /// and how many profiles hold it, sorted by name.
-    pub fn profile_properties_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> Vec<ProfileProperty> {
-        let project_id = scope.project_id().0;
-        let mut found: std::collections::BTreeMap<String, ProfileProperty> = std::collections::BTreeMap::new();
-        let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for ((project, key), profile) in profiles.iter() {
-            if *project != project_id || !matches!(key, tally_ingest::profiles::ProfileKey::User(_)) {
-                continue;
+    /// The project's identity map (`distinct_id` → canonical id).
+    pub(crate) fn identities_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> HashMap<String, String> {
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        derived.identities.mapping(scope.project_id().0, scope.project().id_merge)
+    }
+
+    /// The scope's visibility resolved for one read.
+    pub(crate) async fn restriction_of<P: ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+    ) -> Result<crate::visibility::Restriction, StorageError> {
+        if scope.visibility().is_everything() {
+            return Ok(Default::default());
+        }
+        let identities = self.identities_of(scope);
+        self.restriction(scope.visibility(), scope.project_id().0, &identities).await
+    }
+
+    async fn restriction(
+        &self,
+        visibility: &tally_iam::authz::Visibility,
+        project_id: i64,
+        identities: &HashMap<String, String>,
+    ) -> Result<crate::visibility::Restriction, StorageError> {
+        let hidden = Arc::new(visibility.hidden.iter().cloned().collect::<Vec<_>>());
+        let Some(view) = &visibility.view else {
+            return Ok(crate::visibility::Restriction { hidden, ..Default::default() });
+        };
+        let Some(planner) = self.view_planner.get() else {
+            return Err(crate::visibility::unreadable(visibility, "the query engine is not running"));
+        };
+        let event_condition =
+            planner.event_condition(&view.filters).map_err(|error| crate::visibility::unreadable(visibility, error))?;
+        let users = match planner
+            .profile_condition(&view.filters)
+            .map_err(|error| crate::visibility::unreadable(visibility, error))?
+        {
+            None => None,
+            Some(condition) => {
+                let chosen = chosen_profiles(&self.profiles, project_id, identities);
+                let context = SessionContext::new();
+                let passing = profile_batch(&chosen, None)
+                    .and_then(|batch| context.read_batch(batch).map_err(scan::engine))?
+                    .filter(condition)
+                    .and_then(|frame| frame.select(vec![ident(PROFILE_USER)]))
+                    .map_err(scan::engine)?
+                    .collect()
+                    .await
+                    .map_err(scan::engine)?;
+                let mut users = std::collections::HashSet::new();
+                for batch in passing {
+                    let column = batch.column(0);
+                    let column = datafusion::arrow::compute::cast(column, &DataType::Utf8).map_err(scan::engine)?;
+                    if let Some(ids) = column.as_any().downcast_ref::<StringArray>() {
+                        users.extend(ids.iter().flatten().map(str::to_string));
+                    }
+                }
+                Some(Arc::new(users))
             }
+        };
+        Ok(crate::visibility::Restriction { event_condition, users, hidden })
+    }
+
+    /// The project's lexicon (event names and properties with their counts). Through a data
+    /// view, the events are those of the view's data, with its counts and times, and their
+    /// properties as the project knows them (names and types, counts not shown).
+    pub async fn lexicon_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> Result<crate::Lexicon, StorageError> {
+        let lexicon = self.lexicon(scope.project_id().0);
+        if scope.visibility().view.is_none() {
+            return Ok(lexicon);
+        }
+        let events = self.project_events(scope, i64::MIN, i64::MAX).await?;
+        let context =
+            SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), Arc::clone(&self.runtime));
+        let Some(frame) = events.frame(&context).await? else { return Ok(crate::Lexicon::default()) };
+        use datafusion::functions_aggregate::expr_fn::{count, max, min};
+        let batches = frame
+            .aggregate(
+                vec![ident("name")],
+                vec![
+                    count(datafusion::logical_expr::lit(1)).alias("n"),
+                    min(ident("time_ms")).alias("first"),
+                    max(ident("time_ms")).alias("last"),
+                ],
+            )
+            .map_err(scan::engine)?
+            .collect()
+            .await
+            .map_err(scan::engine)?;
+        let mut seen = crate::Lexicon::default();
+        for batch in batches {
+            let names = datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(scan::engine)?;
+            let numbers = |index: usize| {
+                datafusion::arrow::compute::cast(batch.column(index), &DataType::Int64).map_err(scan::engine)
+            };
+            let (counts, firsts, lasts) = (numbers(1)?, numbers(2)?, numbers(3)?);
+            let (Some(names), Some(counts), Some(firsts), Some(lasts)) = (
+                names.as_any().downcast_ref::<StringArray>(),
+                counts.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>(),
+                firsts.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>(),
+                lasts.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>(),
+            ) else {
+                continue;
+            };
+            for row in 0..batch.num_rows() {
+                let name = names.value(row).to_string();
+                let mut entry = lexicon.events.get(&name).cloned().unwrap_or_default();
+                for property in entry.properties.values_mut() {
+                    property.seen = Default::default();
+                }
+                entry.seen = crate::lexicon::Seen {
+                    count: u64::try_from(counts.value(row)).unwrap_or_default(),
+                    first_seen_ms: firsts.value(row),
+                    last_seen_ms: lasts.value(row),
+                };
+                seen.events.insert(name, entry);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The properties the scope's user profiles hold: each name with the JSON types seen
+    /// and how many profiles hold it, sorted by name.
+    pub async fn profile_properties_of<P: ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+    ) -> Result<Vec<ProfileProperty>, StorageError> {
+        let mut found: std::collections::BTreeMap<String, ProfileProperty> = std::collections::BTreeMap::new();
+        for (_, profile) in self.profiles_of(scope, None).await? {
             for (name, value) in &profile.properties {
                 let entry = found.entry(name.clone()).or_insert_with(|| ProfileProperty {
                     name: name.clone(),
@@ -135,7 +258,7 @@ impl EventStore {
                 entry.profiles += 1;
             }
         }
-        found.into_values().collect()
+        Ok(found.into_values().collect())
     }
 
     /// The reserved properties the project only ever sent as text (its lexicon says so):
@@ -180,19 +303,24 @@ impl ProjectEvents {
             (Some(frame), None) | (None, Some(frame)) => frame,
             (None, None) => return Ok(None),
         };
-        if self.identities.is_empty() {
+        let frame = if self.identities.is_empty() {
+            frame
+        } else {
+            let canonical = ScalarUDF::from(Canonical::new(Arc::clone(&self.identities)));
+            let columns: Vec<Expr> = parquet_file::schema()
+                .fields()
+                .iter()
+                .map(|field| match field.name().as_str() {
+                    "distinct_id" => canonical.call(vec![ident("distinct_id")]).alias("distinct_id"),
+                    name => ident(name),
+                })
+                .collect();
+            frame.select(columns).map_err(scan::engine)?
+        };
+        if self.restriction.is_none() {
             return Ok(Some(frame));
         }
-        let canonical = ScalarUDF::from(Canonical::new(Arc::clone(&self.identities)));
-        let columns: Vec<Expr> = parquet_file::schema()
-            .fields()
-            .iter()
-            .map(|field| match field.name().as_str() {
-                "distinct_id" => canonical.call(vec![ident("distinct_id")]).alias("distinct_id"),
-                name => ident(name),
-            })
-            .collect();
-        frame.select(columns).map(Some).map_err(scan::engine)
+        self.restriction.apply_to_events(frame).map(Some)
     }
 
     /// The project's user profiles as they are now (profile properties join at query time in
@@ -200,40 +328,8 @@ impl ProjectEvents {
     /// `user_properties` (the profile's properties as JSON text). When several profiles
     /// belong to one user, the one stored under the canonical id wins, then the first by id.
     pub fn profile_table(&self, context: &SessionContext) -> Result<DataFrame, StorageError> {
-        let mut chosen: HashMap<String, (bool, String, String)> = HashMap::new();
-        {
-            let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            for ((project, key), profile) in profiles.iter() {
-                let tally_ingest::profiles::ProfileKey::User(id) = key else { continue };
-                if *project != self.project_id {
-                    continue;
-                }
-                let user = self.canonical(id);
-                let exact = user == *id;
-                let better = match chosen.get(&user) {
-                    None => true,
-                    Some((was_exact, was_id, _)) => {
-                        (exact, std::cmp::Reverse(id)) > (*was_exact, std::cmp::Reverse(was_id))
-                    }
-                };
-                if better {
-                    let json = serde_json::Value::Object(profile.properties.clone()).to_string();
-                    chosen.insert(user, (exact, id.clone(), json));
-                }
-            }
-        }
-        let mut users = StringBuilder::new();
-        let mut properties = StringBuilder::new();
-        for (user, (_, _, json)) in chosen {
-            users.append_value(user);
-            properties.append_value(json);
-        }
-        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-            datafusion::arrow::datatypes::Field::new(PROFILE_USER, DataType::Utf8, false),
-            datafusion::arrow::datatypes::Field::new(USER_PROPERTIES, DataType::Utf8, false),
-        ]));
-        let columns: Vec<ArrayRef> = vec![Arc::new(users.finish()), Arc::new(properties.finish())];
-        let batch = RecordBatch::try_new(schema, columns).map_err(scan::engine)?;
+        let chosen = chosen_profiles(&self.profiles, self.project_id, &self.identities);
+        let batch = profile_batch(&chosen, Some(&self.restriction))?;
         context.read_batch(batch).map_err(scan::engine)
     }
 
@@ -259,6 +355,62 @@ impl ProjectEvents {
     pub fn event_names(&self) -> Vec<String> {
         self.names.clone()
     }
+}
+
+/// The profile of each user of a project: when several profiles belong to one user, the
+/// one stored under the canonical id wins, then the first by id.
+fn chosen_profiles(
+    profiles: &std::sync::RwLock<crate::Profiles>,
+    project_id: i64,
+    identities: &HashMap<String, String>,
+) -> HashMap<String, serde_json::Map<String, serde_json::Value>> {
+    let mut chosen: HashMap<String, (bool, String, serde_json::Map<String, serde_json::Value>)> = HashMap::new();
+    let profiles = profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for ((project, key), profile) in profiles.iter() {
+        let tally_ingest::profiles::ProfileKey::User(id) = key else { continue };
+        if *project != project_id {
+            continue;
+        }
+        let user = identities.get(id).cloned().unwrap_or_else(|| id.clone());
+        let exact = user == *id;
+        let better = match chosen.get(&user) {
+            None => true,
+            Some((was_exact, was_id, _)) => (exact, std::cmp::Reverse(id)) > (*was_exact, std::cmp::Reverse(was_id)),
+        };
+        if better {
+            chosen.insert(user, (exact, id.clone(), profile.properties.clone()));
+        }
+    }
+    chosen.into_iter().map(|(user, (_, _, properties))| (user, properties)).collect()
+}
+
+/// Profiles as a table (`profile_user`, `user_properties` as JSON text): with a
+/// restriction, only the users its view keeps, without its hidden properties.
+fn profile_batch(
+    chosen: &HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    restriction: Option<&crate::visibility::Restriction>,
+) -> Result<RecordBatch, StorageError> {
+    let mut users = StringBuilder::new();
+    let mut properties = StringBuilder::new();
+    for (user, found) in chosen {
+        let json = match restriction {
+            Some(restriction) if !restriction.keeps_user(user) => continue,
+            Some(restriction) if !restriction.hidden.is_empty() => {
+                let mut found = found.clone();
+                restriction.strip(&mut found);
+                serde_json::Value::Object(found).to_string()
+            }
+            _ => serde_json::Value::Object(found.clone()).to_string(),
+        };
+        users.append_value(user);
+        properties.append_value(json);
+    }
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        datafusion::arrow::datatypes::Field::new(PROFILE_USER, DataType::Utf8, false),
+        datafusion::arrow::datatypes::Field::new(USER_PROPERTIES, DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![Arc::new(users.finish()), Arc::new(properties.finish())];
+    RecordBatch::try_new(schema, columns).map_err(scan::engine)
 }
 
 /// Splits the catalogued files into those read as they are (a compacted file alone in its

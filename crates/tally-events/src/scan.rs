@@ -119,6 +119,7 @@ pub(crate) async fn scan_stream(
     memory: Vec<RecordBatch>,
     query: &EventQuery,
     limit: Option<usize>,
+    condition: Option<datafusion::logical_expr::Expr>,
 ) -> Result<Option<SendableRecordBatchStream>, StorageError> {
     // One partition: no repartition buffers (which cannot spill) between the scan and the
     // deduplicating window, and two sorts (which can) rather than four.
@@ -126,6 +127,9 @@ pub(crate) async fn scan_stream(
     config.options_mut().execution.sort_spill_reservation_bytes = SORT_MERGE_RESERVATION;
     let context = SessionContext::new_with_config_rt(config, runtime);
     let Some(mut frame) = plan(&context, files_store, files, memory, query).await? else { return Ok(None) };
+    if let Some(condition) = condition {
+        frame = frame.filter(condition).map_err(engine)?;
+    }
     if let Some(limit) = limit {
         frame = frame.limit(0, Some(limit)).map_err(engine)?;
     }

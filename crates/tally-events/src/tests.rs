@@ -196,7 +196,7 @@ async fn compaction_merges_a_days_files_sorted_by_user_without_duplicates() {
 
     // A reader that listed the files before the swap still reads them all: the replaced
     // files stay until it is done, then go at once.
-    let held = store.event_stream(&everything(1)).await.unwrap();
+    let held = store.event_stream(&everything(1), Default::default()).await.unwrap();
     let report = store.compact().await.unwrap();
     assert_eq!((report.partitions, report.files_in, report.rows_in, report.rows_out), (1, 3, 21, 16));
     let catalogued = catalog.all_event_files("eu").await.unwrap();
@@ -225,18 +225,20 @@ async fn the_event_stream_reads_in_bounded_batches_with_limit_and_where() {
     store.flush().await.unwrap();
     store.append((30_000..30_010).map(|n| event(1, "late", n, 1)).collect()).await.unwrap();
     let batches: Vec<Vec<Event>> =
-        store.event_stream(&everything(1)).await.unwrap().map(Result::unwrap).collect().await;
+        store.event_stream(&everything(1), Default::default()).await.unwrap().map(Result::unwrap).collect().await;
     assert!(batches.len() > 1, "more than one batch");
     let all: Vec<Event> = batches.concat();
     assert_eq!(all.len(), 30_010, "files and memory");
     assert!(all.windows(2).all(|pair| pair[0].time_ms <= pair[1].time_ms), "in time order");
     assert_eq!(all, store.events(&everything(1)).await.unwrap(), "the same answer as a whole read");
     let limited = EventQuery { limit: Some(5), ..everything(1) };
-    let first: Vec<Event> = store.event_stream(&limited).await.unwrap().map(Result::unwrap).concat().await;
+    let first: Vec<Event> =
+        store.event_stream(&limited, Default::default()).await.unwrap().map(Result::unwrap).concat().await;
     assert_eq!(first, all[..5].to_vec());
     let filter = tally_ingest::expr::parse(r#"properties["distinct_id"] == "late""#).ok();
     let late = EventQuery { filter, limit: Some(3), ..everything(1) };
-    let found: Vec<Event> = store.event_stream(&late).await.unwrap().map(Result::unwrap).concat().await;
+    let found: Vec<Event> =
+        store.event_stream(&late, Default::default()).await.unwrap().map(Result::unwrap).concat().await;
     assert_eq!(found.len(), 3);
     assert!(found.iter().all(|event| event.distinct_id == "late"), "{found:?}");
 }

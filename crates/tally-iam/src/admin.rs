@@ -251,6 +251,20 @@ async fn project_role_set(store: &Store, project_id: ProjectId, role: &str) -> R
         .map_err(|error| IamError::invalid("role", format!("{error}, or custom:<id> for a custom role")))
 }
 
+/// What a holder of `held` may give others (in custom roles, and by giving roles): what it
+/// holds, and for the project's Owner (who holds its security, `ManageProjectSecurity`)
+/// the classified-data permissions too, which no default role holds (since April 2026), so
+/// a custom role the Owner makes and gives is the only way to them.
+pub(crate) fn grantable_by(held: ProjectPermissionSet) -> ProjectPermissionSet {
+    if !held.contains(tally_types::ProjectPermission::ManageProjectSecurity) {
+        return held;
+    }
+    held.union(ProjectPermissionSet::of(&[
+        tally_types::ProjectPermission::MarkClassifiedData,
+        tally_types::ProjectPermission::AccessClassifiedData,
+    ]))
+}
+
 /// "Owners and Admins can change roles only to a role at or below their own level": a
 /// role may be given only by someone who holds every permission it carries.
 async fn check_assignable(
@@ -260,7 +274,7 @@ async fn check_assignable(
     assigner: ProjectPermissionSet,
 ) -> Result<(), IamError> {
     let wanted = project_role_set(store, project_id, role).await?;
-    if !wanted.is_subset_of(assigner) {
+    if !wanted.is_subset_of(grantable_by(assigner)) {
         return Err(IamError::Forbidden(format!(
             "you cannot give the role {role}: it carries permissions you do not hold"
         )));

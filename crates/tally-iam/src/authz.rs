@@ -213,50 +213,92 @@ impl ProjectScope {
     }
 }
 
+/// What of a project's data a [`DataScope`] shows: the rows of one data view (none: all
+/// project data) and no values of the classified properties its holder may not see.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Visibility {
+    pub view: Option<ViewFilter>,
+    /// Properties (of events and of profiles) whose values are hidden: classified ones,
+    /// for a holder without `access_classified_data`.
+    pub hidden: std::collections::BTreeSet<String>,
+}
+
+/// The data view a scope reads through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewFilter {
+    pub id: i64,
+    pub name: String,
+    /// The view's filters, as the report model's JSON (`tally-query` reads them).
+    pub filters: serde_json::Value,
+}
+
+impl Visibility {
+    /// Whether everything of the project is visible (no view, nothing hidden).
+    pub fn is_everything(&self) -> bool {
+        self.view.is_none() && self.hidden.is_empty()
+    }
+}
+
 /// What data-path code (event reads, queries, exports) acts on: one project, checked for the
-/// project permission `P`. Owned (it outlives the request's borrow of the scope), and made
-/// only here: from a [`ProjectPermit`] ([`ProjectPermit::data_scope`]), or from the
-/// project's API secret ([`data_scope_by_api_secret`]), which Mixpanel's server-side APIs
-/// accept as the whole project's credential.
+/// project permission `P`, and what of it the holder sees ([`Visibility`]: a data view and
+/// the classified properties hidden). Owned (it outlives the request's borrow of the scope),
+/// and made only in this crate: from a [`ProjectPermit`] by [`crate::views::data_scope`]
+/// (the caller's data view), from the project's API secret ([`data_scope_by_api_secret`]),
+/// which Mixpanel's server-side APIs accept as the whole project's credential, or for a
+/// public link.
 #[derive(Debug, Clone)]
 pub struct DataScope<P: ProjectMarker> {
     project: Project,
+    visibility: std::sync::Arc<Visibility>,
     _permission: std::marker::PhantomData<P>,
 }
 
 impl DataScope<tally_types::permissions::project::ViewReports> {
     /// The scope a live public link opens (`reports::open_public_board_without_account`
     /// only): its callers answer the linked board's saved reports and nothing else.
-    pub(crate) fn for_public_link(project: Project) -> Self {
-        DataScope { project, _permission: std::marker::PhantomData }
+    pub(crate) fn for_public_link(project: Project, visibility: Visibility) -> Self {
+        DataScope::new(project, visibility)
     }
 }
 
 impl<P: ProjectMarker> DataScope<P> {
+    pub(crate) fn new(project: Project, visibility: Visibility) -> Self {
+        DataScope { project, visibility: std::sync::Arc::new(visibility), _permission: std::marker::PhantomData }
+    }
     pub fn project(&self) -> &Project {
         &self.project
     }
     pub fn project_id(&self) -> ProjectId {
         self.project.id
     }
+    /// What of the project this scope shows.
+    pub fn visibility(&self) -> &Visibility {
+        &self.visibility
+    }
 }
 
 impl<P: ProjectMarker> ProjectPermit<'_, P> {
-    /// The data-path capability for the same project and permission.
-    pub fn data_scope(&self) -> DataScope<P> {
-        DataScope { project: self.scope.project.clone(), _permission: std::marker::PhantomData }
+    /// The data-path capability for the same project and permission over the whole project,
+    /// whatever the holder's data view: only for operations on the project as a whole that
+    /// return none of its data (resetting it, asking whether it holds any). Reads take
+    /// [`crate::views::data_scope`].
+    pub fn whole_project_data_scope_returning_no_data(&self) -> DataScope<P> {
+        DataScope::new(self.scope.project.clone(), Visibility::default())
     }
 }
 
 /// The project whose API secret is `secret` (compared by its hash), as a
-/// data scope for `P`: the API secret is the project's own credential for every read.
+/// data scope for `P`: the API secret is the project's own credential for every read, over
+/// all project data (as in Mixpanel), but no one vouched for its holder's access to
+/// classified data, so classified values stay hidden.
 pub async fn data_scope_by_api_secret<P: ProjectMarker>(
     store: &impl crate::Metadata,
     secret: &str,
 ) -> Result<Option<DataScope<P>>, StoreError> {
     let store = crate::directory::raw(store);
-    let project = store.project_by_api_secret_hash(&crate::token_hash(secret)).await?;
-    Ok(project.map(|project| DataScope { project, _permission: std::marker::PhantomData }))
+    let Some(project) = store.project_by_api_secret_hash(&crate::token_hash(secret)).await? else { return Ok(None) };
+    let hidden = crate::views::classified_properties(store, project.id).await?;
+    Ok(Some(DataScope::new(project, Visibility { view: None, hidden })))
 }
 
 /// What the ingestion path writes into: one project, named by a credential that may send

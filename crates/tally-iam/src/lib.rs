@@ -23,6 +23,7 @@ pub mod throttle;
 pub mod totp;
 pub mod twofactor;
 pub mod validate;
+pub mod views;
 
 use tally_store::StoreError;
 
@@ -32,8 +33,9 @@ pub use directory::{Directory, Metadata};
 pub mod records {
     pub use tally_store::{
         AccessRequest, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard, BoardShare, Bookmark,
-        ClaimedDomain, Cohort, CreatedTenant, CustomRole, Grant, Invitation, InvitedProject, LexiconEntry, Membership,
-        OrgMember, Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
+        ClaimedDomain, Cohort, CreatedTenant, CustomRole, DataView, DataViewMember, Grant, Invitation, InvitedProject,
+        LexiconEntry, Membership, OrgMember, Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo,
+        StoreError, Team, User,
     };
 }
 use tally_types::{Classified, ErrorKind};

@@ -153,7 +153,7 @@ fn checked_title(field: &'static str, text: &str) -> Result<String, IamError> {
     Ok(text.to_string())
 }
 
-fn checked_text(field: &'static str, text: &str, most: usize) -> Result<String, IamError> {
+pub(crate) fn checked_text(field: &'static str, text: &str, most: usize) -> Result<String, IamError> {
     if text.chars().count() > most {
         return Err(IamError::invalid(field, format!("must be at most {most} characters")));
     }
@@ -942,13 +942,18 @@ fn link_url(ctx: &Ctx<'_>, token: &str) -> String {
 }
 
 /// A public link to a board the caller may change (not a private one), with a passcode
-/// when asked for one. Refused while the project's public boards are off.
+/// when asked for one, answering through the data view `view_id` (one the caller may open;
+/// `None`: the caller's default), never showing classified values. Refused while the
+/// project's public boards are off.
 pub async fn create_public_link(
     ctx: Ctx<'_>,
     permit: &ProjectPermit<'_, project::MakeBoardsPublic>,
     board_id: i64,
     with_passcode: bool,
+    view_id: Option<i64>,
 ) -> Result<PublicLinkView, IamError> {
+    let view_id =
+        crate::views::data_scope(ctx.store, permit, view_id).await?.visibility().view.as_ref().map(|view| view.id);
     let viewer = viewer(&ctx, permit.scope()).await?;
     let board = editable(&ctx, permit, &viewer, board_id).await?;
     if board.private {
@@ -967,12 +972,13 @@ pub async fn create_public_link(
         token_hash: crate::token_hash(&token),
         token_sealed: ctx.sealer.seal(&tally_types::Secret::new(token.clone()))?,
         passcode_hash,
+        view_id,
         created_by: viewer.user,
         created_at: ctx.now(),
     };
     let audit = ctx
         .audit(permit.org_id(), Some(permit.project_id()), "board.public_link_created", "public_link", "")
-        .with(None, Some(json!({ "board_id": board.id, "passcode": with_passcode })));
+        .with(None, Some(json!({ "board_id": board.id, "passcode": with_passcode, "view_id": view_id })));
     let link = ctx.store.create_public_link(&link, &audit).await.map_err(refused)?;
     Ok(PublicLinkView { url: link_url(&ctx, &token), link, passcode })
 }
@@ -1075,6 +1081,9 @@ pub async fn open_public_board_without_account(
         }
     }
     let Some(project) = store.project(link.project_id).await? else { return Err(PublicRefusal::NotFound) };
+    let Some(visibility) = crate::views::public_visibility(store, link.project_id, link.view_id).await? else {
+        return Err(PublicRefusal::NotFound);
+    };
     let Some(board) = store.board(link.project_id, link.board_id).await? else { return Err(PublicRefusal::NotFound) };
     let cards = store.board_cards(link.project_id, board.id).await?;
     let mut bookmarks = Vec::new();
@@ -1085,7 +1094,13 @@ pub async fn open_public_board_without_account(
             bookmarks.push(bookmark);
         }
     }
-    Ok(PublicBoard { link_id: link.id, scope: DataScope::for_public_link(project), board, cards, bookmarks })
+    Ok(PublicBoard {
+        link_id: link.id,
+        scope: DataScope::for_public_link(project, visibility),
+        board,
+        cards,
+        bookmarks,
+    })
 }
 
 /// Whether the caller sees a cohort: its creator, or anyone once it is shared.
@@ -1235,7 +1250,7 @@ pub struct LexiconPatch {
     pub hidden: Option<bool>,
 }
 
-async fn entry_of(
+pub(crate) async fn entry_of(
     ctx: &Ctx<'_>,
     project_id: tally_types::ProjectId,
     kind: &str,

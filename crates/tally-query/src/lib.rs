@@ -22,6 +22,7 @@ mod insights;
 pub mod model;
 mod retention;
 mod users;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -155,6 +156,7 @@ impl QueryEngine {
     ) -> QueryEngine {
         let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let runtime = runtime.map_or_else(|| events.runtime(), |runtime| Arc::clone(&runtime.0));
+        events.set_view_planner(Arc::new(views::Planner));
         QueryEngine { runtime, events, partitions, clock, time_limit: None }
     }
 

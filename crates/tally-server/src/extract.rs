@@ -113,3 +113,33 @@ where
         Ok((body, false))
     }
 }
+
+/// The data view a read asks for: `?workspace_id=` (Mixpanel's name for it); absent, the
+/// caller's default view.
+pub(crate) struct ViewChoice(pub Option<i64>);
+
+impl<S> axum::extract::FromRequestParts<S> for ViewChoice
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ViewChoice(workspace_id(parts)?))
+    }
+}
+
+/// `?workspace_id=` of a request, when given.
+pub(crate) fn workspace_id(parts: &axum::http::request::Parts) -> Result<Option<i64>, ApiError> {
+    let query = parts.uri.query().unwrap_or_default();
+    let Some((_, value)) = url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "workspace_id")
+    else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::invalid("invalid_parameter", format!("workspace_id {value:?} is not a data view id (a whole number)"))
+    })
+}

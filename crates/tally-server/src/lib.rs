@@ -178,6 +178,21 @@ impl AppState {
 
     /// The event storage of a data scope's project, or 421 when its region is served
     /// elsewhere.
+    /// The data scope of a read by the permit's holder, through the data view `view` asks for
+    /// (a view the holder may not open is not found).
+    pub(crate) async fn data_scope<P: tally_types::permissions::ProjectMarker>(
+        &self,
+        permit: &tally_iam::authz::ProjectPermit<'_, P>,
+        view: &crate::extract::ViewChoice,
+    ) -> Result<tally_iam::authz::DataScope<P>, ApiError> {
+        Ok(tally_iam::views::data_scope(self.directory(), permit, view.0).await?)
+    }
+
+    /// The event storage's failure to read, as the API's error (retry later).
+    pub(crate) fn storage_unavailable(error: tally_events::StorageError) -> ApiError {
+        ApiError::new(tally_types::ErrorKind::Unavailable, "storage_unavailable", error.to_string())
+    }
+
     pub(crate) fn events_of<P: tally_types::permissions::ProjectMarker>(
         &self,
         scope: &tally_iam::authz::DataScope<P>,

@@ -92,11 +92,14 @@ pub struct PublicLink {
     /// The token, sealed: the link's address can be listed again.
     pub token_sealed: String,
     pub passcode_hash: Option<String>,
+    /// The data view it answers through (`None`: all project data).
+    pub view_id: Option<i64>,
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
 }
 
-const LINK_COLUMNS: &str = "id, project_id, board_id, token_hash, token_sealed, passcode_hash, created_by, created_at";
+const LINK_COLUMNS: &str =
+    "id, project_id, board_id, token_hash, token_sealed, passcode_hash, view_id, created_by, created_at";
 
 fn link_from_row(row: &impl RowExt) -> Result<PublicLink, StoreError> {
     Ok(PublicLink {
@@ -106,6 +109,7 @@ fn link_from_row(row: &impl RowExt) -> Result<PublicLink, StoreError> {
         token_hash: row.text("token_hash")?,
         token_sealed: row.text("token_sealed")?,
         passcode_hash: row.opt_text("passcode_hash")?,
+        view_id: row.opt_int("view_id")?,
         created_by: row.opt_int("created_by")?.map(UserId),
         created_at: row.time("created_at")?,
     })
@@ -955,7 +959,7 @@ impl Store {
             }
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO public_links (project_id, board_id, token_hash, token_sealed, passcode_hash, created_by, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {LINK_COLUMNS}"
+                 created_at, view_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {LINK_COLUMNS}"
             )))
             .bind(link.project_id.0)
             .bind(link.board_id)
@@ -964,6 +968,7 @@ impl Store {
             .bind(link.passcode_hash.as_deref())
             .bind(link.created_by.map(|id| id.0))
             .bind(link.created_at.as_millisecond())
+            .bind(link.view_id)
             .fetch_one(&mut *tx)
             .await?;
             let created = link_from_row(&row)?;
@@ -1004,8 +1009,8 @@ impl Store {
     pub async fn public_link_by_token_hash(&self, token_hash: &str) -> Result<Option<PublicLink>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(
-                "SELECT l.id, l.project_id, l.board_id, l.token_hash, l.token_sealed, l.passcode_hash, l.created_by, \
-                 l.created_at FROM public_links l JOIN projects p ON p.id = l.project_id \
+                "SELECT l.id, l.project_id, l.board_id, l.token_hash, l.token_sealed, l.passcode_hash, l.view_id, \
+                 l.created_by, l.created_at FROM public_links l JOIN projects p ON p.id = l.project_id \
                  WHERE l.token_hash = $1 AND p.public_boards <> 0 AND p.deleted_at IS NULL",
             )
             .bind(token_hash)
@@ -1169,13 +1174,18 @@ pub struct LexiconEntry {
     pub hidden: bool,
     /// New data for it is not stored (events).
     pub dropped: bool,
+    /// Only holders of `access_classified_data` see its values (properties).
+    pub classified: bool,
 }
+
+/// kind, name, display name, description, tags (JSON), hidden, dropped, classified.
+type LexiconRow = (String, String, String, String, String, i64, i64, i64);
 
 impl Store {
     pub async fn lexicon_entries(&self, project_id: ProjectId) -> Result<Vec<LexiconEntry>, StoreError> {
-        let rows: Vec<(String, String, String, String, String, i64, i64)> = with_pool!(self, pool => {
+        let rows: Vec<LexiconRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT kind, name, display_name, description, tags, hidden, dropped FROM lexicon_entries \
+                "SELECT kind, name, display_name, description, tags, hidden, dropped, classified FROM lexicon_entries \
                  WHERE project_id = $1 ORDER BY kind, name",
             )
             .bind(project_id.0)
@@ -1183,7 +1193,7 @@ impl Store {
             .await?
         });
         rows.into_iter()
-            .map(|(kind, name, display_name, description, tags, hidden, dropped)| {
+            .map(|(kind, name, display_name, description, tags, hidden, dropped, classified)| {
                 let tags = serde_json::from_str(&tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
                 Ok(LexiconEntry {
                     kind,
@@ -1193,6 +1203,7 @@ impl Store {
                     tags,
                     hidden: hidden != 0,
                     dropped: dropped != 0,
+                    classified: classified != 0,
                 })
             })
             .collect()
@@ -1210,8 +1221,10 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO lexicon_entries (project_id, kind, name, display_name, description, tags, hidden, dropped, \
-                 modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (project_id, kind, name) DO UPDATE \
-                 SET display_name = $4, description = $5, tags = $6, hidden = $7, dropped = $8, modified_at = $9",
+                 modified_at, classified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (project_id, kind, name) DO UPDATE \
+                 SET display_name = $4, description = $5, tags = $6, hidden = $7, dropped = $8, modified_at = $9, \
+                 classified = $10",
             )
             .bind(project_id.0)
             .bind(entry.kind.as_str())
@@ -1222,6 +1235,7 @@ impl Store {
             .bind(i64::from(entry.hidden))
             .bind(i64::from(entry.dropped))
             .bind(audit.at.as_millisecond())
+            .bind(i64::from(entry.classified))
             .execute(&mut *tx)
             .await?;
             insert_audit!(&mut *tx, audit);

@@ -263,6 +263,8 @@ impl Store {
                 "access_requests",
                 "project_usage",
                 "public_links",
+                "data_view_members",
+                "data_views",
                 "cohorts",
                 "lexicon_entries",
                 "board_cards",

@@ -5303,6 +5303,221 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/data-views": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the data views the caller may open (id 0: All Project Data) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["DataViewView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** make a data view (filters on events, their properties and user profiles) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DataViewBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["DataViewView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/data-views/{view_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** delete a data view (and the public links made in it) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    view_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** change a data view */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    view_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DataViewBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["DataViewView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/data-views/{view_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** set a data view's members: users and teams (0: All Project Data) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    view_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DataViewMembersBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["DataViewMemberView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/default-role": {
         parameters: {
             query?: never;
@@ -5742,6 +5957,60 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/lexicon/properties/{property_name}/classified": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** mark a property classified: its values hidden from those without classified data access */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    property_name: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ClassifiedBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["EditView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/app/projects/{project_id}/members": {
@@ -9718,6 +9987,10 @@ export interface components {
             domain: string;
             password?: string | null;
         };
+        /** @description Whether a property is classified. */
+        ClassifiedBody: {
+            classified: boolean;
+        };
         CodeBody: {
             code: string;
         };
@@ -9856,6 +10129,52 @@ export interface components {
             /** @description Project permission names (`GET /api/app/permissions` lists them all). */
             permissions: string[];
         };
+        /** @description A new data view, or a change to one (what is absent stays). */
+        DataViewBody: {
+            description?: string | null;
+            filters?: null | components["schemas"]["DataViewFilters"];
+            /** @description What project members without another view open. */
+            is_default?: boolean | null;
+            /** @description 1 to 255 characters. */
+            name?: string | null;
+        };
+        /**
+         * @description What a data view shows: its events, and conditions that all hold on their properties and
+         *     on their users' profiles.
+         */
+        DataViewFilters: {
+            /** @description Only these events (none: every event). */
+            events?: string[];
+            /**
+             * @description Conditions on event properties or (`"source": "user"`) on the user's profile; a
+             *     profile condition keeps only the users whose profiles meet it, with their events.
+             */
+            filters?: components["schemas"]["Filter"][];
+        };
+        /** @description A member of a data view: `user` or `team`, and its id. */
+        DataViewMemberView: {
+            /** Format: int64 */
+            id: number;
+            kind: string;
+        };
+        /** @description The members of a view (replacing those it had). */
+        DataViewMembersBody: {
+            members: components["schemas"]["DataViewMemberView"][];
+        };
+        /**
+         * @description A data view: its filters, whether it is the project's default, and (for those who
+         *     manage views) its members. Id 0 is "All Project Data".
+         */
+        DataViewView: {
+            description: string;
+            filters: components["schemas"]["DataViewFilters"];
+            /** Format: int64 */
+            id: number;
+            is_default: boolean;
+            /** @description Its members: users and teams (listed to those who manage views). */
+            members: components["schemas"]["DataViewMemberView"][];
+            name: string;
+        };
         /** @description Whole local days of the project's time zone, both inclusive (`YYYY-MM-DD`). */
         DateRange: {
             /** Format: date */
@@ -9887,6 +10206,8 @@ export interface components {
         };
         /** @description What the Lexicon's editors said of an event or property. */
         EditView: {
+            /** @description Only holders of `access_classified_data` see its values (properties). */
+            classified: boolean;
             description: string;
             /** @description Shown instead of the raw name (which never changes). */
             display_name: string;
@@ -10519,6 +10840,12 @@ export interface components {
         PublicLinkBody: {
             /** @description Protect the link with a passcode, shown once in the answer. */
             passcode?: boolean;
+            /**
+             * Format: int64
+             * @description The data view the link answers through: one the maker may open (absent: the maker's
+             *     default). Classified values are never shown.
+             */
+            view_id?: number | null;
         };
         /** @description A public link to a board. */
         PublicLinkView: {
@@ -10534,6 +10861,11 @@ export interface components {
             passcode_protected: boolean;
             /** @description The address to share: anyone with it sees the board, signed out. */
             url: string;
+            /**
+             * Format: int64
+             * @description The data view the link answers through (`None`: all project data).
+             */
+            view_id?: number | null;
         };
         /** @description A saved report as a public board shows it: its name and saved settings. */
         PublicReportView: {

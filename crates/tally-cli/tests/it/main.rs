@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod boards;
 mod cohorts;
+mod data_views;
 mod domains;
 mod errors;
 mod ingest;

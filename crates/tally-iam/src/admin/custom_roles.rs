@@ -16,7 +16,8 @@ pub struct CustomRoleInput {
     pub permissions: Vec<String>,
 }
 
-/// Parses permission names; a custom role may carry only permissions its author holds.
+/// Parses permission names; a custom role may carry only permissions its author holds
+/// (and, for the project's Owner, the classified-data ones).
 fn checked_permissions(
     permit: &ProjectPermit<'_, project::ManageCustomRoles>,
     names: &[String],
@@ -27,8 +28,10 @@ fn checked_permissions(
             name.parse().map_err(|_| IamError::invalid("permissions", format!("{name:?} is not a permission name")))?;
         set = set.union(ProjectPermissionSet::of(&[permission]));
     }
-    if !set.is_subset_of(permit.permissions()) {
-        let missing: Vec<&str> = set.iter().filter(|p| !permit.allows(*p)).map(ProjectPermission::as_str).collect();
+    let grantable = super::grantable_by(permit.permissions());
+    if !set.is_subset_of(grantable) {
+        let missing: Vec<&str> =
+            set.iter().filter(|p| !grantable.contains(*p)).map(ProjectPermission::as_str).collect();
         return Err(IamError::Forbidden(format!(
             "you cannot grant permissions you do not hold: {}",
             missing.join(", ")

@@ -4,6 +4,7 @@
 pub(crate) mod audit;
 pub(crate) mod boards;
 pub(crate) mod cohorts;
+pub(crate) mod data_views;
 pub(crate) mod invitations;
 pub(crate) mod orgs;
 pub(crate) mod projects;

@@ -386,10 +386,17 @@ pub(crate) async fn data_scope_for<P: ProjectMarker>(
         return Ok(scope);
     }
     let scope = service_account_scope(state, &username, &secret, project_id, P::PERMISSION).await?;
-    match scope.require::<P>() {
-        Ok(permit) => Ok(permit.data_scope()),
-        Err(_) => Err(lacks(P::PERMISSION)),
-    }
+    let Ok(permit) = scope.require::<P>() else { return Err(lacks(P::PERMISSION)) };
+    // A service account reads through its data view (`workspace_id`, or its default).
+    let view = crate::extract::workspace_id(parts).map_err(|error| error.into_response())?;
+    tally_iam::views::data_scope(state.directory(), &permit, view).await.map_err(|error| {
+        let error = crate::ApiError::from(error);
+        let status = error.status();
+        import_answer(
+            status,
+            json!({ "code": status.as_u16(), "error": error.message(), "status": status.canonical_reason() }),
+        )
+    })
 }
 
 fn lacks(permission: ProjectPermission) -> Response {

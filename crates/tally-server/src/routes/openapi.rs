@@ -205,6 +205,21 @@ const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
         Some("LexiconEditBody"),
         Some("EditView"),
     ),
+    (
+        "PUT",
+        "/api/app/projects/{project_id}/lexicon/properties/{property_name}/classified",
+        Some("ClassifiedBody"),
+        Some("EditView"),
+    ),
+    ("GET", "/api/app/projects/{project_id}/data-views", None, Some("DataViewView[]")),
+    ("POST", "/api/app/projects/{project_id}/data-views", Some("DataViewBody"), Some("DataViewView")),
+    ("PATCH", "/api/app/projects/{project_id}/data-views/{view_id}", Some("DataViewBody"), Some("DataViewView")),
+    (
+        "PUT",
+        "/api/app/projects/{project_id}/data-views/{view_id}/members",
+        Some("DataViewMembersBody"),
+        Some("DataViewMemberView[]"),
+    ),
 ];
 
 /// The schema of a body named as in [`TYPED`].
@@ -247,6 +262,11 @@ fn components() -> Value {
         app::cohorts::CohortBody,
         app::cohorts::CohortPreviewBody,
         app::cohorts::CohortUsersView,
+        app::data_views::DataViewView,
+        app::data_views::DataViewMemberView,
+        app::data_views::DataViewBody,
+        app::data_views::DataViewMembersBody,
+        app::data_views::ClassifiedBody,
         app::boards::PublicBoardsBody,
         app::boards::PublicLinkView,
         app::boards::PublicLinkBody,

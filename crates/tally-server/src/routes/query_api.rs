@@ -360,7 +360,9 @@ pub(crate) async fn events_properties_top(
 async fn lexicon_of(state: &AppState, parts: &Parts, params: &Params) -> Result<tally_events::Lexicon, Response> {
     let scope = data_scope_for::<ViewReports>(state, parts, params.get("project_id").map(String::as_str)).await?;
     match state.event_store(&scope.project().region) {
-        Some(events) => Ok(events.lexicon_of(&scope)),
+        Some(events) => events.lexicon_of(&scope).await.map_err(|error| {
+            refused(StatusCode::SERVICE_UNAVAILABLE, parts, format!("the lexicon cannot be read: {error}"))
+        }),
         None => Err(misdirected_answer(state, &scope.project().region)),
     }
 }

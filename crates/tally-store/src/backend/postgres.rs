@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "saml", include_str!("../../migrations/postgres/0008_saml.sql")),
     (9, "hardening", include_str!("../../migrations/postgres/0009_hardening.sql")),
     (10, "boards", include_str!("../../migrations/postgres/0010_boards.sql")),
+    (11, "data_views", include_str!("../../migrations/postgres/0011_data_views.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

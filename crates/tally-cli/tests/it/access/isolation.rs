@@ -152,6 +152,15 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
             .await;
         ids.0.insert("cohort_id", cohort.results()["id"].to_string());
     }
+    if needs("view_id") {
+        let view = owner
+            .post(
+                &format!("/api/app/projects/{project_id}/data-views"),
+                json!({ "name": format!("Victim view {n}"), "filters": { "events": ["Page View"] } }),
+            )
+            .await;
+        ids.0.insert("view_id", view.results()["id"].to_string());
+    }
     if needs("event_name") {
         ids.0.insert("event_name", format!("Victim%20event%20{n}"));
     }
@@ -174,6 +183,24 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
         ids.0.insert("request_id", reply.results()["id"].to_string());
     }
     ids
+}
+
+/// A member of the victim's project whose custom role may mark classified data.
+async fn steward(victim: &Tenant, ids: &Ids, n: u32) -> Api {
+    let project_id = ids.0.get("project_id").cloned().unwrap_or_else(|| victim.projects[0].to_string());
+    let role = victim
+        .owner
+        .post(
+            &format!("/api/app/projects/{project_id}/custom-roles"),
+            json!({ "name": format!("Steward {n}"), "permissions": ["view_reports", "mark_classified_data"] }),
+        )
+        .await;
+    assert!(role.status.is_success(), "{role:?}");
+    let role = format!("custom:{}", role.results()["id"].as_str().unwrap());
+    let project_id: i64 = project_id.parse().unwrap();
+    let email = format!("steward-{n}@beta.example");
+    let projects = json!([{ "id": project_id, "role": role }]);
+    victim.owner.invite_and_accept(victim.org_id, &email, "member", projects).await.0
 }
 
 fn fill(path: &str, ids: &Ids) -> String {
@@ -225,6 +252,10 @@ fn body(
         ("POST", "preview") => json!({ "definition": { "kind": "users", "distinct_ids": ["u1"] } }),
         ("PATCH", "{event_name}" | "{property_name}") => json!({ "description": format!("Described {n}") }),
         ("PUT", "dropped") => json!({ "dropped": true }),
+        ("PUT", "classified") => json!({ "classified": true }),
+        ("POST", "data-views") => json!({ "name": format!("Made view {n}"), "filters": { "events": ["Sign Up"] } }),
+        ("PATCH", "{view_id}") => json!({ "name": format!("Renamed view {n}") }),
+        ("PUT", "members") if path.contains("/data-views/") => json!({ "members": [] }),
         ("PATCH", "{annotation_id}") => json!({ "description": format!("Changed note {n}") }),
         ("PUT", "{user_id}") if path.contains("/organizations/") => json!({ "role": "billing_admin" }),
         ("PUT", "billing") => json!({ "plan": "growth", "monthly_event_quota": 10, "seats": 20 }),
@@ -315,6 +346,8 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
         "public_links",
         "cohorts",
         "lexicon_entries",
+        "data_views",
+        "data_view_members",
     ];
     let mut rows = Vec::new();
     match instance.metadata.backend {
@@ -443,6 +476,10 @@ async fn other_tenants_ids_answer_404_and_change_nothing_on_every_route() {
                 let email = format!("control-requester-{n}@beta.example");
                 let (requester, _) = victim.owner.invite_and_accept(victim.org_id, &email, "member", json!([])).await;
                 send(&requester, method, &url, body.clone()).await
+            } else if path.ends_with("/classified") {
+                // Marking classified data is for custom roles only: a data steward's.
+                let steward = steward(&victim, &ids, n).await;
+                send(&steward, method, &url, body.clone()).await
             } else {
                 send(&victim.owner, method, &url, body.clone()).await
             };

@@ -159,6 +159,10 @@ async fn project_action(
             let name = counter.next("Dropped%20");
             api.put(&format!("{base}/lexicon/events/{name}/dropped"), json!({ "dropped": true })).await
         }
+        "mark_classified_data" => {
+            let name = counter.next("classified_");
+            api.put(&format!("{base}/lexicon/properties/{name}/classified"), json!({ "classified": true })).await
+        }
         "download_lexicon" => {
             let reply = api.request(reqwest::Method::GET, &format!("{base}/lexicon/export")).send().await.unwrap();
             tally_testkit::api::Reply { status: reply.status(), body: serde_json::Value::Null }
@@ -242,6 +246,7 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "edit_lexicon",
     "merge_drop_data",
     "download_lexicon",
+    "mark_classified_data",
 ];
 
 #[tokio::test]

@@ -749,6 +749,8 @@ pub(crate) struct PublicLinkView {
     /// The passcode, in the answer that made the link only: it is never shown again.
     #[serde(skip_serializing_if = "Option::is_none")]
     passcode: Option<String>,
+    /// The data view the link answers through (`None`: all project data).
+    view_id: Option<i64>,
     created_by: Option<i64>,
     created_at: String,
 }
@@ -760,6 +762,7 @@ fn link_view(view: &reports::PublicLinkView) -> PublicLinkView {
         url: view.url.clone(),
         passcode_protected: view.link.passcode_hash.is_some(),
         passcode: view.passcode.as_ref().map(|passcode| passcode.expose().clone()),
+        view_id: view.link.view_id,
         created_by: view.link.created_by.map(|id| id.0),
         created_at: millis(view.link.created_at),
     }
@@ -771,6 +774,10 @@ pub(crate) struct PublicLinkBody {
     /// Protect the link with a passcode, shown once in the answer.
     #[serde(default)]
     passcode: bool,
+    /// The data view the link answers through: one the maker may open (absent: the maker's
+    /// default). Classified values are never shown.
+    #[serde(default)]
+    view_id: Option<i64>,
 }
 
 pub(crate) async fn create_public_link(
@@ -781,7 +788,7 @@ pub(crate) async fn create_public_link(
 ) -> Result<Response, ApiError> {
     let actor = caller.actor();
     let permit = scope.require::<project::MakeBoardsPublic>()?;
-    let link = reports::create_public_link(state.ctx(&actor), &permit, board_id, body.passcode).await?;
+    let link = reports::create_public_link(state.ctx(&actor), &permit, board_id, body.passcode, body.view_id).await?;
     Ok(created(link_view(&link)))
 }
 

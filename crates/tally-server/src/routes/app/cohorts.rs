@@ -14,7 +14,7 @@ use tally_types::permissions::project;
 
 use super::{created, done, ok};
 use crate::access::{Caller, ProjectAccess};
-use crate::extract::{Ids, JsonBody, QueryParams};
+use crate::extract::{Ids, JsonBody, QueryParams, ViewChoice};
 use crate::{ApiError, AppState};
 
 /// A saved cohort.
@@ -167,18 +167,17 @@ pub(crate) struct CohortPreviewBody {
 async fn members(
     state: &AppState,
     scope: &tally_iam::authz::ProjectScope,
+    view: &ViewChoice,
     definition: &CohortCondition,
     saved: &tally_query::SavedCohorts,
 ) -> Result<(Vec<String>, HashMap<String, serde_json::Map<String, Value>>), ApiError> {
-    let data = scope.require::<project::ViewUsers>()?.data_scope();
+    let data = state.data_scope(&scope.require::<project::ViewUsers>()?, view).await?;
     let engine = state.query_engine_of(&data)?;
     let members = engine.cohort_members(&data, definition, saved).await.map_err(super::query::query_error)?;
     let store = state.events_of(&data)?;
-    let events = store.project_events(&data, 0, 0).await.map_err(|error| {
-        ApiError::new(tally_types::ErrorKind::Unavailable, "storage_unavailable", error.to_string())
-    })?;
+    let events = store.project_events(&data, 0, 0).await.map_err(AppState::storage_unavailable)?;
     let mut profiles = HashMap::new();
-    for (id, profile) in store.profiles_of(&data, None) {
+    for (id, profile) in store.profiles_of(&data, None).await.map_err(AppState::storage_unavailable)? {
         profiles.entry(events.canonical(&id)).or_insert_with(|| crate::routes::ingest::profile_properties(&profile));
     }
     Ok((members, profiles))
@@ -188,10 +187,11 @@ async fn members(
 pub(crate) async fn preview(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
+    view: ViewChoice,
     JsonBody(body): JsonBody<CohortPreviewBody>,
 ) -> Result<Response, ApiError> {
     let saved = usable(&state, &scope, &caller).await?;
-    let (members, _) = members(&state, &scope, &body.definition, &saved).await?;
+    let (members, _) = members(&state, &scope, &view, &body.definition, &saved).await?;
     Ok(ok(CohortUsersView { count: members.len(), page: 0, page_size: 0, users: Vec::new() }))
 }
 
@@ -221,6 +221,7 @@ async fn definition_of(
 pub(crate) async fn users(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
+    view: ViewChoice,
     Ids((_, cohort_id)): Ids<(i64, i64)>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -235,7 +236,7 @@ pub(crate) async fn users(
     };
     let page = number("page", 0)?;
     let page_size = number("page_size", 100)?.clamp(1, 1000);
-    let (members, mut profiles) = members(&state, &scope, &definition, &saved).await?;
+    let (members, mut profiles) = members(&state, &scope, &view, &definition, &saved).await?;
     let users = members
         .iter()
         .skip(page.saturating_mul(page_size))
@@ -249,11 +250,12 @@ pub(crate) async fn users(
 pub(crate) async fn export(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
+    view: ViewChoice,
     Ids((_, cohort_id)): Ids<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     scope.require::<project::ExportCohorts>()?;
     let (definition, saved) = definition_of(&state, &scope, &caller, cohort_id).await?;
-    let (members, profiles) = members(&state, &scope, &definition, &saved).await?;
+    let (members, profiles) = members(&state, &scope, &view, &definition, &saved).await?;
     let text = |value: Option<&Value>| match value {
         Some(Value::String(text)) => text.clone(),
         Some(other) => other.to_string(),

@@ -13,7 +13,7 @@ use tally_types::{AccessRequestId, ErrorKind, OrgId, ProjectId, ProjectPermissio
 
 use super::{created, done, ok, views};
 use crate::access::ProjectAccess;
-use crate::extract::{Ids, JsonBody};
+use crate::extract::{Ids, JsonBody, ViewChoice};
 use crate::{ApiError, AppState};
 
 /// A project's settings, with the caller's permissions there.
@@ -49,7 +49,7 @@ pub(crate) async fn update(
     let permit = scope.require::<project::EditProjectSettings>()?;
     let project_has_data = match (body.id_merge, state.event_store(&project.region)) {
         (Some(wanted), Some(events)) if wanted != project.id_merge => {
-            events.has_data(&permit.data_scope()).await.map_err(|error| {
+            events.has_data(&permit.whole_project_data_scope_returning_no_data()).await.map_err(|error| {
                 ApiError::new(
                     ErrorKind::Unavailable,
                     "storage_unavailable",
@@ -91,7 +91,7 @@ pub(crate) async fn reset(
     let generation = tally_iam::admin::projects::reset(state.ctx(&actor), &permit).await?;
     let project = scope.project();
     if let Some(events) = state.event_store(&project.region) {
-        events.reset_project(&permit.data_scope()).await.map_err(|error| {
+        events.reset_project(&permit.whole_project_data_scope_returning_no_data()).await.map_err(|error| {
             ApiError::new(
                 ErrorKind::Unavailable,
                 "storage_unavailable",
@@ -162,8 +162,9 @@ pub(crate) async fn usage(
 pub(crate) async fn lexicon(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
+    view: ViewChoice,
 ) -> Result<Response, ApiError> {
-    Ok(ok(lexicon_view(&state, &scope, &caller).await?))
+    Ok(ok(lexicon_view(&state, &scope, &caller, &view).await?))
 }
 
 /// `GET .../lexicon/export`: the Lexicon as CSV, a row per event and per event property
@@ -171,9 +172,10 @@ pub(crate) async fn lexicon(
 pub(crate) async fn lexicon_csv(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
+    view: ViewChoice,
 ) -> Result<Response, ApiError> {
     scope.require::<project::DownloadLexicon>()?;
-    let view = lexicon_view(&state, &scope, &caller).await?;
+    let view = lexicon_view(&state, &scope, &caller, &view).await?;
     let header = [
         "kind",
         "event",
@@ -223,11 +225,12 @@ async fn lexicon_view(
     state: &AppState,
     scope: &tally_iam::authz::ProjectScope,
     caller: &crate::access::Caller,
+    view: &ViewChoice,
 ) -> Result<LexiconView, ApiError> {
     let permit = scope.require::<project::ViewReports>()?;
-    let data = permit.data_scope();
+    let data = state.data_scope(&permit, view).await?;
     let store = state.events_of(&data)?;
-    let lexicon = store.lexicon_of(&data);
+    let lexicon = store.lexicon_of(&data).await.map_err(AppState::storage_unavailable)?;
     let entries = tally_iam::reports::lexicon_entries(state.ctx(&caller.actor()), &permit).await?;
     let edit = |kind: &str, name: &str| {
         entries.iter().find(|entry| entry.kind == kind && entry.name == name).map(EditView::of).unwrap_or_default()
@@ -255,8 +258,12 @@ async fn lexicon_view(
                 .collect(),
         })
         .collect();
-    // An event dropped before it was ever sent is listed too, with nothing seen.
-    for entry in entries.iter().filter(|entry| entry.kind == "event" && !lexicon.events.contains_key(&entry.name)) {
+    // An event dropped before it was ever sent is listed too, with nothing seen (not in a
+    // data view, which lists only what its data holds).
+    let listed_without_data = |entry: &&tally_iam::records::LexiconEntry| {
+        data.visibility().view.is_none() && entry.kind == "event" && !lexicon.events.contains_key(&entry.name)
+    };
+    for entry in entries.iter().filter(listed_without_data) {
         events.push(LexiconEventView {
             name: entry.name.clone(),
             edit: EditView::of(entry),
@@ -269,6 +276,8 @@ async fn lexicon_view(
     events.sort_by(|a, b| a.name.cmp(&b.name));
     let user_properties = store
         .profile_properties_of(&data)
+        .await
+        .map_err(AppState::storage_unavailable)?
         .into_iter()
         .map(|property| UserPropertyView {
             name: property.name,
@@ -332,16 +341,19 @@ pub(crate) struct EditView {
     hidden: bool,
     /// Its new data is not stored (events).
     dropped: bool,
+    /// Only holders of `access_classified_data` see its values (properties).
+    classified: bool,
 }
 
 impl EditView {
-    fn of(entry: &tally_iam::records::LexiconEntry) -> EditView {
+    pub(crate) fn of(entry: &tally_iam::records::LexiconEntry) -> EditView {
         EditView {
             display_name: entry.display_name.clone(),
             description: entry.description.clone(),
             tags: entry.tags.clone(),
             hidden: entry.hidden,
             dropped: entry.dropped,
+            classified: entry.classified,
         }
     }
 }

@@ -8,16 +8,17 @@ use tally_types::permissions::project::ViewReports;
 
 use super::ok;
 use crate::access::ProjectAccess;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, ViewChoice};
 use crate::{ApiError, AppState};
 
 pub(crate) async fn run(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
+    view: ViewChoice,
     JsonBody(report): JsonBody<Report>,
 ) -> Result<Response, ApiError> {
     let permit = scope.require::<ViewReports>()?;
-    let data = permit.data_scope();
+    let data = state.data_scope(&permit, &view).await?;
     let engine = state.query_engine_of(&data)?;
     // The cohorts the report may name: the caller's own and the shared ones.
     let cohorts = super::cohorts::usable(&state, &scope, &caller).await?;

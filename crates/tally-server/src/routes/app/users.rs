@@ -12,7 +12,7 @@ use tally_types::permissions::project::ViewUsers;
 use super::ok;
 use super::query::query_error;
 use crate::access::ProjectAccess;
-use crate::extract::QueryParams;
+use crate::extract::{QueryParams, ViewChoice};
 use crate::routes::ingest::profile_properties;
 use crate::{ApiError, AppState};
 
@@ -27,9 +27,10 @@ fn invalid(message: impl Into<String>) -> ApiError {
 pub(crate) async fn list(
     State(state): State<AppState>,
     ProjectAccess(scope, _): ProjectAccess,
+    view: ViewChoice,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let data = scope.require::<ViewUsers>()?.data_scope();
+    let data = state.data_scope(&scope.require::<ViewUsers>()?, &view).await?;
     let events = state.events_of(&data)?;
     let filter = match params.get("where").map(|text| text.trim()).filter(|text| !text.is_empty()) {
         Some(text) => Some(tally_ingest::expr::parse(text).map_err(|error| invalid(error.to_string()))?),
@@ -52,6 +53,8 @@ pub(crate) async fn list(
     };
     let mut rows: Vec<(String, serde_json::Map<String, Value>)> = events
         .profiles_of(&data, None)
+        .await
+        .map_err(AppState::storage_unavailable)?
         .iter()
         .map(|(id, profile)| (id.clone(), profile_properties(profile)))
         .filter(|(_, properties)| filter.as_ref().is_none_or(|expr| expr.matches(properties)))
@@ -107,9 +110,10 @@ pub(crate) struct UserProfile {
 pub(crate) async fn activity(
     State(state): State<AppState>,
     ProjectAccess(scope, _): ProjectAccess,
+    view: ViewChoice,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let data = scope.require::<ViewUsers>()?.data_scope();
+    let data = state.data_scope(&scope.require::<ViewUsers>()?, &view).await?;
     let engine = state.query_engine_of(&data)?;
     let distinct_id =
         params.get("distinct_id").filter(|id| !id.is_empty()).ok_or_else(|| invalid("distinct_id is required"))?;
@@ -127,9 +131,10 @@ pub(crate) async fn activity(
 pub(crate) async fn live(
     State(state): State<AppState>,
     ProjectAccess(scope, _): ProjectAccess,
+    view: ViewChoice,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let data = scope.require::<ViewUsers>()?.data_scope();
+    let data = state.data_scope(&scope.require::<ViewUsers>()?, &view).await?;
     let engine = state.query_engine_of(&data)?;
     let limit = match params.get("limit") {
         None => 50,

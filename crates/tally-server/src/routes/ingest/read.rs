@@ -190,7 +190,10 @@ pub(crate) async fn query_profiles(
     };
     let group_key = query.get("data_group_id").map(String::as_str).filter(|key| !key.is_empty());
     // Sorted by distinct_id: the order is the same on every page of a session.
-    let mut profiles = store.profiles_of(&scope, group_key);
+    let mut profiles = match store.profiles_of(&scope, group_key).await {
+        Ok(profiles) => profiles,
+        Err(error) => return export_error(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+    };
     if let Some(ids) = &wanted_ids {
         profiles.retain(|(id, _)| ids.contains(id));
     }
