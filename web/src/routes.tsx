@@ -16,6 +16,7 @@ import { Billing } from "./screens/org/Billing";
 import { ProjectSettings } from "./screens/project/ProjectSettings";
 import { ProjectUsers } from "./screens/project/ProjectUsers";
 import { CustomRoles } from "./screens/project/CustomRoles";
+import { DataViews } from "./screens/project/DataViews";
 import { Insights } from "./screens/analysis/Insights";
 import { Funnels } from "./screens/analysis/Funnels";
 import { Retention } from "./screens/analysis/Retention";
@@ -78,6 +79,7 @@ export const router = createBrowserRouter([
           { path: "settings", element: <ProjectSettings /> },
           { path: "settings/users", element: <ProjectUsers /> },
           { path: "settings/roles", element: <CustomRoles /> },
+          { path: "settings/data-views", element: <DataViews /> },
         ],
       },
       { path: "home", element: <Navigate to="/" replace /> },

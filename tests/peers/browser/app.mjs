@@ -617,6 +617,23 @@ try {
     (event) => event.name === "Purchase",
   );
   await shot(owner, "lexicon");
+  // The Owner makes a data view of purchases only; the view picker then offers it.
+  await owner.goto(`${base}/projects/${production.id}/settings/data-views`);
+  await owner.locator("#data-view-new").click();
+  const viewDialog = owner.getByRole("dialog", { name: "New data view" });
+  await viewDialog.getByLabel("Name").fill("Purchases only");
+  const viewEvents = viewDialog.getByLabel("Events");
+  await viewEvents.fill("Purchase");
+  await viewEvents.press("Enter");
+  await viewDialog.getByRole("button", { name: "Create data view" }).click();
+  await viewDialog.waitFor({ state: "hidden" });
+  await owner.getByRole("region", { name: "Data view Purchases only" }).waitFor();
+  facts.data_views = (await api(owner, "GET", `/api/app/projects/${production.id}/data-views`)).body.results.map(
+    (view) => ({ name: view.name, events: view.filters.events }),
+  );
+  await owner.locator("#data-view-picker").waitFor();
+  facts.data_view_picker = await owner.locator("#data-view-picker").isVisible();
+  await shot(owner, "data-views");
 
   // The Owner requires a second factor; the project Admin, who has none, is made to enroll
   // an authenticator app at the next sign-in before anything opens.

@@ -1,5 +1,6 @@
 // The one way the app talks to Tally: JSON in, the `{status, results}` envelope out, and
 // the server's own message on failure.
+import { withDataView } from "./dataViews";
 
 export class ApiError extends Error {
   readonly status: number;
@@ -25,7 +26,8 @@ export async function api<T>(method: Method, path: string, body?: unknown, signa
   }
   let response: Response;
   try {
-    response = await fetch(path, init);
+    // Reads of a project's data go through the data view the reader chose for it.
+    response = await fetch(withDataView(path), init);
   } catch (error) {
     if (error instanceof DOMException && error.name === "AbortError") throw error;
     throw new ApiError(0, "network", "Tally cannot be reached: check your connection and try again.");

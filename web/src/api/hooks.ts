@@ -1,8 +1,9 @@
 // Server state shared by every screen.
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { get } from "./client";
-import type { Me, Organization, OrgSummary, ProjectSummary } from "./types";
+import { chooseDataView, dataViewPaths } from "./dataViews";
+import type { DataView, Me, Organization, OrgSummary, ProjectSummary } from "./types";
 
 export function useMe() {
   return useQuery({ queryKey: ["me"], queryFn: ({ signal }) => get<Me>("/api/app/me", signal) });
@@ -48,4 +49,26 @@ export function useCurrent(): Current {
 /** Whether the caller holds a project permission (the server checks it again). */
 export function mayInProject(project: ProjectSummary | undefined, permission: string): boolean {
   return project?.permissions.includes(permission) ?? false;
+}
+
+export const dataViewsKey = (projectId: number) => ["project", projectId, "data-views"] as const;
+
+/** The data views of a project the caller may open (All Project Data, id 0, among them when
+ * open to them); needs `view_reports`. */
+export function useDataViews(projectId: number | undefined, enabled = true) {
+  return useQuery({
+    queryKey: dataViewsKey(projectId ?? 0),
+    queryFn: ({ signal }) => get<DataView[]>(dataViewPaths.list(projectId ?? 0), signal),
+    enabled: enabled && projectId !== undefined,
+  });
+}
+
+/** Switches a project's reads to another data view (null: the server's default): what was
+ * read through the previous one is dropped, and the screen, mounted afresh, reads again. */
+export function useSwitchDataView() {
+  const queryClient = useQueryClient();
+  return (projectId: number, viewId: number | null) => {
+    queryClient.removeQueries({ predicate: ({ queryKey }) => queryKey[0] === "project" && queryKey[1] === projectId && queryKey[2] !== "data-views" });
+    chooseDataView(projectId, viewId);
+  };
 }

@@ -20,5 +20,6 @@ describe("lexicon edits", () => {
     expect(lexiconPaths.event(3, "a/b c")).toBe("/api/app/projects/3/lexicon/events/a%2Fb%20c");
     expect(lexiconPaths.dropped(3, "$x")).toBe("/api/app/projects/3/lexicon/events/%24x/dropped");
     expect(lexiconPaths.property(3, "p")).toBe("/api/app/projects/3/lexicon/properties/p");
+    expect(lexiconPaths.classified(3, "e mail")).toBe("/api/app/projects/3/lexicon/properties/e%20mail/classified");
   });
 });

@@ -49,4 +49,5 @@ export const lexiconPaths = {
   event: (projectId: number, name: string) => `/api/app/projects/${projectId}/lexicon/events/${encodeURIComponent(name)}`,
   property: (projectId: number, name: string) => `/api/app/projects/${projectId}/lexicon/properties/${encodeURIComponent(name)}`,
   dropped: (projectId: number, name: string) => `/api/app/projects/${projectId}/lexicon/events/${encodeURIComponent(name)}/dropped`,
+  classified: (projectId: number, name: string) => `/api/app/projects/${projectId}/lexicon/properties/${encodeURIComponent(name)}/classified`,
 };

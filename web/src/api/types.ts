@@ -44,3 +44,6 @@ export type AuditEntry = S["AuditEntry"];
 export type Body<Name extends keyof S> = S[Name];
 export type CustomRole = S["CustomRoleView"];
 export type PermissionCatalog = S["PermissionCatalogView"];
+export type DataView = S["DataViewView"];
+export type DataViewMember = S["DataViewMemberView"];
+export type DataViewFilters = S["DataViewFilters"];

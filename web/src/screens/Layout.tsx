@@ -1,12 +1,14 @@
 // The frame of every signed-in screen: the header with the organization and project, the
-// navigation (only what the caller may use), and sign-in when nobody is signed in.
-import { useEffect, useState } from "react";
+// navigation (only what the caller may use, and the data view when there is a choice), and
+// sign-in when nobody is signed in.
+import { Fragment, useEffect, useState } from "react";
 import { Alert, AppShell, Burger, Button, Group, NavLink, ScrollArea, Select, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { Link, Navigate, Outlet, useLocation, useNavigate, useParams } from "react-router-dom";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ApiError, del, post } from "../api/client";
-import { mayInProject, useCurrent, useMe, useOrganization } from "../api/hooks";
+import { effectiveDataView, useChosenDataView } from "../api/dataViews";
+import { mayInProject, useCurrent, useDataViews, useMe, useOrganization, useSwitchDataView } from "../api/hooks";
 import { ErrorNote, Loading } from "./common";
 
 export function Layout() {
@@ -108,6 +110,7 @@ function Navigation() {
           <Text size="xs" c="dimmed" px="sm" pt="xs" tt="uppercase">
             {project.name}
           </Text>
+          {mayInProject(project, "view_reports") && <DataViewPicker projectId={project.id} />}
           {mayInProject(project, "view_reports") && (
             <>
               {item(`/projects/${project.id}/boards`, "Boards", true)}
@@ -124,6 +127,7 @@ function Navigation() {
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings`, "Project settings")}
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings/users`, "Project users")}
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings/roles`, "Roles")}
+          {mayInProject(project, "view_project_settings") && mayInProject(project, "view_reports") && item(`/projects/${project.id}/settings/data-views`, "Data views")}
         </>
       )}
       {org && !org.sign_in_required && (
@@ -148,6 +152,35 @@ function Navigation() {
   );
 }
 
+/** The data view the project's reports read through, when the caller may open more than
+ * one. A choice that is no longer open to them (deleted, or taken away) is forgotten. */
+function DataViewPicker({ projectId }: { projectId: number }) {
+  const views = useDataViews(projectId);
+  const chosen = useChosenDataView(projectId);
+  const switchTo = useSwitchDataView();
+  const stale = views.data !== undefined && chosen !== null && !views.data.some((v) => v.id === chosen);
+  useEffect(() => {
+    if (stale) switchTo(projectId, null);
+  }, [stale, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
+  if (!views.data || views.data.length < 2) return null;
+  const current = effectiveDataView(views.data, chosen);
+  return (
+    <Select
+      id="data-view-picker"
+      label="Data view"
+      description="What the reports read"
+      data={views.data.map((v) => ({ value: String(v.id), label: v.name }))}
+      value={current ? String(current.id) : null}
+      onChange={(value) => value !== null && switchTo(projectId, Number(value))}
+      allowDeselect={false}
+      px="sm"
+      py="xs"
+      size="sm"
+      data-testid="data-view-picker"
+    />
+  );
+}
+
 /** `/organizations/:id`: its first screen. */
 export function OrgIndex() {
   const { orgId } = useParams();
@@ -162,12 +195,18 @@ export function ProjectIndex() {
   return <Navigate to={`/projects/${project.id}/${to}`} replace />;
 }
 
-/** The screen, or why a project in the URL is not open to the caller. */
+/** The screen, or why a project in the URL is not open to the caller. A project's screen
+ * is mounted afresh when its data view changes, so that all it shows reads through the new one. */
 function Guarded() {
   const params = useParams();
   const { project } = useCurrent();
+  const view = useChosenDataView(project?.id);
   if (params.projectId && !project) return <NoProjectAccess projectId={Number(params.projectId)} />;
-  return <Outlet />;
+  return (
+    <Fragment key={view ?? "default"}>
+      <Outlet />
+    </Fragment>
+  );
 }
 
 function NoProjectAccess({ projectId }: { projectId: number }) {

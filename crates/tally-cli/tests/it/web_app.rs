@@ -148,6 +148,13 @@ async fn people_use_tally_in_a_browser() {
     // The Owner named and described an event in the Lexicon screen.
     assert_eq!(facts["lexicon_edit"]["display_name"], "Bought", "{}", facts["lexicon_edit"]);
     assert_eq!(facts["lexicon_edit"]["description"], "A completed order");
+    // A data view made on its settings screen, then offered by the picker.
+    assert_eq!(
+        facts["data_views"],
+        serde_json::json!([{ "name": "All Project Data", "events": [] }, { "name": "Purchases only", "events": ["Purchase"] }]),
+        "{facts}"
+    );
+    assert_eq!(facts["data_view_picker"], true);
 
     // The buyers of the funnel, saved as a cohort from its step, are the three it lists.
     assert_eq!(facts["cohort"]["count"], 3, "{facts}");

@@ -1,11 +1,21 @@
 // Filters on event and user profile properties (a property, an operator and its value), and
-// on membership of a saved cohort (in it, or not).
+// (unless `cohorts` is off) on membership of a saved cohort (in it, or not).
 import { ActionIcon, Button, Group, Select, Stack, TextInput } from "@mantine/core";
 import type { Filter } from "../../api/report";
 import { SourcedPropertyPicker } from "./parts";
 import { type Operator, filterOf, filterText, fromPickerValue, operatorsFor, pickerValue, takesValue } from "./filterModel";
 
-export function FilterEditor({ projectId, filters, onChange }: { projectId: number; filters: Filter[]; onChange: (filters: Filter[]) => void }) {
+export function FilterEditor({
+  projectId,
+  filters,
+  onChange,
+  cohorts = true,
+}: {
+  projectId: number;
+  filters: Filter[];
+  onChange: (filters: Filter[]) => void;
+  cohorts?: boolean;
+}) {
   const set = (index: number, filter: Filter) => onChange(filters.map((f, i) => (i === index ? filter : f)));
   return (
     <Stack gap="xs">
@@ -14,6 +24,7 @@ export function FilterEditor({ projectId, filters, onChange }: { projectId: numb
           <SourcedPropertyPicker
             projectId={projectId}
             label="Where"
+            cohorts={cohorts}
             value={pickerValue(filter.property, filter.source)}
             onChange={(value) => {
               if (!value) return;

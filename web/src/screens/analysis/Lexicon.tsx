@@ -1,5 +1,6 @@
 // Lexicon: every event and property the project has received, with types, counts, first
-// and last seen; its editors name, describe, tag and hide them, and its Owners drop events.
+// and last seen; its editors name, describe, tag and hide them, its Owners drop events, and
+// those who may mark classified data mark properties whose values only some may see.
 import { useState } from "react";
 import { Badge, Button, Checkbox, Group, Modal, Stack, Table, TagsInput, Text, TextInput, Textarea } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
@@ -18,9 +19,9 @@ type Editing = { kind: "event" | "property"; name: string; entry: LexiconEdit };
 
 const lexiconKey = (projectId: number) => ["project", projectId, "lexicon"];
 
-/** Description, tags and the Hidden / Dropped marks of an entry. */
+/** Description, tags and the Hidden / Dropped / Classified marks of an entry. */
 function About({ entry }: { entry: LexiconEdit }) {
-  const marks = entry.tags.length > 0 || entry.hidden || entry.dropped;
+  const marks = entry.tags.length > 0 || entry.hidden || entry.dropped || entry.classified;
   if (!entry.description && !marks) return null;
   return (
     <Stack gap={4}>
@@ -44,6 +45,11 @@ function About({ entry }: { entry: LexiconEdit }) {
           {entry.dropped && (
             <Badge color="red" size="sm">
               Dropped
+            </Badge>
+          )}
+          {entry.classified && (
+            <Badge color="grape" size="sm" data-testid="classified">
+              Classified
             </Badge>
           )}
         </Group>
@@ -119,6 +125,7 @@ export function Lexicon() {
   const { project } = useCurrent();
   const mayEdit = mayInProject(project, "edit_lexicon");
   const mayDrop = mayInProject(project, "merge_drop_data");
+  const mayClassify = mayInProject(project, "mark_classified_data");
   const queryClient = useQueryClient();
   const [filter, setFilter] = useState("");
   const [open, setOpen] = useState<string | null>(null);
@@ -129,6 +136,12 @@ export function Lexicon() {
     await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
   };
   const undrop = useMutation({ mutationFn: (name: string) => setDropped(name, false) });
+  const classify = useMutation({
+    mutationFn: async ({ name, classified }: { name: string; classified: boolean }) => {
+      await put<LexiconEdit>(lexiconPaths.classified(projectId, name), { classified });
+      await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
+    },
+  });
   const column = createColumnHelper<LexiconEvent>();
   const columns = [
     column.accessor("name", {
@@ -190,6 +203,7 @@ export function Lexicon() {
       {!mayEdit && <NotAllowed>Only project Owners and Admins edit the Lexicon.</NotAllowed>}
       <TextInput label="Search events" value={filter} onChange={(e) => setFilter(e.currentTarget.value)} maw={320} />
       {undrop.error && <ErrorNote error={undrop.error} title="The event is still dropped" />}
+      {classify.error && <ErrorNote error={classify.error} title="The property's classification was not changed" />}
       <QueryView query={lexicon}>
         {(data) => {
           const needle = filter.toLowerCase();
@@ -210,7 +224,7 @@ export function Lexicon() {
                         <Table.Th>Types</Table.Th>
                         <Table.Th>Seen</Table.Th>
                         <Table.Th>Last seen</Table.Th>
-                        {mayEdit && <Table.Th>Actions</Table.Th>}
+                        {(mayEdit || mayClassify) && <Table.Th>Actions</Table.Th>}
                       </Table.Tr>
                     </Table.Thead>
                     <Table.Tbody>
@@ -233,11 +247,26 @@ export function Lexicon() {
                           </Table.Td>
                           <Table.Td>{p.count.toLocaleString()}</Table.Td>
                           <Table.Td>{when(p.last_seen)}</Table.Td>
-                          {mayEdit && (
+                          {(mayEdit || mayClassify) && (
                             <Table.Td>
-                              <Button variant="subtle" size="compact-sm" aria-label={`Edit ${p.name}`} onClick={() => setEditing({ kind: "property", name: p.name, entry: p })}>
-                                Edit
-                              </Button>
+                              <Group gap="xs" wrap="nowrap">
+                                {mayEdit && (
+                                  <Button variant="subtle" size="compact-sm" aria-label={`Edit ${p.name}`} onClick={() => setEditing({ kind: "property", name: p.name, entry: p })}>
+                                    Edit
+                                  </Button>
+                                )}
+                                {mayClassify && (
+                                  <Button
+                                    variant="subtle"
+                                    size="compact-sm"
+                                    aria-label={`${p.classified ? "Unmark" : "Mark"} ${p.name} classified`}
+                                    loading={classify.isPending && classify.variables?.name === p.name}
+                                    onClick={() => classify.mutate({ name: p.name, classified: !p.classified })}
+                                  >
+                                    {p.classified ? "Unmark classified" : "Mark classified"}
+                                  </Button>
+                                )}
+                              </Group>
                             </Table.Td>
                           )}
                         </Table.Tr>

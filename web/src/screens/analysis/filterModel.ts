@@ -72,6 +72,14 @@ export function fromPickerValue(value: string): { property: string; source: Sour
   return { property: value, source: "event" };
 }
 
+/** A filter in words: `country is US, FR`, `plan (user) is set`, `in cohort 12`. */
+export function describeFilter(filter: Filter): string {
+  const operator = operatorsFor(filter.source).find((o) => o.value === filter.operator)?.label ?? filter.operator;
+  if (filter.source === "cohort") return `${operator} ${filter.property}`;
+  const property = filter.source === "user" ? `${filter.property} (user)` : filter.property;
+  return takesValue(filter.operator) ? `${property} ${operator} ${filterText(filter)}` : `${property} ${operator}`;
+}
+
 /** The editor's text for a filter's value. */
 export function filterText(filter: Filter): string {
   const value = (filter as { value?: unknown }).value;

@@ -59,24 +59,26 @@ function eventProperties(lexicon: Lexicon | undefined): string[] {
   return [...names].sort();
 }
 
-/** A property of the event or of its user's profile, or a saved cohort, each kind in its own
- * group; the value of a profile property is `user:` and its name, a cohort's `cohort:` and
- * its id (see `fromPickerValue`). */
+/** A property of the event or of its user's profile, or a saved cohort (unless `cohorts` is
+ * off), each kind in its own group; the value of a profile property is `user:` and its name,
+ * a cohort's `cohort:` and its id (see `fromPickerValue`). */
 export function SourcedPropertyPicker({
   projectId,
   value,
   onChange,
   label,
   id,
+  cohorts: withCohorts = true,
 }: {
   projectId: number;
   value: string | null;
   onChange: (value: string | null) => void;
   label: string;
   id?: string;
+  cohorts?: boolean;
 }) {
   const lexicon = useLexicon(projectId);
-  const cohorts = useCohorts(projectId);
+  const cohorts = useCohorts(projectId, withCohorts);
   const data = useMemo(() => {
     const groups = [
       { group: "Event properties", items: eventProperties(lexicon.data).map((name) => ({ value: name, label: name })) },
@@ -85,13 +87,14 @@ export function SourcedPropertyPicker({
         items: (lexicon.data?.user_properties ?? []).map((p) => ({ value: `user:${p.name}`, label: `${p.name} (user)` })),
       },
     ];
+    if (!withCohorts) return groups;
     const saved = [...(cohorts.data ?? [])].sort((a, b) => a.name.localeCompare(b.name));
     const items = saved.map((c) => ({ value: `cohort:${c.id}`, label: c.name }));
     // A cohort the list does not hold (deleted, or not the caller's) still shows as chosen.
     if (value?.startsWith("cohort:") && !items.some((item) => item.value === value)) items.push({ value, label: `Cohort #${value.slice(7)}` });
     if (items.length > 0) groups.push({ group: "Cohorts", items });
     return groups;
-  }, [lexicon.data, cohorts.data, value]);
+  }, [lexicon.data, cohorts.data, value, withCohorts]);
   return <Select id={id} label={label} placeholder="None" data={data} value={value} onChange={onChange} searchable clearable w={240} />;
 }
 

@@ -1,10 +1,13 @@
 // A board's dialogs: sharing (people, teams and everyone in the project), public links
-// (made with or without a passcode, the passcode shown once; revoked), giving the board to
-// someone else, and confirming what cannot be undone.
+// (made with or without a passcode, the passcode shown once, in a data view when there is a
+// choice; revoked), giving the board to someone else, and confirming what cannot be undone.
 import { type ReactNode, useEffect, useMemo, useState } from "react";
 import { ActionIcon, Alert, Button, Checkbox, Code, Group, Modal, Select, Stack, Table, Text, VisuallyHidden } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { del, messageOf, post, put } from "../../api/client";
+import { ALL_PROJECT_DATA, effectiveDataView, useChosenDataView } from "../../api/dataViews";
+import { useDataViews } from "../../api/hooks";
+import type { Body } from "../../api/types";
 import {
   type BoardDetail,
   type PublicLink,
@@ -223,9 +226,19 @@ export function PublicLinkDialog({
   const queryClient = useQueryClient();
   const feature = usePublicBoards(projectId);
   const links = usePublicLinks(projectId, opened);
+  const views = useDataViews(projectId, opened);
+  const chosenView = useChosenDataView(projectId);
   const [passcode, setPasscode] = useState(false);
+  const [viewPick, setViewPick] = useState<string | null>(null);
+  // With a choice of views, the link shows the one picked (at first, the one being read).
+  const viewList = views.data && views.data.length > 1 ? views.data : [];
+  const viewId = viewPick ?? (viewList.length > 0 ? String(effectiveDataView(viewList, chosenView)?.id ?? "") : null);
   const make = useMutation({
-    mutationFn: () => post<PublicLink>(`${base(projectId)}/boards/${board.id}/public-links`, { passcode }),
+    mutationFn: () =>
+      post<PublicLink>(`${base(projectId)}/boards/${board.id}/public-links`, {
+        passcode,
+        ...(viewId ? { view_id: Number(viewId) } : {}),
+      } satisfies Body<"PublicLinkBody">),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.publicLinks(projectId) }),
   });
   const revoke = useMutation({
@@ -237,6 +250,7 @@ export function PublicLinkDialog({
     make.reset();
     revoke.reset();
     setPasscode(false);
+    setViewPick(null);
   }, [opened]); // eslint-disable-line react-hooks/exhaustive-deps
   const mine = (links.data ?? []).filter((link) => link.board_id === board.id);
   const enabled = feature.data?.enabled ?? true;
@@ -250,6 +264,18 @@ export function PublicLinkDialog({
           </Alert>
         ) : (
           <Group align="flex-end">
+            {viewList.length > 0 && (
+              <Select
+                id="public-link-view"
+                label="Data view"
+                description="What the link shows (never classified values)"
+                data={viewList.map((v) => ({ value: String(v.id), label: v.name }))}
+                value={viewId}
+                onChange={(value) => value && setViewPick(value)}
+                allowDeselect={false}
+                w={240}
+              />
+            )}
             <Checkbox id="public-link-passcode" label="Protect with a passcode" checked={passcode} onChange={(e) => setPasscode(e.currentTarget.checked)} />
             <Button onClick={() => make.mutate()} loading={make.isPending}>
               Make a link
@@ -282,7 +308,12 @@ export function PublicLinkDialog({
         ) : mine.length === 0 ? (
           <Empty>No public link to this board.</Empty>
         ) : (
-          <PublicLinkTable links={mine} onRevoke={(id) => revoke.mutate(id)} revoking={revoke.isPending ? revoke.variables : undefined} />
+          <PublicLinkTable
+            links={mine}
+            onRevoke={(id) => revoke.mutate(id)}
+            revoking={revoke.isPending ? revoke.variables : undefined}
+            viewName={viewList.length > 0 ? (id) => viewList.find((v) => v.id === (id ?? ALL_PROJECT_DATA))?.name ?? `View ${id}` : undefined}
+          />
         )}
         {revoke.error && <ErrorNote error={revoke.error} />}
       </Stack>
@@ -297,12 +328,14 @@ export function PublicLinkTable({
   revoking,
   boardName,
   makerName,
+  viewName,
 }: {
   links: PublicLink[];
   onRevoke: (id: number) => void;
   revoking?: number;
   boardName?: (boardId: number) => ReactNode;
   makerName?: (userId: number | null | undefined) => string;
+  viewName?: (viewId: number | null | undefined) => string;
 }) {
   return (
     <Table.ScrollContainer minWidth={480}>
@@ -312,6 +345,7 @@ export function PublicLinkTable({
             {boardName && <Table.Th>Board</Table.Th>}
             <Table.Th>Address</Table.Th>
             <Table.Th>Passcode</Table.Th>
+            {viewName && <Table.Th>Data view</Table.Th>}
             {makerName && <Table.Th>Made by</Table.Th>}
             <Table.Th>Made</Table.Th>
             <Table.Th>
@@ -327,6 +361,7 @@ export function PublicLinkTable({
                 <Code style={{ overflowWrap: "anywhere" }}>{link.url}</Code>
               </Table.Td>
               <Table.Td>{link.passcode_protected ? "Yes" : "No"}</Table.Td>
+              {viewName && <Table.Td>{viewName(link.view_id)}</Table.Td>}
               {makerName && <Table.Td>{makerName(link.created_by)}</Table.Td>}
               <Table.Td>{when(link.created_at)}</Table.Td>
               <Table.Td>

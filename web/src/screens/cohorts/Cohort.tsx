@@ -7,6 +7,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { del } from "../../api/client";
 import { type Cohort, mayManage, summary } from "../../api/cohorts";
+import { withDataView } from "../../api/dataViews";
 import { formatValue } from "../../api/report";
 import { mayInProject, useCurrent } from "../../api/hooks";
 import { Empty, ErrorNote, Loading, NotAllowed, QueryView, Screen, when } from "../common";
@@ -41,7 +42,8 @@ function CohortDetail({ projectId, cohort }: { projectId: number; cohort: Cohort
   const myId = me?.user.type === "user" ? me.user.id : undefined;
   const manage = mayManage(cohort, myId, may("edit_project_settings"));
   const nameOf = (id: number) => (id === cohort.id ? cohort.name : cohorts.data?.find((c) => c.id === id)?.name);
-  const exportUrl = `${cohortsBase(projectId)}/${cohort.id}/export`;
+  // A download link, not a request of the client's: it names the data view itself.
+  const exportUrl = withDataView(`${cohortsBase(projectId)}/${cohort.id}/export`);
 
   const reasons: string[] = [];
   if (!may("export_cohorts")) reasons.push("Your role may not export cohorts.");
