@@ -40,7 +40,7 @@ const FILE_ROWS: usize = 1_000_000;
 /// Most Arrow bytes gathered into one flushed file (well under the 2 GiB of a string column).
 const FILE_BYTES: usize = 512 * 1024 * 1024;
 
-fn io(error: impl std::fmt::Display) -> StorageError {
+pub(crate) fn io(error: impl std::fmt::Display) -> StorageError {
     StorageError::Io(error.to_string())
 }
 
@@ -137,7 +137,7 @@ pub(crate) async fn sync_folder(folder: &Path) -> std::io::Result<()> {
 /// Makes files written through the local object store durable: each file, then every
 /// folder from theirs up to `<root>/events`, once each (new folders' names must survive a
 /// crash too).
-async fn make_durable(root: &Path, paths: &[ObjectPath]) -> Result<(), StorageError> {
+pub(crate) async fn make_durable(root: &Path, paths: &[ObjectPath]) -> Result<(), StorageError> {
     let events = root.join("events");
     let mut folders = BTreeSet::new();
     for path in paths {
@@ -298,7 +298,7 @@ fn partition_folder((project, day, bucket): &Partition) -> String {
     format!("project={project}/day={day}/bucket={bucket}")
 }
 
-fn arrow(error: impl std::fmt::Display) -> ParquetError {
+pub(crate) fn arrow(error: impl std::fmt::Display) -> ParquetError {
     ParquetError::Encode(error.to_string())
 }
 
@@ -365,7 +365,7 @@ fn encode_file(
     Ok((partition.clone(), bytes, stats))
 }
 
-fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &FileStats) -> EventFile {
+pub(crate) fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &FileStats) -> EventFile {
     EventFile {
         path: path.to_string(),
         project_id: partition.0,

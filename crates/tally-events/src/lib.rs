@@ -15,6 +15,7 @@ mod flush;
 mod identity;
 pub mod lexicon;
 pub mod parquet_file;
+mod privacy;
 mod read;
 mod readers;
 mod scan;
@@ -39,6 +40,7 @@ use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
 pub use flush::{CompactReport, FlushReport};
 pub use lexicon::Lexicon;
+pub use privacy::DeletionReport;
 pub use read::{PROFILE_USER, ProfileProperty, ProjectEvents, USER_PROPERTIES};
 pub use scan::{SORT_MERGE_RESERVATION, spilling_runtime};
 pub use visibility::ViewPlanner;
@@ -67,6 +69,12 @@ pub(crate) enum Record {
     Profiles(Vec<ProfileUpdate>),
     /// Everything of the project before this frame is gone (a project reset).
     Reset(i64),
+    /// The events and user profiles of these ids before this frame are gone (a person's
+    /// deletion request).
+    Delete {
+        project_id: i64,
+        distinct_ids: Vec<String>,
+    },
 }
 
 pub(crate) type Profiles = HashMap<(i64, ProfileKey), Profile>;
@@ -440,6 +448,13 @@ impl EventStore {
                         derived.forget(project);
                     }
                     resets.push(project);
+                }
+                Record::Delete { project_id, distinct_ids } => {
+                    let ids = distinct_ids.into_iter().collect();
+                    memory.remove_users(project_id, &ids)?;
+                    if !in_snapshot {
+                        privacy::remove_profiles(&mut profiles, project_id, &ids);
+                    }
                 }
             }
         }

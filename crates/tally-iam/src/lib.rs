@@ -11,6 +11,7 @@ pub mod directory;
 pub mod domains;
 pub mod mail;
 pub mod password;
+pub mod privacy;
 pub mod reports;
 pub mod scim;
 pub mod seal;
@@ -34,8 +35,8 @@ pub mod records {
     pub use tally_store::{
         AccessRequest, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard, BoardShare, Bookmark,
         ClaimedDomain, Cohort, CreatedTenant, CustomRole, DataView, DataViewMember, Grant, Invitation, InvitedProject,
-        LexiconEntry, Membership, OrgMember, Organization, Plan, Project, ProjectMember, ServiceAccount, SessionInfo,
-        StoreError, Team, User,
+        LexiconEntry, Membership, OrgMember, Organization, Plan, PrivacyRequest, Project, ProjectMember,
+        ServiceAccount, SessionInfo, StoreError, Team, User,
     };
 }
 use tally_types::{Classified, ErrorKind};

@@ -13,6 +13,7 @@ mod ingest_limit;
 pub mod maintenance;
 mod metrics;
 mod middleware;
+pub mod privacy;
 mod query_limit;
 mod routes;
 mod server;

@@ -128,6 +128,18 @@ impl Store {
         Ok(())
     }
 
+    /// Removes one file from the catalog (its events all deleted).
+    pub async fn remove_event_file(&self, region: &str, path: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM event_files WHERE region = $1 AND path = $2")
+                .bind(region)
+                .bind(path)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Removes a project's files from the catalog; returns their paths.
     pub async fn delete_event_files(&self, region: &str, project_id: i64) -> Result<Vec<String>, StoreError> {
         with_pool!(self, pool => {

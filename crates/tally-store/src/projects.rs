@@ -265,6 +265,7 @@ impl Store {
                 "public_links",
                 "data_view_members",
                 "data_views",
+                "privacy_requests",
                 "cohorts",
                 "lexicon_entries",
                 "board_cards",

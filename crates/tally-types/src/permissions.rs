@@ -198,6 +198,7 @@ permission_enum!(
         ManageCustomRoles = "manage_custom_roles",
         ViewProjectAuditLog = "view_project_audit_log",
         ManagePublicBoardsFeature = "manage_public_boards_feature",
+        ManagePrivacyRequests = "manage_privacy_requests",
         ManageProjectSecurity = "manage_project_security",
         ResetProject = "reset_project",
         DeleteProject = "delete_project",
@@ -245,6 +246,7 @@ impl ProjectPermission {
             ManageCustomRoles => "Create, change and delete custom roles.",
             ViewProjectAuditLog => "Read the project's audit log.",
             ManagePublicBoardsFeature => "Turn public board links on or off for the whole project.",
+            ManagePrivacyRequests => "Retrieve or delete a person's data (GDPR and CCPA requests).",
             ManageProjectSecurity => "Change the project's security settings.",
             ResetProject => "Delete every event and profile of the project, keeping its settings.",
             DeleteProject => "Delete the project.",
@@ -354,6 +356,7 @@ impl ProjectRole {
             ManageProjectServiceAccounts,
             ManageCustomRoles,
             ViewProjectAuditLog,
+            ManagePrivacyRequests,
         ];
         let owner = [
             ManageAllAlerts,

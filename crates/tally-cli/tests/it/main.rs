@@ -15,6 +15,7 @@ mod lifecycle;
 mod mail;
 mod observability;
 mod openapi;
+mod privacy;
 mod query;
 mod query_api;
 mod saml;

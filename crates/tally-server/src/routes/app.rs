@@ -7,6 +7,7 @@ pub(crate) mod cohorts;
 pub(crate) mod data_views;
 pub(crate) mod invitations;
 pub(crate) mod orgs;
+pub(crate) mod privacy;
 pub(crate) mod projects;
 pub(crate) mod query;
 pub(crate) mod service_accounts;

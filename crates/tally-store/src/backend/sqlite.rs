@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "hardening", include_str!("../../migrations/sqlite/0009_hardening.sql")),
     (10, "boards", include_str!("../../migrations/sqlite/0010_boards.sql")),
     (11, "data_views", include_str!("../../migrations/sqlite/0011_data_views.sql")),
+    (12, "privacy", include_str!("../../migrations/sqlite/0012_privacy.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -71,6 +71,7 @@ pub const PROJECT_ACTIONS: &[&str] = &[
     "manage_custom_roles",
     "view_project_audit_log",
     "manage_public_boards_feature",
+    "manage_privacy_requests",
     "manage_project_security",
     "reset_project",
     "delete_project",
@@ -187,6 +188,8 @@ fn project_row(action: &str) -> [bool; 4] {
         "view_project_audit_log" => [Y, Y, N, N],
         // §2.3 "Enable/disable the Public Boards feature for a project" (project Owner only).
         "manage_public_boards_feature" => [Y, N, N, N],
+        // §2.3 "GDPR export/deletion requests | org Owners/Admins"; §10.4 project Owners and Admins.
+        "manage_privacy_requests" => [Y, Y, N, N],
         // §2.3 role notes: project Admin "cannot ... manage its security".
         "manage_project_security" => [Y, N, N, N],
         // §2.2 "Transfer / reset / delete project".

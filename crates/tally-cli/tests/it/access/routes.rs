@@ -183,6 +183,7 @@ async fn project_action(
             tally_testkit::api::Reply { status: reply.status(), body: serde_json::Value::Null }
         }
         "manage_public_boards_feature" => api.put(&format!("{base}/public-boards"), json!({ "enabled": true })).await,
+        "manage_privacy_requests" => api.get(&format!("{base}/privacy-requests")).await,
         "make_boards_public" => {
             let board = own_board(api, tenant, &base, counter).await;
             api.post(&format!("{base}/boards/{board}/public-links"), json!({})).await
@@ -240,6 +241,7 @@ const PROJECT_ROUTE_ACTIONS: &[&str] = &[
     "share_entities",
     "create_annotations",
     "manage_public_boards_feature",
+    "manage_privacy_requests",
     "make_boards_public",
     "edit_cohorts",
     "export_cohorts",

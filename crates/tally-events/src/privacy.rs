@@ -1,0 +1,219 @@
+//! A person's data on request (GDPR and CCPA): everything stored of some users, and its
+//! deletion from the log, memory, profiles and every file.
+//!
+//! A deletion is crash-safe and can run again: a `Delete` frame in the log first (a replay
+//! drops the users' events and profiles again), then a flush (memory, already without them,
+//! goes to files and the log segments that held their events are removed), then each file
+//! that holds their events is rewritten without them: the new file is written and synced,
+//! then swapped for the old one in the catalog in one transaction, then the old one is
+//! deleted. A crash leaves either the old or the new file catalogued (the start sweeps the
+//! other), and running the deletion again finishes what remains.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, StringArray};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{col, lit};
+use datafusion::prelude::SessionContext;
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+use tally_iam::authz::DataScope;
+use tally_ingest::Event;
+use tally_ingest::profiles::{Profile, ProfileKey};
+use tally_types::permissions::project::ManagePrivacyRequests;
+
+use crate::{EventQuery, EventStore, Record, StorageError, WalError, flush, parquet_file, scan};
+
+/// What a deletion removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletionReport {
+    /// Every id deleted: those asked for and every id merged with them.
+    pub distinct_ids: Vec<String>,
+    pub profiles: usize,
+    pub files_rewritten: usize,
+    pub events_in_files: u64,
+}
+
+/// Rows of `batch` whose `distinct_id` is not one of `ids`.
+fn without(batch: &RecordBatch, ids: &HashSet<String>) -> Result<(RecordBatch, usize), StorageError> {
+    let column = batch.column_by_name("distinct_id").ok_or_else(|| StorageError::Io("no distinct_id column".into()))?;
+    let column = datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)
+        .map_err(scan::engine)?;
+    let Some(column) = column.as_any().downcast_ref::<StringArray>() else {
+        return Err(StorageError::Io("distinct_id is not text".into()));
+    };
+    let keep: BooleanArray =
+        (0..column.len()).map(|row| Some(column.is_null(row) || !ids.contains(column.value(row)))).collect();
+    let removed = keep.iter().filter(|kept| *kept == Some(false)).count();
+    Ok((filter_record_batch(batch, &keep).map_err(scan::engine)?, removed))
+}
+
+impl crate::Memory {
+    /// Drops the users' events from memory (fresh and flushing).
+    pub(crate) fn remove_users(&mut self, project_id: i64, ids: &HashSet<String>) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        if let Some(memory) = self.fresh.get_mut(&project_id) {
+            if memory.open.rows() > 0 {
+                let batch = memory.open.finish()?;
+                memory.sealed.push(batch);
+            }
+            for batch in &mut memory.sealed {
+                let (kept, gone) = without(batch, ids)?;
+                *batch = kept;
+                removed += gone;
+            }
+            self.fresh_count -= removed;
+        }
+        if let Some(batches) = self.flushing.get(&project_id) {
+            let mut filtered = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let (kept, gone) = without(batch, ids)?;
+                filtered.push(kept);
+                removed += gone;
+            }
+            Arc::make_mut(&mut self.flushing).insert(project_id, filtered);
+        }
+        Ok(removed)
+    }
+}
+
+/// Removes the users' profiles; returns how many.
+pub(crate) fn remove_profiles(profiles: &mut crate::Profiles, project_id: i64, ids: &HashSet<String>) -> usize {
+    let before = profiles.len();
+    profiles.retain(|(project, key), _| {
+        !(*project == project_id && matches!(key, ProfileKey::User(id) if ids.contains(id)))
+    });
+    before - profiles.len()
+}
+
+impl EventStore {
+    /// The ids of the users `distinct_ids` name: each, its canonical id, and every id merged
+    /// into that, sorted.
+    fn people<P: tally_types::permissions::ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+        distinct_ids: &[String],
+    ) -> (HashSet<String>, HashSet<String>) {
+        let mapping = self.identities_of(scope);
+        let canonical: HashSet<String> =
+            distinct_ids.iter().map(|id| mapping.get(id).cloned().unwrap_or_else(|| id.clone())).collect();
+        let mut ids: HashSet<String> = distinct_ids.iter().cloned().collect();
+        ids.extend(canonical.iter().cloned());
+        ids.extend(mapping.iter().filter(|(_, to)| canonical.contains(*to)).map(|(from, _)| from.clone()));
+        (ids, canonical)
+    }
+
+    /// Deletes every event and user profile of the users `distinct_ids` name (with every id
+    /// merged with them), from the log, memory, profiles and every file; see the module.
+    pub async fn delete_users(
+        &self,
+        scope: &DataScope<ManagePrivacyRequests>,
+        distinct_ids: &[String],
+    ) -> Result<DeletionReport, StorageError> {
+        let project_id = scope.project_id().0;
+        let (ids, _) = self.people(scope, distinct_ids);
+        let mut sorted: Vec<String> = ids.iter().cloned().collect();
+        sorted.sort();
+        let profiles = {
+            let _cut = self.cut.write().await;
+            let record = Record::Delete { project_id, distinct_ids: sorted.clone() };
+            let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
+            self.wal.append(payload, None).await?;
+            self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove_users(project_id, &ids)?;
+            remove_profiles(
+                &mut self.profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner()),
+                project_id,
+                &ids,
+            )
+        };
+        // Memory (without them) to files, and the log segments that held their events go.
+        self.flush().await?;
+        let _maintenance = self.maintenance.lock().await;
+        let mut report = DeletionReport { distinct_ids: sorted, profiles, ..DeletionReport::default() };
+        let listed: Vec<datafusion::logical_expr::Expr> = ids.iter().map(|id| lit(id.as_str())).collect();
+        for file in self.catalog.event_files(&self.region, project_id, i64::MIN, i64::MAX).await? {
+            let context = SessionContext::new();
+            let everything = EventQuery { project_id, from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
+            let Some(frame) = scan::undeduplicated(
+                &context,
+                Arc::clone(&self.files),
+                vec![file.path.clone()],
+                Vec::new(),
+                &everything,
+            )
+            .await?
+            else {
+                continue;
+            };
+            let held = frame
+                .clone()
+                .filter(col("distinct_id").in_list(listed.clone(), false))
+                .map_err(scan::engine)?
+                .count()
+                .await
+                .map_err(scan::engine)?;
+            if held == 0 {
+                continue;
+            }
+            let kept = frame
+                .filter(col("distinct_id").in_list(listed.clone(), true))
+                .map_err(scan::engine)?
+                .collect()
+                .await
+                .map_err(scan::engine)?;
+            let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
+            if rows == 0 {
+                self.catalog.remove_event_file(&self.region, &file.path).await?;
+            } else {
+                let (bytes, stats) = tokio::task::spawn_blocking(move || {
+                    let batch = concat_batches(&parquet_file::schema(), &kept).map_err(flush::arrow)?;
+                    let bytes = parquet_file::encode_batch(&batch)?;
+                    let stats = parquet_file::FileStats::of_batch(&batch, &bytes)?;
+                    Ok::<_, parquet_file::ParquetError>((bytes, stats))
+                })
+                .await
+                .map_err(flush::io)??;
+                // A compacted file stays one: it still holds one copy of each event.
+                let (folder, name) = file.path.rsplit_once('/').unwrap_or(("", file.path.as_str()));
+                let prefix = if name.starts_with("compact-") { "compact" } else { "rewritten" };
+                let path = ObjectPath::from(format!("{folder}/{prefix}-{}.parquet", uuid::Uuid::new_v4().simple()));
+                self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
+                flush::make_durable(&self.root, std::slice::from_ref(&path)).await?;
+                let partition = (file.project_id, file.day.clone(), u32::try_from(file.bucket).unwrap_or(0));
+                let row = flush::catalog_row(&partition, &path, &stats);
+                self.catalog
+                    .replace_event_files(&self.region, std::slice::from_ref(&file.path), &row, self.clock.now())
+                    .await?;
+            }
+            report.files_rewritten += 1;
+            report.events_in_files += u64::try_from(held).unwrap_or(0);
+            let now_free = self.readers.retire(vec![file.path.clone()]);
+            flush::delete_uncatalogued(&*self.files, now_free, "an event file rewritten without deleted users").await;
+        }
+        Ok(report)
+    }
+
+    /// Everything stored of the users `distinct_ids` name (with every id merged with them)
+    /// since `from_ms`: their events (ids as sent, oldest first) and user profiles. A
+    /// person's request discloses all of it, whatever a data view or classification hides.
+    pub async fn user_data(
+        &self,
+        scope: &DataScope<ManagePrivacyRequests>,
+        distinct_ids: &[String],
+        from_ms: i64,
+    ) -> Result<(Vec<Event>, Vec<(String, Profile)>), StorageError> {
+        use futures_util::StreamExt;
+        let project_id = scope.project_id().0;
+        let (ids, _) = self.people(scope, distinct_ids);
+        let query = EventQuery { project_id, from_ms, to_ms: i64::MAX, ..EventQuery::default() };
+        let mut stream = self.export_stream(scope, query).await?;
+        let mut events = Vec::new();
+        while let Some(batch) = stream.next().await {
+            events.extend(batch?.into_iter().filter(|event| ids.contains(&event.distinct_id)));
+        }
+        let profiles = self.profiles_of(scope, None).await?.into_iter().filter(|(id, _)| ids.contains(id)).collect();
+        Ok((events, profiles))
+    }
+}
