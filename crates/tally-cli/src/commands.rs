@@ -95,6 +95,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         .with_geoip(geoip);
     let maintenance = tally_server::maintenance::spawn(state.clone());
     let privacy = tally_server::privacy::spawn(state.clone());
+    let alerts = tally_server::alerts::spawn(state.clone());
     let usage = tally_server::usage::spawn(state.clone());
     let flush_every = std::time::Duration::from_secs(config.ingest.flush_seconds);
     let flushers: Vec<_> = event_stores.values().map(|events| events.spawn_maintenance(flush_every)).collect();
@@ -115,6 +116,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
     server.run(shutdown_signal()).await?;
     maintenance.abort();
     privacy.abort();
+    alerts.abort();
     usage.abort();
     tally_server::usage::write_pending(&state).await;
     for flusher in flushers {

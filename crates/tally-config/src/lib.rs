@@ -75,6 +75,9 @@ pub struct Config {
     pub sso_public_only: bool,
     /// A GeoIP2/GeoLite2 City database (.mmdb) for locating events; none: no geolocation.
     pub geoip_database: Option<PathBuf>,
+    /// Certificate authorities (PEM) that alert webhook receivers may use besides the
+    /// public ones.
+    pub alerts_webhook_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -347,6 +350,12 @@ mod view {
         dns: DnsView,
         sso: SsoView,
         geoip: GeoIpView,
+        alerts: AlertsView,
+    }
+
+    #[derive(Serialize)]
+    struct AlertsView {
+        webhook_ca_file: String,
     }
 
     #[derive(Serialize)]
@@ -514,6 +523,13 @@ mod view {
                     public_per_hour: config.query.public_per_hour,
                     memory_mb: config.query.memory_mb,
                     time_limit_ms: config.query.time_limit.as_millis(),
+                },
+                alerts: AlertsView {
+                    webhook_ca_file: config
+                        .alerts_webhook_ca_file
+                        .as_ref()
+                        .map(|path| path.display().to_string())
+                        .unwrap_or_default(),
                 },
                 geoip: GeoIpView {
                     database: config.geoip_database.as_ref().map(|path| path.display().to_string()).unwrap_or_default(),

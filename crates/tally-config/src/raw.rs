@@ -59,6 +59,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_DNS_RESOLVER", "dns.resolver"),
     ("TALLY_SSO_OUTBOUND", "sso.outbound"),
     ("TALLY_GEOIP_DATABASE", "geoip.database"),
+    ("TALLY_ALERTS_WEBHOOK_CA_FILE", "alerts.webhook_ca_file"),
 ];
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -120,6 +121,14 @@ struct FileConfig {
     sso: FileSso,
     #[serde(default)]
     geoip: FileGeoIp,
+    #[serde(default)]
+    alerts: FileAlerts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAlerts {
+    webhook_ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -295,6 +304,7 @@ pub(crate) struct RawConfig {
     dns_resolver: Option<Sourced<String>>,
     sso_outbound: Option<Sourced<String>>,
     geoip_database: Option<Sourced<String>>,
+    alerts_webhook_ca_file: Option<Sourced<String>>,
 }
 
 impl RawConfig {
@@ -357,6 +367,7 @@ impl RawConfig {
             dns_resolver: file.dns.resolver.map(at),
             sso_outbound: file.sso.outbound.map(at),
             geoip_database: file.geoip.database.map(at),
+            alerts_webhook_ca_file: file.alerts.webhook_ca_file.map(at),
         })
     }
 
@@ -420,6 +431,7 @@ impl RawConfig {
                 "dns.resolver" => self.dns_resolver = Some(text),
                 "sso.outbound" => self.sso_outbound = Some(text),
                 "geoip.database" => self.geoip_database = Some(text),
+                "alerts.webhook_ca_file" => self.alerts_webhook_ca_file = Some(text),
                 _ => {}
             }
         }
@@ -663,11 +675,14 @@ impl RawConfig {
 
         let geoip_database =
             self.geoip_database.map(|sourced| sourced.value).filter(|path| !path.is_empty()).map(PathBuf::from);
+        let alerts_webhook_ca_file =
+            self.alerts_webhook_ca_file.map(|sourced| sourced.value).filter(|path| !path.is_empty()).map(PathBuf::from);
 
         Ok(Config {
             dns_resolver,
             sso_public_only,
             geoip_database,
+            alerts_webhook_ca_file,
             sessions: SessionsConfig {
                 idle: Duration::from_secs(idle_minutes * 60),
                 absolute: Duration::from_secs(absolute_hours * 3600),

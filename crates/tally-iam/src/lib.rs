@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod alerts;
 pub mod authz;
 pub mod directory;
 pub mod domains;
@@ -33,10 +34,10 @@ pub use directory::{Directory, Metadata};
 /// The records this crate's functions return, for the server to name.
 pub mod records {
     pub use tally_store::{
-        AccessRequest, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard, BoardShare, Bookmark,
-        ClaimedDomain, Cohort, CreatedTenant, CustomRole, DataView, DataViewMember, Grant, Invitation, InvitedProject,
-        LexiconEntry, Membership, OrgMember, Organization, Plan, PrivacyRequest, Project, ProjectMember,
-        ServiceAccount, SessionInfo, StoreError, Team, User,
+        AccessRequest, Alert, AlertCheck, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard,
+        BoardShare, Bookmark, ClaimedDomain, Cohort, CreatedTenant, CustomRole, DataView, DataViewMember, Grant,
+        Invitation, InvitedProject, LexiconEntry, Membership, OrgMember, Organization, Plan, PrivacyRequest, Project,
+        ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
     };
 }
 use tally_types::{Classified, ErrorKind};

@@ -5,6 +5,7 @@
 //! `tally-iam` (or later `tally-ingest`, `tally-query`), convert the result. No SQL here.
 
 mod access;
+pub mod alerts;
 mod auth;
 mod error;
 mod extract;

@@ -2,7 +2,7 @@
 //! only through [`Routes`](crate::access::Routes), so each one is in the inventory that
 //! `/api/openapi.json` publishes and the tests walk.
 
-mod app;
+pub(crate) mod app;
 
 /// Rows as CSV bytes (a CSV answer's body).
 pub(crate) fn csv_bytes<R, F>(rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>, csv::Error>
@@ -256,6 +256,13 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(PUT, "/api/app/projects/{project_id}/lexicon/events/{event_name}/dropped", Project(P::MergeDropData), "drop an event: its new data is not stored", app::projects::drop_event)
         .add(PATCH, "/api/app/projects/{project_id}/lexicon/properties/{property_name}", Project(P::EditLexicon), "a property's display name, description, tags, hidden", app::projects::edit_property)
         .add(PUT, "/api/app/projects/{project_id}/lexicon/properties/{property_name}/classified", Project(P::MarkClassifiedData), "mark a property classified: its values hidden from those without classified data access", app::data_views::set_classified)
+        .add(GET, "/api/app/projects/{project_id}/alerts", Project(P::ViewReports), "the caller's alerts (all of them with manage_all_alerts)", app::alerts::list)
+        .add(POST, "/api/app/projects/{project_id}/alerts", Project(P::CreateAlerts), "an alert on a saved Insights or Funnels report", app::alerts::create)
+        .add(GET, "/api/app/projects/{project_id}/alerts/{alert_id}", Project(P::ViewReports), "an alert, and whether its report still fits it", app::alerts::get)
+        .add(PATCH, "/api/app/projects/{project_id}/alerts/{alert_id}", Project(P::CreateAlerts), "change an alert (its creator, or manage_all_alerts)", app::alerts::update)
+        .add(DELETE, "/api/app/projects/{project_id}/alerts/{alert_id}", Project(P::CreateAlerts), "delete an alert (its creator, or manage_all_alerts)", app::alerts::delete)
+        .add(POST, "/api/app/projects/{project_id}/alerts/{alert_id}/test", Project(P::CreateAlerts), "send a test alert now", app::alerts::test)
+        .add(GET, "/api/app/projects/{project_id}/alerts/{alert_id}/history", Project(P::ViewReports), "an alert's checks and deliveries, newest first", app::alerts::history)
         .add(GET, "/api/app/projects/{project_id}/privacy-requests", Project(P::ManagePrivacyRequests), "the project's GDPR and CCPA requests, newest first", app::privacy::list)
         .add(POST, "/api/app/projects/{project_id}/data-deletions", Project(P::ManagePrivacyRequests), "delete some users' events and profiles everywhere (GDPR/CCPA, v3 shape)", app::privacy::create_deletion)
         .add(GET, "/api/app/projects/{project_id}/data-deletions/{tracking_id}", Project(P::ManagePrivacyRequests), "a deletion request and where it stands", app::privacy::deletion)

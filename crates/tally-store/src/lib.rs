@@ -9,6 +9,7 @@
 //! This crate knows nothing of HTTP or of who may do what: callers check permissions first.
 
 mod access;
+mod alerts;
 mod audit;
 mod backend;
 mod boards;
@@ -36,6 +37,7 @@ use sqlx::{PgPool, SqlitePool};
 use tally_config::DatabaseUrl;
 
 pub use access::{Grant, GrantSource, Grantee, OrgStanding, ProjectMember};
+pub use alerts::{Alert, AlertCheck};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use boards::{Annotation, AnnotationTag, Board, BoardCard, BoardShare, Bookmark, Cohort, LexiconEntry, PublicLink};
 pub use custom_roles::{CustomRole, MAX_CUSTOM_ROLES};

@@ -266,6 +266,8 @@ impl Store {
                 "data_view_members",
                 "data_views",
                 "privacy_requests",
+                "alert_checks",
+                "alerts",
                 "cohorts",
                 "lexicon_entries",
                 "board_cards",

@@ -17,6 +17,7 @@ pub mod saml;
 pub mod sms;
 pub mod smtp;
 pub mod tls;
+pub mod webhook;
 
 pub use postgres::{ScratchPostgres, postgres_admin_url};
 pub use process::{Started, TallyProcess};

@@ -3422,6 +3422,301 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the caller's alerts (all of them with manage_all_alerts) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AlertView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** an alert on a saved Insights or Funnels report */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AlertBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AlertView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/alerts/{alert_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** an alert, and whether its report still fits it */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    alert_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AlertView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** delete an alert (its creator, or manage_all_alerts) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    alert_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** change an alert (its creator, or manage_all_alerts) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    alert_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AlertBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AlertView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/alerts/{alert_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** an alert's checks and deliveries, newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    alert_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AlertCheckView"][];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/app/projects/{project_id}/alerts/{alert_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** send a test alert now */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                    alert_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["AlertCheckView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/annotations": {
         parameters: {
             query?: never;
@@ -10074,6 +10369,71 @@ export interface components {
             events: components["schemas"]["ExportedEvent"][];
             range: components["schemas"]["ResolvedRange"];
         };
+        /** @description A new alert, or a change to one (what is absent stays). */
+        AlertBody: {
+            /**
+             * Format: int64
+             * @description The saved Insights or Funnels report it watches.
+             */
+            bookmark_id?: number | null;
+            condition?: null | components["schemas"]["AlertConditionBody"];
+            /** @description Members of the organization, by e-mail. */
+            emails?: string[] | null;
+            /** @description `hourly`, `daily` or `weekly`. */
+            frequency?: string | null;
+            name?: string | null;
+            webhook?: null | components["schemas"]["WebhookBody"];
+        };
+        /** @description One check of an alert (or a test) and its deliveries. */
+        AlertCheckView: {
+            checked_at: string;
+            delivered: boolean;
+            /**
+             * @description What each delivery answered (`email`: sent and failed; `webhook`: status and
+             *     attempts, or the error).
+             */
+            delivery: Record<string, never>;
+            fired: boolean;
+            period: string;
+            /** Format: double */
+            previous?: number | null;
+            test: boolean;
+            /** Format: double */
+            value?: number | null;
+        };
+        /**
+         * @description When an alert fires: `above` or `below` a value, or when the value `changes_by` an
+         *     amount or `changes_by_percent` from the previous period (up or down).
+         */
+        AlertConditionBody: {
+            kind: string;
+            /** Format: double */
+            value: number;
+        };
+        /** @description An alert and whether it is checked. */
+        AlertView: {
+            /** Format: int64 */
+            bookmark_id: number;
+            condition: components["schemas"]["AlertConditionBody"];
+            created_at: string;
+            /** Format: int64 */
+            created_by: number;
+            emails: string[];
+            frequency: string;
+            /** Format: int64 */
+            id: number;
+            invalid_reason: string;
+            name: string;
+            next_check_at: string;
+            /** @description What its report was when the alert was saved. */
+            report_shape: string;
+            /**
+             * @description `active`, or `invalid` (then `invalid_reason` says why; save it again to follow its
+             *     report).
+             */
+            status: string;
+            webhook?: null | components["schemas"]["WebhookView"];
+        };
         AnnotationBody: {
             /** @description `YYYY-MM-DD HH:mm:ss`, in the project's time zone. */
             date: string;
@@ -11627,6 +11987,20 @@ export interface components {
             /** @description Profiles that match, on every page. */
             total: number;
             users: components["schemas"]["UserProfile"][];
+        };
+        /** @description Where an alert's webhook posts (HTTPS), with optional Basic credentials. */
+        WebhookBody: {
+            /** @description Absent keeps the stored password; empty removes it. */
+            password?: string | null;
+            /** @description An `https://` address; empty removes the webhook. */
+            url: string;
+            username?: string;
+        };
+        /** @description An alert's webhook (never its password). */
+        WebhookView: {
+            has_password: boolean;
+            url: string;
+            username: string;
         };
     };
     responses: never;

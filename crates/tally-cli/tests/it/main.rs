@@ -5,6 +5,7 @@
 
 mod access;
 mod admin;
+mod alerts;
 mod boards;
 mod cohorts;
 mod data_views;

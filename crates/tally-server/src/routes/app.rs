@@ -1,6 +1,7 @@
 //! The JSON administration API under `/api/app`: thin handlers over `tally_iam::admin`.
 //! Responses use Mixpanel's envelope, `{"status":"ok","results":...}`.
 
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod boards;
 pub(crate) mod cohorts;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "boards", include_str!("../../migrations/postgres/0010_boards.sql")),
     (11, "data_views", include_str!("../../migrations/postgres/0011_data_views.sql")),
     (12, "privacy", include_str!("../../migrations/postgres/0012_privacy.sql")),
+    (13, "alerts", include_str!("../../migrations/postgres/0013_alerts.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -111,7 +111,13 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
     if path.ends_with("/default-role") {
         owner.put(&format!("/api/app/projects/{project_id}/default-role"), json!({ "role": "consumer" })).await;
     }
-    if needs("board_id") || needs("bookmark_id") || path.ends_with("/bookmarks") || path.contains("public-links") {
+    let alerts = path.contains("/alerts");
+    if needs("board_id")
+        || needs("bookmark_id")
+        || path.ends_with("/bookmarks")
+        || path.contains("public-links")
+        || alerts
+    {
         let board = owner
             .post(&format!("/api/app/projects/{project_id}/boards"), json!({ "title": format!("Victim board {n}") }))
             .await;
@@ -121,7 +127,7 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
             .await;
         ids.0.insert("board_id", board_id.to_string());
         ids.0.insert("card_id", card.results()["id"].to_string());
-        if needs("bookmark_id") {
+        if needs("bookmark_id") || alerts {
             let report = json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-02" },
                 "metrics": [{ "event": "Page View" }] });
             let bookmark = owner
@@ -132,6 +138,16 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
                 .await;
             ids.0.insert("bookmark_id", bookmark.results()["id"].to_string());
         }
+    }
+    if needs("alert_id") {
+        let alert = owner
+            .post(
+                &format!("/api/app/projects/{project_id}/alerts"),
+                json!({ "bookmark_id": ids.0["bookmark_id"].parse::<i64>().unwrap(), "name": format!("Victim alert {n}"),
+                    "condition": { "kind": "above", "value": 1 }, "emails": ["owner@beta.example"] }),
+            )
+            .await;
+        ids.0.insert("alert_id", alert.results()["id"].to_string());
     }
     if path.contains("public-links") {
         owner.put(&format!("/api/app/projects/{project_id}/public-boards"), json!({ "enabled": true })).await.results();
@@ -167,8 +183,9 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
             .post(&format!("/api/app/projects/{project_id}/{kind}"), json!({ "distinct_ids": [format!("victim-{n}")] }))
             .await;
         let tracking_id = asked.results()["task_id"].as_str().unwrap().to_string();
-        if path.ends_with("/download") {
-            // A download is there once the retrieval is done.
+        {
+            // Done before the walk (the runner's work is not an outsider's), and a download
+            // is there once the retrieval is done.
             for _ in 0..300 {
                 let status = owner.get(&format!("/api/app/projects/{project_id}/{kind}/{tracking_id}")).await;
                 if status.results()["status"] == "SUCCESS" {
@@ -271,6 +288,10 @@ fn body(
         ("PATCH", "{event_name}" | "{property_name}") => json!({ "description": format!("Described {n}") }),
         ("PUT", "dropped") => json!({ "dropped": true }),
         ("PUT", "classified") => json!({ "classified": true }),
+        ("POST", "alerts") => json!({ "bookmark_id": id("bookmark_id"), "condition": { "kind": "below", "value": 5 },
+            "emails": ["owner@beta.example"] }),
+        ("PATCH", "{alert_id}") => json!({ "name": format!("Renamed alert {n}") }),
+        ("POST", "test") => json!({}),
         ("POST", "data-deletions" | "data-retrievals") => json!({ "distinct_ids": [format!("made-{n}")] }),
         ("POST", "data-views") => json!({ "name": format!("Made view {n}"), "filters": { "events": ["Sign Up"] } }),
         ("PATCH", "{view_id}") => json!({ "name": format!("Renamed view {n}") }),
@@ -337,8 +358,21 @@ async fn send(api: &Api, method: &str, path: &str, body: Option<Value>) -> Reply
     api.call(method, path, body).await
 }
 
+/// Columns that background work changes (a service account's last use; the alert
+/// scheduler's lease, next check and verdict), left out of snapshots.
+const BACKGROUND_COLUMNS: [&str; 4] = ["last_used_at", "lease_until", "next_check_at", "invalid_reason"];
+
+/// What a table's snapshot reads: an alert's scheduled checks are the scheduler's, its
+/// tests a request's.
+fn source_of(table: &str) -> String {
+    match table {
+        "alert_checks" => "(SELECT * FROM alert_checks WHERE test <> 0)".to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Every row of every table except those a read may touch (sessions; a service account's
-/// last use), as text.
+/// last use; the background work of alerts), as text.
 async fn snapshot(instance: &Instance) -> Vec<String> {
     let tables = [
         "users",
@@ -368,13 +402,19 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
         "data_views",
         "data_view_members",
         "privacy_requests",
+        "alerts",
+        "alert_checks",
     ];
     let mut rows = Vec::new();
     match instance.metadata.backend {
         TestBackend::Postgres => {
             let mut db = sqlx::PgConnection::connect(&instance.metadata.url).await.unwrap();
             for table in tables {
-                let query = format!("SELECT (to_jsonb(t) - 'last_used_at')::text AS row FROM {table} t ORDER BY 1");
+                let source = source_of(table);
+                let query = format!(
+                    "SELECT (to_jsonb(t) - 'last_used_at' - 'lease_until' - 'next_check_at' - 'invalid_reason')::text \
+                     AS row FROM {source} t ORDER BY 1"
+                );
                 for row in sqlx::query(sqlx::AssertSqlSafe(query)).fetch_all(&mut db).await.unwrap() {
                     rows.push(format!("{table}: {}", row.get::<String, _>("row")));
                 }
@@ -391,10 +431,11 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
                         .unwrap()
                         .iter()
                         .map(|row| row.get::<String, _>("name"))
-                        .filter(|name| name != "last_used_at")
+                        .filter(|name| !BACKGROUND_COLUMNS.contains(&name.as_str()))
                         .collect();
                 let expression = columns.iter().map(|c| format!("quote({c})")).collect::<Vec<_>>().join(" || ',' || ");
-                let query = format!("SELECT {expression} AS row FROM {table} ORDER BY 1");
+                let source = source_of(table);
+                let query = format!("SELECT {expression} AS row FROM {source} ORDER BY 1");
                 for row in sqlx::query(sqlx::AssertSqlSafe(query)).fetch_all(&mut db).await.unwrap() {
                     rows.push(format!("{table}: {}", row.get::<String, _>("row")));
                 }

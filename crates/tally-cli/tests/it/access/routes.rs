@@ -184,6 +184,25 @@ async fn project_action(
         }
         "manage_public_boards_feature" => api.put(&format!("{base}/public-boards"), json!({ "enabled": true })).await,
         "manage_privacy_requests" => api.get(&format!("{base}/privacy-requests")).await,
+        "create_alerts" => {
+            let board =
+                tenant.owner.post(&format!("{base}/boards"), json!({ "title": counter.next("Alerting ") })).await;
+            let report = json!({ "type": "insights", "range": { "from_date": "2026-01-01", "to_date": "2026-01-02" },
+                "metrics": [{ "event": "Page View" }] });
+            let bookmark = tenant
+                .owner
+                .post(
+                    &format!("{base}/bookmarks"),
+                    json!({ "board_id": board.results()["id"], "name": counter.next("Watched "), "report": report }),
+                )
+                .await;
+            api.post(
+                &format!("{base}/alerts"),
+                json!({ "bookmark_id": bookmark.results()["id"], "condition": { "kind": "above", "value": 1 },
+                    "emails": ["owner@acme.example"] }),
+            )
+            .await
+        }
         "make_boards_public" => {
             let board = own_board(api, tenant, &base, counter).await;
             api.post(&format!("{base}/boards/{board}/public-links"), json!({})).await
