@@ -17,6 +17,7 @@ import { ProjectSettings } from "./screens/project/ProjectSettings";
 import { ProjectUsers } from "./screens/project/ProjectUsers";
 import { CustomRoles } from "./screens/project/CustomRoles";
 import { DataViews } from "./screens/project/DataViews";
+import { PrivacyRequests } from "./screens/project/PrivacyRequests";
 import { Insights } from "./screens/analysis/Insights";
 import { Funnels } from "./screens/analysis/Funnels";
 import { Retention } from "./screens/analysis/Retention";
@@ -32,6 +33,8 @@ import { Board } from "./screens/boards/Board";
 import { PublicBoardPage } from "./screens/boards/PublicBoard";
 import { Cohorts } from "./screens/cohorts/Cohorts";
 import { CohortScreen } from "./screens/cohorts/Cohort";
+import { AlertScreen, Alerts } from "./screens/alerts/Alerts";
+import { SavedReport } from "./screens/boards/SavedReport";
 
 export const router = createBrowserRouter([
   { path: "/sign-in", element: <SignIn /> },
@@ -66,6 +69,8 @@ export const router = createBrowserRouter([
           { index: true, element: <ProjectIndex /> },
           { path: "boards", element: <Boards /> },
           { path: "boards/:boardId", element: <Board /> },
+          // Where an alert's message links: the saved report, opened in its analysis screen.
+          { path: "reports/:bookmarkId", element: <SavedReport /> },
           { path: "insights", element: <Insights /> },
           { path: "funnels", element: <Funnels /> },
           { path: "retention", element: <Retention /> },
@@ -73,6 +78,8 @@ export const router = createBrowserRouter([
           { path: "lexicon", element: <Lexicon /> },
           { path: "cohorts", element: <Cohorts /> },
           { path: "cohorts/:cohortId", element: <CohortScreen /> },
+          { path: "alerts", element: <Alerts /> },
+          { path: "alerts/:alertId", element: <AlertScreen /> },
           { path: "users", element: <Users /> },
           { path: "events", element: <Events /> },
           { path: "users/:distinctId", element: <UserProfile /> },
@@ -80,6 +87,7 @@ export const router = createBrowserRouter([
           { path: "settings/users", element: <ProjectUsers /> },
           { path: "settings/roles", element: <CustomRoles /> },
           { path: "settings/data-views", element: <DataViews /> },
+          { path: "settings/privacy", element: <PrivacyRequests /> },
         ],
       },
       { path: "home", element: <Navigate to="/" replace /> },

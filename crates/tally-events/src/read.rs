@@ -57,6 +57,8 @@ pub struct ProjectEvents {
     to_ms: i64,
     /// What of the project the scope shows.
     restriction: crate::visibility::Restriction,
+    /// The Lexicon's merges, applied to what queries read.
+    merges: tally_iam::authz::Merges,
     _lease: readers::ReadLease,
 }
 
@@ -110,6 +112,7 @@ impl EventStore {
             from_ms,
             to_ms,
             restriction,
+            merges: scope.visibility().merges.clone(),
             _lease: lease,
         })
     }
@@ -317,10 +320,8 @@ impl ProjectEvents {
                 .collect();
             frame.select(columns).map_err(scan::engine)?
         };
-        if self.restriction.is_none() {
-            return Ok(Some(frame));
-        }
-        self.restriction.apply_to_events(frame).map(Some)
+        let frame = if self.restriction.is_none() { frame } else { self.restriction.apply_to_events(frame)? };
+        crate::visibility::merged(frame, &self.merges).map(Some)
     }
 
     /// The project's user profiles as they are now (profile properties join at query time in
@@ -351,9 +352,14 @@ impl ProjectEvents {
         self.identities.get(distinct_id).cloned().unwrap_or_else(|| distinct_id.to_string())
     }
 
-    /// The project's event names, sorted.
+    /// The project's event names as queries read them (merged ones under their new
+    /// name), sorted.
     pub fn event_names(&self) -> Vec<String> {
-        self.names.clone()
+        let mut names: Vec<String> =
+            self.names.iter().map(|name| self.merges.events.get(name).unwrap_or(name).clone()).collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }
 

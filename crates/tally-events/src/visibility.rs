@@ -212,3 +212,103 @@ pub(crate) fn unreadable(visibility: &Visibility, message: impl std::fmt::Displa
     let view = visibility.view.as_ref().map_or(0, |view| view.id);
     StorageError::Io(format!("data view {view} cannot be applied: {message}"))
 }
+
+/// `frame` with the Lexicon's merges applied (queries only; the raw export keeps raw
+/// names): merged events carry the name they merge into, and a merged property's value is
+/// read under its new name (the new name's own value wins when an event has both).
+pub(crate) fn merged(frame: DataFrame, merges: &tally_iam::authz::Merges) -> Result<DataFrame, StorageError> {
+    if merges.events.is_empty() && merges.properties.is_empty() {
+        return Ok(frame);
+    }
+    let renames =
+        Arc::new(merges.properties.iter().map(|(from, into)| (from.clone(), into.clone())).collect::<Vec<_>>());
+    let columns: Vec<Expr> = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| match field.name().as_str() {
+            "name" if !merges.events.is_empty() => {
+                let mut case = datafusion::logical_expr::case(ident("name"));
+                for (from, into) in &merges.events {
+                    case = case.when(lit(from.as_str()), lit(into.as_str()));
+                }
+                case.otherwise(ident("name")).unwrap_or_else(|_| ident("name")).alias("name")
+            }
+            "properties" if !renames.is_empty() => {
+                ScalarUDF::from(Rename::new(Arc::clone(&renames))).call(vec![ident("properties")]).alias("properties")
+            }
+            name => ident(name),
+        })
+        .collect();
+    frame.select(columns).map_err(scan::engine)
+}
+
+/// A JSON properties column with some keys read under other names.
+#[derive(Debug)]
+struct Rename {
+    renames: Arc<Vec<(String, String)>>,
+    signature: Signature,
+}
+
+impl Rename {
+    fn new(renames: Arc<Vec<(String, String)>>) -> Rename {
+        Rename { renames, signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }
+    }
+}
+
+impl PartialEq for Rename {
+    fn eq(&self, other: &Self) -> bool {
+        self.renames == other.renames
+    }
+}
+
+impl Eq for Rename {}
+
+impl std::hash::Hash for Rename {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.renames.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Rename {
+    fn name(&self) -> &str {
+        "tally_merge_properties"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [input] = args.args.as_slice() else { return exec_err!("tally_merge_properties takes one argument") };
+        let array = input.to_array(args.number_rows)?;
+        let Some(json) = array.as_any().downcast_ref::<StringArray>() else {
+            return exec_err!("tally_merge_properties takes a Utf8 column");
+        };
+        let mut out = StringBuilder::with_capacity(json.len(), json.value_data().len());
+        for index in 0..json.len() {
+            if json.is_null(index) {
+                out.append_null();
+                continue;
+            }
+            let text = json.value(index);
+            if !self.renames.iter().any(|(from, _)| text.contains(from.as_str())) {
+                out.append_value(text);
+                continue;
+            }
+            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+                Ok(mut properties) => {
+                    for (from, into) in self.renames.iter() {
+                        if let Some(value) = properties.remove(from) {
+                            properties.entry(into.clone()).or_insert(value);
+                        }
+                    }
+                    out.append_value(serde_json::Value::Object(properties).to_string());
+                }
+                Err(_) => out.append_value(text),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}

@@ -221,6 +221,17 @@ pub struct Visibility {
     /// Properties (of events and of profiles) whose values are hidden: classified ones,
     /// for a holder without `access_classified_data`.
     pub hidden: std::collections::BTreeSet<String>,
+    /// The Lexicon's merges, applied in queries (never to the raw export): an event or
+    /// event property read as another.
+    pub merges: Merges,
+}
+
+/// Events and event properties merged into others in the Lexicon: name → the name it is
+/// read as.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Merges {
+    pub events: std::collections::BTreeMap<String, String>,
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// The data view a scope reads through.
@@ -297,8 +308,8 @@ pub async fn data_scope_by_api_secret<P: ProjectMarker>(
 ) -> Result<Option<DataScope<P>>, StoreError> {
     let store = crate::directory::raw(store);
     let Some(project) = store.project_by_api_secret_hash(&crate::token_hash(secret)).await? else { return Ok(None) };
-    let hidden = crate::views::classified_properties(store, project.id).await?;
-    Ok(Some(DataScope::new(project, Visibility { view: None, hidden })))
+    let (hidden, merges) = crate::views::lexicon_rules(store, project.id).await?;
+    Ok(Some(DataScope::new(project, Visibility { view: None, hidden, merges })))
 }
 
 /// What the ingestion path writes into: one project, named by a credential that may send

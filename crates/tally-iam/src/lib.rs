@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod authz;
 pub mod directory;
 pub mod domains;
+pub mod lexicon;
 pub mod mail;
 pub mod password;
 pub mod privacy;
@@ -36,8 +37,8 @@ pub mod records {
     pub use tally_store::{
         AccessRequest, Alert, AlertCheck, Annotation, AnnotationTag, AuditFilter, AuditRecord, Board, BoardCard,
         BoardShare, Bookmark, ClaimedDomain, Cohort, CreatedTenant, CustomRole, DataView, DataViewMember, Grant,
-        Invitation, InvitedProject, LexiconEntry, Membership, OrgMember, Organization, Plan, PrivacyRequest, Project,
-        ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
+        Invitation, InvitedProject, LexiconEntry, LexiconSchema, Membership, OrgMember, Organization, Plan,
+        PrivacyRequest, Project, ProjectMember, ServiceAccount, SessionInfo, StoreError, Team, User,
     };
 }
 use tally_types::{Classified, ErrorKind};

@@ -1248,6 +1248,8 @@ pub struct LexiconPatch {
     pub description: Option<String>,
     pub tags: Option<Vec<String>>,
     pub hidden: Option<bool>,
+    /// Who to ask about it: members of the organization, by e-mail.
+    pub owners: Option<Vec<String>>,
 }
 
 pub(crate) async fn entry_of(
@@ -1298,6 +1300,9 @@ pub async fn edit_lexicon_entry(
     }
     if let Some(hidden) = patch.hidden {
         entry.hidden = hidden;
+    }
+    if let Some(owners) = &patch.owners {
+        entry.owners = crate::lexicon::checked_owners(&ctx, permit.org_id(), owners).await?;
     }
     let audit = ctx
         .audit(permit.org_id(), Some(permit.project_id()), "lexicon.edited", "lexicon_entry", format!("{kind}:{name}"))

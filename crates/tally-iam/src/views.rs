@@ -23,18 +23,26 @@ use crate::IamError;
 use crate::admin::{Ctx, WithChange};
 use crate::authz::{DataScope, ProjectPermit, ProjectScope, ViewFilter, Visibility};
 
-/// The names of the project's classified properties.
-pub(crate) async fn classified_properties(
+/// The project's classified properties, and its Lexicon merges.
+pub(crate) async fn lexicon_rules(
     store: &Store,
     project_id: ProjectId,
-) -> Result<BTreeSet<String>, StoreError> {
-    Ok(store
-        .lexicon_entries(project_id)
-        .await?
-        .into_iter()
-        .filter(|entry| entry.kind == "property" && entry.classified)
-        .map(|entry| entry.name)
-        .collect())
+) -> Result<(BTreeSet<String>, crate::authz::Merges), StoreError> {
+    let mut classified = BTreeSet::new();
+    let mut merges = crate::authz::Merges::default();
+    for entry in store.lexicon_entries(project_id).await? {
+        if entry.kind == "property" && entry.classified {
+            classified.insert(entry.name.clone());
+        }
+        if !entry.merged_into.is_empty() {
+            let into = entry.merged_into.clone();
+            match entry.kind.as_str() {
+                "event" => merges.events.insert(entry.name, into),
+                _ => merges.properties.insert(entry.name, into),
+            };
+        }
+    }
+    Ok((classified, merges))
 }
 
 /// Which views a caller may open.
@@ -98,12 +106,9 @@ pub async fn data_scope<P: ProjectMarker>(
         ALL_PROJECT_DATA => None,
         id => Some(filter_of(views.iter().find(|view| view.id == id).ok_or(IamError::NotFound("data view"))?)?),
     };
-    let hidden = if scope.allows(ProjectPermission::AccessClassifiedData) {
-        BTreeSet::new()
-    } else {
-        classified_properties(store, scope.project_id()).await?
-    };
-    Ok(DataScope::new(scope.project().clone(), Visibility { view, hidden }))
+    let (classified, merges) = lexicon_rules(store, scope.project_id()).await?;
+    let hidden = if scope.allows(ProjectPermission::AccessClassifiedData) { BTreeSet::new() } else { classified };
+    Ok(DataScope::new(scope.project().clone(), Visibility { view, hidden, merges }))
 }
 
 /// The visibility of a public link made in view `view_id`: that view (gone: nothing opens)
@@ -124,7 +129,8 @@ pub(crate) async fn public_visibility(
             }
         }
     };
-    Ok(Some(Visibility { view, hidden: classified_properties(store, project_id).await? }))
+    let (hidden, merges) = lexicon_rules(store, project_id).await?;
+    Ok(Some(Visibility { view, hidden, merges }))
 }
 
 /// A data view as listed: All Project Data is id 0, with no filters.

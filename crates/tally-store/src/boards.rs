@@ -1176,16 +1176,22 @@ pub struct LexiconEntry {
     pub dropped: bool,
     /// Only holders of `access_classified_data` see its values (properties).
     pub classified: bool,
+    /// Who to ask about it (e-mails).
+    pub owners: Vec<String>,
+    /// Read in queries as this other event or property (empty: itself).
+    pub merged_into: String,
 }
 
-/// kind, name, display name, description, tags (JSON), hidden, dropped, classified.
-type LexiconRow = (String, String, String, String, String, i64, i64, i64);
+/// kind, name, display name, description, tags (JSON), hidden, dropped, classified, owners
+/// (JSON), merged into.
+type LexiconRow = (String, String, String, String, String, i64, i64, i64, String, String);
 
 impl Store {
     pub async fn lexicon_entries(&self, project_id: ProjectId) -> Result<Vec<LexiconEntry>, StoreError> {
         let rows: Vec<LexiconRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT kind, name, display_name, description, tags, hidden, dropped, classified FROM lexicon_entries \
+                "SELECT kind, name, display_name, description, tags, hidden, dropped, classified, owners, merged_into \
+                 FROM lexicon_entries \
                  WHERE project_id = $1 ORDER BY kind, name",
             )
             .bind(project_id.0)
@@ -1193,8 +1199,9 @@ impl Store {
             .await?
         });
         rows.into_iter()
-            .map(|(kind, name, display_name, description, tags, hidden, dropped, classified)| {
+            .map(|(kind, name, display_name, description, tags, hidden, dropped, classified, owners, merged_into)| {
                 let tags = serde_json::from_str(&tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                let owners = serde_json::from_str(&owners).map_err(|error| StoreError::Corrupt(error.to_string()))?;
                 Ok(LexiconEntry {
                     kind,
                     name,
@@ -1204,6 +1211,8 @@ impl Store {
                     hidden: hidden != 0,
                     dropped: dropped != 0,
                     classified: classified != 0,
+                    owners,
+                    merged_into,
                 })
             })
             .collect()
@@ -1217,14 +1226,15 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         let tags = serde_json::to_string(&entry.tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let owners = serde_json::to_string(&entry.owners).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO lexicon_entries (project_id, kind, name, display_name, description, tags, hidden, dropped, \
-                 modified_at, classified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 modified_at, classified, owners, merged_into) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (project_id, kind, name) DO UPDATE \
                  SET display_name = $4, description = $5, tags = $6, hidden = $7, dropped = $8, modified_at = $9, \
-                 classified = $10",
+                 classified = $10, owners = $11, merged_into = $12",
             )
             .bind(project_id.0)
             .bind(entry.kind.as_str())
@@ -1236,6 +1246,8 @@ impl Store {
             .bind(i64::from(entry.dropped))
             .bind(audit.at.as_millisecond())
             .bind(i64::from(entry.classified))
+            .bind(owners)
+            .bind(entry.merged_into.as_str())
             .execute(&mut *tx)
             .await?;
             insert_audit!(&mut *tx, audit);

@@ -270,6 +270,7 @@ impl Store {
                 "alerts",
                 "cohorts",
                 "lexicon_entries",
+                "lexicon_schemas",
                 "board_cards",
                 "board_shares",
                 "bookmarks",

@@ -487,6 +487,51 @@ try {
   await settled(visitor);
   await shot(visitor, "public-board");
 
+  // An alert on the saved report, made from its board card, and a test alert sent.
+  await member.goto(`${base}${boardPath}`);
+  await member.getByRole("button", { name: "Create alert on Purchases this month" }).click();
+  const alertDialog = member.getByRole("dialog", { name: "New alert" });
+  await alertDialog.locator("#alert-condition-value").fill("1");
+  await alertDialog.locator("#alert-save").click();
+  await member.getByTestId("alert-created").waitFor();
+  await member.goto(`${base}/projects/${production.id}/alerts`);
+  const alertCard = member.getByTestId("alert").first();
+  await alertCard.waitFor();
+  await alertCard.getByRole("button", { name: /^Send test alert for/ }).click();
+  await member.getByTestId("alert-test-result").waitFor();
+  facts.alert = {
+    status: await alertCard.getByTestId("alert-status").getAttribute("data-status"),
+    test_delivered: await member.getByTestId("alert-test-result").getAttribute("data-delivered"),
+    api: (await api(member, "GET", `/api/app/projects/${production.id}/alerts`)).body.results.map((alert) => ({
+      name: alert.name,
+      condition: alert.condition,
+      emails: alert.emails,
+    })),
+  };
+  await settled(member);
+  await shot(member, "alerts");
+
+  // The Owner asks for a person's data; the retrieval is done and can be downloaded.
+  await owner.goto(`${base}/projects/${production.id}/settings/privacy`);
+  await owner.locator("#privacy-distinct-ids").fill("someone-to-retrieve");
+  await owner.locator("#privacy-submit").click();
+  await owner.getByTestId("privacy-task").waitFor();
+  await owner.waitForFunction(
+    () => document.querySelector('tr[data-kind="retrieval"]')?.dataset.status === "SUCCESS",
+    null,
+    { timeout: 30000 },
+  );
+  facts.privacy = {
+    download: await owner.getByRole("link", { name: /^Download retrieval/ }).count(),
+    api: (await api(owner, "GET", `/api/app/projects/${production.id}/privacy-requests`)).body.results.map((request) => ({
+      kind: request.kind,
+      status: request.status,
+      distinct_ids: request.distinct_ids,
+    })),
+  };
+  await settled(owner);
+  await shot(owner, "privacy-requests");
+
   // Users: the profiles on the pro plan, then one user's profile and activity.
   await member.goto(`${base}/projects/${production.id}/users`);
   await member.getByTestId("users-total").waitFor();

@@ -3,7 +3,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { get } from "./client";
 import { chooseDataView, dataViewPaths } from "./dataViews";
-import type { DataView, Me, Organization, OrgSummary, ProjectSummary } from "./types";
+import type { DataView, Me, Organization, OrgMember, OrgSummary, ProjectSummary } from "./types";
 
 export function useMe() {
   return useQuery({ queryKey: ["me"], queryFn: ({ signal }) => get<Me>("/api/app/me", signal) });
@@ -13,6 +13,15 @@ export function useOrganization(orgId: number | undefined) {
   return useQuery({
     queryKey: ["org", orgId],
     queryFn: ({ signal }) => get<Organization>(`/api/app/organizations/${orgId}`, signal),
+    enabled: orgId !== undefined,
+  });
+}
+
+/** The organization's members (users, with their e-mails); needs `view_organization`. */
+export function useOrgMembers(orgId: number | undefined) {
+  return useQuery({
+    queryKey: ["org", orgId, "members"],
+    queryFn: ({ signal }) => get<OrgMember[]>(`/api/app/organizations/${orgId}/members`, signal),
     enabled: orgId !== undefined,
   });
 }

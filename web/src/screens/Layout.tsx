@@ -119,6 +119,7 @@ function Navigation() {
               {item(`/projects/${project.id}/retention`, "Retention")}
               {item(`/projects/${project.id}/flows`, "Flows")}
               {item(`/projects/${project.id}/cohorts`, "Cohorts", true)}
+              {item(`/projects/${project.id}/alerts`, "Alerts", true)}
               {item(`/projects/${project.id}/lexicon`, "Lexicon")}
             </>
           )}
@@ -128,6 +129,7 @@ function Navigation() {
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings/users`, "Project users")}
           {mayInProject(project, "view_project_settings") && item(`/projects/${project.id}/settings/roles`, "Roles")}
           {mayInProject(project, "view_project_settings") && mayInProject(project, "view_reports") && item(`/projects/${project.id}/settings/data-views`, "Data views")}
+          {mayInProject(project, "manage_privacy_requests") && item(`/projects/${project.id}/settings/privacy`, "Privacy requests")}
         </>
       )}
       {org && !org.sign_in_required && (

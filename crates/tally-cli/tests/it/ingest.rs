@@ -1831,7 +1831,9 @@ async fn the_lexicon_is_edited_and_a_dropped_event_is_no_longer_stored() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("kind,event,name,display_name,description,tags,hidden,dropped,types,count,first_seen,last_seen")
+        Some(
+            "kind,event,name,display_name,description,tags,hidden,dropped,types,count,first_seen,last_seen,owners,merged_into"
+        )
     );
     assert!(
         csv.lines()

@@ -12,6 +12,7 @@ mod data_views;
 mod domains;
 mod errors;
 mod ingest;
+mod lexicon;
 mod lifecycle;
 mod mail;
 mod observability;

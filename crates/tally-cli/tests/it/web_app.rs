@@ -155,6 +155,19 @@ async fn people_use_tally_in_a_browser() {
         "{facts}"
     );
     assert_eq!(facts["data_view_picker"], true);
+    // An alert made from a board card, active, and its test alert delivered.
+    assert_eq!(facts["alert"]["status"], "active", "{}", facts["alert"]);
+    assert_eq!(facts["alert"]["test_delivered"], "true", "{}", facts["alert"]);
+    assert_eq!(facts["alert"]["api"][0]["name"], "Purchases this month");
+    assert_eq!(facts["alert"]["api"][0]["condition"]["value"], 1.0);
+    // A privacy retrieval asked for on its screen, done, with its download.
+    assert_eq!(
+        facts["privacy"]["api"],
+        serde_json::json!([{ "kind": "retrieval", "status": "SUCCESS", "distinct_ids": ["someone-to-retrieve"] }]),
+        "{}",
+        facts["privacy"]
+    );
+    assert_eq!(facts["privacy"]["download"], 1);
 
     // The buyers of the funnel, saved as a cohort from its step, are the three it lists.
     assert_eq!(facts["cohort"]["count"], 3, "{facts}");

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "data_views", include_str!("../../migrations/sqlite/0011_data_views.sql")),
     (12, "privacy", include_str!("../../migrations/sqlite/0012_privacy.sql")),
     (13, "alerts", include_str!("../../migrations/sqlite/0013_alerts.sql")),
+    (14, "lexicon", include_str!("../../migrations/sqlite/0014_lexicon.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -4,11 +4,12 @@
 // public links, transfer and delete are offered to those who may, and what is not offered
 // says why.
 import { type ReactNode, useState } from "react";
-import { ActionIcon, Anchor, Badge, Breadcrumbs, Button, Card, Group, Select, Stack, Text, Textarea, TextInput, Title } from "@mantine/core";
+import { ActionIcon, Alert as Callout, Anchor, Badge, Breadcrumbs, Button, Card, Group, Select, Stack, Text, Textarea, TextInput, Title } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { del, patch, post, put } from "../../api/client";
 import { mayInProject, useCurrent } from "../../api/hooks";
+import { type Alert, alertPath, alertable, frequencyLabel } from "../../api/alerts";
 import {
   type Board as BoardSummary,
   type BoardCard,
@@ -28,6 +29,7 @@ import { CardAnswer } from "./AnswerView";
 import { BoardGrid, CardText } from "./BoardGrid";
 import { ConfirmDialog, PublicLinkDialog, ShareDialog, TransferDialog } from "./BoardDialogs";
 import { base, keys, memberName, useBoard, useBoards, useBookmarks, useMembers, useSavedAnswer } from "./queries";
+import { AlertDialog } from "../alerts/AlertDialog";
 
 export function Board() {
   const params = useParams();
@@ -69,6 +71,9 @@ function BoardScreen({ projectId, detail }: { projectId: number; detail: BoardDe
   const [dialog, setDialog] = useState<Dialog>(null);
   const [editing, setEditing] = useState(false);
   const [removal, setRemoval] = useState<Removal | null>(null);
+  // An alert being made on one of the board's reports, and the one just made.
+  const [alertOn, setAlertOn] = useState<Bookmark | null>(null);
+  const [madeAlert, setMadeAlert] = useState<Alert | null>(null);
   const myId = me?.user.type === "user" ? me.user.id : undefined;
   const editor = detail.your_access === "editor";
   const manage = myId === detail.owner_id || may("edit_project_settings");
@@ -203,6 +208,14 @@ function BoardScreen({ projectId, detail }: { projectId: number; detail: BoardDe
           </Group>
         </Stack>
       )}
+      {madeAlert && (
+        <Callout color="green" variant="light" title="Alert created" withCloseButton closeButtonLabel="Dismiss" onClose={() => setMadeAlert(null)} data-testid="alert-created">
+          “{madeAlert.name}” is checked {frequencyLabel(madeAlert.frequency).toLowerCase()}.{" "}
+          <Anchor component={Link} to={alertPath(projectId, madeAlert.id)}>
+            Open the alert
+          </Anchor>
+        </Callout>
+      )}
       {move.error && <ErrorNote error={move.error} title="The cards cannot be moved" />}
       {unlink.error && <ErrorNote error={unlink.error} title="The card cannot be removed" />}
       {detail.cards.length === 0 ? (
@@ -232,7 +245,14 @@ function BoardScreen({ projectId, detail }: { projectId: number; detail: BoardDe
               <CardControls label={label} cardId={card.id} layout={layout} busy={move.isPending} onMove={(next) => move.mutate(next)} remove={remove} />
             ) : null;
             return card.bookmark_id != null ? (
-              <ReportCard projectId={projectId} card={card} bookmark={bookmark} label={label} controls={controls} />
+              <ReportCard
+                projectId={projectId}
+                card={card}
+                bookmark={bookmark}
+                label={label}
+                controls={controls}
+                onCreateAlert={bookmark && alertable(bookmark) && may("create_alerts") ? () => setAlertOn(bookmark) : undefined}
+              />
             ) : (
               <TextCard projectId={projectId} boardId={detail.id} card={card} label={label} controls={controls} editor={editor} />
             );
@@ -241,6 +261,9 @@ function BoardScreen({ projectId, detail }: { projectId: number; detail: BoardDe
       )}
       {editor && <AddCards projectId={projectId} detail={detail} maySave={may("save_reports")} />}
 
+      {alertOn && (
+        <AlertDialog key={alertOn.id} projectId={projectId} alert={null} bookmarkId={alertOn.id} onClose={() => setAlertOn(null)} onSaved={setMadeAlert} />
+      )}
       {canShare && <ShareDialog projectId={projectId} orgId={org?.id} board={detail} opened={dialog === "share"} onClose={() => setDialog(null)} />}
       {canPublic && <PublicLinkDialog projectId={projectId} board={detail} opened={dialog === "public"} onClose={() => setDialog(null)} />}
       {manage && <TransferDialog projectId={projectId} board={detail} opened={dialog === "transfer"} onClose={() => setDialog(null)} />}
@@ -340,12 +363,14 @@ function ReportCard({
   bookmark,
   label,
   controls,
+  onCreateAlert,
 }: {
   projectId: number;
   card: BoardCard;
   bookmark: Bookmark | undefined;
   label: string;
   controls: ReactNode;
+  onCreateAlert?: () => void;
 }) {
   return (
     <Card withBorder component="article" aria-label={label} data-testid="board-card" data-card-id={card.id} data-bookmark-id={card.bookmark_id ?? ""} h="100%">
@@ -374,7 +399,14 @@ function ReportCard({
               </Text>
             )}
           </Stack>
-          {controls}
+          <Group gap={4} wrap="nowrap">
+            {onCreateAlert && bookmark && (
+              <Button size="compact-xs" variant="subtle" onClick={onCreateAlert} aria-label={`Create alert on ${bookmark.name}`}>
+                Create alert
+              </Button>
+            )}
+            {controls}
+          </Group>
         </Group>
         {bookmark ? <SavedAnswer projectId={projectId} bookmark={bookmark} /> : <Empty>This saved report is no longer there.</Empty>}
       </Stack>

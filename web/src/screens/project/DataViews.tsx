@@ -4,13 +4,13 @@
 // members (users and teams of the organization); everyone else sees the views open to them.
 import { useMemo, useState } from "react";
 import { Badge, Button, Card, Fieldset, Group, Modal, MultiSelect, SimpleGrid, Stack, Switch, TagsInput, Text, TextInput, Textarea, Title } from "@mantine/core";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
-import { del, get, messageOf, patch, post, put } from "../../api/client";
+import { del, messageOf, patch, post, put } from "../../api/client";
 import { ALL_PROJECT_DATA, dataViewPaths } from "../../api/dataViews";
-import { mayInProject, useCurrent, useDataViews } from "../../api/hooks";
+import { mayInProject, useCurrent, useDataViews, useOrgMembers } from "../../api/hooks";
 import type { Filter } from "../../api/report";
-import type { Body, DataView, DataViewMember, OrgMember } from "../../api/types";
+import type { Body, DataView, DataViewMember } from "../../api/types";
 import { describeFilter } from "../analysis/filterModel";
 import { FilterEditor } from "../analysis/Filters";
 import { useLexicon } from "../analysis/parts";
@@ -108,14 +108,6 @@ function useMemberNames(orgId: number | undefined) {
     if (member.kind === "team") return `Team ${teams.data?.find((t) => t.id === member.id)?.name ?? member.id}`;
     return people.data?.find((p) => p.user_id === member.id)?.email ?? `User ${member.id}`;
   };
-}
-
-function useOrgMembers(orgId: number | undefined) {
-  return useQuery({
-    queryKey: ["org", orgId, "members"],
-    queryFn: ({ signal }) => get<OrgMember[]>(`/api/app/organizations/${orgId}/members`, signal),
-    enabled: orgId !== undefined,
-  });
 }
 
 /** A view: its description, events and conditions, and (to its managers) its members. */

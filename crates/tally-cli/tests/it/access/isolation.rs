@@ -196,6 +196,18 @@ async fn fixtures(path: &str, victim: &Tenant, n: &mut u32) -> Ids {
         }
         ids.0.insert("tracking_id", tracking_id);
     }
+    if needs("entity_type") {
+        ids.0.insert("entity_type", "event".to_string());
+        let name = format!("Victim schema {n}");
+        let saved = owner
+            .post(
+                &format!("/api/app/projects/{project_id}/schemas"),
+                json!({ "entries": [{ "entityType": "event", "name": name, "schemaJson": { "description": "victim" } }] }),
+            )
+            .await;
+        assert!(saved.status.is_success(), "{saved:?}");
+        ids.0.insert("entity_name", name.replace(' ', "%20"));
+    }
     if needs("event_name") {
         ids.0.insert("event_name", format!("Victim%20event%20{n}"));
     }
@@ -288,6 +300,12 @@ fn body(
         ("PATCH", "{event_name}" | "{property_name}") => json!({ "description": format!("Described {n}") }),
         ("PUT", "dropped") => json!({ "dropped": true }),
         ("PUT", "classified") => json!({ "classified": true }),
+        ("PUT", "merged") => json!({ "into": format!("Merged {n}") }),
+        ("POST", "import") => Value::String("kind,name,display_name\nevent,Imported,Shown\n".to_string()),
+        ("POST", "schemas") => {
+            json!({ "entries": [{ "entityType": "event", "name": format!("Made schema {n}"), "schemaJson": {} }] })
+        }
+        ("POST", "{entity_name}") => json!({ "description": format!("Schema {n}") }),
         ("POST", "alerts") => json!({ "bookmark_id": id("bookmark_id"), "condition": { "kind": "below", "value": 5 },
             "emails": ["owner@beta.example"] }),
         ("PATCH", "{alert_id}") => json!({ "name": format!("Renamed alert {n}") }),
@@ -399,6 +417,7 @@ async fn snapshot(instance: &Instance) -> Vec<String> {
         "public_links",
         "cohorts",
         "lexicon_entries",
+        "lexicon_schemas",
         "data_views",
         "data_view_members",
         "privacy_requests",

@@ -13,7 +13,7 @@ use tally_types::{AccessRequestId, ErrorKind, OrgId, ProjectId, ProjectPermissio
 
 use super::{created, done, ok, views};
 use crate::access::ProjectAccess;
-use crate::extract::{Ids, JsonBody, ViewChoice};
+use crate::extract::{Ids, JsonBody, QueryParams, ViewChoice};
 use crate::{ApiError, AppState};
 
 /// A project's settings, with the caller's permissions there.
@@ -189,6 +189,8 @@ pub(crate) async fn lexicon_csv(
         "count",
         "first_seen",
         "last_seen",
+        "owners",
+        "merged_into",
     ]
     .map(String::from)
     .to_vec();
@@ -210,6 +212,8 @@ pub(crate) async fn lexicon_csv(
                     count.to_string(),
                     seen[0].clone().unwrap_or_default(),
                     seen[1].clone().unwrap_or_default(),
+                    edit.owners.join(";"),
+                    edit.merged_into.clone(),
                 ]
             };
         rows.push(row("event", &event.name, &event.edit, &[], event.count, [&event.first_seen, &event.last_seen]));
@@ -343,6 +347,10 @@ pub(crate) struct EditView {
     dropped: bool,
     /// Only holders of `access_classified_data` see its values (properties).
     classified: bool,
+    /// Who to ask about it (e-mails of organization members).
+    owners: Vec<String>,
+    /// Read in queries as this other event or property (empty: itself).
+    merged_into: String,
 }
 
 impl EditView {
@@ -354,6 +362,8 @@ impl EditView {
             hidden: entry.hidden,
             dropped: entry.dropped,
             classified: entry.classified,
+            owners: entry.owners.clone(),
+            merged_into: entry.merged_into.clone(),
         }
     }
 }
@@ -370,6 +380,9 @@ pub(crate) struct LexiconEditBody {
     tags: Option<Vec<String>>,
     #[serde(default)]
     hidden: Option<bool>,
+    /// Members of the organization, by e-mail.
+    #[serde(default)]
+    owners: Option<Vec<String>>,
 }
 
 async fn edit_entry(
@@ -386,6 +399,7 @@ async fn edit_entry(
         description: body.description,
         tags: body.tags,
         hidden: body.hidden,
+        owners: body.owners,
     };
     let entry = tally_iam::reports::edit_lexicon_entry(state.ctx(&caller.actor()), &permit, kind, name, &patch).await?;
     Ok(ok(EditView::of(&entry)))
@@ -675,4 +689,273 @@ pub(crate) async fn deny_request(
     tally_iam::admin::members::decide_access_request(state.ctx(&actor), &permit, AccessRequestId(request_id), None)
         .await?;
     Ok(done())
+}
+
+/// What an event or event property is merged into (`null` or empty: itself again).
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MergedBody {
+    into: Option<String>,
+}
+
+async fn merge_entry(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &crate::access::Caller,
+    kind: &str,
+    name: &str,
+    body: MergedBody,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::MergeDropData>()?;
+    let entry =
+        tally_iam::lexicon::set_merged(state.ctx(&caller.actor()), &permit, kind, name, body.into.as_deref()).await?;
+    Ok(ok(EditView::of(&entry)))
+}
+
+/// `PUT .../lexicon/events/{event_name}/merged`: the project's Owner merges an event into
+/// another in every query (the raw data and the export keep it as sent).
+pub(crate) async fn merge_event(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, name)): Ids<(i64, String)>,
+    JsonBody(body): JsonBody<MergedBody>,
+) -> Result<Response, ApiError> {
+    merge_entry(&state, &scope, &caller, "event", &name, body).await
+}
+
+/// `PUT .../lexicon/properties/{property_name}/merged`: the same for an event property.
+pub(crate) async fn merge_property(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, name)): Ids<(i64, String)>,
+    JsonBody(body): JsonBody<MergedBody>,
+) -> Result<Response, ApiError> {
+    merge_entry(&state, &scope, &caller, "property", &name, body).await
+}
+
+/// How many rows an import applied.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ImportedView {
+    imported: usize,
+}
+
+/// `POST .../lexicon/import[?replace=true]` with a CSV (the export's columns; `kind` and
+/// `name` required, `display_name`, `description`, `tags`, `hidden`, `owners` read, lists
+/// separated by `;`): each row overwrites its entry's edits; `replace` clears the others.
+pub(crate) async fn import_lexicon(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    QueryParams(params): QueryParams<std::collections::HashMap<String, String>>,
+    body: String,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::EditLexicon>()?;
+    let replace = params.get("replace").is_some_and(|value| value == "true" || value == "1");
+    let rows = import_rows(&body)?;
+    let imported = tally_iam::lexicon::import_csv(state.ctx(&caller.actor()), &permit, &rows, replace).await?;
+    Ok(ok(ImportedView { imported }))
+}
+
+/// The rows of a Lexicon CSV, one per (kind, name) (the last wins: the export repeats a
+/// property under each of its events).
+fn import_rows(text: &str) -> Result<Vec<tally_iam::lexicon::ImportRow>, ApiError> {
+    let bad = |message: String| ApiError::invalid("invalid_csv", message);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let header = reader.headers().map_err(|error| bad(format!("the header: {error}")))?.clone();
+    let column = |name: &str| header.iter().position(|found| found.trim() == name);
+    let (Some(kind), Some(name)) = (column("kind"), column("name")) else {
+        return Err(bad("the header needs kind and name columns (as the Lexicon export has)".into()));
+    };
+    let optional = ["display_name", "description", "tags", "hidden", "owners"].map(column);
+    let mut rows: Vec<tally_iam::lexicon::ImportRow> = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record.map_err(|error| bad(format!("line {}: {error}", index + 2)))?;
+        let field = |at: Option<usize>| at.and_then(|at| record.get(at)).unwrap_or_default().to_string();
+        let list = |at: Option<usize>| -> Vec<String> {
+            field(at).split(';').map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
+        };
+        let hidden = match field(optional[3]).trim() {
+            "" | "false" | "0" => false,
+            "true" | "1" => true,
+            other => return Err(bad(format!("line {}: hidden is true or false, not {other:?}", index + 2))),
+        };
+        let row = tally_iam::lexicon::ImportRow {
+            kind: field(Some(kind)).trim().to_string(),
+            name: field(Some(name)),
+            display_name: field(optional[0]),
+            description: field(optional[1]),
+            tags: list(optional[2]),
+            hidden,
+            owners: list(optional[4]),
+        };
+        rows.retain(|kept| !(kept.kind == row.kind && kept.name == row.name));
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// One Lexicon Schemas API entry: an event's or profile's schema.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SchemaEntry {
+    /// `event` or `profile`.
+    #[serde(rename = "entityType")]
+    entity_type: String,
+    name: String,
+    /// JSON Schema with Mixpanel's `metadata.com.mixpanel` (displayName, tags, hidden,
+    /// dropped, contacts) on the entity and its properties.
+    #[serde(rename = "schemaJson")]
+    #[schema(value_type = Object)]
+    schema_json: serde_json::Value,
+}
+
+/// `POST .../schemas`: entries to save, and whether to delete the entity types' others.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SchemasBody {
+    entries: Vec<SchemaEntry>,
+    #[serde(default)]
+    truncate: bool,
+}
+
+/// What a schema change did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SchemasChangedView {
+    added: u64,
+    deleted: u64,
+}
+
+fn schema_entry(schema: &tally_iam::records::LexiconSchema) -> SchemaEntry {
+    SchemaEntry {
+        entity_type: schema.entity_type.clone(),
+        name: schema.name.clone(),
+        schema_json: serde_json::from_str(&schema.schema_json).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+async fn list_schemas(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &crate::access::Caller,
+    entity_type: Option<&str>,
+    name: Option<&str>,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::ViewReports>()?;
+    let found = tally_iam::lexicon::schemas(state.ctx(&caller.actor()), &permit, entity_type, name).await?;
+    Ok(ok(found.iter().map(schema_entry).collect::<Vec<_>>()))
+}
+
+async fn save_schemas(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &crate::access::Caller,
+    entries: Vec<SchemaEntry>,
+    truncate: bool,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::EditLexicon>()?;
+    let may_drop = scope.allows(tally_types::ProjectPermission::MergeDropData);
+    let inputs: Vec<tally_iam::lexicon::SchemaInput> = entries
+        .into_iter()
+        .map(|entry| tally_iam::lexicon::SchemaInput {
+            entity_type: entry.entity_type,
+            name: entry.name,
+            schema_json: entry.schema_json,
+        })
+        .collect();
+    let (added, deleted) =
+        tally_iam::lexicon::save_schemas(state.ctx(&caller.actor()), &permit, &inputs, truncate, may_drop).await?;
+    if may_drop {
+        state.forget_dropped_events(permit.project_id().0);
+    }
+    Ok(ok(SchemasChangedView { added, deleted }))
+}
+
+async fn remove_schemas(
+    state: &AppState,
+    scope: &tally_iam::authz::ProjectScope,
+    caller: &crate::access::Caller,
+    entity_type: Option<&str>,
+    name: Option<&str>,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::EditLexicon>()?;
+    let deleted = tally_iam::lexicon::delete_schemas(state.ctx(&caller.actor()), &permit, entity_type, name).await?;
+    Ok(ok(SchemasChangedView { added: 0, deleted }))
+}
+
+/// `GET .../schemas`: every schema.
+pub(crate) async fn schemas(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    list_schemas(&state, &scope, &caller, None, None).await
+}
+
+/// `POST .../schemas`: saves schemas (and their Lexicon metadata).
+pub(crate) async fn create_schemas(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    JsonBody(body): JsonBody<SchemasBody>,
+) -> Result<Response, ApiError> {
+    save_schemas(&state, &scope, &caller, body.entries, body.truncate).await
+}
+
+/// `DELETE .../schemas`: every schema.
+pub(crate) async fn delete_all_schemas(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+) -> Result<Response, ApiError> {
+    remove_schemas(&state, &scope, &caller, None, None).await
+}
+
+/// `GET .../schemas/{entity_type}[?entity_name=]`.
+pub(crate) async fn schemas_of_type(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, entity_type)): Ids<(i64, String)>,
+    QueryParams(params): QueryParams<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let name = params.get("entity_name").map(String::as_str).filter(|name| !name.is_empty());
+    list_schemas(&state, &scope, &caller, Some(&entity_type), name).await
+}
+
+/// `DELETE .../schemas/{entity_type}[?entity_name=]`.
+pub(crate) async fn delete_schemas_of_type(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, entity_type)): Ids<(i64, String)>,
+    QueryParams(params): QueryParams<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let name = params.get("entity_name").map(String::as_str).filter(|name| !name.is_empty());
+    remove_schemas(&state, &scope, &caller, Some(&entity_type), name).await
+}
+
+/// `GET .../schemas/{entity_type}/{entity_name}`: one schema (404 when there is none).
+pub(crate) async fn schema(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, entity_type, name)): Ids<(i64, String, String)>,
+) -> Result<Response, ApiError> {
+    let permit = scope.require::<project::ViewReports>()?;
+    let found =
+        tally_iam::lexicon::schemas(state.ctx(&caller.actor()), &permit, Some(&entity_type), Some(&name)).await?;
+    let schema = found.first().ok_or_else(ApiError::not_found)?;
+    Ok(ok(schema_entry(schema)))
+}
+
+/// `POST .../schemas/{entity_type}/{entity_name}` with the schema as the body.
+pub(crate) async fn put_schema(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, entity_type, name)): Ids<(i64, String, String)>,
+    JsonBody(schema_json): JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    save_schemas(&state, &scope, &caller, vec![SchemaEntry { entity_type, name, schema_json }], false).await
+}
+
+/// `DELETE .../schemas/{entity_type}/{entity_name}`.
+pub(crate) async fn delete_schema(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    Ids((_, entity_type, name)): Ids<(i64, String, String)>,
+) -> Result<Response, ApiError> {
+    remove_schemas(&state, &scope, &caller, Some(&entity_type), Some(&name)).await
 }
