@@ -221,6 +221,7 @@ pub(crate) async fn run(
     context: &SessionContext,
     zone: &jiff::tz::TimeZone,
     report: &Funnel,
+    pick: &mut crate::selection::Pick,
 ) -> Result<(ResolvedRange, FunnelAnswer), QueryError> {
     let steps = report.steps.len();
     if !(2..=MAX_STEPS).contains(&steps) {
@@ -298,6 +299,7 @@ pub(crate) async fn run(
                 let (times, after) = tail.split_at(n);
                 rest = after;
                 let Some(&entry) = times.first() else { continue };
+                pick.funnel(n, steps, user);
                 for (step, time) in times.iter().enumerate().take(steps) {
                     counts[step] += 1;
                     sample(&mut users[step], user);

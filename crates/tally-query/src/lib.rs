@@ -21,6 +21,7 @@ mod funnels;
 mod insights;
 pub mod model;
 mod retention;
+pub mod selection;
 mod users;
 pub mod views;
 
@@ -253,6 +254,16 @@ impl QueryEngine {
     }
 
     async fn run_alone(&self, scope: &DataScope<ViewReports>, report: &model::Report) -> Result<Answer, QueryError> {
+        self.run_picking(scope, report, &mut selection::Pick::None).await
+    }
+
+    /// Runs a report, collecting what `pick` asks for on the way.
+    pub(crate) async fn run_picking(
+        &self,
+        scope: &DataScope<ViewReports>,
+        report: &model::Report,
+        pick: &mut selection::Pick,
+    ) -> Result<Answer, QueryError> {
         let zone = zone_of(scope);
         let computed_at = self.clock.now().to_string();
         let context = self.context();
@@ -264,11 +275,11 @@ impl QueryEngine {
                     (range, ReportResult::Insights(answer))
                 }
                 model::Report::Funnels(funnel) => {
-                    let (range, answer) = funnels::run(self, scope, &context, &zone, funnel).await?;
+                    let (range, answer) = funnels::run(self, scope, &context, &zone, funnel, pick).await?;
                     (range, ReportResult::Funnels(answer))
                 }
                 model::Report::Retention(retention) => {
-                    let (range, answer) = retention::run(self, scope, &context, &zone, retention).await?;
+                    let (range, answer) = retention::run(self, scope, &context, &zone, retention, pick).await?;
                     (range, ReportResult::Retention(answer))
                 }
                 model::Report::Flows(flows) => {

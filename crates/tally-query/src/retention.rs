@@ -112,6 +112,7 @@ pub(crate) async fn run(
     context: &SessionContext,
     zone: &jiff::tz::TimeZone,
     report: &Retention,
+    pick: &mut crate::selection::Pick,
 ) -> Result<(ResolvedRange, RetentionAnswer), QueryError> {
     if report.buckets > MAX_BUCKETS {
         return Err(QueryError::invalid(format!("retention shows at most {MAX_BUCKETS} buckets after bucket 0")));
@@ -144,10 +145,11 @@ pub(crate) async fn run(
             when(filters::selects(&report.returned, &[])?, lit(RETURNED)).otherwise(lit(0i64)).map_err(engine_error)?;
         let recurring = (report.kind == RetentionKind::Recurring).then(|| cohorts.starts.clone());
         let finish = Arc::new(Returns { unit_ms, buckets: report.buckets, cohorts: recurring });
-        each_user(frame, born + returned, Some(ident("code").not_eq(lit(0i64))), finish, |_, values| {
+        each_user(frame, born + returned, Some(ident("code").not_eq(lit(0i64))), finish, |user, values| {
             for pair in values.chunks_exact(2) {
                 let [born_at, seen] = pair else { continue };
-                let Some(cohort) = cohorts.index(*born_at).and_then(|index| rows.get_mut(index)) else { continue };
+                let Some(index) = cohorts.index(*born_at) else { continue };
+                let Some(cohort) = rows.get_mut(index) else { continue };
                 cohort.first += 1;
                 for (bucket, count) in cohort.counts.iter_mut().enumerate() {
                     let counted = match report.criterion {
@@ -156,6 +158,7 @@ pub(crate) async fn run(
                     };
                     if counted {
                         *count += 1;
+                        pick.retention(index, bucket, user);
                     }
                 }
             }

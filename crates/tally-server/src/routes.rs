@@ -287,6 +287,7 @@ pub(crate) fn build() -> (Router<AppState>, Vec<RouteSpec>) {
         .add(DELETE, "/api/app/projects/{project_id}/data-views/{view_id}", Project(P::EditProjectSettings), "delete a data view (and the public links made in it)", app::data_views::delete)
         .add(PUT, "/api/app/projects/{project_id}/data-views/{view_id}/members", Project(P::EditProjectSettings), "set a data view's members: users and teams (0: All Project Data)", app::data_views::set_members)
         .add(POST, "/api/app/projects/{project_id}/query", Project(P::ViewReports), "answer a report: insights, funnels or retention", app::query::run)
+        .add(POST, "/api/app/projects/{project_id}/query/users", Project(P::ViewUsers), "the users behind a report's number: a funnel step, a retention cell, an Insights point", app::query::selection_users)
         .add(GET, "/api/app/projects/{project_id}/users", Project(P::ViewUsers), "user profiles: filter, sort, page", app::users::list)
         .add(GET, "/api/app/projects/{project_id}/users/activity", Project(P::ViewUsers), "one user's events, newest first", app::users::activity)
         .add(GET, "/api/app/projects/{project_id}/events/live", Project(P::ViewUsers), "the newest events received (the live view)", app::users::live)

@@ -7204,6 +7204,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/app/projects/{project_id}/query/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** the users behind a report's number: a funnel step, a retention cell, an Insights point */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SelectionBody"];
+                };
+            };
+            responses: {
+                /** @description the answer, in the envelope's `results` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: components["schemas"]["SelectionUsersView"];
+                            /** @constant */
+                            status: "ok";
+                        };
+                    };
+                };
+                /** @description `{"status":"ok","results":...}` or `{"status":"error","error":...,"code":...}` */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/app/projects/{project_id}/reset": {
         parameters: {
             query?: never;
@@ -12238,6 +12291,35 @@ export interface components {
             challenge: string;
             code?: string | null;
             recovery_code?: string | null;
+        };
+        /** @description Which number of a report. */
+        Selection: {
+            dropped?: boolean;
+            /** @enum {string} */
+            kind: "funnel_step";
+            step: number;
+        } | {
+            bucket: number;
+            cohort?: number | null;
+            /** @enum {string} */
+            kind: "retention_cell";
+        } | {
+            bucket?: number | null;
+            /** @enum {string} */
+            kind: "insights_point";
+            metric: number;
+            segment?: string | null;
+        };
+        /** @description A report and one of its numbers. */
+        SelectionBody: {
+            report: components["schemas"]["Report"];
+            selection: components["schemas"]["Selection"];
+        };
+        /** @description The users behind a report's number. */
+        SelectionUsersView: {
+            count: number;
+            /** @description Canonical ids, sorted (at most 100,000). */
+            distinct_ids: string[];
         };
         /** @description One metric (in one segment). */
         Series: {

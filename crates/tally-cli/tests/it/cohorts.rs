@@ -246,3 +246,108 @@ async fn cohorts_are_computed_now_and_filter_every_report() {
         .collect();
     assert_eq!(ids, set(&["u3", "u4"]), "{engaged}");
 }
+
+/// The users behind a report's number, in full (not the answer's sample of a hundred):
+/// a funnel step and those dropping off after it, a retention cell, an Insights point in a
+/// segment; saved as a cohort of exactly them.
+#[tokio::test]
+async fn the_users_behind_a_reports_number_are_listed_in_full_and_saved_as_a_cohort() {
+    let instance = Instance::new(tally_testkit::TestBackend::Sqlite).await;
+    let server = server(&instance).await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let base = format!("/api/app/projects/{}", project.id);
+    let owner = &acme.owner;
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    // Signed up two days ago, came back (25 hours later: retention's bucket 1) yesterday.
+    let yesterday = today.checked_sub(jiff::Span::new().days(2)).unwrap();
+    let later = today.yesterday().unwrap();
+    let at = |date: jiff::civil::Date, hour: i8| {
+        date.at(hour, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second()
+    };
+    // 150 users sign up yesterday; the even ones buy (plan pro below 50, free above); those
+    // divisible by 3 come back today.
+    let mut rows = Vec::new();
+    for n in 0..150 {
+        let user = format!("user-{n:03}");
+        rows.push(json!({ "event": "Sign Up", "properties": { "time": at(yesterday, 1), "distinct_id": user, "$insert_id": format!("s{n}") } }));
+        if n % 2 == 0 {
+            let plan = if n < 50 { "pro" } else { "free" };
+            rows.push(json!({ "event": "Purchase", "properties": { "time": at(yesterday, 2), "distinct_id": user,
+                "$insert_id": format!("p{n}"), "plan": plan } }));
+        }
+        if n % 3 == 0 {
+            rows.push(json!({ "event": "Page View", "properties": { "time": at(later, 2), "distinct_id": user, "$insert_id": format!("v{n}") } }));
+        }
+    }
+    for chunk in rows.chunks(1000) {
+        let reply = tally_testkit::http_client(None)
+            .post(format!("{}/import?strict=1", server.base_url()))
+            .basic_auth(&project.secret, Some(""))
+            .json(&chunk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+    }
+    let range = json!({ "from_date": yesterday.to_string(), "to_date": today.to_string() });
+    let funnel = json!({ "type": "funnels", "range": range, "window_seconds": 86_400,
+        "steps": [{ "event": "Sign Up" }, { "event": "Purchase" }] });
+    let users = |report: &Value, selection: Value| {
+        let body = json!({ "report": report, "selection": selection });
+        let path = format!("{base}/query/users");
+        async move {
+            let reply = owner.post(&path, body).await;
+            assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+            reply.results()["distinct_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let expected = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..150).filter(|n| keep(*n)).map(|n| format!("user-{n:03}")).collect()
+    };
+    assert_eq!(
+        users(&funnel, json!({ "kind": "funnel_step", "step": 0 })).await.len(),
+        150,
+        "all of them, not a sample"
+    );
+    assert_eq!(users(&funnel, json!({ "kind": "funnel_step", "step": 1 })).await, expected(&|n| n % 2 == 0));
+    let dropped = users(&funnel, json!({ "kind": "funnel_step", "step": 0, "dropped": true })).await;
+    assert_eq!(dropped, expected(&|n| n % 2 == 1));
+    let retention = json!({ "type": "retention", "range": range, "unit": "day", "buckets": 1,
+        "born": { "event": "Sign Up" }, "return": { "event": "Page View" } });
+    assert_eq!(
+        users(&retention, json!({ "kind": "retention_cell", "cohort": 0, "bucket": 1 })).await,
+        expected(&|n| n % 3 == 0)
+    );
+    let insights = json!({ "type": "insights", "range": range, "unit": "day",
+        "metrics": [{ "event": "Purchase", "measure": { "kind": "unique" } }], "breakdown": { "property": "plan" } });
+    let pro = users(&insights, json!({ "kind": "insights_point", "metric": 0, "bucket": 0, "segment": "pro" })).await;
+    assert_eq!(pro, expected(&|n| n % 2 == 0 && n < 50));
+    assert!(
+        users(&insights, json!({ "kind": "insights_point", "metric": 0, "bucket": 1 })).await.is_empty(),
+        "no purchase today"
+    );
+    let mismatch = owner
+        .post(
+            &format!("{base}/query/users"),
+            json!({ "report": insights, "selection": { "kind": "funnel_step", "step": 0 } }),
+        )
+        .await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST, "{mismatch:?}");
+
+    // The dropped-off users, saved as a cohort of exactly them.
+    let cohort = owner
+        .post(
+            &format!("{base}/cohorts"),
+            json!({ "name": "Did not buy", "definition": { "kind": "users", "distinct_ids": dropped } }),
+        )
+        .await;
+    let cohort_id = cohort.results()["id"].as_i64().unwrap();
+    let listed = owner.get(&format!("{base}/cohorts/{cohort_id}/users?page_size=1000")).await;
+    assert_eq!(listed.results()["count"], 75, "{listed:?}");
+}

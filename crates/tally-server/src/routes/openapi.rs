@@ -17,6 +17,7 @@ use crate::access::RouteSpec;
 /// `results` of the `{"status":"ok"}` envelope.
 const TYPED: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("POST", "/api/app/projects/{project_id}/query", Some("Report"), Some("Answer")),
+    ("POST", "/api/app/projects/{project_id}/query/users", Some("SelectionBody"), Some("SelectionUsersView")),
     ("GET", "/api/app/projects/{project_id}/users", None, Some("UsersPage")),
     ("GET", "/api/app/projects/{project_id}/users/activity", None, Some("ActivityAnswer")),
     ("GET", "/api/app/projects/{project_id}/events/live", None, Some("LiveAnswer")),
@@ -300,6 +301,8 @@ fn components() -> Value {
         app::data_views::ClassifiedBody,
         app::privacy::PrivacyRequestBody,
         app::alerts::AlertBody,
+        app::query::SelectionBody,
+        app::query::SelectionUsersView,
         app::alerts::AlertView,
         app::alerts::AlertCheckView,
         app::alerts::AlertConditionBody,

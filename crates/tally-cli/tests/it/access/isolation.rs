@@ -300,6 +300,10 @@ fn body(
         ("PATCH", "{event_name}" | "{property_name}") => json!({ "description": format!("Described {n}") }),
         ("PUT", "dropped") => json!({ "dropped": true }),
         ("PUT", "classified") => json!({ "classified": true }),
+        ("POST", "users") if path.ends_with("/query/users") => json!({
+            "report": { "type": "funnels", "range": { "from_date": "2026-01-01", "to_date": "2026-01-02" },
+                "window_seconds": 86400, "steps": [{ "event": "Sign Up" }, { "event": "Purchase" }] },
+            "selection": { "kind": "funnel_step", "step": 0 } }),
         ("PUT", "merged") => json!({ "into": format!("Merged {n}") }),
         ("POST", "import") => Value::String("kind,name,display_name\nevent,Imported,Shown\n".to_string()),
         ("POST", "schemas") => {

@@ -31,3 +31,36 @@ pub(crate) async fn run(
 pub(crate) fn query_error(error: tally_query::QueryError) -> ApiError {
     ApiError::new(error.kind(), error.code(), error.to_string())
 }
+
+/// A report and one of its numbers.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SelectionBody {
+    report: Report,
+    selection: tally_query::selection::Selection,
+}
+
+/// The users behind a report's number.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SelectionUsersView {
+    count: usize,
+    /// Canonical ids, sorted (at most 100,000).
+    distinct_ids: Vec<String>,
+}
+
+/// `POST .../query/users`: the users at a funnel step, in a retention cell or behind an
+/// Insights point (to save them as a cohort), for those who may see users.
+pub(crate) async fn selection_users(
+    State(state): State<AppState>,
+    ProjectAccess(scope, caller): ProjectAccess,
+    view: ViewChoice,
+    JsonBody(body): JsonBody<SelectionBody>,
+) -> Result<Response, ApiError> {
+    scope.require::<tally_types::permissions::project::ViewUsers>()?;
+    let permit = scope.require::<ViewReports>()?;
+    let data = state.data_scope(&permit, &view).await?;
+    let engine = state.query_engine_of(&data)?;
+    let cohorts = super::cohorts::usable(&state, &scope, &caller).await?;
+    let users = engine.selection_users(&data, &body.report, &body.selection, &cohorts).await.map_err(query_error)?;
+    Ok(ok(SelectionUsersView { count: users.len(), distinct_ids: users }))
+}
