@@ -205,6 +205,23 @@ async fn a_data_view_and_classified_properties_hold_on_every_read_route() {
         )
         .await;
     let cohort_id = cohort.results()["id"].as_i64().unwrap();
+    let preview = analyst
+        .post(
+            &format!("{base}/cohorts/preview"),
+            json!({ "definition": { "kind": "behavior", "event": "Purchase",
+            "comparison": "at_least", "count": 1, "window": { "kind": "last_days", "days": 30 } } }),
+        )
+        .await;
+    clean("cohort preview", preview.status, &reply_text(&preview));
+    assert_eq!(preview.results()["count"], 2, "in-1 and in-2: {preview:?}");
+    let selected = analyst
+        .post(
+            &format!("{base}/query/users"),
+            json!({ "report": reports[4], "selection": { "kind": "funnel_step", "step": 0 } }),
+        )
+        .await;
+    clean("the users of a funnel step", selected.status, &reply_text(&selected));
+    assert_eq!(selected.results()["distinct_ids"], json!(["in-1", "in-2"]), "{selected:?}");
     for path in [format!("cohorts/{cohort_id}/users"), format!("cohorts/{cohort_id}/export")] {
         let reply = analyst.request(reqwest::Method::GET, &format!("{base}/{path}")).send().await.unwrap();
         let (status, text) = (reply.status(), reply.text().await.unwrap());
@@ -235,6 +252,24 @@ async fn a_data_view_and_classified_properties_hold_on_every_read_route() {
         format!(
             "/api/query/stream/query?project_id={pid}&distinct_ids=[\"in-1\",\"OUTSIDER-free\"]&from_date={from}&to_date={today}"
         ),
+        format!(
+            "/api/query/events?project_id={pid}&event=[\"Purchase\"]&type=general&unit=day&from_date={from}&to_date={today}"
+        ),
+        format!("/api/query/events/top?project_id={pid}&type=general"),
+        format!(
+            "/api/query/events/properties?project_id={pid}&event=Purchase&name=country&type=general&unit=day&from_date={from}&to_date={today}"
+        ),
+        format!("/api/query/events/properties/top?project_id={pid}&event=Purchase"),
+        format!(
+            "/api/query/segmentation/numeric?project_id={pid}&event=Purchase&from_date={from}&to_date={today}&on=properties[\"amount\"]"
+        ),
+        format!(
+            "/api/query/segmentation/sum?project_id={pid}&event=Purchase&from_date={from}&to_date={today}&on=properties[\"amount\"]"
+        ),
+        format!(
+            "/api/query/funnels?project_id={pid}&events=[{{\"event\":\"Purchase\"}},{{\"event\":\"Page View\"}}]&from_date={from}&to_date={today}"
+        ),
+        format!("/api/query/retention?project_id={pid}&born_event=Purchase&from_date={from}&to_date={today}"),
     ];
     for path in &api_paths {
         let reply = robot
