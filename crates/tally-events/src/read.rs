@@ -273,6 +273,20 @@ impl EventStore {
         parquet_file::TYPED_PROPERTIES.iter().copied().filter(|name| lexicon.only_strings(name)).collect()
     }
 
+    /// The event properties the project has sent as a list at least once (a breakdown
+    /// counts an event once under each element of those).
+    pub fn list_properties<P: ProjectMarker>(&self, scope: &DataScope<P>) -> std::collections::BTreeSet<String> {
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(lexicon) = derived.lexicons.get(&scope.project_id().0) else { return Default::default() };
+        lexicon
+            .events
+            .values()
+            .flat_map(|event| event.properties.iter())
+            .filter(|(_, property)| property.types.contains("list"))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The query engine's runtime of this region (its memory pool and spill folder).
     pub fn runtime(&self) -> Arc<RuntimeEnv> {
         Arc::clone(&self.runtime)

@@ -676,3 +676,55 @@ mod tests {
         assert_eq!(lookup(r#"{"p\u0061":"escaped"}"#, "pa").and_then(text).as_deref(), Some("escaped"));
     }
 }
+
+/// A property's value as the list of its elements, for a breakdown that counts an event
+/// once under each element of a list property: a JSON array's elements as text (as
+/// [`text`] writes them), anything else as itself alone; an empty list, or no value, as one
+/// NULL (the "(not set)" segment).
+pub fn elements(value: Expr) -> Expr {
+    ScalarUDF::from(Elements { signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) })
+        .call(vec![value])
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Elements {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Elements {
+    fn name(&self) -> &str {
+        "tally_elements"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let [input] = args.args.as_slice() else { return exec_err!("tally_elements takes one argument") };
+        let array = input.to_array(args.number_rows)?;
+        let Some(values) = array.as_any().downcast_ref::<StringArray>() else {
+            return exec_err!("tally_elements takes a Utf8 column");
+        };
+        let mut out = ListBuilder::new(StringBuilder::new());
+        for row in 0..values.len() {
+            let items: Vec<Option<String>> = if values.is_null(row) {
+                vec![None]
+            } else {
+                let value = values.value(row);
+                match value.trim_start().starts_with('[').then(|| serde_json::from_str::<Vec<serde_json::Value>>(value))
+                {
+                    Some(Ok(list)) if !list.is_empty() => list.into_iter().map(text).collect(),
+                    Some(Ok(_)) => vec![None],
+                    _ => vec![Some(value.to_string())],
+                }
+            };
+            for item in items {
+                out.values().append_option(item);
+            }
+            out.append(true);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}

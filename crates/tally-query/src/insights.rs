@@ -70,6 +70,8 @@ pub struct Series {
 
 const BUCKET: &str = "tally_bucket";
 const SEGMENT: &str = "tally_segment";
+/// The column holding one element of a list property, an event's row per element.
+const ELEMENT: &str = "tally_element";
 const USER: &str = "tally_user";
 const VALUE: &str = "tally_value";
 const COUNT: &str = "tally_count";
@@ -278,6 +280,18 @@ async fn run_once(
             }
             let first = &report.metrics[0];
             let raw = match (&breakdown.property, &breakdown.expression, &breakdown.bins) {
+                // A list property: the event counts once under each of its elements.
+                (Some(property), None, None)
+                    if breakdown.source == crate::model::PropertySource::Event
+                        && engine.events.list_properties(scope).contains(property) =>
+                {
+                    let items = crate::functions::elements(crate::functions::sourced_text(breakdown.source, property));
+                    frame = frame
+                        .with_column(ELEMENT, items)
+                        .and_then(|frame| frame.unnest_columns(&[ELEMENT]))
+                        .map_err(engine_error)?;
+                    datafusion::functions::expr_fn::coalesce(vec![ident(ELEMENT), lit(NOT_SET)])
+                }
                 (Some(property), None, None) => datafusion::functions::expr_fn::coalesce(vec![
                     crate::functions::sourced_text(breakdown.source, property),
                     lit(NOT_SET),

@@ -1008,3 +1008,58 @@ async fn a_query_past_its_time_limit_is_stopped_with_a_clear_error() {
     assert!(reply.body["error"].as_str().unwrap().contains("limit of 1 ms"), "{reply:?}");
     assert_eq!(acme.owner.get(&format!("/api/app/projects/{}", project.id)).await.status, StatusCode::OK);
 }
+
+/// A breakdown by a list property counts an event once under each of its elements (an
+/// empty list, or no value, under "(not set)"); uniques count each user once per element.
+#[tokio::test]
+async fn a_list_property_breaks_down_by_each_element() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let time = today.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second() + 1;
+    let row = |n: u32, user: &str, genres: Value| {
+        json!({ "event": "Play", "properties": { "time": time, "distinct_id": user, "$insert_id": format!("g{n}"),
+            "genres": genres } })
+    };
+    import(
+        server.base_url(),
+        &project,
+        &[
+            row(1, "u1", json!(["jazz", "rock"])),
+            row(2, "u1", json!(["rock"])),
+            row(3, "u2", json!("jazz")),
+            row(4, "u2", json!([])),
+            row(5, "u3", json!([1, true])),
+        ],
+    )
+    .await;
+    let segments = |measure: &str| {
+        let report = json!({ "type": "insights", "range": { "from_date": today.to_string(), "to_date": today.to_string() },
+            "metrics": [{ "event": "Play", "measure": { "kind": measure } }], "breakdown": { "property": "genres" } });
+        let owner = acme.owner.clone();
+        let path = path.clone();
+        async move {
+            let answer = owner.post(&path, report).await;
+            answer.results()["series"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|series| (series["segment"].as_str().unwrap().to_string(), series["total"].as_f64().unwrap()))
+                .collect::<BTreeMap<String, f64>>()
+        }
+    };
+    let expected = |jazz: f64, rock: f64| {
+        BTreeMap::from([
+            ("jazz".to_string(), jazz),
+            ("rock".to_string(), rock),
+            ("(not set)".to_string(), 1.0),
+            ("1".to_string(), 1.0),
+            ("true".to_string(), 1.0),
+        ])
+    };
+    assert_eq!(segments("total").await, expected(2.0, 2.0));
+    assert_eq!(segments("unique").await, expected(2.0, 1.0), "u1 once under rock");
+}
