@@ -401,6 +401,10 @@ pub struct Retention {
     /// every cohort they did the birth event in).
     #[serde(default)]
     pub kind: RetentionKind,
+    /// Segments of users by a property of their first birth event in the range (or of their
+    /// profile, `"source": "user"`): one table per top segment by users born.
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
 }
 
 /// Which births start a user's clock.

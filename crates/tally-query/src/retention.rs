@@ -5,10 +5,13 @@
 //! counts users with a return in bucket N, `on_or_after` in bucket N or any later one.
 //! Returns may fall after the range. The empty distinct_id is not a user.
 
+use std::collections::HashMap;
+
+use datafusion::arrow::array::Array;
 use std::sync::Arc;
 
-use datafusion::logical_expr::{lit, when};
-use datafusion::prelude::{SessionContext, ident};
+use datafusion::logical_expr::{Expr, lit, when};
+use datafusion::prelude::{DataFrame, SessionContext, ident};
 use serde::Serialize;
 use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ViewReports;
@@ -33,6 +36,18 @@ pub struct RetentionAnswer {
     /// that have users (`None` when none has).
     pub average: Vec<Option<RetentionAverage>>,
     pub criterion: RetentionCriterion,
+    /// With a breakdown: the same table per segment, largest first (users born).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<RetentionSegment>,
+}
+
+/// One segment's retention table.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RetentionSegment {
+    pub segment: String,
+    pub rows: Vec<RetentionRow>,
+    pub total: RetentionRow,
+    pub average: Vec<Option<RetentionAverage>>,
 }
 
 /// One bucket of the average row (report-semantics.md §3): complete cohorts only, weighted
@@ -126,31 +141,44 @@ pub(crate) async fn run(
         report.born.filters.iter().chain(&report.returned.filters),
         report.where_expression.as_deref(),
     )
-    .or(crate::Profiles::for_filters([], report.born_where.as_deref()));
+    .or(crate::Profiles::for_filters([], report.born_where.as_deref()))
+    .or(match &report.breakdown {
+        Some(breakdown) if breakdown.source == crate::model::PropertySource::User => crate::Profiles::Joined,
+        _ => crate::Profiles::Without,
+    });
     let (_events, frame) =
         engine.events(scope, context, cohorts.from_ms, cohorts.to_ms.saturating_add(horizon), profiles).await?;
-    let mut rows: Vec<RetentionRow> = cohorts
-        .labels
-        .iter()
-        .map(|label| RetentionRow { cohort: label.clone(), first: 0, counts: vec![0; slots] })
-        .collect();
+    let mut rows = empty_rows(&cohorts.labels, slots);
+    let mut segment_of: HashMap<String, String> = HashMap::new();
+    let mut by_segment: HashMap<String, Vec<RetentionRow>> = HashMap::new();
     if let Some(frame) = frame {
         let frame = crate::expression::filtered(frame, report.where_expression.as_deref())?;
         let mut birth = filters::selects(&report.born, &[])?.and(ident("time_ms").lt(lit(cohorts.to_ms)));
         if let Some(text) = &report.born_where {
             birth = birth.and(crate::expression::condition(text)?);
         }
+        let birth_condition = birth.clone();
         let born = when(birth, lit(BORN)).otherwise(lit(0i64)).map_err(engine_error)?;
         let returned =
             when(filters::selects(&report.returned, &[])?, lit(RETURNED)).otherwise(lit(0i64)).map_err(engine_error)?;
         let recurring = (report.kind == RetentionKind::Recurring).then(|| cohorts.starts.clone());
         let finish = Arc::new(Returns { unit_ms, buckets: report.buckets, cohorts: recurring });
+        if let Some(breakdown) = &report.breakdown {
+            segment_of = user_segments(&frame, breakdown, birth_condition.clone()).await?;
+        }
         each_user(frame, born + returned, Some(ident("code").not_eq(lit(0i64))), finish, |user, values| {
             for pair in values.chunks_exact(2) {
                 let [born_at, seen] = pair else { continue };
                 let Some(index) = cohorts.index(*born_at) else { continue };
                 let Some(cohort) = rows.get_mut(index) else { continue };
+                let segment_rows = segment_of.get(user).map(|segment| {
+                    by_segment.entry(segment.clone()).or_insert_with(|| empty_rows(&cohorts.labels, slots))
+                });
+                let mut segment_row = segment_rows.and_then(|rows| rows.get_mut(index));
                 cohort.first += 1;
+                if let Some(row) = segment_row.as_deref_mut() {
+                    row.first += 1;
+                }
                 for (bucket, count) in cohort.counts.iter_mut().enumerate() {
                     let counted = match report.criterion {
                         RetentionCriterion::On => seen & (1 << bucket) != 0,
@@ -158,6 +186,9 @@ pub(crate) async fn run(
                     };
                     if counted {
                         *count += 1;
+                        if let Some(row) = segment_row.as_deref_mut() {
+                            row.counts[bucket] += 1;
+                        }
                         pick.retention(index, bucket, user);
                     }
                 }
@@ -165,23 +196,56 @@ pub(crate) async fn run(
         })
         .await?;
     }
-    let mut total = RetentionRow { cohort: "all".into(), first: 0, counts: vec![0; slots] };
-    for row in &rows {
-        total.first += row.first;
-        for (sum, count) in total.counts.iter_mut().zip(&row.counts) {
-            *sum += count;
-        }
-    }
     // A cohort's bucket N has ended once its last possible return has: the cohort's end
     // (the next cohort's start) plus N + 1 units.
     let now_ms = engine.clock.now().as_millisecond();
     let ends: Vec<i64> =
         (0..rows.len()).map(|index| cohorts.starts.get(index + 1).copied().unwrap_or(cohorts.to_ms)).collect();
-    let average = (0..slots)
+    let table = |rows: &[RetentionRow]| (total_of(rows, slots), averages(rows, &ends, unit_ms, slots, now_ms));
+    let (total, average) = table(&rows);
+    let mut segments: Vec<RetentionSegment> = by_segment
+        .into_iter()
+        .map(|(segment, rows)| {
+            let (total, average) = table(&rows);
+            RetentionSegment { segment, rows, total, average }
+        })
+        .collect();
+    segments.sort_by(|a, b| b.total.first.cmp(&a.total.first).then_with(|| a.segment.cmp(&b.segment)));
+    if let Some(breakdown) = &report.breakdown {
+        segments.truncate(breakdown.limit);
+    }
+    Ok((range, RetentionAnswer { rows, total, average, criterion: report.criterion, segments }))
+}
+
+fn empty_rows(labels: &[String], slots: usize) -> Vec<RetentionRow> {
+    labels.iter().map(|label| RetentionRow { cohort: label.clone(), first: 0, counts: vec![0; slots] }).collect()
+}
+
+/// All cohorts together.
+fn total_of(rows: &[RetentionRow], slots: usize) -> RetentionRow {
+    let mut total = RetentionRow { cohort: "all".into(), first: 0, counts: vec![0; slots] };
+    for row in rows {
+        total.first += row.first;
+        for (sum, count) in total.counts.iter_mut().zip(&row.counts) {
+            *sum += count;
+        }
+    }
+    total
+}
+
+/// Mixpanel's average row over the cohorts whose bucket has ended (`ends`: each cohort's end).
+fn averages(
+    rows: &[RetentionRow],
+    ends: &[i64],
+    unit_ms: i64,
+    slots: usize,
+    now_ms: i64,
+) -> Vec<Option<RetentionAverage>> {
+    (0..slots)
         .map(|bucket| {
             let span = unit_ms.saturating_mul(i64::try_from(bucket + 1).unwrap_or(i64::MAX));
             let complete =
-                rows.iter().zip(&ends).filter(|(row, end)| row.first > 0 && end.saturating_add(span) <= now_ms);
+                rows.iter().zip(ends).filter(|(row, end)| row.first > 0 && end.saturating_add(span) <= now_ms);
             let (mut weighted, mut squares, mut sizes, mut n) = (0f64, 0f64, 0f64, 0u64);
             for (row, _) in complete {
                 let size = row.first as f64;
@@ -192,8 +256,59 @@ pub(crate) async fn run(
             }
             (n > 0).then(|| RetentionAverage { rate: weighted / squares, count: weighted / sizes, cohorts: n })
         })
-        .collect();
-    Ok((range, RetentionAnswer { rows, total, average, criterion: report.criterion }))
+        .collect()
+}
+
+/// Each user's segment: the breakdown property on their first birth event (or their
+/// profile's), "(not set)" when it has none.
+async fn user_segments(
+    frame: &DataFrame,
+    breakdown: &crate::model::Breakdown,
+    birth: Expr,
+) -> Result<HashMap<String, String>, QueryError> {
+    let (Some(property), None, None) = (&breakdown.property, &breakdown.expression, &breakdown.bins) else {
+        return Err(QueryError::invalid("a retention breakdown names one property (no expression or numeric ranges)"));
+    };
+    if breakdown.source == crate::model::PropertySource::Cohort {
+        return Err(QueryError::invalid("a retention breakdown is by an event or profile property"));
+    }
+    if breakdown.limit == 0 || breakdown.limit > 100 {
+        return Err(QueryError::invalid("a retention breakdown keeps between 1 and 100 segments"));
+    }
+    let value = datafusion::functions::expr_fn::coalesce(vec![
+        crate::functions::sourced_text(breakdown.source, property),
+        lit(crate::insights::NOT_SET),
+    ]);
+    let first = datafusion::functions_aggregate::expr_fn::first_value(value, vec![ident("time_ms").sort(true, false)])
+        .alias("segment");
+    let batches = frame
+        .clone()
+        .filter(birth)
+        .and_then(|frame| frame.aggregate(vec![ident("distinct_id")], vec![first]))
+        .map_err(engine_error)?
+        .collect()
+        .await
+        .map_err(engine_error)?;
+    let mut found = HashMap::new();
+    for batch in batches {
+        let text = |index: usize| {
+            datafusion::arrow::compute::cast(batch.column(index), &datafusion::arrow::datatypes::DataType::Utf8)
+                .map_err(|error| engine_error(error.into()))
+        };
+        let (users, segments) = (text(0)?, text(1)?);
+        let (Some(users), Some(segments)) = (
+            users.as_any().downcast_ref::<datafusion::arrow::array::StringArray>(),
+            segments.as_any().downcast_ref::<datafusion::arrow::array::StringArray>(),
+        ) else {
+            continue;
+        };
+        for row in 0..users.len() {
+            if !users.is_null(row) && !segments.is_null(row) {
+                found.insert(users.value(row).to_string(), segments.value(row).to_string());
+            }
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

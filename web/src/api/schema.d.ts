@@ -12168,6 +12168,7 @@ export interface components {
             born: components["schemas"]["EventSelector"];
             /** @description A segmentation expression the birth events alone must satisfy (`born_where`). */
             born_where?: string | null;
+            breakdown?: null | components["schemas"]["Breakdown"];
             /** @description Buckets after bucket 0 (default 10). */
             buckets?: number;
             /** @description `on` (a return in that very bucket) or `on_or_after` (in that bucket or any later one). */
@@ -12193,6 +12194,8 @@ export interface components {
             average: (null | components["schemas"]["RetentionAverage"])[];
             criterion: components["schemas"]["RetentionCriterion"];
             rows: components["schemas"]["RetentionRow"][];
+            /** @description With a breakdown: the same table per segment, largest first (users born). */
+            segments?: components["schemas"]["RetentionSegment"][];
             /** @description All cohorts together: users born, and returning users per bucket. */
             total: components["schemas"]["RetentionRow"];
         };
@@ -12228,6 +12231,13 @@ export interface components {
              * @description Users born in the cohort.
              */
             first: number;
+        };
+        /** @description One segment's retention table. */
+        RetentionSegment: {
+            average: (null | components["schemas"]["RetentionAverage"])[];
+            rows: components["schemas"]["RetentionRow"][];
+            segment: string;
+            total: components["schemas"]["RetentionRow"];
         };
         /** @enum {string} */
         RetentionUnit: "day" | "week" | "month";

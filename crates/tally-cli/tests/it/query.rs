@@ -1063,3 +1063,59 @@ async fn a_list_property_breaks_down_by_each_element() {
     assert_eq!(segments("total").await, expected(2.0, 2.0));
     assert_eq!(segments("unique").await, expected(2.0, 1.0), "u1 once under rock");
 }
+
+/// Retention broken down by a property of each user's first birth event: one table per
+/// segment, largest first, whose counts add up to the whole table's.
+#[tokio::test]
+async fn retention_breaks_down_by_the_birth_events_property() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let born = today.checked_sub(jiff::Span::new().days(2)).unwrap();
+    let at = |date: jiff::civil::Date, hour: i8| {
+        date.at(hour, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second()
+    };
+    let event = |n: u32, name: &str, user: &str, time: i64, plan: Value| json!({ "event": name, "properties": { "time": time, "distinct_id": user, "$insert_id": format!("r{n}"), "plan": plan } });
+    let next = today.yesterday().unwrap();
+    import(
+        server.base_url(),
+        &project,
+        &[
+            event(1, "Sign Up", "u1", at(born, 1), json!("pro")),
+            event(2, "Sign Up", "u1", at(born, 3), json!("free")),
+            event(3, "Sign Up", "u2", at(born, 1), json!("free")),
+            event(4, "Sign Up", "u3", at(born, 1), json!("pro")),
+            event(5, "Sign Up", "u4", at(born, 1), Value::Null),
+            event(6, "Open", "u1", at(next, 2), json!("pro")),
+            event(7, "Open", "u2", at(next, 4), json!("free")),
+        ],
+    )
+    .await;
+    let report = json!({ "type": "retention", "range": { "from_date": born.to_string(), "to_date": today.to_string() },
+        "unit": "day", "buckets": 2, "born": { "event": "Sign Up" }, "return": { "event": "Open" },
+        "breakdown": { "property": "plan" } });
+    let answer = acme.owner.post(&path, report).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let results = answer.results();
+    let segments = results["segments"].as_array().unwrap();
+    let names: Vec<&str> = segments.iter().map(|segment| segment["segment"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pro", "(not set)", "free"], "u1's first birth says pro; largest first, then by name");
+    let pro = &segments[0]["total"];
+    assert_eq!(pro["first"], 2);
+    assert_eq!(pro["counts"][1], 1, "u1 came back the next day: {results}");
+    let free = &segments[2]["total"];
+    assert_eq!((free["first"].as_u64(), free["counts"][1].as_u64()), (Some(1), Some(1)));
+    for bucket in 0..3 {
+        let sum: u64 = segments.iter().map(|segment| segment["total"]["counts"][bucket].as_u64().unwrap()).sum();
+        assert_eq!(sum, results["total"]["counts"][bucket].as_u64().unwrap(), "bucket {bucket}");
+    }
+    let bad = acme
+        .owner
+        .post(&path, json!({ "type": "retention", "range": { "from_date": born.to_string(), "to_date": today.to_string() },
+            "born": { "event": "Sign Up" }, "return": { "event": "Open" }, "breakdown": { "expression": "properties[\"plan\"]" } }))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{bad:?}");
+}

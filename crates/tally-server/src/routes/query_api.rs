@@ -780,6 +780,7 @@ pub(crate) async fn retention(
         where_expression: where_of(&params),
         born_where: born_filter,
         kind,
+        breakdown: None,
     });
     let _place = admit(&state, &parts, &scope)?;
     let Answer { result: ReportResult::Retention(retention), .. } = answer(&parts, &engine, &scope, &report).await?
