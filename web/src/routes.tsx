@@ -34,6 +34,7 @@ import { PublicBoardPage } from "./screens/boards/PublicBoard";
 import { Cohorts } from "./screens/cohorts/Cohorts";
 import { CohortScreen } from "./screens/cohorts/Cohort";
 import { AlertScreen, Alerts } from "./screens/alerts/Alerts";
+import { Annotations } from "./screens/annotations/Annotations";
 import { SavedReport } from "./screens/boards/SavedReport";
 
 export const router = createBrowserRouter([
@@ -80,6 +81,7 @@ export const router = createBrowserRouter([
           { path: "cohorts/:cohortId", element: <CohortScreen /> },
           { path: "alerts", element: <Alerts /> },
           { path: "alerts/:alertId", element: <AlertScreen /> },
+          { path: "annotations", element: <Annotations /> },
           { path: "users", element: <Users /> },
           { path: "events", element: <Events /> },
           { path: "users/:distinctId", element: <UserProfile /> },

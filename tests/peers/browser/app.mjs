@@ -413,6 +413,23 @@ try {
   };
   await settled(member);
   await shot(member, "retention");
+  // The users of the "all" row's bucket 0, saved as a cohort of exactly them.
+  await member.getByRole("button", { name: "Users of All users, bucket 0" }).click();
+  const cellDialog = member.getByRole("dialog", { name: "Save as cohort" });
+  await cellDialog.getByTestId("save-cohort-count").waitFor();
+  const cellUsers = Number(await cellDialog.getByTestId("save-cohort-count").getAttribute("data-value"));
+  await cellDialog.locator("#save-cohort-name").fill("Bought after signing up");
+  await cellDialog.locator("#save-cohort-submit").click();
+  await cellDialog.getByText("Saved “Bought after signing up”").waitFor();
+  await member.keyboard.press("Escape");
+  const savedCohorts = (await api(member, "GET", `/api/app/projects/${production.id}/cohorts`)).body.results;
+  const cellCohort = savedCohorts.find((cohort) => cohort.name === "Bought after signing up");
+  facts.retention_cohort = {
+    dialog_users: cellUsers,
+    saved_users: cellCohort
+      ? (await api(member, "GET", `/api/app/projects/${production.id}/cohorts/${cellCohort.id}/users`)).body.results.count
+      : null,
+  };
   await member.getByRole("tab", { name: "Heat map" }).click();
   const heat = member.getByRole("tabpanel", { name: "Heat map" }).getByTestId("chart");
   await heat.waitFor({ timeout: 5000 }).catch(() => {});

@@ -2,15 +2,18 @@ import { describe, expect, it } from "vitest";
 import { ApiError } from "./client";
 import {
   type Annotation,
+  type AnnotationTag,
   type Board,
   annotationBucket,
   annotationDate,
   annotationMarks,
+  annotationsTagged,
   boardTree,
   cardRows,
   colSpan,
   descendantsOf,
   layoutOf,
+  localDateTime,
   moveCard,
   parentChoices,
   passcodeHeaders,
@@ -18,6 +21,9 @@ import {
   reportPath,
   shareKey,
   shareOf,
+  tagIdsOf,
+  tagKey,
+  tagNamesOf,
   withAnnotations,
   withShare,
   withoutShare,
@@ -219,5 +225,37 @@ describe("public links", () => {
   it("sends the passcode only when there is one", () => {
     expect(passcodeHeaders(null)).toEqual({});
     expect(passcodeHeaders("abc123")).toEqual({ "X-Tally-Passcode": "abc123" });
+  });
+});
+
+describe("annotation tags", () => {
+  const tag = (id: number, name: string): AnnotationTag => ({ id, name, project_id: 1, has_annotations: false });
+  const tags = [tag(1, "Launch"), tag(2, "Marketing")];
+  const tagged = (id: number, date: string, ids: number[]): Annotation => ({ id, date, description: `n${id}`, tags: ids });
+
+  it("starts a new annotation at the project's present time", () => {
+    const moment = new Date("2026-12-01T23:30:00Z");
+    expect(localDateTime(moment, "UTC")).toBe("2026-12-01T23:30");
+    expect(localDateTime(moment, "Europe/Paris")).toBe("2026-12-02T00:30");
+    expect(localDateTime(moment, "America/New_York")).toBe("2026-12-01T18:30");
+    expect(localDateTime(moment, "Not/AZone")).toBe("2026-12-01T23:30");
+  });
+  it("tells names apart as the server does", () => {
+    expect(tagKey("  Launch ")).toBe("launch");
+  });
+  it("finds the tags named and the names still to make, each once", () => {
+    expect(tagIdsOf(["marketing", "Release", " launch ", "release ", "", "Marketing"], tags)).toEqual({ ids: [2, 1], missing: ["Release"] });
+    expect(tagIdsOf([], tags)).toEqual({ ids: [], missing: [] });
+  });
+  it("names an annotation's tags", () => {
+    expect(tagNamesOf(tagged(1, "2026-12-01 10:00:00", [2, 9, 1]), tags)).toEqual(["Launch", "Marketing", "Tag 9"]);
+    expect(tagNamesOf(tagged(1, "2026-12-01 10:00:00", []), tags)).toEqual([]);
+  });
+  it("keeps the annotations with a tag, oldest first", () => {
+    const all = [tagged(3, "2026-12-03 00:00:00", [1]), tagged(1, "2026-12-01 00:00:00", [1, 2]), tagged(2, "2026-12-02 00:00:00", [])];
+    expect(annotationsTagged(all, 1).map((a) => a.id)).toEqual([1, 3]);
+    expect(annotationsTagged(all, 2).map((a) => a.id)).toEqual([1]);
+    expect(annotationsTagged(all, null).map((a) => a.id)).toEqual([1, 2, 3]);
+    expect(annotationsTagged(all, 7)).toEqual([]);
   });
 });

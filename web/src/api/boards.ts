@@ -1,6 +1,6 @@
 // Boards, saved reports, public links and annotations: names for the API's shapes, and the
 // pure logic the screens share (cards as rows, moving a card, nesting boards, where an
-// annotation falls on a chart, what a public link's refusal means).
+// annotation falls on a chart, an annotation's tags, what a public link's refusal means).
 import type { components } from "./schema";
 import { ApiError } from "./client";
 import { type Report, reportParams } from "./report";
@@ -210,6 +210,22 @@ export function annotationDate(local: string): string | null {
   return `${match[1]} ${match[2]}:${match[3]}:${match[4] ?? "00"}`;
 }
 
+/** A moment as `<input type="datetime-local">` shows it (`2026-12-01T14:30`), in a time zone
+ * (UTC when the zone is unknown). */
+export function localDateTime(moment: Date, timeZone: string): string {
+  const format = (zone: string) =>
+    new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .formatToParts(moment)
+      .reduce<Record<string, string>>((parts, part) => ({ ...parts, [part.type]: part.value }), {});
+  let parts: Record<string, string>;
+  try {
+    parts = format(timeZone);
+  } catch {
+    parts = format("UTC");
+  }
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+
 /** The bucket of a chart an annotation (`YYYY-MM-DD HH:mm:ss`) falls in: the last bucket
  * starting at or before it. Labels are local starts (`YYYY-MM-DD`, or with the time for hours),
  * which sort as text. `null` before the first bucket. */
@@ -255,6 +271,43 @@ export function withAnnotations<O extends { series: object[] }>(option: O, annot
 
 function truncate(text: string, most: number): string {
   return text.length > most ? `${text.slice(0, most - 1)}…` : text;
+}
+
+/** How the server tells tag names apart: trimmed, case aside ("Launch " is "launch"). */
+export function tagKey(name: string): string {
+  return name.trim().toLowerCase();
+}
+
+/** The ids of the tags named, and the names no tag has yet (to make), each once, in the
+ * order given. */
+export function tagIdsOf(names: string[], tags: AnnotationTag[]): { ids: number[]; missing: string[] } {
+  const byKey = new Map(tags.map((tag) => [tagKey(tag.name), tag.id]));
+  const ids: number[] = [];
+  const missing: string[] = [];
+  const seen = new Set<string>();
+  for (const name of names) {
+    const key = tagKey(name);
+    if (!key || seen.has(key)) continue;
+    seen.add(key);
+    const id = byKey.get(key);
+    if (id !== undefined) ids.push(id);
+    else missing.push(name.trim());
+  }
+  return { ids, missing };
+}
+
+/** An annotation's tags by name, in the project's order of tags (a tag not listed, by id). */
+export function tagNamesOf(annotation: Annotation, tags: AnnotationTag[]): string[] {
+  const known = tags.filter((tag) => annotation.tags.includes(tag.id)).map((tag) => tag.name);
+  const unknown = annotation.tags.filter((id) => !tags.some((tag) => tag.id === id)).map((id) => `Tag ${id}`);
+  return [...known, ...unknown];
+}
+
+/** The annotations carrying the tag (all of them for `null`), oldest first. */
+export function annotationsTagged(annotations: Annotation[], tagId: number | null): Annotation[] {
+  return annotations
+    .filter((annotation) => tagId === null || annotation.tags.includes(tagId))
+    .sort((a, b) => a.date.localeCompare(b.date) || a.id - b.id);
 }
 
 /** Why a public link shows no board, and what to tell its visitor. */

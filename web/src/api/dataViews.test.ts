@@ -9,6 +9,7 @@ describe("data views", () => {
     chooseDataView(7, 3);
     expect(chosenDataView(7)).toBe(3);
     expect(withDataView("/api/app/projects/7/query")).toBe("/api/app/projects/7/query?workspace_id=3");
+    expect(withDataView("/api/app/projects/7/query/users")).toBe("/api/app/projects/7/query/users?workspace_id=3");
     expect(withDataView("/api/app/projects/7/users?page=0&page_size=50")).toBe("/api/app/projects/7/users?page=0&page_size=50&workspace_id=3");
     expect(withDataView("/api/app/projects/7/users/activity?distinct_id=a")).toBe("/api/app/projects/7/users/activity?distinct_id=a&workspace_id=3");
     expect(withDataView("/api/app/projects/7/events/live?limit=100")).toBe("/api/app/projects/7/events/live?limit=100&workspace_id=3");

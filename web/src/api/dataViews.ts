@@ -7,9 +7,10 @@ import type { DataView } from "./types";
 /** The unfiltered view every project has. */
 export const ALL_PROJECT_DATA = 0;
 
-// The routes that read a project's data: reports, profiles, activity, the live view, the
-// Lexicon and its export, a cohort's users, its export and an unsaved cohort's preview.
-const READS = /^\/api\/app\/projects\/(\d+)\/(query|users|users\/activity|events\/live|lexicon|lexicon\/export|cohorts\/preview|cohorts\/\d+\/(?:users|export))(?:\?|$)/;
+// The routes that read a project's data: reports and the users behind a report's number,
+// profiles, activity, the live view, the Lexicon and its export, a cohort's users, its
+// export and an unsaved cohort's preview.
+const READS = /^\/api\/app\/projects\/(\d+)\/(query|query\/users|users|users\/activity|events\/live|lexicon|lexicon\/export|cohorts\/preview|cohorts\/\d+\/(?:users|export))(?:\?|$)/;
 
 // This tab's choices: read from localStorage once, so that a choice made in another tab
 // does not change what this one reads behind the back of its screens.

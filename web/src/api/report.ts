@@ -14,6 +14,7 @@ export type Series = components["schemas"]["Series"];
 export type SeriesView = components["schemas"]["SeriesView"];
 export type FunnelAnswer = components["schemas"]["FunnelAnswer"];
 export type RetentionAnswer = components["schemas"]["RetentionAnswer"];
+export type RetentionRow = components["schemas"]["RetentionRow"];
 export type TimeUnit = components["schemas"]["TimeUnit"];
 
 export type ChartKind = "line" | "bar" | "stacked" | "table" | "number";

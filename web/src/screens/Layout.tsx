@@ -120,6 +120,7 @@ function Navigation() {
               {item(`/projects/${project.id}/flows`, "Flows")}
               {item(`/projects/${project.id}/cohorts`, "Cohorts", true)}
               {item(`/projects/${project.id}/alerts`, "Alerts", true)}
+              {item(`/projects/${project.id}/annotations`, "Annotations")}
               {item(`/projects/${project.id}/lexicon`, "Lexicon")}
             </>
           )}

@@ -155,6 +155,9 @@ async fn people_use_tally_in_a_browser() {
         "{facts}"
     );
     assert_eq!(facts["data_view_picker"], true);
+    // A retention cell's users saved as a cohort: as many as the "all" row's bucket 0 says.
+    assert_eq!(facts["retention_cohort"]["dialog_users"], facts["retention"]["api"]["total"]["counts"][0], "{facts}");
+    assert_eq!(facts["retention_cohort"]["saved_users"], facts["retention_cohort"]["dialog_users"]);
     // An alert made from a board card, active, and its test alert delivered.
     assert_eq!(facts["alert"]["status"], "active", "{}", facts["alert"]);
     assert_eq!(facts["alert"]["test_delivered"], "true", "{}", facts["alert"]);

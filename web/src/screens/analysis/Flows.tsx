@@ -6,7 +6,7 @@ import { type Flows as FlowsReport, type FlowsAnswer, MAX_FLOW_STEPS, defaultFlo
 import { formatValue, percent } from "../../api/report";
 import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
-import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { Empty, ErrorNote, Screen } from "../common";
 import { SaveReportButton } from "../boards/SaveReport";
 
 /** A whole number typed into a field, kept inside the bounds the engine accepts. */
@@ -16,7 +16,7 @@ function bounded(value: string | number, min: number, max: number, fallback: num
 }
 
 export function Flows() {
-  const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<FlowsReport>(
+  const { projectId, draft, setDraft, submit, running, answer, error, answered, runner } = useReportScreen<FlowsReport>(
     "flows",
     () => defaultFlows(new Date()),
     false,
@@ -84,16 +84,15 @@ export function Flows() {
                 w={200}
               />
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
-              <RunButtons running={running} onCancel={cancel} />
+              <RunButtons running={running} />
             </Group>
             {!draft.anchor.event && <Text size="sm" c="dimmed">Choose the event the paths start from.</Text>}
             {draft.anchor.event && after + before === 0 && <Text size="sm" c="dimmed">Show at least one step before or after the anchor.</Text>}
           </Stack>
         </form>
       </Card>
-      <ResultBox answered={answered} running={running}>
+      <ResultBox runner={runner}>
         {error != null && <ErrorNote error={error} title="This flow cannot be answered" />}
-        {running && !flows && <Loading label="Following users' paths…" />}
         {flows && (flows.users > 0 ? <FlowsResult answer={flows} anchor={anchorOf(answered)} /> : <Empty>Nobody did the anchor event in this range.</Empty>)}
       </ResultBox>
     </Screen>

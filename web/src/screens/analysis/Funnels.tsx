@@ -7,6 +7,7 @@ import { ActionIcon, Anchor, Button, Card, Group, NumberInput, Popover, ScrollAr
 import {
   type Funnel,
   type FunnelAnswer,
+  type Report,
   defaultFunnel,
   duration,
   funnelOption,
@@ -18,13 +19,14 @@ import {
 import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
 import { profilePath } from "./Users";
-import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { Empty, ErrorNote, Screen } from "../common";
 import { SaveReportButton } from "../boards/SaveReport";
-import { SaveAsCohortDialog } from "../cohorts/SaveAsCohort";
+import { SaveSelectionDialog } from "../cohorts/SaveAsCohort";
+import type { Selection } from "../../api/selection";
 import { mayInProject, useCurrent } from "../../api/hooks";
 
 export function Funnels() {
-  const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<Funnel>(
+  const { projectId, draft, setDraft, submit, running, answer, report, error, runner } = useReportScreen<Funnel>(
     "funnels",
     () => defaultFunnel(new Date()),
     false,
@@ -126,22 +128,21 @@ export function Funnels() {
                 w={180}
               />
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
-              <RunButtons running={running} onCancel={cancel} />
+              <RunButtons running={running} />
             </Group>
             {!ready && <Text size="sm" c="dimmed">Choose an event for every step and exclusion.</Text>}
           </Stack>
         </form>
       </Card>
-      <ResultBox answered={answered} running={running}>
+      <ResultBox runner={runner}>
         {error != null && <ErrorNote error={error} title="This funnel cannot be answered" />}
-        {running && !funnel && <Loading label="Following users through the steps…" />}
-        {funnel && (funnel.steps[0]?.count ? <FunnelResult answer={funnel} projectId={projectId} /> : <Empty>Nobody did the first step in this range.</Empty>)}
+        {funnel && (funnel.steps[0]?.count ? <FunnelResult answer={funnel} report={report} projectId={projectId} /> : <Empty>Nobody did the first step in this range.</Empty>)}
       </ResultBox>
     </Screen>
   );
 }
 
-function FunnelResult({ answer, projectId }: { answer: FunnelAnswer; projectId: number }) {
+function FunnelResult({ answer, report, projectId }: { answer: FunnelAnswer; report: Report | null; projectId: number }) {
   const option = useMemo(() => funnelOption(answer), [answer]);
   const overTime = useMemo(() => funnelOverTimeOption(answer), [answer]);
   const timing = useMemo(() => timeToConvertOption(answer), [answer]);
@@ -194,9 +195,23 @@ function FunnelResult({ answer, projectId }: { answer: FunnelAnswer; projectId: 
               <Table.Td>{duration(step.median_time_from_start)}</Table.Td>
               <Table.Td>
                 <Group gap="xs">
-                  <PeopleList projectId={projectId} label={`Reached step ${i + 1}`} ids={step.users} testId={`step-${i}-users`} />
+                  <PeopleList
+                    projectId={projectId}
+                    label={`Reached step ${i + 1}`}
+                    ids={step.users}
+                    testId={`step-${i}-users`}
+                    report={report}
+                    selection={{ kind: "funnel_step", step: i }}
+                  />
                   {i < answer.steps.length - 1 && (
-                    <PeopleList projectId={projectId} label={`Dropped after step ${i + 1}`} ids={step.dropped} testId={`step-${i}-dropped`} />
+                    <PeopleList
+                      projectId={projectId}
+                      label={`Dropped after step ${i + 1}`}
+                      ids={step.dropped}
+                      testId={`step-${i}-dropped`}
+                      report={report}
+                      selection={{ kind: "funnel_step", step: i, dropped: true }}
+                    />
                   )}
                 </Group>
               </Table.Td>
@@ -209,10 +224,25 @@ function FunnelResult({ answer, projectId }: { answer: FunnelAnswer; projectId: 
 }
 
 /** Who is at a step: the first hundred by id, each a link to their profile, and (for those
- * who may make cohorts) a way to save them as a cohort. */
-function PeopleList({ projectId, label, ids, testId }: { projectId: number; label: string; ids: string[]; testId: string }) {
+ * who may make cohorts and see users) a way to save all of them, found by the server, as a
+ * cohort. */
+function PeopleList({
+  projectId,
+  label,
+  ids,
+  testId,
+  report,
+  selection,
+}: {
+  projectId: number;
+  label: string;
+  ids: string[];
+  testId: string;
+  report: Report | null;
+  selection: Selection;
+}) {
   const { project } = useCurrent();
-  const canSave = mayInProject(project, "edit_cohorts");
+  const canSave = mayInProject(project, "edit_cohorts") && mayInProject(project, "view_users") && report != null;
   const [open, setOpen] = useState(false);
   const [saving, setSaving] = useState(false);
   if (ids.length === 0) return <Text size="sm" c="dimmed">—</Text>;
@@ -243,6 +273,7 @@ function PeopleList({ projectId, label, ids, testId }: { projectId: number; labe
               mt="xs"
               size="compact-sm"
               variant="light"
+              data-testid={`${testId}-save`}
               onClick={() => {
                 setOpen(false);
                 setSaving(true);
@@ -254,13 +285,14 @@ function PeopleList({ projectId, label, ids, testId }: { projectId: number; labe
         </Popover.Dropdown>
       </Popover>
       {canSave && (
-        <SaveAsCohortDialog
+        <SaveSelectionDialog
           projectId={projectId}
+          report={report}
+          selection={selection}
           opened={saving}
           onClose={() => setSaving(false)}
-          ids={ids}
           defaultName={`Funnel: ${label.toLowerCase()}`}
-          note={ids.length >= 100 ? "The funnel lists the first 100 users by id: only they are saved." : undefined}
+          about={`The users who ${label.toLowerCase()} of this funnel.`}
         />
       )}
     </>

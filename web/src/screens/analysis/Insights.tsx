@@ -1,13 +1,16 @@
 // Insights: metrics (an event and what to measure), filters, a breakdown, over a date
 // range; drawn as a line, bar or stacked chart, a table or one number. The report lives in
-// the URL: a link (or the back button) reopens the same report.
-import { useMemo } from "react";
-import { ActionIcon, Button, Card, Checkbox, Group, SegmentedControl, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
+// the URL: a link (or the back button) reopens the same report. A point of the chart (or a
+// cell of the table) can be chosen to save its users as a cohort.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { ActionIcon, Button, Card, Checkbox, Group, SegmentedControl, Select, Stack, Table, Text, TextInput, Title, UnstyledButton } from "@mantine/core";
 import {
   type ChartKind,
   type Insights as InsightsReport,
   type InsightsAnswer,
   type Metric,
+  type Report,
+  type Series,
   type SeriesView,
   change,
   defaultInsights,
@@ -17,16 +20,18 @@ import {
   insightsOption,
   seriesName,
 } from "../../api/report";
-import { Chart } from "./Chart";
+import { Chart, type ChartPoint } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, SourcedPropertyPicker, useReportScreen } from "./parts";
 import { FilterEditor } from "./Filters";
 import { fromPickerValue, pickerValue } from "./filterModel";
-import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { Empty, ErrorNote, Screen } from "../common";
 import { type Annotation, withAnnotations } from "../../api/boards";
 import { useAnnotations } from "../boards/queries";
 import { SaveReportButton } from "../boards/SaveReport";
 import { AnnotationsPanel } from "./Annotations";
-import { useCurrent } from "../../api/hooks";
+import { mayInProject, useCurrent } from "../../api/hooks";
+import { insightsChoice, pointLabel } from "../../api/selection";
+import { SaveSelectionDialog } from "../cohorts/SaveAsCohort";
 
 const MEASURES = [
   { value: "total", label: "Total events" },
@@ -71,7 +76,7 @@ function measureOf(value: string): Metric["measure"] {
 const NO_ANNOTATIONS: Annotation[] = [];
 
 export function Insights() {
-  const { projectId, search, setSearch, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<InsightsReport>(
+  const { projectId, search, setSearch, draft, setDraft, submit, running, answer, report, error, runner } = useReportScreen<InsightsReport>(
     "insights",
     () => defaultInsights(new Date()),
     true,
@@ -217,7 +222,7 @@ export function Insights() {
                 onChange={(event) => setDraft({ ...draft, compare: event.currentTarget.checked })}
                 mb={8}
               />
-              <RunButtons running={running} onCancel={cancel} />
+              <RunButtons running={running} />
             </Group>
           </Stack>
         </form>
@@ -243,10 +248,17 @@ export function Insights() {
           }}
         />
       </Group>
-      <ResultBox answered={answered} running={running}>
+      <ResultBox runner={runner}>
         {error != null && <ErrorNote error={error} title="This report cannot be answered" />}
-        {running && !insights && <Loading label="Counting…" />}
-        {insights && <InsightsResult answer={insights} chart={chart} annotations={annotations.data ?? NO_ANNOTATIONS} />}
+        {insights && (
+          <InsightsResult
+            projectId={projectId}
+            answer={insights}
+            report={report?.type === "insights" ? report : null}
+            chart={chart}
+            annotations={annotations.data ?? NO_ANNOTATIONS}
+          />
+        )}
       </ResultBox>
       {insights && range && (
         <AnnotationsPanel projectId={projectId} query={annotations} lastDay={range.to_date} timeZone={range.time_zone || project?.timezone || "UTC"} />
@@ -267,12 +279,58 @@ function PreviousCells({ now, before }: { now: number | null | undefined; before
   );
 }
 
-function InsightsResult({ answer, chart, annotations }: { answer: InsightsAnswer; chart: ChartKind; annotations: Annotation[] }) {
+/** An Insights report as it was sent to be answered. */
+type InsightsQuery = Extract<Report, { type: "insights" }>;
+
+/** A chosen point: a series of the answer, in a bucket (undefined: over the whole range);
+ * `fromTable` when the keyboard chose it, so the focus follows to what it offers. */
+type Point = { seriesIndex: number; bucket: number | undefined; fromTable: boolean };
+
+function InsightsResult({
+  projectId,
+  answer,
+  report,
+  chart,
+  annotations,
+}: {
+  projectId: number;
+  answer: InsightsAnswer;
+  report: InsightsQuery | null;
+  chart: ChartKind;
+  annotations: Annotation[];
+}) {
   const option = useMemo(
     () => (chart === "line" || chart === "bar" || chart === "stacked" ? withAnnotations(insightsOption(answer, chart), annotations, answer.buckets) : null),
     [answer, chart, annotations],
   );
+  const { project } = useCurrent();
+  // Saving a point's users needs both: the cohort, and seeing who they are.
+  const canSave = mayInProject(project, "edit_cohorts") && mayInProject(project, "view_users") && report != null;
+  const [point, setPoint] = useState<Point | null>(null);
+  useEffect(() => setPoint(null), [answer]);
+  // The compared period's series follow the answer's in the chart: they are not chosen.
+  const onChartClick = useMemo(
+    () => (canSave ? ({ seriesIndex, dataIndex }: ChartPoint) => seriesIndex < answer.series.length && setPoint({ seriesIndex, bucket: dataIndex, fromTable: false }) : undefined),
+    [canSave, answer],
+  );
+  const choose = (seriesIndex: number, bucket: number | undefined) => setPoint({ seriesIndex, bucket, fromTable: true });
+  /** A value of the table: a button that chooses its point when it has users to save. */
+  const cell = (series: Series, seriesIndex: number, bucket: number | undefined, value: number | null | undefined) =>
+    canSave && value ? (
+      <UnstyledButton
+        aria-label={`Users of ${pointLabel(answer, series, bucket)}`}
+        data-testid="insights-point-button"
+        data-bucket={bucket ?? "total"}
+        onClick={() => choose(seriesIndex, bucket)}
+        style={{ font: "inherit", textDecoration: "underline dotted" }}
+      >
+        {formatValue(value)}
+      </UnstyledButton>
+    ) : (
+      formatValue(value)
+    );
   if (answer.series.every((s) => (s.total ?? 0) === 0)) return <Empty>No events match this report in this range.</Empty>;
+  const chosen = point ? answer.series[point.seriesIndex] : undefined;
   return (
     <Stack>
       {chart === "number" ? (
@@ -289,7 +347,15 @@ function InsightsResult({ answer, chart, annotations }: { answer: InsightsAnswer
           ))}
         </Group>
       ) : (
-        option && <Chart option={option} label={`Insights chart: ${answer.series.map(seriesName).join(", ")}`} />
+        option && <Chart option={option} label={`Insights chart: ${answer.series.map(seriesName).join(", ")}`} onClick={onChartClick} />
+      )}
+      {canSave && !chosen && (
+        <Text size="sm" c="dimmed">
+          Choose a point of the chart, or a value of the table, to save its users as a cohort.
+        </Text>
+      )}
+      {canSave && chosen && point && report && (
+        <ChosenPoint projectId={projectId} answer={answer} report={report} series={chosen} point={point} onClear={() => setPoint(null)} />
       )}
       <Table.ScrollContainer minWidth={480}>
         <Table striped aria-label="Insights values" data-testid="insights-table">
@@ -311,15 +377,15 @@ function InsightsResult({ answer, chart, annotations }: { answer: InsightsAnswer
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
-            {answer.series.map((series) => (
+            {answer.series.map((series, seriesIndex) => (
               <Table.Tr key={seriesName(series)} data-series={seriesName(series)}>
                 <Table.Td>{seriesName(series)}</Table.Td>
                 <Table.Td data-testid="series-total" data-value={series.total ?? ""}>
-                  {formatValue(series.total)}
+                  {cell(series, seriesIndex, undefined, series.total)}
                 </Table.Td>
                 {answer.previous && <PreviousCells now={series.total} before={previousOf(answer, series)?.total} />}
                 {(chart === "table" ? series.values : []).map((value, i) => (
-                  <Table.Td key={i}>{formatValue(value)}</Table.Td>
+                  <Table.Td key={i}>{cell(series, seriesIndex, i, value)}</Table.Td>
                 ))}
               </Table.Tr>
             ))}
@@ -327,5 +393,84 @@ function InsightsResult({ answer, chart, annotations }: { answer: InsightsAnswer
         </Table>
       </Table.ScrollContainer>
     </Stack>
+  );
+}
+
+/** The chosen point, its value, and saving its users as a cohort (or why they cannot be). */
+function ChosenPoint({
+  projectId,
+  answer,
+  report,
+  series,
+  point,
+  onClear,
+}: {
+  projectId: number;
+  answer: InsightsAnswer;
+  report: InsightsQuery;
+  series: Series;
+  point: Point;
+  onClear: () => void;
+}) {
+  const { bucket } = point;
+  const [saving, setSaving] = useState(false);
+  const region = useRef<HTMLDivElement>(null);
+  const value = bucket === undefined ? series.total : series.values[bucket];
+  const label = pointLabel(answer, series, bucket);
+  const choice = insightsChoice(report, series, bucket, value);
+  // Chosen from the table: the focus moves here, so the next Tab reaches the button.
+  useEffect(() => {
+    if (point.fromTable) region.current?.focus();
+  }, [point]);
+  const metric = report.metrics[series.metric];
+  const event = !metric || metric.event === "$all_events" ? "any event" : `“${metric.event}”`;
+  // A rolling or cumulative view, or active users over days, draws more than the interval's users.
+  const wider = bucket !== undefined && ((report.view != null && report.view.kind !== "plain") || metric?.measure?.kind === "active");
+  const about = [
+    `The users who did ${event} ${bucket === undefined ? "in the report's range" : `in the interval of ${answer.buckets[bucket]}`}${series.segment != null ? ` with ${report.breakdown?.property} “${series.segment}”` : ""}, with the report's filters.`,
+    wider ? "The chart's value at this point also covers earlier days; the cohort holds the users of this interval only." : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
+  return (
+    <Card withBorder ref={region} tabIndex={-1} role="region" aria-label="Chosen point" data-testid="insights-point">
+      <Group justify="space-between" wrap="nowrap">
+        <Text size="sm">
+          <Text span fw={600}>
+            {label}
+          </Text>
+          : {formatValue(value)}
+        </Text>
+        <Group gap="xs" wrap="nowrap">
+          <Button
+            id="save-point-as-cohort"
+            size="compact-sm"
+            variant="light"
+            disabled={choice.selection === undefined}
+            aria-describedby={choice.reason ? "save-point-reason" : undefined}
+            onClick={() => setSaving(true)}
+          >
+            Save as cohort
+          </Button>
+          <ActionIcon variant="subtle" color="gray" aria-label="Clear the chosen point" onClick={onClear}>
+            ×
+          </ActionIcon>
+        </Group>
+      </Group>
+      {choice.reason && (
+        <Text id="save-point-reason" size="sm" c="dimmed" mt={4} data-testid="save-point-reason">
+          {choice.reason}
+        </Text>
+      )}
+      <SaveSelectionDialog
+        projectId={projectId}
+        report={report}
+        selection={choice.selection ?? null}
+        opened={saving && choice.selection !== undefined}
+        onClose={() => setSaving(false)}
+        defaultName={`Insights: ${label}`}
+        about={about}
+      />
+    </Card>
   );
 }

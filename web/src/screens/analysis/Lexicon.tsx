@@ -1,14 +1,16 @@
 // Lexicon: every event and property the project has received, with types, counts, first
-// and last seen; its editors name, describe, tag and hide them, its Owners drop events, and
-// those who may mark classified data mark properties whose values only some may see.
-import { useState } from "react";
-import { Badge, Button, Checkbox, Group, Modal, Stack, Table, TagsInput, Text, TextInput, Textarea } from "@mantine/core";
+// and last seen; its editors name, describe, tag, hide and give owners to them, and import
+// the whole dictionary from a CSV; its Owners drop events and merge an event or property
+// into another; those who may mark classified data mark properties whose values only some
+// may see.
+import { useMemo, useState } from "react";
+import { Badge, Button, Checkbox, Group, Input, Modal, MultiSelect, Select, Stack, Table, TagsInput, Text, TextInput, Textarea } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { createColumnHelper } from "@tanstack/react-table";
 import { useParams } from "react-router-dom";
-import { patch, put } from "../../api/client";
-import { mayInProject, useCurrent } from "../../api/hooks";
-import { type LexiconEdit, type LexiconForm, editBody, formOf, lexiconPaths } from "../../api/lexicon";
+import { patch, post, put } from "../../api/client";
+import { mayInProject, useCurrent, useOrgMembers } from "../../api/hooks";
+import { type Imported, type LexiconEdit, type LexiconForm, type MergedBody, editBody, formOf, lexiconPaths, mergeTargets } from "../../api/lexicon";
 import type { LexiconEvent } from "../../api/types";
 import { ConfirmDialog } from "../boards/BoardDialogs";
 import { DataTable } from "../DataTable";
@@ -16,13 +18,15 @@ import { Empty, ErrorNote, NotAllowed, QueryView, Screen, when } from "../common
 import { useLexicon } from "./parts";
 
 type Editing = { kind: "event" | "property"; name: string; entry: LexiconEdit };
+type Merging = { kind: "event" | "property"; name: string };
 
 const lexiconKey = (projectId: number) => ["project", projectId, "lexicon"];
 
-/** Description, tags and the Hidden / Dropped / Classified marks of an entry. */
+/** Description, tags, owners and the Hidden / Dropped / Classified / Merged marks of an entry. */
 function About({ entry }: { entry: LexiconEdit }) {
-  const marks = entry.tags.length > 0 || entry.hidden || entry.dropped || entry.classified;
-  if (!entry.description && !marks) return null;
+  const marks = entry.tags.length > 0 || entry.hidden || entry.dropped || entry.classified || !!entry.merged_into;
+  const owners = entry.owners ?? [];
+  if (!entry.description && !marks && owners.length === 0) return null;
   return (
     <Stack gap={4}>
       {entry.description && (
@@ -52,7 +56,17 @@ function About({ entry }: { entry: LexiconEdit }) {
               Classified
             </Badge>
           )}
+          {entry.merged_into && (
+            <Badge color="orange" size="sm" data-testid="merged-into" data-value={entry.merged_into} style={{ textTransform: "none" }}>
+              Merged into {entry.merged_into}
+            </Badge>
+          )}
         </Group>
+      )}
+      {owners.length > 0 && (
+        <Text size="xs" c="dimmed" data-testid="owners">
+          Owners: {owners.join(", ")}
+        </Text>
       )}
     </Stack>
   );
@@ -75,7 +89,15 @@ function Named({ name, display }: { name: string; display: string }) {
 
 function EditDialog({ projectId, editing, onClose }: { projectId: number; editing: Editing; onClose: () => void }) {
   const queryClient = useQueryClient();
+  const { org } = useCurrent();
+  const members = useOrgMembers(org?.id);
   const [form, setForm] = useState<LexiconForm>(() => formOf(editing.entry));
+  // The members' e-mails, and an owner they do not list (who left, say) still shown as chosen.
+  const ownerOptions = useMemo(() => {
+    const known = (members.data ?? []).map((m) => m.email).sort((a, b) => a.localeCompare(b));
+    const others = form.owners.filter((e) => !known.some((k) => k.toLowerCase() === e.toLowerCase()));
+    return [...known, ...others];
+  }, [members.data, form.owners]);
   const save = useMutation({
     mutationFn: async () => {
       const body = editBody(editing.entry, form);
@@ -98,6 +120,29 @@ function EditDialog({ projectId, editing, onClose }: { projectId: number; editin
           <TextInput label="Display name" value={form.display_name} onChange={(e) => setForm({ ...form, display_name: e.currentTarget.value })} maxLength={200} data-autofocus />
           <Textarea label="Description" value={form.description} onChange={(e) => setForm({ ...form, description: e.currentTarget.value })} autosize minRows={2} />
           <TagsInput label="Tags" value={form.tags} onChange={(tags) => setForm({ ...form, tags })} clearable />
+          {members.isError ? (
+            <TagsInput
+              id="lexicon-owners"
+              label="Owners"
+              description="Members of the organization to ask about it. Their list cannot be read: type each e-mail and press Enter."
+              value={form.owners}
+              onChange={(owners) => setForm({ ...form, owners })}
+              clearable
+            />
+          ) : (
+            <MultiSelect
+              id="lexicon-owners"
+              label="Owners"
+              description="Members of the organization to ask about it"
+              placeholder={members.isPending && org ? "Loading…" : form.owners.length ? undefined : "Choose members"}
+              data={ownerOptions}
+              value={form.owners}
+              onChange={(owners) => setForm({ ...form, owners })}
+              searchable
+              clearable
+              nothingFoundMessage="No such member"
+            />
+          )}
           <Checkbox
             label="Hidden from menus"
             description="Its data is still stored."
@@ -119,6 +164,136 @@ function EditDialog({ projectId, editing, onClose }: { projectId: number; editin
   );
 }
 
+/** Merging an event or an event property into another of its kind, for every query. */
+function MergeDialog({ projectId, merging, targets, onClose }: { projectId: number; merging: Merging; targets: string[]; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const [into, setInto] = useState<string | null>(null);
+  const noun = merging.kind === "event" ? "event" : "property";
+  const save = useMutation({
+    mutationFn: async () => {
+      await put<LexiconEdit>(lexiconPaths.merged(projectId, merging.kind, merging.name), { into } satisfies MergedBody);
+      await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
+    },
+    onSuccess: onClose,
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Merge ${merging.name}`} closeButtonProps={{ "aria-label": "Close" }}>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (into) save.mutate();
+        }}
+      >
+        <Stack gap="sm">
+          <Text size="sm">
+            Every report reads “{merging.name}” as the {noun} you choose, counted together with it. What is stored does not change: unmerging
+            brings them apart again.
+          </Text>
+          <Select
+            id="merge-into"
+            label="Merge into"
+            description={`Another ${noun}; those merged into one are not listed (merges do not chain).`}
+            placeholder={merging.kind === "event" ? "Choose an event" : "Choose a property"}
+            data={targets}
+            value={into}
+            onChange={setInto}
+            searchable
+            required
+            nothingFoundMessage={`No such ${noun}`}
+            data-autofocus
+          />
+          {save.error && <ErrorNote error={save.error} title={`The ${noun} was not merged`} />}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" id="merge-submit" loading={save.isPending} disabled={!into}>
+              Merge
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+/** Importing the Lexicon from a CSV in the export's columns, over it or in place of it. */
+function ImportDialog({ projectId, onClose }: { projectId: number; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const [file, setFile] = useState<File | null>(null);
+  const [replace, setReplace] = useState(false);
+  const upload = useMutation({
+    mutationFn: async () => {
+      if (!file) throw new Error("Choose a CSV file.");
+      // Sent as CSV whatever the browser calls the file's type.
+      const body = new Blob([await file.text()], { type: "text/csv" });
+      const imported = await post<Imported>(lexiconPaths.import(projectId, replace), body);
+      await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
+      return imported;
+    },
+  });
+  return (
+    <Modal opened onClose={onClose} title="Import the Lexicon" closeButtonProps={{ "aria-label": "Close" }}>
+      {upload.isSuccess ? (
+        <Stack gap="sm">
+          <Text role="status" data-testid="lexicon-imported" data-value={upload.data.imported}>
+            Imported {upload.data.imported} {upload.data.imported === 1 ? "entry" : "entries"}.
+          </Text>
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Close
+            </Button>
+          </Group>
+        </Stack>
+      ) : (
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            if (file) upload.mutate();
+          }}
+        >
+          <Stack gap="sm">
+            <Text size="sm">
+              A CSV with the Lexicon export's columns: kind (event or property), name, display_name, description, tags, hidden and owners, lists
+              separated by “;”. Each row replaces what its entry said.
+            </Text>
+            <Input.Wrapper id="lexicon-import-file" label="CSV file" required>
+              <input
+                id="lexicon-import-file"
+                type="file"
+                accept=".csv,text/csv"
+                required
+                data-autofocus
+                onChange={(e) => {
+                  setFile(e.currentTarget.files?.[0] ?? null);
+                  upload.reset();
+                }}
+                style={{ display: "block", marginTop: 4 }}
+              />
+            </Input.Wrapper>
+            <Checkbox
+              id="lexicon-import-replace"
+              label="Replace the whole dictionary"
+              description="Entries the file does not name lose their display names, descriptions, tags, owners, hidden marks and merges."
+              checked={replace}
+              onChange={(e) => setReplace(e.currentTarget.checked)}
+            />
+            {upload.error && <ErrorNote error={upload.error} title="The Lexicon was not imported" />}
+            <Group justify="flex-end">
+              <Button variant="default" onClick={onClose}>
+                Cancel
+              </Button>
+              <Button type="submit" id="lexicon-import-submit" loading={upload.isPending} disabled={!file}>
+                Import
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+      )}
+    </Modal>
+  );
+}
+
 export function Lexicon() {
   const projectId = Number(useParams().projectId);
   const lexicon = useLexicon(projectId);
@@ -131,6 +306,26 @@ export function Lexicon() {
   const [open, setOpen] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing | null>(null);
   const [dropping, setDropping] = useState<LexiconEvent | null>(null);
+  const [merging, setMerging] = useState<Merging | null>(null);
+  const [importing, setImporting] = useState(false);
+  const unmerge = useMutation({
+    mutationFn: async ({ kind, name }: Merging) => {
+      await put<LexiconEdit>(lexiconPaths.merged(projectId, kind, name), { into: null } satisfies MergedBody);
+      await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
+    },
+  });
+  const unmerging = (kind: Merging["kind"], name: string) => unmerge.isPending && unmerge.variables?.kind === kind && unmerge.variables.name === name;
+  /** The Owner's merge action of an entry: Merge into… or, once merged, Unmerge. */
+  const mergeButton = (kind: Merging["kind"], name: string, entry: LexiconEdit) =>
+    entry.merged_into ? (
+      <Button variant="subtle" size="compact-sm" aria-label={`Unmerge ${name}`} loading={unmerging(kind, name)} onClick={() => unmerge.mutate({ kind, name })}>
+        Unmerge
+      </Button>
+    ) : (
+      <Button variant="subtle" size="compact-sm" aria-label={`Merge ${name} into another ${kind}`} onClick={() => setMerging({ kind, name })}>
+        Merge into…
+      </Button>
+    );
   const setDropped = async (name: string, dropped: boolean) => {
     await put<LexiconEdit>(lexiconPaths.dropped(projectId, name), { dropped });
     await queryClient.invalidateQueries({ queryKey: lexiconKey(projectId) });
@@ -181,6 +376,7 @@ export function Lexicon() {
                       Edit
                     </Button>
                   )}
+                  {mayDrop && mergeButton("event", e.name, e)}
                   {mayDrop &&
                     (e.dropped ? (
                       <Button variant="subtle" size="compact-sm" aria-label={`Stop dropping ${e.name}`} loading={undrop.isPending && undrop.variables === e.name} onClick={() => undrop.mutate(e.name)}>
@@ -199,10 +395,20 @@ export function Lexicon() {
       : []),
   ];
   return (
-    <Screen title="Lexicon">
+    <Screen
+      title="Lexicon"
+      actions={
+        mayEdit && (
+          <Button variant="default" id="lexicon-import" onClick={() => setImporting(true)}>
+            Import CSV
+          </Button>
+        )
+      }
+    >
       {!mayEdit && <NotAllowed>Only project Owners and Admins edit the Lexicon.</NotAllowed>}
       <TextInput label="Search events" value={filter} onChange={(e) => setFilter(e.currentTarget.value)} maw={320} />
       {undrop.error && <ErrorNote error={undrop.error} title="The event is still dropped" />}
+      {unmerge.error && <ErrorNote error={unmerge.error} title="The merge was not undone" />}
       {classify.error && <ErrorNote error={classify.error} title="The property's classification was not changed" />}
       <QueryView query={lexicon}>
         {(data) => {
@@ -224,7 +430,7 @@ export function Lexicon() {
                         <Table.Th>Types</Table.Th>
                         <Table.Th>Seen</Table.Th>
                         <Table.Th>Last seen</Table.Th>
-                        {(mayEdit || mayClassify) && <Table.Th>Actions</Table.Th>}
+                        {(mayEdit || mayClassify || mayDrop) && <Table.Th>Actions</Table.Th>}
                       </Table.Tr>
                     </Table.Thead>
                     <Table.Tbody>
@@ -247,7 +453,7 @@ export function Lexicon() {
                           </Table.Td>
                           <Table.Td>{p.count.toLocaleString()}</Table.Td>
                           <Table.Td>{when(p.last_seen)}</Table.Td>
-                          {(mayEdit || mayClassify) && (
+                          {(mayEdit || mayClassify || mayDrop) && (
                             <Table.Td>
                               <Group gap="xs" wrap="nowrap">
                                 {mayEdit && (
@@ -266,6 +472,7 @@ export function Lexicon() {
                                     {p.classified ? "Unmark classified" : "Mark classified"}
                                   </Button>
                                 )}
+                                {mayDrop && mergeButton("property", p.name, p)}
                               </Group>
                             </Table.Td>
                           )}
@@ -280,6 +487,20 @@ export function Lexicon() {
         }}
       </QueryView>
       {mayEdit && editing && <EditDialog key={`${editing.kind}:${editing.name}`} projectId={projectId} editing={editing} onClose={() => setEditing(null)} />}
+      {mayEdit && importing && <ImportDialog projectId={projectId} onClose={() => setImporting(false)} />}
+      {mayDrop && merging && lexicon.data && (
+        <MergeDialog
+          key={`${merging.kind}:${merging.name}`}
+          projectId={projectId}
+          merging={merging}
+          targets={
+            merging.kind === "event"
+              ? mergeTargets(merging.name, lexicon.data.events)
+              : mergeTargets(merging.name, lexicon.data.events.flatMap((e) => e.properties))
+          }
+          onClose={() => setMerging(null)}
+        />
+      )}
       {mayDrop && (
         <ConfirmDialog
           opened={dropping != null}

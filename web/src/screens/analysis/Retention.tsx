@@ -1,15 +1,28 @@
 // Retention: users born by one event, coming back with another; the cohort table coloured
-// by share (a heat table) and the curve of all cohorts together.
-import { useMemo } from "react";
-import { Card, Group, NumberInput, Select, Stack, Table, Tabs, Title } from "@mantine/core";
-import { type Retention as RetentionReport, type RetentionAnswer, defaultRetention, percent, retentionHeatmapOption, retentionOption } from "../../api/report";
+// by share (a heat table), whose cells save their users as a cohort, and the curve of all
+// cohorts together.
+import { useMemo, useState } from "react";
+import { Card, Group, NumberInput, Select, Stack, Table, Tabs, Text, Title, UnstyledButton } from "@mantine/core";
+import {
+  type Report,
+  type Retention as RetentionReport,
+  type RetentionAnswer,
+  type RetentionRow,
+  defaultRetention,
+  percent,
+  retentionHeatmapOption,
+  retentionOption,
+} from "../../api/report";
+import { cohortLabel, retentionCellLabel } from "../../api/selection";
+import { mayInProject, useCurrent } from "../../api/hooks";
+import { SaveSelectionDialog } from "../cohorts/SaveAsCohort";
 import { Chart } from "./Chart";
 import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
-import { Empty, ErrorNote, Loading, Screen } from "../common";
+import { Empty, ErrorNote, Screen } from "../common";
 import { SaveReportButton } from "../boards/SaveReport";
 
 export function Retention() {
-  const { projectId, draft, setDraft, submit, running, answer, error, answered, cancel } = useReportScreen<RetentionReport>(
+  const { projectId, draft, setDraft, submit, running, answer, report, error, runner } = useReportScreen<RetentionReport>(
     "retention",
     () => defaultRetention(new Date()),
     true,
@@ -69,15 +82,14 @@ export function Retention() {
                 w={150}
               />
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
-              <RunButtons running={running} onCancel={cancel} />
+              <RunButtons running={running} />
             </Group>
           </Stack>
         </form>
       </Card>
-      <ResultBox answered={answered} running={running}>
+      <ResultBox runner={runner}>
         {error != null && <ErrorNote error={error} title="This retention report cannot be answered" />}
-        {running && !retention && <Loading label="Following cohorts…" />}
-        {retention && (retention.total.first ? <RetentionResult answer={retention} /> : <Empty>Nobody was born in this range.</Empty>)}
+        {retention && (retention.total.first ? <RetentionResult answer={retention} report={report} projectId={projectId} /> : <Empty>Nobody was born in this range.</Empty>)}
       </ResultBox>
     </Screen>
   );
@@ -90,11 +102,27 @@ export function shade(share: number): string {
   return `rgba(54, 79, 199, ${(0.04 + alpha * 0.7).toFixed(2)})`;
 }
 
-function RetentionResult({ answer }: { answer: RetentionAnswer }) {
+/** A cell of the table: the cohort row (its index in the answer; absent for all users) and the bucket. */
+type Cell = { row: RetentionRow; index: number | undefined; bucket: number };
+
+function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswer; report: Report | null; projectId: number }) {
   const option = useMemo(() => retentionOption(answer), [answer]);
   const heatmap = useMemo(() => retentionHeatmapOption(answer), [answer]);
-  // Cohorts nobody was born in say nothing: only the others are listed.
-  const rows = [answer.total, ...answer.rows.filter((row) => row.first > 0)];
+  const { project } = useCurrent();
+  // Saving a cell's users needs both: the cohort, and seeing who they are.
+  const canSave = mayInProject(project, "edit_cohorts") && mayInProject(project, "view_users") && report != null;
+  const [chosen, setChosen] = useState<Cell | null>(null);
+  const [saving, setSaving] = useState(false);
+  // Cohorts nobody was born in say nothing: only the others are listed (each keeps its
+  // index in the answer, which is how the server names its row).
+  const rows: { row: RetentionRow; index: number | undefined }[] = [
+    { row: answer.total, index: undefined },
+    ...answer.rows.map((row, index) => ({ row, index })).filter(({ row }) => row.first > 0),
+  ];
+  const open = (cell: Cell) => {
+    setChosen(cell);
+    setSaving(true);
+  };
   return (
     <Stack>
       <Tabs defaultValue="curve" keepMounted={false}>
@@ -112,6 +140,11 @@ function RetentionResult({ answer }: { answer: RetentionAnswer }) {
       <Title order={2} size="h4">
         Cohorts
       </Title>
+      {canSave && (
+        <Text size="sm" c="dimmed">
+          Choose a cell to save its users as a cohort.
+        </Text>
+      )}
       <Table.ScrollContainer minWidth={600}>
         <Table aria-label="Retention by cohort" data-testid="retention-table">
           <Table.Thead>
@@ -124,9 +157,9 @@ function RetentionResult({ answer }: { answer: RetentionAnswer }) {
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
-            {rows.map((row) => (
+            {rows.map(({ row, index }) => (
               <Table.Tr key={row.cohort} data-cohort={row.cohort}>
-                <Table.Td>{row.cohort === "all" ? "All users" : row.cohort}</Table.Td>
+                <Table.Td>{cohortLabel(row.cohort)}</Table.Td>
                 <Table.Td data-testid="cohort-first" data-value={row.first}>
                   {row.first}
                 </Table.Td>
@@ -134,7 +167,20 @@ function RetentionResult({ answer }: { answer: RetentionAnswer }) {
                   const share = row.first ? count / row.first : 0;
                   return (
                     <Table.Td key={i} style={{ background: shade(share) }} data-value={count} title={`${count} users`}>
-                      {percent(share)}
+                      {canSave && count > 0 ? (
+                        <UnstyledButton
+                          aria-label={retentionCellLabel(row.cohort, i)}
+                          data-testid="retention-cell"
+                          data-cohort={row.cohort}
+                          data-bucket={i}
+                          onClick={() => open({ row, index, bucket: i })}
+                          style={{ font: "inherit", textDecoration: "underline dotted", width: "100%", textAlign: "left" }}
+                        >
+                          {percent(share)}
+                        </UnstyledButton>
+                      ) : (
+                        percent(share)
+                      )}
                     </Table.Td>
                   );
                 })}
@@ -152,6 +198,21 @@ function RetentionResult({ answer }: { answer: RetentionAnswer }) {
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
+      {canSave && (
+        <SaveSelectionDialog
+          projectId={projectId}
+          report={report}
+          selection={chosen && { kind: "retention_cell", bucket: chosen.bucket, ...(chosen.index === undefined ? {} : { cohort: chosen.index }) }}
+          opened={saving && chosen != null}
+          onClose={() => setSaving(false)}
+          defaultName={chosen ? `Retention: ${cohortLabel(chosen.row.cohort)}, bucket ${chosen.bucket}` : ""}
+          about={
+            chosen
+              ? `The users of ${chosen.index === undefined ? "every cohort" : `the ${chosen.row.cohort} cohort`} counted in bucket ${chosen.bucket} (${chosen.row.counts[chosen.bucket] ?? 0} in the table).`
+              : undefined
+          }
+        />
+      )}
     </Stack>
   );
 }

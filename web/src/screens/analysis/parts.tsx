@@ -1,13 +1,14 @@
 // Pieces the report builders share: the event and property pickers (from the Lexicon),
 // the date range, and running a report with a cancel button.
 import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
-import { Button, Group, Select, TextInput } from "@mantine/core";
+import { Alert, Button, Group, Loader, Select, Text, TextInput } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { get, post } from "../../api/client";
 import type { Lexicon } from "../../api/types";
 import { type Answer, type ChartKind, type Report, readReport, reportParams } from "../../api/report";
 import { useParams, useSearchParams } from "react-router-dom";
 import { useCohorts } from "../cohorts/queries";
+import { elapsedSeconds, formatElapsed, untilNextSecond } from "./elapsed";
 
 export function useLexicon(projectId: number) {
   return useQuery({
@@ -113,48 +114,129 @@ export function RangePicker({
   );
 }
 
-/** Runs a report on demand, with its state and a way to cancel it. */
+/** A report's run as the screen shows it. */
+type RunState = {
+  running: boolean;
+  /** When the running report was sent (milliseconds since the epoch); null when none runs. */
+  startedAt: number | null;
+  /** The reader cancelled the last run; cleared when another starts. */
+  cancelled: boolean;
+  answer: Answer | null;
+  error: unknown;
+  answered: string;
+  report: Report | null;
+};
+
+/** Runs a report on demand, with its state and a way to cancel it (and to run it again). */
 export function useReportRun(projectId: number) {
   // `answered` is the report the answer (or error) is for, as JSON: the result shows it, so
-  // a reader (or a test) can tell a fresh answer from the previous one.
-  const [state, setState] = useState<{ running: boolean; answer: Answer | null; error: unknown; answered: string }>({
+  // a reader (or a test) can tell a fresh answer from the previous one. `report` is the
+  // same report, sent again to find the users behind one of the answer's numbers. A
+  // cancelled run leaves both (and the answer) as they were.
+  const [state, setState] = useState<RunState>({
     running: false,
+    startedAt: null,
+    cancelled: false,
     answer: null,
     error: null,
     answered: "",
+    report: null,
   });
+  // The request in flight, if any; null once it has answered or failed.
   const controller = useRef<AbortController | null>(null);
+  // The last report asked, for "Run again" after a cancel.
+  const asked = useRef<Report | null>(null);
   useEffect(() => () => controller.current?.abort(), []);
   const run = async (report: Report) => {
     controller.current?.abort();
     const current = new AbortController();
     controller.current = current;
-    setState((s) => ({ ...s, running: true, error: null }));
+    asked.current = report;
+    setState((s) => ({ ...s, running: true, startedAt: Date.now(), cancelled: false, error: null }));
     const answered = JSON.stringify(report);
+    let next: RunState;
     try {
       const answer = await post<Answer>(`/api/app/projects/${projectId}/query`, report, current.signal);
-      setState({ running: false, answer, error: null, answered });
+      next = { running: false, startedAt: null, cancelled: false, answer, error: null, answered, report };
     } catch (error) {
-      if (current.signal.aborted) setState((s) => ({ ...s, running: false }));
-      else setState({ running: false, answer: null, error, answered });
+      next = { running: false, startedAt: null, cancelled: false, answer: null, error, answered, report: null };
     }
+    // A run cancelled or replaced by a newer one leaves the state to whatever stopped it:
+    // setting it here would end the newer run's progress or hide the cancel.
+    if (current.signal.aborted) return;
+    controller.current = null;
+    setState(next);
   };
-  const cancel = () => controller.current?.abort();
-  return { ...state, run, cancel };
+  const cancel = () => {
+    const current = controller.current;
+    if (!current) return;
+    controller.current = null;
+    current.abort();
+    setState((s) => ({ ...s, running: false, startedAt: null, cancelled: true }));
+  };
+  const runAgain = () => {
+    if (asked.current) void run(asked.current);
+  };
+  return { ...state, run, cancel, runAgain };
 }
 
-export function RunButtons({ running, onCancel }: { running: boolean; onCancel: () => void }) {
+export type ReportRun = ReturnType<typeof useReportRun>;
+
+/** The button that runs the draft; it spins while a report runs (the cancel button sits
+ * with the progress, by the result). */
+export function RunButtons({ running }: { running: boolean }) {
   return (
     <Group gap="xs">
       <Button type="submit" loading={running} id="run-report">
         Run
       </Button>
-      {running && (
-        <Button variant="default" onClick={onCancel}>
-          Cancel
-        </Button>
-      )}
     </Group>
+  );
+}
+
+/** Whole seconds since `startedAt`, updated as each second passes. */
+function useElapsedSeconds(startedAt: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setTimeout(() => setNow(Date.now()), untilNextSecond(startedAt, now));
+    return () => clearTimeout(timer);
+  }, [startedAt, now]);
+  return elapsedSeconds(startedAt, now);
+}
+
+/** "Running… 3 s" and a way to stop. */
+function RunProgress({ startedAt, onCancel }: { startedAt: number; onCancel: () => void }) {
+  const seconds = useElapsedSeconds(startedAt);
+  return (
+    <Group gap="sm" data-testid="report-progress">
+      <Group gap="xs" role="status" aria-live="polite">
+        <Loader size="sm" aria-hidden />
+        {/* The seconds are a timer, which screen readers do not announce at every tick. */}
+        <Text c="dimmed">
+          Running… <span role="timer">{formatElapsed(seconds)}</span>
+        </Text>
+      </Group>
+      <Button id="report-cancel" variant="default" size="xs" aria-label="Cancel the report" onClick={onCancel}>
+        Cancel
+      </Button>
+    </Group>
+  );
+}
+
+function CancelledNote({ previous, onRunAgain }: { previous: boolean; onRunAgain: () => void }) {
+  return (
+    <Alert color="gray" role="status" data-testid="report-cancelled">
+      <Group justify="space-between" gap="sm">
+        <Text size="sm">
+          The report was cancelled.
+          {previous && " The answer below is from the previous run."}
+        </Text>
+        {/* The cancel button that had the focus is gone: the focus goes to what follows it. */}
+        <Button id="report-run-again" variant="default" size="xs" onClick={onRunAgain} autoFocus>
+          Run again
+        </Button>
+      </Group>
+    </Alert>
   );
 }
 
@@ -183,15 +265,22 @@ export function useReportScreen<T extends object>(type: Report["type"], fallback
     if (params.get("report") === fromUrl) ask(draft);
     else setSearch(params);
   };
-  return { projectId, search, setSearch, draft, setDraft, submit, ...runner };
+  return { projectId, search, setSearch, draft, setDraft, submit, ...runner, runner };
 }
 
 /** Where a report's answer shows: it names the report answered, so a fresh answer can be
- * told from the previous one (by a reader or a test). */
-export function ResultBox({ answered, running, children }: { answered: string; running: boolean; children: ReactNode }) {
+ * told from the previous one (by a reader or a test). Above it, while a report runs, its
+ * progress and the cancel button; after a cancel, a note and a way to run it again. They sit
+ * outside the result, which is `aria-busy` while running and so would hold back their news. */
+export function ResultBox({ runner, children }: { runner: ReportRun; children: ReactNode }) {
+  const { answered, running, startedAt, cancelled, answer, cancel, runAgain } = runner;
   return (
-    <div data-testid="result" data-answered={answered} aria-busy={running}>
-      {children}
-    </div>
+    <>
+      {running && startedAt != null && <RunProgress key={startedAt} startedAt={startedAt} onCancel={cancel} />}
+      {cancelled && <CancelledNote previous={answer != null} onRunAgain={runAgain} />}
+      <div data-testid="result" data-answered={answered} aria-busy={running}>
+        {children}
+      </div>
+    </>
   );
 }

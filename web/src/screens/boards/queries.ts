@@ -3,7 +3,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { get, post } from "../../api/client";
 import type { Answer, Report } from "../../api/report";
-import type { Annotation, Board, BoardDetail, Bookmark, PublicLink } from "../../api/boards";
+import type { Annotation, AnnotationTag, Board, BoardDetail, Bookmark, PublicLink } from "../../api/boards";
 import type { ProjectMember, Team } from "../../api/types";
 
 export const keys = {
@@ -15,6 +15,7 @@ export const keys = {
   publicBoards: (projectId: number) => ["project", projectId, "public-boards"] as const,
   boardSettings: (projectId: number) => ["project", projectId, "board-settings"] as const,
   annotations: (projectId: number) => ["project", projectId, "annotations"] as const,
+  annotationTags: (projectId: number) => ["project", projectId, "annotation-tags"] as const,
   teams: (orgId: number) => ["org", orgId, "teams"] as const,
 };
 
@@ -85,6 +86,27 @@ export function useAnnotations(projectId: number, from: string | undefined, to: 
     queryFn: ({ signal }) =>
       get<Annotation[]>(`${base(projectId)}/annotations?${new URLSearchParams({ fromDate: from ?? "", toDate: to ?? "" }).toString()}`, signal),
     enabled: Boolean(from && to),
+  });
+}
+
+/** The annotations from day `from` to day `to` (`YYYY-MM-DD`, in the project's time zone);
+ * either end left open when not given. */
+export function useAnnotationList(projectId: number, from: string | null, to: string | null) {
+  const params = new URLSearchParams();
+  if (from) params.set("fromDate", from);
+  if (to) params.set("toDate", to);
+  return useQuery({
+    queryKey: [...keys.annotations(projectId), "list", from, to],
+    queryFn: ({ signal }) => get<Annotation[]>(`${base(projectId)}/annotations?${params.toString()}`, signal),
+  });
+}
+
+/** The project's annotation tags, by name. */
+export function useAnnotationTags(projectId: number, enabled = true) {
+  return useQuery({
+    queryKey: keys.annotationTags(projectId),
+    queryFn: ({ signal }) => get<AnnotationTag[]>(`${base(projectId)}/annotations/tags`, signal),
+    enabled,
   });
 }
 

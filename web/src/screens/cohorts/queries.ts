@@ -1,7 +1,10 @@
-// The cohorts' server state: the list, one cohort, a page of its members, and saving one.
+// The cohorts' server state: the list, one cohort, a page of its members, and the users
+// behind a report's number (to save as one).
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { get } from "../../api/client";
+import { get, post } from "../../api/client";
 import type { Cohort, CohortUsers } from "../../api/cohorts";
+import type { Report } from "../../api/report";
+import { type Selection, type SelectionUsers, selectionPath } from "../../api/selection";
 
 export const cohortsBase = (projectId: number) => `/api/app/projects/${projectId}/cohorts`;
 
@@ -33,5 +36,15 @@ export function useCohortUsers(projectId: number, id: number, page: number, page
     queryFn: ({ signal }) => get<CohortUsers>(`${cohortsBase(projectId)}/${id}/users?page=${page}&page_size=${pageSize}`, signal),
     placeholderData: keepPreviousData,
     enabled,
+  });
+}
+
+/** The users behind one number of a report (all of them, up to 100,000), asked for only
+ * while `enabled` (a dialog is open): asked afresh each time, as the data may have grown. */
+export function useSelectionUsers(projectId: number, report: Report | null, selection: Selection | null, enabled: boolean) {
+  return useQuery({
+    queryKey: ["project", projectId, "query-users", report, selection],
+    queryFn: ({ signal }) => post<SelectionUsers>(selectionPath(projectId), { report, selection }, signal),
+    enabled: enabled && report != null && selection != null,
   });
 }

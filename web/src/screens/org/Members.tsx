@@ -1,7 +1,8 @@
 // Organization settings › Users & invitations: members with their organization role and,
 // per project, their effective role and where each grant comes from; invitations by
-// e-mail (several at once) or CSV with a result per row; pending invitations.
-import { useState } from "react";
+// e-mail (several at once) or CSV with a result per row (a big file goes a batch of rows at a
+// time, with its progress and a Cancel); pending invitations.
+import { useEffect, useRef, useState } from "react";
 import {
   Alert,
   Badge,
@@ -9,6 +10,7 @@ import {
   CopyButton,
   FileButton,
   Group,
+  Progress,
   Select,
   Stack,
   Table,
@@ -21,6 +23,7 @@ import { createColumnHelper } from "@tanstack/react-table";
 import { useParams } from "react-router-dom";
 import { del, get, messageOf, post, put } from "../../api/client";
 import { useMe, useOrganization } from "../../api/hooks";
+import { type CsvInviteRun, INVITE_BATCH_ROWS, csvBatches, inviteInBatches } from "../../api/invitations";
 import type { Body, Invitation, InvitationLink, InviteOutcome, OrgMember, OrgProject, ProjectMember } from "../../api/types";
 import { DataTable } from "../DataTable";
 import { ProjectRolePicker } from "./ProjectRolePicker";
@@ -203,14 +206,8 @@ function InviteForm({ orgId, mayGrantOwner }: { orgId: number; mayGrantOwner: bo
       queryClient.invalidateQueries({ queryKey: ["org", orgId, "invitations"] });
     },
   });
-  const csv = useMutation({
-    mutationFn: (file: File) =>
-      post<InviteOutcome>(`/api/app/organizations/${orgId}/invitations/csv`, new Blob([file], { type: "text/csv" })),
-    onSuccess: (result) => {
-      setOutcome(result);
-      queryClient.invalidateQueries({ queryKey: ["org", orgId, "invitations"] });
-    },
-  });
+  const csv = useCsvInvite(orgId, setOutcome);
+  const csvReset = useRef<() => void>(null);
   return (
     <Stack gap="xs" component="section" aria-label="Invite people">
       <Title order={2} size="h4">
@@ -219,6 +216,7 @@ function InviteForm({ orgId, mayGrantOwner }: { orgId: number; mayGrantOwner: bo
       <form
         onSubmit={(event) => {
           event.preventDefault();
+          csv.clear();
           invite.mutate();
         }}
       >
@@ -252,23 +250,39 @@ function InviteForm({ orgId, mayGrantOwner }: { orgId: number; mayGrantOwner: bo
             />
           </Group>
           <Group>
-            <Button type="submit" loading={invite.isPending} id="invite-submit">
+            <Button type="submit" loading={invite.isPending} disabled={csv.sending} id="invite-submit">
               Send invitations
             </Button>
-            <FileButton onChange={(file) => file && csv.mutate(file)} accept=".csv,text/csv">
+            <FileButton
+              onChange={(file) => {
+                csvReset.current?.();
+                if (file) {
+                  invite.reset();
+                  csv.start(file);
+                }
+              }}
+              accept=".csv,text/csv"
+              resetRef={csvReset}
+            >
               {(props) => (
-                <Button variant="default" loading={csv.isPending} {...props}>
+                <Button variant="default" loading={csv.sending} disabled={invite.isPending} id="invite-csv" {...props}>
                   Upload a CSV…
                 </Button>
               )}
             </FileButton>
           </Group>
           <Text size="xs" c="dimmed">
-            CSV columns: email, organization role, then project id and role pairs; a header row is optional.
+            CSV with a header line naming its columns: email, organization_role, projects (project ids separated by ;), project_role. A big
+            file goes {INVITE_BATCH_ROWS} rows at a time.
           </Text>
+          {csv.progress && <CsvProgress progress={csv.progress} onCancel={csv.cancel} />}
         </Stack>
       </form>
-      {(invite.error || csv.error) && <ErrorNote error={invite.error ?? csv.error} />}
+      {invite.error && <ErrorNote error={invite.error} />}
+      {csv.run?.error != null && (
+        <ErrorNote error={csv.run.error} title={csv.run.nAnswered > 0 ? "The CSV upload stopped" : "No invitation was sent from the CSV file"} />
+      )}
+      {csv.run && csv.run.nUnanswered > 0 && (csv.run.nAnswered > 0 || csv.run.cancelled) && <CsvUnsentNote run={csv.run} />}
       {outcome && (
         <Alert color={outcome.failed ? "yellow" : "green"} title={`${outcome.sent} sent, ${outcome.failed} failed`} data-testid="invite-outcome">
           <Table>
@@ -285,6 +299,105 @@ function InviteForm({ orgId, mayGrantOwner }: { orgId: number; mayGrantOwner: bo
         </Alert>
       )}
     </Stack>
+  );
+}
+
+/** A CSV file's invitations: sent in batches, with where they stand and a way to stop. */
+function useCsvInvite(orgId: number, onOutcome: (outcome: InviteOutcome | null) => void) {
+  const queryClient = useQueryClient();
+  const controller = useRef<AbortController | null>(null);
+  const [progress, setProgress] = useState<{ nAnswered: number; nRows: number } | null>(null);
+  const [sending, setSending] = useState(false);
+  const [run, setRun] = useState<CsvInviteRun | null>(null);
+  // Leaving the screen stops the batches not yet sent.
+  useEffect(() => () => controller.current?.abort(), []);
+  const start = async (file: File) => {
+    controller.current?.abort();
+    const current = new AbortController();
+    controller.current = current;
+    setSending(true);
+    setRun(null);
+    onOutcome(null);
+    try {
+      const plan = csvBatches(await file.text());
+      const batched = plan.batches.length > 1;
+      setProgress(batched ? { nAnswered: 0, nRows: plan.nRows } : null);
+      const send = (text: string, signal: AbortSignal) =>
+        post<InviteOutcome>(
+          `/api/app/organizations/${orgId}/invitations/csv`,
+          // A file of one batch goes as it is, byte for byte.
+          batched ? new Blob([text], { type: "text/csv" }) : new Blob([file], { type: "text/csv" }),
+          signal,
+        );
+      const finished = await inviteInBatches(plan, send, current.signal, (nAnswered) =>
+        setProgress(batched ? { nAnswered, nRows: plan.nRows } : null),
+      );
+      if (controller.current !== current) return;
+      setRun(finished);
+      if (finished.nAnswered > 0 || (finished.error == null && !finished.cancelled)) onOutcome(finished.outcome);
+    } catch (failure) {
+      // The file itself could not be read.
+      if (controller.current === current) setRun({ outcome: { sent: 0, failed: 0, rows: [] }, nAnswered: 0, nUnanswered: 0, nInFlight: 0, cancelled: false, error: failure });
+    } finally {
+      if (controller.current === current) {
+        setSending(false);
+        setProgress(null);
+        // Even a cancelled batch may have invited some of its rows.
+        queryClient.invalidateQueries({ queryKey: ["org", orgId, "invitations"] });
+      }
+    }
+  };
+  return {
+    start,
+    sending,
+    progress,
+    run,
+    cancel: () => controller.current?.abort(),
+    clear: () => setRun(null),
+  };
+}
+
+function CsvProgress({ progress, onCancel }: { progress: { nAnswered: number; nRows: number }; onCancel: () => void }) {
+  const { nAnswered, nRows } = progress;
+  const text = `Inviting ${nAnswered} of ${nRows}…`;
+  return (
+    <Stack gap={4} data-testid="csv-invite-progress-box">
+      <Text size="sm" id="csv-invite-progress-label" aria-live="polite">
+        {text}
+      </Text>
+      <Group gap="sm" wrap="nowrap">
+        <Progress.Root
+          id="csv-invite-progress"
+          role="progressbar"
+          aria-labelledby="csv-invite-progress-label"
+          aria-valuemin={0}
+          aria-valuemax={nRows}
+          aria-valuenow={nAnswered}
+          aria-valuetext={text}
+          size="lg"
+          style={{ flex: 1 }}
+        >
+          <Progress.Section value={nRows > 0 ? (100 * nAnswered) / nRows : 0} withAria={false} />
+        </Progress.Root>
+        <Button id="csv-invite-cancel" variant="default" size="compact-sm" onClick={onCancel}>
+          Cancel
+        </Button>
+      </Group>
+    </Stack>
+  );
+}
+
+/** How many rows of a CSV file got no answer, and why. */
+function CsvUnsentNote({ run }: { run: CsvInviteRun }) {
+  const total = run.nAnswered + run.nUnanswered;
+  const notSent = run.nUnanswered - run.nInFlight;
+  return (
+    <Alert color="yellow" title={run.cancelled ? "CSV upload cancelled" : "CSV upload incomplete"} data-testid="csv-invite-unsent">
+      {`${notSent} of ${total} rows ${notSent === 1 ? "was" : "were"} not sent.`}
+      {run.nInFlight > 0 &&
+        ` ${run.nInFlight} more ${run.nInFlight === 1 ? "was" : "were"} on the way when you cancelled and may have been invited in part: Pending invitations shows who was.`}
+      {run.nAnswered > 0 && ` The results below are those of the first ${run.nAnswered} rows.`}
+    </Alert>
   );
 }
 
