@@ -191,6 +191,18 @@ try {
   await invite("admin@acme.example", "Admin");
   await invite("billing@acme.example", "Billing Admin");
   await invite("padmin@acme.example", "Member", { name: "Production", role: "Admin" });
+  // A CSV of 30 people goes in two batches, with progress, and every row gets its result.
+  const bulkRows = Array.from({ length: 30 }, (_, i) => `bulk${i}@team${i}.example,member`);
+  const [chooser] = await Promise.all([owner.waitForEvent("filechooser"), owner.click("#invite-csv")]);
+  await chooser.setFiles({ name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(["email,organization_role", ...bulkRows].join("\n")) });
+  await owner.locator("#csv-invite-progress").waitFor().catch(() => {});
+  await owner.getByTestId("invite-outcome").getByText("bulk29@team29.example").waitFor();
+  facts.csv_invite = {
+    outcome: await owner.getByTestId("invite-outcome").innerText(),
+    pending: (await api(owner, "GET", `/api/app/organizations/${org.id}/invitations`)).body.results.filter((invitation) =>
+      invitation.email.startsWith("bulk"),
+    ).length,
+  };
   await owner.reload();
   const links = {};
   for (const email of ["member@acme.example", "admin@acme.example", "billing@acme.example", "padmin@acme.example"]) {
@@ -527,6 +539,29 @@ try {
   };
   await settled(member);
   await shot(member, "alerts");
+
+  // An annotation with a new tag, then the list filtered by that tag.
+  await member.goto(`${base}/projects/${production.id}/annotations`);
+  await member.locator("#annotation-new").click();
+  const noteDialog = member.getByRole("dialog", { name: "New annotation" });
+  await noteDialog.locator("#annotation-description").fill("Spring launch");
+  await noteDialog.locator("#annotation-tags").fill("Launch");
+  await noteDialog.locator("#annotation-tags").press("Enter");
+  await noteDialog.locator("#annotation-save").click();
+  await noteDialog.waitFor({ state: "hidden" });
+  await member.getByTestId("annotations-list").getByText("Spring launch").waitFor();
+  await choose(member, "#annotation-tag-filter", "Launch");
+  await member.getByTestId("annotation-count").getByText("tagged Launch").waitFor();
+  const tagNames = Object.fromEntries(
+    (await api(member, "GET", `/api/app/projects/${production.id}/annotations/tags`)).body.results.map((tag) => [tag.id, tag.name]),
+  );
+  facts.annotation = {
+    count: await member.getByTestId("annotation-count").innerText(),
+    api: (await api(member, "GET", `/api/app/projects/${production.id}/annotations`)).body.results.map((note) => ({
+      description: note.description,
+      tags: (note.tags ?? []).map((id) => tagNames[id]),
+    })),
+  };
 
   // The Owner asks for a person's data; the retrieval is done and can be downloaded.
   await owner.goto(`${base}/projects/${production.id}/settings/privacy`);

@@ -158,6 +158,24 @@ async fn people_use_tally_in_a_browser() {
     // A retention cell's users saved as a cohort: as many as the "all" row's bucket 0 says.
     assert_eq!(facts["retention_cohort"]["dialog_users"], facts["retention"]["api"]["total"]["counts"][0], "{facts}");
     assert_eq!(facts["retention_cohort"]["saved_users"], facts["retention_cohort"]["dialog_users"]);
+    // A CSV of 30 people, sent in batches: every row answered, every invitation pending.
+    assert!(facts["csv_invite"]["outcome"].as_str().unwrap().contains("30 sent"), "{}", facts["csv_invite"]);
+    assert_eq!(facts["csv_invite"]["pending"], 30);
+    // An annotation tagged in the browser, and the list filtered by its tag.
+    assert!(
+        facts["annotation"]["count"].as_str().unwrap().contains("1 annotation tagged Launch"),
+        "{}",
+        facts["annotation"]
+    );
+    assert!(
+        facts["annotation"]["api"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|note| note["description"] == "Spring launch" && note["tags"] == serde_json::json!(["Launch"])),
+        "{}",
+        facts["annotation"]
+    );
     // An alert made from a board card, active, and its test alert delivered.
     assert_eq!(facts["alert"]["status"], "active", "{}", facts["alert"]);
     assert_eq!(facts["alert"]["test_delivered"], "true", "{}", facts["alert"]);
