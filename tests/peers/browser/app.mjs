@@ -448,6 +448,22 @@ try {
   facts.retention.heatmap = await heat.getAttribute("aria-label").catch(() => "");
   await settled(member);
   await shot(member, "retention-heatmap");
+  // Broken down by the users' plan: a table per plan, whose users add up to the whole.
+  await choose(member, "#retention-breakdown", "plan (user)");
+  await member.click("#run-report");
+  await answered(member, "retention");
+  await member.getByTestId("retention-segment").first().waitFor();
+  facts.retention_segments = await member.getByTestId("retention-segment").evaluateAll((sections) =>
+    sections.map((section) => ({
+      segment: section.dataset.segment,
+      first: Number(section.querySelector('[data-cohort="all"] [data-testid="cohort-first"]')?.dataset.value),
+    })),
+  );
+  await settled(member);
+  await shot(member, "retention-breakdown");
+  await choose(member, "#retention-breakdown", "None");
+  await member.click("#run-report");
+  await answered(member, "retention");
   // Recurring cohorts: a buyer is in every day's row they bought on.
   await choose(member, "#born-event", "Purchase");
   await choose(member, "#retention-kind", "Recurring");
@@ -786,6 +802,11 @@ try {
     boards: `/projects/${production.id}/boards`,
     board: boardPath,
     cohorts: `/projects/${production.id}/cohorts`,
+    lexicon: `/projects/${production.id}/lexicon`,
+    data_views: `/projects/${production.id}/settings/data-views`,
+    alerts: `/projects/${production.id}/alerts`,
+    annotations: `/projects/${production.id}/annotations`,
+    privacy: `/projects/${production.id}/settings/privacy`,
   };
   for (const [name, path] of Object.entries(screens)) {
     await axePage.goto(`${base}${path}`);

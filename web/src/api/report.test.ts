@@ -11,6 +11,7 @@ import {
   lastDays,
   previousOf,
   retentionHeatmapOption,
+  retentionOption,
   readReport,
   reportParams,
   seriesName,
@@ -154,6 +155,35 @@ describe("the retention heat map", () => {
       [0, 2, 100],
       [1, 2, 0],
     ]);
+  });
+});
+
+describe("the retention curve", () => {
+  const table = {
+    criterion: "on",
+    total: { cohort: "all", first: 4, counts: [4, 1] },
+    rows: [{ cohort: "2026-12-01", first: 4, counts: [4, 1] }],
+    average: [{ rate: 1, count: 4, cohorts: 1 }, null],
+  };
+
+  it("draws one line of all users without a breakdown", () => {
+    const option = retentionOption(table as never);
+    expect(option.series.map((s) => [s.name, s.data])).toEqual([["Retained", [100, 25]]]);
+    expect(option.legend).toBeUndefined();
+  });
+
+  it("adds a line per segment, largest first as the answer has them, with a legend", () => {
+    const option = retentionOption({
+      ...table,
+      segments: [
+        { segment: "pro", total: { cohort: "all", first: 3, counts: [3, 1] }, rows: [], average: [] },
+        { segment: "(not set)", total: { cohort: "all", first: 1, counts: [1, 0] }, rows: [], average: [] },
+      ],
+    } as never);
+    expect(option.series.map((s) => s.name)).toEqual(["All users", "pro", "(not set)"]);
+    expect(option.series[1].data[1]).toBeCloseTo(33.33, 1);
+    expect(option.series[2].data).toEqual([100, 0]);
+    expect(option.legend).toBeDefined();
   });
 });
 

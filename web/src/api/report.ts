@@ -15,6 +15,7 @@ export type SeriesView = components["schemas"]["SeriesView"];
 export type FunnelAnswer = components["schemas"]["FunnelAnswer"];
 export type RetentionAnswer = components["schemas"]["RetentionAnswer"];
 export type RetentionRow = components["schemas"]["RetentionRow"];
+export type RetentionSegment = components["schemas"]["RetentionSegment"];
 export type TimeUnit = components["schemas"]["TimeUnit"];
 
 export type ChartKind = "line" | "bar" | "stacked" | "table" | "number";
@@ -190,16 +191,24 @@ export function timeToConvertOption(answer: FunnelAnswer) {
   };
 }
 
-/** Retention as a curve: the share of all cohorts' users back in each bucket. */
+/** The share of a retention row's users back in each bucket, in percent. */
+function retainedShares(row: RetentionRow): number[] {
+  return row.counts.map((n) => (row.first ? (100 * n) / row.first : 0));
+}
+
+/** Retention as a curve: the share of all cohorts' users back in each bucket; with a
+ * breakdown, one more line per segment (its cohorts together, as the first line is). */
 export function retentionOption(answer: RetentionAnswer) {
-  const first = answer.total.first;
+  const segments = answer.segments ?? [];
+  const all = { name: segments.length ? "All users" : "Retained", type: "line", data: retainedShares(answer.total) };
   return {
     aria: { enabled: true },
     tooltip: { trigger: "axis" },
-    grid: { left: 48, right: 16, top: 16, bottom: 32 },
+    ...(segments.length ? { legend: { type: "scroll", bottom: 0 } } : {}),
+    grid: { left: 48, right: 16, top: 16, bottom: segments.length ? 56 : 32 },
     xAxis: { type: "category", data: answer.total.counts.map((_, i) => `${i}`) },
     yAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
-    series: [{ name: "Retained", type: "line", data: answer.total.counts.map((n) => (first ? (100 * n) / first : 0)) }],
+    series: [all, ...segments.map((segment) => ({ name: segment.segment, type: "line", data: retainedShares(segment.total) }))],
   };
 }
 

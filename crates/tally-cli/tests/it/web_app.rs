@@ -155,6 +155,12 @@ async fn people_use_tally_in_a_browser() {
         "{facts}"
     );
     assert_eq!(facts["data_view_picker"], true);
+    // Retention by the users' plan: pro and free tables whose users add up to the whole.
+    let segments = facts["retention_segments"].as_array().unwrap();
+    let names: Vec<&str> = segments.iter().map(|segment| segment["segment"].as_str().unwrap()).collect();
+    assert!(names.contains(&"pro") && names.contains(&"free"), "{}", facts["retention_segments"]);
+    let born: u64 = segments.iter().map(|segment| segment["first"].as_u64().unwrap()).sum();
+    assert_eq!(Some(born), facts["retention"]["api"]["total"]["first"].as_u64(), "{}", facts["retention_segments"]);
     // A retention cell's users saved as a cohort: as many as the "all" row's bucket 0 says.
     assert_eq!(facts["retention_cohort"]["dialog_users"], facts["retention"]["api"]["total"]["counts"][0], "{facts}");
     assert_eq!(facts["retention_cohort"]["saved_users"], facts["retention_cohort"]["dialog_users"]);

@@ -1,6 +1,7 @@
 // Retention: users born by one event, coming back with another; the cohort table coloured
 // by share (a heat table), whose cells save their users as a cohort, and the curve of all
-// cohorts together.
+// cohorts together. With a breakdown, users are also segmented by a property of their first
+// birth event (or of their profile): each segment gets the same table, and a line of the curve.
 import { useMemo, useState } from "react";
 import { Card, Group, NumberInput, Select, Stack, Table, Tabs, Text, Title, UnstyledButton } from "@mantine/core";
 import {
@@ -8,6 +9,7 @@ import {
   type Retention as RetentionReport,
   type RetentionAnswer,
   type RetentionRow,
+  type RetentionSegment,
   defaultRetention,
   percent,
   retentionHeatmapOption,
@@ -17,7 +19,8 @@ import { cohortLabel, retentionCellLabel } from "../../api/selection";
 import { mayInProject, useCurrent } from "../../api/hooks";
 import { SaveSelectionDialog } from "../cohorts/SaveAsCohort";
 import { Chart } from "./Chart";
-import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
+import { EventPicker, RangePicker, RunButtons, ResultBox, SourcedPropertyPicker, useReportScreen } from "./parts";
+import { fromPickerValue, pickerValue } from "./filterModel";
 import { Empty, ErrorNote, Screen } from "../common";
 import { SaveReportButton } from "../boards/SaveReport";
 
@@ -41,6 +44,16 @@ export function Retention() {
             <Group align="flex-end">
               <EventPicker id="born-event" projectId={projectId} label="Users who did" value={draft.born.event} onChange={(event) => setDraft({ ...draft, born: { ...draft.born, event } })} />
               <EventPicker id="return-event" projectId={projectId} label="and came back to do" value={draft.return.event} onChange={(event) => setDraft({ ...draft, return: { ...draft.return, event } })} />
+              {/* The server segments by a plain property only: no cohorts, and no numeric ranges. */}
+              <SourcedPropertyPicker
+                id="retention-breakdown"
+                projectId={projectId}
+                label="Breakdown"
+                value={pickerValue(draft.breakdown?.property, draft.breakdown?.source)}
+                cohorts={false}
+                none
+                onChange={(value) => setDraft({ ...draft, breakdown: breakdownOf(value, draft.breakdown) })}
+              />
             </Group>
             <Group align="flex-end">
               <Select
@@ -95,6 +108,21 @@ export function Retention() {
   );
 }
 
+type Breakdown = NonNullable<RetentionReport["breakdown"]>;
+
+/** The breakdown a picker's value asks for (none for null), keeping the previous one's limit. */
+function breakdownOf(value: string | null, previous: Breakdown | null | undefined): Breakdown | undefined {
+  if (!value) return undefined;
+  const { property, source } = fromPickerValue(value);
+  const limit = previous?.limit == null ? {} : { limit: previous.limit };
+  return source === "user" ? { property, source, ...limit } : { property, ...limit };
+}
+
+/** A breakdown in words: its property, and "(user)" for a profile's. */
+function breakdownName(breakdown: Breakdown): string {
+  return breakdown.source === "user" ? `${breakdown.property} (user)` : (breakdown.property ?? "");
+}
+
 /** A share's cell shade: from white towards the theme's indigo. */
 export function shade(share: number): string {
   const alpha = Math.max(0, Math.min(1, share));
@@ -105,6 +133,12 @@ export function shade(share: number): string {
 /** A cell of the table: the cohort row (its index in the answer; absent for all users) and the bucket. */
 type Cell = { row: RetentionRow; index: number | undefined; bucket: number };
 
+/** The rows a table lists: all users first, then the cohorts anybody was born in (each keeps
+ * its index in the answer, which is how the server names its row). */
+function listedRows(total: RetentionRow, rows: RetentionRow[]): { row: RetentionRow; index: number | undefined }[] {
+  return [{ row: total, index: undefined }, ...rows.map((row, index) => ({ row, index })).filter(({ row }) => row.first > 0)];
+}
+
 function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswer; report: Report | null; projectId: number }) {
   const option = useMemo(() => retentionOption(answer), [answer]);
   const heatmap = useMemo(() => retentionHeatmapOption(answer), [answer]);
@@ -113,12 +147,10 @@ function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswe
   const canSave = mayInProject(project, "edit_cohorts") && mayInProject(project, "view_users") && report != null;
   const [chosen, setChosen] = useState<Cell | null>(null);
   const [saving, setSaving] = useState(false);
-  // Cohorts nobody was born in say nothing: only the others are listed (each keeps its
-  // index in the answer, which is how the server names its row).
-  const rows: { row: RetentionRow; index: number | undefined }[] = [
-    { row: answer.total, index: undefined },
-    ...answer.rows.map((row, index) => ({ row, index })).filter(({ row }) => row.first > 0),
-  ];
+  const rows = listedRows(answer.total, answer.rows);
+  // The breakdown the answer is for (not the draft's, which may have changed since).
+  const breakdown = report?.type === "retention" ? report.breakdown : null;
+  const segments = answer.segments ?? [];
   const open = (cell: Cell) => {
     setChosen(cell);
     setSaving(true);
@@ -131,7 +163,11 @@ function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswe
           <Tabs.Tab value="heatmap">Heat map</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="curve" pt="sm">
-          <Chart option={option} label="Retention curve of all cohorts" height={260} />
+          <Chart
+            option={option}
+            label={segments.length ? "Retention curve of all cohorts, and of each segment" : "Retention curve of all cohorts"}
+            height={segments.length ? 300 : 260}
+          />
         </Tabs.Panel>
         <Tabs.Panel value="heatmap" pt="sm">
           <Chart option={heatmap} label="Retention of each cohort, bucket by bucket" height={Math.max(200, 64 + 28 * rows.length)} />
@@ -145,59 +181,8 @@ function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswe
           Choose a cell to save its users as a cohort.
         </Text>
       )}
-      <Table.ScrollContainer minWidth={600}>
-        <Table aria-label="Retention by cohort" data-testid="retention-table">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Cohort</Table.Th>
-              <Table.Th>Users</Table.Th>
-              {answer.total.counts.map((_, i) => (
-                <Table.Th key={i}>{i}</Table.Th>
-              ))}
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {rows.map(({ row, index }) => (
-              <Table.Tr key={row.cohort} data-cohort={row.cohort}>
-                <Table.Td>{cohortLabel(row.cohort)}</Table.Td>
-                <Table.Td data-testid="cohort-first" data-value={row.first}>
-                  {row.first}
-                </Table.Td>
-                {row.counts.map((count, i) => {
-                  const share = row.first ? count / row.first : 0;
-                  return (
-                    <Table.Td key={i} style={{ background: shade(share) }} data-value={count} title={`${count} users`}>
-                      {canSave && count > 0 ? (
-                        <UnstyledButton
-                          aria-label={retentionCellLabel(row.cohort, i)}
-                          data-testid="retention-cell"
-                          data-cohort={row.cohort}
-                          data-bucket={i}
-                          onClick={() => open({ row, index, bucket: i })}
-                          style={{ font: "inherit", textDecoration: "underline dotted", width: "100%", textAlign: "left" }}
-                        >
-                          {percent(share)}
-                        </UnstyledButton>
-                      ) : (
-                        percent(share)
-                      )}
-                    </Table.Td>
-                  );
-                })}
-              </Table.Tr>
-            ))}
-            <Table.Tr data-cohort="average">
-              <Table.Td>Average (complete cohorts)</Table.Td>
-              <Table.Td />
-              {answer.average.map((cell, i) => (
-                <Table.Td key={i} data-value={cell?.rate ?? ""} title={cell ? `${cell.cohorts} cohorts, ${cell.count.toFixed(1)} users on average` : "no cohort has reached this bucket yet"}>
-                  {cell ? percent(cell.rate) : "—"}
-                </Table.Td>
-              ))}
-            </Table.Tr>
-          </Table.Tbody>
-        </Table>
-      </Table.ScrollContainer>
+      <CohortTable label="Retention by cohort" testId="retention-table" rows={rows} average={answer.average} onChoose={canSave ? open : undefined} />
+      {breakdown && <SegmentTables segments={segments} name={breakdownName(breakdown)} />}
       {canSave && (
         <SaveSelectionDialog
           projectId={projectId}
@@ -214,5 +199,114 @@ function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswe
         />
       )}
     </Stack>
+  );
+}
+
+/** The breakdown's segments, largest first: each its own compact cohort table. */
+function SegmentTables({ segments, name }: { segments: RetentionSegment[]; name: string }) {
+  return (
+    <>
+      <Title order={2} size="h4">
+        By {name}
+      </Title>
+      {segments.length === 0 ? (
+        <Empty>No segment of {name} in this range.</Empty>
+      ) : (
+        segments.map((segment) => (
+          <section key={segment.segment} aria-label={`Retention of ${segment.segment}`} data-testid="retention-segment" data-segment={segment.segment}>
+            <Group gap="xs" align="baseline" mb={4}>
+              <Title order={3} size="h5">
+                {segment.segment}
+              </Title>
+              <Text size="sm" c="dimmed">
+                {segment.total.first.toLocaleString("en-US")} {segment.total.first === 1 ? "user" : "users"}
+              </Text>
+            </Group>
+            <CohortTable
+              label={`Retention of ${segment.segment} by cohort`}
+              testId="retention-segment-table"
+              rows={listedRows(segment.total, segment.rows)}
+              average={segment.average}
+              compact
+            />
+          </section>
+        ))
+      )}
+    </>
+  );
+}
+
+/** A cohort table: all users, each cohort, and the average row, each cell shaded by its
+ * share. With `onChoose`, a cell with users is a button that chooses it. */
+function CohortTable({
+  label,
+  testId,
+  rows,
+  average,
+  onChoose,
+  compact = false,
+}: {
+  label: string;
+  testId: string;
+  rows: { row: RetentionRow; index: number | undefined }[];
+  average: RetentionAnswer["average"];
+  onChoose?: (cell: Cell) => void;
+  compact?: boolean;
+}) {
+  const buckets = rows[0]?.row.counts.length ?? average.length;
+  return (
+    <Table.ScrollContainer minWidth={600}>
+      <Table aria-label={label} data-testid={testId} {...(compact ? { verticalSpacing: 4, fz: "sm" } : {})}>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Cohort</Table.Th>
+            <Table.Th>Users</Table.Th>
+            {Array.from({ length: buckets }, (_, i) => (
+              <Table.Th key={i}>{i}</Table.Th>
+            ))}
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {rows.map(({ row, index }) => (
+            <Table.Tr key={row.cohort} data-cohort={row.cohort}>
+              <Table.Td>{cohortLabel(row.cohort)}</Table.Td>
+              <Table.Td data-testid="cohort-first" data-value={row.first}>
+                {row.first}
+              </Table.Td>
+              {row.counts.map((count, i) => {
+                const share = row.first ? count / row.first : 0;
+                return (
+                  <Table.Td key={i} style={{ background: shade(share) }} data-value={count} title={`${count} users`}>
+                    {onChoose && count > 0 ? (
+                      <UnstyledButton
+                        aria-label={retentionCellLabel(row.cohort, i)}
+                        data-testid="retention-cell"
+                        data-cohort={row.cohort}
+                        data-bucket={i}
+                        onClick={() => onChoose({ row, index, bucket: i })}
+                        style={{ font: "inherit", textDecoration: "underline dotted", width: "100%", textAlign: "left" }}
+                      >
+                        {percent(share)}
+                      </UnstyledButton>
+                    ) : (
+                      percent(share)
+                    )}
+                  </Table.Td>
+                );
+              })}
+            </Table.Tr>
+          ))}
+          <Table.Tr data-cohort="average">
+            <Table.Td>Average (complete cohorts)</Table.Td>
+            <Table.Td />
+            {average.map((cell, i) => (
+              <Table.Td key={i} data-value={cell?.rate ?? ""} title={cell ? `${cell.cohorts} cohorts, ${cell.count.toFixed(1)} users on average` : "no cohort has reached this bucket yet"}>
+                {cell ? percent(cell.rate) : "—"}
+              </Table.Td>
+            ))}
+          </Table.Tr>
+        </Table.Tbody>
+      </Table>
+    </Table.ScrollContainer>
   );
 }

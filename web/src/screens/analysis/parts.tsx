@@ -60,9 +60,14 @@ function eventProperties(lexicon: Lexicon | undefined): string[] {
   return [...names].sort();
 }
 
+/** The "None" choice of a picker that offers one: never a property's name, as `$` names are
+ * the engine's own. */
+const NO_PROPERTY = "$none";
+
 /** A property of the event or of its user's profile, or a saved cohort (unless `cohorts` is
  * off), each kind in its own group; the value of a profile property is `user:` and its name,
- * a cohort's `cohort:` and its id (see `fromPickerValue`). */
+ * a cohort's `cohort:` and its id (see `fromPickerValue`). With `none`, a "None" choice
+ * comes first (and stands for null) instead of a clear button. */
 export function SourcedPropertyPicker({
   projectId,
   value,
@@ -70,6 +75,7 @@ export function SourcedPropertyPicker({
   label,
   id,
   cohorts: withCohorts = true,
+  none = false,
 }: {
   projectId: number;
   value: string | null;
@@ -77,6 +83,7 @@ export function SourcedPropertyPicker({
   label: string;
   id?: string;
   cohorts?: boolean;
+  none?: boolean;
 }) {
   const lexicon = useLexicon(projectId);
   const cohorts = useCohorts(projectId, withCohorts);
@@ -88,14 +95,33 @@ export function SourcedPropertyPicker({
         items: (lexicon.data?.user_properties ?? []).map((p) => ({ value: `user:${p.name}`, label: `${p.name} (user)` })),
       },
     ];
-    if (!withCohorts) return groups;
-    const saved = [...(cohorts.data ?? [])].sort((a, b) => a.name.localeCompare(b.name));
-    const items = saved.map((c) => ({ value: `cohort:${c.id}`, label: c.name }));
-    // A cohort the list does not hold (deleted, or not the caller's) still shows as chosen.
-    if (value?.startsWith("cohort:") && !items.some((item) => item.value === value)) items.push({ value, label: `Cohort #${value.slice(7)}` });
-    if (items.length > 0) groups.push({ group: "Cohorts", items });
-    return groups;
-  }, [lexicon.data, cohorts.data, value, withCohorts]);
+    if (withCohorts) {
+      const saved = [...(cohorts.data ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+      const items = saved.map((c) => ({ value: `cohort:${c.id}`, label: c.name }));
+      // A cohort the list does not hold (deleted, or not the caller's) still shows as chosen.
+      if (value?.startsWith("cohort:") && !items.some((item) => item.value === value)) items.push({ value, label: `Cohort #${value.slice(7)}` });
+      if (items.length > 0) groups.push({ group: "Cohorts", items });
+    }
+    // A property the lexicon does not list (a link from elsewhere, or not yet seen) still shows as chosen.
+    if (value && !value.startsWith("cohort:") && !groups.some((g) => g.items.some((item) => item.value === value))) {
+      groups[value.startsWith("user:") ? 1 : 0].items.push({ value, label: value.startsWith("user:") ? `${value.slice(5)} (user)` : value });
+    }
+    return none ? [{ value: NO_PROPERTY, label: "None" }, ...groups] : groups;
+  }, [lexicon.data, cohorts.data, value, withCohorts, none]);
+  if (none)
+    return (
+      <Select
+        id={id}
+        label={label}
+        data={data}
+        value={value ?? NO_PROPERTY}
+        onChange={(next) => onChange(next == null || next === NO_PROPERTY ? null : next)}
+        searchable
+        allowDeselect={false}
+        nothingFoundMessage="No such property yet"
+        w={240}
+      />
+    );
   return <Select id={id} label={label} placeholder="None" data={data} value={value} onChange={onChange} searchable clearable w={240} />;
 }
 
