@@ -15,7 +15,7 @@
 //! entries, the time to convert of converted attempts, and a sample of the users at (and
 //! dropping off after) each step.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::logical_expr::{Expr, lit, when};
@@ -55,6 +55,19 @@ pub struct FunnelAnswer {
     pub over_time: Vec<FunnelPeriod>,
     /// How long converted attempts took, from the entry to the last step.
     pub time_to_convert: Vec<TimeToConvert>,
+    /// With a breakdown: each top segment's step counts, largest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<FunnelSegment>,
+}
+
+/// One segment of a funnel broken down (by its users' first entry, or their profile).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FunnelSegment {
+    pub segment: String,
+    /// Users (or attempts, counting totals) at each step.
+    pub counts: Vec<u64>,
+    /// The last step's count over the first's.
+    pub overall_conversion: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -259,7 +272,13 @@ pub(crate) async fn run(
             .chain(report.steps.iter().flat_map(|step| &step.filters))
             .chain(report.exclusions.iter().flat_map(|exclusion| &exclusion.events.filters)),
         report.where_expression.as_deref(),
-    );
+    )
+    .or(match &report.breakdown {
+        Some(breakdown) if breakdown.source == crate::model::PropertySource::User => crate::Profiles::Joined,
+        _ => crate::Profiles::Without,
+    });
+    let mut segment_of: HashMap<String, String> = HashMap::new();
+    let mut by_segment: HashMap<String, Vec<u64>> = HashMap::new();
     let (_events, frame) =
         engine.events(scope, context, from_ms, to_ms.saturating_add(window_ms + 1), profiles).await?;
     let mut counts = vec![0u64; steps];
@@ -292,6 +311,10 @@ pub(crate) async fn run(
         let keep = (report.order != FunnelOrder::Strict).then(|| (ident("code") % lit(IN_RANGE)).not_eq(lit(0i64)));
         let exclusions = report.exclusions.iter().map(|exclusion| (exclusion.after, exclusion.before)).collect();
         let finish = Arc::new(Steps { steps, window_ms, order: report.order, counting: report.counting, exclusions });
+        if let Some(breakdown) = &report.breakdown {
+            let entry = filters::selects(&report.steps[0], &report.filters)?.and(ident("time_ms").lt(lit(to_ms)));
+            segment_of = crate::retention::user_segments(&frame, breakdown, entry).await?;
+        }
         each_user(frame, code + in_range, keep, finish, |user, attempts| {
             let mut rest = attempts;
             while let Some((&n, tail)) = rest.split_first() {
@@ -300,8 +323,14 @@ pub(crate) async fn run(
                 rest = after;
                 let Some(&entry) = times.first() else { continue };
                 pick.funnel(n, steps, user);
+                let mut segment_counts = segment_of
+                    .get(user)
+                    .map(|segment| by_segment.entry(segment.clone()).or_insert_with(|| vec![0; steps]));
                 for (step, time) in times.iter().enumerate().take(steps) {
                     counts[step] += 1;
+                    if let Some(counts) = segment_counts.as_deref_mut() {
+                        counts[step] += 1;
+                    }
                     sample(&mut users[step], user);
                     if step > 0 {
                         from_previous[step].0 += (time - times[step - 1]) as f64 / 1000.0;
@@ -377,8 +406,25 @@ pub(crate) async fn run(
                 count: ttc[index],
             })
             .collect(),
+        segments: segments_of(by_segment, report.breakdown.as_ref().map_or(0, |breakdown| breakdown.limit)),
     };
     Ok((range, answer))
+}
+
+/// The top `limit` segments by their first step's count (then by name), with conversions.
+fn segments_of(by_segment: HashMap<String, Vec<u64>>, limit: usize) -> Vec<FunnelSegment> {
+    let mut segments: Vec<FunnelSegment> = by_segment
+        .into_iter()
+        .map(|(segment, counts)| {
+            let first = counts.first().copied().unwrap_or(0);
+            let last = counts.last().copied().unwrap_or(0);
+            let overall_conversion = if first == 0 { 0.0 } else { last as f64 / first as f64 };
+            FunnelSegment { segment, counts, overall_conversion }
+        })
+        .collect();
+    segments.sort_by(|a, b| b.counts.first().cmp(&a.counts.first()).then_with(|| a.segment.cmp(&b.segment)));
+    segments.truncate(limit);
+    segments
 }
 
 /// The median of sorted values, interpolated between the two middle ones.

@@ -343,6 +343,11 @@ pub struct Funnel {
     /// The intervals of the conversion over time (the interval of each entry).
     #[serde(default)]
     pub unit: TimeUnit,
+    /// Segments of users by a property of their first entry in the range (the first step's
+    /// event: first-touch), or of their profile (`"source": "user"`): the steps' counts per
+    /// top segment.
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
 }
 
 /// An event that ends an attempt when it is done after step `after` is reached and before

@@ -261,7 +261,7 @@ fn averages(
 
 /// Each user's segment: the breakdown property on their first birth event (or their
 /// profile's), "(not set)" when it has none.
-async fn user_segments(
+pub(crate) async fn user_segments(
     frame: &DataFrame,
     breakdown: &crate::model::Breakdown,
     birth: Expr,

@@ -11529,6 +11529,7 @@ export interface components {
         };
         /** @description Funnels: how many users went through the steps, in the conversion window. */
         Funnel: {
+            breakdown?: null | components["schemas"]["Breakdown"];
             /** @description Who counts: each user once (their first attempt), or every attempt. */
             counting?: components["schemas"]["FunnelCounting"];
             /** @description Events that end an attempt when done between two steps. */
@@ -11556,6 +11557,8 @@ export interface components {
              *     them converted.
              */
             over_time: components["schemas"]["FunnelPeriod"][];
+            /** @description With a breakdown: each top segment's step counts, largest first. */
+            segments?: components["schemas"]["FunnelSegment"][];
             steps: components["schemas"]["FunnelStep"][];
             /** @description How long converted attempts took, from the entry to the last step. */
             time_to_convert: components["schemas"]["TimeToConvert"][];
@@ -11587,6 +11590,17 @@ export interface components {
             converted: number;
             /** Format: int64 */
             entered: number;
+        };
+        /** @description One segment of a funnel broken down (by its users' first entry, or their profile). */
+        FunnelSegment: {
+            /** @description Users (or attempts, counting totals) at each step. */
+            counts: number[];
+            /**
+             * Format: double
+             * @description The last step's count over the first's.
+             */
+            overall_conversion: number;
+            segment: string;
         };
         FunnelStep: {
             /**

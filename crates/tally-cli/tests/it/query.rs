@@ -1119,3 +1119,50 @@ async fn retention_breaks_down_by_the_birth_events_property() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{bad:?}");
 }
+
+/// A funnel broken down by a property of each user's first entry (first touch): the steps'
+/// counts per segment, largest first, adding up to the whole funnel's.
+#[tokio::test]
+async fn a_funnel_breaks_down_by_the_first_entrys_property() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let day = today.yesterday().unwrap();
+    let at = |hour: i8| day.at(hour, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second();
+    let event = |n: u32, name: &str, user: &str, hour: i8, source: &str| {
+        json!({ "event": name, "properties": { "time": at(hour), "distinct_id": user, "$insert_id": format!("f{n}"),
+            "utm_source": source } })
+    };
+    import(
+        server.base_url(),
+        &project,
+        &[
+            event(1, "Visit", "u1", 1, "ads"),
+            event(2, "Visit", "u1", 2, "mail"),
+            event(3, "Buy", "u1", 3, "mail"),
+            event(4, "Visit", "u2", 1, "mail"),
+            event(5, "Visit", "u3", 1, "ads"),
+            event(6, "Buy", "u4", 1, "ads"),
+        ],
+    )
+    .await;
+    let report = json!({ "type": "funnels", "range": { "from_date": day.to_string(), "to_date": today.to_string() },
+        "window_seconds": 86_400, "steps": [{ "event": "Visit" }, { "event": "Buy" }],
+        "breakdown": { "property": "utm_source" } });
+    let answer = acme.owner.post(&path, report).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let segments = answer.results()["segments"].clone();
+    assert_eq!(
+        segments,
+        json!([
+            { "segment": "ads", "counts": [2, 1], "overall_conversion": 0.5 },
+            { "segment": "mail", "counts": [1, 0], "overall_conversion": 0.0 },
+        ]),
+        "u1's first visit came from ads; u4 never entered"
+    );
+    assert_eq!(answer.results()["steps"][0]["count"], 3);
+    assert_eq!(answer.results()["steps"][1]["count"], 1);
+}

@@ -667,6 +667,7 @@ pub(crate) async fn funnels(
         exclusions: Vec::new(),
         counting: Default::default(),
         unit: TimeUnit::Day,
+        breakdown: None,
     });
     let where_expression = where_of(&params).or_else(|| template.where_expression.clone());
     // One admission for the whole request, however many dates it answers.
