@@ -89,7 +89,7 @@ pub(crate) async fn read_snapshot(root: &Path) -> Result<Option<Snapshot>, Stora
 
 /// Writes `bytes` to `path` durably: under a temporary name, synced, renamed into place,
 /// the folder synced. A crash leaves the old file or the new one, never half of one.
-async fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+pub async fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let folder = path.parent().unwrap_or(path);
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");

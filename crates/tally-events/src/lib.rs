@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use tally_ingest::Event;
 use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
-pub use flush::{CompactReport, FlushReport};
+pub use flush::{CompactReport, FlushReport, write_durably};
 pub use lexicon::Lexicon;
 pub use privacy::DeletionReport;
 pub use read::{PROFILE_USER, ProfileProperty, ProjectEvents, USER_PROPERTIES};
@@ -702,14 +702,17 @@ impl EventStore {
         group_key: Option<&str>,
     ) -> Result<Vec<(String, Profile)>, StorageError> {
         let mut found = self.profiles(scope.project_id().0, group_key);
-        let restriction = self.restriction_of(scope).await?;
+        if scope.visibility().is_everything() {
+            return Ok(found);
+        }
+        let identities = self.identities_of(scope);
+        let restriction = self.restriction(scope.visibility(), scope.project_id().0, &identities).await?;
         if restriction.is_none() {
             return Ok(found);
         }
         if group_key.is_some() && restriction.users.is_some() {
             return Ok(Vec::new());
         }
-        let identities = self.identities_of(scope);
         found.retain_mut(|(id, profile)| {
             restriction.strip(&mut profile.properties);
             group_key.is_some() || restriction.keeps_user(identities.get(id).map_or(id.as_str(), String::as_str))

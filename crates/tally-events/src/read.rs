@@ -140,7 +140,7 @@ impl EventStore {
         self.restriction(scope.visibility(), scope.project_id().0, &identities).await
     }
 
-    async fn restriction(
+    pub(crate) async fn restriction(
         &self,
         visibility: &tally_iam::authz::Visibility,
         project_id: i64,
@@ -153,12 +153,9 @@ impl EventStore {
         let Some(planner) = self.view_planner.get() else {
             return Err(crate::visibility::unreadable(visibility, "the query engine is not running"));
         };
-        let event_condition =
-            planner.event_condition(&view.filters).map_err(|error| crate::visibility::unreadable(visibility, error))?;
-        let users = match planner
-            .profile_condition(&view.filters)
-            .map_err(|error| crate::visibility::unreadable(visibility, error))?
-        {
+        let (event_condition, profile_condition) =
+            planner.conditions(&view.filters).map_err(|error| crate::visibility::unreadable(visibility, error))?;
+        let users = match profile_condition {
             None => None,
             Some(condition) => {
                 let chosen = chosen_profiles(&self.profiles, project_id, identities);

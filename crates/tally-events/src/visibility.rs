@@ -23,11 +23,10 @@ use crate::{StorageError, parquet_file, scan};
 /// Turns a data view's filters (the report model's JSON) into conditions.
 pub trait ViewPlanner: Send + Sync {
     /// The view's conditions on the events themselves (its event names and event-property
-    /// filters), over the event table's columns; `None` when it has none.
-    fn event_condition(&self, filters: &serde_json::Value) -> Result<Option<Expr>, String>;
-    /// Its conditions on user profiles, over one column `user_properties` (the profile's
-    /// properties as JSON text); `None` when it has none.
-    fn profile_condition(&self, filters: &serde_json::Value) -> Result<Option<Expr>, String>;
+    /// filters), over the event table's columns, then its conditions on user profiles, over
+    /// one column `user_properties` (the profile's properties as JSON text); `None` where it
+    /// has none.
+    fn conditions(&self, filters: &serde_json::Value) -> Result<(Option<Expr>, Option<Expr>), String>;
 }
 
 /// A scope's visibility, resolved for one read.
@@ -72,12 +71,11 @@ impl Restriction {
         if self.hidden.is_empty() {
             return Ok(frame);
         }
-        let strip = ScalarUDF::from(Strip::new(Arc::clone(&self.hidden)));
         let columns: Vec<Expr> = parquet_file::schema()
             .fields()
             .iter()
             .map(|field| match field.name().as_str() {
-                "properties" => strip.call(vec![ident("properties")]).alias("properties"),
+                "properties" => EditProperties::call(Arc::clone(&self.hidden), Arc::default()),
                 name if self.hidden.iter().any(|hidden| hidden == name) => {
                     cast(lit(ScalarValue::Null), field.data_type().clone()).alias(name)
                 }
@@ -137,76 +135,6 @@ impl ScalarUDFImpl for Member {
     }
 }
 
-/// A JSON properties column without some keys.
-#[derive(Debug)]
-struct Strip {
-    hidden: Arc<Vec<String>>,
-    signature: Signature,
-}
-
-impl Strip {
-    fn new(hidden: Arc<Vec<String>>) -> Strip {
-        Strip { hidden, signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }
-    }
-}
-
-impl PartialEq for Strip {
-    fn eq(&self, other: &Self) -> bool {
-        self.hidden == other.hidden
-    }
-}
-
-impl Eq for Strip {}
-
-impl std::hash::Hash for Strip {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.hidden.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for Strip {
-    fn name(&self) -> &str {
-        "tally_strip_properties"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let [input] = args.args.as_slice() else { return exec_err!("tally_strip_properties takes one argument") };
-        let array = input.to_array(args.number_rows)?;
-        let Some(json) = array.as_any().downcast_ref::<StringArray>() else {
-            return exec_err!("tally_strip_properties takes a Utf8 column");
-        };
-        let mut out = StringBuilder::with_capacity(json.len(), json.value_data().len());
-        for index in 0..json.len() {
-            if json.is_null(index) {
-                out.append_null();
-                continue;
-            }
-            let text = json.value(index);
-            // Most rows hold none of the hidden names: those pass as they are.
-            if !self.hidden.iter().any(|name| text.contains(name.as_str())) {
-                out.append_value(text);
-                continue;
-            }
-            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-                Ok(mut properties) => {
-                    for name in self.hidden.iter() {
-                        properties.remove(name);
-                    }
-                    out.append_value(serde_json::Value::Object(properties).to_string());
-                }
-                // Unreadable text shows nothing rather than what it might hide.
-                Err(_) => out.append_value("{}"),
-            }
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
-    }
-}
-
 /// The planner's error for a view it cannot read: the read fails rather than show more.
 pub(crate) fn unreadable(visibility: &Visibility, message: impl std::fmt::Display) -> StorageError {
     let view = visibility.view.as_ref().map_or(0, |view| view.id);
@@ -234,45 +162,35 @@ pub(crate) fn merged(frame: DataFrame, merges: &tally_iam::authz::Merges) -> Res
                 }
                 case.otherwise(ident("name")).unwrap_or_else(|_| ident("name")).alias("name")
             }
-            "properties" if !renames.is_empty() => {
-                ScalarUDF::from(Rename::new(Arc::clone(&renames))).call(vec![ident("properties")]).alias("properties")
-            }
+            "properties" if !renames.is_empty() => EditProperties::call(Arc::default(), Arc::clone(&renames)),
             name => ident(name),
         })
         .collect();
     frame.select(columns).map_err(scan::engine)
 }
 
-/// A JSON properties column with some keys read under other names.
-#[derive(Debug)]
-struct Rename {
+/// A JSON properties column edited: `hidden` keys removed (unreadable text shows as `{}`,
+/// never what it might hide), `renames` keys read under their new names (the new name's own
+/// value wins; unreadable text stays as it is).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct EditProperties {
+    hidden: Arc<Vec<String>>,
     renames: Arc<Vec<(String, String)>>,
     signature: Signature,
 }
 
-impl Rename {
-    fn new(renames: Arc<Vec<(String, String)>>) -> Rename {
-        Rename { renames, signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }
+impl EditProperties {
+    fn call(hidden: Arc<Vec<String>>, renames: Arc<Vec<(String, String)>>) -> Expr {
+        let signature = Signature::exact(vec![DataType::Utf8], Volatility::Immutable);
+        ScalarUDF::from(EditProperties { hidden, renames, signature })
+            .call(vec![ident("properties")])
+            .alias("properties")
     }
 }
 
-impl PartialEq for Rename {
-    fn eq(&self, other: &Self) -> bool {
-        self.renames == other.renames
-    }
-}
-
-impl Eq for Rename {}
-
-impl std::hash::Hash for Rename {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.renames.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for Rename {
+impl ScalarUDFImpl for EditProperties {
     fn name(&self) -> &str {
-        "tally_merge_properties"
+        "tally_edit_properties"
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -281,11 +199,12 @@ impl ScalarUDFImpl for Rename {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let [input] = args.args.as_slice() else { return exec_err!("tally_merge_properties takes one argument") };
+        let [input] = args.args.as_slice() else { return exec_err!("tally_edit_properties takes one argument") };
         let array = input.to_array(args.number_rows)?;
         let Some(json) = array.as_any().downcast_ref::<StringArray>() else {
-            return exec_err!("tally_merge_properties takes a Utf8 column");
+            return exec_err!("tally_edit_properties takes a Utf8 column");
         };
+        let names: Vec<&String> = self.hidden.iter().chain(self.renames.iter().map(|(from, _)| from)).collect();
         let mut out = StringBuilder::with_capacity(json.len(), json.value_data().len());
         for index in 0..json.len() {
             if json.is_null(index) {
@@ -293,12 +212,16 @@ impl ScalarUDFImpl for Rename {
                 continue;
             }
             let text = json.value(index);
-            if !self.renames.iter().any(|(from, _)| text.contains(from.as_str())) {
+            // Most rows hold none of the names: those pass as they are.
+            if !names.iter().any(|name| text.contains(name.as_str())) {
                 out.append_value(text);
                 continue;
             }
             match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
                 Ok(mut properties) => {
+                    for name in self.hidden.iter() {
+                        properties.remove(name);
+                    }
                     for (from, into) in self.renames.iter() {
                         if let Some(value) = properties.remove(from) {
                             properties.entry(into.clone()).or_insert(value);
@@ -306,6 +229,7 @@ impl ScalarUDFImpl for Rename {
                     }
                     out.append_value(serde_json::Value::Object(properties).to_string());
                 }
+                Err(_) if !self.hidden.is_empty() => out.append_value("{}"),
                 Err(_) => out.append_value(text),
             }
         }

@@ -338,6 +338,34 @@ pub(crate) fn check_outranks_in_org(
     Ok(())
 }
 
+/// E-mails (at most `most` `what`), each a member of the organization `org_id`, lowercase,
+/// sorted and once each; `hint` follows the message naming one that is not.
+pub(crate) async fn member_emails(
+    ctx: &Ctx<'_>,
+    org_id: OrgId,
+    emails: &[String],
+    field: &'static str,
+    most: usize,
+    what: &str,
+    hint: &str,
+) -> Result<Vec<String>, IamError> {
+    if emails.len() > most {
+        return Err(IamError::invalid(field, format!("at most {most} {what}")));
+    }
+    let members = ctx.store.org_members(org_id).await?;
+    let mut checked = Vec::new();
+    for email in emails {
+        let email = email.trim().to_lowercase();
+        if !members.iter().any(|member| member.user.email.to_lowercase() == email) {
+            return Err(IamError::invalid(field, format!("{email} is not a member of the organization{hint}")));
+        }
+        checked.push(email);
+    }
+    checked.sort();
+    checked.dedup();
+    Ok(checked)
+}
+
 fn checked_name<'a>(field: &'static str, name: &'a str) -> Result<&'a str, IamError> {
     validate::name(field, name)
 }

@@ -164,24 +164,9 @@ async fn apply(ctx: &Ctx<'_>, scope: &ProjectScope, alert: &mut Alert, input: &A
         alert.frequency = frequency.clone();
     }
     if let Some(emails) = &input.emails {
-        if emails.len() > MAX_EMAILS {
-            return Err(IamError::invalid("emails", format!("at most {MAX_EMAILS} recipients")));
-        }
-        let members = ctx.store.org_members(scope.org_id()).await?;
-        let mut checked = Vec::new();
-        for email in emails {
-            let email = email.trim().to_lowercase();
-            if !members.iter().any(|member| member.user.email.to_lowercase() == email) {
-                return Err(IamError::invalid(
-                    "emails",
-                    format!("{email} is not a member of the organization; alerts go to members only"),
-                ));
-            }
-            checked.push(email);
-        }
-        checked.sort();
-        checked.dedup();
-        alert.emails = checked;
+        let hint = "; alerts go to members only";
+        alert.emails =
+            crate::admin::member_emails(ctx, scope.org_id(), emails, "emails", MAX_EMAILS, "recipients", hint).await?;
     }
     if let Some((url, username, password)) = &input.webhook {
         if url.is_empty() {

@@ -17,21 +17,7 @@ const MAX_OWNERS: usize = 20;
 
 /// Owners by e-mail, each a member of the organization, sorted.
 pub(crate) async fn checked_owners(ctx: &Ctx<'_>, org_id: OrgId, owners: &[String]) -> Result<Vec<String>, IamError> {
-    if owners.len() > MAX_OWNERS {
-        return Err(IamError::invalid("owners", format!("at most {MAX_OWNERS} owners")));
-    }
-    let members = ctx.store.org_members(org_id).await?;
-    let mut checked = Vec::new();
-    for owner in owners {
-        let owner = owner.trim().to_lowercase();
-        if !members.iter().any(|member| member.user.email.to_lowercase() == owner) {
-            return Err(IamError::invalid("owners", format!("{owner} is not a member of the organization")));
-        }
-        checked.push(owner);
-    }
-    checked.sort();
-    checked.dedup();
-    Ok(checked)
+    crate::admin::member_emails(ctx, org_id, owners, "owners", MAX_OWNERS, "owners", "").await
 }
 
 /// Merges an event or event property (`kind`) into another in every query (`into`), or

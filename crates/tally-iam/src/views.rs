@@ -76,9 +76,12 @@ async fn access(store: &Store, scope: &ProjectScope, views: &[DataView]) -> Resu
         Principal::User(id) => ("user", id.0),
         Principal::ServiceAccount(id) => ("service_account", id.0),
     };
+    // Without filtered views, every member opens All Project Data: no membership to read.
+    let member_of =
+        if views.is_empty() { Vec::new() } else { store.data_views_of_member(scope.project_id(), kind, id).await? };
     Ok(Access {
         manages: scope.allows(ProjectPermission::EditProjectSettings),
-        member_of: store.data_views_of_member(scope.project_id(), kind, id).await?,
+        member_of,
         default: views.iter().find(|view| view.is_default).map(|view| view.id),
     })
 }

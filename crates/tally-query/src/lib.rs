@@ -241,16 +241,27 @@ impl QueryEngine {
         saved: &SavedCohorts,
     ) -> Result<Answer, QueryError> {
         self.limited(async {
-            let mut members = std::collections::HashMap::new();
-            let mut resolver = cohorts::Resolver::new(self, scope, saved);
-            for id in cohorts::named_in(report) {
-                let mut sorted: Vec<String> = resolver.saved(id).await?.iter().cloned().collect();
-                sorted.sort_unstable();
-                members.insert(id, Arc::new(sorted));
-            }
+            let members = self.members_of_named_cohorts(scope, report, saved).await?;
             cohorts::with_members(members, self.run_alone(scope, report)).await
         })
         .await
+    }
+
+    /// The users of each saved cohort `report` names, sorted, for [`cohorts::with_members`].
+    pub(crate) async fn members_of_named_cohorts(
+        &self,
+        scope: &DataScope<ViewReports>,
+        report: &model::Report,
+        saved: &SavedCohorts,
+    ) -> Result<std::collections::HashMap<i64, Arc<Vec<String>>>, QueryError> {
+        let mut members = std::collections::HashMap::new();
+        let mut resolver = cohorts::Resolver::new(self, scope, saved);
+        for id in cohorts::named_in(report) {
+            let mut sorted: Vec<String> = resolver.saved(id).await?.iter().cloned().collect();
+            sorted.sort_unstable();
+            members.insert(id, Arc::new(sorted));
+        }
+        Ok(members)
     }
 
     async fn run_alone(&self, scope: &DataScope<ViewReports>, report: &model::Report) -> Result<Answer, QueryError> {

@@ -3,7 +3,6 @@
 //! The web app saves them as a cohort of exactly those users.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::logical_expr::lit;
@@ -111,13 +110,7 @@ impl QueryEngine {
         saved: &SavedCohorts,
     ) -> Result<Vec<String>, QueryError> {
         self.limited(async {
-            let mut members = std::collections::HashMap::new();
-            let mut resolver = cohorts::Resolver::new(self, scope, saved);
-            for id in cohorts::named_in(report) {
-                let mut sorted: Vec<String> = resolver.saved(id).await?.iter().cloned().collect();
-                sorted.sort_unstable();
-                members.insert(id, Arc::new(sorted));
-            }
+            let members = self.members_of_named_cohorts(scope, report, saved).await?;
             cohorts::with_members(members, async {
                 let mut pick = match (report, selection) {
                     (Report::Funnels(funnel), Selection::FunnelStep { step, dropped }) => {

@@ -61,20 +61,15 @@ impl DataViewFilters {
 pub(crate) struct Planner;
 
 impl tally_events::ViewPlanner for Planner {
-    fn event_condition(&self, filters: &serde_json::Value) -> Result<Option<Expr>, String> {
+    fn conditions(&self, filters: &serde_json::Value) -> Result<(Option<Expr>, Option<Expr>), String> {
         let filters = DataViewFilters::checked(filters).map_err(|error| error.to_string())?;
         let names = (!filters.events.is_empty())
             .then(|| Ok(ident("name").in_list(filters.events.iter().map(|name| lit(name.as_str())).collect(), false)));
-        let properties =
-            filters.filters.iter().filter(|filter| filter.source == PropertySource::Event).map(crate::filters::compile);
-        DataViewFilters::all_of(names.into_iter().chain(properties)).map_err(|error| error.to_string())
-    }
-
-    fn profile_condition(&self, filters: &serde_json::Value) -> Result<Option<Expr>, String> {
-        let filters = DataViewFilters::checked(filters).map_err(|error| error.to_string())?;
-        DataViewFilters::all_of(
-            filters.filters.iter().filter(|filter| filter.source == PropertySource::User).map(crate::filters::compile),
-        )
-        .map_err(|error| error.to_string())
+        let of = |source: PropertySource| {
+            filters.filters.iter().filter(move |filter| filter.source == source).map(crate::filters::compile)
+        };
+        let events = DataViewFilters::all_of(names.into_iter().chain(of(PropertySource::Event)));
+        let profiles = DataViewFilters::all_of(of(PropertySource::User));
+        events.and_then(|events| Ok((events, profiles?))).map_err(|error| error.to_string())
     }
 }

@@ -111,23 +111,10 @@ async fn retrieve(
     });
     let path = retrieval_path(state, &request.tracking_id);
     let bytes = serde_json::to_vec(&document).map_err(|error| tally_events::StorageError::Io(error.to_string()))?;
-    write_durably(&path, &bytes).await.map_err(|error| tally_events::StorageError::Io(error.to_string()))?;
+    tally_events::write_durably(&path, &bytes).await?;
     let actor = tally_iam::admin::Actor::operator();
     let base = state.ctx(&actor).settings.base_url.trim_end_matches('/').to_string();
     let url =
         format!("{base}/api/app/projects/{}/data-retrievals/{}/download", request.project_id.0, request.tracking_id);
     Ok((url, json!({ "events": found.len(), "profiles": profiles.len() })))
-}
-
-/// Writes a file whole: a temporary file, synced, then renamed over the name.
-async fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let folder = path.parent().ok_or_else(|| std::io::Error::other("no folder"))?;
-    tokio::fs::create_dir_all(folder).await?;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = tokio::fs::File::create(&temporary).await?;
-    file.write_all(bytes).await?;
-    file.sync_all().await?;
-    tokio::fs::rename(&temporary, path).await?;
-    tokio::fs::File::open(folder).await?.sync_all().await
 }

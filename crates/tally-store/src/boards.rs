@@ -1225,34 +1225,6 @@ impl Store {
         entry: &LexiconEntry,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let tags = serde_json::to_string(&entry.tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        let owners = serde_json::to_string(&entry.owners).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO lexicon_entries (project_id, kind, name, display_name, description, tags, hidden, dropped, \
-                 modified_at, classified, owners, merged_into) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (project_id, kind, name) DO UPDATE \
-                 SET display_name = $4, description = $5, tags = $6, hidden = $7, dropped = $8, modified_at = $9, \
-                 classified = $10, owners = $11, merged_into = $12",
-            )
-            .bind(project_id.0)
-            .bind(entry.kind.as_str())
-            .bind(entry.name.as_str())
-            .bind(entry.display_name.as_str())
-            .bind(entry.description.as_str())
-            .bind(tags)
-            .bind(i64::from(entry.hidden))
-            .bind(i64::from(entry.dropped))
-            .bind(audit.at.as_millisecond())
-            .bind(i64::from(entry.classified))
-            .bind(owners)
-            .bind(entry.merged_into.as_str())
-            .execute(&mut *tx)
-            .await?;
-            insert_audit!(&mut *tx, audit);
-            tx.commit().await?;
-        });
-        Ok(())
+        self.save_lexicon_entries(project_id, std::slice::from_ref(entry), false, audit).await
     }
 }

@@ -7,6 +7,35 @@ use tally_types::ProjectId;
 use crate::audit::insert_audit;
 use crate::{AuditEntry, LexiconEntry, Store, StoreError, with_pool};
 
+/// Saves one Lexicon entry whole (made when missing), inside the caller's transaction.
+macro_rules! upsert_entry {
+    ($executor:expr, $project_id:expr, $entry:expr, $at:expr) => {{
+        let entry: &LexiconEntry = $entry;
+        let tags = serde_json::to_string(&entry.tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let owners = serde_json::to_string(&entry.owners).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        sqlx::query(
+            "INSERT INTO lexicon_entries (project_id, kind, name, display_name, description, tags, hidden, dropped, \
+             modified_at, classified, owners, merged_into) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (project_id, kind, name) DO UPDATE SET display_name = $4, description = $5, tags = $6, \
+             hidden = $7, dropped = $8, modified_at = $9, classified = $10, owners = $11, merged_into = $12",
+        )
+        .bind($project_id.0)
+        .bind(entry.kind.as_str())
+        .bind(entry.name.as_str())
+        .bind(entry.display_name.as_str())
+        .bind(entry.description.as_str())
+        .bind(tags)
+        .bind(i64::from(entry.hidden))
+        .bind(i64::from(entry.dropped))
+        .bind($at.as_millisecond())
+        .bind(i64::from(entry.classified))
+        .bind(owners)
+        .bind(entry.merged_into.as_str())
+        .execute($executor)
+        .await?;
+    }};
+}
+
 /// A Schemas API document: an event's or a profile's schema (`entity_type` `event` or
 /// `profile`), as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +56,6 @@ impl Store {
         replace: bool,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let mut rows = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let tags = serde_json::to_string(&entry.tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-            let owners =
-                serde_json::to_string(&entry.owners).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-            rows.push((entry, tags, owners));
-        }
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             if replace {
@@ -46,28 +68,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for (entry, tags, owners) in &rows {
-                sqlx::query(
-                    "INSERT INTO lexicon_entries (project_id, kind, name, display_name, description, tags, hidden, \
-                     dropped, modified_at, classified, owners, merged_into) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (project_id, kind, name) \
-                     DO UPDATE SET display_name = $4, description = $5, tags = $6, hidden = $7, dropped = $8, \
-                     modified_at = $9, classified = $10, owners = $11, merged_into = $12",
-                )
-                .bind(project_id.0)
-                .bind(entry.kind.as_str())
-                .bind(entry.name.as_str())
-                .bind(entry.display_name.as_str())
-                .bind(entry.description.as_str())
-                .bind(tags.as_str())
-                .bind(i64::from(entry.hidden))
-                .bind(i64::from(entry.dropped))
-                .bind(audit.at.as_millisecond())
-                .bind(i64::from(entry.classified))
-                .bind(owners.as_str())
-                .bind(entry.merged_into.as_str())
-                .execute(&mut *tx)
-                .await?;
+            for entry in entries {
+                upsert_entry!(&mut *tx, project_id, entry, audit.at);
             }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
@@ -100,7 +102,7 @@ impl Store {
     }
 
     /// Saves schemas (replacing those of the same entity and name) with the Lexicon entries
-    /// they set, in one transaction; `truncate` first deletes every schema of the entity
+    /// they set (whole), in one transaction; `truncate` first deletes every schema of the entity
     /// types given. Returns how many were added (new) and deleted.
     pub async fn save_lexicon_schemas(
         &self,
@@ -152,29 +154,7 @@ impl Store {
                 .await?;
             }
             for entry in entries {
-                let tags = serde_json::to_string(&entry.tags).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                let owners = serde_json::to_string(&entry.owners).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO lexicon_entries (project_id, kind, name, display_name, description, tags, hidden, \
-                     dropped, modified_at, classified, owners, merged_into) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (project_id, kind, name) \
-                     DO UPDATE SET display_name = $4, description = $5, tags = $6, hidden = $7, dropped = $8, \
-                     modified_at = $9, owners = $11",
-                )
-                .bind(project_id.0)
-                .bind(entry.kind.as_str())
-                .bind(entry.name.as_str())
-                .bind(entry.display_name.as_str())
-                .bind(entry.description.as_str())
-                .bind(tags)
-                .bind(i64::from(entry.hidden))
-                .bind(i64::from(entry.dropped))
-                .bind(at.as_millisecond())
-                .bind(i64::from(entry.classified))
-                .bind(owners)
-                .bind(entry.merged_into.as_str())
-                .execute(&mut *tx)
-                .await?;
+                upsert_entry!(&mut *tx, project_id, entry, at);
             }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
