@@ -179,80 +179,148 @@ def funnel(con, steps, window_ms, start, end, tier=None):
     return counts
 
 
+COLUMNS = {"$browser": "browser", "plan": "plan"}
+
+
 def funnel_attempts(con, q, start, end, day):
-    """§2 attempt by attempt, for Uniques and Totals with exclusions (steps in order). An
-    attempt starts at a step-1 inside the range, with the window counted from it; each
-    later step is a separate, later event (proposal) within t - t_entry <= window
+    """§2 attempt by attempt, for Uniques, Totals and Sessions with exclusions (steps in
+    order). An attempt starts at a step-1 inside the range, with the window counted from it;
+    each later step is a separate, later event (proposal) within t - t_entry <= window
     (proposal); an excluded event after step i is reached and before step j is ends the
     attempt at the step it reached. Uniques: the user's first attempt only. Totals: the
     user enters again only once the attempt has exited: after its last step, after the
-    excluded event, or past its window. Same-millisecond events in step order (Tally's
-    rule). Answers the attempts per step, per local entry day (entered, converted), the
-    seconds to convert of each converted attempt, and the users at each step."""
+    excluded event, or past its window. Sessions (§2, §5): one attempt per session, every
+    step in the entry's session; a session ends after 30 minutes without an event and at
+    local midnight, and $identify, $merge, $create_alias never extend one. Hold property
+    constant (§2): every later step needs the entry's value (unset equals unset).
+    Optimized re-entry (§2): every step-1 may start an attempt; the user counts their
+    attempt that reached most steps, then the one that got there first, then the latest
+    entry (so the latest step-1 before step 2 wins). A breakdown (§2, Attribution): the
+    value on the attributed step's event (a step position, or the first or last value set
+    among the steps reached); with uniques the user enters again after each exit and counts
+    once per segment, the overall counts keeping their first attempt. Same-millisecond
+    events in step order (Tally's rule). Answers the attempts per step, per local entry day
+    (entered, converted), the seconds to convert of each converted attempt, the users at
+    each step, and the counts per segment."""
     steps, window = q["steps"], q["window_ms"]
     exclusions = q.get("exclusions", [])
-    totals = q.get("counting") == "totals"
+    counting = q.get("counting", "uniques")
+    hold = COLUMNS[q["hold"]] if q.get("hold") else None
+    by = COLUMNS[q["breakdown"]] if q.get("breakdown") else None
+    attribution = q.get("attribution", 0)
     rank = {}
     for index, step in enumerate(steps):
         rank.setdefault(step, index)
     names = set(steps) | {x["event"] for x in exclusions}
-    quoted = ", ".join("'" + n + "'" for n in names)
-    rows = con.execute(f"SELECT u, t, name, {day} FROM e WHERE u <> '' AND name IN ({quoted}) ORDER BY u, t").fetchall()
+    if counting == "sessions":
+        where = "name NOT IN ('$identify', '$merge', '$create_alias')"
+    else:
+        where = "name IN (" + ", ".join("'" + n + "'" for n in names) + ")"
+    rows = con.execute(
+        f"SELECT u, t, name, {day}, {hold or 'NULL'}, {by or 'NULL'} FROM e WHERE u <> '' AND {where} ORDER BY u, t"
+    ).fetchall()
     by_user = {}
-    for u, t, name, d in rows:
-        by_user.setdefault(u, []).append((t, rank.get(name, len(steps)), name, d))
+    for u, t, name, d, held, value in rows:
+        by_user.setdefault(u, []).append((t, rank.get(name, len(steps)), name, d, held, value))
     counts = [0] * len(steps)
     days = {}
     ttc = []
     users = [set() for _ in steps]
+    segments = {}
+
+    def attempt(events, sessions, entry):
+        """The events of the steps reached from `entry`, and where another attempt may start."""
+        t0, held0 = events[entry][0], events[entry][4]
+        reached, position = [entry], entry
+        for s in range(1, len(steps)):
+            j = position + 1
+            while j < len(events):
+                t, _, name, _, held, _ = events[j]
+                if t - t0 > window or sessions[j] != sessions[entry]:
+                    return reached, j
+                if name == steps[s] and (hold is None or held == held0):
+                    break
+                if any(x["event"] == name and x["after"] < s <= x["before"] for x in exclusions):
+                    return reached, j + 1
+                j += 1
+            else:
+                return reached, len(events)
+            reached.append(j)
+            position = j
+        return reached, position + 1
+
+    def segment_of(events, reached):
+        if attribution == "first_defined":
+            chosen = next((k for k in reached if events[k][5] is not None), None)
+        elif attribution == "last_defined":
+            chosen = next((k for k in reversed(reached) if events[k][5] is not None), None)
+        else:
+            chosen = reached[attribution] if attribution < len(reached) else None
+        value = None if chosen is None else events[chosen][5]
+        return "(not set)" if value is None else value
+
+    def count(u, events, reached, overall):
+        if by is not None:
+            tally = segments.setdefault(segment_of(events, reached), [0] * len(steps))
+            for s in range(len(reached)):
+                tally[s] += 1
+        if not overall:
+            return
+        for s in range(len(reached)):
+            counts[s] += 1
+            users[s].add(u)
+        d = events[reached[0]][3]
+        entered, converted = days.get(d, (0, 0))
+        days[d] = (entered + 1, converted + (len(reached) == len(steps)))
+        if len(reached) == len(steps):
+            ttc.append((events[reached[-1]][0] - events[reached[0]][0]) // 1000)
+
     for u, events in by_user.items():
         events.sort(key=lambda e: (e[0], e[1]))
-        i = 0
+        sessions, previous = [], None
+        for t, _, _, d, _, _ in events:
+            new = previous is not None and (t - previous[0] > 30 * 60_000 or d != previous[1])
+            sessions.append((sessions[-1] + 1 if new else sessions[-1]) if sessions else 0)
+            previous = (t, d)
+        if counting != "sessions":
+            sessions = [0] * len(events)
+        entries = [k for k, e in enumerate(events) if e[2] == steps[0] and start <= e[0] < end]
+        if q.get("optimized"):
+            attempts = [attempt(events, sessions, k)[0] for k in entries]
+            if attempts:
+                best = min(attempts, key=lambda r: (-len(r), events[r[-1]][0], -events[r[0]][0]))
+                count(u, events, best, True)
+            continue
+        i, seen, first = 0, [], True
         while True:
-            entry = next((k for k in range(i, len(events)) if events[k][2] == steps[0] and start <= events[k][0] < end), None)
+            entry = next((k for k in entries if k >= i), None)
             if entry is None:
                 break
-            t0 = events[entry][0]
-            reached, position, resume = [t0], entry, None
-            for s in range(1, len(steps)):
-                j = position + 1
-                found = None
-                while j < len(events):
-                    t, _, name, _ = events[j]
-                    if t - t0 > window:
-                        resume = j
-                        break
-                    if name == steps[s]:
-                        found = j
-                        break
-                    if any(x["event"] == name and x["after"] < s <= x["before"] for x in exclusions):
-                        resume = j + 1
-                        break
-                    j += 1
-                if found is None:
-                    if resume is None:
-                        resume = len(events)
-                    break
-                reached.append(events[found][0])
-                position = found
-            if resume is None:
-                resume = position + 1
-            for s in range(len(reached)):
-                counts[s] += 1
-                users[s].add(u)
-            d = events[entry][3]
-            entered, converted = days.get(d, (0, 0))
-            days[d] = (entered + 1, converted + (len(reached) == len(steps)))
-            if len(reached) == len(steps):
-                ttc.append((reached[-1] - t0) // 1000)
-            if not totals:
+            reached, resume = attempt(events, sessions, entry)
+            if counting == "uniques" and not first:
+                segment = segment_of(events, reached)
+                if segment not in seen:
+                    seen.append(segment)
+                    if by is not None:
+                        tally = segments.setdefault(segment, [0] * len(steps))
+                        for s in range(len(reached)):
+                            tally[s] += 1
+            else:
+                if by is not None:
+                    seen.append(segment_of(events, reached))
+                count(u, events, reached, True)
+            first = False
+            if counting == "uniques" and by is None:
                 break
+            if counting == "sessions":
+                resume = next((k for k in range(resume, len(events)) if sessions[k] > sessions[entry]), len(events))
             i = resume
     return {
         "counts": counts,
         "days": {d: {"entered": e, "converted": c} for d, (e, c) in days.items()},
         "ttc_seconds": sorted(ttc),
         "users": [sorted(s) for s in users],
+        "segments": segments,
     }
 
 
@@ -310,12 +378,18 @@ def retention(con, q, start, end, day):
     rows = {}
     for d, first in con.execute(f"SELECT d, count(*) FROM ({births}) GROUP BY d").fetchall():
         rows[d] = {"first": first, "counts": [0] * (buckets + 1)}
-    op = "=" if q["criterion"] == "on" else ">="
-    for n in range(buckets + 1):
+    # Custom brackets (§3) join consecutive units: bucket k holds units [end_k-1, end_k).
+    ends = q.get("brackets") or list(range(1, buckets + 2))
+    for d in rows:
+        rows[d]["counts"] = [0] * len(ends)
+    units = f"floor((r.t - b.tb) / {unit})"
+    for n in range(len(ends)):
+        low = 0 if n == 0 else ends[n - 1]
+        high = ends[n] if q["criterion"] == "on" else ends[-1]
         for d, users in con.execute(
             f"""SELECT b.d, count(DISTINCT b.u) FROM ({births}) b JOIN r ON r.u = b.u
                 AND r.name = '{q['return']}' AND r.seq <> b.sb AND r.t >= b.tb
-                AND floor((r.t - b.tb) / {unit}) {op} {n} AND floor((r.t - b.tb) / {unit}) <= {buckets}
+                AND {units} >= {low} AND {units} < {high}
                 GROUP BY b.d"""
         ).fetchall():
             rows[d]["counts"][n] = users

@@ -105,20 +105,31 @@ fn is_uuid_v4(text: &str) -> bool {
 }
 
 impl Identities {
-    pub(crate) fn record(&mut self, event: &Event) {
+    /// Records what `event` says of identities; returns whether that may have changed them.
+    pub(crate) fn record(&mut self, event: &Event) -> bool {
         let user = text(event.properties.get("$user_id"));
         let device = text(event.properties.get("$device_id"));
+        let mut changed = false;
         if let (Some(user), Some(device)) = (user, device) {
-            self.devices.entry(event.project_id).or_default().entry(format!("{DEVICE_PREFIX}{device}")).or_insert(user);
+            let devices = self.devices.entry(event.project_id).or_default();
+            let key = format!("{DEVICE_PREFIX}{device}");
+            if let std::collections::hash_map::Entry::Vacant(entry) = devices.entry(key) {
+                entry.insert(user);
+                changed = true;
+            }
         }
         let outcome = match event.name.as_str() {
-            "$identify" => self.identify(event),
-            "$create_alias" => self.alias(event),
-            "$merge" => self.merge(event),
-            _ => Ok(()),
+            "$identify" => self.identify(event).map(|()| true),
+            "$create_alias" => self.alias(event).map(|()| true),
+            "$merge" => self.merge(event).map(|()| true),
+            _ => Ok(false),
         };
-        if let Err(reason) = outcome {
-            tracing::debug!(project = event.project_id, event = %event.name, reason, "identity merge not made");
+        match outcome {
+            Ok(merged) => changed || merged,
+            Err(reason) => {
+                tracing::debug!(project = event.project_id, event = %event.name, reason, "identity merge not made");
+                changed
+            }
         }
     }
 

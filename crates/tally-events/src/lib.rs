@@ -11,6 +11,7 @@
 //! log segments after the last catalogued flush (a torn or corrupt tail is cut off).
 //! See `docs/design/2026-11-27-event-storage.md`.
 
+mod changes;
 mod flush;
 mod identity;
 pub mod lexicon;
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use tally_ingest::Event;
 use tally_ingest::profiles::{Profile, ProfileKey, ProfileUpdate};
 
+pub use changes::DataVersion;
 pub use flush::{CompactReport, FlushReport, write_durably};
 pub use lexicon::Lexicon;
 pub use privacy::DeletionReport;
@@ -97,6 +99,8 @@ pub struct EventStore {
     derived: Arc<RwLock<Derived>>,
     /// One flush or compaction at a time.
     maintenance: Arc<tokio::sync::Mutex<flush::Maintenance>>,
+    /// What changed in each project's data, for the answer cache.
+    changes: Arc<changes::Changes>,
     /// Readers, and the files compaction replaced that they may still hold.
     readers: Arc<readers::Readers>,
     /// The query engine's memory pool and spill folder, shared by every read of the region.
@@ -479,6 +483,7 @@ impl EventStore {
             readers: Arc::default(),
             runtime: scan::spilling_runtime(&root.join("spill"), scan::QUERY_MEMORY)?,
             flush_wanted: Arc::default(),
+            changes: Arc::default(),
             clock,
             view_planner: Arc::default(),
         })
@@ -507,10 +512,13 @@ impl EventStore {
             events.iter().filter(|event| identity::Identities::concerns(event)).cloned().collect();
         let publish: Option<wal::Publish> = (!identity_events.is_empty()).then(|| {
             let derived = Arc::clone(&self.derived);
+            let changes = Arc::clone(&self.changes);
             Box::new(move || {
                 let mut derived = derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
                 for event in &identity_events {
-                    derived.identities.record(event);
+                    if derived.identities.record(event) {
+                        changes.everything(event.project_id);
+                    }
                 }
             }) as wal::Publish
         });
@@ -528,6 +536,14 @@ impl EventStore {
         // the events are safe in the log either way.
         if let Err(error) = memory.add(&prepared) {
             tracing::error!(%error, "events are in the log but not in memory until the next start");
+        }
+        let mut earliest: HashMap<i64, i64> = HashMap::new();
+        for event in &events {
+            let time = earliest.entry(event.project_id).or_insert(event.time_ms);
+            *time = (*time).min(event.time_ms);
+        }
+        for (project_id, time_ms) in earliest {
+            self.changes.events(project_id, time_ms);
         }
         if memory.fresh_count >= FLUSH_EVENTS {
             self.flush_wanted.notify_one();
@@ -671,9 +687,13 @@ impl EventStore {
             // Applied by the log writer once durable, in log order: concurrent requests
             // updating one profile end as a replay of the log would leave them.
             let profiles = Arc::clone(&self.profiles);
+            let changes = Arc::clone(&self.changes);
             let publish: wal::Publish = Box::new(move || {
                 let mut profiles = profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner());
                 apply_all(&mut profiles, &kept);
+                for update in &kept {
+                    changes.everything(update.project_id);
+                }
             });
             let _cut = self.cut.read().await;
             self.wal.append(payload, Some(publish)).await?;
@@ -755,8 +775,25 @@ impl EventStore {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .retain(|(owner, _), _| *owner != project_id);
             self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner()).forget(project_id);
+            self.changes.everything(project_id);
         }
         flush::forget_files(&*self.files, &self.catalog, &self.region, project_id).await
+    }
+
+    /// The scope's project data as it is now, for the query engine's answer cache.
+    pub fn data_version<P: ProjectMarker>(&self, scope: &DataScope<P>) -> DataVersion {
+        self.changes.version(scope.project_id().0)
+    }
+
+    /// Whether an answer computed at `version`, reading events before `until_ms`, still
+    /// holds now: no identity, profile or deletion since, and no event written before then.
+    pub fn unchanged_before<P: ProjectMarker>(
+        &self,
+        scope: &DataScope<P>,
+        version: DataVersion,
+        until_ms: i64,
+    ) -> bool {
+        self.changes.unchanged_before(scope.project_id().0, version, until_ms)
     }
 
     /// Whether the project has any events, profiles or identities stored (a project may

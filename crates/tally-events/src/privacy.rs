@@ -122,6 +122,7 @@ impl EventStore {
             let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
             self.wal.append(payload, None).await?;
             self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove_users(project_id, &ids)?;
+            self.changes.everything(project_id);
             remove_profiles(
                 &mut self.profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner()),
                 project_id,

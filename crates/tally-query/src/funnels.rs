@@ -26,7 +26,8 @@ use tally_types::permissions::project::ViewReports;
 
 use crate::buckets::resolve;
 use crate::functions::{Finish, each_user};
-use crate::model::{Funnel, FunnelCounting, FunnelOrder};
+use crate::interner::{Interner, Lookup};
+use crate::model::{Funnel, FunnelAttribution, FunnelCounting, FunnelOrder, PropertySource};
 use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resolved};
 
 /// Most steps in a funnel.
@@ -35,12 +36,22 @@ pub const MAX_STEPS: usize = 30;
 pub const MAX_WINDOW_SECONDS: i64 = 366 * 86_400;
 /// The code bit of an event inside the date range (entries happen only there).
 const IN_RANGE: i64 = 1 << 40;
+/// The code's bits from here up hold the number of the event's held and breakdown values.
+const VALUES_SHIFT: u32 = 41;
 /// The code bit of the first exclusion (steps take the bits below it).
 const FIRST_EXCLUSION: usize = MAX_STEPS;
 /// Most exclusions in a funnel.
 pub const MAX_EXCLUSIONS: usize = 10;
+/// Most segments of an event-property breakdown (the rest go to `$other`).
+pub const MAX_SEGMENTS: usize = 200;
+/// Most properties held constant.
+pub const MAX_HELD: usize = 3;
+/// The longest idle time a session may have.
+const MAX_SESSION_MINUTES: i64 = 1440;
 /// Most users listed at a step (and as dropping off after it).
 pub const USER_SAMPLE: usize = 100;
+/// Events that never extend a session (report-semantics.md §5).
+const IDENTITY_EVENTS: [&str; 3] = ["$identify", "$merge", "$create_alias"];
 /// The time-to-convert histogram's bucket edges, in seconds.
 const TTC_EDGES: [i64; 11] = [0, 60, 300, 900, 3_600, 14_400, 43_200, 86_400, 172_800, 604_800, 2_592_000];
 
@@ -116,6 +127,44 @@ struct Steps {
     counting: FunnelCounting,
     /// Per exclusion: the step after which and before which it ends an attempt.
     exclusions: Vec<(usize, usize)>,
+    /// Optimized re-entry: the best of the attempts every step-1 starts.
+    optimized: bool,
+    /// Counting sessions: the idle time that ends a session, and the zone whose midnights do.
+    sessions: Option<(i64, jiff::tz::TimeZone)>,
+    /// The numbering of each event's held and breakdown values (in the code's top bits).
+    values: Option<Interner>,
+    /// Whether later steps need the entry's held values.
+    hold: bool,
+    /// With a breakdown by an event property: which step's value an attempt counts under.
+    attribution: Option<FunnelAttribution>,
+}
+
+/// One user's events as the finish reads them.
+struct Trail<'a> {
+    events: &'a [(i64, i64)],
+    /// Each event's session (all 0 unless counting sessions).
+    sessions: Vec<u32>,
+    lookup: Option<&'a Lookup<'a>>,
+}
+
+impl Trail<'_> {
+    fn tuple(&self, index: usize) -> i64 {
+        self.events[index].1 >> VALUES_SHIFT
+    }
+
+    fn held(&self, index: usize) -> i64 {
+        self.lookup.map_or(0, |lookup| lookup.held(self.tuple(index)))
+    }
+
+    fn segment(&self, index: usize) -> Option<&str> {
+        self.lookup.and_then(|lookup| lookup.segment(self.tuple(index)))
+    }
+}
+
+/// An attempt: the events of the steps it reached, and where another may start.
+struct Attempt {
+    reached: Vec<usize>,
+    resume: usize,
 }
 
 impl Finish for Steps {
@@ -127,32 +176,151 @@ impl Finish for Steps {
         let mut ordered: Vec<(i64, i64)> = events.to_vec();
         // Same millisecond: the lower step first.
         ordered.sort_by_key(|(time, code)| (*time, (*code & ((1 << MAX_STEPS) - 1)).trailing_zeros()));
-        let mut out = Vec::new();
-        let mut from = 0;
-        while let Some(entry) = self.next_entry(&ordered, from) {
-            let (reached, resume) = match self.order {
-                FunnelOrder::InOrder | FunnelOrder::Strict => self.in_order(&ordered, entry),
-                FunnelOrder::AnyOrder => self.any_order(&ordered, entry),
-            };
-            out.push(reached.len() as i64);
-            out.extend(reached);
-            if self.counting == FunnelCounting::Uniques || resume <= entry {
-                break;
-            }
-            from = resume;
+        let sessions = match &self.sessions {
+            Some((idle_ms, zone)) => sessions_of(&ordered, *idle_ms, zone),
+            None => vec![0; ordered.len()],
+        };
+        match &self.values {
+            Some(values) => values
+                .with(|lookup| self.attempts(&Trail { events: &ordered, sessions, lookup: Some(lookup) }))
+                .unwrap_or_default(),
+            None => self.attempts(&Trail { events: &ordered, sessions, lookup: None }),
         }
-        out
     }
 }
 
+/// Each event's session: a new one after `idle_ms` without an event, or at local midnight.
+fn sessions_of(events: &[(i64, i64)], idle_ms: i64, zone: &jiff::tz::TimeZone) -> Vec<u32> {
+    let mut out = Vec::with_capacity(events.len());
+    let (mut session, mut previous, mut day_end) = (0u32, None::<i64>, i64::MIN);
+    for (time, _) in events {
+        let new_day = *time >= day_end;
+        if previous.is_some_and(|previous| time - previous > idle_ms || new_day) {
+            session += 1;
+        }
+        if new_day {
+            day_end = next_midnight(*time, zone);
+        }
+        previous = Some(*time);
+        out.push(session);
+    }
+    out
+}
+
+/// The first local midnight after `time_ms`.
+fn next_midnight(time_ms: i64, zone: &jiff::tz::TimeZone) -> i64 {
+    jiff::Timestamp::from_millisecond(time_ms)
+        .ok()
+        .and_then(|time| time.to_zoned(zone.clone()).date().tomorrow().ok())
+        .and_then(|day| day.to_zoned(zone.clone()).ok())
+        .map_or(i64::MAX, |midnight| midnight.timestamp().as_millisecond())
+}
+
 impl Steps {
+    /// Every attempt counted, as `[n, overall, segment, t_0 .. t_n-1]` one after another:
+    /// `overall` is 1 for the attempts the funnel's own steps count (the user's first with
+    /// uniques), `segment` the tuple number whose breakdown value the attempt counts under
+    /// (-1 for none).
+    fn attempts(&self, trail: &Trail<'_>) -> Vec<i64> {
+        let mut out = Vec::new();
+        if self.optimized {
+            if let Some(best) = self.best(trail) {
+                self.push(&mut out, trail, &best, true);
+            }
+            return out;
+        }
+        // With uniques and an event-property breakdown, a user enters again after each exit
+        // and counts once in each segment (report-semantics.md §2, Attribution).
+        let per_segment = self.counting == FunnelCounting::Uniques && self.attribution.is_some();
+        let mut segments: Vec<Option<&str>> = Vec::new();
+        let mut from = 0;
+        let mut first = true;
+        while let Some(entry) = self.next_entry(trail, from) {
+            let attempt = self.attempt(trail, entry);
+            let resume = attempt.resume;
+            if first || self.counting != FunnelCounting::Uniques {
+                let segment = self.attributed(trail, &attempt.reached);
+                if per_segment {
+                    segments.push(segment.and_then(|index| trail.segment(index)));
+                }
+                self.push(&mut out, trail, &attempt, true);
+            } else {
+                let segment = self.attributed(trail, &attempt.reached).and_then(|index| trail.segment(index));
+                if !segments.contains(&segment) {
+                    segments.push(segment);
+                    self.push(&mut out, trail, &attempt, false);
+                }
+            }
+            first = false;
+            if (self.counting == FunnelCounting::Uniques && !per_segment) || resume <= entry {
+                break;
+            }
+            from = match self.counting {
+                // One attempt per session: the next starts in a later one.
+                FunnelCounting::Sessions => {
+                    let session = trail.sessions[entry];
+                    (resume..trail.events.len())
+                        .find(|index| trail.sessions[*index] > session)
+                        .unwrap_or(trail.events.len())
+                }
+                _ => resume,
+            };
+        }
+        out
+    }
+
+    fn push(&self, out: &mut Vec<i64>, trail: &Trail<'_>, attempt: &Attempt, overall: bool) {
+        out.push(attempt.reached.len() as i64);
+        out.push(i64::from(overall));
+        out.push(self.attributed(trail, &attempt.reached).map_or(-1, |index| trail.tuple(index)));
+        out.extend(attempt.reached.iter().map(|index| trail.events[*index].0));
+    }
+
+    /// The event whose breakdown value the attempt counts under.
+    fn attributed(&self, trail: &Trail<'_>, reached: &[usize]) -> Option<usize> {
+        match self.attribution? {
+            FunnelAttribution::Step(step) => reached.get(step).copied(),
+            FunnelAttribution::FirstDefined => reached.iter().copied().find(|index| trail.segment(*index).is_some()),
+            FunnelAttribution::LastDefined => {
+                reached.iter().copied().rev().find(|index| trail.segment(*index).is_some())
+            }
+        }
+    }
+
+    /// Optimized re-entry: of the attempts each step-1 starts, the one reaching most steps,
+    /// then the one done soonest, then the latest entry (the latest step-1 before a step-2).
+    fn best(&self, trail: &Trail<'_>) -> Option<Attempt> {
+        let mut best: Option<Attempt> = None;
+        let mut from = 0;
+        while let Some(entry) = self.next_entry(trail, from) {
+            let attempt = self.attempt(trail, entry);
+            let rank = |attempt: &Attempt| {
+                let last = attempt.reached.last().map_or(i64::MAX, |index| trail.events[*index].0);
+                (std::cmp::Reverse(attempt.reached.len()), last)
+            };
+            if best.as_ref().is_none_or(|best| rank(&attempt) <= rank(best)) {
+                best = Some(attempt);
+            }
+            from = entry + 1;
+        }
+        best
+    }
+
     /// The first event at or after `from` that may start an attempt (inside the range).
-    fn next_entry(&self, events: &[(i64, i64)], from: usize) -> Option<usize> {
+    fn next_entry(&self, trail: &Trail<'_>, from: usize) -> Option<usize> {
         let starts = match self.order {
             FunnelOrder::AnyOrder => (1i64 << self.steps) - 1,
             _ => 1,
         };
-        (from..events.len()).find(|index| events[*index].1 & IN_RANGE != 0 && events[*index].1 & starts != 0)
+        (from..trail.events.len())
+            .find(|index| trail.events[*index].1 & IN_RANGE != 0 && trail.events[*index].1 & starts != 0)
+    }
+
+    fn attempt(&self, trail: &Trail<'_>, entry: usize) -> Attempt {
+        match self.order {
+            FunnelOrder::InOrder | FunnelOrder::Strict => self.in_order(trail, entry),
+            FunnelOrder::AnyOrder => self.any_order(trail, entry),
+        }
     }
 
     /// Whether `code` holds an exclusion that ends an attempt looking for `step`.
@@ -162,59 +330,70 @@ impl Steps {
         })
     }
 
-    /// One attempt in order from `entry`: the times of the steps reached, and where another
-    /// attempt may start (after the last step, after the exclusion, or past the window).
-    fn in_order(&self, events: &[(i64, i64)], entry: usize) -> (Vec<i64>, usize) {
-        let start = events[entry].0;
-        let mut reached = vec![start];
+    /// Whether the event at `index` ends the attempt from `entry`: past the window, or in a
+    /// later session when counting sessions.
+    fn beyond(&self, trail: &Trail<'_>, entry: usize, index: usize) -> bool {
+        trail.events[index].0 - trail.events[entry].0 > self.window_ms || trail.sessions[index] != trail.sessions[entry]
+    }
+
+    /// Whether the event at `index` may fill a step of the attempt from `entry`: it shares
+    /// the entry's held values.
+    fn holds(&self, trail: &Trail<'_>, entry: usize, index: usize) -> bool {
+        !self.hold || trail.held(index) == trail.held(entry)
+    }
+
+    /// One attempt in order from `entry`: the steps reached, and where another attempt may
+    /// start (after the last step, after the exclusion, or past the window).
+    fn in_order(&self, trail: &Trail<'_>, entry: usize) -> Attempt {
+        let events = trail.events;
+        let mut reached = vec![entry];
         let mut position = entry;
         for step in 1..self.steps {
             let bit = 1i64 << step;
             let mut index = position + 1;
             loop {
-                let Some((time, code)) = events.get(index) else { return (reached, events.len()) };
-                if time - start > self.window_ms {
-                    return (reached, index);
+                let Some((_, code)) = events.get(index) else { return Attempt { reached, resume: events.len() } };
+                if self.beyond(trail, entry, index) {
+                    return Attempt { reached, resume: index };
                 }
-                if code & bit != 0 {
+                if code & bit != 0 && self.holds(trail, entry, index) {
                     break;
                 }
                 if self.excluded(*code, step) {
-                    return (reached, index + 1);
+                    return Attempt { reached, resume: index + 1 };
                 }
                 if self.order == FunnelOrder::Strict {
                     // Strict: the very next event must be this step.
-                    return (reached, index);
+                    return Attempt { reached, resume: index };
                 }
                 index += 1;
             }
-            reached.push(events[index].0);
+            reached.push(index);
             position = index;
         }
-        (reached, position + 1)
+        Attempt { reached, resume: position + 1 }
     }
 
     /// Any order: from an event of any step inside the range, each later event in the
     /// window completes one step not yet done; step k counts attempts that completed k steps.
-    fn any_order(&self, events: &[(i64, i64)], entry: usize) -> (Vec<i64>, usize) {
+    fn any_order(&self, trail: &Trail<'_>, entry: usize) -> Attempt {
         let all = (1i64 << self.steps) - 1;
-        let start = events[entry].0;
         let mut done = 0i64;
         let mut reached = Vec::new();
-        for (index, (time, code)) in events.iter().enumerate().skip(entry) {
-            if time - start > self.window_ms {
-                return (reached, index);
+        for (index, (_, code)) in trail.events.iter().enumerate().skip(entry) {
+            if self.beyond(trail, entry, index) {
+                return Attempt { reached, resume: index };
             }
             let open = code & all & !done;
-            if open != 0 {
+            if open != 0 && self.holds(trail, entry, index) {
                 done |= open & open.wrapping_neg();
-                reached.push(*time);
+                reached.push(index);
                 if done == all {
-                    return (reached, index + 1);
+                    return Attempt { reached, resume: index + 1 };
                 }
             }
         }
-        (reached, events.len())
+        Attempt { reached, resume: trail.events.len() }
     }
 }
 
@@ -258,6 +437,33 @@ pub(crate) async fn run(
                 exclusion.after,
                 exclusion.before
             )));
+        }
+    }
+    if report.hold_constant.len() > MAX_HELD {
+        return Err(QueryError::invalid(format!("a funnel holds at most {MAX_HELD} properties constant")));
+    }
+    if report.optimized_reentry && report.counting != FunnelCounting::Uniques {
+        return Err(QueryError::invalid(
+            "optimized re-entry picks each user's best attempt, so it counts uniques; choose uniques or leave it off",
+        ));
+    }
+    if !(1..=MAX_SESSION_MINUTES).contains(&report.session_minutes) {
+        return Err(QueryError::invalid("a session ends after 1 to 1440 minutes without an event"));
+    }
+    if let FunnelAttribution::Step(step) = report.attribution
+        && step >= steps
+    {
+        return Err(QueryError::invalid(format!(
+            "attribution names a step by its position, from 0 to {}, not {step}",
+            steps - 1
+        )));
+    }
+    if let Some(breakdown) = &report.breakdown {
+        if breakdown.source == PropertySource::Cohort {
+            return Err(QueryError::invalid("a funnel breakdown is by an event or profile property"));
+        }
+        if breakdown.source == PropertySource::Event && !(1..=MAX_SEGMENTS).contains(&breakdown.limit) {
+            return Err(QueryError::invalid(format!("a funnel breakdown keeps between 1 and {MAX_SEGMENTS} segments")));
         }
     }
     let periods = crate::buckets::buckets(&report.range, report.unit, zone)?;
@@ -307,30 +513,80 @@ pub(crate) async fn run(
         }
         let in_range =
             when(ident("time_ms").lt(lit(to_ms)), lit(IN_RANGE)).otherwise(lit(0i64)).map_err(engine_error)?;
-        // Only strict order needs the events between steps.
-        let keep = (report.order != FunnelOrder::Strict).then(|| (ident("code") % lit(IN_RANGE)).not_eq(lit(0i64)));
+        // An event-property breakdown is attributed inside each attempt; a profile's is the user's.
+        let attributed = report.breakdown.as_ref().filter(|breakdown| breakdown.source == PropertySource::Event);
+        let values = (!report.hold_constant.is_empty() || attributed.is_some())
+            .then(|| Interner::new(report.hold_constant.len(), attributed.is_some()));
+        if let Some(values) = &values {
+            let mut tuple: Vec<Expr> =
+                report.hold_constant.iter().map(|name| crate::functions::property_text(name)).collect();
+            if let Some(breakdown) = attributed {
+                tuple.push(crate::functions::property_text(attributed_property(breakdown)?));
+            }
+            code = code + values.call(tuple) * lit(1i64 << VALUES_SHIFT);
+        }
+        let sessions = report.counting == FunnelCounting::Sessions;
+        let frame = if sessions {
+            // Sessions: every event but the identity ones extends a session (§5).
+            let named: Vec<&str> = report.steps.iter().map(|step| step.event.as_str()).collect();
+            let identity: Vec<Expr> =
+                IDENTITY_EVENTS.iter().filter(|name| !named.contains(name)).map(|name| lit(*name)).collect();
+            if identity.is_empty() {
+                frame
+            } else {
+                frame.filter(ident("name").in_list(identity, true)).map_err(engine_error)?
+            }
+        } else {
+            frame
+        };
+        // Only strict order and sessions need the events between steps.
+        let keep = (report.order != FunnelOrder::Strict && !sessions)
+            .then(|| (ident("code") % lit(IN_RANGE)).not_eq(lit(0i64)));
         let exclusions = report.exclusions.iter().map(|exclusion| (exclusion.after, exclusion.before)).collect();
-        let finish = Arc::new(Steps { steps, window_ms, order: report.order, counting: report.counting, exclusions });
-        if let Some(breakdown) = &report.breakdown {
+        let finish = Arc::new(Steps {
+            steps,
+            window_ms,
+            order: report.order,
+            counting: report.counting,
+            exclusions,
+            optimized: report.optimized_reentry,
+            sessions: sessions.then(|| (report.session_minutes * 60_000, zone.clone())),
+            values: values.clone(),
+            hold: !report.hold_constant.is_empty(),
+            attribution: attributed.map(|_| report.attribution),
+        });
+        if let Some(breakdown) = report.breakdown.as_ref().filter(|breakdown| breakdown.source != PropertySource::Event)
+        {
             let entry = filters::selects(&report.steps[0], &report.filters)?.and(ident("time_ms").lt(lit(to_ms)));
             segment_of = crate::retention::user_segments(&frame, breakdown, entry).await?;
         }
         each_user(frame, code + in_range, keep, finish, |user, attempts| {
             let mut rest = attempts;
-            while let Some((&n, tail)) = rest.split_first() {
-                let n = usize::try_from(n).unwrap_or(0).min(tail.len());
+            while let [n, overall, segment, tail @ ..] = rest {
+                let n = usize::try_from(*n).unwrap_or(0).min(tail.len());
                 let (times, after) = tail.split_at(n);
                 rest = after;
                 let Some(&entry) = times.first() else { continue };
+                let segment = match &values {
+                    Some(values) if attributed.is_some() => Some(
+                        values
+                            .with(|lookup| lookup.segment(*segment).unwrap_or(crate::insights::NOT_SET).to_string())
+                            .unwrap_or_else(|| crate::insights::NOT_SET.to_string()),
+                    ),
+                    _ => segment_of.get(user).cloned(),
+                };
+                if let Some(segment) = segment {
+                    let counts = by_segment.entry(segment).or_insert_with(|| vec![0; steps]);
+                    for count in counts.iter_mut().take(n) {
+                        *count += 1;
+                    }
+                }
+                if *overall == 0 {
+                    continue;
+                }
                 pick.funnel(n, steps, user);
-                let mut segment_counts = segment_of
-                    .get(user)
-                    .map(|segment| by_segment.entry(segment.clone()).or_insert_with(|| vec![0; steps]));
                 for (step, time) in times.iter().enumerate().take(steps) {
                     counts[step] += 1;
-                    if let Some(counts) = segment_counts.as_deref_mut() {
-                        counts[step] += 1;
-                    }
                     sample(&mut users[step], user);
                     if step > 0 {
                         from_previous[step].0 += (time - times[step - 1]) as f64 / 1000.0;
@@ -406,25 +662,45 @@ pub(crate) async fn run(
                 count: ttc[index],
             })
             .collect(),
-        segments: segments_of(by_segment, report.breakdown.as_ref().map_or(0, |breakdown| breakdown.limit)),
+        segments: segments_of(by_segment, report.breakdown.as_ref()),
     };
     Ok((range, answer))
 }
 
-/// The top `limit` segments by their first step's count (then by name), with conversions.
-fn segments_of(by_segment: HashMap<String, Vec<u64>>, limit: usize) -> Vec<FunnelSegment> {
-    let mut segments: Vec<FunnelSegment> = by_segment
-        .into_iter()
-        .map(|(segment, counts)| {
-            let first = counts.first().copied().unwrap_or(0);
-            let last = counts.last().copied().unwrap_or(0);
-            let overall_conversion = if first == 0 { 0.0 } else { last as f64 / first as f64 };
-            FunnelSegment { segment, counts, overall_conversion }
-        })
-        .collect();
+/// The top segments by their first step's count (then by name), with conversions; the rest
+/// summed as `$other` when the breakdown asks for it.
+fn segments_of(
+    by_segment: HashMap<String, Vec<u64>>,
+    breakdown: Option<&crate::model::Breakdown>,
+) -> Vec<FunnelSegment> {
+    let Some(breakdown) = breakdown else { return Vec::new() };
+    let segment = |segment: String, counts: Vec<u64>| {
+        let first = counts.first().copied().unwrap_or(0);
+        let last = counts.last().copied().unwrap_or(0);
+        let overall_conversion = if first == 0 { 0.0 } else { last as f64 / first as f64 };
+        FunnelSegment { segment, counts, overall_conversion }
+    };
+    let mut segments: Vec<FunnelSegment> = by_segment.into_iter().map(|(name, counts)| segment(name, counts)).collect();
     segments.sort_by(|a, b| b.counts.first().cmp(&a.counts.first()).then_with(|| a.segment.cmp(&b.segment)));
-    segments.truncate(limit);
+    let rest = segments.split_off(breakdown.limit.min(segments.len()));
+    if breakdown.other && !rest.is_empty() {
+        let mut counts = vec![0; rest[0].counts.len()];
+        for other in &rest {
+            for (sum, count) in counts.iter_mut().zip(&other.counts) {
+                *sum += count;
+            }
+        }
+        segments.push(segment(crate::insights::OTHER.to_string(), counts));
+    }
     segments
+}
+
+/// The one property an attributed breakdown names.
+fn attributed_property(breakdown: &crate::model::Breakdown) -> Result<&str, QueryError> {
+    match (&breakdown.property, &breakdown.expression, &breakdown.bins) {
+        (Some(property), None, None) => Ok(property),
+        _ => Err(QueryError::invalid("a funnel breakdown names one property (no expression or numeric ranges)")),
+    }
 }
 
 /// The median of sorted values, interpolated between the two middle ones.
@@ -443,7 +719,18 @@ mod tests {
     const HOUR: i64 = 3_600_000;
 
     fn steps(order: FunnelOrder, window_ms: i64) -> Steps {
-        Steps { steps: 3, window_ms, order, counting: FunnelCounting::Uniques, exclusions: Vec::new() }
+        Steps {
+            steps: 3,
+            window_ms,
+            order,
+            counting: FunnelCounting::Uniques,
+            exclusions: Vec::new(),
+            optimized: false,
+            sessions: None,
+            values: None,
+            hold: false,
+            attribution: None,
+        }
     }
 
     fn at(hours_times_10: i64, code: i64) -> (i64, i64) {
@@ -452,11 +739,16 @@ mod tests {
 
     /// The steps each attempt reached.
     fn attempts(out: &[i64]) -> Vec<usize> {
+        timed(out).iter().map(Vec::len).collect()
+    }
+
+    /// The times of the steps each attempt reached.
+    fn timed(out: &[i64]) -> Vec<Vec<i64>> {
         let mut found = Vec::new();
         let mut rest = out;
-        while let Some((&n, tail)) = rest.split_first() {
-            found.push(n as usize);
-            rest = &tail[n as usize..];
+        while let [n, _, _, tail @ ..] = rest {
+            found.push(tail[..*n as usize].to_vec());
+            rest = &tail[*n as usize..];
         }
         found
     }
@@ -472,7 +764,7 @@ mod tests {
         let events = [at(10, 1), at(15, 1), (HOUR * 7 / 4, 2 | IN_RANGE), (HOUR * 9 / 4, 4 | IN_RANGE)];
         let out = steps(FunnelOrder::InOrder, HOUR).finish(&events);
         assert_eq!(first(&out), 2, "{out:?}");
-        assert_eq!(out[1], HOUR);
+        assert_eq!(timed(&out)[0][0], HOUR);
     }
 
     #[test]
@@ -519,10 +811,9 @@ mod tests {
         let events = [at(10, a), at(11, a), at(12, a), at(13, 2)];
         let mut funnel = Steps {
             steps: 2,
-            window_ms: 10 * HOUR,
-            order: FunnelOrder::InOrder,
             counting: FunnelCounting::Totals,
             exclusions: vec![(0, 1)],
+            ..steps(FunnelOrder::InOrder, 10 * HOUR)
         };
         assert_eq!(attempts(&funnel.finish(&events)), [1, 2]);
         funnel.counting = FunnelCounting::Uniques;
@@ -537,5 +828,77 @@ mod tests {
         // step-1 at 1:42 is inside that attempt's window, so it is no entry; 3:00 is.
         let events = [at(10, 1), at(12, 2), at(14, 4), at(15, 1), at(17, 1), at(30, 1), at(31, 2)];
         assert_eq!(attempts(&funnel.finish(&events)), [3, 1, 2]);
+    }
+
+    #[test]
+    fn optimized_reentry_takes_the_latest_step_one_before_step_two() {
+        // A A^ A^^ B C: the attempt from A^^ (report-semantics.md §2), so B comes 0.1 h after it.
+        let mut funnel = steps(FunnelOrder::InOrder, 10 * HOUR);
+        funnel.optimized = true;
+        let out = funnel.finish(&[at(10, 1), at(11, 1), at(12, 1), at(13, 2), at(14, 4)]);
+        assert_eq!(timed(&out), [vec![12 * HOUR / 10, 13 * HOUR / 10, 14 * HOUR / 10]]);
+        // The first attempt fails (its window ends first), a later one converts: uniques
+        // count the converted one.
+        let mut funnel = steps(FunnelOrder::InOrder, HOUR);
+        funnel.optimized = true;
+        let out = funnel.finish(&[at(10, 1), at(30, 1), at(31, 2), at(32, 4)]);
+        assert_eq!(attempts(&out), [3]);
+        funnel.optimized = false;
+        assert_eq!(attempts(&funnel.finish(&[at(10, 1), at(30, 1), at(31, 2), at(32, 4)])), [1]);
+    }
+
+    #[test]
+    fn sessions_end_after_the_idle_time_and_at_midnight() {
+        let zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let local = |hour: i8, minute: i8| {
+            jiff::civil::date(2026, 3, 2)
+                .at(hour, minute, 0, 0)
+                .to_zoned(zone.clone())
+                .unwrap()
+                .timestamp()
+                .as_millisecond()
+        };
+        let events = [
+            (local(9, 0), 0),
+            (local(9, 20), 0),
+            (local(9, 51), 0),
+            (local(23, 50), 0),
+            (local(23, 50) + 20 * 60_000, 0),
+        ];
+        assert_eq!(sessions_of(&events, 30 * 60_000, &zone), [0, 0, 1, 2, 3], "idle 31 minutes, then midnight");
+        let mut funnel = steps(FunnelOrder::InOrder, 10 * HOUR);
+        funnel.counting = FunnelCounting::Sessions;
+        funnel.sessions = Some((30 * 60_000, zone.clone()));
+        // A session: A B C converts; the next: A then, after an idle hour, B C (a third
+        // session without its own A): the second attempt stops at A.
+        let code = |bits: i64| bits | IN_RANGE;
+        let out = funnel.finish(&[
+            (local(9, 0), code(1)),
+            (local(9, 5), code(2)),
+            (local(9, 10), code(4)),
+            (local(12, 0), code(1)),
+            (local(13, 0), code(2)),
+            (local(13, 5), code(4)),
+        ]);
+        assert_eq!(attempts(&out), [3, 1]);
+    }
+
+    #[test]
+    fn held_properties_must_match_the_entrys() {
+        let values = Interner::new(1, false);
+        let tuple = |value: &str| {
+            let mut out = datafusion::arrow::array::Int64Builder::new();
+            values.number_for_tests(vec![Some(value)], &mut out);
+            out.finish().value(0) << VALUES_SHIFT
+        };
+        let (red, blue) = (tuple("red"), tuple("blue"));
+        let mut funnel = steps(FunnelOrder::InOrder, 10 * HOUR);
+        funnel.values = Some(values.clone());
+        funnel.hold = true;
+        // A(red) B(blue) B(red) C(blue) C(red): B and C must be red.
+        let events = [at(10, 1 | red), at(11, 2 | blue), at(12, 2 | red), at(13, 4 | blue), at(14, 4 | red)];
+        assert_eq!(timed(&funnel.finish(&events)), [vec![HOUR, 12 * HOUR / 10, 14 * HOUR / 10]]);
+        funnel.hold = false;
+        assert_eq!(timed(&funnel.finish(&events)), [vec![HOUR, 11 * HOUR / 10, 13 * HOUR / 10]]);
     }
 }

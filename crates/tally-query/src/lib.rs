@@ -11,6 +11,7 @@
 
 mod bins;
 pub mod buckets;
+mod cache;
 mod cohorts;
 pub mod expression;
 mod filters;
@@ -19,6 +20,7 @@ mod formula;
 pub mod functions;
 mod funnels;
 mod insights;
+mod interner;
 pub mod model;
 mod retention;
 pub mod selection;
@@ -34,6 +36,7 @@ use tally_iam::authz::DataScope;
 use tally_types::ErrorKind;
 use tally_types::permissions::project::ViewReports;
 
+pub use cache::AnswerCache;
 pub use cohorts::SavedCohorts;
 pub use flows::{FlowLink, FlowNode, FlowPath, FlowStep, FlowsAnswer};
 pub use funnels::{FunnelAnswer, FunnelStep};
@@ -146,6 +149,7 @@ pub struct QueryEngine {
     partitions: usize,
     clock: tally_types::SharedClock,
     time_limit: Option<std::time::Duration>,
+    cache: Arc<AnswerCache>,
 }
 
 impl QueryEngine {
@@ -158,12 +162,18 @@ impl QueryEngine {
         let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let runtime = runtime.map_or_else(|| events.runtime(), |runtime| Arc::clone(&runtime.0));
         events.set_view_planner(Arc::new(views::Planner));
-        QueryEngine { runtime, events, partitions, clock, time_limit: None }
+        QueryEngine { runtime, events, partitions, clock, time_limit: None, cache: Arc::default() }
     }
 
     /// The engine stopping every report and cohort that runs longer than `limit`.
     pub fn with_time_limit(mut self, limit: std::time::Duration) -> QueryEngine {
         self.time_limit = Some(limit);
+        self
+    }
+
+    /// The engine keeping its answers in `cache` (shared by the engines of one process).
+    pub fn with_cache(mut self, cache: Arc<AnswerCache>) -> QueryEngine {
+        self.cache = cache;
         self
     }
 
@@ -242,7 +252,35 @@ impl QueryEngine {
     ) -> Result<Answer, QueryError> {
         self.limited(async {
             let members = self.members_of_named_cohorts(scope, report, saved).await?;
-            cohorts::with_members(members, self.run_alone(scope, report)).await
+            if !members.is_empty() {
+                // A cohort's members change with time and with data the report does not read.
+                return cohorts::with_members(members, self.run_alone(scope, report)).await;
+            }
+            let question = cache::Question::new(
+                scope.project_id().0,
+                format!(
+                    "{:?} {:?} {:?}",
+                    scope.project().timezone,
+                    scope.visibility(),
+                    self.events.text_only_properties(scope)
+                ),
+                report,
+            );
+            if let Some(question) = &question
+                && let Some(answer) =
+                    self.cache.get(question, |version, until_ms| self.events.unchanged_before(scope, version, until_ms))
+            {
+                return Ok(answer);
+            }
+            let version = self.events.data_version(scope);
+            let answer = self.run_alone(scope, report).await?;
+            let until_ms = answer.range.to_ms.saturating_add(cache::looks_ahead(report));
+            if let Some(question) = question
+                && until_ms <= self.clock.now().as_millisecond()
+            {
+                self.cache.put(question, version, until_ms, &answer);
+            }
+            Ok(answer)
         })
         .await
     }

@@ -343,11 +343,46 @@ pub struct Funnel {
     /// The intervals of the conversion over time (the interval of each entry).
     #[serde(default)]
     pub unit: TimeUnit,
-    /// Segments of users by a property of their first entry in the range (the first step's
-    /// event: first-touch), or of their profile (`"source": "user"`): the steps' counts per
-    /// top segment.
+    /// Segments of attempts by an event property (attributed as `attribution` says), or of
+    /// users by their profile (`"source": "user"`): the steps' counts per top segment.
     #[serde(default)]
     pub breakdown: Option<Breakdown>,
+    /// Which step's value of an event-property breakdown an attempt counts under.
+    #[serde(default)]
+    pub attribution: FunnelAttribution,
+    /// Event properties every later step must share with the entry (at most 3).
+    #[serde(default)]
+    pub hold_constant: Vec<String>,
+    /// Mixpanel's optimized re-entry (uniques only): every step-1 may start an attempt, the
+    /// latest step-1 before a step-2 wins, and each user counts their best attempt.
+    #[serde(default)]
+    pub optimized_reentry: bool,
+    /// Counting sessions: a session ends after this many minutes without an event (1 to
+    /// 1440, default 30) and at local midnight.
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: i64,
+}
+
+fn default_session_minutes() -> i64 {
+    30
+}
+
+/// Which value of an event-property breakdown an attempt is counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FunnelAttribution {
+    /// The value on this step's event (positions from 0; a step not reached is `(not set)`).
+    Step(usize),
+    /// The first value set among the steps reached (first touch).
+    FirstDefined,
+    /// The last value set among the steps reached (last touch).
+    LastDefined,
+}
+
+impl Default for FunnelAttribution {
+    fn default() -> Self {
+        FunnelAttribution::Step(0)
+    }
 }
 
 /// An event that ends an attempt when it is done after step `after` is reached and before
@@ -371,6 +406,8 @@ pub enum FunnelCounting {
     /// Every attempt: a user enters again once the previous attempt has ended (converted,
     /// timed out or excluded).
     Totals,
+    /// One attempt per session, every step in the entry's session.
+    Sessions,
 }
 
 fn default_window() -> i64 {
@@ -393,6 +430,10 @@ pub struct Retention {
     /// Buckets after bucket 0 (default 10).
     #[serde(default = "default_buckets")]
     pub buckets: usize,
+    /// Custom brackets instead of one unit per bucket: each bucket's end, in units after the
+    /// birth, ascending (`[1, 3, 7, 14]`: `<1`, `1-3`, `3-7`, `7-14`). Replaces `buckets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brackets: Option<Vec<u32>>,
     /// `on` (a return in that very bucket) or `on_or_after` (in that bucket or any later one).
     #[serde(default)]
     pub criterion: RetentionCriterion,

@@ -23,6 +23,8 @@ use crate::{QueryEngine, QueryError, ResolvedRange, engine_error, filters, resol
 
 /// Most buckets after bucket 0.
 pub const MAX_BUCKETS: usize = 62;
+/// The furthest a custom bracket may end, in units (two years of days).
+const MAX_BRACKET_END: u32 = 732;
 
 const BORN: i64 = 1;
 const RETURNED: i64 = 2;
@@ -36,6 +38,9 @@ pub struct RetentionAnswer {
     /// that have users (`None` when none has).
     pub average: Vec<Option<RetentionAverage>>,
     pub criterion: RetentionCriterion,
+    /// With custom brackets: each bucket's end, in units after the birth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brackets: Option<Vec<u32>>,
     /// With a breakdown: the same table per segment, largest first (users born).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<RetentionSegment>,
@@ -75,7 +80,8 @@ pub struct RetentionRow {
 #[derive(Debug)]
 struct Returns {
     unit_ms: i64,
-    buckets: usize,
+    /// Each bucket's end, in units after the birth (1, 2, 3, … without custom brackets).
+    ends: Vec<i64>,
     /// With recurring retention, the cohorts' starts: the first birth in each starts a clock.
     cohorts: Option<Vec<i64>>,
 }
@@ -110,10 +116,9 @@ impl Returns {
             if index == birth || code & RETURNED == 0 || *time < born_at {
                 continue;
             }
-            let bucket = (time - born_at) / self.unit_ms;
-            if let Ok(bucket) = usize::try_from(bucket)
-                && bucket <= self.buckets
-            {
+            let units = (time - born_at) / self.unit_ms;
+            let bucket = self.ends.partition_point(|end| *end <= units);
+            if bucket < self.ends.len() {
                 seen |= 1 << bucket;
             }
         }
@@ -129,14 +134,12 @@ pub(crate) async fn run(
     report: &Retention,
     pick: &mut crate::selection::Pick,
 ) -> Result<(ResolvedRange, RetentionAnswer), QueryError> {
-    if report.buckets > MAX_BUCKETS {
-        return Err(QueryError::invalid(format!("retention shows at most {MAX_BUCKETS} buckets after bucket 0")));
-    }
+    let ends = bucket_ends(report)?;
     let cohorts = buckets(&report.range, report.unit.cohort_unit(), zone)?;
     let range = resolved(&report.range, zone, cohorts.from_ms, cohorts.to_ms);
     let unit_ms = report.unit.millis();
-    let slots = report.buckets + 1;
-    let horizon = unit_ms.saturating_mul(i64::try_from(slots).unwrap_or(i64::MAX));
+    let slots = ends.len();
+    let horizon = unit_ms.saturating_mul(ends.last().copied().unwrap_or(1));
     let profiles = crate::Profiles::for_filters(
         report.born.filters.iter().chain(&report.returned.filters),
         report.where_expression.as_deref(),
@@ -162,7 +165,7 @@ pub(crate) async fn run(
         let returned =
             when(filters::selects(&report.returned, &[])?, lit(RETURNED)).otherwise(lit(0i64)).map_err(engine_error)?;
         let recurring = (report.kind == RetentionKind::Recurring).then(|| cohorts.starts.clone());
-        let finish = Arc::new(Returns { unit_ms, buckets: report.buckets, cohorts: recurring });
+        let finish = Arc::new(Returns { unit_ms, ends: ends.clone(), cohorts: recurring });
         if let Some(breakdown) = &report.breakdown {
             segment_of = user_segments(&frame, breakdown, birth_condition.clone()).await?;
         }
@@ -199,9 +202,9 @@ pub(crate) async fn run(
     // A cohort's bucket N has ended once its last possible return has: the cohort's end
     // (the next cohort's start) plus N + 1 units.
     let now_ms = engine.clock.now().as_millisecond();
-    let ends: Vec<i64> =
+    let cohort_ends: Vec<i64> =
         (0..rows.len()).map(|index| cohorts.starts.get(index + 1).copied().unwrap_or(cohorts.to_ms)).collect();
-    let table = |rows: &[RetentionRow]| (total_of(rows, slots), averages(rows, &ends, unit_ms, slots, now_ms));
+    let table = |rows: &[RetentionRow]| (total_of(rows, slots), averages(rows, &cohort_ends, &ends, unit_ms, now_ms));
     let (total, average) = table(&rows);
     let mut segments: Vec<RetentionSegment> = by_segment
         .into_iter()
@@ -214,7 +217,8 @@ pub(crate) async fn run(
     if let Some(breakdown) = &report.breakdown {
         segments.truncate(breakdown.limit);
     }
-    Ok((range, RetentionAnswer { rows, total, average, criterion: report.criterion, segments }))
+    let brackets = report.brackets.clone();
+    Ok((range, RetentionAnswer { rows, total, average, criterion: report.criterion, brackets, segments }))
 }
 
 fn empty_rows(labels: &[String], slots: usize) -> Vec<RetentionRow> {
@@ -233,19 +237,44 @@ fn total_of(rows: &[RetentionRow], slots: usize) -> RetentionRow {
     total
 }
 
-/// Mixpanel's average row over the cohorts whose bucket has ended (`ends`: each cohort's end).
+/// Each bucket's end in units after the birth: the custom brackets, or one unit per bucket.
+fn bucket_ends(report: &Retention) -> Result<Vec<i64>, QueryError> {
+    let Some(brackets) = &report.brackets else {
+        if report.buckets > MAX_BUCKETS {
+            return Err(QueryError::invalid(format!("retention shows at most {MAX_BUCKETS} buckets after bucket 0")));
+        }
+        return Ok((1..=report.buckets as i64 + 1).collect());
+    };
+    if brackets.is_empty() || brackets.len() > MAX_BUCKETS + 1 {
+        return Err(QueryError::invalid(format!("custom brackets hold 1 to {} bucket ends", MAX_BUCKETS + 1)));
+    }
+    if brackets[0] == 0 || brackets.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err(QueryError::invalid(
+            "custom brackets are each bucket's end in units after the birth, ascending from 1 (for example [1, 3, 7, 14])",
+        ));
+    }
+    if brackets.last().is_some_and(|last| *last > MAX_BRACKET_END) {
+        return Err(QueryError::invalid(format!(
+            "the last bracket ends at most {MAX_BRACKET_END} units after the birth"
+        )));
+    }
+    Ok(brackets.iter().map(|end| i64::from(*end)).collect())
+}
+
+/// Mixpanel's average row over the cohorts whose bucket has ended (`cohort_ends`: each
+/// cohort's end; `ends`: each bucket's end in units).
 fn averages(
     rows: &[RetentionRow],
+    cohort_ends: &[i64],
     ends: &[i64],
     unit_ms: i64,
-    slots: usize,
     now_ms: i64,
 ) -> Vec<Option<RetentionAverage>> {
-    (0..slots)
+    (0..ends.len())
         .map(|bucket| {
-            let span = unit_ms.saturating_mul(i64::try_from(bucket + 1).unwrap_or(i64::MAX));
+            let span = unit_ms.saturating_mul(ends[bucket]);
             let complete =
-                rows.iter().zip(ends).filter(|(row, end)| row.first > 0 && end.saturating_add(span) <= now_ms);
+                rows.iter().zip(cohort_ends).filter(|(row, end)| row.first > 0 && end.saturating_add(span) <= now_ms);
             let (mut weighted, mut squares, mut sizes, mut n) = (0f64, 0f64, 0f64, 0u64);
             for (row, _) in complete {
                 let size = row.first as f64;
@@ -319,14 +348,14 @@ mod tests {
 
     #[test]
     fn the_birth_event_is_not_a_return_but_another_at_the_same_time_is() {
-        let returns = Returns { unit_ms: DAY, buckets: 3, cohorts: None };
+        let returns = Returns { unit_ms: DAY, ends: vec![1, 2, 3, 4], cohorts: None };
         assert_eq!(returns.finish(&[(10, BORN | RETURNED)]), vec![10, 0]);
         assert_eq!(returns.finish(&[(10, BORN | RETURNED), (10, RETURNED)]), vec![10, 1]);
     }
 
     #[test]
     fn rolling_buckets_count_from_the_birth() {
-        let returns = Returns { unit_ms: DAY, buckets: 3, cohorts: None };
+        let returns = Returns { unit_ms: DAY, ends: vec![1, 2, 3, 4], cohorts: None };
         let born = DAY / 2;
         let seen = returns.finish(&[
             (born, BORN),
@@ -342,11 +371,19 @@ mod tests {
     fn recurring_births_start_a_clock_in_each_cohort() {
         // Births on days 0 (twice) and 2, a return on day 3: the day-0 row starts at its first
         // birth (the second is a return to it), the day-2 row at its own.
-        let returns = Returns { unit_ms: DAY, buckets: 3, cohorts: Some(vec![0, DAY, 2 * DAY, 3 * DAY]) };
+        let returns = Returns { unit_ms: DAY, ends: vec![1, 2, 3, 4], cohorts: Some(vec![0, DAY, 2 * DAY, 3 * DAY]) };
         let events =
             [(10, BORN | RETURNED), (20, BORN | RETURNED), (2 * DAY + 5, BORN | RETURNED), (3 * DAY, RETURNED)];
         // Day-0 row from 10 ms: returns at 20 ms (bucket 0), 2 d + 5 ms (bucket 1), 3 d
         // (bucket 2); day-2 row from 2 d + 5 ms: the return at 3 d is in its bucket 0.
         assert_eq!(returns.finish(&events), vec![10, 0b111, 2 * DAY + 5, 0b1]);
+    }
+
+    #[test]
+    fn custom_brackets_join_units() {
+        // <1 day, 1-3 days, 3-7 days: returns on days 2 and 6 fill the last two; day 7 is past them.
+        let returns = Returns { unit_ms: DAY, ends: vec![1, 3, 7], cohorts: None };
+        assert_eq!(returns.finish(&[(0, BORN), (2 * DAY, RETURNED), (6 * DAY, RETURNED)]), vec![0, 0b110]);
+        assert_eq!(returns.finish(&[(0, BORN), (7 * DAY, RETURNED), (DAY - 1, RETURNED)]), vec![0, 0b1]);
     }
 }

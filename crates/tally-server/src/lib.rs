@@ -61,6 +61,8 @@ struct StateInner {
     /// The query engine's memory pool and spill folder (`None` when the folder could not be
     /// made: queries then share each region's export runtime).
     query_runtime: Option<tally_query::QueryRuntime>,
+    /// Answers kept for questions asked again (shared by every request's engine).
+    answer_cache: Arc<tally_query::AnswerCache>,
     geoip: Option<Arc<geo::GeoIp>>,
     pending_usage: Arc<usage::PendingUsage>,
     /// Each project's dropped events, as ingestion reads them (cleared when one changes).
@@ -104,6 +106,7 @@ impl AppState {
                 query_limits,
                 public_limits,
                 query_runtime,
+                answer_cache: Arc::default(),
                 geoip: None,
                 pending_usage: Arc::default(),
                 dropped_events: Arc::default(),
@@ -223,7 +226,8 @@ impl AppState {
                 Arc::clone(&self.inner.clock),
                 self.inner.query_runtime.as_ref(),
             )
-            .with_time_limit(self.inner.config.query.time_limit),
+            .with_time_limit(self.inner.config.query.time_limit)
+            .with_cache(Arc::clone(&self.inner.answer_cache)),
         )
     }
 

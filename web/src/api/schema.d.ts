@@ -11529,6 +11529,8 @@ export interface components {
         };
         /** @description Funnels: how many users went through the steps, in the conversion window. */
         Funnel: {
+            /** @description Which step's value of an event-property breakdown an attempt counts under. */
+            attribution?: components["schemas"]["FunnelAttribution"];
             breakdown?: null | components["schemas"]["Breakdown"];
             /** @description Who counts: each user once (their first attempt), or every attempt. */
             counting?: components["schemas"]["FunnelCounting"];
@@ -11536,8 +11538,21 @@ export interface components {
             exclusions?: components["schemas"]["FunnelExclusion"][];
             /** @description Filters on every step's events. */
             filters?: components["schemas"]["Filter"][];
+            /** @description Event properties every later step must share with the entry (at most 3). */
+            hold_constant?: string[];
+            /**
+             * @description Mixpanel's optimized re-entry (uniques only): every step-1 may start an attempt, the
+             *     latest step-1 before a step-2 wins, and each user counts their best attempt.
+             */
+            optimized_reentry?: boolean;
             order?: components["schemas"]["FunnelOrder"];
             range: components["schemas"]["DateRange"];
+            /**
+             * Format: int64
+             * @description Counting sessions: a session ends after this many minutes without an event (1 to
+             *     1440, default 30) and at local midnight.
+             */
+            session_minutes?: number;
             steps: components["schemas"]["EventSelector"][];
             /** @description The intervals of the conversion over time (the interval of each entry). */
             unit?: components["schemas"]["TimeUnit"];
@@ -11565,11 +11580,16 @@ export interface components {
             /** Format: int64 */
             window_seconds: number;
         };
+        /** @description Which value of an event-property breakdown an attempt is counted under. */
+        FunnelAttribution: {
+            /** @description The value on this step's event (positions from 0; a step not reached is `(not set)`). */
+            step: number;
+        } | "first_defined" | "last_defined";
         /**
          * @description How a funnel counts.
          * @enum {string}
          */
-        FunnelCounting: "uniques" | "totals";
+        FunnelCounting: "uniques" | "totals" | "sessions";
         /**
          * @description An event that ends an attempt when it is done after step `after` is reached and before
          *     step `before` is (positions from 0; between two steps, never before the first).
@@ -12182,6 +12202,11 @@ export interface components {
             born: components["schemas"]["EventSelector"];
             /** @description A segmentation expression the birth events alone must satisfy (`born_where`). */
             born_where?: string | null;
+            /**
+             * @description Custom brackets instead of one unit per bucket: each bucket's end, in units after the
+             *     birth, ascending (`[1, 3, 7, 14]`: `<1`, `1-3`, `3-7`, `7-14`). Replaces `buckets`.
+             */
+            brackets?: number[] | null;
             breakdown?: null | components["schemas"]["Breakdown"];
             /** @description Buckets after bucket 0 (default 10). */
             buckets?: number;
@@ -12206,6 +12231,8 @@ export interface components {
              *     that have users (`None` when none has).
              */
             average: (null | components["schemas"]["RetentionAverage"])[];
+            /** @description With custom brackets: each bucket's end, in units after the birth. */
+            brackets?: number[] | null;
             criterion: components["schemas"]["RetentionCriterion"];
             rows: components["schemas"]["RetentionRow"][];
             /** @description With a breakdown: the same table per segment, largest first (users born). */

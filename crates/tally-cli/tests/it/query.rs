@@ -268,6 +268,21 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     let funnel_totals_excluded = query(json!({ "type": "funnels", "range": range, "window_seconds": 86_400,
         "steps": steps, "counting": "totals", "exclusions": exclusions }))
     .await;
+    let variant = |extra: Value| {
+        let mut report = json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": steps });
+        for (key, value) in extra.as_object().unwrap() {
+            report[key] = value.clone();
+        }
+        query(report)
+    };
+    let funnel_sessions = variant(json!({ "counting": "sessions" })).await;
+    let funnel_held = variant(json!({ "hold_constant": ["$browser"] })).await;
+    let funnel_optimized = variant(json!({ "optimized_reentry": true })).await;
+    let funnel_by_browser =
+        variant(json!({ "breakdown": { "property": "$browser" }, "attribution": { "step": 1 } })).await;
+    let funnel_by_plan =
+        variant(json!({ "counting": "totals", "breakdown": { "property": "plan" }, "attribution": "last_defined" }))
+            .await;
     let retention = |criterion: &'static str| {
         query(json!({ "type": "retention", "range": range, "unit": "day", "buckets": 5, "criterion": criterion,
             "born": { "event": "Sign Up" }, "return": { "event": "Page View" } }))
@@ -275,6 +290,9 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     let (retention_on, retention_after) = (retention("on").await, retention("on_or_after").await);
     let recurring = query(json!({ "type": "retention", "range": range, "unit": "day", "buckets": 5,
         "criterion": "on", "kind": "recurring", "born": { "event": "Page View" }, "return": { "event": "Page View" } }))
+    .await;
+    let brackets = query(json!({ "type": "retention", "range": range, "unit": "day", "brackets": [1, 2, 4, 7],
+        "criterion": "on", "born": { "event": "Page View" }, "return": { "event": "Page View" } }))
     .await;
     let flows = query(json!({ "type": "flows", "range": range, "anchor": { "event": "Sign Up" }, "steps_before": 2,
         "steps_after": 3, "window_seconds": 86_400, "top_events": 50 }))
@@ -317,10 +335,22 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
               "window_ms": 86_400_000, "counting": "totals" },
             { "id": "funnel_totals_excluded", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
               "window_ms": 86_400_000, "counting": "totals", "exclusions": [{ "event": "Page View", "after": 1, "before": 2 }] },
+            { "id": "funnel_sessions", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "counting": "sessions" },
+            { "id": "funnel_held", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "hold": "$browser" },
+            { "id": "funnel_optimized", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "optimized": true },
+            { "id": "funnel_by_browser", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "breakdown": "$browser", "attribution": 1 },
+            { "id": "funnel_by_plan", "kind": "funnel_attempts", "steps": ["Page View", "Sign Up", "Purchase"],
+              "window_ms": 86_400_000, "counting": "totals", "breakdown": "plan", "attribution": "last_defined" },
             { "id": "retention_on", "kind": "retention", "born": "Sign Up", "return": "Page View",
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on" },
             { "id": "retention_after", "kind": "retention", "born": "Sign Up", "return": "Page View",
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on_or_after" },
+            { "id": "brackets", "kind": "retention", "born": "Page View", "return": "Page View",
+              "unit_ms": 86_400_000, "buckets": 3, "brackets": [1, 2, 4, 7], "criterion": "on" },
             { "id": "recurring", "kind": "retention", "born": "Page View", "return": "Page View",
               "unit_ms": 86_400_000, "buckets": 5, "criterion": "on", "recurring": true },
             { "id": "flows", "kind": "flows", "anchor": "Sign Up", "before": 2, "after": 3, "window_ms": 86_400_000 },
@@ -395,6 +425,46 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
         "the exclusion ends attempts"
     );
     assert!(converted(&answers["funnel_totals_excluded"]) < converted(&answers["funnel_totals"]));
+    same_funnel("sessions", &funnel_sessions, &answers["funnel_sessions"]);
+    same_funnel("holding the browser constant", &funnel_held, &answers["funnel_held"]);
+    same_funnel("optimized re-entry", &funnel_optimized, &answers["funnel_optimized"]);
+    same_funnel("uniques broken down by the sign-up's browser", &funnel_by_browser, &answers["funnel_by_browser"]);
+    same_funnel("totals broken down by the last plan set", &funnel_by_plan, &answers["funnel_by_plan"]);
+    assert!(
+        converted(&answers["funnel_sessions"]) < converted(&answers["funnel_totals"]),
+        "purchases in a later session do not convert a session: {answers}"
+    );
+    assert!(entered(&answers["funnel_sessions"]) > entered(&answers["funnel_uniques"]), "one attempt per session");
+    assert!(
+        converted(&answers["funnel_held"]) < converted(&answers["funnel_uniques"]),
+        "browsers change between steps"
+    );
+    assert!(
+        converted(&answers["funnel_optimized"]) > converted(&answers["funnel_uniques"]),
+        "a later attempt converts where the first did not"
+    );
+    for (what, answer, expected) in [
+        ("by browser", &funnel_by_browser, &answers["funnel_by_browser"]),
+        ("by plan", &funnel_by_plan, &answers["funnel_by_plan"]),
+    ] {
+        let shown: BTreeMap<String, Value> = answer["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|segment| (segment["segment"].as_str().unwrap().to_string(), segment["counts"].clone()))
+            .collect();
+        let wanted: BTreeMap<String, Value> =
+            expected["segments"].as_object().unwrap().iter().map(|(key, value)| (key.clone(), value.clone())).collect();
+        assert_eq!(shown, wanted, "{what}: the steps' counts per segment");
+        assert!(shown.len() >= 3, "{what}: {shown:?}");
+    }
+    let segment_entries = |answer: &Value| -> u64 {
+        answer["segments"].as_array().unwrap().iter().map(|segment| segment["counts"][0].as_u64().unwrap()).sum()
+    };
+    assert!(
+        segment_entries(&funnel_by_browser) > entered(&answers["funnel_uniques"]),
+        "a user enters again under another segment after exiting"
+    );
 
     for (answer, expected) in
         [(&retention_on, &answers["retention_on"]), (&retention_after, &answers["retention_after"])]
@@ -453,6 +523,19 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     }
     let viewers = answers["unique"]["total"].as_u64().unwrap();
     assert!(rows_born > viewers, "some users are in several rows: {rows_born} births of {viewers} viewers");
+
+    // Custom brackets: <1 day, 1-2, 2-4 and 4-7 days after the birth.
+    assert_eq!(brackets["brackets"], json!([1, 2, 4, 7]));
+    let mut returned = 0;
+    for row in brackets["rows"].as_array().unwrap() {
+        let cohort = row["cohort"].as_str().unwrap();
+        let empty = json!({ "first": 0, "counts": [0, 0, 0, 0] });
+        let want = answers["brackets"].get(cohort).unwrap_or(&empty);
+        assert_eq!(row["first"], want["first"], "bracketed cohort {cohort}");
+        assert_eq!(row["counts"], want["counts"], "bracketed cohort {cohort}");
+        returned += row["counts"][2].as_u64().unwrap() + row["counts"][3].as_u64().unwrap();
+    }
+    assert!(returned > 0, "returns in the joined days: {brackets}");
 
     // Flows: users per (step, event) and per path after the anchor.
     let expected = &answers["flows"];
@@ -1152,7 +1235,7 @@ async fn a_funnel_breaks_down_by_the_first_entrys_property() {
     let report = json!({ "type": "funnels", "range": { "from_date": day.to_string(), "to_date": today.to_string() },
         "window_seconds": 86_400, "steps": [{ "event": "Visit" }, { "event": "Buy" }],
         "breakdown": { "property": "utm_source" } });
-    let answer = acme.owner.post(&path, report).await;
+    let answer = acme.owner.post(&path, report.clone()).await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     let segments = answer.results()["segments"].clone();
     assert_eq!(
@@ -1165,4 +1248,86 @@ async fn a_funnel_breaks_down_by_the_first_entrys_property() {
     );
     assert_eq!(answer.results()["steps"][0]["count"], 3);
     assert_eq!(answer.results()["steps"][1]["count"], 1);
+    // Last touch: u1's attempt counts under the source of its purchase.
+    let mut last_touch = report.clone();
+    last_touch["attribution"] = json!("last_defined");
+    let answer = acme.owner.post(&path, last_touch).await;
+    assert_eq!(
+        answer.results()["segments"],
+        json!([
+            { "segment": "mail", "counts": [2, 1], "overall_conversion": 0.5 },
+            { "segment": "ads", "counts": [1, 0], "overall_conversion": 0.0 },
+        ]),
+        "{answer:?}"
+    );
+    let mut wrong = report.clone();
+    wrong["attribution"] = json!({ "step": 2 });
+    let answer = acme.owner.post(&path, wrong).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body["error"].as_str().unwrap_or_default().contains("from 0 to 1"), "{answer:?}");
+}
+
+/// The answer cache: a report over days that have ended is answered again from memory while
+/// nothing it read has changed; events after what it read keep it, an event inside it or a
+/// profile change (which a profile filter could read) do not, and an open range is never kept.
+#[tokio::test]
+async fn a_report_asked_again_comes_from_the_cache_until_what_it_read_changes() {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let day = today.checked_sub(jiff::Span::new().days(3)).unwrap();
+    let at =
+        |day: jiff::civil::Date| day.at(12, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second();
+    let visit = |n: u32, user: &str, when: i64| json!({ "event": "Visit", "properties": { "time": when, "distinct_id": user, "$insert_id": format!("c{n}") } });
+    import(server.base_url(), &project, &[visit(1, "u1", at(day)), visit(2, "u2", at(day))]).await;
+    let closed = json!({ "type": "insights", "range": { "from_date": day.to_string(), "to_date": day.to_string() },
+        "unit": "day", "metrics": [{ "event": "Visit", "measure": { "kind": "total" } }] });
+    let ask = |report: Value| {
+        let owner = acme.owner.clone();
+        let path = path.clone();
+        async move {
+            let reply = owner.post(&path, report).await;
+            assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+            let answer = reply.results().clone();
+            (answer["from_cache"].as_bool().unwrap(), answer["series"][0]["total"].as_f64().unwrap(), answer)
+        }
+    };
+    let (cached, total, first) = ask(closed.clone()).await;
+    assert_eq!((cached, total), (false, 2.0));
+    let (cached, total, again) = ask(closed.clone()).await;
+    assert_eq!((cached, total), (true, 2.0));
+    assert_eq!(again["computed_at"], first["computed_at"], "the kept answer, as it was computed");
+    assert_eq!(again["series"], first["series"]);
+
+    // Events after the range leave it; one inside it does not.
+    import(server.base_url(), &project, &[visit(3, "u3", at(today) - 3600)]).await;
+    assert!(ask(closed.clone()).await.0, "an event after what the report read");
+    import(server.base_url(), &project, &[visit(4, "u4", at(day) + 60)]).await;
+    let (cached, total, _) = ask(closed.clone()).await;
+    assert_eq!((cached, total), (false, 3.0), "the new event counts at once");
+    assert!(ask(closed.clone()).await.0);
+
+    // A profile change may change any answer.
+    let profiles = json!([{ "$token": project.token, "$distinct_id": "u1", "$set": { "plan": "pro" } }]);
+    let reply = tally_testkit::http_client(None)
+        .post(format!("{}/engage", server.base_url()))
+        .json(&profiles)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+    assert!(!ask(closed.clone()).await.0, "after a profile change");
+
+    // A range reaching today can still change as time passes: never kept.
+    let mut open = closed.clone();
+    open["range"]["to_date"] = json!(today.to_string());
+    assert!(!ask(open.clone()).await.0);
+    let (cached, total, _) = ask(open).await;
+    assert_eq!((cached, total), (false, 4.0));
+    // Another caller sees the same data: the kept answer serves them too, marked as such.
+    let (cached, total, _) = ask(closed).await;
+    assert_eq!((cached, total), (true, 3.0));
 }

@@ -668,6 +668,10 @@ pub(crate) async fn funnels(
         counting: Default::default(),
         unit: TimeUnit::Day,
         breakdown: None,
+        attribution: Default::default(),
+        hold_constant: Vec::new(),
+        optimized_reentry: false,
+        session_minutes: 30,
     });
     let where_expression = where_of(&params).or_else(|| template.where_expression.clone());
     // One admission for the whole request, however many dates it answers.
@@ -777,6 +781,7 @@ pub(crate) async fn retention(
         returned: EventSelector { event: returned, filters: Vec::new() },
         unit,
         buckets,
+        brackets: None,
         criterion,
         where_expression: where_of(&params),
         born_where: born_filter,
