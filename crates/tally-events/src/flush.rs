@@ -3,7 +3,7 @@
 //! files written and synced → snapshot written and synced → files and the flushed log
 //! position catalogued in one transaction → only then the covered log segments removed.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use tally_ingest::profiles::{Profile, ProfileKey};
 use tally_store::EventFile;
 
-use crate::parquet_file::{self, FileStats, ParquetError};
+use crate::lexicon::Lexicon;
+use crate::parquet_file::{self, FileStats, ParquetError, Promoted};
 use crate::{Batches, Derived, EventQuery, EventStore, Profiles, StorageError};
 
 /// The snapshot of lexicon and identities (and the name of the profiles file), beside the
@@ -312,12 +313,18 @@ fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch, ParquetError> {
     take_record_batch(batch, &indices).map_err(arrow)
 }
 
+/// One encoded file: its partition, bytes, statistics and promoted columns.
+type Encoded = (Partition, Vec<u8>, FileStats, Vec<Promoted>);
+
 /// Splits the flushed batches (each one request's) by (project, day, bucket), then
 /// gathers each partition's pieces into files of at most [`FILE_ROWS`] rows or
 /// [`FILE_BYTES`] of Arrow data, each sorted and encoded (CPU work, run on the blocking
 /// pool). Splitting before gathering keeps any one concatenation small, however large the
 /// backlog.
-fn encode_partitions(batches: &Batches) -> Result<Vec<(Partition, Vec<u8>, FileStats)>, ParquetError> {
+fn encode_partitions(
+    batches: &Batches,
+    promotions: &HashMap<i64, Vec<Promoted>>,
+) -> Result<Vec<Encoded>, ParquetError> {
     let mut pieces: BTreeMap<Partition, Vec<RecordBatch>> = BTreeMap::new();
     for (project, list) in batches {
         for batch in list {
@@ -336,36 +343,47 @@ fn encode_partitions(batches: &Batches) -> Result<Vec<(Partition, Vec<u8>, FileS
     }
     let schema = parquet_file::schema();
     let mut encoded = Vec::new();
+    let none = Vec::new();
     for (partition, list) in pieces {
+        let promoted = promotions.get(&partition.0).unwrap_or(&none);
         let (mut group, mut rows, mut bytes) = (Vec::new(), 0usize, 0usize);
         for piece in list {
             rows += piece.num_rows();
             bytes += piece.get_array_memory_size();
             group.push(piece);
             if rows >= FILE_ROWS || bytes >= FILE_BYTES {
-                encoded.push(encode_file(&schema, &partition, &std::mem::take(&mut group))?);
+                encoded.push(encode_file(&schema, &partition, &std::mem::take(&mut group), promoted)?);
                 (rows, bytes) = (0, 0);
             }
         }
         if !group.is_empty() {
-            encoded.push(encode_file(&schema, &partition, &group)?);
+            encoded.push(encode_file(&schema, &partition, &group, promoted)?);
         }
     }
     Ok(encoded)
 }
 
+/// One file of `group` (batches of `schema`): its frequent properties moved into the
+/// `promoted` columns, sorted by (distinct_id, time), encoded.
 fn encode_file(
     schema: &datafusion::arrow::datatypes::SchemaRef,
     partition: &Partition,
     group: &[RecordBatch],
-) -> Result<(Partition, Vec<u8>, FileStats), ParquetError> {
-    let file = sort_batch(&concat_batches(schema, group).map_err(arrow)?)?;
+    promoted: &[Promoted],
+) -> Result<Encoded, ParquetError> {
+    let batch = parquet_file::promote(&concat_batches(schema, group).map_err(arrow)?, promoted)?;
+    let file = sort_batch(&batch)?;
     let bytes = parquet_file::encode_batch(&file)?;
     let stats = FileStats::of_batch(&file, &bytes)?;
-    Ok((partition.clone(), bytes, stats))
+    Ok((partition.clone(), bytes, stats, parquet_file::promoted_of(file.schema().as_ref())))
 }
 
-pub(crate) fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &FileStats) -> EventFile {
+pub(crate) fn catalog_row(
+    partition: &Partition,
+    path: &ObjectPath,
+    stats: &FileStats,
+    promoted: &[Promoted],
+) -> EventFile {
     EventFile {
         path: path.to_string(),
         project_id: partition.0,
@@ -375,6 +393,7 @@ pub(crate) fn catalog_row(partition: &Partition, path: &ObjectPath, stats: &File
         bytes: stats.bytes as i64,
         min_time_ms: stats.min_time_ms,
         max_time_ms: stats.max_time_ms,
+        columns: parquet_file::columns_text(promoted),
     }
 }
 
@@ -411,13 +430,18 @@ impl EventStore {
             (sealed, Arc::clone(&memory.flushing), (profiles, derived.clone()))
         };
         let events: usize = flushing.values().flatten().map(RecordBatch::num_rows).sum();
-        let encoded = tokio::task::spawn_blocking(move || encode_partitions(&flushing)).await.map_err(io)??;
+        let promotions: HashMap<i64, Vec<Promoted>> = flushing
+            .keys()
+            .map(|project| (*project, snapshot.1.lexicons.get(project).map(Lexicon::promotions).unwrap_or_default()))
+            .collect();
+        let encoded =
+            tokio::task::spawn_blocking(move || encode_partitions(&flushing, &promotions)).await.map_err(io)??;
         let mut rows = Vec::with_capacity(encoded.len());
         let mut written = Vec::with_capacity(encoded.len());
-        for (index, (partition, bytes, stats)) in encoded.into_iter().enumerate() {
+        for (index, (partition, bytes, stats, promoted)) in encoded.into_iter().enumerate() {
             let path = ObjectPath::from(format!("{}/flush-{sealed:020}-{index}.parquet", partition_folder(&partition)));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
-            rows.push(catalog_row(&partition, &path, &stats));
+            rows.push(catalog_row(&partition, &path, &stats, &promoted));
             written.push(path);
         }
         make_durable(&self.root, &written).await?;
@@ -458,14 +482,18 @@ impl EventStore {
             let paths: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
             let everything =
                 EventQuery { project_id: partition.0, from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
-            let batches = crate::scan::scan_batches(Arc::clone(&self.files), paths, Vec::new(), &everything).await?;
+            let read_as = parquet_file::union_of(&files)?;
+            let to_read = crate::scan::Files { paths, promoted: read_as.clone() };
+            let batches = crate::scan::scan_batches(Arc::clone(&self.files), to_read, Vec::new(), &everything).await?;
             let rows_in: u64 = files.iter().map(|file| u64::try_from(file.rows).unwrap_or(0)).sum();
-            let (bytes, stats) = tokio::task::spawn_blocking(move || {
-                let batch = concat_batches(&parquet_file::schema(), &batches).map_err(arrow)?;
-                let file = sort_batch(&batch)?;
+            // The project's promotions as they are now: old files' values move into new columns.
+            let promoted = self.lexicon(partition.0).promotions();
+            let (bytes, stats, promoted) = tokio::task::spawn_blocking(move || {
+                let batch = concat_batches(&parquet_file::schema_with(&read_as), &batches).map_err(arrow)?;
+                let file = sort_batch(&parquet_file::promote(&batch, &promoted)?)?;
                 let bytes = parquet_file::encode_batch(&file)?;
                 let stats = FileStats::of_batch(&file, &bytes)?;
-                Ok::<_, parquet_file::ParquetError>((bytes, stats))
+                Ok::<_, parquet_file::ParquetError>((bytes, stats, parquet_file::promoted_of(file.schema().as_ref())))
             })
             .await
             .map_err(io)??;
@@ -478,7 +506,12 @@ impl EventStore {
             make_durable(&self.root, std::slice::from_ref(&path)).await?;
             let old: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
             self.catalog
-                .replace_event_files(&self.region, &old, &catalog_row(&partition, &path, &stats), self.clock.now())
+                .replace_event_files(
+                    &self.region,
+                    &old,
+                    &catalog_row(&partition, &path, &stats, &promoted),
+                    self.clock.now(),
+                )
                 .await?;
             report.partitions += 1;
             report.files_in += old.len();

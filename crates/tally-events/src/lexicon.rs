@@ -74,6 +74,45 @@ impl Lexicon {
     }
 }
 
+/// Most custom properties a project keeps in typed columns.
+pub const MAX_PROMOTED: usize = 32;
+
+impl Lexicon {
+    /// The custom properties new files keep in typed columns: those sent in at least 1 % of
+    /// the project's events, always as one type (text, number or boolean; nulls aside), the
+    /// most frequent first, at most [`MAX_PROMOTED`]. Reserved string properties have
+    /// columns of their own already. Any choice is safe: a value that does not fit its
+    /// column stays in the JSON column.
+    pub fn promotions(&self) -> Vec<crate::parquet_file::Promoted> {
+        use crate::parquet_file::{Kind, Promoted, TYPED_PROPERTIES};
+        let events: u64 = self.events.values().map(|entry| entry.seen.count).sum();
+        let mut found: BTreeMap<&str, (u64, BTreeSet<&'static str>)> = BTreeMap::new();
+        for entry in self.events.values() {
+            for (name, property) in &entry.properties {
+                let seen = found.entry(name.as_str()).or_default();
+                seen.0 += property.seen.count;
+                seen.1.extend(property.types.iter().copied().filter(|kind| *kind != "null"));
+            }
+        }
+        let mut chosen: Vec<(u64, Promoted)> = found
+            .into_iter()
+            .filter(|(name, (count, _))| !TYPED_PROPERTIES.contains(name) && count.saturating_mul(100) >= events)
+            .filter_map(|(name, (count, kinds))| {
+                let kind = match kinds.iter().copied().collect::<Vec<_>>().as_slice() {
+                    ["string"] => Kind::Text,
+                    ["number"] => Kind::Number,
+                    ["boolean"] => Kind::Flag,
+                    _ => return None,
+                };
+                Some((count, Promoted { name: name.to_string(), kind }))
+            })
+            .collect();
+        chosen.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        chosen.truncate(MAX_PROMOTED);
+        chosen.into_iter().map(|(_, promoted)| promoted).collect()
+    }
+}
+
 pub(crate) fn type_of(value: &Value) -> &'static str {
     match value {
         Value::String(_) => "string",
@@ -189,5 +228,30 @@ mod tests {
         record(&mut lexicons, &event("e0", 0, Value::Object(properties)));
         assert_eq!(lexicons[&1].events["e0"].properties.len(), MAX_PROPERTY_NAMES);
         assert_eq!(lexicons[&1].events["e0"].seen.count, 2, "known names still count");
+    }
+
+    #[test]
+    fn frequent_properties_of_one_type_are_promoted() {
+        use crate::parquet_file::{Kind, Promoted};
+        let mut lexicons = Lexicons::new();
+        for n in 0..300 {
+            let mut properties = json!({ "plan": "pro", "amount": n, "vip": n % 2 == 0, "$browser": "Chrome" });
+            if n == 0 {
+                properties["mixed"] = json!("a");
+                properties["rare"] = json!(1);
+                properties["plan"] = Value::Null;
+            }
+            if n == 1 {
+                properties["mixed"] = json!(2);
+            }
+            if n < 5 {
+                properties["list"] = json!([n]);
+            }
+            record(&mut lexicons, &event(if n % 2 == 0 { "Play" } else { "Stop" }, n, properties));
+        }
+        let promoted = lexicons[&1].promotions();
+        let promoted: Vec<(&str, Kind)> =
+            promoted.iter().map(|Promoted { name, kind }| (name.as_str(), *kind)).collect();
+        assert_eq!(promoted, [("amount", Kind::Number), ("plan", Kind::Text), ("vip", Kind::Flag)]);
     }
 }

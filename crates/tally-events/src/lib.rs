@@ -17,6 +17,7 @@ mod identity;
 pub mod lexicon;
 pub mod parquet_file;
 mod privacy;
+pub mod promoted;
 mod read;
 mod readers;
 mod scan;
@@ -263,6 +264,8 @@ struct StreamState {
     store: EventStore,
     query: EventQuery,
     restriction: visibility::Restriction,
+    /// The files' promoted columns (their union).
+    promoted: Vec<parquet_file::Promoted>,
 }
 
 impl StreamState {
@@ -286,7 +289,8 @@ impl StreamState {
         let files = Arc::clone(&self.store.files);
         let memory = self.memory.clone();
         let condition = self.restriction.event_condition.clone();
-        async move { scan::scan_stream(runtime, files, paths, memory, &window, plan_limit, condition).await }
+        let files_to_read = scan::Files { paths, promoted: self.promoted.clone() };
+        async move { scan::scan_stream(runtime, files, files_to_read, memory, &window, plan_limit, condition).await }
     }
 
     /// The next non-empty batch of events, or `None` at the end.
@@ -604,8 +608,9 @@ impl EventStore {
         let memory =
             self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id)?;
         let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
+        let promoted = parquet_file::union_of(&files)?;
         let paths = files.into_iter().map(|file| file.path).collect();
-        scan::scan(Arc::clone(&self.files), paths, memory, query).await
+        scan::scan(Arc::clone(&self.files), scan::Files { paths, promoted }, memory, query).await
     }
 
     /// The same events as [`EventStore::events`], as a stream of batches, read one UTC day
@@ -623,6 +628,7 @@ impl EventStore {
         let memory =
             self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id)?;
         let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
+        let promoted = parquet_file::union_of(&files)?;
         let mut days: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
         for file in files {
             days.entry(file.min_time_ms.div_euclid(DAY_MS)).or_default().push(file.path);
@@ -641,6 +647,7 @@ impl EventStore {
             store: self.clone(),
             query: query.clone(),
             restriction,
+            promoted,
         };
         Ok(Box::pin(futures_util::stream::unfold(Some(state), |state| async move {
             let mut state = state?;

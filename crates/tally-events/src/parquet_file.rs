@@ -116,6 +116,261 @@ fn build_schema() -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
+/// The kind of a promoted property's column: the one JSON type the project sent it as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Text,
+    Number,
+    Flag,
+}
+
+/// A custom property a file keeps in a typed column of its own (`p:<kind>:<name>`) instead
+/// of the JSON column: a project's frequent properties (engine.md §3.3). A value of another
+/// type stays in the JSON column, so the property is the column's value, else the JSON's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Promoted {
+    pub name: String,
+    pub kind: Kind,
+}
+
+/// The prefix of promoted columns' names.
+pub const PROMOTED_PREFIX: &str = "p:";
+
+impl Promoted {
+    pub fn column(&self) -> String {
+        let kind = match self.kind {
+            Kind::Text => "s",
+            Kind::Number => "n",
+            Kind::Flag => "b",
+        };
+        format!("{PROMOTED_PREFIX}{kind}:{}", self.name)
+    }
+
+    /// The promoted property a column name stands for.
+    pub fn of_column(column: &str) -> Option<Promoted> {
+        let rest = column.strip_prefix(PROMOTED_PREFIX)?;
+        let (kind, name) = rest.split_once(':')?;
+        let kind = match kind {
+            "s" => Kind::Text,
+            "n" => Kind::Number,
+            "b" => Kind::Flag,
+            _ => return None,
+        };
+        Some(Promoted { name: name.to_string(), kind })
+    }
+
+    pub fn data_type(&self) -> DataType {
+        match self.kind {
+            Kind::Text => DataType::Utf8,
+            Kind::Number => DataType::Float64,
+            Kind::Flag => DataType::Boolean,
+        }
+    }
+
+    /// Whether the column can hold `value` and give it back unchanged: text, a boolean, or
+    /// a number the column's float keeps exactly (and reads back as the same number text).
+    pub fn fits(&self, value: &Value) -> bool {
+        match (self.kind, value) {
+            (Kind::Text, Value::String(_)) | (Kind::Flag, Value::Bool(_)) => true,
+            (Kind::Number, Value::Number(number)) => match (number.as_i64(), number.as_u64(), number.as_f64()) {
+                (Some(whole), _, _) => whole.unsigned_abs() < WHOLE_LIMIT,
+                (None, Some(whole), _) => whole < WHOLE_LIMIT,
+                (None, None, Some(value)) => value.is_finite(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Whole numbers below this read back from a float column as the same whole number.
+const WHOLE_LIMIT: u64 = 9_000_000_000_000_000;
+
+/// The value a promoted column holds at `row` (`None` when null), as the JSON value sent.
+pub fn promoted_value(array: &dyn Array, row: usize) -> Option<Value> {
+    use arrow_array::{BooleanArray, Float64Array};
+    if array.is_null(row) {
+        return None;
+    }
+    if let Some(text) = array.as_any().downcast_ref::<StringArray>() {
+        return Some(Value::String(text.value(row).to_string()));
+    }
+    if let Some(text) = array.as_any().downcast_ref::<arrow_array::StringViewArray>() {
+        return Some(Value::String(text.value(row).to_string()));
+    }
+    if let Some(flags) = array.as_any().downcast_ref::<BooleanArray>() {
+        return Some(Value::Bool(flags.value(row)));
+    }
+    let number = array.as_any().downcast_ref::<Float64Array>()?.value(row);
+    if number.fract() == 0.0 && number.abs() < WHOLE_LIMIT as f64 {
+        Some(Value::from(number as i64))
+    } else {
+        serde_json::Number::from_f64(number).map(Value::Number)
+    }
+}
+
+/// A file's promoted columns as the catalog keeps them (empty text for none).
+pub fn columns_text(promoted: &[Promoted]) -> String {
+    if promoted.is_empty() { String::new() } else { serde_json::to_string(promoted).unwrap_or_default() }
+}
+
+/// The promoted columns the catalog lists for a file (`path`, named in errors).
+pub fn columns_of(text: &str, path: &str) -> Result<Vec<Promoted>, ParquetError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text).map_err(|error| ParquetError::Decode {
+        path: path.to_string(),
+        message: format!("the catalog's list of its promoted columns is unreadable: {error}"),
+    })
+}
+
+/// The union of the promoted columns of catalogued files, sorted.
+pub fn union_of(files: &[tally_store::EventFile]) -> Result<Vec<Promoted>, ParquetError> {
+    let mut union = std::collections::BTreeSet::new();
+    for file in files {
+        union.extend(columns_of(&file.columns, &file.path)?);
+    }
+    Ok(union.into_iter().collect())
+}
+
+/// `batch` with the columns of `schema` it lacks, all null (events in memory, read beside
+/// files with promoted columns).
+pub fn widen(batch: &RecordBatch, schema: &Arc<Schema>) -> Result<RecordBatch, ParquetError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(array) => Arc::clone(array),
+            None => arrow_array::new_null_array(field.data_type(), batch.num_rows()),
+        })
+        .collect();
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|error| ParquetError::Encode(error.to_string()))
+}
+
+/// The file layout with promoted columns (sorted, so every reader orders them alike).
+pub fn schema_with(promoted: &[Promoted]) -> Arc<Schema> {
+    if promoted.is_empty() {
+        return schema();
+    }
+    let mut sorted = promoted.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut fields: Vec<Field> = schema().fields().iter().map(|field| field.as_ref().clone()).collect();
+    fields.extend(sorted.iter().map(|promoted| Field::new(promoted.column(), promoted.data_type(), true)));
+    Arc::new(Schema::new(fields))
+}
+
+/// The promoted columns of a schema.
+pub fn promoted_of(schema: &Schema) -> Vec<Promoted> {
+    schema.fields().iter().filter_map(|field| Promoted::of_column(field.name())).collect()
+}
+
+/// `batch` (the file layout, with any promoted columns) in the layout of `promoted`: each
+/// promoted property's values that fit its column move there out of the JSON column, and
+/// the values of promoted columns not in `promoted` move back into the JSON column.
+pub fn promote(batch: &RecordBatch, promoted: &[Promoted]) -> Result<RecordBatch, ParquetError> {
+    use arrow_array::builder::{BooleanBuilder, Float64Builder};
+    let target = schema_with(promoted);
+    let wanted = promoted_of(&target);
+    let present = promoted_of(batch.schema().as_ref());
+    if present == wanted && wanted.is_empty() {
+        return Ok(batch.clone());
+    }
+    let properties = column::<StringArray>(batch, "properties", "batch")?;
+    // The promoted columns the batch has: their values go to the same column, or back to JSON.
+    let sources: Vec<(Promoted, &ArrayRef)> = present
+        .iter()
+        .filter_map(|promoted| batch.column_by_name(&promoted.column()).map(|array| (promoted.clone(), array)))
+        .collect();
+    // The quoted names a row's JSON must hold for it to be parsed at all.
+    let keys: Vec<String> =
+        wanted.iter().map(|promoted| serde_json::to_string(&promoted.name).unwrap_or_default()).collect();
+    let mut json = StringBuilder::new();
+    let mut texts: Vec<StringBuilder> = Vec::new();
+    let mut numbers: Vec<Float64Builder> = Vec::new();
+    let mut flags: Vec<BooleanBuilder> = Vec::new();
+    enum Slot {
+        Text(usize),
+        Number(usize),
+        Flag(usize),
+    }
+    let slots: Vec<Slot> = wanted
+        .iter()
+        .map(|promoted| match promoted.kind {
+            Kind::Text => {
+                texts.push(StringBuilder::new());
+                Slot::Text(texts.len() - 1)
+            }
+            Kind::Number => {
+                numbers.push(Float64Builder::new());
+                Slot::Number(numbers.len() - 1)
+            }
+            Kind::Flag => {
+                flags.push(BooleanBuilder::new());
+                Slot::Flag(flags.len() - 1)
+            }
+        })
+        .collect();
+    let decode = |message: String| ParquetError::Decode { path: "batch".into(), message };
+    for row in 0..batch.num_rows() {
+        let text = properties.value(row);
+        let mut values: Vec<Option<Value>> = vec![None; wanted.len()];
+        let mut back: Vec<(String, Value)> = Vec::new();
+        for (promoted, array) in &sources {
+            let Some(value) = promoted_value(array.as_ref(), row) else { continue };
+            match wanted.iter().position(|want| want == promoted) {
+                Some(index) => values[index] = Some(value),
+                None => back.push((promoted.name.clone(), value)),
+            }
+        }
+        let in_json = keys.iter().any(|key| text.contains(key.as_str()));
+        if in_json || !back.is_empty() {
+            let mut map: Map<String, Value> = serde_json::from_str(text).map_err(|error| decode(error.to_string()))?;
+            for (index, promoted) in wanted.iter().enumerate() {
+                if values[index].is_none() && map.get(&promoted.name).is_some_and(|value| promoted.fits(value)) {
+                    values[index] = map.remove(&promoted.name);
+                }
+            }
+            for (name, value) in back {
+                map.entry(name).or_insert(value);
+            }
+            json.append_value(serde_json::to_string(&map).map_err(|error| decode(error.to_string()))?);
+        } else {
+            json.append_value(text);
+        }
+        for (slot, value) in slots.iter().zip(values) {
+            match (slot, value) {
+                (Slot::Text(index), Some(Value::String(text))) => texts[*index].append_value(text),
+                (Slot::Number(index), Some(Value::Number(number))) => numbers[*index].append_option(number.as_f64()),
+                (Slot::Flag(index), Some(Value::Bool(flag))) => flags[*index].append_value(flag),
+                (Slot::Text(index), _) => texts[*index].append_null(),
+                (Slot::Number(index), _) => numbers[*index].append_null(),
+                (Slot::Flag(index), _) => flags[*index].append_null(),
+            }
+        }
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+    for field in schema().fields() {
+        if field.name() == "properties" {
+            columns.push(Arc::new(json.finish()));
+        } else {
+            let array =
+                batch.column_by_name(field.name()).ok_or_else(|| decode(format!("no column {}", field.name())))?;
+            columns.push(Arc::clone(array));
+        }
+    }
+    for slot in &slots {
+        columns.push(match slot {
+            Slot::Text(index) => Arc::new(texts[*index].finish()) as ArrayRef,
+            Slot::Number(index) => Arc::new(numbers[*index].finish()),
+            Slot::Flag(index) => Arc::new(flags[*index].finish()),
+        });
+    }
+    RecordBatch::try_new(target, columns).map_err(|error| ParquetError::Encode(error.to_string()))
+}
+
 /// One event made ready for [`Builders`] outside any lock: its overflow JSON and its
 /// reserved string properties, found in one pass over its properties.
 pub struct Prepared<'a> {
@@ -375,6 +630,10 @@ pub fn append_events(
             batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>().map(|array| (*name, array))
         })
         .collect();
+    let promoted: Vec<(String, &ArrayRef)> = promoted_of(batch.schema().as_ref())
+        .into_iter()
+        .filter_map(|promoted| batch.column_by_name(&promoted.column()).map(|array| (promoted.name, array)))
+        .collect();
     events.reserve(batch.num_rows());
     for row in 0..batch.num_rows() {
         let mut parsed: Map<String, Value> = serde_json::from_str(properties.value(row))
@@ -382,6 +641,11 @@ pub fn append_events(
         for (name, array) in &typed {
             if array.is_valid(row) {
                 parsed.insert((*name).to_string(), Value::String(array.value(row).to_string()));
+            }
+        }
+        for (name, array) in &promoted {
+            if let Some(value) = promoted_value(array.as_ref(), row) {
+                parsed.insert(name.clone(), value);
             }
         }
         events.push(Event {
@@ -483,6 +747,53 @@ mod tests {
         let metadata = parquet::file::reader::SerializedFileReader::new(file).unwrap();
         let column = parquet::file::reader::FileReader::metadata(&metadata).row_group(0).column(0).compression();
         assert!(matches!(column, Compression::ZSTD(_)), "{column:?}");
+    }
+
+    #[test]
+    fn promoted_properties_move_into_columns_and_back_unchanged() {
+        let promoted = [
+            Promoted { name: "plan".into(), kind: Kind::Text },
+            Promoted { name: "n".into(), kind: Kind::Number },
+            Promoted { name: "vip".into(), kind: Kind::Flag },
+        ];
+        let events: Vec<Event> = (0..6)
+            .map(|n| {
+                let mut event = event(n);
+                event.properties.insert("plan".into(), if n == 3 { json!(7) } else { json!(format!("p{n}")) });
+                event.properties.insert("vip".into(), json!(n % 2 == 0));
+                if n == 4 {
+                    event.properties.insert("n".into(), json!(2.5));
+                }
+                if n == 5 {
+                    event.properties.insert("n".into(), json!(u64::MAX));
+                    event.properties.remove("vip");
+                }
+                event
+            })
+            .collect();
+        let refs: Vec<&Event> = events.iter().collect();
+        let batch = promote(&to_batch(&refs).unwrap(), &promoted).unwrap();
+        assert_eq!(promoted_of(batch.schema().as_ref()).len(), 3);
+        let plan = column::<StringArray>(&batch, "p:s:plan", "t").unwrap();
+        assert_eq!((plan.value(0), plan.is_null(3)), ("p0", true), "a number stays in the JSON");
+        let json = column::<StringArray>(&batch, "properties", "t").unwrap();
+        assert!(!json.value(0).contains("\"plan\"") && json.value(3).contains("\"plan\":7"), "{}", json.value(3));
+        assert!(
+            json.value(5).contains("18446744073709551615"),
+            "a number a float cannot keep stays: {}",
+            json.value(5)
+        );
+        let bytes = encode_batch(&batch).unwrap();
+        let read = decode(Bytes::from(bytes), "t", 9).unwrap();
+        assert_eq!(read, events, "the file gives back every event as sent");
+        // Columns no longer promoted go back into the JSON column.
+        let back = promote(&batch, &promoted[..1]).unwrap();
+        assert_eq!(promoted_of(back.schema().as_ref()), promoted[..1]);
+        let mut again = Vec::new();
+        append_events(&back, "t", 9, &mut again).unwrap();
+        assert_eq!(again, events);
+        let none = promote(&batch, &[]).unwrap();
+        assert_eq!(none.schema(), schema());
     }
 
     #[test]

@@ -137,10 +137,11 @@ impl EventStore {
         for file in self.catalog.event_files(&self.region, project_id, i64::MIN, i64::MAX).await? {
             let context = SessionContext::new();
             let everything = EventQuery { project_id, from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
+            let promoted = parquet_file::columns_of(&file.columns, &file.path)?;
             let Some(frame) = scan::undeduplicated(
                 &context,
                 Arc::clone(&self.files),
-                vec![file.path.clone()],
+                scan::Files { paths: vec![file.path.clone()], promoted: promoted.clone() },
                 Vec::new(),
                 &everything,
             )
@@ -168,8 +169,9 @@ impl EventStore {
             if rows == 0 {
                 self.catalog.remove_event_file(&self.region, &file.path).await?;
             } else {
+                let layout = parquet_file::schema_with(&promoted);
                 let (bytes, stats) = tokio::task::spawn_blocking(move || {
-                    let batch = concat_batches(&parquet_file::schema(), &kept).map_err(flush::arrow)?;
+                    let batch = concat_batches(&layout, &kept).map_err(flush::arrow)?;
                     let bytes = parquet_file::encode_batch(&batch)?;
                     let stats = parquet_file::FileStats::of_batch(&batch, &bytes)?;
                     Ok::<_, parquet_file::ParquetError>((bytes, stats))
@@ -183,7 +185,7 @@ impl EventStore {
                 self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
                 flush::make_durable(&self.root, std::slice::from_ref(&path)).await?;
                 let partition = (file.project_id, file.day.clone(), u32::try_from(file.bucket).unwrap_or(0));
-                let row = flush::catalog_row(&partition, &path, &stats);
+                let row = flush::catalog_row(&partition, &path, &stats, &promoted);
                 self.catalog
                     .replace_event_files(&self.region, std::slice::from_ref(&file.path), &row, self.clock.now())
                     .await?;

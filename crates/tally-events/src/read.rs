@@ -47,6 +47,8 @@ pub struct ProjectEvents {
     /// holds one copy of each of its events and no other file or batch has any of them, so
     /// they are read without the deduplicating window.
     clean: Vec<String>,
+    /// The promoted columns of the files (their union): every read presents them all.
+    promoted: Vec<parquet_file::Promoted>,
     memory: Vec<RecordBatch>,
     identities: Arc<HashMap<String, String>>,
     /// Every project's profiles (read only for this one's, and only when a report asks).
@@ -98,6 +100,7 @@ impl EventStore {
             (Arc::new(derived.identities.mapping(project_id, project.id_merge)), names)
         };
         let files = self.catalog.event_files(&self.region, project_id, from_ms, to_ms).await?;
+        let promoted = parquet_file::union_of(&files)?;
         let (clean, paths) = split_clean(files, &parquet_file::days_of(&memory, i64::MIN, i64::MAX));
         let restriction = self.restriction(scope.visibility(), project_id, &identities).await?;
         Ok(ProjectEvents {
@@ -105,6 +108,7 @@ impl EventStore {
             files_store: Arc::clone(&self.files),
             paths,
             clean,
+            promoted,
             memory,
             identities,
             profiles: Arc::clone(&self.profiles),
@@ -302,16 +306,21 @@ impl ProjectEvents {
         let mixed = scan::undeduplicated(
             context,
             Arc::clone(&self.files_store),
-            self.paths.clone(),
+            scan::Files { paths: self.paths.clone(), promoted: self.promoted.clone() },
             self.memory.clone(),
             &query,
         )
         .await?
         .map(scan::deduplicated_unsorted)
         .transpose()?;
-        let clean =
-            scan::undeduplicated(context, Arc::clone(&self.files_store), self.clean.clone(), Vec::new(), &query)
-                .await?;
+        let clean = scan::undeduplicated(
+            context,
+            Arc::clone(&self.files_store),
+            scan::Files { paths: self.clean.clone(), promoted: self.promoted.clone() },
+            Vec::new(),
+            &query,
+        )
+        .await?;
         let frame = match (mixed, clean) {
             (Some(mixed), Some(clean)) => mixed.union(clean).map_err(scan::engine)?,
             (Some(frame), None) | (None, Some(frame)) => frame,
@@ -321,7 +330,8 @@ impl ProjectEvents {
             frame
         } else {
             let canonical = ScalarUDF::from(Canonical::new(Arc::clone(&self.identities)));
-            let columns: Vec<Expr> = parquet_file::schema()
+            let columns: Vec<Expr> = frame
+                .schema()
                 .fields()
                 .iter()
                 .map(|field| match field.name().as_str() {

@@ -16,6 +16,14 @@ use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionC
 use crate::parquet_file;
 use crate::{EventQuery, StorageError};
 
+/// Catalogued files to read: their paths (relative to the region's event folder) and the
+/// union of their promoted columns, which every read presents.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Files {
+    pub paths: Vec<String>,
+    pub promoted: Vec<parquet_file::Promoted>,
+}
+
 /// Where the region's files are registered in a query's session.
 const FILES_URL: &str = "tally-events://region/";
 
@@ -41,7 +49,7 @@ pub(crate) fn deduplicated_unsorted(events: DataFrame) -> Result<DataFrame, Stor
         .build()
         .map_err(engine)?
         .alias(COPY);
-    let columns: Vec<Expr> = parquet_file::schema().fields().iter().map(|field| ident(field.name())).collect();
+    let columns: Vec<Expr> = events.schema().fields().iter().map(|field| ident(field.name())).collect();
     events
         .window(vec![copy])
         .and_then(|frame| frame.filter(ident(COPY).eq(lit(1u64))))
@@ -57,7 +65,7 @@ const COPY: &str = "tally_copy";
 #[cfg(test)]
 pub(crate) async fn scan(
     files_store: Arc<dyn object_store::ObjectStore>,
-    files: Vec<String>,
+    files: Files,
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Vec<tally_ingest::Event>, StorageError> {
@@ -99,7 +107,7 @@ pub fn spilling_runtime(spill_dir: &std::path::Path, memory: usize) -> Result<Ar
 /// applied, one copy per deduplication key): what compaction rewrites.
 pub(crate) async fn scan_batches(
     files_store: Arc<dyn object_store::ObjectStore>,
-    files: Vec<String>,
+    files: Files,
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Vec<RecordBatch>, StorageError> {
@@ -115,7 +123,7 @@ pub(crate) async fn scan_batches(
 pub(crate) async fn scan_stream(
     runtime: Arc<RuntimeEnv>,
     files_store: Arc<dyn object_store::ObjectStore>,
-    files: Vec<String>,
+    files: Files,
     memory: Vec<RecordBatch>,
     query: &EventQuery,
     limit: Option<usize>,
@@ -126,7 +134,11 @@ pub(crate) async fn scan_stream(
     let mut config = SessionConfig::new().with_target_partitions(1);
     config.options_mut().execution.sort_spill_reservation_bytes = SORT_MERGE_RESERVATION;
     let context = SessionContext::new_with_config_rt(config, runtime);
-    let Some(mut frame) = plan(&context, files_store, files, memory, query).await? else { return Ok(None) };
+    // The view's condition may read promoted properties.
+    crate::promoted::register(&context);
+    let Some(mut frame) = plan(&context, files_store, files, memory, query).await? else {
+        return Ok(None);
+    };
     if let Some(condition) = condition {
         frame = frame.filter(condition).map_err(engine)?;
     }
@@ -140,7 +152,7 @@ pub(crate) async fn scan_stream(
 pub(crate) async fn plan(
     context: &SessionContext,
     files_store: Arc<dyn object_store::ObjectStore>,
-    files: Vec<String>,
+    files: Files,
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Option<DataFrame>, StorageError> {
@@ -156,17 +168,21 @@ pub(crate) async fn plan(
 pub(crate) async fn undeduplicated(
     context: &SessionContext,
     files_store: Arc<dyn object_store::ObjectStore>,
-    files: Vec<String>,
+    files: Files,
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Option<DataFrame>, StorageError> {
+    let Files { paths: files, promoted } = files;
+    let promoted = promoted.as_slice();
     if files.is_empty() && memory.is_empty() {
         return Ok(None);
     }
     let url = url::Url::parse(FILES_URL).map_err(engine)?;
     context.register_object_store(&url, files_store);
 
-    let schema = parquet_file::schema();
+    // Every file read as the union of the files' layouts (`promoted`: the union of their
+    // promoted columns; a file without one reads it as null), memory too.
+    let schema = parquet_file::schema_with(promoted);
     let mut frames: Vec<DataFrame> = Vec::new();
     if !files.is_empty() {
         let paths: Vec<String> = files.iter().map(|path| format!("{FILES_URL}{path}")).collect();
@@ -174,6 +190,11 @@ pub(crate) async fn undeduplicated(
         frames.push(context.read_parquet(paths, options).await.map_err(engine)?);
     }
     if !memory.is_empty() {
+        let memory = if promoted.is_empty() {
+            memory
+        } else {
+            memory.iter().map(|batch| parquet_file::widen(batch, &schema)).collect::<Result<Vec<_>, _>>()?
+        };
         frames.push(context.read_batches(memory).map_err(engine)?);
     }
     let mut union: Option<DataFrame> = None;

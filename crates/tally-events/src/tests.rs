@@ -10,7 +10,7 @@ use tally_ingest::Event;
 use tally_ingest::profiles::{Operation, ProfileKey, ProfileUpdate};
 use tally_types::{FakeClock, SharedClock};
 
-use crate::{EventQuery, EventStore, StorageError};
+use crate::{EventQuery, EventStore, StorageError, parquet_file};
 
 const DAY_MS: i64 = 86_400_000;
 /// 2027-01-15T00:00:00Z.
@@ -102,6 +102,23 @@ async fn a_flush_moves_events_to_catalogued_parquet_and_removes_the_log_it_cover
     assert!(files.iter().all(|file| file.ends_with(".parquet") && file.contains("/day=2027-01-15/")), "{files:?}");
     let catalogued = catalog.all_event_files("eu").await.unwrap();
     assert_eq!(catalogued.iter().map(|file| file.rows).sum::<i64>(), 41);
+    // The project's frequent properties (in every event, one type each) have columns of
+    // their own in its files, and are out of the JSON column.
+    let project_file = catalogued.iter().find(|file| file.project_id == 1).unwrap();
+    let promoted = parquet_file::columns_of(&project_file.columns, &project_file.path).unwrap();
+    let names: Vec<&str> = promoted.iter().map(|promoted| promoted.name.as_str()).collect();
+    assert!(names.contains(&"genre") && names.contains(&"n"), "{promoted:?}");
+    let bytes = std::fs::read(dir.path().join("region/events").join(&project_file.path)).unwrap();
+    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(batch.column_by_name("p:s:genre").is_some() && batch.column_by_name("p:n:n").is_some());
+    let json = parquet_file::column::<arrow_array::StringArray>(&batch, "properties", "t").unwrap();
+    assert!(!json.value(0).contains("genre"), "{}", json.value(0));
     assert_eq!(store.events(&everything(1)).await.unwrap(), before, "same answer from the files");
     assert_eq!(store.flush().await.unwrap().sealed_through, None, "nothing new: nothing to flush");
 

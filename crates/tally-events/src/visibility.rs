@@ -71,14 +71,17 @@ impl Restriction {
         if self.hidden.is_empty() {
             return Ok(frame);
         }
-        let columns: Vec<Expr> = parquet_file::schema()
+        let hidden = |name: &str| {
+            let name = parquet_file::Promoted::of_column(name).map_or(name.to_string(), |promoted| promoted.name);
+            self.hidden.contains(&name)
+        };
+        let columns: Vec<Expr> = frame
+            .schema()
             .fields()
             .iter()
             .map(|field| match field.name().as_str() {
                 "properties" => EditProperties::call(Arc::clone(&self.hidden), Arc::default()),
-                name if self.hidden.iter().any(|hidden| hidden == name) => {
-                    cast(lit(ScalarValue::Null), field.data_type().clone()).alias(name)
-                }
+                name if hidden(name) => cast(lit(ScalarValue::Null), field.data_type().clone()).alias(name),
                 name => ident(name),
             })
             .collect();
@@ -163,6 +166,13 @@ pub(crate) fn merged(frame: DataFrame, merges: &tally_iam::authz::Merges) -> Res
                 case.otherwise(ident("name")).unwrap_or_else(|_| ident("name")).alias("name")
             }
             "properties" if !renames.is_empty() => EditProperties::call(Arc::default(), Arc::clone(&renames)),
+            // A renamed promoted property is read under its new name from the JSON (where
+            // the rewrite of `properties` put it), never under the old one.
+            name if parquet_file::Promoted::of_column(name)
+                .is_some_and(|promoted| renames.iter().any(|(from, _)| *from == promoted.name)) =>
+            {
+                cast(lit(ScalarValue::Null), field.data_type().clone()).alias(name)
+            }
             name => ident(name),
         })
         .collect();

@@ -22,6 +22,7 @@ use tally_events::parquet_file::TYPED_PROPERTIES;
 /// Registers the functions that do not depend on one query (the property readers) in a
 /// session: the one place a later cluster mode registers them too.
 pub fn register(context: &SessionContext) {
+    tally_events::promoted::register(context);
     context.register_udf(ScalarUDF::from(Property { numeric: false, signature: two_strings() }));
     context.register_udf(ScalarUDF::from(Property { numeric: true, signature: two_strings() }));
 }
@@ -127,7 +128,8 @@ struct Property {
 
 impl ScalarUDFImpl for Property {
     fn name(&self) -> &str {
-        if self.numeric { "tally_property_number" } else { "tally_property_text" }
+        // The names the promoted-column rewrite looks for.
+        if self.numeric { tally_events::promoted::PROPERTY_NUMBER } else { tally_events::promoted::PROPERTY_TEXT }
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -174,33 +176,8 @@ pub(crate) fn column_as<A: Array + Clone + 'static>(
         .ok_or_else(|| crate::QueryError::Storage("query engine: a result column has an unexpected type".into()))
 }
 
-/// A property's value as text, as filters and breakdowns see it.
-pub fn text(value: serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(text) => Some(text),
-        serde_json::Value::Bool(flag) => Some(flag.to_string()),
-        serde_json::Value::Number(number) => Some(number_text(&number)),
-        other => Some(other.to_string()),
-    }
-}
-
-/// A number as text, the way segments and filters see it: whole numbers without a fraction
-/// (`1.0` and `1` are the same value), others as JSON writes them.
-pub fn number_text(number: &serde_json::Number) -> String {
-    match number.as_f64() {
-        Some(value) if number.is_f64() && value.fract() == 0.0 && value.abs() < 9e15 => (value as i64).to_string(),
-        _ => number.to_string(),
-    }
-}
-
-fn number(value: &serde_json::Value) -> Option<f64> {
-    match value {
-        serde_json::Value::Number(number) => number.as_f64(),
-        serde_json::Value::String(text) => text.trim().parse::<f64>().ok().filter(|number| number.is_finite()),
-        _ => None,
-    }
-}
+use tally_events::promoted::number;
+pub use tally_events::promoted::{number_text, text};
 
 /// The value of the top-level key `name` of a JSON object, without building the others.
 fn lookup(json: &str, name: &str) -> Option<serde_json::Value> {

@@ -20,9 +20,11 @@ pub struct EventFile {
     pub bytes: i64,
     pub min_time_ms: i64,
     pub max_time_ms: i64,
+    /// The file's promoted columns, as `tally-events` writes them (empty: none).
+    pub columns: String,
 }
 
-const COLUMNS: &str = "path, project_id, day, bucket, rows, bytes, min_time_ms, max_time_ms";
+const COLUMNS: &str = "path, project_id, day, bucket, rows, bytes, min_time_ms, max_time_ms, columns";
 
 fn file_from_row(row: &impl RowExt) -> Result<EventFile, StoreError> {
     Ok(EventFile {
@@ -34,6 +36,7 @@ fn file_from_row(row: &impl RowExt) -> Result<EventFile, StoreError> {
         bytes: row.int("bytes")?,
         min_time_ms: row.int("min_time_ms")?,
         max_time_ms: row.int("max_time_ms")?,
+        columns: row.text("columns")?,
     })
 }
 
@@ -41,7 +44,7 @@ macro_rules! insert_file {
     ($executor:expr, $region:expr, $file:expr, $at:expr) => {
         sqlx::query(
             "INSERT INTO event_files (path, region, project_id, day, bucket, rows, bytes, min_time_ms, max_time_ms, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             created_at, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&$file.path)
         .bind($region)
@@ -53,6 +56,7 @@ macro_rules! insert_file {
         .bind($file.min_time_ms)
         .bind($file.max_time_ms)
         .bind($at.as_millisecond())
+        .bind(&$file.columns)
         .execute($executor)
         .await?
     };

@@ -223,6 +223,30 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
         assert!(std::time::Instant::now() < deadline, "no flush within 30 s");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // The project's frequent custom property `plan` (on most purchases, always text) has a
+    // column of its own in the flushed files, so the reports below read it from there for
+    // those events and from the JSON column for the events still in memory.
+    {
+        use sqlx::{Connection, Row};
+        let url = format!("sqlite://{}", instance.data_dir.join("tally.db").display());
+        let mut catalog = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        // The files are on disk a moment before the flush catalogues them.
+        let columns: Vec<String> = loop {
+            let columns: Vec<String> = sqlx::query("SELECT columns FROM event_files WHERE project_id = $1")
+                .bind(project.id)
+                .fetch_all(&mut catalog)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>("columns"))
+                .collect();
+            if !columns.is_empty() || std::time::Instant::now() > deadline {
+                break columns;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert!(columns.iter().any(|list| list.contains("\"plan\"")), "{columns:?}");
+    }
     // The second load stays in memory while the reports run (duplicates of flushed events
     // among it): the next flush is a second away, so both are read together either way.
     import(server.base_url(), &project, &second).await;

@@ -161,6 +161,27 @@ async fn people_use_tally_in_a_browser() {
     assert!(names.contains(&"pro") && names.contains(&"free"), "{}", facts["retention_segments"]);
     let born: u64 = segments.iter().map(|segment| segment["first"].as_u64().unwrap()).sum();
     assert_eq!(Some(born), facts["retention"]["api"]["total"]["first"].as_u64(), "{}", facts["retention_segments"]);
+    // A funnel by the users' plan, counting sessions: the table shows the API's segments.
+    let funnel_segments = &facts["funnel_segments"];
+    assert_eq!(funnel_segments["report"]["counting"], "sessions", "{funnel_segments}");
+    assert_eq!(funnel_segments["report"]["breakdown"]["source"], "user", "{funnel_segments}");
+    let api_segments: Vec<Value> = funnel_segments["api"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|segment| serde_json::json!({ "segment": segment["segment"], "counts": segment["counts"] }))
+        .collect();
+    assert!(api_segments.len() >= 2, "{funnel_segments}");
+    assert_eq!(funnel_segments["ui"], Value::from(api_segments), "{funnel_segments}");
+    // Retention with custom brackets: three columns named for the joined days.
+    let brackets = &facts["retention_brackets"];
+    assert_eq!(brackets["report"]["brackets"], serde_json::json!([1, 3, 7]), "{brackets}");
+    let headers: Vec<&str> = brackets["headers"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(headers.contains(&"1–3 days") && headers.contains(&"3–7 days"), "{brackets}");
+    let mut shown = vec![brackets["api"]["total"]["first"].clone()];
+    shown.extend(brackets["api"]["total"]["counts"].as_array().unwrap().iter().cloned());
+    assert_eq!(shown.len(), 4, "users born and three brackets: {brackets}");
+    assert_eq!(brackets["ui"], Value::Array(shown), "{brackets}");
     // A retention cell's users saved as a cohort: as many as the "all" row's bucket 0 says.
     assert_eq!(facts["retention_cohort"]["dialog_users"], facts["retention"]["api"]["total"]["counts"][0], "{facts}");
     assert_eq!(facts["retention_cohort"]["saved_users"], facts["retention_cohort"]["dialog_users"]);

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "privacy", include_str!("../../migrations/postgres/0012_privacy.sql")),
     (13, "alerts", include_str!("../../migrations/postgres/0013_alerts.sql")),
     (14, "lexicon", include_str!("../../migrations/postgres/0014_lexicon.sql")),
+    (15, "event_columns", include_str!("../../migrations/postgres/0015_event_columns.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {
