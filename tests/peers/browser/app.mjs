@@ -411,6 +411,25 @@ try {
   const timeChart = member.getByRole("tabpanel", { name: "Time to convert" }).getByTestId("chart");
   await timeChart.waitFor({ timeout: 5000 }).catch(() => {});
   facts.funnel.time_chart = await timeChart.getAttribute("aria-label").catch(() => "");
+  // Broken down by the users' plan, counting sessions: a row per plan, as the API answers.
+  await choose(member, "#funnel-breakdown", "plan (user)");
+  await choose(member, "#counting", "Sessions");
+  await member.click("#run-report");
+  await answered(member, "funnels");
+  await member.getByTestId("funnel-segment-table").waitFor();
+  const segmented = await report(member);
+  facts.funnel_segments = {
+    report: segmented,
+    ui: await member.locator('[data-testid="funnel-segment-table"] tr[data-segment]').evaluateAll((rows) =>
+      rows.map((row) => ({
+        segment: row.dataset.segment,
+        counts: [...row.querySelectorAll('[data-testid="segment-step-count"]')].map((cell) => Number(cell.dataset.value)),
+      })),
+    ),
+    api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "funnels", ...segmented })).body.results,
+  };
+  await settled(member);
+  await shot(member, "funnel-segments");
 
   await member.goto(`${base}/projects/${production.id}/retention`);
   await choose(member, "#born-event", "Sign up");
@@ -464,6 +483,18 @@ try {
   await choose(member, "#retention-breakdown", "None");
   await member.click("#run-report");
   await answered(member, "retention");
+  // Custom brackets: the columns name the joined days, the counts are the API's.
+  await member.locator("#retention-brackets").fill("1, 3, 7");
+  await member.click("#run-report");
+  await answered(member, "retention");
+  const bracketed = await report(member);
+  facts.retention_brackets = {
+    report: bracketed,
+    headers: await member.locator("th").allInnerTexts(),
+    ui: await member.locator('[data-cohort="all"] td[data-value]').evaluateAll((cells) => cells.map((c) => Number(c.dataset.value))),
+    api: (await api(member, "POST", `/api/app/projects/${production.id}/query`, { type: "retention", ...bracketed })).body.results,
+  };
+  await member.locator("#retention-brackets").fill("");
   // Recurring cohorts: a buyer is in every day's row they bought on.
   await choose(member, "#born-event", "Purchase");
   await choose(member, "#retention-kind", "Recurring");

@@ -1,7 +1,20 @@
 import { describe, expect, it } from "vitest";
 import {
+  type Funnel,
   type InsightsAnswer,
+  attributionChoices,
+  attributionOf,
+  attributionValue,
+  bracketsText,
+  defaultFunnel,
   defaultInsights,
+  defaultRetention,
+  funnelRequest,
+  funnelSegmentsOption,
+  parseBrackets,
+  retentionBucketLabels,
+  retentionRequest,
+  sessionMinutes,
   formatValue,
   change,
   duration,
@@ -16,7 +29,7 @@ import {
   reportParams,
   seriesName,
 } from "./report";
-import { filterOf, filterText, fromPickerValue, pickerValue } from "../screens/analysis/filterModel";
+import { breakdownName, breakdownOf, filterOf, filterText, fromPickerValue, pickerValue } from "../screens/analysis/filterModel";
 
 const answer: InsightsAnswer = {
   buckets: ["2026-12-01", "2026-12-02"],
@@ -227,5 +240,176 @@ describe("filters", () => {
     expect(pickerValue("tier", "user")).toBe("user:tier");
     expect(pickerValue("plan", undefined)).toBe("plan");
     expect(pickerValue(undefined, "user")).toBeNull();
+  });
+});
+
+describe("the funnel request", () => {
+  const today = new Date(2026, 11, 6);
+  const steps = [{ event: "Sign up" }, { event: "Purchase" }, { event: "Renew" }];
+  const base: Funnel = { ...defaultFunnel(today), steps };
+
+  it("sends the default funnel as it is", () => {
+    expect(funnelRequest(base)).toEqual(base);
+    expect(Object.keys(funnelRequest(base))).toEqual(Object.keys(base));
+  });
+
+  it("sends the session length only when counting sessions, whole and within 1 to 1440", () => {
+    expect(funnelRequest({ ...base, counting: "sessions" }).session_minutes).toBe(30);
+    expect(funnelRequest({ ...base, counting: "sessions", session_minutes: 45 })).toMatchObject({ counting: "sessions", session_minutes: 45 });
+    expect(funnelRequest({ ...base, counting: "sessions", session_minutes: 5000 }).session_minutes).toBe(1440);
+    expect(funnelRequest({ ...base, counting: "totals", session_minutes: 45 })).not.toHaveProperty("session_minutes");
+    expect(sessionMinutes(0)).toBe(1);
+    expect(sessionMinutes(12.4)).toBe(12);
+    expect(sessionMinutes(null)).toBe(30);
+  });
+
+  it("sends optimized re-entry only when on and counting unique users", () => {
+    expect(funnelRequest({ ...base, optimized_reentry: true }).optimized_reentry).toBe(true);
+    expect(funnelRequest({ ...base, counting: "uniques", optimized_reentry: true }).optimized_reentry).toBe(true);
+    expect(funnelRequest({ ...base, counting: "totals", optimized_reentry: true })).not.toHaveProperty("optimized_reentry");
+    expect(funnelRequest({ ...base, counting: "sessions", optimized_reentry: true })).not.toHaveProperty("optimized_reentry");
+    expect(funnelRequest({ ...base, optimized_reentry: false })).not.toHaveProperty("optimized_reentry");
+  });
+
+  it("attributes an event-property breakdown to step 1 unless told otherwise", () => {
+    const breakdown = breakdownOf("plan", null);
+    expect(funnelRequest({ ...base, breakdown })).toMatchObject({ breakdown: { property: "plan" }, attribution: { step: 0 } });
+    expect(funnelRequest({ ...base, breakdown, attribution: { step: 2 } }).attribution).toEqual({ step: 2 });
+    expect(funnelRequest({ ...base, breakdown, attribution: "last_defined" }).attribution).toBe("last_defined");
+  });
+
+  it("moves the attribution back to step 1 when its step is gone", () => {
+    const request = funnelRequest({ ...base, steps: steps.slice(0, 2), breakdown: { property: "plan" }, attribution: { step: 2 } });
+    expect(request.attribution).toEqual({ step: 0 });
+  });
+
+  it("sends no attribution for a profile breakdown, nor without a breakdown", () => {
+    const byProfile = funnelRequest({ ...base, breakdown: breakdownOf("user:tier", null), attribution: { step: 1 } });
+    expect(byProfile.breakdown).toEqual({ property: "tier", source: "user" });
+    expect(byProfile).not.toHaveProperty("attribution");
+    const none = funnelRequest({ ...base, breakdown: null, attribution: { step: 1 } });
+    expect(none).not.toHaveProperty("attribution");
+    expect(none).not.toHaveProperty("breakdown");
+  });
+
+  it("keeps a breakdown's limit", () => {
+    const breakdown = breakdownOf("country", { property: "plan", limit: 5 });
+    expect(funnelRequest({ ...base, breakdown }).breakdown).toEqual({ property: "country", limit: 5 });
+  });
+
+  it("holds at most three properties constant, and sends none when empty", () => {
+    expect(funnelRequest({ ...base, hold_constant: ["plan", "country", "device", "os"] }).hold_constant).toEqual(["plan", "country", "device"]);
+    expect(funnelRequest({ ...base, hold_constant: [] })).not.toHaveProperty("hold_constant");
+  });
+
+  it("round-trips through the URL as the request it sends", () => {
+    const request = funnelRequest({
+      ...base,
+      counting: "sessions",
+      session_minutes: 20,
+      breakdown: { property: "plan" },
+      attribution: "first_defined",
+      hold_constant: ["country"],
+      optimized_reentry: true,
+    });
+    expect(request).toEqual({
+      ...base,
+      counting: "sessions",
+      session_minutes: 20,
+      breakdown: { property: "plan" },
+      attribution: "first_defined",
+      hold_constant: ["country"],
+    });
+    const back = readReport<Funnel | null>(new URLSearchParams(reportParams(request).toString()), null);
+    expect(back).toEqual(request);
+    // What the URL reopens is sent unchanged.
+    expect(back && funnelRequest(back)).toEqual(request);
+  });
+
+  it("names the attribution choices and reads them back", () => {
+    expect(attributionChoices(2).map((c) => c.label)).toEqual(["Step 1", "Step 2", "First step defined", "Last step defined"]);
+    expect(attributionOf("1")).toEqual({ step: 1 });
+    expect(attributionOf("first_defined")).toBe("first_defined");
+    expect(attributionValue(undefined, 2)).toBe("0");
+    expect(attributionValue({ step: 1 }, 2)).toBe("1");
+    expect(attributionValue({ step: 3 }, 2)).toBe("0");
+    expect(attributionValue("last_defined", 2)).toBe("last_defined");
+  });
+
+  it("says a breakdown's property, and whose", () => {
+    expect(breakdownName({ property: "plan" })).toBe("plan");
+    expect(breakdownName({ property: "tier", source: "user" })).toBe("tier (user)");
+    expect(breakdownOf(null, { property: "plan" })).toBeUndefined();
+  });
+});
+
+describe("the funnel broken down", () => {
+  it("draws a bar per segment at each step", () => {
+    const option = funnelSegmentsOption({
+      steps: [{ event: "Sign up" }, { event: "Purchase" }],
+      segments: [
+        { segment: "pro", counts: [4, 2], overall_conversion: 0.5 },
+        { segment: "free", counts: [3, 0], overall_conversion: 0 },
+      ],
+    } as never);
+    expect(option.xAxis.data).toEqual(["1. Sign up", "2. Purchase"]);
+    expect(option.series).toEqual([
+      { name: "pro", type: "bar", data: [4, 2] },
+      { name: "free", type: "bar", data: [3, 0] },
+    ]);
+    expect(option.legend).toBeDefined();
+  });
+});
+
+describe("custom retention brackets", () => {
+  it("reads ascending whole numbers from 1", () => {
+    expect(parseBrackets("1, 3, 7, 14")).toEqual({ brackets: [1, 3, 7, 14] });
+    expect(parseBrackets(" 1 3,7 ")).toEqual({ brackets: [1, 3, 7] });
+    expect(parseBrackets("  ")).toEqual({ brackets: null });
+  });
+
+  it("says why other text is not brackets", () => {
+    expect(parseBrackets("1, 2.5").error).toBeDefined();
+    expect(parseBrackets("1, -3").error).toBeDefined();
+    expect(parseBrackets("a week").error).toBeDefined();
+    expect(parseBrackets("0, 3").error).toBeDefined();
+    expect(parseBrackets("3, 1").error).toBeDefined();
+    expect(parseBrackets("1, 1").error).toBeDefined();
+    expect(parseBrackets("1, 800").error).toBeDefined();
+  });
+
+  it("shows brackets as the text they came from", () => {
+    expect(bracketsText([1, 3, 7, 14])).toBe("1, 3, 7, 14");
+    expect(bracketsText(null)).toBe("");
+    const parsed = parseBrackets(bracketsText([2, 4]));
+    expect(parsed.brackets).toEqual([2, 4]);
+  });
+
+  it("sends brackets instead of the number of buckets", () => {
+    const report = defaultRetention(new Date(2026, 11, 6));
+    const custom = retentionRequest({ ...report, brackets: [1, 3, 7, 14] });
+    expect(custom.brackets).toEqual([1, 3, 7, 14]);
+    expect(custom).not.toHaveProperty("buckets");
+    expect(retentionRequest(report)).toEqual(report);
+    expect(Object.keys(retentionRequest(report))).toEqual(Object.keys(report));
+    expect(retentionRequest({ ...report, brackets: [] })).toEqual(report);
+    expect(retentionRequest({ ...report, brackets: null })).not.toHaveProperty("brackets");
+    expect(readReport(new URLSearchParams(reportParams(custom).toString()), null)).toEqual(custom);
+  });
+
+  it("labels each bracket with its span and the unit", () => {
+    const answer = { brackets: [1, 3, 7, 14], total: { cohort: "all", first: 4, counts: [4, 3, 2, 1] } };
+    expect(retentionBucketLabels(answer, "day")).toEqual(["< 1 day", "1–3 days", "3–7 days", "7–14 days"]);
+    expect(retentionBucketLabels(answer, "week")[0]).toBe("< 1 week");
+    expect(retentionBucketLabels(answer)).toEqual(["< 1", "1–3", "3–7", "7–14"]);
+    expect(retentionBucketLabels({ brackets: null, total: answer.total }, "day")).toEqual(["0", "1", "2", "3"]);
+  });
+
+  it("puts the brackets on the curve's axis", () => {
+    const option = retentionOption(
+      { criterion: "on", brackets: [1, 3], total: { cohort: "all", first: 2, counts: [2, 1] }, rows: [], average: [] } as never,
+      "day",
+    );
+    expect(option.xAxis.data).toEqual(["< 1 day", "1–3 days"]);
   });
 });

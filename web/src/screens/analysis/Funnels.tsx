@@ -1,23 +1,36 @@
 // Funnels: ordered steps within a conversion window, exclusions between steps, counted by
-// users or by attempts; the users at each step with the conversion from the previous step
-// and overall, the time it took, the conversion over time and who is at each step.
+// users, by attempts or by sessions; the users at each step with the conversion from the
+// previous step and overall, the time it took, the conversion over time and who is at each
+// step. With a breakdown, each segment's counts at each step, as a table and grouped bars.
 import { useMemo, useState } from "react";
 import { Link } from "react-router-dom";
-import { ActionIcon, Anchor, Button, Card, Group, NumberInput, Popover, ScrollArea, Select, Stack, Table, Tabs, Text, Title } from "@mantine/core";
+import { ActionIcon, Anchor, Button, Card, Group, NumberInput, Popover, ScrollArea, Select, Stack, Switch, Table, Tabs, Text, Title } from "@mantine/core";
 import {
+  type Breakdown,
   type Funnel,
   type FunnelAnswer,
+  type FunnelSegment,
   type Report,
+  MAX_HELD_CONSTANT,
+  SESSION_MINUTES,
+  attributionChoices,
+  attributionOf,
+  attributionValue,
+  countedName,
   defaultFunnel,
   duration,
   funnelOption,
   funnelOverTimeOption,
+  funnelRequest,
+  funnelSegmentsOption,
   formatValue,
   percent,
+  stepName,
   timeToConvertOption,
 } from "../../api/report";
 import { Chart } from "./Chart";
-import { EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
+import { BreakdownPicker, EventPicker, EventPropertiesPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
+import { breakdownName } from "./filterModel";
 import { profilePath } from "./Users";
 import { Empty, ErrorNote, Screen } from "../common";
 import { SaveReportButton } from "../boards/SaveReport";
@@ -30,14 +43,18 @@ export function Funnels() {
     "funnels",
     () => defaultFunnel(new Date()),
     false,
+    funnelRequest,
   );
   const funnel = answer && answer.type === "funnels" ? (answer as unknown as FunnelAnswer) : null;
   const ready = draft.steps.length >= 2 && draft.steps.every((s) => s.event) && (draft.exclusions ?? []).every((x) => x.event);
   type Exclusion = NonNullable<Funnel["exclusions"]>[number];
   const setExclusion = (index: number, exclusion: Exclusion) =>
     setDraft({ ...draft, exclusions: (draft.exclusions ?? []).map((x, i) => (i === index ? exclusion : x)) });
+  const counting = draft.counting ?? "uniques";
+  // Attribution picks one step's value of an event property; a profile has one value anyway.
+  const attributed = draft.breakdown != null && draft.breakdown.source !== "user";
   return (
-    <Screen title="Funnels" actions={<SaveReportButton projectId={projectId} type="funnels" report={draft} />}>
+    <Screen title="Funnels" actions={<SaveReportButton projectId={projectId} type="funnels" report={funnelRequest(draft)} />}>
       <Card withBorder>
         <form
           onSubmit={(event) => {
@@ -117,16 +134,70 @@ export function Funnels() {
               />
               <Select
                 id="counting"
-                label="Count"
+                label="Counting"
                 data={[
                   { value: "uniques", label: "Unique users" },
                   { value: "totals", label: "Total conversions" },
+                  { value: "sessions", label: "Sessions" },
                 ]}
-                value={draft.counting ?? "uniques"}
-                onChange={(value) => value && setDraft({ ...draft, counting: value as Funnel["counting"] })}
+                value={counting}
+                onChange={(value) =>
+                  value &&
+                  setDraft({
+                    ...draft,
+                    counting: value as Funnel["counting"],
+                    ...(value === "sessions" ? { session_minutes: draft.session_minutes ?? SESSION_MINUTES.default } : {}),
+                  })
+                }
                 allowDeselect={false}
                 w={180}
               />
+              {counting === "sessions" && (
+                <NumberInput
+                  id="session-minutes"
+                  label="Session ends after (minutes idle)"
+                  min={SESSION_MINUTES.min}
+                  max={SESSION_MINUTES.max}
+                  allowDecimal={false}
+                  placeholder={String(SESSION_MINUTES.default)}
+                  value={draft.session_minutes ?? ""}
+                  // Left empty while typing; the request sends the default for it, and keeps it within 1 to 1440.
+                  onChange={(minutes) => setDraft({ ...draft, session_minutes: typeof minutes === "number" ? minutes : undefined })}
+                  w={240}
+                />
+              )}
+            </Group>
+            <Group align="flex-end">
+              <BreakdownPicker id="funnel-breakdown" projectId={projectId} value={draft.breakdown} onChange={(breakdown) => setDraft({ ...draft, breakdown })} />
+              {attributed && (
+                <Select
+                  id="funnel-attribution"
+                  label="Attributed to"
+                  data={attributionChoices(draft.steps.length)}
+                  value={attributionValue(draft.attribution, draft.steps.length)}
+                  onChange={(value) => value != null && setDraft({ ...draft, attribution: attributionOf(value) })}
+                  allowDeselect={false}
+                  w={180}
+                />
+              )}
+              <EventPropertiesPicker
+                id="hold-constant"
+                projectId={projectId}
+                label="Hold constant"
+                max={MAX_HELD_CONSTANT}
+                value={draft.hold_constant ?? []}
+                onChange={(hold_constant) => setDraft({ ...draft, hold_constant })}
+              />
+            </Group>
+            <Switch
+              id="optimized-reentry"
+              label="Optimized re-entry"
+              description="Counts each user's best attempt: the latest step 1 before step 2"
+              checked={counting === "uniques" && (draft.optimized_reentry ?? false)}
+              disabled={counting !== "uniques"}
+              onChange={(event) => setDraft({ ...draft, optimized_reentry: event.currentTarget.checked })}
+            />
+            <Group align="flex-end">
               <RangePicker range={draft.range} onChange={(range) => setDraft({ ...draft, range })} />
               <RunButtons running={running} />
             </Group>
@@ -146,7 +217,9 @@ function FunnelResult({ answer, report, projectId }: { answer: FunnelAnswer; rep
   const option = useMemo(() => funnelOption(answer), [answer]);
   const overTime = useMemo(() => funnelOverTimeOption(answer), [answer]);
   const timing = useMemo(() => timeToConvertOption(answer), [answer]);
-  const who = answer.counting === "totals" ? "attempts" : "users";
+  const who = countedName(answer.counting);
+  // The breakdown the answer is for (not the draft's, which may have changed since).
+  const breakdown = report?.type === "funnels" ? report.breakdown : null;
   return (
     <Stack>
       <Title order={2} size="h4">
@@ -183,9 +256,7 @@ function FunnelResult({ answer, report, projectId }: { answer: FunnelAnswer; rep
         <Table.Tbody>
           {answer.steps.map((step, i) => (
             <Table.Tr key={i}>
-              <Table.Td>
-                {i + 1}. {step.event}
-              </Table.Td>
+              <Table.Td>{stepName(step, i)}</Table.Td>
               <Table.Td data-testid="step-count" data-value={step.count}>
                 {formatValue(step.count)}
               </Table.Td>
@@ -219,7 +290,58 @@ function FunnelResult({ answer, report, projectId }: { answer: FunnelAnswer; rep
           ))}
         </Table.Tbody>
       </Table>
+      {breakdown && <FunnelSegments answer={answer} breakdown={breakdown} who={who} />}
     </Stack>
+  );
+}
+
+/** The breakdown's segments, largest first: grouped bars of each step's count per segment,
+ * and a table of the same counts with each segment's overall conversion. */
+function FunnelSegments({ answer, breakdown, who }: { answer: FunnelAnswer; breakdown: Breakdown; who: string }) {
+  const option = useMemo(() => funnelSegmentsOption(answer), [answer]);
+  const segments: FunnelSegment[] = answer.segments ?? [];
+  const name = breakdownName(breakdown);
+  return (
+    <>
+      <Title order={2} size="h4">
+        By {name}
+      </Title>
+      {segments.length === 0 ? (
+        <Empty>No segment of {name} in this range.</Empty>
+      ) : (
+        <>
+          <Chart option={option} label={`Funnel by ${name}: ${who} at each step in each segment`} height={300} />
+          <Table.ScrollContainer minWidth={480}>
+            <Table striped aria-label={`Funnel by ${name}`} data-testid="funnel-segment-table">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Segment</Table.Th>
+                  {answer.steps.map((step, i) => (
+                    <Table.Th key={i}>{stepName(step, i)}</Table.Th>
+                  ))}
+                  <Table.Th>Overall conversion</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {segments.map((segment) => (
+                  <Table.Tr key={segment.segment} data-segment={segment.segment}>
+                    <Table.Td>{segment.segment}</Table.Td>
+                    {segment.counts.map((count, i) => (
+                      <Table.Td key={i} data-testid="segment-step-count" data-value={count}>
+                        {formatValue(count)}
+                      </Table.Td>
+                    ))}
+                    <Table.Td data-testid="segment-conversion" data-value={segment.overall_conversion}>
+                      {percent(segment.overall_conversion)}
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
+        </>
+      )}
+    </>
   );
 }
 

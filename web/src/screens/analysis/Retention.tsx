@@ -2,25 +2,31 @@
 // by share (a heat table), whose cells save their users as a cohort, and the curve of all
 // cohorts together. With a breakdown, users are also segmented by a property of their first
 // birth event (or of their profile): each segment gets the same table, and a line of the curve.
+// Custom brackets replace one bucket per unit with spans of units (`< 1 day`, `1–3 days`, …).
 import { useMemo, useState } from "react";
-import { Card, Group, NumberInput, Select, Stack, Table, Tabs, Text, Title, UnstyledButton } from "@mantine/core";
+import { Card, Group, NumberInput, Select, Stack, Table, Tabs, Text, TextInput, Title, UnstyledButton } from "@mantine/core";
 import {
   type Report,
   type Retention as RetentionReport,
   type RetentionAnswer,
   type RetentionRow,
   type RetentionSegment,
+  type RetentionUnit,
+  bracketsText,
   defaultRetention,
+  parseBrackets,
   percent,
+  retentionBucketLabels,
   retentionHeatmapOption,
   retentionOption,
+  retentionRequest,
 } from "../../api/report";
 import { cohortLabel, retentionCellLabel } from "../../api/selection";
 import { mayInProject, useCurrent } from "../../api/hooks";
 import { SaveSelectionDialog } from "../cohorts/SaveAsCohort";
 import { Chart } from "./Chart";
-import { EventPicker, RangePicker, RunButtons, ResultBox, SourcedPropertyPicker, useReportScreen } from "./parts";
-import { fromPickerValue, pickerValue } from "./filterModel";
+import { BreakdownPicker, EventPicker, RangePicker, RunButtons, ResultBox, useReportScreen } from "./parts";
+import { breakdownName } from "./filterModel";
 import { Empty, ErrorNote, Screen } from "../common";
 import { SaveReportButton } from "../boards/SaveReport";
 
@@ -29,14 +35,27 @@ export function Retention() {
     "retention",
     () => defaultRetention(new Date()),
     true,
+    retentionRequest,
   );
   const retention = answer && answer.type === "retention" ? (answer as unknown as RetentionAnswer) : null;
+  const brackets = useBracketsText(draft.brackets);
+  const parsed = parseBrackets(brackets.text);
+  const setBrackets = (text: string) => {
+    const next = parseBrackets(text);
+    // Text that is not (yet) a list of brackets keeps the draft's last good ones; Run waits.
+    const kept = next.error ? draft.brackets : (next.brackets ?? undefined);
+    brackets.set(text, kept);
+    // Without brackets the number of buckets counts again (the request leaves it out with them).
+    if (!next.error) setDraft(kept ? { ...draft, brackets: kept } : { ...draft, brackets: undefined, buckets: draft.buckets ?? 7 });
+  };
+  const custom = !parsed.error && parsed.brackets != null;
   return (
-    <Screen title="Retention" actions={<SaveReportButton projectId={projectId} type="retention" report={draft} />}>
+    <Screen title="Retention" actions={<SaveReportButton projectId={projectId} type="retention" report={retentionRequest(draft)} />}>
       <Card withBorder>
         <form
           onSubmit={(event) => {
             event.preventDefault();
+            if (parsed.error) return;
             submit();
           }}
         >
@@ -44,16 +63,7 @@ export function Retention() {
             <Group align="flex-end">
               <EventPicker id="born-event" projectId={projectId} label="Users who did" value={draft.born.event} onChange={(event) => setDraft({ ...draft, born: { ...draft.born, event } })} />
               <EventPicker id="return-event" projectId={projectId} label="and came back to do" value={draft.return.event} onChange={(event) => setDraft({ ...draft, return: { ...draft.return, event } })} />
-              {/* The server segments by a plain property only: no cohorts, and no numeric ranges. */}
-              <SourcedPropertyPicker
-                id="retention-breakdown"
-                projectId={projectId}
-                label="Breakdown"
-                value={pickerValue(draft.breakdown?.property, draft.breakdown?.source)}
-                cohorts={false}
-                none
-                onChange={(value) => setDraft({ ...draft, breakdown: breakdownOf(value, draft.breakdown) })}
-              />
+              <BreakdownPicker id="retention-breakdown" projectId={projectId} value={draft.breakdown} onChange={(breakdown) => setDraft({ ...draft, breakdown })} />
             </Group>
             <Group align="flex-end">
               <Select
@@ -69,7 +79,25 @@ export function Retention() {
                 allowDeselect={false}
                 w={120}
               />
-              <NumberInput id="retention-buckets" label="How many" min={1} max={60} value={draft.buckets ?? 7} onChange={(n) => setDraft({ ...draft, buckets: Math.max(1, Number(n) || 1) })} w={120} />
+              <NumberInput
+                id="retention-buckets"
+                label="How many"
+                min={1}
+                max={60}
+                value={draft.buckets ?? 7}
+                onChange={(n) => setDraft({ ...draft, buckets: Math.max(1, Number(n) || 1) })}
+                disabled={custom}
+                w={120}
+              />
+              <TextInput
+                id="retention-brackets"
+                label="Custom brackets"
+                placeholder="1, 3, 7, 14"
+                value={brackets.text}
+                onChange={(event) => setBrackets(event.currentTarget.value)}
+                error={parsed.error}
+                w={180}
+              />
               <Select
                 id="retention-criterion"
                 label="Counted"
@@ -102,25 +130,23 @@ export function Retention() {
       </Card>
       <ResultBox runner={runner}>
         {error != null && <ErrorNote error={error} title="This retention report cannot be answered" />}
-        {retention && (retention.total.first ? <RetentionResult answer={retention} report={report} projectId={projectId} /> : <Empty>Nobody was born in this range.</Empty>)}
+        {retention &&
+          (retention.total.first ? (
+            <RetentionResult answer={retention} report={report} projectId={projectId} />
+          ) : (
+            <Empty>Nobody was born in this range.</Empty>
+          ))}
       </ResultBox>
     </Screen>
   );
 }
 
-type Breakdown = NonNullable<RetentionReport["breakdown"]>;
-
-/** The breakdown a picker's value asks for (none for null), keeping the previous one's limit. */
-function breakdownOf(value: string | null, previous: Breakdown | null | undefined): Breakdown | undefined {
-  if (!value) return undefined;
-  const { property, source } = fromPickerValue(value);
-  const limit = previous?.limit == null ? {} : { limit: previous.limit };
-  return source === "user" ? { property, source, ...limit } : { property, ...limit };
-}
-
-/** A breakdown in words: its property, and "(user)" for a profile's. */
-function breakdownName(breakdown: Breakdown): string {
-  return breakdown.source === "user" ? `${breakdown.property} (user)` : (breakdown.property ?? "");
+/** The custom brackets' text as typed. It follows the draft's brackets when they change from
+ * elsewhere (a link, the back button), not when they are what the text already says. */
+function useBracketsText(brackets: number[] | null | undefined) {
+  const [state, setState] = useState(() => ({ text: bracketsText(brackets), brackets }));
+  if (bracketsText(state.brackets) !== bracketsText(brackets)) setState({ text: bracketsText(brackets), brackets });
+  return { text: state.text, set: (text: string, kept: number[] | null | undefined) => setState({ text, brackets: kept }) };
 }
 
 /** A share's cell shade: from white towards the theme's indigo. */
@@ -140,8 +166,11 @@ function listedRows(total: RetentionRow, rows: RetentionRow[]): { row: Retention
 }
 
 function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswer; report: Report | null; projectId: number }) {
-  const option = useMemo(() => retentionOption(answer), [answer]);
-  const heatmap = useMemo(() => retentionHeatmapOption(answer), [answer]);
+  // The unit the answer is for (not the draft's, which may have changed since).
+  const unit: RetentionUnit = (report?.type === "retention" ? report.unit : undefined) ?? "day";
+  const option = useMemo(() => retentionOption(answer, unit), [answer, unit]);
+  const heatmap = useMemo(() => retentionHeatmapOption(answer, unit), [answer, unit]);
+  const labels = retentionBucketLabels(answer, unit);
   const { project } = useCurrent();
   // Saving a cell's users needs both: the cohort, and seeing who they are.
   const canSave = mayInProject(project, "edit_cohorts") && mayInProject(project, "view_users") && report != null;
@@ -181,8 +210,8 @@ function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswe
           Choose a cell to save its users as a cohort.
         </Text>
       )}
-      <CohortTable label="Retention by cohort" testId="retention-table" rows={rows} average={answer.average} onChoose={canSave ? open : undefined} />
-      {breakdown && <SegmentTables segments={segments} name={breakdownName(breakdown)} />}
+      <CohortTable label="Retention by cohort" testId="retention-table" rows={rows} labels={labels} average={answer.average} onChoose={canSave ? open : undefined} />
+      {breakdown && <SegmentTables segments={segments} name={breakdownName(breakdown)} labels={labels} />}
       {canSave && (
         <SaveSelectionDialog
           projectId={projectId}
@@ -203,7 +232,7 @@ function RetentionResult({ answer, report, projectId }: { answer: RetentionAnswe
 }
 
 /** The breakdown's segments, largest first: each its own compact cohort table. */
-function SegmentTables({ segments, name }: { segments: RetentionSegment[]; name: string }) {
+function SegmentTables({ segments, name, labels }: { segments: RetentionSegment[]; name: string; labels: string[] }) {
   return (
     <>
       <Title order={2} size="h4">
@@ -226,6 +255,7 @@ function SegmentTables({ segments, name }: { segments: RetentionSegment[]; name:
               label={`Retention of ${segment.segment} by cohort`}
               testId="retention-segment-table"
               rows={listedRows(segment.total, segment.rows)}
+              labels={labels}
               average={segment.average}
               compact
             />
@@ -237,11 +267,13 @@ function SegmentTables({ segments, name }: { segments: RetentionSegment[]; name:
 }
 
 /** A cohort table: all users, each cohort, and the average row, each cell shaded by its
- * share. With `onChoose`, a cell with users is a button that chooses it. */
+ * share, under the buckets' `labels`. With `onChoose`, a cell with users is a button that
+ * chooses it. */
 function CohortTable({
   label,
   testId,
   rows,
+  labels,
   average,
   onChoose,
   compact = false,
@@ -249,11 +281,11 @@ function CohortTable({
   label: string;
   testId: string;
   rows: { row: RetentionRow; index: number | undefined }[];
+  labels: string[];
   average: RetentionAnswer["average"];
   onChoose?: (cell: Cell) => void;
   compact?: boolean;
 }) {
-  const buckets = rows[0]?.row.counts.length ?? average.length;
   return (
     <Table.ScrollContainer minWidth={600}>
       <Table aria-label={label} data-testid={testId} {...(compact ? { verticalSpacing: 4, fz: "sm" } : {})}>
@@ -261,8 +293,8 @@ function CohortTable({
           <Table.Tr>
             <Table.Th>Cohort</Table.Th>
             <Table.Th>Users</Table.Th>
-            {Array.from({ length: buckets }, (_, i) => (
-              <Table.Th key={i}>{i}</Table.Th>
+            {labels.map((bucket, i) => (
+              <Table.Th key={i}>{bucket}</Table.Th>
             ))}
           </Table.Tr>
         </Table.Thead>

@@ -1,5 +1,5 @@
 // Filters as the editor shows them: a property, an operator and the value's text.
-import type { Filter } from "../../api/report";
+import type { Breakdown, Filter } from "../../api/report";
 import type { components } from "../../api/schema";
 
 export type Operator = Filter["operator"];
@@ -85,4 +85,18 @@ export function filterText(filter: Filter): string {
   const value = (filter as { value?: unknown }).value;
   if (Array.isArray(value)) return value.join(", ");
   return value == null ? "" : String(value);
+}
+
+/** The breakdown a picker's value asks for (none for null), keeping the previous one's limit.
+ * An event property leaves `source` out (the default). */
+export function breakdownOf(value: string | null, previous: Breakdown | null | undefined): Breakdown | undefined {
+  if (!value) return undefined;
+  const { property, source } = fromPickerValue(value);
+  const limit = previous?.limit == null ? {} : { limit: previous.limit };
+  return source === "user" ? { property, source, ...limit } : { property, ...limit };
+}
+
+/** A breakdown in words: its property, and "(user)" for a profile's. */
+export function breakdownName(breakdown: Breakdown): string {
+  return breakdown.source === "user" ? `${breakdown.property} (user)` : (breakdown.property ?? "");
 }

@@ -1,14 +1,16 @@
 // Pieces the report builders share: the event and property pickers (from the Lexicon),
-// the date range, and running a report with a cancel button.
+// the breakdown, the date range, and running a report with a cancel button.
 import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
-import { Alert, Button, Group, Loader, Select, Text, TextInput } from "@mantine/core";
+import { Alert, Badge, Button, Group, Loader, MultiSelect, Select, Text, TextInput } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { get, post } from "../../api/client";
 import type { Lexicon } from "../../api/types";
-import { type Answer, type ChartKind, type Report, readReport, reportParams } from "../../api/report";
+import { type Answer, type Breakdown, type ChartKind, type Report, readReport, reportParams } from "../../api/report";
 import { useParams, useSearchParams } from "react-router-dom";
 import { useCohorts } from "../cohorts/queries";
 import { elapsedSeconds, formatElapsed, untilNextSecond } from "./elapsed";
+import { breakdownOf, pickerValue } from "./filterModel";
+import { when } from "../common";
 
 export function useLexicon(projectId: number) {
   return useQuery({
@@ -123,6 +125,69 @@ export function SourcedPropertyPicker({
       />
     );
   return <Select id={id} label={label} placeholder="None" data={data} value={value} onChange={onChange} searchable clearable w={240} />;
+}
+
+/** A breakdown by one property of the event or of its user's profile, or none: what funnels
+ * and retention segment by (the server takes no cohorts and no numeric ranges there). */
+export function BreakdownPicker({
+  projectId,
+  value,
+  onChange,
+  id,
+}: {
+  projectId: number;
+  value: Breakdown | null | undefined;
+  onChange: (breakdown: Breakdown | undefined) => void;
+  id: string;
+}) {
+  return (
+    <SourcedPropertyPicker
+      id={id}
+      projectId={projectId}
+      label="Breakdown"
+      value={pickerValue(value?.property, value?.source)}
+      cohorts={false}
+      none
+      onChange={(next) => onChange(breakdownOf(next, value))}
+    />
+  );
+}
+
+/** Some of the events' properties (at most `max`), from the Lexicon; chosen ones it does not
+ * list (a link from elsewhere) still show. */
+export function EventPropertiesPicker({
+  projectId,
+  value,
+  onChange,
+  label,
+  max,
+  id,
+}: {
+  projectId: number;
+  value: string[];
+  onChange: (properties: string[]) => void;
+  label: string;
+  max: number;
+  id?: string;
+}) {
+  const lexicon = useLexicon(projectId);
+  const data = useMemo(() => [...new Set([...eventProperties(lexicon.data), ...value])].sort(), [lexicon.data, value]);
+  return (
+    <MultiSelect
+      id={id}
+      label={label}
+      placeholder={value.length ? undefined : "None"}
+      data={data}
+      value={value}
+      onChange={onChange}
+      maxValues={max}
+      searchable
+      clearable
+      nothingFoundMessage="No such property yet"
+      miw={240}
+      maw={480}
+    />
+  );
 }
 
 export function RangePicker({
@@ -271,9 +336,10 @@ function CancelledNote({ previous, onRunAgain }: { previous: boolean; onRunAgain
  * and its run. The URL's report runs whenever it changes (a link, the back button); with
  * none, `fallback` is shown and runs only if `runFallback` (a funnel or a flow has no
  * sensible default to ask). `submit` runs the draft: again if it is the URL's report, else
- * by putting it in the URL.
+ * by putting it in the URL. `request` turns the draft into the report sent (and kept in the
+ * URL): it leaves out what the draft holds but does not apply.
  */
-export function useReportScreen<T extends object>(type: Report["type"], fallback: () => T, runFallback: boolean) {
+export function useReportScreen<T extends object>(type: Report["type"], fallback: () => T, runFallback: boolean, request: (draft: T) => T = (draft) => draft) {
   const projectId = Number(useParams().projectId);
   const [search, setSearch] = useSearchParams();
   const fromUrl = search.get("report");
@@ -287,11 +353,28 @@ export function useReportScreen<T extends object>(type: Report["type"], fallback
     if (fromUrl || runFallback) ask(initial);
   }, [fromUrl, projectId]); // eslint-disable-line react-hooks/exhaustive-deps
   const submit = (chart?: ChartKind) => {
-    const params = reportParams(draft, chart);
-    if (params.get("report") === fromUrl) ask(draft);
+    const sent = request(draft);
+    const params = reportParams(sent, chart);
+    if (params.get("report") === fromUrl) ask(sent);
     else setSearch(params);
   };
   return { projectId, search, setSearch, draft, setDraft, submit, ...runner, runner };
+}
+
+/** When the answer was computed, and "cached" when the server had it from an earlier run. */
+function AnswerTime({ answer }: { answer: Answer }) {
+  return (
+    <Group gap="xs" justify="flex-end" mb="xs" data-testid="answer-time">
+      <Text size="xs" c="dimmed">
+        Computed <time dateTime={answer.computed_at}>{when(answer.computed_at)}</time>
+      </Text>
+      {answer.from_cache && (
+        <Badge variant="light" color="gray" size="sm" data-testid="answer-cached">
+          cached
+        </Badge>
+      )}
+    </Group>
+  );
 }
 
 /** Where a report's answer shows: it names the report answered, so a fresh answer can be
@@ -305,6 +388,7 @@ export function ResultBox({ runner, children }: { runner: ReportRun; children: R
       {running && startedAt != null && <RunProgress key={startedAt} startedAt={startedAt} onCancel={cancel} />}
       {cancelled && <CancelledNote previous={answer != null} onRunAgain={runAgain} />}
       <div data-testid="result" data-answered={answered} aria-busy={running}>
+        {answer && <AnswerTime answer={answer} />}
         {children}
       </div>
     </>

@@ -9,10 +9,13 @@ import {
   type FunnelAnswer,
   type InsightsAnswer,
   type RetentionAnswer,
+  type RetentionUnit,
+  countedName,
   formatValue,
   funnelOption,
   insightsOption,
   percent,
+  retentionBucketLabels,
   seriesName,
 } from "../../api/report";
 import { type FlowsAnswer, flowsOption } from "../../api/flows";
@@ -20,8 +23,8 @@ import { Chart } from "../analysis/Chart";
 import { shade } from "../analysis/Retention";
 import { Empty, ErrorNote, Loading } from "../common";
 
-/** A card's answer, or its loading or error state. */
-export function CardAnswer({ query, name }: { query: UseQueryResult<Answer>; name: string }) {
+/** A card's answer, or its loading or error state. `unit` is a retention report's, when known. */
+export function CardAnswer({ query, name, unit }: { query: UseQueryResult<Answer>; name: string; unit?: RetentionUnit }) {
   return (
     <div data-testid="card-result" aria-busy={query.isFetching}>
       {query.isPending ? (
@@ -29,20 +32,20 @@ export function CardAnswer({ query, name }: { query: UseQueryResult<Answer>; nam
       ) : query.isError ? (
         <ErrorNote error={query.error} title="This report cannot be answered" />
       ) : (
-        <AnswerView answer={query.data} name={name} />
+        <AnswerView answer={query.data} name={name} unit={unit} />
       )}
     </div>
   );
 }
 
-export function AnswerView({ answer, name }: { answer: Answer; name: string }) {
+export function AnswerView({ answer, name, unit }: { answer: Answer; name: string; unit?: RetentionUnit }) {
   switch (answer.type) {
     case "insights":
       return <InsightsCard answer={answer} name={name} />;
     case "funnels":
       return <FunnelCard answer={answer} name={name} />;
     case "retention":
-      return <RetentionCard answer={answer} name={name} />;
+      return <RetentionCard answer={answer} name={name} unit={unit} />;
     case "flows":
       return <FlowsCard answer={answer} name={name} />;
     default:
@@ -86,7 +89,7 @@ function FunnelCard({ answer, name }: { answer: FunnelAnswer; name: string }) {
   return (
     <Stack gap="xs">
       <Text fw={600}>{percent(answer.steps[answer.steps.length - 1]?.overall_conversion ?? 0)} converted</Text>
-      <Chart option={option} label={`${name}: ${answer.counting === "totals" ? "attempts" : "users"} at each step`} height={240} />
+      <Chart option={option} label={`${name}: ${countedName(answer.counting)} at each step`} height={240} />
       <Table.ScrollContainer minWidth={240}>
         <Table striped aria-label={`${name}: steps`} data-testid="funnel-table">
           <Table.Thead>
@@ -115,7 +118,7 @@ function FunnelCard({ answer, name }: { answer: FunnelAnswer; name: string }) {
   );
 }
 
-function RetentionCard({ answer, name }: { answer: RetentionAnswer; name: string }) {
+function RetentionCard({ answer, name, unit }: { answer: RetentionAnswer; name: string; unit?: RetentionUnit }) {
   if (!answer.total.first) return <Empty>Nobody was born in this range.</Empty>;
   const rows = [answer.total, ...answer.rows.filter((row) => row.first > 0)];
   return (
@@ -125,8 +128,8 @@ function RetentionCard({ answer, name }: { answer: RetentionAnswer; name: string
           <Table.Tr>
             <Table.Th>Cohort</Table.Th>
             <Table.Th>Users</Table.Th>
-            {answer.total.counts.map((_, i) => (
-              <Table.Th key={i}>{i}</Table.Th>
+            {retentionBucketLabels(answer, unit).map((bucket, i) => (
+              <Table.Th key={i}>{bucket}</Table.Th>
             ))}
           </Table.Tr>
         </Table.Thead>

@@ -416,7 +416,8 @@ function ReportCard({
 
 function SavedAnswer({ projectId, bookmark }: { projectId: number; bookmark: Bookmark }) {
   const answer = useSavedAnswer(projectId, bookmark.report);
-  return <CardAnswer query={answer} name={bookmark.name} />;
+  const unit = bookmark.report?.type === "retention" ? (bookmark.report.unit ?? "day") : undefined;
+  return <CardAnswer query={answer} name={bookmark.name} unit={unit} />;
 }
 
 function TextCard({
