@@ -266,6 +266,8 @@ pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
             let reply = client
                 .post(format!("{base}/api/app/projects/{project_id}/query"))
                 .header(reqwest::header::COOKIE, &cookie)
+                // Every run computes its answer: the cache would answer the second at once.
+                .header(reqwest::header::CACHE_CONTROL, "no-cache")
                 .json(report)
                 .send()
                 .await
@@ -274,6 +276,9 @@ pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
             let body: Value = reply.json().await.map_err(|error| fail(label, error))?;
             if !status.is_success() {
                 return Err(fail(label, body));
+            }
+            if body["results"]["from_cache"] != Value::Bool(false) {
+                return Err(fail(label, "an answer came from the cache although the bench asked for a fresh one"));
             }
             best = best.min(asked.elapsed().as_secs_f64());
             answer = body["results"].clone();

@@ -150,6 +150,8 @@ pub struct QueryEngine {
     clock: tally_types::SharedClock,
     time_limit: Option<std::time::Duration>,
     cache: Arc<AnswerCache>,
+    /// Whether kept answers are ignored (and replaced).
+    refresh: bool,
 }
 
 impl QueryEngine {
@@ -162,12 +164,19 @@ impl QueryEngine {
         let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let runtime = runtime.map_or_else(|| events.runtime(), |runtime| Arc::clone(&runtime.0));
         events.set_view_planner(Arc::new(views::Planner));
-        QueryEngine { runtime, events, partitions, clock, time_limit: None, cache: Arc::default() }
+        QueryEngine { runtime, events, partitions, clock, time_limit: None, cache: Arc::default(), refresh: false }
     }
 
     /// The engine stopping every report and cohort that runs longer than `limit`.
     pub fn with_time_limit(mut self, limit: std::time::Duration) -> QueryEngine {
         self.time_limit = Some(limit);
+        self
+    }
+
+    /// The engine computing every answer again rather than serving a kept one (the new
+    /// answer is kept).
+    pub fn refreshing(mut self) -> QueryEngine {
+        self.refresh = true;
         self
     }
 
@@ -267,6 +276,7 @@ impl QueryEngine {
                 report,
             );
             if let Some(question) = &question
+                && !self.refresh
                 && let Some(answer) =
                     self.cache.get(question, |version, until_ms| self.events.unchanged_before(scope, version, until_ms))
             {

@@ -1352,6 +1352,21 @@ async fn a_report_asked_again_comes_from_the_cache_until_what_it_read_changes() 
     let (cached, total, _) = ask(open).await;
     assert_eq!((cached, total), (false, 4.0));
     // Another caller sees the same data: the kept answer serves them too, marked as such.
-    let (cached, total, _) = ask(closed).await;
+    let (cached, total, kept) = ask(closed.clone()).await;
     assert_eq!((cached, total), (true, 3.0));
+    // `Cache-Control: no-cache` computes it again, and the new answer is kept.
+    let reply = acme
+        .owner
+        .request(reqwest::Method::POST, &path)
+        .header(reqwest::header::CACHE_CONTROL, "max-age=0, no-cache")
+        .json(&closed)
+        .send()
+        .await
+        .unwrap();
+    let fresh: Value = reply.json().await.unwrap();
+    assert_eq!(fresh["results"]["from_cache"], false, "{fresh}");
+    assert_ne!(fresh["results"]["computed_at"], kept["computed_at"]);
+    let (cached, _, again) = ask(closed).await;
+    assert!(cached);
+    assert_eq!(again["computed_at"], fresh["results"]["computed_at"], "the refreshed answer is the one kept");
 }

@@ -15,11 +15,21 @@ pub(crate) async fn run(
     State(state): State<AppState>,
     ProjectAccess(scope, caller): ProjectAccess,
     view: ViewChoice,
+    headers: axum::http::HeaderMap,
     JsonBody(report): JsonBody<Report>,
 ) -> Result<Response, ApiError> {
     let permit = scope.require::<ViewReports>()?;
     let data = state.data_scope(&permit, &view).await?;
-    let engine = state.query_engine_of(&data)?;
+    let mut engine = state.query_engine_of(&data)?;
+    // `Cache-Control: no-cache` computes the answer again (and keeps the new one).
+    let fresh = headers
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.split(',').any(|directive| directive.trim().eq_ignore_ascii_case("no-cache")));
+    if fresh {
+        engine = engine.refreshing();
+    }
     // The cohorts the report may name: the caller's own and the shared ones.
     let cohorts = super::cohorts::usable(&state, &scope, &caller).await?;
     let answer = engine.run_with_cohorts(&data, &report, &cohorts).await.map_err(query_error)?;
