@@ -556,12 +556,9 @@ fn measured(
         }
         // Active users are planned by `ActiveWindows`; here (ranking a breakdown's segments)
         // they count as the range's unique users.
-        // Distinct users as a grouping (which spills to disk when it outgrows the query's
-        // memory), then counted: `count(DISTINCT)` keeps every group's set of ids in memory
-        // and failed daily uniques over 30 M events.
-        Measure::Unique | Measure::Active { .. } => users()
-            .and_then(|frame| frame.aggregate(first_keys(vec![ident(USER)]), vec![]))
-            .and_then(|frame| frame.aggregate(keys(), vec![as_value(count(lit(1)))])),
+        Measure::Unique | Measure::Active { .. } => {
+            users().and_then(|frame| frame.aggregate(first_keys(vec![]), vec![as_value(count_distinct(ident(USER)))]))
+        }
         Measure::PerUser { aggregate } => {
             let per_user = users().and_then(|frame| {
                 frame
