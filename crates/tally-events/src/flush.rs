@@ -473,6 +473,7 @@ impl EventStore {
             }
         }
         let mut report = CompactReport::default();
+        let mut promotions: HashMap<i64, Vec<Promoted>> = HashMap::new();
         for (partition, files) in partitions {
             let wanted = if partition.1 < today { 2 } else { TODAY_MIN_FILES };
             if files.len() < wanted {
@@ -487,7 +488,7 @@ impl EventStore {
             let batches = crate::scan::scan_batches(Arc::clone(&self.files), to_read, Vec::new(), &everything).await?;
             let rows_in: u64 = files.iter().map(|file| u64::try_from(file.rows).unwrap_or(0)).sum();
             // The project's promotions as they are now: old files' values move into new columns.
-            let promoted = self.lexicon(partition.0).promotions();
+            let promoted = promotions.entry(partition.0).or_insert_with(|| self.promotions(partition.0)).clone();
             let (bytes, stats, promoted) = tokio::task::spawn_blocking(move || {
                 let batch = concat_batches(&parquet_file::schema_with(&read_as), &batches).map_err(arrow)?;
                 let file = sort_batch(&parquet_file::promote(&batch, &promoted)?)?;

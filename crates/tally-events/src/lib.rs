@@ -820,6 +820,12 @@ impl EventStore {
     }
 
     /// Every event name and property the project has sent.
+    /// The custom properties the project's new files keep in typed columns now.
+    pub(crate) fn promotions(&self, project_id: i64) -> Vec<parquet_file::Promoted> {
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        derived.lexicons.get(&project_id).map(Lexicon::promotions).unwrap_or_default()
+    }
+
     pub(crate) fn lexicon(&self, project_id: i64) -> Lexicon {
         let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         derived.lexicons.get(&project_id).cloned().unwrap_or_default()

@@ -271,7 +271,6 @@ pub fn promoted_of(schema: &Schema) -> Vec<Promoted> {
 /// promoted property's values that fit its column move there out of the JSON column, and
 /// the values of promoted columns not in `promoted` move back into the JSON column.
 pub fn promote(batch: &RecordBatch, promoted: &[Promoted]) -> Result<RecordBatch, ParquetError> {
-    use arrow_array::builder::{BooleanBuilder, Float64Builder};
     let target = schema_with(promoted);
     let wanted = promoted_of(&target);
     let present = promoted_of(batch.schema().as_ref());
@@ -288,31 +287,8 @@ pub fn promote(batch: &RecordBatch, promoted: &[Promoted]) -> Result<RecordBatch
     let keys: Vec<String> =
         wanted.iter().map(|promoted| serde_json::to_string(&promoted.name).unwrap_or_default()).collect();
     let mut json = StringBuilder::new();
-    let mut texts: Vec<StringBuilder> = Vec::new();
-    let mut numbers: Vec<Float64Builder> = Vec::new();
-    let mut flags: Vec<BooleanBuilder> = Vec::new();
-    enum Slot {
-        Text(usize),
-        Number(usize),
-        Flag(usize),
-    }
-    let slots: Vec<Slot> = wanted
-        .iter()
-        .map(|promoted| match promoted.kind {
-            Kind::Text => {
-                texts.push(StringBuilder::new());
-                Slot::Text(texts.len() - 1)
-            }
-            Kind::Number => {
-                numbers.push(Float64Builder::new());
-                Slot::Number(numbers.len() - 1)
-            }
-            Kind::Flag => {
-                flags.push(BooleanBuilder::new());
-                Slot::Flag(flags.len() - 1)
-            }
-        })
-        .collect();
+    let mut builders: Vec<PromotedBuilder> =
+        wanted.iter().map(|promoted| PromotedBuilder::new(promoted.kind)).collect();
     let decode = |message: String| ParquetError::Decode { path: "batch".into(), message };
     for row in 0..batch.num_rows() {
         let text = properties.value(row);
@@ -340,15 +316,8 @@ pub fn promote(batch: &RecordBatch, promoted: &[Promoted]) -> Result<RecordBatch
         } else {
             json.append_value(text);
         }
-        for (slot, value) in slots.iter().zip(values) {
-            match (slot, value) {
-                (Slot::Text(index), Some(Value::String(text))) => texts[*index].append_value(text),
-                (Slot::Number(index), Some(Value::Number(number))) => numbers[*index].append_option(number.as_f64()),
-                (Slot::Flag(index), Some(Value::Bool(flag))) => flags[*index].append_value(flag),
-                (Slot::Text(index), _) => texts[*index].append_null(),
-                (Slot::Number(index), _) => numbers[*index].append_null(),
-                (Slot::Flag(index), _) => flags[*index].append_null(),
-            }
+        for (builder, value) in builders.iter_mut().zip(values) {
+            builder.append(value);
         }
     }
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
@@ -361,14 +330,45 @@ pub fn promote(batch: &RecordBatch, promoted: &[Promoted]) -> Result<RecordBatch
             columns.push(Arc::clone(array));
         }
     }
-    for slot in &slots {
-        columns.push(match slot {
-            Slot::Text(index) => Arc::new(texts[*index].finish()) as ArrayRef,
-            Slot::Number(index) => Arc::new(numbers[*index].finish()),
-            Slot::Flag(index) => Arc::new(flags[*index].finish()),
-        });
-    }
+    columns.extend(builders.iter_mut().map(PromotedBuilder::finish));
     RecordBatch::try_new(target, columns).map_err(|error| ParquetError::Encode(error.to_string()))
+}
+
+/// A promoted column being built, of its kind.
+enum PromotedBuilder {
+    Text(StringBuilder),
+    Number(arrow_array::builder::Float64Builder),
+    Flag(arrow_array::builder::BooleanBuilder),
+}
+
+impl PromotedBuilder {
+    fn new(kind: Kind) -> PromotedBuilder {
+        match kind {
+            Kind::Text => PromotedBuilder::Text(StringBuilder::new()),
+            Kind::Number => PromotedBuilder::Number(arrow_array::builder::Float64Builder::new()),
+            Kind::Flag => PromotedBuilder::Flag(arrow_array::builder::BooleanBuilder::new()),
+        }
+    }
+
+    /// Appends a value that fits the column ([`Promoted::fits`]), or null.
+    fn append(&mut self, value: Option<Value>) {
+        match (self, value) {
+            (PromotedBuilder::Text(builder), Some(Value::String(text))) => builder.append_value(text),
+            (PromotedBuilder::Number(builder), Some(Value::Number(number))) => builder.append_option(number.as_f64()),
+            (PromotedBuilder::Flag(builder), Some(Value::Bool(flag))) => builder.append_value(flag),
+            (PromotedBuilder::Text(builder), _) => builder.append_null(),
+            (PromotedBuilder::Number(builder), _) => builder.append_null(),
+            (PromotedBuilder::Flag(builder), _) => builder.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            PromotedBuilder::Text(builder) => Arc::new(builder.finish()),
+            PromotedBuilder::Number(builder) => Arc::new(builder.finish()),
+            PromotedBuilder::Flag(builder) => Arc::new(builder.finish()),
+        }
+    }
 }
 
 /// One event made ready for [`Builders`] outside any lock: its overflow JSON and its

@@ -225,7 +225,8 @@ impl Steps {
         let mut out = Vec::new();
         if self.optimized {
             if let Some(best) = self.best(trail) {
-                self.push(&mut out, trail, &best, true);
+                let attributed = self.attributed(trail, &best.reached);
+                self.push(&mut out, trail, &best, attributed, true);
             }
             return out;
         }
@@ -238,18 +239,15 @@ impl Steps {
         while let Some(entry) = self.next_entry(trail, from) {
             let attempt = self.attempt(trail, entry);
             let resume = attempt.resume;
-            if first || self.counting != FunnelCounting::Uniques {
-                let segment = self.attributed(trail, &attempt.reached);
+            let attributed = self.attributed(trail, &attempt.reached);
+            let segment = attributed.and_then(|index| trail.segment(index));
+            // Past the first attempt, uniques count one more only under a segment not seen yet.
+            let overall = first || self.counting != FunnelCounting::Uniques;
+            if overall || !segments.contains(&segment) {
                 if per_segment {
-                    segments.push(segment.and_then(|index| trail.segment(index)));
-                }
-                self.push(&mut out, trail, &attempt, true);
-            } else {
-                let segment = self.attributed(trail, &attempt.reached).and_then(|index| trail.segment(index));
-                if !segments.contains(&segment) {
                     segments.push(segment);
-                    self.push(&mut out, trail, &attempt, false);
                 }
+                self.push(&mut out, trail, &attempt, attributed, overall);
             }
             first = false;
             if (self.counting == FunnelCounting::Uniques && !per_segment) || resume <= entry {
@@ -269,10 +267,10 @@ impl Steps {
         out
     }
 
-    fn push(&self, out: &mut Vec<i64>, trail: &Trail<'_>, attempt: &Attempt, overall: bool) {
+    fn push(&self, out: &mut Vec<i64>, trail: &Trail<'_>, attempt: &Attempt, attributed: Option<usize>, overall: bool) {
         out.push(attempt.reached.len() as i64);
         out.push(i64::from(overall));
-        out.push(self.attributed(trail, &attempt.reached).map_or(-1, |index| trail.tuple(index)));
+        out.push(attributed.map_or(-1, |index| trail.tuple(index)));
         out.extend(attempt.reached.iter().map(|index| trail.events[*index].0));
     }
 
@@ -521,7 +519,10 @@ pub(crate) async fn run(
             let mut tuple: Vec<Expr> =
                 report.hold_constant.iter().map(|name| crate::functions::property_text(name)).collect();
             if let Some(breakdown) = attributed {
-                tuple.push(crate::functions::property_text(attributed_property(breakdown)?));
+                let property = breakdown.single_property().ok_or_else(|| {
+                    QueryError::invalid("a funnel breakdown names one property (no expression or numeric ranges)")
+                })?;
+                tuple.push(crate::functions::property_text(property));
             }
             code = code + values.call(tuple) * lit(1i64 << VALUES_SHIFT);
         }
@@ -693,14 +694,6 @@ fn segments_of(
         segments.push(segment(crate::insights::OTHER.to_string(), counts));
     }
     segments
-}
-
-/// The one property an attributed breakdown names.
-fn attributed_property(breakdown: &crate::model::Breakdown) -> Result<&str, QueryError> {
-    match (&breakdown.property, &breakdown.expression, &breakdown.bins) {
-        (Some(property), None, None) => Ok(property),
-        _ => Err(QueryError::invalid("a funnel breakdown names one property (no expression or numeric ranges)")),
-    }
 }
 
 /// The median of sorted values, interpolated between the two middle ones.

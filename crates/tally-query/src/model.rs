@@ -224,6 +224,17 @@ pub struct Breakdown {
     pub other: bool,
 }
 
+impl Breakdown {
+    /// The property a breakdown names alone (no expression, no numeric ranges): what
+    /// per-user and per-attempt breakdowns take.
+    pub fn single_property(&self) -> Option<&str> {
+        match (&self.property, &self.expression, &self.bins) {
+            (Some(property), None, None) => Some(property),
+            _ => None,
+        }
+    }
+}
+
 /// Numeric ranges of a breakdown. Each range holds its lower end; the last holds both ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

@@ -295,7 +295,7 @@ pub(crate) async fn user_segments(
     breakdown: &crate::model::Breakdown,
     birth: Expr,
 ) -> Result<HashMap<String, String>, QueryError> {
-    let (Some(property), None, None) = (&breakdown.property, &breakdown.expression, &breakdown.bins) else {
+    let Some(property) = breakdown.single_property() else {
         return Err(QueryError::invalid("a retention breakdown names one property (no expression or numeric ranges)"));
     };
     if breakdown.source == crate::model::PropertySource::Cohort {

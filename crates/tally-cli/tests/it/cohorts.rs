@@ -73,13 +73,7 @@ async fn cohorts_are_computed_now_and_filter_every_report() {
         { "$token": project.token, "$distinct_id": "u3", "$set": { "plan": "pro" } },
         { "$token": project.token, "$distinct_id": "u4", "$set": { "plan": "free" } },
     ]);
-    let reply = tally_testkit::http_client(None)
-        .post(format!("{}/engage", server.base_url()))
-        .json(&profiles)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.text().await.unwrap(), "1");
+    crate::ingest::update_profiles(server.base_url(), &profiles).await;
 
     let behavior = |comparison: &str, count: u64| {
         json!({ "kind": "behavior", "event": "Purchase", "comparison": comparison, "count": count,

@@ -75,13 +75,7 @@ async fn a_data_view_and_classified_properties_hold_on_every_read_route() {
             "$set": { "plan": plan, "email": format!("CLASSIFIED-VALUE-{user}"), "$name": format!("Name {user}") } })
     };
     let profiles = json!([profile("in-1", "pro"), profile("in-2", "pro"), profile("OUTSIDER-free", "free"),]);
-    let reply = tally_testkit::http_client(None)
-        .post(format!("{}/engage", server.base_url()))
-        .json(&profiles)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.text().await.unwrap(), "1");
+    crate::ingest::update_profiles(server.base_url(), &profiles).await;
 
     // The view, made the default: members without another view open it.
     let filters = json!({ "events": ["Purchase", "Page View"], "filters": [

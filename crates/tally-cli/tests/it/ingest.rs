@@ -437,6 +437,12 @@ async fn a_node_refuses_projects_of_regions_it_does_not_serve() {
     }
 }
 
+/// `POST /engage` with profile updates as JSON; every one is accepted.
+pub(crate) async fn update_profiles(server: &str, updates: &Value) {
+    let reply = tally_testkit::http_client(None).post(format!("{server}/engage")).json(updates).send().await.unwrap();
+    assert_eq!(reply.text().await.unwrap(), "1");
+}
+
 pub(crate) async fn engage(server: &str, project: &Project, params: &str) -> Value {
     let response = tally_testkit::http_client(None)
         .get(format!("{server}/api/2.0/engage?{params}"))

@@ -123,6 +123,27 @@ async fn import(server: &str, project: &Project, rows: &[Value]) {
     }
 }
 
+/// What the small report tests start from: a server with one organization and its
+/// production project, the path its reports are asked at, and today (UTC).
+struct Small {
+    _instance: Instance,
+    server: tally_testkit::process::TallyProcess,
+    acme: crate::access::world::Tenant,
+    project: Project,
+    path: String,
+    today: jiff::civil::Date,
+}
+
+async fn small() -> Small {
+    let instance = Instance::new(TestBackend::Sqlite).await;
+    let server = instance.serve().await;
+    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    Small { _instance: instance, server, acme, project, path, today }
+}
+
 fn parquet_files(dir: &std::path::Path) -> usize {
     let mut found = 0;
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -1055,12 +1076,7 @@ async fn the_query_benchmark_runs_and_agrees_with_duckdb() {
 /// a breakdown shows every value either way.
 #[tokio::test]
 async fn a_reserved_property_sent_as_a_number_still_counts() {
-    let instance = Instance::new(TestBackend::Sqlite).await;
-    let server = instance.serve().await;
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-    let project = production(&acme).await;
-    let path = format!("/api/app/projects/{}/query", project.id);
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let Small { _instance, server, acme, project, path, today } = small().await;
     let time = today.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second() + 1;
     let row = |n: u32, browser: Value| {
         json!({ "event": "Play", "properties": { "time": time, "distinct_id": format!("u{n}"),
@@ -1120,12 +1136,7 @@ async fn a_query_past_its_time_limit_is_stopped_with_a_clear_error() {
 /// empty list, or no value, under "(not set)"); uniques count each user once per element.
 #[tokio::test]
 async fn a_list_property_breaks_down_by_each_element() {
-    let instance = Instance::new(TestBackend::Sqlite).await;
-    let server = instance.serve().await;
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-    let project = production(&acme).await;
-    let path = format!("/api/app/projects/{}/query", project.id);
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let Small { _instance, server, acme, project, path, today } = small().await;
     let time = today.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second() + 1;
     let row = |n: u32, user: &str, genres: Value| {
         json!({ "event": "Play", "properties": { "time": time, "distinct_id": user, "$insert_id": format!("g{n}"),
@@ -1175,12 +1186,7 @@ async fn a_list_property_breaks_down_by_each_element() {
 /// segment, largest first, whose counts add up to the whole table's.
 #[tokio::test]
 async fn retention_breaks_down_by_the_birth_events_property() {
-    let instance = Instance::new(TestBackend::Sqlite).await;
-    let server = instance.serve().await;
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-    let project = production(&acme).await;
-    let path = format!("/api/app/projects/{}/query", project.id);
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let Small { _instance, server, acme, project, path, today } = small().await;
     let born = today.checked_sub(jiff::Span::new().days(2)).unwrap();
     let at = |date: jiff::civil::Date, hour: i8| {
         date.at(hour, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second()
@@ -1231,12 +1237,7 @@ async fn retention_breaks_down_by_the_birth_events_property() {
 /// counts per segment, largest first, adding up to the whole funnel's.
 #[tokio::test]
 async fn a_funnel_breaks_down_by_the_first_entrys_property() {
-    let instance = Instance::new(TestBackend::Sqlite).await;
-    let server = instance.serve().await;
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-    let project = production(&acme).await;
-    let path = format!("/api/app/projects/{}/query", project.id);
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let Small { _instance, server, acme, project, path, today } = small().await;
     let day = today.yesterday().unwrap();
     let at = |hour: i8| day.at(hour, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second();
     let event = |n: u32, name: &str, user: &str, hour: i8, source: &str| {
@@ -1296,12 +1297,7 @@ async fn a_funnel_breaks_down_by_the_first_entrys_property() {
 /// profile change (which a profile filter could read) do not, and an open range is never kept.
 #[tokio::test]
 async fn a_report_asked_again_comes_from_the_cache_until_what_it_read_changes() {
-    let instance = Instance::new(TestBackend::Sqlite).await;
-    let server = instance.serve().await;
-    let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
-    let project = production(&acme).await;
-    let path = format!("/api/app/projects/{}/query", project.id);
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let Small { _instance, server, acme, project, path, today } = small().await;
     let day = today.checked_sub(jiff::Span::new().days(3)).unwrap();
     let at =
         |day: jiff::civil::Date| day.at(12, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second();
@@ -1336,13 +1332,7 @@ async fn a_report_asked_again_comes_from_the_cache_until_what_it_read_changes() 
 
     // A profile change may change any answer.
     let profiles = json!([{ "$token": project.token, "$distinct_id": "u1", "$set": { "plan": "pro" } }]);
-    let reply = tally_testkit::http_client(None)
-        .post(format!("{}/engage", server.base_url()))
-        .json(&profiles)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.text().await.unwrap(), "1");
+    crate::ingest::update_profiles(server.base_url(), &profiles).await;
     assert!(!ask(closed.clone()).await.0, "after a profile change");
 
     // A range reaching today can still change as time passes: never kept.
