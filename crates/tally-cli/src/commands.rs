@@ -65,6 +65,44 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Where a region's event files live: under its folder, or in its S3-compatible bucket.
+fn event_files(region: &tally_config::RegionConfig) -> Result<tally_events::EventFiles, CliError> {
+    let Some(objects) = &region.objects else { return Ok(tally_events::EventFiles::Local) };
+    // A few quick retries: a flush that fails is tried again with the next one (the log
+    // keeps its events), and a start that cannot reach the bucket says so in seconds.
+    let retry = object_store::RetryConfig {
+        backoff: object_store::BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(20),
+    };
+    let mut builder =
+        object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&objects.bucket).with_retry(retry);
+    if let Some(endpoint) = &objects.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(name) = &objects.region {
+        builder = builder.with_region(name);
+    }
+    if let Some(key) = &objects.access_key_id {
+        builder = builder.with_access_key_id(key);
+    }
+    if let Some(secret) = &objects.secret_access_key {
+        builder = builder.with_secret_access_key(secret.expose());
+    }
+    if objects.allow_http {
+        builder = builder.with_allow_http(true);
+    }
+    let bucket = builder
+        .build()
+        .map_err(|error| CliError::Message(format!("region {}: cannot use {}: {error}", region.name, objects.url())))?;
+    let files: std::sync::Arc<dyn object_store::ObjectStore> = if objects.prefix.is_empty() {
+        std::sync::Arc::new(bucket)
+    } else {
+        std::sync::Arc::new(tally_events::bucket::Folder::new(bucket, &objects.prefix))
+    };
+    Ok(tally_events::EventFiles::Objects(files))
+}
+
 async fn serve(config: Config) -> Result<(), CliError> {
     logging::init(&config.log).map_err(CliError::Message)?;
     install_tls_provider();
@@ -75,15 +113,21 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
     let mut event_stores = std::collections::HashMap::new();
     for region in &config.regions {
-        let events = tally_events::EventStore::open(&region.storage, &region.name, store.clone(), clock.clone())
-            .await
-            .map_err(|error| {
-                CliError::Message(format!(
-                    "cannot open the event storage of region {} at {}: {error}; check that the folder is writable",
-                    region.name,
-                    region.storage.display()
-                ))
-            })?;
+        let files = event_files(region)?;
+        let place = match &region.objects {
+            Some(objects) => format!("{} and {}", region.storage.display(), objects.url()),
+            None => region.storage.display().to_string(),
+        };
+        let events =
+            tally_events::EventStore::open_with(&region.storage, files, &region.name, store.clone(), clock.clone())
+                .await
+                .map_err(|error| {
+                    CliError::Message(format!(
+                        "cannot open the event storage of region {} at {place}: {error}; check that the folder is \
+                         writable and the bucket reachable with the credentials given",
+                        region.name,
+                    ))
+                })?;
         event_stores.insert(region.name.clone(), events);
     }
     let geoip = match &config.geoip_database {

@@ -111,8 +111,39 @@ pub enum SmsProvider {
 #[derive(Debug, Clone)]
 pub struct RegionConfig {
     pub name: String,
-    /// Where this region's event data lives; nothing of another region is written here.
+    /// Where this region's event data lives on this machine (its write-ahead log, snapshot
+    /// and spill folder, and its event files unless `objects` is set); nothing of another
+    /// region is written here.
     pub storage: PathBuf,
+    /// The S3-compatible bucket holding the region's event files, when not `storage`.
+    pub objects: Option<ObjectStorage>,
+}
+
+/// An S3-compatible bucket (and prefix) for a region's event files. What is not given here
+/// comes from the usual AWS environment variables (`AWS_ACCESS_KEY_ID`, `AWS_REGION`,
+/// `AWS_ENDPOINT`, ...).
+#[derive(Debug, Clone)]
+pub struct ObjectStorage {
+    pub bucket: String,
+    /// Without leading or trailing slashes; empty for the whole bucket.
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret<String>>,
+    /// Whether a plain-HTTP endpoint is allowed (a local S3 server).
+    pub allow_http: bool,
+}
+
+impl ObjectStorage {
+    /// `s3://bucket/prefix`.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -405,6 +436,8 @@ mod view {
     struct RegionView {
         name: String,
         storage: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event_files: Option<String>,
     }
 
     #[derive(Serialize)]
@@ -499,6 +532,7 @@ mod view {
                     .map(|region| RegionView {
                         name: region.name.clone(),
                         storage: region.storage.display().to_string(),
+                        event_files: region.objects.as_ref().map(crate::ObjectStorage::url),
                     })
                     .collect(),
                 mail: match &config.mail.transport {

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tally_types::Secret;
 use url::Url;
 
 use crate::{
     AuthConfig, Config, ConfigError, DatabaseUrl, HttpConfig, IngestConfig, InvitationsConfig, LogConfig, LogFormat,
-    MailConfig, MailTransport, MetadataConfig, QueryConfig, RegionConfig, RetentionConfig, SecretsConfig,
-    SessionsConfig, SmsProvider, TlsConfig,
+    MailConfig, MailTransport, MetadataConfig, ObjectStorage, QueryConfig, RegionConfig, RetentionConfig,
+    SecretsConfig, SessionsConfig, SmsProvider, TlsConfig,
 };
 
 /// Every environment variable Tally reads, with the config key it sets.
@@ -175,11 +176,18 @@ struct FileSms {
     webhook_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileRegion {
+pub(crate) struct FileRegion {
     name: String,
-    storage: Option<PathBuf>,
+    /// A folder, or `s3://bucket/prefix` for the event files (the rest stays under the
+    /// data directory).
+    storage: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
+    s3_allow_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,8 +264,8 @@ struct FileSecrets {
     key_file: Option<PathBuf>,
 }
 
-/// A region's name and, if given, its storage root.
-type RawRegion = (String, Option<PathBuf>);
+/// A region as listed (by name alone from the environment).
+type RawRegion = FileRegion;
 
 /// All layers merged, not yet validated.
 #[derive(Debug, Default)]
@@ -336,9 +344,7 @@ impl RawConfig {
                 .map(|value| Sourced::new(value, origin.clone())),
             tls_key: file.tls.as_ref().and_then(|tls| tls.key.clone()).map(|value| Sourced::new(value, origin.clone())),
             secrets_key_file: file.secrets.key_file.map(|value| Sourced::new(value, origin.clone())),
-            regions: file.regions.map(|regions| {
-                Sourced::new(regions.into_iter().map(|region| (region.name, region.storage)).collect(), origin.clone())
-            }),
+            regions: file.regions.map(|regions| Sourced::new(regions, origin.clone())),
             mail_transport: file.mail.transport.map(at),
             mail_smtp_url: file.mail.smtp_url.map(at),
             mail_from: file.mail.from.map(at),
@@ -400,7 +406,10 @@ impl RawConfig {
                 "tls.key" => self.tls_key = Some(path),
                 "secrets.key_file" => self.secrets_key_file = Some(path),
                 "regions" => {
-                    let names = value.split(',').map(|name| (name.trim().to_string(), None)).collect();
+                    let names = value
+                        .split(',')
+                        .map(|name| FileRegion { name: name.trim().to_string(), ..FileRegion::default() })
+                        .collect();
                     self.regions = Some(Sourced::new(names, name.clone()));
                 }
                 "mail.transport" => self.mail_transport = Some(text),
@@ -524,10 +533,13 @@ impl RawConfig {
             self.secrets_key_file.map(|sourced| sourced.value).unwrap_or_else(|| data_dir.join("secret.key"));
 
         let regions = match self.regions {
-            None => vec![RegionConfig { name: "us".into(), storage: data_dir.join("events").join("us") }],
+            None => {
+                vec![RegionConfig { name: "us".into(), storage: data_dir.join("events").join("us"), objects: None }]
+            }
             Some(sourced) => {
                 let mut regions: Vec<RegionConfig> = Vec::new();
-                for (name, storage) in sourced.value {
+                for region in sourced.value {
+                    let name = region.name.clone();
                     let valid = !name.is_empty()
                         && name.len() <= 32
                         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
@@ -541,8 +553,15 @@ impl RawConfig {
                     if regions.iter().any(|region| region.name == name) {
                         return Err(invalid("regions", &sourced.origin, &format!("{name:?} is listed twice")));
                     }
-                    let storage = storage.unwrap_or_else(|| data_dir.join("events").join(&name));
-                    regions.push(RegionConfig { name, storage });
+                    let local = data_dir.join("events").join(&name);
+                    let (storage, objects) = match region.storage.clone() {
+                        None => (local, None),
+                        Some(url) if url.starts_with("s3://") => {
+                            (local, Some(object_storage(&url, region, &sourced.origin)?))
+                        }
+                        Some(folder) => (PathBuf::from(folder), None),
+                    };
+                    regions.push(RegionConfig { name, storage, objects });
                 }
                 if regions.is_empty() {
                     return Err(invalid("regions", &sourced.origin, "list at least one region"));
@@ -589,7 +608,8 @@ impl RawConfig {
         let query_concurrent = parse_number(self.query_concurrent, "query.concurrent", 5, 0, 10_000)?;
         let query_public_per_hour =
             parse_number(self.query_public_per_hour, "query.public_per_hour", 600, 0, 1_000_000)?;
-        let query_memory_mb = parse_number(self.query_memory_mb, "query.memory_mb", 1024, 64, 1_048_576)?;
+        let query_memory_mb =
+            parse_number(self.query_memory_mb, "query.memory_mb", default_query_memory_mb(), 64, 1_048_576)?;
         let query_time_limit_ms = parse_number(self.query_time_limit_ms, "query.time_limit_ms", 120_000, 1, 3_600_000)?;
         let deleted_organization_days =
             parse_number(self.retention_deleted_organization_days, "retention.deleted_organization_days", 90, 0, 3650)?;
@@ -732,6 +752,47 @@ impl RawConfig {
 
 fn invalid(key: &'static str, origin: &str, message: &str) -> ConfigError {
     ConfigError::Invalid { key, origin: origin.to_string(), message: message.to_string() }
+}
+
+/// A region's bucket from `s3://bucket/prefix` and its `s3_*` settings.
+fn object_storage(url: &str, region: FileRegion, origin: &str) -> Result<ObjectStorage, ConfigError> {
+    let rest = url.trim_start_matches("s3://").trim_end_matches('/');
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !valid {
+        return Err(invalid(
+            "regions.storage",
+            origin,
+            &format!(
+                "{url:?} does not name a bucket (s3://bucket/prefix, bucket of 3 to 63 lowercase letters, digits, '-' or '.')"
+            ),
+        ));
+    }
+    Ok(ObjectStorage {
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_matches('/').to_string(),
+        endpoint: region.s3_endpoint,
+        region: region.s3_region,
+        access_key_id: region.s3_access_key_id,
+        secret_access_key: region.s3_secret_access_key.map(Secret::new),
+        allow_http: region.s3_allow_http.unwrap_or(false),
+    })
+}
+
+/// The query engine's default memory: a quarter of the machine's memory, from 512 MiB to
+/// 4 GiB (1 GiB where the machine's memory cannot be read). DataFusion counts a distinct
+/// count's sets at well above what they hold: daily unique users over 30 M events needed a
+/// pool of 4 GiB while the server's RSS peaked at 1.26 GiB (docs/benchmarks.md).
+fn default_query_memory_mb() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    });
+    match total_kib {
+        Some(kib) => (kib / 1024 / 4).clamp(512, 4096),
+        None => 1024,
+    }
 }
 
 fn parse_number(

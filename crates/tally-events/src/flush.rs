@@ -45,12 +45,12 @@ pub(crate) fn io(error: impl std::fmt::Display) -> StorageError {
     StorageError::Io(error.to_string())
 }
 
-/// The region's Parquet files under `<root>/events`.
-pub(crate) fn local_files(root: &Path) -> Result<Arc<dyn ObjectStore>, StorageError> {
+/// The region's Parquet files under `<root>/events`, and that folder.
+pub(crate) fn local_files(root: &Path) -> Result<(Arc<dyn ObjectStore>, PathBuf), StorageError> {
     let folder = root.join("events");
     std::fs::create_dir_all(&folder).map_err(|error| io(format!("cannot create {}: {error}", folder.display())))?;
     let store = LocalFileSystem::new_with_prefix(&folder).map_err(io)?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), folder))
 }
 
 /// What a flush covered: the state of profiles, lexicon and identities after every log
@@ -135,11 +135,13 @@ pub(crate) async fn sync_folder(folder: &Path) -> std::io::Result<()> {
     tokio::fs::File::open(folder).await?.sync_all().await
 }
 
-/// Makes files written through the local object store durable: each file, then every
-/// folder from theirs up to `<root>/events`, once each (new folders' names must survive a
-/// crash too).
-pub(crate) async fn make_durable(root: &Path, paths: &[ObjectPath]) -> Result<(), StorageError> {
-    let events = root.join("events");
+/// Makes files written through the local object store (the folder `local`) durable: each
+/// file, then every folder from theirs up to `local`, once each (new folders' names must
+/// survive a crash too). Files in an object store (`local` is `None`) are durable once
+/// their PUT succeeded.
+pub(crate) async fn make_durable(local: Option<&Path>, paths: &[ObjectPath]) -> Result<(), StorageError> {
+    let Some(events) = local else { return Ok(()) };
+    let events = events.to_path_buf();
     let mut folders = BTreeSet::new();
     for path in paths {
         let full: PathBuf = events.join(path.as_ref());
@@ -171,7 +173,7 @@ pub(crate) async fn sweep_uncatalogued(
     catalog: &tally_store::Store,
     region: &str,
     catalog_has_flushes: bool,
-    root: &Path,
+    place: &str,
     segments_on_disk: &[u64],
 ) -> Result<(), StorageError> {
     let catalogued: HashSet<String> =
@@ -195,9 +197,8 @@ pub(crate) async fn sweep_uncatalogued(
     // files: anything else means another metadata database.
     if !catalog_has_flushes && !uncatalogued.iter().all(in_log) {
         return Err(StorageError::Inconsistent(format!(
-            "{} holds event files but the metadata database has no catalog for region {region}; point \
-             metadata.url at the database these files were written with",
-            root.join("events").display()
+            "{place} holds event files but the metadata database has no catalog for region {region}; point \
+             metadata.url at the database these files were written with"
         )));
     }
     tracing::warn!(region, files = uncatalogued.len(), "removing event files that were never catalogued");
@@ -444,7 +445,7 @@ impl EventStore {
             rows.push(catalog_row(&partition, &path, &stats, &promoted));
             written.push(path);
         }
-        make_durable(&self.root, &written).await?;
+        make_durable(self.local_files.as_deref(), &written).await?;
         let (profiles, derived) = snapshot;
         write_snapshot(&self.root, sealed, profiles, derived).await?;
         self.catalog.record_flush(&self.region, &rows, sealed, self.clock.now()).await?;
@@ -481,8 +482,7 @@ impl EventStore {
             }
             // The files through the readers' own deduplicating scan (newest copy per key).
             let paths: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
-            let everything =
-                EventQuery { project_id: partition.0, from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
+            let everything = EventQuery { from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
             let read_as = parquet_file::union_of(&files)?;
             let to_read = crate::scan::Files { paths, promoted: read_as.clone() };
             let batches = crate::scan::scan_batches(Arc::clone(&self.files), to_read, Vec::new(), &everything).await?;
@@ -504,7 +504,7 @@ impl EventStore {
                 uuid::Uuid::new_v4().simple()
             ));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
-            make_durable(&self.root, std::slice::from_ref(&path)).await?;
+            make_durable(self.local_files.as_deref(), std::slice::from_ref(&path)).await?;
             let old: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
             self.catalog
                 .replace_event_files(

@@ -171,6 +171,7 @@ impl Identities {
     }
 
     /// The canonical distinct_id of `distinct_id` in the project, under its merge system.
+    #[cfg(test)]
     pub(crate) fn canonical<'a>(&'a self, project_id: i64, distinct_id: &'a str, system: IdMerge) -> &'a str {
         match system {
             IdMerge::Simplified => {

@@ -11,6 +11,7 @@
 //! log segments after the last catalogued flush (a torn or corrupt tail is cut off).
 //! See `docs/design/2026-11-27-event-storage.md`.
 
+pub mod bucket;
 mod changes;
 mod flush;
 mod identity;
@@ -82,14 +83,37 @@ pub(crate) enum Record {
 
 pub(crate) type Profiles = HashMap<(i64, ProfileKey), Profile>;
 
+/// Where a region's event files live.
+#[derive(Clone)]
+pub enum EventFiles {
+    /// `<root>/events` on this machine: files and their folders are synced before they are
+    /// catalogued.
+    Local,
+    /// An object store, such as an S3-compatible bucket: a file is catalogued once its PUT
+    /// succeeded. The log, snapshot and profiles stay under the root.
+    Objects(Arc<dyn ObjectStore>),
+}
+
+impl std::fmt::Debug for EventFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventFiles::Local => f.write_str("Local"),
+            EventFiles::Objects(store) => write!(f, "Objects({store})"),
+        }
+    }
+}
+
 /// The events and profiles of one region.
 #[derive(Clone)]
 pub struct EventStore {
     root: PathBuf,
     region: String,
     catalog: tally_store::Store,
-    /// The region's Parquet files (`<root>/events`), through `object_store`.
+    /// The region's Parquet files (`<root>/events`, or a bucket), through `object_store`.
     files: Arc<dyn ObjectStore>,
+    /// The folder of the files when they are on this machine (synced before they are
+    /// catalogued); `None` for a bucket.
+    local_files: Option<PathBuf>,
     wal: wal::Wal,
     /// Appends hold it shared across "write the frame, then publish"; a flush takes it
     /// exclusively for the moment it seals the log and swaps the buffer (a consistent cut).
@@ -243,118 +267,8 @@ fn apply_all(profiles: &mut Profiles, updates: &[ProfileUpdate]) -> Vec<(usize, 
     failures
 }
 
-/// Batches of events, as [`EventStore::event_stream`] reads them.
-pub type EventBatches = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Vec<Event>, StorageError>> + Send>>;
-
 /// A UTC day, in milliseconds: the unit of the event files' partitions.
 const DAY_MS: i64 = 86_400_000;
-
-/// What an event stream carries between batches: the days still to read (each with its
-/// files), the day being read, the events in memory, the lease that keeps the files on
-/// disk, the rows still wanted.
-struct StreamState {
-    days: std::collections::VecDeque<(i64, Vec<String>)>,
-    current: Option<datafusion::execution::SendableRecordBatchStream>,
-    /// The day being read: its number, its files, and whether any of it went out yet.
-    day: Option<(i64, Vec<String>, bool)>,
-    memory: Vec<RecordBatch>,
-    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
-    _lease: readers::ReadLease,
-    remaining: Option<usize>,
-    store: EventStore,
-    query: EventQuery,
-    restriction: visibility::Restriction,
-    /// The files' promoted columns (their union).
-    promoted: Vec<parquet_file::Promoted>,
-}
-
-impl StreamState {
-    /// The plan for one day of the query, in `runtime` (what it needs is taken before the
-    /// future, which therefore holds no borrow of the stream's state).
-    fn open_day(
-        &self,
-        day: i64,
-        paths: Vec<String>,
-        runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
-    ) -> impl std::future::Future<
-        Output = Result<Option<datafusion::execution::SendableRecordBatchStream>, StorageError>,
-    > + Send
-    + 'static {
-        let window = EventQuery {
-            from_ms: self.query.from_ms.max(day * DAY_MS),
-            to_ms: self.query.to_ms.min((day + 1) * DAY_MS),
-            ..self.query.clone()
-        };
-        let plan_limit = if self.query.filter.is_none() && self.restriction.is_none() { self.remaining } else { None };
-        let files = Arc::clone(&self.store.files);
-        let memory = self.memory.clone();
-        let condition = self.restriction.event_condition.clone();
-        let files_to_read = scan::Files { paths, promoted: self.promoted.clone() };
-        async move { scan::scan_stream(runtime, files, files_to_read, memory, &window, plan_limit, condition).await }
-    }
-
-    /// The next non-empty batch of events, or `None` at the end.
-    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, StorageError> {
-        use futures_util::StreamExt;
-        loop {
-            if self.remaining == Some(0) {
-                return Ok(None);
-            }
-            let Some(current) = self.current.as_mut() else {
-                let Some((day, paths)) = self.days.pop_front() else { return Ok(None) };
-                self.current = self.open_day(day, paths.clone(), Arc::clone(&self.runtime)).await?;
-                self.day = Some((day, paths, false));
-                continue;
-            };
-            let batch = match current.next().await {
-                Some(Ok(batch)) => batch,
-                Some(Err(failure)) => {
-                    let exhausted =
-                        matches!(failure.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_));
-                    let error = failure.to_string();
-                    drop(failure);
-                    // A day's sorts take all of its input before the first row comes out, so
-                    // running out of the shared pool happens before anything of the day was
-                    // sent: that day is read again without the pool's limit (its memory is
-                    // then bounded by the day) rather than failing the export.
-                    match self.day.take() {
-                        Some((day, paths, false)) if exhausted => {
-                            tracing::warn!(day, %error, "a day did not fit the query memory; reading it without the limit");
-                            let unbounded = Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
-                            self.current = self.open_day(day, paths.clone(), unbounded).await?;
-                            self.day = Some((day, paths, true));
-                            continue;
-                        }
-                        _ => return Err(StorageError::Io(format!("query engine: {error}"))),
-                    }
-                }
-                None => {
-                    self.current = None;
-                    continue;
-                }
-            };
-            if let Some((_, _, sent)) = self.day.as_mut() {
-                *sent = true;
-            }
-            let mut events = Vec::with_capacity(batch.num_rows());
-            parquet_file::append_events(&batch, "query result", self.query.project_id, &mut events)?;
-            self.store.canonical_and_filtered(&self.query, &mut events);
-            if !self.restriction.is_none() {
-                events.retain_mut(|event| {
-                    self.restriction.strip(&mut event.properties);
-                    self.restriction.keeps_user(&event.distinct_id)
-                });
-            }
-            if let Some(remaining) = self.remaining.as_mut() {
-                events.truncate(*remaining);
-                *remaining -= events.len();
-            }
-            if !events.is_empty() {
-                return Ok(Some(events));
-            }
-        }
-    }
-}
 
 impl std::fmt::Debug for EventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -362,11 +276,12 @@ impl std::fmt::Debug for EventStore {
     }
 }
 
-/// Which events a reader wants.
+/// Which events the store's own reads (compaction, its tests) want; the query engine reads
+/// through [`EventStore::project_events`].
 #[derive(Debug, Clone, Default)]
-pub struct EventQuery {
-    /// Set from the data scope by the public reads ([`EventStore::export_stream`]).
-    pub(crate) project_id: i64,
+pub(crate) struct EventQuery {
+    #[cfg(test)]
+    pub project_id: i64,
     /// Inclusive, milliseconds.
     pub from_ms: i64,
     /// Exclusive, milliseconds.
@@ -375,19 +290,13 @@ pub struct EventQuery {
     pub names: Option<Vec<String>>,
     /// Only events this `where` expression keeps (over the event's properties, with
     /// `distinct_id` as the canonical one).
+    #[cfg(test)]
     pub filter: Option<tally_ingest::expr::Expr>,
+    #[cfg(test)]
     pub limit: Option<usize>,
-    /// The project's identity-merge system, which decides canonical distinct_ids (set
-    /// from the data scope).
-    pub(crate) id_merge: tally_types::IdMerge,
-}
-
-impl EventQuery {
-    /// Every event from `from_ms` (inclusive) to `to_ms` (exclusive); narrow it with the
-    /// public fields.
-    pub fn between(from_ms: i64, to_ms: i64) -> EventQuery {
-        EventQuery { from_ms, to_ms, ..EventQuery::default() }
-    }
+    /// The project's identity-merge system, which decides canonical distinct_ids.
+    #[cfg(test)]
+    pub id_merge: tally_types::IdMerge,
 }
 
 impl EventStore {
@@ -400,7 +309,24 @@ impl EventStore {
         catalog: tally_store::Store,
         clock: tally_types::SharedClock,
     ) -> Result<EventStore, StorageError> {
-        let files = flush::local_files(root)?;
+        EventStore::open_with(root, EventFiles::Local, region, catalog, clock).await
+    }
+
+    /// [`EventStore::open`] with the event files where `files` says.
+    pub async fn open_with(
+        root: &Path,
+        files: EventFiles,
+        region: &str,
+        catalog: tally_store::Store,
+        clock: tally_types::SharedClock,
+    ) -> Result<EventStore, StorageError> {
+        let (files, local_files) = match files {
+            EventFiles::Local => {
+                let (files, folder) = flush::local_files(root)?;
+                (files, Some(folder))
+            }
+            EventFiles::Objects(files) => (files, None),
+        };
         let flushed = catalog.flushed_through(region).await?;
         let snapshot = flush::read_snapshot(root).await?;
         let snapshot_through = match (&snapshot, flushed) {
@@ -424,7 +350,8 @@ impl EventStore {
         };
         let segments_on_disk = wal::segment_numbers(&root.join("wal")).await?;
         flush::check_catalog_is_current(region, flushed, snapshot_through, &segments_on_disk)?;
-        flush::sweep_uncatalogued(&*files, &catalog, region, flushed.is_some(), root, &segments_on_disk).await?;
+        let place = local_files.as_ref().map_or_else(|| files.to_string(), |folder| folder.display().to_string());
+        flush::sweep_uncatalogued(&*files, &catalog, region, flushed.is_some(), &place, &segments_on_disk).await?;
         let (wal, replayed) = wal::Wal::open(&root.join("wal"), flushed).await?;
         let mut memory = Memory::default();
         let mut resets = Vec::new();
@@ -478,6 +405,7 @@ impl EventStore {
             region: region.to_string(),
             catalog,
             files,
+            local_files,
             wal,
             cut: Arc::default(),
             memory: Arc::new(RwLock::new(memory)),
@@ -581,6 +509,7 @@ impl EventStore {
 
     /// Each event under its user's canonical distinct_id, and only those the query's
     /// property condition keeps.
+    #[cfg(test)]
     fn canonical_and_filtered(&self, query: &EventQuery, found: &mut Vec<Event>) {
         let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         found.retain_mut(|event| {
@@ -611,52 +540,6 @@ impl EventStore {
         let promoted = parquet_file::union_of(&files)?;
         let paths = files.into_iter().map(|file| file.path).collect();
         scan::scan(Arc::clone(&self.files), scan::Files { paths, promoted }, memory, query).await
-    }
-
-    /// The same events as [`EventStore::events`], as a stream of batches, read one UTC day
-    /// at a time (files are partitioned by day, so every duplicate of an event is in its
-    /// day) in the region's bounded query memory (sorts spill to disk): an export of any
-    /// size holds about one batch at a time, and `limit` stops after the days it needs
-    /// (without a `where`, it is also part of each day's plan). The files it lists stay on
-    /// disk until the stream is dropped.
-    pub(crate) async fn event_stream(
-        &self,
-        query: &EventQuery,
-        restriction: visibility::Restriction,
-    ) -> Result<EventBatches, StorageError> {
-        let lease = self.readers.lease(Arc::clone(&self.files));
-        let memory =
-            self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(query.project_id)?;
-        let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
-        let promoted = parquet_file::union_of(&files)?;
-        let mut days: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
-        for file in files {
-            days.entry(file.min_time_ms.div_euclid(DAY_MS)).or_default().push(file.path);
-        }
-        for day in parquet_file::days_of(&memory, query.from_ms, query.to_ms) {
-            days.entry(day).or_default();
-        }
-        let state = StreamState {
-            days: days.into_iter().collect(),
-            current: None,
-            day: None,
-            memory,
-            runtime: Arc::clone(&self.runtime),
-            _lease: lease,
-            remaining: query.limit,
-            store: self.clone(),
-            query: query.clone(),
-            restriction,
-            promoted,
-        };
-        Ok(Box::pin(futures_util::stream::unfold(Some(state), |state| async move {
-            let mut state = state?;
-            match state.next_batch().await {
-                Ok(Some(events)) => Some((Ok(events), Some(state))),
-                Ok(None) => None,
-                Err(error) => Some((Err(error), None)),
-            }
-        })))
     }
 
     /// Applies profile updates durably. Updates that cannot apply (a profile over its
@@ -706,18 +589,6 @@ impl EventStore {
             self.wal.append(payload, Some(publish)).await?;
         }
         Ok(failures)
-    }
-
-    /// The raw export: the scope's events that `query` selects (its time range, names,
-    /// `where` and limit), streamed in batches ([`EventStore::event_stream`]).
-    pub async fn export_stream<P: ProjectMarker>(
-        &self,
-        scope: &DataScope<P>,
-        query: EventQuery,
-    ) -> Result<EventBatches, StorageError> {
-        let query = EventQuery { project_id: scope.project_id().0, id_merge: scope.project().id_merge, ..query };
-        let restriction = self.restriction_of(scope).await?;
-        self.event_stream(&query, restriction).await
     }
 
     /// The scope's profiles, sorted by id: user profiles, or with `group_key` the profiles

@@ -611,52 +611,113 @@ pub fn days_of(batches: &[RecordBatch], from_ms: i64, to_ms: i64) -> std::collec
     days
 }
 
+/// A batch of the file layout ([`schema`], with any promoted columns) read row by row,
+/// without making events: each row's properties are its JSON column with the typed and
+/// promoted columns' values put back.
+pub struct LayoutRows<'a> {
+    path: &'a str,
+    name: &'a StringArray,
+    distinct_id: &'a StringArray,
+    time_ms: &'a Int64Array,
+    insert_id: &'a StringArray,
+    received_ms: &'a Int64Array,
+    properties: &'a StringArray,
+    typed: Vec<(&'static str, &'a StringArray)>,
+    promoted: Vec<(String, &'a ArrayRef)>,
+}
+
+impl<'a> LayoutRows<'a> {
+    /// `path` names the batch in errors.
+    pub fn new(batch: &'a RecordBatch, path: &'a str) -> Result<LayoutRows<'a>, ParquetError> {
+        // A file written before a column was added reads as if the column were empty.
+        let typed = TYPED_PROPERTIES
+            .iter()
+            .filter_map(|name| {
+                batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>().map(|array| (*name, array))
+            })
+            .collect();
+        let promoted = promoted_of(batch.schema().as_ref())
+            .into_iter()
+            .filter_map(|promoted| batch.column_by_name(&promoted.column()).map(|array| (promoted.name, array)))
+            .collect();
+        Ok(LayoutRows {
+            path,
+            name: column::<StringArray>(batch, "name", path)?,
+            distinct_id: column::<StringArray>(batch, "distinct_id", path)?,
+            time_ms: column::<Int64Array>(batch, "time_ms", path)?,
+            insert_id: column::<StringArray>(batch, "insert_id", path)?,
+            received_ms: column::<Int64Array>(batch, "received_ms", path)?,
+            properties: column::<StringArray>(batch, "properties", path)?,
+            typed,
+            promoted,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty()
+    }
+
+    /// Row `row`'s properties, every one of them.
+    pub fn properties(&self, row: usize) -> Result<Map<String, Value>, ParquetError> {
+        let mut parsed: Map<String, Value> = serde_json::from_str(self.properties.value(row))
+            .map_err(|error| ParquetError::Decode { path: self.path.to_string(), message: error.to_string() })?;
+        for (name, array) in &self.typed {
+            if array.is_valid(row) {
+                parsed.insert((*name).to_string(), Value::String(array.value(row).to_string()));
+            }
+        }
+        for (name, array) in &self.promoted {
+            if let Some(value) = promoted_value(array.as_ref(), row) {
+                parsed.insert(name.clone(), value);
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Row `row` as an event of `project_id`.
+    pub fn event(&self, row: usize, project_id: i64) -> Result<Event, ParquetError> {
+        Ok(Event {
+            project_id,
+            name: self.name.value(row).to_string(),
+            distinct_id: self.distinct_id.value(row).to_string(),
+            time_ms: self.time_ms.value(row),
+            insert_id: self.insert_id.value(row).to_string(),
+            properties: self.properties(row)?,
+            received_ms: self.received_ms.value(row),
+        })
+    }
+
+    /// Row `row` in the raw export's form ([`tally_ingest::event::export_json`]).
+    pub fn exported(&self, row: usize, time_in_ms: bool) -> Result<Value, ParquetError> {
+        Ok(tally_ingest::event::export_json(
+            tally_ingest::event::Exported {
+                name: self.name.value(row),
+                distinct_id: self.distinct_id.value(row),
+                time_ms: self.time_ms.value(row),
+                insert_id: self.insert_id.value(row),
+                received_ms: self.received_ms.value(row),
+            },
+            self.properties(row)?,
+            time_in_ms,
+        ))
+    }
+}
+
+/// The rows of `batch` (the file layout) as events of `project_id`, appended to `events`.
 pub fn append_events(
     batch: &RecordBatch,
     path: &str,
     project_id: i64,
     events: &mut Vec<Event>,
 ) -> Result<(), ParquetError> {
-    let name = column::<StringArray>(batch, "name", path)?;
-    let distinct_id = column::<StringArray>(batch, "distinct_id", path)?;
-    let time_ms = column::<Int64Array>(batch, "time_ms", path)?;
-    let insert_id = column::<StringArray>(batch, "insert_id", path)?;
-    let received_ms = column::<Int64Array>(batch, "received_ms", path)?;
-    let properties = column::<StringArray>(batch, "properties", path)?;
-    // A file written before a column was added reads as if the column were empty.
-    let typed: Vec<(&str, &StringArray)> = TYPED_PROPERTIES
-        .iter()
-        .filter_map(|name| {
-            batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>().map(|array| (*name, array))
-        })
-        .collect();
-    let promoted: Vec<(String, &ArrayRef)> = promoted_of(batch.schema().as_ref())
-        .into_iter()
-        .filter_map(|promoted| batch.column_by_name(&promoted.column()).map(|array| (promoted.name, array)))
-        .collect();
-    events.reserve(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        let mut parsed: Map<String, Value> = serde_json::from_str(properties.value(row))
-            .map_err(|error| ParquetError::Decode { path: path.to_string(), message: error.to_string() })?;
-        for (name, array) in &typed {
-            if array.is_valid(row) {
-                parsed.insert((*name).to_string(), Value::String(array.value(row).to_string()));
-            }
-        }
-        for (name, array) in &promoted {
-            if let Some(value) = promoted_value(array.as_ref(), row) {
-                parsed.insert(name.clone(), value);
-            }
-        }
-        events.push(Event {
-            project_id,
-            name: name.value(row).to_string(),
-            distinct_id: distinct_id.value(row).to_string(),
-            time_ms: time_ms.value(row),
-            insert_id: insert_id.value(row).to_string(),
-            properties: parsed,
-            received_ms: received_ms.value(row),
-        });
+    let rows = LayoutRows::new(batch, path)?;
+    events.reserve(rows.len());
+    for row in 0..rows.len() {
+        events.push(rows.event(row, project_id)?);
     }
     Ok(())
 }

@@ -136,7 +136,7 @@ impl EventStore {
         let listed: Vec<datafusion::logical_expr::Expr> = ids.iter().map(|id| lit(id.as_str())).collect();
         for file in self.catalog.event_files(&self.region, project_id, i64::MIN, i64::MAX).await? {
             let context = SessionContext::new();
-            let everything = EventQuery { project_id, from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
+            let everything = EventQuery { from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
             let promoted = parquet_file::columns_of(&file.columns, &file.path)?;
             let Some(frame) = scan::undeduplicated(
                 &context,
@@ -183,7 +183,7 @@ impl EventStore {
                 let prefix = if name.starts_with("compact-") { "compact" } else { "rewritten" };
                 let path = ObjectPath::from(format!("{folder}/{prefix}-{}.parquet", uuid::Uuid::new_v4().simple()));
                 self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
-                flush::make_durable(&self.root, std::slice::from_ref(&path)).await?;
+                flush::make_durable(self.local_files.as_deref(), std::slice::from_ref(&path)).await?;
                 let partition = (file.project_id, file.day.clone(), u32::try_from(file.bucket).unwrap_or(0));
                 let row = flush::catalog_row(&partition, &path, &stats, &promoted);
                 self.catalog
@@ -207,14 +207,25 @@ impl EventStore {
         distinct_ids: &[String],
         from_ms: i64,
     ) -> Result<(Vec<Event>, Vec<(String, Profile)>), StorageError> {
-        use futures_util::StreamExt;
         let project_id = scope.project_id().0;
         let (ids, _) = self.people(scope, distinct_ids);
-        let query = EventQuery { project_id, from_ms, to_ms: i64::MAX, ..EventQuery::default() };
-        let mut stream = self.export_stream(scope, query).await?;
+        let everything = tally_iam::authz::Visibility::default();
+        let taken = self.events_of(project_id, scope.project().id_merge, &everything, from_ms, i64::MAX).await?;
+        let context =
+            SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), Arc::clone(&self.runtime));
+        crate::promoted::register(&context);
         let mut events = Vec::new();
-        while let Some(batch) = stream.next().await {
-            events.extend(batch?.into_iter().filter(|event| ids.contains(&event.distinct_id)));
+        if let Some(frame) = taken.raw(&context).await? {
+            let wanted = ids.iter().map(|id| lit(id.as_str())).collect();
+            let batches = frame
+                .filter(datafusion::prelude::ident("distinct_id").in_list(wanted, false))
+                .map_err(scan::engine)?
+                .collect()
+                .await
+                .map_err(scan::engine)?;
+            for batch in &batches {
+                parquet_file::append_events(batch, "a person's events", project_id, &mut events)?;
+            }
         }
         let profiles = self.profiles_of(scope, None).await?.into_iter().filter(|(id, _)| ids.contains(id)).collect();
         Ok((events, profiles))

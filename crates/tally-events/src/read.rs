@@ -37,16 +37,20 @@ pub struct ProfileProperty {
     pub profiles: u64,
 }
 
+/// A catalogued file's path and its UTC day (days since the epoch).
+type DayFile = (i64, String);
+
 /// One project's events as of the moment they were taken.
 pub struct ProjectEvents {
     project_id: i64,
     files_store: Arc<dyn object_store::ObjectStore>,
-    /// Files that may hold copies of one event (with each other, or with memory).
-    paths: Vec<String>,
+    /// Files that may hold copies of one event (with each other, or with memory), each with
+    /// its UTC day (days since the epoch; files are partitioned by day).
+    paths: Vec<DayFile>,
     /// Compacted files alone in their partition, on a day memory has no events of: each
     /// holds one copy of each of its events and no other file or batch has any of them, so
     /// they are read without the deduplicating window.
-    clean: Vec<String>,
+    clean: Vec<DayFile>,
     /// The promoted columns of the files (their union): every read presents them all.
     promoted: Vec<parquet_file::Promoted>,
     memory: Vec<RecordBatch>,
@@ -85,7 +89,18 @@ impl EventStore {
         to_ms: i64,
     ) -> Result<ProjectEvents, StorageError> {
         let project = scope.project();
-        let project_id = project.id.0;
+        self.events_of(project.id.0, project.id_merge, scope.visibility(), from_ms, to_ms).await
+    }
+
+    /// [`EventStore::project_events`] of a project named by id: for the store's own tests.
+    pub(crate) async fn events_of(
+        &self,
+        project_id: i64,
+        id_merge: tally_types::IdMerge,
+        visibility: &tally_iam::authz::Visibility,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<ProjectEvents, StorageError> {
         let lease = self.readers.lease(Arc::clone(&self.files));
         // Memory first, then the catalog: a flush in between shows events twice (one copy is
         // kept), never not at all.
@@ -97,12 +112,12 @@ impl EventStore {
                 .get(&project_id)
                 .map(|lexicon| lexicon.events.keys().cloned().collect())
                 .unwrap_or_default();
-            (Arc::new(derived.identities.mapping(project_id, project.id_merge)), names)
+            (Arc::new(derived.identities.mapping(project_id, id_merge)), names)
         };
         let files = self.catalog.event_files(&self.region, project_id, from_ms, to_ms).await?;
         let promoted = parquet_file::union_of(&files)?;
         let (clean, paths) = split_clean(files, &parquet_file::days_of(&memory, i64::MIN, i64::MAX));
-        let restriction = self.restriction(scope.visibility(), project_id, &identities).await?;
+        let restriction = self.restriction(visibility, project_id, &identities).await?;
         Ok(ProjectEvents {
             project_id,
             files_store: Arc::clone(&self.files),
@@ -116,7 +131,7 @@ impl EventStore {
             from_ms,
             to_ms,
             restriction,
-            merges: scope.visibility().merges.clone(),
+            merges: visibility.merges.clone(),
             _lease: lease,
         })
     }
@@ -130,18 +145,6 @@ impl EventStore {
     pub(crate) fn identities_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> HashMap<String, String> {
         let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         derived.identities.mapping(scope.project_id().0, scope.project().id_merge)
-    }
-
-    /// The scope's visibility resolved for one read.
-    pub(crate) async fn restriction_of<P: ProjectMarker>(
-        &self,
-        scope: &DataScope<P>,
-    ) -> Result<crate::visibility::Restriction, StorageError> {
-        if scope.visibility().is_everything() {
-            return Ok(Default::default());
-        }
-        let identities = self.identities_of(scope);
-        self.restriction(scope.visibility(), scope.project_id().0, &identities).await
     }
 
     pub(crate) async fn restriction(
@@ -299,14 +302,66 @@ impl ProjectEvents {
     /// within the time range, one copy per (event, distinct_id, time, `$insert_id`) (the most
     /// recently received), `distinct_id` canonical. `None` when there is nothing to read.
     pub async fn frame(&self, context: &SessionContext) -> Result<Option<DataFrame>, StorageError> {
-        let query =
-            EventQuery { project_id: self.project_id, from_ms: self.from_ms, to_ms: self.to_ms, ..Default::default() };
+        match self.between(context, self.from_ms, self.to_ms).await? {
+            Some(frame) => crate::visibility::merged(frame, &self.merges).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The UTC days (since the epoch) in the range that files or memory hold events of,
+    /// in order.
+    pub fn days(&self) -> Vec<i64> {
+        let mut days = parquet_file::days_of(&self.memory, self.from_ms, self.to_ms);
+        days.extend(self.paths.iter().chain(&self.clean).map(|(day, _)| *day));
+        days.into_iter().collect()
+    }
+
+    /// One UTC day of the events (`day` from [`ProjectEvents::days`]) as the raw export
+    /// reads them: as [`ProjectEvents::frame`] presents them but under their raw names (the
+    /// Lexicon's merges are for reports), sorted by time and then by reception. Only that
+    /// day's files are read.
+    pub async fn raw_day(&self, context: &SessionContext, day: i64) -> Result<Option<DataFrame>, StorageError> {
+        let from_ms = self.from_ms.max(day.saturating_mul(crate::DAY_MS));
+        let to_ms = self.to_ms.min(day.saturating_add(1).saturating_mul(crate::DAY_MS));
+        self.raw_between(context, from_ms, to_ms).await
+    }
+
+    /// Every event of the range as [`ProjectEvents::raw_day`] reads a day's: for small reads.
+    pub async fn raw(&self, context: &SessionContext) -> Result<Option<DataFrame>, StorageError> {
+        self.raw_between(context, self.from_ms, self.to_ms).await
+    }
+
+    async fn raw_between(
+        &self,
+        context: &SessionContext,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<DataFrame>, StorageError> {
+        let Some(frame) = self.between(context, from_ms, to_ms).await? else { return Ok(None) };
+        // A total order: the same export twice gives the same lines in the same order.
+        let order = ["time_ms", "received_ms", "name", "distinct_id", "insert_id"];
+        frame.sort(order.map(|column| ident(column).sort(true, false)).to_vec()).map(Some).map_err(scan::engine)
+    }
+
+    /// The events of `[from_ms, to_ms)` (within the range taken), before the merges.
+    async fn between(
+        &self,
+        context: &SessionContext,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<DataFrame>, StorageError> {
+        let query = EventQuery { from_ms, to_ms, ..Default::default() };
+        let (first_day, last_day) =
+            (from_ms.div_euclid(crate::DAY_MS), to_ms.saturating_sub(1).div_euclid(crate::DAY_MS));
+        let within = |files: &[DayFile]| -> Vec<String> {
+            files.iter().filter(|(day, _)| (first_day..=last_day).contains(day)).map(|(_, path)| path.clone()).collect()
+        };
         // Aggregates need no order: the deduplicating window without the export's sort, and
         // files known to hold one copy of each event read as they are.
         let mixed = scan::undeduplicated(
             context,
             Arc::clone(&self.files_store),
-            scan::Files { paths: self.paths.clone(), promoted: self.promoted.clone() },
+            scan::Files { paths: within(&self.paths), promoted: self.promoted.clone() },
             self.memory.clone(),
             &query,
         )
@@ -316,7 +371,7 @@ impl ProjectEvents {
         let clean = scan::undeduplicated(
             context,
             Arc::clone(&self.files_store),
-            scan::Files { paths: self.clean.clone(), promoted: self.promoted.clone() },
+            scan::Files { paths: within(&self.clean), promoted: self.promoted.clone() },
             Vec::new(),
             &query,
         )
@@ -341,8 +396,7 @@ impl ProjectEvents {
                 .collect();
             frame.select(columns).map_err(scan::engine)?
         };
-        let frame = if self.restriction.is_none() { frame } else { self.restriction.apply_to_events(frame)? };
-        crate::visibility::merged(frame, &self.merges).map(Some)
+        if self.restriction.is_none() { Ok(Some(frame)) } else { self.restriction.apply_to_events(frame).map(Some) }
     }
 
     /// The project's user profiles as they are now (profile properties join at query time in
@@ -445,7 +499,7 @@ fn profile_batch(
 fn split_clean(
     files: Vec<tally_store::EventFile>,
     memory_days: &std::collections::BTreeSet<i64>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<DayFile>, Vec<DayFile>) {
     let mut per_partition: HashMap<(String, i64), usize> = HashMap::new();
     for file in &files {
         *per_partition.entry((file.day.clone(), file.bucket)).or_default() += 1;
@@ -457,9 +511,9 @@ fn split_clean(
         let compacted = file.path.rsplit('/').next().is_some_and(|name| name.starts_with("compact-"));
         let day = file.min_time_ms.div_euclid(crate::DAY_MS);
         if alone && compacted && !memory_days.contains(&day) {
-            clean.push(file.path);
+            clean.push((day, file.path));
         } else {
-            mixed.push(file.path);
+            mixed.push((day, file.path));
         }
     }
     (clean, mixed)

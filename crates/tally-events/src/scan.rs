@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::functions_window::expr_fn::row_number;
@@ -116,36 +115,6 @@ pub(crate) async fn scan_batches(
         Some(frame) => frame.collect().await.map_err(engine),
         None => Ok(Vec::new()),
     }
-}
-
-/// The same scan as a stream of batches, in the region's bounded memory (sorts spill to
-/// disk), with `limit` rows at most when given.
-pub(crate) async fn scan_stream(
-    runtime: Arc<RuntimeEnv>,
-    files_store: Arc<dyn object_store::ObjectStore>,
-    files: Files,
-    memory: Vec<RecordBatch>,
-    query: &EventQuery,
-    limit: Option<usize>,
-    condition: Option<datafusion::logical_expr::Expr>,
-) -> Result<Option<SendableRecordBatchStream>, StorageError> {
-    // One partition: no repartition buffers (which cannot spill) between the scan and the
-    // deduplicating window, and two sorts (which can) rather than four.
-    let mut config = SessionConfig::new().with_target_partitions(1);
-    config.options_mut().execution.sort_spill_reservation_bytes = SORT_MERGE_RESERVATION;
-    let context = SessionContext::new_with_config_rt(config, runtime);
-    // The view's condition may read promoted properties.
-    crate::promoted::register(&context);
-    let Some(mut frame) = plan(&context, files_store, files, memory, query).await? else {
-        return Ok(None);
-    };
-    if let Some(condition) = condition {
-        frame = frame.filter(condition).map_err(engine)?;
-    }
-    if let Some(limit) = limit {
-        frame = frame.limit(0, Some(limit)).map_err(engine)?;
-    }
-    frame.execute_stream().await.map(Some).map_err(engine)
 }
 
 /// The plan every read shares; `None` when there is nothing to read.

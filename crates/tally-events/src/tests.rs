@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use serde_json::json;
 use tally_config::DatabaseUrl;
 use tally_ingest::Event;
@@ -213,15 +212,27 @@ async fn compaction_merges_a_days_files_sorted_by_user_without_duplicates() {
 
     // A reader that listed the files before the swap still reads them all: the replaced
     // files stay until it is done, then go at once.
-    let held = store.event_stream(&everything(1), Default::default()).await.unwrap();
+    let held = store.events_of(1, Default::default(), &Default::default(), 0, i64::MAX).await.unwrap();
     let report = store.compact().await.unwrap();
     assert_eq!((report.partitions, report.files_in, report.rows_in, report.rows_out), (1, 3, 21, 16));
     let catalogued = catalog.all_event_files("eu").await.unwrap();
     assert_eq!(catalogued.len(), 1);
     assert!(catalogued[0].path.contains("/compact-"), "{catalogued:?}");
     assert_eq!(parquet_files(dir.path()).len(), 4, "the reader's files are kept");
-    let streamed: Vec<Event> = held.map(Result::unwrap).concat().await;
-    assert_eq!(streamed, read, "the stream read the files it listed");
+    let context = datafusion::prelude::SessionContext::new();
+    let rows: usize = held
+        .frame(&context)
+        .await
+        .unwrap()
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .map(|batch| batch.num_rows())
+        .sum();
+    assert_eq!(rows, read.len(), "the reader read the files it listed");
+    drop(held);
     for _ in 0..200 {
         if parquet_files(dir.path()).len() == 1 {
             break;
@@ -231,33 +242,6 @@ async fn compaction_merges_a_days_files_sorted_by_user_without_duplicates() {
     assert_eq!(parquet_files(dir.path()), vec![catalogued[0].path.clone()], "gone once the reader left");
     assert_eq!(store.events(&everything(1)).await.unwrap(), read, "same answer after compaction");
     assert_eq!(store.compact().await.unwrap().partitions, 0);
-}
-
-#[tokio::test]
-async fn the_event_stream_reads_in_bounded_batches_with_limit_and_where() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = catalog(dir.path()).await;
-    let store = open(dir.path(), &catalog).await;
-    store.append((0..30_000).map(|n| event(1, &format!("u{}", n % 7), n, 1)).collect()).await.unwrap();
-    store.flush().await.unwrap();
-    store.append((30_000..30_010).map(|n| event(1, "late", n, 1)).collect()).await.unwrap();
-    let batches: Vec<Vec<Event>> =
-        store.event_stream(&everything(1), Default::default()).await.unwrap().map(Result::unwrap).collect().await;
-    assert!(batches.len() > 1, "more than one batch");
-    let all: Vec<Event> = batches.concat();
-    assert_eq!(all.len(), 30_010, "files and memory");
-    assert!(all.windows(2).all(|pair| pair[0].time_ms <= pair[1].time_ms), "in time order");
-    assert_eq!(all, store.events(&everything(1)).await.unwrap(), "the same answer as a whole read");
-    let limited = EventQuery { limit: Some(5), ..everything(1) };
-    let first: Vec<Event> =
-        store.event_stream(&limited, Default::default()).await.unwrap().map(Result::unwrap).concat().await;
-    assert_eq!(first, all[..5].to_vec());
-    let filter = tally_ingest::expr::parse(r#"properties["distinct_id"] == "late""#).ok();
-    let late = EventQuery { filter, limit: Some(3), ..everything(1) };
-    let found: Vec<Event> =
-        store.event_stream(&late, Default::default()).await.unwrap().map(Result::unwrap).concat().await;
-    assert_eq!(found.len(), 3);
-    assert!(found.iter().all(|event| event.distinct_id == "late"), "{found:?}");
 }
 
 #[tokio::test]

@@ -30,18 +30,41 @@ impl Event {
         }
     }
 
-    /// The raw-export form: `{"event": ..., "properties": {time (seconds), distinct_id,
-    /// $insert_id, mp_processing_time_ms, ...}}`.
+    /// The raw-export form ([`export_json`]).
     pub fn to_export_json(&self, time_in_ms: bool) -> Value {
-        let mut properties = Map::with_capacity(self.properties.len() + 4);
-        let time = if time_in_ms { Value::from(self.time_ms) } else { Value::from(self.time_ms / 1000) };
-        properties.insert("time".into(), time);
-        properties.insert("distinct_id".into(), Value::from(self.distinct_id.clone()));
-        properties.insert("$insert_id".into(), Value::from(self.insert_id.clone()));
-        properties.insert("mp_processing_time_ms".into(), Value::from(self.received_ms));
-        for (key, value) in &self.properties {
-            properties.entry(key.clone()).or_insert_with(|| value.clone());
-        }
-        serde_json::json!({ "event": self.name, "properties": properties })
+        let exported = Exported {
+            name: &self.name,
+            distinct_id: &self.distinct_id,
+            time_ms: self.time_ms,
+            insert_id: &self.insert_id,
+            received_ms: self.received_ms,
+        };
+        export_json(exported, self.properties.clone(), time_in_ms)
     }
+}
+
+/// An event's own members, as the raw export writes them.
+#[derive(Debug, Clone, Copy)]
+pub struct Exported<'a> {
+    pub name: &'a str,
+    pub distinct_id: &'a str,
+    pub time_ms: i64,
+    pub insert_id: &'a str,
+    pub received_ms: i64,
+}
+
+/// The raw-export form: `{"event": ..., "properties": {time (seconds, or milliseconds
+/// with `time_in_ms`), distinct_id, $insert_id, mp_processing_time_ms, ...}}`; the event's
+/// own members win over properties of the same names.
+pub fn export_json(event: Exported<'_>, properties: Map<String, Value>, time_in_ms: bool) -> Value {
+    let mut all = Map::with_capacity(properties.len() + 4);
+    let time = if time_in_ms { Value::from(event.time_ms) } else { Value::from(event.time_ms / 1000) };
+    all.insert("time".into(), time);
+    all.insert("distinct_id".into(), Value::from(event.distinct_id));
+    all.insert("$insert_id".into(), Value::from(event.insert_id));
+    all.insert("mp_processing_time_ms".into(), Value::from(event.received_ms));
+    for (key, value) in properties {
+        all.entry(key).or_insert(value);
+    }
+    serde_json::json!({ "event": event.name, "properties": all })
 }

@@ -13,6 +13,7 @@ mod bins;
 pub mod buckets;
 mod cache;
 mod cohorts;
+mod export;
 pub mod expression;
 mod filters;
 mod flows;
@@ -38,6 +39,7 @@ use tally_types::permissions::project::ViewReports;
 
 pub use cache::AnswerCache;
 pub use cohorts::SavedCohorts;
+pub use export::{ExportLines, ExportRequest};
 pub use flows::{FlowLink, FlowNode, FlowPath, FlowStep, FlowsAnswer};
 pub use funnels::{FunnelAnswer, FunnelStep};
 pub use insights::{ComparedPeriod, InsightsAnswer, MAX_SEGMENTS, NOT_SET, Series};
@@ -203,11 +205,21 @@ impl QueryEngine {
     }
 
     fn context(&self) -> SessionContext {
+        self.context_in(self.runtime())
+    }
+
+    /// A session of the engine in `runtime` (its memory pool and spill folder).
+    fn context_in(&self, runtime: Arc<RuntimeEnv>) -> SessionContext {
         let mut config = SessionConfig::new().with_target_partitions(self.partitions);
         config.options_mut().execution.sort_spill_reservation_bytes = tally_events::SORT_MERGE_RESERVATION;
-        let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        let context = SessionContext::new_with_config_rt(config, runtime);
         functions::register(&context);
         context
+    }
+
+    /// The engine's runtime, shared by its sessions.
+    fn runtime(&self) -> Arc<RuntimeEnv> {
+        Arc::clone(&self.runtime)
     }
 
     /// The project's events in `[from_ms, to_ms)` as a table of `context`, with their users'

@@ -26,7 +26,7 @@ pub struct ActivityAnswer {
 
 /// An event as the export writes it.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // a schema only: the feed writes these with `Event::to_export_json`
+#[allow(dead_code)] // a schema only: the feed writes these as the raw export does
 pub struct ExportedEvent {
     event: String,
     /// `time` (milliseconds), `distinct_id`, `$insert_id` and the event's own properties.
@@ -60,7 +60,7 @@ impl QueryEngine {
                     })
                     .and_then(|frame| frame.limit(0, Some(limit)))
                     .map_err(engine_error)?;
-                exported(newest, "activity feed", scope.project_id().0).await?
+                exported(newest, "activity feed").await?
             }
             None => Vec::new(),
         };
@@ -99,7 +99,7 @@ impl QueryEngine {
                     .sort(vec![ident("received_ms").sort(false, true), ident("time_ms").sort(false, true)])
                     .and_then(|frame| frame.limit(0, Some(limit)))
                     .map_err(engine_error)?;
-                exported(newest, "live view", scope.project_id().0).await?
+                exported(newest, "live view").await?
             }
             None => Vec::new(),
         };
@@ -108,12 +108,15 @@ impl QueryEngine {
 }
 
 /// A frame's events as the export writes them (time in milliseconds), in its order.
-async fn exported(frame: DataFrame, what: &str, project_id: i64) -> Result<Vec<serde_json::Value>, QueryError> {
+async fn exported(frame: DataFrame, what: &str) -> Result<Vec<serde_json::Value>, QueryError> {
     let batches = frame.collect().await.map_err(engine_error)?;
     let mut read = Vec::new();
     for batch in &batches {
-        tally_events::parquet_file::append_events(batch, what, project_id, &mut read)
+        let rows = tally_events::parquet_file::LayoutRows::new(batch, what)
             .map_err(|error| QueryError::Storage(error.to_string()))?;
+        for row in 0..rows.len() {
+            read.push(rows.exported(row, true).map_err(|error| QueryError::Storage(error.to_string()))?);
+        }
     }
-    Ok(read.iter().map(|event| event.to_export_json(true)).collect())
+    Ok(read)
 }

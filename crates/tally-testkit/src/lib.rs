@@ -13,6 +13,7 @@ pub mod dns;
 pub mod oidc;
 pub mod postgres;
 pub mod process;
+pub mod s3;
 pub mod saml;
 pub mod sms;
 pub mod smtp;

@@ -28,7 +28,7 @@ pub(crate) async fn production(tenant: &Tenant) -> Project {
 }
 
 /// `POST /import` with the project's API secret.
-async fn import_rows(server: &str, project: &Project, rows: &impl serde::Serialize) -> reqwest::Response {
+pub(crate) async fn import_rows(server: &str, project: &Project, rows: &impl serde::Serialize) -> reqwest::Response {
     tally_testkit::http_client(None)
         .post(format!("{server}/import"))
         .basic_auth(&project.secret, Some(""))
@@ -43,7 +43,7 @@ fn now() -> jiff::Timestamp {
     tally_types::SystemClock.now()
 }
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     now().as_second()
 }
 
@@ -927,7 +927,7 @@ async fn kills_under_load_lose_no_acknowledged_event() {
 }
 
 /// The paths of files under `dir` whose names end with `suffix`.
-fn files_named(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+pub(crate) fn files_named(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
@@ -1363,8 +1363,33 @@ async fn events_move_to_compacted_parquet_files_and_a_clean_stop_leaves_no_log_t
     assert_eq!(exported.len(), 300, "one copy of each (event, distinct_id, time, $insert_id)");
     assert_eq!(exported.iter().filter(|event| event["properties"]["copy"] == "second").count(), 100, "newest wins");
 
-    // A clean stop flushes what is in memory: nothing is left in the log to replay.
+    // Events in memory on the compacted days: the export streams files and memory
+    // together, day by day in time order; `limit` stops it and `where` sees the canonical
+    // distinct_id.
     import(rows(300..350, "late")).await;
+    let whole = export(server.base_url(), &project, "&time_in_ms=true").await;
+    assert_eq!(whole.len(), 350);
+    let times: Vec<i64> = whole.iter().map(|event| event["properties"]["time"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "in time order: {times:?}");
+    assert_eq!(whole.iter().filter(|event| event["properties"]["copy"] == "late").count(), 50);
+    assert_eq!(export(server.base_url(), &project, "&time_in_ms=true&limit=5").await, whole[..5].to_vec());
+    let u3 = "&limit=7&where=properties%5B%22distinct_id%22%5D%20%3D%3D%20%22u3%22";
+    let found = export(server.base_url(), &project, u3).await;
+    assert_eq!(found.len(), 7);
+    assert!(found.iter().all(|event| event["properties"]["distinct_id"] == "u3"), "{found:?}");
+    // A `where` that cannot be read is refused before anything is sent.
+    let reply = tally_testkit::http_client(None)
+        .get(format!(
+            "{}/api/2.0/export?from_date=2020-01-01&to_date=2020-01-02&where=properties%5B",
+            server.base_url()
+        ))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+
+    // A clean stop flushes what is in memory: nothing is left in the log to replay.
     server.terminate();
     assert!(server.wait(std::time::Duration::from_secs(20)).await.success());
     assert_eq!(log_bytes(&instance.data_dir), 0, "the log is empty after a clean stop");

@@ -15,6 +15,7 @@ mod ingest;
 mod lexicon;
 mod lifecycle;
 mod mail;
+mod object_storage;
 mod observability;
 mod openapi;
 mod privacy;

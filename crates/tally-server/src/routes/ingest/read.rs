@@ -42,9 +42,18 @@ pub(crate) async fn export(
     QueryParams(query): QueryParams<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
-    let (scope, store) = match readable::<project::ExportEvents>(&state, &parts, &query).await {
-        Ok(found) => found,
+    let scope = match data_scope_for::<project::ExportEvents>(
+        &state,
+        &parts,
+        query.get("project_id").map(String::as_str),
+    )
+    .await
+    {
+        Ok(scope) => scope,
         Err(response) => return response,
+    };
+    let Some(engine) = state.query_engine(&scope.project().region) else {
+        return misdirected_answer(&state, &scope.project().region);
     };
     let range = tally_query::model::DateRange::from_params(&query).and_then(|range| {
         tally_query::buckets::resolve(&range, &tally_query::zone_of(&scope)).map_err(|error| error.to_string())
@@ -60,19 +69,19 @@ pub(crate) async fn export(
             Err(_) => return export_error(StatusCode::BAD_REQUEST, "event must be a JSON array of event names".into()),
         },
     };
-    let filter = match query.get("where").map(|text| text.trim()).filter(|text| !text.is_empty()) {
-        None => None,
-        Some(text) => match tally_ingest::expr::parse(text) {
-            Ok(expr) => Some(expr),
-            Err(error) => return export_error(StatusCode::BAD_REQUEST, error.to_string()),
-        },
+    let request = tally_query::ExportRequest {
+        from_ms,
+        to_ms,
+        names,
+        where_expression: query.get("where").map(|text| text.trim().to_string()).filter(|text| !text.is_empty()),
+        limit: query.get("limit").and_then(|text| text.parse().ok()),
+        time_in_ms: query.get("time_in_ms").is_some_and(|value| value == "true" || value == "1"),
     };
-    let limit = query.get("limit").and_then(|text| text.parse().ok());
-    let time_in_ms = query.get("time_in_ms").is_some_and(|value| value == "true" || value == "1");
-    let mut query = tally_events::EventQuery::between(from_ms, to_ms);
-    (query.names, query.filter, query.limit) = (names, filter, limit);
-    let events = match store.export_stream(&scope, query).await {
+    let events = match engine.export(&scope, request).await {
         Ok(events) => events,
+        Err(error) if error.kind() == tally_types::ErrorKind::InvalidInput => {
+            return export_error(StatusCode::BAD_REQUEST, error.to_string());
+        }
         Err(error) => {
             tracing::error!(%error, "cannot read events for an export");
             return export_error(
@@ -83,7 +92,7 @@ pub(crate) async fn export(
     };
     let wants_gzip = header_str(&parts.headers, header::ACCEPT_ENCODING)
         .is_some_and(|accepted| accepted.split(',').any(|coding| coding.trim().starts_with("gzip")));
-    let body = axum::body::Body::from_stream(ndjson(events, time_in_ms, wants_gzip));
+    let body = axum::body::Body::from_stream(ndjson(events, wants_gzip));
     if wants_gzip {
         return ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CONTENT_ENCODING, "gzip")], body)
             .into_response();
@@ -96,24 +105,17 @@ pub(crate) async fn export(
 /// status is sent): it is logged and the stream ends with it, so the client sees an
 /// incomplete body rather than a complete-looking one.
 fn ndjson(
-    events: tally_events::EventBatches,
-    time_in_ms: bool,
+    lines: tally_query::ExportLines,
     gzip: bool,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
     use futures_util::StreamExt;
     use std::io::Write;
     let encoder = gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-    let lines = events.map(move |batch| {
-        let batch = batch.map_err(|error| {
+    let lines = lines.map(|lines| {
+        lines.map_err(|error| {
             tracing::error!(%error, "an export stopped part-way");
             std::io::Error::other(error.to_string())
-        })?;
-        let mut text = Vec::with_capacity(batch.len() * 256);
-        for event in &batch {
-            serde_json::to_writer(&mut text, &event.to_export_json(time_in_ms)).map_err(std::io::Error::other)?;
-            text.push(b'\n');
-        }
-        Ok::<Vec<u8>, std::io::Error>(text)
+        })
     });
     futures_util::stream::unfold(Some((lines, encoder)), |state| async move {
         let (mut lines, mut encoder) = state?;
@@ -209,18 +211,19 @@ pub(crate) async fn query_profiles(
         };
         profiles.retain(|(id, _)| members.contains(&events.canonical(id)));
     }
-    let results: Vec<Value> = profiles
-        .iter()
-        .filter_map(|(id, profile)| {
-            let properties = profile_properties(profile);
-            if filter.as_ref().is_some_and(|expr| !expr.matches(&properties)) {
-                return None;
-            }
-            Some(json!({ "$distinct_id": id, "$properties": properties }))
-        })
-        .collect();
-    let total = results.len();
-    let results: Vec<Value> = results.into_iter().skip(page.saturating_mul(PAGE_SIZE)).take(PAGE_SIZE).collect();
+    // Every match is counted; only the page's are written.
+    let first = page.saturating_mul(PAGE_SIZE);
+    let (mut total, mut results) = (0usize, Vec::with_capacity(PAGE_SIZE));
+    for (id, profile) in &profiles {
+        let properties = profile_properties(profile);
+        if filter.as_ref().is_some_and(|expr| !expr.matches(&properties)) {
+            continue;
+        }
+        if (first..first.saturating_add(PAGE_SIZE)).contains(&total) {
+            results.push(json!({ "$distinct_id": id, "$properties": properties }));
+        }
+        total += 1;
+    }
     // The session names the query it pages through (the same parameters, the same order).
     let session_id = match query.get("session_id").filter(|id| !id.is_empty()) {
         Some(id) => id.clone(),
