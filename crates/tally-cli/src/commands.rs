@@ -65,6 +65,31 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// This node's id: the configured one, else the one kept in `<data_dir>/node-id` (made at
+/// the first start, so it stays with the data dir).
+fn node_id(config: &Config) -> Result<String, CliError> {
+    if let Some(id) = &config.node.id {
+        return Ok(id.clone());
+    }
+    let path = config.data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if tally_config::is_node_id(text.trim()) => Ok(text.trim().to_string()),
+        Ok(text) => Err(CliError::Message(format!(
+            "{} holds {:?}, which is not a node id (1 to 32 lowercase letters, digits or '-'); fix or remove it",
+            path.display(),
+            text.trim()
+        ))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+            std::fs::write(&path, format!("{id}\n"))
+                .map_err(|error| CliError::Message(format!("cannot write {}: {error}", path.display())))?;
+            tracing::info!(node = %id, "this node's id, kept in {}", path.display());
+            Ok(id)
+        }
+        Err(error) => Err(CliError::Message(format!("cannot read {}: {error}", path.display()))),
+    }
+}
+
 /// Where a region's event files live: under its folder, or in its S3-compatible bucket.
 fn event_files(region: &tally_config::RegionConfig) -> Result<tally_events::EventFiles, CliError> {
     let Some(objects) = &region.objects else { return Ok(tally_events::EventFiles::Local) };
@@ -111,6 +136,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let sealer = Sealer::load_or_create(&config.secrets.key_file)?;
     let clock = clock_from_environment()?;
     let mailer = tally_server::mailer(&config).map_err(|error| CliError::Message(format!("mail: {error}")))?;
+    let node = node_id(&config)?;
     let mut event_stores = std::collections::HashMap::new();
     for region in &config.regions {
         let files = event_files(region)?;
@@ -118,16 +144,22 @@ async fn serve(config: Config) -> Result<(), CliError> {
             Some(objects) => format!("{} and {}", region.storage.display(), objects.url()),
             None => region.storage.display().to_string(),
         };
-        let events =
-            tally_events::EventStore::open_with(&region.storage, files, &region.name, store.clone(), clock.clone())
-                .await
-                .map_err(|error| {
-                    CliError::Message(format!(
-                        "cannot open the event storage of region {} at {place}: {error}; check that the folder is \
+        let events = tally_events::EventStore::open_with(
+            &region.storage,
+            files,
+            &node,
+            &region.name,
+            store.clone(),
+            clock.clone(),
+        )
+        .await
+        .map_err(|error| {
+            CliError::Message(format!(
+                "cannot open the event storage of region {} at {place}: {error}; check that the folder is \
                          writable and the bucket reachable with the credentials given",
-                        region.name,
-                    ))
-                })?;
+                region.name,
+            ))
+        })?;
         event_stores.insert(region.name.clone(), events);
     }
     let geoip = match &config.geoip_database {

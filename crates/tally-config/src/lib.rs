@@ -16,7 +16,7 @@ use serde::Serialize;
 use tally_types::Secret;
 use url::Url;
 
-pub use raw::ENV_VARS;
+pub use raw::{ENV_VARS, is_node_id};
 
 /// The environment variable that names the config file, like `--config`.
 pub const CONFIG_PATH_ENV: &str = "TALLY_CONFIG";
@@ -59,6 +59,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub tls: Option<TlsConfig>,
     pub secrets: SecretsConfig,
+    pub node: NodeConfig,
     /// Data-residency regions projects can be created in; the first is the default.
     pub regions: Vec<RegionConfig>,
     pub mail: MailConfig,
@@ -241,6 +242,14 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// This process among several sharing one metadata database and bucket.
+#[derive(Debug, Clone, Default)]
+pub struct NodeConfig {
+    /// The node's id (lowercase letters, digits, '-'); `None`: the one kept in
+    /// `<data_dir>/node-id`, made at the first start.
+    pub id: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SecretsConfig {
     /// File holding the key that seals secrets at rest (API secrets, IdP client secrets).
@@ -369,6 +378,8 @@ mod view {
         #[serde(skip_serializing_if = "Option::is_none")]
         tls: Option<TlsView>,
         secrets: SecretsView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<NodeView>,
         regions: Vec<RegionView>,
         mail: MailView,
         invitations: InvitationsView,
@@ -505,6 +516,11 @@ mod view {
         key_file: String,
     }
 
+    #[derive(Serialize)]
+    struct NodeView {
+        id: String,
+    }
+
     impl From<&Config> for ConfigView {
         fn from(config: &Config) -> Self {
             ConfigView {
@@ -526,6 +542,7 @@ mod view {
                     .as_ref()
                     .map(|tls| TlsView { cert: tls.cert.display().to_string(), key: tls.key.display().to_string() }),
                 secrets: SecretsView { key_file: config.secrets.key_file.display().to_string() },
+                node: config.node.id.clone().map(|id| NodeView { id }),
                 regions: config
                     .regions
                     .iter()

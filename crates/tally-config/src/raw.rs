@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::{
     AuthConfig, Config, ConfigError, DatabaseUrl, HttpConfig, IngestConfig, InvitationsConfig, LogConfig, LogFormat,
-    MailConfig, MailTransport, MetadataConfig, ObjectStorage, QueryConfig, RegionConfig, RetentionConfig,
+    MailConfig, MailTransport, MetadataConfig, NodeConfig, ObjectStorage, QueryConfig, RegionConfig, RetentionConfig,
     SecretsConfig, SessionsConfig, SmsProvider, TlsConfig,
 };
 
@@ -31,6 +31,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_TLS_CERT", "tls.cert"),
     ("TALLY_TLS_KEY", "tls.key"),
     ("TALLY_SECRETS_KEY_FILE", "secrets.key_file"),
+    ("TALLY_NODE_ID", "node.id"),
     ("TALLY_REGIONS", "regions"),
     ("TALLY_MAIL_TRANSPORT", "mail.transport"),
     ("TALLY_MAIL_SMTP_URL", "mail.smtp_url"),
@@ -99,6 +100,8 @@ struct FileConfig {
     tls: Option<FileTls>,
     #[serde(default)]
     secrets: FileSecrets,
+    #[serde(default)]
+    node: FileNode,
     regions: Option<Vec<FileRegion>>,
     #[serde(default)]
     mail: FileMail,
@@ -264,6 +267,12 @@ struct FileSecrets {
     key_file: Option<PathBuf>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNode {
+    id: Option<String>,
+}
+
 /// A region as listed (by name alone from the environment).
 type RawRegion = FileRegion;
 
@@ -283,6 +292,7 @@ pub(crate) struct RawConfig {
     tls_cert: Option<Sourced<PathBuf>>,
     tls_key: Option<Sourced<PathBuf>>,
     secrets_key_file: Option<Sourced<PathBuf>>,
+    node_id: Option<Sourced<String>>,
     regions: Option<Sourced<Vec<RawRegion>>>,
     mail_transport: Option<Sourced<String>>,
     mail_smtp_url: Option<Sourced<String>>,
@@ -344,6 +354,7 @@ impl RawConfig {
                 .map(|value| Sourced::new(value, origin.clone())),
             tls_key: file.tls.as_ref().and_then(|tls| tls.key.clone()).map(|value| Sourced::new(value, origin.clone())),
             secrets_key_file: file.secrets.key_file.map(|value| Sourced::new(value, origin.clone())),
+            node_id: file.node.id.map(|value| Sourced::new(value, origin.clone())),
             regions: file.regions.map(|regions| Sourced::new(regions, origin.clone())),
             mail_transport: file.mail.transport.map(at),
             mail_smtp_url: file.mail.smtp_url.map(at),
@@ -405,6 +416,7 @@ impl RawConfig {
                 "tls.cert" => self.tls_cert = Some(path),
                 "tls.key" => self.tls_key = Some(path),
                 "secrets.key_file" => self.secrets_key_file = Some(path),
+                "node.id" => self.node_id = Some(text),
                 "regions" => {
                     let names = value
                         .split(',')
@@ -531,6 +543,21 @@ impl RawConfig {
 
         let key_file =
             self.secrets_key_file.map(|sourced| sourced.value).unwrap_or_else(|| data_dir.join("secret.key"));
+
+        let node_id = match self.node_id {
+            None => None,
+            Some(sourced) => {
+                let id = sourced.value.trim().to_string();
+                if !is_node_id(&id) {
+                    return Err(invalid(
+                        "node.id",
+                        &sourced.origin,
+                        &format!("{id:?} is not a node id (1 to 32 lowercase letters, digits or '-')"),
+                    ));
+                }
+                Some(id)
+            }
+        };
 
         let regions = match self.regions {
             None => {
@@ -746,12 +773,18 @@ impl RawConfig {
             },
             tls,
             secrets: SecretsConfig { key_file },
+            node: NodeConfig { id: node_id },
         })
     }
 }
 
 fn invalid(key: &'static str, origin: &str, message: &str) -> ConfigError {
     ConfigError::Invalid { key, origin: origin.to_string(), message: message.to_string() }
+}
+
+/// Whether `id` can name a node: 1 to 32 lowercase letters, digits or '-'.
+pub fn is_node_id(id: &str) -> bool {
+    (1..=32).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// A region's bucket from `s3://bucket/prefix` and its `s3_*` settings.

@@ -36,6 +36,9 @@ const SMALL_FILE_ROWS: i64 = 1_000_000;
 /// Compaction of today's partition waits for this many small files; past days merge at 2.
 const TODAY_MIN_FILES: usize = 4;
 use crate::DAY_MS;
+/// How long a node holds the compaction lease without renewing it (it renews it for each
+/// partition; one that dies frees it this long after).
+const COMPACTION_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
 /// Most rows in one flushed file (compaction leaves files this big alone).
 const FILE_ROWS: usize = 1_000_000;
 /// Most Arrow bytes gathered into one flushed file (well under the 2 GiB of a string column).
@@ -163,19 +166,59 @@ pub(crate) async fn make_durable(local: Option<&Path>, paths: &[ObjectPath]) -> 
     Ok(())
 }
 
-/// Removes files under `<root>/events` that the catalog does not list: what a crash left
-/// between writing a flush's (or compaction's) files and cataloguing them, or files a
-/// compaction replaced. Refuses to delete anything when the catalog has never recorded a
-/// flush for the region: that means the metadata database is not the one these files were
-/// written with.
+/// How long a file compaction replaced stays in a shared bucket after its last reader on
+/// this node left: readers on other nodes may still open it (longer than the default query
+/// time limit; an export running longer on another node can find it gone).
+pub(crate) const SHARED_RETIRE_GRACE: Duration = Duration::from_secs(600);
+
+/// A file's name for node `node`: `<kind>-<node>_<rest>.parquet` (`<kind>-<rest>.parquet`
+/// for the single node, the empty id).
+pub(crate) fn file_name(kind: &str, node: &str, rest: &str) -> String {
+    if node.is_empty() { format!("{kind}-{rest}.parquet") } else { format!("{kind}-{node}_{rest}.parquet") }
+}
+
+/// The node whose file this is (its name's `<node>_`), `None` for names without one
+/// (written before nodes had ids).
+pub(crate) fn owner_of(path: &str) -> Option<&str> {
+    let name = path.rsplit('/').next()?;
+    let (_, rest) = name.split_once('-')?;
+    rest.split_once('_').map(|(node, _)| node)
+}
+
+/// What a start's sweep needs to know.
+#[derive(Debug)]
+pub(crate) struct Sweep<'a> {
+    pub region: &'a str,
+    pub node: &'a str,
+    /// Whether the node took over the position of the single node before ids: names
+    /// without a node are then its own.
+    pub adopted: bool,
+    /// Where the files are, for messages.
+    pub place: &'a str,
+    pub segments_on_disk: &'a [u64],
+}
+
+impl Sweep<'_> {
+    /// Whether the file is this node's to sweep.
+    fn owns(&self, path: &str) -> bool {
+        match owner_of(path) {
+            Some(owner) => owner == self.node,
+            None => self.node.is_empty() || self.adopted,
+        }
+    }
+}
+
+/// Removes this node's files that the catalog does not list: what a crash left between
+/// writing a flush's (or compaction's) files and cataloguing them, or files a compaction
+/// replaced. Other nodes' files are never touched. Refuses to delete anything when the
+/// catalog has never recorded a flush of the region by any node: that means the metadata
+/// database is not the one these files were written with.
 pub(crate) async fn sweep_uncatalogued(
     files: &dyn ObjectStore,
     catalog: &tally_store::Store,
-    region: &str,
-    catalog_has_flushes: bool,
-    place: &str,
-    segments_on_disk: &[u64],
+    sweep: Sweep<'_>,
 ) -> Result<(), StorageError> {
+    let region = sweep.region;
     let catalogued: HashSet<String> =
         catalog.all_event_files(region).await?.into_iter().map(|file| file.path).collect();
     let mut listing = files.list(None);
@@ -188,18 +231,24 @@ pub(crate) async fn sweep_uncatalogued(
     }
     // A flush's file whose log segment is still on disk holds nothing the log does not.
     let in_log = |location: &ObjectPath| {
-        flushed_segment(location.as_ref()).is_some_and(|segment| segments_on_disk.contains(&segment))
+        sweep.owns(location.as_ref())
+            && flushed_segment(location.as_ref()).is_some_and(|segment| sweep.segments_on_disk.contains(&segment))
     };
     if uncatalogued.is_empty() {
         return Ok(());
     }
     // With no flush ever catalogued, only a first flush cut short by a crash can have left
     // files: anything else means another metadata database.
-    if !catalog_has_flushes && !uncatalogued.iter().all(in_log) {
+    if !catalog.region_has_flushes(region).await? && !uncatalogued.iter().all(in_log) {
         return Err(StorageError::Inconsistent(format!(
-            "{place} holds event files but the metadata database has no catalog for region {region}; point \
-             metadata.url at the database these files were written with"
+            "{} holds event files but the metadata database has no catalog for region {region}; point \
+             metadata.url at the database these files were written with",
+            sweep.place
         )));
+    }
+    uncatalogued.retain(|location| sweep.owns(location.as_ref()));
+    if uncatalogued.is_empty() {
+        return Ok(());
     }
     tracing::warn!(region, files = uncatalogued.len(), "removing event files that were never catalogued");
     for location in uncatalogued {
@@ -208,10 +257,12 @@ pub(crate) async fn sweep_uncatalogued(
     Ok(())
 }
 
-/// The log segment a flushed file's name carries (`.../flush-<segment>-<n>.parquet`).
+/// The log segment a flushed file's name carries (`.../flush-[<node>_]<segment>-<n>.parquet`).
 fn flushed_segment(path: &str) -> Option<u64> {
     let name = path.rsplit('/').next()?;
-    name.strip_prefix("flush-")?.split('-').next()?.parse().ok()
+    let rest = name.strip_prefix("flush-")?;
+    let rest = rest.split_once('_').map_or(rest, |(_, rest)| rest);
+    rest.split('-').next()?.parse().ok()
 }
 
 /// Refuses to start when the catalog is older than the snapshot and the log segments in
@@ -440,7 +491,8 @@ impl EventStore {
         let mut rows = Vec::with_capacity(encoded.len());
         let mut written = Vec::with_capacity(encoded.len());
         for (index, (partition, bytes, stats, promoted)) in encoded.into_iter().enumerate() {
-            let path = ObjectPath::from(format!("{}/flush-{sealed:020}-{index}.parquet", partition_folder(&partition)));
+            let name = file_name("flush", &self.node, &format!("{sealed:020}-{index}"));
+            let path = ObjectPath::from(format!("{}/{name}", partition_folder(&partition)));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
             rows.push(catalog_row(&partition, &path, &stats, &promoted));
             written.push(path);
@@ -448,7 +500,7 @@ impl EventStore {
         make_durable(self.local_files.as_deref(), &written).await?;
         let (profiles, derived) = snapshot;
         write_snapshot(&self.root, sealed, profiles, derived).await?;
-        self.catalog.record_flush(&self.region, &rows, sealed, self.clock.now()).await?;
+        self.catalog.record_flush(&self.region, &self.node, &rows, sealed, self.clock.now()).await?;
         {
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             memory.flushing = Arc::default();
@@ -462,9 +514,30 @@ impl EventStore {
     /// Merges each partition's small files into one, sorted by (distinct_id, time), keeping
     /// one copy per (event, distinct_id, time, `$insert_id`). Past days merge as soon as
     /// they have two small files, today's once it has [`TODAY_MIN_FILES`].
+    /// One node at a time compacts a region (a lease in the metadata database, renewed
+    /// for each partition); the others skip their pass.
     pub async fn compact(&self) -> Result<CompactReport, StorageError> {
         let _maintenance = self.maintenance.lock().await;
         self.remove_retired().await;
+        let lease = format!("compact:{}", self.region);
+        if !self.renew_lease(&lease).await? {
+            return Ok(CompactReport::default());
+        }
+        let compacted = self.compact_holding(&lease).await;
+        if let Err(error) = self.catalog.release_lease(&lease, &self.node).await {
+            tracing::warn!(%error, "cannot give the compaction lease back; it expires by itself");
+        }
+        compacted
+    }
+
+    /// Takes or renews `lease` for this node.
+    async fn renew_lease(&self, lease: &str) -> Result<bool, StorageError> {
+        let now = self.clock.now();
+        let until = now.saturating_add(COMPACTION_LEASE).unwrap_or(now);
+        Ok(self.catalog.acquire_lease(lease, &self.node, now, until).await?)
+    }
+
+    async fn compact_holding(&self, lease: &str) -> Result<CompactReport, StorageError> {
         let today = day_of(self.clock.now().as_millisecond());
         let mut partitions: BTreeMap<Partition, Vec<EventFile>> = BTreeMap::new();
         for file in self.catalog.all_event_files(&self.region).await? {
@@ -479,6 +552,10 @@ impl EventStore {
             let wanted = if partition.1 < today { 2 } else { TODAY_MIN_FILES };
             if files.len() < wanted {
                 continue;
+            }
+            if !self.renew_lease(lease).await? {
+                tracing::warn!(region = %self.region, "another node took the compaction lease; stopping this pass");
+                break;
             }
             // The files through the readers' own deduplicating scan (newest copy per key).
             let paths: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
@@ -498,11 +575,8 @@ impl EventStore {
             })
             .await
             .map_err(io)??;
-            let path = ObjectPath::from(format!(
-                "{}/compact-{}.parquet",
-                partition_folder(&partition),
-                uuid::Uuid::new_v4().simple()
-            ));
+            let name = file_name("compact", &self.node, &uuid::Uuid::new_v4().simple().to_string());
+            let path = ObjectPath::from(format!("{}/{name}", partition_folder(&partition)));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
             make_durable(self.local_files.as_deref(), std::slice::from_ref(&path)).await?;
             let old: Vec<String> = files.iter().map(|file| file.path.clone()).collect();

@@ -114,6 +114,8 @@ pub struct EventStore {
     /// The folder of the files when they are on this machine (synced before they are
     /// catalogued); `None` for a bucket.
     local_files: Option<PathBuf>,
+    /// This node's id (empty: a single node's).
+    node: String,
     wal: wal::Wal,
     /// Appends hold it shared across "write the frame, then publish"; a flush takes it
     /// exclusively for the moment it seals the log and swaps the buffer (a consistent cut).
@@ -309,25 +311,30 @@ impl EventStore {
         catalog: tally_store::Store,
         clock: tally_types::SharedClock,
     ) -> Result<EventStore, StorageError> {
-        EventStore::open_with(root, EventFiles::Local, region, catalog, clock).await
+        EventStore::open_with(root, EventFiles::Local, "", region, catalog, clock).await
     }
 
-    /// [`EventStore::open`] with the event files where `files` says.
+    /// [`EventStore::open`] with the event files where `files` says, as node `node` (its
+    /// log is its own; its files' names carry its id, so nodes sharing a bucket never
+    /// overwrite or sweep each other's). The empty id is a single node's, with the names
+    /// files had before nodes had ids.
     pub async fn open_with(
         root: &Path,
         files: EventFiles,
+        node: &str,
         region: &str,
         catalog: tally_store::Store,
         clock: tally_types::SharedClock,
     ) -> Result<EventStore, StorageError> {
-        let (files, local_files) = match files {
+        let (files, local_files, readers) = match files {
             EventFiles::Local => {
                 let (files, folder) = flush::local_files(root)?;
-                (files, Some(folder))
+                (files, Some(folder), readers::Readers::default())
             }
-            EventFiles::Objects(files) => (files, None),
+            // Other nodes may be reading what compaction replaces: it waits before it goes.
+            EventFiles::Objects(files) => (files, None, readers::Readers::with_grace(flush::SHARED_RETIRE_GRACE)),
         };
-        let flushed = catalog.flushed_through(region).await?;
+        let (flushed, adopted) = catalog.flushed_through(region, node).await?;
         let snapshot = flush::read_snapshot(root).await?;
         let snapshot_through = match (&snapshot, flushed) {
             (Some(snapshot), Some(flushed)) if snapshot.sealed_through < flushed => {
@@ -351,7 +358,8 @@ impl EventStore {
         let segments_on_disk = wal::segment_numbers(&root.join("wal")).await?;
         flush::check_catalog_is_current(region, flushed, snapshot_through, &segments_on_disk)?;
         let place = local_files.as_ref().map_or_else(|| files.to_string(), |folder| folder.display().to_string());
-        flush::sweep_uncatalogued(&*files, &catalog, region, flushed.is_some(), &place, &segments_on_disk).await?;
+        let sweep = flush::Sweep { region, node, adopted, place: &place, segments_on_disk: &segments_on_disk };
+        flush::sweep_uncatalogued(&*files, &catalog, sweep).await?;
         let (wal, replayed) = wal::Wal::open(&root.join("wal"), flushed).await?;
         let mut memory = Memory::default();
         let mut resets = Vec::new();
@@ -406,13 +414,14 @@ impl EventStore {
             catalog,
             files,
             local_files,
+            node: node.to_string(),
             wal,
             cut: Arc::default(),
             memory: Arc::new(RwLock::new(memory)),
             profiles: Arc::new(RwLock::new(profiles)),
             derived: Arc::new(RwLock::new(derived)),
             maintenance: Arc::default(),
-            readers: Arc::default(),
+            readers: Arc::new(readers),
             runtime: scan::spilling_runtime(&root.join("spill"), scan::QUERY_MEMORY)?,
             flush_wanted: Arc::default(),
             changes: Arc::default(),

@@ -180,8 +180,9 @@ impl EventStore {
                 .map_err(flush::io)??;
                 // A compacted file stays one: it still holds one copy of each event.
                 let (folder, name) = file.path.rsplit_once('/').unwrap_or(("", file.path.as_str()));
-                let prefix = if name.starts_with("compact-") { "compact" } else { "rewritten" };
-                let path = ObjectPath::from(format!("{folder}/{prefix}-{}.parquet", uuid::Uuid::new_v4().simple()));
+                let kind = if name.starts_with("compact-") { "compact" } else { "rewritten" };
+                let name = flush::file_name(kind, &self.node, &uuid::Uuid::new_v4().simple().to_string());
+                let path = ObjectPath::from(format!("{folder}/{name}"));
                 self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
                 flush::make_durable(self.local_files.as_deref(), std::slice::from_ref(&path)).await?;
                 let partition = (file.project_id, file.day.clone(), u32::try_from(file.bucket).unwrap_or(0));

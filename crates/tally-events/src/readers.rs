@@ -4,19 +4,24 @@
 //! last reader finishes), never while a reader might still open it.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use object_store::ObjectStore;
 
 #[derive(Debug, Default)]
 struct State {
     active: usize,
-    retired: Vec<String>,
+    /// Each with when it was retired.
+    retired: Vec<(String, Instant)>,
 }
 
 /// The region's readers and its retired files.
 #[derive(Debug, Default)]
 pub(crate) struct Readers {
     state: Mutex<State>,
+    /// How long a retired file stays at least (readers on other nodes, which this one
+    /// cannot see, may still open it).
+    grace: Duration,
 }
 
 /// Held by one read; dropping it may delete retired files.
@@ -26,8 +31,25 @@ pub(crate) struct ReadLease {
 }
 
 impl Readers {
+    /// Readers whose retired files stay at least `grace`.
+    pub(crate) fn with_grace(grace: Duration) -> Readers {
+        Readers { grace, ..Readers::default() }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The retired files that can go now: none while a lease is held, and only those
+    /// retired at least the grace ago.
+    fn ready(&self, state: &mut State) -> Vec<String> {
+        if state.active > 0 {
+            return Vec::new();
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut state.retired).into_iter().partition(|(_, at)| at.elapsed() >= self.grace);
+        state.retired = waiting;
+        ready.into_iter().map(|(path, _)| path).collect()
     }
 
     /// Takes a lease; take it before listing the catalog.
@@ -40,8 +62,9 @@ impl Readers {
     /// otherwise kept until the last lease is dropped.
     pub(crate) fn retire(&self, paths: Vec<String>) -> Vec<String> {
         let mut state = self.state();
-        state.retired.extend(paths);
-        if state.active == 0 { std::mem::take(&mut state.retired) } else { Vec::new() }
+        let now = Instant::now();
+        state.retired.extend(paths.into_iter().map(|path| (path, now)));
+        self.ready(&mut state)
     }
 
     /// Retired files that can go now (nobody reads).
@@ -60,7 +83,7 @@ impl Drop for ReadLease {
         let ready = {
             let mut state = self.readers.state();
             state.active = state.active.saturating_sub(1);
-            if state.active == 0 { std::mem::take(&mut state.retired) } else { Vec::new() }
+            self.readers.ready(&mut state)
         };
         if ready.is_empty() {
             return;
@@ -73,7 +96,7 @@ impl Drop for ReadLease {
                 });
             }
             // No runtime to delete from: the next maintenance pass does it.
-            Err(_) => self.readers.state().retired.extend(ready),
+            Err(_) => self.readers.state().retired.extend(ready.into_iter().map(|path| (path, Instant::now()))),
         }
     }
 }

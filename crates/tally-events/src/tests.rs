@@ -291,7 +291,7 @@ async fn a_catalog_older_than_the_data_is_refused_and_a_cut_short_first_flush_is
     drop(store);
     let before = parquet_files(dir.path());
     assert_eq!(before.len(), 2);
-    catalog.record_flush("eu", &[], 0, jiff::Timestamp::from_millisecond(T0).unwrap()).await.unwrap();
+    catalog.record_flush("eu", "", &[], 0, jiff::Timestamp::from_millisecond(T0).unwrap()).await.unwrap();
     let error = EventStore::open(&dir.path().join("region"), "eu", catalog.clone(), clock()).await.unwrap_err();
     assert!(error.to_string().contains("older than the event data"), "{error}");
     assert_eq!(parquet_files(dir.path()), before, "nothing swept");

@@ -63,28 +63,53 @@ macro_rules! insert_file {
 }
 
 impl Store {
-    /// The last log segment of `region` whose events are all in catalogued files.
-    pub async fn flushed_through(&self, region: &str) -> Result<Option<u64>, StoreError> {
+    /// The last log segment of `node`'s log in `region` whose events are all in catalogued
+    /// files, and whether the node took over the position recorded before nodes had ids (a
+    /// node with none of its own takes it, once).
+    pub async fn flushed_through(&self, region: &str, node: &str) -> Result<(Option<u64>, bool), StoreError> {
+        let read = |n: i64| u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("sealed_through {n}")));
         with_pool!(self, pool => {
-            let row = sqlx::query("SELECT sealed_through AS n FROM event_flushes WHERE region = $1")
+            let mut tx = pool.begin().await?;
+            let own = sqlx::query("SELECT sealed_through AS n FROM node_flushes WHERE region = $1 AND node = $2")
                 .bind(region)
-                .fetch_optional(pool)
+                .bind(node)
+                .fetch_optional(&mut *tx)
                 .await?;
-            match row {
-                Some(row) => {
-                    let n = row.int("n")?;
-                    u64::try_from(n).map(Some).map_err(|_| StoreError::Corrupt(format!("sealed_through {n}")))
-                }
-                None => Ok(None),
+            if let Some(row) = own {
+                return Ok((Some(read(row.int("n")?)?), false));
+            }
+            let adopted = sqlx::query(
+                "UPDATE node_flushes SET node = $2 WHERE region = $1 AND node = '' RETURNING sealed_through AS n",
+            )
+            .bind(region)
+            .bind(node)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            match adopted {
+                Some(row) => Ok((Some(read(row.int("n")?)?), true)),
+                None => Ok((None, false)),
             }
         })
     }
 
-    /// Catalogues a flush in one transaction: its files, and that every log segment up to
-    /// `sealed_through` is now in files.
+    /// Whether any node ever catalogued a flush of `region`.
+    pub async fn region_has_flushes(&self, region: &str) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM node_flushes WHERE region = $1")
+                .bind(region)
+                .fetch_one(pool)
+                .await?;
+            Ok(row.int("n")? > 0)
+        })
+    }
+
+    /// Catalogues a flush of `node`'s log in one transaction: its files, and that every log
+    /// segment up to `sealed_through` is now in files.
     pub async fn record_flush(
         &self,
         region: &str,
+        node: &str,
         files: &[EventFile],
         sealed_through: u64,
         at: Timestamp,
@@ -96,15 +121,53 @@ impl Store {
                 insert_file!(&mut *tx, region, file, at);
             }
             sqlx::query(
-                "INSERT INTO event_flushes (region, sealed_through, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (region) DO UPDATE SET sealed_through = $2, updated_at = $3",
+                "INSERT INTO node_flushes (region, node, sealed_through, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (region, node) DO UPDATE SET sealed_through = $3, updated_at = $4",
             )
             .bind(region)
+            .bind(node)
             .bind(sealed)
             .bind(at.as_millisecond())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Takes (or renews) the lease `name` for `holder` until `until`; `false` while another
+    /// holder's lease has not expired at `now`.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = $2, expires_at = $3 \
+                 WHERE leases.holder = $2 OR leases.expires_at <= $4",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(until.as_millisecond())
+            .bind(now.as_millisecond())
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Gives the lease `name` back, if `holder` holds it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }

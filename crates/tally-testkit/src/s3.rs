@@ -49,6 +49,13 @@ impl S3Server {
         keys
     }
 
+    /// Puts `bytes` at `key` (as a crash would have left an object behind).
+    pub async fn put(&self, key: &str, bytes: &'static [u8]) {
+        let url = format!("{}/{}/{key}", self.endpoint, self.bucket);
+        let reply = crate::http_client(None).put(url).body(bytes).send().await.unwrap();
+        assert!(reply.status().is_success(), "{reply:?}");
+    }
+
     /// The `[[regions]]` table of a region whose event files live in the bucket under
     /// `prefix`.
     pub fn region_toml(&self, name: &str, prefix: &str) -> String {

@@ -45,6 +45,11 @@ async fn a_regions_event_files_live_in_its_bucket_and_survive_a_restart_and_comp
     }
     let flushed = event_files().await;
     assert!(flushed.iter().all(|key| key.starts_with(&format!("prod/us/project={}/day=", project.id))), "{flushed:?}");
+    // Without a configured id, the node made one and kept it in the data dir; its files
+    // carry it.
+    let node = std::fs::read_to_string(instance.data_dir.join("node-id")).unwrap();
+    assert!(node.trim().starts_with("node-"), "{node}");
+    assert!(flushed.iter().all(|key| key.contains(&format!("/flush-{}_", node.trim()))), "{flushed:?}");
     let local: Vec<_> = files_named(&instance.data_dir, ".parquet")
         .into_iter()
         .filter(|path| !path.display().to_string().contains("/profiles/"))
@@ -107,4 +112,86 @@ async fn a_bucket_that_cannot_be_reached_stops_the_server_with_a_clear_error() {
     let output = instance.command(&["serve", "--config", config.to_str().unwrap()], None).await;
     assert!(!output.status.success());
     assert!(output.stderr.contains("does not name a bucket"), "{}", output.stderr);
+}
+
+/// The keys of `node`'s event files in the bucket (its flushes and compactions).
+async fn files_of(s3: &tally_testkit::s3::S3Server, node: &str) -> Vec<String> {
+    let own = [format!("/flush-{node}_"), format!("/compact-{node}_")];
+    s3.keys("").await.into_iter().filter(|key| own.iter().any(|mark| key.contains(mark.as_str()))).collect()
+}
+
+#[tokio::test]
+async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_deletes_nothing_of_the_other() {
+    let Some(python) = tally_testkit::python() else { return };
+    if !tally_testkit::backends().contains(&TestBackend::Postgres) {
+        return;
+    }
+    let s3 = tally_testkit::s3::S3Server::start(&python, "tally-shared").await;
+    let instance = Instance::new(TestBackend::Postgres).await;
+    let config = instance.data_dir.with_file_name("tally.toml");
+    std::fs::write(&config, s3.region_toml("us", "events")).unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let node_a = instance.serve_with(&args, &[("TALLY_NODE_ID", "node-a"), ("TALLY_INGEST_FLUSH_SECONDS", "1")]).await;
+    // Node B: the same metadata database, sealing key and bucket; its own data dir (and so
+    // its own log), flushing only when asked to stop.
+    let (_dir_b, data_b) = tally_testkit::process::data_dir();
+    let key_file = instance.data_dir.join("secret.key");
+    let node_b_env = |flush: &'static str| {
+        let mut env = instance.env();
+        env.extend([
+            ("TALLY_NODE_ID", "node-b"),
+            ("TALLY_SECRETS_KEY_FILE", key_file.to_str().unwrap()),
+            ("TALLY_INGEST_FLUSH_SECONDS", flush),
+        ]);
+        env
+    };
+    let mut node_b =
+        tally_testkit::TallyProcess::serve(crate::support::binary(), &data_b, &args, &node_b_env("3600")).await;
+    let acme = tenant(&instance, &node_a, "owner@acme.example", "Acme").await;
+    let project = production(&acme).await;
+
+    let base = now_s();
+    let rows = |who: &str, count: i64| -> Vec<Value> {
+        (0..count)
+            .map(|n| {
+                json!({ "event": "Played", "properties": {
+                "time": base - n, "distinct_id": format!("{who}{}", n % 5), "$insert_id": format!("{who}-{n}") } })
+            })
+            .collect()
+    };
+    assert_eq!(import_rows(node_a.base_url(), &project, &rows("a", 100)).await.status(), StatusCode::OK);
+    assert_eq!(import_rows(node_b.base_url(), &project, &rows("b", 60)).await.status(), StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while files_of(&s3, "node-a").await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "node A did not flush within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Each node reads every node's flushed files, and its own events still in memory.
+    assert_eq!(export(node_a.base_url(), &project, "").await.len(), 100, "node B's events are not flushed yet");
+    assert_eq!(export(node_b.base_url(), &project, "").await.len(), 160);
+
+    // Node B dies with its events only in its log. Meanwhile a crash of each node left an
+    // uncatalogued file behind.
+    node_b.kill().await;
+    let a_files = files_of(&s3, "node-a").await;
+    let folder = a_files[0].rsplit_once('/').unwrap().0.to_string();
+    let a_leftover = format!("{folder}/flush-node-a_00000000000000000999-0.parquet");
+    let b_leftover = format!("{folder}/flush-node-b_00000000000000000999-0.parquet");
+    s3.put(&a_leftover, b"left by a crash of node A").await;
+    s3.put(&b_leftover, b"left by a crash of node B").await;
+
+    // Restarted, node B replays its own log, sweeps only its own leftovers and flushes.
+    let node_b = tally_testkit::TallyProcess::serve(crate::support::binary(), &data_b, &args, &node_b_env("1")).await;
+    let keys = s3.keys("").await;
+    assert!(keys.contains(&a_leftover), "node B never deletes node A's files: {keys:?}");
+    assert!(!keys.contains(&b_leftover), "node B sweeps its own: {keys:?}");
+    assert!(a_files.iter().all(|key| keys.contains(key)), "every file of node A is still there");
+    while files_of(&s3, "node-b").await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "node B did not flush within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for node in [&node_a, &node_b] {
+        let all = export(node.base_url(), &project, "").await;
+        assert_eq!(all.len(), 160, "no acknowledged event lost, none twice");
+    }
 }

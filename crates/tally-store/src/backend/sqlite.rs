@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "alerts", include_str!("../../migrations/sqlite/0013_alerts.sql")),
     (14, "lexicon", include_str!("../../migrations/sqlite/0014_lexicon.sql")),
     (15, "event_columns", include_str!("../../migrations/sqlite/0015_event_columns.sql")),
+    (16, "nodes", include_str!("../../migrations/sqlite/0016_nodes.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

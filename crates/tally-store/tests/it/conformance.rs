@@ -380,3 +380,33 @@ async fn saml_connections_requests_and_the_replay_cache() {
         assert!(store.record_saml_assertion(org, "_a1", until, until + SignedDuration::from_mins(5)).await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn nodes_keep_their_own_flush_positions_and_one_at_a_time_holds_a_lease() {
+    for backend in backends() {
+        let (store, _scratch) = open(backend).await;
+        // The position a single node recorded before nodes had ids (node ''): the first
+        // node to ask takes it over, once; another node starts with none.
+        store.record_flush("us", "", &[], 5, t0()).await.unwrap();
+        assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(5), true), "{backend:?}");
+        assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(5), false));
+        assert_eq!(store.flushed_through("us", "node-b").await.unwrap(), (None, false));
+        assert!(store.region_has_flushes("us").await.unwrap());
+        assert!(!store.region_has_flushes("eu").await.unwrap());
+        store.record_flush("us", "node-b", &[], 7, t0()).await.unwrap();
+        store.record_flush("us", "node-a", &[], 6, t0()).await.unwrap();
+        assert_eq!(store.flushed_through("us", "node-b").await.unwrap(), (Some(7), false));
+        assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(6), false));
+
+        let at = |minutes: i64| t0() + SignedDuration::from_mins(minutes);
+        let lease = "compact:us";
+        assert!(store.acquire_lease(lease, "node-a", at(0), at(5)).await.unwrap());
+        assert!(!store.acquire_lease(lease, "node-b", at(1), at(6)).await.unwrap(), "held by another node");
+        assert!(store.acquire_lease(lease, "node-a", at(1), at(6)).await.unwrap(), "renewed by its holder");
+        assert!(store.acquire_lease(lease, "node-b", at(6), at(11)).await.unwrap(), "taken once it expired");
+        store.release_lease(lease, "node-a").await.unwrap();
+        assert!(!store.acquire_lease(lease, "node-a", at(7), at(12)).await.unwrap(), "only its holder gives it back");
+        store.release_lease(lease, "node-b").await.unwrap();
+        assert!(store.acquire_lease(lease, "node-a", at(7), at(12)).await.unwrap());
+    }
+}
