@@ -111,12 +111,13 @@ pub async fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StorageError
 }
 
 /// Writes the profiles file, then the snapshot naming it; removes older profiles files.
+/// Returns the profiles file's bytes.
 async fn write_snapshot(
     root: &Path,
     sealed_through: u64,
     profiles: Vec<(i64, ProfileKey, Profile)>,
     derived: Derived,
-) -> Result<(), StorageError> {
+) -> Result<Vec<u8>, StorageError> {
     let file_name = format!("profiles-{sealed_through:020}.parquet");
     let name = format!("{PROFILES}/{file_name}");
     let encoded = tokio::task::spawn_blocking(move || parquet_file::encode_profiles(&profiles)).await.map_err(io)??;
@@ -131,7 +132,7 @@ async fn write_snapshot(
             }
         }
     }
-    Ok(())
+    Ok(encoded)
 }
 
 pub(crate) async fn sync_folder(folder: &Path) -> std::io::Result<()> {
@@ -221,11 +222,13 @@ pub(crate) async fn sweep_uncatalogued(
     let region = sweep.region;
     let catalogued: HashSet<String> =
         catalog.all_event_files(region).await?.into_iter().map(|file| file.path).collect();
+    // Event files only: the nodes' published state (`nodes/`) is not catalogued.
     let mut listing = files.list(None);
     let mut uncatalogued = Vec::new();
     while let Some(object) = listing.next().await {
         let object = object.map_err(io)?;
-        if !catalogued.contains(object.location.as_ref()) {
+        let location = object.location.as_ref();
+        if location.starts_with("project=") && !catalogued.contains(location) {
             uncatalogued.push(object.location);
         }
     }
@@ -458,7 +461,29 @@ impl EventStore {
     /// Writes every event received so far to catalogued Parquet files, snapshots profiles,
     /// lexicon and identities, and removes the log segments this covered. Events stay
     /// visible to readers throughout. A flush that fails leaves everything to the next.
+    /// With files in a bucket, it then publishes this node's identities, lexicon and
+    /// profiles and reads what other nodes published since ([`crate::peers`]).
     pub async fn flush(&self) -> Result<FlushReport, StorageError> {
+        let report = self.flush_own().await;
+        if self.local_files.is_none()
+            && let Err(error) = self.refresh_peers().await
+        {
+            tracing::warn!(region = %self.region, %error, "cannot read what other nodes published; next flush tries again");
+        }
+        report
+    }
+
+    /// Reads what the other nodes sharing the bucket published since the last time; the
+    /// projects it changes start a new data epoch (kept answers drop).
+    pub(crate) async fn refresh_peers(&self) -> Result<(), StorageError> {
+        let changed = crate::peers::Peers::refresh(&self.peers, &*self.files, &self.node).await?;
+        for project in changed {
+            self.changes.everything(project);
+        }
+        Ok(())
+    }
+
+    async fn flush_own(&self) -> Result<FlushReport, StorageError> {
         let _maintenance = self.maintenance.lock().await;
         self.remove_retired().await;
         let (sealed, flushing, snapshot) = {
@@ -499,7 +524,14 @@ impl EventStore {
         }
         make_durable(self.local_files.as_deref(), &written).await?;
         let (profiles, derived) = snapshot;
-        write_snapshot(&self.root, sealed, profiles, derived).await?;
+        let published = match self.local_files {
+            Some(_) => None,
+            None => Some(serde_json::to_vec(&derived).map_err(io)?),
+        };
+        let profiles_file = write_snapshot(&self.root, sealed, profiles, derived).await?;
+        if let Some(derived) = published {
+            crate::peers::publish(&*self.files, &self.node, &derived, profiles_file).await?;
+        }
         self.catalog.record_flush(&self.region, &self.node, &rows, sealed, self.clock.now()).await?;
         {
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());

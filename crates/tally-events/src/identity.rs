@@ -208,6 +208,11 @@ impl Identities {
         self.devices.get(&project_id).is_some_and(|map| !map.is_empty())
             || self.clusters.get(&project_id).is_some_and(|clusters| !clusters.members.is_empty())
     }
+
+    /// The projects it holds identities of.
+    pub(crate) fn projects(&self) -> impl Iterator<Item = i64> + '_ {
+        self.devices.keys().chain(self.clusters.keys()).copied()
+    }
 }
 
 #[cfg(test)]

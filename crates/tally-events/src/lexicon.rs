@@ -17,6 +17,20 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// `other` (another node's) added in.
+    fn absorb(&mut self, other: &Seen) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other.clone();
+            return;
+        }
+        self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
+        self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
+        self.count += other.count;
+    }
+
     fn record(&mut self, time_ms: i64) {
         if self.count == 0 || time_ms < self.first_seen_ms {
             self.first_seen_ms = time_ms;
@@ -59,6 +73,20 @@ pub struct Lexicon {
 }
 
 impl Lexicon {
+    /// `other` (another node's lexicon of the project) added in: counts added, first and
+    /// last seen widened, types united.
+    pub fn absorb(&mut self, other: &Lexicon) {
+        for (name, theirs) in &other.events {
+            let entry = self.events.entry(name.clone()).or_default();
+            entry.seen.absorb(&theirs.seen);
+            for (property, seen) in &theirs.properties {
+                let mine = entry.properties.entry(property.clone()).or_default();
+                mine.seen.absorb(&seen.seen);
+                mine.types.extend(seen.types.iter().copied());
+            }
+        }
+    }
+
     /// Whether every value of `property` the project sent was text (or it sent none): a
     /// reserved property then lives in its typed column alone, never in the JSON column.
     /// `false` when the caps left an event or a property unlisted (nothing is known then).

@@ -17,6 +17,7 @@ mod flush;
 mod identity;
 pub mod lexicon;
 pub mod parquet_file;
+mod peers;
 mod privacy;
 pub mod promoted;
 mod read;
@@ -116,6 +117,8 @@ pub struct EventStore {
     local_files: Option<PathBuf>,
     /// This node's id (empty: a single node's).
     node: String,
+    /// What the other nodes sharing the bucket published (none with local files).
+    peers: Arc<RwLock<peers::Peers>>,
     wal: wal::Wal,
     /// Appends hold it shared across "write the frame, then publish"; a flush takes it
     /// exclusively for the moment it seals the log and swaps the buffer (a consistent cut).
@@ -408,13 +411,14 @@ impl EventStore {
         if memory.fresh_count > 0 {
             tracing::info!(root = %root.display(), events = memory.fresh_count, "replayed the write-ahead log");
         }
-        Ok(EventStore {
+        let store = EventStore {
             root: root.to_path_buf(),
             region: region.to_string(),
             catalog,
             files,
             local_files,
             node: node.to_string(),
+            peers: Arc::default(),
             wal,
             cut: Arc::default(),
             memory: Arc::new(RwLock::new(memory)),
@@ -427,7 +431,13 @@ impl EventStore {
             changes: Arc::default(),
             clock,
             view_planner: Arc::default(),
-        })
+        };
+        if store.local_files.is_none()
+            && let Err(error) = store.refresh_peers().await
+        {
+            tracing::warn!(%region, %error, "cannot read what other nodes published; the next flush tries again");
+        }
+        Ok(store)
     }
 
     /// Makes the events durable, then visible. Returns once they are on disk.
@@ -630,13 +640,15 @@ impl EventStore {
     /// The profiles of a project, sorted by id: user profiles, or with `group_key` the
     /// profiles of that group key.
     pub(crate) fn profiles(&self, project_id: i64, group_key: Option<&str>) -> Vec<(String, Profile)> {
-        let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut found: Vec<(String, Profile)> = profiles
-            .iter()
-            .filter(|((project, _), _)| *project == project_id)
-            .filter_map(|((_, key), profile)| match (key, group_key) {
-                (ProfileKey::User(id), None) => Some((id.clone(), profile.clone())),
-                (ProfileKey::Group { key, id }, Some(wanted)) if key == wanted => Some((id.clone(), profile.clone())),
+        let merged = {
+            let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).profiles(&profiles, project_id)
+        };
+        let mut found: Vec<(String, Profile)> = merged
+            .into_iter()
+            .filter_map(|(key, profile)| match (key, group_key) {
+                (ProfileKey::User(id), None) => Some((id, profile)),
+                (ProfileKey::Group { key, id }, Some(wanted)) if key == wanted => Some((id, profile)),
                 _ => None,
             })
             .collect();
@@ -691,7 +703,9 @@ impl EventStore {
         let other = {
             let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            profiles.keys().any(|(project, _)| *project == project_id) || derived.identities.knows(project_id)
+            profiles.keys().any(|(project, _)| *project == project_id)
+                || derived.identities.knows(project_id)
+                || self.peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).knows(project_id)
         };
         if in_memory || other {
             return Ok(true);
@@ -706,8 +720,35 @@ impl EventStore {
         derived.lexicons.get(&project_id).map(Lexicon::promotions).unwrap_or_default()
     }
 
+    /// `read` of the project's lexicon (as [`EventStore::lexicon`] merges it), without a
+    /// copy when no other node published one.
+    pub(crate) fn with_lexicon<R>(&self, project_id: i64, read: impl FnOnce(&Lexicon) -> R) -> R {
+        let no_peers = self.peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).is_empty();
+        if no_peers {
+            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let empty = Lexicon::default();
+            return read(derived.lexicons.get(&project_id).unwrap_or(&empty));
+        }
+        read(&self.lexicon(project_id))
+    }
+
+    /// The project's lexicon: this node's, with what other nodes sharing the bucket
+    /// published added in.
     pub(crate) fn lexicon(&self, project_id: i64) -> Lexicon {
-        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        derived.lexicons.get(&project_id).cloned().unwrap_or_default()
+        let own = {
+            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            derived.lexicons.get(&project_id).cloned().unwrap_or_default()
+        };
+        self.peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).lexicon(project_id, own)
+    }
+
+    /// The project's identity map (every id whose canonical id is another): this node's,
+    /// merged with what other nodes sharing the bucket published.
+    pub(crate) fn mapping(&self, project_id: i64, id_merge: tally_types::IdMerge) -> HashMap<String, String> {
+        let own = {
+            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            derived.identities.mapping(project_id, id_merge)
+        };
+        self.peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).mapping(project_id, id_merge, own)
     }
 }

@@ -55,8 +55,10 @@ pub struct ProjectEvents {
     promoted: Vec<parquet_file::Promoted>,
     memory: Vec<RecordBatch>,
     identities: Arc<HashMap<String, String>>,
-    /// Every project's profiles (read only for this one's, and only when a report asks).
+    /// Every project's profiles (read only for this one's, and only when a report asks),
+    /// and the other nodes'.
     profiles: Arc<std::sync::RwLock<crate::Profiles>>,
+    peers: Arc<std::sync::RwLock<crate::peers::Peers>>,
     /// The project's event names (its lexicon) when the events were taken.
     names: Vec<String>,
     from_ms: i64,
@@ -105,15 +107,8 @@ impl EventStore {
         // Memory first, then the catalog: a flush in between shows events twice (one copy is
         // kept), never not at all.
         let memory = self.memory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).batches_of(project_id)?;
-        let (identities, names) = {
-            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let names = derived
-                .lexicons
-                .get(&project_id)
-                .map(|lexicon| lexicon.events.keys().cloned().collect())
-                .unwrap_or_default();
-            (Arc::new(derived.identities.mapping(project_id, id_merge)), names)
-        };
+        let names = self.with_lexicon(project_id, |lexicon| lexicon.events.keys().cloned().collect());
+        let identities = Arc::new(self.mapping(project_id, id_merge));
         let files = self.catalog.event_files(&self.region, project_id, from_ms, to_ms).await?;
         let promoted = parquet_file::union_of(&files)?;
         let (clean, paths) = split_clean(files, &parquet_file::days_of(&memory, i64::MIN, i64::MAX));
@@ -127,6 +122,7 @@ impl EventStore {
             memory,
             identities,
             profiles: Arc::clone(&self.profiles),
+            peers: Arc::clone(&self.peers),
             names,
             from_ms,
             to_ms,
@@ -143,8 +139,7 @@ impl EventStore {
 
     /// The project's identity map (`distinct_id` → canonical id).
     pub(crate) fn identities_of<P: ProjectMarker>(&self, scope: &DataScope<P>) -> HashMap<String, String> {
-        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        derived.identities.mapping(scope.project_id().0, scope.project().id_merge)
+        self.mapping(scope.project_id().0, scope.project().id_merge)
     }
 
     pub(crate) async fn restriction(
@@ -165,7 +160,7 @@ impl EventStore {
         let users = match profile_condition {
             None => None,
             Some(condition) => {
-                let chosen = chosen_profiles(&self.profiles, project_id, identities);
+                let chosen = chosen_profiles(&self.profiles, &self.peers, project_id, identities);
                 let context = SessionContext::new();
                 let passing = profile_batch(&chosen, None)
                     .and_then(|batch| context.read_batch(batch).map_err(scan::engine))?
@@ -271,24 +266,23 @@ impl EventStore {
     /// The reserved properties the project only ever sent as text (its lexicon says so):
     /// the query engine reads those from their typed columns alone, never the JSON column.
     pub fn text_only_properties<P: ProjectMarker>(&self, scope: &DataScope<P>) -> Vec<&'static str> {
-        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let empty = crate::Lexicon::default();
-        let lexicon = derived.lexicons.get(&scope.project_id().0).unwrap_or(&empty);
-        parquet_file::TYPED_PROPERTIES.iter().copied().filter(|name| lexicon.only_strings(name)).collect()
+        self.with_lexicon(scope.project_id().0, |lexicon| {
+            parquet_file::TYPED_PROPERTIES.iter().copied().filter(|name| lexicon.only_strings(name)).collect()
+        })
     }
 
     /// The event properties the project has sent as a list at least once (a breakdown
     /// counts an event once under each element of those).
     pub fn list_properties<P: ProjectMarker>(&self, scope: &DataScope<P>) -> std::collections::BTreeSet<String> {
-        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(lexicon) = derived.lexicons.get(&scope.project_id().0) else { return Default::default() };
-        lexicon
-            .events
-            .values()
-            .flat_map(|event| event.properties.iter())
-            .filter(|(_, property)| property.types.contains("list"))
-            .map(|(name, _)| name.clone())
-            .collect()
+        self.with_lexicon(scope.project_id().0, |lexicon| {
+            lexicon
+                .events
+                .values()
+                .flat_map(|event| event.properties.iter())
+                .filter(|(_, property)| property.types.contains("list"))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
     }
 
     /// The query engine's runtime of this region (its memory pool and spill folder).
@@ -404,7 +398,7 @@ impl ProjectEvents {
     /// `user_properties` (the profile's properties as JSON text). When several profiles
     /// belong to one user, the one stored under the canonical id wins, then the first by id.
     pub fn profile_table(&self, context: &SessionContext) -> Result<DataFrame, StorageError> {
-        let chosen = chosen_profiles(&self.profiles, self.project_id, &self.identities);
+        let chosen = chosen_profiles(&self.profiles, &self.peers, self.project_id, &self.identities);
         let batch = profile_batch(&chosen, Some(&self.restriction))?;
         context.read_batch(batch).map_err(scan::engine)
     }
@@ -442,16 +436,17 @@ impl ProjectEvents {
 /// one stored under the canonical id wins, then the first by id.
 fn chosen_profiles(
     profiles: &std::sync::RwLock<crate::Profiles>,
+    peers: &std::sync::RwLock<crate::peers::Peers>,
     project_id: i64,
     identities: &HashMap<String, String>,
 ) -> HashMap<String, serde_json::Map<String, serde_json::Value>> {
     let mut chosen: HashMap<String, (bool, String, serde_json::Map<String, serde_json::Value>)> = HashMap::new();
-    let profiles = profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-    for ((project, key), profile) in profiles.iter() {
+    let merged = {
+        let profiles = profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).profiles(&profiles, project_id)
+    };
+    for (key, profile) in &merged {
         let tally_ingest::profiles::ProfileKey::User(id) = key else { continue };
-        if *project != project_id {
-            continue;
-        }
         let user = identities.get(id).cloned().unwrap_or_else(|| id.clone());
         let exact = user == *id;
         let better = match chosen.get(&user) {

@@ -36,8 +36,7 @@ async fn a_regions_event_files_live_in_its_bucket_and_survive_a_restart_and_comp
     };
     let reply = import_rows(server.base_url(), &project, &rows(0..200)).await;
     assert_eq!(reply.status(), StatusCode::OK);
-    let event_files =
-        || async { s3.keys("prod/us/").await.into_iter().filter(|key| key.ends_with(".parquet")).collect::<Vec<_>>() };
+    let event_files = || async { s3.keys("prod/us/project=").await };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while event_files().await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "no flush into the bucket within 30 s");
@@ -159,16 +158,31 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
             })
             .collect()
     };
-    assert_eq!(import_rows(node_a.base_url(), &project, &rows("a", 100)).await.status(), StatusCode::OK);
-    assert_eq!(import_rows(node_b.base_url(), &project, &rows("b", 60)).await.status(), StatusCode::OK);
+    // Shared state: node A learns that device d9 is user u9 and gets u9's profile; node B
+    // gets d9's anonymous events, of an event name only it has seen.
+    let mut on_a = rows("a", 100);
+    on_a.push(json!({ "event": "Signed In", "properties": { "time": base, "distinct_id": "u9",
+        "$device_id": "d9", "$user_id": "u9", "$insert_id": "signed-in" } }));
+    let mut on_b = rows("b", 60);
+    on_b.extend((0..3).map(|n| {
+        json!({ "event": "Paused", "properties": { "time": base - 10 - n,
+        "distinct_id": "$device:d9", "$device_id": "d9", "$insert_id": format!("paused-{n}") } })
+    }));
+    assert_eq!(import_rows(node_a.base_url(), &project, &on_a).await.status(), StatusCode::OK);
+    assert_eq!(import_rows(node_b.base_url(), &project, &on_b).await.status(), StatusCode::OK);
+    crate::ingest::update_profiles(
+        node_a.base_url(),
+        &json!([{ "$token": project.token, "$distinct_id": "u9", "$set": { "plan": "pro" } }]),
+    )
+    .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while files_of(&s3, "node-a").await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "node A did not flush within 30 s");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     // Each node reads every node's flushed files, and its own events still in memory.
-    assert_eq!(export(node_a.base_url(), &project, "").await.len(), 100, "node B's events are not flushed yet");
-    assert_eq!(export(node_b.base_url(), &project, "").await.len(), 160);
+    assert_eq!(export(node_a.base_url(), &project, "").await.len(), 101, "node B's events are not flushed yet");
+    assert_eq!(export(node_b.base_url(), &project, "").await.len(), 164);
 
     // Node B dies with its events only in its log. Meanwhile a crash of each node left an
     // uncatalogued file behind.
@@ -192,6 +206,34 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
     }
     for node in [&node_a, &node_b] {
         let all = export(node.base_url(), &project, "").await;
-        assert_eq!(all.len(), 160, "no acknowledged event lost, none twice");
+        assert_eq!(all.len(), 164, "no acknowledged event lost, none twice");
     }
+
+    // Each node reads what the other published at its flush: node B counts d9's events as
+    // u9's (node A's identity map) and lists u9's profile (set on node A); node A knows the
+    // event name only node B received.
+    let u9 = "&where=properties%5B%22distinct_id%22%5D%20%3D%3D%20%22u9%22";
+    for node in [&node_a, &node_b] {
+        let mut found = export(node.base_url(), &project, u9).await;
+        while found.len() < 4 {
+            assert!(std::time::Instant::now() < deadline, "d9's events never became u9's: {found:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            found = export(node.base_url(), &project, u9).await;
+        }
+        assert_eq!(found.len(), 4, "{found:?}");
+    }
+    let profiles = crate::ingest::engage(node_b.base_url(), &project, &format!("project_id={}", project.id)).await;
+    let u9_profile = profiles["results"].as_array().unwrap().iter().find(|row| row["$distinct_id"] == "u9");
+    assert_eq!(u9_profile.map(|row| row["$properties"]["plan"].clone()), Some(json!("pro")), "{profiles}");
+    let names = tally_testkit::http_client(None)
+        .get(format!("{}/api/query/events/names?project_id={}&type=general", node_a.base_url(), project.id))
+        .basic_auth(&project.secret, Some(""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(names.contains("Paused") && names.contains("Signed In"), "{names}");
+    assert!(s3.keys("events/nodes/").await.iter().any(|key| key == "events/nodes/node-a/derived.json"));
 }
