@@ -31,8 +31,8 @@ const PROFILES: &str = "profiles.parquet";
 /// One other node's published state.
 #[derive(Debug, Default)]
 struct Peer {
-    /// When its `derived.json` was written (it is written last).
-    version: Option<jiff::Timestamp>,
+    /// Its `derived.json`'s entity tag and time (it is written last).
+    version: String,
     derived: Derived,
     profiles: Profiles,
 }
@@ -65,28 +65,29 @@ impl Peers {
         files: &dyn ObjectStore,
         own: &str,
     ) -> Result<Vec<i64>, StorageError> {
-        let mut published: BTreeMap<String, jiff::Timestamp> = BTreeMap::new();
+        let mut published: BTreeMap<String, String> = BTreeMap::new();
         let mut listing = files.list(Some(&ObjectPath::from(NODES)));
         while let Some(object) = listing.next().await {
             let object = object.map_err(io)?;
             let mut parts = object.location.parts();
             let (Some(_), Some(node), Some(name)) = (parts.next(), parts.next(), parts.next()) else { continue };
             if name.as_ref() == DERIVED && node.as_ref() != own {
-                let at = jiff::Timestamp::from_millisecond(object.last_modified.timestamp_millis()).ok();
-                published.insert(node.as_ref().to_string(), at.unwrap_or_default());
+                let version = format!("{:?} {}", object.e_tag, object.last_modified.timestamp_millis());
+                published.insert(node.as_ref().to_string(), version);
             }
         }
         let stale: Vec<String> = {
             let current = current.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             published
                 .iter()
-                .filter(|(node, at)| current.nodes.get(*node).is_none_or(|peer| peer.version != Some(**at)))
+                .filter(|(node, version)| current.nodes.get(*node).is_none_or(|peer| &peer.version != *version))
                 .map(|(node, _)| node.clone())
                 .collect()
         };
         let mut fresh = Vec::with_capacity(stale.len());
         for node in stale {
-            fresh.push((node.clone(), read_peer(files, &node, published.get(&node).copied()).await?));
+            let version = published.get(&node).cloned().unwrap_or_default();
+            fresh.push((node.clone(), read_peer(files, &node, version).await?));
         }
         let mut changed = Vec::new();
         let mut current = current.write().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -195,11 +196,7 @@ impl Peer {
 }
 
 /// Reads one node's published state.
-async fn read_peer(
-    files: &dyn ObjectStore,
-    node: &str,
-    version: Option<jiff::Timestamp>,
-) -> Result<Peer, StorageError> {
+async fn read_peer(files: &dyn ObjectStore, node: &str, version: String) -> Result<Peer, StorageError> {
     let folder = format!("{NODES}/{node}");
     let derived_path = ObjectPath::from(format!("{folder}/{DERIVED}"));
     let derived = files.get(&derived_path).await.map_err(io)?.bytes().await.map_err(io)?;

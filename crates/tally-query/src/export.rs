@@ -4,7 +4,8 @@
 //! one copy per (event, distinct_id, time, `$insert_id`), canonical ids, the data view's
 //! restriction, raw event names. Each day's plan sorts by time in the engine's bounded
 //! memory (sorts spill), so an export of any size holds about one batch at a time, and the
-//! client going away drops the plan.
+//! client going away drops the plan. It runs in the region's small read pool on one
+//! partition, as the export did before it moved here (docs/benchmarks.md, "Export").
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -107,7 +108,9 @@ async fn open_day(
     day: i64,
     runtime: Arc<RuntimeEnv>,
 ) -> Result<Option<SendableRecordBatchStream>, QueryError> {
-    let context: SessionContext = engine.context_in(runtime);
+    // One partition: no repartition buffers (which cannot spill) between the scan and the
+    // sorts, so a day fits the region's small read pool and spills the rest.
+    let context: SessionContext = engine.session(runtime, 1);
     let Some(mut frame) = events.raw_day(&context, day).await.map_err(storage_error)? else {
         return Ok(None);
     };
@@ -135,7 +138,9 @@ impl Export {
             }
             let Some(current) = self.current.as_mut() else {
                 let Some(day) = self.days.pop_front() else { return Ok(None) };
-                self.open(day, self.engine.runtime(), true).await?;
+                // The region's read pool (small: an export's memory stays flat), not the
+                // reports' one.
+                self.open(day, self.engine.events.runtime(), true).await?;
                 continue;
             };
             let batch = match current.rows.next().await {

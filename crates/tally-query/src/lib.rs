@@ -210,7 +210,12 @@ impl QueryEngine {
 
     /// A session of the engine in `runtime` (its memory pool and spill folder).
     fn context_in(&self, runtime: Arc<RuntimeEnv>) -> SessionContext {
-        let mut config = SessionConfig::new().with_target_partitions(self.partitions);
+        self.session(runtime, self.partitions)
+    }
+
+    /// A session in `runtime` with `partitions` target partitions and Tally's functions.
+    fn session(&self, runtime: Arc<RuntimeEnv>, partitions: usize) -> SessionContext {
+        let mut config = SessionConfig::new().with_target_partitions(partitions);
         config.options_mut().execution.sort_spill_reservation_bytes = tally_events::SORT_MERGE_RESERVATION;
         let context = SessionContext::new_with_config_rt(config, runtime);
         functions::register(&context);
