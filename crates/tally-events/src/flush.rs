@@ -474,7 +474,9 @@ impl EventStore {
     }
 
     /// Reads what the other nodes sharing the bucket published since the last time; the
-    /// projects it changes start a new data epoch (kept answers drop).
+    /// projects it changes start a new data epoch (kept answers drop). Every flush of new
+    /// events changes a node's published lexicon counts, so an answer kept on one node drops
+    /// once another node's flush of that project is read.
     pub(crate) async fn refresh_peers(&self) -> Result<(), StorageError> {
         let changed = crate::peers::Peers::refresh(&self.peers, &*self.files, &self.node).await?;
         for project in changed {

@@ -236,4 +236,30 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
         .unwrap();
     assert!(names.contains("Paused") && names.contains("Signed In"), "{names}");
     assert!(s3.keys("events/nodes/").await.iter().any(|key| key == "events/nodes/node-a/derived.json"));
+
+    // A kept answer on node A over closed days drops when node B flushes events of those
+    // days.
+    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap().to_string();
+    let report = json!({ "type": "insights", "range": { "from_date": day(7), "to_date": day(1) },
+        "unit": "day", "metrics": [{ "event": "Late", "measure": { "kind": "total" } }] });
+    let path = format!("/api/app/projects/{}/query", project.id);
+    let total = |answer: &tally_testkit::api::Reply| answer.results()["series"][0]["total"].as_f64();
+    assert_eq!(total(&acme.owner.post(&path, report.clone()).await), Some(0.0));
+    let kept = acme.owner.post(&path, report.clone()).await;
+    assert_eq!(kept.results()["from_cache"], true, "{:?}", kept.body);
+    let late: Vec<Value> = (0..5)
+        .map(|n| {
+            json!({ "event": "Late", "properties": { "time": base - 3 * 86_400 - n, "distinct_id": "late",
+            "$insert_id": format!("late-{n}") } })
+        })
+        .collect();
+    assert_eq!(import_rows(node_b.base_url(), &project, &late).await.status(), StatusCode::OK);
+    let mut answer = acme.owner.post(&path, report.clone()).await;
+    while total(&answer) != Some(5.0) {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(30), "{:?}", answer.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        answer = acme.owner.post(&path, report.clone()).await;
+    }
+    assert_eq!(answer.results()["from_cache"], false);
 }
