@@ -73,7 +73,7 @@ fn node_id(config: &Config) -> Result<String, CliError> {
     }
     let path = config.data_dir.join("node-id");
     match std::fs::read_to_string(&path) {
-        Ok(text) if tally_config::is_node_id(text.trim()) => Ok(text.trim().to_string()),
+        Ok(text) if tally_config::is_plain_name(text.trim()) => Ok(text.trim().to_string()),
         Ok(text) => Err(CliError::Message(format!(
             "{} holds {:?}, which is not a node id (1 to 32 lowercase letters, digits or '-'); fix or remove it",
             path.display(),

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tally_types::Secret;
 use url::Url;
 
-pub use raw::{ENV_VARS, is_node_id};
+pub use raw::{ENV_VARS, is_plain_name};
 
 /// The environment variable that names the config file, like `--config`.
 pub const CONFIG_PATH_ENV: &str = "TALLY_CONFIG";

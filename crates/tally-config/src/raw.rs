@@ -548,7 +548,7 @@ impl RawConfig {
             None => None,
             Some(sourced) => {
                 let id = sourced.value.trim().to_string();
-                if !is_node_id(&id) {
+                if !is_plain_name(&id) {
                     return Err(invalid(
                         "node.id",
                         &sourced.origin,
@@ -567,10 +567,7 @@ impl RawConfig {
                 let mut regions: Vec<RegionConfig> = Vec::new();
                 for region in sourced.value {
                     let name = region.name.clone();
-                    let valid = !name.is_empty()
-                        && name.len() <= 32
-                        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-                    if !valid {
+                    if !is_plain_name(&name) {
                         return Err(invalid(
                             "regions",
                             &sourced.origin,
@@ -782,9 +779,9 @@ fn invalid(key: &'static str, origin: &str, message: &str) -> ConfigError {
     ConfigError::Invalid { key, origin: origin.to_string(), message: message.to_string() }
 }
 
-/// Whether `id` can name a node: 1 to 32 lowercase letters, digits or '-'.
-pub fn is_node_id(id: &str) -> bool {
-    (1..=32).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+/// Whether `text` can name a region or a node: 1 to 32 lowercase letters, digits or '-'.
+pub fn is_plain_name(text: &str) -> bool {
+    (1..=32).contains(&text.len()) && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// A region's bucket from `s3://bucket/prefix` and its `s3_*` settings.

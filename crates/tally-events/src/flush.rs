@@ -465,12 +465,22 @@ impl EventStore {
     /// profiles and reads what other nodes published since ([`crate::peers`]).
     pub async fn flush(&self) -> Result<FlushReport, StorageError> {
         let report = self.flush_own().await;
-        if self.local_files.is_none()
+        if self.shares_files()
             && let Err(error) = self.refresh_peers().await
         {
             tracing::warn!(region = %self.region, %error, "cannot read what other nodes published; next flush tries again");
         }
         report
+    }
+
+    /// Whether the event files are in a bucket other nodes may share (else on this machine).
+    pub(crate) fn shares_files(&self) -> bool {
+        self.local_files.is_none()
+    }
+
+    /// Makes this node's newly written files durable ([`make_durable`]).
+    pub(crate) async fn make_durable(&self, paths: &[ObjectPath]) -> Result<(), StorageError> {
+        make_durable(self.local_files.as_deref(), paths).await
     }
 
     /// Reads what the other nodes sharing the bucket published since the last time; the
@@ -524,12 +534,9 @@ impl EventStore {
             rows.push(catalog_row(&partition, &path, &stats, &promoted));
             written.push(path);
         }
-        make_durable(self.local_files.as_deref(), &written).await?;
+        self.make_durable(&written).await?;
         let (profiles, derived) = snapshot;
-        let published = match self.local_files {
-            Some(_) => None,
-            None => Some(serde_json::to_vec(&derived).map_err(io)?),
-        };
+        let published = if self.shares_files() { Some(serde_json::to_vec(&derived).map_err(io)?) } else { None };
         let profiles_file = write_snapshot(&self.root, sealed, profiles, derived).await?;
         if let Some(derived) = published {
             crate::peers::publish(&*self.files, &self.node, &derived, profiles_file).await?;
@@ -612,7 +619,7 @@ impl EventStore {
             let name = file_name("compact", &self.node, &uuid::Uuid::new_v4().simple().to_string());
             let path = ObjectPath::from(format!("{}/{name}", partition_folder(&partition)));
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
-            make_durable(self.local_files.as_deref(), std::slice::from_ref(&path)).await?;
+            self.make_durable(std::slice::from_ref(&path)).await?;
             let old: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
             self.catalog
                 .replace_event_files(

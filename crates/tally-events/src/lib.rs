@@ -432,7 +432,7 @@ impl EventStore {
             clock,
             view_planner: Arc::default(),
         };
-        if store.local_files.is_none()
+        if store.shares_files()
             && let Err(error) = store.refresh_peers().await
         {
             tracing::warn!(%region, %error, "cannot read what other nodes published; the next flush tries again");
@@ -640,11 +640,7 @@ impl EventStore {
     /// The profiles of a project, sorted by id: user profiles, or with `group_key` the
     /// profiles of that group key.
     pub(crate) fn profiles(&self, project_id: i64, group_key: Option<&str>) -> Vec<(String, Profile)> {
-        let merged = {
-            let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            self.peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).profiles(&profiles, project_id)
-        };
-        let mut found: Vec<(String, Profile)> = merged
+        let mut found: Vec<(String, Profile)> = peers::project_profiles(&self.profiles, &self.peers, project_id)
             .into_iter()
             .filter_map(|(key, profile)| match (key, group_key) {
                 (ProfileKey::User(id), None) => Some((id, profile)),
@@ -713,7 +709,6 @@ impl EventStore {
         Ok(!self.catalog.event_files(&self.region, project_id, i64::MIN, i64::MAX).await?.is_empty())
     }
 
-    /// Every event name and property the project has sent.
     /// The custom properties the project's new files keep in typed columns now.
     pub(crate) fn promotions(&self, project_id: i64) -> Vec<parquet_file::Promoted> {
         let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -43,6 +43,17 @@ pub(crate) struct Peers {
     nodes: BTreeMap<String, Peer>,
 }
 
+/// The project's profiles as a node reads them: `own`'s merged with what `peers` published
+/// ([`Peers::profiles`]).
+pub(crate) fn project_profiles(
+    own: &std::sync::RwLock<Profiles>,
+    peers: &std::sync::RwLock<Peers>,
+    project_id: i64,
+) -> Vec<(ProfileKey, Profile)> {
+    let own = own.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).profiles(&own, project_id)
+}
+
 /// Writes `node`'s state for the others: profiles first, then what names them done.
 pub(crate) async fn publish(
     files: &dyn ObjectStore,

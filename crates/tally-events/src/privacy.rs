@@ -184,7 +184,7 @@ impl EventStore {
                 let name = flush::file_name(kind, &self.node, &uuid::Uuid::new_v4().simple().to_string());
                 let path = ObjectPath::from(format!("{folder}/{name}"));
                 self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
-                flush::make_durable(self.local_files.as_deref(), std::slice::from_ref(&path)).await?;
+                self.make_durable(std::slice::from_ref(&path)).await?;
                 let partition = (file.project_id, file.day.clone(), u32::try_from(file.bucket).unwrap_or(0));
                 let row = flush::catalog_row(&partition, &path, &stats, &promoted);
                 self.catalog
@@ -212,9 +212,7 @@ impl EventStore {
         let (ids, _) = self.people(scope, distinct_ids);
         let everything = tally_iam::authz::Visibility::default();
         let taken = self.events_of(project_id, scope.project().id_merge, &everything, from_ms, i64::MAX).await?;
-        let context =
-            SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), Arc::clone(&self.runtime));
-        crate::promoted::register(&context);
+        let context = self.read_session();
         let mut events = Vec::new();
         if let Some(frame) = taken.raw(&context).await? {
             let wanted = ids.iter().map(|id| lit(id.as_str())).collect();

@@ -193,8 +193,7 @@ impl EventStore {
             return Ok(lexicon);
         }
         let events = self.project_events(scope, i64::MIN, i64::MAX).await?;
-        let context =
-            SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), Arc::clone(&self.runtime));
+        let context = self.read_session();
         let Some(frame) = events.frame(&context).await? else { return Ok(crate::Lexicon::default()) };
         use datafusion::functions_aggregate::expr_fn::{count, max, min};
         let batches = frame
@@ -285,6 +284,15 @@ impl EventStore {
         })
     }
 
+    /// A session in the region's read pool that reads promoted properties: for the store's
+    /// own reads through [`ProjectEvents`].
+    pub(crate) fn read_session(&self) -> SessionContext {
+        let config = datafusion::prelude::SessionConfig::new();
+        let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        crate::promoted::register(&context);
+        context
+    }
+
     /// The query engine's runtime of this region (its memory pool and spill folder).
     pub fn runtime(&self) -> Arc<RuntimeEnv> {
         Arc::clone(&self.runtime)
@@ -331,10 +339,7 @@ impl ProjectEvents {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Option<DataFrame>, StorageError> {
-        let Some(frame) = self.between(context, from_ms, to_ms).await? else { return Ok(None) };
-        // A total order: the same export twice gives the same lines in the same order.
-        let order = ["time_ms", "received_ms", "name", "distinct_id", "insert_id"];
-        frame.sort(order.map(|column| ident(column).sort(true, false)).to_vec()).map(Some).map_err(scan::engine)
+        self.between(context, from_ms, to_ms).await?.map(scan::in_time_order).transpose()
     }
 
     /// The events of `[from_ms, to_ms)` (within the range taken), before the merges.
@@ -441,20 +446,16 @@ fn chosen_profiles(
     identities: &HashMap<String, String>,
 ) -> HashMap<String, serde_json::Map<String, serde_json::Value>> {
     let mut chosen: HashMap<String, (bool, String, serde_json::Map<String, serde_json::Value>)> = HashMap::new();
-    let merged = {
-        let profiles = profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        peers.read().unwrap_or_else(|poisoned| poisoned.into_inner()).profiles(&profiles, project_id)
-    };
-    for (key, profile) in &merged {
+    for (key, profile) in crate::peers::project_profiles(profiles, peers, project_id) {
         let tally_ingest::profiles::ProfileKey::User(id) = key else { continue };
-        let user = identities.get(id).cloned().unwrap_or_else(|| id.clone());
-        let exact = user == *id;
+        let user = identities.get(&id).cloned().unwrap_or_else(|| id.clone());
+        let exact = user == id;
         let better = match chosen.get(&user) {
             None => true,
-            Some((was_exact, was_id, _)) => (exact, std::cmp::Reverse(id)) > (*was_exact, std::cmp::Reverse(was_id)),
+            Some((was_exact, was_id, _)) => (exact, std::cmp::Reverse(&id)) > (*was_exact, std::cmp::Reverse(was_id)),
         };
         if better {
-            chosen.insert(user, (exact, id.clone(), profile.properties.clone()));
+            chosen.insert(user, (exact, id, profile.properties));
         }
     }
     chosen.into_iter().map(|(user, (_, _, properties))| (user, properties)).collect()

@@ -34,9 +34,14 @@ pub(crate) fn engine(error: impl std::fmt::Display) -> StorageError {
 /// by time. `events` is the union of memory and files, already filtered; every column of the
 /// layout is kept. Column names hold `$`, so they are named with [`ident`], never parsed.
 fn deduplicated(events: DataFrame) -> Result<DataFrame, StorageError> {
-    deduplicated_unsorted(events).and_then(|frame| {
-        frame.sort(vec![ident("time_ms").sort(true, false), ident("received_ms").sort(true, false)]).map_err(engine)
-    })
+    deduplicated_unsorted(events).and_then(in_time_order)
+}
+
+/// `events` in time order, then by reception, name, distinct_id and `$insert_id`: a total
+/// order, so the same read twice gives the same rows in the same order.
+pub(crate) fn in_time_order(events: DataFrame) -> Result<DataFrame, StorageError> {
+    let order = ["time_ms", "received_ms", "name", "distinct_id", "insert_id"];
+    events.sort(order.map(|column| ident(column).sort(true, false)).to_vec()).map_err(engine)
 }
 
 /// One copy per deduplication key, in no particular order (what aggregates need).

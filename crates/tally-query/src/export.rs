@@ -2,10 +2,10 @@
 //! JSON lines, streamed one UTC day at a time (files are partitioned by day, so every copy
 //! of an event is in its day) through the same table the reports read ([`ProjectEvents`]):
 //! one copy per (event, distinct_id, time, `$insert_id`), canonical ids, the data view's
-//! restriction, raw event names. Each day's plan sorts by time in the engine's bounded
-//! memory (sorts spill), so an export of any size holds about one batch at a time, and the
-//! client going away drops the plan. It runs in the region's small read pool on one
-//! partition, as the export did before it moved here (docs/benchmarks.md, "Export").
+//! restriction, raw event names. Each day's plan sorts by time on one partition in the
+//! region's small read pool (sorts spill), as the export did before it moved here
+//! (docs/benchmarks.md, "Export"), so an export of any size holds about one batch at a
+//! time; the client going away drops the plan.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tally_events::parquet_file::LayoutRows;
 use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ExportEvents;
 
-use crate::{QueryEngine, QueryError, engine_error, expression, storage_error};
+use crate::{QueryEngine, QueryError, engine_error, exhausted, expression, storage_error};
 
 /// What an export reads.
 #[derive(Debug, Clone, Default)]
@@ -150,13 +150,11 @@ impl Export {
                     continue;
                 }
                 Some(Err(failure)) => {
-                    let exhausted =
-                        matches!(failure.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_));
                     // A day's sort takes all of its input before the first row comes out, so
                     // running out of the shared memory happens before anything of the day was
                     // sent: that day is read again without the limit (its memory is then
                     // bounded by the day) rather than failing the export.
-                    if exhausted && current.may_retry {
+                    if exhausted(&failure) && current.may_retry {
                         let day = current.day;
                         tracing::warn!(day, error = %failure, "a day did not fit the query memory; reading it without the limit");
                         self.open(day, Arc::new(RuntimeEnv::default()), false).await?;

@@ -87,8 +87,13 @@ impl QueryError {
     }
 }
 
+/// Whether the engine failed for want of memory.
+pub(crate) fn exhausted(error: &datafusion::error::DataFusionError) -> bool {
+    matches!(error.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_))
+}
+
 pub(crate) fn engine_error(error: datafusion::error::DataFusionError) -> QueryError {
-    if matches!(error.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) {
+    if exhausted(&error) {
         return QueryError::TooBig(format!(
             "the query needs more memory than the query engine may use ({error}); choose a shorter range or fewer segments"
         ));
@@ -205,12 +210,7 @@ impl QueryEngine {
     }
 
     fn context(&self) -> SessionContext {
-        self.context_in(self.runtime())
-    }
-
-    /// A session of the engine in `runtime` (its memory pool and spill folder).
-    fn context_in(&self, runtime: Arc<RuntimeEnv>) -> SessionContext {
-        self.session(runtime, self.partitions)
+        self.session(Arc::clone(&self.runtime), self.partitions)
     }
 
     /// A session in `runtime` with `partitions` target partitions and Tally's functions.
@@ -220,11 +220,6 @@ impl QueryEngine {
         let context = SessionContext::new_with_config_rt(config, runtime);
         functions::register(&context);
         context
-    }
-
-    /// The engine's runtime, shared by its sessions.
-    fn runtime(&self) -> Arc<RuntimeEnv> {
-        Arc::clone(&self.runtime)
     }
 
     /// The project's events in `[from_ms, to_ms)` as a table of `context`, with their users'

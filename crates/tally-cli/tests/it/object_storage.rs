@@ -225,15 +225,16 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
     let profiles = crate::ingest::engage(node_b.base_url(), &project, &format!("project_id={}", project.id)).await;
     let u9_profile = profiles["results"].as_array().unwrap().iter().find(|row| row["$distinct_id"] == "u9");
     assert_eq!(u9_profile.map(|row| row["$properties"]["plan"].clone()), Some(json!("pro")), "{profiles}");
-    let names = tally_testkit::http_client(None)
-        .get(format!("{}/api/query/events/names?project_id={}&type=general", node_a.base_url(), project.id))
-        .basic_auth(&project.secret, Some(""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let project_id = project.id.to_string();
+    let names_path = "/api/query/events/names";
+    let (_, names) = crate::query_api::get(
+        node_a.base_url(),
+        &project,
+        names_path,
+        &[("project_id", &project_id), ("type", "general")],
+    )
+    .await;
+    let names = names.to_string();
     assert!(names.contains("Paused") && names.contains("Signed In"), "{names}");
     assert!(s3.keys("events/nodes/").await.iter().any(|key| key == "events/nodes/node-a/derived.json"));
 

@@ -24,7 +24,7 @@ fn shape(value: &Value) -> Value {
     }
 }
 
-async fn get(server: &str, project: &Project, path: &str, params: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn get(server: &str, project: &Project, path: &str, params: &[(&str, &str)]) -> (StatusCode, Value) {
     let reply = tally_testkit::http_client(None)
         .get(format!("{server}{path}"))
         .query(params)

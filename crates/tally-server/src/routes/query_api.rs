@@ -40,7 +40,7 @@ fn bad(parts: &Parts, message: impl Into<String>) -> Response {
 }
 
 /// The caller's project and its query engine.
-async fn engine<P: ProjectMarker>(
+pub(crate) async fn engine<P: ProjectMarker>(
     state: &AppState,
     parts: &Parts,
     params: &Params,

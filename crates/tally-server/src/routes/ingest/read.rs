@@ -42,18 +42,10 @@ pub(crate) async fn export(
     QueryParams(query): QueryParams<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
-    let scope = match data_scope_for::<project::ExportEvents>(
-        &state,
-        &parts,
-        query.get("project_id").map(String::as_str),
-    )
-    .await
+    let (scope, engine) = match crate::routes::query_api::engine::<project::ExportEvents>(&state, &parts, &query).await
     {
-        Ok(scope) => scope,
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Some(engine) = state.query_engine(&scope.project().region) else {
-        return misdirected_answer(&state, &scope.project().region);
     };
     let range = tally_query::model::DateRange::from_params(&query).and_then(|range| {
         tally_query::buckets::resolve(&range, &tally_query::zone_of(&scope)).map_err(|error| error.to_string())
