@@ -6,6 +6,7 @@
 //! Python with them is given). Prints each time and the ratio.
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +26,8 @@ pub(crate) struct QueryBench {
     pub runs: usize,
     /// `tests/peers/bench_query.py`.
     pub script: PathBuf,
+    /// Also time the questions on a query cluster on this machine.
+    pub cluster: bool,
 }
 
 /// xorshift64*: the same data set on every run.
@@ -252,39 +255,12 @@ pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
             "born": { "event": "Page View" }, "return": { "event": "Page View" } }),
         ),
     ];
-    let pid = server.0.id();
     let (rss_before, _) = server.memory_kb().unwrap_or((0, 0));
+    let asker = Asker { client: &client, base: &base, cookie: &cookie, project_id, runs: bench.runs };
     let mut tally_times = Vec::new();
     let mut answers = Vec::new();
     for (label, report) in &questions {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sampler = tokio::spawn(sample_rss(pid, stop.clone()));
-        let mut best = f64::MAX;
-        let mut answer = Value::Null;
-        for _ in 0..bench.runs.max(1) {
-            let asked = Instant::now();
-            let reply = client
-                .post(format!("{base}/api/app/projects/{project_id}/query"))
-                .header(reqwest::header::COOKIE, &cookie)
-                // Every run computes its answer: the cache would answer the second at once.
-                .header(reqwest::header::CACHE_CONTROL, "no-cache")
-                .json(report)
-                .send()
-                .await
-                .map_err(|error| fail(label, error))?;
-            let status = reply.status();
-            let body: Value = reply.json().await.map_err(|error| fail(label, error))?;
-            if !status.is_success() {
-                return Err(fail(label, body));
-            }
-            if body["results"]["from_cache"] != Value::Bool(false) {
-                return Err(fail(label, "an answer came from the cache although the bench asked for a fresh one"));
-            }
-            best = best.min(asked.elapsed().as_secs_f64());
-            answer = body["results"].clone();
-        }
-        stop.store(true, Ordering::Relaxed);
-        let peak = sampler.await.unwrap_or(0);
+        let (best, peak, answer) = asker.time(&server, label, report).await?;
         tally_times.push((label, best, peak));
         answers.push(answer);
     }
@@ -323,8 +299,144 @@ pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
         println!("duckdb's answers: {}", others["duckdb"]["answers"]);
         println!("chdb's answers: {}", others["chdb"]["answers"]);
     }
-    drop(server);
+    if bench.cluster {
+        drop(server);
+        cluster(&exe, &data_dir, &env, &client, &questions, (&tally_times, &answers), (email, password, project_id))
+            .await?;
+    } else {
+        drop(server);
+    }
     Ok(())
+}
+
+/// Asks the server the bench's questions, each `runs` times, never from the cache.
+struct Asker<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    cookie: &'a str,
+    project_id: i64,
+    runs: usize,
+}
+
+impl Asker<'_> {
+    /// The best time, the server's peak RSS while asking, and the answer.
+    async fn time(
+        &self,
+        server: &crate::bench::Server,
+        label: &str,
+        report: &Value,
+    ) -> Result<(f64, u64, Value), CliError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = tokio::spawn(sample_rss(server.0.id(), stop.clone()));
+        let mut best = f64::MAX;
+        let mut answer = Value::Null;
+        for _ in 0..self.runs.max(1) {
+            let asked = Instant::now();
+            let reply = self
+                .client
+                .post(format!("{}/api/app/projects/{}/query", self.base, self.project_id))
+                .header(reqwest::header::COOKIE, self.cookie)
+                // Every run computes its answer: the cache would answer the second at once.
+                .header(reqwest::header::CACHE_CONTROL, "no-cache")
+                .json(report)
+                .send()
+                .await
+                .map_err(|error| fail(label, error))?;
+            let status = reply.status();
+            let body: Value = reply.json().await.map_err(|error| fail(label, error))?;
+            if !status.is_success() {
+                return Err(fail(label, body));
+            }
+            if body["results"]["from_cache"] != Value::Bool(false) {
+                return Err(fail(label, "an answer came from the cache although the bench asked for a fresh one"));
+            }
+            best = best.min(asked.elapsed().as_secs_f64());
+            answer = body["results"].clone();
+        }
+        stop.store(true, Ordering::Relaxed);
+        Ok((best, sampler.await.unwrap_or(0), answer))
+    }
+}
+
+/// The same questions through a query cluster on this machine (a scheduler and two
+/// executors, each `tally` process reading the same files), beside the embedded times.
+async fn cluster(
+    exe: &Path,
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    client: &reqwest::Client,
+    questions: &[(&str, Value)],
+    embedded: (&[(&&str, f64, u64)], &[Value]),
+    (email, password, project_id): (&str, &str, i64),
+) -> Result<(), CliError> {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .map_err(|error| fail("find a free port", error))
+    };
+    let scheduler_port = free()?;
+    let spawn = |args: Vec<String>| {
+        std::process::Command::new(exe)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("TALLY_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(crate::bench::Server)
+            .map_err(|error| fail("start the query cluster", error))
+    };
+    let scheduler_address = format!("127.0.0.1:{scheduler_port}");
+    let _scheduler = spawn(vec!["scheduler".into(), "--listen".into(), scheduler_address.clone()])?;
+    let mut executors = Vec::new();
+    for _ in 0..2 {
+        // An executor takes its port and the next one.
+        let port = loop {
+            let port = free()?;
+            if std::net::TcpListener::bind(("127.0.0.1", port.saturating_add(1))).is_ok() {
+                break port;
+            }
+        };
+        let args = ["executor", "--scheduler", &scheduler_address, "--listen", &format!("127.0.0.1:{port}")];
+        executors.push(spawn(args.map(String::from).to_vec())?);
+        // Executors register before the next starts listening for its ports.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let url = format!("df://{scheduler_address}");
+    let mut with_cluster: Vec<(&str, &str)> = env.to_vec();
+    with_cluster.push(("TALLY_QUERY_CLUSTER", &url));
+    let (server, base) = start_server(exe, data_dir, &with_cluster, client).await?;
+    let cookie = sign_in(client, &base, email, password).await?;
+    let asker = Asker { client, base: &base, cookie: &cookie, project_id, runs: 2 };
+    println!(
+        "{:<22} {:>12} {:>12} {:>10}   (the node, a scheduler and two executors share this machine)",
+        "query", "embedded s", "cluster s", "ratio"
+    );
+    let (times, answers) = embedded;
+    for (((label, report), (_, alone, _)), answer) in questions.iter().zip(times).zip(answers) {
+        let (clustered, _, cluster_answer) = asker.time(&server, label, report).await?;
+        let same = strip_times(&cluster_answer) == strip_times(answer);
+        println!(
+            "{label:<22} {alone:>12.3} {clustered:>12.3} {:>10.2}   {}",
+            clustered / alone,
+            if same { "same answer" } else { "DIFFERENT ANSWER" }
+        );
+        if !same {
+            return Err(fail(label, "the cluster's answer differs from the embedded engine's"));
+        }
+    }
+    Ok(())
+}
+
+/// An answer without when it was computed.
+fn strip_times(answer: &Value) -> Value {
+    let mut answer = answer.clone();
+    if let Some(fields) = answer.as_object_mut() {
+        fields.remove("computed_at");
+    }
+    answer
 }
 
 /// Runs the comparison script over the region's Parquet files.

@@ -43,6 +43,35 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve { .. } => serve(config).await,
         Command::Migrate => migrate(&config).await,
+        Command::Scheduler { listen, external_host } => {
+            logging::init(&config.log).map_err(CliError::Message)?;
+            let host = external_host.unwrap_or_else(|| listen.ip().to_string());
+            let stores = cluster_stores(&config)?;
+            println!("Tally's query scheduler is listening on df://{host}:{}", listen.port());
+            tally_query::cluster::run_scheduler(listen, &host, &stores).await.map_err(CliError::Message)
+        }
+        Command::Executor { scheduler, listen, external_host, tasks } => {
+            logging::init(&config.log).map_err(CliError::Message)?;
+            let Some((host, port)) =
+                scheduler.rsplit_once(':').and_then(|(host, port)| Some((host, port.parse().ok()?)))
+            else {
+                return Err(CliError::Message(format!(
+                    "--scheduler {scheduler:?} is not HOST:PORT, such as 127.0.0.1:50050"
+                )));
+            };
+            let settings = tally_query::cluster::ExecutorSettings {
+                scheduler_host: host.to_string(),
+                scheduler_port: port,
+                listen,
+                external_host,
+                work_dir: config.data_dir.join(format!("executor-{}", listen.port())),
+                memory_bytes: config.query.memory_mb.saturating_mul(1024 * 1024),
+                tasks,
+            };
+            let stores = cluster_stores(&config)?;
+            println!("Tally's query executor is listening on {listen} for the scheduler at {scheduler}");
+            tally_query::cluster::run_executor(settings, &stores).await.map_err(CliError::Message)
+        }
         Command::Config { command: ConfigCommand::Print } => {
             print!("{}", config.to_masked_toml());
             Ok(())
@@ -55,8 +84,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench { command: BenchCommand::Export { events, dir, server } } => {
             crate::bench::export(crate::bench::ExportBench { events: events.max(1), dir, server }).await
         }
-        Command::Bench { command: BenchCommand::Query { events, dir, python, runs, script } } => {
-            let bench = crate::bench_query::QueryBench { events: events.max(1000), dir, python, runs, script };
+        Command::Bench { command: BenchCommand::Query { events, dir, python, runs, script, cluster } } => {
+            let bench = crate::bench_query::QueryBench { events: events.max(1000), dir, python, runs, script, cluster };
             crate::bench_query::query(bench).await
         }
         Command::Bench { command: BenchCommand::Ingest { seconds, concurrency, dir } } => {
@@ -126,6 +155,18 @@ fn event_files(region: &tally_config::RegionConfig) -> Result<tally_events::Even
         std::sync::Arc::new(tally_events::bucket::Folder::new(bucket, &objects.prefix))
     };
     Ok(tally_events::EventFiles::Objects(files))
+}
+
+/// Every region's event files, for a query cluster's scheduler and executors.
+fn cluster_stores(config: &Config) -> Result<tally_query::cluster::Stores, CliError> {
+    let mut stores = Vec::new();
+    for region in &config.regions {
+        let files = event_files(region)?.store(&region.storage).map_err(|error| {
+            CliError::Message(format!("region {}: cannot read its event files: {error}", region.name))
+        })?;
+        stores.push((region.name.clone(), files));
+    }
+    Ok(tally_query::cluster::Stores::new(stores))
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {

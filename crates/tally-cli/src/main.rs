@@ -46,6 +46,33 @@ enum Command {
     },
     /// Apply metadata migrations and exit.
     Migrate,
+    /// Run the scheduler of a query cluster (Apache Ballista): nodes whose `[query]
+    /// cluster` names it send their reports here, and it spreads them over the executors.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50050")]
+        listen: std::net::SocketAddr,
+        /// The host name executors and nodes reach it by (default: the listen address's).
+        #[arg(long, value_name = "HOST")]
+        external_host: Option<String>,
+    },
+    /// Run an executor of a query cluster: it reads the regions' event files (the same
+    /// bucket or shared folder the config names) and runs the scheduler's tasks.
+    Executor {
+        /// The scheduler, as HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        scheduler: String,
+        /// Address for results and shuffles (Arrow Flight); tasks arrive on the next port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// The host name the scheduler and nodes reach it by (default: the address it
+        /// connects from).
+        #[arg(long, value_name = "HOST")]
+        external_host: Option<String>,
+        /// Tasks at once (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        tasks: usize,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -109,6 +136,10 @@ enum BenchCommand {
         /// The comparison script.
         #[arg(long, value_name = "PATH", default_value = "tests/peers/bench_query.py")]
         script: PathBuf,
+        /// Also start a query cluster on this machine (`tally scheduler` and two `tally
+        /// executor`s) and time the same questions through it.
+        #[arg(long)]
+        cluster: bool,
     },
 }
 

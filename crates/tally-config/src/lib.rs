@@ -184,6 +184,9 @@ pub struct QueryConfig {
     pub memory_mb: u64,
     /// How long one query may run before it is stopped with a clear error.
     pub time_limit: Duration,
+    /// The scheduler of an Apache Ballista cluster (`df://host:port`, run by `tally
+    /// scheduler`) that reports run on; none runs them in this process.
+    pub cluster: Option<String>,
 }
 
 /// Ingestion limits.
@@ -472,6 +475,8 @@ mod view {
         public_per_hour: u32,
         memory_mb: u64,
         time_limit_ms: u128,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
     }
 
     #[derive(Serialize)]
@@ -574,6 +579,7 @@ mod view {
                     public_per_hour: config.query.public_per_hour,
                     memory_mb: config.query.memory_mb,
                     time_limit_ms: config.query.time_limit.as_millis(),
+                    cluster: config.query.cluster.clone(),
                 },
                 alerts: AlertsView {
                     webhook_ca_file: config

@@ -44,6 +44,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TALLY_QUERY_CONCURRENT", "query.concurrent"),
     ("TALLY_QUERY_PUBLIC_PER_HOUR", "query.public_per_hour"),
     ("TALLY_QUERY_MEMORY_MB", "query.memory_mb"),
+    ("TALLY_QUERY_CLUSTER", "query.cluster"),
     ("TALLY_QUERY_TIME_LIMIT_MS", "query.time_limit_ms"),
     ("TALLY_RETENTION_DELETED_ORGANIZATION_DAYS", "retention.deleted_organization_days"),
     ("TALLY_RETENTION_DELETED_PROJECT_DAYS", "retention.deleted_project_days"),
@@ -223,6 +224,7 @@ struct FileQuery {
     public_per_hour: Option<u64>,
     memory_mb: Option<u64>,
     time_limit_ms: Option<u64>,
+    cluster: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -305,6 +307,7 @@ pub(crate) struct RawConfig {
     query_concurrent: Option<Sourced<String>>,
     query_public_per_hour: Option<Sourced<String>>,
     query_memory_mb: Option<Sourced<String>>,
+    query_cluster: Option<Sourced<String>>,
     query_time_limit_ms: Option<Sourced<String>>,
     retention_deleted_organization_days: Option<Sourced<String>>,
     retention_deleted_project_days: Option<Sourced<String>>,
@@ -367,6 +370,7 @@ impl RawConfig {
             query_concurrent: file.query.concurrent.map(number),
             query_public_per_hour: file.query.public_per_hour.map(number),
             query_memory_mb: file.query.memory_mb.map(number),
+            query_cluster: file.query.cluster.map(|value| Sourced::new(value, origin.clone())),
             query_time_limit_ms: file.query.time_limit_ms.map(number),
             retention_deleted_organization_days: file.retention.deleted_organization_days.map(number),
             retention_deleted_project_days: file.retention.deleted_project_days.map(number),
@@ -435,6 +439,7 @@ impl RawConfig {
                 "query.concurrent" => self.query_concurrent = Some(text),
                 "query.public_per_hour" => self.query_public_per_hour = Some(text),
                 "query.memory_mb" => self.query_memory_mb = Some(text),
+                "query.cluster" => self.query_cluster = Some(text),
                 "query.time_limit_ms" => self.query_time_limit_ms = Some(text),
                 "retention.deleted_organization_days" => self.retention_deleted_organization_days = Some(text),
                 "retention.deleted_project_days" => self.retention_deleted_project_days = Some(text),
@@ -544,6 +549,23 @@ impl RawConfig {
         let key_file =
             self.secrets_key_file.map(|sourced| sourced.value).unwrap_or_else(|| data_dir.join("secret.key"));
 
+        let query_cluster = match self.query_cluster {
+            None => None,
+            Some(sourced) => {
+                let url = sourced.value.trim().to_string();
+                let host_and_port = url::Url::parse(&url)
+                    .ok()
+                    .filter(|parsed| parsed.scheme() == "df" && parsed.host_str().is_some() && parsed.port().is_some());
+                if host_and_port.is_none() {
+                    return Err(invalid(
+                        "query.cluster",
+                        &sourced.origin,
+                        &format!("{url:?} is not a scheduler's address; write it as df://host:port"),
+                    ));
+                }
+                Some(url)
+            }
+        };
         let node_id = match self.node_id {
             None => None,
             Some(sourced) => {
@@ -753,6 +775,7 @@ impl RawConfig {
                 public_per_hour: query_public_per_hour as u32,
                 memory_mb: query_memory_mb,
                 time_limit: std::time::Duration::from_millis(query_time_limit_ms),
+                cluster: query_cluster,
             },
             retention: RetentionConfig {
                 deleted_organization: Duration::from_secs(deleted_organization_days * 86_400),

@@ -602,7 +602,7 @@ impl EventStore {
             let paths: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
             let everything = EventQuery { from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
             let read_as = parquet_file::union_of(&files)?;
-            let to_read = crate::scan::Files { paths, promoted: read_as.clone() };
+            let to_read = crate::scan::Files { region: self.region.clone(), paths, promoted: read_as.clone() };
             let batches = crate::scan::scan_batches(Arc::clone(&self.files), to_read, Vec::new(), &everything).await?;
             let rows_in: u64 = files.iter().map(|file| u64::try_from(file.rows).unwrap_or(0)).sum();
             // The project's promotions as they are now: old files' values move into new columns.

@@ -18,6 +18,7 @@ mod identity;
 pub mod lexicon;
 pub mod parquet_file;
 mod peers;
+pub mod portable;
 mod privacy;
 pub mod promoted;
 mod read;
@@ -47,7 +48,7 @@ pub use flush::{CompactReport, FlushReport, write_durably};
 pub use lexicon::Lexicon;
 pub use privacy::DeletionReport;
 pub use read::{PROFILE_USER, ProfileProperty, ProjectEvents, USER_PROPERTIES};
-pub use scan::{SORT_MERGE_RESERVATION, spilling_runtime};
+pub use scan::{ClusterSession, SORT_MERGE_RESERVATION, files_url, spilling_runtime};
 pub use visibility::ViewPlanner;
 pub use wal::WalError;
 
@@ -93,6 +94,16 @@ pub enum EventFiles {
     /// An object store, such as an S3-compatible bucket: a file is catalogued once its PUT
     /// succeeded. The log, snapshot and profiles stay under the root.
     Objects(Arc<dyn ObjectStore>),
+}
+
+impl EventFiles {
+    /// The store the region's files are read through: the bucket, or `<root>/events`.
+    pub fn store(self, root: &Path) -> Result<Arc<dyn ObjectStore>, StorageError> {
+        match self {
+            EventFiles::Local => flush::local_files(root).map(|(files, _)| files),
+            EventFiles::Objects(files) => Ok(files),
+        }
+    }
 }
 
 impl std::fmt::Debug for EventFiles {
@@ -558,7 +569,8 @@ impl EventStore {
         let files = self.catalog.event_files(&self.region, query.project_id, query.from_ms, query.to_ms).await?;
         let promoted = parquet_file::union_of(&files)?;
         let paths = files.into_iter().map(|file| file.path).collect();
-        scan::scan(Arc::clone(&self.files), scan::Files { paths, promoted }, memory, query).await
+        scan::scan(Arc::clone(&self.files), scan::Files { region: self.region.clone(), paths, promoted }, memory, query)
+            .await
     }
 
     /// Applies profile updates durably. Updates that cannot apply (a profile over its

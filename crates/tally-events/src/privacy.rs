@@ -141,7 +141,7 @@ impl EventStore {
             let Some(frame) = scan::undeduplicated(
                 &context,
                 Arc::clone(&self.files),
-                scan::Files { paths: vec![file.path.clone()], promoted: promoted.clone() },
+                scan::Files { region: self.region.clone(), paths: vec![file.path.clone()], promoted: promoted.clone() },
                 Vec::new(),
                 &everything,
             )

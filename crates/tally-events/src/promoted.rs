@@ -158,7 +158,8 @@ fn rewrite(expr: Expr, columns: &[(Promoted, Column)]) -> DfResult<Transformed<E
             let mut args = vec![expr.clone()];
             args.extend(columns.iter().map(|(_, column)| Expr::Column(column.clone())));
             let names = columns.iter().map(|(promoted, _)| promoted.name.clone()).collect();
-            Ok(Transformed::yes(fold_in(names).call(args)))
+            // Not into the new call: its first argument is this column again.
+            Ok(Transformed::new(fold_in(names).call(args), true, TreeNodeRecursion::Jump))
         }
         _ => Ok(Transformed::no(expr)),
     })
@@ -267,5 +268,19 @@ impl ScalarUDFImpl for FoldIn {
             }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// What the rewrite's functions hold, for a cluster ([`crate::portable`]).
+pub(crate) fn encode(udf: &ScalarUDF) -> Option<DfResult<Vec<u8>>> {
+    crate::portable::state_of(udf, |read: &PromotedRead| crate::portable::written(&read.numeric))
+        .or_else(|| crate::portable::state_of(udf, |fold: &FoldIn| crate::portable::written(&fold.names)))
+}
+
+pub(crate) fn decode(name: &str, bytes: &[u8]) -> Option<DfResult<ScalarUDF>> {
+    match name {
+        PROMOTED_TEXT | PROMOTED_NUMBER => Some(crate::portable::from_state(name, bytes).map(read)),
+        FOLD_IN => Some(crate::portable::from_state(name, bytes).map(fold_in)),
+        _ => None,
     }
 }

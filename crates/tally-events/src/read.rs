@@ -43,6 +43,7 @@ type DayFile = (i64, String);
 /// One project's events as of the moment they were taken.
 pub struct ProjectEvents {
     project_id: i64,
+    region: String,
     files_store: Arc<dyn object_store::ObjectStore>,
     /// Files that may hold copies of one event (with each other, or with memory), each with
     /// its UTC day (days since the epoch; files are partitioned by day).
@@ -115,6 +116,7 @@ impl EventStore {
         let restriction = self.restriction(visibility, project_id, &identities).await?;
         Ok(ProjectEvents {
             project_id,
+            region: self.region.clone(),
             files_store: Arc::clone(&self.files),
             paths,
             clean,
@@ -360,7 +362,7 @@ impl ProjectEvents {
         let mixed = scan::undeduplicated(
             context,
             Arc::clone(&self.files_store),
-            scan::Files { paths: within(&self.paths), promoted: self.promoted.clone() },
+            scan::Files { region: self.region.clone(), paths: within(&self.paths), promoted: self.promoted.clone() },
             self.memory.clone(),
             &query,
         )
@@ -370,7 +372,7 @@ impl ProjectEvents {
         let clean = scan::undeduplicated(
             context,
             Arc::clone(&self.files_store),
-            scan::Files { paths: within(&self.clean), promoted: self.promoted.clone() },
+            scan::Files { region: self.region.clone(), paths: within(&self.clean), promoted: self.promoted.clone() },
             Vec::new(),
             &query,
         )
@@ -515,6 +517,19 @@ fn split_clean(
     (clean, mixed)
 }
 
+const CANONICAL: &str = "tally_canonical_id";
+
+/// What the canonical-id function holds (the identity map), for a cluster
+/// ([`crate::portable`]).
+pub(crate) fn encode(udf: &ScalarUDF) -> Option<DfResult<Vec<u8>>> {
+    crate::portable::state_of(udf, |canonical: &Canonical| crate::portable::written(canonical.map.as_ref()))
+}
+
+pub(crate) fn decode(name: &str, bytes: &[u8]) -> Option<DfResult<ScalarUDF>> {
+    (name == CANONICAL)
+        .then(|| crate::portable::from_state(name, bytes).map(|map| ScalarUDF::from(Canonical::new(Arc::new(map)))))
+}
+
 /// `distinct_id` → its user's canonical id, from the project's identity map.
 #[derive(Debug)]
 struct Canonical {
@@ -544,7 +559,7 @@ impl std::hash::Hash for Canonical {
 
 impl ScalarUDFImpl for Canonical {
     fn name(&self) -> &str {
-        "tally_canonical_id"
+        CANONICAL
     }
     fn signature(&self) -> &Signature {
         &self.signature

@@ -15,16 +15,20 @@ use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionC
 use crate::parquet_file;
 use crate::{EventQuery, StorageError};
 
-/// Catalogued files to read: their paths (relative to the region's event folder) and the
-/// union of their promoted columns, which every read presents.
+/// Catalogued files to read: their region, their paths (relative to the region's event
+/// folder) and the union of their promoted columns, which every read presents.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Files {
+    pub region: String,
     pub paths: Vec<String>,
     pub promoted: Vec<parquet_file::Promoted>,
 }
 
-/// Where the region's files are registered in a query's session.
-const FILES_URL: &str = "tally-events://region/";
+/// Where a region's files are registered in a query's session (and in a cluster's
+/// scheduler and executors, which read the same files).
+pub fn files_url(region: &str) -> String {
+    format!("tally-events://{region}/")
+}
 
 pub(crate) fn engine(error: impl std::fmt::Display) -> StorageError {
     StorageError::Io(format!("query engine: {error}"))
@@ -44,9 +48,32 @@ pub(crate) fn in_time_order(events: DataFrame) -> Result<DataFrame, StorageError
     events.sort(order.map(|column| ident(column).sort(true, false)).to_vec()).map_err(engine)
 }
 
+/// Marks a session whose plans run on a cluster (`tally_query::cluster`), in its config.
+///
+/// There the deduplicating window partitions by one key column made of the four: a stage
+/// boundary (a shuffle) forgets that a filter made a key column constant (one event name),
+/// so the sort after it, which the planner shortened by that column, no longer satisfies
+/// the window on the executor ("Expects PARTITION BY expression to be ordered").
+#[derive(Debug, Default)]
+pub struct ClusterSession;
+
 /// One copy per deduplication key, in no particular order (what aggregates need).
 pub(crate) fn deduplicated_unsorted(events: DataFrame) -> Result<DataFrame, StorageError> {
-    let key = ["name", "distinct_id", "time_ms", "insert_id"].map(ident).to_vec();
+    let columns = ["name", "distinct_id", "time_ms", "insert_id"].map(ident);
+    let key = if events.task_ctx().session_config().get_extension::<ClusterSession>().is_some() {
+        // Each value marked set or not, so no two different keys read the same.
+        let mut parts = Vec::new();
+        for column in columns {
+            let marked = datafusion::functions::string::expr_fn::concat(vec![lit("\u{2}"), column.clone()]);
+            parts.push(
+                datafusion::logical_expr::when(column.is_null(), lit("\u{1}")).otherwise(marked).map_err(engine)?,
+            );
+            parts.push(lit("\u{0}"));
+        }
+        vec![datafusion::functions::string::expr_fn::concat(parts)]
+    } else {
+        columns.to_vec()
+    };
     let copy = row_number()
         .partition_by(key)
         .order_by(vec![ident("received_ms").sort(false, true)])
@@ -146,12 +173,13 @@ pub(crate) async fn undeduplicated(
     memory: Vec<RecordBatch>,
     query: &EventQuery,
 ) -> Result<Option<DataFrame>, StorageError> {
-    let Files { paths: files, promoted } = files;
+    let Files { region, paths: files, promoted } = files;
     let promoted = promoted.as_slice();
     if files.is_empty() && memory.is_empty() {
         return Ok(None);
     }
-    let url = url::Url::parse(FILES_URL).map_err(engine)?;
+    let files_url = files_url(&region);
+    let url = url::Url::parse(&files_url).map_err(engine)?;
     context.register_object_store(&url, files_store);
 
     // Every file read as the union of the files' layouts (`promoted`: the union of their
@@ -159,7 +187,7 @@ pub(crate) async fn undeduplicated(
     let schema = parquet_file::schema_with(promoted);
     let mut frames: Vec<DataFrame> = Vec::new();
     if !files.is_empty() {
-        let paths: Vec<String> = files.iter().map(|path| format!("{FILES_URL}{path}")).collect();
+        let paths: Vec<String> = files.iter().map(|path| format!("{files_url}{path}")).collect();
         let options = ParquetReadOptions::default().schema(&schema);
         frames.push(context.read_parquet(paths, options).await.map_err(engine)?);
     }

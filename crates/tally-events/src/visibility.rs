@@ -89,6 +89,9 @@ impl Restriction {
     }
 }
 
+const MEMBER: &str = "tally_view_member";
+const EDIT_PROPERTIES: &str = "tally_edit_properties";
+
 /// Whether a (canonical) `distinct_id` is one of a set of users.
 #[derive(Debug)]
 struct Member {
@@ -118,7 +121,7 @@ impl std::hash::Hash for Member {
 
 impl ScalarUDFImpl for Member {
     fn name(&self) -> &str {
-        "tally_view_member"
+        MEMBER
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -200,7 +203,7 @@ impl EditProperties {
 
 impl ScalarUDFImpl for EditProperties {
     fn name(&self) -> &str {
-        "tally_edit_properties"
+        EDIT_PROPERTIES
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -244,5 +247,30 @@ impl ScalarUDFImpl for EditProperties {
             }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+/// What a view's functions hold, for a cluster ([`crate::portable`]).
+pub(crate) fn encode(udf: &ScalarUDF) -> Option<DfResult<Vec<u8>>> {
+    crate::portable::state_of(udf, |member: &Member| crate::portable::written(member.users.as_ref())).or_else(|| {
+        crate::portable::state_of(udf, |edit: &EditProperties| {
+            crate::portable::written(&(edit.hidden.as_ref(), edit.renames.as_ref()))
+        })
+    })
+}
+
+pub(crate) fn decode(name: &str, bytes: &[u8]) -> Option<DfResult<ScalarUDF>> {
+    match name {
+        MEMBER => Some(
+            crate::portable::from_state::<HashSet<String>>(name, bytes)
+                .map(|users| ScalarUDF::from(Member::new(Arc::new(users)))),
+        ),
+        EDIT_PROPERTIES => Some(crate::portable::from_state::<(Vec<String>, Vec<(String, String)>)>(name, bytes).map(
+            |(hidden, renames)| {
+                let signature = Signature::exact(vec![DataType::Utf8], Volatility::Immutable);
+                ScalarUDF::from(EditProperties { hidden: Arc::new(hidden), renames: Arc::new(renames), signature })
+            },
+        )),
+        _ => None,
     }
 }

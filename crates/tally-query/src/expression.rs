@@ -22,7 +22,7 @@ use tally_ingest::expr::{self as segmentation, Eval};
 use crate::QueryError;
 
 /// What the expression's value becomes in the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum Output {
     /// True where the expression holds (undefined is false).
     Condition,
@@ -56,7 +56,7 @@ pub(crate) fn filtered(frame: DataFrame, where_expression: Option<&str>) -> Resu
 }
 
 /// How a named property is read from the event table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum Source {
     /// A column of text (typed property, `distinct_id`, the event's name).
     Text(String),
@@ -167,6 +167,48 @@ fn compile(text: &str, output: Output) -> Result<Expr, QueryError> {
     Ok(ScalarUDF::from(udf).call(arguments))
 }
 
+const SEGMENTATION: &str = "tally_segmentation";
+
+/// What an expression's function holds (its text parsed again where it arrives), for a
+/// cluster ([`crate::cluster`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SegmentationState {
+    text: String,
+    columns: Vec<(String, Source)>,
+    reads_json: bool,
+    reads_user: bool,
+    output: Output,
+}
+
+pub(crate) fn encode_udf(udf: &ScalarUDF) -> Option<DfResult<Vec<u8>>> {
+    tally_events::portable::state_of(udf, |function: &Segmentation| {
+        tally_events::portable::written(&SegmentationState {
+            text: function.text.clone(),
+            columns: function.columns.clone(),
+            reads_json: function.reads_json,
+            reads_user: function.reads_user,
+            output: function.output,
+        })
+    })
+}
+
+pub(crate) fn decode_udf(name: &str, bytes: &[u8]) -> Option<DfResult<ScalarUDF>> {
+    (name == SEGMENTATION).then(|| {
+        let state: SegmentationState = tally_events::portable::from_state(name, bytes)?;
+        let parsed = segmentation::parse(&state.text)
+            .map_err(|error| datafusion::common::DataFusionError::Plan(format!("{name}: {error}")))?;
+        Ok(ScalarUDF::from(Segmentation {
+            text: state.text,
+            expr: Arc::new(parsed),
+            columns: state.columns,
+            reads_json: state.reads_json,
+            reads_user: state.reads_user,
+            output: state.output,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }))
+    })
+}
+
 /// Evaluates one parsed expression per row.
 #[derive(Debug)]
 struct Segmentation {
@@ -215,7 +257,7 @@ fn value_text(value: &Eval<'_>) -> Option<String> {
 
 impl ScalarUDFImpl for Segmentation {
     fn name(&self) -> &str {
-        "tally_segmentation"
+        SEGMENTATION
     }
     fn signature(&self) -> &Signature {
         &self.signature

@@ -82,16 +82,42 @@ pub struct FlowPath {
 }
 
 /// Each user's path: `[before count, before codes…, anchor code, after codes…]`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 struct Path {
     before: usize,
     after: usize,
     window_ms: i64,
 }
 
+pub(crate) const FINISH: &str = "tally_flow";
+
+/// A flow's finish made again from [`Finish::state`].
+pub(crate) fn finish_from(state: serde_json::Value) -> Result<Arc<dyn Finish>, serde_json::Error> {
+    serde_json::from_value::<Path>(state).map(|path| Arc::new(path) as Arc<dyn Finish>)
+}
+
+/// What the event-name numbering holds, for a cluster ([`crate::cluster`]).
+pub(crate) fn encode_udf(udf: &ScalarUDF) -> Option<datafusion::common::Result<Vec<u8>>> {
+    tally_events::portable::state_of(udf, |code: &NameCode| tally_events::portable::written(code.codes.as_ref()))
+}
+
+pub(crate) fn decode_udf(name: &str, bytes: &[u8]) -> Option<datafusion::common::Result<ScalarUDF>> {
+    (name == NAME_CODE).then(|| tally_events::portable::from_state(name, bytes).map(|codes| name_code(Arc::new(codes))))
+}
+
+const NAME_CODE: &str = "tally_name_code";
+
+fn name_code(codes: Arc<HashMap<String, i64>>) -> ScalarUDF {
+    ScalarUDF::from(NameCode { codes, signature: Signature::any(1, Volatility::Immutable) })
+}
+
 impl Finish for Path {
     fn name(&self) -> &'static str {
-        "tally_flow"
+        FINISH
+    }
+
+    fn state(&self) -> datafusion::common::Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|error| datafusion::common::DataFusionError::Internal(error.to_string()))
     }
 
     fn finish(&self, events: &[(i64, i64)]) -> Vec<i64> {
@@ -145,7 +171,7 @@ impl std::hash::Hash for NameCode {
 
 impl ScalarUDFImpl for NameCode {
     fn name(&self) -> &str {
-        "tally_name_code"
+        NAME_CODE
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -207,11 +233,7 @@ pub(crate) async fn run(
             .and(ident("time_ms").gt_eq(lit(from_ms)))
             .and(ident("time_ms").lt(lit(to_ms)));
         let flag = when(anchor, lit(ANCHOR)).otherwise(lit(0i64)).map_err(engine_error)?;
-        let name_code = ScalarUDF::from(NameCode {
-            codes: Arc::clone(&codes),
-            signature: Signature::any(1, Volatility::Immutable),
-        })
-        .call(vec![ident("name")]);
+        let name_code = name_code(Arc::clone(&codes)).call(vec![ident("name")]);
         let finish = Arc::new(Path { before: report.steps_before, after: report.steps_after, window_ms });
         each_user(frame, name_code + flag, None, finish, |id, values| {
             let Some((&before, rest)) = values.split_first() else { return };

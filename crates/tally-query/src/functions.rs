@@ -20,12 +20,27 @@ use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
 use tally_events::parquet_file::TYPED_PROPERTIES;
 
 /// Registers the functions that do not depend on one query (the property readers) in a
-/// session: the one place a later cluster mode registers them too.
+/// session, and the rewrite that reads promoted properties from their columns.
 pub fn register(context: &SessionContext) {
     tally_events::promoted::register(context);
-    context.register_udf(ScalarUDF::from(Property { numeric: false, signature: two_strings() }));
-    context.register_udf(ScalarUDF::from(Property { numeric: true, signature: two_strings() }));
+    for function in named() {
+        context.register_udf(function.as_ref().clone());
+    }
 }
+
+/// The functions every process knows by name: the embedded engine's sessions, and a
+/// cluster's scheduler and executors ([`crate::cluster`]), register these same ones.
+/// The rest of Tally's functions belong to one query and travel with its plan.
+pub fn named() -> Vec<Arc<ScalarUDF>> {
+    [false, true]
+        .into_iter()
+        .map(|numeric| Arc::new(ScalarUDF::from(Property { numeric, signature: two_strings() })))
+        .collect()
+}
+
+const BUCKET: &str = "tally_bucket";
+const QUANTILE: &str = "tally_quantile";
+const ELEMENTS: &str = "tally_elements";
 
 fn two_strings() -> Signature {
     Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable)
@@ -242,12 +257,12 @@ pub struct Bucket {
 
 impl Bucket {
     pub fn expr(starts: Vec<i64>, to_ms: i64, time: Expr) -> Expr {
-        let udf = Bucket {
-            starts: Arc::new(starts),
-            to_ms,
-            signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
-        };
-        ScalarUDF::from(udf).call(vec![time])
+        Bucket::udf(starts, to_ms).call(vec![time])
+    }
+
+    fn udf(starts: Vec<i64>, to_ms: i64) -> ScalarUDF {
+        let signature = Signature::exact(vec![DataType::Int64], Volatility::Immutable);
+        ScalarUDF::from(Bucket { starts: Arc::new(starts), to_ms, signature })
     }
 }
 
@@ -268,7 +283,7 @@ impl std::hash::Hash for Bucket {
 
 impl ScalarUDFImpl for Bucket {
     fn name(&self) -> &str {
-        "tally_bucket"
+        BUCKET
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -308,14 +323,17 @@ pub struct Quantile {
 
 impl Quantile {
     pub fn expr(values: Expr, quantile: f64) -> Expr {
-        let signature = Signature::any(2, Volatility::Immutable);
-        ScalarUDF::from(Quantile { signature }).call(vec![values, lit(quantile)])
+        Quantile::udf().call(vec![values, lit(quantile)])
+    }
+
+    fn udf() -> ScalarUDF {
+        ScalarUDF::from(Quantile { signature: Signature::any(2, Volatility::Immutable) })
     }
 }
 
 impl ScalarUDFImpl for Quantile {
     fn name(&self) -> &str {
-        "tally_quantile"
+        QUANTILE
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -364,6 +382,59 @@ pub fn quantile_of(sorted: &[f64], q: f64) -> Option<f64> {
 pub trait Finish: std::fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn finish(&self, events: &[(i64, i64)]) -> Vec<i64>;
+    /// What it holds, for a cluster's executors ([`crate::cluster`]); an error when it
+    /// cannot leave this process.
+    fn state(&self) -> DfResult<serde_json::Value>;
+}
+
+/// A [`Finish`] made again from its name and [`Finish::state`].
+fn finish_from(name: &str, state: serde_json::Value) -> Option<DfResult<Arc<dyn Finish>>> {
+    let read = |error: serde_json::Error| {
+        datafusion::common::DataFusionError::Plan(format!("the aggregate {name} arrived unreadable: {error}"))
+    };
+    match name {
+        crate::funnels::FINISH => Some(crate::funnels::finish_from(state).map_err(read).and_then(|made| made)),
+        crate::retention::FINISH => Some(crate::retention::finish_from(state).map_err(read)),
+        crate::flows::FINISH => Some(crate::flows::finish_from(state).map_err(read)),
+        _ => None,
+    }
+}
+
+/// What this module's plan functions hold, for a cluster ([`crate::cluster`]).
+pub(crate) fn encode_udf(udf: &ScalarUDF) -> Option<DfResult<Vec<u8>>> {
+    use tally_events::portable::{state_of, written};
+    state_of(udf, |bucket: &Bucket| written(&(bucket.starts.as_ref(), bucket.to_ms)))
+        .or_else(|| state_of(udf, |property: &Property| written(&property.numeric)))
+        .or_else(|| state_of(udf, |_: &Quantile| written(&())))
+        .or_else(|| state_of(udf, |_: &Elements| written(&())))
+}
+
+pub(crate) fn decode_udf(name: &str, bytes: &[u8]) -> Option<DfResult<ScalarUDF>> {
+    use tally_events::portable::from_state;
+    match name {
+        BUCKET => Some(from_state(name, bytes).map(|(starts, to_ms)| Bucket::udf(starts, to_ms))),
+        tally_events::promoted::PROPERTY_TEXT | tally_events::promoted::PROPERTY_NUMBER => {
+            Some(from_state(name, bytes).map(|numeric| ScalarUDF::from(Property { numeric, signature: two_strings() })))
+        }
+        QUANTILE => Some(Ok(Quantile::udf())),
+        ELEMENTS => Some(Ok(elements_udf())),
+        _ => None,
+    }
+}
+
+/// What a sequence aggregate holds (its finish's name and state), for a cluster.
+pub(crate) fn encode_udaf(udaf: &AggregateUDF) -> Option<DfResult<Vec<u8>>> {
+    tally_events::portable::aggregate_state_of(udaf, |sequence: &Sequence| {
+        sequence.finish.state().and_then(|state| tally_events::portable::written(&state))
+    })
+}
+
+pub(crate) fn decode_udaf(name: &str, bytes: &[u8]) -> Option<DfResult<AggregateUDF>> {
+    let state = match tally_events::portable::from_state::<serde_json::Value>(name, bytes) {
+        Ok(state) => state,
+        Err(error) => return Some(Err(error)),
+    };
+    finish_from(name, state).map(|finish| finish.map(Sequence::udaf))
 }
 
 /// Runs `finish` over each user's events and hands every user's result to `visit` with
@@ -659,8 +730,11 @@ mod tests {
 /// [`text`] writes them), anything else as itself alone; an empty list, or no value, as one
 /// NULL (the "(not set)" segment).
 pub fn elements(value: Expr) -> Expr {
+    elements_udf().call(vec![value])
+}
+
+fn elements_udf() -> ScalarUDF {
     ScalarUDF::from(Elements { signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) })
-        .call(vec![value])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -670,7 +744,7 @@ struct Elements {
 
 impl ScalarUDFImpl for Elements {
     fn name(&self) -> &str {
-        "tally_elements"
+        ELEMENTS
     }
     fn signature(&self) -> &Signature {
         &self.signature

@@ -167,9 +167,87 @@ struct Attempt {
     resume: usize,
 }
 
+pub(crate) const FINISH: &str = "tally_funnel";
+
+/// Whether the funnel numbers its events' values (held properties, or a breakdown by an
+/// event property): the numbering lives in this process, so such a funnel is never sent
+/// to a cluster.
+pub(crate) fn numbers_values(report: &Funnel) -> bool {
+    !report.hold_constant.is_empty()
+        || report.breakdown.as_ref().is_some_and(|breakdown| breakdown.source == PropertySource::Event)
+}
+
+/// What [`Steps`] holds, as it travels to a cluster's executors.
+#[derive(Serialize, serde::Deserialize)]
+struct StepsState {
+    steps: usize,
+    window_ms: i64,
+    order: FunnelOrder,
+    counting: FunnelCounting,
+    exclusions: Vec<(usize, usize)>,
+    optimized: bool,
+    /// The idle time and the zone's name.
+    sessions: Option<(i64, String)>,
+    hold: bool,
+    attribution: Option<FunnelAttribution>,
+}
+
+/// A funnel's finish made again from [`Finish::state`].
+pub(crate) fn finish_from(
+    state: serde_json::Value,
+) -> Result<datafusion::common::Result<Arc<dyn Finish>>, serde_json::Error> {
+    let state: StepsState = serde_json::from_value(state)?;
+    let sessions = match state.sessions {
+        None => None,
+        Some((idle_ms, zone)) => match jiff::tz::TimeZone::get(&zone) {
+            Ok(zone) => Some((idle_ms, zone)),
+            Err(error) => {
+                return Ok(datafusion::common::plan_err!("a funnel's time zone {zone} is unknown here: {error}"));
+            }
+        },
+    };
+    Ok(Ok(Arc::new(Steps {
+        steps: state.steps,
+        window_ms: state.window_ms,
+        order: state.order,
+        counting: state.counting,
+        exclusions: state.exclusions,
+        optimized: state.optimized,
+        sessions,
+        values: None,
+        hold: state.hold,
+        attribution: state.attribution,
+    })))
+}
+
 impl Finish for Steps {
     fn name(&self) -> &'static str {
-        "tally_funnel"
+        FINISH
+    }
+
+    fn state(&self) -> datafusion::common::Result<serde_json::Value> {
+        if self.values.is_some() {
+            return datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE);
+        }
+        let sessions = match &self.sessions {
+            None => None,
+            Some((idle_ms, zone)) => match zone.iana_name() {
+                Some(name) => Some((*idle_ms, name.to_string())),
+                None => return datafusion::common::plan_err!("a funnel's time zone has no name to travel by"),
+            },
+        };
+        let state = StepsState {
+            steps: self.steps,
+            window_ms: self.window_ms,
+            order: self.order,
+            counting: self.counting,
+            exclusions: self.exclusions.clone(),
+            optimized: self.optimized,
+            sessions,
+            hold: self.hold,
+            attribution: self.attribution,
+        };
+        serde_json::to_value(state).map_err(|error| datafusion::common::DataFusionError::Internal(error.to_string()))
     }
 
     fn finish(&self, events: &[(i64, i64)]) -> Vec<i64> {
@@ -513,8 +591,7 @@ pub(crate) async fn run(
             when(ident("time_ms").lt(lit(to_ms)), lit(IN_RANGE)).otherwise(lit(0i64)).map_err(engine_error)?;
         // An event-property breakdown is attributed inside each attempt; a profile's is the user's.
         let attributed = report.breakdown.as_ref().filter(|breakdown| breakdown.source == PropertySource::Event);
-        let values = (!report.hold_constant.is_empty() || attributed.is_some())
-            .then(|| Interner::new(report.hold_constant.len(), attributed.is_some()));
+        let values = numbers_values(report).then(|| Interner::new(report.hold_constant.len(), attributed.is_some()));
         if let Some(values) = &values {
             let mut tuple: Vec<Expr> =
                 report.hold_constant.iter().map(|name| crate::functions::property_text(name)).collect();

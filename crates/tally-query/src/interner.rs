@@ -125,6 +125,18 @@ impl Lookup<'_> {
     }
 }
 
+const INTERN: &str = "tally_intern";
+
+/// The numbering cannot leave its process ([`crate::cluster::STAYS_HERE`]): encoding or
+/// decoding it is a clear error.
+pub(crate) fn encode_udf(udf: &ScalarUDF) -> Option<DfResult<Vec<u8>>> {
+    tally_events::portable::state_of(udf, |_: &Intern| datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE))
+}
+
+pub(crate) fn decode_udf(name: &str) -> Option<DfResult<ScalarUDF>> {
+    (name == INTERN).then(|| datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE))
+}
+
 #[derive(Debug)]
 struct Intern {
     interner: Interner,
@@ -147,7 +159,7 @@ impl std::hash::Hash for Intern {
 
 impl ScalarUDFImpl for Intern {
     fn name(&self) -> &str {
-        "tally_intern"
+        INTERN
     }
     fn signature(&self) -> &Signature {
         &self.signature

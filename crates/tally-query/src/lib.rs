@@ -12,6 +12,7 @@
 mod bins;
 pub mod buckets;
 mod cache;
+pub mod cluster;
 mod cohorts;
 mod export;
 pub mod expression;
@@ -159,6 +160,8 @@ pub struct QueryEngine {
     cache: Arc<AnswerCache>,
     /// Whether kept answers are ignored (and replaced).
     refresh: bool,
+    /// The scheduler of the cluster reports run on (`df://host:port`), if any.
+    cluster: Option<Arc<str>>,
 }
 
 impl QueryEngine {
@@ -171,7 +174,16 @@ impl QueryEngine {
         let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let runtime = runtime.map_or_else(|| events.runtime(), |runtime| Arc::clone(&runtime.0));
         events.set_view_planner(Arc::new(views::Planner));
-        QueryEngine { runtime, events, partitions, clock, time_limit: None, cache: Arc::default(), refresh: false }
+        QueryEngine {
+            runtime,
+            events,
+            partitions,
+            clock,
+            time_limit: None,
+            cache: Arc::default(),
+            refresh: false,
+            cluster: None,
+        }
     }
 
     /// The engine stopping every report and cohort that runs longer than `limit`.
@@ -191,6 +203,27 @@ impl QueryEngine {
     pub fn with_cache(mut self, cache: Arc<AnswerCache>) -> QueryEngine {
         self.cache = cache;
         self
+    }
+
+    /// The engine running reports on the Ballista cluster whose scheduler is at `url`
+    /// (`df://host:port`); what cannot travel ([`cluster::STAYS_HERE`]) still runs here.
+    pub fn with_cluster(mut self, url: Option<&str>) -> QueryEngine {
+        self.cluster = url.map(Arc::from);
+        self
+    }
+
+    /// The session a report runs in: the cluster's when there is one and the report can
+    /// travel, else this process's.
+    /// Whether it is the cluster's comes with it.
+    async fn report_context(&self, report: &model::Report) -> Result<(SessionContext, bool), QueryError> {
+        let travels = match report {
+            model::Report::Funnels(funnel) => !funnels::numbers_values(funnel),
+            _ => true,
+        };
+        match &self.cluster {
+            Some(url) if travels => Ok((cluster::remote_session(url, self.partitions).await?, true)),
+            _ => Ok((self.context(), false)),
+        }
     }
 
     /// Runs `work` under the engine's time limit: past it, the work is dropped (its plans
@@ -337,7 +370,7 @@ impl QueryEngine {
     ) -> Result<Answer, QueryError> {
         let zone = zone_of(scope);
         let computed_at = self.clock.now().to_string();
-        let context = self.context();
+        let (context, remote) = self.report_context(report).await?;
         let text_only = self.events.text_only_properties(scope);
         let work = async {
             let (range, result) = match report {
@@ -360,7 +393,13 @@ impl QueryEngine {
             };
             Ok::<_, QueryError>((range, result))
         };
-        let (range, result) = functions::with_text_only(text_only, work).await?;
+        let (range, result) = functions::with_text_only(text_only, work).await.map_err(|error| match error {
+            QueryError::Storage(detail) if remote => QueryError::Storage(format!(
+                "on the query cluster at {}: {detail}",
+                self.cluster.as_deref().unwrap_or("")
+            )),
+            error => error,
+        })?;
         Ok(Answer { range, computed_at, from_cache: false, result })
     }
 }

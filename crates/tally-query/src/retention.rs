@@ -77,7 +77,7 @@ pub struct RetentionRow {
 
 /// Each user's births (one, or one per cohort when recurring) and the buckets of the
 /// returns after each, as a bit set: `[born_at, seen, born_at, seen, …]`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 struct Returns {
     unit_ms: i64,
     /// Each bucket's end, in units after the birth (1, 2, 3, … without custom brackets).
@@ -86,9 +86,20 @@ struct Returns {
     cohorts: Option<Vec<i64>>,
 }
 
+pub(crate) const FINISH: &str = "tally_retention";
+
+/// A retention's finish made again from [`Finish::state`].
+pub(crate) fn finish_from(state: serde_json::Value) -> Result<Arc<dyn Finish>, serde_json::Error> {
+    serde_json::from_value::<Returns>(state).map(|returns| Arc::new(returns) as Arc<dyn Finish>)
+}
+
 impl Finish for Returns {
     fn name(&self) -> &'static str {
-        "tally_retention"
+        FINISH
+    }
+
+    fn state(&self) -> datafusion::common::Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|error| datafusion::common::DataFusionError::Internal(error.to_string()))
     }
 
     fn finish(&self, events: &[(i64, i64)]) -> Vec<i64> {

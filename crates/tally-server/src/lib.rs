@@ -227,7 +227,8 @@ impl AppState {
                 self.inner.query_runtime.as_ref(),
             )
             .with_time_limit(self.inner.config.query.time_limit)
-            .with_cache(Arc::clone(&self.inner.answer_cache)),
+            .with_cache(Arc::clone(&self.inner.answer_cache))
+            .with_cluster(self.inner.config.query.cluster.as_deref()),
         )
     }
 

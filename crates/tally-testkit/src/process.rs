@@ -35,10 +35,19 @@ impl TallyProcess {
     pub async fn serve(binary: &Path, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> TallyProcess {
         let mut command = Command::new(binary);
         command.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(data_dir).args(args);
-        Self::spawn(command, env).await
+        Self::spawn(command, env, "Tally is listening on ").await
     }
 
-    async fn spawn(mut command: Command, env: &[(&str, &str)]) -> TallyProcess {
+    /// Starts `tally` with `args` (a query cluster's `scheduler` or `executor`) and waits
+    /// until it prints a line starting with `ready`; the rest of that line is its
+    /// [`TallyProcess::base_url`].
+    pub async fn start(binary: &Path, args: &[&str], env: &[(&str, &str)], ready: &str) -> TallyProcess {
+        let mut command = Command::new(binary);
+        command.args(args);
+        Self::spawn(command, env, ready).await
+    }
+
+    async fn spawn(mut command: Command, env: &[(&str, &str)], ready: &str) -> TallyProcess {
         for (name, _) in std::env::vars() {
             if name.starts_with("TALLY_") {
                 command.env_remove(name);
@@ -64,7 +73,7 @@ impl TallyProcess {
             if let Some(url) = line.strip_prefix("Set up Tally at ") {
                 setup_url = Some(url.trim().to_string());
             }
-            if let Some(url) = line.strip_prefix("Tally is listening on ") {
+            if let Some(url) = line.strip_prefix(ready) {
                 base_url = Some(url.trim().to_string());
             }
             seen.push(line);

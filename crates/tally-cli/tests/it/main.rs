@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod alerts;
 mod boards;
+mod cluster;
 mod cohorts;
 mod data_views;
 mod domains;

@@ -1,0 +1,396 @@
+//! Queries on an Apache Ballista cluster: the scheduler and executors that `tally
+//! scheduler` and `tally executor` run, and the session a node's query engine sends a
+//! report's plans through when `[query] cluster` names a scheduler.
+//!
+//! Every process of a cluster is the same `tally` binary, so Tally's functions are compiled
+//! into each. A plan leaves its process as protobuf: the functions every process knows
+//! ([`functions::named`]) go by name, and the ones that belong to one query (the identity
+//! map, a view's users, the buckets of a report, the funnel's steps…) go as their name and
+//! what they hold, written and read by [`LogicalCodec`] and [`PhysicalCodec`] (each
+//! module's `encode_udf`/`decode_udf`). A node's events still in memory go in the plan as
+//! Arrow IPC, so a query on a cluster sees what the same query on the node sees. The
+//! region's files are read by the scheduler (to plan) and the executors (to scan) through
+//! the same `tally-events://<region>/` stores as on the node ([`Stores`]).
+//!
+//! One numbering cannot travel: the per-query numbering of held and attributed values
+//! (`interner.rs`) is shared by the partitions of one process. Funnels that need it run on
+//! the node ([`STAYS_HERE`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista::prelude::SessionContextExt;
+use ballista_core::extension::{
+    SessionConfigExt, ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+};
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DataFusionError, Result as DfResult, TableReference};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::execution::TaskContext;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+
+use crate::{QueryError, functions};
+
+/// Why a plan stays on the node that made it.
+pub const STAYS_HERE: &str = "this funnel holds properties constant or attributes an event-property breakdown: \
+     its per-query numbering of values lives in one process, so it runs on the node, not on the cluster";
+
+/// How often an executor tells the scheduler it is alive (Ballista's default is 60 s).
+pub const HEARTBEAT_SECONDS: u64 = 3;
+/// How long the scheduler waits for an executor's heartbeat before it gives the
+/// executor's tasks to others (Ballista's default is 180 s: a query whose executor died
+/// stalled for minutes).
+pub const EXECUTOR_TIMEOUT_SECONDS: u64 = 10;
+/// How often the scheduler looks for executors past that timeout (Ballista's: 15 s).
+pub const EXPIRY_CHECK_SECONDS: u64 = 3;
+/// The largest message between a cluster's processes: a plan carries a node's events in
+/// memory, a query's identity map and its profiles.
+const MESSAGE_BYTES: u32 = 1 << 30;
+
+/// A region's event files as a cluster's processes read them: the region's name and the
+/// store behind `tally-events://<region>/` (the same bucket, or the same shared folder, as
+/// the ingest nodes').
+#[derive(Debug, Clone, Default)]
+pub struct Stores(Vec<(String, Arc<dyn object_store::ObjectStore>)>);
+
+impl Stores {
+    pub fn new(regions: Vec<(String, Arc<dyn object_store::ObjectStore>)>) -> Stores {
+        Stores(regions)
+    }
+
+    fn registry(&self) -> Result<Arc<dyn ObjectStoreRegistry>, String> {
+        let registry = DefaultObjectStoreRegistry::new();
+        for (region, store) in &self.0 {
+            let url = url::Url::parse(&tally_events::files_url(region))
+                .map_err(|error| format!("region {region}: {error}"))?;
+            registry.register_store(&url, Arc::clone(store));
+        }
+        Ok(Arc::new(registry))
+    }
+}
+
+/// The logical plan codec of every process: Tally's functions and in-memory tables, the
+/// rest as Ballista writes it.
+#[derive(Debug, Default)]
+pub struct LogicalCodec {
+    ballista: BallistaLogicalExtensionCodec,
+}
+
+/// Marks an in-memory table's bytes (Arrow IPC follows).
+const BATCHES: &[u8] = b"tally-batches\n";
+
+impl LogicalExtensionCodec for LogicalCodec {
+    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> DfResult<Extension> {
+        self.ballista.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.ballista.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        match buf.strip_prefix(BATCHES) {
+            Some(ipc) => read_batches(ipc, schema),
+            None => self.ballista.try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> DfResult<()> {
+        let table: &dyn std::any::Any = node.as_ref();
+        match table.downcast_ref::<MemTable>() {
+            Some(table) => write_batches(table, buf),
+            None => self.ballista.try_encode_table_provider(table_ref, node, buf),
+        }
+    }
+
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> DfResult<Arc<dyn FileFormatFactory>> {
+        self.ballista.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> DfResult<()> {
+        self.ballista.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+        decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        encode_udaf(node, buf)
+    }
+}
+
+/// The physical plan codec of every process: Tally's functions, the rest (Ballista's
+/// shuffle nodes) as Ballista writes it.
+#[derive(Debug, Default)]
+pub struct PhysicalCodec {
+    ballista: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for PhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.ballista.try_decode(buf, inputs, ctx, proto_converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<()> {
+        self.ballista.try_encode(node, buf, proto_converter)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+        decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        encode_udaf(node, buf)
+    }
+}
+
+/// Writes what one of Tally's functions holds; another function is left to go by name.
+fn encode_udf(udf: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+    let state = tally_events::portable::encode(udf)
+        .or_else(|| functions::encode_udf(udf))
+        .or_else(|| crate::flows::encode_udf(udf))
+        .or_else(|| crate::expression::encode_udf(udf))
+        .or_else(|| crate::interner::encode_udf(udf));
+    if let Some(state) = state {
+        buf.extend(state?);
+    }
+    Ok(())
+}
+
+fn decode_udf(name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+    let made = tally_events::portable::decode(name, buf)
+        .or_else(|| functions::decode_udf(name, buf))
+        .or_else(|| crate::flows::decode_udf(name, buf))
+        .or_else(|| crate::expression::decode_udf(name, buf))
+        .or_else(|| crate::interner::decode_udf(name));
+    match made {
+        Some(udf) => udf.map(Arc::new),
+        None => Err(DataFusionError::Plan(format!(
+            "the function {name} is not known here; every process of a cluster must run the same Tally build"
+        ))),
+    }
+}
+
+fn encode_udaf(udaf: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+    if let Some(state) = functions::encode_udaf(udaf) {
+        buf.extend(state?);
+    }
+    Ok(())
+}
+
+fn decode_udaf(name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+    match functions::decode_udaf(name, buf) {
+        Some(udaf) => udaf.map(Arc::new),
+        None => Err(DataFusionError::Plan(format!(
+            "the aggregate {name} is not known here; every process of a cluster must run the same Tally build"
+        ))),
+    }
+}
+
+fn write_batches(table: &MemTable, buf: &mut Vec<u8>) -> DfResult<()> {
+    buf.extend_from_slice(BATCHES);
+    let schema = table.schema();
+    let mut writer = StreamWriter::try_new(&mut *buf, &schema)?;
+    for partition in &table.batches {
+        let Ok(batches) = partition.try_read() else {
+            return Err(DataFusionError::Internal("an in-memory table is being written to".into()));
+        };
+        for batch in batches.iter() {
+            writer.write(batch)?;
+        }
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+fn read_batches(ipc: &[u8], schema: SchemaRef) -> DfResult<Arc<dyn TableProvider>> {
+    let reader = StreamReader::try_new(ipc, None)?;
+    let batches = reader.collect::<Result<Vec<RecordBatch>, _>>()?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+}
+
+/// A session whose plans run on the cluster whose scheduler is at `url` (`df://host:port`),
+/// with Tally's functions and codecs. No connection is made until a plan runs.
+pub(crate) async fn remote_session(url: &str, partitions: usize) -> Result<SessionContext, QueryError> {
+    let mut config = SessionConfig::new_with_ballista()
+        .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+        .with_target_partitions(partitions)
+        .with_extension(Arc::new(tally_events::ClusterSession));
+    config.options_mut().execution.sort_spill_reservation_bytes = tally_events::SORT_MERGE_RESERVATION;
+    for (key, value) in
+        [("ballista.client.grpc_max_message_size", MESSAGE_BYTES.to_string()), ("ballista.job.name", "tally".into())]
+    {
+        config.options_mut().set(key, &value).map_err(crate::engine_error)?;
+    }
+    let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    let context = SessionContext::remote_with_state(url, state)
+        .await
+        .map_err(|error| QueryError::Storage(format!("the query cluster at {url}: {error}")))?;
+    // Ballista replaces the session's functions with its own list: Tally's go in after.
+    functions::register(&context);
+    Ok(context)
+}
+
+/// A session state with Ballista's functions and rules plus Tally's named functions, over
+/// `runtime`: what the scheduler plans with and the executors look functions up in.
+fn cluster_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
+    let mut scalar = ballista_scalar_functions();
+    scalar.extend(functions::named());
+    SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
+        .with_scalar_functions(scalar)
+        .with_aggregate_functions(ballista_aggregate_functions())
+        .with_window_functions(ballista_window_functions())
+        .build()
+}
+
+/// Runs a scheduler on `listen` until the process stops. `external_host` is the name
+/// executors and clients reach it by.
+pub async fn run_scheduler(listen: SocketAddr, external_host: &str, stores: &Stores) -> Result<(), String> {
+    use ballista_scheduler::config::SchedulerConfig;
+    let registry = stores.registry()?;
+    let builder: ballista_scheduler::SessionBuilder = Arc::new(move |config: SessionConfig| {
+        let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&registry)).build_arc()?;
+        Ok(cluster_state(config, runtime))
+    });
+    let config = SchedulerConfig {
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        override_session_builder: Some(builder),
+        executor_timeout_seconds: EXECUTOR_TIMEOUT_SECONDS,
+        expire_dead_executor_interval_seconds: EXPIRY_CHECK_SECONDS,
+        no_executors_grace_period_seconds: EXECUTOR_TIMEOUT_SECONDS,
+        grpc_server_max_decoding_message_size: MESSAGE_BYTES,
+        grpc_server_max_encoding_message_size: MESSAGE_BYTES,
+        grpc_client_max_message_size: MESSAGE_BYTES,
+        ..Default::default()
+    }
+    .with_hostname(external_host)
+    .with_port(listen.port());
+    let cluster = ballista_scheduler::cluster::BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(|error| format!("cannot start the scheduler: {error}"))?;
+    ballista_scheduler::scheduler_process::start_server(cluster, listen, Arc::new(config))
+        .await
+        .map_err(|error| format!("the scheduler on {listen} stopped: {error}"))
+}
+
+/// Where an executor listens and whom it serves.
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    pub scheduler_host: String,
+    pub scheduler_port: u16,
+    /// Arrow Flight (results and shuffle) on this address; tasks on the next port.
+    pub listen: SocketAddr,
+    /// The name the scheduler and clients reach it by (default: the address it connects from).
+    pub external_host: Option<String>,
+    /// Shuffle and result files.
+    pub work_dir: std::path::PathBuf,
+    /// Memory its tasks may hold before they spill (bytes).
+    pub memory_bytes: u64,
+    /// Tasks at once (0: one per core).
+    pub tasks: usize,
+}
+
+/// Runs an executor until the process stops (it takes over Ctrl-C and SIGTERM to leave
+/// the cluster cleanly).
+pub async fn run_executor(settings: ExecutorSettings, stores: &Stores) -> Result<(), String> {
+    use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+    let registry = stores.registry()?;
+    std::fs::create_dir_all(&settings.work_dir)
+        .map_err(|error| format!("cannot create {}: {error}", settings.work_dir.display()))?;
+    let work_dir = settings.work_dir.clone();
+    let runtime: ballista_core::RuntimeProducer = Arc::new(move |_config: &SessionConfig| {
+        RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(&registry))
+            .with_temp_file_path(&work_dir)
+            .build_arc()
+    });
+    let functions = BallistaFunctionRegistry::from(&cluster_state(
+        SessionConfig::new_with_ballista(),
+        Arc::new(RuntimeEnv::default()),
+    ));
+    let config = ExecutorProcessConfig {
+        bind_host: settings.listen.ip().to_string(),
+        port: settings.listen.port(),
+        grpc_port: settings.listen.port().saturating_add(1),
+        scheduler_host: settings.scheduler_host.clone(),
+        scheduler_port: settings.scheduler_port,
+        scheduler_connect_timeout_seconds: 30,
+        external_host: settings.external_host.clone(),
+        vcores: settings.tasks,
+        work_dir: Some(settings.work_dir.display().to_string()),
+        executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
+        job_data_clean_up_interval_seconds: 600,
+        job_data_ttl_seconds: 3600,
+        memory_pool_size: Some(settings.memory_bytes),
+        grpc_max_decoding_message_size: MESSAGE_BYTES,
+        grpc_max_encoding_message_size: MESSAGE_BYTES,
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        override_runtime_producer: Some(runtime),
+        override_config_producer: Some(Arc::new(SessionConfig::new_with_ballista)),
+        override_function_registry: Some(Arc::new(functions)),
+        ..Default::default()
+    };
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|error| format!("the executor on {} stopped: {error}", settings.listen))
+}
