@@ -271,9 +271,15 @@ pub(crate) async fn remote_session(url: &str, partitions: usize) -> Result<Sessi
         .with_target_partitions(partitions)
         .with_extension(Arc::new(tally_events::ClusterSession));
     config.options_mut().execution.sort_spill_reservation_bytes = tally_events::SORT_MERGE_RESERVATION;
-    for (key, value) in
-        [("ballista.client.grpc_max_message_size", MESSAGE_BYTES.to_string()), ("ballista.job.name", "tally".into())]
-    {
+    let settings = [
+        ("ballista.client.grpc_max_message_size", MESSAGE_BYTES.to_string()),
+        ("ballista.job.name", "tally".into()),
+        // The static planner: Ballista 55's adaptive one lost track of a job whose map
+        // stage it resubmitted after an executor died ("Can't find active stage"), and the
+        // query stalled; the static one reruns the lost stage and answers.
+        ("ballista.planner.adaptive.enabled", "false".into()),
+    ];
+    for (key, value) in settings {
         config.options_mut().set(key, &value).map_err(crate::engine_error)?;
     }
     let state = SessionStateBuilder::new().with_config(config).with_default_features().build();

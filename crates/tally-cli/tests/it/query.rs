@@ -1047,12 +1047,16 @@ async fn the_query_benchmark_runs_and_agrees_with_duckdb() {
             script.to_str().unwrap(),
             "--dir",
             dir.path().to_str().unwrap(),
+            "--cluster",
         ],
         &[],
         None,
     )
     .await;
     assert!(output.status.success(), "{}\n{}", output.stdout, output.stderr);
+    // The same questions through a scheduler and two executors, with the same answers.
+    let clustered: Vec<&str> = output.stdout.lines().filter(|line| line.ends_with("same answer")).collect();
+    assert_eq!(clustered.len(), 4, "{}", output.stdout);
     let answers = |label: &str| -> Value {
         let line =
             output.stdout.lines().find(|line| line.starts_with(label)).unwrap_or_else(|| panic!("{}", output.stdout));
