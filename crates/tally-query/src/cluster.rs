@@ -400,3 +400,118 @@ pub async fn run_executor(settings: ExecutorSettings, stores: &Stores) -> Result
         .await
         .map_err(|error| format!("the executor on {} stopped: {error}", settings.listen))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::prelude::ident;
+    use datafusion_proto::bytes::{
+        logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+
+    /// Three users' events: (distinct_id, time_ms, code).
+    fn events() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("distinct_id", DataType::Utf8, false),
+            Field::new("time_ms", DataType::Int64, false),
+            Field::new("code", DataType::Int64, false),
+        ]));
+        let ids = StringArray::from(vec!["a", "a", "a", "b", "b", "c"]);
+        let times = Int64Array::from(vec![0, 100, 250, 10, 500, 40]);
+        let codes = Int64Array::from(vec![3, 2, 2, 3, 2, 2]);
+        RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(times), Arc::new(codes)]).unwrap()
+    }
+
+    fn session() -> SessionContext {
+        let context = SessionContext::new();
+        functions::register(&context);
+        context
+    }
+
+    async fn rows(context: &SessionContext, plan: LogicalPlan) -> String {
+        let frame = datafusion::dataframe::DataFrame::new(context.state(), plan);
+        let sorted = frame.sort(vec![ident("distinct_id").sort(true, false)]).unwrap();
+        pretty_format_batches(&sorted.collect().await.unwrap()).unwrap().to_string()
+    }
+
+    /// A plan with an in-memory table, a bucket, a segmentation expression and the
+    /// sequence aggregate gives the same rows after the logical codec (node → scheduler)
+    /// and the physical codec (scheduler → executor) as before.
+    #[tokio::test]
+    async fn a_plan_with_tallys_functions_answers_the_same_after_both_codecs() {
+        let here = session();
+        let returns =
+            crate::retention::finish_from(serde_json::json!({ "unit_ms": 100, "ends": [1, 2, 3], "cohorts": null }))
+                .unwrap();
+        let plan = here
+            .read_batch(events())
+            .unwrap()
+            .filter(crate::expression::condition("properties[\"distinct_id\"] != \"nobody\"").unwrap())
+            .unwrap()
+            .select(vec![
+                ident("distinct_id"),
+                ident("time_ms"),
+                ident("code"),
+                functions::Bucket::expr(vec![0, 200], 1_000, ident("time_ms")).alias("bucket"),
+            ])
+            .unwrap()
+            .aggregate(
+                vec![ident("distinct_id")],
+                vec![
+                    functions::Sequence::udaf(returns).call(vec![ident("time_ms"), ident("code")]).alias("seen"),
+                    datafusion::functions_aggregate::expr_fn::max(ident("bucket")).alias("last_bucket"),
+                ],
+            )
+            .unwrap()
+            .into_unoptimized_plan();
+        let expected = rows(&here, plan.clone()).await;
+        assert!(expected.contains("| a "), "{expected}");
+
+        let there = session();
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &LogicalCodec::default()).unwrap();
+        let arrived =
+            logical_plan_from_bytes_with_extension_codec(&bytes, &there.task_ctx(), &LogicalCodec::default()).unwrap();
+        assert_eq!(rows(&there, arrived.clone()).await, expected);
+
+        let physical = there.state().create_physical_plan(&arrived).await.unwrap();
+        let bytes = physical_plan_to_bytes_with_extension_codec(physical, &PhysicalCodec::default()).unwrap();
+        let executor = session();
+        let task =
+            physical_plan_from_bytes_with_extension_codec(&bytes, &executor.task_ctx(), &PhysicalCodec::default())
+                .unwrap();
+        let batches = datafusion::physical_plan::collect(task, executor.task_ctx()).await.unwrap();
+        let mut lines: Vec<String> =
+            pretty_format_batches(&batches).unwrap().to_string().lines().map(str::to_string).collect();
+        let mut wanted: Vec<String> = expected.lines().map(str::to_string).collect();
+        lines.sort();
+        wanted.sort();
+        assert_eq!(lines, wanted);
+    }
+
+    /// The value numbering cannot leave its process: encoding it fails with the reason,
+    /// and a plan that names it without its state is refused where it arrives.
+    #[tokio::test]
+    async fn the_value_numbering_says_it_stays_on_the_node() {
+        let here = session();
+        let numbering = crate::interner::Interner::new(1, false);
+        let plan = here
+            .read_batch(events())
+            .unwrap()
+            .select(vec![numbering.call(vec![ident("distinct_id")]).alias("number")])
+            .unwrap()
+            .into_unoptimized_plan();
+        // The logical encoder drops a function's failed state; the decoder then refuses it.
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &LogicalCodec::default()).unwrap();
+        let refused =
+            logical_plan_from_bytes_with_extension_codec(&bytes, &session().task_ctx(), &LogicalCodec::default())
+                .unwrap_err();
+        assert!(refused.to_string().contains("runs on the node"), "{refused}");
+        let physical = here.state().create_physical_plan(&plan).await.unwrap();
+        let refused = physical_plan_to_bytes_with_extension_codec(physical, &PhysicalCodec::default()).unwrap_err();
+        assert!(refused.to_string().contains("runs on the node"), "{refused}");
+    }
+}

@@ -266,6 +266,14 @@ try {
   await owner.click("#audit-apply");
   await owner.waitForURL(/event_type=team.created/);
   await owner.waitForLoadState("networkidle");
+  // The URL changes before the filtered page arrives: wait (up to 10 s) for the table to
+  // show it, then read whatever it shows (the test asserts on that).
+  await owner
+    .waitForFunction(() => {
+      const rows = [...document.querySelectorAll('[data-testid="audit-log"] tbody tr')];
+      return rows.length > 0 && rows.every((row) => row.innerText.includes("team.created"));
+    }, null, { timeout: 10000 })
+    .catch(() => {});
   facts.audit_rows = await owner.getByTestId("audit-log").locator("tbody tr").allInnerTexts();
   await shot(owner, "audit-log");
 
