@@ -187,8 +187,7 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
 
     // The differential suite's data: its first load through node A (flushed to the bucket),
     // its second (merges, re-sent copies) through node B (in B's memory).
-    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date();
+    let today = crate::query::today_in_zone();
     let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
     let (first, second) = data_set(day(14), 11);
     import(node_a.base_url(), &project, &first).await;

@@ -16,6 +16,12 @@ use crate::support::Instance;
 
 pub(crate) const ZONE: &str = "America/New_York";
 
+/// Today in [`ZONE`], the project's zone in the tests over [`data_set`].
+pub(crate) fn today_in_zone() -> jiff::civil::Date {
+    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
+    tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date()
+}
+
 /// A small deterministic generator (xorshift64*), so the data set is the same on every run.
 struct Seeded(u64);
 
@@ -232,8 +238,7 @@ async fn reports_match_an_independent_duckdb_oracle_over_the_export() {
     let path = format!("/api/app/projects/{}", project.id);
     acme.owner.patch(&path, json!({ "timezone": ZONE })).await.results();
 
-    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date();
+    let today = today_in_zone();
     let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
     // Sessions end four days ago: merges come up to 40 hours after a session, and /import
     // refuses events more than an hour in the future whatever the time of day.
@@ -823,8 +828,7 @@ async fn profile_properties_filter_and_segment_reports() {
     let project = production(&acme).await;
     let path = format!("/api/app/projects/{}", project.id);
     acme.owner.patch(&path, json!({ "timezone": ZONE })).await.results();
-    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date();
+    let today = today_in_zone();
     let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
     let (first, second) = data_set(day(14), 11);
     import(server.base_url(), &project, &first).await;
@@ -1121,8 +1125,7 @@ async fn a_query_past_its_time_limit_is_stopped_with_a_clear_error() {
     let server = instance.serve_with(&[], &[("TALLY_QUERY_TIME_LIMIT_MS", "1")]).await;
     let acme = tenant(&instance, &server, "owner@acme.example", "Acme").await;
     let project = production(&acme).await;
-    let zone = jiff::tz::TimeZone::get(ZONE).unwrap();
-    let today = tally_types::Clock::now(&tally_types::SystemClock).to_zoned(zone).date();
+    let today = today_in_zone();
     let day = |back: i64| today.checked_sub(jiff::Span::new().days(back)).unwrap();
     let (first, _) = data_set(day(14), 11);
     import(server.base_url(), &project, &first).await;
