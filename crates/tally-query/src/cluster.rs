@@ -12,9 +12,10 @@
 //! region's files are read by the scheduler (to plan) and the executors (to scan) through
 //! the same `tally-events://<region>/` stores as on the node ([`Stores`]).
 //!
-//! One numbering cannot travel: the per-query numbering of held and attributed values
-//! (`interner.rs`) is shared by the partitions of one process. Funnels that need it run on
-//! the node ([`STAYS_HERE`]).
+//! A funnel that holds values constant or attributes a breakdown numbers its values
+//! (`interner.rs`): on the node as rows pass, in one lock; on a cluster from a first query's
+//! distinct values, a fixed numbering that travels like the rest. The growing kind cannot
+//! leave its process ([`STAYS_HERE`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,8 +47,13 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use crate::{QueryError, functions};
 
 /// Why a plan stays on the node that made it.
-pub const STAYS_HERE: &str = "this funnel holds properties constant or attributes an event-property breakdown: \
-     its per-query numbering of values lives in one process, so it runs on the node, not on the cluster";
+pub const STAYS_HERE: &str = "a numbering of held or attributed values that grows as rows pass lives in one \
+     process and cannot go to the cluster; a funnel on a cluster numbers its values in a first query";
+
+/// Whether `context` sends its plans to a cluster ([`remote_session`]).
+pub(crate) fn is_remote(context: &SessionContext) -> bool {
+    context.state().config().get_extension::<tally_events::ClusterSession>().is_some()
+}
 
 /// How often an executor tells the scheduler it is alive (Ballista's default is 60 s).
 pub const HEARTBEAT_SECONDS: u64 = 3;
@@ -215,7 +221,7 @@ fn decode_udf(name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
         .or_else(|| functions::decode_udf(name, buf))
         .or_else(|| crate::flows::decode_udf(name, buf))
         .or_else(|| crate::expression::decode_udf(name, buf))
-        .or_else(|| crate::interner::decode_udf(name));
+        .or_else(|| crate::interner::decode_udf(name, buf));
     match made {
         Some(udf) => udf.map(Arc::new),
         None => Err(DataFusionError::Plan(format!(
@@ -492,10 +498,49 @@ mod tests {
         assert_eq!(lines, wanted);
     }
 
-    /// The value numbering cannot leave its process: encoding it fails with the reason,
-    /// and a plan that names it without its state is refused where it arrives.
+    /// A fixed value numbering travels: each process numbers the same tuples alike, and a
+    /// tuple it was not made from gets the one number past the last.
     #[tokio::test]
-    async fn the_value_numbering_says_it_stays_on_the_node() {
+    async fn a_fixed_value_numbering_numbers_alike_after_both_codecs() {
+        let here = session();
+        let tuples = [Some("c"), Some("a")].map(|id| vec![id.map(str::to_string)]);
+        let numbering = crate::interner::Interner::fixed(1, false, tuples).unwrap();
+        let plan = here
+            .read_batch(events())
+            .unwrap()
+            .select(vec![ident("distinct_id"), numbering.call(vec![ident("distinct_id")]).alias("number")])
+            .unwrap()
+            .distinct()
+            .unwrap()
+            .into_unoptimized_plan();
+        let expected = rows(&here, plan.clone()).await;
+        for (id, number) in [("a", 1), ("b", 2), ("c", 0)] {
+            assert!(expected.contains(&format!("| {id}           | {number}      |")), "{expected}");
+        }
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &LogicalCodec::default()).unwrap();
+        let there = session();
+        let arrived =
+            logical_plan_from_bytes_with_extension_codec(&bytes, &there.task_ctx(), &LogicalCodec::default()).unwrap();
+        assert_eq!(rows(&there, arrived.clone()).await, expected);
+        let physical = there.state().create_physical_plan(&arrived).await.unwrap();
+        let bytes = physical_plan_to_bytes_with_extension_codec(physical, &PhysicalCodec::default()).unwrap();
+        let executor = session();
+        let task =
+            physical_plan_from_bytes_with_extension_codec(&bytes, &executor.task_ctx(), &PhysicalCodec::default())
+                .unwrap();
+        let batches = datafusion::physical_plan::collect(task, executor.task_ctx()).await.unwrap();
+        let mut lines: Vec<String> =
+            pretty_format_batches(&batches).unwrap().to_string().lines().map(str::to_string).collect();
+        let mut wanted: Vec<String> = expected.lines().map(str::to_string).collect();
+        lines.sort();
+        wanted.sort();
+        assert_eq!(lines, wanted);
+    }
+
+    /// The growing value numbering cannot leave its process: encoding it fails with the
+    /// reason, and a plan that names it without its state is refused where it arrives.
+    #[tokio::test]
+    async fn the_growing_value_numbering_says_it_stays_on_the_node() {
         let here = session();
         let numbering = crate::interner::Interner::new(1, false);
         let plan = here
@@ -509,9 +554,9 @@ mod tests {
         let refused =
             logical_plan_from_bytes_with_extension_codec(&bytes, &session().task_ctx(), &LogicalCodec::default())
                 .unwrap_err();
-        assert!(refused.to_string().contains("runs on the node"), "{refused}");
+        assert!(refused.to_string().contains("cannot go to the cluster"), "{refused}");
         let physical = here.state().create_physical_plan(&plan).await.unwrap();
         let refused = physical_plan_to_bytes_with_extension_codec(physical, &PhysicalCodec::default()).unwrap_err();
-        assert!(refused.to_string().contains("runs on the node"), "{refused}");
+        assert!(refused.to_string().contains("cannot go to the cluster"), "{refused}");
     }
 }

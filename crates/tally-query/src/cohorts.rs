@@ -287,14 +287,7 @@ impl<'a, P: ProjectMarker> Resolver<'a, P> {
 async fn strings(frame: DataFrame) -> Result<HashSet<String>, QueryError> {
     let mut found = HashSet::new();
     for batch in frame.collect().await.map_err(engine_error)? {
-        let column = datafusion::arrow::compute::cast(batch.column(0), &datafusion::arrow::datatypes::DataType::Utf8)
-            .map_err(|error| QueryError::Storage(error.to_string()))?;
-        let Some(values) = column.as_any().downcast_ref::<StringArray>() else { continue };
-        for row in 0..values.len() {
-            if !values.is_null(row) {
-                found.insert(values.value(row).to_string());
-            }
-        }
+        found.extend(crate::texts(batch.column(0))?.flatten());
     }
     Ok(found)
 }

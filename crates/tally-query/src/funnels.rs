@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::logical_expr::{Expr, lit, when};
-use datafusion::prelude::{SessionContext, ident};
+use datafusion::prelude::{DataFrame, SessionContext, ident};
 use serde::Serialize;
 use tally_iam::authz::DataScope;
 use tally_types::permissions::project::ViewReports;
@@ -169,10 +169,9 @@ struct Attempt {
 
 pub(crate) const FINISH: &str = "tally_funnel";
 
-/// Whether the funnel numbers its events' values (held properties, or a breakdown by an
-/// event property): the numbering lives in this process, so such a funnel is never sent
-/// to a cluster.
-pub(crate) fn numbers_values(report: &Funnel) -> bool {
+/// Whether the funnel numbers its events' values: it holds properties constant, or breaks
+/// down by an event property (attributed inside each attempt).
+fn numbers_values(report: &Funnel) -> bool {
     !report.hold_constant.is_empty()
         || report.breakdown.as_ref().is_some_and(|breakdown| breakdown.source == PropertySource::Event)
 }
@@ -190,6 +189,8 @@ struct StepsState {
     sessions: Option<(i64, String)>,
     hold: bool,
     attribution: Option<FunnelAttribution>,
+    /// The fixed numbering of held and attributed values.
+    values: Option<crate::interner::FixedState>,
 }
 
 /// A funnel's finish made again from [`Finish::state`].
@@ -206,6 +207,10 @@ pub(crate) fn finish_from(
             }
         },
     };
+    let values = match state.values.map(Interner::from_state).transpose() {
+        Ok(values) => values,
+        Err(error) => return Ok(Err(error)),
+    };
     Ok(Ok(Arc::new(Steps {
         steps: state.steps,
         window_ms: state.window_ms,
@@ -214,7 +219,7 @@ pub(crate) fn finish_from(
         exclusions: state.exclusions,
         optimized: state.optimized,
         sessions,
-        values: None,
+        values,
         hold: state.hold,
         attribution: state.attribution,
     })))
@@ -226,9 +231,7 @@ impl Finish for Steps {
     }
 
     fn state(&self) -> datafusion::common::Result<serde_json::Value> {
-        if self.values.is_some() {
-            return datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE);
-        }
+        let values = self.values.as_ref().map(Interner::state).transpose()?;
         let sessions = match &self.sessions {
             None => None,
             Some((idle_ms, zone)) => match zone.iana_name() {
@@ -246,6 +249,7 @@ impl Finish for Steps {
             sessions,
             hold: self.hold,
             attribution: self.attribution,
+            values,
         };
         serde_json::to_value(state).map_err(|error| datafusion::common::DataFusionError::Internal(error.to_string()))
     }
@@ -473,6 +477,29 @@ impl Steps {
     }
 }
 
+/// The distinct tuples of `values` over `frame`'s rows, as text (`None` where not set).
+async fn distinct_tuples(frame: DataFrame, values: &[Expr]) -> Result<Vec<Vec<Option<String>>>, QueryError> {
+    let columns: Vec<Expr> =
+        values.iter().enumerate().map(|(index, value)| value.clone().alias(format!("v{index}"))).collect();
+    let batches = frame
+        .select(columns)
+        .and_then(DataFrame::distinct)
+        .map_err(engine_error)?
+        .collect()
+        .await
+        .map_err(engine_error)?;
+    let mut tuples = Vec::new();
+    for batch in &batches {
+        let mut columns = batch.columns().iter().map(crate::texts).collect::<Result<Vec<_>, _>>()?;
+        for _ in 0..batch.num_rows() {
+            tuples.push(columns.iter_mut().map(|column| column.next().flatten()).collect());
+        }
+    }
+    // The same numbers whatever order the partitions answered in.
+    tuples.sort_unstable();
+    Ok(tuples)
+}
+
 /// Keeps the `USER_SAMPLE` lowest ids.
 fn sample(set: &mut BTreeSet<String>, id: &str) {
     if set.len() < USER_SAMPLE {
@@ -591,8 +618,7 @@ pub(crate) async fn run(
             when(ident("time_ms").lt(lit(to_ms)), lit(IN_RANGE)).otherwise(lit(0i64)).map_err(engine_error)?;
         // An event-property breakdown is attributed inside each attempt; a profile's is the user's.
         let attributed = report.breakdown.as_ref().filter(|breakdown| breakdown.source == PropertySource::Event);
-        let values = numbers_values(report).then(|| Interner::new(report.hold_constant.len(), attributed.is_some()));
-        if let Some(values) = &values {
+        let values = if numbers_values(report) {
             let mut tuple: Vec<Expr> =
                 report.hold_constant.iter().map(|name| crate::functions::property_text(name)).collect();
             if let Some(breakdown) = attributed {
@@ -601,8 +627,23 @@ pub(crate) async fn run(
                 })?;
                 tuple.push(crate::functions::property_text(property));
             }
+            let (held, segment) = (report.hold_constant.len(), attributed.is_some());
+            let values = if crate::cluster::is_remote(context) {
+                // A cluster's processes share no lock: number the values the steps' events
+                // hold in a first query, then send that numbering with the plan.
+                let any_step = report.steps.iter().try_fold(lit(false), |any, step| {
+                    filters::selects(step, &report.filters).map(|selects| any.or(selects))
+                })?;
+                let found = distinct_tuples(frame.clone().filter(any_step).map_err(engine_error)?, &tuple).await?;
+                Interner::fixed(held, segment, found).map_err(engine_error)?
+            } else {
+                Interner::new(held, segment)
+            };
             code = code + values.call(tuple) * lit(1i64 << VALUES_SHIFT);
-        }
+            Some(values)
+        } else {
+            None
+        };
         let sessions = report.counting == FunnelCounting::Sessions;
         let frame = if sessions {
             // Sessions: every event but the identity ones extends a session (§5).

@@ -1,9 +1,15 @@
 //! Small numbers for property values inside a per-user sequence: a funnel that holds
 //! properties constant, or attributes an attempt to a step's value, needs each event's values
 //! beside its time and step bits. [`Interner::call`] is a plan function giving each distinct
-//! tuple of values (the held ones, then the breakdown's) a number, in a lock shared by the
-//! plan's partitions; the finish reads back what a number stands for. A number is given
-//! before its row reaches the aggregate, so a lookup in the finish always finds it.
+//! tuple of values (the held ones, then the breakdown's) a number; the finish reads back what
+//! a number stands for. Two kinds:
+//! - [`Interner::new`] numbers as rows pass, in a lock shared by the plan's partitions (one
+//!   pass, one process). A number is given before its row reaches the aggregate, so a lookup
+//!   in the finish always finds it.
+//! - [`Interner::fixed`] is made from tuples a first query found; it never grows, so it can
+//!   travel to a cluster's executors as plan state, and every process numbers alike. A tuple
+//!   it does not know (an event that arrived between the two queries) gets the one number
+//!   past the last, which stands for no values.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,9 +20,11 @@ use datafusion::common::{Result as DfResult, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use serde::{Deserialize, Serialize};
 
-/// Most distinct tuples one query may number: the numbers live in 22 bits of an event's code.
-pub const MAX_TUPLES: usize = 1 << 22;
+/// Most distinct tuples one query may number: the numbers live in 22 bits of an event's code
+/// (one is kept for the unknown tuple of a fixed numbering).
+pub const MAX_TUPLES: usize = (1 << 22) - 1;
 
 #[derive(Debug, Default)]
 struct Numbers {
@@ -26,6 +34,37 @@ struct Numbers {
     held_of: Vec<i64>,
     segment_of: Vec<Option<String>>,
     held: HashMap<String, i64>,
+    /// The tuples in number order, kept by a fixed numbering to travel by.
+    kept: Option<Vec<Vec<Option<String>>>>,
+}
+
+impl Numbers {
+    /// The number of `values` (the held values, then the segment's), given if new; `buffer`
+    /// is scratch space.
+    fn number(&mut self, values: &[Option<&str>], shape: Shape, buffer: &mut String) -> DfResult<i64> {
+        key(buffer, values);
+        if let Some(number) = self.tuples.get(buffer.as_str()) {
+            return Ok(*number);
+        }
+        let number = self.tuples.len();
+        if number >= MAX_TUPLES {
+            return exec_err!(
+                "more than {MAX_TUPLES} distinct values to hold constant or break down by; choose a property with fewer values"
+            );
+        }
+        let tuple = buffer.clone();
+        key(buffer, &values[..shape.held.min(values.len())]);
+        let next_held = self.held.len() as i64;
+        let held = *self.held.entry(buffer.clone()).or_insert(next_held);
+        self.held_of.push(held);
+        let segment = if shape.segment { values.get(shape.held).copied().flatten() } else { None };
+        self.segment_of.push(segment.map(str::to_string));
+        self.tuples.insert(tuple, number as i64);
+        if let Some(kept) = &mut self.kept {
+            kept.push(values.iter().map(|value| value.map(str::to_string)).collect());
+        }
+        Ok(number as i64)
+    }
 }
 
 /// Writes values into one key: each as a marker (set or not) then its text and a separator,
@@ -44,18 +83,69 @@ fn key(into: &mut String, values: &[Option<&str>]) {
     }
 }
 
-/// The numbering of one query's value tuples: `held` values first, then (with a breakdown)
-/// one segment value.
-#[derive(Debug, Clone)]
-pub struct Interner {
-    numbers: Arc<Mutex<Numbers>>,
+/// How many values of a tuple are held; whether one more is the segment's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Shape {
     held: usize,
     segment: bool,
 }
 
+#[derive(Debug, Clone)]
+enum Numbering {
+    Growing(Arc<Mutex<Numbers>>),
+    Fixed(Arc<Numbers>),
+}
+
+/// What a fixed numbering holds, as it travels: its shape and its tuples in number order.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct FixedState {
+    shape: Shape,
+    tuples: Vec<Vec<Option<String>>>,
+}
+
+/// The numbering of one query's value tuples: `held` values first, then (with a breakdown)
+/// one segment value.
+#[derive(Debug, Clone)]
+pub struct Interner {
+    numbers: Numbering,
+    shape: Shape,
+}
+
 impl Interner {
+    /// A numbering that grows as rows pass; it stays in this process.
     pub fn new(held: usize, segment: bool) -> Interner {
-        Interner { numbers: Arc::default(), held, segment }
+        Interner { numbers: Numbering::Growing(Arc::default()), shape: Shape { held, segment } }
+    }
+
+    /// A numbering of `tuples` alone (each the held values, then the segment's).
+    pub fn fixed(
+        held: usize,
+        segment: bool,
+        tuples: impl IntoIterator<Item = Vec<Option<String>>>,
+    ) -> DfResult<Interner> {
+        let shape = Shape { held, segment };
+        let mut numbers = Numbers { kept: Some(Vec::new()), ..Numbers::default() };
+        let mut buffer = String::new();
+        for tuple in tuples {
+            let values: Vec<Option<&str>> = tuple.iter().map(Option::as_deref).collect();
+            numbers.number(&values, shape, &mut buffer)?;
+        }
+        Ok(Interner { numbers: Numbering::Fixed(Arc::new(numbers)), shape })
+    }
+
+    /// A fixed numbering's state, to travel by; a growing one cannot leave its process.
+    pub(crate) fn state(&self) -> DfResult<FixedState> {
+        match &self.numbers {
+            Numbering::Fixed(numbers) => {
+                Ok(FixedState { shape: self.shape, tuples: numbers.kept.clone().unwrap_or_default() })
+            }
+            Numbering::Growing(_) => datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE),
+        }
+    }
+
+    /// A fixed numbering made again from its [`Interner::state`].
+    pub(crate) fn from_state(state: FixedState) -> DfResult<Interner> {
+        Interner::fixed(state.shape.held, state.shape.segment, state.tuples)
     }
 
     /// The plan expression numbering `values` (the held values, then the segment's).
@@ -69,29 +159,21 @@ impl Interner {
 
     /// Numbers each row of `rows` (a tuple of values per row).
     fn number<'a>(&self, rows: impl Iterator<Item = Vec<Option<&'a str>>>, out: &mut Int64Builder) -> DfResult<()> {
-        let Ok(mut numbers) = self.numbers.lock() else { return exec_err!("the value numbering was poisoned") };
         let mut buffer = String::new();
-        for values in rows {
-            key(&mut buffer, &values);
-            if let Some(number) = numbers.tuples.get(buffer.as_str()) {
-                out.append_value(*number);
-                continue;
+        match &self.numbers {
+            Numbering::Growing(numbers) => {
+                let Ok(mut numbers) = numbers.lock() else { return exec_err!("the value numbering was poisoned") };
+                for values in rows {
+                    out.append_value(numbers.number(&values, self.shape, &mut buffer)?);
+                }
             }
-            let number = numbers.tuples.len();
-            if number >= MAX_TUPLES {
-                return exec_err!(
-                    "more than {MAX_TUPLES} distinct values to hold constant or break down by; choose a property with fewer values"
-                );
+            Numbering::Fixed(numbers) => {
+                let unknown = numbers.tuples.len() as i64;
+                for values in rows {
+                    key(&mut buffer, &values);
+                    out.append_value(numbers.tuples.get(buffer.as_str()).copied().unwrap_or(unknown));
+                }
             }
-            let tuple = buffer.clone();
-            key(&mut buffer, &values[..self.held.min(values.len())]);
-            let next_held = numbers.held.len() as i64;
-            let held = *numbers.held.entry(buffer.clone()).or_insert(next_held);
-            numbers.held_of.push(held);
-            let segment = if self.segment { values.get(self.held).copied().flatten() } else { None };
-            numbers.segment_of.push(segment.map(str::to_string));
-            numbers.tuples.insert(tuple, number as i64);
-            out.append_value(number as i64);
         }
         Ok(())
     }
@@ -103,8 +185,21 @@ impl Interner {
 
     /// A view of the numbers given so far, for the finish of one user's events.
     pub fn with<T>(&self, read: impl FnOnce(&Lookup<'_>) -> T) -> Option<T> {
-        let numbers = self.numbers.lock().ok()?;
-        Some(read(&Lookup { numbers: &numbers }))
+        match &self.numbers {
+            Numbering::Growing(numbers) => {
+                let numbers = numbers.lock().ok()?;
+                Some(read(&Lookup { numbers: &numbers }))
+            }
+            Numbering::Fixed(numbers) => Some(read(&Lookup { numbers })),
+        }
+    }
+
+    /// The one numbering both kinds share an identity by (for plan equality).
+    fn identity(&self) -> usize {
+        match &self.numbers {
+            Numbering::Growing(numbers) => Arc::as_ptr(numbers) as *const () as usize,
+            Numbering::Fixed(numbers) => Arc::as_ptr(numbers) as *const () as usize,
+        }
     }
 }
 
@@ -127,14 +222,27 @@ impl Lookup<'_> {
 
 const INTERN: &str = "tally_intern";
 
-/// The numbering cannot leave its process ([`crate::cluster::STAYS_HERE`]): encoding or
-/// decoding it is a clear error.
+/// A fixed numbering travels as its tuples; a growing one cannot leave its process
+/// ([`crate::cluster::STAYS_HERE`]): encoding it is a clear error.
 pub(crate) fn encode_udf(udf: &ScalarUDF) -> Option<DfResult<Vec<u8>>> {
-    tally_events::portable::state_of(udf, |_: &Intern| datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE))
+    tally_events::portable::state_of(udf, |intern: &Intern| {
+        intern.interner.state().and_then(|state| tally_events::portable::written(&state))
+    })
 }
 
-pub(crate) fn decode_udf(name: &str) -> Option<DfResult<ScalarUDF>> {
-    (name == INTERN).then(|| datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE))
+pub(crate) fn decode_udf(name: &str, bytes: &[u8]) -> Option<DfResult<ScalarUDF>> {
+    (name == INTERN).then(|| {
+        if bytes.is_empty() {
+            // The encoder dropped a growing numbering's refusal with its state.
+            return datafusion::common::plan_err!("{}", crate::cluster::STAYS_HERE);
+        }
+        tally_events::portable::from_state(name, bytes).and_then(Interner::from_state).map(|interner| {
+            ScalarUDF::from(Intern {
+                interner,
+                signature: Signature::variadic(vec![DataType::Utf8], Volatility::Volatile),
+            })
+        })
+    })
 }
 
 #[derive(Debug)]
@@ -145,7 +253,7 @@ struct Intern {
 
 impl PartialEq for Intern {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.interner.numbers, &other.interner.numbers)
+        self.interner.identity() == other.interner.identity()
     }
 }
 
@@ -153,7 +261,7 @@ impl Eq for Intern {}
 
 impl std::hash::Hash for Intern {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.interner.numbers) as usize).hash(state);
+        self.interner.identity().hash(state);
     }
 }
 
@@ -217,5 +325,27 @@ mod tests {
                 assert_eq!(lookup.segment(99), None);
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_fixed_numbering_travels_as_its_tuples_and_gives_unknown_tuples_no_values() {
+        let tuples = [("red", "ads"), ("red", "mail"), ("blue", "ads")]
+            .map(|(held, segment)| vec![Some(held.to_string()), Some(segment.to_string())]);
+        let fixed = Interner::fixed(1, true, tuples).unwrap();
+        let state = serde_json::to_vec(&fixed.state().unwrap()).unwrap();
+        let arrived = Interner::from_state(serde_json::from_slice(&state).unwrap()).unwrap();
+        let rows = [vec![Some("blue"), Some("ads")], vec![Some("red"), Some("mail")], vec![Some("green"), None]];
+        let here = numbers(&fixed, &rows);
+        assert_eq!(numbers(&arrived, &rows), here, "every process numbers alike");
+        assert_eq!(here, vec![2, 1, 3], "an unknown tuple gets the number past the last");
+        arrived
+            .with(|lookup| {
+                assert_eq!(lookup.held(0), lookup.held(1));
+                assert_ne!(lookup.held(1), lookup.held(2));
+                assert_eq!(lookup.segment(2), Some("ads"));
+                assert_eq!((lookup.held(3), lookup.segment(3)), (-1, None));
+            })
+            .unwrap();
+        assert!(Interner::new(1, true).state().is_err(), "a growing numbering stays in its process");
     }
 }

@@ -102,6 +102,20 @@ pub(crate) fn engine_error(error: datafusion::error::DataFusionError) -> QueryEr
     QueryError::Storage(format!("query engine: {error}"))
 }
 
+/// An answer's column as text, `None` where null.
+pub(crate) fn texts(
+    column: &datafusion::arrow::array::ArrayRef,
+) -> Result<impl Iterator<Item = Option<String>>, QueryError> {
+    use datafusion::arrow::array::{Array, StringArray};
+    let column = datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)
+        .map_err(|error| engine_error(error.into()))?;
+    let Some(strings) = column.as_any().downcast_ref::<StringArray>() else {
+        return Err(QueryError::Storage("query engine: a column cast to text came back as another type".to_string()));
+    };
+    let values: Vec<Option<String>> = strings.iter().map(|value| value.map(str::to_string)).collect();
+    Ok(values.into_iter())
+}
+
 pub(crate) fn storage_error(error: tally_events::StorageError) -> QueryError {
     QueryError::Storage(error.to_string())
 }
@@ -206,23 +220,18 @@ impl QueryEngine {
     }
 
     /// The engine running reports on the Ballista cluster whose scheduler is at `url`
-    /// (`df://host:port`); what cannot travel ([`cluster::STAYS_HERE`]) still runs here.
+    /// (`df://host:port`).
     pub fn with_cluster(mut self, url: Option<&str>) -> QueryEngine {
         self.cluster = url.map(Arc::from);
         self
     }
 
-    /// The session a report runs in: the cluster's when there is one and the report can
-    /// travel, else this process's.
+    /// The session a report runs in: the cluster's when there is one, else this process's.
     /// Whether it is the cluster's comes with it.
-    async fn report_context(&self, report: &model::Report) -> Result<(SessionContext, bool), QueryError> {
-        let travels = match report {
-            model::Report::Funnels(funnel) => !funnels::numbers_values(funnel),
-            _ => true,
-        };
+    async fn report_context(&self) -> Result<(SessionContext, bool), QueryError> {
         match &self.cluster {
-            Some(url) if travels => Ok((cluster::remote_session(url, self.partitions).await?, true)),
-            _ => Ok((self.context(), false)),
+            Some(url) => Ok((cluster::remote_session(url, self.partitions).await?, true)),
+            None => Ok((self.context(), false)),
         }
     }
 
@@ -370,7 +379,7 @@ impl QueryEngine {
     ) -> Result<Answer, QueryError> {
         let zone = zone_of(scope);
         let computed_at = self.clock.now().to_string();
-        let (context, remote) = self.report_context(report).await?;
+        let (context, remote) = self.report_context().await?;
         let text_only = self.events.text_only_properties(scope);
         let work = async {
             let (range, result) = match report {

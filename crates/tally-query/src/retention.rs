@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use datafusion::arrow::array::Array;
 use std::sync::Arc;
 
 use datafusion::logical_expr::{Expr, lit, when};
@@ -331,20 +330,9 @@ pub(crate) async fn user_segments(
         .map_err(engine_error)?;
     let mut found = HashMap::new();
     for batch in batches {
-        let text = |index: usize| {
-            datafusion::arrow::compute::cast(batch.column(index), &datafusion::arrow::datatypes::DataType::Utf8)
-                .map_err(|error| engine_error(error.into()))
-        };
-        let (users, segments) = (text(0)?, text(1)?);
-        let (Some(users), Some(segments)) = (
-            users.as_any().downcast_ref::<datafusion::arrow::array::StringArray>(),
-            segments.as_any().downcast_ref::<datafusion::arrow::array::StringArray>(),
-        ) else {
-            continue;
-        };
-        for row in 0..users.len() {
-            if !users.is_null(row) && !segments.is_null(row) {
-                found.insert(users.value(row).to_string(), segments.value(row).to_string());
+        for (user, segment) in crate::texts(batch.column(0))?.zip(crate::texts(batch.column(1))?) {
+            if let (Some(user), Some(segment)) = (user, segment) {
+                found.insert(user, segment);
             }
         }
     }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use datafusion::arrow::array::{Array, StringArray};
 use datafusion::logical_expr::lit;
 use datafusion::prelude::ident;
 use serde::{Deserialize, Serialize};
@@ -196,11 +195,7 @@ impl QueryEngine {
             .map_err(engine_error)?;
         let mut users = Vec::new();
         for batch in batches {
-            let ids = datafusion::arrow::compute::cast(batch.column(0), &datafusion::arrow::datatypes::DataType::Utf8)
-                .map_err(|error| engine_error(error.into()))?;
-            if let Some(ids) = ids.as_any().downcast_ref::<StringArray>() {
-                users.extend((0..ids.len()).filter(|row| !ids.is_null(*row)).map(|row| ids.value(row).to_string()));
-            }
+            users.extend(crate::texts(batch.column(0))?.flatten());
         }
         users.retain(|user| !user.is_empty());
         users.sort_unstable();

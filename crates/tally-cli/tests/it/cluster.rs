@@ -1,8 +1,9 @@
 //! Queries on an Apache Ballista cluster on loopback: PostgreSQL, a real S3 server (moto),
 //! `tally scheduler`, two `tally executor`s and two ingest nodes. Every report of the
-//! differential suite answered through the cluster equals the embedded engine's answer
-//! over the same events; an executor killed while queries run costs at most one clear
-//! error within 30 s, never a wrong answer or a stall.
+//! differential suite, with profile filters and breakdowns and through a data view,
+//! answered through the cluster equals the embedded engine's answer over the same events;
+//! an executor killed while queries run costs at most one clear error within 30 s, never a
+//! wrong answer or a stall.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ fn free_port_pair() -> u16 {
 
 /// The reports of the differential suite (`query.rs`, checked there against DuckDB).
 fn reports(range: &Value) -> Vec<(&'static str, Value)> {
+    let gold = json!({ "property": "tier", "source": "user", "operator": "equals", "value": ["gold"] });
     let steps = json!([{ "event": "Page View" }, { "event": "Sign Up" }, { "event": "Purchase" }]);
     let funnel = |extra: Value| {
         let mut report = json!({ "type": "funnels", "range": range, "window_seconds": 86_400, "steps": steps });
@@ -71,8 +73,30 @@ fn reports(range: &Value) -> Vec<(&'static str, Value)> {
         ("funnel totals", funnel(json!({ "counting": "totals" }))),
         ("funnel sessions", funnel(json!({ "counting": "sessions" }))),
         ("funnel optimized", funnel(json!({ "optimized_reentry": true }))),
-        // Stays on the node (its value numbering cannot travel), and still answers.
+        // Values numbered in a first query, the numbering sent with the plan.
         ("funnel held", funnel(json!({ "hold_constant": ["$browser"] }))),
+        ("funnel attributed", funnel(json!({ "breakdown": { "property": "$browser" }, "attribution": { "step": 1 } }))),
+        (
+            "funnel last touch",
+            funnel(json!({ "counting": "totals", "hold_constant": ["$browser"], "breakdown": { "property": "plan" },
+                "attribution": "last_defined" })),
+        ),
+        // Profiles (their table travels with the plan).
+        (
+            "profile filters",
+            json!({ "type": "insights", "range": range, "unit": "day", "metrics": [
+                { "event": "Page View", "measure": { "kind": "total" }, "filters": [gold] },
+                { "event": "Page View", "measure": { "kind": "unique" },
+                  "filters": [{ "property": "age", "source": "user", "operator": "greater_than", "value": 40 }] },
+            ] }),
+        ),
+        (
+            "profile breakdown",
+            json!({ "type": "insights", "range": range, "unit": "week",
+                "metrics": [{ "event": "Page View", "measure": { "kind": "unique" } }],
+                "breakdown": { "property": "tier", "source": "user", "limit": 2 } }),
+        ),
+        ("funnel of gold users", funnel(json!({ "filters": [gold] }))),
         ("retention on", retention("on", "Sign Up")),
         ("retention on or after", retention("on_or_after", "Sign Up")),
         (
@@ -199,11 +223,32 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
     // Node A's last events reach the bucket within its flush interval.
     tokio::time::sleep(Duration::from_secs(2)).await;
     import(node_b.base_url(), &project, &second).await;
+    let (profiles, _) = crate::query::profiles_of(&project.token);
+    crate::ingest::update_profiles(node_b.base_url(), &json!(profiles)).await;
+
+    // A data view: three events, from two browsers, of gold users.
+    let view = acme
+        .owner
+        .post(
+            &format!("{path}/data-views"),
+            json!({ "name": "Gold browsers", "filters": { "events": ["Page View", "Sign Up", "Purchase"], "filters": [
+                { "property": "$browser", "operator": "equals", "value": ["Chrome", "Firefox"] },
+                { "property": "tier", "source": "user", "operator": "equals", "value": ["gold"] } ] } }),
+        )
+        .await;
+    assert_eq!(view.status.as_u16(), 201, "{view:?}");
+    let in_view = format!("{path}/query?workspace_id={}", view.results()["id"]);
 
     let range = json!({ "from_date": day(10).to_string(), "to_date": day(2).to_string() });
-    let reports = reports(&range);
-    let ask = |api: &Api, report: &Value| {
-        let (api, path, report) = (api.clone(), format!("{path}/query"), report.clone());
+    let mut reports: Vec<(String, String, Value)> =
+        reports(&range).into_iter().map(|(name, report)| (name.to_string(), format!("{path}/query"), report)).collect();
+    // Through the view: its events and members reach the executors as plan state.
+    for name in ["insights", "funnel", "funnel held", "retention on", "flows"] {
+        let report = reports.iter().find(|(named, ..)| named == name).unwrap().2.clone();
+        reports.push((format!("{name} in the view"), in_view.clone(), report));
+    }
+    let ask = |api: &Api, path: &str, report: &Value| {
+        let (api, path, report) = (api.clone(), path.to_string(), report.clone());
         async move {
             // Computed every time, never a kept answer.
             let request = api.request(reqwest::Method::POST, &path).header("cache-control", "no-cache").json(&report);
@@ -221,19 +266,29 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
     };
     let on_b = Api::sign_in(node_b.base_url(), "owner@acme.example", PASSWORD).await;
     let mut clustered = Vec::new();
-    for (name, report) in &reports {
+    for (name, path, report) in &reports {
         eprintln!("{:?} asking the cluster: {name}", Instant::now());
-        let reply = ask(&on_b, report).await;
+        let reply = ask(&on_b, path, report).await;
         if !reply.status.is_success() {
             let logs = [node_b.output_so_far(), scheduler.output_so_far(), executor_2.output_so_far()].concat();
             panic!("{name} on the cluster: {:?} {}\n{}", reply.status, reply.body, logs.join("\n"));
         }
         clustered.push(reply.results().clone());
     }
+    // The filters, the view and the held values each narrow what they count (so equal
+    // answers below compare something).
+    let answer = |name: &str| &clustered[reports.iter().position(|(named, ..)| named == name).unwrap()];
+    let total = |name: &str, series: usize| answer(name)["series"][series]["total"].as_f64().unwrap();
+    let step = |name: &str, step: usize| answer(name)["steps"][step]["count"].as_u64().unwrap();
+    assert!(0.0 < total("profile filters", 0) && total("profile filters", 0) < total("insights", 0));
+    assert!(0.0 < total("insights in the view", 0) && total("insights in the view", 0) < total("insights", 0));
+    assert!(step("funnel held", 1) < step("funnel", 1), "{}", answer("funnel held"));
+    assert!(0 < step("funnel in the view", 1) && step("funnel in the view", 0) < step("funnel", 0));
+    assert!(answer("funnel attributed")["segments"].as_array().unwrap().len() >= 3, "{}", answer("funnel attributed"));
 
     // One executor is killed (SIGKILL) while queries run: every query answers the same
     // as before or fails with a clear error, each within 30 s; the survivor carries on.
-    let (funnel_name, funnel_report) = &reports[3];
+    let (funnel_name, funnel_path, funnel_report) = &reports[3];
     let funnel_answer = &clustered[3];
     eprintln!("{:?} killing an executor", Instant::now());
     let killer = tokio::spawn(async move {
@@ -247,7 +302,8 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
     let mut longest = Duration::ZERO;
     while Instant::now() < until {
         let started = Instant::now();
-        let Ok(reply) = tokio::time::timeout(Duration::from_secs(30), ask(&on_b, funnel_report)).await else {
+        let Ok(reply) = tokio::time::timeout(Duration::from_secs(30), ask(&on_b, funnel_path, funnel_report)).await
+        else {
             let logs = [scheduler.output_so_far(), node_b.output_so_far()].concat();
             panic!("{funnel_name} stalled past 30 s after an executor died:\n{}", logs.join("\n"));
         };
@@ -272,19 +328,15 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
     assert!(errors.len() <= 2, "{errors:?}");
 
     eprintln!("{:?} stopping the scheduler", Instant::now());
-    // Without the scheduler the node says what is wrong; a funnel that stays on the node
-    // still answers.
+    // Without the scheduler the node says what is wrong.
     scheduler.kill().await;
-    let reply = ask(&on_b, &reports[0].1).await;
+    let reply = ask(&on_b, &reports[0].1, &reports[0].2).await;
     assert_eq!(reply.status.as_u16(), 503, "{}", reply.body);
     assert_eq!(reply.body["code"], "storage_unavailable", "{}", reply.body);
     // The log says which cluster failed (the answer says to retry, as for any storage outage).
     let said =
         node_b.output_so_far().iter().any(|line| line.contains(&format!("on the query cluster at {cluster_url}")));
     assert!(said, "{}", node_b.output_so_far().join("\n"));
-    let held = reports.iter().position(|(name, _)| *name == "funnel held").unwrap();
-    let reply = ask(&on_b, &reports[held].1).await;
-    assert!(same(reply.results(), &clustered[held]), "{}", reply.body);
 
     // The embedded engine over the same events: node B restarted without a cluster (its
     // log replays the same events into memory, or its stop flushed them).
@@ -292,8 +344,8 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
     node_b.wait(Duration::from_secs(30)).await;
     let node_b = start_b(None).await;
     let on_b = Api::sign_in(node_b.base_url(), "owner@acme.example", PASSWORD).await;
-    for ((name, report), clustered) in reports.iter().zip(&clustered) {
-        let embedded = ask(&on_b, report).await;
+    for ((name, path, report), clustered) in reports.iter().zip(&clustered) {
+        let embedded = ask(&on_b, path, report).await;
         assert!(
             same(embedded.results(), clustered),
             "{name}: embedded {} but the cluster said {clustered}",

@@ -793,7 +793,7 @@ async fn derived_views_match_the_oracle<F, Fut>(
 /// none; some device users have one under their device id only, some a stale one there and
 /// the real one under their user id. Returns the updates and each user's profile as it
 /// ends (canonical id to properties), which the oracle joins.
-fn profiles_of(token: &str) -> (Vec<Value>, Value) {
+pub(crate) fn profiles_of(token: &str) -> (Vec<Value>, Value) {
     let tiers = ["gold", "silver", "bronze"];
     let mut updates = Vec::new();
     let mut expected = serde_json::Map::new();
