@@ -227,15 +227,17 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
     assert_eq!(u9_profile.map(|row| row["$properties"]["plan"].clone()), Some(json!("pro")), "{profiles}");
     let project_id = project.id.to_string();
     let names_path = "/api/query/events/names";
-    let (_, names) = crate::query_api::get(
-        node_a.base_url(),
-        &project,
-        names_path,
-        &[("project_id", &project_id), ("type", "general")],
-    )
-    .await;
-    let names = names.to_string();
-    assert!(names.contains("Paused") && names.contains("Signed In"), "{names}");
+    let names_on_a = || async {
+        let query = [("project_id", project_id.as_str()), ("type", "general")];
+        crate::query_api::get(node_a.base_url(), &project, names_path, &query).await.1.to_string()
+    };
+    // Node B publishes its state just after its files appear: node A may read it a moment later.
+    let mut names = names_on_a().await;
+    while !(names.contains("Paused") && names.contains("Signed In")) {
+        assert!(std::time::Instant::now() < deadline, "node A never learned node B's event names: {names}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        names = names_on_a().await;
+    }
     assert!(s3.keys("events/nodes/").await.iter().any(|key| key == "events/nodes/node-a/derived.json"));
 
     // A kept answer on node A over closed days drops when node B flushes events of those
