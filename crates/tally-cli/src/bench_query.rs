@@ -104,41 +104,38 @@ fn session(rng: &mut Seeded, users: u64, first_day_s: i64, n: &mut u64, out: &mu
 /// nearly empty segment behind.
 const SETTLED_LOG_BYTES: u64 = 1 << 20;
 
-fn parquet_bytes(dir: &Path) -> (u64, usize) {
-    let mut total = (0, 0);
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                let (bytes, files) = parquet_bytes(&path);
-                total = (total.0 + bytes, total.1 + files);
-            } else if path.extension().is_some_and(|extension| extension == "parquet")
-                && path.to_string_lossy().contains("/day=")
-            {
-                total = (total.0 + entry.metadata().map_or(0, |metadata| metadata.len()), total.1 + 1);
-            }
+/// What the data folder holds: the event files' bytes and count, and the bytes in the
+/// write-ahead logs (events received and not yet in a file; a flush removes the segments
+/// it wrote out).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Stored {
+    parquet_bytes: u64,
+    parquet_files: usize,
+    logged_bytes: u64,
+}
+
+fn stored(dir: &Path) -> Stored {
+    let mut total = Stored::default();
+    let Ok(entries) = std::fs::read_dir(dir) else { return total };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            let inner = stored(&path);
+            total.parquet_bytes += inner.parquet_bytes;
+            total.parquet_files += inner.parquet_files;
+            total.logged_bytes += inner.logged_bytes;
+            continue;
+        }
+        let bytes = entry.metadata().map_or(0, |metadata| metadata.len());
+        if path.extension().is_some_and(|extension| extension == "parquet") && path.to_string_lossy().contains("/day=")
+        {
+            total.parquet_bytes += bytes;
+            total.parquet_files += 1;
+        } else if path.parent().is_some_and(|parent| parent.ends_with("wal")) {
+            total.logged_bytes += bytes;
         }
     }
     total
-}
-
-/// Bytes in the write-ahead logs under `dir`: events received and not yet in a file (a
-/// flush removes the segments it wrote out).
-fn logged_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                logged_bytes(&path)
-            } else if path.parent().is_some_and(|parent| parent.ends_with("wal")) {
-                entry.metadata().map_or(0, |metadata| metadata.len())
-            } else {
-                0
-            }
-        })
-        .sum()
 }
 
 /// `POST /api/app/sessions`; returns the session cookie.
@@ -230,28 +227,28 @@ pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
         previous.await.map_err(|error| fail("import", error))??;
     }
     let load_seconds = started.elapsed().as_secs_f64();
-    // Wait until flushes and compaction settle: every event is in a file (the logs hold
-    // less than one event batch's worth) and the files have not changed for 15 s. Questions
+    // Wait until flushes and compaction settle: every event is in a file (the logs are
+    // all but empty) and the files have not changed for 15 s. Questions
     // asked with events still in memory deduplicate whole days against them and measure
     // the backlog, not the engine.
     let settle = Instant::now();
-    let mut last = parquet_bytes(&data_dir);
+    let mut last = stored(&data_dir);
     let mut stable_since = Instant::now();
-    while (stable_since.elapsed() < Duration::from_secs(15) || logged_bytes(&data_dir) > SETTLED_LOG_BYTES)
+    while (stable_since.elapsed() < Duration::from_secs(15) || last.logged_bytes > SETTLED_LOG_BYTES)
         && settle.elapsed() < Duration::from_secs(1800)
     {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = parquet_bytes(&data_dir);
-        if now != last {
-            last = now;
+        let now = stored(&data_dir);
+        if (now.parquet_bytes, now.parquet_files) != (last.parquet_bytes, last.parquet_files) {
             stable_since = Instant::now();
         }
+        last = now;
     }
-    let unflushed = logged_bytes(&data_dir);
+    let unflushed = last.logged_bytes;
     if unflushed > SETTLED_LOG_BYTES {
         eprintln!("tally bench query: {unflushed} bytes of events still in the log after 30 minutes; timing anyway");
     }
-    let (bytes, files) = last;
+    let Stored { parquet_bytes: bytes, parquet_files: files, .. } = last;
     println!(
         "tally bench query: {n} events of {users} users over {DAYS} days loaded in {load_seconds:.1} s ({:.0} events/s), settled in {:.0} s",
         n as f64 / load_seconds,

@@ -444,6 +444,29 @@ mod tests {
         pretty_format_batches(&sorted.collect().await.unwrap()).unwrap().to_string()
     }
 
+    /// `plan` gives `expected` after the logical codec (node → scheduler) and after the
+    /// physical codec (scheduler → executor), each in a fresh session.
+    async fn answers_the_same_after_both_codecs(plan: LogicalPlan, expected: &str) {
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &LogicalCodec::default()).unwrap();
+        let there = session();
+        let arrived =
+            logical_plan_from_bytes_with_extension_codec(&bytes, &there.task_ctx(), &LogicalCodec::default()).unwrap();
+        assert_eq!(rows(&there, arrived.clone()).await, expected);
+        let physical = there.state().create_physical_plan(&arrived).await.unwrap();
+        let bytes = physical_plan_to_bytes_with_extension_codec(physical, &PhysicalCodec::default()).unwrap();
+        let executor = session();
+        let task =
+            physical_plan_from_bytes_with_extension_codec(&bytes, &executor.task_ctx(), &PhysicalCodec::default())
+                .unwrap();
+        let batches = datafusion::physical_plan::collect(task, executor.task_ctx()).await.unwrap();
+        let mut lines: Vec<String> =
+            pretty_format_batches(&batches).unwrap().to_string().lines().map(str::to_string).collect();
+        let mut wanted: Vec<String> = expected.lines().map(str::to_string).collect();
+        lines.sort();
+        wanted.sort();
+        assert_eq!(lines, wanted);
+    }
+
     /// A plan with an in-memory table, a bucket, a segmentation expression and the
     /// sequence aggregate gives the same rows after the logical codec (node → scheduler)
     /// and the physical codec (scheduler → executor) as before.
@@ -477,25 +500,7 @@ mod tests {
         let expected = rows(&here, plan.clone()).await;
         assert!(expected.contains("| a "), "{expected}");
 
-        let there = session();
-        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &LogicalCodec::default()).unwrap();
-        let arrived =
-            logical_plan_from_bytes_with_extension_codec(&bytes, &there.task_ctx(), &LogicalCodec::default()).unwrap();
-        assert_eq!(rows(&there, arrived.clone()).await, expected);
-
-        let physical = there.state().create_physical_plan(&arrived).await.unwrap();
-        let bytes = physical_plan_to_bytes_with_extension_codec(physical, &PhysicalCodec::default()).unwrap();
-        let executor = session();
-        let task =
-            physical_plan_from_bytes_with_extension_codec(&bytes, &executor.task_ctx(), &PhysicalCodec::default())
-                .unwrap();
-        let batches = datafusion::physical_plan::collect(task, executor.task_ctx()).await.unwrap();
-        let mut lines: Vec<String> =
-            pretty_format_batches(&batches).unwrap().to_string().lines().map(str::to_string).collect();
-        let mut wanted: Vec<String> = expected.lines().map(str::to_string).collect();
-        lines.sort();
-        wanted.sort();
-        assert_eq!(lines, wanted);
+        answers_the_same_after_both_codecs(plan, &expected).await;
     }
 
     /// A fixed value numbering travels: each process numbers the same tuples alike, and a
@@ -517,24 +522,7 @@ mod tests {
         for (id, number) in [("a", 1), ("b", 2), ("c", 0)] {
             assert!(expected.contains(&format!("| {id}           | {number}      |")), "{expected}");
         }
-        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &LogicalCodec::default()).unwrap();
-        let there = session();
-        let arrived =
-            logical_plan_from_bytes_with_extension_codec(&bytes, &there.task_ctx(), &LogicalCodec::default()).unwrap();
-        assert_eq!(rows(&there, arrived.clone()).await, expected);
-        let physical = there.state().create_physical_plan(&arrived).await.unwrap();
-        let bytes = physical_plan_to_bytes_with_extension_codec(physical, &PhysicalCodec::default()).unwrap();
-        let executor = session();
-        let task =
-            physical_plan_from_bytes_with_extension_codec(&bytes, &executor.task_ctx(), &PhysicalCodec::default())
-                .unwrap();
-        let batches = datafusion::physical_plan::collect(task, executor.task_ctx()).await.unwrap();
-        let mut lines: Vec<String> =
-            pretty_format_batches(&batches).unwrap().to_string().lines().map(str::to_string).collect();
-        let mut wanted: Vec<String> = expected.lines().map(str::to_string).collect();
-        lines.sort();
-        wanted.sort();
-        assert_eq!(lines, wanted);
+        answers_the_same_after_both_codecs(plan, &expected).await;
     }
 
     /// The growing value numbering cannot leave its process: encoding it fails with the
