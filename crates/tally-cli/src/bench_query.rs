@@ -421,16 +421,10 @@ async fn cluster(
     let _scheduler = spawn(vec!["scheduler".into(), "--listen".into(), scheduler_address.clone()])?;
     let mut executors = Vec::new();
     for _ in 0..2 {
-        // An executor takes its port and the next one.
-        let port = loop {
-            let port = free()?;
-            if std::net::TcpListener::bind(("127.0.0.1", port.saturating_add(1))).is_ok() {
-                break port;
-            }
-        };
+        let port = free()?;
         let args = ["executor", "--scheduler", &scheduler_address, "--listen", &format!("127.0.0.1:{port}")];
         executors.push(spawn(args.map(String::from).to_vec())?);
-        // Executors register before the next starts listening for its ports.
+        // An executor binds its port before the next one looks for a free port.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let url = format!("df://{scheduler_address}");

@@ -62,7 +62,7 @@ enum Command {
         /// The scheduler, as HOST:PORT.
         #[arg(long, value_name = "HOST:PORT")]
         scheduler: String,
-        /// Address for results and shuffles (Arrow Flight); tasks arrive on the next port.
+        /// Address for results and shuffles (Arrow Flight); tasks are asked of the scheduler.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
         listen: std::net::SocketAddr,
         /// The host name the scheduler and nodes reach it by (default: the address it

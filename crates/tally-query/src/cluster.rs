@@ -55,11 +55,16 @@ pub(crate) fn is_remote(context: &SessionContext) -> bool {
     context.state().config().get_extension::<tally_events::ClusterSession>().is_some()
 }
 
-/// How often an executor tells the scheduler it is alive (Ballista's default is 60 s).
-pub const HEARTBEAT_SECONDS: u64 = 3;
-/// How long the scheduler waits for an executor's heartbeat before it gives the
-/// executor's tasks to others (Ballista's default is 180 s: a query whose executor died
-/// stalled for minutes).
+/// How executors get their tasks: they ask the scheduler for work (every 50 ms when idle,
+/// at least every 5 s when busy, each ask doubling as a heartbeat) and count their own
+/// free cores. Ballista 55's default, the scheduler pushing tasks and counting every
+/// executor's free cores itself, never gives back the cores of a task it cancels when it
+/// rolls a stage back after another executor died (apache/datafusion-ballista#2418): the
+/// survivor looked busy forever and the query stalled.
+const SCHEDULING: ballista_core::config::TaskSchedulingPolicy = ballista_core::config::TaskSchedulingPolicy::PullStaged;
+/// How long the scheduler waits for an executor's ask before it gives the executor's
+/// tasks to others (Ballista's default is 180 s: a query whose executor died stalled for
+/// minutes). Twice a busy executor's longest gap between asks.
 pub const EXECUTOR_TIMEOUT_SECONDS: u64 = 10;
 /// How often the scheduler looks for executors past that timeout (Ballista's: 15 s).
 pub const EXPIRY_CHECK_SECONDS: u64 = 3;
@@ -284,6 +289,9 @@ pub(crate) async fn remote_session(url: &str, partitions: usize) -> Result<Sessi
         // stage it resubmitted after an executor died ("Can't find active stage"), and the
         // query stalled; the static one reruns the lost stage and answers.
         ("ballista.planner.adaptive.enabled", "false".into()),
+        // A task reading a dead executor's shuffle output tries three times; a second
+        // between tries (Ballista's default is 3 s) lets the stage rerun sooner.
+        ("ballista.client.io_retry_wait_time_ms", "1000".into()),
     ];
     for (key, value) in settings {
         config.options_mut().set(key, &value).map_err(crate::engine_error)?;
@@ -326,6 +334,7 @@ pub async fn run_scheduler(listen: SocketAddr, external_host: &str, stores: &Sto
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         override_session_builder: Some(builder),
+        scheduling_policy: SCHEDULING,
         executor_timeout_seconds: EXECUTOR_TIMEOUT_SECONDS,
         expire_dead_executor_interval_seconds: EXPIRY_CHECK_SECONDS,
         no_executors_grace_period_seconds: EXECUTOR_TIMEOUT_SECONDS,
@@ -349,7 +358,7 @@ pub async fn run_scheduler(listen: SocketAddr, external_host: &str, stores: &Sto
 pub struct ExecutorSettings {
     pub scheduler_host: String,
     pub scheduler_port: u16,
-    /// Arrow Flight (results and shuffle) on this address; tasks on the next port.
+    /// Arrow Flight (results and shuffle) on this address (tasks are asked of the scheduler).
     pub listen: SocketAddr,
     /// The name the scheduler and clients reach it by (default: the address it connects from).
     pub external_host: Option<String>,
@@ -389,7 +398,7 @@ pub async fn run_executor(settings: ExecutorSettings, stores: &Stores) -> Result
         external_host: settings.external_host.clone(),
         vcores: settings.tasks,
         work_dir: Some(settings.work_dir.display().to_string()),
-        executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
+        task_scheduling_policy: SCHEDULING,
         job_data_clean_up_interval_seconds: 600,
         job_data_ttl_seconds: 3600,
         memory_pool_size: Some(settings.memory_bytes),

@@ -17,15 +17,9 @@ use crate::ingest::production;
 use crate::query::{ZONE, data_set, import};
 use crate::support::{Instance, binary};
 
-/// A loopback port that is free now, whose next port is free too (an executor takes both).
-fn free_port_pair() -> u16 {
-    loop {
-        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = first.local_addr().unwrap().port();
-        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
+/// A loopback port that is free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The reports of the differential suite (`query.rs`, checked there against DuckDB).
@@ -150,7 +144,7 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
 
     // The cluster: a scheduler and two executors, each its own `tally` process reading the
     // bucket the config names.
-    let scheduler_port = free_port_pair();
+    let scheduler_port = free_port();
     let cluster_url = format!("df://127.0.0.1:{scheduler_port}");
     let scheduler_listen = format!("127.0.0.1:{scheduler_port}");
     let scheduler_args = ["--config", config, "scheduler", "--listen", &scheduler_listen];
@@ -168,8 +162,8 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
             TallyProcess::start(binary(), &all, &[], "Tally's query executor is listening on ").await
         }
     };
-    let _executor_1 = executor(free_port_pair()).await;
-    let mut executor_2 = executor(free_port_pair()).await;
+    let mut executor_1 = executor(free_port()).await;
+    let mut executor_2 = executor(free_port()).await;
 
     // Two ingest nodes sending their reports to the cluster: node A flushes every second,
     // node B keeps its events in memory (its plans carry them to the executors).
@@ -291,6 +285,8 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
     let (funnel_name, funnel_path, funnel_report) = &reports[3];
     let funnel_answer = &clustered[3];
     eprintln!("{:?} killing an executor", Instant::now());
+    // What each process has said so far: a stall prints only what came after.
+    let said_before = [scheduler.output_so_far().len(), executor_1.output_so_far().len(), node_b.output_so_far().len()];
     let killer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(400)).await;
         executor_2.kill().await;
@@ -304,7 +300,12 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
         let started = Instant::now();
         let Ok(reply) = tokio::time::timeout(Duration::from_secs(30), ask(&on_b, funnel_path, funnel_report)).await
         else {
-            let logs = [scheduler.output_so_far(), node_b.output_so_far()].concat();
+            let after = [scheduler.output_so_far(), executor_1.output_so_far(), node_b.output_so_far()];
+            let logs: Vec<String> = ["scheduler", "surviving executor", "node B"]
+                .iter()
+                .zip(after.iter().zip(said_before))
+                .map(|(who, (lines, before))| format!("== {who} since the kill:\n{}", lines[before..].join("\n")))
+                .collect();
             panic!("{funnel_name} stalled past 30 s after an executor died:\n{}", logs.join("\n"));
         };
         assert!(started.elapsed() < Duration::from_secs(30));
