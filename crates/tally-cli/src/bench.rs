@@ -82,16 +82,21 @@ pub(crate) fn tally(exe: &Path, data_dir: &Path, args: &[&str], stdin: Option<&s
 
 /// Starts `exe serve` on a free loopback port over `data_dir` and waits until it is ready;
 /// returns it with its base URL.
+/// A loopback port that is free now.
+pub(crate) fn free_port() -> Result<u16, CliError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|error| fail("find a free port", error))
+}
+
 pub(crate) async fn start_server(
     exe: &Path,
     data_dir: &Path,
     env: &[(&str, &str)],
     client: &reqwest::Client,
 ) -> Result<(Server, String), CliError> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|error| fail("find a free port", error))?
-        .port();
+    let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let child = std::process::Command::new(exe)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])

@@ -103,6 +103,8 @@ fn session(rng: &mut Seeded, users: u64, first_day_s: i64, n: &mut u64, out: &mu
 /// What the logs may still hold when the load counts as settled: a flush leaves an open,
 /// nearly empty segment behind.
 const SETTLED_LOG_BYTES: u64 = 1 << 20;
+/// The longest the bench waits for the load to settle before it times the questions anyway.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// What the data folder holds: the event files' bytes and count, and the bytes in the
 /// write-ahead logs (events received and not yet in a file; a flush removes the segments
@@ -235,7 +237,7 @@ pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
     let mut last = stored(&data_dir);
     let mut stable_since = Instant::now();
     while (stable_since.elapsed() < Duration::from_secs(15) || last.logged_bytes > SETTLED_LOG_BYTES)
-        && settle.elapsed() < Duration::from_secs(1800)
+        && settle.elapsed() < SETTLE_LIMIT
     {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = stored(&data_dir);
@@ -246,7 +248,10 @@ pub(crate) async fn query(bench: QueryBench) -> Result<(), CliError> {
     }
     let unflushed = last.logged_bytes;
     if unflushed > SETTLED_LOG_BYTES {
-        eprintln!("tally bench query: {unflushed} bytes of events still in the log after 30 minutes; timing anyway");
+        let minutes = SETTLE_LIMIT.as_secs() / 60;
+        eprintln!(
+            "tally bench query: {unflushed} bytes of events still in the log after {minutes} minutes; timing anyway"
+        );
     }
     let Stored { parquet_bytes: bytes, parquet_files: files, .. } = last;
     println!(
@@ -398,13 +403,7 @@ async fn cluster(
     embedded: (&[(&&str, f64, u64)], &[Value]),
     (email, password, project_id): (&str, &str, i64),
 ) -> Result<(), CliError> {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|address| address.port())
-            .map_err(|error| fail("find a free port", error))
-    };
-    let scheduler_port = free()?;
+    let scheduler_port = crate::bench::free_port()?;
     let spawn = |args: Vec<String>| {
         std::process::Command::new(exe)
             .arg("--data-dir")
@@ -421,7 +420,7 @@ async fn cluster(
     let _scheduler = spawn(vec!["scheduler".into(), "--listen".into(), scheduler_address.clone()])?;
     let mut executors = Vec::new();
     for _ in 0..2 {
-        let port = free()?;
+        let port = crate::bench::free_port()?;
         let args = ["executor", "--scheduler", &scheduler_address, "--listen", &format!("127.0.0.1:{port}")];
         executors.push(spawn(args.map(String::from).to_vec())?);
         // An executor binds its port before the next one looks for a free port.

@@ -391,6 +391,8 @@ pub async fn run_executor(settings: ExecutorSettings, stores: &Stores) -> Result
     let config = ExecutorProcessConfig {
         bind_host: settings.listen.ip().to_string(),
         port: settings.listen.port(),
+        // Only advertised: with pull scheduling nothing listens there (the scheduler's
+        // calls to cancel a task fail and the task runs to its end).
         grpc_port: settings.listen.port().saturating_add(1),
         scheduler_host: settings.scheduler_host.clone(),
         scheduler_port: settings.scheduler_port,

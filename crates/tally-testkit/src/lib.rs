@@ -98,6 +98,11 @@ pub fn chromium() -> Option<String> {
     }
 }
 
+/// A loopback TCP port that is free now, for a peer or a `tally` process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// Random hex for test names and secrets.
 pub fn token_hex(n_bytes: usize) -> String {
     tally_types::token::random_hex(n_bytes)

@@ -42,7 +42,7 @@ impl OpenIdProvider {
     }
 
     pub async fn start(peers: &std::path::Path, redirect_uri: &str) -> OpenIdProvider {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::free_port();
         let client_id = format!("tally-{}", crate::token_hex(4));
         let client_secret = crate::token_hex(16);
         let mut command = Command::new("node");

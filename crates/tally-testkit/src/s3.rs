@@ -17,7 +17,7 @@ pub struct S3Server {
 impl S3Server {
     /// Starts the server and creates `bucket`.
     pub async fn start(python: &str, bucket: &str) -> S3Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::free_port();
         let child = Command::new(python)
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
             .arg(port.to_string())

@@ -68,7 +68,7 @@ impl PostForm {
 impl SamlIdp {
     pub async fn start(python: &str) -> SamlIdp {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::free_port();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/saml/idp.py");
         let mut command = Command::new(python);
         command.arg("-u").arg(script).arg(port.to_string()).arg(dir.path());

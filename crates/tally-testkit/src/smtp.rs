@@ -17,7 +17,7 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start(python: &str) -> SmtpServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::free_port();
         let mut child = Command::new(python)
             .args(["-u", "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Debugging", "-l"])
             .arg(format!("127.0.0.1:{port}"))

@@ -17,11 +17,6 @@ use crate::ingest::production;
 use crate::query::{ZONE, data_set, import};
 use crate::support::{Instance, binary};
 
-/// A loopback port that is free now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The reports of the differential suite (`query.rs`, checked there against DuckDB).
 fn reports(range: &Value) -> Vec<(&'static str, Value)> {
     let gold = json!({ "property": "tier", "source": "user", "operator": "equals", "value": ["gold"] });
@@ -144,7 +139,7 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
 
     // The cluster: a scheduler and two executors, each its own `tally` process reading the
     // bucket the config names.
-    let scheduler_port = free_port();
+    let scheduler_port = tally_testkit::free_port();
     let cluster_url = format!("df://127.0.0.1:{scheduler_port}");
     let scheduler_listen = format!("127.0.0.1:{scheduler_port}");
     let scheduler_args = ["--config", config, "scheduler", "--listen", &scheduler_listen];
@@ -162,8 +157,8 @@ async fn reports_on_a_ballista_cluster_equal_the_embedded_engines_and_survive_a_
             TallyProcess::start(binary(), &all, &[], "Tally's query executor is listening on ").await
         }
     };
-    let mut executor_1 = executor(free_port()).await;
-    let mut executor_2 = executor(free_port()).await;
+    let mut executor_1 = executor(tally_testkit::free_port()).await;
+    let mut executor_2 = executor(tally_testkit::free_port()).await;
 
     // Two ingest nodes sending their reports to the cluster: node A flushes every second,
     // node B keeps its events in memory (its plans carry them to the executors).
