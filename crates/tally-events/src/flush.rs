@@ -316,7 +316,12 @@ pub(crate) async fn delete_uncatalogued(files: &dyn ObjectStore, paths: Vec<Stri
 
 /// Held by a flush or a compaction: one at a time.
 #[derive(Debug, Default)]
-pub(crate) struct Maintenance;
+pub(crate) struct Maintenance {
+    /// Whether the state this node last published for the others sharing the bucket is
+    /// its current one ([`crate::peers`]): false once it starts and while a publish failed,
+    /// so its next flush publishes even with nothing new.
+    published: bool,
+}
 
 /// What a flush did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -495,28 +500,60 @@ impl EventStore {
         Ok(())
     }
 
+    /// This node's profiles and derived state as they are now.
+    fn state(&self) -> (Vec<(i64, ProfileKey, Profile)>, Derived) {
+        let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let profiles =
+            profiles.iter().map(|((project, key), profile)| (*project, key.clone(), profile.clone())).collect();
+        (profiles, derived.clone())
+    }
+
+    /// Publishes the encoded `derived` and `profiles` for the other nodes sharing the
+    /// bucket ([`crate::peers::publish`]); whether it did. A failure waits for the next flush.
+    async fn publish(&self, derived: &[u8], profiles: Vec<u8>) -> bool {
+        let published = crate::peers::publish(&*self.files, &self.node, derived, profiles).await;
+        if let Err(error) = &published {
+            tracing::warn!(region = %self.region, %error, "cannot publish this node's state to the others; the next flush tries again");
+        }
+        published.is_ok()
+    }
+
     async fn flush_own(&self) -> Result<FlushReport, StorageError> {
-        let _maintenance = self.maintenance.lock().await;
+        let mut maintenance = self.maintenance.lock().await;
         self.remove_retired().await;
-        let (sealed, flushing, snapshot) = {
+        let cut = {
             let _cut = self.cut.write().await;
             let rotated = self.wal.rotate().await?;
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             // Nothing new in the log, but a failed flush's events wait: retry them under
             // that flush's segment number.
-            let Some(sealed) = rotated.or(memory.pending_sealed) else { return Ok(FlushReport::default()) };
-            memory.pending_sealed = Some(sealed);
-            let fresh = memory.take_fresh()?;
-            // Events of an earlier flush that failed are still here: this flush covers them too.
-            let flushing = Arc::make_mut(&mut memory.flushing);
-            for (project, events) in fresh {
-                flushing.entry(project).or_default().extend(events);
+            match rotated.or(memory.pending_sealed) {
+                None => None,
+                Some(sealed) => {
+                    memory.pending_sealed = Some(sealed);
+                    let fresh = memory.take_fresh()?;
+                    // Events of an earlier flush that failed are still here: this flush covers them too.
+                    let flushing = Arc::make_mut(&mut memory.flushing);
+                    for (project, events) in fresh {
+                        flushing.entry(project).or_default().extend(events);
+                    }
+                    Some((sealed, Arc::clone(&memory.flushing), self.state()))
+                }
             }
-            let profiles = self.profiles.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let derived = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let profiles: Vec<(i64, ProfileKey, Profile)> =
-                profiles.iter().map(|((project, key), profile)| (*project, key.clone(), profile.clone())).collect();
-            (sealed, Arc::clone(&memory.flushing), (profiles, derived.clone()))
+        };
+        let Some((sealed, flushing, snapshot)) = cut else {
+            // Nothing new: the state is the last snapshot's, which a node that started
+            // since or whose publish failed has not published yet.
+            if self.shares_files() && !maintenance.published {
+                let (profiles, derived) = self.state();
+                let derived = serde_json::to_vec(&derived).map_err(io)?;
+                let profiles = tokio::task::spawn_blocking(move || parquet_file::encode_profiles(&profiles))
+                    .await
+                    .map_err(io)??;
+                maintenance.published = self.publish(&derived, profiles).await;
+            }
+            return Ok(FlushReport::default());
         };
         let events: usize = flushing.values().flatten().map(RecordBatch::num_rows).sum();
         let promotions: HashMap<i64, Vec<Promoted>> = flushing
@@ -538,14 +575,16 @@ impl EventStore {
         let (profiles, derived) = snapshot;
         let published = if self.shares_files() { Some(serde_json::to_vec(&derived).map_err(io)?) } else { None };
         let profiles_file = write_snapshot(&self.root, sealed, profiles, derived).await?;
-        if let Some(derived) = published {
-            crate::peers::publish(&*self.files, &self.node, &derived, profiles_file).await?;
-        }
         self.catalog.record_flush(&self.region, &self.node, &rows, sealed, self.clock.now()).await?;
         {
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             memory.flushing = Arc::default();
             memory.pending_sealed = None;
+        }
+        // Published only once its files are catalogued: a node that reads it (and so drops
+        // its kept answers) then finds them too.
+        if let Some(derived) = published {
+            maintenance.published = self.publish(&derived, profiles_file).await;
         }
         let removed_segments = crate::wal::remove_through(&self.root.join("wal"), sealed).await?;
         tracing::debug!(region = %self.region, sealed, events, files = rows.len(), "flushed events to Parquet");

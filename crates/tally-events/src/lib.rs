@@ -162,7 +162,8 @@ struct Memory {
     fresh: HashMap<i64, ProjectMemory>,
     fresh_count: usize,
     flushing: Arc<Batches>,
-    /// The log segment of the flush `flushing` belongs to, until it succeeds.
+    /// The log segment of the flush `flushing` belongs to, until it succeeds (at a start,
+    /// the last sealed segment replayed).
     pending_sealed: Option<u64>,
 }
 
@@ -381,6 +382,11 @@ impl EventStore {
             Some(snapshot) => snapshot.into_state(root).await?,
             None => (Profiles::new(), Derived::default()),
         };
+        // Records of segments before the current one (a flush sealed them and then failed, or
+        // stopped): the first flush covers them even when nothing new comes.
+        let current_segment = segments_on_disk.iter().copied().max();
+        memory.pending_sealed =
+            replayed.iter().map(|replayed| replayed.segment).filter(|segment| Some(*segment) < current_segment).max();
         for wal::Replayed { segment, record } in replayed {
             // Segments the snapshot covers still hold events not yet in files; what they
             // did to profiles and the lexicon is already in the snapshot.

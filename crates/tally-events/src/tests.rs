@@ -296,3 +296,55 @@ async fn a_catalog_older_than_the_data_is_refused_and_a_cut_short_first_flush_is
     assert!(error.to_string().contains("older than the event data"), "{error}");
     assert_eq!(parquet_files(dir.path()), before, "nothing swept");
 }
+
+/// The keys under `prefix` in `bucket`.
+async fn keys(bucket: &dyn object_store::ObjectStore, prefix: &str) -> Vec<String> {
+    use futures_util::StreamExt;
+    let prefix = object_store::path::Path::from(prefix);
+    bucket.list(Some(&prefix)).map(|object| object.unwrap().location.to_string()).collect().await
+}
+
+#[tokio::test]
+async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_catalogued() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let open_node = |node: &'static str, catalog: tally_store::Store| {
+        let files = crate::EventFiles::Objects(Arc::clone(&bucket));
+        let root = dir.path().join(node);
+        async move { EventStore::open_with(&root, files, node, "eu", catalog, clock()).await.unwrap() }
+    };
+    let node_a = open_node("a", catalog(dir.path()).await).await;
+    // Node B's own connections to the same metadata database, which go away mid-flush.
+    let catalog_b = catalog(dir.path()).await;
+    let node_b = open_node("b", catalog_b.clone()).await;
+    node_b.append(vec![event(1, "ada", 1, 1)]).await.unwrap();
+    catalog_b.close().await;
+    assert!(node_b.flush().await.is_err(), "the catalog is gone");
+    assert_eq!(keys(&*bucket, "project=1").await.len(), 1, "its file is written");
+    assert!(keys(&*bucket, "nodes/b").await.is_empty(), "but its state is not published before the catalog has it");
+    let version = node_a.changes.version(1);
+    node_a.refresh_peers().await.unwrap();
+    assert_eq!(node_a.changes.version(1), version, "nothing for node A to drop a kept answer over");
+    drop(node_b);
+
+    // Restarted, node B sweeps the uncatalogued file, flushes its log and then publishes;
+    // node A, reading that, finds the event in the catalog.
+    let node_b = open_node("b", catalog(dir.path()).await).await;
+    assert_eq!(node_b.flush().await.unwrap().events, 1);
+    assert_eq!(keys(&*bucket, "nodes/b").await.len(), 2, "derived.json and profiles.parquet");
+    node_a.refresh_peers().await.unwrap();
+    assert_ne!(node_a.changes.version(1), version, "node A drops its kept answers");
+    assert_eq!(node_a.events(&everything(1)).await.unwrap().len(), 1);
+
+    // A node that stopped after cataloguing but before publishing publishes at its first
+    // flush after it starts again, even with nothing new.
+    use object_store::ObjectStoreExt;
+    let derived = object_store::path::Path::from("nodes/b/derived.json");
+    bucket.delete(&derived).await.unwrap();
+    drop(node_b);
+    let node_b = open_node("b", catalog(dir.path()).await).await;
+    assert_eq!(node_b.flush().await.unwrap().sealed_through, None, "nothing new");
+    let published = bucket.head(&derived).await.expect("published again");
+    assert_eq!(node_b.flush().await.unwrap().sealed_through, None);
+    assert_eq!(bucket.head(&derived).await.unwrap().e_tag, published.e_tag, "then only with something new");
+}

@@ -175,7 +175,9 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
         &json!([{ "$token": project.token, "$distinct_id": "u9", "$set": { "plan": "pro" } }]),
     )
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Each wait below has 30 s of its own.
+    let soon = || std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = soon();
     while files_of(&s3, "node-a").await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "node A did not flush within 30 s");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -200,6 +202,7 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
     assert!(keys.contains(&a_leftover), "node B never deletes node A's files: {keys:?}");
     assert!(!keys.contains(&b_leftover), "node B sweeps its own: {keys:?}");
     assert!(a_files.iter().all(|key| keys.contains(key)), "every file of node A is still there");
+    let deadline = soon();
     while files_of(&s3, "node-b").await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "node B did not flush within 30 s");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -215,6 +218,7 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
     let u9 = "&where=properties%5B%22distinct_id%22%5D%20%3D%3D%20%22u9%22";
     for node in [&node_a, &node_b] {
         let mut found = export(node.base_url(), &project, u9).await;
+        let deadline = soon();
         while found.len() < 4 {
             assert!(std::time::Instant::now() < deadline, "d9's events never became u9's: {found:?}");
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -231,8 +235,10 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
         let query = [("project_id", project_id.as_str()), ("type", "general")];
         crate::query_api::get(node_a.base_url(), &project, names_path, &query).await.1.to_string()
     };
-    // Node B publishes its state just after its files appear: node A may read it a moment later.
+    // Node B publishes its state just after its files are catalogued: node A may read it a
+    // moment later.
     let mut names = names_on_a().await;
+    let deadline = soon();
     while !(names.contains("Paused") && names.contains("Signed In")) {
         assert!(std::time::Instant::now() < deadline, "node A never learned node B's event names: {names}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -259,8 +265,13 @@ async fn two_ingest_nodes_share_a_bucket_and_a_killed_one_loses_nothing_and_dele
         .collect();
     assert_eq!(import_rows(node_b.base_url(), &project, &late).await.status(), StatusCode::OK);
     let mut answer = acme.owner.post(&path, report.clone()).await;
+    let deadline = soon();
     while total(&answer) != Some(5.0) {
-        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(30), "{:?}", answer.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node A kept the answer from before node B's flush: {:?}",
+            answer.body
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         answer = acme.owner.post(&path, report.clone()).await;
     }
