@@ -618,9 +618,20 @@ impl EventStore {
     }
 
     async fn compact_holding(&self, lease: &str) -> Result<CompactReport, StorageError> {
+        let files = self.catalog.all_event_files(&self.region).await?;
+        self.compact_listed(lease, files).await
+    }
+
+    /// Compacts `files` (the catalog as listed a moment ago). A partition whose files
+    /// another node rewrote or removed since (a deletion, a reset) is left to the next pass.
+    pub(crate) async fn compact_listed(
+        &self,
+        lease: &str,
+        files: Vec<EventFile>,
+    ) -> Result<CompactReport, StorageError> {
         let today = day_of(self.clock.now().as_millisecond());
         let mut partitions: BTreeMap<Partition, Vec<EventFile>> = BTreeMap::new();
-        for file in self.catalog.all_event_files(&self.region).await? {
+        for file in files {
             if file.rows < SMALL_FILE_ROWS {
                 let bucket = u32::try_from(file.bucket).unwrap_or(0);
                 partitions.entry((file.project_id, file.day.clone(), bucket)).or_default().push(file);
@@ -660,14 +671,12 @@ impl EventStore {
             self.files.put(&path, bytes.into()).await.map_err(parquet_file::ParquetError::from)?;
             self.make_durable(std::slice::from_ref(&path)).await?;
             let old: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
-            self.catalog
-                .replace_event_files(
-                    &self.region,
-                    &old,
-                    &catalog_row(&partition, &path, &stats, &promoted),
-                    self.clock.now(),
-                )
-                .await?;
+            let row = catalog_row(&partition, &path, &stats, &promoted);
+            if !self.catalog.replace_event_files(&self.region, &old, &row, self.clock.now()).await? {
+                tracing::info!(region = %self.region, ?partition, "a file to compact changed on another node; the next pass compacts the partition");
+                delete_uncatalogued(&*self.files, vec![path.to_string()], "a compaction another node overtook").await;
+                continue;
+            }
             report.partitions += 1;
             report.files_in += old.len();
             report.rows_in += rows_in;

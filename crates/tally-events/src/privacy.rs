@@ -7,7 +7,9 @@
 //! that holds their events is rewritten without them: the new file is written and synced,
 //! then swapped for the old one in the catalog in one transaction, then the old one is
 //! deleted. A crash leaves either the old or the new file catalogued (the start sweeps the
-//! other), and running the deletion again finishes what remains.
+//! other), and running the deletion again finishes what remains. The swap refuses a file
+//! another node compacted or rewrote meanwhile (its new file would bring the users back
+//! from the old one): the deletion then lists the files again and rewrites what replaced it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,6 +27,10 @@ use tally_ingest::profiles::{Profile, ProfileKey};
 use tally_types::permissions::project::ManagePrivacyRequests;
 
 use crate::{EventQuery, EventStore, Record, StorageError, WalError, flush, parquet_file, scan};
+
+/// How many times a deletion lists and rewrites the users' files when other nodes change
+/// some of them meanwhile.
+const REWRITE_PASSES: usize = 5;
 
 /// What a deletion removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,8 +139,31 @@ impl EventStore {
         self.flush().await?;
         let _maintenance = self.maintenance.lock().await;
         let mut report = DeletionReport { distinct_ids: sorted, profiles, ..DeletionReport::default() };
+        // Another node may compact (or rewrite) a file while this pass rewrites it: the pass
+        // that loses that race lists the files again.
+        for _ in 0..REWRITE_PASSES {
+            let files = self.catalog.event_files(&self.region, project_id, i64::MIN, i64::MAX).await?;
+            if self.rewrite_without(&ids, files, &mut report).await? == 0 {
+                return Ok(report);
+            }
+        }
+        Err(StorageError::Io(format!(
+            "the users' event files kept changing on other nodes during {REWRITE_PASSES} passes; run the deletion again"
+        )))
+    }
+
+    /// Rewrites each of `files` that holds events of `ids` without them (or removes it from
+    /// the catalog when nothing else is left), counting into `report`; returns how many it
+    /// could not swap because another node replaced or removed them meanwhile.
+    pub(crate) async fn rewrite_without(
+        &self,
+        ids: &HashSet<String>,
+        files: Vec<tally_store::EventFile>,
+        report: &mut DeletionReport,
+    ) -> Result<usize, StorageError> {
+        let mut changed_elsewhere = 0;
         let listed: Vec<datafusion::logical_expr::Expr> = ids.iter().map(|id| lit(id.as_str())).collect();
-        for file in self.catalog.event_files(&self.region, project_id, i64::MIN, i64::MAX).await? {
+        for file in files {
             let context = SessionContext::new();
             let everything = EventQuery { from_ms: i64::MIN, to_ms: i64::MAX, ..EventQuery::default() };
             let promoted = parquet_file::columns_of(&file.columns, &file.path)?;
@@ -167,7 +196,10 @@ impl EventStore {
                 .map_err(scan::engine)?;
             let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
             if rows == 0 {
-                self.catalog.remove_event_file(&self.region, &file.path).await?;
+                if !self.catalog.remove_event_file(&self.region, &file.path).await? {
+                    changed_elsewhere += 1;
+                    continue;
+                }
             } else {
                 let layout = parquet_file::schema_with(&promoted);
                 let (bytes, stats) = tokio::task::spawn_blocking(move || {
@@ -187,16 +219,20 @@ impl EventStore {
                 self.make_durable(std::slice::from_ref(&path)).await?;
                 let partition = (file.project_id, file.day.clone(), u32::try_from(file.bucket).unwrap_or(0));
                 let row = flush::catalog_row(&partition, &path, &stats, &promoted);
-                self.catalog
-                    .replace_event_files(&self.region, std::slice::from_ref(&file.path), &row, self.clock.now())
-                    .await?;
+                let old = std::slice::from_ref(&file.path);
+                if !self.catalog.replace_event_files(&self.region, old, &row, self.clock.now()).await? {
+                    changed_elsewhere += 1;
+                    let unused = vec![path.to_string()];
+                    flush::delete_uncatalogued(&*self.files, unused, "a rewrite another node overtook").await;
+                    continue;
+                }
             }
             report.files_rewritten += 1;
             report.events_in_files += u64::try_from(held).unwrap_or(0);
             let now_free = self.readers.retire(vec![file.path.clone()]);
             flush::delete_uncatalogued(&*self.files, now_free, "an event file rewritten without deleted users").await;
         }
-        Ok(report)
+        Ok(changed_elsewhere)
     }
 
     /// Everything stored of the users `distinct_ids` name (with every id merged with them)

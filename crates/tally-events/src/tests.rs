@@ -9,7 +9,7 @@ use tally_ingest::Event;
 use tally_ingest::profiles::{Operation, ProfileKey, ProfileUpdate};
 use tally_types::{FakeClock, SharedClock};
 
-use crate::{EventQuery, EventStore, StorageError, parquet_file};
+use crate::{EventQuery, EventStore, StorageError, flush, parquet_file};
 
 const DAY_MS: i64 = 86_400_000;
 /// 2027-01-15T00:00:00Z.
@@ -347,4 +347,54 @@ async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_cat
     let published = bucket.head(&derived).await.expect("published again");
     assert_eq!(node_b.flush().await.unwrap().sealed_through, None);
     assert_eq!(bucket.head(&derived).await.unwrap().e_tag, published.e_tag, "then only with something new");
+}
+
+#[tokio::test]
+async fn a_deletion_and_a_compaction_that_overlap_never_bring_deleted_events_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // A shared bucket, where replaced files stay a while for other nodes' readers.
+    let bucket: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let catalog = catalog(dir.path()).await;
+    let files = crate::EventFiles::Objects(Arc::clone(&bucket));
+    let store = EventStore::open_with(&dir.path().join("a"), files, "a", "eu", catalog.clone(), clock()).await.unwrap();
+    let users = || async {
+        let mut found: Vec<String> =
+            store.events(&everything(1)).await.unwrap().into_iter().map(|event| event.distinct_id).collect();
+        found.sort();
+        found
+    };
+    let ada: std::collections::HashSet<String> = ["ada".to_string()].into();
+    // Another user whose events share Ada's files.
+    let bob = (0..).map(|n| format!("bob{n}")).find(|id| flush::bucket_of(id) == flush::bucket_of("ada")).unwrap();
+    // Two small files of a closed day, each with an event of Ada's and one of Bob's.
+    for n in 0..2 {
+        store.append(vec![event(1, "ada", 2 * n, 1), event(1, &bob, 2 * n + 1, 1)]).await.unwrap();
+        store.flush().await.unwrap();
+    }
+
+    // A deletion listed the files, then (on another node) a compaction merged them: each
+    // swap of the deletion is refused; listed again, the merged file is rewritten.
+    let listed = catalog.all_event_files("eu").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(store.compact().await.unwrap().partitions, 1);
+    let mut report = crate::DeletionReport::default();
+    assert_eq!(store.rewrite_without(&ada, listed, &mut report).await.unwrap(), 2, "both changed meanwhile");
+    assert_eq!(users().await, ["ada", "ada", bob.as_str(), bob.as_str()], "nothing changed");
+    let listed = catalog.all_event_files("eu").await.unwrap();
+    assert_eq!(store.rewrite_without(&ada, listed, &mut report).await.unwrap(), 0);
+    assert_eq!(users().await, [bob.as_str(), bob.as_str()]);
+
+    // A compaction listed the files, then a deletion removed one: the compaction's swap is
+    // refused and its merged file deleted, so Ada's event does not come back.
+    store.append(vec![event(1, "ada", 10, 1)]).await.unwrap();
+    store.flush().await.unwrap();
+    let listed = catalog.all_event_files("eu").await.unwrap();
+    assert_eq!(listed.len(), 2, "the rewritten file and the new one");
+    assert_eq!(store.rewrite_without(&ada, listed.clone(), &mut report).await.unwrap(), 0);
+    let merged_before = keys(&*bucket, "project=1").await.iter().filter(|key| key.contains("/compact-a_")).count();
+    assert_eq!(store.compact_listed("compact:eu", listed).await.unwrap().partitions, 0, "refused");
+    assert_eq!(users().await, [bob.as_str(), bob.as_str()]);
+    let merged_after = keys(&*bucket, "project=1").await.iter().filter(|key| key.contains("/compact-a_")).count();
+    assert_eq!(merged_after, merged_before, "the refused merge's file is deleted");
+    assert_eq!(catalog.all_event_files("eu").await.unwrap().len(), 1);
 }

@@ -172,39 +172,46 @@ impl Store {
         Ok(())
     }
 
-    /// Swaps files for the one that replaces them (compaction), in one transaction.
+    /// Swaps files for the one that replaces them (compaction, a deletion's rewrite), in one
+    /// transaction; `false`, changing nothing, when one of `old` is no longer catalogued
+    /// (another node replaced or removed it meanwhile: the new file must not bring back
+    /// what that change took out).
     pub async fn replace_event_files(
         &self,
         region: &str,
         old: &[String],
         new: &EventFile,
         at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for path in old {
-                sqlx::query("DELETE FROM event_files WHERE region = $1 AND path = $2")
+                let removed = sqlx::query("DELETE FROM event_files WHERE region = $1 AND path = $2")
                     .bind(region)
                     .bind(path)
                     .execute(&mut *tx)
                     .await?;
+                if removed.rows_affected() == 0 {
+                    return Ok(false);
+                }
             }
             insert_file!(&mut *tx, region, new, at);
             tx.commit().await?;
         });
-        Ok(())
+        Ok(true)
     }
 
-    /// Removes one file from the catalog (its events all deleted).
-    pub async fn remove_event_file(&self, region: &str, path: &str) -> Result<(), StoreError> {
+    /// Removes one file from the catalog (its events all deleted); `false` when it was no
+    /// longer catalogued (another node replaced or removed it).
+    pub async fn remove_event_file(&self, region: &str, path: &str) -> Result<bool, StoreError> {
         with_pool!(self, pool => {
-            sqlx::query("DELETE FROM event_files WHERE region = $1 AND path = $2")
+            let removed = sqlx::query("DELETE FROM event_files WHERE region = $1 AND path = $2")
                 .bind(region)
                 .bind(path)
                 .execute(pool)
                 .await?;
-        });
-        Ok(())
+            Ok(removed.rows_affected() > 0)
+        })
     }
 
     /// Removes a project's files from the catalog; returns their paths.

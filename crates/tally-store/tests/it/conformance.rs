@@ -408,5 +408,29 @@ async fn nodes_keep_their_own_flush_positions_and_one_at_a_time_holds_a_lease() 
         assert!(!store.acquire_lease(lease, "node-a", at(7), at(12)).await.unwrap(), "only its holder gives it back");
         store.release_lease(lease, "node-b").await.unwrap();
         assert!(store.acquire_lease(lease, "node-a", at(7), at(12)).await.unwrap());
+
+        // A file replaced or removed on one node is not replaced again from another node's
+        // stale list (which would bring back what the first change took out).
+        let file = |path: &str| tally_store::EventFile {
+            path: path.into(),
+            project_id: 1,
+            day: "2027-01-15".into(),
+            bucket: 0,
+            rows: 10,
+            bytes: 100,
+            min_time_ms: 0,
+            max_time_ms: 1,
+            columns: String::new(),
+        };
+        store.record_flush("us", "node-a", &[file("f1"), file("f2")], 8, t0()).await.unwrap();
+        assert!(store.replace_event_files("us", &["f1".into()], &file("rewritten"), t0()).await.unwrap());
+        let stale = ["f1".to_string(), "f2".to_string()];
+        assert!(!store.replace_event_files("us", &stale, &file("merged"), t0()).await.unwrap(), "{backend:?}");
+        assert!(!store.remove_event_file("us", "f1").await.unwrap());
+        let mut paths: Vec<String> =
+            store.all_event_files("us").await.unwrap().into_iter().map(|file| file.path).collect();
+        paths.sort();
+        assert_eq!(paths, ["f2", "rewritten"], "{backend:?}: nothing changed by the stale swap");
+        assert!(store.remove_event_file("us", "f2").await.unwrap());
     }
 }
