@@ -64,6 +64,9 @@ pub(crate) struct Snapshot {
     pub(crate) sealed_through: u64,
     profiles: String,
     derived: Derived,
+    /// The last of the region's forgets applied ([`crate::privacy`]).
+    #[serde(default)]
+    pub(crate) forgets_applied: i64,
 }
 
 impl Snapshot {
@@ -117,12 +120,13 @@ async fn write_snapshot(
     sealed_through: u64,
     profiles: Vec<(i64, ProfileKey, Profile)>,
     derived: Derived,
+    forgets_applied: i64,
 ) -> Result<Vec<u8>, StorageError> {
     let file_name = format!("profiles-{sealed_through:020}.parquet");
     let name = format!("{PROFILES}/{file_name}");
     let encoded = tokio::task::spawn_blocking(move || parquet_file::encode_profiles(&profiles)).await.map_err(io)??;
     write_durably(&root.join(&name), &encoded).await?;
-    let snapshot = Snapshot { sealed_through, profiles: name.clone(), derived };
+    let snapshot = Snapshot { sealed_through, profiles: name.clone(), derived, forgets_applied };
     let bytes = tokio::task::spawn_blocking(move || serde_json::to_vec(&snapshot)).await.map_err(io)?.map_err(io)?;
     write_durably(&root.join(SNAPSHOT), &bytes).await?;
     if let Ok(mut entries) = tokio::fs::read_dir(root.join(PROFILES)).await {
@@ -318,9 +322,11 @@ pub(crate) async fn delete_uncatalogued(files: &dyn ObjectStore, paths: Vec<Stri
 #[derive(Debug, Default)]
 pub(crate) struct Maintenance {
     /// Whether the state this node last published for the others sharing the bucket is
-    /// its current one ([`crate::peers`]): false once it starts and while a publish failed,
-    /// so its next flush publishes even with nothing new.
-    published: bool,
+    /// its current one ([`crate::peers`]): false once it starts, after it applied a forget
+    /// and while a publish failed, so its next flush publishes even with nothing new.
+    pub(crate) published: bool,
+    /// The last of the region's forgets this node applied ([`EventStore::apply_forgets`]).
+    pub(crate) forgets_applied: i64,
 }
 
 /// What a flush did.
@@ -522,6 +528,8 @@ impl EventStore {
     async fn flush_own(&self) -> Result<FlushReport, StorageError> {
         let mut maintenance = self.maintenance.lock().await;
         self.remove_retired().await;
+        // What other nodes' resets and deletions forget goes before the cut.
+        self.apply_forgets(&mut maintenance).await?;
         let cut = {
             let _cut = self.cut.write().await;
             let rotated = self.wal.rotate().await?;
@@ -574,8 +582,17 @@ impl EventStore {
         self.make_durable(&written).await?;
         let (profiles, derived) = snapshot;
         let published = if self.shares_files() { Some(serde_json::to_vec(&derived).map_err(io)?) } else { None };
-        let profiles_file = write_snapshot(&self.root, sealed, profiles, derived).await?;
-        self.catalog.record_flush(&self.region, &self.node, &rows, sealed, self.clock.now()).await?;
+        let applied = maintenance.forgets_applied;
+        let profiles_file = write_snapshot(&self.root, sealed, profiles, derived, applied).await?;
+        if !self.catalog.record_flush(&self.region, &self.node, &rows, sealed, applied, self.clock.now()).await? {
+            // The next flush applies it first and writes these files again.
+            let unused = written.iter().map(ToString::to_string).collect();
+            delete_uncatalogued(&*self.files, unused, "a flush a forget overtook").await;
+            return Err(StorageError::Io(
+                "a project reset or a deletion on another node arrived during this flush; the next flush applies it"
+                    .into(),
+            ));
+        }
         {
             let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             memory.flushing = Arc::default();

@@ -30,7 +30,7 @@ mod wal;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tally_iam::authz::DataScope;
@@ -76,10 +76,20 @@ pub(crate) enum Record {
     /// Everything of the project before this frame is gone (a project reset).
     Reset(i64),
     /// The events and user profiles of these ids before this frame are gone (a person's
-    /// deletion request).
+    /// deletion request; logs before forgets were shared).
     Delete {
         project_id: i64,
         distinct_ids: Vec<String>,
+    },
+    /// The region's forget `id` (run on any node, applied here in order): the events and
+    /// user profiles of `distinct_ids` before this frame are gone, or with none everything
+    /// of the project (a reset). `own`: run on this node, whose replay of a reset also
+    /// removes the project's catalogued files, as the reset did.
+    Forget {
+        id: i64,
+        project_id: i64,
+        distinct_ids: Option<Vec<String>>,
+        own: bool,
     },
 }
 
@@ -378,6 +388,8 @@ impl EventStore {
         let (wal, replayed) = wal::Wal::open(&root.join("wal"), flushed).await?;
         let mut memory = Memory::default();
         let mut resets = Vec::new();
+        // The last forget applied: the snapshot's, or a later one of a frame in the log.
+        let mut forgets_applied = snapshot.as_ref().map_or(0, |snapshot| snapshot.forgets_applied);
         let (mut profiles, mut derived) = match snapshot {
             Some(snapshot) => snapshot.into_state(root).await?,
             None => (Profiles::new(), Derived::default()),
@@ -392,6 +404,15 @@ impl EventStore {
             // did to profiles and the lexicon is already in the snapshot.
             let in_snapshot = snapshot_through.is_some_and(|through| segment <= through);
             match record {
+                Record::Forget { id, project_id, distinct_ids, own } => {
+                    forgets_applied = forgets_applied.max(id);
+                    let ids: Option<HashSet<String>> = distinct_ids.map(|ids| ids.into_iter().collect());
+                    let state = (!in_snapshot).then_some((&mut profiles, &mut derived));
+                    privacy::forget_in(&mut memory, state, project_id, ids.as_ref())?;
+                    if own && ids.is_none() {
+                        resets.push(project_id);
+                    }
+                }
                 Record::Events(events) => {
                     if !in_snapshot {
                         for event in &events {
@@ -441,7 +462,7 @@ impl EventStore {
             memory: Arc::new(RwLock::new(memory)),
             profiles: Arc::new(RwLock::new(profiles)),
             derived: Arc::new(RwLock::new(derived)),
-            maintenance: Arc::default(),
+            maintenance: Arc::new(tokio::sync::Mutex::new(flush::Maintenance { published: false, forgets_applied })),
             readers: Arc::new(readers),
             runtime: scan::spilling_runtime(&root.join("spill"), scan::QUERY_MEMORY)?,
             flush_wanted: Arc::default(),
@@ -449,6 +470,8 @@ impl EventStore {
             clock,
             view_planner: Arc::default(),
         };
+        // Resets and deletions run on other nodes while this one was down.
+        store.apply_forgets(&mut *store.maintenance.lock().await).await?;
         if store.shares_files()
             && let Err(error) = store.refresh_peers().await
         {
@@ -670,26 +693,17 @@ impl EventStore {
         found
     }
 
-    /// Removes every event, profile, lexicon entry and identity of the project, durably
-    /// (a reset frame in the log, then the project's files): a project reset.
+    /// Removes every event, profile, lexicon entry and identity of the project, durably: a
+    /// forget for every node of the region (each drops what it has not flushed), applied
+    /// here (a frame in the log, memory, profiles), then the project's files. A project reset.
     pub async fn reset_project(&self, scope: &DataScope<ResetProject>) -> Result<(), StorageError> {
         let project_id = scope.project_id().0;
-        // No flush or compaction meanwhile: one could catalogue the project's old events
-        // after they are forgotten here.
-        let _maintenance = self.maintenance.lock().await;
-        {
-            let _cut = self.cut.write().await;
-            let payload =
-                serde_json::to_vec(&Record::Reset(project_id)).map_err(|error| WalError::Encode(error.to_string()))?;
-            self.wal.append(payload, None).await?;
-            self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner()).forget(project_id);
-            self.profiles
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .retain(|(owner, _), _| *owner != project_id);
-            self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner()).forget(project_id);
-            self.changes.everything(project_id);
-        }
+        // No flush or compaction here meanwhile: one could catalogue the project's old
+        // events after they are forgotten. Other nodes' flushes after the forget are
+        // refused until they applied it; those before it are in the catalog now.
+        let mut maintenance = self.maintenance.lock().await;
+        self.catalog.record_forget(&self.region, &self.node, project_id, None, self.clock.now()).await?;
+        self.apply_forgets(&mut maintenance).await?;
         flush::forget_files(&*self.files, &self.catalog, &self.region, project_id).await
     }
 

@@ -1,7 +1,10 @@
 //! A person's data on request (GDPR and CCPA): everything stored of some users, and its
 //! deletion from the log, memory, profiles and every file.
 //!
-//! A deletion is crash-safe and can run again: a `Delete` frame in the log first (a replay
+//! A deletion reaches every node sharing the region: it is recorded as a forget in the
+//! metadata store, which each node applies in order ([`EventStore::apply_forgets`], at its
+//! start and before each flush; the catalog refuses a flush that missed one). It is
+//! crash-safe and can run again: applied here, a `Forget` frame in the log first (a replay
 //! drops the users' events and profiles again), then a flush (memory, already without them,
 //! goes to files and the log segments that held their events are removed), then each file
 //! that holds their events is rewritten without them: the new file is written and synced,
@@ -11,7 +14,7 @@
 //! another node compacted or rewrote meanwhile (its new file would bring the users back
 //! from the old one): the deletion then lists the files again and rewrites what replaced it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, BooleanArray, StringArray};
@@ -94,7 +97,65 @@ pub(crate) fn remove_profiles(profiles: &mut crate::Profiles, project_id: i64, i
     before - profiles.len()
 }
 
+/// Drops what a forget names from `memory`, and with `state` from the profiles (and, for a
+/// whole project, its lexicon and identities); returns how many profiles went.
+pub(crate) fn forget_in(
+    memory: &mut crate::Memory,
+    state: Option<(&mut crate::Profiles, &mut crate::Derived)>,
+    project_id: i64,
+    ids: Option<&HashSet<String>>,
+) -> Result<usize, StorageError> {
+    match ids {
+        None => {
+            memory.forget(project_id);
+            Ok(state.map_or(0, |(profiles, derived)| {
+                let before = profiles.len();
+                profiles.retain(|(owner, _), _| *owner != project_id);
+                derived.forget(project_id);
+                before - profiles.len()
+            }))
+        }
+        Some(ids) => {
+            memory.remove_users(project_id, ids)?;
+            Ok(state.map_or(0, |(profiles, _)| remove_profiles(profiles, project_id, ids)))
+        }
+    }
+}
+
 impl EventStore {
+    /// Applies the region's forgets (resets and deletions, from any node) after the last
+    /// one this node applied, in order: a `Forget` frame in the log, then memory, profiles,
+    /// lexicon and identities. Returns the profiles each removed, by forget id.
+    pub(crate) async fn apply_forgets(
+        &self,
+        maintenance: &mut flush::Maintenance,
+    ) -> Result<HashMap<i64, usize>, StorageError> {
+        let mut removed = HashMap::new();
+        for forget in self.catalog.forgets_after(&self.region, maintenance.forgets_applied).await? {
+            let project_id = forget.project_id;
+            let ids: Option<HashSet<String>> = forget.distinct_ids.as_ref().map(|ids| ids.iter().cloned().collect());
+            let record = Record::Forget {
+                id: forget.id,
+                project_id,
+                distinct_ids: forget.distinct_ids,
+                own: forget.node == self.node,
+            };
+            let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
+            let _cut = self.cut.write().await;
+            self.wal.append(payload, None).await?;
+            let mut memory = self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut profiles = self.profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut derived = self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let count = forget_in(&mut memory, Some((&mut profiles, &mut derived)), project_id, ids.as_ref())?;
+            removed.insert(forget.id, count);
+            self.changes.everything(project_id);
+            maintenance.forgets_applied = forget.id;
+            // Its published profiles and identities must lose them too.
+            maintenance.published = false;
+        }
+        Ok(removed)
+    }
+
     /// The ids of the users `distinct_ids` name: each, its canonical id, and every id merged
     /// into that, sorted.
     fn people<P: tally_types::permissions::ProjectMarker>(
@@ -122,18 +183,15 @@ impl EventStore {
         let (ids, _) = self.people(scope, distinct_ids);
         let mut sorted: Vec<String> = ids.iter().cloned().collect();
         sorted.sort();
+        // Recorded for every node first (a node's flush catalogued after this applied it),
+        // then applied here like any other.
         let profiles = {
-            let _cut = self.cut.write().await;
-            let record = Record::Delete { project_id, distinct_ids: sorted.clone() };
-            let payload = serde_json::to_vec(&record).map_err(|error| WalError::Encode(error.to_string()))?;
-            self.wal.append(payload, None).await?;
-            self.memory.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove_users(project_id, &ids)?;
-            self.changes.everything(project_id);
-            remove_profiles(
-                &mut self.profiles.write().unwrap_or_else(|poisoned| poisoned.into_inner()),
-                project_id,
-                &ids,
-            )
+            let mut maintenance = self.maintenance.lock().await;
+            let forget = self
+                .catalog
+                .record_forget(&self.region, &self.node, project_id, Some(&sorted), self.clock.now())
+                .await?;
+            self.apply_forgets(&mut maintenance).await?.get(&forget).copied().unwrap_or(0)
         };
         // Memory (without them) to files, and the log segments that held their events go.
         self.flush().await?;

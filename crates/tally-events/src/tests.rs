@@ -291,7 +291,7 @@ async fn a_catalog_older_than_the_data_is_refused_and_a_cut_short_first_flush_is
     drop(store);
     let before = parquet_files(dir.path());
     assert_eq!(before.len(), 2);
-    catalog.record_flush("eu", "", &[], 0, jiff::Timestamp::from_millisecond(T0).unwrap()).await.unwrap();
+    assert!(catalog.record_flush("eu", "", &[], 0, 0, jiff::Timestamp::from_millisecond(T0).unwrap()).await.unwrap());
     let error = EventStore::open(&dir.path().join("region"), "eu", catalog.clone(), clock()).await.unwrap_err();
     assert!(error.to_string().contains("older than the event data"), "{error}");
     assert_eq!(parquet_files(dir.path()), before, "nothing swept");
@@ -313,23 +313,41 @@ async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_cat
         let root = dir.path().join(node);
         async move { EventStore::open_with(&root, files, node, "eu", catalog, clock()).await.unwrap() }
     };
-    let node_a = open_node("a", catalog(dir.path()).await).await;
-    // Node B's own connections to the same metadata database, which go away mid-flush.
-    let catalog_b = catalog(dir.path()).await;
-    let node_b = open_node("b", catalog_b.clone()).await;
+    let catalog = catalog(dir.path()).await;
+    let node_a = open_node("a", catalog.clone()).await;
+    let node_b = open_node("b", catalog.clone()).await;
     node_b.append(vec![event(1, "ada", 1, 1)]).await.unwrap();
-    catalog_b.close().await;
-    assert!(node_b.flush().await.is_err(), "the catalog is gone");
-    assert_eq!(keys(&*bucket, "project=1").await.len(), 1, "its file is written");
+    // The catalog refuses node B's flush: it already lists a file of that name.
+    let bucket_of_ada = flush::bucket_of("ada");
+    let taken = format!(
+        "project=1/day=2027-01-15/bucket={bucket_of_ada}/{}",
+        flush::file_name("flush", "b", "00000000000000000000-0")
+    );
+    let listed = tally_store::EventFile {
+        path: taken.clone(),
+        project_id: 2,
+        day: "2027-01-15".into(),
+        bucket: 0,
+        rows: 0,
+        bytes: 0,
+        min_time_ms: 0,
+        max_time_ms: 0,
+        columns: String::new(),
+    };
+    let at = jiff::Timestamp::from_millisecond(T0).unwrap();
+    assert!(catalog.record_flush("eu", "x", &[listed], 0, 0, at).await.unwrap());
+    assert!(node_b.flush().await.is_err(), "the catalog refused it");
+    assert_eq!(keys(&*bucket, "project=1").await, std::slice::from_ref(&taken), "its file is written");
     assert!(keys(&*bucket, "nodes/b").await.is_empty(), "but its state is not published before the catalog has it");
     let version = node_a.changes.version(1);
     node_a.refresh_peers().await.unwrap();
     assert_eq!(node_a.changes.version(1), version, "nothing for node A to drop a kept answer over");
     drop(node_b);
+    assert!(catalog.remove_event_file("eu", &taken).await.unwrap());
 
     // Restarted, node B sweeps the uncatalogued file, flushes its log and then publishes;
     // node A, reading that, finds the event in the catalog.
-    let node_b = open_node("b", catalog(dir.path()).await).await;
+    let node_b = open_node("b", catalog.clone()).await;
     assert_eq!(node_b.flush().await.unwrap().events, 1);
     assert_eq!(keys(&*bucket, "nodes/b").await.len(), 2, "derived.json and profiles.parquet");
     node_a.refresh_peers().await.unwrap();
@@ -342,7 +360,7 @@ async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_cat
     let derived = object_store::path::Path::from("nodes/b/derived.json");
     bucket.delete(&derived).await.unwrap();
     drop(node_b);
-    let node_b = open_node("b", catalog(dir.path()).await).await;
+    let node_b = open_node("b", catalog.clone()).await;
     assert_eq!(node_b.flush().await.unwrap().sealed_through, None, "nothing new");
     let published = bucket.head(&derived).await.expect("published again");
     assert_eq!(node_b.flush().await.unwrap().sealed_through, None);
@@ -397,4 +415,46 @@ async fn a_deletion_and_a_compaction_that_overlap_never_bring_deleted_events_bac
     let merged_after = keys(&*bucket, "project=1").await.iter().filter(|key| key.contains("/compact-a_")).count();
     assert_eq!(merged_after, merged_before, "the refused merge's file is deleted");
     assert_eq!(catalog.all_event_files("eu").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_deletion_or_reset_on_one_node_reaches_what_another_node_has_not_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let catalog = catalog(dir.path()).await;
+    let root = dir.path().join("b");
+    let open_b = || {
+        let files = crate::EventFiles::Objects(Arc::clone(&bucket));
+        EventStore::open_with(&root, files, "b", "eu", catalog.clone(), clock())
+    };
+    let at = jiff::Timestamp::from_millisecond(T0).unwrap();
+    let users = |events: Vec<Event>| {
+        let mut found: Vec<String> = events.into_iter().map(|event| event.distinct_id).collect();
+        found.sort();
+        found
+    };
+    let node_b = open_b().await.unwrap();
+    node_b.append(vec![event(1, "ada", 1, 1), event(1, "bob", 2, 1)]).await.unwrap();
+    // Node A deletes Ada: node B's next flush drops her unflushed event before it writes.
+    catalog.record_forget("eu", "a", 1, Some(&["ada".to_string()]), at).await.unwrap();
+    assert_eq!(node_b.flush().await.unwrap().events, 1);
+    assert_eq!(users(node_b.events(&everything(1)).await.unwrap()), ["bob"]);
+    assert_eq!(catalog.all_event_files("eu").await.unwrap().iter().map(|file| file.rows).sum::<i64>(), 1);
+
+    // Node A resets project 2 while node B is down with events of it in its log: node B
+    // forgets them as it starts, and a later event of the project survives its restarts.
+    node_b.append(vec![event(2, "cy", 3, 1)]).await.unwrap();
+    drop(node_b);
+    catalog.record_forget("eu", "a", 2, None, at).await.unwrap();
+    let node_b = open_b().await.unwrap();
+    assert!(node_b.events(&everything(2)).await.unwrap().is_empty());
+    node_b.append(vec![event(2, "dee", 4, 1)]).await.unwrap();
+    drop(node_b);
+    let node_b = open_b().await.unwrap();
+    assert_eq!(users(node_b.events(&everything(2)).await.unwrap()), ["dee"], "the reset is not applied twice");
+    node_b.flush().await.unwrap();
+    drop(node_b);
+    let node_b = open_b().await.unwrap();
+    assert_eq!(users(node_b.events(&everything(2)).await.unwrap()), ["dee"], "nor after a flush");
+    assert_eq!(users(node_b.events(&everything(1)).await.unwrap()), ["bob"]);
 }

@@ -24,6 +24,19 @@ pub struct EventFile {
     pub columns: String,
 }
 
+/// What every node of a region forgets of the events it has not flushed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forget {
+    /// Counts up per region.
+    pub id: i64,
+    pub project_id: i64,
+    /// The users deleted (with every id merged with them); `None`: the whole project (a
+    /// reset).
+    pub distinct_ids: Option<Vec<String>>,
+    /// The node that ran it.
+    pub node: String,
+}
+
 const COLUMNS: &str = "path, project_id, day, bucket, rows, bytes, min_time_ms, max_time_ms, columns";
 
 fn file_from_row(row: &impl RowExt) -> Result<EventFile, StoreError> {
@@ -105,18 +118,32 @@ impl Store {
     }
 
     /// Catalogues a flush of `node`'s log in one transaction: its files, and that every log
-    /// segment up to `sealed_through` is now in files.
+    /// segment up to `sealed_through` is now in files. `false`, changing nothing, when the
+    /// region has a forget after `forgets_applied` (the flush may hold what it forgets).
     pub async fn record_flush(
         &self,
         region: &str,
         node: &str,
         files: &[EventFile],
         sealed_through: u64,
+        forgets_applied: i64,
         at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let sealed = i64::try_from(sealed_through).map_err(|_| StoreError::Corrupt("segment number".into()))?;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Locks the region's forget count until the commit: a forget recorded meanwhile
+            // waits, and then the deleting node's listing of the files finds these.
+            let row = sqlx::query(
+                "INSERT INTO region_forgets (region, through) VALUES ($1, 0) \
+                 ON CONFLICT (region) DO UPDATE SET through = region_forgets.through RETURNING through",
+            )
+            .bind(region)
+            .fetch_one(&mut *tx)
+            .await?;
+            if row.int("through")? > forgets_applied {
+                return Ok(false);
+            }
             for file in files {
                 insert_file!(&mut *tx, region, file, at);
             }
@@ -132,7 +159,77 @@ impl Store {
             .await?;
             tx.commit().await?;
         });
-        Ok(())
+        Ok(true)
+    }
+
+    /// Records that `node` forgets `distinct_ids` of the project (a person's deletion), or
+    /// the whole project when `None` (a reset), for every node of the region; returns its
+    /// id, one more than the region's last.
+    pub async fn record_forget(
+        &self,
+        region: &str,
+        node: &str,
+        project_id: i64,
+        distinct_ids: Option<&[String]>,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let ids = distinct_ids
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|error| StoreError::Corrupt(format!("distinct_ids: {error}")))?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query(
+                "INSERT INTO region_forgets (region, through) VALUES ($1, 1) \
+                 ON CONFLICT (region) DO UPDATE SET through = region_forgets.through + 1 RETURNING through",
+            )
+            .bind(region)
+            .fetch_one(&mut *tx)
+            .await?;
+            let id = row.int("through")?;
+            sqlx::query(
+                "INSERT INTO forgets (region, id, project_id, distinct_ids, node, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(region)
+            .bind(id)
+            .bind(project_id)
+            .bind(&ids)
+            .bind(node)
+            .bind(at.as_millisecond())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// The region's forgets after `after`, oldest first.
+    pub async fn forgets_after(&self, region: &str, after: i64) -> Result<Vec<Forget>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, project_id, distinct_ids, node FROM forgets WHERE region = $1 AND id > $2 ORDER BY id",
+            )
+            .bind(region)
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let distinct_ids = row
+                        .opt_text("distinct_ids")?
+                        .map(|ids| serde_json::from_str(&ids))
+                        .transpose()
+                        .map_err(|error| StoreError::Corrupt(format!("forgets.distinct_ids: {error}")))?;
+                    Ok(Forget {
+                        id: row.int("id")?,
+                        project_id: row.int("project_id")?,
+                        distinct_ids,
+                        node: row.text("node")?,
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Takes (or renews) the lease `name` for `holder` until `until`; `false` while another

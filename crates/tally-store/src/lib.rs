@@ -43,7 +43,7 @@ pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use boards::{Annotation, AnnotationTag, Board, BoardCard, BoardShare, Bookmark, Cohort, LexiconEntry, PublicLink};
 pub use custom_roles::{CustomRole, MAX_CUSTOM_ROLES};
 pub use data_views::{ALL_PROJECT_DATA, DataView, DataViewMember};
-pub use event_files::EventFile;
+pub use event_files::{EventFile, Forget};
 pub use invitations::{Accepted, Invitation, InvitedProject, NewInvitation, email_domain};
 pub use lexicon::LexiconSchema;
 pub use model::*;

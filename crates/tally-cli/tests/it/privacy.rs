@@ -101,7 +101,7 @@ fn log_holds(root: &Path, marker: &str) -> bool {
     walk(root, marker)
 }
 
-async fn wait_for(api: &Api, path: &str, wanted: &str) -> Value {
+pub(crate) async fn wait_for(api: &Api, path: &str, wanted: &str) -> Value {
     for _ in 0..600 {
         let reply = api.get(path).await;
         if reply.results()["status"] == wanted {

@@ -387,14 +387,14 @@ async fn nodes_keep_their_own_flush_positions_and_one_at_a_time_holds_a_lease() 
         let (store, _scratch) = open(backend).await;
         // The position a single node recorded before nodes had ids (node ''): the first
         // node to ask takes it over, once; another node starts with none.
-        store.record_flush("us", "", &[], 5, t0()).await.unwrap();
+        assert!(store.record_flush("us", "", &[], 5, 0, t0()).await.unwrap());
         assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(5), true), "{backend:?}");
         assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(5), false));
         assert_eq!(store.flushed_through("us", "node-b").await.unwrap(), (None, false));
         assert!(store.region_has_flushes("us").await.unwrap());
         assert!(!store.region_has_flushes("eu").await.unwrap());
-        store.record_flush("us", "node-b", &[], 7, t0()).await.unwrap();
-        store.record_flush("us", "node-a", &[], 6, t0()).await.unwrap();
+        assert!(store.record_flush("us", "node-b", &[], 7, 0, t0()).await.unwrap());
+        assert!(store.record_flush("us", "node-a", &[], 6, 0, t0()).await.unwrap());
         assert_eq!(store.flushed_through("us", "node-b").await.unwrap(), (Some(7), false));
         assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(6), false));
 
@@ -422,7 +422,7 @@ async fn nodes_keep_their_own_flush_positions_and_one_at_a_time_holds_a_lease() 
             max_time_ms: 1,
             columns: String::new(),
         };
-        store.record_flush("us", "node-a", &[file("f1"), file("f2")], 8, t0()).await.unwrap();
+        assert!(store.record_flush("us", "node-a", &[file("f1"), file("f2")], 8, 0, t0()).await.unwrap());
         assert!(store.replace_event_files("us", &["f1".into()], &file("rewritten"), t0()).await.unwrap());
         let stale = ["f1".to_string(), "f2".to_string()];
         assert!(!store.replace_event_files("us", &stale, &file("merged"), t0()).await.unwrap(), "{backend:?}");
@@ -432,5 +432,24 @@ async fn nodes_keep_their_own_flush_positions_and_one_at_a_time_holds_a_lease() 
         paths.sort();
         assert_eq!(paths, ["f2", "rewritten"], "{backend:?}: nothing changed by the stale swap");
         assert!(store.remove_event_file("us", "f2").await.unwrap());
+
+        // Forgets count up per region; a flush that has not applied them all is refused.
+        let ids = ["ada".to_string(), "$device:d1".to_string()];
+        assert_eq!(store.record_forget("us", "node-a", 1, Some(&ids), t0()).await.unwrap(), 1, "{backend:?}");
+        assert_eq!(store.record_forget("us", "node-b", 2, None, t0()).await.unwrap(), 2);
+        assert_eq!(store.record_forget("eu", "node-a", 1, None, t0()).await.unwrap(), 1, "another region's count");
+        let forgets = store.forgets_after("us", 0).await.unwrap();
+        assert_eq!(
+            forgets,
+            [
+                tally_store::Forget { id: 1, project_id: 1, distinct_ids: Some(ids.to_vec()), node: "node-a".into() },
+                tally_store::Forget { id: 2, project_id: 2, distinct_ids: None, node: "node-b".into() },
+            ]
+        );
+        assert_eq!(store.forgets_after("us", 1).await.unwrap(), forgets[1..]);
+        assert!(!store.record_flush("us", "node-a", &[file("f3")], 9, 1, t0()).await.unwrap(), "{backend:?}");
+        assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(8), false), "nothing recorded");
+        assert!(store.record_flush("us", "node-a", &[file("f3")], 9, 2, t0()).await.unwrap());
+        assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(9), false));
     }
 }
