@@ -11,7 +11,7 @@
 //! Both are recorded for every project (a project switches system only while it has no
 //! data); readers ask for the project's system.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -203,6 +203,22 @@ impl Identities {
         self.clusters.remove(&project_id);
     }
 
+    /// Forgets every mapping from or to one of `ids` in the project (a person's deletion,
+    /// whose `ids` are every id merged with theirs): a device of theirs that sends again
+    /// is nobody's until it signs in again.
+    pub(crate) fn forget_users(&mut self, project_id: i64, ids: &HashSet<String>) {
+        if let Some(devices) = self.devices.get_mut(&project_id) {
+            devices.retain(|device, user| !ids.contains(device) && !ids.contains(user));
+        }
+        if let Some(clusters) = self.clusters.get_mut(&project_id) {
+            clusters.canonical.retain(|id, root| !ids.contains(id) && !ids.contains(root));
+            clusters.members.retain(|root, _| !ids.contains(root));
+            for members in clusters.members.values_mut() {
+                members.retain(|id| !ids.contains(id));
+            }
+        }
+    }
+
     /// Whether the project has any identity recorded (part of "has data").
     pub(crate) fn knows(&self, project_id: i64) -> bool {
         self.devices.get(&project_id).is_some_and(|map| !map.is_empty())
@@ -275,6 +291,28 @@ mod tests {
         }
         assert_eq!(identities.canonical(2, "bob", original), "bob", "per project");
         assert!(identities.knows(1) && !identities.knows(2));
+    }
+
+    #[test]
+    fn a_deleted_persons_mappings_are_forgotten_and_no_one_elses() {
+        let mut identities = Identities::default();
+        identities.record(&event(1, "e", "", json!({ "$device_id": "d1", "$user_id": "ada" })));
+        identities.record(&event(1, "e", "", json!({ "$device_id": "d2", "$user_id": "bob" })));
+        identities.record(&event(1, "$identify", "ada", json!({ "$identified_id": "ada", "$anon_id": ANON })));
+        identities.record(&event(1, "$identify", "bob", json!({ "$identified_id": "bob", "$anon_id": ANON2 })));
+        identities.record(&event(2, "e", "", json!({ "$device_id": "d1", "$user_id": "ada" })));
+        let ada: HashSet<String> = ["ada", "$device:d1", ANON].into_iter().map(String::from).collect();
+        identities.forget_users(1, &ada);
+        for system in [IdMerge::Simplified, IdMerge::Original] {
+            let mapping = identities.mapping(1, system);
+            assert!(mapping.iter().all(|(from, to)| !ada.contains(from) && !ada.contains(to)), "{mapping:?}");
+        }
+        assert_eq!(identities.canonical(1, "$device:d2", IdMerge::Simplified), "bob");
+        assert_eq!(identities.canonical(1, ANON2, IdMerge::Original), "bob");
+        assert_eq!(identities.canonical(2, "$device:d1", IdMerge::Simplified), "ada", "another project's");
+        // A device of hers that signs in again maps anew.
+        identities.record(&event(1, "e", "", json!({ "$device_id": "d1", "$user_id": "cy" })));
+        assert_eq!(identities.canonical(1, "$device:d1", IdMerge::Simplified), "cy");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! metadata store, which each node applies in order ([`EventStore::apply_forgets`], at its
 //! start and before each flush; the catalog refuses a flush that missed one). It is
 //! crash-safe and can run again: applied here, a `Forget` frame in the log first (a replay
-//! drops the users' events and profiles again), then a flush (memory, already without them,
+//! drops the users' events, profiles and identity mappings again; run again, a deletion
+//! takes every id its first run recorded, since the identity map no longer links them),
+//! then a flush (memory, already without them,
 //! goes to files and the log segments that held their events are removed), then each file
 //! that holds their events is rewritten without them: the new file is written and synced,
 //! then swapped for the old one in the catalog in one transaction, then the old one is
@@ -97,8 +99,8 @@ pub(crate) fn remove_profiles(profiles: &mut crate::Profiles, project_id: i64, i
     before - profiles.len()
 }
 
-/// Drops what a forget names from `memory`, and with `state` from the profiles (and, for a
-/// whole project, its lexicon and identities); returns how many profiles went.
+/// Drops what a forget names from `memory`, and with `state` from the profiles and the
+/// identities (for a whole project, its lexicon too); returns how many profiles went.
 pub(crate) fn forget_in(
     memory: &mut crate::Memory,
     state: Option<(&mut crate::Profiles, &mut crate::Derived)>,
@@ -117,7 +119,10 @@ pub(crate) fn forget_in(
         }
         Some(ids) => {
             memory.remove_users(project_id, ids)?;
-            Ok(state.map_or(0, |(profiles, _)| remove_profiles(profiles, project_id, ids)))
+            Ok(state.map_or(0, |(profiles, derived)| {
+                derived.identities.forget_users(project_id, ids);
+                remove_profiles(profiles, project_id, ids)
+            }))
         }
     }
 }
@@ -180,7 +185,17 @@ impl EventStore {
         distinct_ids: &[String],
     ) -> Result<DeletionReport, StorageError> {
         let project_id = scope.project_id().0;
-        let (ids, _) = self.people(scope, distinct_ids);
+        let (mut ids, _) = self.people(scope, distinct_ids);
+        // Run again (a crash stopped it), it deletes every id its first run found, though
+        // the identity map, which that run cleared, no longer links them.
+        for earlier in self.catalog.forgets_after(&self.region, 0).await? {
+            if earlier.project_id == project_id
+                && let Some(earlier_ids) = earlier.distinct_ids
+                && earlier_ids.iter().any(|id| ids.contains(id))
+            {
+                ids.extend(earlier_ids);
+            }
+        }
         let mut sorted: Vec<String> = ids.iter().cloned().collect();
         sorted.sort();
         // Recorded for every node first (a node's flush catalogued after this applied it),

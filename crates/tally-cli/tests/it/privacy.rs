@@ -86,19 +86,25 @@ print(total)
 
 /// Whether any log segment under `root` holds `marker`.
 fn log_holds(root: &Path, marker: &str) -> bool {
-    fn walk(folder: &Path, marker: &str) -> bool {
-        let Ok(entries) = std::fs::read_dir(folder) else { return false };
-        entries.flatten().any(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                return walk(&path, marker);
-            }
-            let in_log = path.components().any(|part| part.as_os_str() == "wal");
-            in_log
-                && std::fs::read(&path).is_ok_and(|bytes| bytes.windows(marker.len()).any(|w| w == marker.as_bytes()))
-        })
-    }
-    walk(root, marker)
+    file_holds(root, marker, &|path| path.components().any(|part| part.as_os_str() == "wal"))
+}
+
+/// Whether a snapshot (identities and lexicon) under `root` holds `marker`.
+fn snapshot_holds(root: &Path, marker: &str) -> bool {
+    file_holds(root, marker, &|path| path.file_name().is_some_and(|name| name == "snapshot.json"))
+}
+
+/// Whether any file under `root` that `wanted` picks holds `marker`.
+fn file_holds(root: &Path, marker: &str, wanted: &dyn Fn(&Path) -> bool) -> bool {
+    let Ok(entries) = std::fs::read_dir(root) else { return false };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            return file_holds(&path, marker, wanted);
+        }
+        wanted(&path)
+            && std::fs::read(&path).is_ok_and(|bytes| bytes.windows(marker.len()).any(|w| w == marker.as_bytes()))
+    })
 }
 
 pub(crate) async fn wait_for(api: &Api, path: &str, wanted: &str) -> Value {
@@ -143,6 +149,7 @@ async fn a_deletion_forgets_a_person_everywhere_even_across_a_kill() {
     let owner = Api::sign_in(server.base_url(), "owner@acme.example", tally_testkit::api::PASSWORD).await;
     import(server.base_url(), &project, &rows(2)).await;
     assert!(parquet_rows_with(&python, &instance.data_dir, DEVICE) > 0, "the person is in the files");
+    assert!(snapshot_holds(&instance.data_dir, DEVICE), "and the identity map");
     assert!(log_holds(&instance.data_dir, USER), "and in the log");
     let before = export(server.base_url(), &project).await;
     let others_before: Vec<&str> = before.lines().filter(|line| !line.contains("forget-")).collect();
@@ -234,6 +241,9 @@ async fn a_deletion_forgets_a_person_everywhere_even_across_a_kill() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(!log_holds(&instance.data_dir, USER) && !log_holds(&instance.data_dir, DEVICE));
+    // Nor the identity map: the device no longer leads to the person.
+    assert!(!snapshot_holds(&instance.data_dir, DEVICE), "the snapshot still maps the device");
+    assert!(snapshot_holds(&instance.data_dir, "Page View"), "the lexicon stays");
 
     // The audit log names the request and its completion.
     let audit = owner.get(&format!("/api/app/organizations/{}/audit-log", acme.org_id)).await;
