@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, OrgRole, Principal, ProjectId, ServiceAccountId, TeamId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::model::parse_org_role;
 use crate::row::RowExt;
@@ -198,7 +199,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             upsert_grant!(
                 &mut *tx,
                 project = project_id.0,
@@ -236,7 +237,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query(
                 "DELETE FROM project_grants WHERE project_id = $1 AND principal_kind = $2 AND principal_id = $3",
             )

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::{ProjectId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::{AuditEntry, Store, StoreError, with_pool};
@@ -107,7 +108,7 @@ impl Store {
     pub async fn create_alert(&self, alert: &Alert, audit: &AuditEntry) -> Result<Alert, StoreError> {
         let emails = emails_json(alert)?;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO alerts (project_id, bookmark_id, name, condition, frequency, emails, webhook_url, \
                  webhook_username, webhook_password_sealed, report_shape, invalid_reason, created_by, created_at, \
@@ -168,7 +169,7 @@ impl Store {
     pub async fn update_alert(&self, alert: &Alert, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         let emails = emails_json(alert)?;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query(
                 "UPDATE alerts SET name = $3, condition = $4, frequency = $5, emails = $6, webhook_url = $7, \
                  webhook_username = $8, webhook_password_sealed = $9, report_shape = $10, invalid_reason = $11, \
@@ -207,7 +208,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query("DELETE FROM alerts WHERE project_id = $1 AND id = $2")
                 .bind(project_id.0)
                 .bind(alert_id)

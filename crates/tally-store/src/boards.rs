@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use tally_types::{ProjectId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::tenants::unique_as_conflict;
@@ -231,7 +232,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("UPDATE projects SET board_default_access = $2 WHERE id = $1")
                 .bind(project_id.0)
                 .bind(access)
@@ -246,7 +247,7 @@ impl Store {
     /// Creates a board (its id is the one given back; `board.id` is ignored).
     pub async fn create_board(&self, board: &Board, audit: &AuditEntry) -> Result<Board, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO boards (project_id, parent_id, title, description, owner_id, private, project_access, \
                  created_by, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
@@ -300,7 +301,7 @@ impl Store {
     /// Saves a board's title, description, parent, owner and project-wide access.
     pub async fn update_board(&self, board: &Board, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query(
                 "UPDATE boards SET parent_id = $3, title = $4, description = $5, owner_id = $6, project_access = $7, \
                  modified_at = $8 WHERE project_id = $1 AND id = $2",
@@ -333,7 +334,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM boards WHERE project_id = $1 AND parent_id = $2")
                 .bind(project_id.0)
                 .bind(board_id)
@@ -395,7 +396,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM board_shares WHERE project_id = $1 AND board_id = $2")
                 .bind(board.project_id.0)
                 .bind(board.id)
@@ -477,7 +478,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<BoardCard, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             if let Some(bookmark_id) = bookmark_id {
                 let shown: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM board_cards WHERE project_id = $1 AND board_id = $2 AND bookmark_id = $3",
@@ -509,7 +510,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query(
                 "UPDATE board_cards SET body = $4 WHERE project_id = $1 AND board_id = $2 AND id = $3 \
                  AND bookmark_id IS NULL",
@@ -539,7 +540,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let original: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM board_cards c JOIN bookmarks b ON b.id = c.bookmark_id \
                  WHERE c.project_id = $1 AND c.board_id = $2 AND c.id = $3 AND b.board_id = c.board_id",
@@ -578,7 +579,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             for (card_id, row, col) in placements {
                 sqlx::query(
                     "UPDATE board_cards SET row_index = $4, col_index = $5 WHERE project_id = $1 AND board_id = $2 AND id = $3",
@@ -600,7 +601,7 @@ impl Store {
     /// Saves a report to its board, with a card there (`bookmark.id` is ignored).
     pub async fn create_bookmark(&self, bookmark: &Bookmark, audit: &AuditEntry) -> Result<Bookmark, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO bookmarks (project_id, board_id, name, description, kind, report, created_by, created_at, \
                  modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {BOOKMARK_COLUMNS}"
@@ -654,7 +655,7 @@ impl Store {
     /// there (the card stays where the report was already linked).
     pub async fn update_bookmark(&self, bookmark: &Bookmark, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let previous: Option<i64> = sqlx::query_scalar("SELECT board_id FROM bookmarks WHERE project_id = $1 AND id = $2")
                 .bind(bookmark.project_id.0)
                 .bind(bookmark.id)
@@ -707,7 +708,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM board_cards WHERE project_id = $1 AND bookmark_id = $2")
                 .bind(project_id.0)
                 .bind(bookmark_id)
@@ -733,7 +734,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<Annotation, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO annotations (project_id, at_ms, description, user_id, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -818,7 +819,7 @@ impl Store {
     /// Changes an annotation's description and tags (its time never changes).
     pub async fn update_annotation(&self, annotation: &Annotation, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query("UPDATE annotations SET description = $3 WHERE project_id = $1 AND id = $2")
                 .bind(annotation.project_id.0)
                 .bind(annotation.id)
@@ -849,7 +850,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM annotation_tag_links WHERE project_id = $1 AND annotation_id = $2")
                 .bind(project_id.0)
                 .bind(id)
@@ -892,7 +893,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<AnnotationTag, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO annotation_tags (project_id, name, name_key) VALUES ($1, $2, $3) RETURNING id",
             )
@@ -931,7 +932,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("UPDATE projects SET public_boards = $2 WHERE id = $1")
                 .bind(project_id.0)
                 .bind(i64::from(enabled))
@@ -949,7 +950,7 @@ impl Store {
     /// Stores a public link (`link.id` is ignored), only while the feature is on.
     pub async fn create_public_link(&self, link: &PublicLink, audit: &AuditEntry) -> Result<PublicLink, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let enabled: i64 = sqlx::query_scalar("SELECT public_boards FROM projects WHERE id = $1")
                 .bind(link.project_id.0)
                 .fetch_one(&mut *tx)
@@ -1027,7 +1028,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query("DELETE FROM public_links WHERE project_id = $1 AND id = $2")
                 .bind(project_id.0)
                 .bind(link_id)
@@ -1079,7 +1080,7 @@ impl Store {
     /// Saves a cohort (`cohort.id` is ignored).
     pub async fn create_cohort(&self, cohort: &Cohort, audit: &AuditEntry) -> Result<Cohort, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO cohorts (project_id, name, description, definition, shared, created_by, created_at, \
                  modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COHORT_COLUMNS}"
@@ -1116,7 +1117,7 @@ impl Store {
 
     pub async fn update_cohort(&self, cohort: &Cohort, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query(
                 "UPDATE cohorts SET name = $3, description = $4, definition = $5, shared = $6, modified_at = $7 \
                  WHERE project_id = $1 AND id = $2",
@@ -1146,7 +1147,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query("DELETE FROM cohorts WHERE project_id = $1 AND id = $2")
                 .bind(project_id.0)
                 .bind(cohort_id)

@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use tally_types::{ProjectId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::tenants::unique_as_conflict;
@@ -48,7 +49,7 @@ impl Store {
     /// Creates a custom role; `Conflict` when the project already has five or the name is taken.
     pub async fn create_custom_role(&self, role: &CustomRole, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM custom_roles WHERE project_id = $1")
                 .bind(role.project_id.0)
                 .fetch_one(&mut *tx)
@@ -105,7 +106,7 @@ impl Store {
 
     pub async fn update_custom_role(&self, role: &CustomRole, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query(
                 "UPDATE custom_roles SET name = $3, name_key = $4, description = $5, permissions = $6, modified_at = $7 \
                  WHERE project_id = $1 AND id = $2",
@@ -140,7 +141,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let role_key = format!("custom:{role_id}");
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query("DELETE FROM custom_roles WHERE project_id = $1 AND id = $2")
                 .bind(project_id.0)
                 .bind(role_id)

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use tally_types::{ProjectId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::{AuditEntry, Store, StoreError, with_pool};
@@ -69,7 +70,7 @@ impl Store {
     /// the default.
     pub async fn create_data_view(&self, view: &DataView, audit: &AuditEntry) -> Result<DataView, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             if view.is_default {
                 sqlx::query("UPDATE data_views SET is_default = 0 WHERE project_id = $1")
                     .bind(view.project_id.0)
@@ -100,7 +101,7 @@ impl Store {
 
     pub async fn update_data_view(&self, view: &DataView, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             if view.is_default {
                 sqlx::query("UPDATE data_views SET is_default = 0 WHERE project_id = $1 AND id <> $2")
                     .bind(view.project_id.0)
@@ -139,7 +140,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query("DELETE FROM data_views WHERE project_id = $1 AND id = $2")
                 .bind(project_id.0)
                 .bind(view_id)
@@ -182,7 +183,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM data_view_members WHERE project_id = $1 AND view_id = $2")
                 .bind(project_id.0)
                 .bind(view_id)

@@ -4,6 +4,7 @@
 
 use jiff::Timestamp;
 
+use crate::BeginWriting;
 use crate::row::RowExt;
 use crate::{Store, StoreError, with_pool};
 
@@ -82,7 +83,7 @@ impl Store {
     pub async fn flushed_through(&self, region: &str, node: &str) -> Result<(Option<u64>, bool), StoreError> {
         let read = |n: i64| u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("sealed_through {n}")));
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let own = sqlx::query("SELECT sealed_through AS n FROM node_flushes WHERE region = $1 AND node = $2")
                 .bind(region)
                 .bind(node)
@@ -131,7 +132,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let sealed = i64::try_from(sealed_through).map_err(|_| StoreError::Corrupt("segment number".into()))?;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             // Locks the region's forget count until the commit: a forget recorded meanwhile
             // waits, and then the deleting node's listing of the files finds these.
             let row = sqlx::query(
@@ -178,7 +179,7 @@ impl Store {
             .transpose()
             .map_err(|error| StoreError::Corrupt(format!("distinct_ids: {error}")))?;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(
                 "INSERT INTO region_forgets (region, through) VALUES ($1, 1) \
                  ON CONFLICT (region) DO UPDATE SET through = region_forgets.through + 1 RETURNING through",
@@ -281,7 +282,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             for path in old {
                 let removed = sqlx::query("DELETE FROM event_files WHERE region = $1 AND path = $2")
                     .bind(region)

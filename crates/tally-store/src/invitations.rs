@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tally_types::{InvitationId, OrgId, OrgRole, ProjectId, UserId};
 
+use crate::BeginWriting;
 use crate::access::upsert_grant;
 use crate::audit::insert_audit;
 use crate::model::{email_key, parse_org_role};
@@ -81,7 +82,7 @@ impl Store {
             serde_json::to_string(invitation.projects).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let domain = email_domain(invitation.email);
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO invitations (org_id, email, email_key, org_role, projects, token_hash, invited_by, created_at, \
                  expires_at, last_sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) RETURNING {COLUMNS}"
@@ -176,7 +177,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let email: Option<String> = sqlx::query_scalar(
                 "UPDATE invitations SET token_hash = $2, expires_at = $3, last_sent_at = $4 \
                  WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL RETURNING email",
@@ -201,7 +202,7 @@ impl Store {
 
     pub async fn revoke_invitation(&self, id: InvitationId, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query("UPDATE invitations SET revoked_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL")
                 .bind(id.0)
                 .bind(audit.at.as_millisecond())
@@ -234,7 +235,7 @@ impl Store {
     ) -> Result<Accepted, StoreError> {
         let now = audit.at.as_millisecond();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let claimed = sqlx::query("UPDATE invitations SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL")
                 .bind(invitation.id.0)
                 .bind(now)

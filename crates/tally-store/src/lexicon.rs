@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::ProjectId;
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::{AuditEntry, LexiconEntry, Store, StoreError, with_pool};
 
@@ -57,7 +58,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             if replace {
                 sqlx::query(
                     "UPDATE lexicon_entries SET display_name = '', description = '', tags = '[]', hidden = 0, \
@@ -116,7 +117,7 @@ impl Store {
         let mut deleted = 0;
         let mut added = 0;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             if truncate {
                 let mut types: Vec<&str> = schemas.iter().map(|schema| schema.entity_type.as_str()).collect();
                 types.sort_unstable();
@@ -171,7 +172,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<u64, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let deleted = sqlx::query(
                 "DELETE FROM lexicon_schemas WHERE project_id = $1 AND ($2 = '' OR entity_type = $2) \
                  AND ($3 = '' OR name = $3)",

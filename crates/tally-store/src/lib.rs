@@ -128,6 +128,29 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: it takes the write
+/// lock at once (waiting out another writer up to the busy timeout), so one that reads
+/// before it writes cannot fail with "database is locked" because another connection
+/// wrote after its read began.
+pub(crate) trait BeginWriting {
+    type Db: sqlx::Database;
+    async fn begin_writing(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWriting for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_writing(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWriting for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_writing(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 impl Store {
     /// Opens the database (creating a SQLite file and its folder if needed) without
     /// migrating it.

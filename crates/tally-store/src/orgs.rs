@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, OrgRole, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::model::{org_from_row, parse_org_role, user_from_row};
 use crate::row::RowExt;
@@ -97,7 +98,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query("UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id.0)
                 .bind(user_id.0)
@@ -124,7 +125,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(org_id.0)
                 .bind(user_id.0)
@@ -149,7 +150,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id.0)
                 .bind(user_id.0)
@@ -211,7 +212,7 @@ impl Store {
 
     pub async fn set_plan(&self, org_id: OrgId, plan: &Plan, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("UPDATE organizations SET plan_name = $2, plan_event_quota = $3, plan_seats = $4 WHERE id = $1")
                 .bind(org_id.0)
                 .bind(plan.name.as_str())
@@ -271,7 +272,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query(
                 "UPDATE organizations SET deleted_at = $2, purge_after = $3 WHERE id = $1 AND deleted_at IS NULL",
             )

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::ProjectId;
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::{AuditEntry, Store, StoreError, with_pool};
@@ -52,7 +53,7 @@ impl Store {
         let ids =
             serde_json::to_string(&request.distinct_ids).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query(
                 "INSERT INTO privacy_requests (tracking_id, project_id, kind, compliance_type, disclosure_type, \
                  distinct_ids, status, requesting_user, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -135,7 +136,7 @@ impl Store {
             placeholders.join(", ")
         );
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
                 .bind(to)
                 .bind(result)

@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use tally_types::{IdMerge, OrgId, ProjectId, UserId};
 
+use crate::BeginWriting;
 use crate::access::upsert_grant;
 use crate::audit::insert_audit;
 use crate::model::project_from_row;
@@ -65,7 +66,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<Project, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO projects (org_id, name, region, timezone, environment, token, api_secret_hash, \
                  api_secret_sealed, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -113,7 +114,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<Project, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE projects SET name = COALESCE($2, name), timezone = COALESCE($3, timezone), \
                  id_merge = COALESCE($4, id_merge) WHERE id = $1 AND deleted_at IS NULL RETURNING {PROJECT_COLUMNS}"
@@ -141,7 +142,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("UPDATE projects SET api_secret_hash = $2, api_secret_sealed = $3 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(project_id.0)
                 .bind(secret_hash)
@@ -158,7 +159,7 @@ impl Store {
     /// Returns the new generation.
     pub async fn reset_project(&self, project_id: ProjectId, audit: &AuditEntry) -> Result<i64, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let generation: i64 = sqlx::query_scalar(
                 "UPDATE projects SET data_generation = data_generation + 1 WHERE id = $1 AND deleted_at IS NULL \
                  RETURNING data_generation",
@@ -192,7 +193,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query("UPDATE projects SET deleted_at = $2, purge_after = $3 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(project_id.0)
                 .bind(audit.at.as_millisecond())
@@ -218,7 +219,7 @@ impl Store {
         audits: &[AuditEntry],
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query("UPDATE projects SET org_id = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(project_id.0)
                 .bind(to.0)
@@ -254,7 +255,7 @@ impl Store {
     pub async fn purge_expired(&self, now: Timestamp) -> Result<(u64, u64), StoreError> {
         let now = millis(now);
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let doomed_projects = "(SELECT p.id FROM projects p LEFT JOIN organizations o ON o.id = p.org_id \
                  WHERE p.purge_after <= $1 OR o.purge_after <= $1)";
             for table in [

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::{AccessRequestId, ProjectId, UserId};
 
+use crate::BeginWriting;
 use crate::access::upsert_grant;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
@@ -48,7 +49,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<AccessRequestId, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO access_requests (project_id, user_id, message, status, created_at) \
                  VALUES ($1, $2, $3, 'pending', $4) RETURNING id",
@@ -105,7 +106,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let status = if role.is_some() { "approved" } else { "denied" };
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let user_id: Option<i64> = sqlx::query_scalar(
                 "UPDATE access_requests SET status = $3, decided_by = $4, decided_at = $5, granted_role = $6 \
                  WHERE project_id = $1 AND id = $2 AND status = 'pending' RETURNING user_id",

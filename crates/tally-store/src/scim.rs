@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, OrgRole, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::model::{email_key, parse_org_role, user_from_row};
 use crate::row::RowExt;
@@ -69,7 +70,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query(
                 "INSERT INTO scim_users (org_id, user_id, resource, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
                  ON CONFLICT (org_id, user_id) DO UPDATE SET resource = excluded.resource, updated_at = excluded.updated_at",

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, OrgRole, ProjectId, ServiceAccountId, UserId};
 
+use crate::BeginWriting;
 use crate::access::upsert_grant;
 use crate::audit::insert_audit;
 use crate::model::parse_org_role;
@@ -61,7 +62,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<ServiceAccount, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO service_accounts (org_id, username, secret_hash, org_role, home_project_id, created_by, \
                  created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
@@ -160,7 +161,7 @@ impl Store {
     /// Deletes an account and everything it held (grants, team memberships).
     pub async fn delete_service_account(&self, id: ServiceAccountId, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM project_grants WHERE principal_kind = 'service_account' AND principal_id = $1")
                 .bind(id.0)
                 .execute(&mut *tx)

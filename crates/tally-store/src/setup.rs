@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 
+use crate::BeginWriting;
 use crate::{Store, StoreError, millis, with_pool};
 
 impl Store {
@@ -14,7 +15,7 @@ impl Store {
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM setup_tokens").execute(&mut *tx).await?;
             sqlx::query("INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)")
                 .bind(token_hash)

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::{AuditEntry, Store, StoreError, millis, with_pool};
@@ -103,7 +104,7 @@ impl Store {
         audits: &[AuditEntry],
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = match method {
                 EnrolledMethod::Totp { step } => sqlx::query(
                     "UPDATE users SET second_factor = 'totp', totp_secret_sealed = pending_totp_sealed, totp_last_step = $2, \
@@ -149,7 +150,7 @@ impl Store {
     /// recovery codes, pending codes and every session go.
     pub async fn disable_second_factor(&self, user_id: UserId, audits: &[AuditEntry]) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query(
                 "UPDATE users SET second_factor = NULL, totp_secret_sealed = NULL, totp_last_step = 0, phone = NULL, \
                  pending_totp_sealed = NULL, pending_phone = NULL WHERE id = $1",
@@ -207,7 +208,7 @@ impl Store {
 
     pub async fn replace_recovery_codes(&self, user_id: UserId, hashes: &[String]) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id.0).execute(&mut *tx).await?;
             for hash in hashes {
                 sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
@@ -283,7 +284,7 @@ impl Store {
     /// Ends a challenge and any SMS code bound to it.
     pub async fn delete_challenge(&self, token_hash: &str) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM sign_in_challenges WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM sms_codes WHERE challenge_hash = $1").bind(token_hash).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -463,7 +464,7 @@ impl Store {
         audits: &[AuditEntry],
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
                 .bind(user_id.0)
                 .bind(password_hash)
@@ -527,7 +528,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("UPDATE organizations SET require_two_factor = $2 WHERE id = $1")
                 .bind(org_id.0)
                 .bind(i64::from(required))

@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, TeamId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::tenants::unique_as_conflict;
@@ -49,7 +50,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<ClaimedDomain, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO claimed_domains (org_id, domain, token, status, created_at) VALUES ($1, $2, $3, 'pending', $4) \
                  RETURNING {DOMAIN_COLUMNS}"
@@ -126,7 +127,7 @@ impl Store {
         audit: Option<&AuditEntry>,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query(
                 "UPDATE claimed_domains SET status = $2, verified_at = $3, last_checked_at = $4, missing_since = $5 WHERE id = $1",
             )
@@ -147,7 +148,7 @@ impl Store {
 
     pub async fn delete_domain(&self, id: i64, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM claimed_domains WHERE id = $1").bind(id).execute(&mut *tx).await?;
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
@@ -158,7 +159,7 @@ impl Store {
     /// Replaces the organization's SCIM token (the old one stops working).
     pub async fn set_scim_token(&self, org_id: OrgId, token_hash: &str, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query(
                 "INSERT INTO scim_tokens (org_id, token_hash, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (org_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
@@ -198,7 +199,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let changed = sqlx::query(
                 "UPDATE org_members SET deactivated_at = CASE WHEN $3 THEN NULL ELSE COALESCE(deactivated_at, $4) END \
                  WHERE org_id = $1 AND user_id = $2",
@@ -332,7 +333,7 @@ fn connection_from_row(row: &impl RowExt) -> Result<SsoConnection, StoreError> {
 impl Store {
     pub async fn set_sso_connection(&self, connection: &SsoConnection, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query(
                 "INSERT INTO sso_connections (org_id, protocol, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, \
                  require_sso, idp_managed, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -366,7 +367,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query(
                 "INSERT INTO sso_connections (org_id, protocol, require_sso, idp_managed, updated_at, saml_idp_entity_id, \
                  saml_idp_sso_url, saml_idp_certs, saml_metadata_url, saml_sign_requests, saml_want_assertions_signed, \
@@ -577,7 +578,7 @@ impl Store {
     ) -> Result<crate::User, StoreError> {
         let now = audit.at.as_millisecond();
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let (user, created) = crate::tenants::find_or_create_user!(&mut *tx, email = email, name = name, password_hash = Option::<&str>::None, at = now);
             if created {
                 sqlx::query("UPDATE users SET created_by_org = $2 WHERE id = $1")

@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use tally_types::{OrgId, Principal, ServiceAccountId, TeamId, UserId};
 
+use crate::BeginWriting;
 use crate::audit::insert_audit;
 use crate::row::RowExt;
 use crate::tenants::unique_as_conflict;
@@ -53,7 +54,7 @@ const TEAM_NAME_TAKEN: &str = "a team with that name in this organization";
 impl Store {
     pub async fn create_team(&self, org_id: OrgId, name: &str, audit: &AuditEntry) -> Result<Team, StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO teams (org_id, name, name_key, created_at) VALUES ($1, $2, $3, $4) RETURNING {TEAM_COLUMNS}"
             )))
@@ -108,7 +109,7 @@ impl Store {
 
     pub async fn rename_team(&self, team_id: TeamId, name: &str, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("UPDATE teams SET name = $2, name_key = $3 WHERE id = $1")
                 .bind(team_id.0)
                 .bind(name)
@@ -125,7 +126,7 @@ impl Store {
     /// Deletes a team: only what came through it (its memberships and project grants) goes.
     pub async fn delete_team(&self, team_id: TeamId, audit: &AuditEntry) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             sqlx::query("DELETE FROM project_grants WHERE principal_kind = 'team' AND principal_id = $1")
                 .bind(team_id.0)
                 .execute(&mut *tx)
@@ -146,7 +147,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let added = sqlx::query(
                 "INSERT INTO team_members (team_id, principal_kind, principal_id, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT DO NOTHING",
@@ -173,7 +174,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
             let removed = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND principal_kind = $2 AND principal_id = $3")
                 .bind(team_id.0)
                 .bind(principal.kind())

@@ -2,6 +2,7 @@
 
 use tally_types::{OrgId, UserId};
 
+use crate::BeginWriting;
 use crate::model::{org_from_row, parse_org_role, project_from_row, user_from_row};
 use crate::row::RowExt;
 use crate::{
@@ -60,7 +61,7 @@ impl Store {
     pub async fn create_tenant(&self, tenant: &NewTenant<'_>) -> Result<CreatedTenant, StoreError> {
         let now = millis(tenant.now);
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_writing().await?;
 
             match tenant.claim {
                 TenantClaim::SetupToken { token_hash } => {

@@ -453,3 +453,35 @@ async fn nodes_keep_their_own_flush_positions_and_one_at_a_time_holds_a_lease() 
         assert_eq!(store.flushed_through("us", "node-a").await.unwrap(), (Some(9), false));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_that_read_before_they_write_wait_for_a_concurrent_writer() {
+    for backend in backends() {
+        let (store, _scratch) = open(backend).await;
+        assert!(store.record_flush("us", "", &[], 5, 0, t0()).await.unwrap());
+        let tasks: Vec<_> = (0..24)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    // A read, then an update (one node takes the old position over) while
+                    // the other tasks write.
+                    let node = format!("node-{n}");
+                    store.flushed_through("us", &node).await?;
+                    store.record_forget("us", &node, 1, None, t0()).await?;
+                    store.record_flush("us", &node, &[], 6, n + 1, t0()).await
+                })
+            })
+            .collect();
+        let mut adopted = 0;
+        for task in tasks {
+            // Forgets arrive meanwhile, so some flushes are refused; none fails.
+            task.await.unwrap().unwrap_or_else(|error| panic!("{backend:?}: {error}"));
+        }
+        for n in 0..24 {
+            if store.flushed_through("us", &format!("node-{n}")).await.unwrap().0 == Some(5) {
+                adopted += 1;
+            }
+        }
+        assert!(adopted <= 1, "{backend:?}: the old position is taken over once at most");
+    }
+}
