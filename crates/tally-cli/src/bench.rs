@@ -80,8 +80,6 @@ pub(crate) fn tally(exe: &Path, data_dir: &Path, args: &[&str], stdin: Option<&s
     serde_json::from_slice(&output.stdout).map_err(|error| fail("read tally's JSON", error))
 }
 
-/// Starts `exe serve` on a free loopback port over `data_dir` and waits until it is ready;
-/// returns it with its base URL.
 /// A loopback port that is free now.
 pub(crate) fn free_port() -> Result<u16, CliError> {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -90,6 +88,8 @@ pub(crate) fn free_port() -> Result<u16, CliError> {
         .map_err(|error| fail("find a free port", error))
 }
 
+/// Starts `exe serve` on a free loopback port over `data_dir` and waits until it is ready;
+/// returns it with its base URL.
 pub(crate) async fn start_server(
     exe: &Path,
     data_dir: &Path,

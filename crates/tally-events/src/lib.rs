@@ -425,13 +425,10 @@ impl EventStore {
                     apply_all(&mut profiles, &updates);
                 }
                 Record::Profiles(_) => {}
-                Record::Reset(project) => {
-                    memory.forget(project);
-                    if !in_snapshot {
-                        profiles.retain(|(owner, _), _| *owner != project);
-                        derived.forget(project);
-                    }
-                    resets.push(project);
+                Record::Reset(project_id) => {
+                    let state = (!in_snapshot).then_some((&mut profiles, &mut derived));
+                    privacy::forget_in(&mut memory, state, project_id, None)?;
+                    resets.push(project_id);
                 }
                 Record::Delete { project_id, distinct_ids } => {
                     let ids = distinct_ids.into_iter().collect();

@@ -304,18 +304,29 @@ async fn keys(bucket: &dyn object_store::ObjectStore, prefix: &str) -> Vec<Strin
     bucket.list(Some(&prefix)).map(|object| object.unwrap().location.to_string()).collect().await
 }
 
+/// A bucket nodes share (replaced files stay in it a while for other nodes' readers).
+fn shared_bucket() -> Arc<dyn object_store::ObjectStore> {
+    Arc::new(object_store::memory::InMemory::new())
+}
+
+/// Opens node `node`'s store under `dir/<node>`, its event files in `bucket`.
+async fn open_node(
+    dir: &Path,
+    bucket: &Arc<dyn object_store::ObjectStore>,
+    node: &str,
+    catalog: &tally_store::Store,
+) -> EventStore {
+    let files = crate::EventFiles::Objects(Arc::clone(bucket));
+    EventStore::open_with(&dir.join(node), files, node, "eu", catalog.clone(), clock()).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_catalogued() {
     let dir = tempfile::tempdir().unwrap();
-    let bucket: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let open_node = |node: &'static str, catalog: tally_store::Store| {
-        let files = crate::EventFiles::Objects(Arc::clone(&bucket));
-        let root = dir.path().join(node);
-        async move { EventStore::open_with(&root, files, node, "eu", catalog, clock()).await.unwrap() }
-    };
+    let bucket = shared_bucket();
     let catalog = catalog(dir.path()).await;
-    let node_a = open_node("a", catalog.clone()).await;
-    let node_b = open_node("b", catalog.clone()).await;
+    let node_a = open_node(dir.path(), &bucket, "a", &catalog).await;
+    let node_b = open_node(dir.path(), &bucket, "b", &catalog).await;
     node_b.append(vec![event(1, "ada", 1, 1)]).await.unwrap();
     // The catalog refuses node B's flush: it already lists a file of that name.
     let bucket_of_ada = flush::bucket_of("ada");
@@ -347,7 +358,7 @@ async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_cat
 
     // Restarted, node B sweeps the uncatalogued file, flushes its log and then publishes;
     // node A, reading that, finds the event in the catalog.
-    let node_b = open_node("b", catalog.clone()).await;
+    let node_b = open_node(dir.path(), &bucket, "b", &catalog).await;
     assert_eq!(node_b.flush().await.unwrap().events, 1);
     assert_eq!(keys(&*bucket, "nodes/b").await.len(), 2, "derived.json and profiles.parquet");
     node_a.refresh_peers().await.unwrap();
@@ -360,7 +371,7 @@ async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_cat
     let derived = object_store::path::Path::from("nodes/b/derived.json");
     bucket.delete(&derived).await.unwrap();
     drop(node_b);
-    let node_b = open_node("b", catalog.clone()).await;
+    let node_b = open_node(dir.path(), &bucket, "b", &catalog).await;
     assert_eq!(node_b.flush().await.unwrap().sealed_through, None, "nothing new");
     let published = bucket.head(&derived).await.expect("published again");
     assert_eq!(node_b.flush().await.unwrap().sealed_through, None);
@@ -370,11 +381,9 @@ async fn a_node_sharing_a_bucket_publishes_its_state_only_once_its_files_are_cat
 #[tokio::test]
 async fn a_deletion_and_a_compaction_that_overlap_never_bring_deleted_events_back() {
     let dir = tempfile::tempdir().unwrap();
-    // A shared bucket, where replaced files stay a while for other nodes' readers.
-    let bucket: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let bucket = shared_bucket();
     let catalog = catalog(dir.path()).await;
-    let files = crate::EventFiles::Objects(Arc::clone(&bucket));
-    let store = EventStore::open_with(&dir.path().join("a"), files, "a", "eu", catalog.clone(), clock()).await.unwrap();
+    let store = open_node(dir.path(), &bucket, "a", &catalog).await;
     let users = || async {
         let mut found: Vec<String> =
             store.events(&everything(1)).await.unwrap().into_iter().map(|event| event.distinct_id).collect();
@@ -420,20 +429,16 @@ async fn a_deletion_and_a_compaction_that_overlap_never_bring_deleted_events_bac
 #[tokio::test]
 async fn a_deletion_or_reset_on_one_node_reaches_what_another_node_has_not_flushed() {
     let dir = tempfile::tempdir().unwrap();
-    let bucket: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let bucket = shared_bucket();
     let catalog = catalog(dir.path()).await;
-    let root = dir.path().join("b");
-    let open_b = || {
-        let files = crate::EventFiles::Objects(Arc::clone(&bucket));
-        EventStore::open_with(&root, files, "b", "eu", catalog.clone(), clock())
-    };
+    let open_b = || open_node(dir.path(), &bucket, "b", &catalog);
     let at = jiff::Timestamp::from_millisecond(T0).unwrap();
     let users = |events: Vec<Event>| {
         let mut found: Vec<String> = events.into_iter().map(|event| event.distinct_id).collect();
         found.sort();
         found
     };
-    let node_b = open_b().await.unwrap();
+    let node_b = open_b().await;
     node_b.append(vec![event(1, "ada", 1, 1), event(1, "bob", 2, 1)]).await.unwrap();
     // Node A deletes Ada: node B's next flush drops her unflushed event before it writes.
     catalog.record_forget("eu", "a", 1, Some(&["ada".to_string()]), at).await.unwrap();
@@ -446,15 +451,15 @@ async fn a_deletion_or_reset_on_one_node_reaches_what_another_node_has_not_flush
     node_b.append(vec![event(2, "cy", 3, 1)]).await.unwrap();
     drop(node_b);
     catalog.record_forget("eu", "a", 2, None, at).await.unwrap();
-    let node_b = open_b().await.unwrap();
+    let node_b = open_b().await;
     assert!(node_b.events(&everything(2)).await.unwrap().is_empty());
     node_b.append(vec![event(2, "dee", 4, 1)]).await.unwrap();
     drop(node_b);
-    let node_b = open_b().await.unwrap();
+    let node_b = open_b().await;
     assert_eq!(users(node_b.events(&everything(2)).await.unwrap()), ["dee"], "the reset is not applied twice");
     node_b.flush().await.unwrap();
     drop(node_b);
-    let node_b = open_b().await.unwrap();
+    let node_b = open_b().await;
     assert_eq!(users(node_b.events(&everything(2)).await.unwrap()), ["dee"], "nor after a flush");
     assert_eq!(users(node_b.events(&everything(1)).await.unwrap()), ["bob"]);
 }
